@@ -1,0 +1,57 @@
+#include "backend_registry.hpp"
+
+#include <stdexcept>
+
+#if SGDWALK_HAVE_CUDA
+#include "cuda_backend.hpp"
+#endif
+
+namespace sgdwalk {
+
+bool cuda_backend_built() { return SGDWALK_HAVE_CUDA != 0; }
+
+int cuda_device_count() {
+#if SGDWALK_HAVE_CUDA
+  return cuda_devices().count;
+#else
+  return 0;
+#endif
+}
+
+std::string cuda_device_report() {
+#if SGDWALK_HAVE_CUDA
+  const CudaDeviceInfo info = cuda_devices();
+  if (info.count == 0) return "no CUDA device (" + info.error + ")";
+  return info.description;
+#else
+  return "CUDA backend not built (configure with -DSGDWALK_CUDA=ON on a machine with nvcc)";
+#endif
+}
+
+BackendChoice make_backend(const std::string& name, int threads) {
+  if (name == "cpu") return {make_cpu_backend(threads), ""};
+  if (name == "cuda") {
+#if SGDWALK_HAVE_CUDA
+    return {make_cuda_backend(0), ""};
+#else
+    throw std::runtime_error(
+        "--backend cuda: this sgdwalk was built without the CUDA backend; rebuild with "
+        "-DSGDWALK_CUDA=ON, or use --backend cpu");
+#endif
+  }
+  if (name == "auto") {
+    if (cuda_device_count() > 0) {
+#if SGDWALK_HAVE_CUDA
+      return {make_cuda_backend(0), ""};
+#endif
+    }
+    return {make_cpu_backend(threads), cuda_backend_built()
+                                           ? "no CUDA device found (" + cuda_device_report() +
+                                                 "); using the CPU backend"
+                                           : ""};
+  }
+  throw std::invalid_argument("--backend: unknown value '" + name +
+                              "'; allowed: auto, cpu, cuda");
+}
+
+}  // namespace sgdwalk

@@ -1,0 +1,200 @@
+// The CPU backend: OpenMP over blocks of walkers, a SIMD lane loop over the walkers of a block.
+//
+// Each block of kLanes walkers of one variant is advanced in chunks of kChunkSteps steps: first
+// the chunk's normals are generated for all lanes (stateless Philox blocks keyed by the walker's
+// subsequence, so the loop vectorises), then the steps run lane-parallel through the shared
+// advance_walker(). Observations (samples, histograms) are scalar passes at the steps that need
+// them. Counts are integers, so results do not depend on the number of threads or on batching.
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <vector>
+
+#include "backend.hpp"
+#include "sgdwalk/normal.hpp"
+#include "sgdwalk/philox.hpp"
+#include "typed_run.hpp"
+
+namespace sgdwalk {
+namespace {
+
+constexpr int kLanes = 16;
+constexpr int kChunkSteps = 32;
+
+struct LaneBlock {
+  std::int64_t variant;
+  std::int64_t walker_begin;  ///< index within the variant
+  int lanes;                  ///< valid lanes, 1..kLanes
+};
+
+std::vector<LaneBlock> make_lane_blocks(const RunPlan& plan, std::int64_t first,
+                                        std::int64_t last) {
+  std::vector<LaneBlock> blocks;
+  const std::int64_t per_variant = plan.walkers_per_variant;
+  std::int64_t g = first;
+  while (g < last) {
+    const std::int64_t variant = g / per_variant;
+    const std::int64_t walker = g % per_variant;
+    const std::int64_t end = std::min({last, (variant + 1) * per_variant, g + kLanes});
+    blocks.push_back({variant, walker, static_cast<int>(end - g)});
+    g = end;
+  }
+  return blocks;
+}
+
+template <class T, class Landscape, NoiseKind Noise>
+class BlockSimulator {
+ public:
+  static constexpr int D = Landscape::dim;
+
+  BlockSimulator(const RunPlan& plan, const TypedRun<T, Landscape>& run)
+      : plan_(plan), run_(run) {}
+
+  void simulate(const LaneBlock& block, std::int64_t step_begin, std::int64_t step_end,
+                RunData& data, ObservationCounts& counts) {
+    const std::int64_t g0 = block.variant * plan_.walkers_per_variant + block.walker_begin;
+    const Landscape landscape = run_.landscapes[static_cast<std::size_t>(block.variant)];
+    const StepParams<T> params = run_.params[static_cast<std::size_t>(block.variant)];
+    const PassageTarget<T> target = run_.target;
+
+    // Padding lanes repeat the last valid walker; they are computed but never stored.
+    for (int lane = 0; lane < kLanes; ++lane) {
+      const int source = std::min(lane, block.lanes - 1);
+      walkers_[lane] = load_walker<T, D>(data.walkers, g0 + source);
+      subsequence_[lane] = RunPlan::subsequence(block.variant, block.walker_begin + source);
+    }
+
+    auto next_sample = std::upper_bound(plan_.sample_steps.begin(), plan_.sample_steps.end(),
+                                        step_begin);
+    const bool any_histogram = !run_.geometries.empty();
+
+    for (std::int64_t chunk_begin = step_begin; chunk_begin < step_end;
+         chunk_begin += kChunkSteps) {
+      const int chunk_steps = static_cast<int>(std::min<std::int64_t>(kChunkSteps, step_end - chunk_begin));
+      generate_normals(chunk_begin * D, chunk_steps * D);
+      for (int s = 0; s < chunk_steps; ++s) {
+        const std::int64_t step = chunk_begin + s + 1;
+#pragma omp simd
+        for (int lane = 0; lane < kLanes; ++lane) {
+          Vec<T, D> z;
+          for (int i = 0; i < D; ++i) z[i] = normals_[s * D + i][lane];
+          advance_walker<Noise>(landscape, params, target, z, step, walkers_[lane]);
+        }
+        if (any_histogram) {
+          for (int lane = 0; lane < block.lanes; ++lane) {
+            deposit_histograms(run_, block.variant, step, walkers_[lane], counts);
+          }
+        }
+        if (next_sample != plan_.sample_steps.end() && *next_sample == step) {
+          const auto sample = static_cast<std::int64_t>(next_sample - plan_.sample_steps.begin());
+          for (int lane = 0; lane < block.lanes; ++lane) {
+            record_sample(run_, block.variant, block.walker_begin + lane, sample, walkers_[lane],
+                          data.observables, counts);
+          }
+          ++next_sample;
+        }
+      }
+    }
+    for (int lane = 0; lane < block.lanes; ++lane) store_walker(walkers_[lane], data.walkers, g0 + lane);
+  }
+
+ private:
+  /// normals_[j][lane] = normal number (first + j) of the lane's sequence (normal.hpp contract).
+  void generate_normals(std::int64_t first, int count) {
+    const std::uint64_t seed = plan_.seed;
+    const auto key_lo = static_cast<std::uint32_t>(seed);
+    const auto key_hi = static_cast<std::uint32_t>(seed >> 32);
+    const std::int64_t block_first = first / 4;
+    const std::int64_t block_last = (first + count - 1) / 4;
+    for (std::int64_t b = block_first; b <= block_last; ++b) {
+      const auto offset = static_cast<int>(4 * b - first);  // index of this block's normal 0
+      T z[4][kLanes];
+#pragma omp simd
+      for (int lane = 0; lane < kLanes; ++lane) {
+        const std::uint64_t q = subsequence_[lane];
+        const U32x4 counter{static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32),
+                            static_cast<std::uint32_t>(q), static_cast<std::uint32_t>(q >> 32)};
+        const U32x4 words = philox4x32_10(counter, key_lo, key_hi);
+        box_muller<T>(words.x, words.y, z[0][lane], z[1][lane]);
+        box_muller<T>(words.z, words.w, z[2][lane], z[3][lane]);
+      }
+      for (int j = 0; j < 4; ++j) {
+        const int index = offset + j;
+        if (index < 0 || index >= count) continue;
+        for (int lane = 0; lane < kLanes; ++lane) normals_[index][lane] = z[j][lane];
+      }
+    }
+  }
+
+  const RunPlan& plan_;
+  const TypedRun<T, Landscape>& run_;
+  WalkerState<T, D> walkers_[kLanes];
+  std::uint64_t subsequence_[kLanes];
+  T normals_[kChunkSteps * D][kLanes];
+};
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
+
+  std::string name() const override { return "cpu"; }
+  std::string description() const override {
+    return "CPU, " + std::to_string(threads_) + " OpenMP thread(s), " + std::to_string(kLanes) +
+           " SIMD lanes per block";
+  }
+  std::int64_t max_batch_walkers(const RunPlan&) const override { return 0; }
+
+  void advance(const RunPlan& plan, std::int64_t first, std::int64_t last, std::int64_t step_begin,
+               std::int64_t step_end, RunData& data) override {
+    const std::vector<LaneBlock> blocks = make_lane_blocks(plan, first, last);
+    dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
+      const TypedRun<T, Landscape> run(plan);
+#pragma omp parallel num_threads(threads_)
+      {
+        ObservationCounts counts(data.observables);
+        auto simulator = std::make_unique<BlockSimulator<T, Landscape, Noise>>(plan, run);
+#pragma omp for schedule(dynamic, 4)
+        for (std::size_t i = 0; i < blocks.size(); ++i) {
+          simulator->simulate(blocks[i], step_begin, step_end, data, counts);
+        }
+#pragma omp critical(sgdwalk_merge_counts)
+        counts.add_to(data.observables);
+      }
+    });
+  }
+
+ private:
+  int threads_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
+
+void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t last, RunData& data) {
+  dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
+    constexpr int D = Landscape::dim;
+    const TypedRun<T, Landscape> run(plan);
+    ObservationCounts counts(data.observables);
+    const bool sample_at_zero = !plan.sample_steps.empty() && plan.sample_steps.front() == 0;
+    for (std::int64_t g = first; g < last; ++g) {
+      const std::int64_t variant = g / plan.walkers_per_variant;
+      const std::int64_t walker_index = g % plan.walkers_per_variant;
+      const auto& start = plan.initial_positions[static_cast<std::size_t>(walker_index) %
+                                                 plan.initial_positions.size()];
+      Vec<T, D> position;
+      for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
+      const WalkerState<T, D> walker = initial_walker(
+          run.landscapes[static_cast<std::size_t>(variant)], run.target, position);
+      store_walker(walker, data.walkers, g);
+      deposit_histograms(run, variant, 0, walker, counts);
+      if (sample_at_zero) record_sample(run, variant, walker_index, 0, walker, data.observables, counts);
+    }
+    counts.add_to(data.observables);
+  });
+}
+
+}  // namespace sgdwalk

@@ -1,0 +1,94 @@
+// The resolved description of a run: what the config says, after validation, defaults and sweep
+// expansion. Backends and outputs read only this; they never see TOML.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sgdwalk/noise.hpp"
+#include "sgdwalk/observables.hpp"
+#include "sgdwalk/walker.hpp"
+
+namespace sgdwalk {
+
+enum class LandscapeKind { two_valley, two_valley_slice, double_well, harmonic };
+enum class Precision { f32, f64 };
+
+std::string to_string(LandscapeKind kind);
+std::string to_string(NoiseKind kind);
+std::string to_string(Precision precision);
+
+/// One point of a sweep: every numeric parameter resolved.
+struct Variant {
+  /// Landscape parameters by name (e.g. "x2", "y_f"; harmonic: "stiffness.0", "center.1").
+  std::map<std::string, double> landscape;
+  double learning_rate = 0;   ///< η (the time step dt of a Langevin walker)
+  double noise_strength = 0;  ///< σ; the temperature is Δ_S = η·σ
+  double epsilon = 1e-8;      ///< the ε·I regulariser of the Hessian noise models
+  /// The swept parameters of this variant, in sweep order, for reports.
+  std::vector<std::pair<std::string, double>> swept;
+
+  double temperature() const { return learning_rate * noise_strength; }
+};
+
+struct PassageSpec {
+  PassageKind kind = PassageKind::none;
+  int basin = kFlatBasin;
+  int coordinate = 0;
+  double threshold = 0;
+  std::string description;  ///< human-readable, e.g. "basin == flat"
+};
+
+struct HistogramSpec {
+  std::string name;
+  HistogramKind kind = HistogramKind::x_in_band;
+  int x_coordinate = 0;
+  int x_bins = 100;
+  double x_lo = -1, x_hi = 1;
+  int y_bins = 1;  ///< xy only
+  double y_lo = 0, y_hi = 1;
+  double band_lo = -1e300, band_hi = 1e300;  ///< x_in_band only
+  std::int64_t window_begin = 0, window_end = 0, every = 1;
+  /// Temperature for the effective potential −T ln P; NaN means the variant's Δ_S = η·σ.
+  double temperature = 0.0 / 0.0;
+
+  int bin_count() const { return x_bins * y_bins; }
+};
+
+struct RunPlan {
+  std::string name = "run";
+  LandscapeKind landscape = LandscapeKind::two_valley;
+  int dim = 2;
+  NoiseKind noise = NoiseKind::hessian;
+  Precision precision = Precision::f64;
+  std::int64_t walkers_per_variant = 1000;
+  std::int64_t steps = 1000;
+  std::uint64_t seed = 1;
+  /// Walker w starts at initial_positions[w % size()] (the paper alternates x0 = −0.01, +0.01).
+  std::vector<std::vector<double>> initial_positions;
+  std::vector<std::int64_t> sample_steps;  ///< sorted, unique, within [0, steps]
+  std::vector<double> quantiles = {0.05, 0.25, 0.5, 0.75, 0.95};
+  PassageSpec passage;
+  std::vector<HistogramSpec> histograms;
+  std::vector<Variant> variants;
+  bool per_walker_output = false;
+  /// Walkers advanced per batch; 0 = choose from memory. Never changes results.
+  std::int64_t batch_walkers = 0;
+  /// The config as resolved (defaults filled in), for summary.json and config-change checks.
+  nlohmann::json resolved_config;
+
+  std::int64_t variant_count() const { return static_cast<std::int64_t>(variants.size()); }
+  std::int64_t total_walkers() const { return variant_count() * walkers_per_variant; }
+  std::int64_t sample_count() const { return static_cast<std::int64_t>(sample_steps.size()); }
+  /// Philox subsequence of a walker: variants get independent streams, and a walker's stream does
+  /// not depend on how many walkers or variants the run has.
+  static std::uint64_t subsequence(std::int64_t variant, std::int64_t walker) {
+    return (static_cast<std::uint64_t>(variant) << 32) + static_cast<std::uint64_t>(walker);
+  }
+};
+
+}  // namespace sgdwalk

@@ -1,0 +1,55 @@
+// On-the-fly observables shared by the backends: histogram geometry and the deposit schedule.
+//
+// Nothing here stores trajectories. A histogram deposits every `every` steps inside its window;
+// counts are integers, so the result is exact and independent of how walkers are split among
+// threads, blocks or batches.
+#pragma once
+
+#include <cstdint>
+
+#include "sgdwalk/hd.hpp"
+#include "sgdwalk/vec.hpp"
+
+namespace sgdwalk {
+
+enum class HistogramKind : std::int32_t {
+  x_in_band = 1,  ///< 1-D in position[x_coordinate], counting walkers whose progress (y) is in a band
+  xy = 2,         ///< 2-D in (position[x_coordinate], progress)
+};
+
+/// Bin layout of one histogram, in the walker's precision so that every backend assigns bins with
+/// the same arithmetic. Slot layout: [0, x_bins·y_bins) are the bins (x fastest), slot
+/// x_bins·y_bins counts walkers that were eligible but fell outside the range.
+template <class T>
+struct HistogramGeometry {
+  HistogramKind kind = HistogramKind::x_in_band;
+  std::int32_t x_coordinate = 0;
+  std::int32_t x_bins = 1;
+  std::int32_t y_bins = 1;  ///< 1 for x_in_band
+  T x_lo = 0, x_inv_width = 1;
+  T y_lo = 0, y_inv_width = 1;  ///< xy only
+  T band_lo = 0, band_hi = 0;   ///< x_in_band only: inclusive band on the progress coordinate
+  std::int64_t window_begin = 0, window_end = 0, every = 1;
+
+  SGDWALK_FN std::int32_t bin_count() const { return x_bins * y_bins; }
+
+  SGDWALK_FN bool deposits_at(std::int64_t step) const {
+    return step >= window_begin && step <= window_end && (step - window_begin) % every == 0;
+  }
+
+  /// Slot for a walker at `x` (the binned coordinate) with progress `y`; -1 if it is not eligible.
+  SGDWALK_FN std::int32_t slot(T x, T y) const {
+    const T u = (x - x_lo) * x_inv_width;
+    const bool x_inside = u >= T(0) && u < T(x_bins);
+    if (kind == HistogramKind::x_in_band) {
+      if (!(y >= band_lo && y <= band_hi)) return -1;
+      return x_inside ? static_cast<std::int32_t>(u) : bin_count();
+    }
+    const T v = (y - y_lo) * y_inv_width;
+    const bool y_inside = v >= T(0) && v < T(y_bins);
+    if (!(x_inside && y_inside)) return bin_count();
+    return static_cast<std::int32_t>(v) * x_bins + static_cast<std::int32_t>(u);
+  }
+};
+
+}  // namespace sgdwalk

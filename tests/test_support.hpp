@@ -1,0 +1,45 @@
+// Shared helpers for tests: backends to run the same test bodies on, plans, statistics.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend_registry.hpp"
+
+namespace sgdwalk::testing {
+
+/// Backends every backend-generic test body runs on.
+inline std::vector<std::string> backend_names() { return {"cpu", "cuda"}; }
+
+inline bool gpu_required() {
+  const char* value = std::getenv("SGDWALK_REQUIRE_GPU");
+  return value != nullptr && std::string(value) == "1";
+}
+
+/// The backend called `name`, or nullptr after a visible GTEST_SKIP (or a failure when
+/// SGDWALK_REQUIRE_GPU=1) when it cannot run here. Use via SGDWALK_BACKEND_OR_SKIP.
+inline std::unique_ptr<Backend> backend_for_test(const std::string& name, int threads = 2) {
+  if (name == "cuda" && cuda_device_count() == 0) return nullptr;
+  return make_backend(name, threads).backend;
+}
+
+inline std::string backend_skip_message(const std::string& name) {
+  return "backend '" + name + "' unavailable here: " + cuda_device_report() +
+         " (set SGDWALK_REQUIRE_GPU=1 to make this a failure)";
+}
+
+}  // namespace sgdwalk::testing
+
+/// Declares `backend` for the test parameter, or skips (fails with SGDWALK_REQUIRE_GPU=1).
+#define SGDWALK_BACKEND_OR_SKIP(backend, name)                                      \
+  auto backend = ::sgdwalk::testing::backend_for_test(name);                        \
+  if (!backend) {                                                                   \
+    if (::sgdwalk::testing::gpu_required()) {                                       \
+      FAIL() << "SGDWALK_REQUIRE_GPU=1 but " << ::sgdwalk::testing::backend_skip_message(name); \
+    }                                                                               \
+    GTEST_SKIP() << ::sgdwalk::testing::backend_skip_message(name);                 \
+  }
