@@ -1,1 +1,297 @@
-int main() { return 0; }
+// The sgdwalk command line: run, replay, info.
+#include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "backend_registry.hpp"
+#include "config.hpp"
+#include "driver.hpp"
+
+namespace {
+
+using namespace sgdwalk;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kExitRuntimeError = 1;
+constexpr int kExitUsage = 2;
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error("cannot open " + path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto total = static_cast<long long>(seconds + 0.5);
+  if (total >= 3600) return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
+  if (total >= 60) return fmt::format("{}m{:02}s", total / 60, total % 60);
+  return fmt::format("{}s", total);
+}
+
+/// Prints progress to stderr: a redrawn bar on a terminal, a line every few seconds otherwise.
+class ProgressReporter {
+ public:
+  explicit ProgressReporter(bool quiet) : quiet_(quiet), terminal_(isatty(STDERR_FILENO) != 0) {}
+
+  void update(const RunProgress& progress, bool final = false) {
+    if (quiet_) return;
+    const auto now = Clock::now();
+    const double since_print = std::chrono::duration<double>(now - last_print_).count();
+    if (!final && since_print < (terminal_ ? 0.2 : 5.0)) return;
+    last_print_ = now;
+    const double fraction = progress.walker_steps_total > 0
+                                ? static_cast<double>(progress.walker_steps_done) /
+                                      static_cast<double>(progress.walker_steps_total)
+                                : 1.0;
+    const double rate = progress.simulate_seconds > 0
+                            ? static_cast<double>(progress.walker_steps_done) / progress.simulate_seconds
+                            : 0.0;
+    const double eta = rate > 0 ? static_cast<double>(progress.walker_steps_total -
+                                                      progress.walker_steps_done) / rate
+                                : -1;
+    const std::string text = fmt::format(
+        "{:5.1f}%  batch {}/{}  {:.3g} walker-steps  {:.3g} walker-steps/s  ETA {}",
+        100.0 * fraction, std::min(progress.batch + 1, progress.batches), progress.batches,
+        static_cast<double>(progress.walker_steps_done), rate, format_duration(eta));
+    if (terminal_) {
+      const int width = 30;
+      const int filled = static_cast<int>(fraction * width);
+      std::fprintf(stderr, "\r[%s%s] %s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                   std::string(static_cast<std::size_t>(width - filled), '.').c_str(), text.c_str());
+      if (final) std::fputc('\n', stderr);
+    } else {
+      std::fprintf(stderr, "progress: %s\n", text.c_str());
+    }
+    std::fflush(stderr);
+  }
+
+ private:
+  bool quiet_;
+  bool terminal_;
+  Clock::time_point last_print_{};
+};
+
+void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
+  std::string header = "variant";
+  if (!plan.variants.empty()) {
+    for (const auto& [name, value] : plan.variants.front().swept) header += fmt::format("  {:>14}", name);
+  }
+  fmt::print("{}  {:>8}  {:>8}  {:>12}  {:>10}\n", header, "P_flat", "+-", "eta*<t_f>", "<y_freeze>");
+  for (std::size_t v = 0; v < outcome.summaries.size(); ++v) {
+    if (v == 20 && outcome.summaries.size() > 24) {
+      fmt::print("... ({} more variants in summary.json)\n", outcome.summaries.size() - 20);
+      break;
+    }
+    const auto& s = outcome.summaries[v];
+    std::string row = fmt::format("{:>7}", v);
+    for (const auto& [name, value] : plan.variants[v].swept) row += fmt::format("  {:>14.6g}", value);
+    fmt::print("{}  {:>8.4f}  {:>8.4f}  {:>12.5g}  {:>10.5g}\n", row, s.p_flat, s.p_flat_stderr,
+               plan.variants[v].learning_rate * s.freezing_time.mean, s.y_freeze.mean);
+  }
+}
+
+int command_run(const std::string& config_path, std::string out_dir, const std::string& backend_name,
+                int threads, std::int64_t seed, bool force, bool quiet, std::int64_t batch_walkers,
+                std::int64_t segment_steps, const std::string& command_line) {
+  const auto start = Clock::now();
+  RunRecord record;
+  record.command_line = command_line;
+  if (config_path.empty()) {
+    record.config_text = embedded_default_config();
+    record.config_source = "<embedded quickstart>";
+  } else {
+    record.config_source = config_path;
+    try {
+      record.config_text = read_file(config_path);
+    } catch (const std::exception&) {
+      throw ConfigError(config_path + ": cannot open the config file");
+    }
+  }
+  RunPlan plan = load_config_text(record.config_text, record.config_source);
+  if (seed >= 0) {
+    plan.seed = static_cast<std::uint64_t>(seed);
+    plan.resolved_config["run"]["seed"] = plan.seed;
+  }
+  if (out_dir.empty()) out_dir = "runs/" + plan.name;
+  const std::filesystem::path dir(out_dir);
+  if (std::filesystem::exists(dir) && !std::filesystem::is_empty(dir) && !force) {
+    std::fprintf(stderr,
+                 "sgdwalk: the run directory '%s' exists and is not empty; choose another --out or "
+                 "pass --force to overwrite it\n",
+                 out_dir.c_str());
+    return kExitUsage;
+  }
+  std::filesystem::create_directories(dir);
+
+  BackendChoice choice = make_backend(backend_name, threads);
+  if (!choice.notice.empty() && !quiet) std::fprintf(stderr, "sgdwalk: %s\n", choice.notice.c_str());
+  if (!quiet) {
+    std::fprintf(stderr, "sgdwalk: %s: %lld variant(s) x %lld walkers x %lld steps on %s\n",
+                 record.config_source.c_str(), static_cast<long long>(plan.variant_count()),
+                 static_cast<long long>(plan.walkers_per_variant),
+                 static_cast<long long>(plan.steps), choice.backend->description().c_str());
+  }
+  ProgressReporter reporter(quiet);
+  ExecuteOptions options;
+  options.batch_walkers = batch_walkers;
+  options.segment_steps = segment_steps;
+  options.on_segment = [&](const RunProgress& progress, const RunData&) {
+    reporter.update(progress);
+    return true;
+  };
+  RunOutcome outcome = execute(plan, *choice.backend, options);
+  reporter.update(outcome.progress, true);
+  record.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  write_run_outputs(plan, outcome, record, out_dir);
+  if (!quiet) {
+    print_summary_table(plan, outcome);
+    fmt::print("{:.4g} walker-steps/s ({} backend); results in {}/ (summary.json, results.h5)\n",
+               static_cast<double>(outcome.progress.walker_steps_done) /
+                   outcome.progress.simulate_seconds,
+               outcome.backend_name, out_dir);
+  }
+  return 0;
+}
+
+int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t variant,
+                   std::int64_t every, const std::string& output) {
+  const std::filesystem::path dir(run_dir);
+  const std::string config_path = (dir / "config.toml").string();
+  const std::string summary_path = (dir / "summary.json").string();
+  if (!std::filesystem::exists(config_path) || !std::filesystem::exists(summary_path)) {
+    std::fprintf(stderr, "sgdwalk replay: '%s' is not a run directory (needs config.toml and summary.json)\n",
+                 run_dir.c_str());
+    return kExitUsage;
+  }
+  RunPlan plan = load_config_text(read_file(config_path), config_path);
+  nlohmann::json summary;
+  try {
+    summary = nlohmann::json::parse(read_file(summary_path));
+    plan.seed = summary.at("config").at("run").at("seed").get<std::uint64_t>();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sgdwalk replay: %s is unreadable or corrupt: %s\n", summary_path.c_str(),
+                 error.what());
+    return kExitRuntimeError;
+  }
+  if (variant < 0) {
+    if (walker >= plan.total_walkers()) {
+      std::fprintf(stderr, "sgdwalk replay: --walker %lld is out of range; allowed: 0 to %lld\n",
+                   static_cast<long long>(walker), static_cast<long long>(plan.total_walkers() - 1));
+      return kExitUsage;
+    }
+    variant = walker / plan.walkers_per_variant;
+    walker = walker % plan.walkers_per_variant;
+  } else if (variant >= plan.variant_count() || walker >= plan.walkers_per_variant) {
+    std::fprintf(stderr,
+                 "sgdwalk replay: --variant %lld --walker %lld is out of range; allowed: variant 0 "
+                 "to %lld, walker 0 to %lld\n",
+                 static_cast<long long>(variant), static_cast<long long>(walker),
+                 static_cast<long long>(plan.variant_count() - 1),
+                 static_cast<long long>(plan.walkers_per_variant - 1));
+    return kExitUsage;
+  }
+  if (output.empty()) {
+    replay_walker(plan, variant, walker, every, std::cout);
+  } else {
+    std::ofstream file(output);
+    if (!file) throw std::runtime_error("cannot write " + output);
+    replay_walker(plan, variant, walker, every, file);
+  }
+  return 0;
+}
+
+int command_info() {
+  fmt::print("sgdwalk {} (git {})\n", sgdwalk_version(), sgdwalk_git_commit());
+  fmt::print("backends: cpu (OpenMP, up to {} threads){}\n", omp_get_max_threads(),
+             cuda_backend_built() ? ", cuda" : "");
+  fmt::print("cuda: {}\n", cuda_device_report());
+  fmt::print("default backend here: {}\n", cuda_device_count() > 0 ? "cuda" : "cpu");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string command_line;
+  for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+
+  CLI::App app{"sgdwalk: ensembles of SGD and Langevin walkers on two-valley loss landscapes.\n"
+               "Measures escape from sharp valleys, freezing, effective potentials and escape\n"
+               "rates on the fly, bit-identically on the CPU and the GPU."};
+  app.require_subcommand(1);
+
+  std::string config_path, out_dir, backend_name = "auto";
+  int threads = 0;
+  std::int64_t seed = -1, batch_walkers = 0, segment_steps = 0;
+  bool force = false, quiet = false;
+  CLI::App* run = app.add_subcommand("run", "Run a config (the embedded quickstart if none is given)");
+  run->add_option("config", config_path, "TOML config file (default: the embedded quickstart)")
+      ->check(CLI::ExistingFile);
+  run->add_option("--out,-o", out_dir, "Run directory to create (default: runs/<run.name>)");
+  run->add_option("--backend,-b", backend_name, "auto (CUDA if a device is present), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  run->add_option("--threads,-t", threads, "CPU threads (default: all cores)")
+      ->check(CLI::Range(0, 4096));
+  run->add_option("--seed,-s", seed, "Override run.seed (0 to 2^63-1)")
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+  run->add_flag("--force,-f", force, "Overwrite an existing run directory");
+  run->add_flag("--quiet,-q", quiet, "No progress and no summary table");
+  run->add_option("--batch-walkers", batch_walkers,
+                  "Walkers per backend call (default: all that fit); never changes results")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
+  run->add_option("--segment-steps", segment_steps,
+                  "Steps per backend call (default: 1/50 of the run); never changes results")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 50));
+
+  std::string replay_dir, replay_output;
+  std::int64_t replay_walker_id = 0, replay_variant = -1, replay_every = 1;
+  CLI::App* replay = app.add_subcommand(
+      "replay", "Recompute one walker's trajectory from the seed on the CPU, as CSV");
+  replay->add_option("run", replay_dir, "Run directory (made by `sgdwalk run`)")->required();
+  replay->add_option("--walker,-w", replay_walker_id,
+                     "Walker id: global index (variant x walkers + walker), or the index within "
+                     "--variant")
+      ->required()
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+  replay->add_option("--variant,-v", replay_variant, "Variant index (then --walker is within it)")
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+  replay->add_option("--every", replay_every, "Write every N-th step (and the last)")
+      ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
+  replay->add_option("--output,-o", replay_output, "CSV file (default: standard output)");
+
+  app.add_subcommand("info", "Version, build, backends and devices");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+
+  try {
+    if (run->parsed()) {
+      return command_run(config_path, out_dir, backend_name, threads, seed, force, quiet,
+                         batch_walkers, segment_steps, command_line);
+    }
+    if (replay->parsed()) {
+      return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every, replay_output);
+    }
+    return command_info();
+  } catch (const ConfigError& error) {
+    std::fprintf(stderr, "sgdwalk: config error: %s\n", error.what());
+    return kExitUsage;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sgdwalk: error: %s\n", error.what());
+    return kExitRuntimeError;
+  }
+}

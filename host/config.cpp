@@ -1,0 +1,725 @@
+#include "config.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <toml.hpp>
+
+#include "landscape_params.hpp"
+
+namespace sgdwalk {
+namespace {
+
+using Json = nlohmann::json;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string describe(const toml::value& value) {
+  std::ostringstream out;
+  out << value;
+  std::string text = out.str();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+std::string type_name(const toml::value& value) {
+  switch (value.type()) {
+    case toml::value_t::boolean: return "a boolean";
+    case toml::value_t::integer: return "an integer";
+    case toml::value_t::floating: return "a float";
+    case toml::value_t::string: return "a string";
+    case toml::value_t::array: return "an array";
+    case toml::value_t::table: return "a table";
+    default: return "a date/time";
+  }
+}
+
+/// Reads one TOML table, remembering which keys were used so the rest can be reported as unknown.
+class TableReader {
+ public:
+  TableReader(const std::string& source, std::string path, const toml::value* table)
+      : source_(source), path_(std::move(path)), table_(table) {
+    if (table_ != nullptr && !table_->is_table()) {
+      fail_at(path_, fmt::format("expected a table, got {} {}", type_name(*table_),
+                                 describe(*table_)));
+    }
+  }
+
+  bool has(const std::string& key) const {
+    return table_ != nullptr && table_->as_table().count(key) != 0;
+  }
+
+  const toml::value* get(const std::string& key) {
+    known_.insert(key);
+    if (!has(key)) return nullptr;
+    return &table_->as_table().at(key);
+  }
+
+  std::string key_path(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
+
+  [[noreturn]] void fail_at(const std::string& key_path, const std::string& message) const {
+    throw ConfigError(fmt::format("{}: key '{}': {}", source_, key_path, message));
+  }
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const {
+    fail_at(key_path(key), message);
+  }
+
+  double number(const std::string& key, double fallback, double min, double max,
+                bool min_exclusive = false) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return fallback;
+    return as_number(key, *value, min, max, min_exclusive);
+  }
+
+  double as_number(const std::string& key, const toml::value& value, double min, double max,
+                   bool min_exclusive = false) const {
+    double x = 0;
+    if (value.is_integer()) {
+      x = static_cast<double>(value.as_integer());
+    } else if (value.is_floating()) {
+      x = value.as_floating();
+    } else {
+      fail(key, fmt::format("expected a number, got {} {}", type_name(value), describe(value)));
+    }
+    if (!std::isfinite(x)) fail(key, fmt::format("value {} is not finite; allowed: a finite number", describe(value)));
+    const bool below = min_exclusive ? !(x > min) : !(x >= min);
+    if (below || x > max) {
+      fail(key, fmt::format("value {} is out of range; allowed: {}", describe(value),
+                            range_text(min, max, min_exclusive)));
+    }
+    return x;
+  }
+
+  std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min,
+                       std::int64_t max) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return fallback;
+    return as_integer(key, *value, min, max);
+  }
+
+  std::int64_t as_integer(const std::string& key, const toml::value& value, std::int64_t min,
+                          std::int64_t max) const {
+    std::int64_t x = 0;
+    if (value.is_integer()) {
+      x = value.as_integer();
+    } else if (value.is_floating() && std::isfinite(value.as_floating()) &&
+               value.as_floating() == std::floor(value.as_floating()) &&
+               std::fabs(value.as_floating()) < 9.0e15) {
+      x = static_cast<std::int64_t>(value.as_floating());  // 1e6 is a fine walker count
+    } else {
+      fail(key, fmt::format("expected an integer, got {} {}", type_name(value), describe(value)));
+    }
+    if (x < min || x > max) {
+      fail(key, fmt::format("value {} is out of range; allowed: integers in [{}, {}]",
+                            describe(value), min, max));
+    }
+    return x;
+  }
+
+  std::string string(const std::string& key, const std::string& fallback,
+                     const std::vector<std::string>& allowed) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_string()) {
+      fail(key, fmt::format("expected a string, got {} {}", type_name(*value), describe(*value)));
+    }
+    const std::string text = value->as_string().str;
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), text) == allowed.end()) {
+      fail(key, fmt::format("value \"{}\" is not allowed; allowed: {}{}", text,
+                            fmt::join(allowed, ", "), suggestion(text, allowed)));
+    }
+    return text;
+  }
+
+  bool boolean(const std::string& key, bool fallback) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_boolean()) {
+      fail(key, fmt::format("expected true or false, got {} {}", type_name(*value), describe(*value)));
+    }
+    return value->as_boolean();
+  }
+
+  std::vector<double> numbers(const std::string& key, std::size_t min_size, std::size_t max_size,
+                              double min, double max) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return {};
+    return as_numbers(key, *value, min_size, max_size, min, max);
+  }
+
+  std::vector<double> as_numbers(const std::string& key, const toml::value& value,
+                                 std::size_t min_size, std::size_t max_size, double min,
+                                 double max) const {
+    if (!value.is_array()) {
+      fail(key, fmt::format("expected an array of numbers, got {} {}", type_name(value),
+                            describe(value)));
+    }
+    const auto& array = value.as_array();
+    if (array.size() < min_size || array.size() > max_size) {
+      fail(key, fmt::format("array {} has {} element(s); allowed: {}", describe(value),
+                            array.size(),
+                            min_size == max_size ? std::to_string(min_size)
+                                                 : fmt::format("{} to {}", min_size, max_size)));
+    }
+    std::vector<double> result;
+    for (std::size_t i = 0; i < array.size(); ++i) {
+      result.push_back(as_number(fmt::format("{}[{}]", key, i), array[i], min, max));
+    }
+    return result;
+  }
+
+  /// Reports keys that were never asked for.
+  void reject_unknown() const {
+    if (table_ == nullptr) return;
+    for (const auto& [key, value] : table_->as_table()) {
+      if (known_.count(key) == 0) {
+        const std::vector<std::string> candidates(known_.begin(), known_.end());
+        fail(key, fmt::format("unknown key{}; known keys here: {}", suggestion(key, candidates),
+                              fmt::join(candidates, ", ")));
+      }
+    }
+  }
+
+  static std::string suggestion(const std::string& word, const std::vector<std::string>& options) {
+    std::string best;
+    std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+    for (const auto& option : options) {
+      const std::size_t distance = edit_distance(word, option);
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = option;
+      }
+    }
+    if (best.empty() || best_distance > std::max<std::size_t>(2, word.size() / 3)) return "";
+    return fmt::format(" (did you mean '{}'?)", best);
+  }
+
+  static std::string range_text(double min, double max, bool min_exclusive) {
+    const std::string low = min_exclusive ? fmt::format("> {}", min) : fmt::format(">= {}", min);
+    if (min == -kInf && max == kInf) return "any finite number";
+    if (max == kInf) return low;
+    if (min == -kInf) return fmt::format("<= {}", max);
+    return fmt::format("{} and <= {}", low, max);
+  }
+
+  const std::string& source() const { return source_; }
+  const toml::value* table() const { return table_; }
+
+ private:
+  std::string source_;
+  std::string path_;
+  const toml::value* table_;
+  std::set<std::string> known_;
+};
+
+/// Values of one swept parameter: a list, or {linspace = [a, b, n]} / {logspace = [e0, e1, n]}.
+std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
+                                 const toml::value& value) {
+  constexpr std::size_t kMaxValues = 100000;
+  if (value.is_array()) {
+    auto values = sweep.as_numbers(key, value, 1, kMaxValues, -kInf, kInf);
+    return values;
+  }
+  if (value.is_table()) {
+    TableReader spec(sweep.source(), sweep.key_path(key), &value);
+    const bool linear = spec.has("linspace");
+    const bool logarithmic = spec.has("logspace");
+    if (linear == logarithmic) {
+      sweep.fail(key, "expected a list of values, {linspace = [start, stop, count]} or "
+                      "{logspace = [start_exponent, stop_exponent, count]}");
+    }
+    const std::string form = linear ? "linspace" : "logspace";
+    const toml::value& triple = *spec.get(form);
+    if (!triple.is_array() || triple.as_array().size() != 3) {
+      spec.fail(form, fmt::format("expected [start, stop, count], got {}", describe(triple)));
+    }
+    const double start = spec.as_number(form + "[0]", triple.as_array()[0], -kInf, kInf);
+    const double stop = spec.as_number(form + "[1]", triple.as_array()[1], -kInf, kInf);
+    const auto count = spec.as_integer(form + "[2]", triple.as_array()[2], 1, kMaxValues);
+    spec.reject_unknown();
+    std::vector<double> values;
+    for (std::int64_t i = 0; i < count; ++i) {
+      const double t = count == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(count - 1);
+      const double u = start + (stop - start) * t;
+      values.push_back(linear ? u : std::pow(10.0, u));
+    }
+    return values;
+  }
+  sweep.fail(key, fmt::format("expected a list of values or a linspace/logspace table, got {} {}",
+                              type_name(value), describe(value)));
+}
+
+/// The dynamics parameters a variant may set or sweep, besides the landscape's.
+const std::vector<std::string>& dynamics_keys() {
+  static const std::vector<std::string> keys = {"learning_rate", "dt", "noise_strength",
+                                                "temperature", "epsilon"};
+  return keys;
+}
+
+void resolve_dynamics(const std::string& source, const std::map<std::string, double>& values,
+                      Variant& variant) {
+  auto has = [&](const char* key) { return values.count(key) != 0; };
+  if (has("learning_rate") && has("dt")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.dt': give either learning_rate (SGD) or dt (Langevin time step), "
+        "not both",
+        source));
+  }
+  if (has("noise_strength") && has("temperature")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.temperature': give either noise_strength (sigma) or temperature "
+        "(Delta_S = learning_rate * sigma), not both",
+        source));
+  }
+  if (!has("learning_rate") && !has("dt")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.learning_rate': missing; give learning_rate (or dt), a number > 0",
+        source));
+  }
+  if (!has("noise_strength") && !has("temperature")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.noise_strength': missing; give noise_strength (or temperature), a "
+        "number >= 0",
+        source));
+  }
+  variant.learning_rate = has("learning_rate") ? values.at("learning_rate") : values.at("dt");
+  variant.noise_strength = has("noise_strength")
+                               ? values.at("noise_strength")
+                               : values.at("temperature") / variant.learning_rate;
+  variant.epsilon = has("epsilon") ? values.at("epsilon") : 1e-8;
+  const auto check = [&](const char* key, double value, bool positive) {
+    if (!std::isfinite(value) || (positive ? !(value > 0) : !(value >= 0))) {
+      throw ConfigError(fmt::format("{}: key 'dynamics.{}': value {} is out of range; allowed: {}",
+                                    source, key, value, positive ? "> 0" : ">= 0"));
+    }
+  };
+  check(has("learning_rate") ? "learning_rate" : "dt", variant.learning_rate, true);
+  check(has("noise_strength") ? "noise_strength" : "temperature", variant.noise_strength, false);
+  check("epsilon", variant.epsilon, false);
+}
+
+LandscapeKind parse_landscape_kind(const std::string& name) {
+  if (name == "two_valley") return LandscapeKind::two_valley;
+  if (name == "two_valley_slice") return LandscapeKind::two_valley_slice;
+  if (name == "double_well") return LandscapeKind::double_well;
+  return LandscapeKind::harmonic;
+}
+
+NoiseKind parse_noise_kind(const std::string& name) {
+  if (name == "hessian") return NoiseKind::hessian;
+  if (name == "hessian_squared") return NoiseKind::hessian_squared;
+  return NoiseKind::isotropic;
+}
+
+RunPlan build_plan(const toml::value& root, const std::string& source) {
+  RunPlan plan;
+  Json resolved;
+  if (!root.is_table()) throw ConfigError(source + ": the config must be a TOML table");
+  TableReader top(source, "", &root);
+
+  // ---- [run] ------------------------------------------------------------------------------------
+  TableReader run(source, "run", top.get("run"));
+  plan.name = run.string("name", "run", {});
+  plan.walkers_per_variant = run.integer("walkers", 1000, 1, 4294967295LL);
+  plan.steps = run.integer("steps", 1000, 1, std::int64_t{1} << 50);
+  plan.seed = static_cast<std::uint64_t>(
+      run.integer("seed", 1, 0, std::numeric_limits<std::int64_t>::max()));
+  plan.precision = run.string("precision", "double", {"float", "double"}) == "float"
+                       ? Precision::f32
+                       : Precision::f64;
+  plan.batch_walkers = run.integer("batch_walkers", 0, 0, std::int64_t{1} << 40);
+  run.reject_unknown();
+  resolved["run"] = {{"name", plan.name},
+                     {"walkers", plan.walkers_per_variant},
+                     {"steps", plan.steps},
+                     {"seed", plan.seed},
+                     {"precision", to_string(plan.precision)},
+                     {"batch_walkers", plan.batch_walkers}};
+
+  // ---- [landscape] ------------------------------------------------------------------------------
+  TableReader landscape(source, "landscape", top.get("landscape"));
+  plan.landscape = parse_landscape_kind(landscape.string(
+      "kind", "two_valley", {"two_valley", "two_valley_slice", "double_well", "harmonic"}));
+  int harmonic_dim = 2;
+  if (plan.landscape == LandscapeKind::harmonic) {
+    harmonic_dim = static_cast<int>(landscape.integer("dim", 1, 1, 3));
+  }
+  plan.dim = landscape_dimension(plan.landscape, harmonic_dim);
+  const auto& parameter_table = landscape_parameters(plan.landscape, plan.dim);
+  std::map<std::string, double> base_landscape;
+  if (plan.landscape == LandscapeKind::harmonic) {
+    // Arrays stiffness = [...] and center = [...], one entry per axis.
+    for (const std::string array_name : {"stiffness", "center"}) {
+      const bool is_stiffness = array_name == "stiffness";
+      const auto values = landscape.numbers(array_name, static_cast<std::size_t>(plan.dim),
+                                            static_cast<std::size_t>(plan.dim),
+                                            is_stiffness ? 0.0 : -kInf, kInf);
+      for (int i = 0; i < plan.dim; ++i) {
+        const std::string name = array_name + "." + std::to_string(i);
+        double value = values.empty() ? (is_stiffness ? 1.0 : 0.0) : values[static_cast<std::size_t>(i)];
+        if (is_stiffness && !(value > 0)) {
+          landscape.fail(fmt::format("stiffness[{}]", i),
+                         fmt::format("value {} is out of range; allowed: > 0", value));
+        }
+        base_landscape[name] = value;
+      }
+    }
+  } else {
+    for (const auto& info : parameter_table) {
+      base_landscape[info.name] = landscape.number(info.name, info.default_value, info.min,
+                                                   info.max, info.min_exclusive);
+    }
+  }
+  landscape.reject_unknown();
+  resolved["landscape"] = {{"kind", to_string(plan.landscape)}, {"dim", plan.dim}};
+  for (const auto& [name, value] : base_landscape) resolved["landscape"][name] = value;
+
+  // ---- [dynamics] -------------------------------------------------------------------------------
+  TableReader dynamics(source, "dynamics", top.get("dynamics"));
+  plan.noise = parse_noise_kind(
+      dynamics.string("noise", "hessian", {"hessian", "hessian_squared", "isotropic"}));
+  std::map<std::string, double> base_dynamics;
+  for (const auto& key : dynamics_keys()) {
+    if (dynamics.has(key)) base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
+    else dynamics.get(key);
+  }
+  dynamics.reject_unknown();
+
+  // ---- [init] -----------------------------------------------------------------------------------
+  TableReader init(source, "init", top.get("init"));
+  if (const toml::value* positions = init.get("positions")) {
+    if (!positions->is_array() || positions->as_array().empty()) {
+      init.fail("positions", fmt::format("expected a non-empty array of {}-D points, got {}",
+                                         plan.dim, describe(*positions)));
+    }
+    const auto& list = positions->as_array();
+    const bool single_point = !list.front().is_array();
+    if (single_point) {
+      plan.initial_positions.push_back(init.as_numbers(
+          "positions", *positions, static_cast<std::size_t>(plan.dim),
+          static_cast<std::size_t>(plan.dim), -kInf, kInf));
+    } else {
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        plan.initial_positions.push_back(init.as_numbers(
+            fmt::format("positions[{}]", i), list[i], static_cast<std::size_t>(plan.dim),
+            static_cast<std::size_t>(plan.dim), -kInf, kInf));
+      }
+    }
+  } else {
+    // The paper's start: x alternating −0.01 / +0.01, y0 = 5 (2-D); the origin ± 0.01 in 1-D.
+    if (plan.dim == 2 && plan.landscape == LandscapeKind::two_valley) {
+      plan.initial_positions = {{-0.01, 5.0}, {0.01, 5.0}};
+    } else {
+      std::vector<double> minus(static_cast<std::size_t>(plan.dim), 0.0);
+      std::vector<double> plus = minus;
+      minus[0] = -0.01;
+      plus[0] = 0.01;
+      plan.initial_positions = {minus, plus};
+    }
+  }
+  init.reject_unknown();
+  resolved["init"] = {{"positions", plan.initial_positions}};
+
+  // ---- [observables] ----------------------------------------------------------------------------
+  TableReader observables(source, "observables", top.get("observables"));
+  const std::int64_t sample_every = observables.integer("sample_every", 0, 0, plan.steps);
+  std::set<std::int64_t> samples;
+  if (const toml::value* list = observables.get("sample_steps")) {
+    if (!list->is_array()) {
+      observables.fail("sample_steps", fmt::format("expected an array of steps, got {}", describe(*list)));
+    }
+    for (std::size_t i = 0; i < list->as_array().size(); ++i) {
+      samples.insert(observables.as_integer(fmt::format("sample_steps[{}]", i),
+                                            list->as_array()[i], 0, plan.steps));
+    }
+  }
+  if (sample_every > 0) {
+    for (std::int64_t s = 0; s <= plan.steps; s += sample_every) samples.insert(s);
+    samples.insert(plan.steps);
+  }
+  if (!observables.has("sample_steps") && sample_every == 0) {
+    // Default: 21 evenly spaced samples including the start and the end.
+    for (int i = 0; i <= 20; ++i) samples.insert(plan.steps * i / 20);
+  }
+  plan.sample_steps.assign(samples.begin(), samples.end());
+  if (observables.has("quantiles")) {
+    plan.quantiles = observables.numbers("quantiles", 0, 99, 0.0, 1.0);
+  } else {
+    observables.get("quantiles");
+  }
+  plan.per_walker_output = observables.boolean("per_walker", false);
+
+  if (const toml::value* passage_value = observables.get("first_passage")) {
+    TableReader passage(source, "observables.first_passage", passage_value);
+    const bool by_basin = passage.has("target");
+    const bool by_threshold = passage.has("above") || passage.has("below");
+    if (by_basin == by_threshold) {
+      passage.fail_at("observables.first_passage",
+                      "give either target = \"flat\"|\"sharp\" or coordinate + above|below");
+    }
+    if (by_basin) {
+      const std::string target = passage.string("target", "flat", {"flat", "sharp"});
+      plan.passage.kind = PassageKind::basin;
+      plan.passage.basin = target == "flat" ? kFlatBasin : kSharpBasin;
+      plan.passage.description = "basin == " + target;
+    } else {
+      if (passage.has("above") && passage.has("below")) {
+        passage.fail("below", "give either above or below, not both");
+      }
+      plan.passage.coordinate = static_cast<int>(passage.integer("coordinate", 0, 0, plan.dim - 1));
+      const bool above = passage.has("above");
+      plan.passage.kind = above ? PassageKind::above : PassageKind::below;
+      plan.passage.threshold = passage.number(above ? "above" : "below", 0, -kInf, kInf);
+      plan.passage.description = fmt::format("position[{}] {} {}", plan.passage.coordinate,
+                                             above ? ">=" : "<=", plan.passage.threshold);
+    }
+    passage.reject_unknown();
+  }
+
+  if (const toml::value* histograms = observables.get("histogram")) {
+    if (!histograms->is_array()) {
+      observables.fail("histogram", "expected an array of tables: write [[observables.histogram]]");
+    }
+    const auto& list = histograms->as_array();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      TableReader h(source, fmt::format("observables.histogram[{}]", i), &list[i]);
+      HistogramSpec spec;
+      spec.name = h.string("name", fmt::format("histogram{}", i), {});
+      const std::string kind = h.string("kind", "x", {"x", "xy"});
+      spec.kind = kind == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
+      spec.x_coordinate = static_cast<int>(h.integer("coordinate", 0, 0, plan.dim - 1));
+      const auto x_range = h.numbers("x_range", 2, 2, -kInf, kInf);
+      if (x_range.empty()) h.fail("x_range", "missing; give [low, high] with low < high");
+      if (!(x_range[0] < x_range[1])) {
+        h.fail("x_range", fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
+      }
+      spec.x_lo = x_range[0];
+      spec.x_hi = x_range[1];
+      spec.x_bins = static_cast<int>(h.integer("bins", 100, 1, 1000000));
+      if (spec.kind == HistogramKind::x_in_band) {
+        const auto band = h.numbers("y_band", 2, 2, -kInf, kInf);
+        if (!band.empty()) {
+          if (!(band[0] <= band[1])) {
+            h.fail("y_band", fmt::format("[{}, {}] is empty; allowed: low <= high", band[0], band[1]));
+          }
+          spec.band_lo = band[0];
+          spec.band_hi = band[1];
+        }
+      } else {
+        const auto y_range = h.numbers("y_range", 2, 2, -kInf, kInf);
+        if (y_range.empty()) h.fail("y_range", "missing; give [low, high] with low < high");
+        if (!(y_range[0] < y_range[1])) {
+          h.fail("y_range", fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
+        }
+        spec.y_lo = y_range[0];
+        spec.y_hi = y_range[1];
+        spec.y_bins = static_cast<int>(h.integer("y_bins", 100, 1, 100000));
+        if (std::int64_t{spec.x_bins} * spec.y_bins > 10000000) {
+          h.fail("y_bins", fmt::format("bins x y_bins = {} is too many; allowed: <= 1e7",
+                                       std::int64_t{spec.x_bins} * spec.y_bins));
+        }
+      }
+      std::vector<double> window = {0.0, static_cast<double>(plan.steps)};
+      if (h.has("window")) {
+        const toml::value& w = *h.get("window");
+        if (!w.is_array() || w.as_array().size() != 2) {
+          h.fail("window", fmt::format("expected [first_step, last_step], got {}", describe(w)));
+        }
+        spec.window_begin = h.as_integer("window[0]", w.as_array()[0], 0, plan.steps);
+        spec.window_end = h.as_integer("window[1]", w.as_array()[1], spec.window_begin, plan.steps);
+      } else {
+        h.get("window");
+        spec.window_begin = plan.steps / 2;
+        spec.window_end = plan.steps;
+      }
+      spec.every = h.integer("every", 1, 1, plan.steps);
+      if (h.has("temperature")) spec.temperature = h.number("temperature", 0, 0, kInf, true);
+      else h.get("temperature");
+      h.reject_unknown();
+      plan.histograms.push_back(spec);
+    }
+  }
+  observables.reject_unknown();
+  {
+    Json histograms = Json::array();
+    for (const auto& spec : plan.histograms) {
+      Json h = {{"name", spec.name},
+                {"kind", spec.kind == HistogramKind::x_in_band ? "x" : "xy"},
+                {"coordinate", spec.x_coordinate},
+                {"x_range", {spec.x_lo, spec.x_hi}},
+                {"bins", spec.x_bins},
+                {"window", {spec.window_begin, spec.window_end}},
+                {"every", spec.every}};
+      if (spec.kind == HistogramKind::x_in_band) {
+        if (spec.band_lo > -1e300 || spec.band_hi < 1e300) h["y_band"] = {spec.band_lo, spec.band_hi};
+      } else {
+        h["y_range"] = {spec.y_lo, spec.y_hi};
+        h["y_bins"] = spec.y_bins;
+      }
+      if (!std::isnan(spec.temperature)) h["temperature"] = spec.temperature;
+      histograms.push_back(h);
+    }
+    resolved["observables"] = {{"sample_steps", plan.sample_steps},
+                               {"quantiles", plan.quantiles},
+                               {"per_walker", plan.per_walker_output},
+                               {"histogram", histograms}};
+    if (plan.passage.kind != PassageKind::none) {
+      resolved["observables"]["first_passage"] = plan.passage.description;
+    }
+  }
+
+  // ---- [sweep] ----------------------------------------------------------------------------------
+  struct Axis {
+    std::string name;
+    std::vector<double> values;
+    std::size_t line;
+  };
+  std::vector<Axis> axes;
+  std::string mode = "grid";
+  if (const toml::value* sweep_value = top.get("sweep")) {
+    TableReader sweep(source, "sweep", sweep_value);
+    mode = sweep.string("mode", "grid", {"grid", "zip"});
+    std::vector<std::string> allowed = dynamics_keys();
+    for (const auto& info : parameter_table) allowed.push_back(info.name);
+    for (const auto& [key, value] : sweep_value->as_table()) {
+      if (key == "mode") continue;
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        sweep.fail(key, fmt::format("cannot sweep this parameter{}; sweepable: {}",
+                                    TableReader::suggestion(key, allowed), fmt::join(allowed, ", ")));
+      }
+      sweep.get(key);
+      axes.push_back({key, sweep_values(sweep, key, value), value.location().line()});
+    }
+    sweep.reject_unknown();
+    // Grid order follows the file: the first swept key varies slowest.
+    std::sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.line < b.line; });
+    if (mode == "zip") {
+      for (const auto& axis : axes) {
+        if (axis.values.size() != axes.front().values.size()) {
+          sweep.fail(axis.name, fmt::format("zip sweep needs equal lengths; '{}' has {}, '{}' has {}",
+                                            axes.front().name, axes.front().values.size(),
+                                            axis.name, axis.values.size()));
+        }
+      }
+    }
+  }
+  top.reject_unknown();
+
+  std::size_t variant_total = 1;
+  if (!axes.empty()) {
+    if (mode == "zip") {
+      variant_total = axes.front().values.size();
+    } else {
+      for (const auto& axis : axes) {
+        variant_total *= axis.values.size();
+        if (variant_total > 10000000) {
+          throw ConfigError(fmt::format("{}: key 'sweep': the grid has more than 1e7 variants; "
+                                        "allowed: at most 1e7",
+                                        source));
+        }
+      }
+    }
+  }
+  for (std::size_t v = 0; v < variant_total; ++v) {
+    Variant variant;
+    variant.landscape = base_landscape;
+    std::map<std::string, double> dynamics_values = base_dynamics;
+    std::size_t remainder = v;
+    std::vector<std::pair<std::string, double>> swept(axes.size());
+    for (std::size_t a = axes.size(); a-- > 0;) {
+      const auto& axis = axes[a];
+      const std::size_t index = mode == "zip" ? v : remainder % axis.values.size();
+      if (mode != "zip") remainder /= axis.values.size();
+      swept[a] = {axis.name, axis.values[index]};
+    }
+    for (const auto& [name, value] : swept) {
+      const bool is_dynamics =
+          std::find(dynamics_keys().begin(), dynamics_keys().end(), name) != dynamics_keys().end();
+      if (is_dynamics) {
+        // A swept synonym replaces the base one (e.g. sweep dt over a base learning_rate).
+        if (name == "dt") dynamics_values.erase("learning_rate");
+        if (name == "learning_rate") dynamics_values.erase("dt");
+        if (name == "temperature") dynamics_values.erase("noise_strength");
+        if (name == "noise_strength") dynamics_values.erase("temperature");
+        dynamics_values[name] = value;
+      } else {
+        const auto info = std::find_if(parameter_table.begin(), parameter_table.end(),
+                                       [&](const ParameterInfo& p) { return p.name == name; });
+        const bool below = info->min_exclusive ? !(value > info->min) : !(value >= info->min);
+        if (!std::isfinite(value) || below || value > info->max) {
+          throw ConfigError(fmt::format("{}: key 'sweep.{}': value {} is out of range; allowed: {}",
+                                        source, name, value,
+                                        TableReader::range_text(info->min, info->max,
+                                                                info->min_exclusive)));
+        }
+        variant.landscape[name] = value;
+      }
+    }
+    resolve_dynamics(source, dynamics_values, variant);
+    variant.swept = std::move(swept);
+    plan.variants.push_back(std::move(variant));
+  }
+
+  const Variant& first = plan.variants.front();
+  resolved["dynamics"] = {{"noise", to_string(plan.noise)},
+                          {"learning_rate", first.learning_rate},
+                          {"noise_strength", first.noise_strength},
+                          {"epsilon", first.epsilon}};
+  Json sweep_json = {{"mode", mode}};
+  for (const auto& axis : axes) sweep_json[axis.name] = axis.values;
+  resolved["sweep"] = sweep_json;
+  plan.resolved_config = resolved;
+  return plan;
+}
+
+}  // namespace
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+RunPlan load_config_text(const std::string& text, const std::string& source_name) {
+  toml::value root;
+  try {
+    std::istringstream stream(text);
+    root = toml::parse(stream, source_name);
+  } catch (const std::exception& error) {
+    throw ConfigError(fmt::format("{}: not valid TOML:\n{}", source_name, error.what()));
+  }
+  try {
+    return build_plan(root, source_name);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw ConfigError(fmt::format("{}: {}", source_name, error.what()));
+  }
+}
+
+RunPlan load_config_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw ConfigError(fmt::format("{}: cannot open the config file", path));
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) throw ConfigError(fmt::format("{}: cannot read the config file", path));
+  return load_config_text(text.str(), path);
+}
+
+}  // namespace sgdwalk

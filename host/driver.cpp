@@ -1,0 +1,435 @@
+#include "driver.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <ostream>
+
+#include "hdf5_file.hpp"
+#include "landscape_params.hpp"
+#include "sgdwalk/normal.hpp"
+#include "typed_run.hpp"
+
+#ifndef SGDWALK_VERSION
+#define SGDWALK_VERSION "unknown"
+#endif
+#ifndef SGDWALK_GIT_COMMIT
+#define SGDWALK_GIT_COMMIT "unknown"
+#endif
+
+namespace sgdwalk {
+
+std::string sgdwalk_version() { return SGDWALK_VERSION; }
+std::string sgdwalk_git_commit() { return SGDWALK_GIT_COMMIT; }
+
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::int64_t choose_batch(const RunPlan& plan, const Backend& backend, std::int64_t requested) {
+  std::int64_t batch = requested > 0 ? requested : plan.batch_walkers;
+  if (batch <= 0) batch = plan.total_walkers();
+  const std::int64_t limit = backend.max_batch_walkers(plan);
+  if (limit > 0) batch = std::min(batch, limit);
+  return std::max<std::int64_t>(1, std::min(batch, plan.total_walkers()));
+}
+
+/// JSON number, or null for NaN/inf (JSON has no NaN).
+Json number(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
+
+Json estimate_json(const MeanEstimate& estimate) {
+  return {{"mean", number(estimate.mean)},
+          {"stderr", number(estimate.standard_error)},
+          {"count", estimate.count}};
+}
+
+void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.flush();
+    if (!file) throw std::runtime_error("cannot write " + temporary.string());
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
+                const std::filesystem::path& path) {
+  Hdf5File file(path.string());
+  const auto variants = static_cast<std::uint64_t>(plan.variant_count());
+  const auto& summaries = outcome.summaries;
+  file.attribute("/", "sgdwalk_version", sgdwalk_version());
+  file.attribute("/", "git_commit", sgdwalk_git_commit());
+  file.attribute("/", "backend", outcome.backend_description);
+  file.attribute("/", "config", plan.resolved_config.dump());
+  file.attribute("/", "config_toml", record.config_text);
+  file.attribute("/", "partial", outcome.complete ? "false" : "true");
+  file.attribute("/", "conventions",
+                 "Steps count updates (the start is step 0). Continuous time = learning_rate x "
+                 "steps. Basin 1 = flat (x >= 0), 0 = sharp. Freezing time t_f = s + 1 where s is "
+                 "the step a walker first sat in its final basin after its last change.");
+
+  // Parameters of every variant.
+  auto per_variant = [&](auto getter) {
+    std::vector<double> values;
+    for (std::int64_t v = 0; v < plan.variant_count(); ++v) values.push_back(getter(v));
+    return values;
+  };
+  const auto& variant_list = plan.variants;
+  file.dataset("/parameters/learning_rate",
+               per_variant([&](std::int64_t v) { return variant_list[v].learning_rate; }),
+               {variants}, "1", "learning rate eta (the time step of a Langevin walker)");
+  file.dataset("/parameters/noise_strength",
+               per_variant([&](std::int64_t v) { return variant_list[v].noise_strength; }),
+               {variants}, "1", "noise strength sigma (inverse batch size)");
+  file.dataset("/parameters/temperature",
+               per_variant([&](std::int64_t v) { return variant_list[v].temperature(); }),
+               {variants}, "loss", "Delta_S = eta x sigma");
+  file.dataset("/parameters/epsilon",
+               per_variant([&](std::int64_t v) { return variant_list[v].epsilon; }), {variants},
+               "1", "regulariser epsilon of the Hessian noise models");
+  for (const auto& info : landscape_parameters(plan.landscape, plan.dim)) {
+    file.dataset("/parameters/landscape/" + info.name,
+                 per_variant([&](std::int64_t v) { return variant_list[v].landscape.at(info.name); }),
+                 {variants}, "1", info.description);
+  }
+  std::string swept_names;
+  if (!plan.variants.empty()) {
+    for (const auto& [name, value] : plan.variants.front().swept) {
+      swept_names += (swept_names.empty() ? "" : ",") + name;
+    }
+  }
+  file.attribute("/parameters", "swept", swept_names);
+
+  // Per-variant scalars.
+  auto summary_values = [&](auto getter) {
+    std::vector<double> values;
+    for (const auto& s : summaries) values.push_back(getter(s));
+    return values;
+  };
+  file.dataset("/variants/walkers", summary_values([](const VariantSummary& s) { return double(s.walkers); }),
+               {variants}, "walkers", "walkers in the variant");
+  file.dataset("/variants/nonfinite_walkers",
+               summary_values([](const VariantSummary& s) { return double(s.nonfinite_walkers); }),
+               {variants}, "walkers", "walkers whose state became non-finite (excluded from averages)");
+  file.dataset("/variants/p_flat", summary_values([](const VariantSummary& s) { return s.p_flat; }),
+               {variants}, "1", "fraction of finite walkers in the flat basin at the end");
+  file.dataset("/variants/p_flat_stderr",
+               summary_values([](const VariantSummary& s) { return s.p_flat_stderr; }), {variants},
+               "1", "binomial standard error of p_flat");
+  file.dataset("/variants/mean_freezing_time",
+               summary_values([](const VariantSummary& s) { return s.freezing_time.mean; }),
+               {variants}, "steps", "mean freezing time <t_f>");
+  file.dataset("/variants/mean_freezing_time_stderr",
+               summary_values([](const VariantSummary& s) { return s.freezing_time.standard_error; }),
+               {variants}, "steps", "standard error of <t_f>");
+  file.dataset("/variants/mean_y_freeze",
+               summary_values([](const VariantSummary& s) { return s.y_freeze.mean; }), {variants},
+               "1", "mean progress coordinate y at the freezing step");
+  file.dataset("/variants/mean_y_freeze_stderr",
+               summary_values([](const VariantSummary& s) { return s.y_freeze.standard_error; }),
+               {variants}, "1", "standard error of <y_freeze>");
+  file.dataset("/variants/mean_crossings",
+               summary_values([](const VariantSummary& s) { return s.crossings.mean; }), {variants},
+               "crossings", "mean number of basin changes per walker");
+
+  if (plan.passage.kind != PassageKind::none) {
+    file.attribute("/variants", "first_passage_target", plan.passage.description);
+    const std::vector<std::pair<std::string, std::function<double(const VariantSummary&)>>> fields = {
+        {"arrived", [](const VariantSummary& s) { return double(s.passage.arrived); }},
+        {"censored", [](const VariantSummary& s) { return double(s.passage.censored); }},
+        {"started_in_target", [](const VariantSummary& s) { return double(s.passage.started_in_target); }},
+        {"mean_steps", [](const VariantSummary& s) { return s.passage.steps.mean; }},
+        {"mean_steps_stderr", [](const VariantSummary& s) { return s.passage.steps.standard_error; }},
+        {"rate", [](const VariantSummary& s) { return s.passage.rate; }},
+        {"rate_ci_low", [](const VariantSummary& s) { return s.passage.rate_low; }},
+        {"rate_ci_high", [](const VariantSummary& s) { return s.passage.rate_high; }},
+    };
+    for (const auto& [name, getter] : fields) {
+      const bool is_rate = name.rfind("rate", 0) == 0;
+      file.dataset("/first_passage/" + name, summary_values(getter), {variants},
+                   is_rate ? "1/time" : (name.find("steps") != std::string::npos ? "steps" : "walkers"),
+                   is_rate ? "escape rate per unit time (arrivals / exposure; 95% exact Poisson CI)"
+                           : "first passage: " + name);
+    }
+  }
+
+  // Time series at the sample steps.
+  const auto samples = static_cast<std::uint64_t>(plan.sample_count());
+  if (samples > 0) {
+    std::vector<std::int64_t> steps(plan.sample_steps.begin(), plan.sample_steps.end());
+    file.dataset("/samples/step", steps, {samples}, "steps", "sample steps");
+    std::vector<double> time, p_flat, p_flat_stderr, progress_mean, progress_std, loss_mean, loss_std;
+    std::vector<double> progress_quantiles, loss_quantiles;
+    std::vector<std::uint64_t> finite;
+    for (std::size_t v = 0; v < summaries.size(); ++v) {
+      for (const auto& sample : summaries[v].samples) {
+        time.push_back(plan.variants[v].learning_rate * static_cast<double>(sample.step));
+        p_flat.push_back(sample.p_flat);
+        p_flat_stderr.push_back(sample.p_flat_stderr);
+        progress_mean.push_back(sample.progress_mean);
+        progress_std.push_back(sample.progress_std);
+        loss_mean.push_back(sample.loss_mean);
+        loss_std.push_back(sample.loss_std);
+        finite.push_back(sample.finite);
+        progress_quantiles.insert(progress_quantiles.end(), sample.progress_quantiles.begin(),
+                                  sample.progress_quantiles.end());
+        loss_quantiles.insert(loss_quantiles.end(), sample.loss_quantiles.begin(),
+                              sample.loss_quantiles.end());
+      }
+    }
+    const std::vector<std::uint64_t> shape = {variants, samples};
+    const auto levels = static_cast<std::uint64_t>(plan.quantiles.size());
+    file.dataset("/samples/time", time, shape, "time", "learning_rate x step");
+    file.dataset("/samples/finite_walkers", finite, shape, "walkers", "finite walkers at the sample");
+    file.dataset("/samples/p_flat", p_flat, shape, "1", "fraction of finite walkers in the flat basin");
+    file.dataset("/samples/p_flat_stderr", p_flat_stderr, shape, "1", "binomial standard error");
+    file.dataset("/samples/y_mean", progress_mean, shape, "1", "ensemble mean of the progress coordinate y");
+    file.dataset("/samples/y_std", progress_std, shape, "1", "ensemble standard deviation of y");
+    file.dataset("/samples/loss_mean", loss_mean, shape, "loss", "ensemble mean of the loss");
+    file.dataset("/samples/loss_std", loss_std, shape, "loss", "ensemble standard deviation of the loss");
+    file.dataset("/samples/quantile_levels", plan.quantiles, {levels}, "1", "quantile levels");
+    file.dataset("/samples/y_quantiles", progress_quantiles, {variants, samples, levels}, "1",
+                 "quantiles of y (linear interpolation between order statistics)");
+    file.dataset("/samples/loss_quantiles", loss_quantiles, {variants, samples, levels}, "loss",
+                 "quantiles of the loss");
+  }
+
+  // Histograms.
+  for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
+    const HistogramSpec& spec = plan.histograms[h];
+    const std::string group = "/histograms/" + spec.name;
+    std::vector<double> x_edges;
+    for (int i = 0; i <= spec.x_bins; ++i) {
+      x_edges.push_back(spec.x_lo + (spec.x_hi - spec.x_lo) * i / spec.x_bins);
+    }
+    file.dataset(group + "/x_edges", x_edges, {static_cast<std::uint64_t>(spec.x_bins + 1)}, "1",
+                 "bin edges along coordinate " + std::to_string(spec.x_coordinate));
+    std::vector<std::uint64_t> shape = {variants};
+    if (spec.kind == HistogramKind::xy) {
+      std::vector<double> y_edges;
+      for (int i = 0; i <= spec.y_bins; ++i) {
+        y_edges.push_back(spec.y_lo + (spec.y_hi - spec.y_lo) * i / spec.y_bins);
+      }
+      file.dataset(group + "/y_edges", y_edges, {static_cast<std::uint64_t>(spec.y_bins + 1)}, "1",
+                   "bin edges along the progress coordinate y");
+      shape.push_back(static_cast<std::uint64_t>(spec.y_bins));
+    }
+    shape.push_back(static_cast<std::uint64_t>(spec.x_bins));
+    std::vector<std::uint64_t> counts, outside, deposits;
+    std::vector<double> density, potential, temperature;
+    for (const auto& s : summaries) {
+      const auto& hs = s.histograms[h];
+      counts.insert(counts.end(), hs.counts.begin(), hs.counts.end());
+      density.insert(density.end(), hs.density.begin(), hs.density.end());
+      potential.insert(potential.end(), hs.effective_potential.begin(), hs.effective_potential.end());
+      outside.push_back(hs.outside);
+      deposits.push_back(hs.deposits);
+      temperature.push_back(hs.temperature);
+    }
+    file.dataset(group + "/counts", counts, shape, "deposits", "walker deposits per bin (x fastest)");
+    file.dataset(group + "/outside", outside, {variants}, "deposits", "eligible deposits outside the range");
+    file.dataset(group + "/deposits", deposits, {variants}, "deposits", "all eligible deposits");
+    file.dataset(group + "/density", density, shape, "1/bin area",
+                 "counts / (deposits x bin area): probability density");
+    file.dataset(group + "/effective_potential", potential, shape, "loss",
+                 "-T ln(density), NaN for empty bins (defined up to an additive constant)");
+    file.dataset(group + "/temperature", temperature, {variants}, "loss", "T used for the effective potential");
+    file.attribute(group, "window", fmt::format("[{}, {}] every {} steps", spec.window_begin,
+                                                spec.window_end, spec.every));
+    if (spec.kind == HistogramKind::x_in_band) {
+      file.attribute(group, "y_band", fmt::format("[{}, {}]", spec.band_lo, spec.band_hi));
+    }
+  }
+
+  // Per-walker data (optional).
+  if (plan.per_walker_output) {
+    const WalkerArrays& w = outcome.data.walkers;
+    const auto n = static_cast<std::uint64_t>(w.size());
+    std::vector<std::int64_t> variant_index, walker_index, freezing_time;
+    for (std::int64_t g = 0; g < w.size(); ++g) {
+      variant_index.push_back(g / plan.walkers_per_variant);
+      walker_index.push_back(g % plan.walkers_per_variant);
+      freezing_time.push_back(w.freeze_step[static_cast<std::size_t>(g)] + 1);
+    }
+    file.dataset("/walkers/variant", variant_index, {n}, "1", "variant index");
+    file.dataset("/walkers/walker", walker_index, {n}, "1", "walker index within its variant (replay id)");
+    file.dataset("/walkers/position", w.position, {n, static_cast<std::uint64_t>(w.dim)}, "1",
+                 "final position (exact value of the walker's precision)");
+    file.dataset("/walkers/basin", w.basin, {n}, "1", "final basin: 1 flat, 0 sharp");
+    file.dataset("/walkers/crossings", w.crossings, {n}, "crossings", "basin changes");
+    file.dataset("/walkers/freeze_step", w.freeze_step, {n}, "steps", "s: first step in the final basin after the last change");
+    file.dataset("/walkers/freezing_time", freezing_time, {n}, "steps", "t_f = s + 1");
+    file.dataset("/walkers/y_freeze", w.y_freeze, {n}, "1", "y at step s");
+    file.dataset("/walkers/first_passage_step", w.first_passage_step, {n}, "steps",
+                 "first step at the passage target; -1 = never (censored)");
+    file.dataset("/walkers/nonfinite_step", w.nonfinite_step, {n}, "steps",
+                 "step whose update became non-finite; -1 = always finite");
+  }
+  file.close();
+}
+
+}  // namespace
+
+RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& options) {
+  RunData data;
+  data.resize(plan);
+  return execute_from(plan, backend, options, std::move(data), RunProgress{});
+}
+
+RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOptions& options,
+                        RunData data, RunProgress progress) {
+  RunOutcome outcome;
+  outcome.backend_name = backend.name();
+  outcome.backend_description = backend.description();
+  const std::int64_t batch = choose_batch(plan, backend, options.batch_walkers);
+  const std::int64_t batches = (plan.total_walkers() + batch - 1) / batch;
+  const std::int64_t segment =
+      options.segment_steps > 0 ? options.segment_steps : std::max<std::int64_t>(1, (plan.steps + 49) / 50);
+  progress.batches = batches;
+  progress.walker_steps_total = plan.total_walkers() * plan.steps;
+  bool stopped = false;
+  for (; progress.batch < batches && !stopped; ++progress.batch, progress.step = 0) {
+    const std::int64_t first = progress.batch * batch;
+    const std::int64_t last = std::min(plan.total_walkers(), first + batch);
+    const auto start = Clock::now();
+    if (progress.step == 0) initialize_walkers(plan, first, last, data);
+    progress.simulate_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    while (progress.step < plan.steps) {
+      const std::int64_t step_end = std::min(plan.steps, progress.step + segment);
+      const auto segment_start = Clock::now();
+      backend.advance(plan, first, last, progress.step, step_end, data);
+      progress.simulate_seconds +=
+          std::chrono::duration<double>(Clock::now() - segment_start).count();
+      progress.walker_steps_done += (last - first) * (step_end - progress.step);
+      progress.step = step_end;
+      if (options.on_segment && !options.on_segment(progress, data)) {
+        stopped = progress.step < plan.steps || progress.batch + 1 < batches;
+        break;
+      }
+    }
+    if (stopped) break;
+  }
+  outcome.complete = progress.walker_steps_done == progress.walker_steps_total;
+  outcome.progress = progress;
+  outcome.summaries = summarize(plan, data);
+  outcome.data = std::move(data);
+  return outcome;
+}
+
+void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
+                       const std::string& directory) {
+  const std::filesystem::path dir(directory);
+  std::filesystem::create_directories(dir);
+  write_text_atomically(dir / "config.toml", record.config_text);
+
+  const std::filesystem::path h5 = dir / "results.h5";
+  const std::filesystem::path h5_temporary = dir / "results.h5.tmp";
+  write_hdf5(plan, outcome, record, h5_temporary);
+  std::filesystem::rename(h5_temporary, h5);
+
+  Json summary;
+  summary["sgdwalk"] = {{"version", sgdwalk_version()},
+                        {"git_commit", sgdwalk_git_commit()},
+                        {"command", record.command_line}};
+  summary["backend"] = {{"name", outcome.backend_name},
+                        {"description", outcome.backend_description}};
+  summary["config_source"] = record.config_source;
+  summary["config"] = plan.resolved_config;
+  summary["partial"] = !outcome.complete;
+  const double walker_steps = static_cast<double>(outcome.progress.walker_steps_done);
+  summary["timing"] = {
+      {"wall_seconds", record.wall_seconds},
+      {"simulate_seconds", outcome.progress.simulate_seconds},
+      {"walker_steps", outcome.progress.walker_steps_done},
+      {"walker_steps_per_second", outcome.progress.simulate_seconds > 0
+                                      ? walker_steps / outcome.progress.simulate_seconds
+                                      : 0.0}};
+  Json variants = Json::array();
+  for (std::size_t v = 0; v < outcome.summaries.size(); ++v) {
+    const VariantSummary& s = outcome.summaries[v];
+    const Variant& variant = plan.variants[v];
+    Json parameters = Json::object();
+    for (const auto& [name, value] : variant.swept) parameters[name] = value;
+    Json entry = {
+        {"index", v},
+        {"swept", parameters},
+        {"learning_rate", variant.learning_rate},
+        {"noise_strength", variant.noise_strength},
+        {"temperature", variant.temperature()},
+        {"walkers", s.walkers},
+        {"nonfinite_walkers", s.nonfinite_walkers},
+        {"first_nonfinite_step", s.first_nonfinite_step},
+        {"p_flat", number(s.p_flat)},
+        {"p_flat_stderr", number(s.p_flat_stderr)},
+        {"mean_freezing_time", number(s.freezing_time.mean)},
+        {"mean_freezing_time_stderr", number(s.freezing_time.standard_error)},
+        {"mean_freezing_time_continuous", number(variant.learning_rate * s.freezing_time.mean)},
+        {"mean_y_freeze", number(s.y_freeze.mean)},
+        {"mean_y_freeze_stderr", number(s.y_freeze.standard_error)},
+        {"mean_crossings", number(s.crossings.mean)},
+    };
+    if (plan.passage.kind != PassageKind::none) {
+      entry["first_passage"] = {
+          {"target", plan.passage.description},
+          {"started_in_target", s.passage.started_in_target},
+          {"arrived", s.passage.arrived},
+          {"censored", s.passage.censored},
+          {"mean_steps", estimate_json(s.passage.steps)},
+          {"mean_time", number(variant.learning_rate * s.passage.steps.mean)},
+          {"rate", number(s.passage.rate)},
+          {"rate_ci95", {number(s.passage.rate_low), number(s.passage.rate_high)}}};
+    }
+    variants.push_back(entry);
+  }
+  summary["variants"] = variants;
+  summary["files"] = {{"results", "results.h5"}, {"config", "config.toml"}};
+  write_text_atomically(dir / "summary.json", summary.dump(2) + "\n");
+}
+
+void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
+                   std::int64_t every, std::ostream& out) {
+  dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
+    constexpr int D = Landscape::dim;
+    const Variant& v = plan.variants[static_cast<std::size_t>(variant)];
+    const Landscape landscape = make_landscape<Landscape>(v);
+    const StepParams<T> params = make_step_params<T>(v);
+    const PassageTarget<T> target = make_passage_target<T>(plan.passage);
+    const auto& start = plan.initial_positions[static_cast<std::size_t>(walker) %
+                                               plan.initial_positions.size()];
+    Vec<T, D> position;
+    for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
+    WalkerState<T, D> state = initial_walker(landscape, target, position);
+    auto normals = host_normals<T>(plan.seed, RunPlan::subsequence(variant, walker), 0);
+
+    out << "step";
+    const char* names[] = {"x", "y", "z"};
+    for (int i = 0; i < D; ++i) out << ',' << (D <= 3 ? names[i] : "q");
+    out << ",loss,basin,crossings,freeze_step,first_passage_step,nonfinite_step\n";
+    out << std::setprecision(std::numeric_limits<T>::max_digits10);
+    auto row = [&](std::int64_t step) {
+      out << step;
+      for (int i = 0; i < D; ++i) out << ',' << state.position[i];
+      out << ',' << landscape.value(state.position) << ',' << state.basin << ',' << state.crossings
+          << ',' << state.freeze_step << ',' << state.first_passage_step << ','
+          << state.nonfinite_step << '\n';
+    };
+    row(0);
+    for (std::int64_t step = 1; step <= plan.steps; ++step) {
+      Vec<T, D> z;
+      for (int i = 0; i < D; ++i) z[i] = normals.next();
+      advance_walker<Noise>(landscape, params, target, z, step, state);
+      if (step % every == 0 || step == plan.steps) row(step);
+    }
+  });
+}
+
+}  // namespace sgdwalk

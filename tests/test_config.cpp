@@ -1,0 +1,224 @@
+// Config parsing: defaults, sweeps, and the promised error messages (key, value, allowed range).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "config.hpp"
+
+namespace sgdwalk {
+namespace {
+
+RunPlan parse(const std::string& text) { return load_config_text(text, "test.toml"); }
+
+/// Parses `text`, expecting a ConfigError whose message contains every fragment.
+void expect_error(const std::string& text, std::initializer_list<std::string> fragments) {
+  try {
+    parse(text);
+    ADD_FAILURE() << "expected a ConfigError for:\n" << text;
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    for (const auto& fragment : fragments) {
+      EXPECT_NE(message.find(fragment), std::string::npos)
+          << "message lacks '" << fragment << "':\n" << message;
+    }
+  }
+}
+
+const std::string kMinimal = R"(
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.05
+)";
+
+TEST(Config, MinimalConfigGetsThePapersDefaults) {
+  const RunPlan plan = parse(kMinimal);
+  EXPECT_EQ(plan.landscape, LandscapeKind::two_valley);
+  EXPECT_EQ(plan.noise, NoiseKind::hessian);
+  EXPECT_EQ(plan.precision, Precision::f64);
+  EXPECT_EQ(plan.dim, 2);
+  ASSERT_EQ(plan.variants.size(), 1u);
+  const Variant& v = plan.variants[0];
+  EXPECT_DOUBLE_EQ(v.landscape.at("x1"), 0.8);
+  EXPECT_DOUBLE_EQ(v.landscape.at("x2"), 0.65);
+  EXPECT_DOUBLE_EQ(v.landscape.at("y_f"), 20);
+  EXPECT_DOUBLE_EQ(v.epsilon, 1e-8);
+  ASSERT_EQ(plan.initial_positions.size(), 2u);
+  EXPECT_DOUBLE_EQ(plan.initial_positions[0][0], -0.01);
+  EXPECT_DOUBLE_EQ(plan.initial_positions[1][0], 0.01);
+  EXPECT_DOUBLE_EQ(plan.initial_positions[0][1], 5.0);
+  // Default samples: 21 evenly spaced, including 0 and the last step.
+  EXPECT_EQ(plan.sample_steps.front(), 0);
+  EXPECT_EQ(plan.sample_steps.back(), plan.steps);
+  EXPECT_EQ(plan.sample_steps.size(), 21u);
+}
+
+TEST(Config, LangevinParametrisationConvertsToLearningRateAndSigma) {
+  const RunPlan plan = parse("[dynamics]\ndt = 0.01\ntemperature = 0.002\n");
+  EXPECT_DOUBLE_EQ(plan.variants[0].learning_rate, 0.01);
+  EXPECT_DOUBLE_EQ(plan.variants[0].noise_strength, 0.2);
+  EXPECT_DOUBLE_EQ(plan.variants[0].temperature(), 0.002);
+}
+
+TEST(Config, GridSweepFollowsFileOrderFirstKeySlowest) {
+  const RunPlan plan = parse(kMinimal + R"(
+[sweep]
+noise_strength = { logspace = [-2, -1, 3] }
+learning_rate = [0.01, 0.02]
+)");
+  ASSERT_EQ(plan.variants.size(), 6u);
+  EXPECT_EQ(plan.variants[0].swept[0].first, "noise_strength");
+  EXPECT_NEAR(plan.variants[0].noise_strength, 0.01, 1e-15);
+  EXPECT_NEAR(plan.variants[1].noise_strength, 0.01, 1e-15);
+  EXPECT_DOUBLE_EQ(plan.variants[1].learning_rate, 0.02);
+  EXPECT_NEAR(plan.variants[2].noise_strength, std::pow(10.0, -1.5), 1e-15);
+  EXPECT_NEAR(plan.variants[5].noise_strength, 0.1, 1e-15);
+  EXPECT_DOUBLE_EQ(plan.variants[5].learning_rate, 0.02);
+}
+
+TEST(Config, ZipSweepPairsValuesAndSweepsLandscapeParameters) {
+  const RunPlan plan = parse(kMinimal + R"(
+[sweep]
+mode = "zip"
+x2 = { linspace = [0.6, 0.7, 3] }
+temperature = [1e-4, 2e-4, 3e-4]
+)");
+  ASSERT_EQ(plan.variants.size(), 3u);
+  EXPECT_DOUBLE_EQ(plan.variants[1].landscape.at("x2"), 0.65);
+  EXPECT_DOUBLE_EQ(plan.variants[2].temperature(), 0.1 * (3e-4 / 0.1));
+  EXPECT_DOUBLE_EQ(plan.variants[2].noise_strength, 3e-4 / 0.1);
+}
+
+TEST(Config, HarmonicTakesArraysPerAxis) {
+  const RunPlan plan = parse(kMinimal + R"(
+[landscape]
+kind = "harmonic"
+dim = 3
+stiffness = [1.0, 2.0, 4.0]
+center = [0.5, 0.0, -1.0]
+[init]
+positions = [0.0, 0.0, 0.0]
+)");
+  EXPECT_EQ(plan.dim, 3);
+  EXPECT_DOUBLE_EQ(plan.variants[0].landscape.at("stiffness.2"), 4.0);
+  EXPECT_DOUBLE_EQ(plan.variants[0].landscape.at("center.0"), 0.5);
+  ASSERT_EQ(plan.initial_positions.size(), 1u);
+}
+
+TEST(Config, HistogramAndFirstPassageAreParsed) {
+  const RunPlan plan = parse(kMinimal + R"(
+[run]
+steps = 100
+[observables]
+sample_every = 25
+[observables.first_passage]
+coordinate = 1
+above = 7.5
+[[observables.histogram]]
+name = "slice"
+x_range = [-2, 2]
+bins = 40
+y_band = [4, 6]
+window = [50, 100]
+every = 5
+[[observables.histogram]]
+kind = "xy"
+x_range = [-2, 2]
+y_range = [0, 10]
+bins = 8
+y_bins = 5
+)");
+  EXPECT_EQ(plan.sample_steps, (std::vector<std::int64_t>{0, 25, 50, 75, 100}));
+  EXPECT_EQ(plan.passage.kind, PassageKind::above);
+  EXPECT_EQ(plan.passage.coordinate, 1);
+  EXPECT_DOUBLE_EQ(plan.passage.threshold, 7.5);
+  ASSERT_EQ(plan.histograms.size(), 2u);
+  EXPECT_EQ(plan.histograms[0].name, "slice");
+  EXPECT_EQ(plan.histograms[0].window_begin, 50);
+  EXPECT_EQ(plan.histograms[0].every, 5);
+  EXPECT_DOUBLE_EQ(plan.histograms[0].band_hi, 6);
+  EXPECT_EQ(plan.histograms[1].kind, HistogramKind::xy);
+  EXPECT_EQ(plan.histograms[1].bin_count(), 40);
+}
+
+TEST(ConfigErrors, UnknownKeyGetsDidYouMean) {
+  expect_error("[dynamics]\nlearnig_rate = 0.1\nnoise_strength = 0.1\n",
+               {"test.toml", "dynamics.learnig_rate", "unknown key", "did you mean 'learning_rate'"});
+  expect_error(kMinimal + "[run]\nwalker = 10\n", {"run.walker", "did you mean 'walkers'"});
+  expect_error(kMinimal + "[observabels]\n", {"observabels", "did you mean 'observables'"});
+}
+
+TEST(ConfigErrors, WrongTypeNamesKeyValueAndExpectedType) {
+  expect_error(kMinimal + "[run]\nwalkers = \"many\"\n",
+               {"run.walkers", "expected an integer", "a string", "many"});
+  expect_error(kMinimal + "[run]\nprecision = 32\n", {"run.precision", "expected a string"});
+  expect_error("[dynamics]\nlearning_rate = [0.1]\nnoise_strength = 0.1\n",
+               {"dynamics.learning_rate", "expected a number"});
+}
+
+TEST(ConfigErrors, OutOfRangeSaysWhatIsAllowed) {
+  expect_error(kMinimal + "[run]\nwalkers = 0\n", {"run.walkers", "0", "out of range", "[1, "});
+  expect_error("[dynamics]\nlearning_rate = -0.1\nnoise_strength = 0.1\n",
+               {"dynamics.learning_rate", "-0.1", "> 0"});
+  expect_error("[dynamics]\nlearning_rate = 0.1\nnoise_strength = -1\n",
+               {"dynamics.noise_strength", "-1", ">= 0"});
+  expect_error(kMinimal + "[landscape]\nx1 = 0\n", {"landscape.x1", "out of range", "> 0"});
+  expect_error(kMinimal + "[run]\nprecision = \"half\"\n",
+               {"run.precision", "half", "allowed: float, double"});
+  expect_error(kMinimal + "[landscape]\nkind = \"two_valey\"\n",
+               {"landscape.kind", "two_valey", "did you mean 'two_valley'"});
+}
+
+TEST(ConfigErrors, NonFiniteValuesAreRejected) {
+  expect_error("[dynamics]\nlearning_rate = nan\nnoise_strength = 0.1\n",
+               {"dynamics.learning_rate", "not finite"});
+  expect_error(kMinimal + "[landscape]\ny_f = inf\n", {"landscape.y_f", "not finite"});
+  expect_error(kMinimal + "[init]\npositions = [[0.0, inf]]\n", {"init.positions[0][1]", "not finite"});
+}
+
+TEST(ConfigErrors, StructuralProblems) {
+  expect_error("[dynamics]\nnoise_strength = 0.1\n", {"dynamics.learning_rate", "missing"});
+  expect_error("[dynamics]\nlearning_rate = 0.1\ndt = 0.1\nnoise_strength = 0.1\n",
+               {"dynamics.dt", "not both"});
+  expect_error(kMinimal + "[init]\npositions = [[0.0, 1.0, 2.0]]\n",
+               {"init.positions[0]", "3 element(s)", "allowed: 2"});
+  expect_error(kMinimal + "[[observables.histogram]]\nx_range = [1, -1]\n",
+               {"observables.histogram[0].x_range", "low < high"});
+  expect_error(kMinimal + "[run]\nsteps = 10\n[[observables.histogram]]\nx_range = [-1, 1]\nwindow = [0, 11]\n",
+               {"observables.histogram[0].window[1]", "11", "[0, 10]"});
+  expect_error(kMinimal + "[sweep]\nlearning_rat = [0.1]\n",
+               {"sweep.learning_rat", "cannot sweep", "did you mean 'learning_rate'"});
+  expect_error(kMinimal + "[sweep]\nmode = \"zip\"\nx1 = [0.7, 0.8]\nx2 = [0.6]\n",
+               {"zip sweep needs equal lengths"});
+  expect_error(kMinimal + "[sweep]\nx1 = [0.7, -0.8]\n", {"sweep.x1", "-0.8", "> 0"});
+  expect_error(kMinimal + "[observables.first_passage]\ntarget = \"flat\"\nabove = 1.0\n",
+               {"observables.first_passage", "either"});
+}
+
+TEST(ConfigErrors, InvalidTomlSaysWhere) {
+  expect_error("[dynamics\nlearning_rate = 0.1\n", {"test.toml", "not valid TOML"});
+}
+
+TEST(ConfigErrors, MissingFileIsAClearError) {
+  try {
+    load_config_file("/nonexistent/sgdwalk.toml");
+    FAIL() << "expected an error";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("/nonexistent/sgdwalk.toml: cannot open"), std::string::npos);
+  }
+}
+
+TEST(Config, EmbeddedDefaultIsTheQuickstartAndValid) {
+  const RunPlan plan = load_config_text(embedded_default_config(), "<embedded>");
+  EXPECT_EQ(plan.name, "quickstart");
+  EXPECT_GT(plan.variants.size(), 1u);
+}
+
+TEST(Config, EditDistance) {
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(edit_distance("same", "same"), 0u);
+}
+
+}  // namespace
+}  // namespace sgdwalk
