@@ -93,6 +93,8 @@ double quantile(std::vector<float>& values, double level) {
   return a + fraction * (b - a);
 }
 
+double chi_square_quantile(double dof, double p) { return 2 * gamma_quantile(dof / 2, p); }
+
 void poisson_interval(std::int64_t events, double confidence, double& low, double& high) {
   const double alpha = 1 - confidence;
   const auto k = static_cast<double>(events);

@@ -69,6 +69,9 @@ std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data);
 /// (which it reorders). NaN for an empty sample.
 double quantile(std::vector<float>& values, double level);
 
+/// Quantile of the chi-square distribution with `dof` degrees of freedom at probability p.
+double chi_square_quantile(double dof, double p);
+
 /// Exact two-sided (Garwood) confidence interval for a Poisson mean given `events`.
 void poisson_interval(std::int64_t events, double confidence, double& low, double& high);
 
