@@ -1,0 +1,1 @@
+"""Helpers of bench/compare: environment set-up, contestants, protocol and report."""
