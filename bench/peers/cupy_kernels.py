@@ -89,8 +89,9 @@ __device__ __forceinline__ void uniforms(const unsigned int c[4], float& u1, flo
   u2 = (c[1] >> 8) * scale + scale;
 }
 
-__device__ __forceinline__ void sin_cos(double a, double* s, double* c) { sincos(a, s, c); }
-__device__ __forceinline__ void sin_cos(float a, float* s, float* c) { sincosf(a, s, c); }
+// sin and cos of π·a (no large-argument reduction, so no local memory).
+__device__ __forceinline__ void sin_cos_pi(double a, double* s, double* c) { sincospi(a, s, c); }
+__device__ __forceinline__ void sin_cos_pi(float a, float* s, float* c) { sincospif(a, s, c); }
 
 // Two standard normals for (walker, step), Box-Muller.
 __device__ __forceinline__ void normals(unsigned long long walker, unsigned long long step,
@@ -102,7 +103,7 @@ __device__ __forceinline__ void normals(unsigned long long walker, unsigned long
   uniforms(c, u1, u2);
   const real radius = sqrt(real(-2) * log(u1));
   real s, co;
-  sin_cos(real(6.283185307179586) * u2, &s, &co);
+  sin_cos_pi(real(2) * u2, &s, &co);
   z1 = radius * co;
   z2 = radius * s;
 }

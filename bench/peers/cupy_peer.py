@@ -74,7 +74,7 @@ def run_elementwise(args, kernel, deposit_initial, steps):
         deposit_initial(ensemble.x, ensemble.hist)
     for step in range(1, steps + 1):
         z = rng.standard_normal(2 * args.walkers, dtype=dtype)
-        kernel(z, n, np.int64(step), eta, two_sigma, window_lo <= step <= window_hi,
+        kernel(z, n, np.int64(step), eta, two_sigma, np.bool_(window_lo <= step <= window_hi),
                ensemble.x, ensemble.y, ensemble.flat, ensemble.crossings, ensemble.freeze_step,
                ensemble.y_freeze, ensemble.hist)
     return ensemble

@@ -74,15 +74,20 @@ def build(args):
         return batch_step(*state, z[0], z[1], step.astype(state[4].dtype))
 
     def deposit(hist, x):
-        """Histogram slot 0 below the range, 1..nbins inside, nbins + 1 above."""
-        u = jnp.clip(x * (nbins / (MODEL.hist_hi - MODEL.hist_lo))
-                     + (1 - MODEL.hist_lo * nbins / (MODEL.hist_hi - MODEL.hist_lo)),
+        """Add x to the histogram: slot 0 below the range, 1..nbins inside, nbins + 1 above.
+
+        Without x64 there is no 64-bit integer, so the counts are kept as two int32 arrays,
+        hist = high · 2^30 + low, carried after every deposit.
+        """
+        u = jnp.clip(x * MODEL.hist_inv_width + (1 - MODEL.hist_lo * MODEL.hist_inv_width),
                      0, nbins + 1)
-        return hist.at[u.astype(jnp.int32)].add(1)
+        high, low = hist
+        low = low.at[u.astype(jnp.int32)].add(1)
+        return high + (low >> 30), low & (2 ** 30 - 1)
 
     def simulate(key, state):
-        """All steps; returns the final state and the raw histogram."""
-        hist = jnp.zeros(nbins + 2, dtype=state[4].dtype)
+        """All steps; returns the final state and the raw histogram as (high, low) int32."""
+        hist = (jnp.zeros(nbins + 2, dtype=jnp.int32), jnp.zeros(nbins + 2, dtype=jnp.int32))
         if window_lo == 0:
             hist = deposit(hist, state[0])
         state = lax.fori_loop(1, max(window_lo, 1), lambda s, st: advance(s, st, key), state)
@@ -134,8 +139,8 @@ def main():
 
     x, y, flat, crossings, freeze_step, y_freeze = (np.asarray(a) for a in state)
     nonfinite = np.count_nonzero(~(np.isfinite(x) & np.isfinite(y)))
-    stats = summarize(flat, crossings, freeze_step, y_freeze, fold_histogram(np.asarray(hist)),
-                      nonfinite)
+    counts = np.asarray(hist[0], dtype=np.int64) * 2 ** 30 + np.asarray(hist[1])
+    stats = summarize(flat, crossings, freeze_step, y_freeze, fold_histogram(counts), nonfinite)
     state_bytes = sum(a.dtype.itemsize for a in (x, y, flat, crossings, freeze_step, y_freeze))
     report(args, "jax", f"jit+fori_loop+vmap,{args.prng}", str(device), seconds, stats, {
         "warmup_seconds": warmup_seconds,
