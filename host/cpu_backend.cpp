@@ -103,8 +103,6 @@ class BlockSimulator {
   /// normals_[j][lane] = normal number (first + j) of the lane's sequence (normal.hpp contract).
   void generate_normals(std::int64_t first, int count) {
     const std::uint64_t seed = plan_.seed;
-    const auto key_lo = static_cast<std::uint32_t>(seed);
-    const auto key_hi = static_cast<std::uint32_t>(seed >> 32);
     const std::int64_t block_first = first / 4;
     const std::int64_t block_last = (first + count - 1) / 4;
     for (std::int64_t b = block_first; b <= block_last; ++b) {
@@ -112,10 +110,7 @@ class BlockSimulator {
       T z[4][kLanes];
 #pragma omp simd
       for (int lane = 0; lane < kLanes; ++lane) {
-        const std::uint64_t q = subsequence_[lane];
-        const U32x4 counter{static_cast<std::uint32_t>(b), static_cast<std::uint32_t>(b >> 32),
-                            static_cast<std::uint32_t>(q), static_cast<std::uint32_t>(q >> 32)};
-        const U32x4 words = philox4x32_10(counter, key_lo, key_hi);
+        const U32x4 words = philox_block(seed, subsequence_[lane], static_cast<std::uint64_t>(b));
         box_muller<T>(words.x, words.y, z[0][lane], z[1][lane]);
         box_muller<T>(words.z, words.w, z[2][lane], z[3][lane]);
       }
