@@ -41,6 +41,102 @@ std::int64_t choose_batch(const RunPlan& plan, const Backend& backend, std::int6
   return std::max<std::int64_t>(1, std::min(batch, plan.total_walkers()));
 }
 
+/// Throws std::invalid_argument unless `data` has the plan's shape and `progress` is a state the
+/// driver can continue from.
+void check_state(const RunPlan& plan, const RunData& data, const RunProgress& progress) {
+  const std::int64_t total = plan.total_walkers();
+  const auto& w = data.walkers;
+  const auto& o = data.observables;
+  const auto n = static_cast<std::size_t>(total);
+  bool shape_ok = w.dim == plan.dim && w.size() == total &&
+                  w.position.size() == n * static_cast<std::size_t>(plan.dim) &&
+                  w.y_freeze.size() == n && w.freeze_step.size() == n &&
+                  w.first_passage_step.size() == n && w.nonfinite_step.size() == n &&
+                  w.crossings.size() == n && o.variants == plan.variant_count() &&
+                  o.samples == plan.sample_count() &&
+                  o.walkers_per_variant == plan.walkers_per_variant &&
+                  o.sample_progress.size() == static_cast<std::size_t>(o.samples) * n &&
+                  o.sample_loss.size() == o.sample_progress.size() &&
+                  o.sample_flat.size() == static_cast<std::size_t>(o.variants * o.samples) &&
+                  o.sample_finite.size() == o.sample_flat.size() &&
+                  o.histogram_counts.size() == plan.histograms.size();
+  for (std::size_t h = 0; shape_ok && h < plan.histograms.size(); ++h) {
+    shape_ok = o.histogram_counts[h].size() ==
+               static_cast<std::size_t>(o.variants * (plan.histograms[h].bin_count() + 1));
+  }
+  if (!shape_ok) throw std::invalid_argument("the run data does not have the shape of the plan");
+  const bool in_flight = progress.walker_end > progress.walker_begin;
+  if (progress.walker_begin < 0 || progress.walker_end < progress.walker_begin ||
+      progress.walker_end > total ||
+      (in_flight && (progress.step < 1 || progress.step >= plan.steps)) ||
+      (!in_flight && progress.step != 0) || progress.simulate_seconds < 0) {
+    throw std::invalid_argument(
+        fmt::format("inconsistent run progress: walkers [{}, {}) at step {} of {} ({} walkers)",
+                    progress.walker_begin, progress.walker_end, progress.step, plan.steps, total));
+  }
+}
+
+/// Steps per backend call: fixed when asked for, otherwise adapted to the measured rate so that a
+/// call takes about `segment_seconds` (growing at most 4x per call from a small first call).
+class SegmentSizer {
+ public:
+  explicit SegmentSizer(const ExecuteOptions& options)
+      : fixed_(options.segment_steps),
+        target_(options.segment_seconds > 0 ? options.segment_seconds : 1.0) {}
+
+  std::int64_t next(std::int64_t walkers, std::int64_t remaining) const {
+    if (fixed_ > 0) return std::min(fixed_, remaining);
+    double steps = 0;
+    if (rate_ <= 0) {
+      steps = kFirstCallWork / static_cast<double>(walkers);
+    } else {
+      steps = std::min(rate_ * target_ / static_cast<double>(walkers),
+                       4.0 * static_cast<double>(last_steps_));
+    }
+    if (!(steps >= 1)) return 1;
+    return steps >= static_cast<double>(remaining) ? remaining : static_cast<std::int64_t>(steps);
+  }
+
+  void record(std::int64_t walkers, std::int64_t steps, double seconds) {
+    last_steps_ = steps;
+    const double work = static_cast<double>(walkers) * static_cast<double>(steps);
+    // Calls too short to time only bound the rate from below (so the next call may grow 4x).
+    rate_ = seconds >= kShortestTimed ? work / seconds : std::max(rate_, work / kShortestTimed);
+  }
+
+ private:
+  static constexpr double kFirstCallWork = 1 << 20;  // walker-steps
+  static constexpr double kShortestTimed = 0.01;     // seconds
+  std::int64_t fixed_;
+  double target_;
+  double rate_ = 0;  ///< walker-steps per second, last measured
+  std::int64_t last_steps_ = 0;
+};
+
+/// Empties the results of a variant whose walkers have not all finished (a partial run), keeping
+/// the shapes the writers expect.
+void blank_summary(VariantSummary& s) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  VariantSummary blank;
+  blank.walkers = s.walkers;
+  for (const auto& sample : s.samples) {
+    SampleSummary empty;
+    empty.step = sample.step;
+    empty.progress_quantiles.assign(sample.progress_quantiles.size(), nan);
+    empty.loss_quantiles.assign(sample.loss_quantiles.size(), nan);
+    blank.samples.push_back(empty);
+  }
+  for (const auto& histogram : s.histograms) {
+    HistogramSummary empty;
+    empty.counts.assign(histogram.counts.size(), 0);
+    empty.density.assign(histogram.density.size(), nan);
+    empty.effective_potential.assign(histogram.effective_potential.size(), nan);
+    empty.temperature = histogram.temperature;
+    blank.histograms.push_back(empty);
+  }
+  s = std::move(blank);
+}
+
 /// JSON number, or null for NaN/inf (JSON has no NaN).
 Json number(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
 
@@ -68,7 +164,6 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
   const auto& summaries = outcome.summaries;
   file.attribute("/", "sgdwalk_version", sgdwalk_version());
   file.attribute("/", "git_commit", sgdwalk_git_commit());
-  file.attribute("/", "backend", outcome.backend_description);
   file.attribute("/", "config", plan.resolved_config.dump());
   file.attribute("/", "config_toml", record.config_text);
   file.attribute("/", "partial", outcome.complete ? "false" : "true");
@@ -115,6 +210,15 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     for (const auto& s : summaries) values.push_back(getter(s));
     return values;
   };
+  {
+    std::vector<std::int32_t> complete;
+    for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
+      complete.push_back(v < outcome.progress.variants_done ? 1 : 0);
+    }
+    file.dataset("/variants/complete", complete, {variants}, "1",
+                 "1 if every walker of the variant reached the last step (0 only in partial runs: "
+                 "the variant's results are then empty)");
+  }
   file.dataset("/variants/walkers", summary_values([](const VariantSummary& s) { return double(s.walkers); }),
                {variants}, "walkers", "walkers in the variant");
   file.dataset("/variants/nonfinite_walkers",
@@ -279,6 +383,14 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
 
 }  // namespace
 
+void RunProgress::update_counters(const RunPlan& plan) {
+  walkers_total = plan.total_walkers();
+  variants_total = plan.variant_count();
+  walker_steps_total = walkers_total * plan.steps;
+  walker_steps_done = walker_begin * plan.steps + (walker_end - walker_begin) * step;
+  variants_done = walker_begin / plan.walkers_per_variant;
+}
+
 RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& options) {
   RunData data;
   data.resize(plan);
@@ -287,55 +399,65 @@ RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& 
 
 RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOptions& options,
                         RunData data, RunProgress progress) {
+  check_state(plan, data, progress);
   RunOutcome outcome;
   outcome.backend_name = backend.name();
   outcome.backend_description = backend.description();
+  const std::int64_t total = plan.total_walkers();
   const std::int64_t batch = choose_batch(plan, backend, options.batch_walkers);
-  const std::int64_t batches = (plan.total_walkers() + batch - 1) / batch;
-  const std::int64_t segment =
-      options.segment_steps > 0 ? options.segment_steps : std::max<std::int64_t>(1, (plan.steps + 49) / 50);
-  progress.batches = batches;
-  progress.walker_steps_total = plan.total_walkers() * plan.steps;
+  progress.batches = (total + batch - 1) / batch;
+  progress.update_counters(plan);
+  SegmentSizer sizer(options);
   bool stopped = false;
-  for (; progress.batch < batches && !stopped; ++progress.batch, progress.step = 0) {
-    const std::int64_t first = progress.batch * batch;
-    const std::int64_t last = std::min(plan.total_walkers(), first + batch);
-    const auto start = Clock::now();
-    if (progress.step == 0) initialize_walkers(plan, first, last, data);
-    progress.simulate_seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    while (progress.step < plan.steps) {
-      const std::int64_t step_end = std::min(plan.steps, progress.step + segment);
+  while (!stopped && progress.walker_begin < total) {
+    if (progress.walker_end == progress.walker_begin) {
+      progress.walker_end = std::min(total, progress.walker_begin + batch);
+      progress.step = 0;
+      const auto start = Clock::now();
+      initialize_walkers(plan, progress.walker_begin, progress.walker_end, data);
+      progress.simulate_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    }
+    const std::int64_t first = progress.walker_begin;
+    const std::int64_t last = progress.walker_end;
+    progress.batch = std::min(progress.batches - 1, first / batch);
+    for (;;) {
+      const std::int64_t step_end =
+          progress.step + sizer.next(last - first, plan.steps - progress.step);
       const auto segment_start = Clock::now();
       backend.advance(plan, first, last, progress.step, step_end, data);
-      progress.simulate_seconds +=
-          std::chrono::duration<double>(Clock::now() - segment_start).count();
-      progress.walker_steps_done += (last - first) * (step_end - progress.step);
+      const double seconds = std::chrono::duration<double>(Clock::now() - segment_start).count();
+      sizer.record(last - first, step_end - progress.step, seconds);
+      progress.simulate_seconds += seconds;
       progress.step = step_end;
+      const bool batch_done = step_end == plan.steps;
+      if (batch_done) {
+        progress.walker_begin = last;
+        progress.step = 0;
+      }
+      progress.update_counters(plan);
       if (options.on_segment && !options.on_segment(progress, data)) {
-        stopped = progress.step < plan.steps || progress.batch + 1 < batches;
+        stopped = true;
         break;
       }
+      if (batch_done) break;
     }
-    if (stopped) break;
   }
-  outcome.complete = progress.walker_steps_done == progress.walker_steps_total;
+  outcome.complete = progress.complete();
   outcome.progress = progress;
   outcome.summaries = summarize(plan, data);
+  if (!outcome.complete) {
+    for (std::int64_t v = progress.variants_done; v < plan.variant_count(); ++v) {
+      blank_summary(outcome.summaries[static_cast<std::size_t>(v)]);
+    }
+  }
   outcome.data = std::move(data);
   return outcome;
 }
 
-void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
-                       const std::string& directory) {
-  const std::filesystem::path dir(directory);
-  std::filesystem::create_directories(dir);
-  write_text_atomically(dir / "config.toml", record.config_text);
+namespace {
 
-  const std::filesystem::path h5 = dir / "results.h5";
-  const std::filesystem::path h5_temporary = dir / "results.h5.tmp";
-  write_hdf5(plan, outcome, record, h5_temporary);
-  std::filesystem::rename(h5_temporary, h5);
-
+Json summary_json(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
+                  bool with_results) {
   Json summary;
   summary["sgdwalk"] = {{"version", sgdwalk_version()},
                         {"git_commit", sgdwalk_git_commit()},
@@ -343,16 +465,31 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
   summary["backend"] = {{"name", outcome.backend_name},
                         {"description", outcome.backend_description}};
   summary["config_source"] = record.config_source;
+  summary["seed_from_command_line"] = record.seed_from_command_line;
   summary["config"] = plan.resolved_config;
   summary["partial"] = !outcome.complete;
-  const double walker_steps = static_cast<double>(outcome.progress.walker_steps_done);
+  const RunProgress& progress = outcome.progress;
+  summary["progress"] = {{"walker_steps_done", progress.walker_steps_done},
+                         {"walker_steps_total", progress.walker_steps_total},
+                         {"fraction", progress.walker_steps_total > 0
+                                          ? static_cast<double>(progress.walker_steps_done) /
+                                                static_cast<double>(progress.walker_steps_total)
+                                          : 0.0},
+                         {"variants_done", progress.variants_done},
+                         {"variants_total", progress.variants_total}};
+  const double walker_steps = static_cast<double>(progress.walker_steps_done);
   summary["timing"] = {
       {"wall_seconds", record.wall_seconds},
-      {"simulate_seconds", outcome.progress.simulate_seconds},
-      {"walker_steps", outcome.progress.walker_steps_done},
-      {"walker_steps_per_second", outcome.progress.simulate_seconds > 0
-                                      ? walker_steps / outcome.progress.simulate_seconds
-                                      : 0.0}};
+      {"simulate_seconds", progress.simulate_seconds},
+      {"walker_steps", progress.walker_steps_done},
+      {"walker_steps_per_second",
+       progress.simulate_seconds > 0 ? walker_steps / progress.simulate_seconds : 0.0},
+      {"sessions", record.sessions}};
+  if (!with_results) {
+    summary["variants"] = Json::array();
+    summary["files"] = {{"config", "config.toml"}};
+    return summary;
+  }
   Json variants = Json::array();
   for (std::size_t v = 0; v < outcome.summaries.size(); ++v) {
     const VariantSummary& s = outcome.summaries[v];
@@ -365,6 +502,7 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
         {"learning_rate", variant.learning_rate},
         {"noise_strength", variant.noise_strength},
         {"temperature", variant.temperature()},
+        {"complete", static_cast<std::int64_t>(v) < outcome.progress.variants_done},
         {"walkers", s.walkers},
         {"nonfinite_walkers", s.nonfinite_walkers},
         {"first_nonfinite_step", s.first_nonfinite_step},
@@ -392,7 +530,32 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
   }
   summary["variants"] = variants;
   summary["files"] = {{"results", "results.h5"}, {"config", "config.toml"}};
-  write_text_atomically(dir / "summary.json", summary.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace
+
+void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
+                       const std::string& directory) {
+  const std::filesystem::path dir(directory);
+  std::filesystem::create_directories(dir);
+  write_text_atomically(dir / "config.toml", record.config_text);
+
+  const std::filesystem::path h5 = dir / "results.h5";
+  const std::filesystem::path h5_temporary = dir / "results.h5.tmp";
+  write_hdf5(plan, outcome, record, h5_temporary);
+  std::filesystem::rename(h5_temporary, h5);
+  write_text_atomically(dir / "summary.json",
+                        summary_json(plan, outcome, record, true).dump(2) + "\n");
+}
+
+void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
+                     const std::string& directory) {
+  const std::filesystem::path dir(directory);
+  std::filesystem::create_directories(dir);
+  write_text_atomically(dir / "config.toml", record.config_text);
+  write_text_atomically(dir / "summary.json",
+                        summary_json(plan, outcome, record, false).dump(2) + "\n");
 }
 
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,

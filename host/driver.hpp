@@ -13,21 +13,40 @@
 
 namespace sgdwalk {
 
-/// Where a run stands: batches [0, batch) are complete; batch `batch` has reached `step`.
+/// Where a run stands. Walkers are advanced in index order, a batch at a time: walkers
+/// [0, walker_begin) have reached the last step, the batch in flight [walker_begin, walker_end) has
+/// reached `step` (1 <= step < steps), and the rest have not started. walker_end == walker_begin
+/// means no batch is in flight. This does not depend on the batch size, so a run can be continued
+/// with another batch size or backend.
 struct RunProgress {
-  std::int64_t batch = 0;
+  std::int64_t walker_begin = 0;
+  std::int64_t walker_end = 0;
   std::int64_t step = 0;
+  std::int64_t walkers_total = 0;
+  /// Variants whose walkers have all reached the last step (always [0, variants_done)).
+  std::int64_t variants_done = 0;
+  std::int64_t variants_total = 0;
+  /// For display: the batch in flight (0-based) and the batch count of this session.
+  std::int64_t batch = 0;
   std::int64_t batches = 0;
   std::int64_t walker_steps_done = 0;
   std::int64_t walker_steps_total = 0;
+  /// Seconds spent in initialisation and backend calls, over every session of the run.
   double simulate_seconds = 0;
+
+  bool complete() const { return walkers_total > 0 && walker_begin == walkers_total; }
+  /// Fills the derived counters (done walker-steps, variants done, totals) from the positions.
+  void update_counters(const RunPlan& plan);
 };
 
 struct ExecuteOptions {
   /// Walkers per backend call; 0 = all (or the backend's memory limit). Never changes results.
   std::int64_t batch_walkers = 0;
-  /// Steps per backend call; 0 = automatic. Never changes results.
+  /// Steps per backend call; 0 = automatic: adapted so that a call takes about
+  /// `segment_seconds`, so that progress, signals and checkpoints react quickly even for huge
+  /// runs. Never changes results.
   std::int64_t segment_steps = 0;
+  double segment_seconds = 1.0;
   /// Called after every backend call; return false to stop early (the run is then partial).
   std::function<bool(const RunProgress&, const RunData&)> on_segment;
 };
@@ -40,8 +59,10 @@ struct RunOutcome {
   std::string backend_name, backend_description;
 };
 
-/// Advances the whole plan (or continues `start` from `resume_from`) on `backend`.
+/// Advances the whole plan on `backend`.
 RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& options);
+/// Continues a run from a saved state (`data` and `resume_from`, e.g. from a checkpoint). Throws
+/// std::invalid_argument when the state does not fit the plan.
 RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOptions& options,
                         RunData data, RunProgress resume_from);
 
@@ -50,13 +71,24 @@ struct RunRecord {
   std::string config_text;    ///< copied to RUN/config.toml (replay reads it back)
   std::string config_source;  ///< path, or "<embedded>"
   std::string command_line;
+  /// Whether run.seed came from the command line (--seed) rather than the config file; `resume`
+  /// then takes the seed from the run directory instead of config.toml.
+  bool seed_from_command_line = false;
   double wall_seconds = 0;
+  /// Sessions (the first run and every resume) that worked on the run.
+  std::int64_t sessions = 1;
 };
 
 /// Writes summary.json and results.h5 into `directory` (each written to a temporary name, then
-/// renamed, so a reader never sees half a file).
+/// renamed, so a reader never sees half a file). results.h5 depends only on the plan, the config
+/// text and the results (not on the backend, threads, batching or timing), byte for byte.
 void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
                        const std::string& directory);
+
+/// Writes config.toml and a summary.json with "partial": true and no results yet: the state of a
+/// run directory before the first result (enough for `sgdwalk resume`).
+void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
+                     const std::string& directory);
 
 /// One walker's trajectory recomputed from the seed on the host with the shared update (not the
 /// backend's batched path), as CSV: step, coordinates, loss, basin, crossings, freeze step.

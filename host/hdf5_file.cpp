@@ -40,7 +40,11 @@ class Handle {
 
 Hdf5File::Hdf5File(const std::string& path) : path_(path) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves
-  file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  // No modification times in object headers (the root group included): the same results give the
+  // same bytes, so runs and resumed runs can be compared with cmp.
+  Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_obj_track_times(creation.get(), 0);
+  file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), H5P_DEFAULT);
   if (file_ < 0) throw std::runtime_error("cannot create HDF5 file " + path);
 }
 
@@ -62,7 +66,10 @@ void Hdf5File::group(const std::string& path) {
     const std::string prefix = path.substr(0, position);
     if (prefix.empty() || prefix == "/") continue;
     if (H5Lexists(file_, prefix.c_str(), H5P_DEFAULT) > 0) continue;
-    Handle group(H5Gcreate2(file_, prefix.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose);
+    Handle creation(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+    H5Pset_obj_track_times(creation.get(), 0);
+    Handle group(H5Gcreate2(file_, prefix.c_str(), H5P_DEFAULT, creation.get(), H5P_DEFAULT),
+                 H5Gclose);
     if (group.get() < 0) throw std::runtime_error(path_ + ": cannot create group " + prefix);
   }
 }
@@ -106,6 +113,7 @@ void Hdf5File::write(const std::string& path, hid_t type, const void* data,
   std::vector<hsize_t> shape(dims.begin(), dims.end());
   Handle space(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), H5Sclose);
   Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(properties.get(), 0);
   std::uint64_t total = 1;
   for (const auto d : dims) total *= d;
   if (total > 4096 && !shape.empty()) {

@@ -1,0 +1,479 @@
+#include "checkpoint.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace sgdwalk {
+
+static_assert(std::endian::native == std::endian::little,
+              "checkpoints are little-endian; byte-swap in Sink/Source before using this host");
+
+namespace {
+
+constexpr char kMagic[8] = {'S', 'G', 'D', 'W', 'C', 'K', 'P', 'T'};
+constexpr std::uint32_t kByteOrderMark = 0x01020304;
+/// magic, version, byte-order mark, config hash, seed, then six i64 sizes.
+constexpr std::uint64_t kFixedHeaderBytes = 8 + 4 + 4 + 8 + 8 + 6 * 8;
+/// walker_begin, walker_end, step, simulate_seconds, wall_seconds, sessions.
+constexpr std::uint64_t kProgressBytes = 6 * 8;
+constexpr std::uint64_t kTrailerBytes = 8;
+
+// Limits a header must respect (the config parser's limits, with room).
+constexpr std::int64_t kMaxSteps = std::int64_t{1} << 50;
+constexpr std::int64_t kMaxDim = 16;
+constexpr std::int64_t kMaxVariants = 10000000;
+constexpr std::int64_t kMaxWalkersPerVariant = 4294967295LL;
+constexpr std::int64_t kMaxHistograms = 100000;
+constexpr std::int64_t kMaxSlots = 10000001;
+
+std::string errno_text() {
+  return std::strerror(errno);
+}
+
+// ---- Writing ------------------------------------------------------------------------------------
+
+/// A buffered writer to a file descriptor that hashes everything it writes.
+class Sink {
+ public:
+  Sink(int fd, std::string path)
+      : fd_(fd), path_(std::move(path)), buffer_(std::make_unique<char[]>(kBuffer)) {}
+
+  void bytes(const void* data, std::size_t size) {
+    hash_ = fnv1a64(data, size, hash_);
+    const auto* p = static_cast<const char*>(data);
+    if (used_ + size > kBuffer) flush();
+    if (size > kBuffer) {
+      write_all(p, size);
+      return;
+    }
+    std::memcpy(buffer_.get() + used_, p, size);
+    used_ += size;
+  }
+  template <class T>
+  void value(T v) {
+    bytes(&v, sizeof v);
+  }
+  template <class T>
+  void array(const std::vector<T>& values) {
+    if (!values.empty()) bytes(values.data(), values.size() * sizeof(T));
+  }
+  void flush() {
+    write_all(buffer_.get(), used_);
+    used_ = 0;
+  }
+  std::uint64_t hash() const { return hash_; }
+
+ private:
+  void write_all(const char* p, std::size_t size) {
+    while (size > 0) {
+      const ssize_t written = ::write(fd_, p, size);
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        throw std::runtime_error(fmt::format("cannot write {}: {}", path_, errno_text()));
+      }
+      p += written;
+      size -= static_cast<std::size_t>(written);
+    }
+  }
+  static constexpr std::size_t kBuffer = 1 << 20;
+  int fd_;
+  std::string path_;
+  std::unique_ptr<char[]> buffer_;
+  std::size_t used_ = 0;
+  std::uint64_t hash_ = kFnvOffset;
+};
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+// ---- Reading ------------------------------------------------------------------------------------
+
+/// Where checkpoint bytes come from; everything read through read() is hashed.
+class Source {
+ public:
+  virtual ~Source() = default;
+  void read(void* out, std::size_t size) {
+    raw(out, size);
+    hash_ = fnv1a64(out, size, hash_);
+  }
+  /// Reads without hashing (the trailer).
+  virtual void raw(void* out, std::size_t size) = 0;
+  std::uint64_t hash() const { return hash_; }
+
+ private:
+  std::uint64_t hash_ = kFnvOffset;
+};
+
+class MemorySource : public Source {
+ public:
+  explicit MemorySource(std::string_view bytes) : bytes_(bytes) {}
+  void raw(void* out, std::size_t size) override {
+    // The parser checks sizes first; running past the end would be a bug in this file.
+    if (size > bytes_.size() - offset_)
+      throw std::logic_error("checkpoint parser read past the end");
+    if (size > 0) std::memcpy(out, bytes_.data() + offset_, size);
+    offset_ += size;
+  }
+
+ private:
+  std::string_view bytes_;
+  std::size_t offset_ = 0;
+};
+
+class FileSource : public Source {
+ public:
+  FileSource(std::FILE* file, const std::string& path) : file_(file), path_(path) {}
+  void raw(void* out, std::size_t size) override {
+    if (size > 0 && std::fread(out, 1, size, file_) != size) {
+      throw CheckpointError(fmt::format("{}: cannot read the checkpoint: {}", path_,
+                                        std::ferror(file_) ? errno_text() : "unexpected end"));
+    }
+  }
+
+ private:
+  std::FILE* file_;
+  std::string path_;
+};
+
+/// Multiplies and adds sizes, remembering an overflow instead of wrapping.
+struct CheckedSize {
+  std::uint64_t value = 0;
+  bool overflow = false;
+  void add(std::uint64_t count, std::uint64_t bytes_each) {
+    std::uint64_t product = 0;
+    overflow = overflow || __builtin_mul_overflow(count, bytes_each, &product) ||
+               __builtin_add_overflow(value, product, &value);
+  }
+};
+
+template <class T>
+void read_value(Source& in, T& value) {
+  in.read(&value, sizeof value);
+}
+
+template <class T>
+void read_array(Source& in, std::vector<T>& values, std::uint64_t count) {
+  values.resize(static_cast<std::size_t>(count));
+  if (count > 0) in.read(values.data(), values.size() * sizeof(T));
+}
+
+std::string shape_text(std::int64_t variants, std::int64_t walkers, std::int64_t steps,
+                       std::int64_t dim, std::int64_t samples) {
+  return fmt::format("{} variant(s) x {} walkers x {} steps, dimension {}, {} sample step(s)",
+                     variants, walkers, steps, dim, samples);
+}
+
+Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, const RunPlan* plan) {
+  auto fail = [&](const std::string& problem) -> CheckpointError {
+    return CheckpointError(fmt::format("{}: {}", source, problem));
+  };
+  if (size < sizeof kMagic) {
+    throw fail(fmt::format("not an sgdwalk checkpoint: the file is truncated ({} bytes)", size));
+  }
+  char magic[sizeof kMagic];
+  in.read(magic, sizeof magic);
+  if (std::memcmp(magic, kMagic, sizeof kMagic) != 0) {
+    throw fail("not an sgdwalk checkpoint (wrong magic bytes; expected \"SGDWCKPT\")");
+  }
+  if (size < kFixedHeaderBytes) {
+    throw fail(
+        fmt::format("the checkpoint is truncated: {} bytes, shorter than its header ({} bytes)",
+                    size, kFixedHeaderBytes));
+  }
+  std::uint32_t version = 0, byte_order = 0;
+  read_value(in, version);
+  read_value(in, byte_order);
+  if (version != kCheckpointVersion) {
+    throw fail(fmt::format(
+        "checkpoint format version {} is not supported; this sgdwalk {} reads version {}", version,
+        sgdwalk_version(), kCheckpointVersion));
+  }
+  if (byte_order != kByteOrderMark) {
+    throw fail("the checkpoint was written with another byte order; it cannot be read here");
+  }
+  Checkpoint checkpoint;
+  std::int64_t dim = 0, variants = 0, walkers_per_variant = 0, samples = 0, histograms = 0;
+  read_value(in, checkpoint.config_hash);
+  read_value(in, checkpoint.seed);
+  read_value(in, checkpoint.steps);
+  read_value(in, dim);
+  read_value(in, variants);
+  read_value(in, walkers_per_variant);
+  read_value(in, samples);
+  read_value(in, histograms);
+  auto check_range = [&](const char* field, std::int64_t value, std::int64_t low,
+                         std::int64_t high) {
+    if (value < low || value > high) {
+      throw fail(fmt::format("the checkpoint is corrupt: {} = {} is out of range [{}, {}]", field,
+                             value, low, high));
+    }
+  };
+  check_range("steps", checkpoint.steps, 1, kMaxSteps);
+  check_range("dimension", dim, 1, kMaxDim);
+  check_range("variants", variants, 1, kMaxVariants);
+  check_range("walkers per variant", walkers_per_variant, 1, kMaxWalkersPerVariant);
+  check_range("sample steps", samples, 0, checkpoint.steps + 1);
+  check_range("histograms", histograms, 0, kMaxHistograms);
+  const auto histogram_count = static_cast<std::uint64_t>(histograms);
+  if (size < kFixedHeaderBytes + 8 * histogram_count) {
+    throw fail(fmt::format("the checkpoint is truncated: {} bytes, shorter than its header", size));
+  }
+  std::vector<std::int64_t> slots(static_cast<std::size_t>(histogram_count));
+  for (auto& s : slots) {
+    read_value(in, s);
+    check_range("histogram slots", s, 2, kMaxSlots);
+  }
+
+  // The whole size follows from the header: check it before allocating anything.
+  const auto walkers =
+      static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(walkers_per_variant);
+  const auto counters = static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(samples);
+  CheckedSize expected;
+  expected.add(1, kFixedHeaderBytes + 8 * histogram_count + kProgressBytes + kTrailerBytes);
+  expected.add(walkers, static_cast<std::uint64_t>(dim) * 8 + 8 + 3 * 8 + 4 + 4);
+  expected.add(counters, 16);
+  {
+    CheckedSize per_sample;  // two floats per walker and sample
+    per_sample.add(counters, static_cast<std::uint64_t>(walkers_per_variant));
+    expected.add(per_sample.value, 8);
+    expected.overflow = expected.overflow || per_sample.overflow;
+  }
+  for (const auto s : slots)
+    expected.add(static_cast<std::uint64_t>(variants), 8 * static_cast<std::uint64_t>(s));
+  if (expected.overflow)
+    throw fail("the checkpoint is corrupt: its header describes an impossible size");
+  if (size < expected.value) {
+    throw fail(fmt::format(
+        "the checkpoint is truncated: its header describes {} bytes but the file has {}",
+        expected.value, size));
+  }
+  if (size > expected.value) {
+    throw fail(fmt::format(
+        "the checkpoint is corrupt: the file has {} bytes, {} more than its header describes", size,
+        size - expected.value));
+  }
+
+  RunProgress& progress = checkpoint.progress;
+  read_value(in, progress.walker_begin);
+  read_value(in, progress.walker_end);
+  read_value(in, progress.step);
+  read_value(in, progress.simulate_seconds);
+  read_value(in, checkpoint.wall_seconds);
+  read_value(in, checkpoint.sessions);
+
+  if (plan != nullptr) {
+    std::vector<std::int64_t> plan_slots;
+    for (const auto& h : plan->histograms) plan_slots.push_back(h.bin_count() + 1);
+    const bool same_shape = checkpoint.steps == plan->steps && dim == plan->dim &&
+                            variants == plan->variant_count() &&
+                            walkers_per_variant == plan->walkers_per_variant &&
+                            samples == plan->sample_count() && slots == plan_slots;
+    if (!same_shape) {
+      throw fail(fmt::format(
+          "the checkpoint does not fit the config: it holds {}{}; the config asks for {}{}",
+          shape_text(variants, walkers_per_variant, checkpoint.steps, dim, samples),
+          fmt::format(", {} histogram(s)", histograms),
+          shape_text(plan->variant_count(), plan->walkers_per_variant, plan->steps, plan->dim,
+                     plan->sample_count()),
+          fmt::format(", {} histogram(s)", plan->histograms.size())));
+    }
+    if (checkpoint.config_hash != config_hash(*plan)) {
+      throw fail(fmt::format(
+          "the checkpoint was written for another config or seed (config hash {:016x}; the "
+          "config gives {:016x}, seed {}; the checkpoint's seed is {})",
+          checkpoint.config_hash, config_hash(*plan), plan->seed, checkpoint.seed));
+    }
+  }
+
+  RunData& data = checkpoint.data;
+  WalkerArrays& w = data.walkers;
+  w.dim = static_cast<int>(dim);
+  read_array(in, w.position, walkers * static_cast<std::uint64_t>(dim));
+  read_array(in, w.y_freeze, walkers);
+  read_array(in, w.freeze_step, walkers);
+  read_array(in, w.first_passage_step, walkers);
+  read_array(in, w.nonfinite_step, walkers);
+  read_array(in, w.basin, walkers);
+  read_array(in, w.crossings, walkers);
+  ObservableArrays& o = data.observables;
+  o.variants = variants;
+  o.samples = samples;
+  o.walkers_per_variant = walkers_per_variant;
+  read_array(in, o.sample_progress, counters * static_cast<std::uint64_t>(walkers_per_variant));
+  read_array(in, o.sample_loss, counters * static_cast<std::uint64_t>(walkers_per_variant));
+  read_array(in, o.sample_flat, counters);
+  read_array(in, o.sample_finite, counters);
+  o.histogram_counts.resize(slots.size());
+  for (std::size_t h = 0; h < slots.size(); ++h) {
+    read_array(in, o.histogram_counts[h],
+               static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(slots[h]));
+  }
+  const std::uint64_t computed = in.hash();
+  std::uint64_t stored = 0;
+  in.raw(&stored, sizeof stored);
+  if (stored != computed) {
+    throw fail(fmt::format(
+        "the checkpoint is corrupt: checksum mismatch (stored {:016x}, computed {:016x})", stored,
+        computed));
+  }
+
+  // Consistency of what the checksum covered (a checkpoint from a buggy writer, or crafted).
+  const auto total = static_cast<std::int64_t>(walkers);
+  const bool in_flight = progress.walker_end > progress.walker_begin;
+  if (progress.walker_begin < 0 || progress.walker_end < progress.walker_begin ||
+      progress.walker_end > total ||
+      (in_flight && (progress.step < 1 || progress.step >= checkpoint.steps)) ||
+      (!in_flight && progress.step != 0)) {
+    throw fail(fmt::format(
+        "the checkpoint is corrupt: inconsistent progress (walkers [{}, {}) at step {} of {}, {} "
+        "walkers)",
+        progress.walker_begin, progress.walker_end, progress.step, checkpoint.steps, total));
+  }
+  if (!std::isfinite(progress.simulate_seconds) || progress.simulate_seconds < 0 ||
+      !std::isfinite(checkpoint.wall_seconds) || checkpoint.wall_seconds < 0 ||
+      checkpoint.sessions < 1) {
+    throw fail("the checkpoint is corrupt: invalid timing or session count");
+  }
+  for (const auto basin : w.basin) {
+    if (basin != 0 && basin != 1)
+      throw fail("the checkpoint is corrupt: a walker basin is not 0 or 1");
+  }
+  return checkpoint;
+}
+
+}  // namespace
+
+std::uint64_t fnv1a64(const void* data, std::size_t size, std::uint64_t hash) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < size; ++i) {
+    hash ^= p[i];
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+std::uint64_t config_hash(const RunPlan& plan) {
+  const std::string text = plan.resolved_config.dump();
+  return fnv1a64(text.data(), text.size());
+}
+
+void write_checkpoint(const std::string& path, const RunPlan& plan, const RunProgress& progress,
+                      const RunData& data, double wall_seconds, std::int64_t sessions) {
+  const std::string temporary = path + ".tmp";
+  FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    throw std::runtime_error(fmt::format("cannot create {}: {}", temporary, errno_text()));
+  }
+  Sink out(fd.get(), temporary);
+  out.bytes(kMagic, sizeof kMagic);
+  out.value(kCheckpointVersion);
+  out.value(kByteOrderMark);
+  out.value(config_hash(plan));
+  out.value(plan.seed);
+  out.value(plan.steps);
+  out.value(static_cast<std::int64_t>(plan.dim));
+  out.value(plan.variant_count());
+  out.value(plan.walkers_per_variant);
+  out.value(plan.sample_count());
+  out.value(static_cast<std::int64_t>(plan.histograms.size()));
+  for (const auto& h : plan.histograms) out.value(static_cast<std::int64_t>(h.bin_count() + 1));
+  out.value(progress.walker_begin);
+  out.value(progress.walker_end);
+  out.value(progress.step);
+  out.value(progress.simulate_seconds);
+  out.value(wall_seconds);
+  out.value(sessions);
+  const WalkerArrays& w = data.walkers;
+  out.array(w.position);
+  out.array(w.y_freeze);
+  out.array(w.freeze_step);
+  out.array(w.first_passage_step);
+  out.array(w.nonfinite_step);
+  out.array(w.basin);
+  out.array(w.crossings);
+  const ObservableArrays& o = data.observables;
+  out.array(o.sample_progress);
+  out.array(o.sample_loss);
+  out.array(o.sample_flat);
+  out.array(o.sample_finite);
+  for (const auto& counts : o.histogram_counts) out.array(counts);
+  const std::uint64_t checksum = out.hash();
+  out.value(checksum);
+  out.flush();
+  if (::fsync(fd.get()) != 0) {
+    throw std::runtime_error(fmt::format("cannot write {}: fsync: {}", temporary, errno_text()));
+  }
+  if (::close(fd.release()) != 0) {
+    throw std::runtime_error(fmt::format("cannot write {}: {}", temporary, errno_text()));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    throw std::runtime_error(
+        fmt::format("cannot rename {} to {}: {}", temporary, path, errno_text()));
+  }
+  // Make the rename itself durable.
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string directory = parent.empty() ? std::string(".") : parent.string();
+  FileDescriptor dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() >= 0) ::fsync(dir.get());
+}
+
+Checkpoint read_checkpoint(const std::string& path, const RunPlan* plan) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (error || !std::filesystem::exists(status)) {
+    throw CheckpointError(fmt::format("{}: cannot open the checkpoint: no such file", path));
+  }
+  if (!std::filesystem::is_regular_file(status)) {
+    throw CheckpointError(fmt::format("{}: cannot open the checkpoint: not a regular file", path));
+  }
+  const std::uint64_t size = std::filesystem::file_size(path, error);
+  if (error) {
+    throw CheckpointError(fmt::format("{}: cannot read the checkpoint: {}", path, error.message()));
+  }
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) {
+    throw CheckpointError(fmt::format("{}: cannot open the checkpoint: {}", path, errno_text()));
+  }
+  FileSource source(file.get(), path);
+  try {
+    return parse(source, size, path, plan);
+  } catch (const std::bad_alloc&) {
+    throw CheckpointError(fmt::format("{}: not enough memory to read the checkpoint", path));
+  }
+}
+
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& source,
+                            const RunPlan* plan) {
+  MemorySource in(bytes);
+  try {
+    return parse(in, bytes.size(), source, plan);
+  } catch (const std::bad_alloc&) {
+    throw CheckpointError(fmt::format("{}: not enough memory to read the checkpoint", source));
+  }
+}
+
+}  // namespace sgdwalk

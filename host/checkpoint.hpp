@@ -1,0 +1,68 @@
+// Checkpoints: the full state of a run (walker states, trackers, partial observables, progress) in
+// one binary file, written atomically, so a run can be continued bit for bit after an interruption.
+// The counter-based RNG has no state: (seed, variant, walker, step) is all it needs.
+//
+// Format (little-endian; version 1):
+//   "SGDWCKPT"  u32 version  u32 byte-order mark 0x01020304
+//   u64 config hash (FNV-1a-64 of plan.resolved_config.dump(), seed included)  u64 seed
+//   i64 steps, dim, variants, walkers_per_variant, samples, histograms, slots[histograms]
+//   i64 walker_begin, walker_end, step   f64 simulate_seconds, wall_seconds   i64 sessions
+//   f64 position[walkers·dim]  f64 y_freeze[walkers]  i64 freeze_step[walkers]
+//   i64 first_passage_step[walkers]  i64 nonfinite_step[walkers]  i32 basin[walkers]
+//   u32 crossings[walkers]  f32 sample_progress[variants·samples·W]  f32 sample_loss[...]
+//   u64 sample_flat[variants·samples]  u64 sample_finite[variants·samples]
+//   u64 histogram_counts[h][slots[h]] for each histogram
+//   u64 FNV-1a-64 of every byte before it
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "driver.hpp"
+#include "plan.hpp"
+#include "run_data.hpp"
+
+namespace sgdwalk {
+
+/// An unreadable, corrupt or mismatched checkpoint; the message names the file and the problem.
+class CheckpointError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+
+/// FNV-1a, 64 bit, continuing from `hash`.
+std::uint64_t fnv1a64(const void* data, std::size_t size, std::uint64_t hash = kFnvOffset);
+
+/// The hash of the resolved config (seed included) that a checkpoint must match.
+std::uint64_t config_hash(const RunPlan& plan);
+
+struct Checkpoint {
+  std::uint64_t config_hash = 0;
+  std::uint64_t seed = 0;
+  std::int64_t steps = 0;
+  RunProgress progress;       ///< positions and simulate_seconds; counters are not filled
+  double wall_seconds = 0;    ///< wall time of the sessions so far
+  std::int64_t sessions = 1;  ///< sessions so far (the first run and every resume)
+  RunData data;
+};
+
+/// Writes `path` atomically: to `path`.tmp, fsync, rename, fsync of the directory. A reader sees
+/// the previous checkpoint or the new one, never a mixture, even after kill -9 or a crash.
+void write_checkpoint(const std::string& path, const RunPlan& plan, const RunProgress& progress,
+                      const RunData& data, double wall_seconds, std::int64_t sessions);
+
+/// Reads and verifies a checkpoint file (size, magic, version, checksum, consistency). With a plan,
+/// also checks that the checkpoint belongs to it (config hash and every size). Throws only
+/// CheckpointError.
+Checkpoint read_checkpoint(const std::string& path, const RunPlan* plan = nullptr);
+
+/// The same from bytes in memory; `source` names them in messages (the fuzzing entry point).
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& source,
+                            const RunPlan* plan = nullptr);
+
+}  // namespace sgdwalk

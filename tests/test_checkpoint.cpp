@@ -1,0 +1,371 @@
+// Checkpoint files (round trip, every corruption the reader must name) and the host memory
+// estimate that refuses impossible runs up front.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "checkpoint.hpp"
+#include "config.hpp"
+#include "driver.hpp"
+#include "memory.hpp"
+
+namespace sgdwalk {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::path(SGDWALK_BINARY_DIR) / "test-scratch" / "checkpoint" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+std::string config(int walkers = 23, int seed = 4) {
+  return "[run]\nwalkers = " + std::to_string(walkers) +
+         "\nsteps = 120\nseed = " + std::to_string(seed) + R"(
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+[observables]
+sample_steps = [0, 13, 60, 120]
+[observables.first_passage]
+target = "flat"
+[[observables.histogram]]
+name = "x"
+x_range = [-2.0, 2.0]
+bins = 16
+window = [10, 120]
+every = 3
+[[observables.histogram]]
+name = "xy"
+kind = "xy"
+x_range = [-2.0, 2.0]
+y_range = [0.0, 40.0]
+bins = 8
+y_bins = 5
+[sweep]
+noise_strength = [0.05, 0.2]
+)";
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+
+bool identical(const RunData& a, const RunData& b) {
+  bool same = a.walkers.dim == b.walkers.dim && same_bits(a.walkers.position, b.walkers.position) &&
+              same_bits(a.walkers.y_freeze, b.walkers.y_freeze) &&
+              same_bits(a.walkers.freeze_step, b.walkers.freeze_step) &&
+              same_bits(a.walkers.first_passage_step, b.walkers.first_passage_step) &&
+              same_bits(a.walkers.nonfinite_step, b.walkers.nonfinite_step) &&
+              same_bits(a.walkers.basin, b.walkers.basin) &&
+              same_bits(a.walkers.crossings, b.walkers.crossings) &&
+              a.observables.variants == b.observables.variants &&
+              a.observables.samples == b.observables.samples &&
+              a.observables.walkers_per_variant == b.observables.walkers_per_variant &&
+              same_bits(a.observables.sample_progress, b.observables.sample_progress) &&
+              same_bits(a.observables.sample_loss, b.observables.sample_loss) &&
+              same_bits(a.observables.sample_flat, b.observables.sample_flat) &&
+              same_bits(a.observables.sample_finite, b.observables.sample_finite) &&
+              a.observables.histogram_counts.size() == b.observables.histogram_counts.size();
+  for (std::size_t h = 0; same && h < a.observables.histogram_counts.size(); ++h) {
+    same = same_bits(a.observables.histogram_counts[h], b.observables.histogram_counts[h]);
+  }
+  return same;
+}
+
+/// A run stopped in its second batch of 17 walkers (120 steps in segments of 11: 11 segments per
+/// batch, stopped after 14).
+RunOutcome stopped_run(const RunPlan& plan) {
+  auto backend = make_cpu_backend(2);
+  ExecuteOptions options;
+  options.batch_walkers = 17;
+  options.segment_steps = 11;
+  int segments = 0;
+  options.on_segment = [&](const RunProgress&, const RunData&) { return ++segments < 14; };
+  return execute(plan, *backend, options);
+}
+
+TEST(Checkpoint, Fnv1a64KnownAnswers) {
+  EXPECT_EQ(fnv1a64("", 0), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(fnv1a64("a", 1), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(fnv1a64("foobar", 6), 0x85944171f73967e8ULL);
+  // Continuing a hash over pieces gives the hash of the whole.
+  EXPECT_EQ(fnv1a64("bar", 3, fnv1a64("foo", 3)), 0x85944171f73967e8ULL);
+}
+
+TEST(Checkpoint, RoundTripIsExactAndContinuesToTheSameResult) {
+  const RunPlan plan = load_config_text(config(), "checkpoint.toml");
+  const RunOutcome stopped = stopped_run(plan);
+  ASSERT_FALSE(stopped.complete);
+  EXPECT_EQ(stopped.progress.walker_begin, 17);
+  EXPECT_EQ(stopped.progress.walker_end, 34);
+  EXPECT_EQ(stopped.progress.step, 33);
+
+  const fs::path dir = scratch("roundtrip");
+  const std::string path = (dir / "checkpoint.bin").string();
+  write_checkpoint(path, plan, stopped.progress, stopped.data, 12.5, 3);
+  EXPECT_FALSE(fs::exists(path + ".tmp"));
+  const Checkpoint back = read_checkpoint(path, &plan);
+  EXPECT_EQ(back.config_hash, config_hash(plan));
+  EXPECT_EQ(back.seed, plan.seed);
+  EXPECT_EQ(back.steps, plan.steps);
+  EXPECT_EQ(back.progress.walker_begin, 17);
+  EXPECT_EQ(back.progress.walker_end, 34);
+  EXPECT_EQ(back.progress.step, 33);
+  EXPECT_EQ(back.progress.simulate_seconds, stopped.progress.simulate_seconds);
+  EXPECT_EQ(back.wall_seconds, 12.5);
+  EXPECT_EQ(back.sessions, 3);
+  EXPECT_TRUE(identical(back.data, stopped.data));
+
+  // Continuing from the file (with another batch size: progress does not depend on it) gives the
+  // bits of an uninterrupted run.
+  auto backend = make_cpu_backend(1);
+  ExecuteOptions other;
+  other.batch_walkers = 5;
+  const RunOutcome continued = execute_from(plan, *backend, other, back.data, back.progress);
+  const RunOutcome reference = execute(plan, *backend, {});
+  ASSERT_TRUE(continued.complete);
+  EXPECT_TRUE(identical(continued.data, reference.data));
+}
+
+TEST(Checkpoint, ExecuteFromRejectsStatesThatDoNotFitThePlan) {
+  const RunPlan plan = load_config_text(config(), "checkpoint.toml");
+  auto backend = make_cpu_backend(1);
+  RunData data;
+  data.resize(plan);
+  RunProgress bad;
+  bad.walker_begin = 3;
+  bad.walker_end = 10;
+  bad.step = 0;  // a batch in flight must have advanced
+  EXPECT_THROW(execute_from(plan, *backend, {}, data, bad), std::invalid_argument);
+  const RunPlan other = load_config_text(config(24), "other.toml");
+  RunData wrong;
+  wrong.resize(other);
+  EXPECT_THROW(execute_from(plan, *backend, {}, wrong, RunProgress{}), std::invalid_argument);
+}
+
+class CorruptCheckpoint : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    plan_ = load_config_text(config(), "checkpoint.toml");
+    const RunOutcome stopped = stopped_run(plan_);
+    dir_ = scratch(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    path_ = (dir_ / "checkpoint.bin").string();
+    write_checkpoint(path_, plan_, stopped.progress, stopped.data, 1.0, 1);
+    good_ = read_bytes(path_);
+  }
+
+  /// The message of the CheckpointError that reading `bytes` (from the file) must throw.
+  std::string error_for(const std::string& bytes, const RunPlan* plan) {
+    write_bytes(path_, bytes);
+    try {
+      read_checkpoint(path_, plan);
+    } catch (const CheckpointError& error) {
+      const std::string message = error.what();
+      EXPECT_NE(message.find(path_), std::string::npos) << message;
+      // The in-memory reader (the fuzzing entry point) agrees, apart from the name.
+      try {
+        parse_checkpoint(bytes, path_, plan);
+        ADD_FAILURE() << "parse_checkpoint accepted what read_checkpoint refused: " << message;
+      } catch (const CheckpointError& again) {
+        EXPECT_EQ(std::string(again.what()), message);
+      }
+      return message;
+    }
+    ADD_FAILURE() << "no CheckpointError";
+    return "";
+  }
+
+  static void expect_contains(const std::string& message, const std::string& part) {
+    EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
+  }
+
+  RunPlan plan_;
+  fs::path dir_;
+  std::string path_;
+  std::string good_;
+};
+
+TEST_F(CorruptCheckpoint, GoodFileReads) {
+  EXPECT_NO_THROW(read_checkpoint(path_, &plan_));
+  EXPECT_NO_THROW(parse_checkpoint(good_, "memory", nullptr));
+}
+
+TEST_F(CorruptCheckpoint, Truncated) {
+  expect_contains(error_for("", &plan_), "truncated (0 bytes)");
+  expect_contains(error_for(good_.substr(0, 5), &plan_), "truncated");
+  expect_contains(error_for(good_.substr(0, 40), &plan_), "shorter than its header");
+  for (const std::size_t keep : {good_.size() / 2, good_.size() - 1}) {
+    const std::string message = error_for(good_.substr(0, keep), &plan_);
+    expect_contains(message, "truncated");
+    expect_contains(message,
+                    fmt::format("describes {} bytes but the file has {}", good_.size(), keep));
+  }
+}
+
+TEST_F(CorruptCheckpoint, ExtraBytes) {
+  expect_contains(error_for(good_ + "xyz", &plan_), "3 more than its header describes");
+}
+
+TEST_F(CorruptCheckpoint, WrongMagic) {
+  std::string bytes = good_;
+  bytes[0] = 'X';
+  expect_contains(error_for(bytes, &plan_), "not an sgdwalk checkpoint (wrong magic bytes");
+  expect_contains(error_for("[run]\nwalkers = 3\n", &plan_), "wrong magic bytes");
+}
+
+TEST_F(CorruptCheckpoint, WrongVersion) {
+  std::string bytes = good_;
+  bytes[8] = 7;  // the version field follows the 8 magic bytes
+  const std::string message = error_for(bytes, &plan_);
+  expect_contains(message, "format version 7 is not supported");
+  expect_contains(message, "reads version 1");
+}
+
+TEST_F(CorruptCheckpoint, ChecksumMismatch) {
+  for (const std::size_t at : {good_.size() / 2, good_.size() - 20, good_.size() - 1}) {
+    std::string bytes = good_;
+    bytes[at] = static_cast<char>(bytes[at] ^ 0x10);
+    expect_contains(error_for(bytes, &plan_), "checksum mismatch");
+  }
+}
+
+TEST_F(CorruptCheckpoint, ImpossibleHeader) {
+  std::string bytes = good_;
+  const std::int64_t huge = std::int64_t{1} << 40;
+  std::memcpy(&bytes[8 + 4 + 4 + 8 + 8 + 8 * 3], &huge, 8);  // walkers per variant
+  expect_contains(error_for(bytes, &plan_), "walkers per variant = 1099511627776 is out of range");
+  const std::int64_t negative = -3;
+  bytes = good_;
+  std::memcpy(&bytes[8 + 4 + 4 + 8 + 8 + 8], &negative, 8);  // dimension
+  expect_contains(error_for(bytes, &plan_), "dimension = -3 is out of range");
+}
+
+TEST_F(CorruptCheckpoint, ShapeMismatchWithThePlan) {
+  const RunPlan other = load_config_text(config(24), "other.toml");
+  const std::string message = error_for(good_, &other);
+  expect_contains(message, "does not fit the config");
+  expect_contains(message, "2 variant(s) x 23 walkers");
+  expect_contains(message, "2 variant(s) x 24 walkers");
+}
+
+TEST_F(CorruptCheckpoint, OtherSeedOrConfig) {
+  const RunPlan other = load_config_text(config(23, 5), "other.toml");
+  const std::string message = error_for(good_, &other);
+  expect_contains(message, "written for another config or seed");
+  expect_contains(message, "seed 5; the checkpoint's seed is 4");
+}
+
+TEST_F(CorruptCheckpoint, MissingOrNotAFile) {
+  fs::remove(path_);
+  try {
+    read_checkpoint(path_, &plan_);
+    ADD_FAILURE();
+  } catch (const CheckpointError& error) {
+    expect_contains(error.what(), path_ + ": cannot open the checkpoint: no such file");
+  }
+  fs::create_directories(path_);
+  try {
+    read_checkpoint(path_, &plan_);
+    ADD_FAILURE();
+  } catch (const CheckpointError& error) {
+    expect_contains(error.what(), "not a regular file");
+  }
+}
+
+TEST(Memory, EstimateFollowsTheArrays) {
+  const RunPlan plan = load_config_text(config(1000), "memory.toml");
+  const MemoryEstimate estimate = estimate_host_memory(plan, 4);
+  // Per walker: 2-D position, y_freeze, 3 step trackers, basin, crossings, 4 samples x (progress +
+  // loss) floats, and 8 bytes of summary scratch.
+  EXPECT_EQ(estimate.per_walker, 2 * 8 + 8 + 3 * 8 + 4 + 4 + 4 * 8 + 8);
+  EXPECT_DOUBLE_EQ(estimate.total, estimate.per_walker * 2000 + estimate.fixed);
+  // The real arrays are no bigger than the estimate.
+  RunData data;
+  data.resize(plan);
+  double bytes = 0;
+  const auto& w = data.walkers;
+  bytes += 8.0 * (w.position.size() + w.y_freeze.size() + w.freeze_step.size() +
+                  w.first_passage_step.size() + w.nonfinite_step.size());
+  bytes += 4.0 * (w.basin.size() + w.crossings.size());
+  const auto& o = data.observables;
+  bytes += 4.0 * (o.sample_progress.size() + o.sample_loss.size());
+  bytes += 8.0 * (o.sample_flat.size() + o.sample_finite.size());
+  for (const auto& h : o.histogram_counts) bytes += 8.0 * h.size();
+  EXPECT_LE(bytes, estimate.total);
+  EXPECT_GE(bytes, 0.8 * estimate.total);
+
+  RunPlan with_walkers = plan;
+  with_walkers.per_walker_output = true;
+  EXPECT_EQ(estimate_host_memory(with_walkers, 4).per_walker, estimate.per_walker + 24);
+}
+
+TEST(Memory, LargestFittingWalkerCount) {
+  RunPlan plan = load_config_text(config(1000), "memory.toml");
+  const double usable = 50e6;
+  const std::int64_t fit = max_walkers_per_variant(plan, 2, usable);
+  ASSERT_GT(fit, 0);
+  plan.walkers_per_variant = fit;
+  EXPECT_LE(estimate_host_memory(plan, 2).total, usable);
+  plan.walkers_per_variant = fit + 1;
+  EXPECT_GT(estimate_host_memory(plan, 2).total, usable);
+  EXPECT_EQ(max_walkers_per_variant(plan, 2, 1000.0), 0);
+}
+
+TEST(Memory, RefusalSaysWhatFits) {
+  const RunPlan plan = load_config_text(config(1000000), "big.toml");
+  const double available = 100e6;  // 100 MB
+  EXPECT_NO_THROW(check_host_resources(load_config_text(config(1000), "small.toml"), "small.toml",
+                                       2, available));
+  try {
+    check_host_resources(plan, "big.toml", 2, available);
+    ADD_FAILURE() << "no ResourceError";
+  } catch (const ResourceError& error) {
+    const std::string message = error.what();
+    const std::int64_t fit = max_walkers_per_variant(plan, 2, 0.9 * available);
+    EXPECT_NE(message.find("big.toml: the run needs"), std::string::npos) << message;
+    EXPECT_NE(message.find("of host memory but only 95.4 MiB are available"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find(
+                  fmt::format("at most {} walkers per variant fit (run.walkers is 1000000)", fit)),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("fewer sample steps (4 now"), std::string::npos) << message;
+  }
+  // Unknown available memory: only the 64-bit walker-step check.
+  EXPECT_NO_THROW(check_host_resources(plan, "big.toml", 2, std::nullopt));
+  RunPlan endless = plan;
+  endless.steps = std::int64_t{1} << 50;
+  EXPECT_THROW(check_host_resources(endless, "endless.toml", 2, std::nullopt), ResourceError);
+}
+
+TEST(Memory, AvailableMemoryIsReadHere) {
+  const auto available = available_host_memory();
+  ASSERT_TRUE(available.has_value()) << "/proc/meminfo has no MemAvailable";
+  EXPECT_GT(*available, 1e6);
+}
+
+}  // namespace
+}  // namespace sgdwalk
