@@ -1,10 +1,12 @@
-// The sgdwalk command line: run, replay, info.
+// The sgdwalk command line: run, resume, replay, info.
 #include <fmt/format.h>
 #include <omp.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,8 +14,11 @@
 #include <sstream>
 
 #include "backend_registry.hpp"
+#include "checkpoint.hpp"
 #include "config.hpp"
 #include "driver.hpp"
+#include "memory.hpp"
+#include "run_session.hpp"
 
 namespace {
 
@@ -22,6 +27,37 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kExitRuntimeError = 1;
 constexpr int kExitUsage = 2;
+
+// ---- Signals: the first SIGINT/SIGTERM asks the run to stop at the next segment boundary (with a
+// checkpoint and partial results); a second one exits at once.
+static_assert(std::atomic<int>::is_always_lock_free, "the signal flag must be lock-free");
+std::atomic<int> g_stop_signal{0};
+std::atomic<bool> g_quiet{false};
+
+extern "C" void handle_stop_signal(int signal) {
+  int expected = 0;
+  if (!g_stop_signal.compare_exchange_strong(expected, signal)) _exit(128 + signal);
+  if (!g_quiet.load()) {
+    static const char message[] =
+        "\nsgdwalk: stopping at the next segment boundary to write a checkpoint and partial "
+        "results (signal again to exit at once)\n";
+    const ssize_t ignored = write(STDERR_FILENO, message, sizeof message - 1);
+    (void)ignored;
+  }
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = handle_stop_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+const char* signal_name(int signal) {
+  return signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "a signal";
+}
 
 std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -60,9 +96,12 @@ class ProgressReporter {
     const double eta = rate > 0 ? static_cast<double>(progress.walker_steps_total -
                                                       progress.walker_steps_done) / rate
                                 : -1;
+    const std::string batch_text =
+        progress.batches > 1 ? fmt::format("  batch {}/{}", progress.batch + 1, progress.batches)
+                             : "";
     const std::string text = fmt::format(
-        "{:5.1f}%  batch {}/{}  {:.3g} walker-steps  {:.3g} walker-steps/s  ETA {}",
-        100.0 * fraction, std::min(progress.batch + 1, progress.batches), progress.batches,
+        "{:5.1f}%  variants {}/{}{}  {:.3g} walker-steps  {:.3g} walker-steps/s  ETA {}",
+        100.0 * fraction, progress.variants_done, progress.variants_total, batch_text,
         static_cast<double>(progress.walker_steps_done), rate, format_duration(eta));
     if (terminal_) {
       const int width = 30;
@@ -70,15 +109,23 @@ class ProgressReporter {
       std::fprintf(stderr, "\r[%s%s] %s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
                    std::string(static_cast<std::size_t>(width - filled), '.').c_str(), text.c_str());
       if (final) std::fputc('\n', stderr);
+      drawn_ = !final;
     } else {
       std::fprintf(stderr, "progress: %s\n", text.c_str());
     }
     std::fflush(stderr);
   }
 
+  /// Ends a bar that is still being redrawn (before other messages).
+  void finish_line() {
+    if (drawn_) std::fputc('\n', stderr);
+    drawn_ = false;
+  }
+
  private:
   bool quiet_;
   bool terminal_;
+  bool drawn_ = false;
   Clock::time_point last_print_{};
 };
 
@@ -101,10 +148,63 @@ void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
   }
 }
 
-int command_run(const std::string& config_path, std::string out_dir, const std::string& backend_name,
-                int threads, std::int64_t seed, bool force, bool quiet, std::int64_t batch_walkers,
-                std::int64_t segment_steps, const std::string& command_line) {
-  const auto start = Clock::now();
+/// Flags shared by `run` and `resume`.
+struct SessionFlags {
+  std::string backend_name = "auto";
+  int threads = 0;
+  bool quiet = false;
+  std::int64_t batch_walkers = 0;
+  std::int64_t segment_steps = 0;
+  double checkpoint_every = 60;
+};
+
+/// Runs a session with progress display and signal handling; reports how it ended.
+template <class Session>
+int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
+                             const SessionFlags& flags, Backend& backend, Session&& session) {
+  ProgressReporter reporter(flags.quiet);
+  SessionOptions options;
+  options.execute.batch_walkers = flags.batch_walkers;
+  options.execute.segment_steps = flags.segment_steps;
+  options.checkpoint_every = flags.checkpoint_every;
+  options.threads = flags.threads;
+  options.stop = &g_stop_signal;
+  options.on_progress = [&](const RunProgress& progress) { reporter.update(progress); };
+  g_quiet = flags.quiet;
+  install_stop_handlers();
+  const SessionResult result = session(backend, options);
+  const RunOutcome& outcome = result.outcome;
+  if (!outcome.complete) {
+    reporter.finish_line();
+    const RunProgress& p = outcome.progress;
+    std::fprintf(stderr,
+                 "sgdwalk: %s at %.1f%% (%lld of %lld variants done); checkpoint and partial "
+                 "results written to %s/\nsgdwalk: continue with: sgdwalk resume %s\n",
+                 result.stop_signal != 0
+                     ? fmt::format("interrupted by {}", signal_name(result.stop_signal)).c_str()
+                     : "stopped",
+                 p.walker_steps_total > 0 ? 100.0 * static_cast<double>(p.walker_steps_done) /
+                                                static_cast<double>(p.walker_steps_total)
+                                          : 0.0,
+                 static_cast<long long>(p.variants_done), static_cast<long long>(p.variants_total),
+                 out_dir.c_str(), out_dir.c_str());
+    return result.stop_signal != 0 ? 128 + result.stop_signal : kExitRuntimeError;
+  }
+  reporter.update(outcome.progress, true);
+  if (!flags.quiet) {
+    print_summary_table(plan, outcome);
+    fmt::print("{:.4g} walker-steps/s ({} backend); results in {}/ (summary.json, results.h5)\n",
+               outcome.progress.simulate_seconds > 0
+                   ? static_cast<double>(outcome.progress.walker_steps_done) /
+                         outcome.progress.simulate_seconds
+                   : 0.0,
+               outcome.backend_name, out_dir);
+  }
+  return 0;
+}
+
+int command_run(const std::string& config_path, std::string out_dir, std::int64_t seed, bool force,
+                const SessionFlags& flags, const std::string& command_line) {
   RunRecord record;
   record.command_line = command_line;
   if (config_path.empty()) {
@@ -122,46 +222,71 @@ int command_run(const std::string& config_path, std::string out_dir, const std::
   if (seed >= 0) {
     plan.seed = static_cast<std::uint64_t>(seed);
     plan.resolved_config["run"]["seed"] = plan.seed;
+    record.seed_from_command_line = true;
   }
   if (out_dir.empty()) out_dir = "runs/" + plan.name;
   const std::filesystem::path dir(out_dir);
   if (std::filesystem::exists(dir) && !std::filesystem::is_empty(dir) && !force) {
+    const bool unfinished = std::filesystem::exists(dir / kCheckpointFileName);
     std::fprintf(stderr,
                  "sgdwalk: the run directory '%s' exists and is not empty; choose another --out or "
-                 "pass --force to overwrite it\n",
-                 out_dir.c_str());
+                 "pass --force to overwrite it%s\n",
+                 out_dir.c_str(),
+                 unfinished ? fmt::format(" (it holds an unfinished run: sgdwalk resume {} "
+                                          "continues it)",
+                                          out_dir)
+                                  .c_str()
+                            : "");
     return kExitUsage;
   }
-  std::filesystem::create_directories(dir);
 
-  BackendChoice choice = make_backend(backend_name, threads);
-  if (!choice.notice.empty() && !quiet) std::fprintf(stderr, "sgdwalk: %s\n", choice.notice.c_str());
-  if (!quiet) {
+  BackendChoice choice = make_backend(flags.backend_name, flags.threads);
+  if (!choice.notice.empty() && !flags.quiet)
+    std::fprintf(stderr, "sgdwalk: %s\n", choice.notice.c_str());
+  if (!flags.quiet) {
     std::fprintf(stderr, "sgdwalk: %s: %lld variant(s) x %lld walkers x %lld steps on %s\n",
                  record.config_source.c_str(), static_cast<long long>(plan.variant_count()),
                  static_cast<long long>(plan.walkers_per_variant),
                  static_cast<long long>(plan.steps), choice.backend->description().c_str());
   }
-  ProgressReporter reporter(quiet);
-  ExecuteOptions options;
-  options.batch_walkers = batch_walkers;
-  options.segment_steps = segment_steps;
-  options.on_segment = [&](const RunProgress& progress, const RunData&) {
-    reporter.update(progress);
-    return true;
-  };
-  RunOutcome outcome = execute(plan, *choice.backend, options);
-  reporter.update(outcome.progress, true);
-  record.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  write_run_outputs(plan, outcome, record, out_dir);
-  if (!quiet) {
-    print_summary_table(plan, outcome);
-    fmt::print("{:.4g} walker-steps/s ({} backend); results in {}/ (summary.json, results.h5)\n",
-               static_cast<double>(outcome.progress.walker_steps_done) /
-                   outcome.progress.simulate_seconds,
-               outcome.backend_name, out_dir);
+  return run_session_with_display(
+      plan, out_dir, flags, *choice.backend, [&](Backend& backend, const SessionOptions& options) {
+        return run_in_directory(plan, backend, record, out_dir, options);
+      });
+}
+
+int command_resume(const std::string& run_dir, const SessionFlags& flags) {
+  ResumePoint point = load_resume_point(run_dir, flags.threads);
+  if (point.complete) {
+    if (!flags.quiet) {
+      std::fprintf(stderr, "sgdwalk: the run in %s is complete; nothing to resume\n",
+                   run_dir.c_str());
+    }
+    return 0;
   }
-  return 0;
+  BackendChoice choice = make_backend(flags.backend_name, flags.threads);
+  if (!choice.notice.empty() && !flags.quiet)
+    std::fprintf(stderr, "sgdwalk: %s\n", choice.notice.c_str());
+  if (!flags.quiet) {
+    RunProgress at = point.has_checkpoint ? point.checkpoint.progress : RunProgress{};
+    at.update_counters(point.plan);
+    std::fprintf(
+        stderr, "sgdwalk: resuming %s %s (%lld variant(s) x %lld walkers x %lld steps) on %s\n",
+        run_dir.c_str(),
+        point.has_checkpoint ? fmt::format("from its checkpoint at {:.1f}%",
+                                           100.0 * static_cast<double>(at.walker_steps_done) /
+                                               static_cast<double>(at.walker_steps_total))
+                                   .c_str()
+                             : "from the beginning (no checkpoint was written)",
+        static_cast<long long>(point.plan.variant_count()),
+        static_cast<long long>(point.plan.walkers_per_variant),
+        static_cast<long long>(point.plan.steps), choice.backend->description().c_str());
+  }
+  const RunPlan plan = point.plan;
+  return run_session_with_display(
+      plan, run_dir, flags, *choice.backend, [&](Backend& backend, const SessionOptions& options) {
+        return resume_in_directory(std::move(point), backend, run_dir, options);
+      });
 }
 
 int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t variant,
@@ -231,28 +356,47 @@ int main(int argc, char** argv) {
                "rates on the fly, bit-identically on the CPU and the GPU."};
   app.require_subcommand(1);
 
-  std::string config_path, out_dir, backend_name = "auto";
-  int threads = 0;
-  std::int64_t seed = -1, batch_walkers = 0, segment_steps = 0;
-  bool force = false, quiet = false;
+  std::string config_path, out_dir;
+  std::int64_t seed = -1;
+  bool force = false;
+  SessionFlags flags;
+  auto add_session_flags = [](CLI::App* command, SessionFlags& f) {
+    command
+        ->add_option("--backend,-b", f.backend_name,
+                     "auto (CUDA if a device is present), cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    command->add_option("--threads,-t", f.threads, "CPU threads (default: all cores)")
+        ->check(CLI::Range(0, 4096));
+    command->add_flag("--quiet,-q", f.quiet, "No progress and no summary table");
+    command
+        ->add_option("--batch-walkers", f.batch_walkers,
+                     "Walkers per backend call (default: all that fit); never changes results")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
+    command
+        ->add_option("--segment-steps", f.segment_steps,
+                     "Steps per backend call (default: adapted to about 1 s per call); never "
+                     "changes results")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 50));
+    command
+        ->add_option("--checkpoint-every", f.checkpoint_every,
+                     "Seconds between checkpoints (RUN/checkpoint.bin); 0 = only when stopped "
+                     "by a signal")
+        ->check(CLI::Range(0.0, 1e9));
+  };
   CLI::App* run = app.add_subcommand("run", "Run a config (the embedded quickstart if none is given)");
   run->add_option("config", config_path, "TOML config file (default: the embedded quickstart)")
       ->check(CLI::ExistingFile);
   run->add_option("--out,-o", out_dir, "Run directory to create (default: runs/<run.name>)");
-  run->add_option("--backend,-b", backend_name, "auto (CUDA if a device is present), cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  run->add_option("--threads,-t", threads, "CPU threads (default: all cores)")
-      ->check(CLI::Range(0, 4096));
   run->add_option("--seed,-s", seed, "Override run.seed (0 to 2^63-1)")
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   run->add_flag("--force,-f", force, "Overwrite an existing run directory");
-  run->add_flag("--quiet,-q", quiet, "No progress and no summary table");
-  run->add_option("--batch-walkers", batch_walkers,
-                  "Walkers per backend call (default: all that fit); never changes results")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
-  run->add_option("--segment-steps", segment_steps,
-                  "Steps per backend call (default: 1/50 of the run); never changes results")
-      ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 50));
+  add_session_flags(run, flags);
+
+  std::string resume_dir;
+  CLI::App* resume = app.add_subcommand(
+      "resume", "Continue an interrupted run from RUN/checkpoint.bin (same final results)");
+  resume->add_option("run", resume_dir, "Run directory (made by `sgdwalk run`)")->required();
+  add_session_flags(resume, flags);
 
   std::string replay_dir, replay_output;
   std::int64_t replay_walker_id = 0, replay_variant = -1, replay_every = 1;
@@ -279,10 +423,8 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (run->parsed()) {
-      return command_run(config_path, out_dir, backend_name, threads, seed, force, quiet,
-                         batch_walkers, segment_steps, command_line);
-    }
+    if (run->parsed()) return command_run(config_path, out_dir, seed, force, flags, command_line);
+    if (resume->parsed()) return command_resume(resume_dir, flags);
     if (replay->parsed()) {
       return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every, replay_output);
     }
@@ -290,6 +432,15 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& error) {
     std::fprintf(stderr, "sgdwalk: config error: %s\n", error.what());
     return kExitUsage;
+  } catch (const ResourceError& error) {
+    std::fprintf(stderr, "sgdwalk: refused: %s\n", error.what());
+    return kExitUsage;
+  } catch (const RunDirectoryError& error) {
+    std::fprintf(stderr, "sgdwalk: %s\n", error.what());
+    return error.usage() ? kExitUsage : kExitRuntimeError;
+  } catch (const CheckpointError& error) {
+    std::fprintf(stderr, "sgdwalk: cannot resume: %s\n", error.what());
+    return kExitRuntimeError;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "sgdwalk: error: %s\n", error.what());
     return kExitRuntimeError;

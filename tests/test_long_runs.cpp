@@ -1,0 +1,636 @@
+// Long runs: stopping, checkpoints and resuming give the bytes of an uninterrupted run (in process
+// and through the CLI with SIGTERM, SIGINT and kill -9), partial results are marked and honest,
+// non-finite walkers are counted and excluded, and every refusal names its file and problem.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <hdf5.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend.hpp"
+#include "checkpoint.hpp"
+#include "config.hpp"
+#include "memory.hpp"
+#include "run_session.hpp"
+
+extern char** environ;
+
+namespace sgdwalk {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+// ---- Helpers ------------------------------------------------------------------------------------
+
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::path(SGDWALK_BINARY_DIR) / "test-scratch" / "long_runs" / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+Json read_json(const fs::path& path) {
+  return Json::parse(read_bytes(path));
+}
+
+/// summary.json without what legitimately differs between sessions: timing (and, for runs made
+/// with different command lines, the command).
+Json comparable(Json summary, bool drop_command = false) {
+  summary.erase("timing");
+  if (drop_command) summary["sgdwalk"].erase("command");
+  return summary;
+}
+
+struct CommandResult {
+  int exit_code;
+  std::string output;  ///< stdout and stderr together
+};
+
+CommandResult run_cli(const std::string& arguments) {
+  const std::string command = std::string(SGDWALK_CLI) + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string output;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+/// Starts the CLI with `arguments`, stdout and stderr to `log`, SIGINT/SIGTERM at their defaults.
+pid_t spawn_cli(const std::vector<std::string>& arguments, const fs::path& log) {
+  std::vector<std::string> words = {SGDWALK_CLI};
+  words.insert(words.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (auto& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGINT);
+  sigaddset(&defaults, SIGTERM);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  const int error = posix_spawn(&pid, SGDWALK_CLI, &actions, &attributes, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  return error == 0 ? pid : -1;
+}
+
+/// The exit code of `pid`, or 128 + the signal that killed it (as a shell reports it).
+int wait_exit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
+/// Waits until `path` exists or `pid` has exited; true if it appeared while `pid` still runs.
+bool wait_for_file(const fs::path& path, pid_t pid, double timeout_seconds = 120) {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() <
+         timeout_seconds) {
+    if (fs::exists(path)) return true;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+std::vector<double> read_h5(const fs::path& file, const std::string& dataset) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  EXPECT_GE(f, 0) << file;
+  const hid_t d = H5Dopen2(f, dataset.c_str(), H5P_DEFAULT);
+  EXPECT_GE(d, 0) << dataset;
+  const hid_t space = H5Dget_space(d);
+  const auto count = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space));
+  std::vector<double> values(count);
+  H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Sclose(space);
+  H5Dclose(d);
+  H5Fclose(f);
+  return values;
+}
+
+void expect_contains(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
+}
+
+/// 2 variants x 45 walkers x 400 steps with every observable.
+const char* kSmallConfig = R"(
+[run]
+name = "small"
+walkers = 45
+steps = 400
+seed = 21
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+[observables]
+sample_every = 50
+per_walker = true
+[observables.first_passage]
+target = "flat"
+[[observables.histogram]]
+name = "x"
+x_range = [-3.0, 3.0]
+bins = 30
+window = [100, 400]
+every = 3
+[sweep]
+noise_strength = [0.03, 0.12]
+)";
+
+RunRecord record_for(const std::string& text, const std::string& source) {
+  RunRecord record;
+  record.config_text = text;
+  record.config_source = source;
+  record.command_line = "sgdwalk run " + source;
+  return record;
+}
+
+/// Runs `config` into `directory` in process; stops after `stop_after` segments (0: never).
+SessionResult run_small(const std::string& config, const fs::path& directory, int stop_after,
+                        std::int64_t segment_steps = 37, std::int64_t batch = 40) {
+  const RunPlan plan = load_config_text(config, "small.toml");
+  auto backend = make_cpu_backend(2);
+  SessionOptions options;
+  options.checkpoint_every = 0;
+  options.execute.segment_steps = segment_steps;
+  options.execute.batch_walkers = batch;
+  int segments = 0;
+  if (stop_after > 0) {
+    options.execute.on_segment = [&](const RunProgress&, const RunData&) {
+      return ++segments < stop_after;
+    };
+  }
+  return run_in_directory(plan, *backend, record_for(config, "small.toml"), directory.string(),
+                          options);
+}
+
+SessionResult resume_small(const fs::path& directory, int stop_after, std::int64_t segment_steps,
+                           std::int64_t batch, int threads = 2) {
+  ResumePoint point = load_resume_point(directory.string());
+  auto backend = make_cpu_backend(threads);
+  SessionOptions options;
+  options.checkpoint_every = 0;
+  options.execute.segment_steps = segment_steps;
+  options.execute.batch_walkers = batch;
+  int segments = 0;
+  if (stop_after > 0) {
+    options.execute.on_segment = [&](const RunProgress&, const RunData&) {
+      return ++segments < stop_after;
+    };
+  }
+  return resume_in_directory(std::move(point), *backend, directory.string(), options);
+}
+
+// ---- In process ---------------------------------------------------------------------------------
+
+TEST(LongRuns, ResultsFileIsByteReproducible) {
+  const fs::path dir = scratch("reproducible");
+  ASSERT_TRUE(run_small(kSmallConfig, dir / "a", 0).outcome.complete);
+  ASSERT_TRUE(run_small(kSmallConfig, dir / "b", 0, 0, 0).outcome.complete);  // adaptive segments
+  EXPECT_EQ(read_bytes(dir / "a" / "results.h5"), read_bytes(dir / "b" / "results.h5"));
+  EXPECT_EQ(comparable(read_json(dir / "a" / "summary.json")),
+            comparable(read_json(dir / "b" / "summary.json")));
+  EXPECT_FALSE(fs::exists(dir / "a" / kCheckpointFileName)) << "removed after the final outputs";
+}
+
+TEST(LongRuns, ResumeAfterStoppingAtAnyPointGivesTheSameBytes) {
+  const fs::path dir = scratch("resume_equality");
+  ASSERT_TRUE(run_small(kSmallConfig, dir / "reference", 0).outcome.complete);
+  const std::string reference_h5 = read_bytes(dir / "reference" / "results.h5");
+  const Json reference_summary = comparable(read_json(dir / "reference" / "summary.json"));
+  // 400 steps in segments of 37 and batches of 40 of the 90 walkers: 11 segments per batch, 33 in
+  // all. Stop after the first segment, mid-batch, at a batch boundary, mid-variant, near the end.
+  for (const int k : {1, 5, 11, 12, 20, 32}) {
+    SCOPED_TRACE("stopped after segment " + std::to_string(k));
+    const fs::path run = dir / ("k" + std::to_string(k));
+    const SessionResult stopped = run_small(kSmallConfig, run, k);
+    ASSERT_FALSE(stopped.outcome.complete);
+    ASSERT_TRUE(fs::exists(run / kCheckpointFileName));
+    const Json partial = read_json(run / "summary.json");
+    EXPECT_EQ(partial["partial"], true);
+    EXPECT_EQ(partial["progress"]["walker_steps_done"], stopped.outcome.progress.walker_steps_done);
+    EXPECT_LT(partial["progress"]["fraction"].get<double>(), 1.0);
+    // Resume with another batch size, segment length and thread count: never changes results.
+    const SessionResult resumed = resume_small(run, 0, 0, k % 2 == 0 ? 7 : 0, 1 + k % 2);
+    ASSERT_TRUE(resumed.outcome.complete);
+    EXPECT_EQ(read_bytes(run / "results.h5"), reference_h5);
+    Json summary = comparable(read_json(run / "summary.json"));
+    summary["backend"] = reference_summary["backend"];  // thread count
+    EXPECT_EQ(summary, reference_summary);
+    EXPECT_FALSE(fs::exists(run / kCheckpointFileName));
+    EXPECT_EQ(read_json(run / "summary.json")["timing"]["sessions"], 2);
+  }
+}
+
+TEST(LongRuns, RepeatedInterruptionsAndAMissingCheckpoint) {
+  const fs::path dir = scratch("repeated");
+  ASSERT_TRUE(run_small(kSmallConfig, dir / "reference", 0).outcome.complete);
+  const fs::path run = dir / "run";
+  ASSERT_FALSE(run_small(kSmallConfig, run, 4).outcome.complete);
+  int sessions = 1;
+  for (;;) {
+    ++sessions;
+    if (resume_small(run, 4, 29, 33).outcome.complete) break;
+    ASSERT_LT(sessions, 40);
+  }
+  EXPECT_EQ(read_bytes(run / "results.h5"), read_bytes(dir / "reference" / "results.h5"));
+  EXPECT_EQ(read_json(run / "summary.json")["timing"]["sessions"], sessions);
+
+  // kill -9 before the first checkpoint leaves config.toml and a partial summary.json: resume
+  // starts from the beginning and still gets the same bytes.
+  const fs::path early = dir / "early";
+  ASSERT_FALSE(run_small(kSmallConfig, early, 3).outcome.complete);
+  fs::remove(early / kCheckpointFileName);
+  fs::remove(early / "results.h5");
+  ASSERT_TRUE(resume_small(early, 0, 0, 0).outcome.complete);
+  EXPECT_EQ(read_bytes(early / "results.h5"), read_bytes(dir / "reference" / "results.h5"));
+}
+
+TEST(LongRuns, PartialResultsHoldOnlyFinishedVariants) {
+  const fs::path dir = scratch("partial");
+  // Batches of one variant (45 walkers), 400 steps in segments of 100: stopping after 6 segments
+  // leaves variant 0 finished and variant 1 half done.
+  const SessionResult stopped = run_small(kSmallConfig, dir / "run", 6, 100, 45);
+  ASSERT_FALSE(stopped.outcome.complete);
+  EXPECT_EQ(stopped.outcome.progress.variants_done, 1);
+  const Json summary = read_json(dir / "run" / "summary.json");
+  EXPECT_EQ(summary["partial"], true);
+  EXPECT_EQ(summary["progress"]["variants_done"], 1);
+  EXPECT_EQ(summary["progress"]["variants_total"], 2);
+  EXPECT_EQ(summary["progress"]["walker_steps_done"], 45 * 400 + 45 * 200);
+  EXPECT_EQ(summary["variants"][0]["complete"], true);
+  EXPECT_EQ(summary["variants"][1]["complete"], false);
+  EXPECT_TRUE(summary["variants"][0]["p_flat"].is_number());
+  EXPECT_TRUE(summary["variants"][1]["p_flat"].is_null())
+      << "no statistics from unfinished walkers";
+  const fs::path h5 = dir / "run" / "results.h5";
+  EXPECT_EQ(read_h5(h5, "/variants/complete"), (std::vector<double>{1, 0}));
+  const auto deposits = read_h5(h5, "/histograms/x/deposits");
+  EXPECT_GT(deposits[0], 0);
+  EXPECT_EQ(deposits[1], 0);
+
+  // The finished variant's numbers are already final.
+  ASSERT_TRUE(run_small(kSmallConfig, dir / "reference", 0).outcome.complete);
+  const Json reference = read_json(dir / "reference" / "summary.json");
+  EXPECT_EQ(summary["variants"][0], reference["variants"][0]);
+  EXPECT_EQ(reference["partial"], false);
+  EXPECT_EQ(reference["progress"]["variants_done"], 2);
+}
+
+TEST(LongRuns, NonFiniteWalkersAreCountedExcludedAndTheRunGoesOn) {
+  // y = -y_f makes the curvature factor divide by zero: every second walker goes non-finite at
+  // its first update; the others run normally.
+  const std::string config = R"(
+[run]
+walkers = 40
+steps = 200
+seed = 3
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.05
+[init]
+positions = [[0.1, 5.0], [0.1, -20.0]]
+[observables]
+sample_steps = [0, 100, 200]
+per_walker = true
+[[observables.histogram]]
+name = "x"
+x_range = [-3.0, 3.0]
+bins = 30
+window = [0, 200]
+[sweep]
+noise_strength = [0.05, 0.1]
+)";
+  const fs::path dir = scratch("nonfinite");
+  const SessionResult result = run_small(config, dir / "run", 0, 0, 0);
+  ASSERT_TRUE(result.outcome.complete) << "the run goes on";
+  const Json summary = read_json(dir / "run" / "summary.json");
+  const fs::path h5 = dir / "run" / "results.h5";
+  const auto p_flat = read_h5(h5, "/variants/p_flat");
+  const auto finite = read_h5(h5, "/samples/finite_walkers");
+  const auto deposits = read_h5(h5, "/histograms/x/deposits");
+  const auto nonfinite_step = read_h5(h5, "/walkers/nonfinite_step");
+  const auto basin = read_h5(h5, "/walkers/basin");
+  for (int v = 0; v < 2; ++v) {
+    SCOPED_TRACE("variant " + std::to_string(v));
+    const Json& entry = summary["variants"][static_cast<std::size_t>(v)];
+    EXPECT_EQ(entry["walkers"], 40);
+    EXPECT_EQ(entry["nonfinite_walkers"], 20);
+    EXPECT_EQ(entry["first_nonfinite_step"], 1);
+    // p_flat is over the 20 finite walkers only.
+    double flat = 0;
+    for (int w = 0; w < 40; w += 2) flat += basin[static_cast<std::size_t>(v * 40 + w)];
+    EXPECT_DOUBLE_EQ(p_flat[static_cast<std::size_t>(v)], flat / 20);
+    EXPECT_DOUBLE_EQ(entry["p_flat"].get<double>(), flat / 20);
+    // All 40 are finite at step 0, 20 afterwards.
+    EXPECT_EQ(finite[static_cast<std::size_t>(v * 3 + 0)], 40);
+    EXPECT_EQ(finite[static_cast<std::size_t>(v * 3 + 1)], 20);
+    EXPECT_EQ(finite[static_cast<std::size_t>(v * 3 + 2)], 20);
+    // Histogram deposits at steps 0..200: 20 walkers every step, the other 20 only at step 0.
+    EXPECT_EQ(deposits[static_cast<std::size_t>(v)], 20 * 201 + 20);
+    for (int w = 0; w < 40; ++w) {
+      EXPECT_EQ(nonfinite_step[static_cast<std::size_t>(v * 40 + w)], w % 2 == 1 ? 1 : -1);
+    }
+  }
+  const std::string summary_text = read_bytes(dir / "run" / "summary.json");
+  EXPECT_EQ(summary_text.find("NaN"), std::string::npos) << "summary.json must stay valid JSON";
+
+  // Non-finite walkers survive a checkpoint.
+  ASSERT_FALSE(run_small(config, dir / "resumed", 3, 50, 30).outcome.complete);
+  ASSERT_TRUE(resume_small(dir / "resumed", 0, 0, 0).outcome.complete);
+  EXPECT_EQ(read_bytes(dir / "resumed" / "results.h5"), read_bytes(h5));
+}
+
+TEST(LongRuns, ConfigChangeIsRefused) {
+  const fs::path dir = scratch("config_change");
+  const fs::path run = dir / "run";
+  ASSERT_FALSE(run_small(kSmallConfig, run, 2).outcome.complete);
+  std::string changed = kSmallConfig;
+  changed.replace(changed.find("steps = 400"), 11, "steps = 500");
+  changed.replace(changed.find("bins = 30"), 9, "bins = 31");
+  write_text(run / "config.toml", changed);
+  try {
+    load_resume_point(run.string());
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    expect_contains(message, (run / "config.toml").string() + " changed since the run started: ");
+    expect_contains(message, "run.steps: 400 -> 500");
+    expect_contains(message, "observables.histogram[0].bins: 30 -> 31");
+  }
+  const CommandResult cli = run_cli("resume " + run.string() + " --quiet");
+  EXPECT_EQ(cli.exit_code, 2);
+  expect_contains(cli.output, "config.toml changed since the run started");
+
+  // A comment or whitespace is not a change; the checkpoint's own hash is checked too.
+  write_text(run / "config.toml", std::string(kSmallConfig) + "\n# a note\n");
+  EXPECT_NO_THROW(load_resume_point(run.string()));
+  const RunPlan other =
+      load_config_text(std::string(kSmallConfig)
+                           .replace(std::string(kSmallConfig).find("seed = 21"), 9, "seed = 22"),
+                       "other.toml");
+  ResumePoint point = load_resume_point(run.string());
+  write_checkpoint((run / kCheckpointFileName).string(), other, point.checkpoint.progress,
+                   point.checkpoint.data, 0, 1);
+  try {
+    load_resume_point(run.string());
+    ADD_FAILURE() << "no CheckpointError";
+  } catch (const CheckpointError& error) {
+    expect_contains(error.what(), "written for another config or seed");
+  }
+}
+
+// ---- The CLI ------------------------------------------------------------------------------------
+
+const char* kCliConfig = R"(
+[run]
+name = "signals"
+walkers = 1000
+steps = 4000
+seed = 8
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+[observables]
+sample_every = 500
+per_walker = true
+[observables.first_passage]
+target = "flat"
+[[observables.histogram]]
+name = "x"
+x_range = [-3.0, 3.0]
+bins = 40
+[sweep]
+noise_strength = [0.03, 0.06, 0.12]
+)";
+
+TEST(LongRunsCli, SigtermSigintAndKillThenResumeMatchAnUninterruptedRun) {
+  const fs::path dir = scratch("signals");
+  write_text(dir / "config.toml", kCliConfig);
+  const std::string config = (dir / "config.toml").string();
+  const CommandResult reference =
+      run_cli("run " + config + " --out " + (dir / "reference").string() +
+              " --backend cpu --threads 2 --quiet");
+  ASSERT_EQ(reference.exit_code, 0) << reference.output;
+  const std::string reference_h5 = read_bytes(dir / "reference" / "results.h5");
+  const Json reference_summary = comparable(read_json(dir / "reference" / "summary.json"), true);
+
+  for (const int signal : {SIGTERM, SIGINT, SIGKILL}) {
+    SCOPED_TRACE(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "SIGKILL");
+    const fs::path run = dir / ("run" + std::to_string(signal));
+    const fs::path log = dir / ("log" + std::to_string(signal));
+    // Short fixed segments and frequent checkpoints, so the signal lands mid-run.
+    const pid_t pid =
+        spawn_cli({"run", config, "--out", run.string(), "--backend", "cpu", "--threads", "2",
+                   "--segment-steps", "100", "--checkpoint-every", "0.2"},
+                  log);
+    ASSERT_GT(pid, 0);
+    ASSERT_TRUE(fs::exists(run / "summary.json") || wait_for_file(run / "summary.json", pid));
+    ASSERT_TRUE(wait_for_file(run / kCheckpointFileName, pid)) << "no checkpoint while running:\n"
+                                                               << read_bytes(log);
+    EXPECT_EQ(read_json(run / "summary.json")["partial"], true) << "marked partial from the start";
+    ASSERT_EQ(kill(pid, signal), 0);
+    const int code = wait_exit(pid);
+    const std::string output = read_bytes(log);
+    ASSERT_TRUE(fs::exists(run / kCheckpointFileName)) << output;
+    const Checkpoint checkpoint = read_checkpoint((run / kCheckpointFileName).string());
+    RunProgress saved = checkpoint.progress;
+    saved.update_counters(load_config_text(kCliConfig, "x"));
+    EXPECT_GT(saved.walker_steps_done, 0) << "kill -9 loses at most one checkpoint interval";
+    EXPECT_LT(saved.walker_steps_done, saved.walker_steps_total);
+    if (signal == SIGKILL) {
+      EXPECT_EQ(code, 128 + SIGKILL);
+    } else {
+      EXPECT_EQ(code, signal == SIGINT ? 130 : 143) << output;
+      expect_contains(output,
+                      signal == SIGINT ? "interrupted by SIGINT" : "interrupted by SIGTERM");
+      expect_contains(output, "sgdwalk resume " + run.string());
+      const Json partial = read_json(run / "summary.json");
+      EXPECT_EQ(partial["partial"], true);
+      EXPECT_EQ(partial["progress"]["walker_steps_done"], saved.walker_steps_done);
+      EXPECT_TRUE(fs::exists(run / "results.h5"));
+    }
+    const CommandResult resumed =
+        run_cli("resume " + run.string() + " --backend cpu --threads 2 --quiet");
+    ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+    EXPECT_EQ(read_bytes(run / "results.h5"), reference_h5)
+        << "results.h5 differs from the reference";
+    EXPECT_EQ(comparable(read_json(run / "summary.json"), true), reference_summary);
+    EXPECT_FALSE(fs::exists(run / kCheckpointFileName));
+    EXPECT_EQ(read_json(run / "summary.json")["timing"]["sessions"], 2);
+  }
+}
+
+TEST(LongRunsCli, ProgressCheckpointFlagsAndFinishedRuns) {
+  const fs::path dir = scratch("flags");
+  write_text(dir / "small.toml", kSmallConfig);
+  const std::string base = "run " + (dir / "small.toml").string() + " --backend cpu --threads 2";
+  // Checkpoints every 10 ms: written during the run, removed once the final outputs are written.
+  const CommandResult run = run_cli(base + " --out " + (dir / "a").string() +
+                                    " --checkpoint-every 0.01 --segment-steps 10");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  // Not a terminal: progress lines (the last one at 100 %) with the variants done.
+  expect_contains(run.output, "progress: 100.0%  variants 2/2");
+  EXPECT_FALSE(fs::exists(dir / "a" / kCheckpointFileName));
+  EXPECT_FALSE(fs::exists(dir / "a" / "checkpoint.bin.tmp"));
+  const CommandResult quiet = run_cli(base + " --out " + (dir / "b").string() + " --quiet");
+  ASSERT_EQ(quiet.exit_code, 0);
+  EXPECT_EQ(quiet.output, "");
+  EXPECT_FALSE(fs::exists(dir / "b" / kCheckpointFileName));
+
+  const CommandResult finished = run_cli("resume " + (dir / "b").string());
+  EXPECT_EQ(finished.exit_code, 0);
+  expect_contains(finished.output, "is complete; nothing to resume");
+
+  // An unfinished run directory is not overwritten; the message points to resume.
+  ASSERT_FALSE(run_small(kSmallConfig, dir / "unfinished", 2).outcome.complete);
+  const CommandResult refused = run_cli(base + " --out " + (dir / "unfinished").string());
+  EXPECT_EQ(refused.exit_code, 2);
+  expect_contains(refused.output, "sgdwalk resume " + (dir / "unfinished").string());
+
+  const CommandResult help = run_cli("resume --help");
+  for (const char* option : {"--backend", "--threads", "--quiet", "--checkpoint-every",
+                             "--batch-walkers", "--segment-steps"}) {
+    expect_contains(help.output, option);
+  }
+  expect_contains(run_cli("run --help").output, "--checkpoint-every");
+  EXPECT_NE(run_cli("run --checkpoint-every -1").exit_code, 0);
+}
+
+TEST(LongRunsCli, DamagedRunDirectoriesGiveClearErrors) {
+  const fs::path dir = scratch("damaged");
+  const fs::path good = dir / "good";
+  ASSERT_FALSE(run_small(kSmallConfig, good, 3).outcome.complete);
+  const std::string checkpoint = read_bytes(good / kCheckpointFileName);
+  auto copy_of_good = [&](const std::string& name) {
+    const fs::path run = dir / name;
+    fs::copy(good, run, fs::copy_options::recursive);
+    return run;
+  };
+  auto resume = [](const fs::path& run) {
+    return run_cli("resume " + run.string() + " --backend cpu --quiet");
+  };
+
+  const CommandResult missing = resume(dir / "nope");
+  EXPECT_EQ(missing.exit_code, 2);
+  expect_contains(missing.output, "is not a run directory (no such directory)");
+
+  fs::create_directories(dir / "empty");
+  const CommandResult empty = resume(dir / "empty");
+  EXPECT_EQ(empty.exit_code, 2);
+  expect_contains(empty.output, "is not a run directory (no config.toml and no summary.json");
+
+  const fs::path no_config = copy_of_good("no_config");
+  fs::remove(no_config / "config.toml");
+  const CommandResult r1 = resume(no_config);
+  EXPECT_EQ(r1.exit_code, 1);
+  expect_contains(r1.output, (no_config / "config.toml").string() + ": missing");
+
+  const fs::path garbage = copy_of_good("garbage_summary");
+  write_text(garbage / "summary.json", "{\"partial\": tru");
+  const CommandResult r2 = resume(garbage);
+  EXPECT_EQ(r2.exit_code, 1);
+  expect_contains(r2.output, (garbage / "summary.json").string() + ": unreadable or corrupt");
+
+  const fs::path wrong = copy_of_good("wrong_summary");
+  write_text(wrong / "summary.json", "[1, 2, 3]");
+  const CommandResult r3 = resume(wrong);
+  EXPECT_EQ(r3.exit_code, 1);
+  expect_contains(r3.output, (wrong / "summary.json").string() + ": corrupt");
+
+  const fs::path bad_config = copy_of_good("bad_config");
+  write_text(bad_config / "config.toml", "[run]\nwalkers = -4\n");
+  const CommandResult r4 = resume(bad_config);
+  EXPECT_EQ(r4.exit_code, 2);
+  expect_contains(r4.output, (bad_config / "config.toml").string() + ": key 'run.walkers'");
+
+  const fs::path truncated = copy_of_good("truncated");
+  write_text(truncated / kCheckpointFileName, checkpoint.substr(0, checkpoint.size() / 3));
+  const CommandResult r5 = resume(truncated);
+  EXPECT_EQ(r5.exit_code, 1);
+  expect_contains(r5.output,
+                  (truncated / kCheckpointFileName).string() + ": the checkpoint is truncated");
+
+  const fs::path flipped = copy_of_good("flipped");
+  std::string bytes = checkpoint;
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 1);
+  write_text(flipped / kCheckpointFileName, bytes);
+  const CommandResult r6 = resume(flipped);
+  EXPECT_EQ(r6.exit_code, 1);
+  expect_contains(r6.output, "checksum mismatch");
+
+  const fs::path magic = copy_of_good("magic");
+  write_text(magic / kCheckpointFileName, "garbage, not a checkpoint");
+  const CommandResult r7 = resume(magic);
+  EXPECT_EQ(r7.exit_code, 1);
+  expect_contains(r7.output, "not an sgdwalk checkpoint");
+  // Nothing was changed by the failed attempts.
+  EXPECT_EQ(read_bytes(magic / kCheckpointFileName), "garbage, not a checkpoint");
+}
+
+TEST(LongRunsCli, ImpossibleMemoryRequestIsRefusedUpFront) {
+  const fs::path dir = scratch("memory");
+  write_text(dir / "huge.toml", R"(
+[run]
+walkers = 4000000000
+steps = 1000
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+[observables]
+sample_every = 10
+)");
+  const CommandResult result = run_cli("run " + (dir / "huge.toml").string() + " --out " +
+                                       (dir / "out").string() + " --backend cpu");
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  expect_contains(result.output, (dir / "huge.toml").string() + ": the run needs ");
+  expect_contains(result.output, "of host memory but only ");
+  expect_contains(result.output, "walkers per variant fit (run.walkers is 4000000000)");
+  expect_contains(result.output, "fewer sample steps (101 now");
+  EXPECT_FALSE(fs::exists(dir / "out")) << "refused before anything is written";
+}
+
+}  // namespace
+}  // namespace sgdwalk
