@@ -1,0 +1,405 @@
+"""Analytic results of the two-valley model, for the overlays of the figures.
+
+A port of the few formulas of host/theory.cpp that the plots need (reference
+/work/shared/reference/two-valley-model.md, section 5), in double precision with numpy and the
+standard library only. python/tests/test_theory.py checks every function here against a table of
+values computed by the C++ implementation (python/tests/theory_reference.csv, which
+tests/test_protocols.cpp checks against host/theory.cpp), so the two cannot drift apart.
+
+Conventions (as in host/theory.hpp): Delta_S = eta * sigma; continuous time = eta * steps; on the
+fixed-y slice the diffusion on branch i (flat for x >= 0, sharp for x < 0) is
+    hessian:          D_i = Delta_S * 2/f_i
+    hessian_squared:  D_i = Delta_S * (2/f_i)**2
+    isotropic:        D   = Delta_S
+The first-passage times here are evaluated semi-analytically (the inner integral in closed form
+with erfc, the outer one by Gauss-Legendre panels), independently of the C++ adaptive quadrature.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+FLAT, SHARP = 1, 0
+NOISE_KINDS = ("hessian", "hessian_squared", "isotropic")
+
+#: Leading-order shift of the absorbing point for a walk observed every eta
+#: (Broadie-Glasserman-Kou): beta = -zeta(1/2)/sqrt(2 pi).
+BGK_BETA = 0.5825971579390107
+
+
+@dataclass(frozen=True)
+class TwoValleyParams:
+    """The two-valley parameters (reference section 1; defaults are the paper's)."""
+
+    f0: float = 1.0
+    x0: float = 1.0
+    x1: float = 0.8
+    x2: float = 0.65
+    y_f: float = 20.0
+    y_b: float = 30.0
+    y_d: float = 100.0
+    L_d: float = 1.0
+
+    @classmethod
+    def from_mapping(cls, values) -> "TwoValleyParams":
+        """From a name -> value mapping (e.g. a run's /parameters/landscape); others ignored."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: float(v) for k, v in values.items() if k in names})
+
+
+# ---- The landscape -------------------------------------------------------------------------------
+def L0(p: TwoValleyParams, y):
+    return p.L_d * np.exp(-np.asarray(y, float) / p.y_d) + p.x0 * p.x0 / p.f0
+
+
+def g_flat(p, y):
+    return 2.0 * p.x1 * y / (y + p.y_b)
+
+
+def g_sharp(p, y):
+    return 2.0 * p.x2 * y / (y + p.y_b)
+
+
+def f_flat(p, y):
+    r = (y + p.y_f) / (y + p.y_b)
+    return p.f0 * (p.x1 * p.x1) / (p.x0 * p.x0) * r * r
+
+
+def f_sharp(p, y):
+    r = (y + p.y_f) / (y + p.y_b)
+    return p.f0 * (p.x2 * p.x2) / (p.x0 * p.x0) * r * r
+
+
+def f_branch(p, y, basin):
+    return f_flat(p, y) if basin == FLAT else f_sharp(p, y)
+
+
+def g_branch(p, y, basin):
+    return g_flat(p, y) if basin == FLAT else g_sharp(p, y)
+
+
+def loss(p, x, y):
+    """L(x, y), vectorised over x."""
+    x = np.asarray(x, float)
+    flat = L0(p, y) + x * (x - g_flat(p, y)) / f_flat(p, y)
+    sharp = L0(p, y) + x * (x + g_sharp(p, y)) / f_sharp(p, y)
+    return np.where(x >= 0, flat, sharp)
+
+
+def loss_dx(p, x, y):
+    x = np.asarray(x, float)
+    return np.where(x >= 0, (2 * x - g_flat(p, y)) / f_flat(p, y),
+                    (2 * x + g_sharp(p, y)) / f_sharp(p, y))
+
+
+def two_valley_depth(p, y):
+    """Depth of both valleys below the ridge: (x0^2/f0) y^2/(y + y_f)^2."""
+    r = y / (y + p.y_f)
+    return p.x0 * p.x0 / p.f0 * r * r
+
+
+def flatness_ratio(p):
+    """gamma = f1/f2 = (x1/x2)^2."""
+    return (p.x1 / p.x2) ** 2
+
+
+def valley_bottom(p, y, basin):
+    """x of the valley bottom: +g1/2 (flat) or -g2/2 (sharp)."""
+    return 0.5 * g_flat(p, y) if basin == FLAT else -0.5 * g_sharp(p, y)
+
+
+# ---- Special functions ---------------------------------------------------------------------------
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(20)
+
+
+def log_erfc(t: float) -> float:
+    """ln erfc(t) without underflow for large t."""
+    if t < 25.0:
+        return math.log(math.erfc(t))
+    u = 1.0 / (2.0 * t * t)
+    series = 1.0 - u * (1.0 - 3.0 * u * (1.0 - 5.0 * u * (1.0 - 7.0 * u)))
+    return -t * t - math.log(t * math.sqrt(math.pi)) + math.log(series)
+
+
+def dawson(x: float) -> float:
+    """F(x) = exp(-x^2) * integral_0^x exp(t^2) dt."""
+    if x < 0:
+        return -dawson(-x)
+    if x == 0:
+        return 0.0
+    if x > 1e3:
+        u = 1.0 / (2.0 * x * x)
+        return (1.0 + u * (1.0 + u * (3.0 + 15.0 * u))) / (2.0 * x)
+    # exp((t - x)(t + x)) is below e^-60 for t < x - 30/x: integrate from there.
+    lo = max(0.0, x - 30.0 / x)
+    edges = np.linspace(lo, x, 201)
+    c = 0.5 * (edges[1:] + edges[:-1])[:, None]
+    h = 0.5 * (edges[1:] - edges[:-1])[:, None]
+    t = c + h * _GL_X[None, :]
+    return float(np.sum(h * _GL_W[None, :] * np.exp((t - x) * (t + x))))
+
+
+def log_erfi(x: float) -> float:
+    if not x > 0:
+        raise ValueError("log_erfi: x must be positive")
+    return math.log(2.0 / math.sqrt(math.pi)) + x * x + math.log(dawson(x))
+
+
+# ---- Quasi-steady state on the slice (Ito reading) ------------------------------------------------
+def slice_diffusion(p, y, delta_s, basin, kind="hessian"):
+    curvature = 2.0 / f_branch(p, y, basin)
+    if kind == "hessian":
+        return delta_s * curvature
+    if kind == "hessian_squared":
+        return delta_s * curvature * curvature
+    if kind == "isotropic":
+        return delta_s
+    raise ValueError(f"unknown noise kind {kind!r}")
+
+
+@dataclass
+class _Branch:
+    D: float
+    v: float  # variance of the branch Gaussian, f D / 2
+    mu: float  # its centre (the valley bottom)
+    beta: float  # g^2/(4 f D) = depth / D
+    log_mass: float  # ln of the unnormalised probability of the branch
+
+
+def _branch(p, y, delta_s, basin, kind) -> _Branch:
+    f, g = f_branch(p, y, basin), g_branch(p, y, basin)
+    D = slice_diffusion(p, y, delta_s, basin, kind)
+    v = 0.5 * f * D
+    mu = 0.5 * g if basin == FLAT else -0.5 * g
+    beta = g * g / (4.0 * f * D)
+    t = (-mu if basin == FLAT else mu) / math.sqrt(2.0 * v)
+    log_mass = (-math.log(D) + beta + 0.5 * math.log(2.0 * math.pi * v)
+                + math.log(0.5) + log_erfc(t))
+    return _Branch(D, v, mu, beta, log_mass)
+
+
+def p_flat_slice(p, y, delta_s, kind="hessian"):
+    """P_flat of the quasi-steady density (branch i density ~ (1/D_i) exp(-(L - L(0,y))/D_i))."""
+    fl = _branch(p, y, delta_s, FLAT, kind)
+    sh = _branch(p, y, delta_s, SHARP, kind)
+    return 1.0 / (1.0 + math.exp(sh.log_mass - fl.log_mass))
+
+
+def p_flat_hessian_ito(p, y, delta_s):
+    """The reference's gamma I(g1) / (gamma I(g1) + I(g2)), in log space."""
+    def log_i(g):
+        return (0.5 * math.log(math.pi * delta_s / 2.0)
+                + log_erfc(-g / (2.0 * math.sqrt(2.0 * delta_s))) + g * g / (8.0 * delta_s))
+    a = math.log(flatness_ratio(p)) + log_i(g_flat(p, y))
+    b = log_i(g_sharp(p, y))
+    return 1.0 / (1.0 + math.exp(b - a))
+
+
+def p_flat_isotropic(p, y, delta):
+    """sqrt(f1)[1 + erf(g1/(2 sqrt(f1 D)))] / (same + sqrt(f2)[1 + erf(g2/(2 sqrt(f2 D)))])."""
+    f1, f2, g1, g2 = f_flat(p, y), f_sharp(p, y), g_flat(p, y), g_sharp(p, y)
+    a = math.sqrt(f1) * math.erfc(-g1 / (2.0 * math.sqrt(f1 * delta)))
+    b = math.sqrt(f2) * math.erfc(-g2 / (2.0 * math.sqrt(f2 * delta)))
+    return a / (a + b)
+
+
+def log_slice_density(p, y, delta_s, x, kind="hessian"):
+    """ln of the normalised quasi-steady density P(x) on the slice (vectorised over x)."""
+    fl = _branch(p, y, delta_s, FLAT, kind)
+    sh = _branch(p, y, delta_s, SHARP, kind)
+    log_z = np.logaddexp(fl.log_mass, sh.log_mass)
+    x = np.asarray(x, float)
+
+    def branch_value(b):
+        return -math.log(b.D) + b.beta - (x - b.mu) ** 2 / (2.0 * b.v) - log_z
+
+    return np.where(x >= 0, branch_value(fl), branch_value(sh))
+
+
+def slice_density(p, y, delta_s, x, kind="hessian"):
+    return np.exp(log_slice_density(p, y, delta_s, x, kind))
+
+
+def _gauss_integral(mu, v, lo, hi):
+    """integral_lo^hi exp(-(x - mu)^2/(2v)) dx, accurate in the tails."""
+    if not hi > lo:
+        return 0.0
+    s = math.sqrt(2.0 * v)
+    tl, th = (lo - mu) / s, (hi - mu) / s
+    if tl >= 0:
+        diff = math.erfc(tl) - math.erfc(th)
+    elif th <= 0:
+        diff = math.erfc(-th) - math.erfc(-tl)
+    else:
+        diff = 2.0 - math.erfc(th) - math.erfc(-tl)
+    return 0.5 * math.sqrt(math.pi) * s * diff
+
+
+def slice_bin_probability(p, y, delta_s, lo, hi, kind="hessian"):
+    """integral_lo^hi P(x) dx of the quasi-steady density (exact)."""
+    if not hi > lo:
+        return 0.0
+    fl = _branch(p, y, delta_s, FLAT, kind)
+    sh = _branch(p, y, delta_s, SHARP, kind)
+    log_z = float(np.logaddexp(fl.log_mass, sh.log_mass))
+    prob = 0.0
+    for b, flat in ((fl, True), (sh, False)):
+        l, h = (max(lo, 0.0), hi) if flat else (lo, min(hi, 0.0))
+        part = _gauss_integral(b.mu, b.v, l, h)
+        whole = (_gauss_integral(b.mu, b.v, 0.0, math.inf) if flat
+                 else _gauss_integral(b.mu, b.v, -math.inf, 0.0))
+        if part > 0:
+            prob += math.exp(b.log_mass - log_z) * part / whole
+    return prob
+
+
+def effective_temperature(p, y, delta_s):
+    """T_eff = 2 Delta_S / sqrt(f1 f2) (hessian noise)."""
+    return 2.0 * delta_s / math.sqrt(f_flat(p, y) * f_sharp(p, y))
+
+
+def effective_potential_slice(p, y, delta_s, x):
+    """-T_eff ln P(x) of the normalised hessian-noise density (vectorised over x)."""
+    return -effective_temperature(p, y, delta_s) * log_slice_density(p, y, delta_s, x, "hessian")
+
+
+def effective_potential_shape(p, y, x):
+    """gamma^{+1/2} (L - L(0,y)) on the flat side, gamma^{-1/2} (L - L(0,y)) on the sharp side.
+
+    The reference's statement of the SGD effective potential without its per-side constants.
+    """
+    x = np.asarray(x, float)
+    root_gamma = math.sqrt(flatness_ratio(p))
+    rel = loss(p, x, y) - loss(p, 0.0, y)
+    return np.where(x >= 0, root_gamma * rel, rel / root_gamma)
+
+
+# ---- Mean first-passage times (Ito, fixed-y slice) ------------------------------------------------
+def _log_gauss_integral(mu, v, lo, hi):
+    """ln integral_lo^hi exp(-(x - mu)^2/(2v)) dx; lo may be -inf, hi may be +inf."""
+    s = math.sqrt(2.0 * v)
+    tl, th = (lo - mu) / s, (hi - mu) / s
+    base = math.log(0.5 * math.sqrt(math.pi) * s)
+    if math.isinf(tl) and math.isinf(th):
+        return base + math.log(2.0)
+    if math.isinf(tl):  # (-inf, hi]: erfc(-th)
+        return base + log_erfc(-th)
+    if math.isinf(th):  # [lo, inf): erfc(tl)
+        return base + log_erfc(tl)
+    value = _gauss_integral(mu, v, lo, hi)
+    return math.log(value) if value > 0 else -math.inf
+
+
+def log_mfpt_slice(p, y, delta_s, x_start, a, kind="hessian", panels=120):
+    """ln of the mean first-passage time (Ito, SDE time units) from x_start to the absorbing point
+    a on the slice x -> L(x, y), reflecting on the far side at infinity:
+
+        T = integral_a^x_start dz e^{U(z)} integral_z^inf e^{-U(w)}/D(w) dw      (x_start > a)
+
+    with U(x) = (L(x, y) - L(0, y)) / D(x) (exact for a D that is constant on each branch), and the
+    mirror image for x_start < a. The inner integral is a sum of Gaussian integrals (erfc); the
+    outer one uses `panels` 20-point Gauss-Legendre panels on each side of x = 0.
+    """
+    if x_start == a:
+        return -math.inf
+    if x_start < a:  # mirror x -> -x: the branches swap sides
+        mirrored = _MirroredSlice(p, y, delta_s, kind)
+        return mirrored.log_mfpt_up(-x_start, -a, panels)
+    return _Slice(p, y, delta_s, kind).log_mfpt_up(x_start, a, panels)
+
+
+class _Slice:
+    """The slice as two Gaussian branches: 'right' for x >= 0, 'left' for x < 0."""
+
+    def __init__(self, p, y, delta_s, kind):
+        self.right = _branch(p, y, delta_s, FLAT, kind)
+        self.left = _branch(p, y, delta_s, SHARP, kind)
+
+    def U(self, z):
+        r, l = self.right, self.left
+        return np.where(z >= 0, (z - r.mu) ** 2 / (2 * r.v) - r.beta,
+                        (z - l.mu) ** 2 / (2 * l.v) - l.beta)
+
+    def log_j_up(self, z):
+        """ln integral_z^inf e^{-U(w)}/D(w) dw, vectorised over z."""
+        r, l = self.right, self.left
+        out = np.empty_like(z)
+        # Whole right branch [0, inf), used below zero.
+        log_right_all = r.beta - math.log(r.D) + _log_gauss_integral(r.mu, r.v, 0.0, math.inf)
+        for i, zz in enumerate(z):
+            if zz >= 0:
+                out[i] = r.beta - math.log(r.D) + _log_gauss_integral(r.mu, r.v, zz, math.inf)
+            else:
+                left = l.beta - math.log(l.D) + _log_gauss_integral(l.mu, l.v, zz, 0.0)
+                out[i] = np.logaddexp(left, log_right_all)
+        return out
+
+    def log_mfpt_up(self, x_start, a, panels):
+        pieces = [(a, x_start)] if not (a < 0 < x_start) else [(a, 0.0), (0.0, x_start)]
+        log_terms = []
+        for lo, hi in pieces:
+            edges = np.linspace(lo, hi, panels + 1)
+            c = 0.5 * (edges[1:] + edges[:-1])[:, None]
+            hw = 0.5 * (edges[1:] - edges[:-1])[:, None]
+            z = (c + hw * _GL_X[None, :]).ravel()
+            w = (hw * _GL_W[None, :]).ravel()
+            log_terms.append(np.logaddexp.reduce(np.log(w) + self.U(z) + self.log_j_up(z)))
+        return float(np.logaddexp.reduce(log_terms))
+
+
+class _MirroredSlice(_Slice):
+    """The slice reflected through x = 0 (the sharp branch on the right)."""
+
+    def __init__(self, p, y, delta_s, kind):
+        fl = _branch(p, y, delta_s, FLAT, kind)
+        sh = _branch(p, y, delta_s, SHARP, kind)
+        self.right = _Branch(sh.D, sh.v, -sh.mu, sh.beta, sh.log_mass)
+        self.left = _Branch(fl.D, fl.v, -fl.mu, fl.beta, fl.log_mass)
+
+
+def mfpt_slice(p, y, delta_s, x_start, a, kind="hessian"):
+    return math.exp(log_mfpt_slice(p, y, delta_s, x_start, a, kind))
+
+
+def discrete_shift(p, y, delta_s, eta, approach_basin, kind="hessian"):
+    """Leading-order shift of the absorbing point for a walker observed every eta:
+    BGK_BETA * sqrt(2 D eta), with D the diffusion on the side the walker approaches from."""
+    return BGK_BETA * math.sqrt(2.0 * slice_diffusion(p, y, delta_s, approach_basin, kind) * eta)
+
+
+def escape_mfpt(p, y, delta_s, from_basin, eta=0.0, kind="hessian"):
+    """MFPT from the bottom of `from_basin` to the other basin. With eta > 0 the absorbing point
+    is moved past x = 0 by discrete_shift (the walker is observed every eta); eta = 0 is the
+    continuum value with the absorbing point at the cusp."""
+    x_start = valley_bottom(p, y, from_basin)
+    shift = discrete_shift(p, y, delta_s, eta, from_basin, kind) if eta > 0 else 0.0
+    a = shift if from_basin == SHARP else -shift
+    return mfpt_slice(p, y, delta_s, x_start, a, kind)
+
+
+def log_kramers_rate(p, y, delta_s, basin):
+    """Large-barrier escape rate out of `basin` (hessian noise): sqrt(2 dL/(pi D_S f)) e^{-dL f/(2 D_S)}."""
+    dl, f = two_valley_depth(p, y), f_branch(p, y, basin)
+    return 0.5 * math.log(2.0 * dl / (math.pi * delta_s * f)) - dl * f / (2.0 * delta_s)
+
+
+def kramers_rate(p, y, delta_s, basin):
+    return math.exp(log_kramers_rate(p, y, delta_s, basin))
+
+
+def log_mfpt_erfi_approx(p, y, delta_s, basin):
+    """The paper's closed form (pi/2) f_i erfi(sqrt(dL f_i/(2 Delta_S)))."""
+    dl, f = two_valley_depth(p, y), f_branch(p, y, basin)
+    return math.log(0.5 * math.pi * f) + log_erfi(math.sqrt(dl * f / (2.0 * delta_s)))
+
+
+def mfpt_erfi_approx(p, y, delta_s, basin):
+    return math.exp(log_mfpt_erfi_approx(p, y, delta_s, basin))
+
+
+def barrier_exponent(p, y, delta_s, basin):
+    """beta_i = dL f_i / (2 Delta_S): the Arrhenius exponent of the escape out of basin i."""
+    return two_valley_depth(p, y) * f_branch(p, y, basin) / (2.0 * delta_s)
