@@ -1,0 +1,653 @@
+// The paper's protocols (reference section 4, examples/*.toml, docs/VALIDATION.md) at reduced size:
+// every agreement and trend that docs/VALIDATION.md claims is checked here, with tolerances from
+// the sample size (binomial errors for P_flat, standard errors for means, Poisson errors for
+// arrival counts) and fixed seeds. What tests/test_physics_validation.cpp already checks (OU
+// variances, P_flat and the histogram at y = 5, the sharp-bottom MFPT at one Δ_S) is not repeated.
+//
+// Also: the example configs parse and have the protocols' sizes, and the python port of the
+// theory (python/sgdwalk_plot/theory.py) agrees with host/theory.cpp through a shared table.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "backend.hpp"
+#include "config.hpp"
+#include "driver.hpp"
+#include "statistics.hpp"
+#include "theory.hpp"
+
+namespace sgdwalk {
+namespace {
+
+const theory::TwoValleyParams kPaper;
+
+/// Runs a config on the CPU backend. SGDWALK_PROTOCOL_SEED_OFFSET=k shifts every seed by k (to
+/// check that no tolerance was tuned to one seed).
+RunOutcome simulate(const std::string& config) {
+  RunPlan plan = load_config_text(config, "protocol");
+  if (const char* offset = std::getenv("SGDWALK_PROTOCOL_SEED_OFFSET")) {
+    plan.seed += std::stoull(offset);
+  }
+  auto backend = make_cpu_backend(0);
+  return execute(plan, *backend, {});
+}
+
+double binomial_se(double p, double n) { return std::sqrt(p * (1 - p) / n); }
+
+/// √(a² + b²): the standard error of a difference of independent estimates.
+double combined(double a, double b) { return std::hypot(a, b); }
+
+// ---- The example configs ------------------------------------------------------------------------
+
+std::string example(const std::string& name) {
+  return std::string(SGDWALK_SOURCE_DIR) + "/examples/" + name;
+}
+
+TEST(Examples, EveryConfigParses) {
+  int count = 0;
+  for (const std::string dir : {"", "small"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(example(dir))) {
+      if (entry.path().extension() != ".toml") continue;
+      EXPECT_NO_THROW(load_config_file(entry.path().string())) << entry.path();
+      ++count;
+    }
+  }
+  EXPECT_GE(count, 17);
+}
+
+TEST(Examples, ProtocolConfigsHaveThePapersSizes) {
+  {
+    const RunPlan plan = load_config_file(example("paper_phase_diagram_hessian_squared.toml"));
+    EXPECT_EQ(plan.noise, NoiseKind::hessian_squared);
+    ASSERT_EQ(plan.variant_count(), 100);
+    EXPECT_EQ(plan.walkers_per_variant, 2000);
+    EXPECT_EQ(plan.steps, 20000);
+    EXPECT_NEAR(plan.variants.front().learning_rate, 1e-3, 1e-15);
+    EXPECT_NEAR(plan.variants.front().noise_strength, 1e-3, 1e-15);
+    EXPECT_NEAR(plan.variants.back().learning_rate, 0.1, 1e-15);
+    EXPECT_NEAR(plan.variants.back().noise_strength, 0.1, 1e-15);
+  }
+  {
+    const RunPlan plan = load_config_file(example("fine_phase_diagram.toml"));
+    EXPECT_EQ(plan.variant_count(), 1600);
+    EXPECT_EQ(plan.walkers_per_variant, 10000);
+  }
+  {
+    const RunPlan plan = load_config_file(example("p_flat_along_training.toml"));
+    ASSERT_EQ(plan.variant_count(), 3);
+    EXPECT_EQ(plan.steps, 100000);
+    EXPECT_EQ(plan.walkers_per_variant, 1000);
+    EXPECT_DOUBLE_EQ(plan.initial_positions[0][1], 1.0);
+    const double sigmas[] = {0.01, 0.05, 0.1};
+    for (int v = 0; v < 3; ++v) {
+      EXPECT_DOUBLE_EQ(plan.variants[v].learning_rate, 0.01);
+      EXPECT_DOUBLE_EQ(plan.variants[v].noise_strength, sigmas[v]);
+    }
+  }
+  {
+    const RunPlan plan = load_config_file(example("freezing_point.toml"));
+    ASSERT_EQ(plan.variant_count(), 6);
+    EXPECT_NEAR(plan.variants.front().temperature(), 1e-4, 1e-16);
+    EXPECT_NEAR(plan.variants.back().temperature(), 4e-3, 1e-15);
+    for (const auto& v : plan.variants) EXPECT_DOUBLE_EQ(v.learning_rate, 0.01);
+  }
+  {
+    const RunPlan plan = load_config_file(example("effective_potential.toml"));
+    EXPECT_EQ(plan.landscape, LandscapeKind::two_valley_slice);
+    EXPECT_DOUBLE_EQ(plan.variants[0].landscape.at("y"), 40.0);
+    ASSERT_EQ(plan.histograms.size(), 1u);
+  }
+  // Escape rates start at the valley bottoms ∓g/2 and target the other basin.
+  for (const auto& [file, from_sharp] :
+       {std::pair{"escape_rates_sharp_to_flat.toml", true}, {"escape_rates_flat_to_sharp.toml", false}}) {
+    for (const std::string dir : {"", "small/"}) {
+      const RunPlan plan = load_config_file(example(dir + file));
+      const double y = plan.variants[0].landscape.at("y");
+      const double bottom = from_sharp ? -theory::g_sharp(kPaper, y) / 2 : theory::g_flat(kPaper, y) / 2;
+      EXPECT_NEAR(plan.initial_positions[0][0], bottom, 1e-15) << dir << file;
+      EXPECT_EQ(plan.passage.kind, PassageKind::basin) << dir << file;
+      EXPECT_EQ(plan.passage.basin, from_sharp ? kFlatBasin : kSharpBasin) << dir << file;
+    }
+  }
+  {
+    const RunPlan plan = load_config_file(example("isotropic_control.toml"));
+    EXPECT_EQ(plan.noise, NoiseKind::isotropic);
+    EXPECT_EQ(plan.landscape, LandscapeKind::two_valley_slice);
+  }
+}
+
+// ---- The python port of the theory ----------------------------------------------------------------
+//
+// python/tests/theory_reference.csv holds C++ values of the functions the plots use; this test
+// checks that the table is what host/theory.cpp computes now, and python/tests/test_theory.py
+// checks python/sgdwalk_plot/theory.py against the same table. Regenerate after a deliberate change
+// of the theory with SGDWALK_WRITE_THEORY_TABLE=python/tests/theory_reference.csv.
+
+struct TheoryRow {
+  std::string function, kind;
+  double y, delta_s, a, b;
+};
+
+NoiseKind noise_kind(const std::string& name) {
+  if (name == "hessian_squared") return NoiseKind::hessian_squared;
+  if (name == "isotropic") return NoiseKind::isotropic;
+  return NoiseKind::hessian;
+}
+
+double cpp_theory(const TheoryRow& r) {
+  const NoiseKind kind = noise_kind(r.kind);
+  if (r.function == "p_flat_hessian_ito") return theory::p_flat_hessian_ito(kPaper, r.y, r.delta_s);
+  if (r.function == "p_flat_isotropic") return theory::p_flat_isotropic(kPaper, r.y, r.delta_s);
+  if (r.function == "p_flat_slice") return theory::p_flat_slice(kPaper, r.y, r.delta_s, kind);
+  if (r.function == "log_slice_density") {
+    return std::log(theory::slice_density(kPaper, r.y, r.delta_s, r.a, kind));
+  }
+  if (r.function == "slice_bin_probability") {
+    return theory::slice_bin_probability(kPaper, r.y, r.delta_s, r.a, r.b, kind);
+  }
+  if (r.function == "effective_potential_slice") {
+    return theory::effective_potential_slice(kPaper, r.y, r.delta_s, r.a);
+  }
+  if (r.function == "effective_temperature") {
+    return theory::effective_temperature(kPaper, r.y, r.delta_s);
+  }
+  if (r.function == "log_mfpt_slice") {
+    return theory::log_mfpt_slice(kPaper, r.y, r.delta_s, r.a, r.b, kind);
+  }
+  if (r.function == "log_kramers_rate") {
+    return theory::log_kramers_rate(kPaper, r.y, r.delta_s, static_cast<int>(r.a));
+  }
+  if (r.function == "log_mfpt_erfi_approx") {
+    return theory::log_mfpt_erfi_approx(kPaper, r.y, r.delta_s, static_cast<int>(r.a));
+  }
+  if (r.function == "loss") return theory::loss(kPaper, r.a, r.y);
+  if (r.function == "two_valley_depth") return theory::two_valley_depth(kPaper, r.y);
+  ADD_FAILURE() << "unknown function " << r.function;
+  return 0;
+}
+
+std::vector<TheoryRow> theory_rows() {
+  std::vector<TheoryRow> rows;
+  for (const double y : {5.0, 40.0}) {
+    rows.push_back({"two_valley_depth", "", y, 0, 0, 0});
+    for (const double x : {-0.3, -0.05, 0.0, 0.07, 0.4}) rows.push_back({"loss", "", y, 0, x, 0});
+    for (const double d : {1e-4, 2e-3, 0.03}) {
+      rows.push_back({"p_flat_hessian_ito", "hessian", y, d, 0, 0});
+      rows.push_back({"effective_temperature", "hessian", y, d, 0, 0});
+      for (const std::string kind : {"hessian", "hessian_squared", "isotropic"}) {
+        rows.push_back({"p_flat_slice", kind, y, d, 0, 0});
+      }
+      for (const int basin : {kSharpBasin, kFlatBasin}) {
+        rows.push_back({"log_kramers_rate", "hessian", y, d, double(basin), 0});
+        rows.push_back({"log_mfpt_erfi_approx", "hessian", y, d, double(basin), 0});
+      }
+    }
+    for (const double d : {0.01, 0.3}) rows.push_back({"p_flat_isotropic", "isotropic", y, d, 0, 0});
+    for (const double x : {-0.5, -0.1, -1e-3, 0.0, 0.2, 0.6}) {
+      rows.push_back({"log_slice_density", "hessian", y, 0.02, x, 0});
+      rows.push_back({"log_slice_density", "isotropic", y, 0.05, x, 0});
+      rows.push_back({"effective_potential_slice", "hessian", y, 0.03, x, 0});
+    }
+    rows.push_back({"slice_bin_probability", "hessian", y, 0.02, -0.2, -0.1});
+    rows.push_back({"slice_bin_probability", "hessian", y, 0.02, -0.05, 0.05});
+    rows.push_back({"slice_bin_probability", "hessian_squared", y, 0.002, 0.0, 0.3});
+  }
+  // First passage: out of each valley bottom at y = 5 (with and without the discrete shift), at
+  // y = 40, and with the other noise kinds.
+  const double sharp5 = -theory::g_sharp(kPaper, 5) / 2, flat5 = theory::g_flat(kPaper, 5) / 2;
+  for (const double d : {6e-4, 2e-3, 6e-3}) {
+    rows.push_back({"log_mfpt_slice", "hessian", 5, d, sharp5, 0.0});
+    rows.push_back({"log_mfpt_slice", "hessian", 5, d, sharp5, 2.5e-3});
+    rows.push_back({"log_mfpt_slice", "hessian", 5, d, flat5, 0.0});
+    rows.push_back({"log_mfpt_slice", "hessian", 5, d, flat5, -2.5e-3});
+  }
+  rows.push_back({"log_mfpt_slice", "hessian", 40, 0.02, -theory::g_sharp(kPaper, 40) / 2, 0.0});
+  rows.push_back({"log_mfpt_slice", "hessian", 40, 0.01, theory::g_flat(kPaper, 40) / 2, -0.01});
+  rows.push_back({"log_mfpt_slice", "isotropic", 5, 0.01, sharp5, 0.0});
+  rows.push_back({"log_mfpt_slice", "hessian_squared", 5, 0.001, flat5, 0.0});
+  rows.push_back({"log_mfpt_slice", "hessian", 5, 0.002, -0.02, 0.03});  // start near the ridge
+  return rows;
+}
+
+std::string theory_table_path() {
+  return std::string(SGDWALK_SOURCE_DIR) + "/python/tests/theory_reference.csv";
+}
+
+TEST(TheoryTable, PythonReferenceTableMatchesTheCppTheory) {
+  const std::vector<TheoryRow> rows = theory_rows();
+  if (const char* out = std::getenv("SGDWALK_WRITE_THEORY_TABLE")) {
+    std::ofstream file(out);
+    file << "function,kind,y,delta_s,a,b,value\n";
+    for (const auto& r : rows) {
+      file << fmt::format("{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g}\n", r.function, r.kind,
+                          r.y, r.delta_s, r.a, r.b, cpp_theory(r));
+    }
+    GTEST_SKIP() << "wrote " << out;
+  }
+  std::ifstream file(theory_table_path());
+  ASSERT_TRUE(file) << "missing " << theory_table_path();
+  std::string line;
+  std::getline(file, line);
+  std::size_t index = 0;
+  while (std::getline(file, line)) {
+    if (line.empty()) continue;
+    std::stringstream fields(line);
+    TheoryRow r;
+    std::string y, d, a, b, value;
+    std::getline(fields, r.function, ',');
+    std::getline(fields, r.kind, ',');
+    std::getline(fields, y, ',');
+    std::getline(fields, d, ',');
+    std::getline(fields, a, ',');
+    std::getline(fields, b, ',');
+    std::getline(fields, value, ',');
+    r.y = std::stod(y);
+    r.delta_s = std::stod(d);
+    r.a = std::stod(a);
+    r.b = std::stod(b);
+    ASSERT_LT(index, rows.size()) << "the table has more rows than theory_rows()";
+    EXPECT_EQ(r.function, rows[index].function) << "row " << index;
+    const double expected = std::stod(value), now = cpp_theory(r);
+    EXPECT_NEAR(now, expected, 1e-12 * std::max(1.0, std::fabs(expected))) << line;
+    ++index;
+  }
+  EXPECT_EQ(index, rows.size()) << "regenerate the table (see the comment above)";
+}
+
+// ---- Phase diagrams (2-D model, start on the ridge at y0 = 5) -----------------------------------
+
+/// A zip sweep over (η, σ) pairs of the 2-D model with the paper's start.
+std::string phase_points(const std::string& noise, const std::string& etas,
+                         const std::string& sigmas, int walkers, int steps, int seed) {
+  return fmt::format(R"(
+[run]
+walkers = {}
+steps = {}
+seed = {}
+[landscape]
+kind = "two_valley"
+[dynamics]
+noise = "{}"
+learning_rate = 0.01
+noise_strength = 0.01
+[init]
+positions = [[-0.01, 5.0], [0.01, 5.0]]
+[observables]
+sample_every = {}
+[sweep]
+mode = "zip"
+learning_rate = {}
+noise_strength = {}
+)",
+                     walkers, steps, seed, noise, steps, etas, sigmas);
+}
+
+TEST(PhaseDiagram, HessianNoisePFlatRisesSharplyWithDeltaSFromOneHalfToAboveNinetyPercent) {
+  // Points of the paper's grid (η, σ ∈ [0.01, 0.1], 2e4 iterations): the diagonal at
+  // Δ_S = ησ = 1e-4, 3.6e-4, 1e-3, 1e-2 and the two off-diagonal corners (Δ_S = 1e-3).
+  const int walkers = 800;
+  const RunOutcome outcome = simulate(phase_points(
+      "hessian", "[0.01, 0.01896, 0.03162, 0.1, 0.01, 0.1]",
+      "[0.01, 0.01896, 0.03162, 0.1, 0.1, 0.01]", walkers, 20000, 11));
+  const auto& s = outcome.summaries;
+  for (const auto& summary : s) EXPECT_EQ(summary.nonfinite_walkers, 0);
+  // Δ_S = 1e-4: no walker ever leaves the side it started on: P_flat = 1/2 and t_f = 1.
+  EXPECT_DOUBLE_EQ(s[0].p_flat, 0.5);
+  EXPECT_DOUBLE_EQ(s[0].freezing_time.mean, 1.0);
+  // Δ_S = 3.6e-4: still 1/2 within the binomial error.
+  EXPECT_NEAR(s[1].p_flat, 0.5, 4 * binomial_se(0.5, walkers));
+  // Δ_S = 1e-3, whichever of η and σ is large: most walkers end flat (P_flat depends on Δ_S).
+  for (const int v : {2, 4, 5}) {
+    EXPECT_GT(s[v].p_flat - 4 * s[v].p_flat_stderr, 0.8) << "variant " << v;
+    EXPECT_GT(s[v].p_flat - s[1].p_flat, 4 * combined(s[1].p_flat_stderr, s[v].p_flat_stderr));
+  }
+  // Δ_S = 1e-2: above 90 %.
+  EXPECT_GT(s[3].p_flat - 4 * s[3].p_flat_stderr, 0.9);
+  // Stronger noise keeps walkers crossing longer: η<t_f> grows along the diagonal.
+  const double etas[] = {0.01, 0.01896, 0.03162, 0.1};
+  for (int v = 1; v < 3; ++v) {
+    EXPECT_GT(etas[v + 1] * s[v + 1].freezing_time.mean - etas[v] * s[v].freezing_time.mean,
+              4 * combined(etas[v] * s[v].freezing_time.standard_error,
+                           etas[v + 1] * s[v + 1].freezing_time.standard_error))
+        << v;
+  }
+}
+
+TEST(PhaseDiagram, HessianSquaredNoiseRisesEarlierAndDipsWhereWalkersNeverFreeze) {
+  // The robustness grid (η, σ ∈ [1e-3, 1e-1]) at Δ_S = 1e-6, 3e-4 and 1e-2 (the corners and a
+  // point of the diagonal).
+  const int walkers = 800;
+  const RunOutcome outcome = simulate(phase_points(
+      "hessian_squared", "[0.001, 0.01732, 0.1]", "[0.001, 0.01732, 0.1]", walkers, 20000, 12));
+  const auto& s = outcome.summaries;
+  for (const auto& summary : s) EXPECT_EQ(summary.nonfinite_walkers, 0);
+  EXPECT_DOUBLE_EQ(s[0].p_flat, 0.5);
+  // D = Δ_S·H² is 2/f ≈ 6-9x larger than Δ_S·H at y = 5: the rise comes at ~10x smaller Δ_S.
+  EXPECT_GT(s[1].p_flat - 4 * s[1].p_flat_stderr, 0.9);
+  // At the strongest noise walkers still cross at the end (⟨t_f⟩ near the last step) and P_flat
+  // is lower than on the plateau.
+  EXPECT_GT(s[2].freezing_time.mean, 0.9 * 20000);
+  EXPECT_GT(s[1].p_flat - s[2].p_flat, 4 * combined(s[1].p_flat_stderr, s[2].p_flat_stderr));
+  EXPECT_GT(s[2].p_flat - 4 * s[2].p_flat_stderr, 0.5);
+}
+
+// ---- Along training and the freezing point (2-D model from y0 = 1, η = 0.01) -------------------
+
+std::string training(const std::string& sweep, int walkers, int steps, int sample_every,
+                     int seed) {
+  return fmt::format(R"(
+[run]
+walkers = {}
+steps = {}
+seed = {}
+[landscape]
+kind = "two_valley"
+[dynamics]
+noise = "hessian"
+learning_rate = 0.01
+noise_strength = 0.01
+[init]
+positions = [[-0.01, 1.0], [0.01, 1.0]]
+[observables]
+sample_every = {}
+[sweep]
+{}
+)",
+                     walkers, steps, seed, sample_every, sweep);
+}
+
+TEST(Training, LowNoiseFreezesEarlyWhileStrongNoiseKeepsWalkersCrossing) {
+  // σ = 0.01 and 0.1 (Δ_S = 1e-4, 1e-3) of the paper's three, the first 1e4 of its 1e5 iterations
+  // (t = 100, <y> ≈ 2.7), samples every 1000 steps.
+  const int walkers = 2000;
+  const RunOutcome outcome =
+      simulate(training("noise_strength = [0.01, 0.1]", walkers, 10000, 1000, 21));
+  const auto& low = outcome.summaries[0];
+  const auto& high = outcome.summaries[1];
+  const auto at = [](const VariantSummary& s, double time) -> const SampleSummary& {
+    for (const auto& sample : s.samples) {
+      if (sample.step == std::llround(time / 0.01)) return sample;
+    }
+    throw std::logic_error("no sample at that time");
+  };
+  for (const auto* s : {&low, &high}) {
+    EXPECT_DOUBLE_EQ(s->samples.front().p_flat, 0.5);  // alternating start
+    EXPECT_GT(s->samples.back().progress_mean, 2.0);     // training progressed (y0 = 1)
+  }
+  // At t = 50 the weakly driven walkers have already left the sharp valley and stopped crossing.
+  const SampleSummary& low50 = at(low, 50), &high50 = at(high, 50), &high100 = at(high, 100);
+  EXPECT_GT(low50.p_flat - 4 * low50.p_flat_stderr, 0.85);
+  EXPECT_LE(std::fabs(low.p_flat - low50.p_flat), 2 * low.p_flat_stderr);
+  EXPECT_GT(low50.p_flat - high50.p_flat, 4 * combined(low50.p_flat_stderr, high50.p_flat_stderr));
+  // With ten times the noise they keep crossing: P_flat is still below its plateau at t = 100 and
+  // the last basin changes come much later.
+  EXPECT_LT(high100.p_flat + 4 * high100.p_flat_stderr, low.p_flat);
+  EXPECT_GT(0.01 * (high.freezing_time.mean - low.freezing_time.mean),
+            5 * 0.01 * combined(low.freezing_time.standard_error, high.freezing_time.standard_error));
+  EXPECT_LT(0.01 * low.freezing_time.mean, 25.0);
+  EXPECT_GT(0.01 * high.freezing_time.mean, 50.0);
+}
+
+TEST(Freezing, LargerDeltaSFreezesLaterAtLargerYAndEndsMoreOftenFlat) {
+  // Three of the protocol's Δ_S in [1e-4, 4e-3] at η = 0.01 from y0 = 1, each run until all its
+  // walkers froze (η<t_f> ≈ 13, 130, 470): t = 50, 400 and 1000.
+  struct Point {
+    double delta_s;
+    int walkers, steps;
+  };
+  const Point points[] = {{1e-4, 4000, 5000}, {6.3e-4, 1000, 40000}, {4e-3, 1000, 100000}};
+  std::vector<VariantSummary> s;
+  for (const Point& p : points) {
+    s.push_back(simulate(training(fmt::format("temperature = [{}]", p.delta_s), p.walkers,
+                                  p.steps, p.steps, 22))
+                    .summaries[0]);
+  }
+  for (int v = 0; v + 1 < 3; ++v) {
+    EXPECT_GT(s[v + 1].y_freeze.mean - s[v].y_freeze.mean,
+              5 * combined(s[v].y_freeze.standard_error, s[v + 1].y_freeze.standard_error))
+        << v;
+    EXPECT_GT(s[v + 1].freezing_time.mean - s[v].freezing_time.mean,
+              5 * combined(s[v].freezing_time.standard_error, s[v + 1].freezing_time.standard_error))
+        << v;
+  }
+  // Frozen well before each run's end (t_f is in steps).
+  for (int v = 0; v < 3; ++v) {
+    EXPECT_LT(s[v].freezing_time.mean + 5 * s[v].freezing_time.standard_error,
+              0.6 * points[v].steps)
+        << v;
+    EXPECT_GT(s[v].p_flat - 4 * s[v].p_flat_stderr, 0.88) << v;
+  }
+  // More noise, more walkers end in the flat valley (0.93 -> 0.97).
+  EXPECT_GT(s[2].p_flat - s[0].p_flat, 4 * combined(s[0].p_flat_stderr, s[2].p_flat_stderr));
+}
+
+// ---- Fixed-y escape rates -----------------------------------------------------------------------
+
+/// A slice run at y started at x_start with a first-passage target.
+std::string slice_passage(double y, double x_start, const std::string& target, double dt,
+                          double delta_s, int walkers, int steps, int seed) {
+  return fmt::format(R"(
+[run]
+walkers = {}
+steps = {}
+seed = {}
+[landscape]
+kind = "two_valley_slice"
+y = {:.17g}
+[dynamics]
+noise = "hessian"
+dt = {:.17g}
+temperature = {:.17g}
+[init]
+positions = [[{:.17g}]]
+[observables]
+sample_every = {}
+[observables.first_passage]
+target = "{}"
+)",
+                     walkers, steps, seed, y, dt, delta_s, x_start, steps, target);
+}
+
+/// ln MFPT from the bottom of `from` to the other basin, the absorbing point moved past x = 0 by
+/// 0.5826·sqrt(2Dη) (D on the approach side) for the discrete observation.
+double shifted_mfpt(double y, double delta_s, double eta, int from) {
+  const double d = theory::slice_diffusion(kPaper, y, delta_s, from, NoiseKind::hessian);
+  const double shift = 0.5826 * std::sqrt(2 * d * eta);
+  const double x_start = from == kSharpBasin ? -theory::g_sharp(kPaper, y) / 2
+                                             : theory::g_flat(kPaper, y) / 2;
+  return theory::mfpt_slice_hessian(kPaper, y, delta_s, x_start,
+                                    from == kSharpBasin ? shift : -shift);
+}
+
+class EscapeRate : public ::testing::TestWithParam<int> {};
+
+TEST_P(EscapeRate, CensoredRateMatchesOneOverTheQuadratureMfptAtAHighBarrier) {
+  // β = ΔL f/(2Δ_S) ≈ 5.4: escapes are rare events, the waiting time is exponential (the walker
+  // relaxes in the valley in ~f/2 ≈ 0.1, the MFPT is ~25-35), and arrivals in the exposure time
+  // are Poisson with mean exposure / MFPT.
+  const int from = GetParam();
+  const double y = 5, eta = 5e-4;
+  const double delta_s = from == kSharpBasin ? 8e-4 : 1.2e-3;
+  ASSERT_NEAR(theory::two_valley_depth(kPaper, y) * theory::f_branch(kPaper, y, from) / (2 * delta_s),
+              5.4, 0.05);
+  const int walkers = 2000, steps = 40000;
+  const double x_start = from == kSharpBasin ? -theory::g_sharp(kPaper, y) / 2
+                                             : theory::g_flat(kPaper, y) / 2;
+  const RunOutcome outcome =
+      simulate(slice_passage(y, x_start, from == kSharpBasin ? "flat" : "sharp", eta, delta_s,
+                             walkers, steps, 31 + from));
+  const PassageSummary& passage = outcome.summaries[0].passage;
+  ASSERT_EQ(passage.started_in_target, 0);
+  const double mfpt = shifted_mfpt(y, delta_s, eta, from);
+  const double expected_arrivals = passage.exposure_time / mfpt;
+  ASSERT_GT(expected_arrivals, 500);
+  EXPECT_NEAR(static_cast<double>(passage.arrived), expected_arrivals, 5 * std::sqrt(expected_arrivals))
+      << "rate " << passage.rate << " [" << passage.rate_low << ", " << passage.rate_high
+      << "], 1/MFPT " << 1 / mfpt;
+  // The exact 95 % interval is consistent with the rate's Poisson error.
+  EXPECT_LT(passage.rate_low, passage.rate);
+  EXPECT_GT(passage.rate_high, passage.rate);
+  // The continuum MFPT (absorbing at x = 0) is 12-15 % shorter; the Kramers limit lies below it.
+  const double continuum = theory::mfpt_slice_hessian(kPaper, y, delta_s, x_start, 0.0);
+  EXPECT_GT(mfpt / continuum, 1.10);
+  EXPECT_LT(1 / theory::kramers_rate(kPaper, y, delta_s, from), continuum);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothDirections, EscapeRate, ::testing::Values(kSharpBasin, kFlatBasin),
+                         [](const auto& info) {
+                           return info.param == kSharpBasin ? std::string("SharpToFlat")
+                                                            : std::string("FlatToSharp");
+                         });
+
+TEST(EscapeMeanTime, FlatToSharpMatchesQuadratureAtALowBarrier) {
+  // β ≈ 1: not a rare event (the waiting time is not exponential), but every walker arrives by
+  // t = 15 (~20 MFPTs) and the mean passage time is the MFPT. (test_physics_validation checks
+  // sharp → flat at β ≈ 0.9.)
+  const double y = 5, eta = 5e-4, delta_s = 6e-3;
+  const int walkers = 3000, steps = 30000;
+  const double x_start = theory::g_flat(kPaper, y) / 2;
+  const RunOutcome outcome =
+      simulate(slice_passage(y, x_start, "sharp", eta, delta_s, walkers, steps, 33));
+  const PassageSummary& passage = outcome.summaries[0].passage;
+  ASSERT_EQ(passage.arrived, walkers) << "run long enough for all to arrive";
+  const double expected = shifted_mfpt(y, delta_s, eta, kFlatBasin);
+  const double simulated = eta * passage.steps.mean, se = eta * passage.steps.standard_error;
+  EXPECT_NEAR(simulated, expected, 5 * se);
+  // Here all arrive, so the censored rate is 1/mean exactly.
+  EXPECT_NEAR(passage.rate, 1 / simulated, 1e-12 / simulated);
+}
+
+// ---- Effective potential at the paper's slice y = 40 --------------------------------------------
+
+/// Weighted least squares u = slope·s + c; returns {slope, its standard error}.
+std::pair<double, double> fit_slope(const std::vector<double>& s, const std::vector<double>& u,
+                                    const std::vector<double>& err) {
+  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const double w = 1 / (err[i] * err[i]);
+    sw += w;
+    sx += w * s[i];
+    sy += w * u[i];
+    sxx += w * s[i] * s[i];
+    sxy += w * s[i] * u[i];
+  }
+  const double det = sw * sxx - sx * sx;
+  return {(sw * sxy - sx * sy) / det, std::sqrt(sw / det)};
+}
+
+TEST(EffectivePotential, SliceAtY40DeepensTheFlatValleyByRootGamma) {
+  const double y = 40, delta_s = 0.03, eta = 1e-3;
+  const int walkers = 10000, steps = 20000, bins = 56;
+  const double lo = -1.2, hi = 1.6;
+  const double t_eff = theory::effective_temperature(kPaper, y, delta_s);
+  // After t = 10 (6 inter-valley mixing times), every walker every 1000 steps (t = 1, while the
+  // in-valley correlation time is 1/L'' = f/2 <= 0.24): the deposits within a side are
+  // effectively independent. (The per-side constants absorb the slower between-valley part.)
+  const RunOutcome outcome = simulate(fmt::format(R"(
+[run]
+walkers = {}
+steps = {}
+seed = 41
+[landscape]
+kind = "two_valley_slice"
+y = 40.0
+[dynamics]
+noise = "hessian"
+dt = {}
+temperature = {}
+[init]
+positions = [[-0.01], [0.01]]
+[observables]
+sample_every = {}
+[[observables.histogram]]
+name = "x"
+x_range = [{}, {}]
+bins = {}
+window = [{}, {}]
+every = 1000
+temperature = {:.17g}
+)",
+                                                  walkers, steps, eta, delta_s, steps, lo, hi, bins,
+                                                  steps / 2, steps, t_eff));
+  const VariantSummary& summary = outcome.summaries[0];
+  const HistogramSummary& histogram = summary.histograms[0];
+  ASSERT_EQ(histogram.deposits, static_cast<std::uint64_t>(walkers) * 11);
+
+  // P_flat (the walkers' final states: independent) is the quasi-steady one.
+  const double p_flat = theory::p_flat_slice(kPaper, y, delta_s, NoiseKind::hessian);
+  EXPECT_NEAR(summary.p_flat, p_flat, 4 * binomial_se(p_flat, walkers));
+
+  // −T_eff ln P against L − L(0, y), fitted per side over bins with >= 50 counts: the slopes are
+  // γ^{+1/2} (flat) and γ^{−1/2} (sharp), each within 4 standard errors of the fit.
+  const double width = (hi - lo) / bins, root_gamma = std::sqrt(theory::flatness_ratio(kPaper));
+  std::vector<double> s[2], u[2], err[2];
+  for (int b = 0; b < bins; ++b) {
+    const double count = static_cast<double>(histogram.counts[static_cast<std::size_t>(b)]);
+    if (count < 50) continue;
+    const double x = lo + (b + 0.5) * width;
+    const int side = x >= 0 ? 1 : 0;
+    const double p = count / static_cast<double>(histogram.deposits);
+    s[side].push_back(theory::loss(kPaper, x, y) - theory::loss(kPaper, 0.0, y));
+    u[side].push_back(histogram.effective_potential[static_cast<std::size_t>(b)]);
+    err[side].push_back(t_eff * std::sqrt((1 - p) / count));
+  }
+  ASSERT_GE(s[0].size(), 8u);
+  ASSERT_GE(s[1].size(), 8u);
+  const auto [sharp_slope, sharp_se] = fit_slope(s[0], u[0], err[0]);
+  const auto [flat_slope, flat_se] = fit_slope(s[1], u[1], err[1]);
+  EXPECT_NEAR(flat_slope, root_gamma, 4 * flat_se);
+  EXPECT_NEAR(sharp_slope, 1 / root_gamma, 4 * sharp_se);
+  // The two slopes are distinguishable from each other and from the bare loss (slope 1).
+  EXPECT_GT(flat_slope - 1, 4 * flat_se);
+  EXPECT_GT(1 - sharp_slope, 4 * sharp_se);
+}
+
+// ---- Isotropic control ----------------------------------------------------------------------------
+
+TEST(IsotropicControl, PFlatIsTheRootGammaShareAtEveryYAndNoise) {
+  // Exact fixed-y P_flat with isotropic noise; since g_i/√f_i is the same on both branches it is
+  // √γ/(1 + √γ) = x1/(x1 + x2) for every y and Δ.
+  const int walkers = 5000;
+  const RunOutcome outcome = simulate(R"(
+[run]
+walkers = 5000
+steps = 8000
+seed = 51
+[landscape]
+kind = "two_valley_slice"
+y = 5.0
+[dynamics]
+noise = "isotropic"
+dt = 0.001
+temperature = 0.02
+[init]
+positions = [[-0.01], [0.01]]
+[observables]
+sample_every = 8000
+[sweep]
+mode = "zip"
+y = [5.0, 5.0, 40.0]
+temperature = [0.02, 0.3, 0.25]
+)");
+  const double ys[] = {5.0, 5.0, 40.0}, deltas[] = {0.02, 0.3, 0.25};
+  for (int v = 0; v < 3; ++v) {
+    const double expected = theory::p_flat_isotropic(kPaper, ys[v], deltas[v]);
+    EXPECT_NEAR(expected, 0.8 / 1.45, 1e-12);
+    const double se = binomial_se(expected, walkers);
+    EXPECT_NEAR(outcome.summaries[v].p_flat, expected, 4 * se) << "variant " << v;
+    // Hessian noise at the same Δ_S would prefer the flat valley measurably more.
+    EXPECT_GT(theory::p_flat_hessian_ito(kPaper, ys[v], deltas[v]) - expected, 6 * se);
+  }
+}
+
+}  // namespace
+}  // namespace sgdwalk
