@@ -426,6 +426,14 @@ TEST(Freezing, LargerDeltaSFreezesLaterAtLargerYAndEndsMoreOftenFlat) {
         << v;
     EXPECT_GT(s[v].p_flat - 4 * s[v].p_flat_stderr, 0.88) << v;
   }
+  // Walkers freeze where the sharp -> flat Arrhenius exponent β = ΔL(y) f2(y)/(2Δ_S) has grown to
+  // ~3-4.3, nearly independently of Δ_S (a 40x range): the barrier, not the noise, sets the point.
+  for (int v = 0; v < 3; ++v) {
+    const double beta = theory::two_valley_depth(kPaper, s[v].y_freeze.mean) *
+                        theory::f_sharp(kPaper, s[v].y_freeze.mean) / (2 * points[v].delta_s);
+    EXPECT_GT(beta, 2.5) << v;
+    EXPECT_LT(beta, 5.0) << v;
+  }
   // More noise, more walkers end in the flat valley (0.93 -> 0.97).
   EXPECT_GT(s[2].p_flat - s[0].p_flat, 4 * combined(s[0].p_flat_stderr, s[2].p_flat_stderr));
 }

@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     parser.add_argument("--formats", default="png,svg",
                         help="comma-separated file formats (default: png,svg)")
     parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="do not print the tables")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     args = parser.parse_args(argv)
 
     from .figures import figures_for
@@ -58,7 +58,8 @@ def main(argv=None) -> int:
                 written.append(table_path)
                 if not args.quiet:
                     print(f"\n## {fig.name}: {fig.caption}\n\n{fig.table}")
-            print("wrote " + ", ".join(written))
+            if not args.quiet:
+                print("wrote " + ", ".join(written))
     return status
 
 

@@ -245,6 +245,8 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
         ax.legend(loc="best")
     elif slice_run is False:
         axes[0].legend(loc="best")
+    # Where the walkers froze, the Arrhenius exponent of the sharp -> flat escape (hessian noise).
+    freeze_beta = run.landscape == "two_valley" and run.noise == "hessian" and with_theory
     for i in range(run.variant_count):
         row = [_fmt(x[i]), _fmt(run.eta[i]), _pm(v["p_flat"][i], v["p_flat_stderr"][i])]
         if theory_values is not None:
@@ -255,12 +257,18 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
             row += [_pm(run.eta[i] * v["mean_freezing_time"][i],
                         run.eta[i] * v["mean_freezing_time_stderr"][i]),
                     _pm(v["mean_y_freeze"][i], v["mean_y_freeze_stderr"][i])]
+            if freeze_beta:
+                p, _ = _params(run, i)
+                row.append(_fmt(theory.barrier_exponent(p, float(v["mean_y_freeze"][i]),
+                                                        float(run.delta_s[i]), theory.SHARP), 3))
         rows.append(row)
     header = [f"${SYMBOLS.get(name, name)}$", "η", "P_flat ± se"]
     if theory_values is not None:
         header += ["P_flat theory", "(sim − theory)/se"]
     if not slice_run:
         header += ["η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"]
+        if freeze_beta:
+            header.append("β_sharp at ⟨y_freeze⟩")
     what = "P_flat against the noise" if slice_run else "freezing against the swept parameter"
     fig.suptitle(_title(run, what), fontsize=10)
     return [Figure(f"{run.name}_sweep", fig, _table(header, rows), what)]
