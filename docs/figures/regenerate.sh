@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Regenerates every figure and table of docs/VALIDATION.md on the CPU backend:
+#   docs/figures/regenerate.sh [SGDWALK_BINARY] [RUNS_DIR]
+# (defaults: build/sgdwalk and runs/validation, relative to the repository root). Each run is one
+# `sgdwalk run` of an example config; each figure is one `python3 -m sgdwalk_plot` of its run
+# directory (PNG into docs/figures, with the markdown tables next to them). Prints the CPU time of
+# every run: about 5 minutes in all. SGDWALK_THREADS sets the thread count (default: all cores);
+# results do not depend on it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+sgdwalk=${1:-build/sgdwalk}
+runs=${2:-runs/validation}
+python=/usr/bin/python3   # Debian's python3 with numpy, h5py and matplotlib (not a pyenv/venv one)
+threads=${SGDWALK_THREADS:-0}
+configs=(
+  examples/small/paper_phase_diagram.toml
+  examples/small/paper_phase_diagram_hessian_squared.toml
+  examples/p_flat_along_training.toml
+  examples/small/freezing_point.toml
+  examples/small/effective_potential.toml
+  examples/small/escape_rates_sharp_to_flat.toml
+  examples/small/escape_rates_flat_to_sharp.toml
+  examples/small/isotropic_control.toml
+)
+mkdir -p "$runs"
+for config in "${configs[@]}"; do
+  name=$(basename "$config" .toml)
+  /usr/bin/time -f "$name: %U s user CPU, %e s wall" \
+    "$sgdwalk" run "$config" --out "$runs/$name" --backend cpu --threads "$threads" --force -q
+  PYTHONPATH=python "$python" -m sgdwalk_plot "$runs/$name" --out docs/figures --formats png -q
+done
