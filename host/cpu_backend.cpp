@@ -19,7 +19,7 @@
 namespace sgdwalk {
 namespace {
 
-constexpr int kLanes = 16;
+constexpr int kLanes = 32;
 constexpr int kChunkSteps = 32;
 
 struct LaneBlock {
@@ -48,12 +48,12 @@ class BlockSimulator {
  public:
   static constexpr int D = Landscape::dim;
 
-  BlockSimulator(const RunPlan& plan, const TypedRun<T, Landscape>& run)
-      : plan_(plan), run_(run) {}
+  BlockSimulator(const RunPlan& plan, const TypedRun<T, Landscape>& run) : plan_(plan), run_(run) {}
 
   void simulate(const LaneBlock& block, std::int64_t step_begin, std::int64_t step_end,
                 RunData& data, ObservationCounts& counts) {
     const std::int64_t g0 = block.variant * plan_.walkers_per_variant + block.walker_begin;
+    // Local copies: the compiler keeps the constants in registers across the lane loop.
     const Landscape landscape = run_.landscapes[static_cast<std::size_t>(block.variant)];
     const StepParams<T> params = run_.params[static_cast<std::size_t>(block.variant)];
     const PassageTarget<T> target = run_.target;
@@ -61,45 +61,81 @@ class BlockSimulator {
     // Padding lanes repeat the last valid walker; they are computed but never stored.
     for (int lane = 0; lane < kLanes; ++lane) {
       const int source = std::min(lane, block.lanes - 1);
-      walkers_[lane] = load_walker<T, D>(data.walkers, g0 + source);
+      put_lane(lane, load_walker<T, D>(data.walkers, g0 + source));
       subsequence_[lane] = RunPlan::subsequence(block.variant, block.walker_begin + source);
     }
 
-    auto next_sample = std::upper_bound(plan_.sample_steps.begin(), plan_.sample_steps.end(),
-                                        step_begin);
+    auto next_sample =
+        std::upper_bound(plan_.sample_steps.begin(), plan_.sample_steps.end(), step_begin);
     const bool any_histogram = !run_.geometries.empty();
 
     for (std::int64_t chunk_begin = step_begin; chunk_begin < step_end;
          chunk_begin += kChunkSteps) {
-      const int chunk_steps = static_cast<int>(std::min<std::int64_t>(kChunkSteps, step_end - chunk_begin));
+      const int chunk_steps =
+          static_cast<int>(std::min<std::int64_t>(kChunkSteps, step_end - chunk_begin));
       generate_normals(chunk_begin * D, chunk_steps * D);
       for (int s = 0; s < chunk_steps; ++s) {
         const std::int64_t step = chunk_begin + s + 1;
-#pragma omp simd
-        for (int lane = 0; lane < kLanes; ++lane) {
-          Vec<T, D> z;
-          for (int i = 0; i < D; ++i) z[i] = normals_[s * D + i][lane];
-          advance_walker<Noise>(landscape, params, target, z, step, walkers_[lane]);
-        }
+        advance_lanes(landscape, params, target, s, step);
         if (any_histogram) {
           for (int lane = 0; lane < block.lanes; ++lane) {
-            deposit_histograms(run_, block.variant, step, walkers_[lane], counts);
+            deposit_histograms(run_, block.variant, step, lane_state(lane), counts);
           }
         }
         if (next_sample != plan_.sample_steps.end() && *next_sample == step) {
           const auto sample = static_cast<std::int64_t>(next_sample - plan_.sample_steps.begin());
           for (int lane = 0; lane < block.lanes; ++lane) {
-            record_sample(run_, block.variant, block.walker_begin + lane, sample, walkers_[lane],
+            record_sample(run_, block.variant, block.walker_begin + lane, sample, lane_state(lane),
                           data.observables, counts);
           }
           ++next_sample;
         }
       }
     }
-    for (int lane = 0; lane < block.lanes; ++lane) store_walker(walkers_[lane], data.walkers, g0 + lane);
+    for (int lane = 0; lane < block.lanes; ++lane) {
+      store_walker(lane_state(lane), data.walkers, g0 + lane);
+    }
   }
 
  private:
+  /// One step of every lane. The lane state is structure-of-arrays; each iteration assembles a
+  /// WalkerState in locals, which the compiler scalarises, so the loop vectorises (one lane per
+  /// SIMD element). Not `omp simd`: gcc privatises a struct local of an `omp simd` body into an
+  /// array of structs, which it then cannot vectorise; the plain loop with ivdep has no such array.
+  void advance_lanes(const Landscape& landscape, const StepParams<T>& params,
+                     const PassageTarget<T>& target, int s, std::int64_t step) {
+#pragma GCC ivdep
+    for (int lane = 0; lane < kLanes; ++lane) {
+      WalkerState<T, D> walker = lane_state(lane);
+      Vec<T, D> z;
+      for (int i = 0; i < D; ++i) z[i] = normals_[s * D + i][lane];
+      advance_walker<Noise>(landscape, params, target, z, step, walker);
+      put_lane(lane, walker);
+    }
+  }
+
+  WalkerState<T, D> lane_state(int lane) const {
+    WalkerState<T, D> walker;
+    for (int i = 0; i < D; ++i) walker.position[i] = position_[i][lane];
+    walker.freeze_step = freeze_step_[lane];
+    walker.first_passage_step = first_passage_step_[lane];
+    walker.nonfinite_step = nonfinite_step_[lane];
+    walker.y_freeze = y_freeze_[lane];
+    walker.basin = basin_[lane];
+    walker.crossings = crossings_[lane];
+    return walker;
+  }
+
+  void put_lane(int lane, const WalkerState<T, D>& walker) {
+    for (int i = 0; i < D; ++i) position_[i][lane] = walker.position[i];
+    freeze_step_[lane] = walker.freeze_step;
+    first_passage_step_[lane] = walker.first_passage_step;
+    nonfinite_step_[lane] = walker.nonfinite_step;
+    y_freeze_[lane] = walker.y_freeze;
+    basin_[lane] = walker.basin;
+    crossings_[lane] = walker.crossings;
+  }
+
   /// normals_[j][lane] = normal number (first + j) of the lane's sequence (normal.hpp contract).
   void generate_normals(std::int64_t first, int count) {
     const std::uint64_t seed = plan_.seed;
@@ -107,7 +143,7 @@ class BlockSimulator {
     const std::int64_t block_last = (first + count - 1) / 4;
     for (std::int64_t b = block_first; b <= block_last; ++b) {
       const auto offset = static_cast<int>(4 * b - first);  // index of this block's normal 0
-      T z[4][kLanes];
+      alignas(64) T z[4][kLanes];
 #pragma omp simd
       for (int lane = 0; lane < kLanes; ++lane) {
         const U32x4 words = philox_block(seed, subsequence_[lane], static_cast<std::uint64_t>(b));
@@ -124,9 +160,16 @@ class BlockSimulator {
 
   const RunPlan& plan_;
   const TypedRun<T, Landscape>& run_;
-  WalkerState<T, D> walkers_[kLanes];
-  std::uint64_t subsequence_[kLanes];
-  T normals_[kChunkSteps * D][kLanes];
+  // Lane state, structure of arrays (see advance_lanes).
+  alignas(64) T position_[D][kLanes];
+  alignas(64) T y_freeze_[kLanes];
+  alignas(64) std::int64_t freeze_step_[kLanes];
+  alignas(64) std::int64_t first_passage_step_[kLanes];
+  alignas(64) std::int64_t nonfinite_step_[kLanes];
+  alignas(64) std::int32_t basin_[kLanes];
+  alignas(64) std::uint32_t crossings_[kLanes];
+  alignas(64) std::uint64_t subsequence_[kLanes];
+  alignas(64) T normals_[kChunkSteps * D][kLanes];
 };
 
 class CpuBackend final : public Backend {
@@ -182,11 +225,12 @@ void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t la
                                                  plan.initial_positions.size()];
       Vec<T, D> position;
       for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
-      const WalkerState<T, D> walker = initial_walker(
-          run.landscapes[static_cast<std::size_t>(variant)], run.target, position);
+      const WalkerState<T, D> walker =
+          initial_walker(run.landscapes[static_cast<std::size_t>(variant)], run.target, position);
       store_walker(walker, data.walkers, g);
       deposit_histograms(run, variant, 0, walker, counts);
-      if (sample_at_zero) record_sample(run, variant, walker_index, 0, walker, data.observables, counts);
+      if (sample_at_zero)
+        record_sample(run, variant, walker_index, 0, walker, data.observables, counts);
     }
     counts.add_to(data.observables);
   });

@@ -33,7 +33,7 @@ SGDWALK_FN bool is_finite(double x) {
 template <class T, int D>
 SGDWALK_FN bool all_finite(const Vec<T, D>& v) {
   bool ok = true;
-  for (int i = 0; i < D; ++i) ok = ok && is_finite(v[i]);
+  for (int i = 0; i < D; ++i) ok = ok & is_finite(v[i]);
   return ok;
 }
 
@@ -47,6 +47,32 @@ SGDWALK_FN bool all_finite(const Diag<T, D>& h) {
   bool ok = true;
   for (int i = 0; i < D; ++i) ok = ok && is_finite(h.d[i]);
   return ok;
+}
+
+/// c ? a : b computed as a bit blend of both operands. Use it where one arm is a constant that
+/// simplifies the surrounding arithmetic (x / (c ? y : 1), x * (c ? y : 0)): with a plain select
+/// gcc sees the simpler expression on one path, moves the (possibly trapping) float operation into
+/// a branch and then cannot if-convert the CPU lane loop. The blend keeps it unconditional.
+SGDWALK_FN float select_bits(bool c, float a, float b) {
+  std::uint32_t ua, ub;
+  __builtin_memcpy(&ua, &a, sizeof ua);
+  __builtin_memcpy(&ub, &b, sizeof ub);
+  const std::uint32_t m = 0u - static_cast<std::uint32_t>(c);
+  const std::uint32_t r = (ua & m) | (ub & ~m);
+  float x;
+  __builtin_memcpy(&x, &r, sizeof x);
+  return x;
+}
+
+SGDWALK_FN double select_bits(bool c, double a, double b) {
+  std::uint64_t ua, ub;
+  __builtin_memcpy(&ua, &a, sizeof ua);
+  __builtin_memcpy(&ub, &b, sizeof ub);
+  const std::uint64_t m = 0u - static_cast<std::uint64_t>(c);
+  const std::uint64_t r = (ua & m) | (ub & ~m);
+  double x;
+  __builtin_memcpy(&x, &r, sizeof x);
+  return x;
 }
 
 /// Correctly rounded square root, same result on host and device.

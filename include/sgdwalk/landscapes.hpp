@@ -209,18 +209,20 @@ struct DoubleWell {
     return flat ? barrier + offset : barrier - offset;
   }
 
+  // Both minima are evaluated and the branch picked by bit blends: they are per-variant constants
+  // (hoisted out of the CPU lane loop), and a select would let gcc move the sqrt into a branch.
   SGDWALK_FN T value(const Point& p) const {
-    const int b = basin(p);
-    const T k = b == kFlatBasin ? curvature_flat : curvature_sharp;
-    const T depth = b == kFlatBasin ? depth_flat : depth_sharp;
-    const T d = p[0] - minimum(b);
+    const bool flat = basin(p) == kFlatBasin;
+    const T k = select_bits(flat, curvature_flat, curvature_sharp);
+    const T depth = select_bits(flat, depth_flat, depth_sharp);
+    const T d = p[0] - select_bits(flat, minimum(kFlatBasin), minimum(kSharpBasin));
     return T(0.5) * k * (d * d) - depth;
   }
 
   SGDWALK_FN void gradient_hessian(const Point& p, Point& g, Hessian& h) const {
-    const int b = basin(p);
-    const T k = b == kFlatBasin ? curvature_flat : curvature_sharp;
-    g[0] = k * (p[0] - minimum(b));
+    const bool flat = basin(p) == kFlatBasin;
+    const T k = select_bits(flat, curvature_flat, curvature_sharp);
+    g[0] = k * (p[0] - select_bits(flat, minimum(kFlatBasin), minimum(kSharpBasin)));
     h = k;
   }
 

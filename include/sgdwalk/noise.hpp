@@ -97,16 +97,16 @@ SGDWALK_FN Sym2Eigen<T> sym2_eigen(const Sym2<T>& h) {
   const T bb = b * b;
   const T det = fma_rn(a, c, -bb) + fma_rn(-b, b, bb);
   const bool m_pos = m >= T(0);
-  const T big = m_pos ? m + r : m - r;
-  const T small = det / (big != T(0) ? big : T(1));
+  const T big = m + (m_pos ? r : -r);  // m ± r (x + (−y) is x − y exactly)
+  const T small = det / select_bits(big != T(0), big, T(1));
   const T ad = d < T(0) ? -d : d;
   const T t = r + ad;  // t ≥ |b|, and t = 0 only for a multiple of the identity
-  const T q = b / (t > T(0) ? t : T(1));
+  const T q = b / select_bits(t > T(0), t, T(1));
   const T n = T(1) / sqrt_rn(T(1) + q * q);
   const T u = n, w = q * n;
   Sym2Eigen<T> e;
-  e.lambda_plus = (m_pos ? big : small) * scale;
-  e.lambda_minus = (m_pos ? small : big) * scale;
+  e.lambda_plus = select_bits(m_pos, big, small) * scale;
+  e.lambda_minus = select_bits(m_pos, small, big) * scale;
   e.c = d >= T(0) ? u : w;
   e.s = d >= T(0) ? w : u;
   return e;

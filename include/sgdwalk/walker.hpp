@@ -16,8 +16,8 @@
 
 namespace sgdwalk {
 
-/// Per-variant constants of the update θ ← θ − η(∇L(θ) + ξ), ξ ~ N(0, Σ(θ)), precomputed on the host
-/// once (both backends receive the same bits).
+/// Per-variant constants of the update θ ← θ − η(∇L(θ) + ξ), ξ ~ N(0, Σ(θ)), precomputed on the
+/// host once (both backends receive the same bits).
 template <class T>
 struct StepParams {
   T learning_rate;
@@ -39,16 +39,22 @@ struct PassageTarget {
   std::int32_t coordinate = 0;
   T threshold = 0;
 
+  /// Written without short-circuits or a variable index into `position` (the coordinate is
+  /// picked by selects), so that a walker's state stays in registers and the CPU lane loop
+  /// if-converts.
   template <int D>
   SGDWALK_FN bool reached(const Vec<T, D>& position, int current_basin) const {
-    const T value = position[coordinate];
-    return (kind == PassageKind::basin && current_basin == basin) ||
-           (kind == PassageKind::above && value >= threshold) ||
-           (kind == PassageKind::below && value <= threshold);
+    T value = position[0];
+    for (int i = 1; i < D; ++i) value = coordinate == i ? position[i] : value;
+    const bool in_basin = (kind == PassageKind::basin) & (current_basin == basin);
+    const bool above = (kind == PassageKind::above) & (value >= threshold);
+    const bool below = (kind == PassageKind::below) & (value <= threshold);
+    return in_basin | above | below;
   }
 };
 
-/// Everything a walker carries from step to step. Trivially copyable; lives in registers in kernels.
+/// Everything a walker carries from step to step. Trivially copyable; lives in registers in
+/// kernels.
 template <class T, int D>
 struct WalkerState {
   Vec<T, D> position;
@@ -104,26 +110,33 @@ SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>&
   return next;
 }
 
-/// Advance one walker from step `step - 1` to `step` and update its trackers. Written with selects
-/// instead of branches so that the CPU backend's lane loop vectorises.
+/// Advance one walker from step `step - 1` to `step` and update its trackers. Branch-free: every
+/// quantity is computed on every call and the trackers are updated with selects (bitwise & and |
+/// on the conditions, no short-circuits), so that the CPU backend's lane loop if-converts and
+/// vectorises; the state is read once and written once.
 template <NoiseKind Noise, class Landscape, class T, int D>
 SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& params,
                                const PassageTarget<T>& target, const Vec<T, D>& normals,
                                std::int64_t step, WalkerState<T, D>& walker) {
-  const Vec<T, D> next = sgd_update<Noise>(landscape, params, walker.position, normals);
-  const bool moves = walker.nonfinite_step < 0 && all_finite(next);
-  walker.nonfinite_step = (walker.nonfinite_step < 0 && !moves) ? step : walker.nonfinite_step;
-  for (int i = 0; i < D; ++i) walker.position[i] = moves ? next[i] : walker.position[i];
+  const WalkerState<T, D> old = walker;
+  const Vec<T, D> next = sgd_update<Noise>(landscape, params, old.position, normals);
+  const bool was_finite = old.nonfinite_step < 0;
+  const bool moves = was_finite & all_finite(next);
+  WalkerState<T, D> now;
+  now.nonfinite_step = (was_finite & !moves) ? step : old.nonfinite_step;
+  // A bit blend, not a select: with a select gcc threads the two outcomes into separate paths
+  // (basin() of `next` or of the old position) and the lane loop no longer if-converts.
+  for (int i = 0; i < D; ++i) now.position[i] = select_bits(moves, next[i], old.position[i]);
 
-  const int basin = landscape.basin(walker.position);
-  const bool changed = moves && basin != walker.basin;
-  walker.crossings += changed ? 1u : 0u;
-  walker.freeze_step = changed ? step : walker.freeze_step;
-  walker.y_freeze = changed ? landscape.progress(walker.position) : walker.y_freeze;
-  walker.basin = basin;
-  const bool arrives =
-      moves && walker.first_passage_step < 0 && target.reached(walker.position, basin);
-  walker.first_passage_step = arrives ? step : walker.first_passage_step;
+  const int basin = landscape.basin(now.position);
+  const bool changed = moves & (basin != old.basin);
+  now.crossings = old.crossings + (changed ? 1u : 0u);
+  now.freeze_step = changed ? step : old.freeze_step;
+  now.y_freeze = changed ? landscape.progress(now.position) : old.y_freeze;
+  now.basin = basin;
+  const bool arrives = moves & (old.first_passage_step < 0) & target.reached(now.position, basin);
+  now.first_passage_step = arrives ? step : old.first_passage_step;
+  walker = now;
 }
 
 }  // namespace sgdwalk
