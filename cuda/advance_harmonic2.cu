@@ -1,0 +1,13 @@
+// Advance kernels for Harmonic<T, 2>: float and double, every noise model.
+#include "advance_kernel.cuh"
+
+namespace sgdwalk::gpu {
+namespace {
+using LandscapeF = Harmonic<float, 2>;
+using LandscapeD = Harmonic<double, 2>;
+}  // namespace
+
+SGDWALK_INSTANTIATE_ADVANCE(float, LandscapeF)
+SGDWALK_INSTANTIATE_ADVANCE(double, LandscapeD)
+
+}  // namespace sgdwalk::gpu

@@ -1,0 +1,13 @@
+// Advance kernels for Harmonic<T, 3>: float and double, every noise model.
+#include "advance_kernel.cuh"
+
+namespace sgdwalk::gpu {
+namespace {
+using LandscapeF = Harmonic<float, 3>;
+using LandscapeD = Harmonic<double, 3>;
+}  // namespace
+
+SGDWALK_INSTANTIATE_ADVANCE(float, LandscapeF)
+SGDWALK_INSTANTIATE_ADVANCE(double, LandscapeD)
+
+}  // namespace sgdwalk::gpu

@@ -1,0 +1,268 @@
+// The advance kernel: one thread per walker, the walker in registers for the whole launch.
+//
+// Included only by the advance_*.cu instantiation files. The physics is not here: the kernel calls
+// the shared advance_walker() (include/sgdwalk/walker.hpp), the landscape methods and
+// HistogramGeometry::deposits_at/slot, exactly as the CPU backend does, with typed per-variant
+// physics computed on the host. See docs/CUDA.md for the design.
+#pragma once
+
+#include <cstdint>
+
+#include "advance_kernel.hpp"
+#include "cuda_check.hpp"
+#include "step_normals.cuh"
+#include "step_schedule.hpp"
+
+namespace sgdwalk::gpu {
+namespace detail {
+
+inline constexpr unsigned kFullMask = 0xffffffffu;
+
+/// v[i] for a run-time i without indexing a register array at run time (which would move the
+/// walker to local memory).
+template <class T, int D>
+__device__ __forceinline__ T component(const Vec<T, D>& v, int i) {
+  T r = v[0];
+#pragma unroll
+  for (int k = 1; k < D; ++k) r = i == k ? v[k] : r;
+  return r;
+}
+
+/// Samples and histogram deposits of one thread's walker, accumulated per block in shared memory.
+/// Every thread of the block calls observe() at the same steps (the schedule is uniform), so the
+/// warp-wide ballots and matches see all 32 lanes; inactive padding threads contribute nothing.
+template <class T, class Landscape>
+struct BlockObserver {
+  const DeviceHistogram<T>* histograms;  // shared
+  const std::int64_t* sample_steps;      // shared
+  std::uint32_t* sample_flat;            // shared [sample]
+  std::uint32_t* sample_finite;          // shared [sample]
+  std::uint32_t* shared_slots;           // shared [slots_per_variant] or nullptr
+  std::uint64_t* global_slots;           // this variant's global slots when not shared
+  float* sample_progress;                // global, at this walker's column
+  float* sample_loss;
+  std::int64_t sample_stride;  // walkers in the batch
+  int histogram_count;
+  int sample_count;
+  int next_sample;
+  bool active;
+
+  __device__ __forceinline__ std::int64_t next_event(std::int64_t after) const {
+    std::int64_t e = next_sample < sample_count ? sample_steps[next_sample] : kNoEvent;
+    for (int h = 0; h < histogram_count; ++h) {
+      const std::int64_t d = next_deposit(histograms[h].geometry, after);
+      e = d < e ? d : e;
+    }
+    return e;
+  }
+
+  template <int D>
+  __device__ __forceinline__ void observe(std::int64_t step, const Landscape& landscape,
+                                          const WalkerState<T, D>& walker) {
+    const bool finite = walker.nonfinite_step < 0;
+    const unsigned lane = threadIdx.x % 32u;
+    if (next_sample < sample_count && sample_steps[next_sample] == step) {
+      const int s = next_sample++;
+      // The host writes std::numeric_limits<float>::quiet_NaN(): the same bits.
+      float progress = __uint_as_float(0x7fc00000u);
+      float loss = progress;
+      if (finite) {
+        progress = static_cast<float>(landscape.progress(walker.position));
+        loss = static_cast<float>(landscape.value(walker.position));
+      }
+      if (active) {
+        sample_progress[s * sample_stride] = progress;
+        sample_loss[s * sample_stride] = loss;
+      }
+      const unsigned finite_mask = __ballot_sync(kFullMask, active && finite);
+      const unsigned flat_mask =
+          __ballot_sync(kFullMask, active && finite && walker.basin == kFlatBasin);
+      if (lane == 0) {
+        if (finite_mask != 0)
+          atomicAdd(&sample_finite[s], static_cast<unsigned>(__popc(finite_mask)));
+        if (flat_mask != 0) atomicAdd(&sample_flat[s], static_cast<unsigned>(__popc(flat_mask)));
+      }
+    }
+    for (int h = 0; h < histogram_count; ++h) {
+      const HistogramGeometry<T>& geometry = histograms[h].geometry;
+      if (!geometry.deposits_at(step)) continue;  // uniform
+      std::int32_t slot = -1;
+      if (active && finite) {
+        slot = geometry.slot(component(walker.position, geometry.x_coordinate),
+                             landscape.progress(walker.position));
+      }
+      // Warp-aggregated increment: one atomic per distinct slot in the warp.
+      const unsigned peers = __match_any_sync(kFullMask, slot);
+      if (slot >= 0 && lane == static_cast<unsigned>(__ffs(peers) - 1)) {
+        const std::int32_t index = histograms[h].base + slot;
+        const unsigned n = static_cast<unsigned>(__popc(peers));
+        if (shared_slots != nullptr) {
+          atomicAdd(&shared_slots[index], n);
+        } else {
+          atomicAdd(reinterpret_cast<unsigned long long*>(&global_slots[index]),
+                    static_cast<unsigned long long>(n));
+        }
+      }
+    }
+  }
+};
+
+}  // namespace detail
+
+template <class T, class Landscape, NoiseKind Noise>
+__global__ void __launch_bounds__(kMaxBlockThreads, kMinBlocksPerSm)
+    advance_kernel(const AdvanceArgs<T, Landscape> args) {
+  constexpr int D = Landscape::dim;
+  using Normals = StepNormals<T, D>;
+  constexpr int S = Normals::kSteps;
+  constexpr int N = Normals::kNormals;
+  extern __shared__ __align__(16) unsigned char shared_memory[];
+
+  // ---- Which walker: block → (variant, chunk of that variant's part of the batch). ----
+  const BlockWalkers b =
+      block_walkers(blockIdx.x, blockDim.x, args.first, args.count, args.walkers_per_variant,
+                    args.variant_begin, args.chunks_per_variant);
+  if (b.chunk_begin >= b.hi) return;  // the whole block: nothing to do (before any barrier)
+  const std::int64_t variant_local = b.variant_local;
+  const std::int64_t variant = b.variant;
+  const std::int64_t walker_index = b.chunk_begin + threadIdx.x;
+  const bool active = walker_index < b.hi;
+  // Padding threads replay the block's last walker (never stored) so the warps stay whole.
+  const std::int64_t w = active ? walker_index : b.hi - 1;
+  const std::int64_t local = variant * args.walkers_per_variant + w - args.first;
+
+  // ---- Block setup: schedule and counters in shared memory. ----
+  auto* histograms = reinterpret_cast<DeviceHistogram<T>*>(shared_memory + args.layout.histograms);
+  auto* sample_steps = reinterpret_cast<std::int64_t*>(shared_memory + args.layout.sample_steps);
+  auto* sample_counters =
+      reinterpret_cast<std::uint32_t*>(shared_memory + args.layout.sample_counters);
+  auto* slot_counters =
+      reinterpret_cast<std::uint32_t*>(shared_memory + args.layout.histogram_counters);
+  for (int i = threadIdx.x; i < args.histogram_count; i += blockDim.x) {
+    histograms[i] = args.histograms[i];
+  }
+  for (int i = threadIdx.x; i < args.sample_count; i += blockDim.x) {
+    sample_steps[i] = args.sample_steps[i];
+  }
+  for (int i = threadIdx.x; i < 2 * args.sample_count; i += blockDim.x) sample_counters[i] = 0;
+  if (args.shared_histograms) {
+    for (int i = threadIdx.x; i < args.slots_per_variant; i += blockDim.x) slot_counters[i] = 0;
+  }
+  __syncthreads();
+
+  detail::BlockObserver<T, Landscape> observer;
+  observer.histograms = histograms;
+  observer.sample_steps = sample_steps;
+  observer.sample_flat = sample_counters;
+  observer.sample_finite = sample_counters + args.sample_count;
+  observer.shared_slots = args.shared_histograms ? slot_counters : nullptr;
+  observer.global_slots = args.histogram_counts + variant_local * args.slots_per_variant;
+  observer.sample_progress = args.sample_progress + local;
+  observer.sample_loss = args.sample_loss + local;
+  observer.sample_stride = args.count;
+  observer.histogram_count = args.histogram_count;
+  observer.sample_count = args.sample_count;
+  observer.next_sample = 0;
+  observer.active = active;
+
+  // ---- The walker and its physics, in registers. ----
+  const Landscape landscape = args.landscapes[variant_local];
+  const StepParams<T> params = args.params[variant_local];
+  const PassageTarget<T> target = args.target;
+  WalkerState<T, D> walker;
+#pragma unroll
+  for (int i = 0; i < D; ++i) {
+    walker.position[i] = static_cast<T>(args.walkers.position[local * D + i]);
+  }
+  walker.freeze_step = args.walkers.freeze_step[local];
+  walker.first_passage_step = args.walkers.first_passage_step[local];
+  walker.nonfinite_step = args.walkers.nonfinite_step[local];
+  walker.y_freeze = static_cast<T>(args.walkers.y_freeze[local]);
+  walker.basin = args.walkers.basin[local];
+  walker.crossings = args.walkers.crossings[local];
+
+  // ---- Steps (step_begin, step_end]: registers only, except at events. ----
+  Normals normals;
+  normals.seek(args.seed, walker_subsequence(variant, w), args.step_begin / S);
+  run_schedule<T, D, S>(
+      args.step_begin, args.step_end, observer.next_event(args.step_begin),
+      [&](T(&z)[N]) { normals.next(z); },
+      [&](const Vec<T, D>& z, std::int64_t step) {
+        advance_walker<Noise>(landscape, params, target, z, step, walker);
+      },
+      [&](std::int64_t step) {
+        observer.observe(step, landscape, walker);
+        return observer.next_event(step);
+      });
+
+  if (active) {
+#pragma unroll
+    for (int i = 0; i < D; ++i) {
+      args.walkers.position[local * D + i] = static_cast<double>(walker.position[i]);
+    }
+    args.walkers.freeze_step[local] = walker.freeze_step;
+    args.walkers.first_passage_step[local] = walker.first_passage_step;
+    args.walkers.nonfinite_step[local] = walker.nonfinite_step;
+    args.walkers.y_freeze[local] = static_cast<double>(walker.y_freeze);
+    args.walkers.basin[local] = walker.basin;
+    args.walkers.crossings[local] = walker.crossings;
+  }
+
+  // ---- Flush the block's counters once. ----
+  __syncthreads();
+  std::uint64_t* sample_flat = args.sample_flat + variant_local * args.sample_count;
+  std::uint64_t* sample_finite = args.sample_finite + variant_local * args.sample_count;
+  for (int i = threadIdx.x; i < args.sample_count; i += blockDim.x) {
+    const std::uint32_t flat = sample_counters[i];
+    const std::uint32_t finite = sample_counters[args.sample_count + i];
+    if (flat != 0) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(&sample_flat[i]),
+                static_cast<unsigned long long>(flat));
+    }
+    if (finite != 0) {
+      atomicAdd(reinterpret_cast<unsigned long long*>(&sample_finite[i]),
+                static_cast<unsigned long long>(finite));
+    }
+  }
+  if (args.shared_histograms) {
+    for (int i = threadIdx.x; i < args.slots_per_variant; i += blockDim.x) {
+      const std::uint32_t n = slot_counters[i];
+      if (n != 0) {
+        atomicAdd(reinterpret_cast<unsigned long long*>(&observer.global_slots[i]),
+                  static_cast<unsigned long long>(n));
+      }
+    }
+  }
+}
+
+template <class T, class Landscape, NoiseKind Noise>
+void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& shape,
+                    cudaStream_t stream) {
+  const auto kernel = &advance_kernel<T, Landscape, Noise>;
+  if (shape.shared_bytes > kDefaultSharedLimit) {
+    SGDWALK_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                          static_cast<int>(shape.shared_bytes)));
+  }
+  kernel<<<shape.blocks, shape.threads, shape.shared_bytes, stream>>>(args);
+  SGDWALK_CUDA_CHECK_LAUNCH(stream);
+}
+
+template <class T, class Landscape, NoiseKind Noise>
+cudaFuncAttributes advance_kernel_attributes() {
+  cudaFuncAttributes attributes{};
+  SGDWALK_CUDA_TRY(cudaFuncGetAttributes(&attributes, &advance_kernel<T, Landscape, Noise>));
+  return attributes;
+}
+
+}  // namespace sgdwalk::gpu
+
+/// Explicit instantiations of the launcher (and so the kernel) for one (T, Landscape), all noises.
+/// Use at namespace scope in sgdwalk::gpu.
+#define SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, NOISE)                                    \
+  template void launch_advance<T, L, NoiseKind::NOISE>(const AdvanceArgs<T, L>&,          \
+                                                       const LaunchShape&, cudaStream_t); \
+  template cudaFuncAttributes advance_kernel_attributes<T, L, NoiseKind::NOISE>();
+#define SGDWALK_INSTANTIATE_ADVANCE(T, L)                  \
+  SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, hessian)         \
+  SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, hessian_squared) \
+  SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, isotropic)

@@ -1,0 +1,13 @@
+// Advance kernels for TwoValley: float and double, every noise model.
+#include "advance_kernel.cuh"
+
+namespace sgdwalk::gpu {
+namespace {
+using LandscapeF = TwoValley<float>;
+using LandscapeD = TwoValley<double>;
+}  // namespace
+
+SGDWALK_INSTANTIATE_ADVANCE(float, LandscapeF)
+SGDWALK_INSTANTIATE_ADVANCE(double, LandscapeD)
+
+}  // namespace sgdwalk::gpu

@@ -1,0 +1,180 @@
+// The CUDA backend reproduces the CPU backend bit for bit, for every landscape × noise ×
+// precision, and its results do not depend on batches, step segments, block sizes or launch
+// splitting. GPU tests skip visibly without a device (fail with SGDWALK_REQUIRE_GPU=1); the plan
+// sanity checks run everywhere. Every test name matches ctest -R '[Cc]uda'.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "test_plans.hpp"
+#include "test_support.hpp"
+
+#if defined(SGDWALK_CUDA_BACKEND)
+#include "cuda_backend.hpp"
+#endif
+
+namespace sgdwalk::testing {
+namespace {
+
+class BackendEquivalence : public ::testing::TestWithParam<PhysicsCase> {};
+
+// The test plans really exercise what the equivalence tests claim to compare (CPU only).
+TEST_P(BackendEquivalence, PlanExercisesEveryObservable) {
+  const RunPlan plan = make_test_plan(GetParam());
+  auto cpu = make_cpu_backend(2);
+  const RunData data = run_plan(*cpu, plan);
+  const std::int64_t W = plan.walkers_per_variant;
+  const std::int64_t S = plan.sample_count();
+  const std::int64_t divergent = plan.variant_count() - 1;
+
+  // The divergent variant (η = 30) loses walkers; the first regular variant keeps them all.
+  std::int64_t nonfinite = 0;
+  for (std::int64_t w = 0; w < W; ++w)
+    nonfinite += data.walkers.nonfinite_step[divergent * W + w] >= 0;
+  EXPECT_GT(nonfinite, 0) << "the divergent variant should produce non-finite walkers";
+  EXPECT_LT(data.observables.sample_finite[divergent * S + S - 1], static_cast<std::uint64_t>(W));
+  for (std::int64_t w = 0; w < W; ++w) {
+    if (data.walkers.nonfinite_step[divergent * W + w] < 0) continue;
+    const std::size_t last = data.observables.sample_index(divergent, S - 1, w);
+    EXPECT_TRUE(std::isnan(data.observables.sample_loss[last]));
+    EXPECT_TRUE(std::isnan(data.observables.sample_progress[last]));
+    break;
+  }
+  EXPECT_EQ(data.observables.sample_finite[0 * S + S - 1], static_cast<std::uint64_t>(W));
+
+  // A finite walker never has a NaN loss: NaN payloads differ between x86 and CUDA, so such a
+  // sample could not compare bit for bit (non-finite walkers get one fixed NaN on both sides).
+  for (std::size_t i = 0; i < data.observables.sample_loss.size(); ++i) {
+    if (!std::isnan(data.observables.sample_progress[i])) {
+      ASSERT_FALSE(std::isnan(data.observables.sample_loss[i])) << "sample value " << i;
+    }
+  }
+
+  // Basin changes, first passages and histogram deposits happen in the regular variants.
+  std::uint64_t crossings = 0;
+  std::int64_t arrived = 0;
+  for (std::int64_t g = 0; g < divergent * W; ++g) {
+    crossings += data.walkers.crossings[g];
+    arrived += data.walkers.first_passage_step[g] > 0;
+  }
+  EXPECT_GT(crossings, 0u);
+  EXPECT_GT(arrived, 0);
+  for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
+    std::uint64_t in_bins = 0;
+    const auto bins = static_cast<std::size_t>(plan.histograms[h].bin_count());
+    for (std::size_t slot = 0; slot < bins; ++slot)
+      in_bins += data.observables.histogram_counts[h][slot];
+    EXPECT_GT(in_bins, 0u) << "histogram " << plan.histograms[h].name << " of variant 0 is empty";
+  }
+}
+
+TEST_P(BackendEquivalence, CudaMatchesCpuBitForBit) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  const RunPlan plan = make_test_plan(GetParam());
+  auto cpu = make_cpu_backend(2);
+  const RunData expected = run_plan(*cpu, plan);
+  const RunData actual = run_plan(*cuda, plan);
+  expect_identical(expected, actual, "cpu vs cuda, " + GetParam().name());
+}
+
+TEST_P(BackendEquivalence, CudaResultsDoNotDependOnSplitting) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  const RunPlan plan = make_test_plan(GetParam());
+  const std::int64_t total = plan.total_walkers();
+  const RunData reference = run_plan(*cuda, plan);
+
+  // Walker ranges that straddle variants and single walkers; ragged step segments that cut
+  // through samples, histogram deposits and normal blocks (1 step, odd starts).
+  const std::vector<std::int64_t> walker_cuts = {0, 1, 100, 173, 190, 346, 400, 401, total};
+  const std::vector<std::int64_t> step_cuts = {0, 1, 2, 3, 37, 38, 150, 151, 299, plan.steps};
+  expect_identical(reference, run_plan(*cuda, plan, walker_cuts, {}), "walker batches");
+  expect_identical(reference, run_plan(*cuda, plan, {}, step_cuts), "step segments");
+  expect_identical(reference, run_plan(*cuda, plan, walker_cuts, step_cuts), "both");
+
+#if defined(SGDWALK_CUDA_BACKEND)
+  // Launch geometry and launch splitting: small blocks, one sample or a few steps per launch,
+  // histograms counted in global instead of shared memory.
+  struct Named {
+    const char* name;
+    CudaTuning tuning;
+  };
+  std::vector<Named> tunings;
+  tunings.push_back({"32 threads, 1 sample and 13 steps per launch, global histograms",
+                     CudaTuning{32, 1, 13, 0}});
+  tunings.push_back(
+      {"96 threads, 2 samples and 64 steps per launch", CudaTuning{96, 2, 64, 32 * 1024}});
+  tunings.push_back({"256 threads, 1 step per launch", CudaTuning{256, 64, 1, 32 * 1024}});
+  for (const Named& t : tunings) {
+    auto tuned = make_cuda_backend(0, t.tuning);
+    expect_identical(reference, run_plan(*tuned, plan), t.name);
+    expect_identical(reference, run_plan(*tuned, plan, walker_cuts, step_cuts),
+                     std::string(t.name) + ", batches and segments");
+  }
+#endif
+}
+
+INSTANTIATE_TEST_SUITE_P(cuda, BackendEquivalence, ::testing::ValuesIn(all_physics_cases()),
+                         [](const ::testing::TestParamInfo<PhysicsCase>& info) {
+                           return info.param.name();
+                         });
+
+// Many blocks per variant and long runs: the production shape, at a size the CPU still replays.
+TEST(CudaBackend, LargeTwoValleyRunMatchesCpu) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  for (Precision precision : {Precision::f32, Precision::f64}) {
+    TestPlanOptions options;
+    options.variants = 2;
+    options.walkers_per_variant = 3000;
+    options.steps = 2000;
+    const RunPlan plan =
+        make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, precision}, options);
+    auto cpu = make_cpu_backend(0);
+    expect_identical(run_plan(*cpu, plan), run_plan(*cuda, plan),
+                     "two_valley hessian " + to_string(precision));
+  }
+}
+
+TEST(CudaBackend, DescribesItselfAndSizesBatches) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  EXPECT_EQ(cuda->name(), "cuda");
+  EXPECT_NE(cuda->description().find("cuda:"), std::string::npos) << cuda->description();
+  const RunPlan plan =
+      make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, Precision::f64});
+  // Any CUDA device worth running on holds a million 2-D walkers with five samples.
+  EXPECT_GE(cuda->max_batch_walkers(plan), 1000000);
+}
+
+TEST(CudaBackend, EmptyRangesAreNoOps) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  const RunPlan plan =
+      make_test_plan({LandscapeKind::double_well, 1, NoiseKind::isotropic, Precision::f32});
+  const RunData before = initialized_data(plan);
+  RunData after = before;
+  cuda->advance(plan, 5, 5, 0, plan.steps, after);
+  cuda->advance(plan, 0, plan.total_walkers(), 7, 7, after);
+  expect_identical(before, after, "empty calls");
+}
+
+TEST(CudaBackend, RejectsBadArguments) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  const RunPlan plan =
+      make_test_plan({LandscapeKind::double_well, 1, NoiseKind::isotropic, Precision::f32});
+  RunData data = initialized_data(plan);
+  EXPECT_THROW(cuda->advance(plan, 0, plan.total_walkers() + 1, 0, 1, data), std::invalid_argument);
+  EXPECT_THROW(cuda->advance(plan, 0, 1, 5, 4, data), std::invalid_argument);
+  RunData unsized;
+  EXPECT_THROW(cuda->advance(plan, 0, 1, 0, 1, unsized), std::invalid_argument);
+#if defined(SGDWALK_CUDA_BACKEND)
+  CudaTuning bad;
+  bad.block_threads = 100;
+  EXPECT_THROW(make_cuda_backend(0, bad), std::invalid_argument);
+  EXPECT_THROW(make_cuda_backend(99), std::runtime_error);
+#endif
+}
+
+}  // namespace
+}  // namespace sgdwalk::testing

@@ -1,0 +1,197 @@
+// The CUDA backend's control flow on the CPU (cuda/step_schedule.hpp, cuda/launch_plan.hpp): in the
+// step loop every update runs once, in order, with normals [(k − 1)·D, k·D), events fire right
+// after their update and the generator is asked for exactly the super-blocks the range touches;
+// histogram deposit scheduling agrees with HistogramGeometry::deposits_at; the grid covers every
+// walker of a batch exactly once; launches partition the steps and samples. Needs no GPU: the
+// kernel and the backend run these very functions.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "../cuda/launch_plan.hpp"
+#include "../cuda/step_schedule.hpp"
+#include "sgdwalk/observables.hpp"
+
+namespace sgdwalk::gpu {
+namespace {
+
+template <int D, int S>
+void check_schedule(std::int64_t begin, std::int64_t end, std::vector<std::int64_t> events) {
+  std::sort(events.begin(), events.end());
+  events.erase(std::unique(events.begin(), events.end()), events.end());
+  SCOPED_TRACE("D=" + std::to_string(D) + " steps (" + std::to_string(begin) + ", " +
+               std::to_string(end) + "], " + std::to_string(events.size()) + " events");
+  const auto next_after = [&](std::int64_t after) {
+    const auto it = std::upper_bound(events.begin(), events.end(), after);
+    return it == events.end() ? kNoEvent : *it;
+  };
+  std::int64_t block = begin / S;  // the caller positions the generator here
+  std::int64_t blocks_drawn = 0;
+  std::vector<std::int64_t> advanced, observed;
+  run_schedule<double, D, S>(
+      begin, end, next_after(begin),
+      [&](double(&z)[S * D]) {
+        for (int i = 0; i < S * D; ++i) z[i] = static_cast<double>(block * S * D + i);
+        ++block;
+        ++blocks_drawn;
+      },
+      [&](const Vec<double, D>& z, std::int64_t step) {
+        for (int i = 0; i < D; ++i) {
+          ASSERT_EQ(z[i], static_cast<double>((step - 1) * D + i)) << "update " << step;
+        }
+        advanced.push_back(step);
+      },
+      [&](std::int64_t step) {
+        EXPECT_FALSE(advanced.empty());
+        if (!advanced.empty()) {
+          EXPECT_EQ(advanced.back(), step);
+        }
+        observed.push_back(step);
+        return next_after(step);
+      });
+  std::vector<std::int64_t> want_advanced;
+  for (std::int64_t k = begin + 1; k <= end; ++k) want_advanced.push_back(k);
+  EXPECT_EQ(advanced, want_advanced);
+  std::vector<std::int64_t> want_observed;
+  for (std::int64_t e : events) {
+    if (e > begin && e <= end) want_observed.push_back(e);
+  }
+  EXPECT_EQ(observed, want_observed);
+  const std::int64_t want_blocks = end > begin ? (end - 1) / S - begin / S + 1 : 0;
+  EXPECT_EQ(blocks_drawn, want_blocks);
+}
+
+template <int D, int S>
+void check_many_schedules() {
+  std::mt19937 rng(12345);
+  for (std::int64_t begin = 0; begin < 13; ++begin) {
+    for (std::int64_t end = begin; end < begin + 27; ++end) {
+      check_schedule<D, S>(begin, end, {});
+      std::vector<std::int64_t> every;
+      for (std::int64_t e = 0; e <= end + 3; ++e) every.push_back(e);
+      check_schedule<D, S>(begin, end, every);
+      check_schedule<D, S>(begin, end, {begin, begin + 1, end, end + 1});
+      std::vector<std::int64_t> random;
+      for (std::int64_t e = 0; e <= end + 2; ++e) {
+        if (rng() % 4 == 0) random.push_back(e);
+      }
+      check_schedule<D, S>(begin, end, random);
+    }
+  }
+  // Large step numbers (counters beyond 32 bits).
+  const std::int64_t big = (std::int64_t{1} << 33) + 3;
+  check_schedule<D, S>(big, big + 41, {big + 5, big + 6, big + 40});
+}
+
+TEST(CudaSchedule, OneDimensionalFourStepsPerBlock) {
+  check_many_schedules<1, 4>();
+}
+TEST(CudaSchedule, TwoDimensionalTwoStepsPerBlock) {
+  check_many_schedules<2, 2>();
+}
+TEST(CudaSchedule, ThreeDimensionalFourStepsPerThreeBlocks) {
+  check_many_schedules<3, 4>();
+}
+
+TEST(CudaSchedule, NextDepositAgreesWithDepositsAt) {
+  for (std::int64_t begin : {0, 1, 5, 10}) {
+    for (std::int64_t end : {begin - 1, begin, begin + 1, begin + 17, begin + 40}) {
+      for (std::int64_t every : {1, 2, 3, 7, 50}) {
+        HistogramGeometry<float> g;
+        g.window_begin = begin;
+        g.window_end = end;
+        g.every = every;
+        for (std::int64_t after = -1; after < end + 10; ++after) {
+          std::int64_t want = kNoEvent;
+          for (std::int64_t s = after + 1; s <= end + 60; ++s) {
+            if (g.deposits_at(s)) {
+              want = s;
+              break;
+            }
+          }
+          ASSERT_EQ(next_deposit(g, after), want)
+              << "window [" << begin << ", " << end << "] every " << every << " after " << after;
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaLaunchPlan, GridCoversEveryWalkerOnce) {
+  for (std::int64_t W : {1, 5, 31, 32, 33, 173, 256, 257, 1000}) {
+    const std::int64_t variants = 4;
+    const std::int64_t total = variants * W;
+    const std::vector<std::int64_t> bounds = {0, 1, W - 1, W, W + 1, 2 * W + 7, total - 1, total};
+    for (std::int64_t first : bounds) {
+      for (std::int64_t last : bounds) {
+        if (first < 0 || last > total || first >= last) continue;
+        for (int max_threads : {32, 64, 96, 256}) {
+          const LaunchGrid grid = plan_grid(first, last, W, max_threads);
+          SCOPED_TRACE("W " + std::to_string(W) + " [" + std::to_string(first) + ", " +
+                       std::to_string(last) + ") threads " + std::to_string(max_threads));
+          ASSERT_EQ(grid.threads % 32, 0);
+          ASSERT_LE(grid.threads, max_threads);
+          std::multiset<std::int64_t> seen;
+          for (std::int64_t block = 0; block < grid.blocks; ++block) {
+            const BlockWalkers b = block_walkers(block, grid.threads, first, last - first, W,
+                                                 grid.variant_begin, grid.chunks_per_variant);
+            ASSERT_EQ(b.variant, grid.variant_begin + b.variant_local);
+            if (b.chunk_begin >= b.hi) continue;  // an idle block
+            for (std::int64_t t = 0; t < grid.threads; ++t) {
+              const std::int64_t w = b.chunk_begin + t;
+              if (w >= b.hi) break;
+              ASSERT_GE(w, b.lo);
+              seen.insert(b.variant * W + w);
+            }
+          }
+          ASSERT_EQ(static_cast<std::int64_t>(seen.size()), last - first);
+          std::int64_t expect = first;
+          for (std::int64_t g : seen) ASSERT_EQ(g, expect++);
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaLaunchPlan, SegmentsPartitionStepsAndSamples) {
+  const std::vector<std::int64_t> samples = {0, 1, 2, 3, 10, 11, 50, 99, 100};
+  for (std::int64_t begin : {0, 1, 2, 9, 10, 50}) {
+    for (std::int64_t end : {begin, begin + 1, begin + 2, std::int64_t{100}, std::int64_t{137}}) {
+      if (end < begin) continue;
+      for (std::int64_t max_steps : {1, 2, 7, 1000}) {
+        for (std::int64_t max_samples : {1, 2, 64}) {
+          const std::vector<LaunchSegment> segments =
+              plan_segments(samples, begin, end, max_steps, max_samples);
+          std::int64_t at = begin;
+          std::vector<std::int64_t> covered;
+          for (const LaunchSegment& s : segments) {
+            ASSERT_EQ(s.step_begin, at);
+            ASSERT_GT(s.step_end, s.step_begin);
+            ASSERT_LE(s.step_end - s.step_begin, max_steps);
+            ASSERT_LE(s.sample_count, max_samples);
+            for (int i = 0; i < s.sample_count; ++i) {
+              const std::int64_t step = samples[static_cast<std::size_t>(s.sample_offset + i)];
+              ASSERT_GT(step, s.step_begin);
+              ASSERT_LE(step, s.step_end);
+              covered.push_back(step);
+            }
+            at = s.step_end;
+          }
+          ASSERT_EQ(at, end);
+          std::vector<std::int64_t> want;
+          for (std::int64_t step : samples) {
+            if (step > begin && step <= end) want.push_back(step);
+          }
+          ASSERT_EQ(covered, want) << "begin " << begin << " end " << end;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sgdwalk::gpu

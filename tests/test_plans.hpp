@@ -1,0 +1,251 @@
+// Small RunPlans built in code (no config parser) for backend tests, plus helpers to run them and
+// to compare RunData bit for bit. Header-only; any test may include it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backend.hpp"
+#include "landscape_params.hpp"
+#include "plan.hpp"
+#include "run_data.hpp"
+
+namespace sgdwalk::testing {
+
+/// One point of the physics space every backend must support.
+struct PhysicsCase {
+  LandscapeKind landscape = LandscapeKind::two_valley;
+  int dim = 2;  ///< the landscape's dimension (harmonic: 1, 2 or 3)
+  NoiseKind noise = NoiseKind::hessian;
+  Precision precision = Precision::f64;
+
+  std::string name() const {
+    std::string n = to_string(landscape);
+    if (landscape == LandscapeKind::harmonic) n += std::to_string(dim);
+    return n + "_" + to_string(noise) + "_" + to_string(precision);
+  }
+};
+
+/// gtest prints parameters with this (instead of their bytes).
+inline void PrintTo(const PhysicsCase& c, std::ostream* os) {
+  *os << c.name();
+}
+
+/// Every landscape (harmonic in 1, 2 and 3 dimensions) × noise × precision: 36 cases.
+inline std::vector<PhysicsCase> all_physics_cases() {
+  const std::vector<std::pair<LandscapeKind, int>> landscapes = {
+      {LandscapeKind::two_valley, 2},  {LandscapeKind::two_valley_slice, 1},
+      {LandscapeKind::double_well, 1}, {LandscapeKind::harmonic, 1},
+      {LandscapeKind::harmonic, 2},    {LandscapeKind::harmonic, 3}};
+  std::vector<PhysicsCase> cases;
+  for (const auto& [landscape, dim] : landscapes) {
+    for (NoiseKind noise : {NoiseKind::hessian, NoiseKind::hessian_squared, NoiseKind::isotropic}) {
+      for (Precision precision : {Precision::f32, Precision::f64}) {
+        cases.push_back({landscape, dim, noise, precision});
+      }
+    }
+  }
+  return cases;
+}
+
+struct TestPlanOptions {
+  /// Regular variants (different η, σ); a last "divergent" variant with η = 30 is added when
+  /// `divergent_variant` is set, so non-finite walkers (NaN samples, stopped trackers) are covered.
+  int variants = 3;
+  bool divergent_variant = true;
+  std::int64_t walkers_per_variant = 173;  ///< not a multiple of 32 or of any block size
+  std::int64_t steps = 301;                ///< odd: partial normal blocks at both ends
+  std::uint64_t seed = 20240611;
+  bool histograms = true;
+  bool passage = true;
+};
+
+/// A small plan exercising every observable: samples at 0, inside and at the end, histograms with
+/// windows and strides that do not align with anything, a first-passage target, several variants.
+inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& options = {}) {
+  RunPlan plan;
+  plan.name = "test_" + c.name();
+  plan.landscape = c.landscape;
+  plan.dim = c.dim;
+  plan.noise = c.noise;
+  plan.precision = c.precision;
+  plan.walkers_per_variant = options.walkers_per_variant;
+  plan.steps = options.steps;
+  plan.seed = options.seed;
+
+  switch (c.landscape) {
+    case LandscapeKind::two_valley:
+      plan.initial_positions = {{-0.01, 5.0}, {0.01, 5.0}};
+      break;
+    case LandscapeKind::two_valley_slice:
+    case LandscapeKind::double_well:
+      plan.initial_positions = {{-0.01}, {0.01}};
+      break;
+    case LandscapeKind::harmonic: {
+      const std::vector<double> a = {0.5, -0.3, 0.2}, b = {-0.5, 0.3, -0.2};
+      plan.initial_positions = {std::vector<double>(a.begin(), a.begin() + c.dim),
+                                std::vector<double>(b.begin(), b.begin() + c.dim)};
+      break;
+    }
+  }
+
+  const std::int64_t s = options.steps;
+  plan.sample_steps = {0, 1, 37, s / 2, s};
+
+  if (options.passage) {
+    if (c.landscape == LandscapeKind::two_valley ||
+        c.landscape == LandscapeKind::two_valley_slice) {
+      plan.passage.kind = PassageKind::basin;
+      plan.passage.basin = kFlatBasin;
+      plan.passage.description = "basin == flat";
+    } else {
+      // The last coordinate: a run-time index into the walker's position.
+      plan.passage.kind =
+          c.landscape == LandscapeKind::harmonic ? PassageKind::below : PassageKind::above;
+      plan.passage.coordinate = c.dim - 1;
+      plan.passage.threshold = c.landscape == LandscapeKind::harmonic ? -0.25 : 0.3;
+      plan.passage.description = "test target";
+    }
+  }
+
+  if (options.histograms) {
+    HistogramSpec first;
+    first.name = "x";
+    first.kind = HistogramKind::x_in_band;
+    first.x_coordinate = c.dim - 1;
+    first.x_bins = 30;
+    first.x_lo = c.landscape == LandscapeKind::two_valley ? 4.5 : -1.5;  // two_valley: bins y
+    first.x_hi = c.landscape == LandscapeKind::two_valley ? 5.5 : 1.5;
+    first.window_begin = 10;
+    first.window_end = s - 4;
+    first.every = 7;
+    plan.histograms.push_back(first);
+    HistogramSpec second;
+    second.name = "xy";
+    second.kind = HistogramKind::xy;
+    second.x_coordinate = 0;
+    second.x_bins = 24;
+    second.x_lo = -1.2;
+    second.x_hi = 1.2;
+    second.y_bins = 5;
+    if (c.landscape == LandscapeKind::two_valley) {
+      second.y_lo = 4.0;
+      second.y_hi = 6.5;
+    } else if (c.landscape == LandscapeKind::two_valley_slice) {
+      second.y_lo = 30.0;
+      second.y_hi = 50.0;
+    } else {
+      second.y_lo = -1.0;
+      second.y_hi = 1.0;
+    }
+    second.window_begin = 0;
+    second.window_end = s;
+    second.every = 3;
+    plan.histograms.push_back(second);
+    if (c.landscape == LandscapeKind::two_valley) {
+      HistogramSpec band;  // only walkers with y in a band count
+      band.name = "band";
+      band.kind = HistogramKind::x_in_band;
+      band.x_bins = 16;
+      band.x_lo = -0.8;
+      band.x_hi = 0.8;
+      band.band_lo = 4.95;
+      band.band_hi = 5.3;
+      band.window_begin = 1;
+      band.window_end = s;
+      band.every = 1;
+      plan.histograms.push_back(band);
+    }
+  }
+
+  const double learning_rates[] = {0.05, 0.02, 0.1};
+  const double noise_strengths[] = {0.2, 0.05,
+                                    1.0};  // the last: crossings even for isotropic noise
+  const int total = options.variants + (options.divergent_variant ? 1 : 0);
+  for (int v = 0; v < total; ++v) {
+    Variant variant;
+    for (const ParameterInfo& p : landscape_parameters(c.landscape, c.dim)) {
+      variant.landscape[p.name] = p.default_value;
+    }
+    if (c.landscape == LandscapeKind::harmonic && c.dim >= 2)
+      variant.landscape["stiffness.1"] = 3.0;
+    const bool divergent = v == options.variants;
+    variant.learning_rate = divergent ? 30.0 : learning_rates[v % 3];
+    variant.noise_strength = noise_strengths[v % 3];
+    variant.swept = {{"learning_rate", variant.learning_rate}};
+    plan.variants.push_back(variant);
+  }
+  return plan;
+}
+
+/// Sized RunData with every walker at step 0 (initial positions, step-0 samples and deposits).
+inline RunData initialized_data(const RunPlan& plan) {
+  RunData data;
+  data.resize(plan);
+  initialize_walkers(plan, 0, plan.total_walkers(), data);
+  return data;
+}
+
+/// Runs the whole plan: for each walker range [cuts[i], cuts[i+1]) and each step segment
+/// (segments[j], segments[j+1]] one advance() call. Empty lists mean "everything at once".
+inline RunData run_plan(Backend& backend, const RunPlan& plan,
+                        std::vector<std::int64_t> walker_cuts = {},
+                        std::vector<std::int64_t> step_cuts = {}) {
+  if (walker_cuts.empty()) walker_cuts = {0, plan.total_walkers()};
+  if (step_cuts.empty()) step_cuts = {0, plan.steps};
+  RunData data = initialized_data(plan);
+  for (std::size_t i = 0; i + 1 < walker_cuts.size(); ++i) {
+    for (std::size_t j = 0; j + 1 < step_cuts.size(); ++j) {
+      backend.advance(plan, walker_cuts[i], walker_cuts[i + 1], step_cuts[j], step_cuts[j + 1],
+                      data);
+    }
+  }
+  return data;
+}
+
+/// Bitwise equality of two arrays, with the first difference in the failure message.
+template <class T>
+::testing::AssertionResult same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  if (a.size() != b.size()) {
+    return ::testing::AssertionFailure() << "sizes differ: " << a.size() << " vs " << b.size();
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::memcmp(&a[i], &b[i], sizeof(T)) != 0) {
+      return ::testing::AssertionFailure()
+             << "first difference at index " << i << ": " << +a[i] << " vs " << +b[i];
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+/// Every walker array, per-walker sample array, counter and histogram identical bit for bit.
+inline void expect_identical(const RunData& a, const RunData& b, const std::string& what) {
+  SCOPED_TRACE(what);
+  EXPECT_TRUE(same_bits(a.walkers.position, b.walkers.position)) << "position";
+  EXPECT_TRUE(same_bits(a.walkers.y_freeze, b.walkers.y_freeze)) << "y_freeze";
+  EXPECT_TRUE(same_bits(a.walkers.freeze_step, b.walkers.freeze_step)) << "freeze_step";
+  EXPECT_TRUE(same_bits(a.walkers.first_passage_step, b.walkers.first_passage_step))
+      << "first_passage_step";
+  EXPECT_TRUE(same_bits(a.walkers.nonfinite_step, b.walkers.nonfinite_step)) << "nonfinite_step";
+  EXPECT_TRUE(same_bits(a.walkers.basin, b.walkers.basin)) << "basin";
+  EXPECT_TRUE(same_bits(a.walkers.crossings, b.walkers.crossings)) << "crossings";
+  EXPECT_TRUE(same_bits(a.observables.sample_progress, b.observables.sample_progress))
+      << "sample_progress";
+  EXPECT_TRUE(same_bits(a.observables.sample_loss, b.observables.sample_loss)) << "sample_loss";
+  EXPECT_TRUE(same_bits(a.observables.sample_flat, b.observables.sample_flat)) << "sample_flat";
+  EXPECT_TRUE(same_bits(a.observables.sample_finite, b.observables.sample_finite))
+      << "sample_finite";
+  ASSERT_EQ(a.observables.histogram_counts.size(), b.observables.histogram_counts.size());
+  for (std::size_t h = 0; h < a.observables.histogram_counts.size(); ++h) {
+    EXPECT_TRUE(same_bits(a.observables.histogram_counts[h], b.observables.histogram_counts[h]))
+        << "histogram " << h;
+  }
+}
+
+}  // namespace sgdwalk::testing
