@@ -77,11 +77,7 @@ class BlockSimulator {
       for (int s = 0; s < chunk_steps; ++s) {
         const std::int64_t step = chunk_begin + s + 1;
         advance_lanes(landscape, params, target, s, step);
-        if (any_histogram) {
-          for (int lane = 0; lane < block.lanes; ++lane) {
-            deposit_histograms(run_, block.variant, step, lane_state(lane), counts);
-          }
-        }
+        if (any_histogram) deposit_lanes(landscape, block, step, counts);
         if (next_sample != plan_.sample_steps.end() && *next_sample == step) {
           const auto sample = static_cast<std::int64_t>(next_sample - plan_.sample_steps.begin());
           for (int lane = 0; lane < block.lanes; ++lane) {
@@ -111,6 +107,26 @@ class BlockSimulator {
       for (int i = 0; i < D; ++i) z[i] = normals_[s * D + i][lane];
       advance_walker<Noise>(landscape, params, target, z, step, walker);
       put_lane(lane, walker);
+    }
+  }
+
+  /// deposit_histograms() for every valid lane, with the per-step work (schedule, geometry,
+  /// destination row) done once per step instead of once per lane.
+  void deposit_lanes(const Landscape& landscape, const LaneBlock& block, std::int64_t step,
+                     ObservationCounts& counts) const {
+    for (std::size_t h = 0; h < run_.geometries.size(); ++h) {
+      const HistogramGeometry<T> geometry = run_.geometries[h];
+      if (!geometry.deposits_at(step)) continue;
+      std::uint64_t* row = counts.histogram_counts[h].data() +
+                           static_cast<std::size_t>(block.variant * (geometry.bin_count() + 1));
+      const T* x = position_[geometry.x_coordinate];
+      for (int lane = 0; lane < block.lanes; ++lane) {
+        if (nonfinite_step_[lane] >= 0) continue;
+        Vec<T, D> position;
+        for (int i = 0; i < D; ++i) position[i] = position_[i][lane];
+        const std::int32_t slot = geometry.slot(x[lane], landscape.progress(position));
+        if (slot >= 0) row[slot]++;
+      }
     }
   }
 

@@ -48,6 +48,13 @@ struct Sym2Eigen {
 };
 
 namespace detail {
+SGDWALK_FN float min_normal(float) {
+  return 0x1p-126f;
+}
+SGDWALK_FN double min_normal(double) {
+  return 0x1p-1022;
+}
+
 // Power of two near the largest magnitude m (exponent clamped so that both it and its reciprocal
 // are finite normal numbers): scaling by it is exact, so it changes no eigenvalue beyond rounding.
 SGDWALK_FN void pow2_scale(float m, float& scale, float& inv) {
@@ -79,7 +86,7 @@ SGDWALK_FN void pow2_scale(double m, double& scale, double& inv) {
 ///    ac − b² evaluated by Kahan's fma algorithm (so a tiny eigenvalue next to a huge one, which
 ///    decides the clipped noise of an indefinite Hessian, is not lost to cancellation);
 ///  - the eigenvector of λ₊ = m + r is (d + r, b) for d ≥ 0 and (b, r − d) otherwise (no
-///    cancellation), normalised by its dominant component. Multiples of the identity get (1, 0).
+///    cancellation), normalised by its length (one division). Multiples of the identity get (1, 0).
 template <class T>
 SGDWALK_FN Sym2Eigen<T> sym2_eigen(const Sym2<T>& h) {
   const T ax = h.xx < T(0) ? -h.xx : h.xx;
@@ -101,9 +108,15 @@ SGDWALK_FN Sym2Eigen<T> sym2_eigen(const Sym2<T>& h) {
   const T small = det / select_bits(big != T(0), big, T(1));
   const T ad = d < T(0) ? -d : d;
   const T t = r + ad;  // t ≥ |b|, and t = 0 only for a multiple of the identity
-  const T q = b / select_bits(t > T(0), t, T(1));
-  const T n = T(1) / sqrt_rn(T(1) + q * q);
-  const T u = n, w = q * n;
+  // (t, b)/|(t, b)| with one division. t ≤ 4 here (entries scaled below 2); when t² + b² is not
+  // a normal number, t is below 1e-19 (float) / 1e-154 (double) of the largest entry: the matrix
+  // is a multiple of the identity to that precision, both eigenvalues agree to it, and any
+  // eigenbasis gives the same noise, so (1, 0) is used (also for t = 0).
+  const T len2 = t * t + b * b;
+  const bool normal_len = len2 >= detail::min_normal(T(0));
+  const T n = T(1) / sqrt_rn(select_bits(normal_len, len2, T(1)));
+  const T u = select_bits(normal_len, t * n, T(1));
+  const T w = select_bits(normal_len, b * n, T(0));
   Sym2Eigen<T> e;
   e.lambda_plus = select_bits(m_pos, big, small) * scale;
   e.lambda_minus = select_bits(m_pos, small, big) * scale;
