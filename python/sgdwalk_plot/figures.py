@@ -257,10 +257,12 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
             row += [_pm(run.eta[i] * v["mean_freezing_time"][i],
                         run.eta[i] * v["mean_freezing_time_stderr"][i]),
                     _pm(v["mean_y_freeze"][i], v["mean_y_freeze_stderr"][i])]
-            if freeze_beta:
+            if freeze_beta:  # meaningless where most walkers never changed basin
                 p, _ = _params(run, i)
-                row.append(_fmt(theory.barrier_exponent(p, float(v["mean_y_freeze"][i]),
-                                                        float(run.delta_s[i]), theory.SHARP), 3))
+                beta = (theory.barrier_exponent(p, float(v["mean_y_freeze"][i]),
+                                                float(run.delta_s[i]), theory.SHARP)
+                        if v["mean_crossings"][i] >= 1 else math.nan)
+                row.append(_fmt(beta, 3))
         rows.append(row)
     header = [f"${SYMBOLS.get(name, name)}$", "η", "P_flat ± se"]
     if theory_values is not None:
@@ -544,12 +546,13 @@ def figures_for(run: Run, with_theory: bool = True) -> list[Figure]:
     out = []
     if run.grid_shape() is not None:
         out += heatmaps(run)
-    elif run.is_one_dimensional_sweep() and run.first_passage is None:
+    elif run.is_one_dimensional_sweep() and (run.first_passage is None
+                                             or not _is_two_valley_slice(run)):
         out += sweep_curves(run, with_theory)
     if run.first_passage is not None:
         out += escape_rates(run, with_theory)
     if (run.samples is not None and run.variant_count <= 8 and len(run.samples["step"]) >= 3
-            and run.first_passage is None and run.landscape == "two_valley"):
+            and run.landscape == "two_valley"):
         out += time_series(run)
     if run.histograms:
         out += histograms(run, with_theory)
