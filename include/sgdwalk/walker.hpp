@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "sgdwalk/finite.hpp"
 #include "sgdwalk/hd.hpp"
@@ -39,13 +40,20 @@ struct PassageTarget {
   std::int32_t coordinate = 0;
   T threshold = 0;
 
-  /// Written without short-circuits or a variable index into `position` (the coordinate is
-  /// picked by selects), so that a walker's state stays in registers and the CPU lane loop
-  /// if-converts.
+  /// position[coordinate] by a fold of selects: a runtime index into the walker's position would
+  /// force the whole state into local memory on the GPU (and block vectorisation on the CPU).
+  template <int D, int... I>
+  SGDWALK_FN T component(const Vec<T, D>& position, std::integer_sequence<int, I...>) const {
+    T value = position[0];
+    ((value = coordinate == I ? position[I] : value), ...);
+    return value;
+  }
+
+  /// Written without short-circuits or a variable index into `position`, so that a walker's state
+  /// stays in registers and the CPU lane loop if-converts.
   template <int D>
   SGDWALK_FN bool reached(const Vec<T, D>& position, int current_basin) const {
-    T value = position[0];
-    for (int i = 1; i < D; ++i) value = coordinate == i ? position[i] : value;
+    const T value = component(position, std::make_integer_sequence<int, D>{});
     const bool in_basin = (kind == PassageKind::basin) & (current_basin == basin);
     const bool above = (kind == PassageKind::above) & (value >= threshold);
     const bool below = (kind == PassageKind::below) & (value <= threshold);
