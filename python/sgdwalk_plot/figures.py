@@ -211,9 +211,15 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
                              constrained_layout=True, squeeze=False)
     axes = axes[0]
     rows, theory_values = [], None
+    chain_values = None
     if slice_run and with_theory and run.first_passage is None and name == "temperature":
         theory_values = np.array([
             theory.p_flat_slice(_params(run, i)[0], _params(run, i)[1], run.delta_s[i], run.noise)
+            for i in range(run.variant_count)])
+        # What a walk observed every eta converges to (differs from the Ito value by O(sqrt(eta))).
+        chain_values = np.array([
+            theory.discrete_chain_p_flat(_params(run, i)[0], _params(run, i)[1], run.delta_s[i],
+                                         run.eta[i], run.noise)
             for i in range(run.variant_count)])
     for ax, (key, label, scale) in zip(axes, panels):
         y = v[key] * scale
@@ -238,11 +244,13 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
             ax.plot(dense, curve, **THEORY_STYLE["mfpt_shift"], label=theory_label)
         else:
             ax.plot(x, theory_values, "k-", label=theory_label)
+        ax.plot(x, chain_values, ls="none", marker="x", ms=7, color=OKABE_ITO[1],
+                label=r"stationary state of the discrete walk at this $\eta$ (exact)")
         if run.noise != "hessian" and same_landscape:
             curve = [theory.p_flat_slice(p0, y0, d, "hessian") for d in dense]
             ax.plot(dense, curve, color=OKABE_ITO[2], ls="--", lw=1.2,
                     label="hessian noise, same $\\Delta_S$ (theory)")
-        ax.legend(loc="best")
+        ax.legend(loc="best", fontsize=7, framealpha=0.85)
     elif slice_run is False:
         axes[0].legend(loc="best")
     # Where the walkers froze, the Arrhenius exponent of the sharp -> flat escape (hessian noise).
@@ -252,7 +260,9 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
         if theory_values is not None:
             se = v["p_flat_stderr"][i]
             row += [_fmt(theory_values[i]),
-                    _fmt((v["p_flat"][i] - theory_values[i]) / se if se > 0 else math.nan, 2)]
+                    _fmt((v["p_flat"][i] - theory_values[i]) / se if se > 0 else math.nan, 2),
+                    _fmt(chain_values[i]),
+                    _fmt((v["p_flat"][i] - chain_values[i]) / se if se > 0 else math.nan, 2)]
         if not slice_run:
             row += [_pm(run.eta[i] * v["mean_freezing_time"][i],
                         run.eta[i] * v["mean_freezing_time_stderr"][i]),
@@ -266,7 +276,8 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
         rows.append(row)
     header = [f"${SYMBOLS.get(name, name)}$", "η", "P_flat ± se"]
     if theory_values is not None:
-        header += ["P_flat theory", "(sim − theory)/se"]
+        header += ["P_flat Itô (continuum)", "(sim − Itô)/se", "P_flat discrete chain at η",
+                   "(sim − chain)/se"]
     if not slice_run:
         header += ["η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"]
         if freeze_beta:

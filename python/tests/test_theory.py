@@ -45,6 +45,8 @@ def python_value(row):
         return float(t.loss(P, a, y))
     if f == "two_valley_depth":
         return t.two_valley_depth(P, y)
+    if f == "discrete_chain_p_flat":
+        return t.discrete_chain_p_flat(P, y, d, a, kind)
     raise KeyError(f)
 
 
