@@ -11,6 +11,9 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from sgdwalk_plot.__main__ import main as plot_main  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -115,9 +118,7 @@ class PlotRuns(unittest.TestCase):
                 subprocess.run([cli, "run", config, "--out", run, "--backend", "cpu", "-q"],
                                check=True)
                 out = os.path.join(tmp, "fig_" + name)
-                env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-                subprocess.run([sys.executable, "-m", "sgdwalk_plot", run, "--out", out, "-q"],
-                               check=True, env=env)
+                self.assertEqual(plot_main([run, "--out", out, "-q"]), 0)
                 for expected in EXPECTED[name]:
                     path = os.path.join(out, expected)
                     with self.subTest(run=name, file=expected):

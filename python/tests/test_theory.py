@@ -10,9 +10,11 @@ code, and this test checks the python port against the same table.
 import csv
 import math
 import os
+import sys
 import unittest
 
-from sgdwalk_plot import theory as t
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from sgdwalk_plot import theory as t  # noqa: E402
 
 TABLE = os.path.join(os.path.dirname(__file__), "theory_reference.csv")
 P = t.TwoValleyParams()
