@@ -4,8 +4,8 @@
 # (defaults: build/sgdwalk and runs/validation, relative to the repository root). Each run is one
 # `sgdwalk run` of an example config; each figure is one `python3 -m sgdwalk_plot` of its run
 # directory (PNG into docs/figures, with the markdown tables next to them). Prints the CPU time of
-# every run: about 3 minutes in all. SGDWALK_THREADS sets the thread count (default: all cores);
-# results do not depend on it.
+# every run: about 1.5 minutes in all. SGDWALK_THREADS sets the thread count (default: all
+# cores); results do not depend on it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
