@@ -441,6 +441,16 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     }
   }
   if (sample_every > 0) {
+    // Every sample step costs 8 bytes per walker; a million is far beyond any useful time series
+    // (and the bound keeps this loop and the set finite).
+    constexpr std::int64_t kMaxSamples = 1000000;
+    if (plan.steps / sample_every + 2 > kMaxSamples) {
+      observables.fail("sample_every",
+                       fmt::format("value {} gives {} sample steps over {} steps; allowed: at most "
+                                   "{} sample steps (sample_every >= {})",
+                                   sample_every, plan.steps / sample_every + 1, plan.steps,
+                                   kMaxSamples, plan.steps / (kMaxSamples - 2) + 1));
+    }
     for (std::int64_t s = 0; s <= plan.steps; s += sample_every) samples.insert(s);
     samples.insert(plan.steps);
   }
@@ -650,8 +660,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         if (name == "noise_strength") dynamics_values.erase("temperature");
         dynamics_values[name] = value;
       } else {
+        const std::string& key = name;  // clang < 16 cannot capture structured bindings
         const auto info = std::find_if(parameter_table.begin(), parameter_table.end(),
-                                       [&](const ParameterInfo& p) { return p.name == name; });
+                                       [&](const ParameterInfo& p) { return p.name == key; });
         const bool below = info->min_exclusive ? !(value > info->min) : !(value >= info->min);
         if (!std::isfinite(value) || below || value > info->max) {
           throw ConfigError(fmt::format("{}: key 'sweep.{}': value {} is out of range; allowed: {}",

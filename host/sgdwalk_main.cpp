@@ -7,11 +7,13 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "backend_registry.hpp"
 #include "checkpoint.hpp"
@@ -51,8 +53,13 @@ void install_stop_handlers() {
   action.sa_handler = handle_stop_signal;
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  for (const int signal : {SIGINT, SIGTERM}) {
+    // A signal ignored by whoever started us (e.g. SIGINT for a background job of a script) stays
+    // ignored, as with any well-behaved program.
+    struct sigaction previous {};
+    if (sigaction(signal, nullptr, &previous) == 0 && previous.sa_handler == SIG_IGN) continue;
+    sigaction(signal, &action, nullptr);
+  }
 }
 
 const char* signal_name(int signal) {
@@ -169,7 +176,14 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
   options.checkpoint_every = flags.checkpoint_every;
   options.threads = flags.threads;
   options.stop = &g_stop_signal;
-  options.on_progress = [&](const RunProgress& progress) { reporter.update(progress); };
+  // Test hook (undocumented): SGDWALK_TEST_SEGMENT_DELAY_MS=N pauses N ms after every backend
+  // call, so that tests can interrupt a run mid-way however fast the machine is.
+  const char* delay_text = std::getenv("SGDWALK_TEST_SEGMENT_DELAY_MS");
+  const int delay_ms = delay_text != nullptr ? std::atoi(delay_text) : 0;
+  options.on_progress = [&](const RunProgress& progress) {
+    reporter.update(progress);
+    if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  };
   g_quiet = flags.quiet;
   install_stop_handlers();
   const SessionResult result = session(backend, options);

@@ -9,11 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -82,8 +84,10 @@ CommandResult run_cli(const std::string& arguments) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
-/// Starts the CLI with `arguments`, stdout and stderr to `log`, SIGINT/SIGTERM at their defaults.
-pid_t spawn_cli(const std::vector<std::string>& arguments, const fs::path& log) {
+/// Starts the CLI with `arguments`, stdout and stderr to `log`, SIGINT/SIGTERM at their defaults,
+/// and `extra_environment` ("NAME=value") added to the environment.
+pid_t spawn_cli(const std::vector<std::string>& arguments, const fs::path& log,
+                const std::vector<std::string>& extra_environment = {}) {
   std::vector<std::string> words = {SGDWALK_CLI};
   words.insert(words.end(), arguments.begin(), arguments.end());
   std::vector<char*> argv;
@@ -106,7 +110,13 @@ pid_t spawn_cli(const std::vector<std::string>& arguments, const fs::path& log) 
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
-  const int error = posix_spawn(&pid, SGDWALK_CLI, &actions, &attributes, argv.data(), environ);
+  std::vector<std::string> environment_words = extra_environment;
+  std::vector<char*> environment;
+  for (auto& word : environment_words) environment.push_back(word.data());
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
+  environment.push_back(nullptr);
+  const int error =
+      posix_spawn(&pid, SGDWALK_CLI, &actions, &attributes, argv.data(), environment.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   return error == 0 ? pid : -1;
@@ -233,6 +243,61 @@ TEST(LongRuns, ResultsFileIsByteReproducible) {
   EXPECT_EQ(comparable(read_json(dir / "a" / "summary.json")),
             comparable(read_json(dir / "b" / "summary.json")));
   EXPECT_FALSE(fs::exists(dir / "a" / kCheckpointFileName)) << "removed after the final outputs";
+}
+
+/// The CPU backend (one thread) slowed down to a known rate (0.1 us per walker-step on top of the
+/// real work), so that timing-based behaviour can be tested on any machine.
+class SlowBackend : public Backend {
+ public:
+  std::string name() const override { return "slow-cpu"; }
+  std::string description() const override { return "CPU, slowed down for a test"; }
+  void advance(const RunPlan& plan, std::int64_t first, std::int64_t last, std::int64_t step_begin,
+               std::int64_t step_end, RunData& data) override {
+    inner_->advance(plan, first, last, step_begin, step_end, data);
+    const double work =
+        static_cast<double>(last - first) * static_cast<double>(step_end - step_begin);
+    std::this_thread::sleep_for(std::chrono::duration<double>(work * 1e-7));
+  }
+  std::int64_t max_batch_walkers(const RunPlan& plan) const override {
+    return inner_->max_batch_walkers(plan);
+  }
+
+ private:
+  std::unique_ptr<Backend> inner_ = make_cpu_backend(1);
+};
+
+TEST(LongRuns, AutomaticSegmentsAreTimeBoundedAndChangeNothing) {
+  std::string config = kSmallConfig;
+  config.replace(config.find("walkers = 45"), 12, "walkers = 300");
+  config.replace(config.find("steps = 400"), 11, "steps = 6000");
+  const RunPlan plan = load_config_text(config, "segments.toml");
+  auto backend = make_cpu_backend(2);
+  ExecuteOptions fixed;
+  fixed.segment_steps = 1000;
+  const RunOutcome reference = execute(plan, *backend, fixed);
+  // 3.6e6 walker-steps take at least 0.36 s on the slowed backend; aiming at 20 ms per call, the
+  // calls must be many and short, whatever the speed of this machine, and the results the same.
+  SlowBackend slow;
+  ExecuteOptions automatic;
+  automatic.segment_seconds = 0.02;
+  int calls = 0;
+  double longest = 0;
+  auto last = std::chrono::steady_clock::now();
+  automatic.on_segment = [&](const RunProgress&, const RunData&) {
+    const auto now = std::chrono::steady_clock::now();
+    longest = std::max(longest, std::chrono::duration<double>(now - last).count());
+    last = now;
+    ++calls;
+    return true;
+  };
+  const RunOutcome adaptive = execute(plan, slow, automatic);
+  EXPECT_GE(calls, 8);
+  EXPECT_LT(longest, 1.0) << "the first call is about 1e6 walker-steps (0.1 s here)";
+  EXPECT_EQ(adaptive.progress.walker_steps_done, reference.progress.walker_steps_done);
+  EXPECT_EQ(adaptive.data.walkers.position, reference.data.walkers.position);
+  EXPECT_EQ(adaptive.data.observables.sample_progress, reference.data.observables.sample_progress);
+  EXPECT_EQ(adaptive.data.observables.histogram_counts,
+            reference.data.observables.histogram_counts);
 }
 
 TEST(LongRuns, ResumeAfterStoppingAtAnyPointGivesTheSameBytes) {
@@ -427,8 +492,8 @@ TEST(LongRuns, ConfigChangeIsRefused) {
 const char* kCliConfig = R"(
 [run]
 name = "signals"
-walkers = 1000
-steps = 4000
+walkers = 300
+steps = 2000
 seed = 8
 [dynamics]
 learning_rate = 0.1
@@ -461,11 +526,13 @@ TEST(LongRunsCli, SigtermSigintAndKillThenResumeMatchAnUninterruptedRun) {
     SCOPED_TRACE(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "SIGKILL");
     const fs::path run = dir / ("run" + std::to_string(signal));
     const fs::path log = dir / ("log" + std::to_string(signal));
-    // Short fixed segments and frequent checkpoints, so the signal lands mid-run.
+    // Segments of 100 steps in batches of one variant (60 backend calls), each followed by a
+    // 40 ms pause (a test hook), and checkpoints every 0.2 s: the signal lands mid-run on any
+    // machine.
     const pid_t pid =
         spawn_cli({"run", config, "--out", run.string(), "--backend", "cpu", "--threads", "2",
-                   "--segment-steps", "100", "--checkpoint-every", "0.2"},
-                  log);
+                   "--segment-steps", "100", "--batch-walkers", "300", "--checkpoint-every", "0.2"},
+                  log, {"SGDWALK_TEST_SEGMENT_DELAY_MS=40"});
     ASSERT_GT(pid, 0);
     ASSERT_TRUE(fs::exists(run / "summary.json") || wait_for_file(run / "summary.json", pid));
     ASSERT_TRUE(wait_for_file(run / kCheckpointFileName, pid)) << "no checkpoint while running:\n"
