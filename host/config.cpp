@@ -690,6 +690,41 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   return plan;
 }
 
+/// Offset of the first byte that is not part of valid UTF-8 (no overlong forms, surrogates or code
+/// points above U+10FFFF), or npos.
+std::size_t first_invalid_utf8(const std::string& text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t size = text.size();
+  std::size_t i = 0;
+  while (i < size) {
+    const unsigned char lead = bytes[i];
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) low = 0xA0;   // overlong
+      if (lead == 0xED) high = 0x9F;  // surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) low = 0x90;   // overlong
+      if (lead == 0xF4) high = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > size || bytes[i + 1] < low || bytes[i + 1] > high) return i;
+    for (std::size_t k = 2; k < length; ++k) {
+      if (bytes[i + k] < 0x80 || bytes[i + k] > 0xBF) return i;
+    }
+    i += length;
+  }
+  return std::string::npos;
+}
+
 }  // namespace
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -708,6 +743,15 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 RunPlan load_config_text(const std::string& text, const std::string& source_name) {
+  // TOML is UTF-8. Checked here because toml11 3.7 reads out of bounds when reporting invalid
+  // UTF-8 inside a string (found by fuzz/fuzz_config).
+  if (const std::size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const auto line =
+        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    throw ConfigError(fmt::format(
+        "{}: line {}: not valid UTF-8 (byte 0x{:02x} at offset {}); a TOML file must be UTF-8",
+        source_name, line, static_cast<unsigned char>(text[bad]), bad));
+  }
   toml::value root;
   try {
     std::istringstream stream(text);
