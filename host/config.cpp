@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -725,6 +726,48 @@ std::size_t first_invalid_utf8(const std::string& text) {
   return std::string::npos;
 }
 
+/// Where a config nests deeper than `limit` (toml11 parses nested arrays, inline tables and dotted
+/// keys recursively, so very deep nesting would overflow the stack): the offset of the first '['
+/// or '{' nested deeper outside strings and comments, or of the first key with more than `limit`
+/// dots; npos if none.
+std::size_t first_too_deep(const std::string& text, int limit) {
+  const std::size_t n = text.size();
+  auto at = [&](std::size_t i, const char* token) {
+    return text.compare(i, std::strlen(token), token) == 0;
+  };
+  int depth = 0;
+  int dots = 0;  // in the current key (reset by '=', ',' and line ends; a number has at most one)
+  std::size_t i = 0;
+  while (i < n) {
+    const char c = text[i];
+    if (c == '#') {
+      while (i < n && text[i] != '\n') ++i;
+    } else if (at(i, "\"\"\"") || at(i, "'''")) {
+      const bool basic = c == '"';
+      const char* close = basic ? "\"\"\"" : "'''";
+      i += 3;
+      while (i < n && !at(i, close)) i += (basic && text[i] == '\\') ? 2 : 1;
+      i += 3;
+    } else if (c == '"' || c == '\'') {
+      ++i;
+      while (i < n && text[i] != c && text[i] != '\n') i += (c == '"' && text[i] == '\\') ? 2 : 1;
+      ++i;
+    } else {
+      if (c == '[' || c == '{') {
+        if (++depth > limit) return i;
+      } else if ((c == ']' || c == '}') && depth > 0) {
+        --depth;
+      } else if (c == '.') {
+        if (++dots > limit) return i;
+      } else if (c == '=' || c == ',' || c == '\n') {
+        dots = 0;
+      }
+      ++i;
+    }
+  }
+  return std::string::npos;
+}
+
 }  // namespace
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
@@ -751,6 +794,15 @@ RunPlan load_config_text(const std::string& text, const std::string& source_name
     throw ConfigError(fmt::format(
         "{}: line {}: not valid UTF-8 (byte 0x{:02x} at offset {}); a TOML file must be UTF-8",
         source_name, line, static_cast<unsigned char>(text[bad]), bad));
+  }
+  constexpr int kMaxNesting = 32;
+  if (const std::size_t deep = first_too_deep(text, kMaxNesting); deep != std::string::npos) {
+    const auto line =
+        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(deep), '\n');
+    throw ConfigError(fmt::format(
+        "{}: line {}: arrays, inline tables or dotted keys nested more than {} deep; allowed: at "
+        "most {} (a config needs 3)",
+        source_name, line, kMaxNesting, kMaxNesting));
   }
   toml::value root;
   try {

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -52,9 +53,16 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     }
     if (go && options.checkpoint_every > 0 && !now.complete() &&
         seconds_since(last_checkpoint) >= options.checkpoint_every) {
-      write_checkpoint(checkpoint_path, plan, now, state, wall_before + seconds_since(start),
-                       record.sessions);
-      ++result.checkpoints;
+      // A checkpoint that cannot be written (disk full, ...) does not stop the run; the previous
+      // one stays valid.
+      try {
+        write_checkpoint(checkpoint_path, plan, now, state, wall_before + seconds_since(start),
+                         record.sessions);
+        ++result.checkpoints;
+      } catch (const std::exception& error) {
+        if (options.on_warning)
+          options.on_warning(fmt::format("no checkpoint written: {}", error.what()));
+      }
       last_checkpoint = Clock::now();
     }
     return go;
@@ -68,10 +76,18 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     remove_if_present(checkpoint_path);
     remove_if_present(checkpoint_path + ".tmp");
   } else {
-    write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
-                     record.wall_seconds, record.sessions);
-    ++result.checkpoints;
+    // Stopped: the checkpoint and the partial results; if the checkpoint fails, the partial
+    // results are still written before the error is reported.
+    std::exception_ptr failure;
+    try {
+      write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
+                       record.wall_seconds, record.sessions);
+      ++result.checkpoints;
+    } catch (const std::exception&) {
+      failure = std::current_exception();
+    }
     write_run_outputs(plan, result.outcome, record, directory);
+    if (failure) std::rethrow_exception(failure);
   }
   return result;
 }

@@ -39,6 +39,8 @@ struct SessionOptions {
   const std::atomic<int>* stop = nullptr;
   /// After every segment (progress display).
   std::function<void(const RunProgress&)> on_progress;
+  /// Problems that do not stop the run (a periodic checkpoint that could not be written).
+  std::function<void(const std::string&)> on_warning;
   /// Host threads that count observables (for the memory estimate); 0 = OpenMP's maximum.
   int threads = 0;
 };

@@ -180,6 +180,10 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
   // call, so that tests can interrupt a run mid-way however fast the machine is.
   const char* delay_text = std::getenv("SGDWALK_TEST_SEGMENT_DELAY_MS");
   const int delay_ms = delay_text != nullptr ? std::atoi(delay_text) : 0;
+  options.on_warning = [&](const std::string& warning) {
+    reporter.finish_line();
+    std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.c_str());
+  };
   options.on_progress = [&](const RunProgress& progress) {
     reporter.update(progress);
     if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));

@@ -448,6 +448,26 @@ noise_strength = [0.05, 0.1]
   EXPECT_EQ(read_bytes(dir / "resumed" / "results.h5"), read_bytes(h5));
 }
 
+TEST(LongRuns, AFailedPeriodicCheckpointIsAWarningNotAnError) {
+  const fs::path dir = scratch("checkpoint_failure");
+  ASSERT_TRUE(run_small(kSmallConfig, dir / "reference", 0).outcome.complete);
+  // A directory where the checkpoint should go: every rename onto it fails.
+  fs::create_directories(dir / "run" / kCheckpointFileName / "blocker");
+  const RunPlan plan = load_config_text(kSmallConfig, "small.toml");
+  auto backend = make_cpu_backend(2);
+  SessionOptions options;
+  options.checkpoint_every = 1e-9;
+  options.execute.segment_steps = 50;
+  std::vector<std::string> warnings;
+  options.on_warning = [&](const std::string& warning) { warnings.push_back(warning); };
+  const SessionResult result = run_in_directory(
+      plan, *backend, record_for(kSmallConfig, "small.toml"), (dir / "run").string(), options);
+  ASSERT_TRUE(result.outcome.complete);
+  ASSERT_FALSE(warnings.empty());
+  expect_contains(warnings.front(), "no checkpoint written: cannot rename");
+  EXPECT_EQ(read_bytes(dir / "run" / "results.h5"), read_bytes(dir / "reference" / "results.h5"));
+}
+
 TEST(LongRuns, ConfigChangeIsRefused) {
   const fs::path dir = scratch("config_change");
   const fs::path run = dir / "run";
