@@ -152,7 +152,7 @@ class BlockSimulator {
     first_passage_step_[lane] = walker.first_passage_step;
     nonfinite_step_[lane] = walker.nonfinite_step;
     y_freeze_[lane] = walker.y_freeze;
-    basin_[lane] = walker.basin;
+    basin_[lane] = static_cast<std::int16_t>(walker.basin);  // kFlatBasin or kSharpBasin
     crossings_[lane] = walker.crossings;
   }
 
@@ -246,7 +246,12 @@ class BlockSimulator {
   alignas(64) std::int64_t freeze_step_[kLanes];
   alignas(64) std::int64_t first_passage_step_[kLanes];
   alignas(64) std::int64_t nonfinite_step_[kLanes];
-  alignas(64) std::int32_t basin_[kLanes];
+  // 16-bit on purpose: gcc's vectoriser picks the lanes per vector iteration from the narrowest
+  // type in the loop, so int16 basins make advance_lanes() run 16 lanes per iteration (four
+  // independent ymm chains in double, two in float) instead of 8. The update is latency-bound
+  // (chained divisions and square roots), and the extra independent chains hide that latency
+  // (bench/RESULTS.md, "CPU backend tuning").
+  alignas(64) std::int16_t basin_[kLanes];
   alignas(64) std::uint32_t crossings_[kLanes];
   alignas(64) std::uint64_t subsequence_[kLanes];
   alignas(64) T normals_[kChunkSteps * D][kLanes];
