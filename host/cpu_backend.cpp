@@ -124,12 +124,17 @@ class BlockSimulator {
       std::uint64_t* row = counts.histogram_counts[h].data() +
                            static_cast<std::size_t>(block.variant * (geometry.bin_count() + 1));
       const T* x = position_[geometry.x_coordinate];
-      for (int lane = 0; lane < block.lanes; ++lane) {
-        if (nonfinite_step_[lane] >= 0) continue;
+      // The slots of all lanes in one vector loop (slot() is branch-free), then the increments.
+      alignas(64) std::int32_t slots[kLanes];
+#pragma GCC ivdep
+      for (int lane = 0; lane < kLanes; ++lane) {
         Vec<T, D> position;
         for (int i = 0; i < D; ++i) position[i] = position_[i][lane];
         const std::int32_t slot = geometry.slot(x[lane], landscape.progress(position));
-        if (slot >= 0) row[slot]++;
+        slots[lane] = nonfinite_step_[lane] < 0 ? slot : -1;
+      }
+      for (int lane = 0; lane < block.lanes; ++lane) {
+        if (slots[lane] >= 0) row[slots[lane]]++;
       }
     }
   }

@@ -38,17 +38,22 @@ struct HistogramGeometry {
   }
 
   /// Slot for a walker at `x` (the binned coordinate) with progress `y`; -1 if it is not eligible.
+  /// Branch-free (every condition is computed and the answer selected), so the CPU backend
+  /// computes the slots of all its lanes in one vector loop; only in-range values are converted to
+  /// integers (an out-of-range or NaN conversion is undefined behaviour), 0 stands in otherwise.
   SGDWALK_FN std::int32_t slot(T x, T y) const {
     const T u = (x - x_lo) * x_inv_width;
-    const bool x_inside = u >= T(0) && u < T(x_bins);
-    if (kind == HistogramKind::x_in_band) {
-      if (!(y >= band_lo && y <= band_hi)) return -1;
-      return x_inside ? static_cast<std::int32_t>(u) : bin_count();
-    }
+    const bool x_inside = (u >= T(0)) & (u < T(x_bins));
+    const auto x_bin = static_cast<std::int32_t>(x_inside ? u : T(0));
+    // x_in_band: eligible inside the band (NaN progress is not), outside slot when x is out.
+    const bool in_band = (y >= band_lo) & (y <= band_hi);
+    const std::int32_t band_slot = in_band ? (x_inside ? x_bin : bin_count()) : -1;
+    // xy: every walker is eligible; outside slot unless both coordinates are in range.
     const T v = (y - y_lo) * y_inv_width;
-    const bool y_inside = v >= T(0) && v < T(y_bins);
-    if (!(x_inside && y_inside)) return bin_count();
-    return static_cast<std::int32_t>(v) * x_bins + static_cast<std::int32_t>(u);
+    const bool y_inside = (v >= T(0)) & (v < T(y_bins));
+    const auto y_bin = static_cast<std::int32_t>(y_inside ? v : T(0));
+    const std::int32_t xy_slot = (x_inside & y_inside) ? y_bin * x_bins + x_bin : bin_count();
+    return kind == HistogramKind::x_in_band ? band_slot : xy_slot;
   }
 };
 
