@@ -31,7 +31,8 @@ std::string config_for(const std::string& landscape, const std::string& noise,
     landscape_extra = "dim = 2\nstiffness = [1.0, 2.0]\n";
   }
   if (landscape == "two_valley_slice") landscape_extra = "y = 5.0\n";
-  std::string text = fmt::format(R"(
+  std::string text =
+      fmt::format(R"(
 [run]
 walkers = {}
 steps = {}
@@ -47,8 +48,7 @@ noise_strength = 0.05
 [init]
 positions = {}
 )",
-                                 walkers, steps, precision, landscape, landscape_extra, noise,
-                                 positions);
+                  walkers, steps, precision, landscape, landscape_extra, noise, positions);
   if (observables) {
     text += fmt::format(R"(
 [observables]
@@ -119,8 +119,8 @@ int main(int argc, char** argv) {
   if (!choice.notice.empty()) fmt::print(stderr, "{}\n", choice.notice);
   nlohmann::json results = nlohmann::json::array();
   fmt::print("backend: {}\n", choice.backend->description());
-  fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14}\n", "landscape", "noise", "prec",
-             "obs", "walkers", "steps", "walker-steps/s");
+  fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14}\n", "landscape", "noise", "prec", "obs",
+             "walkers", "steps", "walker-steps/s");
   for (const auto& landscape : split(landscapes)) {
     for (const auto& noise : split(noises)) {
       for (const auto& precision : split(precisions)) {
@@ -132,7 +132,8 @@ int main(int argc, char** argv) {
             double best = 0;
             for (int r = 0; r < repeats; ++r) {
               ExecuteOptions options;
-              options.segment_steps = steps;  // one backend call: measure the kernel, not the driver
+              options.segment_steps =
+                  steps;  // one backend call: measure the kernel, not the driver
               const RunOutcome outcome = execute(plan, *choice.backend, options);
               best = std::max(best, static_cast<double>(outcome.progress.walker_steps_done) /
                                         outcome.progress.simulate_seconds);

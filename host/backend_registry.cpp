@@ -8,7 +8,9 @@
 
 namespace sgdwalk {
 
-bool cuda_backend_built() { return SGDWALK_HAVE_CUDA != 0; }
+bool cuda_backend_built() {
+  return SGDWALK_HAVE_CUDA != 0;
+}
 
 int cuda_device_count() {
 #if SGDWALK_HAVE_CUDA
@@ -45,13 +47,12 @@ BackendChoice make_backend(const std::string& name, int threads) {
       return {make_cuda_backend(0), ""};
 #endif
     }
-    return {make_cpu_backend(threads), cuda_backend_built()
-                                           ? "no CUDA device found (" + cuda_device_report() +
-                                                 "); using the CPU backend"
-                                           : ""};
+    return {make_cpu_backend(threads),
+            cuda_backend_built()
+                ? "no CUDA device found (" + cuda_device_report() + "); using the CPU backend"
+                : ""};
   }
-  throw std::invalid_argument("--backend: unknown value '" + name +
-                              "'; allowed: auto, cpu, cuda");
+  throw std::invalid_argument("--backend: unknown value '" + name + "'; allowed: auto, cpu, cuda");
 }
 
 }  // namespace sgdwalk

@@ -30,13 +30,20 @@ std::string describe(const toml::value& value) {
 
 std::string type_name(const toml::value& value) {
   switch (value.type()) {
-    case toml::value_t::boolean: return "a boolean";
-    case toml::value_t::integer: return "an integer";
-    case toml::value_t::floating: return "a float";
-    case toml::value_t::string: return "a string";
-    case toml::value_t::array: return "an array";
-    case toml::value_t::table: return "a table";
-    default: return "a date/time";
+    case toml::value_t::boolean:
+      return "a boolean";
+    case toml::value_t::integer:
+      return "an integer";
+    case toml::value_t::floating:
+      return "a float";
+    case toml::value_t::string:
+      return "a string";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    default:
+      return "a date/time";
   }
 }
 
@@ -46,8 +53,8 @@ class TableReader {
   TableReader(const std::string& source, std::string path, const toml::value* table)
       : source_(source), path_(std::move(path)), table_(table) {
     if (table_ != nullptr && !table_->is_table()) {
-      fail_at(path_, fmt::format("expected a table, got {} {}", type_name(*table_),
-                                 describe(*table_)));
+      fail_at(path_,
+              fmt::format("expected a table, got {} {}", type_name(*table_), describe(*table_)));
     }
   }
 
@@ -89,7 +96,8 @@ class TableReader {
     } else {
       fail(key, fmt::format("expected a number, got {} {}", type_name(value), describe(value)));
     }
-    if (!std::isfinite(x)) fail(key, fmt::format("value {} is not finite; allowed: a finite number", describe(value)));
+    if (!std::isfinite(x))
+      fail(key, fmt::format("value {} is not finite; allowed: a finite number", describe(value)));
     const bool below = min_exclusive ? !(x > min) : !(x >= min);
     if (below || x > max) {
       fail(key, fmt::format("value {} is out of range; allowed: {}", describe(value),
@@ -143,7 +151,8 @@ class TableReader {
     const toml::value* value = get(key);
     if (value == nullptr) return fallback;
     if (!value->is_boolean()) {
-      fail(key, fmt::format("expected true or false, got {} {}", type_name(*value), describe(*value)));
+      fail(key,
+           fmt::format("expected true or false, got {} {}", type_name(*value), describe(*value)));
     }
     return value->as_boolean();
   }
@@ -164,10 +173,10 @@ class TableReader {
     }
     const auto& array = value.as_array();
     if (array.size() < min_size || array.size() > max_size) {
-      fail(key, fmt::format("array {} has {} element(s); allowed: {}", describe(value),
-                            array.size(),
-                            min_size == max_size ? std::to_string(min_size)
-                                                 : fmt::format("{} to {}", min_size, max_size)));
+      fail(key,
+           fmt::format("array {} has {} element(s); allowed: {}", describe(value), array.size(),
+                       min_size == max_size ? std::to_string(min_size)
+                                            : fmt::format("{} to {}", min_size, max_size)));
     }
     std::vector<double> result;
     for (std::size_t i = 0; i < array.size(); ++i) {
@@ -233,8 +242,9 @@ std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
     const bool linear = spec.has("linspace");
     const bool logarithmic = spec.has("logspace");
     if (linear == logarithmic) {
-      sweep.fail(key, "expected a list of values, {linspace = [start, stop, count]} or "
-                      "{logspace = [start_exponent, stop_exponent, count]}");
+      sweep.fail(key,
+                 "expected a list of values, {linspace = [start, stop, count]} or "
+                 "{logspace = [start_exponent, stop_exponent, count]}");
     }
     const std::string form = linear ? "linspace" : "logspace";
     const toml::value& triple = *spec.get(form);
@@ -291,9 +301,8 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
         source));
   }
   variant.learning_rate = has("learning_rate") ? values.at("learning_rate") : values.at("dt");
-  variant.noise_strength = has("noise_strength")
-                               ? values.at("noise_strength")
-                               : values.at("temperature") / variant.learning_rate;
+  variant.noise_strength = has("noise_strength") ? values.at("noise_strength")
+                                                 : values.at("temperature") / variant.learning_rate;
   variant.epsilon = has("epsilon") ? values.at("epsilon") : 1e-8;
   const auto check = [&](const char* key, double value, bool positive) {
     if (!std::isfinite(value) || (positive ? !(value > 0) : !(value >= 0))) {
@@ -359,12 +368,13 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     // Arrays stiffness = [...] and center = [...], one entry per axis.
     for (const std::string array_name : {"stiffness", "center"}) {
       const bool is_stiffness = array_name == "stiffness";
-      const auto values = landscape.numbers(array_name, static_cast<std::size_t>(plan.dim),
-                                            static_cast<std::size_t>(plan.dim),
-                                            is_stiffness ? 0.0 : -kInf, kInf);
+      const auto values =
+          landscape.numbers(array_name, static_cast<std::size_t>(plan.dim),
+                            static_cast<std::size_t>(plan.dim), is_stiffness ? 0.0 : -kInf, kInf);
       for (int i = 0; i < plan.dim; ++i) {
         const std::string name = array_name + "." + std::to_string(i);
-        double value = values.empty() ? (is_stiffness ? 1.0 : 0.0) : values[static_cast<std::size_t>(i)];
+        double value =
+            values.empty() ? (is_stiffness ? 1.0 : 0.0) : values[static_cast<std::size_t>(i)];
         if (is_stiffness && !(value > 0)) {
           landscape.fail(fmt::format("stiffness[{}]", i),
                          fmt::format("value {} is out of range; allowed: > 0", value));
@@ -374,8 +384,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     }
   } else {
     for (const auto& info : parameter_table) {
-      base_landscape[info.name] = landscape.number(info.name, info.default_value, info.min,
-                                                   info.max, info.min_exclusive);
+      base_landscape[info.name] =
+          landscape.number(info.name, info.default_value, info.min, info.max, info.min_exclusive);
     }
   }
   landscape.reject_unknown();
@@ -388,8 +398,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       dynamics.string("noise", "hessian", {"hessian", "hessian_squared", "isotropic"}));
   std::map<std::string, double> base_dynamics;
   for (const auto& key : dynamics_keys()) {
-    if (dynamics.has(key)) base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
-    else dynamics.get(key);
+    if (dynamics.has(key))
+      base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
+    else
+      dynamics.get(key);
   }
   dynamics.reject_unknown();
 
@@ -403,9 +415,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     const auto& list = positions->as_array();
     const bool single_point = !list.front().is_array();
     if (single_point) {
-      plan.initial_positions.push_back(init.as_numbers(
-          "positions", *positions, static_cast<std::size_t>(plan.dim),
-          static_cast<std::size_t>(plan.dim), -kInf, kInf));
+      plan.initial_positions.push_back(
+          init.as_numbers("positions", *positions, static_cast<std::size_t>(plan.dim),
+                          static_cast<std::size_t>(plan.dim), -kInf, kInf));
     } else {
       for (std::size_t i = 0; i < list.size(); ++i) {
         plan.initial_positions.push_back(init.as_numbers(
@@ -434,11 +446,12 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   std::set<std::int64_t> samples;
   if (const toml::value* list = observables.get("sample_steps")) {
     if (!list->is_array()) {
-      observables.fail("sample_steps", fmt::format("expected an array of steps, got {}", describe(*list)));
+      observables.fail("sample_steps",
+                       fmt::format("expected an array of steps, got {}", describe(*list)));
     }
     for (std::size_t i = 0; i < list->as_array().size(); ++i) {
-      samples.insert(observables.as_integer(fmt::format("sample_steps[{}]", i),
-                                            list->as_array()[i], 0, plan.steps));
+      samples.insert(observables.as_integer(fmt::format("sample_steps[{}]", i), list->as_array()[i],
+                                            0, plan.steps));
     }
   }
   if (sample_every > 0) {
@@ -509,7 +522,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       const auto x_range = h.numbers("x_range", 2, 2, -kInf, kInf);
       if (x_range.empty()) h.fail("x_range", "missing; give [low, high] with low < high");
       if (!(x_range[0] < x_range[1])) {
-        h.fail("x_range", fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
+        h.fail("x_range",
+               fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
       }
       spec.x_lo = x_range[0];
       spec.x_hi = x_range[1];
@@ -518,7 +532,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         const auto band = h.numbers("y_band", 2, 2, -kInf, kInf);
         if (!band.empty()) {
           if (!(band[0] <= band[1])) {
-            h.fail("y_band", fmt::format("[{}, {}] is empty; allowed: low <= high", band[0], band[1]));
+            h.fail("y_band",
+                   fmt::format("[{}, {}] is empty; allowed: low <= high", band[0], band[1]));
           }
           spec.band_lo = band[0];
           spec.band_hi = band[1];
@@ -527,7 +542,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         const auto y_range = h.numbers("y_range", 2, 2, -kInf, kInf);
         if (y_range.empty()) h.fail("y_range", "missing; give [low, high] with low < high");
         if (!(y_range[0] < y_range[1])) {
-          h.fail("y_range", fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
+          h.fail("y_range",
+                 fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
         }
         spec.y_lo = y_range[0];
         spec.y_hi = y_range[1];
@@ -551,8 +567,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         spec.window_end = plan.steps;
       }
       spec.every = h.integer("every", 1, 1, plan.steps);
-      if (h.has("temperature")) spec.temperature = h.number("temperature", 0, 0, kInf, true);
-      else h.get("temperature");
+      if (h.has("temperature"))
+        spec.temperature = h.number("temperature", 0, 0, kInf, true);
+      else
+        h.get("temperature");
       h.reject_unknown();
       plan.histograms.push_back(spec);
     }
@@ -569,7 +587,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                 {"window", {spec.window_begin, spec.window_end}},
                 {"every", spec.every}};
       if (spec.kind == HistogramKind::x_in_band) {
-        if (spec.band_lo > -1e300 || spec.band_hi < 1e300) h["y_band"] = {spec.band_lo, spec.band_hi};
+        if (spec.band_lo > -1e300 || spec.band_hi < 1e300)
+          h["y_band"] = {spec.band_lo, spec.band_hi};
       } else {
         h["y_range"] = {spec.y_lo, spec.y_hi};
         h["y_bins"] = spec.y_bins;
@@ -602,21 +621,24 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     for (const auto& [key, value] : sweep_value->as_table()) {
       if (key == "mode") continue;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        sweep.fail(key, fmt::format("cannot sweep this parameter{}; sweepable: {}",
-                                    TableReader::suggestion(key, allowed), fmt::join(allowed, ", ")));
+        sweep.fail(key,
+                   fmt::format("cannot sweep this parameter{}; sweepable: {}",
+                               TableReader::suggestion(key, allowed), fmt::join(allowed, ", ")));
       }
       sweep.get(key);
       axes.push_back({key, sweep_values(sweep, key, value), value.location().line()});
     }
     sweep.reject_unknown();
     // Grid order follows the file: the first swept key varies slowest.
-    std::sort(axes.begin(), axes.end(), [](const Axis& a, const Axis& b) { return a.line < b.line; });
+    std::sort(axes.begin(), axes.end(),
+              [](const Axis& a, const Axis& b) { return a.line < b.line; });
     if (mode == "zip") {
       for (const auto& axis : axes) {
         if (axis.values.size() != axes.front().values.size()) {
-          sweep.fail(axis.name, fmt::format("zip sweep needs equal lengths; '{}' has {}, '{}' has {}",
-                                            axes.front().name, axes.front().values.size(),
-                                            axis.name, axis.values.size()));
+          sweep.fail(axis.name,
+                     fmt::format("zip sweep needs equal lengths; '{}' has {}, '{}' has {}",
+                                 axes.front().name, axes.front().values.size(), axis.name,
+                                 axis.values.size()));
         }
       }
     }
@@ -631,9 +653,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       for (const auto& axis : axes) {
         variant_total *= axis.values.size();
         if (variant_total > 10000000) {
-          throw ConfigError(fmt::format("{}: key 'sweep': the grid has more than 1e7 variants; "
-                                        "allowed: at most 1e7",
-                                        source));
+          throw ConfigError(
+              fmt::format("{}: key 'sweep': the grid has more than 1e7 variants; "
+                          "allowed: at most 1e7",
+                          source));
         }
       }
     }
@@ -666,10 +689,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                                        [&](const ParameterInfo& p) { return p.name == key; });
         const bool below = info->min_exclusive ? !(value > info->min) : !(value >= info->min);
         if (!std::isfinite(value) || below || value > info->max) {
-          throw ConfigError(fmt::format("{}: key 'sweep.{}': value {} is out of range; allowed: {}",
-                                        source, name, value,
-                                        TableReader::range_text(info->min, info->max,
-                                                                info->min_exclusive)));
+          throw ConfigError(fmt::format(
+              "{}: key 'sweep.{}': value {} is out of range; allowed: {}", source, name, value,
+              TableReader::range_text(info->min, info->max, info->min_exclusive)));
         }
         variant.landscape[name] = value;
       }

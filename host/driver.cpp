@@ -25,8 +25,12 @@
 
 namespace sgdwalk {
 
-std::string sgdwalk_version() { return SGDWALK_VERSION; }
-std::string sgdwalk_git_commit() { return SGDWALK_GIT_COMMIT; }
+std::string sgdwalk_version() {
+  return SGDWALK_VERSION;
+}
+std::string sgdwalk_git_commit() {
+  return SGDWALK_GIT_COMMIT;
+}
 
 namespace {
 
@@ -138,7 +142,9 @@ void blank_summary(VariantSummary& s) {
 }
 
 /// JSON number, or null for NaN/inf (JSON has no NaN).
-Json number(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
+Json number(double value) {
+  return std::isfinite(value) ? Json(value) : Json(nullptr);
+}
 
 Json estimate_json(const MeanEstimate& estimate) {
   return {{"mean", number(estimate.mean)},
@@ -192,8 +198,9 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                per_variant([&](std::int64_t v) { return variant_list[v].epsilon; }), {variants},
                "1", "regulariser epsilon of the Hessian noise models");
   for (const auto& info : landscape_parameters(plan.landscape, plan.dim)) {
-    file.dataset("/parameters/landscape/" + info.name,
-                 per_variant([&](std::int64_t v) { return variant_list[v].landscape.at(info.name); }),
+    file.dataset("/parameters/landscape/" + info.name, per_variant([&](std::int64_t v) {
+                   return variant_list[v].landscape.at(info.name);
+                 }),
                  {variants}, "1", info.description);
   }
   std::string swept_names;
@@ -219,11 +226,13 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "1 if every walker of the variant reached the last step (0 only in partial runs: "
                  "the variant's results are then empty)");
   }
-  file.dataset("/variants/walkers", summary_values([](const VariantSummary& s) { return double(s.walkers); }),
+  file.dataset("/variants/walkers",
+               summary_values([](const VariantSummary& s) { return double(s.walkers); }),
                {variants}, "walkers", "walkers in the variant");
   file.dataset("/variants/nonfinite_walkers",
                summary_values([](const VariantSummary& s) { return double(s.nonfinite_walkers); }),
-               {variants}, "walkers", "walkers whose state became non-finite (excluded from averages)");
+               {variants}, "walkers",
+               "walkers whose state became non-finite (excluded from averages)");
   file.dataset("/variants/p_flat", summary_values([](const VariantSummary& s) { return s.p_flat; }),
                {variants}, "1", "fraction of finite walkers in the flat basin at the end");
   file.dataset("/variants/p_flat_stderr",
@@ -232,8 +241,9 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
   file.dataset("/variants/mean_freezing_time",
                summary_values([](const VariantSummary& s) { return s.freezing_time.mean; }),
                {variants}, "steps", "mean freezing time <t_f>");
-  file.dataset("/variants/mean_freezing_time_stderr",
-               summary_values([](const VariantSummary& s) { return s.freezing_time.standard_error; }),
+  file.dataset("/variants/mean_freezing_time_stderr", summary_values([](const VariantSummary& s) {
+                 return s.freezing_time.standard_error;
+               }),
                {variants}, "steps", "standard error of <t_f>");
   file.dataset("/variants/mean_y_freeze",
                summary_values([](const VariantSummary& s) { return s.y_freeze.mean; }), {variants},
@@ -247,22 +257,26 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
 
   if (plan.passage.kind != PassageKind::none) {
     file.attribute("/variants", "first_passage_target", plan.passage.description);
-    const std::vector<std::pair<std::string, std::function<double(const VariantSummary&)>>> fields = {
-        {"arrived", [](const VariantSummary& s) { return double(s.passage.arrived); }},
-        {"censored", [](const VariantSummary& s) { return double(s.passage.censored); }},
-        {"started_in_target", [](const VariantSummary& s) { return double(s.passage.started_in_target); }},
-        {"mean_steps", [](const VariantSummary& s) { return s.passage.steps.mean; }},
-        {"mean_steps_stderr", [](const VariantSummary& s) { return s.passage.steps.standard_error; }},
-        {"rate", [](const VariantSummary& s) { return s.passage.rate; }},
-        {"rate_ci_low", [](const VariantSummary& s) { return s.passage.rate_low; }},
-        {"rate_ci_high", [](const VariantSummary& s) { return s.passage.rate_high; }},
-    };
+    const std::vector<std::pair<std::string, std::function<double(const VariantSummary&)>>> fields =
+        {
+            {"arrived", [](const VariantSummary& s) { return double(s.passage.arrived); }},
+            {"censored", [](const VariantSummary& s) { return double(s.passage.censored); }},
+            {"started_in_target",
+             [](const VariantSummary& s) { return double(s.passage.started_in_target); }},
+            {"mean_steps", [](const VariantSummary& s) { return s.passage.steps.mean; }},
+            {"mean_steps_stderr",
+             [](const VariantSummary& s) { return s.passage.steps.standard_error; }},
+            {"rate", [](const VariantSummary& s) { return s.passage.rate; }},
+            {"rate_ci_low", [](const VariantSummary& s) { return s.passage.rate_low; }},
+            {"rate_ci_high", [](const VariantSummary& s) { return s.passage.rate_high; }},
+        };
     for (const auto& [name, getter] : fields) {
       const bool is_rate = name.rfind("rate", 0) == 0;
-      file.dataset("/first_passage/" + name, summary_values(getter), {variants},
-                   is_rate ? "1/time" : (name.find("steps") != std::string::npos ? "steps" : "walkers"),
-                   is_rate ? "escape rate per unit time (arrivals / exposure; 95% exact Poisson CI)"
-                           : "first passage: " + name);
+      file.dataset(
+          "/first_passage/" + name, summary_values(getter), {variants},
+          is_rate ? "1/time" : (name.find("steps") != std::string::npos ? "steps" : "walkers"),
+          is_rate ? "escape rate per unit time (arrivals / exposure; 95% exact Poisson CI)"
+                  : "first passage: " + name);
     }
   }
 
@@ -271,7 +285,8 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
   if (samples > 0) {
     std::vector<std::int64_t> steps(plan.sample_steps.begin(), plan.sample_steps.end());
     file.dataset("/samples/step", steps, {samples}, "steps", "sample steps");
-    std::vector<double> time, p_flat, p_flat_stderr, progress_mean, progress_std, loss_mean, loss_std;
+    std::vector<double> time, p_flat, p_flat_stderr, progress_mean, progress_std, loss_mean,
+        loss_std;
     std::vector<double> progress_quantiles, loss_quantiles;
     std::vector<std::uint64_t> finite;
     for (std::size_t v = 0; v < summaries.size(); ++v) {
@@ -293,13 +308,17 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     const std::vector<std::uint64_t> shape = {variants, samples};
     const auto levels = static_cast<std::uint64_t>(plan.quantiles.size());
     file.dataset("/samples/time", time, shape, "time", "learning_rate x step");
-    file.dataset("/samples/finite_walkers", finite, shape, "walkers", "finite walkers at the sample");
-    file.dataset("/samples/p_flat", p_flat, shape, "1", "fraction of finite walkers in the flat basin");
+    file.dataset("/samples/finite_walkers", finite, shape, "walkers",
+                 "finite walkers at the sample");
+    file.dataset("/samples/p_flat", p_flat, shape, "1",
+                 "fraction of finite walkers in the flat basin");
     file.dataset("/samples/p_flat_stderr", p_flat_stderr, shape, "1", "binomial standard error");
-    file.dataset("/samples/y_mean", progress_mean, shape, "1", "ensemble mean of the progress coordinate y");
+    file.dataset("/samples/y_mean", progress_mean, shape, "1",
+                 "ensemble mean of the progress coordinate y");
     file.dataset("/samples/y_std", progress_std, shape, "1", "ensemble standard deviation of y");
     file.dataset("/samples/loss_mean", loss_mean, shape, "loss", "ensemble mean of the loss");
-    file.dataset("/samples/loss_std", loss_std, shape, "loss", "ensemble standard deviation of the loss");
+    file.dataset("/samples/loss_std", loss_std, shape, "loss",
+                 "ensemble standard deviation of the loss");
     file.dataset("/samples/quantile_levels", plan.quantiles, {levels}, "1", "quantile levels");
     file.dataset("/samples/y_quantiles", progress_quantiles, {variants, samples, levels}, "1",
                  "quantiles of y (linear interpolation between order statistics)");
@@ -334,21 +353,26 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       const auto& hs = s.histograms[h];
       counts.insert(counts.end(), hs.counts.begin(), hs.counts.end());
       density.insert(density.end(), hs.density.begin(), hs.density.end());
-      potential.insert(potential.end(), hs.effective_potential.begin(), hs.effective_potential.end());
+      potential.insert(potential.end(), hs.effective_potential.begin(),
+                       hs.effective_potential.end());
       outside.push_back(hs.outside);
       deposits.push_back(hs.deposits);
       temperature.push_back(hs.temperature);
     }
-    file.dataset(group + "/counts", counts, shape, "deposits", "walker deposits per bin (x fastest)");
-    file.dataset(group + "/outside", outside, {variants}, "deposits", "eligible deposits outside the range");
+    file.dataset(group + "/counts", counts, shape, "deposits",
+                 "walker deposits per bin (x fastest)");
+    file.dataset(group + "/outside", outside, {variants}, "deposits",
+                 "eligible deposits outside the range");
     file.dataset(group + "/deposits", deposits, {variants}, "deposits", "all eligible deposits");
     file.dataset(group + "/density", density, shape, "1/bin area",
                  "counts / (deposits x bin area): probability density");
     file.dataset(group + "/effective_potential", potential, shape, "loss",
                  "-T ln(density), NaN for empty bins (defined up to an additive constant)");
-    file.dataset(group + "/temperature", temperature, {variants}, "loss", "T used for the effective potential");
-    file.attribute(group, "window", fmt::format("[{}, {}] every {} steps", spec.window_begin,
-                                                spec.window_end, spec.every));
+    file.dataset(group + "/temperature", temperature, {variants}, "loss",
+                 "T used for the effective potential");
+    file.attribute(
+        group, "window",
+        fmt::format("[{}, {}] every {} steps", spec.window_begin, spec.window_end, spec.every));
     if (spec.kind == HistogramKind::x_in_band) {
       file.attribute(group, "y_band", fmt::format("[{}, {}]", spec.band_lo, spec.band_hi));
     }
@@ -365,12 +389,14 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       freezing_time.push_back(w.freeze_step[static_cast<std::size_t>(g)] + 1);
     }
     file.dataset("/walkers/variant", variant_index, {n}, "1", "variant index");
-    file.dataset("/walkers/walker", walker_index, {n}, "1", "walker index within its variant (replay id)");
+    file.dataset("/walkers/walker", walker_index, {n}, "1",
+                 "walker index within its variant (replay id)");
     file.dataset("/walkers/position", w.position, {n, static_cast<std::uint64_t>(w.dim)}, "1",
                  "final position (exact value of the walker's precision)");
     file.dataset("/walkers/basin", w.basin, {n}, "1", "final basin: 1 flat, 0 sharp");
     file.dataset("/walkers/crossings", w.crossings, {n}, "crossings", "basin changes");
-    file.dataset("/walkers/freeze_step", w.freeze_step, {n}, "steps", "s: first step in the final basin after the last change");
+    file.dataset("/walkers/freeze_step", w.freeze_step, {n}, "steps",
+                 "s: first step in the final basin after the last change");
     file.dataset("/walkers/freezing_time", freezing_time, {n}, "steps", "t_f = s + 1");
     file.dataset("/walkers/y_freeze", w.y_freeze, {n}, "1", "y at step s");
     file.dataset("/walkers/first_passage_step", w.first_passage_step, {n}, "steps",
@@ -566,8 +592,8 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
     const Landscape landscape = make_landscape<Landscape>(v);
     const StepParams<T> params = make_step_params<T>(v);
     const PassageTarget<T> target = make_passage_target<T>(plan.passage);
-    const auto& start = plan.initial_positions[static_cast<std::size_t>(walker) %
-                                               plan.initial_positions.size()];
+    const auto& start =
+        plan.initial_positions[static_cast<std::size_t>(walker) % plan.initial_positions.size()];
     Vec<T, D> position;
     for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
     WalkerState<T, D> state = initial_walker(landscape, target, position);

@@ -8,17 +8,29 @@ namespace {
 template <class T>
 hid_t native_type();
 template <>
-hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+hid_t native_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
 template <>
-hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
+hid_t native_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
 template <>
-hid_t native_type<std::int64_t>() { return H5T_NATIVE_INT64; }
+hid_t native_type<std::int64_t>() {
+  return H5T_NATIVE_INT64;
+}
 template <>
-hid_t native_type<std::uint64_t>() { return H5T_NATIVE_UINT64; }
+hid_t native_type<std::uint64_t>() {
+  return H5T_NATIVE_UINT64;
+}
 template <>
-hid_t native_type<std::int32_t>() { return H5T_NATIVE_INT32; }
+hid_t native_type<std::int32_t>() {
+  return H5T_NATIVE_INT32;
+}
 template <>
-hid_t native_type<std::uint32_t>() { return H5T_NATIVE_UINT32; }
+hid_t native_type<std::uint32_t>() {
+  return H5T_NATIVE_UINT32;
+}
 
 /// Closes an HDF5 handle with the matching function when it goes out of scope.
 class Handle {

@@ -55,39 +55,54 @@ const std::vector<ParameterInfo>& landscape_parameters(LandscapeKind kind, int d
     return tables;
   }();
   switch (kind) {
-    case LandscapeKind::two_valley: return two_valley;
-    case LandscapeKind::two_valley_slice: return slice;
-    case LandscapeKind::double_well: return double_well;
-    case LandscapeKind::harmonic: return harmonic.at(dim);
+    case LandscapeKind::two_valley:
+      return two_valley;
+    case LandscapeKind::two_valley_slice:
+      return slice;
+    case LandscapeKind::double_well:
+      return double_well;
+    case LandscapeKind::harmonic:
+      return harmonic.at(dim);
   }
   throw std::logic_error("unknown landscape kind");
 }
 
 int landscape_dimension(LandscapeKind kind, int harmonic_dim) {
   switch (kind) {
-    case LandscapeKind::two_valley: return 2;
-    case LandscapeKind::two_valley_slice: return 1;
-    case LandscapeKind::double_well: return 1;
-    case LandscapeKind::harmonic: return harmonic_dim;
+    case LandscapeKind::two_valley:
+      return 2;
+    case LandscapeKind::two_valley_slice:
+      return 1;
+    case LandscapeKind::double_well:
+      return 1;
+    case LandscapeKind::harmonic:
+      return harmonic_dim;
   }
   throw std::logic_error("unknown landscape kind");
 }
 
 std::string to_string(LandscapeKind kind) {
   switch (kind) {
-    case LandscapeKind::two_valley: return "two_valley";
-    case LandscapeKind::two_valley_slice: return "two_valley_slice";
-    case LandscapeKind::double_well: return "double_well";
-    case LandscapeKind::harmonic: return "harmonic";
+    case LandscapeKind::two_valley:
+      return "two_valley";
+    case LandscapeKind::two_valley_slice:
+      return "two_valley_slice";
+    case LandscapeKind::double_well:
+      return "double_well";
+    case LandscapeKind::harmonic:
+      return "harmonic";
   }
   return "?";
 }
 
 std::string to_string(NoiseKind kind) {
   switch (kind) {
-    case NoiseKind::hessian: return "hessian";
-    case NoiseKind::hessian_squared: return "hessian_squared";
-    case NoiseKind::isotropic: return "isotropic";
+    case NoiseKind::hessian:
+      return "hessian";
+    case NoiseKind::hessian_squared:
+      return "hessian_squared";
+    case NoiseKind::isotropic:
+      return "isotropic";
   }
   return "?";
 }

@@ -109,7 +109,9 @@ template <class F>
 void dispatch_physics(const RunPlan& plan, F&& f) {
   auto with_noise = [&]<class T, class Landscape>() {
     switch (plan.noise) {
-      case NoiseKind::hessian: f.template operator()<T, Landscape, NoiseKind::hessian>(); return;
+      case NoiseKind::hessian:
+        f.template operator()<T, Landscape, NoiseKind::hessian>();
+        return;
       case NoiseKind::hessian_squared:
         f.template operator()<T, Landscape, NoiseKind::hessian_squared>();
         return;
@@ -131,9 +133,15 @@ void dispatch_physics(const RunPlan& plan, F&& f) {
         return;
       case LandscapeKind::harmonic:
         switch (plan.dim) {
-          case 1: with_noise.template operator()<T, Harmonic<T, 1>>(); return;
-          case 2: with_noise.template operator()<T, Harmonic<T, 2>>(); return;
-          case 3: with_noise.template operator()<T, Harmonic<T, 3>>(); return;
+          case 1:
+            with_noise.template operator()<T, Harmonic<T, 1>>();
+            return;
+          case 2:
+            with_noise.template operator()<T, Harmonic<T, 2>>();
+            return;
+          case 3:
+            with_noise.template operator()<T, Harmonic<T, 3>>();
+            return;
         }
         throw std::invalid_argument("harmonic landscape dimension must be 1, 2 or 3");
     }

@@ -25,8 +25,8 @@ void ObservableArrays::resize(const RunPlan& plan) {
   sample_finite.assign(static_cast<std::size_t>(variants * samples), 0);
   histogram_counts.clear();
   for (const auto& histogram : plan.histograms) {
-    histogram_counts.emplace_back(
-        static_cast<std::size_t>(variants * (histogram.bin_count() + 1)), 0);
+    histogram_counts.emplace_back(static_cast<std::size_t>(variants * (histogram.bin_count() + 1)),
+                                  0);
   }
 }
 

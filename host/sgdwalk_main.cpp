@@ -7,8 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -97,12 +97,14 @@ class ProgressReporter {
                                 ? static_cast<double>(progress.walker_steps_done) /
                                       static_cast<double>(progress.walker_steps_total)
                                 : 1.0;
-    const double rate = progress.simulate_seconds > 0
-                            ? static_cast<double>(progress.walker_steps_done) / progress.simulate_seconds
-                            : 0.0;
-    const double eta = rate > 0 ? static_cast<double>(progress.walker_steps_total -
-                                                      progress.walker_steps_done) / rate
-                                : -1;
+    const double rate =
+        progress.simulate_seconds > 0
+            ? static_cast<double>(progress.walker_steps_done) / progress.simulate_seconds
+            : 0.0;
+    const double eta =
+        rate > 0
+            ? static_cast<double>(progress.walker_steps_total - progress.walker_steps_done) / rate
+            : -1;
     const std::string batch_text =
         progress.batches > 1 ? fmt::format("  batch {}/{}", progress.batch + 1, progress.batches)
                              : "";
@@ -113,8 +115,9 @@ class ProgressReporter {
     if (terminal_) {
       const int width = 30;
       const int filled = static_cast<int>(fraction * width);
-      std::fprintf(stderr, "\r[%s%s] %s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                   std::string(static_cast<std::size_t>(width - filled), '.').c_str(), text.c_str());
+      std::fprintf(
+          stderr, "\r[%s%s] %s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
+          std::string(static_cast<std::size_t>(width - filled), '.').c_str(), text.c_str());
       if (final) std::fputc('\n', stderr);
       drawn_ = !final;
     } else {
@@ -139,9 +142,11 @@ class ProgressReporter {
 void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
   std::string header = "variant";
   if (!plan.variants.empty()) {
-    for (const auto& [name, value] : plan.variants.front().swept) header += fmt::format("  {:>14}", name);
+    for (const auto& [name, value] : plan.variants.front().swept)
+      header += fmt::format("  {:>14}", name);
   }
-  fmt::print("{}  {:>8}  {:>8}  {:>12}  {:>10}\n", header, "P_flat", "+-", "eta*<t_f>", "<y_freeze>");
+  fmt::print("{}  {:>8}  {:>8}  {:>12}  {:>10}\n", header, "P_flat", "+-", "eta*<t_f>",
+             "<y_freeze>");
   for (std::size_t v = 0; v < outcome.summaries.size(); ++v) {
     if (v == 20 && outcome.summaries.size() > 24) {
       fmt::print("... ({} more variants in summary.json)\n", outcome.summaries.size() - 20);
@@ -149,7 +154,8 @@ void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
     }
     const auto& s = outcome.summaries[v];
     std::string row = fmt::format("{:>7}", v);
-    for (const auto& [name, value] : plan.variants[v].swept) row += fmt::format("  {:>14.6g}", value);
+    for (const auto& [name, value] : plan.variants[v].swept)
+      row += fmt::format("  {:>14.6g}", value);
     fmt::print("{}  {:>8.4f}  {:>8.4f}  {:>12.5g}  {:>10.5g}\n", row, s.p_flat, s.p_flat_stderr,
                plan.variants[v].learning_rate * s.freezing_time.mean, s.y_freeze.mean);
   }
@@ -313,8 +319,10 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
   const std::string config_path = (dir / "config.toml").string();
   const std::string summary_path = (dir / "summary.json").string();
   if (!std::filesystem::exists(config_path) || !std::filesystem::exists(summary_path)) {
-    std::fprintf(stderr, "sgdwalk replay: '%s' is not a run directory (needs config.toml and summary.json)\n",
-                 run_dir.c_str());
+    std::fprintf(
+        stderr,
+        "sgdwalk replay: '%s' is not a run directory (needs config.toml and summary.json)\n",
+        run_dir.c_str());
     return kExitUsage;
   }
   RunPlan plan = load_config_text(read_file(config_path), config_path);
@@ -330,7 +338,8 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
   if (variant < 0) {
     if (walker >= plan.total_walkers()) {
       std::fprintf(stderr, "sgdwalk replay: --walker %lld is out of range; allowed: 0 to %lld\n",
-                   static_cast<long long>(walker), static_cast<long long>(plan.total_walkers() - 1));
+                   static_cast<long long>(walker),
+                   static_cast<long long>(plan.total_walkers() - 1));
       return kExitUsage;
     }
     variant = walker / plan.walkers_per_variant;
@@ -369,9 +378,10 @@ int main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
 
-  CLI::App app{"sgdwalk: ensembles of SGD and Langevin walkers on two-valley loss landscapes.\n"
-               "Measures escape from sharp valleys, freezing, effective potentials and escape\n"
-               "rates on the fly, bit-identically on the CPU and the GPU."};
+  CLI::App app{
+      "sgdwalk: ensembles of SGD and Langevin walkers on two-valley loss landscapes.\n"
+      "Measures escape from sharp valleys, freezing, effective potentials and escape\n"
+      "rates on the fly, bit-identically on the CPU and the GPU."};
   app.require_subcommand(1);
 
   std::string config_path, out_dir;
@@ -401,7 +411,8 @@ int main(int argc, char** argv) {
                      "by a signal")
         ->check(CLI::Range(0.0, 1e9));
   };
-  CLI::App* run = app.add_subcommand("run", "Run a config (the embedded quickstart if none is given)");
+  CLI::App* run =
+      app.add_subcommand("run", "Run a config (the embedded quickstart if none is given)");
   run->add_option("config", config_path, "TOML config file (default: the embedded quickstart)")
       ->check(CLI::ExistingFile);
   run->add_option("--out,-o", out_dir, "Run directory to create (default: runs/<run.name>)");
@@ -421,9 +432,10 @@ int main(int argc, char** argv) {
   CLI::App* replay = app.add_subcommand(
       "replay", "Recompute one walker's trajectory from the seed on the CPU, as CSV");
   replay->add_option("run", replay_dir, "Run directory (made by `sgdwalk run`)")->required();
-  replay->add_option("--walker,-w", replay_walker_id,
-                     "Walker id: global index (variant x walkers + walker), or the index within "
-                     "--variant")
+  replay
+      ->add_option("--walker,-w", replay_walker_id,
+                   "Walker id: global index (variant x walkers + walker), or the index within "
+                   "--variant")
       ->required()
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   replay->add_option("--variant,-v", replay_variant, "Variant index (then --walker is within it)")
@@ -444,7 +456,8 @@ int main(int argc, char** argv) {
     if (run->parsed()) return command_run(config_path, out_dir, seed, force, flags, command_line);
     if (resume->parsed()) return command_resume(resume_dir, flags);
     if (replay->parsed()) {
-      return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every, replay_output);
+      return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every,
+                            replay_output);
     }
     return command_info();
   } catch (const ConfigError& error) {

@@ -23,9 +23,9 @@ class Accumulator {
     result.count = count_;
     if (count_ == 0) return result;
     result.mean = mean_;
-    result.standard_error = count_ > 1 ? std::sqrt(m2_ / static_cast<double>(count_ - 1) /
-                                            static_cast<double>(count_))
-                                : kNaN;
+    result.standard_error =
+        count_ > 1 ? std::sqrt(m2_ / static_cast<double>(count_ - 1) / static_cast<double>(count_))
+                   : kNaN;
     return result;
   }
   double std_dev() const {
@@ -86,14 +86,18 @@ double quantile(std::vector<float>& values, double level) {
   const double position = level * static_cast<double>(values.size() - 1);
   const auto lower = static_cast<std::size_t>(std::floor(position));
   const double fraction = position - static_cast<double>(lower);
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(lower), values.end());
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(lower),
+                   values.end());
   const double a = values[lower];
   if (fraction == 0 || lower + 1 >= values.size()) return a;
-  const double b = *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(lower) + 1, values.end());
+  const double b =
+      *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(lower) + 1, values.end());
   return a + fraction * (b - a);
 }
 
-double chi_square_quantile(double dof, double p) { return 2 * gamma_quantile(dof / 2, p); }
+double chi_square_quantile(double dof, double p) {
+  return 2 * gamma_quantile(dof / 2, p);
+}
 
 void poisson_interval(std::int64_t events, double confidence, double& low, double& high) {
   const double alpha = 1 - confidence;
@@ -144,7 +148,8 @@ std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data) 
     }
     if (s.finite_walkers > 0) {
       s.p_flat = static_cast<double>(s.flat) / static_cast<double>(s.finite_walkers);
-      s.p_flat_stderr = std::sqrt(s.p_flat * (1 - s.p_flat) / static_cast<double>(s.finite_walkers));
+      s.p_flat_stderr =
+          std::sqrt(s.p_flat * (1 - s.p_flat) / static_cast<double>(s.finite_walkers));
     }
     s.freezing_time = freezing.estimate();
     s.y_freeze = y_freeze.estimate();
@@ -196,21 +201,24 @@ std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data) 
       const HistogramSpec& spec = plan.histograms[h];
       HistogramSummary histogram;
       const auto bins = static_cast<std::size_t>(spec.bin_count());
-      const auto* counts = observables.histogram_counts[h].data() + static_cast<std::size_t>(v) * (bins + 1);
+      const auto* counts =
+          observables.histogram_counts[h].data() + static_cast<std::size_t>(v) * (bins + 1);
       histogram.counts.assign(counts, counts + bins);
       histogram.outside = counts[bins];
       histogram.deposits = histogram.outside;
       for (const auto c : histogram.counts) histogram.deposits += c;
-      histogram.temperature = std::isnan(spec.temperature) ? variant.temperature() : spec.temperature;
+      histogram.temperature =
+          std::isnan(spec.temperature) ? variant.temperature() : spec.temperature;
       const double x_width = (spec.x_hi - spec.x_lo) / spec.x_bins;
-      const double area =
-          spec.kind == HistogramKind::xy ? x_width * (spec.y_hi - spec.y_lo) / spec.y_bins : x_width;
+      const double area = spec.kind == HistogramKind::xy
+                              ? x_width * (spec.y_hi - spec.y_lo) / spec.y_bins
+                              : x_width;
       histogram.density.resize(bins, kNaN);
       histogram.effective_potential.resize(bins, kNaN);
       if (histogram.deposits > 0) {
         for (std::size_t b = 0; b < bins; ++b) {
-          const double density =
-              static_cast<double>(histogram.counts[b]) / (static_cast<double>(histogram.deposits) * area);
+          const double density = static_cast<double>(histogram.counts[b]) /
+                                 (static_cast<double>(histogram.deposits) * area);
           histogram.density[b] = density;
           if (histogram.counts[b] > 0) {
             histogram.effective_potential[b] = -histogram.temperature * std::log(density);

@@ -42,7 +42,7 @@ struct HistogramSummary {
   std::vector<std::uint64_t> counts;  ///< bins, x fastest
   std::uint64_t outside = 0;          ///< eligible deposits outside the range
   std::uint64_t deposits = 0;         ///< all eligible deposits (in range + outside)
-  std::vector<double> density;        ///< counts / (deposits · bin area); integrates to in-range share
+  std::vector<double> density;  ///< counts / (deposits · bin area); integrates to in-range share
   std::vector<double> effective_potential;  ///< −T ln density; NaN where a bin is empty
   double temperature = 0;
 };

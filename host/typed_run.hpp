@@ -37,9 +37,9 @@ struct ObservationCounts {
   std::vector<std::vector<std::uint64_t>> histogram_counts;
 
   explicit ObservationCounts(const ObservableArrays& shape)
-      : sample_flat(shape.sample_flat.size(), 0),
-        sample_finite(shape.sample_finite.size(), 0) {
-    for (const auto& counts : shape.histogram_counts) histogram_counts.emplace_back(counts.size(), 0);
+      : sample_flat(shape.sample_flat.size(), 0), sample_finite(shape.sample_finite.size(), 0) {
+    for (const auto& counts : shape.histogram_counts)
+      histogram_counts.emplace_back(counts.size(), 0);
   }
 
   void add_to(ObservableArrays& observables) const {
@@ -88,19 +88,19 @@ void deposit_histograms(const TypedRun<T, Landscape>& run, std::int64_t variant,
   for (std::size_t h = 0; h < run.geometries.size(); ++h) {
     const auto& geometry = run.geometries[h];
     if (!geometry.deposits_at(step)) continue;
-    const std::int32_t slot = geometry.slot(walker.position[geometry.x_coordinate],
-                                            landscape.progress(walker.position));
+    const std::int32_t slot =
+        geometry.slot(walker.position[geometry.x_coordinate], landscape.progress(walker.position));
     if (slot < 0) continue;
-    counts.histogram_counts[h][static_cast<std::size_t>(variant * (geometry.bin_count() + 1) + slot)]++;
+    counts.histogram_counts[h][static_cast<std::size_t>(variant * (geometry.bin_count() + 1) +
+                                                        slot)]++;
   }
 }
 
 /// Record sample `sample` of walker (variant, walker_index).
 template <class T, class Landscape, int D>
 void record_sample(const TypedRun<T, Landscape>& run, std::int64_t variant,
-                   std::int64_t walker_index, std::int64_t sample,
-                   const WalkerState<T, D>& walker, ObservableArrays& observables,
-                   ObservationCounts& counts) {
+                   std::int64_t walker_index, std::int64_t sample, const WalkerState<T, D>& walker,
+                   ObservableArrays& observables, ObservationCounts& counts) {
   const Landscape& landscape = run.landscapes[static_cast<std::size_t>(variant)];
   const std::size_t slot = observables.sample_index(variant, sample, walker_index);
   const std::size_t counter = static_cast<std::size_t>(variant * observables.samples + sample);

@@ -39,7 +39,9 @@ fs::path scratch(const std::string& name) {
   return dir;
 }
 
-void write(const fs::path& path, const std::string& text) { std::ofstream(path) << text; }
+void write(const fs::path& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
 
 nlohmann::json read_json(const fs::path& path) {
   std::ifstream file(path);
@@ -124,8 +126,8 @@ TEST(Cli, RunWritesSummaryAndHdf5) {
 TEST(Cli, ExistingRunDirectoryIsNotOverwrittenWithoutForce) {
   const fs::path dir = scratch("force");
   write(dir / "tiny.toml", kTinyConfig);
-  const std::string base = "run " + (dir / "tiny.toml").string() + " --out " + (dir / "out").string() +
-                           " --backend cpu --quiet";
+  const std::string base = "run " + (dir / "tiny.toml").string() + " --out " +
+                           (dir / "out").string() + " --backend cpu --quiet";
   ASSERT_EQ(run_cli(base).exit_code, 0);
   const auto before = fs::last_write_time(dir / "out" / "results.h5");
   const CommandResult refused = run_cli(base + " --seed 6");
@@ -146,7 +148,8 @@ TEST(Cli, BadConfigGivesClearErrorAndWritesNothing) {
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_NE(result.output.find("bad.toml"), std::string::npos) << result.output;
   EXPECT_NE(result.output.find("dynamics.noise_strenght"), std::string::npos) << result.output;
-  EXPECT_NE(result.output.find("did you mean 'noise_strength'"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("did you mean 'noise_strength'"), std::string::npos)
+      << result.output;
   EXPECT_FALSE(fs::exists(dir / "out"));
 }
 
@@ -208,8 +211,9 @@ TEST(Cli, ReplayReproducesTheStoredFinalPositions) {
   const auto position = read_h5_doubles(dir / "out" / "results.h5", "/walkers/position");
   for (const int walker : {0, 49, 50, 99}) {
     const fs::path csv = dir / ("walker" + std::to_string(walker) + ".csv");
-    const CommandResult replay = run_cli("replay " + (dir / "out").string() + " --walker " +
-                                         std::to_string(walker) + " --every 100 --output " + csv.string());
+    const CommandResult replay =
+        run_cli("replay " + (dir / "out").string() + " --walker " + std::to_string(walker) +
+                " --every 100 --output " + csv.string());
     ASSERT_EQ(replay.exit_code, 0) << replay.output;
     std::ifstream file(csv);
     std::string line, last;
@@ -238,9 +242,9 @@ TEST(Cli, ReplayReproducesTheStoredFinalPositions) {
 
 TEST(Cli, QuickstartShowsTheFlatValleyPreference) {
   const fs::path dir = scratch("quickstart");
-  const CommandResult result = run_cli("run " + std::string(SGDWALK_SOURCE_DIR) +
-                                       "/examples/quickstart.toml --out " + (dir / "out").string() +
-                                       " --quiet");
+  const CommandResult result =
+      run_cli("run " + std::string(SGDWALK_SOURCE_DIR) + "/examples/quickstart.toml --out " +
+              (dir / "out").string() + " --quiet");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   const auto summary = read_json(dir / "out" / "summary.json");
   const auto& variants = summary["variants"];

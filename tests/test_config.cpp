@@ -9,7 +9,9 @@
 namespace sgdwalk {
 namespace {
 
-RunPlan parse(const std::string& text) { return load_config_text(text, "test.toml"); }
+RunPlan parse(const std::string& text) {
+  return load_config_text(text, "test.toml");
+}
 
 /// Parses `text`, expecting a ConfigError whose message contains every fragment.
 void expect_error(const std::string& text, std::initializer_list<std::string> fragments) {
@@ -20,7 +22,8 @@ void expect_error(const std::string& text, std::initializer_list<std::string> fr
     const std::string message = error.what();
     for (const auto& fragment : fragments) {
       EXPECT_NE(message.find(fragment), std::string::npos)
-          << "message lacks '" << fragment << "':\n" << message;
+          << "message lacks '" << fragment << "':\n"
+          << message;
     }
   }
 }
@@ -142,8 +145,9 @@ y_bins = 5
 }
 
 TEST(ConfigErrors, UnknownKeyGetsDidYouMean) {
-  expect_error("[dynamics]\nlearnig_rate = 0.1\nnoise_strength = 0.1\n",
-               {"test.toml", "dynamics.learnig_rate", "unknown key", "did you mean 'learning_rate'"});
+  expect_error(
+      "[dynamics]\nlearnig_rate = 0.1\nnoise_strength = 0.1\n",
+      {"test.toml", "dynamics.learnig_rate", "unknown key", "did you mean 'learning_rate'"});
   expect_error(kMinimal + "[run]\nwalker = 10\n", {"run.walker", "did you mean 'walkers'"});
   expect_error(kMinimal + "[observabels]\n", {"observabels", "did you mean 'observables'"});
 }
@@ -173,7 +177,8 @@ TEST(ConfigErrors, NonFiniteValuesAreRejected) {
   expect_error("[dynamics]\nlearning_rate = nan\nnoise_strength = 0.1\n",
                {"dynamics.learning_rate", "not finite"});
   expect_error(kMinimal + "[landscape]\ny_f = inf\n", {"landscape.y_f", "not finite"});
-  expect_error(kMinimal + "[init]\npositions = [[0.0, inf]]\n", {"init.positions[0][1]", "not finite"});
+  expect_error(kMinimal + "[init]\npositions = [[0.0, inf]]\n",
+               {"init.positions[0][1]", "not finite"});
 }
 
 TEST(ConfigErrors, StructuralProblems) {
@@ -184,8 +189,10 @@ TEST(ConfigErrors, StructuralProblems) {
                {"init.positions[0]", "3 element(s)", "allowed: 2"});
   expect_error(kMinimal + "[[observables.histogram]]\nx_range = [1, -1]\n",
                {"observables.histogram[0].x_range", "low < high"});
-  expect_error(kMinimal + "[run]\nsteps = 10\n[[observables.histogram]]\nx_range = [-1, 1]\nwindow = [0, 11]\n",
-               {"observables.histogram[0].window[1]", "11", "[0, 10]"});
+  expect_error(
+      kMinimal +
+          "[run]\nsteps = 10\n[[observables.histogram]]\nx_range = [-1, 1]\nwindow = [0, 11]\n",
+      {"observables.histogram[0].window[1]", "11", "[0, 10]"});
   expect_error(kMinimal + "[sweep]\nlearning_rat = [0.1]\n",
                {"sweep.learning_rat", "cannot sweep", "did you mean 'learning_rate'"});
   expect_error(kMinimal + "[sweep]\nmode = \"zip\"\nx1 = [0.7, 0.8]\nx2 = [0.6]\n",
@@ -204,7 +211,8 @@ TEST(ConfigErrors, MissingFileIsAClearError) {
     load_config_file("/nonexistent/sgdwalk.toml");
     FAIL() << "expected an error";
   } catch (const ConfigError& error) {
-    EXPECT_NE(std::string(error.what()).find("/nonexistent/sgdwalk.toml: cannot open"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("/nonexistent/sgdwalk.toml: cannot open"),
+              std::string::npos);
   }
 }
 

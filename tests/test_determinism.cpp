@@ -16,7 +16,8 @@ namespace {
 
 template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
 }
 
 void expect_identical(const RunData& a, const RunData& b) {
@@ -43,25 +44,31 @@ std::string config(const std::string& landscape, const std::string& noise,
                    const std::string& precision) {
   std::string init;
   std::string landscape_extra;
-  if (landscape == "two_valley") init = "positions = [[-0.01, 5.0], [0.01, 5.0]]";
+  if (landscape == "two_valley")
+    init = "positions = [[-0.01, 5.0], [0.01, 5.0]]";
   else if (landscape == "harmonic") {
     init = "positions = [[0.3, -0.2]]";
     landscape_extra = "dim = 2\nstiffness = [1.0, 3.0]\n";
-  } else init = "positions = [[-0.05], [0.05]]";
+  } else
+    init = "positions = [[-0.05], [0.05]]";
   return R"(
 [run]
 walkers = 37
 steps = 300
 seed = 99
-precision = ")" + precision + R"("
+precision = ")" +
+         precision + R"("
 [landscape]
-kind = ")" + landscape + "\"\n" + landscape_extra + R"(
+kind = ")" +
+         landscape + "\"\n" + landscape_extra + R"(
 [dynamics]
-noise = ")" + noise + R"("
+noise = ")" +
+         noise + R"("
 learning_rate = 0.05
 noise_strength = 0.2
 [init]
-)" + init + R"(
+)" + init +
+         R"(
 [observables]
 sample_steps = [0, 1, 77, 150, 300]
 [observables.first_passage]
@@ -141,17 +148,18 @@ TEST_P(Determinism, ReplayReproducesEveryTrackedValue) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllLandscapes, Determinism,
-    ::testing::Values(Case{"two_valley", "hessian", "double"}, Case{"two_valley", "hessian", "float"},
-                      Case{"two_valley", "hessian_squared", "double"},
-                      Case{"two_valley", "isotropic", "float"},
-                      Case{"two_valley_slice", "hessian", "double"},
-                      Case{"double_well", "isotropic", "double"},
-                      Case{"harmonic", "hessian", "float"}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return info.param.landscape + "_" + info.param.noise + "_" + info.param.precision;
-    });
+INSTANTIATE_TEST_SUITE_P(AllLandscapes, Determinism,
+                         ::testing::Values(Case{"two_valley", "hessian", "double"},
+                                           Case{"two_valley", "hessian", "float"},
+                                           Case{"two_valley", "hessian_squared", "double"},
+                                           Case{"two_valley", "isotropic", "float"},
+                                           Case{"two_valley_slice", "hessian", "double"},
+                                           Case{"double_well", "isotropic", "double"},
+                                           Case{"harmonic", "hessian", "float"}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return info.param.landscape + "_" + info.param.noise + "_" +
+                                  info.param.precision;
+                         });
 
 TEST(Determinism, VariantStreamsDoNotDependOnWalkerCount) {
   // Walker 3 of variant 1 sees the same noise whether the run has 10 or 50 walkers per variant.

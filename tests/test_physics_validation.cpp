@@ -101,18 +101,24 @@ std::string slice_config(const std::string& noise, double eta, double temperatur
                          const std::string& positions = "[[-0.01], [0.01]]") {
   return R"(
 [run]
-walkers = )" + std::to_string(walkers) + R"(
-steps = )" + std::to_string(steps) + R"(
+walkers = )" +
+         std::to_string(walkers) + R"(
+steps = )" +
+         std::to_string(steps) + R"(
 seed = 7
 [landscape]
 kind = "two_valley_slice"
 y = 5.0
 [dynamics]
-noise = ")" + noise + R"("
-dt = )" + std::to_string(eta) + R"(
-temperature = )" + std::to_string(temperature) + R"(
+noise = ")" +
+         noise + R"("
+dt = )" + std::to_string(eta) +
+         R"(
+temperature = )" +
+         std::to_string(temperature) + R"(
 [init]
-positions = )" + positions + "\n" + extra;
+positions = )" +
+         positions + "\n" + extra;
 }
 
 TEST(SliceEquilibrium, IsotropicPFlatMatchesTheExactGibbsWeight) {
@@ -143,26 +149,27 @@ TEST(FirstPassage, MeanTimeFromTheSharpBottomMatchesQuadrature) {
   const double y = 5.0, delta_s = 0.005, eta = 0.0005;
   const int walkers = 20000;
   const double x_start = -theory::g_sharp(params, y) / 2;  // the sharp valley's bottom
-  const RunOutcome outcome =
-      simulate(slice_config("hessian", eta, delta_s, 20000, walkers,
-                            "[observables.first_passage]\ntarget = \"flat\"\n",
-                            fmt::format("[[{}]]", x_start)));
+  const RunOutcome outcome = simulate(slice_config(
+      "hessian", eta, delta_s, 20000, walkers, "[observables.first_passage]\ntarget = \"flat\"\n",
+      fmt::format("[[{}]]", x_start)));
   const PassageSummary& passage = outcome.summaries[0].passage;
   ASSERT_EQ(passage.started_in_target, 0);
   ASSERT_GT(passage.arrived, walkers * 0.999) << "run long enough for nearly all to arrive";
   // A walker observed every η crosses x = 0 later than the continuous path; to leading order
   // this shifts the absorbing point by β·sqrt(2Dη), β = −ζ(1/2)/sqrt(2π) ≈ 0.5826
   // (Broadie–Glasserman–Kou), with D the diffusion on the approach side.
-  const double d_sharp = theory::slice_diffusion(params, y, delta_s, kSharpBasin, NoiseKind::hessian);
+  const double d_sharp =
+      theory::slice_diffusion(params, y, delta_s, kSharpBasin, NoiseKind::hessian);
   const double shift = 0.5826 * std::sqrt(2 * d_sharp * eta);
   const double expected = theory::mfpt_slice_hessian(params, y, delta_s, x_start, shift);
   const double simulated = eta * passage.steps.mean;
   const double se = eta * passage.steps.standard_error;
-  EXPECT_NEAR(simulated, expected, 5 * se) << "uncorrected quadrature: "
-                                           << theory::mfpt_slice_hessian(params, y, delta_s, x_start, 0.0);
+  EXPECT_NEAR(simulated, expected, 5 * se)
+      << "uncorrected quadrature: " << theory::mfpt_slice_hessian(params, y, delta_s, x_start, 0.0);
 }
 
-// ---- Effective potential from an on-the-fly histogram --------------------------------------------
+// ---- Effective potential from an on-the-fly histogram
+// --------------------------------------------
 
 TEST(EffectivePotential, HistogramMatchesTheQuasiSteadyDensity) {
   const theory::TwoValleyParams params;
@@ -174,7 +181,8 @@ TEST(EffectivePotential, HistogramMatchesTheQuasiSteadyDensity) {
   const RunOutcome outcome = simulate(slice_config(
       "hessian", eta, delta_s, 8000, walkers,
       "[[observables.histogram]]\nname = \"x\"\nx_range = [-0.5, 0.5]\nbins = 40\nwindow = [8000, "
-      "8000]\ntemperature = " + std::to_string(t_eff) + "\n"));
+      "8000]\ntemperature = " +
+          std::to_string(t_eff) + "\n"));
   const HistogramSummary& histogram = outcome.summaries[0].histograms[0];
   ASSERT_EQ(histogram.deposits, static_cast<std::uint64_t>(walkers));
 
@@ -184,8 +192,8 @@ TEST(EffectivePotential, HistogramMatchesTheQuasiSteadyDensity) {
   std::uint64_t pooled_count = histogram.outside;
   const double width = (hi - lo) / bins;
   for (int b = 0; b < bins; ++b) {
-    const double p = theory::slice_bin_probability(params, y, delta_s, lo + b * width,
-                                                   lo + (b + 1) * width);
+    const double p =
+        theory::slice_bin_probability(params, y, delta_s, lo + b * width, lo + (b + 1) * width);
     const double expected = walkers * p;
     expected_outside -= expected;
     const double count = static_cast<double>(histogram.counts[static_cast<std::size_t>(b)]);
@@ -207,7 +215,8 @@ TEST(EffectivePotential, HistogramMatchesTheQuasiSteadyDensity) {
     }
   }
   if (expected_outside >= 5) {
-    chi_square += (pooled_count - expected_outside) * (pooled_count - expected_outside) / expected_outside;
+    chi_square +=
+        (pooled_count - expected_outside) * (pooled_count - expected_outside) / expected_outside;
     ++degrees;
   }
   // degrees − 1 for the fixed total.

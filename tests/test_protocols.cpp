@@ -41,10 +41,14 @@ RunOutcome simulate(const std::string& config) {
   return execute(plan, *backend, {});
 }
 
-double binomial_se(double p, double n) { return std::sqrt(p * (1 - p) / n); }
+double binomial_se(double p, double n) {
+  return std::sqrt(p * (1 - p) / n);
+}
 
 /// √(a² + b²): the standard error of a difference of independent estimates.
-double combined(double a, double b) { return std::hypot(a, b); }
+double combined(double a, double b) {
+  return std::hypot(a, b);
+}
 
 // ---- The example configs ------------------------------------------------------------------------
 
@@ -107,12 +111,13 @@ TEST(Examples, ProtocolConfigsHaveThePapersSizes) {
     ASSERT_EQ(plan.histograms.size(), 1u);
   }
   // Escape rates start at the valley bottoms ∓g/2 and target the other basin.
-  for (const auto& [file, from_sharp] :
-       {std::pair{"escape_rates_sharp_to_flat.toml", true}, {"escape_rates_flat_to_sharp.toml", false}}) {
+  for (const auto& [file, from_sharp] : {std::pair{"escape_rates_sharp_to_flat.toml", true},
+                                         {"escape_rates_flat_to_sharp.toml", false}}) {
     for (const std::string dir : {"", "small/"}) {
       const RunPlan plan = load_config_file(example(dir + file));
       const double y = plan.variants[0].landscape.at("y");
-      const double bottom = from_sharp ? -theory::g_sharp(kPaper, y) / 2 : theory::g_flat(kPaper, y) / 2;
+      const double bottom =
+          from_sharp ? -theory::g_sharp(kPaper, y) / 2 : theory::g_flat(kPaper, y) / 2;
       EXPECT_NEAR(plan.initial_positions[0][0], bottom, 1e-15) << dir << file;
       EXPECT_EQ(plan.passage.kind, PassageKind::basin) << dir << file;
       EXPECT_EQ(plan.passage.basin, from_sharp ? kFlatBasin : kSharpBasin) << dir << file;
@@ -125,7 +130,8 @@ TEST(Examples, ProtocolConfigsHaveThePapersSizes) {
   }
 }
 
-// ---- The discrete chain's own stationary state ----------------------------------------------------
+// ---- The discrete chain's own stationary state
+// ----------------------------------------------------
 //
 // The walk x' = x − ηL'(x) + sqrt(2D(x)η) z on the slice converges to the Itô diffusion, but
 // slowly at the cusp x = 0 (O(sqrt(η))): its stationary P_flat is ~1 % below the Itô value at
@@ -149,8 +155,8 @@ double discrete_chain_p_flat_grid(double y, double delta_s, double eta, double p
   auto edge = [&](std::int64_t j) { return h * static_cast<double>(j - n_left); };
   auto centre = [&](std::int64_t i) { return h * (static_cast<double>(i - n_left) + 0.5); };
   const double sd_max = std::sqrt(2 * std::max(d_flat, d_sharp) * eta);
-  const double drift_max =
-      eta * std::max(std::fabs(theory::loss_dx(kPaper, lo, y)), std::fabs(theory::loss_dx(kPaper, hi, y)));
+  const double drift_max = eta * std::max(std::fabs(theory::loss_dx(kPaper, lo, y)),
+                                          std::fabs(theory::loss_dx(kPaper, hi, y)));
   const auto half = static_cast<std::int64_t>(std::ceil(8 * sd_max / h)) + 2;
   const std::int64_t band = half + static_cast<std::int64_t>(std::ceil(drift_max / h)) + 2;
   // Unknowns and equations without the fixed cell k (π_k = 1).
@@ -159,7 +165,8 @@ double discrete_chain_p_flat_grid(double y, double delta_s, double eta, double p
     if (std::fabs(centre(i) - mu_flat) < std::fabs(centre(k) - mu_flat)) k = i;
   }
   const std::int64_t m = n - 1, width = 2 * band + 1;
-  std::vector<double> matrix(static_cast<std::size_t>(m * width), 0.0), rhs(static_cast<std::size_t>(m), 0.0);
+  std::vector<double> matrix(static_cast<std::size_t>(m * width), 0.0),
+      rhs(static_cast<std::size_t>(m), 0.0);
   auto index = [&](std::int64_t i) { return i < k ? i : i - 1; };
   auto at = [&](std::int64_t r, std::int64_t c) -> double& {
     return matrix[static_cast<std::size_t>(r * width + (c - r + band))];
@@ -241,7 +248,8 @@ TEST(DiscreteChain, ConvergesToTheItoPFlatAsTheTimeStepShrinks) {
   EXPECT_LT(gap_1 / gap_05, 1.6);
 }
 
-// ---- The python port of the theory ----------------------------------------------------------------
+// ---- The python port of the theory
+// ----------------------------------------------------------------
 //
 // python/tests/theory_reference.csv holds C++ values of the functions the plots use; this test
 // checks that the table is what host/theory.cpp computes now, and python/tests/test_theory.py
@@ -310,7 +318,8 @@ std::vector<TheoryRow> theory_rows() {
         rows.push_back({"log_mfpt_erfi_approx", "hessian", y, d, double(basin), 0});
       }
     }
-    for (const double d : {0.01, 0.3}) rows.push_back({"p_flat_isotropic", "isotropic", y, d, 0, 0});
+    for (const double d : {0.01, 0.3})
+      rows.push_back({"p_flat_isotropic", "isotropic", y, d, 0, 0});
     for (const double x : {-0.5, -0.1, -1e-3, 0.0, 0.2, 0.6}) {
       rows.push_back({"log_slice_density", "hessian", y, 0.02, x, 0});
       rows.push_back({"log_slice_density", "isotropic", y, 0.05, x, 0});
@@ -417,9 +426,9 @@ TEST(PhaseDiagram, HessianNoisePFlatRisesSharplyWithDeltaSFromOneHalfToAboveNine
   // Points of the paper's grid (η, σ ∈ [0.01, 0.1], 2e4 iterations): the diagonal at
   // Δ_S = ησ = 1e-4, 3.6e-4, 1e-3, 1e-2 and the two off-diagonal corners (Δ_S = 1e-3).
   const int walkers = 800;
-  const RunOutcome outcome = simulate(phase_points(
-      "hessian", "[0.01, 0.01896, 0.03162, 0.1, 0.01, 0.1]",
-      "[0.01, 0.01896, 0.03162, 0.1, 0.1, 0.01]", walkers, 20000, 11));
+  const RunOutcome outcome =
+      simulate(phase_points("hessian", "[0.01, 0.01896, 0.03162, 0.1, 0.01, 0.1]",
+                            "[0.01, 0.01896, 0.03162, 0.1, 0.1, 0.01]", walkers, 20000, 11));
   const auto& s = outcome.summaries;
   for (const auto& summary : s) EXPECT_EQ(summary.nonfinite_walkers, 0);
   // Δ_S = 1e-4: no walker ever leaves the side it started on: P_flat = 1/2 and t_f = 1.
@@ -452,8 +461,8 @@ TEST(PhaseDiagram, HessianSquaredNoiseRisesEarlierAndDipsWhereWalkersNeverFreeze
   // The robustness grid (η, σ ∈ [1e-3, 1e-1]) at Δ_S = 1e-6, 3e-4 and 1e-2 (the corners and a
   // point of the diagonal).
   const int walkers = 800;
-  const RunOutcome outcome = simulate(phase_points(
-      "hessian_squared", "[0.001, 0.01732, 0.1]", "[0.001, 0.01732, 0.1]", walkers, 20000, 12));
+  const RunOutcome outcome = simulate(phase_points("hessian_squared", "[0.001, 0.01732, 0.1]",
+                                                   "[0.001, 0.01732, 0.1]", walkers, 20000, 12));
   const auto& s = outcome.summaries;
   for (const auto& summary : s) EXPECT_EQ(summary.nonfinite_walkers, 0);
   EXPECT_DOUBLE_EQ(s[0].p_flat, 0.5);
@@ -468,8 +477,7 @@ TEST(PhaseDiagram, HessianSquaredNoiseRisesEarlierAndDipsWhereWalkersNeverFreeze
 
 // ---- Along training and the freezing point (2-D model from y0 = 1, η = 0.01) -------------------
 
-std::string training(const std::string& sweep, int walkers, int steps, int sample_every,
-                     int seed) {
+std::string training(const std::string& sweep, int walkers, int steps, int sample_every, int seed) {
   return fmt::format(R"(
 [run]
 walkers = {}
@@ -507,18 +515,19 @@ TEST(Training, LowNoiseFreezesEarlyWhileStrongNoiseKeepsWalkersCrossing) {
   };
   for (const auto* s : {&low, &high}) {
     EXPECT_DOUBLE_EQ(s->samples.front().p_flat, 0.5);  // alternating start
-    EXPECT_GT(s->samples.back().progress_mean, 2.0);     // training progressed (y0 = 1)
+    EXPECT_GT(s->samples.back().progress_mean, 2.0);   // training progressed (y0 = 1)
   }
   // At t = 50 the weakly driven walkers have already left the sharp valley and stopped crossing.
-  const SampleSummary& low50 = at(low, 50), &high50 = at(high, 50), &high100 = at(high, 100);
+  const SampleSummary &low50 = at(low, 50), &high50 = at(high, 50), &high100 = at(high, 100);
   EXPECT_GT(low50.p_flat - 4 * low50.p_flat_stderr, 0.85);
   EXPECT_LE(std::fabs(low.p_flat - low50.p_flat), 2 * low.p_flat_stderr);
   EXPECT_GT(low50.p_flat - high50.p_flat, 4 * combined(low50.p_flat_stderr, high50.p_flat_stderr));
   // With ten times the noise they keep crossing: P_flat is still below its plateau at t = 100 and
   // the last basin changes come much later.
   EXPECT_LT(high100.p_flat + 4 * high100.p_flat_stderr, low.p_flat);
-  EXPECT_GT(0.01 * (high.freezing_time.mean - low.freezing_time.mean),
-            5 * 0.01 * combined(low.freezing_time.standard_error, high.freezing_time.standard_error));
+  EXPECT_GT(
+      0.01 * (high.freezing_time.mean - low.freezing_time.mean),
+      5 * 0.01 * combined(low.freezing_time.standard_error, high.freezing_time.standard_error));
   EXPECT_LT(0.01 * low.freezing_time.mean, 25.0);
   EXPECT_GT(0.01 * high.freezing_time.mean, 50.0);
 }
@@ -533,16 +542,17 @@ TEST(Freezing, LargerDeltaSFreezesLaterAtLargerYAndEndsMoreOftenFlat) {
   const Point points[] = {{1e-4, 4000, 5000}, {6.3e-4, 1000, 40000}, {4e-3, 1000, 100000}};
   std::vector<VariantSummary> s;
   for (const Point& p : points) {
-    s.push_back(simulate(training(fmt::format("temperature = [{}]", p.delta_s), p.walkers,
-                                  p.steps, p.steps, 22))
+    s.push_back(simulate(training(fmt::format("temperature = [{}]", p.delta_s), p.walkers, p.steps,
+                                  p.steps, 22))
                     .summaries[0]);
   }
   for (int v = 0; v + 1 < 3; ++v) {
     EXPECT_GT(s[v + 1].y_freeze.mean - s[v].y_freeze.mean,
               5 * combined(s[v].y_freeze.standard_error, s[v + 1].y_freeze.standard_error))
         << v;
-    EXPECT_GT(s[v + 1].freezing_time.mean - s[v].freezing_time.mean,
-              5 * combined(s[v].freezing_time.standard_error, s[v + 1].freezing_time.standard_error))
+    EXPECT_GT(
+        s[v + 1].freezing_time.mean - s[v].freezing_time.mean,
+        5 * combined(s[v].freezing_time.standard_error, s[v + 1].freezing_time.standard_error))
         << v;
   }
   // Frozen well before each run's end (t_f is in steps).
@@ -596,8 +606,8 @@ target = "{}"
 double shifted_mfpt(double y, double delta_s, double eta, int from) {
   const double d = theory::slice_diffusion(kPaper, y, delta_s, from, NoiseKind::hessian);
   const double shift = 0.5826 * std::sqrt(2 * d * eta);
-  const double x_start = from == kSharpBasin ? -theory::g_sharp(kPaper, y) / 2
-                                             : theory::g_flat(kPaper, y) / 2;
+  const double x_start =
+      from == kSharpBasin ? -theory::g_sharp(kPaper, y) / 2 : theory::g_flat(kPaper, y) / 2;
   return theory::mfpt_slice_hessian(kPaper, y, delta_s, x_start,
                                     from == kSharpBasin ? shift : -shift);
 }
@@ -611,20 +621,21 @@ TEST_P(EscapeRate, CensoredRateMatchesOneOverTheQuadratureMfptAtAHighBarrier) {
   const int from = GetParam();
   const double y = 5, eta = 5e-4;
   const double delta_s = from == kSharpBasin ? 8e-4 : 1.2e-3;
-  ASSERT_NEAR(theory::two_valley_depth(kPaper, y) * theory::f_branch(kPaper, y, from) / (2 * delta_s),
-              5.4, 0.05);
+  ASSERT_NEAR(
+      theory::two_valley_depth(kPaper, y) * theory::f_branch(kPaper, y, from) / (2 * delta_s), 5.4,
+      0.05);
   const int walkers = 2000, steps = 40000;
-  const double x_start = from == kSharpBasin ? -theory::g_sharp(kPaper, y) / 2
-                                             : theory::g_flat(kPaper, y) / 2;
-  const RunOutcome outcome =
-      simulate(slice_passage(y, x_start, from == kSharpBasin ? "flat" : "sharp", eta, delta_s,
-                             walkers, steps, 31 + from));
+  const double x_start =
+      from == kSharpBasin ? -theory::g_sharp(kPaper, y) / 2 : theory::g_flat(kPaper, y) / 2;
+  const RunOutcome outcome = simulate(slice_passage(
+      y, x_start, from == kSharpBasin ? "flat" : "sharp", eta, delta_s, walkers, steps, 31 + from));
   const PassageSummary& passage = outcome.summaries[0].passage;
   ASSERT_EQ(passage.started_in_target, 0);
   const double mfpt = shifted_mfpt(y, delta_s, eta, from);
   const double expected_arrivals = passage.exposure_time / mfpt;
   ASSERT_GT(expected_arrivals, 500);
-  EXPECT_NEAR(static_cast<double>(passage.arrived), expected_arrivals, 5 * std::sqrt(expected_arrivals))
+  EXPECT_NEAR(static_cast<double>(passage.arrived), expected_arrivals,
+              5 * std::sqrt(expected_arrivals))
       << "rate " << passage.rate << " [" << passage.rate_low << ", " << passage.rate_high
       << "], 1/MFPT " << 1 / mfpt;
   // The exact 95 % interval is consistent with the rate's Poisson error.
@@ -750,7 +761,8 @@ temperature = {:.17g}
   EXPECT_GT(1 - sharp_slope, 4 * sharp_se);
 }
 
-// ---- Isotropic control ----------------------------------------------------------------------------
+// ---- Isotropic control
+// ----------------------------------------------------------------------------
 
 TEST(IsotropicControl, PFlatIsTheRootGammaShareAtEveryYAndNoise) {
   // Exact fixed-y P_flat with isotropic noise; since g_i/√f_i is the same on both branches it is

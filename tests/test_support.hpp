@@ -13,7 +13,9 @@
 namespace sgdwalk::testing {
 
 /// Backends every backend-generic test body runs on.
-inline std::vector<std::string> backend_names() { return {"cpu", "cuda"}; }
+inline std::vector<std::string> backend_names() {
+  return {"cpu", "cuda"};
+}
 
 inline bool gpu_required() {
   const char* value = std::getenv("SGDWALK_REQUIRE_GPU");
@@ -35,11 +37,11 @@ inline std::string backend_skip_message(const std::string& name) {
 }  // namespace sgdwalk::testing
 
 /// Declares `backend` for the test parameter, or skips (fails with SGDWALK_REQUIRE_GPU=1).
-#define SGDWALK_BACKEND_OR_SKIP(backend, name)                                      \
-  auto backend = ::sgdwalk::testing::backend_for_test(name);                        \
-  if (!backend) {                                                                   \
-    if (::sgdwalk::testing::gpu_required()) {                                       \
+#define SGDWALK_BACKEND_OR_SKIP(backend, name)                                                  \
+  auto backend = ::sgdwalk::testing::backend_for_test(name);                                    \
+  if (!backend) {                                                                               \
+    if (::sgdwalk::testing::gpu_required()) {                                                   \
       FAIL() << "SGDWALK_REQUIRE_GPU=1 but " << ::sgdwalk::testing::backend_skip_message(name); \
-    }                                                                               \
-    GTEST_SKIP() << ::sgdwalk::testing::backend_skip_message(name);                 \
+    }                                                                                           \
+    GTEST_SKIP() << ::sgdwalk::testing::backend_skip_message(name);                             \
   }

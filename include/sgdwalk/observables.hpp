@@ -13,7 +13,7 @@
 namespace sgdwalk {
 
 enum class HistogramKind : std::int32_t {
-  x_in_band = 1,  ///< 1-D in position[x_coordinate], counting walkers whose progress (y) is in a band
+  x_in_band = 1,  ///< 1-D in position[x_coordinate], of the walkers whose progress is in a band
   xy = 2,         ///< 2-D in (position[x_coordinate], progress)
 };
 
