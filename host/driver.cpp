@@ -13,6 +13,7 @@
 
 #include "hdf5_file.hpp"
 #include "landscape_params.hpp"
+#include "memory.hpp"
 #include "sgdwalk/normal.hpp"
 #include "typed_run.hpp"
 
@@ -510,7 +511,10 @@ Json summary_json(const RunPlan& plan, const RunOutcome& outcome, const RunRecor
       {"walker_steps", progress.walker_steps_done},
       {"walker_steps_per_second",
        progress.simulate_seconds > 0 ? walker_steps / progress.simulate_seconds : 0.0},
-      {"sessions", record.sessions}};
+      {"sessions", record.sessions},
+      // This session's process only (a resumed run's earlier sessions are not included).
+      {"peak_host_memory_bytes",
+       number(peak_host_memory().value_or(std::numeric_limits<double>::quiet_NaN()))}};
   if (!with_results) {
     summary["variants"] = Json::array();
     summary["files"] = {{"config", "config.toml"}};

@@ -71,6 +71,17 @@ std::optional<double> available_host_memory() {
   return available;
 }
 
+std::optional<double> peak_host_memory() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    double kib = 0;
+    if (fields >> key >> kib && key == "VmHWM:") return kib * 1024;
+  }
+  return std::nullopt;
+}
+
 std::int64_t max_walkers_per_variant(const RunPlan& plan, int threads, double usable_bytes) {
   const MemoryEstimate estimate = estimate_host_memory(plan, threads);
   const double variants = static_cast<double>(std::max<std::int64_t>(1, plan.variant_count()));

@@ -34,6 +34,11 @@ MemoryEstimate estimate_host_memory(const RunPlan& plan, int threads);
 /// (v2) limit when one is set. Empty when unknown.
 std::optional<double> available_host_memory();
 
+/// Peak resident memory of this process since it started (VmHWM from /proc/self/status, Linux).
+/// Unlike getrusage's ru_maxrss it does not count the parent's memory copied at fork. Empty when
+/// unknown.
+std::optional<double> peak_host_memory();
+
 /// The largest walkers per variant whose estimate fits in `usable_bytes` (0 if none does).
 std::int64_t max_walkers_per_variant(const RunPlan& plan, int threads, double usable_bytes);
 

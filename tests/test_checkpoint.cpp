@@ -367,5 +367,16 @@ TEST(Memory, AvailableMemoryIsReadHere) {
   EXPECT_GT(*available, 1e6);
 }
 
+TEST(Memory, PeakMemoryCoversWhatThisProcessTouched) {
+  const std::size_t bytes = std::size_t{64} << 20;
+  std::vector<unsigned char> block(bytes);
+  std::memset(block.data(), 1, block.size());  // resident only once written
+  const auto peak = peak_host_memory();
+  ASSERT_TRUE(peak.has_value()) << "/proc/self/status has no VmHWM";
+  EXPECT_GE(*peak, static_cast<double>(bytes));
+  EXPECT_LT(*peak, 64.0 * static_cast<double>(bytes)) << "bytes, not KiB or pages";
+  EXPECT_EQ(block[bytes / 2], 1);
+}
+
 }  // namespace
 }  // namespace sgdwalk

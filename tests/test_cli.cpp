@@ -103,6 +103,10 @@ TEST(Cli, RunWritesSummaryAndHdf5) {
   EXPECT_EQ(summary["config"]["run"]["seed"], 5);
   EXPECT_EQ(summary["timing"]["walker_steps"], 2 * 50 * 400);
   EXPECT_GT(summary["timing"]["walker_steps_per_second"].get<double>(), 0);
+  // The CLI process's own peak (VmHWM): at least its 2 x 50 walkers' state, and not absurd.
+  ASSERT_TRUE(summary["timing"]["peak_host_memory_bytes"].is_number());
+  EXPECT_GT(summary["timing"]["peak_host_memory_bytes"].get<double>(), 2 * 50 * 64);
+  EXPECT_LT(summary["timing"]["peak_host_memory_bytes"].get<double>(), 4e9);
   ASSERT_EQ(summary["variants"].size(), 2u);
   const double p_flat = summary["variants"][1]["p_flat"];
   EXPECT_GE(p_flat, 0.0);

@@ -1,9 +1,12 @@
 """The contestants (sgdwalk and the peers), how each is run, and what a run returns.
 
-Every run is a fresh process; its peak resident memory comes from os.wait4, the same way for all.
+Every run is a fresh process. Its peak resident memory is the VmHWM the process reads from
+/proc/self/status at its end, the same way for all: os.wait4's ru_maxrss would include this
+Python process's memory, which the child inherits when it is forked.
 A run's result is a dict with at least: walkers, steps, seconds (simulation only),
 walker_steps_per_second, p_flat, p_flat_stderr, mean_tf, mean_tf_stderr, mean_y_freeze,
-process_maxrss_bytes, process_wall_seconds and process_cpu_seconds.
+peak_rss_bytes (reported by the process itself: VmHWM, peak resident memory since exec),
+process_wall_seconds and process_cpu_seconds.
 """
 
 import json
@@ -112,8 +115,8 @@ def peer_contestants(gpu):
 def run_process(argv, env, timeout, cwd=None):
     """Run a command; return (returncode, stdout, stderr, process measurements).
 
-    The measurements are the peak resident memory, wall time and CPU time (user + system) of the
-    whole process, start-up included.
+    The measurements are the wall time and CPU time (user + system) of the whole process,
+    start-up included.
 
     Raises RunError on timeout (the process group is killed).
     """
@@ -135,7 +138,7 @@ def run_process(argv, env, timeout, cwd=None):
         out.seek(0)
         err.seek(0)
         return (process.returncode, out.read(), err.read(),
-                {"process_maxrss_bytes": usage.ru_maxrss * 1024, "process_wall_seconds": wall,
+                {"process_wall_seconds": wall,
                  "process_cpu_seconds": usage.ru_utime + usage.ru_stime})
 
 
@@ -201,6 +204,10 @@ def run_sgdwalk(contestant, case, binary, timeout):
         "mean_tf_stderr": variant["mean_freezing_time_stderr"],
         "mean_y_freeze": variant["mean_y_freeze"],
         "warmup_seconds": 0.0,
+        # RunData per walker (host/memory.hpp): position (2 x 8), y_freeze 8, three step
+        # counters 3 x 8, basin and crossings 4 + 4, and float y + loss (8) per sample step (1).
+        "state_bytes_per_walker": 2 * 8 + 8 + 3 * 8 + 4 + 4 + 8,
+        "peak_rss_bytes": timing.get("peak_host_memory_bytes"),
         "backend": summary.get("backend", {}).get("description", contestant.backend),
         **measured,
     }

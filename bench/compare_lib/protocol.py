@@ -135,7 +135,8 @@ def medians(records):
                 r["walker_steps_per_second"] for r in results),
             "seconds": statistics.median(r["seconds"] for r in results),
             "warmup_seconds": statistics.median(r.get("warmup_seconds", 0.0) for r in results),
-            "process_maxrss_bytes": max(r["process_maxrss_bytes"] for r in results),
+            "peak_rss_bytes": max((r["peak_rss_bytes"] for r in results
+                                   if r.get("peak_rss_bytes") is not None), default=None),
             "state_bytes_per_walker": results[0].get("state_bytes_per_walker"),
         })
     return rows

@@ -51,6 +51,51 @@ def throughput_tables(median_rows, ratio_rows, names):
     return "\n\n".join(blocks)
 
 
+def memory_rows(median_rows, names):
+    """Per contestant and dtype: peak resident memory at each walker count and the marginal bytes
+    per walker, (peak at the most walkers - peak at the fewest) / (difference in walkers), which
+    counts whatever grows with the walker count (state, scratch, buffers) the same way for all."""
+    out = []
+    for dtype in sorted({r["dtype"] for r in median_rows}, reverse=True):
+        for name in names:
+            rows = sorted((r for r in median_rows if r["contestant"] == name
+                           and r["dtype"] == dtype), key=lambda r: r["walkers"])
+            if not rows:
+                continue
+            marginal = None
+            first, last = rows[0]["peak_rss_bytes"], rows[-1]["peak_rss_bytes"]
+            if (len(rows) > 1 and rows[-1]["walkers"] > rows[0]["walkers"]
+                    and first is not None and last is not None):
+                marginal = (last - first) / (rows[-1]["walkers"] - rows[0]["walkers"])
+            out.append({"contestant": name, "dtype": dtype,
+                        "peak_rss_bytes": {r["walkers"]: r["peak_rss_bytes"] for r in rows},
+                        "marginal_bytes_per_walker": marginal,
+                        "state_bytes_per_walker": rows[0].get("state_bytes_per_walker")})
+    return out
+
+
+def memory_tables(rows):
+    """Text tables per dtype of memory_rows()."""
+    blocks = []
+    for dtype in sorted({r["dtype"] for r in rows}, reverse=True):
+        group = [r for r in rows if r["dtype"] == dtype]
+        counts = sorted({w for r in group for w in r["peak_rss_bytes"]})
+        body = []
+        for row in group:
+            peaks = [f"{row['peak_rss_bytes'][w] / 1e6:.0f}"
+                     if row["peak_rss_bytes"].get(w) is not None else "-" for w in counts]
+            marginal = row["marginal_bytes_per_walker"]
+            state = row["state_bytes_per_walker"]
+            body.append([row["contestant"], *peaks,
+                         "-" if marginal is None else f"{marginal:.0f}",
+                         "-" if state is None else f"{state:.0f}"])
+        blocks.append(f"{dtype}: peak resident memory of the process (MB) by walkers, and bytes "
+                      "per walker\n" + format_table(
+                          ["contestant", *(f"{w:.0e}" for w in counts), "B/walker (RSS slope)",
+                           "B/walker (state)"], body))
+    return "\n\n".join(blocks)
+
+
 def write_json(path, document):
     """Write the results document."""
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")

@@ -173,6 +173,19 @@ def summarize(flat, crossings, freeze_step, y_freeze, hist, nonfinite):
     }
 
 
+def peak_rss_bytes():
+    """Peak resident memory of this process since it started: VmHWM from /proc/self/status.
+    (getrusage's ru_maxrss would also count the parent's memory copied at fork.)"""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def report(args, peer, mode, device, seconds, stats, extra=None):
     """Print the run's result, as one JSON line with --json, else as readable lines."""
     result = {
@@ -188,7 +201,7 @@ def report(args, peer, mode, device, seconds, stats, extra=None):
         "seconds": seconds,
         "walker_steps_per_second": args.walkers * args.steps / seconds,
         **stats,
-        "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss_bytes(),
         **(extra or {}),
     }
     if args.json:
