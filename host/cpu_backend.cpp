@@ -22,6 +22,14 @@
 namespace sgdwalk {
 namespace {
 
+// "The iterations of this loop touch different lanes": lets the vectoriser ignore the possible
+// aliasing of the lane arrays through `this` (each compiler has its own spelling).
+#if defined(__clang__)
+#define SGDWALK_LANES_INDEPENDENT _Pragma("clang loop vectorize(assume_safety)")
+#else
+#define SGDWALK_LANES_INDEPENDENT _Pragma("GCC ivdep")
+#endif
+
 constexpr int kLanes = 32;
 constexpr int kChunkSteps = 32;
 static_assert(kLanes % 8 == 0, "the AVX2 Philox path handles 8 lanes at a time");
@@ -104,7 +112,7 @@ class BlockSimulator {
   /// array of structs, which it then cannot vectorise; the plain loop with ivdep has no such array.
   void advance_lanes(const Landscape& landscape, const StepParams<T>& params,
                      const PassageTarget<T>& target, int s, std::int64_t step) {
-#pragma GCC ivdep
+    SGDWALK_LANES_INDEPENDENT
     for (int lane = 0; lane < kLanes; ++lane) {
       WalkerState<T, D> walker = lane_state(lane);
       Vec<T, D> z;
@@ -126,7 +134,7 @@ class BlockSimulator {
       const T* x = position_[geometry.x_coordinate];
       // The slots of all lanes in one vector loop (slot() is branch-free), then the increments.
       alignas(64) std::int32_t slots[kLanes];
-#pragma GCC ivdep
+      SGDWALK_LANES_INDEPENDENT
       for (int lane = 0; lane < kLanes; ++lane) {
         Vec<T, D> position;
         for (int i = 0; i < D; ++i) position[i] = position_[i][lane];
