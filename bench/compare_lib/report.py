@@ -131,9 +131,12 @@ def plot(path, median_rows, names, title):
         axis.set_title(dtype)
         axis.grid(True, which="major", alpha=0.3)
     axes[0][0].set_ylabel("walker-steps per second (median)")
-    axes[0][-1].legend(fontsize="small", loc="best")
+    # One legend below the panels, where it cannot cover a curve.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize="small", loc="lower center",
+                  ncol=min(len(labels), 6), frameon=False)
     figure.suptitle(title, fontsize="medium")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return True
