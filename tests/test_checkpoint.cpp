@@ -15,28 +15,18 @@
 #include "config.hpp"
 #include "driver.hpp"
 #include "memory.hpp"
+#include "test_files.hpp"
 
 namespace sgdwalk {
 namespace {
 
 namespace fs = std::filesystem;
 
+using testing::read_bytes;
+using testing::write_bytes;
+
 fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::path(SGDWALK_BINARY_DIR) / "test-scratch" / "checkpoint" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
-
-void write_bytes(const fs::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return testing::scratch_dir("checkpoint", name);
 }
 
 std::string config(int walkers = 23, int seed = 4) {

@@ -12,40 +12,21 @@
 #include <string>
 #include <vector>
 
+#include "test_files.hpp"
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  ///< stdout and stderr together
-};
-
-CommandResult run_cli(const std::string& arguments) {
-  const std::string command = std::string(SGDWALK_CLI) + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using sgdwalk::testing::CommandResult;
+using sgdwalk::testing::read_json;
+using sgdwalk::testing::run_cli;
 
 fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::path(SGDWALK_BINARY_DIR) / "test-scratch" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
+  return sgdwalk::testing::scratch_dir("cli", name);
 }
 
 void write(const fs::path& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
-
-nlohmann::json read_json(const fs::path& path) {
-  std::ifstream file(path);
-  return nlohmann::json::parse(file);
+  sgdwalk::testing::write_bytes(path, text);
 }
 
 std::vector<double> read_h5_doubles(const fs::path& file, const std::string& dataset,

@@ -17,6 +17,7 @@
 
 #include "../fuzz/fuzz_entry.hpp"
 #include "driver.hpp"
+#include "test_files.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -25,12 +26,7 @@ namespace fs = std::filesystem;
 
 const fs::path kCorpus = fs::path(SGDWALK_SOURCE_DIR) / "fuzz" / "corpus";
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+using testing::read_bytes;
 
 std::vector<fs::path> corpus_files(const std::string& kind) {
   std::vector<fs::path> files;

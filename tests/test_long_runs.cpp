@@ -27,6 +27,7 @@
 #include "config.hpp"
 #include "memory.hpp"
 #include "run_session.hpp"
+#include "test_files.hpp"
 
 extern char** environ;
 
@@ -38,26 +39,15 @@ using Json = nlohmann::json;
 
 // ---- Helpers ------------------------------------------------------------------------------------
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::path(SGDWALK_BINARY_DIR) / "test-scratch" / "long_runs" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using testing::read_bytes;
+using testing::read_json;
 
-std::string read_bytes(const fs::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
+fs::path scratch(const std::string& name) {
+  return testing::scratch_dir("long_runs", name);
 }
 
 void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
-
-Json read_json(const fs::path& path) {
-  return Json::parse(read_bytes(path));
+  testing::write_bytes(path, text);
 }
 
 /// summary.json without what legitimately differs between sessions: timing (and, for runs made
@@ -68,21 +58,8 @@ Json comparable(Json summary, bool drop_command = false) {
   return summary;
 }
 
-struct CommandResult {
-  int exit_code;
-  std::string output;  ///< stdout and stderr together
-};
-
-CommandResult run_cli(const std::string& arguments) {
-  const std::string command = std::string(SGDWALK_CLI) + " " + arguments + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return {-1, "popen failed"};
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) output += buffer.data();
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using testing::CommandResult;
+using testing::run_cli;
 
 /// Starts the CLI with `arguments`, stdout and stderr to `log`, SIGINT/SIGTERM at their defaults,
 /// and `extra_environment` ("NAME=value") added to the environment.
