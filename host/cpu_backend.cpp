@@ -6,15 +6,13 @@
 // advance_walker(). Observations (samples, histograms) are scalar passes at the steps that need
 // them. Counts are integers, so results do not depend on the number of threads or on batching.
 #include <omp.h>
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 #include <algorithm>
 #include <array>
 #include <vector>
 
 #include "backend.hpp"
+#include "normals_avx2.hpp"
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/philox.hpp"
 #include "typed_run.hpp"
@@ -32,7 +30,7 @@ namespace {
 
 constexpr int kLanes = 32;
 constexpr int kChunkSteps = 32;
-static_assert(kLanes % 8 == 0, "the AVX2 Philox path handles 8 lanes at a time");
+static_assert(kLanes % 8 == 0, "the AVX2 normals handle 8 lanes at a time");
 
 struct LaneBlock {
   std::int64_t variant;
@@ -127,7 +125,8 @@ class BlockSimulator {
   void deposit_lanes(const Landscape& landscape, const LaneBlock& block, std::int64_t step,
                      ObservationCounts& counts) const {
     for (std::size_t h = 0; h < run_.geometries.size(); ++h) {
-      const HistogramGeometry<T> geometry = run_.geometries[h];
+      // A reference: with a local copy gcc no longer vectorises the slot loop below.
+      const HistogramGeometry<T>& geometry = run_.geometries[h];
       if (!geometry.deposits_at(step)) continue;
       std::uint64_t* row = counts.histogram_counts[h].data() +
                            static_cast<std::size_t>(block.variant * (geometry.bin_count() + 1));
@@ -171,19 +170,12 @@ class BlockSimulator {
 
   /// normals_[j][lane] = normal number (first + j) of the lane's sequence (normal.hpp contract).
   void generate_normals(std::int64_t first, int count) {
-    const std::uint64_t seed = plan_.seed;
     const std::int64_t block_first = first / 4;
     const std::int64_t block_last = (first + count - 1) / 4;
     for (std::int64_t b = block_first; b <= block_last; ++b) {
       const auto offset = static_cast<int>(4 * b - first);  // index of this block's normal 0
-      alignas(64) std::uint32_t words[4][kLanes];
-      philox_lanes(seed, static_cast<std::uint64_t>(b), words);
       alignas(64) T z[4][kLanes];
-#pragma omp simd
-      for (int lane = 0; lane < kLanes; ++lane) {
-        box_muller<T>(words[0][lane], words[1][lane], z[0][lane], z[1][lane]);
-        box_muller<T>(words[2][lane], words[3][lane], z[2][lane], z[3][lane]);
-      }
+      block_normals(static_cast<std::uint64_t>(b), z);
       for (int j = 0; j < 4; ++j) {
         const int index = offset + j;
         if (index < 0 || index >= count) continue;
@@ -192,54 +184,17 @@ class BlockSimulator {
     }
   }
 
-  /// words[j][lane] = word j of philox_block(seed, subsequence_[lane], block).
-  void philox_lanes(std::uint64_t seed, std::uint64_t block, std::uint32_t (&words)[4][kLanes]) {
-#if defined(__AVX2__)
-    // Eight lanes per 256-bit register. The 32x32->64 products come from two vpmuludq (even and
-    // odd lanes) and are split into high and low words with shifts and blends: the same words
-    // as philox4x32_10, far fewer shuffles than the auto-vectorised widening multiply.
-    const __m256i mul0 = _mm256_set1_epi64x(philox_detail::kMul0);
-    const __m256i mul1 = _mm256_set1_epi64x(philox_detail::kMul1);
-    const __m256i ctr_x = _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(block)));
-    const __m256i ctr_y =
-        _mm256_set1_epi32(static_cast<int>(static_cast<std::uint32_t>(block >> 32)));
-    for (int lane0 = 0; lane0 < kLanes; lane0 += 8) {
-      alignas(32) std::uint32_t sub_lo[8], sub_hi[8];
-      for (int i = 0; i < 8; ++i) {
-        sub_lo[i] = static_cast<std::uint32_t>(subsequence_[lane0 + i]);
-        sub_hi[i] = static_cast<std::uint32_t>(subsequence_[lane0 + i] >> 32);
-      }
-      __m256i x = ctr_x, y = ctr_y;
-      __m256i z = _mm256_load_si256(reinterpret_cast<const __m256i*>(sub_lo));
-      __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(sub_hi));
-      std::uint32_t k0 = static_cast<std::uint32_t>(seed);
-      std::uint32_t k1 = static_cast<std::uint32_t>(seed >> 32);
-      for (int round = 0; round < 10; ++round) {
-        const __m256i p0e = _mm256_mul_epu32(x, mul0);
-        const __m256i p0o = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), mul0);
-        const __m256i p1e = _mm256_mul_epu32(z, mul1);
-        const __m256i p1o = _mm256_mul_epu32(_mm256_srli_epi64(z, 32), mul1);
-        const __m256i hi0 = _mm256_blend_epi32(_mm256_srli_epi64(p0e, 32), p0o, 0xAA);
-        const __m256i lo0 = _mm256_blend_epi32(p0e, _mm256_slli_epi64(p0o, 32), 0xAA);
-        const __m256i hi1 = _mm256_blend_epi32(_mm256_srli_epi64(p1e, 32), p1o, 0xAA);
-        const __m256i lo1 = _mm256_blend_epi32(p1e, _mm256_slli_epi64(p1o, 32), 0xAA);
-        const __m256i key0 = _mm256_set1_epi32(static_cast<int>(k0));
-        const __m256i key1 = _mm256_set1_epi32(static_cast<int>(k1));
-        const __m256i nx = _mm256_xor_si256(_mm256_xor_si256(hi1, y), key0);
-        const __m256i nz = _mm256_xor_si256(_mm256_xor_si256(hi0, w), key1);
-        x = nx;
-        y = lo1;
-        z = nz;
-        w = lo0;
-        k0 += philox_detail::kBump0;
-        k1 += philox_detail::kBump1;
-      }
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&words[0][lane0]), x);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&words[1][lane0]), y);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&words[2][lane0]), z);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(&words[3][lane0]), w);
+  /// z[j][lane] = normal 4 * block + j of the lane's sequence: normals_from_block of the words of
+  /// philox_block(seed, subsequence_[lane], block), eight lanes at a time with AVX2 (same bits).
+  void block_normals(std::uint64_t block, T (&z)[4][kLanes]) const {
+    const std::uint64_t seed = plan_.seed;
+#if defined(SGDWALK_HAVE_NORMALS_AVX2)
+    for (int lane = 0; lane < kLanes; lane += 8) {
+      avx2::block_normals(seed, &subsequence_[lane], block, &z[0][lane], &z[1][lane], &z[2][lane],
+                          &z[3][lane]);
     }
 #else
+    alignas(64) std::uint32_t words[4][kLanes];
 #pragma omp simd
     for (int lane = 0; lane < kLanes; ++lane) {
       const U32x4 v = philox_block(seed, subsequence_[lane], block);
@@ -247,6 +202,11 @@ class BlockSimulator {
       words[1][lane] = v.y;
       words[2][lane] = v.z;
       words[3][lane] = v.w;
+    }
+#pragma omp simd
+    for (int lane = 0; lane < kLanes; ++lane) {
+      box_muller<T>(words[0][lane], words[1][lane], z[0][lane], z[1][lane]);
+      box_muller<T>(words[2][lane], words[3][lane], z[2][lane], z[3][lane]);
     }
 #endif
   }
