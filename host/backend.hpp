@@ -29,13 +29,19 @@ class Backend {
                        std::int64_t step_begin, std::int64_t step_end, RunData& data) = 0;
   /// Largest number of walkers advance() can take at once (device memory); 0 = no limit.
   virtual std::int64_t max_batch_walkers(const RunPlan& plan) const = 0;
+  /// Puts walkers [first, last) at step 0 (see initialize_walkers); a backend may choose the
+  /// number of host threads.
+  virtual void initialize(const RunPlan& plan, std::int64_t first, std::int64_t last,
+                          RunData& data);
 };
 
 /// The CPU backend (always built). threads = 0 uses OpenMP's default.
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 
 /// Puts walkers [first, last) at step 0 (initial positions, trackers) and records the step-0
-/// samples and histogram deposits. Host code shared by every backend.
-void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t last, RunData& data);
+/// samples and histogram deposits, on `threads` OpenMP threads (0: OpenMP's default); the result
+/// does not depend on the thread count. Host code shared by every backend.
+void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t last, RunData& data,
+                        int threads = 0);
 
 }  // namespace sgdwalk

@@ -240,6 +240,10 @@ class CpuBackend final : public Backend {
            " SIMD lanes per block";
   }
   std::int64_t max_batch_walkers(const RunPlan&) const override { return 0; }
+  void initialize(const RunPlan& plan, std::int64_t first, std::int64_t last,
+                  RunData& data) override {
+    initialize_walkers(plan, first, last, data, threads_);
+  }
 
   void advance(const RunPlan& plan, std::int64_t first, std::int64_t last, std::int64_t step_begin,
                std::int64_t step_end, RunData& data) override {
@@ -270,27 +274,41 @@ std::unique_ptr<Backend> make_cpu_backend(int threads) {
   return std::make_unique<CpuBackend>(threads);
 }
 
-void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t last, RunData& data) {
+void Backend::initialize(const RunPlan& plan, std::int64_t first, std::int64_t last,
+                         RunData& data) {
+  initialize_walkers(plan, first, last, data);
+}
+
+void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t last, RunData& data,
+                        int threads) {
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
     constexpr int D = Landscape::dim;
     const TypedRun<T, Landscape> run(plan);
-    ObservationCounts counts(data.observables);
     const bool sample_at_zero = !plan.sample_steps.empty() && plan.sample_steps.front() == 0;
-    for (std::int64_t g = first; g < last; ++g) {
-      const std::int64_t variant = g / plan.walkers_per_variant;
-      const std::int64_t walker_index = g % plan.walkers_per_variant;
-      const auto& start = plan.initial_positions[static_cast<std::size_t>(walker_index) %
-                                                 plan.initial_positions.size()];
-      Vec<T, D> position;
-      for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
-      const WalkerState<T, D> walker =
-          initial_walker(run.landscapes[static_cast<std::size_t>(variant)], run.target, position);
-      store_walker(walker, data.walkers, g);
-      deposit_histograms(run, variant, 0, walker, counts);
-      if (sample_at_zero)
-        record_sample(run, variant, walker_index, 0, walker, data.observables, counts);
+    // Each walker is written by one thread and the counts are integers summed per thread, so the
+    // result does not depend on the thread count.
+#pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
+    {
+      ObservationCounts counts(data.observables);
+#pragma omp for schedule(static)
+      for (std::int64_t g = first; g < last; ++g) {
+        const std::int64_t variant = g / plan.walkers_per_variant;
+        const std::int64_t walker_index = g % plan.walkers_per_variant;
+        const auto& start = plan.initial_positions[static_cast<std::size_t>(walker_index) %
+                                                   plan.initial_positions.size()];
+        Vec<T, D> position;
+        for (int i = 0; i < D; ++i)
+          position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
+        const WalkerState<T, D> walker =
+            initial_walker(run.landscapes[static_cast<std::size_t>(variant)], run.target, position);
+        store_walker(walker, data.walkers, g);
+        deposit_histograms(run, variant, 0, walker, counts);
+        if (sample_at_zero)
+          record_sample(run, variant, walker_index, 0, walker, data.observables, counts);
+      }
+#pragma omp critical(sgdwalk_merge_counts)
+      counts.add_to(data.observables);
     }
-    counts.add_to(data.observables);
   });
 }
 

@@ -441,7 +441,7 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
       progress.walker_end = std::min(total, progress.walker_begin + batch);
       progress.step = 0;
       const auto start = Clock::now();
-      initialize_walkers(plan, progress.walker_begin, progress.walker_end, data);
+      backend.initialize(plan, progress.walker_begin, progress.walker_end, data);
       progress.simulate_seconds += std::chrono::duration<double>(Clock::now() - start).count();
     }
     const std::int64_t first = progress.walker_begin;
