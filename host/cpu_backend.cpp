@@ -28,6 +28,15 @@ namespace {
 #define SGDWALK_LANES_INDEPENDENT _Pragma("GCC ivdep")
 #endif
 
+// The AVX2 intrinsic normals are used only where they beat gcc's vectorisation of the portable
+// functions: on a 256-bit machine. With AVX-512 (F, DQ, VL) gcc vectorises the portable loops with
+// 512-bit registers, 64-bit multiplies and 64-bit conversions, and they are 15-20 % faster per
+// whole step than the AVX2 intrinsics (Zen 5, bench/RESULTS.md). Both give the same bits.
+#if defined(SGDWALK_HAVE_NORMALS_AVX2) && \
+    !(defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__))
+#define SGDWALK_USE_NORMALS_AVX2 1
+#endif
+
 constexpr int kLanes = 32;
 constexpr int kChunkSteps = 32;
 static_assert(kLanes % 8 == 0, "the AVX2 normals handle 8 lanes at a time");
@@ -185,10 +194,11 @@ class BlockSimulator {
   }
 
   /// z[j][lane] = normal 4 * block + j of the lane's sequence: normals_from_block of the words of
-  /// philox_block(seed, subsequence_[lane], block), eight lanes at a time with AVX2 (same bits).
+  /// philox_block(seed, subsequence_[lane], block), eight lanes at a time with AVX2 intrinsics on
+  /// a 256-bit machine, the portable functions vectorised by the compiler otherwise (same bits).
   void block_normals(std::uint64_t block, T (&z)[4][kLanes]) const {
     const std::uint64_t seed = plan_.seed;
-#if defined(SGDWALK_HAVE_NORMALS_AVX2)
+#if defined(SGDWALK_USE_NORMALS_AVX2)
     for (int lane = 0; lane < kLanes; lane += 8) {
       avx2::block_normals(seed, &subsequence_[lane], block, &z[0][lane], &z[1][lane], &z[2][lane],
                           &z[3][lane]);

@@ -2,7 +2,8 @@
 // blocks for counters with carries in every word, and Box–Muller in float and double over a sweep
 // of the whole 32-bit range of radius and angle words plus the edges of the log and quadrant
 // arithmetic. Skips visibly on a CPU without AVX2 and FMA (the backend then uses the portable
-// functions themselves).
+// functions themselves). Runs on AVX-512 machines too, where the backend uses the portable
+// functions but the AVX2 path must stay correct for 256-bit machines.
 #include <gtest/gtest.h>
 
 #include <cstdint>
