@@ -1,14 +1,16 @@
 // The CPU backend: OpenMP over blocks of walkers, a SIMD lane loop over the walkers of a block.
 //
-// Each block of kLanes walkers of one variant is advanced in chunks of kChunkSteps steps: first
-// the chunk's normals are generated for all lanes (stateless Philox blocks keyed by the walker's
-// subsequence, so the loop vectorises), then the steps run lane-parallel through the shared
-// advance_walker(). Observations (samples, histograms) are scalar passes at the steps that need
-// them. Counts are integers, so results do not depend on the number of threads or on batching.
+// Each block of walkers of one variant (LaneLayout<T>::lanes of them) is advanced in chunks of
+// kChunkSteps steps: first the chunk's normals are generated for all lanes (stateless Philox blocks
+// keyed by the walker's subsequence, so the loop vectorises), then the steps run lane-parallel
+// through the shared advance_walker(). Observations (samples, histograms) are scalar passes at the
+// steps that need them. Counts are integers, so results do not depend on the number of threads or
+// on batching.
 #include <omp.h>
 
 #include <algorithm>
 #include <array>
+#include <type_traits>
 #include <vector>
 
 #include "backend.hpp"
@@ -37,25 +39,43 @@ namespace {
 #define SGDWALK_USE_NORMALS_AVX2 1
 #endif
 
-constexpr int kLanes = 32;
 constexpr int kChunkSteps = 32;
-static_assert(kLanes % 8 == 0, "the AVX2 normals handle 8 lanes at a time");
+
+/// Walkers per block and the type of the basin lane array, per precision. gcc's vectoriser picks
+/// the lanes per vector iteration of advance_lanes() from the narrowest type in the loop, the
+/// basin: int16 basins give 16 lanes per iteration with 256-bit vectors (four independent
+/// dependency chains of ymm registers in double, two in float) and 32 with AVX-512 (four zmm
+/// chains in double, two in float); int8 basins in float with AVX-512 give 64 lanes per iteration
+/// (four zmm chains). The update is latency-bound (chained divisions and square roots), and the
+/// independent chains hide that latency; more chains than four spill (bench/RESULTS.md, "CPU
+/// backend tuning"). Results do not depend on the block size.
+template <class T>
+struct LaneLayout {
+#if defined(__AVX512F__)
+  static constexpr bool wide = std::is_same_v<T, float>;
+#else
+  static constexpr bool wide = false;
+#endif
+  static constexpr int lanes = wide ? 64 : 32;
+  using Basin = std::conditional_t<wide, std::int8_t, std::int16_t>;
+  static_assert(lanes % 8 == 0, "the AVX2 normals handle 8 lanes at a time");
+};
 
 struct LaneBlock {
   std::int64_t variant;
   std::int64_t walker_begin;  ///< index within the variant
-  int lanes;                  ///< valid lanes, 1..kLanes
+  int lanes;                  ///< valid lanes, 1..lanes_per_block
 };
 
-std::vector<LaneBlock> make_lane_blocks(const RunPlan& plan, std::int64_t first,
-                                        std::int64_t last) {
+std::vector<LaneBlock> make_lane_blocks(const RunPlan& plan, std::int64_t first, std::int64_t last,
+                                        int lanes_per_block) {
   std::vector<LaneBlock> blocks;
   const std::int64_t per_variant = plan.walkers_per_variant;
   std::int64_t g = first;
   while (g < last) {
     const std::int64_t variant = g / per_variant;
     const std::int64_t walker = g % per_variant;
-    const std::int64_t end = std::min({last, (variant + 1) * per_variant, g + kLanes});
+    const std::int64_t end = std::min({last, (variant + 1) * per_variant, g + lanes_per_block});
     blocks.push_back({variant, walker, static_cast<int>(end - g)});
     g = end;
   }
@@ -66,6 +86,7 @@ template <class T, class Landscape, NoiseKind Noise>
 class BlockSimulator {
  public:
   static constexpr int D = Landscape::dim;
+  static constexpr int kLanes = LaneLayout<T>::lanes;
 
   BlockSimulator(const RunPlan& plan, const TypedRun<T, Landscape>& run) : plan_(plan), run_(run) {}
 
@@ -173,7 +194,8 @@ class BlockSimulator {
     first_passage_step_[lane] = walker.first_passage_step;
     nonfinite_step_[lane] = walker.nonfinite_step;
     y_freeze_[lane] = walker.y_freeze;
-    basin_[lane] = static_cast<std::int16_t>(walker.basin);  // kFlatBasin or kSharpBasin
+    // kFlatBasin or kSharpBasin
+    basin_[lane] = static_cast<typename LaneLayout<T>::Basin>(walker.basin);
     crossings_[lane] = walker.crossings;
   }
 
@@ -229,12 +251,8 @@ class BlockSimulator {
   alignas(64) std::int64_t freeze_step_[kLanes];
   alignas(64) std::int64_t first_passage_step_[kLanes];
   alignas(64) std::int64_t nonfinite_step_[kLanes];
-  // 16-bit on purpose: gcc's vectoriser picks the lanes per vector iteration from the narrowest
-  // type in the loop, so int16 basins make advance_lanes() run 16 lanes per iteration (four
-  // independent ymm chains in double, two in float) instead of 8. The update is latency-bound
-  // (chained divisions and square roots), and the extra independent chains hide that latency
-  // (bench/RESULTS.md, "CPU backend tuning").
-  alignas(64) std::int16_t basin_[kLanes];
+  // Narrow on purpose: it sets the lanes per vector iteration of advance_lanes() (LaneLayout).
+  alignas(64) typename LaneLayout<T>::Basin basin_[kLanes];
   alignas(64) std::uint32_t crossings_[kLanes];
   alignas(64) std::uint64_t subsequence_[kLanes];
   alignas(64) T normals_[kChunkSteps * D][kLanes];
@@ -246,8 +264,9 @@ class CpuBackend final : public Backend {
 
   std::string name() const override { return "cpu"; }
   std::string description() const override {
-    return "CPU, " + std::to_string(threads_) + " OpenMP thread(s), " + std::to_string(kLanes) +
-           " SIMD lanes per block";
+    return "CPU, " + std::to_string(threads_) + " OpenMP thread(s), blocks of " +
+           std::to_string(LaneLayout<double>::lanes) + " (double) / " +
+           std::to_string(LaneLayout<float>::lanes) + " (float) SIMD lanes";
   }
   std::int64_t max_batch_walkers(const RunPlan&) const override { return 0; }
   void initialize(const RunPlan& plan, std::int64_t first, std::int64_t last,
@@ -257,8 +276,9 @@ class CpuBackend final : public Backend {
 
   void advance(const RunPlan& plan, std::int64_t first, std::int64_t last, std::int64_t step_begin,
                std::int64_t step_end, RunData& data) override {
-    const std::vector<LaneBlock> blocks = make_lane_blocks(plan, first, last);
     dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
+      const std::vector<LaneBlock> blocks =
+          make_lane_blocks(plan, first, last, LaneLayout<T>::lanes);
       const TypedRun<T, Landscape> run(plan);
 #pragma omp parallel num_threads(threads_)
       {
