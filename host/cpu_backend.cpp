@@ -47,8 +47,8 @@ constexpr int kChunkSteps = 32;
 /// dependency chains of ymm registers in double, two in float) and 32 with AVX-512 (four zmm
 /// chains in double, two in float); int8 basins in float with AVX-512 give 64 lanes per iteration
 /// (four zmm chains). The update is latency-bound (chained divisions and square roots), and the
-/// independent chains hide that latency; more chains than four spill (bench/RESULTS.md, "CPU
-/// backend tuning"). Results do not depend on the block size.
+/// independent chains hide that latency; eight chains (64 lanes in double) gained nothing
+/// (bench/RESULTS.md, "CPU backend tuning"). Results do not depend on the block size.
 template <class T>
 struct LaneLayout {
 #if defined(__AVX512F__)
