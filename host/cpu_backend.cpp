@@ -15,6 +15,7 @@
 
 #include "backend.hpp"
 #include "normals_avx2.hpp"
+#include "normals_avx512.hpp"
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/philox.hpp"
 #include "typed_run.hpp"
@@ -30,13 +31,16 @@ namespace {
 #define SGDWALK_LANES_INDEPENDENT _Pragma("GCC ivdep")
 #endif
 
-// The AVX2 intrinsic normals are used only where they beat gcc's vectorisation of the portable
-// functions: on a 256-bit machine. With AVX-512 (F, DQ, VL) gcc vectorises the portable loops with
-// 512-bit registers, 64-bit multiplies and 64-bit conversions, and they are 15-20 % faster per
-// whole step than the AVX2 intrinsics (Zen 5, bench/RESULTS.md). Both give the same bits.
-#if defined(SGDWALK_HAVE_NORMALS_AVX2) && \
-    !(defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__))
-#define SGDWALK_USE_NORMALS_AVX2 1
+// The normals' fast paths, all with the bits of the portable functions: AVX-512 intrinsics where
+// the machine has AVX-512 F, DQ and VL, otherwise AVX2 intrinsics. On an AVX-512 machine even
+// gcc's vectorisation of the portable functions beats the AVX2 intrinsics by 15-20 % per whole
+// step, and the AVX-512 intrinsics beat it by another 13-18 % (Zen 5, bench/RESULTS.md).
+#if defined(SGDWALK_HAVE_NORMALS_AVX512)
+constexpr int kNormalsLanes = 16;
+#elif defined(SGDWALK_HAVE_NORMALS_AVX2)
+constexpr int kNormalsLanes = 8;
+#else
+constexpr int kNormalsLanes = 1;
 #endif
 
 constexpr int kChunkSteps = 32;
@@ -58,7 +62,7 @@ struct LaneLayout {
 #endif
   static constexpr int lanes = wide ? 64 : 32;
   using Basin = std::conditional_t<wide, std::int8_t, std::int16_t>;
-  static_assert(lanes % 8 == 0, "the AVX2 normals handle 8 lanes at a time");
+  static_assert(lanes % kNormalsLanes == 0, "the SIMD normals handle whole groups of lanes");
 };
 
 struct LaneBlock {
@@ -216,12 +220,18 @@ class BlockSimulator {
   }
 
   /// z[j][lane] = normal 4 * block + j of the lane's sequence: normals_from_block of the words of
-  /// philox_block(seed, subsequence_[lane], block), eight lanes at a time with AVX2 intrinsics on
-  /// a 256-bit machine, the portable functions vectorised by the compiler otherwise (same bits).
+  /// philox_block(seed, subsequence_[lane], block), sixteen lanes at a time with AVX-512
+  /// intrinsics, eight with AVX2, the portable functions vectorised by the compiler otherwise
+  /// (same bits).
   void block_normals(std::uint64_t block, T (&z)[4][kLanes]) const {
     const std::uint64_t seed = plan_.seed;
-#if defined(SGDWALK_USE_NORMALS_AVX2)
-    for (int lane = 0; lane < kLanes; lane += 8) {
+#if defined(SGDWALK_HAVE_NORMALS_AVX512)
+    for (int lane = 0; lane < kLanes; lane += kNormalsLanes) {
+      avx512::block_normals(seed, &subsequence_[lane], block, &z[0][lane], &z[1][lane], &z[2][lane],
+                            &z[3][lane]);
+    }
+#elif defined(SGDWALK_HAVE_NORMALS_AVX2)
+    for (int lane = 0; lane < kLanes; lane += kNormalsLanes) {
       avx2::block_normals(seed, &subsequence_[lane], block, &z[0][lane], &z[1][lane], &z[2][lane],
                           &z[3][lane]);
     }

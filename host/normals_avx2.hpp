@@ -7,7 +7,7 @@
 // third of a double-precision step. Every function here performs exactly the floating-point
 // operations of its portable twin, in the same order and with the same roundings (a separately
 // rounded * and +, explicit fma, IEEE / and sqrt), and replaces only integer and bit manipulations
-// by equivalent ones, so the results are the same bits: tests/test_normals_avx2.cpp compares them
+// by equivalent ones, so the results are the same bits: tests/test_normals_simd.cpp compares them
 // word by word. The portable log's special cases (0, negatives, subnormals, inf, NaN) are left out
 // because a Box–Muller radius u = w 2^-32 + 2^-33 lies in [2^-33, 1] (normal and positive) for
 // every 32-bit word w.
