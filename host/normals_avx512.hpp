@@ -8,9 +8,10 @@
 // and sqrt), and replaces only integer and bit manipulations by equivalent ones, so the results are
 // the same bits: tests/test_normals_simd.cpp compares them word by word. AVX-512 has what AVX2
 // lacks for this (unsigned and 64-bit conversions, 64-bit arithmetic shifts, mask registers,
-// three-way xor), and gcc's vectorisation of the portable loops, although it uses 512-bit
-// registers, spends about twice the instructions. The log's special cases are left out because a
-// Box–Muller radius u = w 2^-32 + 2^-33 lies in [2^-33, 1] (normal and positive) for every word w.
+// three-way xor); gcc's vectorisation of the portable loops, although it uses 512-bit registers,
+// made a whole step 13-18 % slower than these (Zen 5, bench/RESULTS.md). The log's special cases
+// are left out because a Box–Muller radius u = w 2^-32 + 2^-33 lies in [2^-33, 1] (normal and
+// positive) for every word w.
 #pragma once
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
