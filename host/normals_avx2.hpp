@@ -1,16 +1,17 @@
 // The normal sequence of eight walkers at once with AVX2 intrinsics: the CPU backend's fast path
-// for the contract of normal.hpp (Philox4x32-10 words, then Box–Muller).
+// for the contract of normal.hpp (Philox4x32-10 words, then Box–Muller) on 256-bit machines.
 //
 // Why it exists: gcc vectorises the portable philox_block() and box_muller() (philox.hpp,
 // normal.hpp, portable_math.hpp), but its 32x32->64-bit products and the mixed 32/64-bit integer
 // work of log and sincos_turn cost about twice the instructions of these loops, and normals are a
-// third of a double-precision step. Every function here performs exactly the floating-point
-// operations of its portable twin, in the same order and with the same roundings (a separately
-// rounded * and +, explicit fma, IEEE / and sqrt), and replaces only integer and bit manipulations
-// by equivalent ones, so the results are the same bits: tests/test_normals_simd.cpp compares them
-// word by word. The portable log's special cases (0, negatives, subnormals, inf, NaN) are left out
-// because a Box–Muller radius u = w 2^-32 + 2^-33 lies in [2^-33, 1] (normal and positive) for
-// every 32-bit word w.
+// third of a double-precision step. The floating-point work is the portable code itself: the
+// cores of pmath's log and sincos_turn (log_reduced, turn_angle, sincos_kernel) evaluated on
+// simd::Lanes (simd_lanes.hpp), and the few operations of box_muller in the same order with the
+// same roundings. Only the integer and bit manipulations around them are rewritten, by equivalent
+// ones, so the results are the same bits: tests/test_normals_simd.cpp compares them word by word.
+// The portable log's special cases (0, negatives, subnormals, inf, NaN) are left out because a
+// Box–Muller radius u = w 2^-32 + 2^-33 lies in [2^-33, 1] (normal and positive) for every 32-bit
+// word w.
 #pragma once
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -21,6 +22,8 @@
 #include <cstdint>
 
 #include "sgdwalk/philox.hpp"
+#include "sgdwalk/portable_math.hpp"
+#include "simd_lanes.hpp"
 
 namespace sgdwalk::avx2 {
 
@@ -55,50 +58,17 @@ inline __m256d log_unit(__m256d x) {
                     _mm256_set1_pd(0x1p52 + 1023.0));
   const __m256d m = _mm256_castsi256_pd(_mm256_add_epi64(
       _mm256_and_si256(ix, u64(0x000fffffffffffffull)), u64(0x3fe6a09e667f3bcdull)));
-  const __m256d one = _mm256_set1_pd(1.0);
-  const __m256d f = _mm256_sub_pd(m, one);
-  const __m256d s = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f));
-  const __m256d z = _mm256_mul_pd(s, s);
-  __m256d R = _mm256_set1_pd(1.47976117565816856e-01);
-  R = _mm256_fmadd_pd(R, z, _mm256_set1_pd(1.53138933759501217e-01));
-  R = _mm256_fmadd_pd(R, z, _mm256_set1_pd(1.81835701042055348e-01));
-  R = _mm256_fmadd_pd(R, z, _mm256_set1_pd(2.22221984694027846e-01));
-  R = _mm256_fmadd_pd(R, z, _mm256_set1_pd(2.85714287433224967e-01));
-  R = _mm256_fmadd_pd(R, z, _mm256_set1_pd(3.99999999994108457e-01));
-  R = _mm256_fmadd_pd(R, z, _mm256_set1_pd(6.66666666666673513e-01));
-  R = _mm256_mul_pd(R, z);
-  const __m256d hfsq = _mm256_mul_pd(_mm256_set1_pd(0.5), _mm256_mul_pd(f, f));
-  const __m256d lo = _mm256_fmadd_pd(s, _mm256_add_pd(hfsq, R),
-                                     _mm256_mul_pd(dk, _mm256_set1_pd(0x1.a39ef35793c76p-33)));
-  return _mm256_sub_pd(_mm256_mul_pd(dk, _mm256_set1_pd(0x1.62e42fee00000p-1)),
-                       _mm256_sub_pd(_mm256_sub_pd(hfsq, lo), f));
+  const __m256d f = _mm256_sub_pd(m, _mm256_set1_pd(1.0));
+  return pmath::detail::log_reduced(simd::F64x4(f), simd::F64x4(dk)).v;
 }
 
 /// pmath::sincos_turn<double> for four lanes: j (int32, in the low lanes of an xmm) is the odd
 /// offset and q the quadrant, both as computed from the angle word.
 inline void sincos_turn(__m128i j, __m128i q, __m256d& s, __m256d& c) {
-  const __m256d jd = _mm256_cvtepi32_pd(j);
-  const __m256d r = _mm256_fmadd_pd(jd, _mm256_set1_pd(0x1.921fb54442d18p-31),
-                                    _mm256_mul_pd(jd, _mm256_set1_pd(0x1.1a62633145c07p-85)));
-  const __m256d z = _mm256_mul_pd(r, r);
-  __m256d S = _mm256_set1_pd(1.58962382882887768e-10);
-  S = _mm256_fmadd_pd(S, z, _mm256_set1_pd(-2.50507478987613048e-08));
-  S = _mm256_fmadd_pd(S, z, _mm256_set1_pd(2.75573136222237260e-06));
-  S = _mm256_fmadd_pd(S, z, _mm256_set1_pd(-1.98412698295918590e-04));
-  S = _mm256_fmadd_pd(S, z, _mm256_set1_pd(8.33333333332212170e-03));
-  S = _mm256_fmadd_pd(S, z, _mm256_set1_pd(-1.66666666666666297e-01));
-  const __m256d sr = _mm256_fmadd_pd(_mm256_mul_pd(r, z), S, r);
-  __m256d C = _mm256_set1_pd(-1.13585422592220188e-11);
-  C = _mm256_fmadd_pd(C, z, _mm256_set1_pd(2.08757009502785010e-09));
-  C = _mm256_fmadd_pd(C, z, _mm256_set1_pd(-2.75573141800741734e-07));
-  C = _mm256_fmadd_pd(C, z, _mm256_set1_pd(2.48015872888543262e-05));
-  C = _mm256_fmadd_pd(C, z, _mm256_set1_pd(-1.38888888888730601e-03));
-  C = _mm256_fmadd_pd(C, z, _mm256_set1_pd(4.16666666666665950e-02));
-  const __m256d one = _mm256_set1_pd(1.0);
-  const __m256d hz = _mm256_mul_pd(_mm256_set1_pd(0.5), z);
-  const __m256d w = _mm256_sub_pd(one, hz);
-  const __m256d cr = _mm256_add_pd(
-      w, _mm256_fmadd_pd(_mm256_mul_pd(z, z), C, _mm256_sub_pd(_mm256_sub_pd(one, w), hz)));
+  const simd::F64x4 theta = pmath::detail::turn_angle(simd::F64x4(_mm256_cvtepi32_pd(j)));
+  simd::F64x4 sin_r, cos_r;
+  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  const __m256d sr = sin_r.v, cr = cos_r.v;
   // rotate_quadrant: odd quadrants swap sin and cos; bit 1 of q (of q + 1) flips the sign of sin
   // (of cos).
   const __m256i q64 = _mm256_cvtepu32_epi64(q);
@@ -130,20 +100,8 @@ inline __m256 log_unit(__m256 x) {
   const __m256 dk = _mm256_cvtepi32_ps(_mm256_srai_epi32(ix, 23));
   const __m256 m = _mm256_castsi256_ps(
       _mm256_add_epi32(_mm256_and_si256(ix, u32(0x007fffffu)), u32(0x3f3504f3u)));
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 f = _mm256_sub_ps(m, one);
-  const __m256 s = _mm256_div_ps(f, _mm256_add_ps(_mm256_set1_ps(2.0f), f));
-  const __m256 z = _mm256_mul_ps(s, s);
-  __m256 R = _mm256_set1_ps(2.358366251e-01f);
-  R = _mm256_fmadd_ps(R, z, _mm256_set1_ps(2.853723466e-01f));
-  R = _mm256_fmadd_ps(R, z, _mm256_set1_ps(4.000033736e-01f));
-  R = _mm256_fmadd_ps(R, z, _mm256_set1_ps(6.666666269e-01f));
-  R = _mm256_mul_ps(R, z);
-  const __m256 hfsq = _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_mul_ps(f, f));
-  const __m256 lo = _mm256_fmadd_ps(s, _mm256_add_ps(hfsq, R),
-                                    _mm256_mul_ps(dk, _mm256_set1_ps(0x1.7f7d1cp-20f)));
-  return _mm256_sub_ps(_mm256_mul_ps(dk, _mm256_set1_ps(0x1.62e400p-1f)),
-                       _mm256_sub_ps(_mm256_sub_ps(hfsq, lo), f));
+  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+  return pmath::detail::log_reduced(simd::F32x8(f), simd::F32x8(dk)).v;
 }
 
 /// pmath::sincos_turn<float> for eight lanes (j the odd offset, q the quadrant).
@@ -153,26 +111,12 @@ inline void sincos_turn(__m256i j, __m256i q, __m256& s, __m256& c) {
   const __m256i abs_low =
       _mm256_and_si256(_mm256_sub_epi32(_mm256_xor_si256(j, sign), sign), u32(255));
   const __m256i jl_i = _mm256_sub_epi32(_mm256_xor_si256(abs_low, sign), sign);
-  const __m256 jh = _mm256_cvtepi32_ps(_mm256_sub_epi32(j, jl_i));
-  const __m256 jl = _mm256_cvtepi32_ps(jl_i);
-  const __m256 c_hi = _mm256_set1_ps(0x1.921fb6p-31f);
-  const __m256 r = _mm256_fmadd_ps(
-      jh, c_hi,
-      _mm256_fmadd_ps(jl, c_hi,
-                      _mm256_mul_ps(_mm256_add_ps(jh, jl), _mm256_set1_ps(-0x1.777a5cp-56f))));
-  const __m256 z = _mm256_mul_ps(r, r);
-  __m256 S = _mm256_set1_ps(-1.951529994e-04f);
-  S = _mm256_fmadd_ps(S, z, _mm256_set1_ps(8.332161233e-03f));
-  S = _mm256_fmadd_ps(S, z, _mm256_set1_ps(-1.666665524e-01f));
-  const __m256 sr = _mm256_fmadd_ps(_mm256_mul_ps(r, z), S, r);
-  __m256 C = _mm256_set1_ps(2.443317499e-05f);
-  C = _mm256_fmadd_ps(C, z, _mm256_set1_ps(-1.388731645e-03f));
-  C = _mm256_fmadd_ps(C, z, _mm256_set1_ps(4.166664556e-02f));
-  const __m256 one = _mm256_set1_ps(1.0f);
-  const __m256 hz = _mm256_mul_ps(_mm256_set1_ps(0.5f), z);
-  const __m256 w = _mm256_sub_ps(one, hz);
-  const __m256 cr = _mm256_add_ps(
-      w, _mm256_fmadd_ps(_mm256_mul_ps(z, z), C, _mm256_sub_ps(_mm256_sub_ps(one, w), hz)));
+  const simd::F32x8 theta =
+      pmath::detail::turn_angle(simd::F32x8(_mm256_cvtepi32_ps(_mm256_sub_epi32(j, jl_i))),
+                                simd::F32x8(_mm256_cvtepi32_ps(jl_i)));
+  simd::F32x8 sin_r, cos_r;
+  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  const __m256 sr = sin_r.v, cr = cos_r.v;
   const __m256 odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(q, u32(1)), u32(1)));
   const __m256 sv = _mm256_blendv_ps(sr, cr, odd);
   const __m256 cv = _mm256_blendv_ps(cr, sr, odd);

@@ -2,16 +2,15 @@
 // path for the contract of normal.hpp (Philox4x32-10 words, then Box–Muller) on machines with
 // AVX-512 F, DQ and VL.
 //
-// The AVX-512 twin of normals_avx2.hpp, written the same way: every function performs exactly the
-// floating-point operations of its portable twin (philox.hpp, normal.hpp, portable_math.hpp), in
-// the same order and with the same roundings (a separately rounded * and +, explicit fma, IEEE /
-// and sqrt), and replaces only integer and bit manipulations by equivalent ones, so the results are
-// the same bits: tests/test_normals_simd.cpp compares them word by word. AVX-512 has what AVX2
-// lacks for this (unsigned and 64-bit conversions, 64-bit arithmetic shifts, mask registers,
-// three-way xor); gcc's vectorisation of the portable loops, although it uses 512-bit registers,
-// made a whole step 13-18 % slower than these (Zen 5, bench/RESULTS.md). The log's special cases
-// are left out because a Box–Muller radius u = w 2^-32 + 2^-33 lies in [2^-33, 1] (normal and
-// positive) for every word w.
+// The AVX-512 twin of normals_avx2.hpp, built the same way: the floating-point work is pmath's
+// own log and sincos_turn cores evaluated on simd::Lanes, and only the integer and bit
+// manipulations around them are written for this instruction set, so the results are the same
+// bits as the portable functions: tests/test_normals_simd.cpp compares them word by word. AVX-512
+// has what AVX2 lacks for this (unsigned and 64-bit conversions, 64-bit arithmetic shifts, mask
+// registers, three-way xor); gcc's vectorisation of the portable loops, although it uses 512-bit
+// registers, made a whole step 13-18 % slower than these (Zen 5, bench/RESULTS.md). The log's
+// special cases are left out because a Box–Muller radius u = w 2^-32 + 2^-33 lies in [2^-33, 1]
+// (normal and positive) for every word w.
 #pragma once
 
 #if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
@@ -22,6 +21,8 @@
 #include <cstdint>
 
 #include "sgdwalk/philox.hpp"
+#include "sgdwalk/portable_math.hpp"
+#include "simd_lanes.hpp"
 
 // gcc 12's AVX-512 intrinsics pass _mm512_undefined_*() as the unused source of many
 // instructions and then report it as uninitialised once inlined (GCC bug 105593, fixed in gcc
@@ -53,50 +54,17 @@ inline __m512d log_unit(__m512d x) {
   const __m512d dk = _mm512_cvtepi64_pd(_mm512_srai_epi64(ix, 52));
   const __m512d m = _mm512_castsi512_pd(_mm512_add_epi64(
       _mm512_and_si512(ix, u64(0x000fffffffffffffull)), u64(0x3fe6a09e667f3bcdull)));
-  const __m512d one = _mm512_set1_pd(1.0);
-  const __m512d f = _mm512_sub_pd(m, one);
-  const __m512d s = _mm512_div_pd(f, _mm512_add_pd(_mm512_set1_pd(2.0), f));
-  const __m512d z = _mm512_mul_pd(s, s);
-  __m512d R = _mm512_set1_pd(1.47976117565816856e-01);
-  R = _mm512_fmadd_pd(R, z, _mm512_set1_pd(1.53138933759501217e-01));
-  R = _mm512_fmadd_pd(R, z, _mm512_set1_pd(1.81835701042055348e-01));
-  R = _mm512_fmadd_pd(R, z, _mm512_set1_pd(2.22221984694027846e-01));
-  R = _mm512_fmadd_pd(R, z, _mm512_set1_pd(2.85714287433224967e-01));
-  R = _mm512_fmadd_pd(R, z, _mm512_set1_pd(3.99999999994108457e-01));
-  R = _mm512_fmadd_pd(R, z, _mm512_set1_pd(6.66666666666673513e-01));
-  R = _mm512_mul_pd(R, z);
-  const __m512d hfsq = _mm512_mul_pd(_mm512_set1_pd(0.5), _mm512_mul_pd(f, f));
-  const __m512d lo = _mm512_fmadd_pd(s, _mm512_add_pd(hfsq, R),
-                                     _mm512_mul_pd(dk, _mm512_set1_pd(0x1.a39ef35793c76p-33)));
-  return _mm512_sub_pd(_mm512_mul_pd(dk, _mm512_set1_pd(0x1.62e42fee00000p-1)),
-                       _mm512_sub_pd(_mm512_sub_pd(hfsq, lo), f));
+  const __m512d f = _mm512_sub_pd(m, _mm512_set1_pd(1.0));
+  return pmath::detail::log_reduced(simd::F64x8(f), simd::F64x8(dk)).v;
 }
 
 /// pmath::sincos_turn<double> for eight lanes: j (int32) is the odd offset and q the quadrant,
 /// both as computed from the angle word.
 inline void sincos_turn(__m256i j, __m256i q, __m512d& s, __m512d& c) {
-  const __m512d jd = _mm512_cvtepi32_pd(j);
-  const __m512d r = _mm512_fmadd_pd(jd, _mm512_set1_pd(0x1.921fb54442d18p-31),
-                                    _mm512_mul_pd(jd, _mm512_set1_pd(0x1.1a62633145c07p-85)));
-  const __m512d z = _mm512_mul_pd(r, r);
-  __m512d S = _mm512_set1_pd(1.58962382882887768e-10);
-  S = _mm512_fmadd_pd(S, z, _mm512_set1_pd(-2.50507478987613048e-08));
-  S = _mm512_fmadd_pd(S, z, _mm512_set1_pd(2.75573136222237260e-06));
-  S = _mm512_fmadd_pd(S, z, _mm512_set1_pd(-1.98412698295918590e-04));
-  S = _mm512_fmadd_pd(S, z, _mm512_set1_pd(8.33333333332212170e-03));
-  S = _mm512_fmadd_pd(S, z, _mm512_set1_pd(-1.66666666666666297e-01));
-  const __m512d sr = _mm512_fmadd_pd(_mm512_mul_pd(r, z), S, r);
-  __m512d C = _mm512_set1_pd(-1.13585422592220188e-11);
-  C = _mm512_fmadd_pd(C, z, _mm512_set1_pd(2.08757009502785010e-09));
-  C = _mm512_fmadd_pd(C, z, _mm512_set1_pd(-2.75573141800741734e-07));
-  C = _mm512_fmadd_pd(C, z, _mm512_set1_pd(2.48015872888543262e-05));
-  C = _mm512_fmadd_pd(C, z, _mm512_set1_pd(-1.38888888888730601e-03));
-  C = _mm512_fmadd_pd(C, z, _mm512_set1_pd(4.16666666666665950e-02));
-  const __m512d one = _mm512_set1_pd(1.0);
-  const __m512d hz = _mm512_mul_pd(_mm512_set1_pd(0.5), z);
-  const __m512d w = _mm512_sub_pd(one, hz);
-  const __m512d cr = _mm512_add_pd(
-      w, _mm512_fmadd_pd(_mm512_mul_pd(z, z), C, _mm512_sub_pd(_mm512_sub_pd(one, w), hz)));
+  const simd::F64x8 theta = pmath::detail::turn_angle(simd::F64x8(_mm512_cvtepi32_pd(j)));
+  simd::F64x8 sin_r, cos_r;
+  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  const __m512d sr = sin_r.v, cr = cos_r.v;
   // rotate_quadrant: odd quadrants swap sin and cos; bit 1 of q (of q + 1) flips the sign of sin
   // (of cos).
   const __mmask8 odd = _mm256_test_epi32_mask(q, _mm256_set1_epi32(1));
@@ -118,20 +86,8 @@ inline __m512 log_unit(__m512 x) {
   const __m512 dk = _mm512_cvtepi32_ps(_mm512_srai_epi32(ix, 23));
   const __m512 m = _mm512_castsi512_ps(
       _mm512_add_epi32(_mm512_and_si512(ix, u32(0x007fffffu)), u32(0x3f3504f3u)));
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 f = _mm512_sub_ps(m, one);
-  const __m512 s = _mm512_div_ps(f, _mm512_add_ps(_mm512_set1_ps(2.0f), f));
-  const __m512 z = _mm512_mul_ps(s, s);
-  __m512 R = _mm512_set1_ps(2.358366251e-01f);
-  R = _mm512_fmadd_ps(R, z, _mm512_set1_ps(2.853723466e-01f));
-  R = _mm512_fmadd_ps(R, z, _mm512_set1_ps(4.000033736e-01f));
-  R = _mm512_fmadd_ps(R, z, _mm512_set1_ps(6.666666269e-01f));
-  R = _mm512_mul_ps(R, z);
-  const __m512 hfsq = _mm512_mul_ps(_mm512_set1_ps(0.5f), _mm512_mul_ps(f, f));
-  const __m512 lo = _mm512_fmadd_ps(s, _mm512_add_ps(hfsq, R),
-                                    _mm512_mul_ps(dk, _mm512_set1_ps(0x1.7f7d1cp-20f)));
-  return _mm512_sub_ps(_mm512_mul_ps(dk, _mm512_set1_ps(0x1.62e400p-1f)),
-                       _mm512_sub_ps(_mm512_sub_ps(hfsq, lo), f));
+  const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+  return pmath::detail::log_reduced(simd::F32x16(f), simd::F32x16(dk)).v;
 }
 
 /// pmath::sincos_turn<float> for sixteen lanes (j the odd offset, q the quadrant).
@@ -141,26 +97,12 @@ inline void sincos_turn(__m512i j, __m512i q, __m512& s, __m512& c) {
   const __m512i abs_low =
       _mm512_and_si512(_mm512_sub_epi32(_mm512_xor_si512(j, sign), sign), u32(255));
   const __m512i jl_i = _mm512_sub_epi32(_mm512_xor_si512(abs_low, sign), sign);
-  const __m512 jh = _mm512_cvtepi32_ps(_mm512_sub_epi32(j, jl_i));
-  const __m512 jl = _mm512_cvtepi32_ps(jl_i);
-  const __m512 c_hi = _mm512_set1_ps(0x1.921fb6p-31f);
-  const __m512 r = _mm512_fmadd_ps(
-      jh, c_hi,
-      _mm512_fmadd_ps(jl, c_hi,
-                      _mm512_mul_ps(_mm512_add_ps(jh, jl), _mm512_set1_ps(-0x1.777a5cp-56f))));
-  const __m512 z = _mm512_mul_ps(r, r);
-  __m512 S = _mm512_set1_ps(-1.951529994e-04f);
-  S = _mm512_fmadd_ps(S, z, _mm512_set1_ps(8.332161233e-03f));
-  S = _mm512_fmadd_ps(S, z, _mm512_set1_ps(-1.666665524e-01f));
-  const __m512 sr = _mm512_fmadd_ps(_mm512_mul_ps(r, z), S, r);
-  __m512 C = _mm512_set1_ps(2.443317499e-05f);
-  C = _mm512_fmadd_ps(C, z, _mm512_set1_ps(-1.388731645e-03f));
-  C = _mm512_fmadd_ps(C, z, _mm512_set1_ps(4.166664556e-02f));
-  const __m512 one = _mm512_set1_ps(1.0f);
-  const __m512 hz = _mm512_mul_ps(_mm512_set1_ps(0.5f), z);
-  const __m512 w = _mm512_sub_ps(one, hz);
-  const __m512 cr = _mm512_add_ps(
-      w, _mm512_fmadd_ps(_mm512_mul_ps(z, z), C, _mm512_sub_ps(_mm512_sub_ps(one, w), hz)));
+  const simd::F32x16 theta =
+      pmath::detail::turn_angle(simd::F32x16(_mm512_cvtepi32_ps(_mm512_sub_epi32(j, jl_i))),
+                                simd::F32x16(_mm512_cvtepi32_ps(jl_i)));
+  simd::F32x16 sin_r, cos_r;
+  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  const __m512 sr = sin_r.v, cr = cos_r.v;
   const __mmask16 odd = _mm512_test_epi32_mask(q, u32(1));
   const __m512 sv = _mm512_mask_blend_ps(odd, sr, cr);
   const __m512 cv = _mm512_mask_blend_ps(odd, cr, sr);

@@ -207,6 +207,56 @@ SGDWALK_FN double exp_impl(double x) {
 // zeros, so k*ln2_hi is exact). Subnormals are scaled up first; 0, negatives, inf and NaN are
 // patched with selects at the end.
 
+// The floating-point cores of log and of sincos_turn are written once for a value type V that is
+// the real type itself or a SIMD vector of it: the CPU backend's normals (host/normals_avx2.hpp,
+// host/normals_avx512.hpp) call them with vector types that provide V(real) (broadcast), + - *
+// and fma_/div_ overloads, and a `real_type`. The same operations in the same order give the
+// same bits in every lane; only the integer and bit work around them differs by instruction set.
+template <class V>
+struct real_of {
+  using type = typename V::real_type;
+};
+template <>
+struct real_of<float> {
+  using type = float;
+};
+template <>
+struct real_of<double> {
+  using type = double;
+};
+
+/// log(2^k (1 + f)) from f = m - 1 and dk = k: log_impl after its reduction, before its special
+/// cases.
+template <class V>
+SGDWALK_FN V log_reduced(V f, V dk) {
+  if constexpr (std::is_same_v<typename real_of<V>::type, float>) {
+    const V s = div_(f, V(2.0f) + f);
+    const V z = s * s;
+    V R = V(2.358366251e-01f);
+    R = fma_(R, z, V(2.853723466e-01f));
+    R = fma_(R, z, V(4.000033736e-01f));
+    R = fma_(R, z, V(6.666666269e-01f));
+    R = R * z;
+    const V hfsq = V(0.5f) * (f * f);
+    const V lo = fma_(s, hfsq + R, dk * V(0x1.7f7d1cp-20f));
+    return dk * V(0x1.62e400p-1f) - ((hfsq - lo) - f);
+  } else {
+    const V s = div_(f, V(2.0) + f);
+    const V z = s * s;
+    V R = V(1.47976117565816856e-01);
+    R = fma_(R, z, V(1.53138933759501217e-01));
+    R = fma_(R, z, V(1.81835701042055348e-01));
+    R = fma_(R, z, V(2.22221984694027846e-01));
+    R = fma_(R, z, V(2.85714287433224967e-01));
+    R = fma_(R, z, V(3.99999999994108457e-01));
+    R = fma_(R, z, V(6.66666666666673513e-01));
+    R = R * z;
+    const V hfsq = V(0.5) * (f * f);
+    const V lo = fma_(s, hfsq + R, dk * V(0x1.a39ef35793c76p-33));
+    return dk * V(0x1.62e42fee00000p-1) - ((hfsq - lo) - f);
+  }
+}
+
 SGDWALK_FN float log_impl(float x) {
   // Subnormals are scaled by 2^24 first. The scale factor (1 or 2^24) is built from integer
   // arithmetic rather than a select: gcc would turn `x * (c ? a : 1)` into a conditional multiply,
@@ -218,18 +268,7 @@ SGDWALK_FN float log_impl(float x) {
   const std::int32_t k =
       (static_cast<std::int32_t>(ix) >> 23) - 24 * static_cast<std::int32_t>(tiny);
   const float m = float_from_bits((ix & 0x007fffffu) + 0x3f3504f3u);
-  const float f = m - 1.0f;
-  const float s = div_(f, 2.0f + f);
-  const float z = s * s;
-  float R = 2.358366251e-01f;
-  R = fma_(R, z, 2.853723466e-01f);
-  R = fma_(R, z, 4.000033736e-01f);
-  R = fma_(R, z, 6.666666269e-01f);
-  R = R * z;
-  const float hfsq = 0.5f * (f * f);
-  const float dk = static_cast<float>(k);
-  const float lo = fma_(s, hfsq + R, dk * 0x1.7f7d1cp-20f);
-  float y = dk * 0x1.62e400p-1f - ((hfsq - lo) - f);
+  float y = log_reduced(m - 1.0f, static_cast<float>(k));
   // Special inputs, recognised on the bits: float compares against NaN-able values count as
   // trapping operations for gcc and would keep the loop from vectorising.
   y = blend(ux == 0x7f800000u, float_from_bits(0x7f800000u), y);                      // +inf
@@ -248,21 +287,7 @@ SGDWALK_FN double log_impl(double x) {
   const std::int32_t k = (static_cast<std::int32_t>(static_cast<std::uint32_t>(ix >> 32)) >> 20) -
                          54 * static_cast<std::int32_t>(tiny);
   const double m = double_from_bits((ix & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
-  const double f = m - 1.0;
-  const double s = div_(f, 2.0 + f);
-  const double z = s * s;
-  double R = 1.47976117565816856e-01;
-  R = fma_(R, z, 1.53138933759501217e-01);
-  R = fma_(R, z, 1.81835701042055348e-01);
-  R = fma_(R, z, 2.22221984694027846e-01);
-  R = fma_(R, z, 2.85714287433224967e-01);
-  R = fma_(R, z, 3.99999999994108457e-01);
-  R = fma_(R, z, 6.66666666666673513e-01);
-  R = R * z;
-  const double hfsq = 0.5 * (f * f);
-  const double dk = static_cast<double>(k);
-  const double lo = fma_(s, hfsq + R, dk * 0x1.a39ef35793c76p-33);
-  double y = dk * 0x1.62e42fee00000p-1 - ((hfsq - lo) - f);
+  double y = log_reduced(m - 1.0, static_cast<double>(k));
   y = blend(ux == 0x7ff0000000000000ull, double_from_bits(0x7ff0000000000000ull), y);
   y = blend((ux & 0x7fffffffffffffffull) == 0, double_from_bits(0xfff0000000000000ull), y);
   y = blend(ux > 0x7ff0000000000000ull && ux != 0x8000000000000000ull,
@@ -274,38 +299,50 @@ SGDWALK_FN double log_impl(double x) {
 // sin r = r + r^3 S(r^2); cos r = 1 - r^2/2 + r^4 C(r^2), with fdlibm's compensation of the
 // rounding of 1 - r^2/2.
 
-SGDWALK_FN void sincos_kernel(float r, float& s, float& c) {
-  const float z = r * r;
-  float S = -1.951529994e-04f;
-  S = fma_(S, z, 8.332161233e-03f);
-  S = fma_(S, z, -1.666665524e-01f);
+template <class V>
+SGDWALK_FN void sincos_kernel(V r, V& s, V& c) {
+  using Real = typename real_of<V>::type;
+  const V z = r * r;
+  V S, C;
+  if constexpr (std::is_same_v<Real, float>) {
+    S = V(-1.951529994e-04f);
+    S = fma_(S, z, V(8.332161233e-03f));
+    S = fma_(S, z, V(-1.666665524e-01f));
+    C = V(2.443317499e-05f);
+    C = fma_(C, z, V(-1.388731645e-03f));
+    C = fma_(C, z, V(4.166664556e-02f));
+  } else {
+    S = V(1.58962382882887768e-10);
+    S = fma_(S, z, V(-2.50507478987613048e-08));
+    S = fma_(S, z, V(2.75573136222237260e-06));
+    S = fma_(S, z, V(-1.98412698295918590e-04));
+    S = fma_(S, z, V(8.33333333332212170e-03));
+    S = fma_(S, z, V(-1.66666666666666297e-01));
+    C = V(-1.13585422592220188e-11);
+    C = fma_(C, z, V(2.08757009502785010e-09));
+    C = fma_(C, z, V(-2.75573141800741734e-07));
+    C = fma_(C, z, V(2.48015872888543262e-05));
+    C = fma_(C, z, V(-1.38888888888730601e-03));
+    C = fma_(C, z, V(4.16666666666665950e-02));
+  }
   s = fma_(r * z, S, r);
-  float C = 2.443317499e-05f;
-  C = fma_(C, z, -1.388731645e-03f);
-  C = fma_(C, z, 4.166664556e-02f);
-  const float hz = 0.5f * z;
-  const float w = 1.0f - hz;
-  c = w + fma_(z * z, C, (1.0f - w) - hz);
+  const V hz = V(Real(0.5)) * z;
+  const V w = V(Real(1)) - hz;
+  c = w + fma_(z * z, C, (V(Real(1)) - w) - hz);
 }
 
-SGDWALK_FN void sincos_kernel(double r, double& s, double& c) {
-  const double z = r * r;
-  double S = 1.58962382882887768e-10;
-  S = fma_(S, z, -2.50507478987613048e-08);
-  S = fma_(S, z, 2.75573136222237260e-06);
-  S = fma_(S, z, -1.98412698295918590e-04);
-  S = fma_(S, z, 8.33333333332212170e-03);
-  S = fma_(S, z, -1.66666666666666297e-01);
-  s = fma_(r * z, S, r);
-  double C = -1.13585422592220188e-11;
-  C = fma_(C, z, 2.08757009502785010e-09);
-  C = fma_(C, z, -2.75573141800741734e-07);
-  C = fma_(C, z, 2.48015872888543262e-05);
-  C = fma_(C, z, -1.38888888888730601e-03);
-  C = fma_(C, z, 4.16666666666665950e-02);
-  const double hz = 0.5 * z;
-  const double w = 1.0 - hz;
-  c = w + fma_(z * z, C, (1.0 - w) - hz);
+/// The angle j * pi/2^32 of sincos_turn, with pi/2^32 = C_hi + C_lo essentially rounded once.
+/// float: j = jh + jl (jl = j % 256, same sign as j, so nothing cancels; jh a multiple of 256),
+/// both exact in float, because a float cannot hold j's 31 bits.
+template <class V>
+SGDWALK_FN V turn_angle(V jh, V jl) {
+  return fma_(jh, V(0x1.921fb6p-31f),
+              fma_(jl, V(0x1.921fb6p-31f), (jh + jl) * V(-0x1.777a5cp-56f)));
+}
+/// double: j is exact.
+template <class V>
+SGDWALK_FN V turn_angle(V j) {
+  return fma_(j, V(0x1.921fb54442d18p-31), j * V(0x1.1a62633145c07p-85));
 }
 
 /// Angle = q*pi/2 + r: swap sin/cos for odd q and flip signs (sign-bit xor, exact).
@@ -394,19 +431,13 @@ SGDWALK_FN void sincos_turn(std::uint32_t angle_word, T& s, T& c) {
   const std::uint32_t v = angle_word + 0x20000000u;
   const std::uint32_t q = v >> 30;
   const std::int32_t j = static_cast<std::int32_t>(((v & 0x3fffffffu) << 1) + 1u) - (1 << 30);
-  // theta = j * pi/2^32 with pi/2^32 = C_hi + C_lo, essentially rounded once. A float cannot hold
-  // j's 31 bits, so j = jh + jl with jl = j % 256 (same sign as j, so nothing cancels) and jh a
-  // multiple of 256; both are exact in float.
+  // theta = j * pi/2^32 (detail::turn_angle).
   T theta;
   if constexpr (std::is_same_v<T, float>) {
     const std::int32_t jl_i = j % 256;
-    const float jh = static_cast<float>(j - jl_i);
-    const float jl = static_cast<float>(jl_i);
-    theta = detail::fma_(jh, 0x1.921fb6p-31f,
-                         detail::fma_(jl, 0x1.921fb6p-31f, (jh + jl) * -0x1.777a5cp-56f));
+    theta = detail::turn_angle(static_cast<float>(j - jl_i), static_cast<float>(jl_i));
   } else {
-    const double jd = static_cast<double>(j);
-    theta = detail::fma_(jd, 0x1.921fb54442d18p-31, jd * 0x1.1a62633145c07p-85);
+    theta = detail::turn_angle(static_cast<double>(j));
   }
   T sr, cr;
   detail::sincos_kernel(theta, sr, cr);
