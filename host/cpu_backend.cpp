@@ -50,9 +50,10 @@ constexpr int kChunkSteps = 32;
 /// basin: int16 basins give 16 lanes per iteration with 256-bit vectors (four independent
 /// dependency chains of ymm registers in double, two in float) and 32 with AVX-512 (four zmm
 /// chains in double, two in float); int8 basins in float with AVX-512 give 64 lanes per iteration
-/// (four zmm chains). The update is latency-bound (chained divisions and square roots), and the
-/// independent chains hide that latency; eight chains (64 lanes in double) gained nothing
-/// (bench/RESULTS.md, "CPU backend tuning"). Results do not depend on the block size.
+/// (four zmm chains). Each chain is a long sequence of dependent divisions and square roots;
+/// more independent chains per iteration measured faster up to four, eight (64 lanes in double)
+/// gained nothing (bench/RESULTS.md, "CPU backend tuning"). Results do not depend on the block
+/// size.
 template <class T>
 struct LaneLayout {
 #if defined(__AVX512F__)

@@ -6,7 +6,6 @@
 #pragma once
 
 #if defined(__AVX2__) && defined(__FMA__)
-#define SGDWALK_HAVE_SIMD_LANES 1
 
 #include <immintrin.h>
 

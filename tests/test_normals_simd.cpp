@@ -29,7 +29,6 @@ bool same_bits(T a, T b) {
 #if defined(SGDWALK_HAVE_NORMALS_AVX2)
 struct Avx2 {
   static constexpr int kLanes = 8;
-  static constexpr const char* kName = "AVX2";
   static constexpr const char* kTestName = "Avx2";
   template <class T>
   static void box_muller(const std::uint32_t* radius, const std::uint32_t* angle, T* z0, T* z1) {
@@ -57,7 +56,6 @@ TEST(NormalsSimd, Avx2NotBuilt) {
 #if defined(SGDWALK_HAVE_NORMALS_AVX512)
 struct Avx512 {
   static constexpr int kLanes = 16;
-  static constexpr const char* kName = "AVX-512";
   static constexpr const char* kTestName = "Avx512";
   template <class T>
   static void box_muller(const std::uint32_t* radius, const std::uint32_t* angle, T* z0, T* z1) {
@@ -93,7 +91,8 @@ int box_muller_mismatches(const std::uint32_t* radius, const std::uint32_t* angl
     box_muller<T>(radius[i], angle[i], w0, w1);
     if (!same_bits(w0, z0[i]) || !same_bits(w1, z1[i])) {
       ADD_FAILURE() << "radius word " << radius[i] << ", angle word " << angle[i] << ": portable "
-                    << w0 << ", " << w1 << " vs " << Impl::kName << " " << z0[i] << ", " << z1[i];
+                    << w0 << ", " << w1 << " vs " << Impl::kTestName << " " << z0[i] << ", "
+                    << z1[i];
       ++mismatches;
     }
   }
