@@ -163,7 +163,7 @@ TEST(CudaGolden, KernelNormalsEqualHostNormalSequence) {
 TEST(CudaGolden, DeviceMatchesGoldenFile) {
   SGDWALK_BACKEND_OR_SKIP(backend, "cuda");
   const std::filesystem::path path =
-      std::filesystem::path(SGDWALK_SOURCE_DIR) / "tests" / "golden" / "normals_seed1234.txt";
+      std::filesystem::path(sgdwalk::testing::source_dir()) / "tests" / "golden" / "normals_seed1234.txt";
   ASSERT_TRUE(std::filesystem::exists(path)) << path;
 #if defined(SGDWALK_CUDA_BACKEND)
   struct Record {

@@ -17,6 +17,14 @@ inline std::vector<std::string> backend_names() {
   return {"cpu", "cuda"};
 }
 
+/// The source tree the tests read their data from (golden files, examples, the fuzz corpus):
+/// $SGDWALK_SOURCE_DIR when set (a relocated test binary, e.g. from scripts/gpu-bundle.sh),
+/// otherwise the tree the test was built from.
+inline std::string source_dir() {
+  const char* value = std::getenv("SGDWALK_SOURCE_DIR");
+  return value != nullptr && *value != '\0' ? std::string(value) : std::string(SGDWALK_SOURCE_DIR);
+}
+
 inline bool gpu_required() {
   const char* value = std::getenv("SGDWALK_REQUIRE_GPU");
   return value != nullptr && std::string(value) == "1";

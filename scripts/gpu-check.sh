@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The one command on a GPU machine: verifies and measures the CUDA backend from the bundle that
+# scripts/gpu-bundle.sh built on a CPU machine (the GPU machine has no -dev packages and no
+# network). Run from the repository root, with gpu-bundle/ present:
+#
+#   scripts/gpu-check.sh OUTDIR            # every step; all logs and JSON go to OUTDIR
+#   GPU_CHECK_STEPS="tests bench" scripts/gpu-check.sh OUTDIR    # only some steps
+#
+# Steps (each with its own timeout; the whole script ends within about 8 minutes on an H200):
+#   device    nvidia-smi, driver, the bundle's manifest, missing shared libraries
+#   tests     every CUDA test with SGDWALK_REQUIRE_GPU=1 (a skip is a failure)
+#   sanitizer compute-sanitizer memcheck and racecheck on a small run
+#   bench     sgdwalk_bench: two_valley hessian, float and double, observables off and on, 1e6..1e9
+#   phase     examples/paper_phase_diagram.toml end to end on the GPU, timed (start-up and files)
+#   compare   bench/compare's GPU contestants with this machine's python3 (torch, jax, CuPy)
+# The exit status is the number of failed steps (0: all passed). OUTDIR/summary.txt lists them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+out=${1:?usage: scripts/gpu-check.sh OUTDIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+steps=${GPU_CHECK_STEPS:-"device tests sanitizer bench phase compare"}
+bundle_archive=${GPU_BUNDLE:-$repo/gpu-bundle/sgdwalk-gpu-bundle.tar.xz}
+summary=$out/summary.txt
+: >"$summary"
+failures=0
+script_start=$(date +%s)
+
+note() { echo "[gpu-check $(($(date +%s) - script_start))s] $*" | tee -a "$summary"; }
+
+# run_step NAME TIMEOUT_SECONDS COMMAND...: runs a step with its own timeout and log.
+run_step() {
+  local name=$1 limit=$2
+  shift 2
+  local start status
+  start=$(date +%s)
+  echo "=== $name (timeout ${limit}s): $*" | tee -a "$out/$name.log"
+  timeout --kill-after=10 "$limit" "$@" >>"$out/$name.log" 2>&1
+  status=$?
+  local took=$(($(date +%s) - start))
+  if [ $status -eq 0 ]; then
+    note "PASS $name (${took}s)"
+  else
+    [ $status -eq 124 ] && note "TIMEOUT $name after ${limit}s" || note "FAIL $name: exit $status (${took}s)"
+    failures=$((failures + 1))
+    tail -n 40 "$out/$name.log"
+  fi
+  return 0
+}
+
+wants() { [[ " $steps " == *" $1 "* ]]; }
+
+# ---- the bundle ----------------------------------------------------------------------------------
+if [ ! -f "$bundle_archive" ]; then
+  echo "gpu-check: no bundle at $bundle_archive: run scripts/gpu-bundle.sh on a CPU machine first" >&2
+  exit 2
+fi
+work=$(mktemp -d /tmp/sgdwalk-gpu-check.XXXXXX)
+tar -xJf "$bundle_archive" -C "$work" || { echo "gpu-check: cannot unpack $bundle_archive" >&2; exit 2; }
+bin=$work/sgdwalk-gpu-bundle/bin
+# The bundle's own libraries first (RPATH $ORIGIN/../lib says so too), then the machine's CUDA
+# toolkit for libcurand (the tests' host oracle; too large to carry).
+for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  [ -d "$dir" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$dir"
+done
+export SGDWALK_SOURCE_DIR=$repo  # test data (golden normals, examples) from this checkout
+export SGDWALK_REQUIRE_GPU=1
+cp "$work/sgdwalk-gpu-bundle/MANIFEST" "$out/" 2>/dev/null
+
+if wants device; then
+  {
+    date -u
+    nvidia-smi || true
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv || true
+    echo "--- CPU: $(nproc) cores; $(grep -m1 'model name' /proc/cpuinfo)"
+    echo "--- manifest"
+    cat "$work/sgdwalk-gpu-bundle/MANIFEST"
+    echo "--- shared libraries the loader cannot resolve (none listed: all resolved)"
+    for binary in "$bin"/*; do ldd "$binary" | grep "not found" | sed "s|^|$(basename "$binary"): |"; done
+    "$bin/sgdwalk" info
+  } >"$out/device.log" 2>&1
+  note "device: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+  grep -q "=> not found" "$out/device.log" && { note "FAIL device: missing shared libraries (device.log)"; failures=$((failures + 1)); }
+fi
+
+if wants tests; then
+  for test in "$bin"/test_*; do
+    name=$(basename "$test")
+    run_step "$name" 150 "$test" --gtest_brief=1 --gtest_output="json:$out/$name.json"
+  done
+fi
+
+if wants bench; then
+  run_step bench 150 "$bin/sgdwalk_bench" --backend cuda --landscapes two_valley --noises hessian \
+    --precisions float,double --observables off,on --walkers "${GPU_CHECK_BENCH_WALKERS:-1e6,1e7,1e8}" \
+    --steps "${GPU_CHECK_BENCH_STEPS:-200}" --repeats 1 --json "$out/bench.json"
+fi
+
+if wants phase; then
+  start_ns=$(date +%s%N)
+  run_step phase 90 "$bin/sgdwalk" run examples/paper_phase_diagram.toml --out "$work/phase" \
+    --backend cuda --force
+  note "phase diagram end to end: $(((($(date +%s%N) - start_ns) / 1000000)))ms wall"
+  cp "$work/phase/summary.json" "$out/phase-summary.json" 2>/dev/null
+fi
+
+# A small run for the sanitizers: every observable, a few launches.
+small=$out/sanitizer.toml
+cat >"$small" <<'EOF'
+[run]
+walkers = 3000
+steps = 400
+seed = 3
+precision = "float"
+[landscape]
+kind = "two_valley"
+[dynamics]
+noise = "hessian"
+learning_rate = 0.05
+noise_strength = 0.05
+[init]
+positions = [[-0.01, 5.0], [0.01, 5.0]]
+[observables]
+sample_every = 50
+[observables.first_passage]
+target = "flat"
+[[observables.histogram]]
+x_range = [-3.0, 3.0]
+bins = 64
+window = [200, 400]
+every = 1
+[sweep]
+noise_strength = [0.02, 0.05]
+EOF
+if wants sanitizer; then
+  if command -v compute-sanitizer >/dev/null; then
+    for tool in memcheck racecheck; do
+      run_step "sanitizer-$tool" 90 compute-sanitizer --tool "$tool" --error-exitcode 3 \
+        "$bin/sgdwalk" run "$small" --out "$work/sanitizer-$tool" --backend cuda --force
+    done
+  else
+    note "SKIP sanitizer: compute-sanitizer not found"
+  fi
+fi
+
+if wants compare; then
+  run_step compare 180 python3 bench/compare --peer-python "$(command -v python3)" \
+    --sgdwalk "$bin/sgdwalk" --quick --precisions float32 --max-walkers 1e3 --threads "$(nproc)" \
+    --max-gpu-walkers "${GPU_CHECK_COMPARE_WALKERS:-1e7}" --timeout 100 --out-dir "$out" \
+    --only torch-eager-cuda,torch-compile-cuda,jax-gpu,cupy-raw,cupy-elementwise
+fi
+
+note "done: $failures failed step(s) in $(($(date +%s) - script_start))s"
+rm -rf "$work"
+exit "$failures"
