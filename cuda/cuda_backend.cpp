@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -65,6 +66,28 @@ int slots_per_variant(const RunPlan& plan) {
   return slots;
 }
 
+/// Adds the wall time of a scope of copies, from a synchronised stream to a synchronised stream,
+/// to TransferStats::seconds (so kernel time before it is not counted as copying).
+class TransferTimer {
+ public:
+  TransferTimer(TransferStats& stats, const gpu::Stream& stream) : stats_(stats), stream_(stream) {
+    stream_.synchronize();
+    start_ = std::chrono::steady_clock::now();
+  }
+  ~TransferTimer() {
+    (void)cudaStreamSynchronize(stream_.get());
+    stats_.seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  TransferTimer(const TransferTimer&) = delete;
+  TransferTimer& operator=(const TransferTimer&) = delete;
+
+ private:
+  TransferStats& stats_;
+  const gpu::Stream& stream_;
+  std::chrono::steady_clock::time_point start_;
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(int device, const CudaTuning& tuning) : device_(device), tuning_(tuning) {
@@ -95,6 +118,7 @@ class CudaBackend final : public Backend {
           std::to_string(props_.major) + std::to_string(props_.minor) + " (" + e.what() + ")");
     }
     stream_ = std::make_unique<gpu::Stream>();
+    staging_ = std::make_unique<gpu::StagedCopier>();
     description_ = "CUDA, " + device_line(device_, props_) + ", up to " +
                    std::to_string(tuning_.block_threads) + " threads per block";
   }
@@ -105,6 +129,7 @@ class CudaBackend final : public Backend {
   }
 
   std::string name() const override { return "cuda"; }
+  TransferStats transfers() const override { return transfers_; }
   std::string description() const override { return description_; }
 
   std::int64_t max_batch_walkers(const RunPlan& plan) const override {
@@ -137,26 +162,140 @@ class CudaBackend final : public Backend {
                         data.observables.histogram_counts.size() == plan.histograms.size(),
                     "RunData is not sized for this plan (call data.resize(plan))");
     if (first == last || step_begin == step_end) return;
+    const bool resident =
+        batch_.open && batch_.plan == &plan && batch_.first == first && batch_.last == last;
+    if (batch_.open && !resident) {
+      throw std::logic_error("CUDA backend: advance() of walkers [" + std::to_string(first) + ", " +
+                             std::to_string(last) + ") while the batch [" +
+                             std::to_string(batch_.first) + ", " + std::to_string(batch_.last) +
+                             ") is open (end_batch() first)");
+    }
+    if (resident && step_begin != batch_.step) {
+      throw std::logic_error("CUDA backend: the open batch is at step " +
+                             std::to_string(batch_.step) + ", not " + std::to_string(step_begin));
+    }
     SGDWALK_CUDA_TRY(cudaSetDevice(device_));
     try {
       dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
-        advance_typed<T, Landscape, Noise>(plan, first, last, step_begin, step_end, data);
+        advance_typed<T, Landscape, Noise>(plan, first, last, step_begin, step_end, resident, data);
       });
     } catch (const gpu::CudaOutOfMemory& e) {
-      release_buffers();
-      const std::int64_t fit = max_batch_walkers(plan);
-      throw std::runtime_error(
-          "CUDA backend: out of device memory for a batch of " + std::to_string(last - first) +
-          " walkers on " + device_line(device_, props_) + " (" + e.what() +
-          "); with this plan at most " + std::to_string(fit) +
-          " walkers fit in one batch: set batch_walkers to at most that (0 lets sgdwalk choose)");
+      batch_ = {};
+      throw out_of_memory(plan, last - first, e);
+    } catch (...) {
+      batch_ = {};  // the device state is no longer trustworthy
+      throw;
+    }
+    if (resident) {
+      batch_.step = step_end;
+      batch_.host_current = false;
     }
   }
 
+  void begin_batch(const RunPlan& plan, std::int64_t first, std::int64_t last, std::int64_t step,
+                   const RunData& data) override {
+    SGDWALK_EXPECTS(0 <= first && first <= last && last <= plan.total_walkers(),
+                    "walker range outside the plan");
+    SGDWALK_EXPECTS(data.walkers.size() == plan.total_walkers() && data.walkers.dim == plan.dim,
+                    "RunData is not sized for this plan (call data.resize(plan))");
+    // A batch still open belongs to a driver that an exception interrupted: let it go.
+    batch_ = {};
+    if (first == last) return;
+    SGDWALK_CUDA_TRY(cudaSetDevice(device_));
+    const auto n = static_cast<std::size_t>(last - first);
+    try {
+      // Everything advance() will need for this batch, so running out of memory happens here,
+      // before any state moved.
+      ensure_walker_buffers(n, plan.dim);
+      const auto samples = static_cast<std::size_t>(samples_per_launch(plan, tuning_));
+      sample_progress_.ensure(samples * n);
+      sample_loss_.ensure(samples * n);
+    } catch (const gpu::CudaOutOfMemory& e) {
+      throw out_of_memory(plan, last - first, e);
+    }
+    upload_walkers(data.walkers, first, n);
+    batch_ = {true, &plan, first, last, step, true};
+  }
+
+  void sync_walkers(const RunPlan& plan, RunData& data) override {
+    if (!batch_.open || batch_.host_current) return;
+    SGDWALK_EXPECTS(batch_.plan == &plan, "sync_walkers() with another plan than the open batch");
+    SGDWALK_CUDA_TRY(cudaSetDevice(device_));
+    download_walkers(data.walkers, batch_.first,
+                     static_cast<std::size_t>(batch_.last - batch_.first));
+    batch_.host_current = true;
+  }
+
+  void end_batch(const RunPlan& plan, RunData& data) override {
+    sync_walkers(plan, data);
+    batch_ = {};
+  }
+
  private:
+  std::runtime_error out_of_memory(const RunPlan& plan, std::int64_t walkers,
+                                   const gpu::CudaOutOfMemory& e) {
+    release_buffers();
+    const std::int64_t fit = max_batch_walkers(plan);
+    return std::runtime_error(
+        "CUDA backend: out of device memory for a batch of " + std::to_string(walkers) +
+        " walkers on " + device_line(device_, props_) + " (" + e.what() +
+        "); with this plan at most " + std::to_string(fit) +
+        " walkers fit in one batch: set batch_walkers to at most that (0 lets sgdwalk choose)");
+  }
+
+  void ensure_walker_buffers(std::size_t n, int dim) {
+    position_.ensure(n * static_cast<std::size_t>(dim));
+    y_freeze_.ensure(n);
+    freeze_step_.ensure(n);
+    first_passage_step_.ensure(n);
+    nonfinite_step_.ensure(n);
+    basin_.ensure(n);
+    crossings_.ensure(n);
+  }
+
+  /// Walker state [first, first + n) of `walkers` into the device buffers (sized before).
+  void upload_walkers(const WalkerArrays& walkers, std::int64_t first, std::size_t n) {
+    const TransferTimer timer(transfers_, *stream_);
+    const cudaStream_t stream = stream_->get();
+    const auto f = static_cast<std::size_t>(first);
+    const auto D = static_cast<std::size_t>(walkers.dim);
+    const auto up = [&](auto& buffer, const auto* host, std::size_t count) {
+      staging_->to_device(buffer.data(), host, count * sizeof(*host), stream);
+      transfers_.bytes_to_device += count * sizeof(*host);
+    };
+    up(position_, walkers.position.data() + f * D, n * D);
+    up(y_freeze_, walkers.y_freeze.data() + f, n);
+    up(freeze_step_, walkers.freeze_step.data() + f, n);
+    up(first_passage_step_, walkers.first_passage_step.data() + f, n);
+    up(nonfinite_step_, walkers.nonfinite_step.data() + f, n);
+    up(basin_, walkers.basin.data() + f, n);
+    up(crossings_, walkers.crossings.data() + f, n);
+  }
+
+  /// The device's walker state back into [first, first + n) of `walkers`.
+  void download_walkers(WalkerArrays& walkers, std::int64_t first, std::size_t n) {
+    const TransferTimer timer(transfers_, *stream_);
+    const cudaStream_t stream = stream_->get();
+    const auto f = static_cast<std::size_t>(first);
+    const auto D = static_cast<std::size_t>(walkers.dim);
+    const auto down = [&](const auto& buffer, auto* host, std::size_t count) {
+      staging_->to_host(host, buffer.data(), count * sizeof(*host), stream);
+      transfers_.bytes_to_host += count * sizeof(*host);
+    };
+    down(position_, walkers.position.data() + f * D, n * D);
+    down(y_freeze_, walkers.y_freeze.data() + f, n);
+    down(freeze_step_, walkers.freeze_step.data() + f, n);
+    down(first_passage_step_, walkers.first_passage_step.data() + f, n);
+    down(nonfinite_step_, walkers.nonfinite_step.data() + f, n);
+    down(basin_, walkers.basin.data() + f, n);
+    down(crossings_, walkers.crossings.data() + f, n);
+  }
+
+  /// advance() for one physics; `resident`: the walker state already is on the device (the open
+  /// batch) and stays there, otherwise it is copied up first and back at the end.
   template <class T, class Landscape, NoiseKind Noise>
   void advance_typed(const RunPlan& plan, std::int64_t first, std::int64_t last,
-                     std::int64_t step_begin, std::int64_t step_end, RunData& data) {
+                     std::int64_t step_begin, std::int64_t step_end, bool resident, RunData& data) {
     constexpr int D = Landscape::dim;
     const cudaStream_t stream = stream_->get();
     const std::int64_t n = last - first;
@@ -195,13 +334,7 @@ class CudaBackend final : public Backend {
     params_.ensure(unv * sizeof(StepParams<T>));
     histograms_.ensure(histograms.size() * sizeof(gpu::DeviceHistogram<T>));
     histogram_counts_.ensure(unv * static_cast<std::size_t>(slots));
-    position_.ensure(un * D);
-    y_freeze_.ensure(un);
-    freeze_step_.ensure(un);
-    first_passage_step_.ensure(un);
-    nonfinite_step_.ensure(un);
-    basin_.ensure(un);
-    crossings_.ensure(un);
+    if (!resident) ensure_walker_buffers(un, D);  // resident: sized (and filled) by begin_batch
     sample_progress_.ensure(uls * un);
     sample_loss_.ensure(uls * un);
     sample_counts_.ensure(2 * uls * unv);
@@ -217,15 +350,7 @@ class CudaBackend final : public Backend {
     upload_bytes(histograms_, histograms.data(),
                  histograms.size() * sizeof(gpu::DeviceHistogram<T>));
     histogram_counts_.zero(stream);
-    WalkerArrays& walkers = data.walkers;
-    const auto ufirst = static_cast<std::size_t>(first);
-    position_.upload(walkers.position.data() + ufirst * D, un * D, stream);
-    y_freeze_.upload(walkers.y_freeze.data() + ufirst, un, stream);
-    freeze_step_.upload(walkers.freeze_step.data() + ufirst, un, stream);
-    first_passage_step_.upload(walkers.first_passage_step.data() + ufirst, un, stream);
-    nonfinite_step_.upload(walkers.nonfinite_step.data() + ufirst, un, stream);
-    basin_.upload(walkers.basin.data() + ufirst, un, stream);
-    crossings_.upload(walkers.crossings.data() + ufirst, un, stream);
+    if (!resident) upload_walkers(data.walkers, first, un);
 
     gpu::AdvanceArgs<T, Landscape> args{};
     args.landscapes = reinterpret_cast<const Landscape*>(landscapes_.data());
@@ -273,48 +398,59 @@ class CudaBackend final : public Backend {
       gpu::launch_advance<T, Landscape, Noise>(args, shape, stream);
 
       if (S > 0) {
-        // Per-walker values [sample][local] and per-variant counters, back into ObservableArrays.
+        // Per-walker values [sample][local] straight from the pinned chunks into their places in
+        // ObservableArrays ([variant][sample][walker]), then the per-variant counters.
+        const TransferTimer timer(transfers_, *stream_);
         const std::size_t values = static_cast<std::size_t>(S) * un;
-        progress_stage_.resize(values);
-        loss_stage_.resize(values);
-        counts_stage_.resize(2 * static_cast<std::size_t>(S) * unv);
-        sample_progress_.download(progress_stage_.data(), values, stream);
-        sample_loss_.download(loss_stage_.data(), values, stream);
-        sample_counts_.download(counts_stage_.data(), counts_stage_.size(), stream);
+        transfers_.bytes_to_host += 2 * values * sizeof(float);
+        const auto scatter = [&](std::vector<float>& target) {
+          return [&, target_data = target.data()](std::size_t byte_offset,
+                                                  const unsigned char* piece, std::size_t bytes) {
+            std::size_t index = byte_offset / sizeof(float);
+            std::size_t left = bytes / sizeof(float);
+            const auto* value = reinterpret_cast<const float*>(piece);
+            while (left > 0) {
+              const std::size_t s = index / un, local = index % un;
+              const std::int64_t g = first + static_cast<std::int64_t>(local);
+              const std::int64_t v = g / W;
+              const std::size_t run =
+                  std::min({left, un - local, static_cast<std::size_t>((v + 1) * W - g)});
+              const std::size_t dst = observables.sample_index(
+                  v, sample_offset + static_cast<std::int64_t>(s), g - v * W);
+              std::memcpy(target_data + dst, value, run * sizeof(float));
+              value += run;
+              index += run;
+              left -= run;
+            }
+          };
+        };
+        staging_->to_host(sample_progress_.data(), values * sizeof(float), stream,
+                          scatter(observables.sample_progress));
+        staging_->to_host(sample_loss_.data(), values * sizeof(float), stream,
+                          scatter(observables.sample_loss));
+        counts_stage_.ensure(2 * static_cast<std::size_t>(S) * unv);
+        sample_counts_.download(counts_stage_.data(), 2 * static_cast<std::size_t>(S) * unv,
+                                stream);
         stream_->synchronize();
         for (int s = 0; s < S; ++s) {
           const std::int64_t sample = sample_offset + s;
           for (std::int64_t v = v0; v < v0 + nv; ++v) {
-            const std::int64_t g_lo = std::max(first, v * W);
-            const std::int64_t g_hi = std::min(last, (v + 1) * W);
-            const auto src =
-                static_cast<std::size_t>(s) * un + static_cast<std::size_t>(g_lo - first);
-            const std::size_t dst = observables.sample_index(v, sample, g_lo - v * W);
-            const auto len = static_cast<std::size_t>(g_hi - g_lo);
-            std::memcpy(&observables.sample_progress[dst], &progress_stage_[src],
-                        len * sizeof(float));
-            std::memcpy(&observables.sample_loss[dst], &loss_stage_[src], len * sizeof(float));
             const auto counter = static_cast<std::size_t>(v * observables.samples + sample);
             const auto local = static_cast<std::size_t>(v - v0) * static_cast<std::size_t>(S) +
                                static_cast<std::size_t>(s);
-            observables.sample_flat[counter] += counts_stage_[local];
+            observables.sample_flat[counter] += counts_stage_.data()[local];
             observables.sample_finite[counter] +=
-                counts_stage_[static_cast<std::size_t>(S) * unv + local];
+                counts_stage_.data()[static_cast<std::size_t>(S) * unv + local];
           }
         }
       }
     }
 
-    // Walker state and histogram counts back to the host.
-    position_.download(walkers.position.data() + ufirst * D, un * D, stream);
-    y_freeze_.download(walkers.y_freeze.data() + ufirst, un, stream);
-    freeze_step_.download(walkers.freeze_step.data() + ufirst, un, stream);
-    first_passage_step_.download(walkers.first_passage_step.data() + ufirst, un, stream);
-    nonfinite_step_.download(walkers.nonfinite_step.data() + ufirst, un, stream);
-    basin_.download(walkers.basin.data() + ufirst, un, stream);
-    crossings_.download(walkers.crossings.data() + ufirst, un, stream);
-    counts_stage_.resize(unv * static_cast<std::size_t>(slots));
-    histogram_counts_.download(counts_stage_.data(), counts_stage_.size(), stream);
+    // Histogram counts (per variant, small) back to the host; walker state only when it is not
+    // resident.
+    if (!resident) download_walkers(data.walkers, first, un);
+    counts_stage_.ensure(unv * static_cast<std::size_t>(slots));
+    histogram_counts_.download(counts_stage_.data(), unv * static_cast<std::size_t>(slots), stream);
     stream_->synchronize();
     for (std::size_t h = 0; h < histograms.size(); ++h) {
       const auto bins = static_cast<std::size_t>(histograms[h].geometry.bin_count()) + 1;
@@ -323,8 +459,8 @@ class CudaBackend final : public Backend {
         const std::size_t v = static_cast<std::size_t>(v0) + vl;
         for (std::size_t slot = 0; slot < bins; ++slot) {
           target[v * bins + slot] +=
-              counts_stage_[vl * static_cast<std::size_t>(slots) +
-                            static_cast<std::size_t>(histograms[h].base) + slot];
+              counts_stage_.data()[vl * static_cast<std::size_t>(slots) +
+                                   static_cast<std::size_t>(histograms[h].base) + slot];
         }
       }
     }
@@ -356,7 +492,19 @@ class CudaBackend final : public Backend {
     sample_loss_.release();
     sample_counts_.release();
     sample_steps_.release();
+    staging_->release();
+    counts_stage_.release();
+    batch_ = {};
   }
+
+  /// The batch the driver opened with begin_batch(): its walker state lives in the device buffers.
+  struct ResidentBatch {
+    bool open = false;
+    const RunPlan* plan = nullptr;
+    std::int64_t first = 0, last = 0;
+    std::int64_t step = 0;     ///< the step the device state has reached
+    bool host_current = true;  ///< RunData holds the same state (synced, or not advanced yet)
+  };
 
   int device_;
   CudaTuning tuning_;
@@ -373,9 +521,11 @@ class CudaBackend final : public Backend {
   DeviceBuffer<float> sample_progress_, sample_loss_;
   DeviceBuffer<std::uint64_t> sample_counts_;
   DeviceBuffer<std::int64_t> sample_steps_;
-  // Host staging for the copies back.
-  std::vector<float> progress_stage_, loss_stage_;
-  std::vector<std::uint64_t> counts_stage_;
+  // Host staging: pinned chunks for the walker state and sample values, pinned counters.
+  std::unique_ptr<gpu::StagedCopier> staging_;
+  gpu::PinnedBuffer<std::uint64_t> counts_stage_;
+  ResidentBatch batch_;
+  TransferStats transfers_;
 };
 
 }  // namespace

@@ -4,7 +4,9 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -97,6 +99,132 @@ class DeviceBuffer {
   T* data_ = nullptr;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
+};
+
+/// A grow-only array in page-locked host memory: device copies from and to it run at full
+/// bandwidth and truly asynchronously on a stream.
+template <class T>
+class PinnedBuffer {
+  static_assert(std::is_trivially_copyable_v<T>, "pinned buffers hold trivially copyable types");
+
+ public:
+  PinnedBuffer() = default;
+  ~PinnedBuffer() { release(); }
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+
+  /// Room for n elements; contents are unspecified afterwards.
+  void ensure(std::size_t n) {
+    if (n > capacity_) {
+      release();
+      void* pointer = nullptr;
+      SGDWALK_CUDA_TRY(cudaMallocHost(&pointer, n * sizeof(T)));
+      data_ = static_cast<T*>(pointer);
+      capacity_ = n;
+    }
+  }
+  void release() noexcept {
+    if (data_ != nullptr) (void)cudaFreeHost(data_);
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+  T* data() { return data_; }
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+/// An owned CUDA event without timing (marks a point in a stream that the host can wait for).
+class Event {
+ public:
+  Event() { SGDWALK_CUDA_TRY(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
+  ~Event() {
+    if (event_ != nullptr) (void)cudaEventDestroy(event_);
+  }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record(cudaStream_t stream) { SGDWALK_CUDA_TRY(cudaEventRecord(event_, stream)); }
+  /// Waits until the stream reaches the recorded point (at once if never recorded).
+  void wait() const { SGDWALK_CUDA_TRY(cudaEventSynchronize(event_)); }
+
+ private:
+  cudaEvent_t event_ = nullptr;
+};
+
+/// Copies between pageable host arrays (RunData's vectors) and device memory through two pinned
+/// chunks: the DMA of one chunk overlaps the host memcpy of the other, at pinned bandwidth,
+/// without pinning (or doubling) the whole host array.
+class StagedCopier {
+ public:
+  static constexpr std::size_t kChunkBytes = std::size_t{16} << 20;
+
+  /// Host → device; returns once the host array may be changed again (the last chunk is copied
+  /// into pinned memory; the stream finishes the DMA on its own).
+  void to_device(void* device, const void* host, std::size_t bytes, cudaStream_t stream) {
+    prepare();
+    const auto* source = static_cast<const unsigned char*>(host);
+    auto* target = static_cast<unsigned char*>(device);
+    std::size_t chunk = 0;
+    for (std::size_t offset = 0; offset < bytes; offset += kChunkBytes, ++chunk) {
+      const std::size_t length = std::min(kChunkBytes, bytes - offset);
+      const std::size_t b = chunk % 2;
+      done_[b].wait();  // the chunk's previous copy has left it
+      std::memcpy(chunks_[b].data(), source + offset, length);
+      SGDWALK_CUDA_TRY(cudaMemcpyAsync(target + offset, chunks_[b].data(), length,
+                                       cudaMemcpyHostToDevice, stream));
+      done_[b].record(stream);
+    }
+  }
+
+  /// Device → host, handing each arrived piece to consume(byte offset, pointer, byte length) in
+  /// order (the pointer is valid during the call only). Waits for everything before returning.
+  template <class Consume>
+  void to_host(const void* device, std::size_t bytes, cudaStream_t stream, Consume&& consume) {
+    prepare();
+    const auto* source = static_cast<const unsigned char*>(device);
+    const std::size_t chunks = (bytes + kChunkBytes - 1) / kChunkBytes;
+    for (std::size_t chunk = 0; chunk <= chunks; ++chunk) {
+      if (chunk < chunks) {  // issue this chunk's DMA ...
+        const std::size_t offset = chunk * kChunkBytes;
+        const std::size_t b = chunk % 2;
+        done_[b].wait();
+        SGDWALK_CUDA_TRY(cudaMemcpyAsync(chunks_[b].data(), source + offset,
+                                         std::min(kChunkBytes, bytes - offset),
+                                         cudaMemcpyDeviceToHost, stream));
+        done_[b].record(stream);
+      }
+      if (chunk >= 1) {  // ... while the previous one is handed over
+        const std::size_t previous = chunk - 1;
+        const std::size_t offset = previous * kChunkBytes;
+        done_[previous % 2].wait();
+        consume(offset, chunks_[previous % 2].data(), std::min(kChunkBytes, bytes - offset));
+      }
+    }
+  }
+
+  /// Device → host array.
+  void to_host(void* host, const void* device, std::size_t bytes, cudaStream_t stream) {
+    auto* target = static_cast<unsigned char*>(host);
+    to_host(device, bytes, stream,
+            [&](std::size_t offset, const unsigned char* piece, std::size_t length) {
+              std::memcpy(target + offset, piece, length);
+            });
+  }
+
+  void release() noexcept {
+    chunks_[0].release();
+    chunks_[1].release();
+  }
+
+ private:
+  void prepare() {
+    chunks_[0].ensure(kChunkBytes);
+    chunks_[1].ensure(kChunkBytes);
+  }
+  PinnedBuffer<unsigned char> chunks_[2];
+  Event done_[2];
 };
 
 /// An owned non-blocking CUDA stream of the current device.

@@ -14,6 +14,14 @@
 
 namespace sgdwalk {
 
+/// Host↔device traffic of a backend since it was made (zero for the CPU backend): what the
+/// benchmarks report as the time spent in copies.
+struct TransferStats {
+  double seconds = 0;  ///< host wall time inside copy calls, waiting for them included
+  std::uint64_t bytes_to_device = 0;
+  std::uint64_t bytes_to_host = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -27,6 +35,22 @@ class Backend {
   /// into calls.
   virtual void advance(const RunPlan& plan, std::int64_t first, std::int64_t last,
                        std::int64_t step_begin, std::int64_t step_end, RunData& data) = 0;
+  /// Batch residency. The driver calls begin_batch() once walkers [first, last) hold their state
+  /// at `step` in `data` (after initialize(), or from a checkpoint), and end_batch() when it is
+  /// done with them. In between, advance() of exactly that range may keep the walker state to the
+  /// backend (the CUDA backend keeps it in device memory, so a segment boundary costs a kernel
+  /// boundary, not a copy): data.observables is up to date after every advance(), but the batch's
+  /// data.walkers may be stale until sync_walkers() (a checkpoint) or end_batch(). advance() of
+  /// any other range reads and writes data.walkers as before. The defaults do nothing: the CPU
+  /// backend works in `data` itself.
+  virtual void begin_batch(const RunPlan& plan, std::int64_t first, std::int64_t last,
+                           std::int64_t step, const RunData& data);
+  /// Brings the open batch's walker state into `data` (nothing when no batch is open).
+  virtual void sync_walkers(const RunPlan& plan, RunData& data);
+  /// sync_walkers(), then closes the batch.
+  virtual void end_batch(const RunPlan& plan, RunData& data);
+  /// Copies between host and device so far (benchmarks).
+  virtual TransferStats transfers() const { return {}; }
   /// Largest number of walkers advance() can take at once (device memory); 0 = no limit.
   virtual std::int64_t max_batch_walkers(const RunPlan& plan) const = 0;
   /// Puts walkers [first, last) at step 0 (see initialize_walkers); a backend may choose the

@@ -320,6 +320,15 @@ void Backend::initialize(const RunPlan& plan, std::int64_t first, std::int64_t l
   initialize_walkers(plan, first, last, data);
 }
 
+void Backend::begin_batch(const RunPlan&, std::int64_t, std::int64_t, std::int64_t,
+                          const RunData&) {}
+
+void Backend::sync_walkers(const RunPlan&, RunData&) {}
+
+void Backend::end_batch(const RunPlan& plan, RunData& data) {
+  sync_walkers(plan, data);
+}
+
 void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t last, RunData& data,
                         int threads) {
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {

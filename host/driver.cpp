@@ -446,6 +446,8 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
     }
     const std::int64_t first = progress.walker_begin;
     const std::int64_t last = progress.walker_end;
+    // The backend may keep the batch's walkers (on the device) until end_batch().
+    backend.begin_batch(plan, first, last, progress.step, data);
     progress.batch = std::min(progress.batches - 1, first / batch);
     for (;;) {
       const std::int64_t step_end =
@@ -458,12 +460,14 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
       progress.step = step_end;
       const bool batch_done = step_end == plan.steps;
       if (batch_done) {
+        backend.end_batch(plan, data);
         progress.walker_begin = last;
         progress.step = 0;
       }
       progress.update_counters(plan);
-      if (options.on_segment && !options.on_segment(progress, data)) {
+      if (options.on_segment && !options.on_segment(progress, SegmentData(plan, backend, data))) {
         stopped = true;
+        if (!batch_done) backend.end_batch(plan, data);
         break;
       }
       if (batch_done) break;

@@ -39,6 +39,24 @@ struct RunProgress {
   void update_counters(const RunPlan& plan);
 };
 
+/// What ExecuteOptions::on_segment sees of the run's data: get() brings the batch's walker state
+/// back from the backend first (a device-to-host copy on the GPU), so a callback that only reports
+/// progress costs no copy; one that writes a checkpoint calls get().
+class SegmentData {
+ public:
+  SegmentData(const RunPlan& plan, Backend& backend, RunData& data)
+      : plan_(plan), backend_(backend), data_(data) {}
+  const RunData& get() const {
+    backend_.sync_walkers(plan_, data_);
+    return data_;
+  }
+
+ private:
+  const RunPlan& plan_;
+  Backend& backend_;
+  RunData& data_;
+};
+
 struct ExecuteOptions {
   /// Walkers per backend call; 0 = all (or the backend's memory limit). Never changes results.
   std::int64_t batch_walkers = 0;
@@ -48,7 +66,7 @@ struct ExecuteOptions {
   std::int64_t segment_steps = 0;
   double segment_seconds = 1.0;
   /// Called after every backend call; return false to stop early (the run is then partial).
-  std::function<bool(const RunProgress&, const RunData&)> on_segment;
+  std::function<bool(const RunProgress&, const SegmentData&)> on_segment;
 };
 
 struct RunOutcome {

@@ -41,7 +41,7 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
   const std::string checkpoint_path = (fs::path(directory) / kCheckpointFileName).string();
   SessionResult result;
   ExecuteOptions execute = options.execute;
-  execute.on_segment = [&](const RunProgress& now, const RunData& state) {
+  execute.on_segment = [&](const RunProgress& now, const SegmentData& state) {
     bool go = options.execute.on_segment ? options.execute.on_segment(now, state) : true;
     if (options.on_progress) options.on_progress(now);
     if (options.stop != nullptr) {
@@ -56,8 +56,8 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
       // A checkpoint that cannot be written (disk full, ...) does not stop the run; the previous
       // one stays valid.
       try {
-        write_checkpoint(checkpoint_path, plan, now, state, wall_before + seconds_since(start),
-                         record.sessions);
+        write_checkpoint(checkpoint_path, plan, now, state.get(),
+                         wall_before + seconds_since(start), record.sessions);
         ++result.checkpoints;
       } catch (const std::exception& error) {
         if (options.on_warning)

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "driver.hpp"
 #include "test_plans.hpp"
 #include "test_support.hpp"
 
@@ -94,6 +95,12 @@ TEST_P(BackendEquivalence, CudaResultsDoNotDependOnSplitting) {
   expect_identical(reference, run_plan(*cuda, plan, walker_cuts, {}), "walker batches");
   expect_identical(reference, run_plan(*cuda, plan, {}, step_cuts), "step segments");
   expect_identical(reference, run_plan(*cuda, plan, walker_cuts, step_cuts), "both");
+  // Batches resident on the device between calls, with and without mid-batch syncs.
+  expect_identical(reference, run_plan_in_batches(*cuda, plan), "one resident batch");
+  expect_identical(reference, run_plan_in_batches(*cuda, plan, walker_cuts, step_cuts),
+                   "resident batches and segments");
+  expect_identical(reference, run_plan_in_batches(*cuda, plan, walker_cuts, step_cuts, true),
+                   "resident batches, synced mid-batch");
 
 #if defined(SGDWALK_CUDA_BACKEND)
   // Launch geometry and launch splitting: small blocks, one sample or a few steps per launch,
@@ -113,6 +120,8 @@ TEST_P(BackendEquivalence, CudaResultsDoNotDependOnSplitting) {
     expect_identical(reference, run_plan(*tuned, plan), t.name);
     expect_identical(reference, run_plan(*tuned, plan, walker_cuts, step_cuts),
                      std::string(t.name) + ", batches and segments");
+    expect_identical(reference, run_plan_in_batches(*tuned, plan, walker_cuts, step_cuts, true),
+                     std::string(t.name) + ", resident batches");
   }
 #endif
 }
@@ -135,6 +144,56 @@ TEST(CudaBackend, LargeTwoValleyRunMatchesCpu) {
     auto cpu = make_cpu_backend(0);
     expect_identical(run_plan(*cpu, plan), run_plan(*cuda, plan),
                      "two_valley hessian " + to_string(precision));
+  }
+}
+
+// A resident batch synced in the middle (a checkpoint) holds exactly the state of a run that
+// stopped there; the walkers of other batches are untouched; the driver's residency contract is
+// enforced.
+TEST(CudaBackend, ResidentBatchSyncsExactlyAndGuardsItsRange) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  const RunPlan plan =
+      make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, Precision::f32});
+  const std::int64_t total = plan.total_walkers();
+  const std::int64_t first = 100, last = total - 50, middle = 151;
+  auto cpu = make_cpu_backend(2);
+  const RunData expected = run_plan(*cpu, plan, {first, last}, {0, middle});
+
+  RunData data = initialized_data(plan);
+  cuda->begin_batch(plan, first, last, 0, data);
+  cuda->advance(plan, first, last, 0, 37, data);
+  cuda->advance(plan, first, last, 37, middle, data);
+  EXPECT_FALSE(same_bits(expected.walkers.position, data.walkers.position))
+      << "the host copy should still hold step 0 before sync_walkers()";
+  cuda->sync_walkers(plan, data);
+  expect_identical(expected, data, "synced at step " + std::to_string(middle));
+  EXPECT_THROW(cuda->advance(plan, 0, first, 0, 1, data), std::logic_error);
+  EXPECT_THROW(cuda->advance(plan, first, last, 0, 1, data), std::logic_error);
+  cuda->end_batch(plan, data);
+  expect_identical(expected, data, "after end_batch");
+  // Closed: a plain advance() of any range works again.
+  cuda->advance(plan, 0, first, 0, 1, data);
+}
+
+// The driver keeps batches resident and syncs them only when a callback asks for the data: the
+// result equals the CPU backend's for any batch size and segment length, with such requests.
+TEST(CudaBackend, DriverRunsWithResidentBatchesMatchCpu) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+  const RunPlan plan =
+      make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, Precision::f64});
+  auto cpu = make_cpu_backend(2);
+  const RunOutcome expected = execute(plan, *cpu, ExecuteOptions{});
+  for (const std::int64_t batch : {std::int64_t{0}, std::int64_t{173}, std::int64_t{250}}) {
+    ExecuteOptions options;
+    options.batch_walkers = batch;
+    options.segment_steps = 29;
+    int segments = 0;
+    options.on_segment = [&](const RunProgress&, const SegmentData& state) {
+      if (++segments % 3 == 0) (void)state.get();  // as a checkpoint would
+      return true;
+    };
+    const RunOutcome actual = execute(plan, *cuda, options);
+    expect_identical(expected.data, actual.data, "batch " + std::to_string(batch));
   }
 }
 

@@ -93,7 +93,7 @@ RunOutcome stopped_run(const RunPlan& plan) {
   options.batch_walkers = 17;
   options.segment_steps = 11;
   int segments = 0;
-  options.on_segment = [&](const RunProgress&, const RunData&) { return ++segments < 14; };
+  options.on_segment = [&](const RunProgress&, const SegmentData&) { return ++segments < 14; };
   return execute(plan, *backend, options);
 }
 

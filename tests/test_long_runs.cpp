@@ -185,7 +185,7 @@ SessionResult run_small(const std::string& config, const fs::path& directory, in
   options.execute.batch_walkers = batch;
   int segments = 0;
   if (stop_after > 0) {
-    options.execute.on_segment = [&](const RunProgress&, const RunData&) {
+    options.execute.on_segment = [&](const RunProgress&, const SegmentData&) {
       return ++segments < stop_after;
     };
   }
@@ -203,7 +203,7 @@ SessionResult resume_small(const fs::path& directory, int stop_after, std::int64
   options.execute.batch_walkers = batch;
   int segments = 0;
   if (stop_after > 0) {
-    options.execute.on_segment = [&](const RunProgress&, const RunData&) {
+    options.execute.on_segment = [&](const RunProgress&, const SegmentData&) {
       return ++segments < stop_after;
     };
   }
@@ -260,7 +260,7 @@ TEST(LongRuns, AutomaticSegmentsAreTimeBoundedAndChangeNothing) {
   int calls = 0;
   double longest = 0;
   auto last = std::chrono::steady_clock::now();
-  automatic.on_segment = [&](const RunProgress&, const RunData&) {
+  automatic.on_segment = [&](const RunProgress&, const SegmentData&) {
     const auto now = std::chrono::steady_clock::now();
     longest = std::max(longest, std::chrono::duration<double>(now - last).count());
     last = now;

@@ -209,6 +209,29 @@ inline RunData run_plan(Backend& backend, const RunPlan& plan,
   return data;
 }
 
+/// Like run_plan, but as the driver runs a plan: each walker range is a batch opened with
+/// begin_batch() and closed with end_batch(), so a backend may keep its walkers resident between
+/// the advance() calls of the batch. With `sync_every_other`, sync_walkers() is called after every
+/// second step segment (a checkpoint in the middle of a batch), after which the batch goes on.
+inline RunData run_plan_in_batches(Backend& backend, const RunPlan& plan,
+                                   std::vector<std::int64_t> walker_cuts = {},
+                                   std::vector<std::int64_t> step_cuts = {},
+                                   bool sync_every_other = false) {
+  if (walker_cuts.empty()) walker_cuts = {0, plan.total_walkers()};
+  if (step_cuts.empty()) step_cuts = {0, plan.steps};
+  RunData data = initialized_data(plan);
+  for (std::size_t i = 0; i + 1 < walker_cuts.size(); ++i) {
+    backend.begin_batch(plan, walker_cuts[i], walker_cuts[i + 1], step_cuts.front(), data);
+    for (std::size_t j = 0; j + 1 < step_cuts.size(); ++j) {
+      backend.advance(plan, walker_cuts[i], walker_cuts[i + 1], step_cuts[j], step_cuts[j + 1],
+                      data);
+      if (sync_every_other && j % 2 == 1) backend.sync_walkers(plan, data);
+    }
+    backend.end_batch(plan, data);
+  }
+  return data;
+}
+
 /// Bitwise equality of two arrays, with the first difference in the failure message.
 template <class T>
 ::testing::AssertionResult same_bits(const std::vector<T>& a, const std::vector<T>& b) {
