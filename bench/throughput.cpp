@@ -4,9 +4,11 @@
 //   build/bench/sgdwalk_bench --backend cpu --walkers 1e3,1e4,1e5 --steps 2000 --json out.json
 #include <fmt/format.h>
 
+#include <omp.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -15,6 +17,7 @@
 #include "backend_registry.hpp"
 #include "config.hpp"
 #include "driver.hpp"
+#include "memory.hpp"
 
 namespace {
 
@@ -115,31 +118,74 @@ int main(int argc, char** argv) {
   app.add_option("--json", json_path, "write results as JSON to this file");
   CLI11_PARSE(app, argc, argv);
 
-  BackendChoice choice = make_backend(backend_name, threads);
+  BackendChoice choice;
+  try {
+    choice = make_backend(backend_name, threads);
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "sgdwalk_bench: {}\n", error.what());
+    return 2;
+  }
   if (!choice.notice.empty()) fmt::print(stderr, "{}\n", choice.notice);
   nlohmann::json results = nlohmann::json::array();
+  const auto write_json = [&] {
+    if (!json_path.empty()) std::ofstream(json_path) << results.dump(2) << "\n";
+  };
+  std::vector<std::int64_t> walker_counts;
+  try {
+    walker_counts = parse_counts(walkers_list);
+  } catch (const std::exception&) {
+    fmt::print(stderr, "sgdwalk_bench: --walkers '{}' is not a comma-separated list of numbers\n",
+               walkers_list);
+    return 2;
+  }
   fmt::print("backend: {}\n", choice.backend->description());
-  fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14}\n", "landscape", "noise", "prec", "obs",
-             "walkers", "steps", "walker-steps/s");
+  fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14} {:>7} {:>9}\n", "landscape", "noise",
+             "prec", "obs", "walkers", "steps", "walker-steps/s", "copies", "wall [s]");
+  int failures = 0;
   for (const auto& landscape : split(landscapes)) {
     for (const auto& noise : split(noises)) {
       for (const auto& precision : split(precisions)) {
         for (const auto& observables : split(observables_modes)) {
-          for (const std::int64_t walkers : parse_counts(walkers_list)) {
-            const RunPlan plan = load_config_text(
-                config_for(landscape, noise, precision, walkers, steps, observables == "on"),
-                "bench");
-            double best = 0;
-            for (int r = 0; r < repeats; ++r) {
-              ExecuteOptions options;
-              options.segment_steps =
-                  steps;  // one backend call: measure the kernel, not the driver
-              const RunOutcome outcome = execute(plan, *choice.backend, options);
-              best = std::max(best, static_cast<double>(outcome.progress.walker_steps_done) /
-                                        outcome.progress.simulate_seconds);
+          for (const std::int64_t walkers : walker_counts) {
+            // Best of the repeats: walker-steps per second of simulation (initialisation, kernels
+            // and copies), the share of that time spent in host-device copies, and the wall time
+            // of the whole point (summaries included).
+            double best = 0, copy_share = 0, wall = 0;
+            try {
+              const RunPlan plan = load_config_text(
+                  config_for(landscape, noise, precision, walkers, steps, observables == "on"),
+                  "bench");
+              // As `sgdwalk run` does: refuse a point that cannot fit in host memory rather than
+              // be killed by the system halfway through the matrix.
+              check_host_resources(plan, "sgdwalk_bench",
+                                   threads > 0 ? threads : omp_get_max_threads(),
+                                   available_host_memory());
+              for (int r = 0; r < repeats; ++r) {
+                ExecuteOptions options;
+                options.segment_steps = steps;  // one backend call: the kernel, not the driver
+                const TransferStats before = choice.backend->transfers();
+                const auto start = std::chrono::steady_clock::now();
+                const RunOutcome outcome = execute(plan, *choice.backend, options);
+                const double seconds = outcome.progress.simulate_seconds;
+                const double rate =
+                    static_cast<double>(outcome.progress.walker_steps_done) / seconds;
+                if (rate > best) {
+                  best = rate;
+                  copy_share = (choice.backend->transfers().seconds - before.seconds) / seconds;
+                  wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                             .count();
+                }
+              }
+            } catch (const std::exception& error) {
+              fmt::print(stderr, "sgdwalk_bench: {} {} {} observables {} at {} walkers: {}\n",
+                         landscape, noise, precision, observables, walkers, error.what());
+              ++failures;
+              continue;
             }
-            fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14.4g}\n", landscape, noise,
-                       precision, observables, walkers, steps, best);
+            fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14.4g} {:>6.1f}% {:>9.3g}\n",
+                       landscape, noise, precision, observables, walkers, steps, best,
+                       100 * copy_share, wall);
+            std::fflush(stdout);  // a line per point, also when stdout is a file and time runs out
             results.push_back({{"backend", choice.backend->name()},
                                {"device", choice.backend->description()},
                                {"landscape", landscape},
@@ -148,14 +194,19 @@ int main(int argc, char** argv) {
                                {"observables", observables == "on"},
                                {"walkers", walkers},
                                {"steps", steps},
-                               {"walker_steps_per_second", best}});
+                               {"walker_steps_per_second", best},
+                               {"copy_share", copy_share},
+                               {"wall_seconds", wall}});
+            write_json();  // after every point: a run cut short keeps what it measured
           }
         }
       }
     }
   }
-  if (!json_path.empty()) {
-    std::ofstream(json_path) << results.dump(2) << "\n";
+  write_json();
+  if (failures > 0) {
+    fmt::print(stderr, "sgdwalk_bench: {} point(s) failed\n", failures);
+    return 1;
   }
   return 0;
 }

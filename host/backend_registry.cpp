@@ -1,5 +1,6 @@
 #include "backend_registry.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #if SGDWALK_HAVE_CUDA
@@ -44,7 +45,16 @@ BackendChoice make_backend(const std::string& name, int threads) {
   if (name == "auto") {
     if (cuda_device_count() > 0) {
 #if SGDWALK_HAVE_CUDA
-      return {make_cuda_backend(0), ""};
+      // A device this binary cannot use (no kernel image for its architecture, a driver too old)
+      // is no reason to fail: fall back to the CPU and say why, in one line.
+      try {
+        return {make_cuda_backend(0), ""};
+      } catch (const std::runtime_error& error) {
+        std::string reason = error.what();
+        std::replace(reason.begin(), reason.end(), '\n', ' ');
+        return {make_cpu_backend(threads),
+                "the CUDA device is not usable (" + reason + "); using the CPU backend"};
+      }
 #endif
     }
     return {make_cpu_backend(threads),
