@@ -11,38 +11,39 @@ from peer_common import MODEL
 
 PHYSICS_SOURCE = r"""
 // One SGD step of one walker on the two-valley landscape with Hessian noise, and its trackers.
-// `real` is double or float; the constants are the paper's defaults (see peer_common.py).
-__device__ __forceinline__ void advance(real& x, real& y, bool& flat, int& crossings,
-                                        long long& freeze_step, real& y_freeze, real z1, real z2,
-                                        long long step, real eta, real two_sigma) {
-  const real q = flat ? real(Q_FLAT) : real(Q_SHARP);
-  const real ik = flat ? real(IK_FLAT) : real(IK_SHARP);
-  const real u = y + real(Y_B), v = y + real(Y_F);
-  const real iuv = real(1) / (u * v);
-  const real uv = u / v;
-  const real h = ik * uv * uv;
-  const real hp = h * real(C_HP) * iuv;
-  const real hpp = hp * (v - real(3) * u) * iuv;
-  const real a = real(2) * q * y / u;
-  const real ap = real(2 * Y_B) * q / (u * u);
-  const real app = real(-2) * ap / u;
-  const real e = exp(-y / real(Y_D));
-  const real w = real(2) * x - a;
-  const real p = x * (x - a);
-  const real gx = w * h;
-  const real gy = real(C_L0P) * e + p * hp - x * ap * h;
-  const real h11 = real(2) * h;
-  const real h12 = w * hp - ap * h;
-  const real h22 = real(C_L0PP) * e + p * hpp - real(2) * x * ap * hp - x * app * h;
-  const real m = (h11 + h22) / real(2), d = (h11 - h22) / real(2);
-  const real r = sqrt(d * d + h12 * h12);
-  const real s_plus = sqrt(two_sigma * fmax(m + r, real(0)) + real(EPSILON));
-  const real s_minus = sqrt(two_sigma * fmax(m - r, real(0)) + real(EPSILON));
-  const real c = r > real(0) ? (s_plus - s_minus) / (real(2) * r) : real(0);
-  const real s0 = (s_plus + s_minus) / real(2);
+// `sw_real` is double or float (not `real`: CuPy 14 declares that name itself); the constants
+// are the paper's defaults (see peer_common.py).
+__device__ __forceinline__ void advance(sw_real& x, sw_real& y, bool& flat, int& crossings,
+                                        long long& freeze_step, sw_real& y_freeze, sw_real z1, sw_real z2,
+                                        long long step, sw_real eta, sw_real two_sigma) {
+  const sw_real q = flat ? sw_real(Q_FLAT) : sw_real(Q_SHARP);
+  const sw_real ik = flat ? sw_real(IK_FLAT) : sw_real(IK_SHARP);
+  const sw_real u = y + sw_real(Y_B), v = y + sw_real(Y_F);
+  const sw_real iuv = sw_real(1) / (u * v);
+  const sw_real uv = u / v;
+  const sw_real h = ik * uv * uv;
+  const sw_real hp = h * sw_real(C_HP) * iuv;
+  const sw_real hpp = hp * (v - sw_real(3) * u) * iuv;
+  const sw_real a = sw_real(2) * q * y / u;
+  const sw_real ap = sw_real(2 * Y_B) * q / (u * u);
+  const sw_real app = sw_real(-2) * ap / u;
+  const sw_real e = exp(-y / sw_real(Y_D));
+  const sw_real w = sw_real(2) * x - a;
+  const sw_real p = x * (x - a);
+  const sw_real gx = w * h;
+  const sw_real gy = sw_real(C_L0P) * e + p * hp - x * ap * h;
+  const sw_real h11 = sw_real(2) * h;
+  const sw_real h12 = w * hp - ap * h;
+  const sw_real h22 = sw_real(C_L0PP) * e + p * hpp - sw_real(2) * x * ap * hp - x * app * h;
+  const sw_real m = (h11 + h22) / sw_real(2), d = (h11 - h22) / sw_real(2);
+  const sw_real r = sqrt(d * d + h12 * h12);
+  const sw_real s_plus = sqrt(two_sigma * fmax(m + r, sw_real(0)) + sw_real(EPSILON));
+  const sw_real s_minus = sqrt(two_sigma * fmax(m - r, sw_real(0)) + sw_real(EPSILON));
+  const sw_real c = r > sw_real(0) ? (s_plus - s_minus) / (sw_real(2) * r) : sw_real(0);
+  const sw_real s0 = (s_plus + s_minus) / sw_real(2);
   x -= eta * (gx + (s0 + c * d) * z1 + c * h12 * z2);
   y -= eta * (gy + c * h12 * z1 + (s0 - c * d) * z2);
-  const bool now_flat = x >= real(0);
+  const bool now_flat = x >= sw_real(0);
   if (now_flat != flat) {
     crossings += 1;
     freeze_step = step;
@@ -52,9 +53,9 @@ __device__ __forceinline__ void advance(real& x, real& y, bool& flat, int& cross
 }
 
 // Histogram slot: 0 below the range, 1..HIST_BINS inside, HIST_BINS + 1 above.
-__device__ __forceinline__ int hist_slot(real x) {
-  const real u = x * real(HIST_SCALE) + real(HIST_SHIFT);
-  return u < real(0) ? 0 : (u >= real(HIST_BINS + 1) ? HIST_BINS + 1 : int(u));
+__device__ __forceinline__ int hist_slot(sw_real x) {
+  const sw_real u = x * sw_real(HIST_SCALE) + sw_real(HIST_SHIFT);
+  return u < sw_real(0) ? 0 : (u >= sw_real(HIST_BINS + 1) ? HIST_BINS + 1 : int(u));
 }
 """
 
@@ -95,38 +96,38 @@ __device__ __forceinline__ void sin_cos_pi(float a, float* s, float* c) { sincos
 
 // Two standard normals for (walker, step), Box-Muller.
 __device__ __forceinline__ void normals(unsigned long long walker, unsigned long long step,
-                                        unsigned long long seed, real& z1, real& z2) {
+                                        unsigned long long seed, sw_real& z1, sw_real& z2) {
   unsigned int c[4] = {(unsigned int)step, (unsigned int)(step >> 32), (unsigned int)walker,
                        (unsigned int)(walker >> 32)};
   philox(c, (unsigned int)seed, (unsigned int)(seed >> 32));
-  real u1, u2;
+  sw_real u1, u2;
   uniforms(c, u1, u2);
-  const real radius = sqrt(real(-2) * log(u1));
-  real s, co;
-  sin_cos_pi(real(2) * u2, &s, &co);
+  const sw_real radius = sqrt(sw_real(-2) * log(u1));
+  sw_real s, co;
+  sin_cos_pi(sw_real(2) * u2, &s, &co);
   z1 = radius * co;
   z2 = radius * s;
 }
 
 extern "C" __global__ void simulate(long long walkers, long long steps, long long window_lo,
-                                    long long window_hi, unsigned long long seed, real eta,
-                                    real two_sigma, real* x_out, real* y_out, bool* flat_out,
+                                    long long window_hi, unsigned long long seed, sw_real eta,
+                                    sw_real two_sigma, sw_real* x_out, sw_real* y_out, bool* flat_out,
                                     int* crossings_out, long long* freeze_out,
-                                    real* y_freeze_out, unsigned long long* hist) {
+                                    sw_real* y_freeze_out, unsigned long long* hist) {
   __shared__ unsigned long long block_hist[HIST_BINS + 2];
   for (int b = threadIdx.x; b < HIST_BINS + 2; b += blockDim.x) block_hist[b] = 0;
   __syncthreads();
 
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < walkers) {
-    real x = (i % 2 == 0) ? real(-X_START) : real(X_START);
-    real y = real(Y_START), y_freeze = real(Y_START);
-    bool flat = x >= real(0);
+    sw_real x = (i % 2 == 0) ? sw_real(-X_START) : sw_real(X_START);
+    sw_real y = sw_real(Y_START), y_freeze = sw_real(Y_START);
+    bool flat = x >= sw_real(0);
     int crossings = 0;
     long long freeze_step = 0;
     if (window_lo == 0) atomicAdd(&block_hist[hist_slot(x)], 1ull);
     for (long long step = 1; step <= steps; ++step) {
-      real z1, z2;
+      sw_real z1, z2;
       normals(i, step, seed, z1, z2);
       advance(x, y, flat, crossings, freeze_step, y_freeze, z1, z2, step, eta, two_sigma);
       if (step >= window_lo && step <= window_hi) atomicAdd(&block_hist[hist_slot(x)], 1ull);
@@ -152,7 +153,7 @@ if (deposit) atomicAdd(&hist[hist_slot(x)], 1ull);
 
 
 def constants_source(dtype):
-    """#defines of the model constants and a typedef of `real` ("float64" or "float32")."""
+    """#defines of the model constants and a typedef of `sw_real` ("float64" or "float32")."""
     real = "double" if dtype == "float64" else "float"
     values = {
         "Q_FLAT": MODEL.q_flat, "Q_SHARP": MODEL.q_sharp,
@@ -164,6 +165,6 @@ def constants_source(dtype):
         "HIST_SCALE": MODEL.hist_inv_width,
         "HIST_SHIFT": 1 - MODEL.hist_lo * MODEL.hist_inv_width,
     }
-    lines = [f"typedef {real} real;", f"#define HIST_BINS {MODEL.hist_bins}"]
+    lines = [f"typedef {real} sw_real;", f"#define HIST_BINS {MODEL.hist_bins}"]
     lines += [f"#define {name} ({value!r})" for name, value in values.items()]
     return "\n".join(lines) + "\n"

@@ -156,7 +156,7 @@ int main(int, char** argv) {
   const long long window_lo = atoll(argv[3]), window_hi = atoll(argv[4]);
   const double eta = atof(argv[5]), sigma = atof(argv[6]);
   const unsigned long long seed = strtoull(argv[7], 0, 10);
-  std::vector<real> x(n), y(n), y_freeze(n);
+  std::vector<sw_real> x(n), y(n), y_freeze(n);
   bool* flat = new bool[n];
   std::vector<int> crossings(n);
   std::vector<long long> freeze_step(n);
@@ -165,16 +165,16 @@ int main(int, char** argv) {
   threadIdx.x = 0;
   for (long long i = 0; i < n; ++i) {
     blockIdx.x = (unsigned)i;
-    simulate(n, steps, window_lo, window_hi, seed, real(eta), real(2 * sigma), x.data(),
+    simulate(n, steps, window_lo, window_hi, seed, sw_real(eta), sw_real(2 * sigma), x.data(),
              y.data(), flat, crossings.data(), freeze_step.data(), y_freeze.data(), hist.data());
   }
   FILE* out = fopen(argv[8], "wb");
-  fwrite(x.data(), sizeof(real), n, out);
-  fwrite(y.data(), sizeof(real), n, out);
+  fwrite(x.data(), sizeof(sw_real), n, out);
+  fwrite(y.data(), sizeof(sw_real), n, out);
   fwrite(flat, 1, n, out);
   fwrite(crossings.data(), sizeof(int), n, out);
   fwrite(freeze_step.data(), sizeof(long long), n, out);
-  fwrite(y_freeze.data(), sizeof(real), n, out);
+  fwrite(y_freeze.data(), sizeof(sw_real), n, out);
   fwrite(hist.data(), sizeof(unsigned long long), HIST_BINS + 2, out);
   fclose(out);
   delete[] flat;
@@ -234,18 +234,18 @@ template <class T> struct CArray {
   T* data;
   __device__ T& operator[](long long i) const { return data[i]; }
 };
-extern "C" __global__ void elementwise(CArray<const real> z, long long n, long long step, real eta,
-                                       real two_sigma, bool deposit, real* xs, real* ys,
+extern "C" __global__ void elementwise(CArray<const sw_real> z, long long n, long long step, sw_real eta,
+                                       sw_real two_sigma, bool deposit, sw_real* xs, sw_real* ys,
                                        bool* flats, int* crossing_counts, long long* freeze_steps,
-                                       real* y_freezes, CArray<unsigned long long> hist) {
+                                       sw_real* y_freezes, CArray<unsigned long long> hist) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  real& x = xs[i];
-  real& y = ys[i];
+  sw_real& x = xs[i];
+  sw_real& y = ys[i];
   bool& flat = flats[i];
   int& crossings = crossing_counts[i];
   long long& freeze_step = freeze_steps[i];
-  real& y_freeze = y_freezes[i];
+  sw_real& y_freeze = y_freezes[i];
 """
 
 
