@@ -13,11 +13,12 @@
 # scripts/gpu-check.sh sets to the repository it runs in). Then bring the repository with
 # gpu-bundle/ to the GPU machine and run `scripts/gpu-check.sh OUTDIR` there (docs/CUDA.md).
 #
-#   scripts/gpu-bundle.sh [BUILD_DIR]      # default build-gpu-bundle
+#   scripts/gpu-bundle.sh [BUILD_DIR [OUT_DIR]]   # defaults build-gpu-bundle, gpu-bundle
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 build=${1:-build-gpu-bundle}
+out=${2:-gpu-bundle}
 ./scripts/install-deps.sh
 if [ ! -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
   echo "gpu-bundle: nvcc not found: the bundle needs the CUDA toolkit" >&2
@@ -26,8 +27,13 @@ fi
 cuda_tests=(test_backend_equivalence test_cuda_golden test_cuda_schedule)
 targets=(sgdwalk sgdwalk_bench "${cuda_tests[@]}")
 # The RPATH is literally $ORIGIN/../lib: the loader resolves it relative to each binary.
+# Host code names sources relative to the checkout (-ffile-prefix-map); the test binaries' default
+# data directory is "." (SGDWALK_SOURCE_DIR says where it is at run time). The device code's line
+# tables (-lineinfo, for compute-sanitizer and profilers) keep the source file names as labels.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSGDWALK_CUDA=ON -DSGDWALK_NATIVE=OFF \
-  -DCMAKE_CXX_FLAGS="-march=x86-64-v3" -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" \
+  -DCMAKE_CXX_FLAGS="-march=x86-64-v3 -ffile-prefix-map=$repo/=" \
+  -DCMAKE_CUDA_FLAGS="-Xcompiler=-ffile-prefix-map=$repo/=" \
+  -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" -DSGDWALK_TEST_DATA_DIR=. \
   -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON "-DCMAKE_INSTALL_RPATH=\$ORIGIN/../lib" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 
@@ -57,10 +63,10 @@ done
   (cd "$root" && find bin lib -type f -printf '  %p %s\n' | sort)
 } >"$root/MANIFEST"
 
-mkdir -p gpu-bundle
-tar -C "$stage" -cJf gpu-bundle/sgdwalk-gpu-bundle.tar.xz sgdwalk-gpu-bundle
-size=$(stat -c %s gpu-bundle/sgdwalk-gpu-bundle.tar.xz)
-echo "gpu-bundle: gpu-bundle/sgdwalk-gpu-bundle.tar.xz, $((size / 1024 / 1024)) MiB"
+mkdir -p "$out"
+tar -C "$stage" -cJf "$out/sgdwalk-gpu-bundle.tar.xz" sgdwalk-gpu-bundle
+size=$(stat -c %s "$out/sgdwalk-gpu-bundle.tar.xz")
+echo "gpu-bundle: $out/sgdwalk-gpu-bundle.tar.xz, $((size / 1024 / 1024)) MiB"
 if [ "$size" -gt $((60 * 1024 * 1024)) ]; then
   echo "gpu-bundle: the bundle is over 60 MiB: it would not travel to the GPU machine" >&2
   exit 1

@@ -9,10 +9,13 @@
 # Steps (each with its own timeout; the whole script ends within about 8 minutes on an H200):
 #   device    nvidia-smi, driver, the bundle's manifest, missing shared libraries
 #   tests     every CUDA test with SGDWALK_REQUIRE_GPU=1 (a skip is a failure)
-#   sanitizer compute-sanitizer memcheck and racecheck on a small run
-#   bench     sgdwalk_bench: two_valley hessian, float and double, observables off and on, 1e6..1e9
 #   phase     examples/paper_phase_diagram.toml end to end on the GPU, timed (start-up and files)
+#   bench     sgdwalk_bench: two_valley hessian, float and double; observables off (1e6..1e9
+#             walkers) and on (1e6, 1e7)
+#   sanitizer compute-sanitizer memcheck and racecheck on a small run
 #   compare   bench/compare's GPU contestants with this machine's python3 (torch, jax, CuPy)
+# No step runs past the script's budget (GPU_CHECK_BUDGET seconds, default 450): a step that would
+# is cut to what is left, and one that finds no time left is skipped and counted as failed.
 # The exit status is the number of failed steps (0: all passed). OUTDIR/summary.txt lists them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +29,7 @@ summary=$out/summary.txt
 : >"$summary"
 failures=0
 script_start=$(date +%s)
+budget=${GPU_CHECK_BUDGET:-450}
 
 note() { echo "[gpu-check $(($(date +%s) - script_start))s] $*" | tee -a "$summary"; }
 
@@ -35,6 +39,13 @@ run_step() {
   shift 2
   local start status
   start=$(date +%s)
+  local left=$((budget - (start - script_start)))
+  if [ "$left" -lt 15 ]; then
+    note "SKIP $name: the budget of ${budget}s is spent"
+    failures=$((failures + 1))
+    return 0
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
   echo "=== $name (timeout ${limit}s): $*" | tee -a "$out/$name.log"
   timeout --kill-after=10 "$limit" "$@" >>"$out/$name.log" 2>&1
   status=$?
@@ -87,14 +98,21 @@ fi
 if wants tests; then
   for test in "$bin"/test_*; do
     name=$(basename "$test")
-    run_step "$name" 150 "$test" --gtest_brief=1 --gtest_output="json:$out/$name.json"
+    run_step "$name" 120 "$test" --gtest_brief=1 --gtest_output="json:$out/$name.json"
   done
 fi
 
 if wants bench; then
-  run_step bench 150 "$bin/sgdwalk_bench" --backend cuda --landscapes two_valley --noises hessian \
-    --precisions float,double --observables off,on --walkers "${GPU_CHECK_BENCH_WALKERS:-1e6,1e7,1e8}" \
-    --steps "${GPU_CHECK_BENCH_STEPS:-200}" --repeats 1 --json "$out/bench.json"
+  # Quiet steps (no observables) up to 1e9 walkers; with every observable to 1e7 (the host still
+  # summarises per-walker sample values, which takes longer than the GPU's steps at 1e8).
+  run_step bench-quiet 150 "$bin/sgdwalk_bench" --backend cuda --landscapes two_valley \
+    --noises hessian --precisions float,double --observables off \
+    --walkers "${GPU_CHECK_BENCH_WALKERS:-1e6,1e7,1e8,1e9}" --steps "${GPU_CHECK_BENCH_STEPS:-200}" \
+    --repeats 1 --json "$out/bench-quiet.json"
+  run_step bench-observed 90 "$bin/sgdwalk_bench" --backend cuda --landscapes two_valley \
+    --noises hessian --precisions float,double --observables on \
+    --walkers "${GPU_CHECK_BENCH_OBSERVED_WALKERS:-1e6,1e7}" --steps "${GPU_CHECK_BENCH_STEPS:-200}" \
+    --repeats 1 --json "$out/bench-observed.json"
 fi
 
 if wants phase; then
@@ -145,7 +163,7 @@ if wants sanitizer; then
 fi
 
 if wants compare; then
-  run_step compare 180 python3 bench/compare --peer-python "$(command -v python3)" \
+  run_step compare 150 python3 bench/compare --peer-python "$(command -v python3)" \
     --sgdwalk "$bin/sgdwalk" --quick --precisions float32 --max-walkers 1e3 --threads "$(nproc)" \
     --max-gpu-walkers "${GPU_CHECK_COMPARE_WALKERS:-1e7}" --timeout 100 --out-dir "$out" \
     --only torch-eager-cuda,torch-compile-cuda,jax-gpu,cupy-raw,cupy-elementwise

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The GPU kit checked on a CPU machine (a ctest runs this): builds the bundle with
+# scripts/gpu-bundle.sh, unpacks it into an unrelated directory, and runs its binaries there: they
+# load (every shared library resolves from the bundle or the system), `sgdwalk info` answers, a
+# short CPU run writes its results, the CUDA tests skip visibly without a device (or pass with one),
+# and scripts/gpu-check.sh unpacks the bundle and writes its device report.
+#
+#   scripts/test-gpu-bundle.sh BUILD_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+build=${1:?usage: scripts/test-gpu-bundle.sh BUILD_DIR}
+bundle_dir=$(realpath -m "$build")/bundle-out
+scripts/gpu-bundle.sh "$build" "$bundle_dir"
+
+elsewhere=$(mktemp -d /tmp/sgdwalk-bundle-test.XXXXXX)
+trap 'rm -rf "$elsewhere"' EXIT
+tar -xJf "$bundle_dir/sgdwalk-gpu-bundle.tar.xz" -C "$elsewhere"
+cd "$elsewhere"
+bin=$elsewhere/sgdwalk-gpu-bundle/bin
+fail() { echo "test-gpu-bundle: FAIL: $*" >&2; exit 1; }
+
+for binary in "$bin"/*; do
+  if ldd "$binary" | grep -v libcurand | grep -q "not found"; then
+    ldd "$binary" >&2
+    fail "$(basename "$binary") has unresolved shared libraries"
+  fi
+  # The bundle must not depend on the build directory or the checkout it came from: no build
+  # path at all, and the checkout only as labels in the device line tables (not in host code).
+  if strings "$binary" | grep -qF "$(realpath "$build")"; then
+    fail "$(basename "$binary") contains the build directory path"
+  fi
+  if strings "$binary" | grep -F "$repo" | grep -qvE "^$repo/(cuda|include/sgdwalk)(/[a-z0-9_]+\.(cu|cuh|hpp))?\$"; then
+    strings "$binary" | grep -F "$repo" >&2
+    fail "$(basename "$binary") names the checkout outside the device line tables"
+  fi
+done
+
+"$bin/sgdwalk" info | tee info.txt
+grep -q "^backends: cpu" info.txt || fail "sgdwalk info does not list the CPU backend"
+
+"$bin/sgdwalk" run --backend cpu --threads 1 --out run --force >run.log 2>&1 || { cat run.log; fail "short CPU run"; }
+[ -s run/summary.json ] && [ -s run/results.h5 ] || fail "the CPU run wrote no results"
+
+export SGDWALK_SOURCE_DIR=$repo
+for test in "$bin"/test_*; do
+  name=$(basename "$test")
+  "$test" --gtest_brief=1 >"$name.log" 2>&1 || { cat "$name.log"; fail "$name"; }
+  if [ "$("$bin/sgdwalk" info | grep -c '^default backend here: cuda')" -eq 0 ] &&
+     [ "$name" != test_cuda_schedule ]; then
+    grep -q "SKIPPED" "$name.log" || { cat "$name.log"; fail "$name did not skip visibly without a GPU"; }
+    grep -q "unavailable here" "$name.log" || fail "$name does not say why it skips"
+  fi
+  echo "test-gpu-bundle: $name: $(grep -E '^\[  (PASSED|SKIPPED) ' "$name.log" | tr '\n' ' ')"
+done
+
+# The GPU machine's entry point, as far as it goes here: unpack, report, no missing library.
+GPU_CHECK_STEPS=device GPU_BUNDLE="$bundle_dir/sgdwalk-gpu-bundle.tar.xz" \
+  "$repo/scripts/gpu-check.sh" "$elsewhere/check" || fail "gpu-check.sh device step"
+grep -q "sgdwalk GPU bundle" "$elsewhere/check/device.log" || fail "gpu-check.sh wrote no device report"
+echo "test-gpu-bundle: PASS"
