@@ -162,8 +162,8 @@ TEST(CudaGolden, KernelNormalsEqualHostNormalSequence) {
 // curand_init(1234, q, 0)), float or double (normal `index` of host_normals<T>(1234, q, 0)).
 TEST(CudaGolden, DeviceMatchesGoldenFile) {
   SGDWALK_BACKEND_OR_SKIP(backend, "cuda");
-  const std::filesystem::path path =
-      std::filesystem::path(sgdwalk::testing::source_dir()) / "tests" / "golden" / "normals_seed1234.txt";
+  const std::filesystem::path path = std::filesystem::path(sgdwalk::testing::source_dir()) /
+                                     "tests" / "golden" / "normals_seed1234.txt";
   ASSERT_TRUE(std::filesystem::exists(path)) << path;
 #if defined(SGDWALK_CUDA_BACKEND)
   struct Record {
