@@ -446,8 +446,14 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
     }
     const std::int64_t first = progress.walker_begin;
     const std::int64_t last = progress.walker_end;
-    // The backend may keep the batch's walkers (on the device) until end_batch().
-    backend.begin_batch(plan, first, last, progress.step, data);
+    // The backend may keep the batch's walkers (on the device) until end_batch(). Its copies in
+    // and out count as simulation time.
+    const auto timed = [&](auto&& call) {
+      const auto start = Clock::now();
+      call();
+      progress.simulate_seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    };
+    timed([&] { backend.begin_batch(plan, first, last, progress.step, data); });
     progress.batch = std::min(progress.batches - 1, first / batch);
     for (;;) {
       const std::int64_t step_end =
@@ -460,14 +466,14 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
       progress.step = step_end;
       const bool batch_done = step_end == plan.steps;
       if (batch_done) {
-        backend.end_batch(plan, data);
+        timed([&] { backend.end_batch(plan, data); });
         progress.walker_begin = last;
         progress.step = 0;
       }
       progress.update_counters(plan);
       if (options.on_segment && !options.on_segment(progress, SegmentData(plan, backend, data))) {
         stopped = true;
-        if (!batch_done) backend.end_batch(plan, data);
+        if (!batch_done) timed([&] { backend.end_batch(plan, data); });
         break;
       }
       if (batch_done) break;
