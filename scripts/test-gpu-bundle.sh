@@ -54,6 +54,25 @@ for test in "$bin"/test_*; do
   echo "test-gpu-bundle: $name: $(grep -E '^\[  (PASSED|SKIPPED) ' "$name.log" | tr '\n' ' ')"
 done
 
+# sgdwalk_bench: a clear message and exit status 2 for a backend that cannot run here or a bad
+# list, never an abort.
+has_gpu=$("$bin/sgdwalk" info | grep -c '^default backend here: cuda' || true)
+set +e
+"$bin/sgdwalk_bench" --backend cuda --landscapes double_well --noises isotropic --precisions float \
+  --observables off --walkers 1e3 --steps 10 --repeats 1 >bench.log 2>&1
+status=$?
+"$bin/sgdwalk_bench" --backend cpu --walkers 1e3,lots >bad.log 2>&1
+bad_status=$?
+set -e
+if [ "$has_gpu" -eq 0 ]; then
+  [ $status -eq 2 ] && grep -q "no usable CUDA device" bench.log ||
+    { cat bench.log; fail "sgdwalk_bench --backend cuda without a device: exit $status"; }
+else
+  [ $status -eq 0 ] || { cat bench.log; fail "sgdwalk_bench --backend cuda: exit $status"; }
+fi
+[ $bad_status -eq 2 ] && grep -q "'1e3,lots' is not a comma-separated list" bad.log ||
+  { cat bad.log; fail "sgdwalk_bench --walkers 1e3,lots: exit $bad_status"; }
+
 # The GPU machine's entry point, as far as it goes here: unpack, report, no missing library.
 GPU_CHECK_STEPS=device GPU_BUNDLE="$bundle_dir/sgdwalk-gpu-bundle.tar.xz" \
   "$repo/scripts/gpu-check.sh" "$elsewhere/check" || fail "gpu-check.sh device step"
