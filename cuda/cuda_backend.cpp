@@ -536,7 +536,15 @@ CudaDeviceInfo cuda_devices() {
     int count = 0;
     const cudaError_t status = cudaGetDeviceCount(&count);
     if (status != cudaSuccess) {
-      info.error = gpu::cuda_error_text(status);
+      // The two everyday reasons in plain words (a machine without a GPU, or without a driver);
+      // anything else with the runtime's own name for it.
+      if (status == cudaErrorNoDevice) {
+        info.error = "no GPU found";
+      } else if (status == cudaErrorInsufficientDriver) {
+        info.error = "no NVIDIA driver, or one older than this build's CUDA runtime";
+      } else {
+        info.error = gpu::cuda_error_text(status);
+      }
       (void)cudaGetLastError();
       return info;
     }

@@ -21,6 +21,17 @@ int cuda_device_count() {
 #endif
 }
 
+namespace {
+/// Why there is no CUDA device, in one line.
+std::string cuda_devices_error() {
+#if SGDWALK_HAVE_CUDA
+  return cuda_devices().error;
+#else
+  return "CUDA backend not built";
+#endif
+}
+}  // namespace
+
 std::string cuda_device_report() {
 #if SGDWALK_HAVE_CUDA
   const CudaDeviceInfo info = cuda_devices();
@@ -59,7 +70,7 @@ BackendChoice make_backend(const std::string& name, int threads) {
     }
     return {make_cpu_backend(threads),
             cuda_backend_built()
-                ? "no CUDA device found (" + cuda_device_report() + "); using the CPU backend"
+                ? "no usable GPU here (" + cuda_devices_error() + "); using the CPU backend"
                 : ""};
   }
   throw std::invalid_argument("--backend: unknown value '" + name + "'; allowed: auto, cpu, cuda");

@@ -184,6 +184,13 @@ TEST(Cli, CudaBackendWithoutDeviceIsAClearErrorAndAutoFallsBack) {
                                           (dir / "b").string() + " --backend auto");
   EXPECT_EQ(automatic.exit_code, 0) << automatic.output;
   EXPECT_EQ(read_json(dir / "b" / "summary.json")["backend"]["name"], "cpu");
+  // One calm line saying why, without the runtime's error codes.
+  const std::size_t notice = automatic.output.find("using the CPU backend");
+  ASSERT_NE(notice, std::string::npos) << automatic.output;
+  const std::size_t line_start = automatic.output.rfind('\n', notice) + 1;
+  const std::string line = automatic.output.substr(line_start, notice - line_start);
+  EXPECT_EQ(line.find("cudaError"), std::string::npos) << line;
+  EXPECT_NE(line.find("no usable GPU here"), std::string::npos) << line;
 }
 
 TEST(Cli, ReplayReproducesTheStoredFinalPositions) {
