@@ -449,7 +449,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    // CLI11 prints the message (or --help) and has its own codes (105, 106, 109, ...); the
+    // documented one for every usage error is 2.
+    const int code = app.exit(error);
+    return code == 0 ? 0 : kExitUsage;
   }
 
   try {

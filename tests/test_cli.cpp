@@ -163,6 +163,17 @@ TEST(Cli, HelpIsComplete) {
   }
 }
 
+// Every usage error exits with the documented 2 (CLI11's own codes are 105, 106, 109, ...).
+TEST(Cli, UsageErrorsExitWithTwo) {
+  for (const char* arguments : {"run --bogus", "run --threads lots", "replay", "no-such-command",
+                                "run --seed -1 --seed 2"}) {
+    const CommandResult result = run_cli(arguments);
+    EXPECT_EQ(result.exit_code, 2) << arguments << ": " << result.output;
+  }
+  EXPECT_EQ(run_cli("--help").exit_code, 0);
+  EXPECT_EQ(run_cli("run --help").exit_code, 0);
+}
+
 TEST(Cli, InfoReportsBackends) {
   const CommandResult info = run_cli("info");
   EXPECT_EQ(info.exit_code, 0);
