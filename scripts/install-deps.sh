@@ -12,9 +12,20 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
-echo "sgdwalk: installing ${missing[*]}" >&2
 sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+if [ "$(id -u)" -ne 0 ]; then
+  # Not root: use sudo only where it works without a password prompt we cannot answer;
+  # otherwise say what is needed and stop (a cluster login node, a container without sudo).
+  if ! command -v sudo >/dev/null || ! sudo -n true 2>/dev/null; then
+    echo "sgdwalk: these Debian packages are needed and not installed: ${missing[*]}" >&2
+    echo "sgdwalk: ask an administrator to run: apt-get install ${missing[*]}" >&2
+    echo "sgdwalk: (or provide toml11, CLI11, nlohmann-json, HDF5, fmt and GoogleTest otherwise" \
+      "and point CMake at them with CMAKE_PREFIX_PATH)" >&2
+    exit 1
+  fi
+  sudo_cmd=(sudo -n)
+fi
+echo "sgdwalk: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
