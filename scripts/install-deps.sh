@@ -3,7 +3,8 @@
 # The CUDA toolkit is optional and not installed here (the CPU backend always builds).
 set -euo pipefail
 packages=(build-essential cmake libgtest-dev libtoml11-dev libcli11-dev nlohmann-json3-dev
-          libhdf5-dev libfmt-dev python3 python3-numpy python3-h5py python3-matplotlib)
+          libhdf5-dev libfmt-dev python3 python3-numpy python3-h5py python3-matplotlib
+          python3-venv)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
