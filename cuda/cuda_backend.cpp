@@ -157,7 +157,8 @@ class CudaBackend final : public Backend {
     SGDWALK_EXPECTS(0 <= first && first <= last && last <= plan.total_walkers(),
                     "walker range outside the plan");
     SGDWALK_EXPECTS(0 <= step_begin && step_begin <= step_end, "bad step range");
-    SGDWALK_EXPECTS(data.walkers.size() == plan.total_walkers() && data.walkers.dim == plan.dim &&
+    SGDWALK_EXPECTS(data.walkers.holds(first, last) && data.walkers.dim == plan.dim &&
+                        data.observables.first == data.walkers.first &&
                         data.observables.samples == plan.sample_count() &&
                         data.observables.histogram_counts.size() == plan.histograms.size(),
                     "RunData is not sized for this plan (call data.resize(plan))");
@@ -196,8 +197,8 @@ class CudaBackend final : public Backend {
                    const RunData& data) override {
     SGDWALK_EXPECTS(0 <= first && first <= last && last <= plan.total_walkers(),
                     "walker range outside the plan");
-    SGDWALK_EXPECTS(data.walkers.size() == plan.total_walkers() && data.walkers.dim == plan.dim,
-                    "RunData is not sized for this plan (call data.resize(plan))");
+    SGDWALK_EXPECTS(data.walkers.holds(first, last) && data.walkers.dim == plan.dim,
+                    "RunData does not hold the batch's walkers");
     // A batch still open belongs to a driver that an exception interrupted: let it go.
     batch_ = {};
     if (first == last) return;
@@ -257,7 +258,7 @@ class CudaBackend final : public Backend {
   void upload_walkers(const WalkerArrays& walkers, std::int64_t first, std::size_t n) {
     const TransferTimer timer(transfers_, *stream_);
     const cudaStream_t stream = stream_->get();
-    const auto f = static_cast<std::size_t>(first);
+    const auto f = walkers.at(first);  // the batch arrays hold walkers from walkers.first
     const auto D = static_cast<std::size_t>(walkers.dim);
     const auto up = [&](auto& buffer, const auto* host, std::size_t count) {
       staging_->to_device(buffer.data(), host, count * sizeof(*host), stream);
@@ -276,7 +277,7 @@ class CudaBackend final : public Backend {
   void download_walkers(WalkerArrays& walkers, std::int64_t first, std::size_t n) {
     const TransferTimer timer(transfers_, *stream_);
     const cudaStream_t stream = stream_->get();
-    const auto f = static_cast<std::size_t>(first);
+    const auto f = walkers.at(first);  // the batch arrays hold walkers from walkers.first
     const auto D = static_cast<std::size_t>(walkers.dim);
     const auto down = [&](const auto& buffer, auto* host, std::size_t count) {
       staging_->to_host(host, buffer.data(), count * sizeof(*host), stream);

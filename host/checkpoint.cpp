@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cmath>
@@ -28,6 +29,16 @@ constexpr std::uint64_t kFixedHeaderBytes = 8 + 4 + 4 + 8 + 8 + 6 * 8;
 /// walker_begin, walker_end, step, simulate_seconds, wall_seconds, sessions.
 constexpr std::uint64_t kProgressBytes = 6 * 8;
 constexpr std::uint64_t kTrailerBytes = 8;
+constexpr std::uint64_t kNarrowSumBytes = 8 * NarrowSum::kLimbCount;
+constexpr std::uint64_t kWideSumBytes = 8 * WideSum::kLimbCount;
+constexpr std::uint64_t kNarrowMomentsBytes = 3 * 8 + 2 * kNarrowSumBytes;
+constexpr std::uint64_t kWideMomentsBytes = 3 * 8 + 2 * kWideSumBytes;
+/// Per variant: 8 counters, moments of freezing time, y_freeze, crossings, passage steps, exposure.
+constexpr std::uint64_t kVariantTallyBytes =
+    8 * 8 + 3 * kNarrowMomentsBytes + kWideMomentsBytes + kNarrowSumBytes;
+/// Per variant and sample: two moments and the entry counts of two sketches (entries apart).
+constexpr std::uint64_t kSampleTallyBytes = 2 * kNarrowMomentsBytes + 2 * 8;
+constexpr std::uint64_t kSketchEntryBytes = 4 + 8;
 
 // Limits a header must respect (the config parser's limits, with room).
 constexpr std::int64_t kMaxSteps = std::int64_t{1} << 50;
@@ -109,6 +120,29 @@ class FileDescriptor {
   int fd_;
 };
 
+template <class Sum>
+void put_sum(Sink& out, const Sum& sum) {
+  Sum normalized = sum;
+  normalized.normalize();
+  for (const auto limb : normalized.limbs()) out.value(limb);
+}
+
+template <class Sum>
+void put_moments(Sink& out, const Moments<Sum>& m) {
+  out.value(m.count);
+  out.value(m.positive_infinite);
+  out.value(m.negative_infinite);
+  put_sum(out, m.sum);
+  put_sum(out, m.sum_squares);
+}
+
+void put_sketch_entries(Sink& out, const QuantileSketch& sketch) {
+  for (const auto& e : sketch.entries()) {
+    out.value(e.bucket);
+    out.value(e.count);
+  }
+}
+
 // ---- Reading ------------------------------------------------------------------------------------
 
 /// Where checkpoint bytes come from; everything read through read() is hashed.
@@ -180,6 +214,50 @@ void read_array(Source& in, std::vector<T>& values, std::uint64_t count) {
   if (count > 0) in.read(values.data(), values.size() * sizeof(T));
 }
 
+template <class Sum>
+void read_sum(Source& in, Sum& sum) {
+  for (auto& limb : sum.limbs()) read_value(in, limb);
+}
+
+template <class Sum>
+void read_moments(Source& in, Moments<Sum>& m) {
+  read_value(in, m.count);
+  read_value(in, m.positive_infinite);
+  read_value(in, m.negative_infinite);
+  read_sum(in, m.sum);
+  read_sum(in, m.sum_squares);
+}
+
+/// Normalised limbs: digits in [0, 2^32), the top limb in [-2^32, 2^32).
+template <class Sum>
+bool valid_sum(const Sum& sum) {
+  const auto& limbs = sum.limbs();
+  for (std::size_t i = 0; i + 1 < limbs.size(); ++i) {
+    if (limbs[i] < 0 || limbs[i] >= (std::int64_t{1} << 32)) return false;
+  }
+  return limbs.back() >= -(std::int64_t{1} << 32) && limbs.back() < (std::int64_t{1} << 32);
+}
+
+template <class Sum>
+bool valid_moments(const Moments<Sum>& m) {
+  return m.count >= 0 && m.positive_infinite >= 0 && m.negative_infinite >= 0 && valid_sum(m.sum) &&
+         valid_sum(m.sum_squares);
+}
+
+bool valid_sketch(const QuantileSketch& sketch, std::int64_t values) {
+  std::uint64_t total = 0;
+  std::int64_t previous = -1;
+  for (const auto& e : sketch.entries()) {
+    if (static_cast<std::int64_t>(e.bucket) <= previous || e.count == 0 ||
+        e.bucket >= (1u << kSketchBucketBits) || e.count > (std::uint64_t{1} << 62)) {
+      return false;
+    }
+    previous = e.bucket;
+    total += e.count;
+  }
+  return total == static_cast<std::uint64_t>(values);
+}
+
 std::string shape_text(std::int64_t variants, std::int64_t walkers, std::int64_t steps,
                        std::int64_t dim, std::int64_t samples) {
   return fmt::format("{} variant(s) x {} walkers x {} steps, dimension {}, {} sample step(s)",
@@ -247,22 +325,48 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
     check_range("histogram slots", s, 2, kMaxSlots);
   }
 
-  // The whole size follows from the header: check it before allocating anything.
+  // The progress and the sketch size come next; with them, the whole size follows from the header:
+  // check it before allocating anything.
+  const std::uint64_t header = kFixedHeaderBytes + 8 * histogram_count;
+  if (size < header + kProgressBytes + 8) {
+    throw fail(fmt::format("the checkpoint is truncated: {} bytes, shorter than its header", size));
+  }
+  RunProgress& progress = checkpoint.progress;
+  read_value(in, progress.walker_begin);
+  read_value(in, progress.walker_end);
+  read_value(in, progress.step);
+  read_value(in, progress.simulate_seconds);
+  read_value(in, checkpoint.wall_seconds);
+  read_value(in, checkpoint.sessions);
+  std::uint64_t sketch_entries = 0;
+  read_value(in, sketch_entries);
   const auto walkers =
       static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(walkers_per_variant);
+  const auto total = static_cast<std::int64_t>(walkers);
+  if (progress.walker_begin < 0 || progress.walker_end < progress.walker_begin ||
+      progress.walker_end > total) {
+    throw fail(fmt::format(
+        "the checkpoint is corrupt: inconsistent progress (walkers [{}, {}) at step {} of {}, {} "
+        "walkers)",
+        progress.walker_begin, progress.walker_end, progress.step, checkpoint.steps, total));
+  }
+  const auto batch = static_cast<std::uint64_t>(progress.walker_end - progress.walker_begin);
   const auto counters = static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(samples);
   CheckedSize expected;
-  expected.add(1, kFixedHeaderBytes + 8 * histogram_count + kProgressBytes + kTrailerBytes);
-  expected.add(walkers, static_cast<std::uint64_t>(dim) * 8 + 8 + 3 * 8 + 4 + 4);
+  expected.add(1, header + kProgressBytes + 8 + kTrailerBytes);
+  expected.add(batch, static_cast<std::uint64_t>(dim) * 8 + 8 + 3 * 8 + 4 + 4);
   expected.add(counters, 16);
   {
-    CheckedSize per_sample;  // two floats per walker and sample
-    per_sample.add(counters, static_cast<std::uint64_t>(walkers_per_variant));
+    CheckedSize per_sample;  // two floats per walker of the batch and sample
+    per_sample.add(batch, static_cast<std::uint64_t>(samples));
     expected.add(per_sample.value, 8);
     expected.overflow = expected.overflow || per_sample.overflow;
   }
   for (const auto s : slots)
     expected.add(static_cast<std::uint64_t>(variants), 8 * static_cast<std::uint64_t>(s));
+  expected.add(static_cast<std::uint64_t>(variants), kVariantTallyBytes);
+  expected.add(counters, kSampleTallyBytes);
+  expected.add(sketch_entries, kSketchEntryBytes);
   if (expected.overflow)
     throw fail("the checkpoint is corrupt: its header describes an impossible size");
   if (size < expected.value) {
@@ -275,14 +379,6 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
         "the checkpoint is corrupt: the file has {} bytes, {} more than its header describes", size,
         size - expected.value));
   }
-
-  RunProgress& progress = checkpoint.progress;
-  read_value(in, progress.walker_begin);
-  read_value(in, progress.walker_end);
-  read_value(in, progress.step);
-  read_value(in, progress.simulate_seconds);
-  read_value(in, checkpoint.wall_seconds);
-  read_value(in, checkpoint.sessions);
 
   if (plan != nullptr) {
     std::vector<std::int64_t> plan_slots;
@@ -311,19 +407,22 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   RunData& data = checkpoint.data;
   WalkerArrays& w = data.walkers;
   w.dim = static_cast<int>(dim);
-  read_array(in, w.position, walkers * static_cast<std::uint64_t>(dim));
-  read_array(in, w.y_freeze, walkers);
-  read_array(in, w.freeze_step, walkers);
-  read_array(in, w.first_passage_step, walkers);
-  read_array(in, w.nonfinite_step, walkers);
-  read_array(in, w.basin, walkers);
-  read_array(in, w.crossings, walkers);
+  w.first = progress.walker_begin;
+  read_array(in, w.position, batch * static_cast<std::uint64_t>(dim));
+  read_array(in, w.y_freeze, batch);
+  read_array(in, w.freeze_step, batch);
+  read_array(in, w.first_passage_step, batch);
+  read_array(in, w.nonfinite_step, batch);
+  read_array(in, w.basin, batch);
+  read_array(in, w.crossings, batch);
   ObservableArrays& o = data.observables;
   o.variants = variants;
   o.samples = samples;
   o.walkers_per_variant = walkers_per_variant;
-  read_array(in, o.sample_progress, counters * static_cast<std::uint64_t>(walkers_per_variant));
-  read_array(in, o.sample_loss, counters * static_cast<std::uint64_t>(walkers_per_variant));
+  o.first = progress.walker_begin;
+  o.capacity = static_cast<std::int64_t>(batch);
+  read_array(in, o.sample_progress, batch * static_cast<std::uint64_t>(samples));
+  read_array(in, o.sample_loss, batch * static_cast<std::uint64_t>(samples));
   read_array(in, o.sample_flat, counters);
   read_array(in, o.sample_finite, counters);
   o.histogram_counts.resize(slots.size());
@@ -331,6 +430,33 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
     read_array(in, o.histogram_counts[h],
                static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(slots[h]));
   }
+  RunTallies& tallies = data.tallies;
+  tallies.variants.resize(static_cast<std::size_t>(variants));
+  for (auto& t : tallies.variants) {
+    read_value(in, t.walkers);
+    read_value(in, t.finite);
+    read_value(in, t.nonfinite);
+    read_value(in, t.flat);
+    read_value(in, t.first_nonfinite_step);
+    read_value(in, t.started_in_target);
+    read_value(in, t.arrived);
+    read_value(in, t.censored);
+    read_moments(in, t.freezing_time);
+    read_moments(in, t.y_freeze);
+    read_moments(in, t.crossings);
+    read_moments(in, t.passage_steps);
+    read_sum(in, t.exposure_steps);
+  }
+  tallies.samples.resize(static_cast<std::size_t>(counters));
+  for (auto& t : tallies.samples) {
+    read_moments(in, t.progress);
+    read_moments(in, t.loss);
+  }
+  // The sketches' entry counts, then all their entries: parsed after the checksum.
+  std::vector<std::uint64_t> sketch_sizes;
+  read_array(in, sketch_sizes, 2 * counters);
+  std::vector<char> sketch_bytes;
+  read_array(in, sketch_bytes, sketch_entries * kSketchEntryBytes);
   const std::uint64_t computed = in.hash();
   std::uint64_t stored = 0;
   in.raw(&stored, sizeof stored);
@@ -343,16 +469,66 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   }
 
   // Consistency of what the checksum covered (a checkpoint from a buggy writer, or crafted).
-  const auto total = static_cast<std::int64_t>(walkers);
+  {
+    std::uint64_t left = sketch_entries;
+    const char* p = sketch_bytes.data();
+    for (std::size_t i = 0; i < sketch_sizes.size(); ++i) {
+      if (sketch_sizes[i] > left) {
+        throw fail(
+            "the checkpoint is corrupt: its quantile sketches hold more entries than its header "
+            "says");
+      }
+      left -= sketch_sizes[i];
+      SampleTally& t = tallies.samples[i / 2];
+      auto& entries = (i % 2 == 0 ? t.progress_sketch : t.loss_sketch).entries();
+      entries.resize(static_cast<std::size_t>(sketch_sizes[i]));
+      for (auto& e : entries) {
+        std::memcpy(&e.bucket, p, 4);
+        std::memcpy(&e.count, p + 4, 8);
+        p += kSketchEntryBytes;
+      }
+    }
+    if (left != 0) {
+      throw fail(
+          "the checkpoint is corrupt: its quantile sketches hold fewer entries than its header "
+          "says");
+    }
+  }
   const bool in_flight = progress.walker_end > progress.walker_begin;
-  if (progress.walker_begin < 0 || progress.walker_end < progress.walker_begin ||
-      progress.walker_end > total ||
-      (in_flight && (progress.step < 1 || progress.step >= checkpoint.steps)) ||
+  if ((in_flight && (progress.step < 1 || progress.step >= checkpoint.steps)) ||
       (!in_flight && progress.step != 0)) {
     throw fail(fmt::format(
         "the checkpoint is corrupt: inconsistent progress (walkers [{}, {}) at step {} of {}, {} "
         "walkers)",
         progress.walker_begin, progress.walker_end, progress.step, checkpoint.steps, total));
+  }
+  for (std::int64_t v = 0; v < variants; ++v) {
+    const VariantTally& t = tallies.variants[static_cast<std::size_t>(v)];
+    const std::int64_t finished = std::clamp<std::int64_t>(
+        progress.walker_begin - v * walkers_per_variant, 0, walkers_per_variant);
+    const bool counts_ok = t.walkers == finished && t.finite >= 0 && t.nonfinite >= 0 &&
+                           t.finite + t.nonfinite == t.walkers && t.flat >= 0 &&
+                           t.flat <= t.finite && t.first_nonfinite_step >= -1 &&
+                           t.started_in_target >= 0 && t.arrived >= 0 && t.censored >= 0 &&
+                           t.started_in_target + t.arrived + t.censored <= t.walkers;
+    if (!counts_ok || !valid_moments(t.freezing_time) || !valid_moments(t.y_freeze) ||
+        !valid_moments(t.crossings) || !valid_moments(t.passage_steps) ||
+        !valid_sum(t.exposure_steps)) {
+      throw fail(fmt::format(
+          "the checkpoint is corrupt: the reduced statistics of variant {} do not match its {} "
+          "finished walkers",
+          v, finished));
+    }
+  }
+  for (const auto& t : tallies.samples) {
+    const auto values = [](const Moments<NarrowSum>& m) {
+      return m.count + m.positive_infinite + m.negative_infinite;
+    };
+    if (!valid_moments(t.progress) || !valid_moments(t.loss) ||
+        !valid_sketch(t.progress_sketch, values(t.progress)) ||
+        !valid_sketch(t.loss_sketch, values(t.loss))) {
+      throw fail("the checkpoint is corrupt: a reduced sample statistic is inconsistent");
+    }
   }
   if (!std::isfinite(progress.simulate_seconds) || progress.simulate_seconds < 0 ||
       !std::isfinite(checkpoint.wall_seconds) || checkpoint.wall_seconds < 0 ||
@@ -408,20 +584,66 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
   out.value(progress.simulate_seconds);
   out.value(wall_seconds);
   out.value(sessions);
+  std::uint64_t sketch_entries = 0;
+  for (const auto& t : data.tallies.samples) {
+    sketch_entries += t.progress_sketch.entries().size() + t.loss_sketch.entries().size();
+  }
+  out.value(sketch_entries);
+  // The batch in flight.
   const WalkerArrays& w = data.walkers;
-  out.array(w.position);
-  out.array(w.y_freeze);
-  out.array(w.freeze_step);
-  out.array(w.first_passage_step);
-  out.array(w.nonfinite_step);
-  out.array(w.basin);
-  out.array(w.crossings);
   const ObservableArrays& o = data.observables;
-  out.array(o.sample_progress);
-  out.array(o.sample_loss);
+  const std::int64_t first = progress.walker_begin, last = progress.walker_end;
+  if (last > first && (!w.holds(first, last) || o.first != w.first)) {
+    throw std::logic_error("write_checkpoint: the run data does not hold the batch in flight");
+  }
+  const auto n = static_cast<std::size_t>(last - first);
+  const std::size_t at = last > first ? w.at(first) : 0;
+  const auto d = static_cast<std::size_t>(plan.dim);
+  auto range = [&](const auto& values, std::size_t per_walker) {
+    if (n > 0) out.bytes(values.data() + at * per_walker, n * per_walker * sizeof(values[0]));
+  };
+  range(w.position, d);
+  range(w.y_freeze, 1);
+  range(w.freeze_step, 1);
+  range(w.first_passage_step, 1);
+  range(w.nonfinite_step, 1);
+  range(w.basin, 1);
+  range(w.crossings, 1);
+  for (const auto* values : {&o.sample_progress, &o.sample_loss}) {
+    for (std::int64_t k = 0; k < o.samples && n > 0; ++k) {
+      out.bytes(values->data() + static_cast<std::size_t>(k * o.capacity) + at, n * sizeof(float));
+    }
+  }
   out.array(o.sample_flat);
   out.array(o.sample_finite);
   for (const auto& counts : o.histogram_counts) out.array(counts);
+  for (const auto& t : data.tallies.variants) {
+    out.value(t.walkers);
+    out.value(t.finite);
+    out.value(t.nonfinite);
+    out.value(t.flat);
+    out.value(t.first_nonfinite_step);
+    out.value(t.started_in_target);
+    out.value(t.arrived);
+    out.value(t.censored);
+    put_moments(out, t.freezing_time);
+    put_moments(out, t.y_freeze);
+    put_moments(out, t.crossings);
+    put_moments(out, t.passage_steps);
+    put_sum(out, t.exposure_steps);
+  }
+  for (const auto& t : data.tallies.samples) {
+    put_moments(out, t.progress);
+    put_moments(out, t.loss);
+  }
+  for (const auto& t : data.tallies.samples) {
+    out.value(static_cast<std::uint64_t>(t.progress_sketch.entries().size()));
+    out.value(static_cast<std::uint64_t>(t.loss_sketch.entries().size()));
+  }
+  for (const auto& t : data.tallies.samples) {
+    put_sketch_entries(out, t.progress_sketch);
+    put_sketch_entries(out, t.loss_sketch);
+  }
   const std::uint64_t checksum = out.hash();
   out.value(checksum);
   out.flush();

@@ -2,17 +2,28 @@
 // one binary file, written atomically, so a run can be continued bit for bit after an interruption.
 // The counter-based RNG has no state: (seed, variant, walker, step) is all it needs.
 //
-// Format (little-endian; version 1):
+// Format (little-endian; version 2):
 //   "SGDWCKPT"  u32 version  u32 byte-order mark 0x01020304
 //   u64 config hash (FNV-1a-64 of plan.resolved_config.dump(), seed included)  u64 seed
 //   i64 steps, dim, variants, walkers_per_variant, samples, histograms, slots[histograms]
 //   i64 walker_begin, walker_end, step   f64 simulate_seconds, wall_seconds   i64 sessions
-//   f64 position[walkers·dim]  f64 y_freeze[walkers]  i64 freeze_step[walkers]
-//   i64 first_passage_step[walkers]  i64 nonfinite_step[walkers]  i32 basin[walkers]
-//   u32 crossings[walkers]  f32 sample_progress[variants·samples·W]  f32 sample_loss[...]
+//   u64 sketch entries (all quantile sketches together)
+//   the batch in flight, n = walker_end − walker_begin walkers (none between batches):
+//     f64 position[n·dim]  f64 y_freeze[n]  i64 freeze_step[n]  i64 first_passage_step[n]
+//     i64 nonfinite_step[n]  i32 basin[n]  u32 crossings[n]
+//     f32 sample_progress[samples·n] ([sample][walker])  f32 sample_loss[samples·n]
 //   u64 sample_flat[variants·samples]  u64 sample_finite[variants·samples]
-//   u64 histogram_counts[h][slots[h]] for each histogram
+//   u64 histogram_counts[h][variants·slots[h]] for each histogram
+//   the tallies of the finished walkers (run_data.hpp), per variant:
+//     i64 walkers, finite, nonfinite, flat, first_nonfinite_step, started_in_target, arrived,
+//     censored; moments freezing_time (narrow), y_freeze (wide), crossings, passage_steps
+//     (narrow); narrow sum exposure_steps
+//   per variant and sample: moments progress, loss (narrow)
+//   per variant and sample: u64 entries of the progress sketch, of the loss sketch
+//   every sketch's entries in that order, each u32 bucket, u64 count
 //   u64 FNV-1a-64 of every byte before it
+// A sum is its normalised limbs (i64 × 20 narrow, × 134 wide); moments are i64 count, positive
+// and negative infinite counts, then the sums of x and x².
 #pragma once
 
 #include <cstdint>
@@ -32,7 +43,7 @@ class CheckpointError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr std::uint32_t kCheckpointVersion = 1;
+inline constexpr std::uint32_t kCheckpointVersion = 2;
 inline constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
 
 /// FNV-1a, 64 bit, continuing from `hash`.
@@ -48,6 +59,8 @@ struct Checkpoint {
   RunProgress progress;       ///< positions and simulate_seconds; counters are not filled
   double wall_seconds = 0;    ///< wall time of the sessions so far
   std::int64_t sessions = 1;  ///< sessions so far (the first run and every resume)
+  /// The batch in flight (arrays of walker_end − walker_begin walkers from walker_begin), the
+  /// counters and the tallies.
   RunData data;
 };
 

@@ -40,31 +40,33 @@ using Clock = std::chrono::steady_clock;
 
 std::int64_t choose_batch(const RunPlan& plan, const Backend& backend, std::int64_t requested) {
   std::int64_t batch = requested > 0 ? requested : plan.batch_walkers;
-  if (batch <= 0) batch = plan.total_walkers();
+  if (batch <= 0) batch = default_batch_walkers(plan);
   const std::int64_t limit = backend.max_batch_walkers(plan);
   if (limit > 0) batch = std::min(batch, limit);
   return std::max<std::int64_t>(1, std::min(batch, plan.total_walkers()));
 }
 
-/// Throws std::invalid_argument unless `data` has the plan's shape and `progress` is a state the
-/// driver can continue from.
+/// Throws std::invalid_argument unless `data` has the plan's shape (batch arrays of any capacity
+/// holding the batch in flight, counters, tallies) and `progress` is a state the driver can
+/// continue from.
 void check_state(const RunPlan& plan, const RunData& data, const RunProgress& progress) {
   const std::int64_t total = plan.total_walkers();
   const auto& w = data.walkers;
   const auto& o = data.observables;
-  const auto n = static_cast<std::size_t>(total);
-  bool shape_ok = w.dim == plan.dim && w.size() == total &&
-                  w.position.size() == n * static_cast<std::size_t>(plan.dim) &&
-                  w.y_freeze.size() == n && w.freeze_step.size() == n &&
-                  w.first_passage_step.size() == n && w.nonfinite_step.size() == n &&
-                  w.crossings.size() == n && o.variants == plan.variant_count() &&
-                  o.samples == plan.sample_count() &&
-                  o.walkers_per_variant == plan.walkers_per_variant &&
-                  o.sample_progress.size() == static_cast<std::size_t>(o.samples) * n &&
-                  o.sample_loss.size() == o.sample_progress.size() &&
-                  o.sample_flat.size() == static_cast<std::size_t>(o.variants * o.samples) &&
-                  o.sample_finite.size() == o.sample_flat.size() &&
-                  o.histogram_counts.size() == plan.histograms.size();
+  const auto n = static_cast<std::size_t>(w.size());
+  const auto counters = static_cast<std::size_t>(plan.variant_count() * plan.sample_count());
+  bool shape_ok =
+      w.dim == plan.dim && w.position.size() == n * static_cast<std::size_t>(plan.dim) &&
+      w.y_freeze.size() == n && w.freeze_step.size() == n && w.first_passage_step.size() == n &&
+      w.nonfinite_step.size() == n && w.crossings.size() == n &&
+      o.variants == plan.variant_count() && o.samples == plan.sample_count() &&
+      o.walkers_per_variant == plan.walkers_per_variant && o.first == w.first &&
+      o.capacity == w.size() &&
+      o.sample_progress.size() == static_cast<std::size_t>(o.samples) * n &&
+      o.sample_loss.size() == o.sample_progress.size() && o.sample_flat.size() == counters &&
+      o.sample_finite.size() == counters && o.histogram_counts.size() == plan.histograms.size() &&
+      data.tallies.variants.size() == static_cast<std::size_t>(plan.variant_count()) &&
+      data.tallies.samples.size() == counters;
   for (std::size_t h = 0; shape_ok && h < plan.histograms.size(); ++h) {
     shape_ok = o.histogram_counts[h].size() ==
                static_cast<std::size_t>(o.variants * (plan.histograms[h].bin_count() + 1));
@@ -79,6 +81,57 @@ void check_state(const RunPlan& plan, const RunData& data, const RunProgress& pr
         fmt::format("inconsistent run progress: walkers [{}, {}) at step {} of {} ({} walkers)",
                     progress.walker_begin, progress.walker_end, progress.step, plan.steps, total));
   }
+  if (in_flight && !w.holds(progress.walker_begin, progress.walker_end)) {
+    throw std::invalid_argument(
+        fmt::format("the run data does not hold the batch in flight, walkers [{}, {})",
+                    progress.walker_begin, progress.walker_end));
+  }
+}
+
+/// Gives the batch arrays room for `capacity` walkers, keeping walkers [begin, begin + keep)
+/// (the batch in flight) and their sample values.
+void resize_batch_arrays(const RunPlan& plan, RunData& data, std::int64_t capacity,
+                         std::int64_t begin, std::int64_t keep) {
+  WalkerArrays walkers;
+  walkers.resize(capacity, plan.dim, begin);
+  const WalkerArrays& old = data.walkers;
+  const auto d = static_cast<std::size_t>(plan.dim);
+  for (std::int64_t g = begin; g < begin + keep; ++g) {
+    const std::size_t from = old.at(g), to = walkers.at(g);
+    for (std::size_t i = 0; i < d; ++i) walkers.position[to * d + i] = old.position[from * d + i];
+    walkers.y_freeze[to] = old.y_freeze[from];
+    walkers.freeze_step[to] = old.freeze_step[from];
+    walkers.first_passage_step[to] = old.first_passage_step[from];
+    walkers.nonfinite_step[to] = old.nonfinite_step[from];
+    walkers.basin[to] = old.basin[from];
+    walkers.crossings[to] = old.crossings[from];
+  }
+  ObservableArrays& o = data.observables;
+  const auto values = static_cast<std::size_t>(o.samples * capacity);
+  std::vector<float> progress(values, 0.0f), loss(values, 0.0f);
+  for (std::int64_t k = 0; k < o.samples && keep > 0; ++k) {
+    const auto from =
+        static_cast<std::size_t>(k * o.capacity) + static_cast<std::size_t>(begin - o.first);
+    const auto to = static_cast<std::size_t>(k * capacity);
+    std::copy_n(o.sample_progress.begin() + static_cast<std::ptrdiff_t>(from), keep,
+                progress.begin() + static_cast<std::ptrdiff_t>(to));
+    std::copy_n(o.sample_loss.begin() + static_cast<std::ptrdiff_t>(from), keep,
+                loss.begin() + static_cast<std::ptrdiff_t>(to));
+  }
+  data.walkers = std::move(walkers);
+  o.sample_progress = std::move(progress);
+  o.sample_loss = std::move(loss);
+  o.first = begin;
+  o.capacity = capacity;
+}
+
+/// Walkers [first, last) of the batch arrays have reached the last step: store them (per-walker
+/// output), show them to the caller, reduce them into the tallies. The arrays are then free.
+void finish_batch(const RunPlan& plan, const ExecuteOptions& options, RunData& data,
+                  std::int64_t first, std::int64_t last) {
+  if (options.walker_store) options.walker_store->write(data.walkers, first, last);
+  if (options.on_batch) options.on_batch(data, first, last);
+  reduce_batch(plan, data, first, last);
 }
 
 /// Steps per backend call: fixed when asked for, otherwise adapted to the measured rate so that a
@@ -320,11 +373,13 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     file.dataset("/samples/loss_mean", loss_mean, shape, "loss", "ensemble mean of the loss");
     file.dataset("/samples/loss_std", loss_std, shape, "loss",
                  "ensemble standard deviation of the loss");
+    static_assert(kSketchMantissaBits == 11, "the quantile descriptions state 2^-12");
     file.dataset("/samples/quantile_levels", plan.quantiles, {levels}, "1", "quantile levels");
     file.dataset("/samples/y_quantiles", progress_quantiles, {variants, samples, levels}, "1",
-                 "quantiles of y (linear interpolation between order statistics)");
+                 "quantiles of y (float values; linear interpolation between order statistics, "
+                 "each within 2^-12 x max(|x|, 2^-125) of the exact one: mergeable sketch)");
     file.dataset("/samples/loss_quantiles", loss_quantiles, {variants, samples, levels}, "loss",
-                 "quantiles of the loss");
+                 "quantiles of the loss (same method and accuracy as y_quantiles)");
   }
 
   // Histograms.
@@ -379,31 +434,71 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     }
   }
 
-  // Per-walker data (optional).
+  // Per-walker data (optional), from the walker store in slabs aligned to the storage chunks.
   if (plan.per_walker_output) {
-    const WalkerArrays& w = outcome.data.walkers;
-    const auto n = static_cast<std::uint64_t>(w.size());
-    std::vector<std::int64_t> variant_index, walker_index, freezing_time;
-    for (std::int64_t g = 0; g < w.size(); ++g) {
-      variant_index.push_back(g / plan.walkers_per_variant);
-      walker_index.push_back(g % plan.walkers_per_variant);
-      freezing_time.push_back(w.freeze_step[static_cast<std::size_t>(g)] + 1);
+    if (!outcome.walkers) {
+      throw std::logic_error("per-walker output needs the run's walker store (ExecuteOptions)");
     }
-    file.dataset("/walkers/variant", variant_index, {n}, "1", "variant index");
-    file.dataset("/walkers/walker", walker_index, {n}, "1",
-                 "walker index within its variant (replay id)");
-    file.dataset("/walkers/position", w.position, {n, static_cast<std::uint64_t>(w.dim)}, "1",
-                 "final position (exact value of the walker's precision)");
-    file.dataset("/walkers/basin", w.basin, {n}, "1", "final basin: 1 flat, 0 sharp");
-    file.dataset("/walkers/crossings", w.crossings, {n}, "crossings", "basin changes");
-    file.dataset("/walkers/freeze_step", w.freeze_step, {n}, "steps",
-                 "s: first step in the final basin after the last change");
-    file.dataset("/walkers/freezing_time", freezing_time, {n}, "steps", "t_f = s + 1");
-    file.dataset("/walkers/y_freeze", w.y_freeze, {n}, "1", "y at step s");
-    file.dataset("/walkers/first_passage_step", w.first_passage_step, {n}, "steps",
-                 "first step at the passage target; -1 = never (censored)");
-    file.dataset("/walkers/nonfinite_step", w.nonfinite_step, {n}, "steps",
-                 "step whose update became non-finite; -1 = always finite");
+    const WalkerStore& store = *outcome.walkers;
+    const auto n = static_cast<std::uint64_t>(plan.total_walkers());
+    const auto dim = static_cast<std::uint64_t>(plan.dim);
+    const std::int64_t W = plan.walkers_per_variant;
+    WalkerArrays slab;
+    auto per_walker = [&]<class T>(const std::string& path, std::vector<std::uint64_t> dims,
+                                   const std::string& units, const std::string& description,
+                                   auto value) {
+      file.create_dataset<T>(path, dims, units, description);
+      const std::uint64_t rows = Hdf5File::rows_per_slab(dims);
+      std::vector<T> buffer;
+      for (std::uint64_t lo = 0; lo < n; lo += rows) {
+        const std::uint64_t count = std::min(rows, n - lo);
+        store.read(static_cast<std::int64_t>(lo), static_cast<std::int64_t>(count), slab);
+        buffer.clear();
+        for (std::uint64_t g = lo; g < lo + count; ++g) {
+          value(buffer, slab.at(static_cast<std::int64_t>(g)), static_cast<std::int64_t>(g));
+        }
+        file.write_rows(path, lo, buffer);
+      }
+    };
+    using I64 = std::int64_t;
+    per_walker.operator()<I64>("/walkers/variant", {n}, "1", "variant index",
+                               [&](auto& b, std::size_t, I64 g) { b.push_back(g / W); });
+    per_walker.operator()<I64>("/walkers/walker", {n}, "1",
+                               "walker index within its variant (replay id)",
+                               [&](auto& b, std::size_t, I64 g) { b.push_back(g % W); });
+    per_walker.operator()<double>("/walkers/position", {n, dim}, "1",
+                                  "final position (exact value of the walker's precision)",
+                                  [&](auto& b, std::size_t k, I64) {
+                                    for (std::uint64_t i = 0; i < dim; ++i)
+                                      b.push_back(slab.position[k * dim + i]);
+                                  });
+    per_walker.operator()<std::int32_t>(
+        "/walkers/basin", {n}, "1", "final basin: 1 flat, 0 sharp",
+        [&](auto& b, std::size_t k, I64) { b.push_back(slab.basin[k]); });
+    per_walker.operator()<std::uint32_t>(
+        "/walkers/crossings", {n}, "crossings", "basin changes",
+        [&](auto& b, std::size_t k, I64) { b.push_back(slab.crossings[k]); });
+    per_walker.operator()<I64>(
+        "/walkers/freeze_step", {n}, "steps",
+        "s: first step in the final basin after the last change",
+        [&](auto& b, std::size_t k, I64) { b.push_back(slab.freeze_step[k]); });
+    per_walker.operator()<I64>(
+        "/walkers/freezing_time", {n}, "steps", "t_f = s + 1",
+        [&](auto& b, std::size_t k, I64) { b.push_back(slab.freeze_step[k] + 1); });
+    per_walker.operator()<double>(
+        "/walkers/y_freeze", {n}, "1", "y at step s",
+        [&](auto& b, std::size_t k, I64) { b.push_back(slab.y_freeze[k]); });
+    per_walker.operator()<I64>(
+        "/walkers/first_passage_step", {n}, "steps",
+        "first step at the passage target; -1 = never (censored)",
+        [&](auto& b, std::size_t k, I64) { b.push_back(slab.first_passage_step[k]); });
+    per_walker.operator()<I64>(
+        "/walkers/nonfinite_step", {n}, "steps",
+        "step whose update became non-finite; -1 = always finite",
+        [&](auto& b, std::size_t k, I64) { b.push_back(slab.nonfinite_step[k]); });
+    file.attribute("/walkers", "unfinished",
+                   "in a partial run, walkers that had not reached the last step hold "
+                   "placeholders (position 0, steps 0 or -1)");
   }
   file.close();
 }
@@ -420,7 +515,7 @@ void RunProgress::update_counters(const RunPlan& plan) {
 
 RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& options) {
   RunData data;
-  data.resize(plan);
+  data.resize(plan, 0);  // execute_from sizes the batch arrays
   return execute_from(plan, backend, options, std::move(data), RunProgress{});
 }
 
@@ -434,12 +529,18 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
   const std::int64_t batch = choose_batch(plan, backend, options.batch_walkers);
   progress.batches = (total + batch - 1) / batch;
   progress.update_counters(plan);
+  const std::int64_t in_flight = progress.walker_end - progress.walker_begin;
+  const std::int64_t capacity = std::max(batch, in_flight);
+  if (data.walkers.size() != capacity) {
+    resize_batch_arrays(plan, data, capacity, progress.walker_begin, in_flight);
+  }
   SegmentSizer sizer(options);
   bool stopped = false;
   while (!stopped && progress.walker_begin < total) {
     if (progress.walker_end == progress.walker_begin) {
       progress.walker_end = std::min(total, progress.walker_begin + batch);
       progress.step = 0;
+      data.start_batch(progress.walker_begin);
       const auto start = Clock::now();
       backend.initialize(plan, progress.walker_begin, progress.walker_end, data);
       progress.simulate_seconds += std::chrono::duration<double>(Clock::now() - start).count();
@@ -466,7 +567,8 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
       progress.step = step_end;
       const bool batch_done = step_end == plan.steps;
       if (batch_done) {
-        timed([&] { backend.end_batch(plan, data); });
+        timed([&] { backend.end_batch(plan, data); });  // the walkers are back in data
+        finish_batch(plan, options, data, first, last);
         progress.walker_begin = last;
         progress.step = 0;
       }
@@ -488,6 +590,7 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
     }
   }
   outcome.data = std::move(data);
+  outcome.walkers = options.walker_store;
   return outcome;
 }
 

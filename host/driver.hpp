@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "plan.hpp"
 #include "run_data.hpp"
 #include "statistics.hpp"
+#include "walker_store.hpp"
 
 namespace sgdwalk {
 
@@ -58,7 +60,8 @@ class SegmentData {
 };
 
 struct ExecuteOptions {
-  /// Walkers per backend call; 0 = all (or the backend's memory limit). Never changes results.
+  /// Walkers per backend call; 0 = the plan's batch_walkers, else as many as fit in
+  /// default_batch_walkers (and the backend's memory limit). Never changes results.
   std::int64_t batch_walkers = 0;
   /// Steps per backend call; 0 = automatic: adapted so that a call takes about
   /// `segment_seconds`, so that progress, signals and checkpoints react quickly even for huge
@@ -67,10 +70,19 @@ struct ExecuteOptions {
   double segment_seconds = 1.0;
   /// Called after every backend call; return false to stop early (the run is then partial).
   std::function<bool(const RunProgress&, const SegmentData&)> on_segment;
+  /// Where finished walkers are written, batch by batch (per-walker output, or a caller that wants
+  /// every walker: MemoryWalkerStore). Null: finished walkers are only reduced.
+  std::shared_ptr<WalkerStore> walker_store;
+  /// Called when walkers [first, last) of the batch arrays have reached the last step, before
+  /// they are reduced into the tallies and the arrays are reused.
+  std::function<void(const RunData&, std::int64_t first, std::int64_t last)> on_batch;
 };
 
 struct RunOutcome {
+  /// The tallies of the finished walkers, the counters, and the batch in flight when stopped.
   RunData data;
+  /// ExecuteOptions::walker_store: the finished walkers (per-walker output reads them from here).
+  std::shared_ptr<WalkerStore> walkers;
   RunProgress progress;
   bool complete = false;
   std::vector<VariantSummary> summaries;
@@ -97,7 +109,8 @@ struct RunRecord {
   std::int64_t sessions = 1;
 };
 
-/// Writes summary.json and results.h5 into `directory` (each written to a temporary name, then
+/// Writes summary.json and results.h5 into `directory`; with per-walker output, the walkers come
+/// from outcome.walkers (which must be set) (each written to a temporary name, then
 /// renamed, so a reader never sees half a file). results.h5 depends only on the plan, the config
 /// text and the results (not on the backend, threads, batching or timing), byte for byte.
 void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,

@@ -27,6 +27,18 @@ class Hdf5File {
                const std::vector<std::uint64_t>& dims, const std::string& units,
                const std::string& description);
 
+  /// A dataset written in slabs of rows (the first dimension), for arrays that are not held whole:
+  /// create it (same layout as dataset()), then write its rows with write_rows, in any slabs.
+  /// rows_per_slab() gives slabs aligned to the storage chunks: writing in those gives the same
+  /// file bytes whatever produced the rows.
+  template <class T>
+  void create_dataset(const std::string& path, const std::vector<std::uint64_t>& dims,
+                      const std::string& units, const std::string& description);
+  template <class T>
+  void write_rows(const std::string& path, std::uint64_t row_begin, const std::vector<T>& rows);
+  /// Rows per slab for a dataset of shape `dims`: a multiple of its chunk rows, about 2^18 values.
+  static std::uint64_t rows_per_slab(const std::vector<std::uint64_t>& dims);
+
   /// Scalar/string attribute on an existing object ("/" for the file).
   void attribute(const std::string& object, const std::string& name, const std::string& value);
   void attribute(const std::string& object, const std::string& name, double value);
@@ -38,6 +50,10 @@ class Hdf5File {
   void write(const std::string& path, hid_t type, const void* data,
              const std::vector<std::uint64_t>& dims, const std::string& units,
              const std::string& description);
+  /// Creates the dataset (chunked and compressed when large); returns its id (caller closes).
+  hid_t create(const std::string& path, hid_t type, const std::vector<std::uint64_t>& dims);
+  void write_slab(const std::string& path, hid_t type, std::uint64_t row_begin, std::uint64_t rows,
+                  const void* data);
   std::string path_;
   hid_t file_ = -1;
 };

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "exact_stats.hpp"
 #include "plan.hpp"
 
 namespace sgdwalk {
@@ -18,15 +19,33 @@ class ResourceError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Host bytes a run holds at its peak: RunData (per walker dim·8 + 8 + 3·8 + 4 + 4, and 8 per
-/// sample step for the per-walker sample arrays), the integer counters and histograms (once in
-/// RunData, once per thread while counting, three times over in summaries and outputs), and the
-/// transient per-walker arrays of summaries and per-walker output.
+/// Host bytes a run holds at its peak. A run holds one batch of walkers at a time (see
+/// run_data.hpp), so the estimate does not grow with the walker count beyond the batch:
+/// - the batch arrays: batch walkers x (dim·8 + 40 + 8 per sample step) bytes;
+/// - the tallies: per variant and sample, the exact sums and two quantile sketches, each sketch
+///   assumed to hold min(walkers per variant, kSketchTypicalEntries) buckets (twice: merging);
+/// - the reduction's scratch (one dense bucket array per thread), the integer counters and
+///   histograms (once in RunData, once per counting thread, three times in summaries and outputs),
+///   per-variant summaries, and with per-walker output the slab buffers that copy the walker file
+///   into results.h5.
 struct MemoryEstimate {
-  double per_walker = 0;  ///< bytes per walker (of any variant)
-  double fixed = 0;       ///< bytes that do not grow with the walker count
-  double total = 0;       ///< per_walker · walkers + fixed
+  double batch = 0;    ///< the batch arrays
+  double tallies = 0;  ///< exact sums and quantile sketches (grows with the walkers until capped)
+  double fixed = 0;    ///< everything else
+  double total = 0;    ///< batch + tallies + fixed
+  std::int64_t batch_walkers = 0;  ///< walkers per batch assumed
 };
+
+/// Quantile sketch buckets assumed per (variant, sample, quantity): 64 binary orders of magnitude.
+inline constexpr double kSketchTypicalEntries = 64.0 * (1 << kSketchMantissaBits);
+/// Bytes of batch arrays a run uses when no batch size is given.
+inline constexpr double kDefaultBatchBytes = 256.0 * 1024 * 1024;
+
+/// Host bytes of the batch arrays per walker (state and sample values).
+double batch_bytes_per_walker(const RunPlan& plan);
+/// Walkers per batch when neither the caller nor the config sets one: as many as fit in
+/// kDefaultBatchBytes of batch arrays (at least 1, at most the run's walkers).
+std::int64_t default_batch_walkers(const RunPlan& plan);
 
 MemoryEstimate estimate_host_memory(const RunPlan& plan, int threads);
 
@@ -39,7 +58,8 @@ std::optional<double> available_host_memory();
 /// unknown.
 std::optional<double> peak_host_memory();
 
-/// The largest walkers per variant whose estimate fits in `usable_bytes` (0 if none does).
+/// The largest walkers per variant (at most 2^32 − 1) whose estimate fits in `usable_bytes` (0 if
+/// none does).
 std::int64_t max_walkers_per_variant(const RunPlan& plan, int threads, double usable_bytes);
 
 /// Refuses (ResourceError naming `source`) a run that needs more than 90 % of `available` bytes or

@@ -1,10 +1,13 @@
 #include "run_data.hpp"
 
+#include <algorithm>
+
 namespace sgdwalk {
 
-void WalkerArrays::resize(std::int64_t walkers, int dimension) {
+void WalkerArrays::resize(std::int64_t walkers, int dimension, std::int64_t first_walker) {
   const auto n = static_cast<std::size_t>(walkers);
   dim = dimension;
+  first = first_walker;
   position.assign(n * static_cast<std::size_t>(dimension), 0.0);
   y_freeze.assign(n, 0.0);
   freeze_step.assign(n, 0);
@@ -14,13 +17,16 @@ void WalkerArrays::resize(std::int64_t walkers, int dimension) {
   crossings.assign(n, 0);
 }
 
-void ObservableArrays::resize(const RunPlan& plan) {
+void ObservableArrays::resize(const RunPlan& plan, std::int64_t batch_capacity,
+                              std::int64_t first_walker) {
   variants = plan.variant_count();
   samples = plan.sample_count();
   walkers_per_variant = plan.walkers_per_variant;
-  const auto per_walker = static_cast<std::size_t>(variants * samples * walkers_per_variant);
-  sample_progress.assign(per_walker, 0.0f);
-  sample_loss.assign(per_walker, 0.0f);
+  first = first_walker;
+  capacity = batch_capacity;
+  const auto values = static_cast<std::size_t>(samples * capacity);
+  sample_progress.assign(values, 0.0f);
+  sample_loss.assign(values, 0.0f);
   sample_flat.assign(static_cast<std::size_t>(variants * samples), 0);
   sample_finite.assign(static_cast<std::size_t>(variants * samples), 0);
   histogram_counts.clear();
@@ -28,6 +34,38 @@ void ObservableArrays::resize(const RunPlan& plan) {
     histogram_counts.emplace_back(static_cast<std::size_t>(variants * (histogram.bin_count() + 1)),
                                   0);
   }
+}
+
+void VariantTally::merge(const VariantTally& other) {
+  walkers += other.walkers;
+  finite += other.finite;
+  nonfinite += other.nonfinite;
+  flat += other.flat;
+  if (other.first_nonfinite_step >= 0) {
+    first_nonfinite_step = first_nonfinite_step < 0
+                               ? other.first_nonfinite_step
+                               : std::min(first_nonfinite_step, other.first_nonfinite_step);
+  }
+  freezing_time.merge(other.freezing_time);
+  y_freeze.merge(other.y_freeze);
+  crossings.merge(other.crossings);
+  started_in_target += other.started_in_target;
+  arrived += other.arrived;
+  censored += other.censored;
+  passage_steps.merge(other.passage_steps);
+  exposure_steps.merge(other.exposure_steps);
+}
+
+void RunTallies::resize(const RunPlan& plan) {
+  variants.assign(static_cast<std::size_t>(plan.variant_count()), VariantTally{});
+  samples.assign(static_cast<std::size_t>(plan.variant_count() * plan.sample_count()),
+                 SampleTally{});
+}
+
+void RunData::resize(const RunPlan& plan, std::int64_t batch_capacity) {
+  walkers.resize(batch_capacity, plan.dim);
+  observables.resize(plan, batch_capacity);
+  tallies.resize(plan);
 }
 
 }  // namespace sgdwalk

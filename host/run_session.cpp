@@ -41,6 +41,11 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
   const std::string checkpoint_path = (fs::path(directory) / kCheckpointFileName).string();
   SessionResult result;
   ExecuteOptions execute = options.execute;
+  const std::string walkers_path = (fs::path(directory) / kWalkerFileName).string();
+  if (plan.per_walker_output && !execute.walker_store) {
+    // Finished walkers stream into RUN/walkers.bin; walkers [0, walker_begin) are already there.
+    execute.walker_store = make_file_walker_store(plan, walkers_path, progress.walker_begin);
+  }
   execute.on_segment = [&](const RunProgress& now, const SegmentData& state) {
     bool go = options.execute.on_segment ? options.execute.on_segment(now, state) : true;
     if (options.on_progress) options.on_progress(now);
@@ -56,6 +61,7 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
       // A checkpoint that cannot be written (disk full, ...) does not stop the run; the previous
       // one stays valid.
       try {
+        if (execute.walker_store) execute.walker_store->sync();
         write_checkpoint(checkpoint_path, plan, now, state.get(),
                          wall_before + seconds_since(start), record.sessions);
         ++result.checkpoints;
@@ -75,11 +81,13 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     // The outputs hold everything now; a checkpoint of a finished run has no use.
     remove_if_present(checkpoint_path);
     remove_if_present(checkpoint_path + ".tmp");
+    remove_if_present(walkers_path);
   } else {
     // Stopped: the checkpoint and the partial results; if the checkpoint fails, the partial
     // results are still written before the error is reported.
     std::exception_ptr failure;
     try {
+      if (execute.walker_store) execute.walker_store->sync();
       write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
                        record.wall_seconds, record.sessions);
       ++result.checkpoints;
@@ -152,8 +160,8 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
                        available_host_memory());
   const fs::path dir(directory);
   fs::create_directories(dir);
-  for (const char* stale :
-       {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp"}) {
+  for (const char* stale : {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5",
+                            "results.h5.tmp", kWalkerFileName}) {
     remove_if_present(dir / stale);
   }
   RunOutcome start;
@@ -164,7 +172,7 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   record.sessions = 1;
   write_run_start(plan, start, record, directory);
   RunData data;
-  data.resize(plan);
+  data.resize(plan, 0);  // the driver sizes the batch arrays
   return continue_session(plan, backend, std::move(record), directory, std::move(data),
                           RunProgress{}, options);
 }
@@ -270,7 +278,7 @@ SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std
                             std::move(point.checkpoint.data), point.checkpoint.progress, options);
   }
   RunData data;
-  data.resize(point.plan);
+  data.resize(point.plan, 0);
   return continue_session(point.plan, backend, std::move(point.record), directory, std::move(data),
                           RunProgress{}, options);
 }

@@ -17,6 +17,8 @@
 namespace sgdwalk {
 
 inline constexpr const char* kCheckpointFileName = "checkpoint.bin";
+/// Finished walkers of a per-walker run (walker_store.hpp), until results.h5 holds them.
+inline constexpr const char* kWalkerFileName = "walkers.bin";
 
 /// A run directory that cannot be used (missing, damaged). usage(): the user named something that
 /// is not a run directory (exit code 2) rather than a damaged one (exit code 1).

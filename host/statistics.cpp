@@ -4,38 +4,12 @@
 #include <cmath>
 #include <limits>
 
+#include <omp.h>
+
 namespace sgdwalk {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-/// Welford accumulation in a fixed order.
-class Accumulator {
- public:
-  void add(double x) {
-    ++count_;
-    const double delta = x - mean_;
-    mean_ += delta / static_cast<double>(count_);
-    m2_ += delta * (x - mean_);
-  }
-  MeanEstimate estimate() const {
-    MeanEstimate result;
-    result.count = count_;
-    if (count_ == 0) return result;
-    result.mean = mean_;
-    result.standard_error =
-        count_ > 1 ? std::sqrt(m2_ / static_cast<double>(count_ - 1) / static_cast<double>(count_))
-                   : kNaN;
-    return result;
-  }
-  double std_dev() const {
-    return count_ > 1 ? std::sqrt(m2_ / static_cast<double>(count_ - 1)) : kNaN;
-  }
-
- private:
-  std::int64_t count_ = 0;
-  double mean_ = 0, m2_ = 0;
-};
 
 /// Regularised lower incomplete gamma P(a, x) (series for x < a+1, continued fraction beyond).
 double regularized_gamma_p(double a, double x) {
@@ -106,57 +80,172 @@ void poisson_interval(std::int64_t events, double confidence, double& low, doubl
   high = gamma_quantile(k + 1, 1 - alpha / 2);
 }
 
-std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data) {
+namespace {
+
+MeanEstimate estimate(const MomentResult& r) {
+  MeanEstimate e;
+  e.count = r.count;
+  if (r.count == 0) return e;
+  e.mean = r.mean;
+  e.standard_error = r.standard_error;
+  return e;
+}
+
+/// Per-thread scratch of the sample reduction: bucket counts of one (variant, sample, quantity).
+class BucketCounter {
+ public:
+  std::vector<QuantileSketch::Entry> count(const float* values, std::int64_t n,
+                                           Moments<NarrowSum>& moments) {
+    if (n < kDenseFrom) {
+      sparse_.clear();
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float x = values[i];
+        if (std::isnan(x)) continue;
+        moments.add_float(x);
+        sparse_.push_back(QuantileSketch::bucket_of(x));
+      }
+      return count_buckets(sparse_);
+    }
+    if (dense_.empty()) dense_.assign(std::size_t{1} << kSketchBucketBits, 0);
+    std::uint32_t low = ~0u, high = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float x = values[i];
+      if (std::isnan(x)) continue;
+      moments.add_float(x);
+      const std::uint32_t b = QuantileSketch::bucket_of(x);
+      ++dense_[b];
+      low = std::min(low, b);
+      high = std::max(high, b);
+    }
+    std::vector<QuantileSketch::Entry> entries;
+    for (std::uint32_t b = low; low <= high && b <= high; ++b) {
+      if (dense_[b] != 0) {
+        entries.push_back({b, dense_[b]});
+        dense_[b] = 0;
+      }
+    }
+    return entries;
+  }
+
+ private:
+  static constexpr std::int64_t kDenseFrom = 1 << 15;
+  std::vector<std::uint32_t> sparse_;
+  std::vector<std::uint32_t> dense_;  ///< < 2^32 values per batch and task
+};
+
+}  // namespace
+
+void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::int64_t last,
+                  int threads) {
+  if (first >= last) return;
+  const std::int64_t W = plan.walkers_per_variant;
   const WalkerArrays& walkers = data.walkers;
   const ObservableArrays& observables = data.observables;
-  const std::int64_t per_variant = plan.walkers_per_variant;
-  std::vector<VariantSummary> summaries;
-  std::vector<float> scratch;
-  for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
-    const Variant& variant = plan.variants[static_cast<std::size_t>(v)];
-    VariantSummary s;
-    s.walkers = per_variant;
-    Accumulator freezing, y_freeze, crossings, passage_steps;
-    double exposure_steps = 0;
-    for (std::int64_t w = 0; w < per_variant; ++w) {
-      const auto g = static_cast<std::size_t>(v * per_variant + w);
-      const std::int64_t nonfinite = walkers.nonfinite_step[g];
+  RunTallies& tallies = data.tallies;
+  const std::int64_t v_begin = first / W;
+  const std::int64_t v_end = (last - 1) / W + 1;
+  const std::int64_t samples = plan.sample_count();
+  const int thread_count = threads > 0 ? threads : omp_get_max_threads();
+
+  // Trackers: chunks of one variant's walkers; per-chunk tallies merged exactly.
+  constexpr std::int64_t kChunk = 1 << 16;
+  struct Chunk {
+    std::int64_t variant, begin, end;
+  };
+  std::vector<Chunk> chunks;
+  for (std::int64_t v = v_begin; v < v_end; ++v) {
+    const std::int64_t lo = std::max(first, v * W), hi = std::min(last, (v + 1) * W);
+    for (std::int64_t b = lo; b < hi; b += kChunk)
+      chunks.push_back({v, b, std::min(hi, b + kChunk)});
+  }
+  const bool passage = plan.passage.kind != PassageKind::none;
+  const auto n_chunks = static_cast<std::int64_t>(chunks.size());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(thread_count)
+  for (std::int64_t c = 0; c < n_chunks; ++c) {
+    const Chunk& chunk = chunks[static_cast<std::size_t>(c)];
+    VariantTally t;
+    for (std::int64_t g = chunk.begin; g < chunk.end; ++g) {
+      const std::size_t k = walkers.at(g);
+      const std::int64_t nonfinite = walkers.nonfinite_step[k];
+      ++t.walkers;
       if (nonfinite >= 0) {
-        ++s.nonfinite_walkers;
-        s.first_nonfinite_step =
-            s.first_nonfinite_step < 0 ? nonfinite : std::min(s.first_nonfinite_step, nonfinite);
+        ++t.nonfinite;
+        t.first_nonfinite_step =
+            t.first_nonfinite_step < 0 ? nonfinite : std::min(t.first_nonfinite_step, nonfinite);
       } else {
-        ++s.finite_walkers;
-        s.flat += walkers.basin[g] == kFlatBasin ? 1 : 0;
-        freezing.add(static_cast<double>(walkers.freeze_step[g] + 1));
-        y_freeze.add(walkers.y_freeze[g]);
-        crossings.add(static_cast<double>(walkers.crossings[g]));
+        ++t.finite;
+        t.flat += walkers.basin[k] == kFlatBasin ? 1 : 0;
+        t.freezing_time.add_integer(walkers.freeze_step[k] + 1);
+        t.y_freeze.add_double(walkers.y_freeze[k]);
+        t.crossings.add_integer(walkers.crossings[k]);
       }
-      if (plan.passage.kind != PassageKind::none) {
-        const std::int64_t arrival = walkers.first_passage_step[g];
+      if (passage) {
+        const std::int64_t arrival = walkers.first_passage_step[k];
         if (arrival == 0) {
-          ++s.passage.started_in_target;
+          ++t.started_in_target;
         } else if (arrival > 0) {
-          ++s.passage.arrived;
-          passage_steps.add(static_cast<double>(arrival));
-          exposure_steps += static_cast<double>(arrival);
+          ++t.arrived;
+          t.passage_steps.add_integer(arrival);
+          t.exposure_steps.add_integer(arrival);
         } else {
-          ++s.passage.censored;
-          exposure_steps += static_cast<double>(nonfinite >= 0 ? nonfinite - 1 : plan.steps);
+          ++t.censored;
+          t.exposure_steps.add_integer(nonfinite >= 0 ? nonfinite - 1 : plan.steps);
         }
       }
     }
+#pragma omp critical(sgdwalk_reduce_trackers)
+    tallies.variants[static_cast<std::size_t>(chunk.variant)].merge(t);
+  }
+
+  // Sample values: one task per (variant, sample, quantity); each writes only its own tally.
+  const std::int64_t tasks = (v_end - v_begin) * samples * 2;
+#pragma omp parallel num_threads(thread_count)
+  {
+    BucketCounter counter;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t task = 0; task < tasks; ++task) {
+      const bool loss = task % 2 == 1;
+      const std::int64_t k = (task / 2) % samples;
+      const std::int64_t v = v_begin + task / 2 / samples;
+      const std::int64_t lo = std::max(first, v * W), hi = std::min(last, (v + 1) * W);
+      const auto& values = loss ? observables.sample_loss : observables.sample_progress;
+      const float* row = values.data() + observables.sample_index(v, k, lo - v * W);
+      SampleTally& tally = tallies.samples[static_cast<std::size_t>(v * samples + k)];
+      Moments<NarrowSum> moments;
+      const auto entries = counter.count(row, hi - lo, moments);
+      (loss ? tally.loss : tally.progress).merge(moments);
+      (loss ? tally.loss_sketch : tally.progress_sketch).merge_sorted(entries);
+    }
+  }
+}
+
+std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data) {
+  const ObservableArrays& observables = data.observables;
+  const std::int64_t per_variant = plan.walkers_per_variant;
+  std::vector<VariantSummary> summaries;
+  for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
+    const Variant& variant = plan.variants[static_cast<std::size_t>(v)];
+    const VariantTally& t = data.tallies.variants[static_cast<std::size_t>(v)];
+    VariantSummary s;
+    s.walkers = per_variant;
+    s.finite_walkers = t.finite;
+    s.nonfinite_walkers = t.nonfinite;
+    s.first_nonfinite_step = t.first_nonfinite_step;
+    s.flat = t.flat;
     if (s.finite_walkers > 0) {
       s.p_flat = static_cast<double>(s.flat) / static_cast<double>(s.finite_walkers);
       s.p_flat_stderr =
           std::sqrt(s.p_flat * (1 - s.p_flat) / static_cast<double>(s.finite_walkers));
     }
-    s.freezing_time = freezing.estimate();
-    s.y_freeze = y_freeze.estimate();
-    s.crossings = crossings.estimate();
+    s.freezing_time = estimate(t.freezing_time.result());
+    s.y_freeze = estimate(t.y_freeze.result());
+    s.crossings = estimate(t.crossings.result());
     if (plan.passage.kind != PassageKind::none) {
-      s.passage.steps = passage_steps.estimate();
-      s.passage.exposure_time = variant.learning_rate * exposure_steps;
+      s.passage.started_in_target = t.started_in_target;
+      s.passage.arrived = t.arrived;
+      s.passage.censored = t.censored;
+      s.passage.steps = estimate(t.passage_steps.result());
+      s.passage.exposure_time = variant.learning_rate * t.exposure_steps.to_double();
       if (s.passage.exposure_time > 0) {
         double low = 0, high = 0;
         poisson_interval(s.passage.arrived, 0.95, low, high);
@@ -177,21 +266,14 @@ std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data) 
         sample.p_flat_stderr =
             std::sqrt(sample.p_flat * (1 - sample.p_flat) / static_cast<double>(sample.finite));
       }
+      const SampleTally& tally = data.tallies.samples[counter];
       for (const bool loss : {false, true}) {
-        const auto& values = loss ? observables.sample_loss : observables.sample_progress;
-        Accumulator accumulator;
-        scratch.clear();
-        for (std::int64_t w = 0; w < per_variant; ++w) {
-          const float value = values[observables.sample_index(v, k, w)];
-          if (std::isnan(value)) continue;
-          accumulator.add(value);
-          scratch.push_back(value);
-        }
+        const MomentResult moments = (loss ? tally.loss : tally.progress).result();
+        const QuantileSketch& sketch = loss ? tally.loss_sketch : tally.progress_sketch;
         std::vector<double> levels;
-        for (const double level : plan.quantiles) levels.push_back(quantile(scratch, level));
-        const MeanEstimate estimate = accumulator.estimate();
-        (loss ? sample.loss_mean : sample.progress_mean) = estimate.mean;
-        (loss ? sample.loss_std : sample.progress_std) = accumulator.std_dev();
+        for (const double level : plan.quantiles) levels.push_back(sketch.quantile(level));
+        (loss ? sample.loss_mean : sample.progress_mean) = moments.mean;
+        (loss ? sample.loss_std : sample.progress_std) = moments.std_dev;
         (loss ? sample.loss_quantiles : sample.progress_quantiles) = levels;
       }
       s.samples.push_back(std::move(sample));

@@ -1,5 +1,6 @@
-// Per-variant summaries computed from a run's arrays, always in walker order, so they are the same
-// bits whatever backend, thread count or batching produced the arrays.
+// Per-variant summaries of a run: finished batches are reduced into exact, mergeable tallies
+// (run_data.hpp, exact_stats.hpp) and summarised from them, so they are the same bits whatever
+// backend, thread count or batching produced them.
 #pragma once
 
 #include <cstdint>
@@ -62,11 +63,19 @@ struct VariantSummary {
   std::vector<HistogramSummary> histograms;
 };
 
-/// Summaries of every variant of the run, from complete arrays.
+/// Adds walkers [first, last) of the batch arrays (trackers at the last step and their sample
+/// values) to data.tallies, on `threads` OpenMP threads (0: OpenMP's default). The tallies are
+/// integers, so the result depends neither on the thread count nor on how a run is batched.
+void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::int64_t last,
+                  int threads = 0);
+
+/// Summaries of every variant of the run, from its tallies (variants whose walkers have not all
+/// been reduced are summarised from the ones that have).
 std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data);
 
-/// Quantile with linear interpolation between order statistics (numpy's default), of `values`
-/// (which it reorders). NaN for an empty sample.
+/// Exact quantile with linear interpolation between order statistics (numpy's default), of
+/// `values` (which it reorders). NaN for an empty sample. (Runs report QuantileSketch quantiles;
+/// this is the reference they are tested against.)
 double quantile(std::vector<float>& values, double level);
 
 /// Quantile of the chi-square distribution with `dof` degrees of freedom at probability p.

@@ -58,25 +58,27 @@ struct ObservationCounts {
 template <class T, int D>
 WalkerState<T, D> load_walker(const WalkerArrays& walkers, std::int64_t g) {
   WalkerState<T, D> walker;
-  for (int i = 0; i < D; ++i) walker.position[i] = static_cast<T>(walkers.position[g * D + i]);
-  walker.freeze_step = walkers.freeze_step[g];
-  walker.first_passage_step = walkers.first_passage_step[g];
-  walker.nonfinite_step = walkers.nonfinite_step[g];
-  walker.y_freeze = static_cast<T>(walkers.y_freeze[g]);
-  walker.basin = walkers.basin[g];
-  walker.crossings = walkers.crossings[g];
+  const std::size_t k = walkers.at(g);
+  for (int i = 0; i < D; ++i) walker.position[i] = static_cast<T>(walkers.position[k * D + i]);
+  walker.freeze_step = walkers.freeze_step[k];
+  walker.first_passage_step = walkers.first_passage_step[k];
+  walker.nonfinite_step = walkers.nonfinite_step[k];
+  walker.y_freeze = static_cast<T>(walkers.y_freeze[k]);
+  walker.basin = walkers.basin[k];
+  walker.crossings = walkers.crossings[k];
   return walker;
 }
 
 template <class T, int D>
 void store_walker(const WalkerState<T, D>& walker, WalkerArrays& walkers, std::int64_t g) {
-  for (int i = 0; i < D; ++i) walkers.position[g * D + i] = static_cast<double>(walker.position[i]);
-  walkers.freeze_step[g] = walker.freeze_step;
-  walkers.first_passage_step[g] = walker.first_passage_step;
-  walkers.nonfinite_step[g] = walker.nonfinite_step;
-  walkers.y_freeze[g] = static_cast<double>(walker.y_freeze);
-  walkers.basin[g] = walker.basin;
-  walkers.crossings[g] = walker.crossings;
+  const std::size_t k = walkers.at(g);
+  for (int i = 0; i < D; ++i) walkers.position[k * D + i] = static_cast<double>(walker.position[i]);
+  walkers.freeze_step[k] = walker.freeze_step;
+  walkers.first_passage_step[k] = walker.first_passage_step;
+  walkers.nonfinite_step[k] = walker.nonfinite_step;
+  walkers.y_freeze[k] = static_cast<double>(walker.y_freeze);
+  walkers.basin[k] = walker.basin;
+  walkers.crossings[k] = walker.crossings;
 }
 
 /// Deposit a walker into every histogram whose schedule includes `step`.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "driver.hpp"
+#include "test_ensemble.hpp"
 #include "test_plans.hpp"
 #include "test_support.hpp"
 
@@ -182,7 +183,7 @@ TEST(CudaBackend, DriverRunsWithResidentBatchesMatchCpu) {
   const RunPlan plan =
       make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, Precision::f64});
   auto cpu = make_cpu_backend(2);
-  const RunOutcome expected = execute(plan, *cpu, ExecuteOptions{});
+  const RunOutcome expected = execute_all(plan, *cpu, ExecuteOptions{});
   for (const std::int64_t batch : {std::int64_t{0}, std::int64_t{173}, std::int64_t{250}}) {
     ExecuteOptions options;
     options.batch_walkers = batch;
@@ -192,7 +193,7 @@ TEST(CudaBackend, DriverRunsWithResidentBatchesMatchCpu) {
       if (++segments % 3 == 0) (void)state.get();  // as a checkpoint would
       return true;
     };
-    const RunOutcome actual = execute(plan, *cuda, options);
+    const RunOutcome actual = execute_all(plan, *cuda, options);
     expect_identical(expected.data, actual.data, "batch " + std::to_string(batch));
   }
 }

@@ -10,9 +10,12 @@
 #include "backend.hpp"
 #include "config.hpp"
 #include "driver.hpp"
+#include "test_ensemble.hpp"
 
 namespace sgdwalk {
 namespace {
+
+using testing::execute_all;
 
 template <class T>
 bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
@@ -36,6 +39,7 @@ void expect_identical(const RunData& a, const RunData& b) {
   for (std::size_t h = 0; h < a.observables.histogram_counts.size(); ++h) {
     EXPECT_TRUE(same_bits(a.observables.histogram_counts[h], b.observables.histogram_counts[h]));
   }
+  EXPECT_TRUE(a.tallies == b.tallies) << "reduced statistics";
 }
 
 /// A small run with every observable on: 2 variants x 37 walkers (not a multiple of the lane
@@ -94,31 +98,31 @@ TEST_P(Determinism, ThreadsBatchesAndSegmentsGiveIdenticalBits) {
   const RunPlan plan = load_config_text(config(c.landscape, c.noise, c.precision), "determinism");
   auto one_thread = make_cpu_backend(1);
   auto two_threads = make_cpu_backend(2);
-  const RunOutcome reference = execute(plan, *one_thread, {});
+  const RunOutcome reference = execute_all(plan, *one_thread, {});
   ASSERT_TRUE(reference.complete);
 
-  const RunOutcome threaded = execute(plan, *two_threads, {});
+  const RunOutcome threaded = execute_all(plan, *two_threads, {});
   expect_identical(reference.data, threaded.data);
 
   ExecuteOptions small_batches;
   small_batches.batch_walkers = 5;  // batches straddle the variant boundary
-  expect_identical(reference.data, execute(plan, *two_threads, small_batches).data);
+  expect_identical(reference.data, execute_all(plan, *two_threads, small_batches).data);
 
   ExecuteOptions ragged_segments;
   ragged_segments.segment_steps = 7;  // segments cut through sample and histogram steps
   ragged_segments.batch_walkers = 29;
-  expect_identical(reference.data, execute(plan, *two_threads, ragged_segments).data);
+  expect_identical(reference.data, execute_all(plan, *two_threads, ragged_segments).data);
 
   ExecuteOptions single_steps;
   single_steps.segment_steps = 1;
-  expect_identical(reference.data, execute(plan, *one_thread, single_steps).data);
+  expect_identical(reference.data, execute_all(plan, *one_thread, single_steps).data);
 }
 
 TEST_P(Determinism, ReplayReproducesEveryTrackedValue) {
   const Case& c = GetParam();
   const RunPlan plan = load_config_text(config(c.landscape, c.noise, c.precision), "determinism");
   auto backend = make_cpu_backend(2);
-  const RunOutcome outcome = execute(plan, *backend, {});
+  const RunOutcome outcome = execute_all(plan, *backend, {});
   for (const std::int64_t g : {0L, 17L, 36L, 37L, 73L}) {
     const std::int64_t variant = g / plan.walkers_per_variant;
     const std::int64_t walker = g % plan.walkers_per_variant;
@@ -170,8 +174,8 @@ TEST(Determinism, VariantStreamsDoNotDependOnWalkerCount) {
   auto backend = make_cpu_backend(2);
   const RunPlan small_plan = load_config_text(small, "small");
   const RunPlan large_plan = load_config_text(large, "large");
-  const RunOutcome a = execute(small_plan, *backend, {});
-  const RunOutcome b = execute(large_plan, *backend, {});
+  const RunOutcome a = execute_all(small_plan, *backend, {});
+  const RunOutcome b = execute_all(large_plan, *backend, {});
   for (int i = 0; i < 2; ++i) {
     EXPECT_EQ(a.data.walkers.position[(10 + 3) * 2 + i], b.data.walkers.position[(50 + 3) * 2 + i]);
   }

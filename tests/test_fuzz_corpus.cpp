@@ -114,6 +114,7 @@ std::vector<std::pair<std::string, std::string>> generated_checkpoints() {
     for (auto& counts : o.histogram_counts) {
       for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = i * 7 % 11;
     }
+    reduce_batch(plan, data, 0, begin, 1);  // the finished walkers, as the driver does
     RunProgress progress;
     progress.walker_begin = begin;
     progress.walker_end = end;
@@ -134,7 +135,7 @@ std::vector<std::pair<std::string, std::string>> generated_checkpoints() {
   magic[3] = 'x';
   seeds.emplace_back("bad-magic.bin", magic);
   std::string version = good;
-  version[8] = 2;
+  version[8] = 1;  // the format before streamed statistics
   seeds.emplace_back("bad-version.bin", version);
   std::string flipped = good;
   flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 4);

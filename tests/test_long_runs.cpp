@@ -27,6 +27,7 @@
 #include "config.hpp"
 #include "memory.hpp"
 #include "run_session.hpp"
+#include "test_ensemble.hpp"
 #include "test_files.hpp"
 
 extern char** environ;
@@ -220,6 +221,16 @@ TEST(LongRuns, ResultsFileIsByteReproducible) {
   EXPECT_EQ(comparable(read_json(dir / "a" / "summary.json")),
             comparable(read_json(dir / "b" / "summary.json")));
   EXPECT_FALSE(fs::exists(dir / "a" / kCheckpointFileName)) << "removed after the final outputs";
+  EXPECT_FALSE(fs::exists(dir / "a" / kWalkerFileName)) << "removed after the final outputs";
+  // Streamed statistics and per-walker datasets written batch by batch: the same bytes for a
+  // batch of one walker, batches that straddle the variant boundary, and the whole run at once.
+  for (const std::int64_t batch : {1, 37, 90}) {
+    const fs::path run = dir / ("batch" + std::to_string(batch));
+    ASSERT_TRUE(run_small(kSmallConfig, run, 0, 37, batch).outcome.complete);
+    EXPECT_EQ(read_bytes(run / "results.h5"), read_bytes(dir / "a" / "results.h5")) << batch;
+    EXPECT_EQ(comparable(read_json(run / "summary.json")),
+              comparable(read_json(dir / "a" / "summary.json")));
+  }
 }
 
 /// The CPU backend (one thread) slowed down to a known rate (0.1 us per walker-step on top of the
@@ -251,7 +262,7 @@ TEST(LongRuns, AutomaticSegmentsAreTimeBoundedAndChangeNothing) {
   auto backend = make_cpu_backend(2);
   ExecuteOptions fixed;
   fixed.segment_steps = 1000;
-  const RunOutcome reference = execute(plan, *backend, fixed);
+  const RunOutcome reference = testing::execute_all(plan, *backend, fixed);
   // 3.6e6 walker-steps take at least 0.36 s on the slowed backend; aiming at 20 ms per call, the
   // calls must be many and short, whatever the speed of this machine, and the results the same.
   SlowBackend slow;
@@ -267,7 +278,7 @@ TEST(LongRuns, AutomaticSegmentsAreTimeBoundedAndChangeNothing) {
     ++calls;
     return true;
   };
-  const RunOutcome adaptive = execute(plan, slow, automatic);
+  const RunOutcome adaptive = testing::execute_all(plan, slow, automatic);
   EXPECT_GE(calls, 8);
   EXPECT_LT(longest, 1.0) << "the first call is about 1e6 walker-steps (0.1 s here)";
   EXPECT_EQ(adaptive.progress.walker_steps_done, reference.progress.walker_steps_done);
@@ -275,6 +286,7 @@ TEST(LongRuns, AutomaticSegmentsAreTimeBoundedAndChangeNothing) {
   EXPECT_EQ(adaptive.data.observables.sample_progress, reference.data.observables.sample_progress);
   EXPECT_EQ(adaptive.data.observables.histogram_counts,
             reference.data.observables.histogram_counts);
+  EXPECT_TRUE(adaptive.data.tallies == reference.data.tallies);
 }
 
 TEST(LongRuns, ResumeAfterStoppingAtAnyPointGivesTheSameBytes) {
@@ -684,15 +696,20 @@ steps = 1000
 learning_rate = 0.1
 noise_strength = 0.1
 [observables]
-sample_every = 10
+sample_every = 1
+[sweep]
+noise_strength = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.09, 0.10, 0.11, 0.12, 0.13,
+                  0.14, 0.15, 0.16]
 )");
+  // Memory no longer grows with the walkers beyond a batch: what does not fit here is the reduced
+  // statistics of 16 variants x 1001 sample steps (a quantile sketch each).
   const CommandResult result = run_cli("run " + (dir / "huge.toml").string() + " --out " +
                                        (dir / "out").string() + " --backend cpu");
   EXPECT_EQ(result.exit_code, 2) << result.output;
   expect_contains(result.output, (dir / "huge.toml").string() + ": the run needs ");
   expect_contains(result.output, "of host memory but only ");
   expect_contains(result.output, "walkers per variant fit (run.walkers is 4000000000)");
-  expect_contains(result.output, "fewer sample steps (101 now");
+  expect_contains(result.output, "fewer sample steps (1001 now");
   EXPECT_FALSE(fs::exists(dir / "out")) << "refused before anything is written";
 }
 

@@ -13,6 +13,7 @@
 #include "config.hpp"
 #include "driver.hpp"
 #include "statistics.hpp"
+#include "test_ensemble.hpp"
 #include "theory.hpp"
 
 namespace sgdwalk {
@@ -21,7 +22,7 @@ namespace {
 RunOutcome simulate(const std::string& config) {
   const RunPlan plan = load_config_text(config, "validation");
   auto backend = make_cpu_backend(0);
-  return execute(plan, *backend, {});
+  return testing::execute_all(plan, *backend, {});
 }
 
 struct Moments {

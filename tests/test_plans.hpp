@@ -264,6 +264,7 @@ inline void expect_identical(const RunData& a, const RunData& b, const std::stri
   EXPECT_TRUE(same_bits(a.observables.sample_flat, b.observables.sample_flat)) << "sample_flat";
   EXPECT_TRUE(same_bits(a.observables.sample_finite, b.observables.sample_finite))
       << "sample_finite";
+  EXPECT_TRUE(a.tallies == b.tallies) << "reduced statistics";
   ASSERT_EQ(a.observables.histogram_counts.size(), b.observables.histogram_counts.size());
   for (std::size_t h = 0; h < a.observables.histogram_counts.size(); ++h) {
     EXPECT_TRUE(same_bits(a.observables.histogram_counts[h], b.observables.histogram_counts[h]))
