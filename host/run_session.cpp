@@ -156,7 +156,9 @@ std::string describe_changes(const Json& before, const Json& after) {
 
 SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord record,
                                const std::string& directory, const SessionOptions& options) {
-  check_host_resources(plan, record.config_source, counting_threads(options.threads),
+  RunPlan sized = plan;  // the batch the driver will use (--batch-walkers overrides the config)
+  if (options.execute.batch_walkers > 0) sized.batch_walkers = options.execute.batch_walkers;
+  check_host_resources(sized, record.config_source, counting_threads(options.threads),
                        available_host_memory());
   const fs::path dir(directory);
   fs::create_directories(dir);

@@ -398,7 +398,8 @@ int main(int argc, char** argv) {
     command->add_flag("--quiet,-q", f.quiet, "No progress and no summary table");
     command
         ->add_option("--batch-walkers", f.batch_walkers,
-                     "Walkers per backend call (default: all that fit); never changes results")
+                     "Walkers per batch (default: run.batch_walkers, else 256 MiB of walker "
+                     "arrays); never changes results")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
     command
         ->add_option("--segment-steps", f.segment_steps,
