@@ -33,9 +33,10 @@ constexpr std::uint64_t kNarrowSumBytes = 8 * NarrowSum::kLimbCount;
 constexpr std::uint64_t kWideSumBytes = 8 * WideSum::kLimbCount;
 constexpr std::uint64_t kNarrowMomentsBytes = 3 * 8 + 2 * kNarrowSumBytes;
 constexpr std::uint64_t kWideMomentsBytes = 3 * 8 + 2 * kWideSumBytes;
-/// Per variant: 8 counters, moments of freezing time, y_freeze, crossings, passage steps, exposure.
+/// Per variant: 8 counters, moments of freezing time, y_freeze, crossings, passage steps, exposure,
+/// three log2 histograms and the entry count of the y_freeze sketch (its entries apart).
 constexpr std::uint64_t kVariantTallyBytes =
-    8 * 8 + 3 * kNarrowMomentsBytes + kWideMomentsBytes + kNarrowSumBytes;
+    8 * 8 + 3 * kNarrowMomentsBytes + kWideMomentsBytes + kNarrowSumBytes + 3 * 8 * kLog2Bins + 8;
 /// Per variant and sample: two moments and the entry counts of two sketches (entries apart).
 constexpr std::uint64_t kSampleTallyBytes = 2 * kNarrowMomentsBytes + 2 * 8;
 constexpr std::uint64_t kSketchEntryBytes = 4 + 8;
@@ -446,6 +447,10 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
     read_moments(in, t.crossings);
     read_moments(in, t.passage_steps);
     read_sum(in, t.exposure_steps);
+    for (auto* histogram :
+         {&t.freezing_time_histogram, &t.crossings_histogram, &t.passage_histogram}) {
+      for (auto& count : *histogram) read_value(in, count);
+    }
   }
   tallies.samples.resize(static_cast<std::size_t>(counters));
   for (auto& t : tallies.samples) {
@@ -453,8 +458,8 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
     read_moments(in, t.loss);
   }
   // The sketches' entry counts, then all their entries: parsed after the checksum.
-  std::vector<std::uint64_t> sketch_sizes;
-  read_array(in, sketch_sizes, 2 * counters);
+  std::vector<std::uint64_t> sketch_sizes;  // y_freeze per variant, then progress, loss per sample
+  read_array(in, sketch_sizes, static_cast<std::uint64_t>(variants) + 2 * counters);
   std::vector<char> sketch_bytes;
   read_array(in, sketch_bytes, sketch_entries * kSketchEntryBytes);
   const std::uint64_t computed = in.hash();
@@ -479,8 +484,11 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
             "says");
       }
       left -= sketch_sizes[i];
-      SampleTally& t = tallies.samples[i / 2];
-      auto& entries = (i % 2 == 0 ? t.progress_sketch : t.loss_sketch).entries();
+      const auto v = static_cast<std::size_t>(variants);
+      auto& entries = i < v ? tallies.variants[i].y_freeze_sketch.entries()
+                            : ((i - v) % 2 == 0 ? tallies.samples[(i - v) / 2].progress_sketch
+                                                : tallies.samples[(i - v) / 2].loss_sketch)
+                                  .entries();
       entries.resize(static_cast<std::size_t>(sketch_sizes[i]));
       for (auto& e : entries) {
         std::memcpy(&e.bucket, p, 4);
@@ -511,9 +519,21 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
                            t.flat <= t.finite && t.first_nonfinite_step >= -1 &&
                            t.started_in_target >= 0 && t.arrived >= 0 && t.censored >= 0 &&
                            t.started_in_target + t.arrived + t.censored <= t.walkers;
-    if (!counts_ok || !valid_moments(t.freezing_time) || !valid_moments(t.y_freeze) ||
-        !valid_moments(t.crossings) || !valid_moments(t.passage_steps) ||
-        !valid_sum(t.exposure_steps)) {
+    const auto histogram_total = [](const Log2Histogram& h) {
+      std::int64_t total = 0;
+      for (const auto c : h) {
+        if (c < 0 || c > (std::int64_t{1} << 40)) return std::int64_t{-1};
+        total += c;
+      }
+      return total;
+    };
+    const bool histograms_ok = histogram_total(t.freezing_time_histogram) == t.finite &&
+                               histogram_total(t.crossings_histogram) == t.finite &&
+                               histogram_total(t.passage_histogram) == t.arrived &&
+                               valid_sketch(t.y_freeze_sketch, t.finite);
+    if (!counts_ok || !histograms_ok || !valid_moments(t.freezing_time) ||
+        !valid_moments(t.y_freeze) || !valid_moments(t.crossings) ||
+        !valid_moments(t.passage_steps) || !valid_sum(t.exposure_steps)) {
       throw fail(fmt::format(
           "the checkpoint is corrupt: the reduced statistics of variant {} do not match its {} "
           "finished walkers",
@@ -585,6 +605,7 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
   out.value(wall_seconds);
   out.value(sessions);
   std::uint64_t sketch_entries = 0;
+  for (const auto& t : data.tallies.variants) sketch_entries += t.y_freeze_sketch.entries().size();
   for (const auto& t : data.tallies.samples) {
     sketch_entries += t.progress_sketch.entries().size() + t.loss_sketch.entries().size();
   }
@@ -631,15 +652,23 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
     put_moments(out, t.crossings);
     put_moments(out, t.passage_steps);
     put_sum(out, t.exposure_steps);
+    for (const auto* histogram :
+         {&t.freezing_time_histogram, &t.crossings_histogram, &t.passage_histogram}) {
+      for (const auto count : *histogram) out.value(count);
+    }
   }
   for (const auto& t : data.tallies.samples) {
     put_moments(out, t.progress);
     put_moments(out, t.loss);
   }
+  for (const auto& t : data.tallies.variants) {
+    out.value(static_cast<std::uint64_t>(t.y_freeze_sketch.entries().size()));
+  }
   for (const auto& t : data.tallies.samples) {
     out.value(static_cast<std::uint64_t>(t.progress_sketch.entries().size()));
     out.value(static_cast<std::uint64_t>(t.loss_sketch.entries().size()));
   }
+  for (const auto& t : data.tallies.variants) put_sketch_entries(out, t.y_freeze_sketch);
   for (const auto& t : data.tallies.samples) {
     put_sketch_entries(out, t.progress_sketch);
     put_sketch_entries(out, t.loss_sketch);

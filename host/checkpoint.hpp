@@ -17,9 +17,11 @@
 //   the tallies of the finished walkers (run_data.hpp), per variant:
 //     i64 walkers, finite, nonfinite, flat, first_nonfinite_step, started_in_target, arrived,
 //     censored; moments freezing_time (narrow), y_freeze (wide), crossings, passage_steps
-//     (narrow); narrow sum exposure_steps
+//     (narrow); narrow sum exposure_steps; i64 freezing_time, crossings and passage log2
+//     histograms [64] each
 //   per variant and sample: moments progress, loss (narrow)
-//   per variant and sample: u64 entries of the progress sketch, of the loss sketch
+//   per variant: u64 entries of the y_freeze sketch; per variant and sample: u64 entries of the
+//     progress sketch, of the loss sketch
 //   every sketch's entries in that order, each u32 bucket, u64 count
 //   u64 FNV-1a-64 of every byte before it
 // A sum is its normalised limbs (i64 × 20 narrow, × 134 wide); moments are i64 count, positive

@@ -434,6 +434,68 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     }
   }
 
+  // Histograms of the per-walker trackers (reduced batch by batch; empty for unfinished variants).
+  {
+    const auto& tallies = outcome.data.tallies.variants;
+    const auto finished = [&](std::size_t v) {
+      return static_cast<std::int64_t>(v) < outcome.progress.variants_done;
+    };
+    std::vector<double> edges = {0.0};
+    for (int b = 1; b <= kLog2Bins; ++b) edges.push_back(std::ldexp(1.0, b - 1));
+    file.dataset("/trackers/log2_edges", edges, {static_cast<std::uint64_t>(kLog2Bins + 1)}, "1",
+                 "bin edges of the tracker histograms: bin 0 holds 0, bin b >= 1 holds "
+                 "[2^(b-1), 2^b)");
+    auto log2_counts = [&](auto member) {
+      std::vector<std::int64_t> counts;
+      for (std::size_t v = 0; v < tallies.size(); ++v) {
+        for (const auto c : tallies[v].*member) counts.push_back(finished(v) ? c : 0);
+      }
+      return counts;
+    };
+    const std::vector<std::uint64_t> shape = {variants, static_cast<std::uint64_t>(kLog2Bins)};
+    file.dataset("/trackers/freezing_time_counts",
+                 log2_counts(&VariantTally::freezing_time_histogram), shape, "walkers",
+                 "finite walkers per log2 bin of the freezing time t_f (steps)");
+    file.dataset("/trackers/crossings_counts", log2_counts(&VariantTally::crossings_histogram),
+                 shape, "walkers", "finite walkers per log2 bin of their basin crossings");
+    file.dataset("/trackers/first_passage_counts", log2_counts(&VariantTally::passage_histogram),
+                 shape, "walkers",
+                 "walkers per log2 bin of their first-passage step (arrivals at steps >= 1; "
+                 "censored and started_in_target apart)");
+    std::vector<std::int64_t> censored, started;
+    for (std::size_t v = 0; v < tallies.size(); ++v) {
+      censored.push_back(finished(v) ? tallies[v].censored : 0);
+      started.push_back(finished(v) ? tallies[v].started_in_target : 0);
+    }
+    file.dataset("/trackers/first_passage_censored", censored, {variants}, "walkers",
+                 "walkers that had not reached the passage target by the end (or went non-finite)");
+    file.dataset("/trackers/first_passage_started_in_target", started, {variants}, "walkers",
+                 "walkers at the passage target at step 0");
+    // y_freeze: the non-empty float buckets (11 mantissa bits) of each variant, concatenated.
+    std::vector<std::int64_t> offsets = {0}, counts;
+    std::vector<double> low, high;
+    for (std::size_t v = 0; v < tallies.size(); ++v) {
+      if (finished(v)) {
+        for (const auto& e : tallies[v].y_freeze_sketch.entries()) {
+          double lo = 0, hi = 0;
+          QuantileSketch::bucket_range(e.bucket, lo, hi);
+          low.push_back(lo);
+          high.push_back(hi);
+          counts.push_back(static_cast<std::int64_t>(e.count));
+        }
+      }
+      offsets.push_back(static_cast<std::int64_t>(counts.size()));
+    }
+    const auto entries = static_cast<std::uint64_t>(counts.size());
+    file.dataset("/trackers/y_freeze_offsets", offsets, {variants + 1}, "1",
+                 "variant v's y_freeze bins are entries [offsets[v], offsets[v+1])");
+    file.dataset("/trackers/y_freeze_counts", counts, {entries}, "walkers",
+                 "finite walkers per y_freeze bin (float value of y_freeze)");
+    file.dataset("/trackers/y_freeze_low", low, {entries}, "1",
+                 "smallest float of the bin (bins: sign, exponent and 11 mantissa bits)");
+    file.dataset("/trackers/y_freeze_high", high, {entries}, "1", "largest float of the bin");
+  }
+
   // Per-walker data (optional), from the walker store in slabs aligned to the storage chunks.
   if (plan.per_walker_output) {
     if (!outcome.walkers) {

@@ -251,16 +251,22 @@ std::uint32_t QuantileSketch::bucket_of(float x) {
   return key >> (23 - kSketchMantissaBits);
 }
 
-double QuantileSketch::bucket_value(std::uint32_t bucket) {
+void QuantileSketch::bucket_range(std::uint32_t bucket, double& low, double& high) {
   constexpr int kShift = 23 - kSketchMantissaBits;
   auto from_key = [](std::uint32_t key) {
     const std::uint32_t bits = (key & 0x80000000u) != 0 ? (key & 0x7fffffffu) : ~key;
     return static_cast<double>(std::bit_cast<float>(bits));
   };
-  const double low = from_key(bucket << kShift);
-  const double high = from_key((bucket << kShift) | ((1u << kShift) - 1));
-  if (std::isnan(low)) return high;
-  if (std::isnan(high)) return low;
+  low = from_key(bucket << kShift);
+  high = from_key((bucket << kShift) | ((1u << kShift) - 1));
+  if (std::isnan(low) && !std::isnan(high)) low = high;  // the bucket of -inf
+  if (std::isnan(high) && !std::isnan(low)) high = low;  // the bucket of +inf
+}
+
+double QuantileSketch::bucket_value(std::uint32_t bucket) {
+  double low = 0, high = 0;
+  bucket_range(bucket, low, high);
+  if (low == high) return low;            // ±inf
   if (low == 0 || high == 0) return 0.0;  // the buckets of +0 and -0 (and tiny subnormals)
   return 0.5 * (low + high);              // exact: two floats
 }

@@ -123,6 +123,9 @@ class QuantileSketch {
   /// The value a bucket stands for: the middle of its range (0 for the buckets that hold ±0, ±inf
   /// for the infinite ones).
   static double bucket_value(std::uint32_t bucket);
+  /// The smallest and the largest float of a bucket (as doubles; ±inf at the ends; a bucket of NaN
+  /// patterns gives NaN).
+  static void bucket_range(std::uint32_t bucket, double& low, double& high);
 
   /// Adds sorted, run-length counted buckets (the reduction of one batch).
   void merge_sorted(const std::vector<Entry>& entries);

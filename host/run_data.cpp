@@ -54,6 +54,12 @@ void VariantTally::merge(const VariantTally& other) {
   censored += other.censored;
   passage_steps.merge(other.passage_steps);
   exposure_steps.merge(other.exposure_steps);
+  for (int b = 0; b < kLog2Bins; ++b) {
+    freezing_time_histogram[b] += other.freezing_time_histogram[b];
+    crossings_histogram[b] += other.crossings_histogram[b];
+    passage_histogram[b] += other.passage_histogram[b];
+  }
+  y_freeze_sketch.merge(other.y_freeze_sketch);
 }
 
 void RunTallies::resize(const RunPlan& plan) {

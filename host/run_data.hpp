@@ -8,6 +8,8 @@
 // mergeable accumulators, see exact_stats.hpp) and reuses the arrays for the next batch.
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -63,6 +65,14 @@ struct ObservableArrays {
   }
 };
 
+/// Histogram of a non-negative integer tracker on log2 bins: bin 0 holds 0, bin b >= 1 holds
+/// [2^(b-1), 2^b). Edges: 0, 1, 2, 4, ..., 2^63.
+inline constexpr int kLog2Bins = 64;
+using Log2Histogram = std::array<std::int64_t, kLog2Bins>;
+inline int log2_bin(std::int64_t x) {
+  return x <= 0 ? 0 : static_cast<int>(std::bit_width(static_cast<std::uint64_t>(x)));
+}
+
 /// Reduced trackers of one variant's finished walkers (what summarize() reports).
 struct VariantTally {
   std::int64_t walkers = 0, finite = 0, nonfinite = 0, flat = 0;
@@ -73,6 +83,10 @@ struct VariantTally {
   std::int64_t started_in_target = 0, arrived = 0, censored = 0;
   Moments<NarrowSum> passage_steps;  ///< arrival steps of the walkers that arrived at step >= 1
   NarrowSum exposure_steps;          ///< Σ steps at risk
+  Log2Histogram freezing_time_histogram{};  ///< t_f of the finite walkers
+  Log2Histogram crossings_histogram{};      ///< crossings of the finite walkers
+  Log2Histogram passage_histogram{};        ///< arrival steps >= 1 (censored: `censored`)
+  QuantileSketch y_freeze_sketch;           ///< float(y_freeze) of the finite walkers
 
   void merge(const VariantTally& other);
   bool operator==(const VariantTally&) const = default;

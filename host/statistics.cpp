@@ -164,6 +164,7 @@ void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::i
   for (std::int64_t c = 0; c < n_chunks; ++c) {
     const Chunk& chunk = chunks[static_cast<std::size_t>(c)];
     VariantTally t;
+    std::vector<std::uint32_t> y_buckets;
     for (std::int64_t g = chunk.begin; g < chunk.end; ++g) {
       const std::size_t k = walkers.at(g);
       const std::int64_t nonfinite = walkers.nonfinite_step[k];
@@ -178,6 +179,9 @@ void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::i
         t.freezing_time.add_integer(walkers.freeze_step[k] + 1);
         t.y_freeze.add_double(walkers.y_freeze[k]);
         t.crossings.add_integer(walkers.crossings[k]);
+        ++t.freezing_time_histogram[log2_bin(walkers.freeze_step[k] + 1)];
+        ++t.crossings_histogram[log2_bin(walkers.crossings[k])];
+        y_buckets.push_back(QuantileSketch::bucket_of(static_cast<float>(walkers.y_freeze[k])));
       }
       if (passage) {
         const std::int64_t arrival = walkers.first_passage_step[k];
@@ -187,12 +191,14 @@ void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::i
           ++t.arrived;
           t.passage_steps.add_integer(arrival);
           t.exposure_steps.add_integer(arrival);
+          ++t.passage_histogram[log2_bin(arrival)];
         } else {
           ++t.censored;
           t.exposure_steps.add_integer(nonfinite >= 0 ? nonfinite - 1 : plan.steps);
         }
       }
     }
+    t.y_freeze_sketch.merge_sorted(count_buckets(y_buckets));
 #pragma omp critical(sgdwalk_reduce_trackers)
     tallies.variants[static_cast<std::size_t>(chunk.variant)].merge(t);
   }

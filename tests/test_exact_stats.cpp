@@ -3,6 +3,7 @@
 // quantiles against exact order statistics (nth_element) within the documented bound, and a run's
 // reported statistics against the same references applied to all its walkers.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
 #include <algorithm>
 #include <bit>
@@ -14,8 +15,10 @@
 #include "backend.hpp"
 #include "config.hpp"
 #include "exact_stats.hpp"
+#include "run_session.hpp"
 #include "statistics.hpp"
 #include "test_ensemble.hpp"
+#include "test_files.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -273,6 +276,30 @@ noise_strength = [0.05, 0.3]
       EXPECT_NEAR(s.passage.steps.mean, static_cast<double>(passage / arrived),
                   1e-14 * s.passage.steps.mean);
     }
+    // The tracker histograms, exactly.
+    const VariantTally& tally = all.tallies.variants[static_cast<std::size_t>(v)];
+    Log2Histogram freezing_bins{}, crossing_bins{}, passage_bins{};
+    std::vector<std::uint32_t> y_buckets;
+    for (std::int64_t w = 0; w < W; ++w) {
+      const auto g = static_cast<std::size_t>(v * W + w);
+      if (all.walkers.nonfinite_step[g] < 0) {
+        const std::int64_t t_f = all.walkers.freeze_step[g] + 1;
+        std::size_t b = 0;
+        while (b < 63 && (std::int64_t{1} << b) <= t_f) ++b;  // t_f in [2^(b-1), 2^b)
+        ++freezing_bins[b];
+        const std::uint32_t c = all.walkers.crossings[g];
+        ++crossing_bins[c == 0 ? 0 : static_cast<std::size_t>(std::floor(std::log2(c))) + 1];
+        y_buckets.push_back(QuantileSketch::bucket_of(static_cast<float>(all.walkers.y_freeze[g])));
+      }
+      const std::int64_t arrival = all.walkers.first_passage_step[g];
+      if (arrival > 0) {
+        ++passage_bins[static_cast<std::size_t>(std::floor(std::log2(double(arrival)))) + 1];
+      }
+    }
+    EXPECT_EQ(tally.freezing_time_histogram, freezing_bins);
+    EXPECT_EQ(tally.crossings_histogram, crossing_bins);
+    EXPECT_EQ(tally.passage_histogram, passage_bins);
+    EXPECT_TRUE(tally.y_freeze_sketch.entries() == count_buckets(y_buckets));
     EXPECT_EQ(s.passage.exposure_time, plan.variants[static_cast<std::size_t>(v)].learning_rate *
                                            static_cast<double>(exposure));
     for (std::int64_t k = 0; k < plan.sample_count(); ++k) {
@@ -306,6 +333,116 @@ noise_strength = [0.05, 0.3]
         }
       }
     }
+  }
+}
+
+template <class T>
+std::vector<T> read_dataset(const std::string& file, const std::string& name, hid_t type) {
+  const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const hid_t d = H5Dopen2(f, name.c_str(), H5P_DEFAULT);
+  const hid_t space = H5Dget_space(d);
+  std::vector<T> values(static_cast<std::size_t>(H5Sget_simple_extent_npoints(space)));
+  if (!values.empty()) H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Sclose(space);
+  H5Dclose(d);
+  H5Fclose(f);
+  return values;
+}
+
+TEST(StreamedStatistics, TrackerHistogramsInResultsMatchThePerWalkerDatasets) {
+  const std::string config = R"(
+[run]
+walkers = 700
+steps = 300
+seed = 8
+[dynamics]
+learning_rate = 0.05
+noise_strength = 0.3
+[init]
+positions = [[-0.01, 5.0], [0.01, 5.0]]
+[observables]
+sample_steps = [0, 300]
+per_walker = true
+[observables.first_passage]
+target = "flat"
+[sweep]
+noise_strength = [0.1, 0.4]
+)";
+  const RunPlan plan = load_config_text(config, "histograms.toml");
+  auto backend = make_cpu_backend(2);
+  SessionOptions options;
+  options.checkpoint_every = 0;
+  options.execute.batch_walkers = 333;
+  RunRecord record;
+  record.config_text = config;
+  record.config_source = "histograms.toml";
+  const auto dir = testing::scratch_dir("exact_stats", "histograms");
+  ASSERT_TRUE(run_in_directory(plan, *backend, record, dir.string(), options).outcome.complete);
+  const std::string h5 = (dir / "results.h5").string();
+  const auto variant = read_dataset<std::int64_t>(h5, "/walkers/variant", H5T_NATIVE_INT64);
+  const auto nonfinite =
+      read_dataset<std::int64_t>(h5, "/walkers/nonfinite_step", H5T_NATIVE_INT64);
+  const auto freezing = read_dataset<std::int64_t>(h5, "/walkers/freezing_time", H5T_NATIVE_INT64);
+  const auto crossings = read_dataset<std::uint32_t>(h5, "/walkers/crossings", H5T_NATIVE_UINT32);
+  const auto passage =
+      read_dataset<std::int64_t>(h5, "/walkers/first_passage_step", H5T_NATIVE_INT64);
+  const auto y_freeze = read_dataset<double>(h5, "/walkers/y_freeze", H5T_NATIVE_DOUBLE);
+  const auto edges = read_dataset<double>(h5, "/trackers/log2_edges", H5T_NATIVE_DOUBLE);
+  const auto freezing_counts =
+      read_dataset<std::int64_t>(h5, "/trackers/freezing_time_counts", H5T_NATIVE_INT64);
+  const auto crossing_counts =
+      read_dataset<std::int64_t>(h5, "/trackers/crossings_counts", H5T_NATIVE_INT64);
+  const auto passage_counts =
+      read_dataset<std::int64_t>(h5, "/trackers/first_passage_counts", H5T_NATIVE_INT64);
+  const auto censored =
+      read_dataset<std::int64_t>(h5, "/trackers/first_passage_censored", H5T_NATIVE_INT64);
+  const auto offsets =
+      read_dataset<std::int64_t>(h5, "/trackers/y_freeze_offsets", H5T_NATIVE_INT64);
+  const auto y_counts =
+      read_dataset<std::int64_t>(h5, "/trackers/y_freeze_counts", H5T_NATIVE_INT64);
+  const auto y_low = read_dataset<double>(h5, "/trackers/y_freeze_low", H5T_NATIVE_DOUBLE);
+  const auto y_high = read_dataset<double>(h5, "/trackers/y_freeze_high", H5T_NATIVE_DOUBLE);
+  ASSERT_EQ(edges.size(), static_cast<std::size_t>(kLog2Bins + 1));
+  ASSERT_EQ(variant.size(), 1400u);
+  // Bin by the edges read from the file: bin b is [edges[b], edges[b+1]).
+  auto bin_of = [&](double x) {
+    return static_cast<std::size_t>(std::upper_bound(edges.begin(), edges.end(), x) -
+                                    edges.begin() - 1);
+  };
+  for (std::int64_t v = 0; v < 2; ++v) {
+    SCOPED_TRACE("variant " + std::to_string(v));
+    std::vector<std::int64_t> f(kLog2Bins, 0), c(kLog2Bins, 0), p(kLog2Bins, 0);
+    std::int64_t not_arrived = 0;
+    std::vector<double> ys;
+    for (std::size_t i = 0; i < variant.size(); ++i) {
+      if (variant[i] != v) continue;
+      if (nonfinite[i] < 0) {
+        ++f[bin_of(static_cast<double>(freezing[i]))];
+        ++c[bin_of(crossings[i])];
+        ys.push_back(static_cast<float>(y_freeze[i]));
+      }
+      if (passage[i] > 0) ++p[bin_of(static_cast<double>(passage[i]))];
+      if (passage[i] < 0) ++not_arrived;
+    }
+    const auto row = [&](const std::vector<std::int64_t>& counts) {
+      return std::vector<std::int64_t>(counts.begin() + v * kLog2Bins,
+                                       counts.begin() + (v + 1) * kLog2Bins);
+    };
+    EXPECT_EQ(row(freezing_counts), f);
+    EXPECT_EQ(row(crossing_counts), c);
+    EXPECT_EQ(row(passage_counts), p);
+    EXPECT_EQ(censored[static_cast<std::size_t>(v)], not_arrived);
+    // y_freeze: every finite walker's float value lies in exactly the bins counted for it.
+    std::int64_t total = 0;
+    for (auto e = offsets[static_cast<std::size_t>(v)];
+         e < offsets[static_cast<std::size_t>(v) + 1]; ++e) {
+      const auto i = static_cast<std::size_t>(e);
+      const auto inside = std::count_if(ys.begin(), ys.end(),
+                                        [&](double y) { return y >= y_low[i] && y <= y_high[i]; });
+      EXPECT_EQ(inside, y_counts[i]) << "bin [" << y_low[i] << ", " << y_high[i] << "]";
+      total += y_counts[i];
+    }
+    EXPECT_EQ(total, static_cast<std::int64_t>(ys.size()));
   }
 }
 
