@@ -58,10 +58,11 @@ MemoryEstimate estimate_for(const RunPlan& plan, int threads, std::int64_t walke
                                ? std::min(plan.batch_walkers, shape.total_walkers())
                                : default_batch_walkers(shape);
   estimate.batch = static_cast<double>(estimate.batch_walkers) * batch_bytes_per_walker(plan);
-  // Tallies: exact sums per variant and per (variant, sample); sketches of 16-byte entries.
+  // Tallies: exact sums and a y_freeze sketch per variant, exact sums and two sketches per
+  // (variant, sample); sketch entries are 16 bytes.
   const double entries = std::min(static_cast<double>(walkers_per_variant), kSketchTypicalEntries);
   estimate.tallies =
-      variants * static_cast<double>(sizeof(VariantTally)) +
+      variants * (static_cast<double>(sizeof(VariantTally)) + entries * 16 * 2) +
       variants * samples * (static_cast<double>(sizeof(SampleTally)) + 2 * entries * 16 * 2);
   const double workers = std::max(1, threads);
   // The reduction: a dense bucket array per thread, and a batch's entries before they merge.
