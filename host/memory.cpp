@@ -66,7 +66,7 @@ MemoryEstimate estimate_for(const RunPlan& plan, int threads, std::int64_t walke
       variants * samples * (static_cast<double>(sizeof(SampleTally)) + 2 * entries * 16 * 2);
   const double workers = std::max(1, threads);
   // The reduction: a dense bucket array per thread, and a batch's entries before they merge.
-  estimate.fixed = workers * (4.0 * (1 << kSketchBucketBits)) +
+  estimate.fixed = workers * (8.0 * (1 << kSketchBucketBits)) +
                    2 * std::min(static_cast<double>(estimate.batch_walkers), entries) * 16;
   double counters = variants * samples * 16;
   double histogram_bins = 0;

@@ -130,7 +130,7 @@ class BucketCounter {
  private:
   static constexpr std::int64_t kDenseFrom = 1 << 15;
   std::vector<std::uint32_t> sparse_;
-  std::vector<std::uint32_t> dense_;  ///< < 2^32 values per batch and task
+  std::vector<std::uint64_t> dense_;
 };
 
 }  // namespace
