@@ -433,6 +433,76 @@ def time_series(run: Run) -> list[Figure]:
     return [Figure(f"{run.name}_p_flat_along_training", fig, table, "P_flat along the run")]
 
 
+# ---- Distributions of the per-walker trackers ----------------------------------------------------
+def _pick_variants(n: int, most: int) -> list[int]:
+    """Up to `most` variant indices spread over [0, n)."""
+    if n <= most:
+        return list(range(n))
+    return sorted({int(round(i * (n - 1) / (most - 1))) for i in range(most)})
+
+
+def tracker_distributions(run: Run, max_variants: int = 4) -> list[Figure]:
+    """Histograms of the freezing time, y at freezing, crossings and first-passage step over the
+    walkers of each variant (/trackers: reduced on the fly, so they exist without per-walker
+    output)."""
+    t = run.trackers
+    edges = np.asarray(t["log2_edges"], float)
+    passage = run.first_passage is not None and "first_passage_counts" in t
+    panels = [("freezing_time_counts", r"freezing time $t_f$ (steps)"),
+              ("crossings_counts", "basin crossings")]
+    if passage:
+        panels.append(("first_passage_counts", "first-passage step"))
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.6 * (len(panels) + 1), 3.4),
+                             constrained_layout=True, squeeze=False)
+    axes = axes[0]
+    picks = _pick_variants(run.variant_count, max_variants)
+    rows = []
+    for k, v in enumerate(picks):
+        params = ", ".join(f"{nm}={vals[v]:.3g}" for nm, vals in run.sweep_axes()) or f"variant {v}"
+        style = dict(color=OKABE_ITO[k % 7], ls=LINESTYLES[k % 4], lw=1.2, label=params)
+        for ax, (key, _) in zip(axes, panels):
+            counts = np.asarray(t[key][v], float)
+            # Bin 0 holds the value 0; bin b >= 1 holds [2^(b-1), 2^b): drawn from 1/2 to 1 on
+            # the log axis so that zero stays visible.
+            left = np.where(edges[:-1] > 0, edges[:-1], 0.5)
+            right = np.where(edges[1:] > 0, edges[1:], 1.0)
+            last = int(np.max(np.nonzero(counts)[0])) + 1 if counts.any() else 1
+            ax.stairs(counts[:last], np.append(left[:last], right[last - 1]), **style)
+        lo = np.asarray(t["y_freeze_low"], float)
+        hi = np.asarray(t["y_freeze_high"], float)
+        a, b = int(t["y_freeze_offsets"][v]), int(t["y_freeze_offsets"][v + 1])
+        if b > a:
+            # The sketch's buckets are narrow (relative width 2^-11): regroup them into 40 bins.
+            centre = 0.5 * (lo[a:b] + hi[a:b])
+            weights = np.asarray(t["y_freeze_counts"][a:b], float)
+            span = (centre.min(), centre.max()) if centre.max() > centre.min() else \
+                (centre.min() - 0.5, centre.max() + 0.5)
+            counts, bin_edges = np.histogram(centre, bins=40, range=span, weights=weights)
+            axes[-1].stairs(counts, bin_edges, **style)
+        total = int(np.sum(t["freezing_time_counts"][v]))
+        row = [params, str(total)]
+        if passage:
+            row += [str(int(np.sum(t["first_passage_counts"][v]))),
+                    str(int(t["first_passage_censored"][v]))]
+        rows.append(row)
+    for ax, (_, label) in zip(axes, panels):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(label + " (log2 bins; 0 drawn at 1/2)")
+        ax.set_ylabel("walkers")
+    axes[-1].set_xlabel(r"$y$ at freezing")
+    axes[-1].set_ylabel("walkers")
+    axes[0].legend(loc="best", fontsize=7)
+    shown = "" if len(picks) == run.variant_count else \
+        f" ({len(picks)} of {run.variant_count} variants)"
+    fig.suptitle(_title(run, "distributions over the walkers" + shown), fontsize=10)
+    header = ["variant", "finite walkers"]
+    if passage:
+        header += ["arrived", "censored"]
+    table = _table(header, rows)
+    return [Figure(f"{run.name}_trackers", fig, table,
+                   "distributions of the per-walker trackers" + shown)]
+
+
 # ---- Histograms ---------------------------------------------------------------------------------
 def _side_fit(x, u, err, shape):
     """Weighted least squares u = slope * shape + c on one side; returns (slope, se, chi2, dof)."""
@@ -567,4 +637,6 @@ def figures_for(run: Run, with_theory: bool = True) -> list[Figure]:
         out += time_series(run)
     if run.histograms:
         out += histograms(run, with_theory)
+    if run.trackers is not None and np.sum(run.trackers["freezing_time_counts"]) > 0:
+        out += tracker_distributions(run)
     return out

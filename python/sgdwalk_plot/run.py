@@ -65,6 +65,7 @@ class Run:
     first_passage: dict | None
     samples: dict | None
     histograms: list = field(default_factory=list)
+    trackers: dict | None = None  # /trackers datasets: distributions of the per-walker trackers
 
     # ---- derived ----------------------------------------------------------------------------
     @property
@@ -164,11 +165,13 @@ def load_run(path: str) -> Run:
                     density=data["density"], deposits=data["deposits"], outside=data["outside"],
                     temperature=data["temperature"], y_edges=data.get("y_edges"),
                     window=_attr(group, "window", ""), y_band=_attr(group, "y_band", "")))
+        trackers = _read_group(f["trackers"]) if "trackers" in f else None
     sweep = config.get("sweep", {}) or {}
     return Run(path=path, name=config.get("run", {}).get("name", os.path.basename(path)),
                config=config, summary=summary, parameters=parameters, swept=swept,
                sweep_mode=sweep.get("mode", "grid"), variants=variants,
-               first_passage=first_passage, samples=samples, histograms=histograms)
+               first_passage=first_passage, samples=samples, histograms=histograms,
+               trackers=trackers)
 
 
 def is_log_spaced(values) -> bool:

@@ -98,9 +98,10 @@ temperature = [0.03, 0.05]
 }
 
 EXPECTED = {
-    "grid": ["grid_heatmaps.png", "grid_vs_delta_s.png", "grid_heatmaps.md"],
-    "training": ["training_sweep.png", "training_p_flat_along_training.png"],
-    "rates": ["rates_rates.png", "rates_rates.md"],
+    "grid": ["grid_heatmaps.png", "grid_vs_delta_s.png", "grid_heatmaps.md", "grid_trackers.png"],
+    "training": ["training_sweep.png", "training_p_flat_along_training.png",
+                 "training_trackers.png", "training_trackers.md"],
+    "rates": ["rates_rates.png", "rates_rates.md", "rates_trackers.png"],
     "slice": ["slice_sweep.png", "slice_histogram_x.png", "slice_histogram_x.md"],
 }
 
@@ -126,6 +127,32 @@ class PlotRuns(unittest.TestCase):
                         if path.endswith(".png"):
                             self.assertLess(os.path.getsize(path), 300_000)
                             self.assertTrue(os.path.exists(path[:-4] + ".svg"))
+
+
+@unittest.skipIf(find_cli() is None, "no sgdwalk CLI (set SGDWALK_CLI)")
+class TrackerDistributions(unittest.TestCase):
+    def test_table_counts_every_walker_of_the_shown_variants(self):
+        from sgdwalk_plot.figures import tracker_distributions
+        from sgdwalk_plot.run import load_run
+        cli = find_cli()
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "rates.toml")
+            with open(config, "w") as f:
+                f.write(CONFIGS["rates"])
+            run_dir = os.path.join(tmp, "run")
+            subprocess.run([cli, "run", config, "--out", run_dir, "--backend", "cpu", "-q"],
+                           check=True)
+            run = load_run(run_dir)
+            figure = tracker_distributions(run)[0]
+            lines = [line for line in figure.table.splitlines() if line.startswith("| ")][1:]
+            self.assertEqual(len(lines), run.variant_count)
+            for v, line in enumerate(lines):
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                finite, arrived, censored = int(cells[1]), int(cells[2]), int(cells[3])
+                # Every walker stays finite here; arrived + censored + started-in-target = all.
+                self.assertEqual(finite, run.walkers)
+                started = int(run.trackers["first_passage_started_in_target"][v])
+                self.assertEqual(arrived + censored + started, run.walkers)
 
 
 if __name__ == "__main__":
