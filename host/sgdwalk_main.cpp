@@ -18,6 +18,7 @@
 #include "backend_registry.hpp"
 #include "checkpoint.hpp"
 #include "config.hpp"
+#include "diagnostics.hpp"
 #include "driver.hpp"
 #include "memory.hpp"
 #include "run_session.hpp"
@@ -215,6 +216,12 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
     return result.stop_signal != 0 ? 128 + result.stop_signal : kExitRuntimeError;
   }
   reporter.update(outcome.progress, true);
+  // Problems hidden in the numbers (diverged walkers, empty histograms, unreached targets) are
+  // said even with --quiet: they are what a user would otherwise miss.
+  for (const std::string& warning :
+       run_warnings(plan, outcome.summaries, outcome.progress.variants_done)) {
+    std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.c_str());
+  }
   if (!flags.quiet) {
     print_summary_table(plan, outcome);
     fmt::print("{:.4g} walker-steps/s ({} backend); results in {}/ (summary.json, results.h5)\n",

@@ -176,6 +176,50 @@ TEST(Cli, UsageErrorsExitWithTwo) {
   EXPECT_EQ(run_cli("run --help").exit_code, 0);
 }
 
+// What the numbers would hide is said in warnings: diverged walkers per variant, a histogram
+// that caught nothing, a first-passage target no walker reached. A healthy run says nothing.
+TEST(Cli, WarnsAboutDivergedWalkersAndEmptyObservables) {
+  const fs::path dir = scratch("warnings");
+  write(dir / "tiny.toml", kTinyConfig);
+  const CommandResult healthy = run_cli("run " + (dir / "tiny.toml").string() + " --out " +
+                                        (dir / "healthy").string() + " --quiet");
+  EXPECT_EQ(healthy.exit_code, 0) << healthy.output;
+  EXPECT_EQ(healthy.output.find("warning:"), std::string::npos) << healthy.output;
+
+  write(dir / "bad.toml", R"(
+[run]
+name = "bad"
+walkers = 40
+steps = 300
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.05
+[observables.first_passage]
+coordinate = 1
+above = 1000000.0
+[[observables.histogram]]
+name = "far_away"
+x_range = [10.0, 20.0]
+bins = 10
+[sweep]
+learning_rate = [0.1, 5.0]
+)");
+  const CommandResult bad = run_cli("run " + (dir / "bad.toml").string() + " --out " +
+                                    (dir / "bad").string() + " --quiet");
+  EXPECT_EQ(bad.exit_code, 0) << bad.output;
+  EXPECT_NE(bad.output.find("warning: variant 1 (learning_rate=5): 40 of 40 walkers diverged"),
+            std::string::npos)
+      << bad.output;
+  EXPECT_EQ(bad.output.find("warning: variant 0"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("histogram 'far_away' caught nothing inside its range in 2 of 2"),
+            std::string::npos)
+      << bad.output;
+  // (variant 1's walkers run off to y = +inf on their way to NaN, and so pass the threshold)
+  EXPECT_NE(bad.output.find("was reached by no walker in 1 of 2 variants (e.g. variant 0"),
+            std::string::npos)
+      << bad.output;
+}
+
 TEST(Cli, InfoReportsBackends) {
   const CommandResult info = run_cli("info");
   EXPECT_EQ(info.exit_code, 0);
