@@ -51,6 +51,9 @@ class Backend {
   virtual void end_batch(const RunPlan& plan, RunData& data);
   /// Copies between host and device so far (benchmarks).
   virtual TransferStats transfers() const { return {}; }
+  /// The batch size this backend prefers when neither the config nor the caller sets one (it is
+  /// still capped by the 256 MiB default and by max_batch_walkers); 0 = no preference.
+  virtual std::int64_t preferred_batch_walkers(const RunPlan&) const { return 0; }
   /// Largest number of walkers advance() can take at once (device memory); 0 = no limit.
   virtual std::int64_t max_batch_walkers(const RunPlan& plan) const = 0;
   /// Puts walkers [first, last) at step 0 (see initialize_walkers); a backend may choose the

@@ -269,6 +269,9 @@ class BlockSimulator {
   alignas(64) T normals_[kChunkSteps * D][kLanes];
 };
 
+/// The smallest batch the CPU backend prefers (see preferred_batch_walkers).
+constexpr std::int64_t kPreferredBatchWalkers = std::int64_t{1} << 16;
+
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_max_threads()) {}
@@ -280,6 +283,14 @@ class CpuBackend final : public Backend {
            std::to_string(LaneLayout<float>::lanes) + " (float) SIMD lanes";
   }
   std::int64_t max_batch_walkers(const RunPlan&) const override { return 0; }
+  /// Whole variants and at least 2^16 walkers: a sweep's variants finish one batch after another
+  /// (so a stopped run keeps them and progress counts them), while each batch still holds enough
+  /// lane blocks for every thread. Batching changes no result.
+  std::int64_t preferred_batch_walkers(const RunPlan& plan) const override {
+    const std::int64_t per_variant = std::max<std::int64_t>(1, plan.walkers_per_variant);
+    const std::int64_t variants = (kPreferredBatchWalkers + per_variant - 1) / per_variant;
+    return variants * per_variant;
+  }
   void initialize(const RunPlan& plan, std::int64_t first, std::int64_t last,
                   RunData& data) override {
     initialize_walkers(plan, first, last, data, threads_);

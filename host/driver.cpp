@@ -40,7 +40,11 @@ using Clock = std::chrono::steady_clock;
 
 std::int64_t choose_batch(const RunPlan& plan, const Backend& backend, std::int64_t requested) {
   std::int64_t batch = requested > 0 ? requested : plan.batch_walkers;
-  if (batch <= 0) batch = default_batch_walkers(plan);
+  if (batch <= 0) {
+    batch = default_batch_walkers(plan);
+    const std::int64_t preferred = backend.preferred_batch_walkers(plan);
+    if (preferred > 0) batch = std::min(batch, preferred);
+  }
   const std::int64_t limit = backend.max_batch_walkers(plan);
   if (limit > 0) batch = std::min(batch, limit);
   return std::max<std::int64_t>(1, std::min(batch, plan.total_walkers()));

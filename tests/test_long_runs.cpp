@@ -289,6 +289,38 @@ TEST(LongRuns, AutomaticSegmentsAreTimeBoundedAndChangeNothing) {
   EXPECT_TRUE(adaptive.data.tallies == reference.data.tallies);
 }
 
+// A sweep on the CPU finishes its variants one batch after another by default (whole variants,
+// at least 2^16 walkers per batch), so progress counts them and a stopped run keeps them; the
+// results are those of a single batch.
+TEST(LongRuns, CpuSweepsFinishVariantsProgressivelyByDefault) {
+  std::string config = kSmallConfig;
+  config.replace(config.find("walkers = 45"), 12, "walkers = 30000");
+  config.replace(config.find("steps = 400"), 11, "steps = 60");
+  config.replace(config.find("window = [100, 400]"), 19, "window = [30, 60]");
+  config.replace(config.find("noise_strength = [0.03, 0.12]"), 29,
+                 "noise_strength = [0.03, 0.05, 0.07, 0.09, 0.11, 0.12, 0.13]");
+  const RunPlan plan = load_config_text(config, "progressive.toml");
+  ASSERT_GE(plan.variant_count(), 3);
+  auto backend = make_cpu_backend(2);
+  std::vector<std::int64_t> done_after_each_call;
+  ExecuteOptions options;
+  options.on_segment = [&](const RunProgress& progress, const SegmentData&) {
+    done_after_each_call.push_back(progress.variants_done);
+    return true;
+  };
+  const RunOutcome progressive = execute(plan, *backend, options);
+  ASSERT_FALSE(done_after_each_call.empty());
+  // 3 variants of 30000 walkers per batch (the first multiple of 30000 at or above 65536).
+  EXPECT_EQ(progressive.progress.batches, (plan.variant_count() + 2) / 3);
+  EXPECT_NE(std::find(done_after_each_call.begin(), done_after_each_call.end(), 3),
+            done_after_each_call.end())
+      << "no call ended with exactly the first batch's 3 variants done";
+  ExecuteOptions one_batch;
+  one_batch.batch_walkers = plan.total_walkers();
+  const RunOutcome reference = execute(plan, *backend, one_batch);
+  EXPECT_TRUE(progressive.data.tallies == reference.data.tallies);
+}
+
 TEST(LongRuns, ResumeAfterStoppingAtAnyPointGivesTheSameBytes) {
   const fs::path dir = scratch("resume_equality");
   ASSERT_TRUE(run_small(kSmallConfig, dir / "reference", 0).outcome.complete);
