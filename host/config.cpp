@@ -231,7 +231,7 @@ class TableReader {
 
 /// Values of one swept parameter: a list, or {linspace = [a, b, n]} / {logspace = [e0, e1, n]}.
 std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
-                                 const toml::value& value) {
+                                 const toml::value& value, std::vector<std::string>& hints) {
   constexpr std::size_t kMaxValues = 100000;
   if (value.is_array()) {
     auto values = sweep.as_numbers(key, value, 1, kMaxValues, -kInf, kInf);
@@ -260,6 +260,15 @@ std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
       const double t = count == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(count - 1);
       const double u = start + (stop - start) * t;
       values.push_back(linear ? u : std::pow(10.0, u));
+    }
+    // Exponents strictly between 0 and 1 are almost always values written where exponents belong
+    // ({logspace = [0.01, 0.1, 5]} sweeps 1.02 ... 1.26): valid, so a hint rather than an error.
+    if (logarithmic && start > 0 && start < 1 && stop > 0 && stop < 1) {
+      hints.push_back(fmt::format(
+          "{}: logspace takes exponents of 10, so [{:g}, {:g}, {}] sweeps {:.4g} ... {:.4g}; "
+          "for values from {:g} to {:g} write {{logspace = [{:.4g}, {:.4g}, {}]}}",
+          sweep.key_path(key), start, stop, count, values.front(), values.back(), start, stop,
+          std::log10(start), std::log10(stop), count));
     }
     return values;
   }
@@ -626,7 +635,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                                TableReader::suggestion(key, allowed), fmt::join(allowed, ", ")));
       }
       sweep.get(key);
-      axes.push_back({key, sweep_values(sweep, key, value), value.location().line()});
+      axes.push_back({key, sweep_values(sweep, key, value, plan.hints), value.location().line()});
     }
     sweep.reject_unknown();
     // Grid order follows the file: the first swept key varies slowest.

@@ -80,6 +80,9 @@ struct RunPlan {
   std::int64_t batch_walkers = 0;
   /// The config as resolved (defaults filled in), for summary.json and config-change checks.
   nlohmann::json resolved_config;
+  /// Valid settings that look like mistakes (e.g. logspace bounds that look like values rather
+  /// than exponents), one line each; the CLI prints them before a run. Not part of the config.
+  std::vector<std::string> hints;
 
   std::int64_t variant_count() const { return static_cast<std::int64_t>(variants.size()); }
   std::int64_t total_walkers() const { return variant_count() * walkers_per_variant; }

@@ -271,6 +271,9 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
     return kExitUsage;
   }
 
+  // Settings that are valid but look like mistakes: said before the run, even with --quiet.
+  for (const std::string& hint : plan.hints)
+    std::fprintf(stderr, "sgdwalk: hint: %s\n", hint.c_str());
   BackendChoice choice = make_backend(flags.backend_name, flags.threads);
   if (!choice.notice.empty() && !flags.quiet)
     std::fprintf(stderr, "sgdwalk: %s\n", choice.notice.c_str());

@@ -92,6 +92,29 @@ temperature = [1e-4, 2e-4, 3e-4]
   EXPECT_DOUBLE_EQ(plan.variants[2].noise_strength, 3e-4 / 0.1);
 }
 
+// {logspace = [0.01, 0.1, 5]} is valid (10^0.01 ... 10^0.1) but almost always meant 0.01 ... 0.1:
+// a hint with the intended exponents; real exponents give none.
+TEST(Config, LogspaceWithValueLikeBoundsGetsAHint) {
+  const RunPlan mistaken = parse(R"(
+[dynamics]
+noise_strength = 0.1
+[sweep]
+learning_rate = { logspace = [0.01, 0.1, 5] }
+)");
+  EXPECT_NEAR(mistaken.variants.front().learning_rate, std::pow(10.0, 0.01), 1e-12);
+  ASSERT_EQ(mistaken.hints.size(), 1u);
+  EXPECT_NE(mistaken.hints[0].find("sweep.learning_rate"), std::string::npos) << mistaken.hints[0];
+  EXPECT_NE(mistaken.hints[0].find("{logspace = [-2, -1, 5]}"), std::string::npos)
+      << mistaken.hints[0];
+  for (const char* fine :
+       {"learning_rate = { logspace = [-2, -1, 5] }",
+        "learning_rate = { linspace = [0.01, 0.1, 5] }", "learning_rate = [0.01, 0.1]"}) {
+    EXPECT_TRUE(parse(std::string("[dynamics]\nnoise_strength = 0.1\n[sweep]\n") + fine + "\n")
+                    .hints.empty())
+        << fine;
+  }
+}
+
 TEST(Config, HarmonicTakesArraysPerAxis) {
   const RunPlan plan = parse(kMinimal + R"(
 [landscape]
