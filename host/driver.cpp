@@ -98,18 +98,7 @@ void resize_batch_arrays(const RunPlan& plan, RunData& data, std::int64_t capaci
                          std::int64_t begin, std::int64_t keep) {
   WalkerArrays walkers;
   walkers.resize(capacity, plan.dim, begin);
-  const WalkerArrays& old = data.walkers;
-  const auto d = static_cast<std::size_t>(plan.dim);
-  for (std::int64_t g = begin; g < begin + keep; ++g) {
-    const std::size_t from = old.at(g), to = walkers.at(g);
-    for (std::size_t i = 0; i < d; ++i) walkers.position[to * d + i] = old.position[from * d + i];
-    walkers.y_freeze[to] = old.y_freeze[from];
-    walkers.freeze_step[to] = old.freeze_step[from];
-    walkers.first_passage_step[to] = old.first_passage_step[from];
-    walkers.nonfinite_step[to] = old.nonfinite_step[from];
-    walkers.basin[to] = old.basin[from];
-    walkers.crossings[to] = old.crossings[from];
-  }
+  walkers.copy_from(data.walkers, begin, begin + keep);
   ObservableArrays& o = data.observables;
   const auto values = static_cast<std::size_t>(o.samples * capacity);
   std::vector<float> progress(values, 0.0f), loss(values, 0.0f);

@@ -17,6 +17,23 @@ void WalkerArrays::resize(std::int64_t walkers, int dimension, std::int64_t firs
   crossings.assign(n, 0);
 }
 
+void WalkerArrays::copy_from(const WalkerArrays& source, std::int64_t begin, std::int64_t end) {
+  if (end <= begin) return;
+  const auto n = static_cast<std::ptrdiff_t>(end - begin);
+  const auto from = static_cast<std::ptrdiff_t>(source.at(begin));
+  const auto to = static_cast<std::ptrdiff_t>(at(begin));
+  const auto copy = [&](const auto& src, auto& dst, std::ptrdiff_t width) {
+    std::copy_n(src.begin() + from * width, n * width, dst.begin() + to * width);
+  };
+  copy(source.position, position, dim);
+  copy(source.y_freeze, y_freeze, 1);
+  copy(source.freeze_step, freeze_step, 1);
+  copy(source.first_passage_step, first_passage_step, 1);
+  copy(source.nonfinite_step, nonfinite_step, 1);
+  copy(source.basin, basin, 1);
+  copy(source.crossings, crossings, 1);
+}
+
 void ObservableArrays::resize(const RunPlan& plan, std::int64_t batch_capacity,
                               std::int64_t first_walker) {
   variants = plan.variant_count();

@@ -37,6 +37,8 @@ struct WalkerArrays {
   void resize(std::int64_t walkers, int dimension, std::int64_t first_walker = 0);
   std::int64_t size() const { return static_cast<std::int64_t>(basin.size()); }
   std::size_t at(std::int64_t g) const { return static_cast<std::size_t>(g - first); }
+  /// Copies the state of walkers [begin, end) (global indices, held by both) from `source`.
+  void copy_from(const WalkerArrays& source, std::int64_t begin, std::int64_t end);
   /// Whether walkers [begin, end) are held.
   bool holds(std::int64_t begin, std::int64_t end) const {
     return begin >= first && begin <= end && end <= first + size();

@@ -17,35 +17,13 @@ MemoryWalkerStore::MemoryWalkerStore(const RunPlan& plan) {
 }
 
 void MemoryWalkerStore::write(const WalkerArrays& batch, std::int64_t first, std::int64_t last) {
-  const auto d = static_cast<std::size_t>(all_.dim);
-  for (std::int64_t g = first; g < last; ++g) {
-    const std::size_t from = batch.at(g), to = all_.at(g);
-    std::copy_n(batch.position.begin() + static_cast<std::ptrdiff_t>(from * d), d,
-                all_.position.begin() + static_cast<std::ptrdiff_t>(to * d));
-    all_.y_freeze[to] = batch.y_freeze[from];
-    all_.freeze_step[to] = batch.freeze_step[from];
-    all_.first_passage_step[to] = batch.first_passage_step[from];
-    all_.nonfinite_step[to] = batch.nonfinite_step[from];
-    all_.basin[to] = batch.basin[from];
-    all_.crossings[to] = batch.crossings[from];
-  }
+  all_.copy_from(batch, first, last);
   finished_ = std::max(finished_, last);
 }
 
 void MemoryWalkerStore::read(std::int64_t first, std::int64_t count, WalkerArrays& out) const {
   out.resize(count, all_.dim, first);
-  const auto d = static_cast<std::size_t>(all_.dim);
-  for (std::int64_t g = first; g < first + count && g < finished_; ++g) {
-    const std::size_t from = all_.at(g), to = out.at(g);
-    std::copy_n(all_.position.begin() + static_cast<std::ptrdiff_t>(from * d), d,
-                out.position.begin() + static_cast<std::ptrdiff_t>(to * d));
-    out.y_freeze[to] = all_.y_freeze[from];
-    out.freeze_step[to] = all_.freeze_step[from];
-    out.first_passage_step[to] = all_.first_passage_step[from];
-    out.nonfinite_step[to] = all_.nonfinite_step[from];
-    out.basin[to] = all_.basin[from];
-    out.crossings[to] = all_.crossings[from];
-  }
+  out.copy_from(all_, first, std::min(first + count, std::max(first, finished_)));
 }
 
 std::int64_t walker_record_bytes(int dim) {

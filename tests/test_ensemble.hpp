@@ -17,20 +17,7 @@ namespace sgdwalk::testing {
 /// whole ensemble.
 inline void gather_batch(const RunData& batch, std::int64_t first, std::int64_t last,
                          RunData& all) {
-  const auto d = static_cast<std::size_t>(all.walkers.dim);
-  const WalkerArrays& from = batch.walkers;
-  WalkerArrays& to = all.walkers;
-  for (std::int64_t g = first; g < last; ++g) {
-    const std::size_t i = from.at(g), j = to.at(g);
-    std::copy_n(from.position.begin() + static_cast<std::ptrdiff_t>(i * d), d,
-                to.position.begin() + static_cast<std::ptrdiff_t>(j * d));
-    to.y_freeze[j] = from.y_freeze[i];
-    to.freeze_step[j] = from.freeze_step[i];
-    to.first_passage_step[j] = from.first_passage_step[i];
-    to.nonfinite_step[j] = from.nonfinite_step[i];
-    to.basin[j] = from.basin[i];
-    to.crossings[j] = from.crossings[i];
-  }
+  all.walkers.copy_from(batch.walkers, first, last);
   const ObservableArrays& a = batch.observables;
   ObservableArrays& b = all.observables;
   const std::int64_t W = a.walkers_per_variant;
