@@ -12,6 +12,8 @@
 #   phase     examples/paper_phase_diagram.toml end to end on the GPU, timed (start-up and files)
 #   bench     sgdwalk_bench: two_valley hessian, float and double; observables off (1e6..1e9
 #             walkers) and on (1e6, 1e7)
+#   scale     a driver run with every observable at GPU_CHECK_SCALE_WALKERS (default 3e8) walkers,
+#             several batches with streamed statistics: wall time and peak host memory
 #   sanitizer compute-sanitizer memcheck and racecheck on a small run
 #   compare   bench/compare's GPU contestants with this machine's python3 (torch, jax, CuPy)
 # No step runs past the script's budget (GPU_CHECK_BUDGET seconds, default 450): a step that would
@@ -23,7 +25,7 @@ repo=$(pwd)
 out=${1:?usage: scripts/gpu-check.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-steps=${GPU_CHECK_STEPS:-"device tests sanitizer bench phase compare"}
+steps=${GPU_CHECK_STEPS:-"device tests sanitizer bench phase scale compare"}
 bundle_archive=${GPU_BUNDLE:-$repo/gpu-bundle/sgdwalk-gpu-bundle.tar.xz}
 summary=$out/summary.txt
 : >"$summary"
@@ -121,6 +123,45 @@ if wants phase; then
     --backend cuda --force
   note "phase diagram end to end: $(((($(date +%s%N) - start_ns) / 1000000)))ms wall"
   cp "$work/phase/summary.json" "$out/phase-summary.json" 2>/dev/null
+fi
+
+if wants scale; then
+  # Host memory must stay bounded by the batch, not the walker count (issue 12): the peak resident
+  # set of the run is read from the kernel after it ends.
+  scale_walkers=${GPU_CHECK_SCALE_WALKERS:-3e8}
+  cat >"$out/scale.toml" <<EOF
+[run]
+name = "scale"
+walkers = $(python3 -c "print(int(float('$scale_walkers')))")
+steps = 200
+seed = 12
+precision = "float"
+[landscape]
+kind = "two_valley"
+[dynamics]
+noise = "hessian"
+learning_rate = 0.05
+noise_strength = 0.05
+[init]
+positions = [[-0.01, 5.0], [0.01, 5.0]]
+[observables]
+sample_every = 50
+[observables.first_passage]
+target = "flat"
+[[observables.histogram]]
+x_range = [-3.0, 3.0]
+bins = 64
+window = [100, 200]
+every = 10
+EOF
+  start_ns=$(date +%s%N)
+  run_step scale 120 python3 -c '
+import resource, subprocess, sys
+status = subprocess.run(sys.argv[1:]).returncode
+print("peak host memory (max RSS): %.0f MiB" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024))
+sys.exit(status)' "$bin/sgdwalk" run "$out/scale.toml" --out "$work/scale" --backend cuda --force
+  note "scale run ($scale_walkers walkers x 200 steps, every observable): $(((($(date +%s%N) - start_ns) / 1000000)))ms wall; $(grep -h '^peak host memory' "$out/scale.log")"
+  cp "$work/scale/summary.json" "$out/scale-summary.json" 2>/dev/null
 fi
 
 # A small run for the sanitizers: every observable, a few launches.
