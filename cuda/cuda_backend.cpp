@@ -16,6 +16,7 @@
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 #include "launch_plan.hpp"
+#include "statistics.hpp"
 #include "typed_run.hpp"
 
 namespace sgdwalk {
@@ -444,6 +445,7 @@ class CudaBackend final : public Backend {
                 counts_stage_.data()[static_cast<std::size_t>(S) * unv + local];
           }
         }
+        reduce_samples(plan, data, first, last, sample_offset, sample_offset + S);
       }
     }
 

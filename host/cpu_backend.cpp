@@ -18,6 +18,7 @@
 #include "normals_avx512.hpp"
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/philox.hpp"
+#include "statistics.hpp"
 #include "typed_run.hpp"
 
 namespace sgdwalk {
@@ -314,6 +315,9 @@ class CpuBackend final : public Backend {
         counts.add_to(data.observables);
       }
     });
+    std::int64_t sample_begin = 0, sample_end = 0;
+    samples_in_steps(plan, step_begin, step_end, sample_begin, sample_end);
+    reduce_samples(plan, data, first, last, sample_begin, sample_end, threads_);
   }
 
  private:
@@ -370,6 +374,7 @@ void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t la
 #pragma omp critical(sgdwalk_merge_counts)
       counts.add_to(data.observables);
     }
+    if (sample_at_zero) reduce_samples(plan, data, first, last, 0, 1, threads);
   });
 }
 

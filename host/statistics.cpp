@@ -140,11 +140,9 @@ void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::i
   if (first >= last) return;
   const std::int64_t W = plan.walkers_per_variant;
   const WalkerArrays& walkers = data.walkers;
-  const ObservableArrays& observables = data.observables;
   RunTallies& tallies = data.tallies;
   const std::int64_t v_begin = first / W;
   const std::int64_t v_end = (last - 1) / W + 1;
-  const std::int64_t samples = plan.sample_count();
   const int thread_count = threads > 0 ? threads : omp_get_max_threads();
 
   // Trackers: chunks of one variant's walkers; per-chunk tallies merged exactly.
@@ -202,17 +200,29 @@ void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::i
 #pragma omp critical(sgdwalk_reduce_trackers)
     tallies.variants[static_cast<std::size_t>(chunk.variant)].merge(t);
   }
+}
 
-  // Sample values: one task per (variant, sample, quantity); each writes only its own tally.
-  const std::int64_t tasks = (v_end - v_begin) * samples * 2;
+void reduce_samples(const RunPlan& plan, RunData& data, std::int64_t first, std::int64_t last,
+                    std::int64_t sample_begin, std::int64_t sample_end, int threads) {
+  if (first >= last || sample_begin >= sample_end) return;
+  const std::int64_t W = plan.walkers_per_variant;
+  const ObservableArrays& observables = data.observables;
+  RunTallies& tallies = data.tallies;
+  const std::int64_t v_begin = first / W;
+  const std::int64_t v_end = (last - 1) / W + 1;
+  const std::int64_t samples = plan.sample_count();
+  const std::int64_t sample_span = sample_end - sample_begin;
+  const int thread_count = threads > 0 ? threads : omp_get_max_threads();
+  // One task per (variant, sample, quantity); each writes only its own tally.
+  const std::int64_t tasks = (v_end - v_begin) * sample_span * 2;
 #pragma omp parallel num_threads(thread_count)
   {
     BucketCounter counter;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t task = 0; task < tasks; ++task) {
       const bool loss = task % 2 == 1;
-      const std::int64_t k = (task / 2) % samples;
-      const std::int64_t v = v_begin + task / 2 / samples;
+      const std::int64_t k = sample_begin + (task / 2) % sample_span;
+      const std::int64_t v = v_begin + task / 2 / sample_span;
       const std::int64_t lo = std::max(first, v * W), hi = std::min(last, (v + 1) * W);
       const auto& values = loss ? observables.sample_loss : observables.sample_progress;
       const float* row = values.data() + observables.sample_index(v, k, lo - v * W);
@@ -223,6 +233,13 @@ void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::i
       (loss ? tally.loss_sketch : tally.progress_sketch).merge_sorted(entries);
     }
   }
+}
+
+void samples_in_steps(const RunPlan& plan, std::int64_t step_begin, std::int64_t step_end,
+                      std::int64_t& sample_begin, std::int64_t& sample_end) {
+  const auto& steps = plan.sample_steps;
+  sample_begin = std::upper_bound(steps.begin(), steps.end(), step_begin) - steps.begin();
+  sample_end = std::upper_bound(steps.begin(), steps.end(), step_end) - steps.begin();
 }
 
 std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data) {

@@ -63,11 +63,23 @@ struct VariantSummary {
   std::vector<HistogramSummary> histograms;
 };
 
-/// Adds walkers [first, last) of the batch arrays (trackers at the last step and their sample
-/// values) to data.tallies, on `threads` OpenMP threads (0: OpenMP's default). The tallies are
-/// integers, so the result depends neither on the thread count nor on how a run is batched.
+/// Adds the trackers of walkers [first, last) of the batch arrays, at the last step, to
+/// data.tallies, on `threads` OpenMP threads (0: OpenMP's default). The tallies are integers, so
+/// the result depends neither on the thread count nor on how a run is batched. (Sample values are
+/// reduced as they are recorded: reduce_samples.)
 void reduce_batch(const RunPlan& plan, RunData& data, std::int64_t first, std::int64_t last,
                   int threads = 0);
+
+/// Adds the sample values of walkers [first, last) at samples [sample_begin, sample_end) (held in
+/// data.observables) to data.tallies. Every backend reduces the samples a call records before it
+/// returns (the CPU backend with this function, the CUDA backend on the device), so the batch's
+/// per-walker sample values are scratch: checkpoints and the driver need only the tallies.
+void reduce_samples(const RunPlan& plan, RunData& data, std::int64_t first, std::int64_t last,
+                    std::int64_t sample_begin, std::int64_t sample_end, int threads = 0);
+
+/// The samples [sample_begin, sample_end) whose steps lie in (step_begin, step_end].
+void samples_in_steps(const RunPlan& plan, std::int64_t step_begin, std::int64_t step_end,
+                      std::int64_t& sample_begin, std::int64_t& sample_end);
 
 /// Summaries of every variant of the run, from its tallies (variants whose walkers have not all
 /// been reduced are summarised from the ones that have).

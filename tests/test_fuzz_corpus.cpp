@@ -115,6 +115,7 @@ std::vector<std::pair<std::string, std::string>> generated_checkpoints() {
       for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = i * 7 % 11;
     }
     reduce_batch(plan, data, 0, begin, 1);  // the finished walkers, as the driver does
+    reduce_samples(plan, data, 0, begin, 0, plan.sample_count(), 1);
     RunProgress progress;
     progress.walker_begin = begin;
     progress.walker_end = end;
