@@ -2,7 +2,8 @@
 // one binary file, written atomically, so a run can be continued bit for bit after an interruption.
 // The counter-based RNG has no state: (seed, variant, walker, step) is all it needs.
 //
-// Format (little-endian; version 2):
+// Format (little-endian; version 3: the tallies hold the samples already recorded, in-flight batch
+// included; version 2 reduced the in-flight batch's samples only when it finished):
 //   "SGDWCKPT"  u32 version  u32 byte-order mark 0x01020304
 //   u64 config hash (FNV-1a-64 of plan.resolved_config.dump(), seed included)  u64 seed
 //   i64 steps, dim, variants, walkers_per_variant, samples, histograms, slots[histograms]
@@ -14,7 +15,8 @@
 //     f32 sample_progress[samples·n] ([sample][walker])  f32 sample_loss[samples·n]
 //   u64 sample_flat[variants·samples]  u64 sample_finite[variants·samples]
 //   u64 histogram_counts[h][variants·slots[h]] for each histogram
-//   the tallies of the finished walkers (run_data.hpp), per variant:
+//   the tallies (run_data.hpp): trackers of the finished walkers and every recorded sample, per
+//   variant:
 //     i64 walkers, finite, nonfinite, flat, first_nonfinite_step, started_in_target, arrived,
 //     censored; moments freezing_time (narrow), y_freeze (wide), crossings, passage_steps
 //     (narrow); narrow sum exposure_steps; i64 freezing_time, crossings and passage log2
@@ -45,7 +47,7 @@ class CheckpointError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr std::uint32_t kCheckpointVersion = 2;
+inline constexpr std::uint32_t kCheckpointVersion = 3;
 inline constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
 
 /// FNV-1a, 64 bit, continuing from `hash`.
