@@ -137,6 +137,25 @@ template <class T, class Landscape, NoiseKind Noise>
 void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& shape,
                     cudaStream_t stream);
 
+/// What the initialize kernel needs: walkers [first, first + count) start at
+/// starts[(walker index within its variant) mod start_count] (double[dim] each), exactly as
+/// initialize_walkers() (host/cpu_backend.cpp) puts them.
+template <class T, class Landscape>
+struct InitializeArgs {
+  const Landscape* landscapes;  ///< per variant of the batch (index variant − variant_begin)
+  PassageTarget<T> target;
+  const double* starts;
+  std::int64_t start_count;
+  std::int64_t first, count, walkers_per_variant, variant_begin;
+  DeviceWalkers walkers;
+};
+
+/// Puts the walkers at step 0 on the device (asynchronous on `stream`): the state the host's
+/// initialize_walkers() computes, with the same shared initial_walker(), so a batch need not be
+/// uploaded. Instantiated in advance_*.cu (initialize_kernel.cuh).
+template <class T, class Landscape>
+void launch_initialize(const InitializeArgs<T, Landscape>& args, cudaStream_t stream);
+
 /// Registers, local memory and the like of one instantiation (for diagnostics and tests).
 template <class T, class Landscape, NoiseKind Noise>
 cudaFuncAttributes advance_kernel_attributes();

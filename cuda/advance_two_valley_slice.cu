@@ -1,5 +1,6 @@
 // Advance kernels for TwoValleySlice: float and double, every noise model.
 #include "advance_kernel.cuh"
+#include "initialize_kernel.cuh"
 
 namespace sgdwalk::gpu {
 namespace {
@@ -8,6 +9,8 @@ using LandscapeD = TwoValleySlice<double>;
 }  // namespace
 
 SGDWALK_INSTANTIATE_ADVANCE(float, LandscapeF)
+SGDWALK_INSTANTIATE_INITIALIZE(float, LandscapeF)
 SGDWALK_INSTANTIATE_ADVANCE(double, LandscapeD)
+SGDWALK_INSTANTIATE_INITIALIZE(double, LandscapeD)
 
 }  // namespace sgdwalk::gpu

@@ -17,6 +17,8 @@
 #include "device_buffer.hpp"
 #include "launch_plan.hpp"
 #include "statistics.hpp"
+#include "tally_records.hpp"
+#include "tally_reducer.hpp"
 #include "typed_run.hpp"
 
 namespace sgdwalk {
@@ -145,7 +147,8 @@ class CudaBackend final : public Backend {
         variants *
             (256 + static_cast<std::size_t>(slots_per_variant(plan)) * sizeof(std::uint64_t) +
              2 * samples * sizeof(std::uint64_t)) +
-        plan.histograms.size() * 256 + samples * sizeof(std::int64_t);
+        plan.histograms.size() * 256 + samples * sizeof(std::int64_t) +
+        gpu::TallyReducer::device_bytes();
     const std::size_t reserve = (std::size_t{64} << 20) + total_bytes / 50;
     if (available <= fixed + reserve) return 1;
     const std::size_t fit = (available - fixed - reserve) / bytes_per_walker(plan, tuning_);
@@ -176,6 +179,7 @@ class CudaBackend final : public Backend {
       throw std::logic_error("CUDA backend: the open batch is at step " +
                              std::to_string(batch_.step) + ", not " + std::to_string(step_begin));
     }
+    if (!resident) fresh_ = {};  // advance() of host data: begin_batch() must upload it
     SGDWALK_CUDA_TRY(cudaSetDevice(device_));
     try {
       dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
@@ -215,8 +219,54 @@ class CudaBackend final : public Backend {
     } catch (const gpu::CudaOutOfMemory& e) {
       throw out_of_memory(plan, last - first, e);
     }
-    upload_walkers(data.walkers, first, n);
+    const bool fresh =
+        step == 0 && fresh_.plan == &plan && fresh_.first == first && fresh_.last == last;
+    fresh_ = {};
+    if (fresh) {
+      // The walkers' initial state is a function of the plan: computed on the device, not copied.
+      try {
+        dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
+          initialize_on_device<T, Landscape>(plan, first, last);
+        });
+      } catch (const gpu::CudaOutOfMemory& e) {
+        throw out_of_memory(plan, last - first, e);
+      }
+    } else {
+      upload_walkers(data.walkers, first, n);
+    }
     batch_ = {true, &plan, first, last, step, true};
+  }
+
+  void initialize(const RunPlan& plan, std::int64_t first, std::int64_t last,
+                  RunData& data) override {
+    // The host computes the step-0 observables (and the walkers, for whoever reads `data`); a
+    // begin_batch() of this range at step 0 then builds the same state on the device.
+    initialize_walkers(plan, first, last, data);
+    fresh_ = {&plan, first, last};
+  }
+
+  bool reduce_and_end_batch(const RunPlan& plan, RunData& data) override {
+    if (!batch_.open || batch_.plan != &plan || batch_.step != plan.steps) return false;
+    const std::int64_t n = batch_.last - batch_.first;
+    // The records' integer sums are exact for trackers below 2^44 (steps bound them all).
+    if (plan.steps + 1 >= tally::kIntegerLimit) return false;
+    SGDWALK_CUDA_TRY(cudaSetDevice(device_));
+    const std::int64_t W = plan.walkers_per_variant;
+    std::vector<std::int64_t> first_nonfinite;
+    std::vector<tally::Run> runs;
+    try {
+      runs = reducer_.reduce_trackers(device_walkers(), batch_.first, n, W, batch_.first / W,
+                                      plan.passage.kind != PassageKind::none, plan.steps,
+                                      first_nonfinite, stream_->get());
+    } catch (const gpu::CudaOutOfMemory&) {
+      reducer_.release();  // no room for the reduction: the driver copies the walkers instead
+      return false;
+    }
+    add_tracker_runs(runs.data(), runs.size(), batch_.first, batch_.last, W, first_nonfinite,
+                     data.tallies);
+    transfers_.bytes_to_host += runs.size() * sizeof(tally::Run);
+    batch_ = {};
+    return true;
   }
 
   void sync_walkers(const RunPlan& plan, RunData& data) override {
@@ -243,6 +293,46 @@ class CudaBackend final : public Backend {
         " walkers on " + device_line(device_, props_) + " (" + e.what() +
         "); with this plan at most " + std::to_string(fit) +
         " walkers fit in one batch: set batch_walkers to at most that (0 lets sgdwalk choose)");
+  }
+
+  gpu::DeviceWalkers device_walkers() {
+    return gpu::DeviceWalkers{
+        position_.data(),       y_freeze_.data(), freeze_step_.data(), first_passage_step_.data(),
+        nonfinite_step_.data(), basin_.data(),    crossings_.data()};
+  }
+
+  /// Walkers [first, last) at step 0 into the device buffers (sized before), with the host's
+  /// typed physics.
+  template <class T, class Landscape>
+  void initialize_on_device(const RunPlan& plan, std::int64_t first, std::int64_t last) {
+    const cudaStream_t stream = stream_->get();
+    const std::int64_t W = plan.walkers_per_variant;
+    const std::int64_t v0 = first / W;
+    const auto nv = static_cast<std::size_t>((last - 1) / W + 1 - v0);
+    const TypedRun<T, Landscape> run(plan);
+    std::vector<double> starts;
+    for (const auto& start : plan.initial_positions) {
+      SGDWALK_EXPECTS(static_cast<int>(start.size()) == Landscape::dim,
+                      "initial position of the wrong dimension");
+      starts.insert(starts.end(), start.begin(), start.end());
+    }
+    SGDWALK_EXPECTS(!starts.empty(), "no initial positions");
+    init_landscapes_.ensure(nv * sizeof(Landscape));
+    init_starts_.ensure(starts.size());
+    init_landscapes_.upload(reinterpret_cast<const unsigned char*>(run.landscapes.data() + v0),
+                            nv * sizeof(Landscape), stream);
+    init_starts_.upload(starts.data(), starts.size(), stream);
+    gpu::InitializeArgs<T, Landscape> args{};
+    args.landscapes = reinterpret_cast<const Landscape*>(init_landscapes_.data());
+    args.target = run.target;
+    args.starts = init_starts_.data();
+    args.start_count = static_cast<std::int64_t>(plan.initial_positions.size());
+    args.first = first;
+    args.count = last - first;
+    args.walkers_per_variant = W;
+    args.variant_begin = v0;
+    args.walkers = device_walkers();
+    gpu::launch_initialize<T, Landscape>(args, stream);
   }
 
   void ensure_walker_buffers(std::size_t n, int dim) {
@@ -368,9 +458,7 @@ class CudaBackend final : public Backend {
     args.walkers_per_variant = W;
     args.variant_begin = v0;
     args.chunks_per_variant = grid.chunks_per_variant;
-    args.walkers = gpu::DeviceWalkers{
-        position_.data(),       y_freeze_.data(), freeze_step_.data(), first_passage_step_.data(),
-        nonfinite_step_.data(), basin_.data(),    crossings_.data()};
+    args.walkers = device_walkers();
     args.sample_steps = sample_steps_.data();
     args.sample_progress = sample_progress_.data();
     args.sample_loss = sample_loss_.data();
@@ -400,10 +488,22 @@ class CudaBackend final : public Backend {
       gpu::launch_advance<T, Landscape, Noise>(args, shape, stream);
 
       if (S > 0) {
-        // Per-walker values [sample][local] straight from the pinned chunks into their places in
-        // ObservableArrays ([variant][sample][walker]), then the per-variant counters.
+        // Each sample's values are reduced on the device into exact tallies (only the runs of
+        // equal record keys come back), then the per-variant counters.
+        for (int s = 0; s < S; ++s) {
+          const auto offset = static_cast<std::size_t>(s) * un;
+          const std::vector<tally::Run> runs =
+              reducer_.reduce_samples(sample_progress_.data() + offset,
+                                      sample_loss_.data() + offset, first, n, W, v0, stream);
+          add_sample_runs(runs.data(), runs.size(), v0, sample_offset + s, plan.sample_count(),
+                          data.tallies);
+          transfers_.bytes_to_host += runs.size() * sizeof(tally::Run);
+        }
         const TransferTimer timer(transfers_, *stream_);
-        const std::size_t values = static_cast<std::size_t>(S) * un;
+        // Per-walker values [sample][local] only when asked for, straight from the pinned chunks
+        // into their places in ObservableArrays ([variant][sample][walker]).
+        const std::size_t values =
+            tuning_.copy_sample_values ? static_cast<std::size_t>(S) * un : 0;
         transfers_.bytes_to_host += 2 * values * sizeof(float);
         const auto scatter = [&](std::vector<float>& target) {
           return [&, target_data = target.data()](std::size_t byte_offset,
@@ -426,10 +526,12 @@ class CudaBackend final : public Backend {
             }
           };
         };
-        staging_->to_host(sample_progress_.data(), values * sizeof(float), stream,
-                          scatter(observables.sample_progress));
-        staging_->to_host(sample_loss_.data(), values * sizeof(float), stream,
-                          scatter(observables.sample_loss));
+        if (values > 0) {
+          staging_->to_host(sample_progress_.data(), values * sizeof(float), stream,
+                            scatter(observables.sample_progress));
+          staging_->to_host(sample_loss_.data(), values * sizeof(float), stream,
+                            scatter(observables.sample_loss));
+        }
         counts_stage_.ensure(2 * static_cast<std::size_t>(S) * unv);
         sample_counts_.download(counts_stage_.data(), 2 * static_cast<std::size_t>(S) * unv,
                                 stream);
@@ -445,7 +547,6 @@ class CudaBackend final : public Backend {
                 counts_stage_.data()[static_cast<std::size_t>(S) * unv + local];
           }
         }
-        reduce_samples(plan, data, first, last, sample_offset, sample_offset + S);
       }
     }
 
@@ -476,7 +577,9 @@ class CudaBackend final : public Backend {
            first_passage_step_.capacity_bytes() + nonfinite_step_.capacity_bytes() +
            basin_.capacity_bytes() + crossings_.capacity_bytes() +
            sample_progress_.capacity_bytes() + sample_loss_.capacity_bytes() +
-           sample_counts_.capacity_bytes() + sample_steps_.capacity_bytes();
+           sample_counts_.capacity_bytes() + sample_steps_.capacity_bytes() +
+           init_landscapes_.capacity_bytes() + init_starts_.capacity_bytes() +
+           reducer_.held_bytes();
   }
 
   void release_buffers() {
@@ -495,6 +598,9 @@ class CudaBackend final : public Backend {
     sample_loss_.release();
     sample_counts_.release();
     sample_steps_.release();
+    init_landscapes_.release();
+    init_starts_.release();
+    reducer_.release();
     staging_->release();
     counts_stage_.release();
     batch_ = {};
@@ -524,10 +630,18 @@ class CudaBackend final : public Backend {
   DeviceBuffer<float> sample_progress_, sample_loss_;
   DeviceBuffer<std::uint64_t> sample_counts_;
   DeviceBuffer<std::int64_t> sample_steps_;
+  DeviceBuffer<unsigned char> init_landscapes_;
+  DeviceBuffer<double> init_starts_;
+  gpu::TallyReducer reducer_;
   // Host staging: pinned chunks for the walker state and sample values, pinned counters.
   std::unique_ptr<gpu::StagedCopier> staging_;
   gpu::PinnedBuffer<std::uint64_t> counts_stage_;
   ResidentBatch batch_;
+  /// The range initialize() last put at step 0 (its state is a function of the plan).
+  struct FreshRange {
+    const RunPlan* plan = nullptr;
+    std::int64_t first = 0, last = 0;
+  } fresh_;
   TransferStats transfers_;
 };
 

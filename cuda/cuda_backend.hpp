@@ -31,6 +31,10 @@ struct CudaTuning {
   /// Histograms whose slots of one variant take at most this many bytes (4 per slot) are counted in
   /// shared memory per block; larger ones go straight to global memory with 64-bit atomics.
   int max_shared_histogram_bytes = 32 * 1024;
+  /// Also copy every walker's sample values into RunData::observables (the tests compare them
+  /// with the CPU backend's). The tallies are reduced on the device either way, so by default
+  /// per-walker sample values never cross PCIe.
+  bool copy_sample_values = false;
 };
 
 /// The CUDA backend on `device`. Throws std::runtime_error with a clear message when no device is

@@ -49,6 +49,12 @@ class Backend {
   virtual void sync_walkers(const RunPlan& plan, RunData& data);
   /// sync_walkers(), then closes the batch.
   virtual void end_batch(const RunPlan& plan, RunData& data);
+  /// For an open batch at the last step: adds its walkers' trackers to data.tallies exactly as
+  /// reduce_batch() would, and closes the batch, without bringing the walker state into `data`
+  /// (the CUDA backend reduces on the device, so the state never crosses PCIe). Returns false,
+  /// doing nothing, when it cannot; the driver then calls end_batch() and reduce_batch(). The
+  /// driver uses it when nobody needs the finished walkers (no per-walker output).
+  virtual bool reduce_and_end_batch(const RunPlan&, RunData&) { return false; }
   /// Copies between host and device so far (benchmarks).
   virtual TransferStats transfers() const { return {}; }
   /// The batch size this backend prefers when neither the config nor the caller sets one (it is

@@ -622,8 +622,15 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
       progress.step = step_end;
       const bool batch_done = step_end == plan.steps;
       if (batch_done) {
-        timed([&] { backend.end_batch(plan, data); });  // the walkers are back in data
-        finish_batch(plan, options, data, first, last);
+        // Without per-walker output the backend may reduce the walkers where they are.
+        bool reduced = false;
+        if (!options.walker_store && !options.on_batch) {
+          timed([&] { reduced = backend.reduce_and_end_batch(plan, data); });
+        }
+        if (!reduced) {
+          timed([&] { backend.end_batch(plan, data); });  // the walkers are back in data
+          finish_batch(plan, options, data, first, last);
+        }
         progress.walker_begin = last;
         progress.step = 0;
       }

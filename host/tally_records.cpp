@@ -145,9 +145,19 @@ void add_tracker_runs(const Run* runs, std::size_t count, std::int64_t first, st
   for (std::size_t i = 0; i < local.size(); ++i) {
     VariantTally& t = local[i];
     t.finite = t.walkers - t.nonfinite;
-    std::sort(sketches[i].begin(), sketches[i].end(),
+    // Entries sorted and one per bucket (a bucket may come from several slices of records).
+    auto& entries = sketches[i];
+    std::sort(entries.begin(), entries.end(),
               [](const auto& a, const auto& b) { return a.bucket < b.bucket; });
-    t.y_freeze_sketch.merge_sorted(sketches[i]);
+    std::vector<QuantileSketch::Entry> unique;
+    for (const auto& entry : entries) {
+      if (!unique.empty() && unique.back().bucket == entry.bucket) {
+        unique.back().count += entry.count;
+      } else {
+        unique.push_back(entry);
+      }
+    }
+    t.y_freeze_sketch.merge_sorted(unique);
     tallies.variants[static_cast<std::size_t>(v_begin) + i].merge(t);
   }
 }

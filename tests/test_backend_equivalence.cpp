@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -112,10 +113,10 @@ TEST_P(BackendEquivalence, CudaResultsDoNotDependOnSplitting) {
   };
   std::vector<Named> tunings;
   tunings.push_back({"32 threads, 1 sample and 13 steps per launch, global histograms",
-                     CudaTuning{32, 1, 13, 0}});
+                     CudaTuning{32, 1, 13, 0, true}});
   tunings.push_back(
-      {"96 threads, 2 samples and 64 steps per launch", CudaTuning{96, 2, 64, 32 * 1024}});
-  tunings.push_back({"256 threads, 1 step per launch", CudaTuning{256, 64, 1, 32 * 1024}});
+      {"96 threads, 2 samples and 64 steps per launch", CudaTuning{96, 2, 64, 32 * 1024, true}});
+  tunings.push_back({"256 threads, 1 step per launch", CudaTuning{256, 64, 1, 32 * 1024, true}});
   for (const Named& t : tunings) {
     auto tuned = make_cuda_backend(0, t.tuning);
     expect_identical(reference, run_plan(*tuned, plan), t.name);
@@ -196,6 +197,52 @@ TEST(CudaBackend, DriverRunsWithResidentBatchesMatchCpu) {
     const RunOutcome actual = execute_all(plan, *cuda, options);
     expect_identical(expected.data, actual.data, "batch " + std::to_string(batch));
   }
+}
+
+// Without per-walker output the driver lets the CUDA backend reduce each finished batch on the
+// device (tally records, CUB) and start each batch on the device: neither the walker state nor
+// the sample values cross PCIe, and the tallies, counters and summaries equal the CPU backend's.
+TEST(CudaBackend, DriverReducesOnTheDeviceAndMatchesCpu) {
+  SGDWALK_BACKEND_OR_SKIP(cuda_with_copies, "cuda");
+#if defined(SGDWALK_CUDA_BACKEND)
+  for (const Precision precision : {Precision::f32, Precision::f64}) {
+    const RunPlan plan =
+        make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, precision});
+    auto cpu = make_cpu_backend(2);
+    const RunOutcome expected = execute(plan, *cpu, ExecuteOptions{});
+    auto cuda = make_cuda_backend(0);  // default tuning: no per-walker copies
+    for (const std::int64_t batch : {std::int64_t{0}, std::int64_t{173}, std::int64_t{250}}) {
+      SCOPED_TRACE("batch " + std::to_string(batch) + ", " + to_string(precision));
+      ExecuteOptions options;
+      options.batch_walkers = batch;
+      options.segment_steps = 29;
+      const TransferStats before = cuda->transfers();
+      const RunOutcome actual = execute(plan, *cuda, options);
+      const TransferStats after = cuda->transfers();
+      ASSERT_TRUE(actual.complete);
+      EXPECT_TRUE(expected.data.tallies == actual.data.tallies) << "reduced statistics";
+      EXPECT_TRUE(
+          same_bits(expected.data.observables.sample_flat, actual.data.observables.sample_flat));
+      EXPECT_TRUE(same_bits(expected.data.observables.sample_finite,
+                            actual.data.observables.sample_finite));
+      for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
+        EXPECT_TRUE(same_bits(expected.data.observables.histogram_counts[h],
+                              actual.data.observables.histogram_counts[h]));
+      }
+      ASSERT_EQ(expected.summaries.size(), actual.summaries.size());
+      for (std::size_t v = 0; v < expected.summaries.size(); ++v) {
+        EXPECT_EQ(std::memcmp(&expected.summaries[v].freezing_time,
+                              &actual.summaries[v].freezing_time, sizeof(MeanEstimate)),
+                  0)
+            << "variant " << v;
+      }
+      // Walker state never went either way: only counters and runs of tally records came back.
+      EXPECT_EQ(after.bytes_to_device, before.bytes_to_device);
+      const std::uint64_t walker_state = static_cast<std::uint64_t>(plan.total_walkers()) * 56;
+      EXPECT_LT(after.bytes_to_host - before.bytes_to_host, walker_state);
+    }
+  }
+#endif
 }
 
 TEST(CudaBackend, DescribesItselfAndSizesBatches) {

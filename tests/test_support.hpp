@@ -10,6 +10,10 @@
 
 #include "backend_registry.hpp"
 
+#if defined(SGDWALK_CUDA_BACKEND)
+#include "cuda_backend.hpp"
+#endif
+
 namespace sgdwalk::testing {
 
 /// Backends every backend-generic test body runs on.
@@ -32,8 +36,17 @@ inline bool gpu_required() {
 
 /// The backend called `name`, or nullptr after a visible GTEST_SKIP (or a failure when
 /// SGDWALK_REQUIRE_GPU=1) when it cannot run here. Use via SGDWALK_BACKEND_OR_SKIP.
+/// The CUDA backend also copies every walker's sample values back (by default they are only
+/// reduced on the device), so that tests can compare them with the CPU backend's.
 inline std::unique_ptr<Backend> backend_for_test(const std::string& name, int threads = 2) {
   if (name == "cuda" && cuda_device_count() == 0) return nullptr;
+#if defined(SGDWALK_CUDA_BACKEND)
+  if (name == "cuda") {
+    CudaTuning tuning;
+    tuning.copy_sample_values = true;
+    return make_cuda_backend(0, tuning);
+  }
+#endif
   return make_backend(name, threads).backend;
 }
 

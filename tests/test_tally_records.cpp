@@ -141,7 +141,11 @@ void add_trackers_through_records(const RunPlan& plan, const RunData& source, st
     }
   }
   std::shuffle(records.begin(), records.end(), rng);
-  const auto runs = reduce_records(std::move(records));
+  // Reduced in two slices, as the device does with large batches: a key may appear in both.
+  const auto middle = records.begin() + static_cast<std::ptrdiff_t>(records.size() / 3);
+  auto runs = reduce_records(std::vector<tally::Record>(records.begin(), middle));
+  const auto more = reduce_records(std::vector<tally::Record>(middle, records.end()));
+  runs.insert(runs.end(), more.begin(), more.end());
   add_tracker_runs(runs.data(), runs.size(), first, last, W, first_nonfinite, tallies);
 }
 
@@ -160,7 +164,10 @@ void add_samples_through_records(const RunPlan& plan, const RunData& source, std
       records.push_back(tally::sample_record(local, true, o.sample_loss[slot]));
     }
     std::shuffle(records.begin(), records.end(), rng);
-    const auto runs = reduce_records(std::move(records));
+    const auto middle = records.begin() + static_cast<std::ptrdiff_t>(records.size() / 2);
+    auto runs = reduce_records(std::vector<tally::Record>(records.begin(), middle));
+    const auto more = reduce_records(std::vector<tally::Record>(middle, records.end()));
+    runs.insert(runs.end(), more.begin(), more.end());
     add_sample_runs(runs.data(), runs.size(), v_begin, s, o.samples, tallies);
   }
 }
