@@ -264,7 +264,7 @@ class CudaBackend final : public Backend {
     }
     add_tracker_runs(runs.data(), runs.size(), batch_.first, batch_.last, W, first_nonfinite,
                      data.tallies);
-    transfers_.bytes_to_host += runs.size() * sizeof(tally::Run);
+    transfers_.reduced_bytes_to_host += runs.size() * sizeof(tally::Run);
     batch_ = {};
     return true;
   }
@@ -497,7 +497,7 @@ class CudaBackend final : public Backend {
                                       sample_loss_.data() + offset, first, n, W, v0, stream);
           add_sample_runs(runs.data(), runs.size(), v0, sample_offset + s, plan.sample_count(),
                           data.tallies);
-          transfers_.bytes_to_host += runs.size() * sizeof(tally::Run);
+          transfers_.reduced_bytes_to_host += runs.size() * sizeof(tally::Run);
         }
         const TransferTimer timer(transfers_, *stream_);
         // Per-walker values [sample][local] only when asked for, straight from the pinned chunks

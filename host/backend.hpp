@@ -19,7 +19,10 @@ namespace sgdwalk {
 struct TransferStats {
   double seconds = 0;  ///< host wall time inside copy calls, waiting for them included
   std::uint64_t bytes_to_device = 0;
-  std::uint64_t bytes_to_host = 0;
+  std::uint64_t bytes_to_host = 0;  ///< walker state and per-walker sample values
+  /// Results of on-device reductions (runs of tally records): what came back instead of
+  /// per-walker values.
+  std::uint64_t reduced_bytes_to_host = 0;
 };
 
 class Backend {
