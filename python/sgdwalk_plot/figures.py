@@ -4,7 +4,7 @@ figure, markdown table). `figures_for(run)` chooses them from what the run conta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -37,6 +37,10 @@ LABELS = {
 }
 SYMBOLS = {"learning_rate": r"\eta", "dt": "dt", "noise_strength": r"\sigma",
            "temperature": r"\Delta_S", "epsilon": r"\varepsilon"}
+PLAIN_SYMBOLS = {"learning_rate": "η", "dt": "dt", "noise_strength": "σ", "temperature": "Δ_S",
+                 "epsilon": "ε"}
+# The most curves (or variants) one panel shows; beyond it a figure shows a spread and says so.
+MAX_CURVES = 8
 P_FLAT_LABEL = r"$P_\mathrm{flat}$ (fraction of walkers, $x \geq 0$)"
 TF_LABEL = r"$\eta\langle t_f\rangle$ (time, units of $\eta\cdot$steps)"
 YF_LABEL = r"$\langle y_\mathrm{freeze}\rangle$ (progress coordinate)"
@@ -49,6 +53,7 @@ class Figure:
     figure: object  # matplotlib Figure
     table: str  # markdown (may be empty)
     caption: str = ""
+    notes: list = field(default_factory=list)  # what the figure leaves out, for the console
 
 
 def _style():
@@ -63,6 +68,15 @@ def _label(name):
     return LABELS.get(name, f"landscape parameter ${name}$" if len(name) < 4 else name)
 
 
+def _symbol(name):
+    return SYMBOLS.get(name, name)
+
+
+def _plain_symbol(name):
+    """The symbol of a parameter in plain text (markdown tables, file notes)."""
+    return PLAIN_SYMBOLS.get(name, name)
+
+
 def _fmt(value, digits=4):
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
@@ -75,15 +89,114 @@ def _pm(mean, se, digits=4):
     return f"{mean:.{digits}g} ± {se:.2g}" if math.isfinite(se) else f"{mean:.{digits}g}"
 
 
-def _table(header, rows):
+# Coverage of the +-1 standard error bars, used for the exact interval that replaces them where
+# the standard error is 0 (P_flat = 0 or 1).
+ONE_SIGMA_LEVEL = 0.6827
+CP_NOTE = ("Where P_flat is 0 or 1 its standard error is 0; those cells give the exact 68.3 % "
+           "Clopper–Pearson interval instead (the coverage of ±1 s.e.), and the plots draw it "
+           "as the error bar.")
+
+
+def clopper_pearson_extreme(p, n, level=ONE_SIGMA_LEVEL):
+    """(low, high) of the exact two-sided Clopper–Pearson interval for a fraction p of n trials
+    when p is 0 or 1 (closed form: (alpha/2)^(1/n)); None otherwise."""
+    if not (n > 0 and math.isfinite(p)) or p not in (0.0, 1.0):
+        return None
+    bound = ((1 - level) / 2) ** (1 / n)
+    return (bound, 1.0) if p == 1.0 else (0.0, 1 - bound)
+
+
+def _p_flat_cell(p, se, n, digits=4):
+    """P_flat ± se, or at 0 or 1 the exact interval (never "1 ± 0")."""
+    p = float(p)
+    interval = clopper_pearson_extreme(p, float(n))
+    if interval is not None:
+        return f"{p:.{digits}g} [{interval[0]:.4g}, {interval[1]:.4g}] (68 % CP)"
+    return _pm(p, float(se), digits)
+
+
+def _p_flat_yerr(p, se, n):
+    """2 x N error bars: ±se, or the Clopper–Pearson interval where P_flat is 0 or 1."""
+    p, se = np.asarray(p, float), np.asarray(se, float)
+    n = np.broadcast_to(np.asarray(n, float), p.shape)
+    lower, upper = se.copy(), se.copy()
+    for i in np.ndindex(p.shape):
+        interval = clopper_pearson_extreme(float(p[i]), float(n[i]))
+        if interval is not None:
+            lower[i], upper[i] = p[i] - interval[0], interval[1] - p[i]
+    return np.array([lower, upper])
+
+
+def _table(header, rows, notes=()):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if notes:
+        text += "\n" + "\n".join(notes) + "\n"
+    return text
 
 
-def _title(run: Run, what: str) -> str:
-    return (f"{run.name}: {what}\n{run.landscape}, {run.noise} noise, {run.walkers} walkers x "
-            f"{run.steps} steps per variant")
+def _fixed_text(run: Run) -> str:
+    fixed = run.fixed_parameters()
+    return ", ".join(f"${_symbol(name)}$ = {value:.4g}" for name, value in fixed)
+
+
+def _title(run: Run, what: str, notes=()) -> str:
+    """Three lines at most: what, the setup with the fixed parameters, and what the reader must
+    know (a partial run, diverged walkers, the figure's own notes)."""
+    fixed = _fixed_text(run)
+    lines = [f"{run.name}: {what}",
+             f"{run.landscape}, {run.noise} noise, {run.walkers} walkers x {run.steps} steps per "
+             f"variant" + (f"; fixed: {fixed}" if fixed else "")]
+    caveats = [run.partial_note()] + [w for w in run.warnings() if w.startswith("walkers diverged")]
+    caveats += list(notes)
+    caveats = [c for c in caveats if c]
+    if caveats:
+        lines.append("; ".join(caveats))
+    return "\n".join(lines)
+
+
+def _variant_label(run: Run, v: int, tex: bool = True) -> str:
+    """The swept parameters of variant v ("η = 0.01, σ = 0.1"); "variant 3" if nothing is swept."""
+    parts = []
+    for name, values in run.sweep_axes():
+        symbol = f"${_symbol(name)}$" if tex else _plain_symbol(name)
+        parts.append(f"{symbol} = {values[v]:.3g}")
+    return ", ".join(parts) or f"variant {run.index_of(v)}"
+
+
+def _mark_diverged(ax, run: Run, x, y, indices=None):
+    """Crosses at the variants some of whose walkers diverged (at the bottom of the axis where
+    the value itself is missing), so that a gap or an odd point is explained in the figure."""
+    indices = range(run.variant_count) if indices is None else indices
+    hit = [i for i in indices if run.nonfinite_walkers[i] > 0]
+    if not hit:
+        return
+    xs = np.asarray(x, float)[hit]
+    ys = np.asarray(y, float)[hit]
+    finite = np.isfinite(ys)
+    label = "walkers diverged here (left out)"
+    if finite.any():
+        ax.plot(xs[finite], ys[finite], ls="none", marker="x", ms=9, mew=2, color="#CC0000",
+                label=label, zorder=4)
+        label = None
+    if (~finite).any():
+        ax.plot(xs[~finite], np.zeros(int((~finite).sum())), ls="none", marker="x", ms=9,
+                mew=2, color="#CC0000", label=label, zorder=4,
+                transform=ax.get_xaxis_transform())
+
+
+def _empty_axes_note(ax, text):
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8,
+            wrap=True, color="#CC0000",
+            bbox=dict(boxstyle="round", facecolor="white", edgecolor="#CC0000"))
+
+
+def _spread(n: int, most: int) -> list[int]:
+    """Up to `most` indices spread evenly over [0, n), first and last included."""
+    if n <= most:
+        return list(range(n))
+    return sorted({int(round(i * (n - 1) / (most - 1))) for i in range(most)})
 
 
 def _is_two_valley_slice(run: Run) -> bool:
@@ -108,12 +221,17 @@ def heatmaps(run: Run) -> list[Figure]:
     p_flat = v["p_flat"].reshape(n_a, n_b)
     tf = (run.eta * v["mean_freezing_time"]).reshape(n_a, n_b)
     yf = v["mean_y_freeze"].reshape(n_a, n_b)
+    # A partial run's unfinished cells are NaN (left blank); the scales come from the finished.
+    tf_positive = tf[np.isfinite(tf) & (tf > 0)]
+    wide_tf = tf_positive.size > 0 and tf_positive.max() / tf_positive.min() > 30
     panels = [
         ("P_flat", p_flat, P_FLAT_LABEL, "cividis", None),
-        ("eta t_f", tf, TF_LABEL, "viridis",
-         LogNorm() if np.nanmax(tf) / max(np.nanmin(tf), 1e-300) > 30 else None),
+        ("eta t_f", tf, TF_LABEL, "viridis", LogNorm() if wide_tf else None),
         ("y_freeze", yf, YF_LABEL, "viridis", None),
     ]
+    diverged = run.nonfinite_walkers.reshape(n_a, n_b) > 0
+    centres_a = np.sqrt(ea[1:] * ea[:-1]) if log_a else 0.5 * (ea[1:] + ea[:-1])
+    centres_b = np.sqrt(eb[1:] * eb[:-1]) if log_b else 0.5 * (eb[1:] + eb[:-1])
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.2), constrained_layout=True)
     dynamics_pair = {name_a, name_b} <= {"learning_rate", "noise_strength", "dt"}
     for ax, (_, data, label, cmap, norm) in zip(axes, panels):
@@ -121,8 +239,9 @@ def heatmaps(run: Run) -> list[Figure]:
         if norm is not None:
             kwargs["norm"] = norm
         elif label == P_FLAT_LABEL:
-            kwargs.update(vmin=min(0.4, float(np.nanmin(data))), vmax=1.0)
-        mesh = ax.pcolormesh(ea, eb, data.T, **kwargs)
+            finite = data[np.isfinite(data)]
+            kwargs.update(vmin=min(0.4, float(finite.min())) if finite.size else 0.4, vmax=1.0)
+        mesh = ax.pcolormesh(ea, eb, np.ma.masked_invalid(data.T), **kwargs)
         fig.colorbar(mesh, ax=ax, label=label, shrink=0.9)
         ax.set_xscale("log" if log_a else "linear")
         ax.set_yscale("log" if log_b else "linear")
@@ -137,22 +256,35 @@ def heatmaps(run: Run) -> list[Figure]:
             cs = ax.contour(grid_a, grid_b, grid_a * grid_b, levels=levels, colors="white",
                             linestyles=":", linewidths=0.8)
             ax.clabel(cs, fmt=lambda z: rf"$\Delta_S$={z:.0e}", fontsize=6)
+        if diverged.any():
+            ia, ib = np.nonzero(diverged)
+            ax.plot(centres_a[ia], centres_b[ib], ls="none", marker="x", ms=8, mew=2,
+                    color="#CC0000", label="walkers diverged (left out)")
+            ax.legend(loc="upper left", fontsize=7)
         ax.set_xlim(ea[0], ea[-1])
         ax.set_ylim(eb[0], eb[-1])
-    fig.suptitle(_title(run, "phase diagram"), fontsize=10)
+    notes = ["blank cells: variants not finished"] if run.partial else []
+    fig.suptitle(_title(run, "phase diagram", notes), fontsize=10)
 
     # Table: the corners and the centre, with standard errors.
     se_p = v["p_flat_stderr"].reshape(n_a, n_b)
     se_tf = (run.eta * v["mean_freezing_time_stderr"]).reshape(n_a, n_b)
     se_yf = v["mean_y_freeze_stderr"].reshape(n_a, n_b)
+    n_finite = run.finite_walkers.reshape(n_a, n_b)
     cells = [(0, 0), (0, n_b - 1), (n_a - 1, 0), (n_a - 1, n_b - 1), (n_a // 2, n_b // 2)]
     rows = []
     for i, j in cells:
         rows.append([_fmt(xa[i]), _fmt(xb[j]), _fmt(xa[i] * xb[j]) if dynamics_pair else "",
-                     _pm(p_flat[i, j], se_p[i, j]), _pm(tf[i, j], se_tf[i, j]),
-                     _pm(yf[i, j], se_yf[i, j])])
+                     _p_flat_cell(p_flat[i, j], se_p[i, j], n_finite[i, j]),
+                     _pm(tf[i, j], se_tf[i, j]), _pm(yf[i, j], se_yf[i, j])])
+    notes = []
+    if any(clopper_pearson_extreme(float(p_flat[i, j]), float(n_finite[i, j])) is not None
+           for i, j in cells):
+        notes.append(CP_NOTE)
+    notes += [f"Note: {w}." for w in [run.partial_note()] + run.warnings() if w]
     table = _table([f"${SYMBOLS.get(name_a, name_a)}$", f"${SYMBOLS.get(name_b, name_b)}$",
-                    r"$\eta\sigma$", "P_flat ± se", "η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"], rows)
+                    r"$\eta\sigma$", "P_flat ± se", "η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"], rows,
+                   notes)
     figures = [Figure(f"{run.name}_heatmaps", fig, table,
                       "P_flat, eta<t_f> and <y_freeze> over the swept grid")]
     if dynamics_pair:
@@ -168,21 +300,27 @@ def _collapse(run: Run, name_a, name_b, xa, n_a, n_b) -> Figure:
     se = run.variants["p_flat_stderr"].reshape(n_a, n_b)
     tf = (run.eta * run.variants["mean_freezing_time"]).reshape(n_a, n_b)
     tf_se = (run.eta * run.variants["mean_freezing_time_stderr"]).reshape(n_a, n_b)
-    picks = np.unique(np.linspace(0, n_a - 1, min(n_a, 6)).round().astype(int))
+    picks = _spread(n_a, 6)
+    n_finite = run.finite_walkers.reshape(n_a, n_b)
     for k, i in enumerate(picks):
         style = dict(color=OKABE_ITO[k % 7], marker=MARKERS[k % 7], ms=4,
                      ls=LINESTYLES[k % 4], lw=1, capsize=2)
         lab = rf"${SYMBOLS.get(name_a, name_a)}$ = {xa[i]:.3g}"
-        axes[0].errorbar(ds[i], p[i], yerr=se[i], label=lab, **style)
+        axes[0].errorbar(ds[i], p[i], yerr=_p_flat_yerr(p[i], se[i], n_finite[i]), label=lab,
+                         **style)
         axes[1].errorbar(ds[i], tf[i], yerr=tf_se[i], label=lab, **style)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel(LABELS["temperature"])
     axes[0].set_ylabel(P_FLAT_LABEL)
     axes[1].set_ylabel(TF_LABEL)
-    axes[1].set_yscale("log")
+    if np.any(np.isfinite(tf) & (tf > 0)):
+        axes[1].set_yscale("log")
     axes[0].legend(title="curves at fixed", loc="best")
-    fig.suptitle(_title(run, r"the same data against $\Delta_S$ (error bars: 1 s.e.)"), fontsize=10)
+    notes = ([f"{len(picks)} of {n_a} ${_symbol(name_a)}$ values shown"] if len(picks) < n_a
+             else [])
+    fig.suptitle(_title(run, r"the same data against $\Delta_S$ (error bars: 1 s.e.)", notes),
+                 fontsize=10)
     return Figure(f"{run.name}_vs_delta_s", fig, "", "P_flat and eta<t_f> against Delta_S")
 
 
@@ -198,10 +336,55 @@ def _x_axis(run: Run):
     return name, values, is_log_spaced(values)
 
 
+def _curve_groups(run: Run, x_name: str):
+    """The variants as curves: one curve for a 1-parameter or zip sweep; for a grid, one curve
+    per combination of the swept parameters other than the x axis's. Returns (names of those
+    parameters, [(label, variant indices sorted by x)])."""
+    source = x_name if x_name in run.swept else "noise_strength"
+    if run.sweep_mode == "zip" or len(run.swept) <= 1:
+        return [], [("", list(range(run.variant_count)))]
+    others = [(name, values) for name, values in run.sweep_axes() if name != source]
+    keys = {}
+    for i in range(run.variant_count):
+        keys.setdefault(tuple(float(values[i]) for _, values in others), []).append(i)
+    groups = []
+    for key, members in keys.items():
+        label = ", ".join(f"${_symbol(name)}$ = {value:.3g}"
+                          for (name, _), value in zip(others, key))
+        groups.append((label, members))
+    return [name for name, _ in others], groups
+
+
+def _zip_top_axis(ax, run: Run, x_name: str, x, log: bool):
+    """For a zip sweep, the other swept parameters' values on a top axis over the same points,
+    so every swept parameter is named on the figure."""
+    others = [(name, values) for name, values in run.sweep_axes() if name != x_name]
+    if run.sweep_mode != "zip" or not others:
+        return
+    top = ax.secondary_xaxis("top")
+    order = np.argsort(x)
+    shown = [order[k] for k in _spread(len(order), 6)]
+    top.set_xticks([float(x[i]) for i in shown])
+    top.set_xticks([], minor=True)
+    top.set_xticklabels([" / ".join(f"{values[i]:.3g}" for _, values in others) for i in shown],
+                        fontsize=7)
+    top.set_xlabel(" / ".join(_label(name) for name, _ in others) + " (zipped)", fontsize=8)
+
+
 def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
     name, x, log = _x_axis(run)
     v = run.variants
     slice_run = _is_two_valley_slice(run)
+    group_names, groups = _curve_groups(run, name)
+    notes = []
+    if len(groups) > MAX_CURVES:
+        picks = _spread(len(groups), MAX_CURVES)
+        notes.append(f"{MAX_CURVES} of {len(groups)} curves shown "
+                     f"(values of {', '.join('$' + _symbol(n) + '$' for n in group_names)}); "
+                     "the table lists every variant")
+        shown_groups = [groups[k] for k in picks]
+    else:
+        shown_groups = groups
     panels = [("p_flat", P_FLAT_LABEL, 1.0)]
     if not slice_run:
         panels += [("mean_freezing_time", TF_LABEL, run.eta), ("mean_y_freeze", YF_LABEL, 1.0)]
@@ -221,29 +404,46 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
             theory.discrete_chain_p_flat(_params(run, i)[0], _params(run, i)[1], run.delta_s[i],
                                          run.eta[i], run.noise)
             for i in range(run.variant_count)])
+    n_finite = run.finite_walkers
     for ax, (key, label, scale) in zip(axes, panels):
         y = v[key] * scale
-        err = v.get(key + "_stderr", np.full_like(y, np.nan)) * scale if key != "mean_crossings" \
-            else None
-        ax.errorbar(x, y, yerr=err, marker="o", ms=4, ls="-", lw=1, capsize=2,
-                    color=OKABE_ITO[0], label="simulation (±1 s.e.)")
+        if key == "p_flat":
+            err = _p_flat_yerr(v["p_flat"], v["p_flat_stderr"], n_finite)
+        elif key != "mean_crossings":
+            err = v.get(key + "_stderr", np.full_like(y, np.nan)) * scale
+        else:
+            err = None
+        for k, (group_label, members) in enumerate(shown_groups):
+            members = sorted(members, key=lambda i: x[i])
+            if len(shown_groups) == 1:
+                style = dict(color=OKABE_ITO[0], marker="o", ls="-",
+                             label="simulation (±1 s.e.)")
+            else:
+                style = dict(color=OKABE_ITO[k % 7], marker=MARKERS[k % 7],
+                             ls=LINESTYLES[k % 4], label=group_label)
+            e = None if err is None else (err[:, members] if err.ndim == 2 else err[members])
+            ax.errorbar(x[members], y[members], yerr=e, ms=4, lw=1, capsize=2, **style)
+        _mark_diverged(ax, run, x, y)
         ax.set_xscale("log" if log else "linear")
         ax.set_xlabel(_label(name))
         ax.set_ylabel(label)
-        if key == "mean_freezing_time" and np.nanmax(y) / max(np.nanmin(y), 1e-300) > 30:
+        _zip_top_axis(ax, run, name, x, log)
+        positive = y[np.isfinite(y) & (y > 0)]
+        if key == "mean_freezing_time" and positive.size and positive.max() / positive.min() > 30:
             ax.set_yscale("log")
-    if theory_values is not None:
+    if theory_values is not None and len(groups) == 1:
         ax = axes[0]
         dense = np.geomspace(x.min(), x.max(), 200) if log else np.linspace(x.min(), x.max(), 200)
         p0, y0 = _params(run, 0)
         same_landscape = all(_params(run, i)[1] == y0 for i in range(run.variant_count))
         theory_label = (r"exact (isotropic): $\sqrt{\gamma}/(1+\sqrt{\gamma})$ at every $\Delta_S$"
                         if run.noise == "isotropic" else f"quasi-steady theory ({run.noise}, Itô)")
+        order = np.argsort(x)
         if same_landscape:
             curve = [theory.p_flat_slice(p0, y0, d, run.noise) for d in dense]
             ax.plot(dense, curve, **THEORY_STYLE["mfpt_shift"], label=theory_label)
         else:
-            ax.plot(x, theory_values, "k-", label=theory_label)
+            ax.plot(x[order], theory_values[order], "k-", label=theory_label)
         ax.plot(x, chain_values, ls="none", marker="x", ms=7, color=OKABE_ITO[1],
                 label=r"stationary state of the discrete walk at this $\eta$ (exact)")
         if run.noise != "hessian" and same_landscape:
@@ -251,12 +451,20 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
             ax.plot(dense, curve, color=OKABE_ITO[2], ls="--", lw=1.2,
                     label="hessian noise, same $\\Delta_S$ (theory)")
         ax.legend(loc="best", fontsize=7, framealpha=0.85)
-    elif slice_run is False:
-        axes[0].legend(loc="best")
+    elif not slice_run or len(shown_groups) > 1 or run.nonfinite_walkers.any():
+        axes[0].legend(loc="best", fontsize=7,
+                       title=", ".join(f"${_symbol(n)}$" for n in group_names) or None)
+    if theory_values is not None and len(groups) > 1:
+        notes.append("theory in the table only (one curve per sweep needed for the overlay)")
     # Where the walkers froze, the Arrhenius exponent of the sharp -> flat escape (hessian noise).
     freeze_beta = run.landscape == "two_valley" and run.noise == "hessian" and with_theory
+    lead_header, lead_cells = _lead_columns(run, name, x)
+    diverged_column = bool(run.nonfinite_walkers.any())
+    cp_used = False
     for i in range(run.variant_count):
-        row = [_fmt(x[i]), _fmt(run.eta[i]), _pm(v["p_flat"][i], v["p_flat_stderr"][i])]
+        row = lead_cells(i)
+        row.append(_p_flat_cell(v["p_flat"][i], v["p_flat_stderr"][i], n_finite[i]))
+        cp_used |= clopper_pearson_extreme(float(v["p_flat"][i]), float(n_finite[i])) is not None
         if theory_values is not None:
             se = v["p_flat_stderr"][i]
             row += [_fmt(theory_values[i]),
@@ -273,8 +481,10 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
                                                 float(run.delta_s[i]), theory.SHARP)
                         if v["mean_crossings"][i] >= 1 else math.nan)
                 row.append(_fmt(beta, 3))
+        if diverged_column:
+            row.append(f"{int(run.nonfinite_walkers[i])}/{int(v['walkers'][i])}")
         rows.append(row)
-    header = [f"${SYMBOLS.get(name, name)}$", "η", "P_flat ± se"]
+    header = lead_header + ["P_flat ± se"]
     if theory_values is not None:
         header += ["P_flat Itô (continuum)", "(sim − Itô)/se", "P_flat discrete chain at η",
                    "(sim − chain)/se"]
@@ -282,9 +492,14 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
         header += ["η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"]
         if freeze_beta:
             header.append("β_sharp at ⟨y_freeze⟩")
+    if diverged_column:
+        header.append("diverged walkers")
+    table_notes = [CP_NOTE] if cp_used else []
+    table_notes += [f"Note: {w}." for w in [run.partial_note()] + run.warnings() if w]
     what = "P_flat against the noise" if slice_run else "freezing against the swept parameter"
-    fig.suptitle(_title(run, what), fontsize=10)
-    return [Figure(f"{run.name}_sweep", fig, _table(header, rows), what)]
+    fig.suptitle(_title(run, what, notes), fontsize=10)
+    return [Figure(f"{run.name}_sweep", fig, _table(header, rows, table_notes), what,
+                   [n.replace("$", "") for n in notes])]
 
 
 # ---- First passage: escape rates ----------------------------------------------------------------
@@ -306,6 +521,16 @@ def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
     yerr = np.vstack([rate - low, high - rate])
     ax.errorbar(x, rate, yerr=yerr, ls="none", marker="o", ms=5, capsize=3, color=OKABE_ITO[0],
                 label="simulation: arrivals / exposure (95% exact CI)", zorder=3)
+    # A rate of 0 has no place on a log axis: draw its 95 % upper bound instead.
+    unreached = run.unreached_target()
+    notes = []
+    if unreached.any():
+        ax.plot(x[unreached], high[unreached], ls="none", marker="v", ms=7, color="#CC0000",
+                label="no walker reached the target: 95% upper bound", zorder=4)
+        notes.append(f"no walker reached the target in {int(unreached.sum())} of "
+                     f"{run.variant_count} variants")
+    _mark_diverged(ax, run, x, rate)
+    lead_header, lead_cells = _lead_columns(run, name, x)
     rows = []
     if slice_run:
         x_start = float(run.initial_positions[0][0])
@@ -359,17 +584,17 @@ def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
         top.grid(False)
         for i in range(run.variant_count):
             n = arrived[i] + censored[i]
-            rows.append([_fmt(x[i]), _fmt(run.eta[i]), _fmt(th["beta"][i], 3),
+            rows.append(lead_cells(i) + [_fmt(th["beta"][i], 3),
                          f"{int(arrived[i])}/{int(n)}",
                          f"{_fmt(rate[i])} [{_fmt(low[i], 3)}, {_fmt(high[i], 3)}]",
                          _fmt(th["shift"][i]),
                          f"{rate[i] / th['shift'][i]:.3f} [{low[i] / th['shift'][i]:.3f}, "
                          f"{high[i] / th['shift'][i]:.3f}]",
                          _fmt(th["cont"][i]), _fmt(th["kramers"][i]), _fmt(th["erfi"][i])])
-        header = [f"${SYMBOLS.get(name, name)}$", "η", "β", "arrived/N", "rate [95% CI]",
+        header = lead_header + ["β", "arrived/N", "rate [95% CI]",
                   "1/MFPT shifted", "sim/shifted [95% CI]", "1/MFPT continuum", "Kramers",
                   "1/erfi form"]
-        table = _table(header, rows)
+        table = _table(header, rows, [f"Note: {w}." for w in [run.partial_note()] + notes if w])
     else:
         axes[1].errorbar(x, run.eta * fp["mean_steps"], yerr=run.eta * fp["mean_steps_stderr"],
                          marker="o", ls="none", capsize=3)
@@ -377,16 +602,41 @@ def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
         axes[1].set_xlabel(_label(name))
         axes[1].set_ylabel(r"mean first-passage time of arrived walkers ($\eta\cdot$steps)")
         for i in range(run.variant_count):
-            rows.append([_fmt(x[i]), f"{int(arrived[i])}/{int(arrived[i] + censored[i])}",
-                         f"{_fmt(rate[i])} [{_fmt(low[i], 3)}, {_fmt(high[i], 3)}]"])
-        table = _table([f"${SYMBOLS.get(name, name)}$", "arrived/N", "rate [95% CI]"], rows)
+            rows.append(lead_cells(i) + [f"{int(arrived[i])}/{int(arrived[i] + censored[i])}",
+                                         f"{_fmt(rate[i])} [{_fmt(low[i], 3)}, "
+                                         f"{_fmt(high[i], 3)}]"])
+        table = _table(lead_header + ["arrived/N", "rate [95% CI]"], rows,
+                       [f"Note: {w}." for w in [run.partial_note()] + notes if w])
     ax.set_xscale("log" if log else "linear")
-    ax.set_yscale("log")
+    if np.any(np.isfinite(high) & (high > 0)):
+        ax.set_yscale("log")
     ax.set_xlabel(_label(name))
     ax.set_ylabel(r"escape rate $k$ (per unit time, $t = \eta\cdot$step)")
     ax.legend(loc="best", fontsize=7)
-    fig.suptitle(_title(run, f"escape rate {direction} (target: {target})"), fontsize=10)
-    return [Figure(f"{run.name}_rates", fig, table, f"escape rates {direction}")]
+    fig.suptitle(_title(run, f"escape rate {direction} (target: {target})", notes), fontsize=10)
+    return [Figure(f"{run.name}_rates", fig, table, f"escape rates {direction}", notes)]
+
+
+def _lead_columns(run: Run, x_name: str, x):
+    """The first table columns: every swept parameter, the x axis where it is derived (Delta_S of
+    a sigma sweep) and eta where it is not swept (it converts steps to time)."""
+    swept_axes = run.sweep_axes()
+    header = [f"${_symbol(n)}$" for n, _ in swept_axes]
+    extra_x = x_name not in run.swept
+    show_eta = "learning_rate" not in run.swept and x_name != "learning_rate"
+    if extra_x:
+        header.append(f"${_symbol(x_name)}$")
+    if show_eta:
+        header.append("η")
+
+    def cells(i):
+        row = [_fmt(values[i]) for _, values in swept_axes]
+        if extra_x:
+            row.append(_fmt(x[i]))
+        if show_eta:
+            row.append(_fmt(run.eta[i]))
+        return row
+    return header, cells
 
 
 # ---- Time series --------------------------------------------------------------------------------
@@ -399,24 +649,33 @@ def time_series(run: Run) -> list[Figure]:
     axes = axes[0]
     names = run.swept
     rows = []
-    for i in range(n_var):
+    picks = _spread(n_var, MAX_CURVES)
+    finite = s.get("finite_walkers")
+    cp_used = False
+    for k, i in enumerate(picks):
         label = ", ".join(f"${SYMBOLS.get(nm, nm)}$ = {val:.3g}" for nm, val in
                           zip(names, [vals[i] for _, vals in run.sweep_axes()]))
         if "temperature" not in names:
             label = (label + ", " if label else "") + rf"$\Delta_S$ = {run.delta_s[i]:.2g}"
-        style = dict(color=OKABE_ITO[i % 7], marker=MARKERS[i % 7], ms=3, ls=LINESTYLES[i % 4],
+        style = dict(color=OKABE_ITO[k % 7], marker=MARKERS[k % 7], ms=3, ls=LINESTYLES[k % 4],
                      lw=1.1, capsize=1.5, label=label)
         p, se = s["p_flat"][i], s["p_flat_stderr"][i]
+        n = finite[i] if finite is not None else run.finite_walkers[i]
+        yerr = _p_flat_yerr(p, se, n)
         if two_d:
-            axes[0].errorbar(s["y_mean"][i], p, yerr=se, **style)
-            axes[1].errorbar(s["time"][i], p, yerr=se, **style)
+            axes[0].errorbar(s["y_mean"][i], p, yerr=yerr, **style)
+            axes[1].errorbar(s["time"][i], p, yerr=yerr, **style)
         else:
-            axes[0].errorbar(s["time"][i], p, yerr=se, **style)
+            axes[0].errorbar(s["time"][i], p, yerr=yerr, **style)
         plain = label.replace("$", "").replace("\\Delta_S", "Δ_S").replace("\\sigma", "σ")
         plain = plain.replace("\\eta", "η")
-        rows.append([plain, _fmt(s["y_mean"][i][-1]),
-                     _pm(p[-1], se[-1]),
-                     _pm(s["p_flat"][i][len(p) // 2], s["p_flat_stderr"][i][len(p) // 2])])
+        n_end = n[-1] if np.ndim(n) else n
+        mid = len(p) // 2
+        n_mid = n[mid] if np.ndim(n) else n
+        cp_used |= any(clopper_pearson_extreme(float(a), float(b)) is not None
+                       for a, b in ((p[-1], n_end), (p[mid], n_mid)))
+        rows.append([plain, _fmt(s["y_mean"][i][-1]), _p_flat_cell(p[-1], se[-1], n_end),
+                     _p_flat_cell(p[mid], se[mid], n_mid)])
     if two_d:
         axes[0].set_xlabel(r"ensemble mean $\langle y\rangle$ (training progress)")
         axes[1].set_xlabel(TIME_LABEL)
@@ -426,21 +685,19 @@ def time_series(run: Run) -> list[Figure]:
     for ax in axes:
         ax.set_ylabel(P_FLAT_LABEL)
         ax.legend(loc="best")
-    fig.suptitle(_title(run, r"$P_\mathrm{flat}$ along the run (error bars: binomial 1 s.e.)"),
-                 fontsize=10)
+    notes = ([f"{len(picks)} of {n_var} variants shown, spread over the sweep"]
+             if len(picks) < n_var else [])
+    fig.suptitle(_title(run, r"$P_\mathrm{flat}$ along the run (error bars: binomial 1 s.e.)",
+                        notes), fontsize=10)
+    table_notes = [CP_NOTE] if cp_used else []
+    table_notes += [f"Note: {w}." for w in [run.partial_note()] + notes if w]
     table = _table(["variant", "⟨y⟩ at the end", "P_flat at the end ± se",
-                    "P_flat at mid-run ± se"], rows)
-    return [Figure(f"{run.name}_p_flat_along_training", fig, table, "P_flat along the run")]
+                    "P_flat at mid-run ± se"], rows, table_notes)
+    return [Figure(f"{run.name}_p_flat_along_training", fig, table, "P_flat along the run",
+                   notes)]
 
 
 # ---- Distributions of the per-walker trackers ----------------------------------------------------
-def _pick_variants(n: int, most: int) -> list[int]:
-    """Up to `most` variant indices spread over [0, n)."""
-    if n <= most:
-        return list(range(n))
-    return sorted({int(round(i * (n - 1) / (most - 1))) for i in range(most)})
-
-
 def tracker_distributions(run: Run, max_variants: int = 4) -> list[Figure]:
     """Histograms of the freezing time, y at freezing, crossings and first-passage step over the
     walkers of each variant (/trackers: reduced on the fly, so they exist without per-walker
@@ -455,10 +712,11 @@ def tracker_distributions(run: Run, max_variants: int = 4) -> list[Figure]:
     fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.6 * (len(panels) + 1), 3.4),
                              constrained_layout=True, squeeze=False)
     axes = axes[0]
-    picks = _pick_variants(run.variant_count, max_variants)
+    picks = _spread(run.variant_count, max_variants)
     rows = []
     for k, v in enumerate(picks):
-        params = ", ".join(f"{nm}={vals[v]:.3g}" for nm, vals in run.sweep_axes()) or f"variant {v}"
+        params = ", ".join(f"{nm}={vals[v]:.3g}" for nm, vals in run.sweep_axes()) or \
+            f"variant {run.index_of(v)}"
         style = dict(color=OKABE_ITO[k % 7], ls=LINESTYLES[k % 4], lw=1.2, label=params)
         for ax, (key, _) in zip(axes, panels):
             counts = np.asarray(t[key][v], float)
@@ -494,13 +752,17 @@ def tracker_distributions(run: Run, max_variants: int = 4) -> list[Figure]:
     axes[0].legend(loc="best", fontsize=7)
     shown = "" if len(picks) == run.variant_count else \
         f" ({len(picks)} of {run.variant_count} variants)"
-    fig.suptitle(_title(run, "distributions over the walkers" + shown), fontsize=10)
+    notes = []
+    if passage and not np.any(np.asarray(t["first_passage_counts"])[picks]):
+        notes.append("no shown walker reached the first-passage target")
+        _empty_axes_note(axes[len(panels) - 1], "no walker reached the first-passage target")
+    fig.suptitle(_title(run, "distributions over the walkers" + shown, notes), fontsize=10)
     header = ["variant", "finite walkers"]
     if passage:
         header += ["arrived", "censored"]
     table = _table(header, rows)
     return [Figure(f"{run.name}_trackers", fig, table,
-                   "distributions of the per-walker trackers" + shown)]
+                   "distributions of the per-walker trackers" + shown, notes)]
 
 
 # ---- Histograms ---------------------------------------------------------------------------------
@@ -516,11 +778,19 @@ def _side_fit(x, u, err, shape):
 
 def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> list[Figure]:
     out = []
-    picks = np.unique(np.linspace(0, run.variant_count - 1,
-                                  min(run.variant_count, max_variants)).round().astype(int))
+    picks = _spread(run.variant_count, max_variants)
     for h in run.histograms:
+        notes = []
+        if len(picks) < run.variant_count:
+            notes.append(f"{len(picks)} of {run.variant_count} variants shown, spread over the "
+                         "sweep; the table counts every variant's deposits")
+        empty = [i for i in range(run.variant_count) if h.caught(i) == 0]
+        if empty:
+            notes.append(f"caught nothing inside its range in {len(empty)} of "
+                         f"{run.variant_count} variants")
+        deposits_table = _deposits_table(run, h)
         if h.kind == "xy":
-            out.append(_xy_histogram(run, h, picks))
+            out.append(_xy_histogram(run, h, picks, notes, deposits_table))
             continue
         centres = 0.5 * (h.x_edges[1:] + h.x_edges[:-1])
         width = h.x_edges[1] - h.x_edges[0]
@@ -531,12 +801,12 @@ def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> lis
         for k, i in enumerate(picks):
             counts = h.counts[i].astype(float)
             n = float(h.deposits[i])
-            if n == 0:
+            if h.caught(i) == 0:
                 continue
             p_bin = counts / n
             density = p_bin / width
             dens_err = np.sqrt(np.maximum(counts, 1.0) * (1 - p_bin)) / (n * width)
-            lab = rf"$\Delta_S$ = {run.delta_s[i]:.3g}, $\eta$ = {run.eta[i]:.3g}"
+            lab = _variant_label(run, i)
             color, marker = OKABE_ITO[k % 7], MARKERS[k % 7]
             seen = counts >= 3
             axes[0].errorbar(centres[seen], density[seen], yerr=dens_err[seen], ls="none",
@@ -581,9 +851,18 @@ def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> lis
                                          _fmt((slope - expect) / se, 2), f"{chi2:.1f}/{dof}"])
             elif k == 0:
                 pass
+        shown_empty = [i for i in picks if h.caught(i) == 0]
+        if shown_empty:
+            text = (f"histogram '{h.name}' caught nothing inside x = [{h.x_edges[0]:.3g}, "
+                    f"{h.x_edges[-1]:.3g}]" + (f", y in {h.y_band}" if h.y_band else "") +
+                    f", window {h.window}, for " +
+                    "; ".join(_variant_label(run, i) for i in shown_empty))
+            for ax in axes:
+                _empty_axes_note(ax, text)
         axes[0].set_xlabel(r"$x$ (position across the valleys)")
         axes[0].set_ylabel(r"density $P(x)$ (per unit $x$)")
-        axes[0].set_yscale("log")
+        if math.isfinite(floor):
+            axes[0].set_yscale("log")
         if math.isfinite(floor):
             axes[0].set_ylim(bottom=floor / 5)
         axes[1].set_xlabel(r"$x$ (position across the valleys)")
@@ -593,50 +872,79 @@ def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> lis
         axes[1].set_title(t_note, fontsize=8)
         for ax in axes:
             ax.axvline(0.0, color="grey", lw=0.6)
-            ax.legend(loc="best", fontsize=7)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(loc="best", fontsize=7)
         band = f", y in {h.y_band}" if h.y_band and "e+300" not in h.y_band else ""
         fig.suptitle(_title(run, f"histogram '{h.name}' (window {h.window}{band}); "
-                                 "error bars assume independent deposits"), fontsize=10)
+                                 "error bars assume independent deposits", notes), fontsize=10)
         table = ""
         if rows:
             table = _table(["Δ_S", "side", "bins", "fitted slope ± se",
-                            "predicted γ^{±1/2}", "(fit − pred)/se", "χ²/dof"], rows)
+                            "predicted γ^{±1/2}", "(fit − pred)/se", "χ²/dof"], rows) + "\n"
+        table += deposits_table
         out.append(Figure(f"{run.name}_histogram_{h.name}", fig, table,
-                          f"histogram {h.name} and effective potential"))
+                          f"histogram {h.name} and effective potential", notes))
     return out
 
 
-def _xy_histogram(run: Run, h, picks) -> Figure:
+def _deposits_table(run: Run, h) -> str:
+    """Every variant's deposits inside and outside the histogram's range, so that a variant the
+    figure does not show, or one that caught nothing, is still accounted for."""
+    rows = []
+    for i in range(run.variant_count):
+        inside = h.caught(i)
+        rows.append([_variant_label(run, i, tex=False), inside, int(h.outside[i]),
+                     "nothing inside the range" if inside == 0 else ""])
+    notes = [f"Note: {run.partial_note()}."] if run.partial else []
+    return _table(["variant", "deposits inside", "outside the range", ""], rows, notes)
+
+
+def _xy_histogram(run: Run, h, picks, notes, deposits_table) -> Figure:
     fig, axes = plt.subplots(1, len(picks), figsize=(4.6 * len(picks), 4.0),
                              constrained_layout=True, squeeze=False)
     for ax, i in zip(axes[0], picks):
+        ax.set_xlabel(r"$x$")
+        ax.set_ylabel(r"$y$")
+        ax.set_title(_variant_label(run, i), fontsize=8)
+        ax.grid(False)
+        if h.caught(i) == 0:
+            ax.set_xlim(h.x_edges[0], h.x_edges[-1])
+            ax.set_ylim(h.y_edges[0], h.y_edges[-1])
+            _empty_axes_note(ax, f"caught nothing inside the range ({int(h.outside[i])} "
+                                 "deposits outside)")
+            continue
         dens = np.where(h.density[i] > 0, h.density[i], np.nan)
         mesh = ax.pcolormesh(h.x_edges, h.y_edges, dens, cmap="viridis", norm=LogNorm())
         fig.colorbar(mesh, ax=ax, label="density (per unit area)")
-        ax.set_xlabel(r"$x$")
-        ax.set_ylabel(r"$y$")
-        ax.set_title(rf"$\Delta_S$ = {run.delta_s[i]:.3g}")
-        ax.grid(False)
-    fig.suptitle(_title(run, f"histogram '{h.name}'"), fontsize=10)
-    return Figure(f"{run.name}_histogram_{h.name}", fig, "", f"2-D histogram {h.name}")
+    fig.suptitle(_title(run, f"histogram '{h.name}'", notes), fontsize=10)
+    return Figure(f"{run.name}_histogram_{h.name}", fig, deposits_table,
+                  f"2-D histogram {h.name}", notes)
 
 
 # ---- Choice -------------------------------------------------------------------------------------
 def figures_for(run: Run, with_theory: bool = True) -> list[Figure]:
+    """The figures a run's contents call for. A partial run is drawn from its finished variants
+    (the heat maps keep the whole grid, unfinished cells blank); none finished: no figure."""
     _style()
     out = []
-    if run.grid_shape() is not None:
+    done = run.finished_only()
+    if done.variant_count == 0:
+        return out
+    grid = run.grid_shape() is not None
+    if grid:
         out += heatmaps(run)
-    elif run.is_one_dimensional_sweep() and (run.first_passage is None
-                                             or not _is_two_valley_slice(run)):
-        out += sweep_curves(run, with_theory)
-    if run.first_passage is not None:
-        out += escape_rates(run, with_theory)
-    if (run.samples is not None and run.variant_count <= 8 and len(run.samples["step"]) >= 3
+    curves = run.first_passage is None or not _is_two_valley_slice(run)
+    multi_grid = run.sweep_mode == "grid" and len(run.swept) >= 2
+    if curves and (multi_grid or run.is_one_dimensional_sweep()) and done.variant_count > 1:
+        # A grid also as curves against its first parameter, one per value of the others.
+        out += sweep_curves(done, with_theory)
+    if done.first_passage is not None:
+        out += escape_rates(done, with_theory)
+    if (done.samples is not None and len(done.samples["step"]) >= 3
             and run.landscape == "two_valley"):
-        out += time_series(run)
-    if run.histograms:
-        out += histograms(run, with_theory)
-    if run.trackers is not None and np.sum(run.trackers["freezing_time_counts"]) > 0:
-        out += tracker_distributions(run)
+        out += time_series(done)
+    if done.histograms:
+        out += histograms(done, with_theory)
+    if done.trackers is not None and np.sum(done.trackers["freezing_time_counts"]) > 0:
+        out += tracker_distributions(done)
     return out

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
-from dataclasses import dataclass, field
+import tomllib
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -49,6 +51,10 @@ class Histogram:
     def kind(self) -> str:
         return "xy" if self.y_edges is not None else "x"
 
+    def caught(self, v: int) -> int:
+        """Deposits of variant v inside the histogram's range."""
+        return int(self.deposits[v]) - int(self.outside[v])
+
 
 @dataclass
 class Run:
@@ -66,6 +72,14 @@ class Run:
     samples: dict | None
     histograms: list = field(default_factory=list)
     trackers: dict | None = None  # /trackers datasets: distributions of the per-walker trackers
+    # A partial (interrupted) run holds numbers only for its finished variants. `finished_only()`
+    # keeps those; `variant_index` maps a kept variant back to its index in the run, and
+    # `total_variants` is the run's variant count.
+    partial: bool = False
+    complete: np.ndarray | None = None  # per variant, in the run's order
+    variant_index: np.ndarray | None = None
+    total_variants: int = 0
+    config_toml: str = ""  # the config as the user wrote it
 
     # ---- derived ----------------------------------------------------------------------------
     @property
@@ -89,6 +103,83 @@ class Run:
         return len(self.parameters["learning_rate"])
 
     @property
+    def variants_done(self) -> int:
+        return int(np.sum(self.complete)) if self.complete is not None else self.variant_count
+
+    def partial_note(self) -> str:
+        """"partial run: K of N variants" for an interrupted run, else ""."""
+        if not self.partial:
+            return ""
+        return f"partial run: {self.variants_done} of {self.total_variants} variants"
+
+    def finished_only(self) -> "Run":
+        """The run restricted to its finished variants (itself when every variant finished)."""
+        if self.complete is None or bool(np.all(self.complete)):
+            return self
+        keep = np.flatnonzero(self.complete)
+        return _subset(self, keep)
+
+    def index_of(self, v: int) -> int:
+        """The run's own index of variant v of this (possibly restricted) run."""
+        return int(self.variant_index[v]) if self.variant_index is not None else v
+
+    @property
+    def finite_walkers(self) -> np.ndarray:
+        """Walkers per variant that stayed finite (the ones every statistic counts)."""
+        walkers = np.asarray(self.variants.get("walkers", np.full(self.variant_count,
+                                                                  self.walkers)), float)
+        return walkers - self.nonfinite_walkers
+
+    @property
+    def nonfinite_walkers(self) -> np.ndarray:
+        return np.asarray(self.variants.get("nonfinite_walkers", np.zeros(self.variant_count)),
+                          float)
+
+    def first_nonfinite_step(self, v: int) -> int:
+        """The first step at which a walker of variant v diverged (summary.json), -1 if none."""
+        rows = self.summary.get("variants", [])
+        index = self.index_of(v)
+        if index < len(rows):
+            return int(rows[index].get("first_nonfinite_step", -1))
+        return -1
+
+    def user_keys(self, section: str) -> list:
+        """The keys the user wrote in a config section (from the config as given)."""
+        try:
+            table = tomllib.loads(self.config_toml).get(section, {}) if self.config_toml else {}
+        except tomllib.TOMLDecodeError:
+            table = {}
+        return [k for k, v in table.items() if not isinstance(v, dict)]
+
+    def fixed_parameters(self) -> list:
+        """[(name, value)] of the parameters that are the same in every variant and that a reader
+        needs to know: the dynamics (eta, sigma, Delta_S) and the landscape parameters the user
+        set. Swept parameters are left out."""
+        out = []
+        swept_keys = {_parameter_key(name) for name in self.swept}
+        langevin = "dt" in self.user_keys("dynamics") or "dt" in self.swept
+        names = (["dt", "temperature"] if langevin
+                 else ["learning_rate", "noise_strength", "temperature"])
+        if "epsilon" in self.user_keys("dynamics"):
+            names.append("epsilon")
+        names += [k for k in self.user_keys("landscape") if k not in ("kind", "dim")]
+        for name in names:
+            key = _parameter_key(name)
+            values = self.parameters.get(key)
+            if key in swept_keys or values is None or len(values) == 0:
+                continue
+            values = np.asarray(values, float)
+            if np.all(values == values[0]):
+                out.append((name, float(values[0])))
+        return out
+
+    def identity(self) -> dict:
+        """What tells this run apart from another one with the same run.name: its directory and
+        a digest of its resolved config (seed included)."""
+        digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
+        return {"run": os.path.realpath(self.path), "config_sha256": digest[:16]}
+
+    @property
     def eta(self) -> np.ndarray:
         return np.asarray(self.parameters["learning_rate"], float)
 
@@ -104,6 +195,40 @@ class Run:
         prefix = "landscape."
         return {k[len(prefix):]: float(v[variant]) for k, v in self.parameters.items()
                 if k.startswith(prefix)}
+
+    def warnings(self) -> list:
+        """What the numbers would hide, like the CLI's end-of-run warnings (host/diagnostics.cpp),
+        read back from the files: diverged walkers, histograms that caught nothing inside their
+        range, first-passage targets no walker reached. Finished variants only."""
+        out = []
+        nonfinite = self.nonfinite_walkers
+        diverged = [v for v in range(self.variant_count) if nonfinite[v] > 0]
+        if diverged:
+            first = min(self.first_nonfinite_step(v) for v in diverged)
+            step = f" from step {first}" if first >= 0 else ""
+            out.append(f"walkers diverged (non-finite) in {len(diverged)} of "
+                       f"{self.variant_count} variants{step}; their statistics leave them out")
+        for h in self.histograms:
+            empty = [v for v in range(self.variant_count) if h.caught(v) == 0]
+            if empty:
+                out.append(f"histogram '{h.name}' caught nothing inside its range in "
+                           f"{len(empty)} of {self.variant_count} variants")
+        if self.first_passage is not None:
+            unreached = self.unreached_target()
+            if np.any(unreached):
+                out.append(f"first-passage target '{self.first_passage['target']}' was reached "
+                           f"by no walker in {int(np.sum(unreached))} of {self.variant_count} "
+                           "variants")
+        return out
+
+    def unreached_target(self) -> np.ndarray:
+        """Per variant: no walker reached the first-passage target (and not all started in it)."""
+        fp = self.first_passage
+        arrived = np.asarray(fp["arrived"], float)
+        started = np.zeros_like(arrived)
+        if self.trackers is not None and "first_passage_started_in_target" in self.trackers:
+            started = np.asarray(self.trackers["first_passage_started_in_target"], float)
+        return (arrived == 0) & (started < self.finite_walkers)
 
     def sweep_axes(self) -> list:
         """[(name, values)] of the swept parameters, values per variant."""
@@ -166,12 +291,50 @@ def load_run(path: str) -> Run:
                     temperature=data["temperature"], y_edges=data.get("y_edges"),
                     window=_attr(group, "window", ""), y_band=_attr(group, "y_band", "")))
         trackers = _read_group(f["trackers"]) if "trackers" in f else None
+        partial = str(_attr(f, "partial", summary.get("partial", False))).lower() == "true"
+        config_toml = _attr(f, "config_toml", "") or ""
     sweep = config.get("sweep", {}) or {}
+    n_variants = len(parameters["learning_rate"])
+    complete = np.asarray(variants.get("complete", np.ones(n_variants)), bool)
     return Run(path=path, name=config.get("run", {}).get("name", os.path.basename(path)),
                config=config, summary=summary, parameters=parameters, swept=swept,
                sweep_mode=sweep.get("mode", "grid"), variants=variants,
                first_passage=first_passage, samples=samples, histograms=histograms,
-               trackers=trackers)
+               trackers=trackers, partial=partial or not bool(np.all(complete)),
+               complete=complete, variant_index=np.arange(n_variants),
+               total_variants=n_variants, config_toml=config_toml)
+
+
+# Datasets that are not indexed by variant (everything else in these groups is, on axis 0).
+_NOT_PER_VARIANT = {"step", "quantile_levels", "target", "log2_edges", "y_freeze_counts",
+                    "y_freeze_low", "y_freeze_high", "y_freeze_offsets"}
+
+
+def _take(group: dict | None, keep: np.ndarray) -> dict | None:
+    if group is None:
+        return None
+    return {name: (value if name in _NOT_PER_VARIANT or np.ndim(value) == 0 else value[keep])
+            for name, value in group.items()}
+
+
+def _subset(run: Run, keep: np.ndarray) -> Run:
+    """The run with only the variants `keep` (indices into run's variants)."""
+    trackers = _take(run.trackers, keep)
+    if trackers is not None and "y_freeze_offsets" in trackers:
+        # y at freezing is stored ragged (offsets into flat arrays): gather the kept variants.
+        offsets = np.asarray(run.trackers["y_freeze_offsets"], int)
+        spans = [np.arange(offsets[v], offsets[v + 1]) for v in keep]
+        flat = np.concatenate(spans) if spans else np.zeros(0, int)
+        for name in ("y_freeze_counts", "y_freeze_low", "y_freeze_high"):
+            trackers[name] = np.asarray(run.trackers[name])[flat]
+        trackers["y_freeze_offsets"] = np.concatenate([[0], np.cumsum([len(s) for s in spans])])
+    histograms = [replace(h, counts=h.counts[keep], density=h.density[keep],
+                          deposits=h.deposits[keep], outside=h.outside[keep],
+                          temperature=h.temperature[keep]) for h in run.histograms]
+    return replace(run, parameters=_take(run.parameters, keep), variants=_take(run.variants, keep),
+                   first_passage=_take(run.first_passage, keep), samples=_take(run.samples, keep),
+                   histograms=histograms, trackers=trackers, complete=run.complete[keep],
+                   variant_index=run.variant_index[keep])
 
 
 def is_log_spaced(values) -> bool:
