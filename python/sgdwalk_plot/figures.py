@@ -4,6 +4,7 @@ figure, markdown table). `figures_for(run)` chooses them from what the run conta
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -14,7 +15,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from . import theory  # noqa: E402
-from .run import Run, cell_edges, is_log_spaced  # noqa: E402
+from .run import Run, _parameter_key, cell_edges, is_log_spaced  # noqa: E402
 
 # Okabe-Ito colours (distinguishable with every common colour-vision deficiency), without yellow,
 # which is too light for lines; markers and line styles vary too, so no figure relies on colour.
@@ -175,7 +176,7 @@ def _mark_diverged(ax, run: Run, x, y, indices=None):
     xs = np.asarray(x, float)[hit]
     ys = np.asarray(y, float)[hit]
     finite = np.isfinite(ys)
-    label = "walkers diverged here (left out)"
+    label = "variant with diverged walkers"
     if finite.any():
         ax.plot(xs[finite], ys[finite], ls="none", marker="x", ms=9, mew=2, color="#CC0000",
                 label=label, zorder=4)
@@ -186,10 +187,12 @@ def _mark_diverged(ax, run: Run, x, y, indices=None):
                 transform=ax.get_xaxis_transform())
 
 
-def _empty_axes_note(ax, text):
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=8,
-            wrap=True, color="#CC0000",
-            bbox=dict(boxstyle="round", facecolor="white", edgecolor="#CC0000"))
+def _empty_axes_note(ax, text, width=48):
+    """A boxed note in the middle of an axes that would otherwise be blank (or misleading)."""
+    note = ax.text(0.5, 0.5, textwrap.fill(text, width), transform=ax.transAxes, ha="center",
+                   va="center", fontsize=8, color="#CC0000", zorder=5,
+                   bbox=dict(boxstyle="round", facecolor="white", edgecolor="#CC0000"))
+    note.set_in_layout(False)  # the axes keep their size
 
 
 def _spread(n: int, most: int) -> list[int]:
@@ -328,7 +331,10 @@ def _collapse(run: Run, name_a, name_b, xa, n_a, n_b) -> Figure:
 def _x_axis(run: Run):
     """(name, values, log) of the x axis of a 1-D sweep: Delta_S whenever the temperature varies."""
     names = run.swept
-    if "temperature" in names or ("noise_strength" in names and np.ptp(run.eta) == 0):
+    # (Decided from the swept names, not the values, so that a partial run's finished variants
+    # get the axis of the whole run.)
+    eta_swept = "learning_rate" in names or "dt" in names
+    if "temperature" in names or ("noise_strength" in names and not eta_swept):
         values = run.delta_s
         name = "temperature"
     else:
@@ -852,13 +858,14 @@ def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> lis
             elif k == 0:
                 pass
         shown_empty = [i for i in picks if h.caught(i) == 0]
+        band = f", y in {h.y_band}" if h.y_band and "e+300" not in h.y_band else ""
         if shown_empty:
             text = (f"histogram '{h.name}' caught nothing inside x = [{h.x_edges[0]:.3g}, "
-                    f"{h.x_edges[-1]:.3g}]" + (f", y in {h.y_band}" if h.y_band else "") +
-                    f", window {h.window}, for " +
+                    f"{h.x_edges[-1]:.3g}]{band}, window {h.window}, for " +
                     "; ".join(_variant_label(run, i) for i in shown_empty))
+            _empty_axes_note(axes[0], text)
             for ax in axes:
-                _empty_axes_note(ax, text)
+                ax.set_xlim(h.x_edges[0], h.x_edges[-1])
         axes[0].set_xlabel(r"$x$ (position across the valleys)")
         axes[0].set_ylabel(r"density $P(x)$ (per unit $x$)")
         if math.isfinite(floor):
@@ -874,7 +881,6 @@ def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> lis
             ax.axvline(0.0, color="grey", lw=0.6)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(loc="best", fontsize=7)
-        band = f", y in {h.y_band}" if h.y_band and "e+300" not in h.y_band else ""
         fig.suptitle(_title(run, f"histogram '{h.name}' (window {h.window}{band}); "
                                  "error bars assume independent deposits", notes), fontsize=10)
         table = ""
@@ -935,7 +941,7 @@ def figures_for(run: Run, with_theory: bool = True) -> list[Figure]:
         out += heatmaps(run)
     curves = run.first_passage is None or not _is_two_valley_slice(run)
     multi_grid = run.sweep_mode == "grid" and len(run.swept) >= 2
-    if curves and (multi_grid or run.is_one_dimensional_sweep()) and done.variant_count > 1:
+    if curves and (multi_grid or run.is_one_dimensional_sweep()):
         # A grid also as curves against its first parameter, one per value of the others.
         out += sweep_curves(done, with_theory)
     if done.first_passage is not None:
@@ -948,3 +954,126 @@ def figures_for(run: Run, with_theory: bool = True) -> list[Figure]:
     if done.trackers is not None and np.sum(done.trackers["freezing_time_counts"]) > 0:
         out += tracker_distributions(done)
     return out
+
+
+# ---- Several runs in one figure -----------------------------------------------------------------
+def _overlay_labels(runs, tex: bool = True) -> list[str]:
+    """A legend label per run: its name (with its directory where names repeat) and the fixed
+    parameters in which it differs from the others."""
+    import os
+    names = [r.name for r in runs]
+    labels = []
+    fixed = [dict(r.fixed_parameters()) for r in runs]
+    differing = sorted({k for f in fixed for k in f
+                        if any(g.get(k) != f[k] for g in fixed)})
+    for r, f in zip(runs, fixed):
+        label = r.name if names.count(r.name) == 1 else \
+            f"{r.name} ({os.path.basename(os.path.realpath(r.path))})"
+        extra = ", ".join((f"${_symbol(k)}$" if tex else _plain_symbol(k)) + f" = {f[k]:.3g}"
+                          for k in differing if k in f)
+        labels.append(label + (f": {extra}" if extra else ""))
+    return labels
+
+
+def overlay(runs: list[Run], name: str | None = None) -> Figure:
+    """P_flat (and eta<t_f>, <y_freeze> for two_valley runs) of several runs against one x axis:
+    the parameter every run sweeps, else Delta_S."""
+    _style()
+    done = [r.finished_only() for r in runs]
+    empty = [r.path for r, d in zip(runs, done) if d.variant_count == 0]
+    if empty:
+        raise ValueError(f"no finished variant in {', '.join(empty)} (resume it first)")
+    x_names = {_x_axis(d)[0] if d.swept else "temperature" for d in done}
+    x_name = x_names.pop() if len(x_names) == 1 else "temperature"
+    two_d = all(d.landscape == "two_valley" for d in done)
+    panels = [("p_flat", P_FLAT_LABEL)]
+    if two_d:
+        panels += [("mean_freezing_time", TF_LABEL), ("mean_y_freeze", YF_LABEL)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.2),
+                             constrained_layout=True, squeeze=False)
+    axes = axes[0]
+    labels = _overlay_labels(runs)
+    curves = []  # (run index, label, variant indices)
+    for r, d in enumerate(done):
+        _, groups = _curve_groups(d, x_name)
+        for group_label, members in groups:
+            curves.append((r, labels[r] + (f"; {group_label}" if group_label else ""), members))
+    shown = [curves[k] for k in _spread(len(curves), MAX_CURVES)]
+    log = True
+    for k, (r, label, members) in enumerate(shown):
+        d = done[r]
+        x = _x_values(d, x_name)
+        members = sorted(members, key=lambda i: x[i])
+        log &= is_log_spaced(x) or len(np.unique(x)) < 3
+        style = dict(color=OKABE_ITO[k % 7], marker=MARKERS[k % 7], ls=LINESTYLES[k % 4],
+                     ms=4, lw=1.1, capsize=2)
+        for ax, (key, _) in zip(axes, panels):
+            scale = d.eta if key == "mean_freezing_time" else 1.0
+            y = d.variants[key] * scale
+            if key == "p_flat":
+                err = _p_flat_yerr(d.variants["p_flat"], d.variants["p_flat_stderr"],
+                                   d.finite_walkers)[:, members]
+            else:
+                err = (d.variants[key + "_stderr"] * scale)[members]
+            ax.errorbar(x[members], y[members], yerr=err, label=label, **style)
+            _mark_diverged(ax, d, x, y, members)
+    x_all = np.concatenate([_x_values(d, x_name) for d in done])
+    for ax, (key, label) in zip(axes, panels):
+        ax.set_xscale("log" if log and np.all(x_all > 0) else "linear")
+        ax.set_xlabel(_label(x_name))
+        ax.set_ylabel(label)
+        if key == "mean_freezing_time":
+            y = np.concatenate([d.eta * d.variants[key] for d in done])
+            positive = y[np.isfinite(y) & (y > 0)]
+            if positive.size and positive.max() / positive.min() > 30:
+                ax.set_yscale("log")
+    axes[0].legend(loc="best", fontsize=7)
+    notes = []
+    if len(shown) < len(curves):
+        notes.append(f"{len(shown)} of {len(curves)} curves shown; the table lists every variant")
+    for r in runs:
+        for w in [r.partial_note()] + [w for w in r.warnings() if w.startswith("walkers")]:
+            if w:
+                notes.append(f"{r.name}: {w}")
+    title = "overlay of " + ", ".join(r.name for r in runs)
+    common = [f"{p}" for p in [_fixed_text(runs[0])] if p and
+              all(_fixed_text(r) == p for r in runs)]
+    lines = [title, ", ".join(sorted({f"{r.landscape}, {r.noise} noise" for r in runs})) +
+             (f"; fixed in every run: {common[0]}" if common else "")]
+    if notes:
+        lines.append("; ".join(notes))
+    fig.suptitle("\n".join(lines), fontsize=10)
+
+    # Table: every finished variant of every run, with the union of the swept parameters.
+    swept = []
+    for d in done:
+        swept += [n for n in d.swept if n not in swept]
+    header = ["run"] + [f"${_symbol(n)}$" for n in swept] + ["P_flat ± se"]
+    if two_d:
+        header += ["η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"]
+    rows = []
+    cp_used = False
+    for label, d in zip(_overlay_labels(runs, tex=False), done):
+        v = d.variants
+        for i in range(d.variant_count):
+            row = [label]
+            row += [_fmt(float(d.parameters[_parameter_key(n)][i])) for n in swept]
+            n = d.finite_walkers[i]
+            row.append(_p_flat_cell(v["p_flat"][i], v["p_flat_stderr"][i], n))
+            cp_used |= clopper_pearson_extreme(float(v["p_flat"][i]), float(n)) is not None
+            if two_d:
+                row += [_pm(d.eta[i] * v["mean_freezing_time"][i],
+                            d.eta[i] * v["mean_freezing_time_stderr"][i]),
+                        _pm(v["mean_y_freeze"][i], v["mean_y_freeze_stderr"][i])]
+            rows.append(row)
+    table_notes = ([CP_NOTE] if cp_used else []) + [f"Note: {n}." for n in notes]
+    stem = name or "overlay_" + "_".join(r.name for r in runs)[:100]
+    return Figure(stem, fig, _table(header, rows, table_notes),
+                  "overlay of " + ", ".join(r.name for r in runs),
+                  [n.replace("$", "") for n in notes])
+
+
+def _x_values(run: Run, x_name: str) -> np.ndarray:
+    if x_name == "temperature":
+        return run.delta_s
+    return np.asarray(run.parameters[_parameter_key(x_name)], float)
