@@ -361,11 +361,13 @@ def _curve_groups(run: Run, x_name: str):
     return [name for name, _ in others], groups
 
 
-def _zip_top_axis(ax, run: Run, x_name: str, x, log: bool):
-    """For a zip sweep, the other swept parameters' values on a top axis over the same points,
-    so every swept parameter is named on the figure."""
+def _top_axis(ax, run: Run, x_name: str, x, log: bool):
+    """For a sweep drawn as one curve (zip, or a sigma sweep drawn against Delta_S), the swept
+    parameters that are not on the x axis, on a top axis over the same points, so that every
+    swept parameter is named on the figure."""
+    one_curve = run.sweep_mode == "zip" or len(run.swept) == 1
     others = [(name, values) for name, values in run.sweep_axes() if name != x_name]
-    if run.sweep_mode != "zip" or not others:
+    if not one_curve or not others:
         return
     top = ax.secondary_xaxis("top")
     order = np.argsort(x)
@@ -374,7 +376,8 @@ def _zip_top_axis(ax, run: Run, x_name: str, x, log: bool):
     top.set_xticks([], minor=True)
     top.set_xticklabels([" / ".join(f"{values[i]:.3g}" for _, values in others) for i in shown],
                         fontsize=7)
-    top.set_xlabel(" / ".join(_label(name) for name, _ in others) + " (zipped)", fontsize=8)
+    zipped = " (zipped)" if run.sweep_mode == "zip" and len(run.swept) > 1 else ""
+    top.set_xlabel(" / ".join(_label(name) for name, _ in others) + zipped, fontsize=8)
 
 
 def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
@@ -433,7 +436,7 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
         ax.set_xscale("log" if log else "linear")
         ax.set_xlabel(_label(name))
         ax.set_ylabel(label)
-        _zip_top_axis(ax, run, name, x, log)
+        _top_axis(ax, run, name, x, log)
         positive = y[np.isfinite(y) & (y > 0)]
         if key == "mean_freezing_time" and positive.size and positive.max() / positive.min() > 30:
             ax.set_yscale("log")

@@ -199,25 +199,28 @@ class Run:
     def warnings(self) -> list:
         """What the numbers would hide, like the CLI's end-of-run warnings (host/diagnostics.cpp),
         read back from the files: diverged walkers, histograms that caught nothing inside their
-        range, first-passage targets no walker reached. Finished variants only."""
+        range, first-passage targets no walker reached. Finished variants only (a partial run's
+        unfinished ones hold no numbers yet)."""
         out = []
+        judged = [v for v in range(self.variant_count)
+                  if self.complete is None or self.complete[v]]
         nonfinite = self.nonfinite_walkers
-        diverged = [v for v in range(self.variant_count) if nonfinite[v] > 0]
+        diverged = [v for v in judged if nonfinite[v] > 0]
         if diverged:
             first = min(self.first_nonfinite_step(v) for v in diverged)
             step = f" from step {first}" if first >= 0 else ""
             out.append(f"walkers diverged (non-finite) in {len(diverged)} of "
-                       f"{self.variant_count} variants{step}; their statistics leave them out")
+                       f"{len(judged)} variants{step}; their statistics leave them out")
         for h in self.histograms:
-            empty = [v for v in range(self.variant_count) if h.caught(v) == 0]
+            empty = [v for v in judged if h.caught(v) == 0]
             if empty:
                 out.append(f"histogram '{h.name}' caught nothing inside its range in "
-                           f"{len(empty)} of {self.variant_count} variants")
+                           f"{len(empty)} of {len(judged)} variants")
         if self.first_passage is not None:
-            unreached = self.unreached_target()
+            unreached = self.unreached_target()[judged]
             if np.any(unreached):
                 out.append(f"first-passage target '{self.first_passage['target']}' was reached "
-                           f"by no walker in {int(np.sum(unreached))} of {self.variant_count} "
+                           f"by no walker in {int(np.sum(unreached))} of {len(judged)} "
                            "variants")
         return out
 
