@@ -137,6 +137,14 @@ def _table(header, rows, notes=()):
     return text
 
 
+def _plain(text: str) -> str:
+    """A title's TeX fragments in plain text (console notes, markdown)."""
+    for tex, plain in ((r"\Delta_S", "Δ_S"), (r"\sigma", "σ"), (r"\eta", "η"),
+                       (r"\varepsilon", "ε"), ("$", "")):
+        text = text.replace(tex, plain)
+    return text
+
+
 def _fixed_text(run: Run) -> str:
     fixed = run.fixed_parameters()
     return ", ".join(f"${_symbol(name)}$ = {value:.4g}" for name, value in fixed)
@@ -309,9 +317,12 @@ def _collapse(run: Run, name_a, name_b, xa, n_a, n_b) -> Figure:
         style = dict(color=OKABE_ITO[k % 7], marker=MARKERS[k % 7], ms=4,
                      ls=LINESTYLES[k % 4], lw=1, capsize=2)
         lab = rf"${SYMBOLS.get(name_a, name_a)}$ = {xa[i]:.3g}"
-        axes[0].errorbar(ds[i], p[i], yerr=_p_flat_yerr(p[i], se[i], n_finite[i]), label=lab,
-                         **style)
-        axes[1].errorbar(ds[i], tf[i], yerr=tf_se[i], label=lab, **style)
+        done = np.isfinite(p[i])  # a partial run's unfinished variants have no numbers yet
+        if not done.any():
+            continue
+        yerr = _p_flat_yerr(p[i], se[i], n_finite[i])[:, done]
+        axes[0].errorbar(ds[i][done], p[i][done], yerr=yerr, label=lab, **style)
+        axes[1].errorbar(ds[i][done], tf[i][done], yerr=tf_se[i][done], label=lab, **style)
     for ax in axes:
         ax.set_xscale("log")
         ax.set_xlabel(LABELS["temperature"])
@@ -339,7 +350,32 @@ def _x_axis(run: Run):
         name = "temperature"
     else:
         name, values = run.sweep_axes()[0]
-    return name, values, is_log_spaced(values)
+    return name, values, is_log_spaced(_sweep_values(run, name, values))
+
+
+def _sweep_values(run: Run, name: str, values) -> np.ndarray:
+    """Every value the whole sweep gives the x axis (from the resolved config's sweep lists), so
+    that a partial run gets the scale and range of the complete one."""
+    sweep = run.config.get("sweep", {}) or {}
+    if isinstance(sweep.get(name), list):
+        return np.asarray(sweep[name], float)
+    if name == "temperature" and isinstance(sweep.get("noise_strength"), list) and \
+            "learning_rate" not in sweep and "dt" not in sweep and len(run.eta):
+        return float(run.eta[0]) * np.asarray(sweep["noise_strength"], float)
+    return np.asarray(values, float)
+
+
+def _whole_sweep_xlim(ax, run: Run, name: str, x, log: bool):
+    """A partial run's curves on the x range of the whole sweep: what is missing shows."""
+    full = _sweep_values(run, name, x)
+    low, high = float(np.min(full)), float(np.max(full))
+    if not run.partial or not high > low:
+        return
+    if log and low > 0:
+        ax.set_xlim(low / 1.2, high * 1.2)
+    else:
+        pad = 0.05 * (high - low)
+        ax.set_xlim(low - pad, high + pad)
 
 
 def _curve_groups(run: Run, x_name: str):
@@ -434,6 +470,7 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
             ax.errorbar(x[members], y[members], yerr=e, ms=4, lw=1, capsize=2, **style)
         _mark_diverged(ax, run, x, y)
         ax.set_xscale("log" if log else "linear")
+        _whole_sweep_xlim(ax, run, name, x, log)
         ax.set_xlabel(_label(name))
         ax.set_ylabel(label)
         _top_axis(ax, run, name, x, log)
@@ -508,7 +545,7 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
     what = "P_flat against the noise" if slice_run else "freezing against the swept parameter"
     fig.suptitle(_title(run, what, notes), fontsize=10)
     return [Figure(f"{run.name}_sweep", fig, _table(header, rows, table_notes), what,
-                   [n.replace("$", "") for n in notes])]
+                   [_plain(n) for n in notes])]
 
 
 # ---- First passage: escape rates ----------------------------------------------------------------
@@ -676,8 +713,7 @@ def time_series(run: Run) -> list[Figure]:
             axes[1].errorbar(s["time"][i], p, yerr=yerr, **style)
         else:
             axes[0].errorbar(s["time"][i], p, yerr=yerr, **style)
-        plain = label.replace("$", "").replace("\\Delta_S", "Δ_S").replace("\\sigma", "σ")
-        plain = plain.replace("\\eta", "η")
+        plain = _plain(label)
         n_end = n[-1] if np.ndim(n) else n
         mid = len(p) // 2
         n_mid = n[mid] if np.ndim(n) else n
@@ -1073,7 +1109,7 @@ def overlay(runs: list[Run], name: str | None = None) -> Figure:
     stem = name or "overlay_" + "_".join(r.name for r in runs)[:100]
     return Figure(stem, fig, _table(header, rows, table_notes),
                   "overlay of " + ", ".join(r.name for r in runs),
-                  [n.replace("$", "") for n in notes])
+                  [_plain(n) for n in notes])
 
 
 def _x_values(run: Run, x_name: str) -> np.ndarray:
