@@ -565,8 +565,15 @@ def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     ax = axes[0]
     yerr = np.vstack([rate - low, high - rate])
-    ax.errorbar(x, rate, yerr=yerr, ls="none", marker="o", ms=5, capsize=3, color=OKABE_ITO[0],
-                label="simulation: arrivals / exposure (95% exact CI)", zorder=3)
+    # A grid: one colour and marker per value of the other swept parameters (every point drawn).
+    _, groups = _curve_groups(run, name)
+    for k, (group_label, members) in enumerate(groups):
+        label = "simulation: arrivals / exposure (95% exact CI)"
+        if len(groups) > 1:
+            label = group_label + (" (simulation, 95% exact CI)" if k == 0 else "")
+        ax.errorbar(x[members], rate[members], yerr=yerr[:, members], ls="none",
+                    marker=MARKERS[k % 7], ms=5, capsize=3, color=OKABE_ITO[k % 7], label=label,
+                    zorder=3)
     # A rate of 0 has no place on a log axis: draw its 95 % upper bound instead.
     unreached = run.unreached_target()
     notes = []
@@ -592,42 +599,55 @@ def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
             th["kramers"][i] = theory.kramers_rate(p, y, d, from_basin) if hess else math.nan
             th["erfi"][i] = 1 / theory.mfpt_erfi_approx(p, y, d, from_basin) if hess else math.nan
             th["beta"][i] = theory.barrier_exponent(p, y, d, from_basin)
+        # Theory lines along each group of points (one line for a 1-parameter sweep).
+        for k, (_, members) in enumerate(groups):
+            order = np.asarray(sorted(members, key=lambda i: x[i]))
+            first = k == 0
+            ax.plot(x[order], th["shift"][order], **THEORY_STYLE["mfpt_shift"],
+                    label=r"1/MFPT, quadrature, absorbing point shifted by "
+                          r"$0.5826\sqrt{2D\eta}$" if first else None)
+            ax.plot(x[order], th["cont"][order], **THEORY_STYLE["mfpt"],
+                    label="1/MFPT, quadrature, continuum (absorbing at x = 0)" if first else None)
+            if run.noise == "hessian":
+                ax.plot(x[order], th["kramers"][order], **THEORY_STYLE["kramers"],
+                        label="Kramers limit" if first else None)
+                ax.plot(x[order], th["erfi"][order], **THEORY_STYLE["erfi"],
+                        label=r"paper's closed form $1/[(\pi/2) f\,\mathrm{erfi}(\cdot)]$"
+                        if first else None)
         order = np.argsort(x)
-        ax.plot(x[order], th["shift"][order], **THEORY_STYLE["mfpt_shift"],
-                label=r"1/MFPT, quadrature, absorbing point shifted by $0.5826\sqrt{2D\eta}$")
-        ax.plot(x[order], th["cont"][order], **THEORY_STYLE["mfpt"],
-                label="1/MFPT, quadrature, continuum (absorbing at x = 0)")
-        if run.noise == "hessian":
-            ax.plot(x[order], th["kramers"][order], **THEORY_STYLE["kramers"],
-                    label="Kramers limit")
-            ax.plot(x[order], th["erfi"][order], **THEORY_STYLE["erfi"],
-                    label=r"paper's closed form $1/[(\pi/2) f\,\mathrm{erfi}(\cdot)]$")
         # Right panel: ratios to the shifted quadrature.
         ref = th["shift"]
         bx = axes[1]
-        bx.errorbar(x, rate / ref, yerr=yerr / ref, ls="none", marker="o", ms=5, capsize=3,
-                    color=OKABE_ITO[0], label="simulation / (1/MFPT shifted)", zorder=3)
-        bx.plot(x[order], (th["cont"] / ref)[order], **THEORY_STYLE["mfpt"],
-                label="continuum 1/MFPT / shifted")
-        if run.noise == "hessian":
-            bx.plot(x[order], (th["kramers"] / ref)[order], **THEORY_STYLE["kramers"],
-                    label="Kramers / shifted")
-            bx.plot(x[order], (th["erfi"] / ref)[order], **THEORY_STYLE["erfi"],
-                    label="erfi form / shifted")
+        for k, (_, members) in enumerate(groups):
+            group_order = np.asarray(sorted(members, key=lambda i: x[i]))
+            first = k == 0
+            bx.errorbar(x[members], (rate / ref)[members], yerr=(yerr / ref)[:, members],
+                        ls="none", marker=MARKERS[k % 7], ms=5, capsize=3,
+                        color=OKABE_ITO[k % 7], zorder=3,
+                        label="simulation / (1/MFPT shifted)" if first else None)
+            bx.plot(x[group_order], (th["cont"] / ref)[group_order], **THEORY_STYLE["mfpt"],
+                    label="continuum 1/MFPT / shifted" if first else None)
+            if run.noise == "hessian":
+                bx.plot(x[group_order], (th["kramers"] / ref)[group_order],
+                        **THEORY_STYLE["kramers"], label="Kramers / shifted" if first else None)
+                bx.plot(x[group_order], (th["erfi"] / ref)[group_order], **THEORY_STYLE["erfi"],
+                        label="erfi form / shifted" if first else None)
         bx.axhline(1.0, color="grey", lw=0.8)
         bx.set_xscale("log" if log else "linear")
         bx.set_xlabel(_label(name))
         bx.set_ylabel("ratio to 1/MFPT (shifted absorbing point)")
         bx.legend(loc="best")
-        top = bx.twiny()
-        top.set_xscale(bx.get_xscale())
-        top.set_xlim(bx.get_xlim())
-        ticks = x[order][:: max(1, len(x) // 5)]
-        top.set_xticks(ticks)
-        top.set_xticklabels([f"{b:.2g}" for b in th["beta"][order][:: max(1, len(x) // 5)]])
-        top.minorticks_off()
-        top.set_xlabel(r"barrier exponent $\beta = \Delta L\, f/(2\Delta_S)$", fontsize=8)
-        top.grid(False)
+        # beta depends on more than the x axis in a grid: its axis only for one curve.
+        if len(groups) == 1:
+            top = bx.twiny()
+            top.set_xscale(bx.get_xscale())
+            top.set_xlim(bx.get_xlim())
+            ticks = x[order][:: max(1, len(x) // 5)]
+            top.set_xticks(ticks)
+            top.set_xticklabels([f"{b:.2g}" for b in th["beta"][order][:: max(1, len(x) // 5)]])
+            top.minorticks_off()
+            top.set_xlabel(r"barrier exponent $\beta = \Delta L\, f/(2\Delta_S)$", fontsize=8)
+            top.grid(False)
         for i in range(run.variant_count):
             n = arrived[i] + censored[i]
             rows.append(lead_cells(i) + [_fmt(th["beta"][i], 3),

@@ -334,6 +334,41 @@ class SweepParameters(unittest.TestCase):
                 self.assertEqual(header.count(symbol), 1, header)
             close(figures)
 
+    def test_escape_rates_of_a_grid_are_grouped_by_the_other_parameter(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            run_dir, _ = make_run(tmp, "rates", RATES_GRID)
+            figures = figures_for(load_run(run_dir))
+            rates = {f.name: f for f in figures}["rg_rates"]
+            axes = rates.figure.axes[0]
+            self.assertEqual(len(axes.containers), 2)  # y = 5 and y = 6
+            labels = axes.get_legend_handles_labels()[1]
+            self.assertIn("$y$ = 5 (simulation, 95% exact CI)", labels)
+            self.assertIn("$y$ = 6", labels)
+            header = rates.table.splitlines()[0]
+            self.assertTrue(header.startswith(r"| $\Delta_S$ | $y$ | η | β |"), header)
+            close(figures)
+
+
+RATES_GRID = """
+[run]
+name = "rg"
+walkers = 100
+steps = 1500
+[landscape]
+kind = "two_valley_slice"
+y = 5.0
+[dynamics]
+dt = 0.001
+temperature = 0.002
+[init]
+positions = [[-0.09285714285714286]]
+[observables.first_passage]
+target = "flat"
+[sweep]
+temperature = { logspace = [-2.7, -2.2, 3] }
+y = [5.0, 6.0]
+"""
+
 
 ONE = """
 [run]
