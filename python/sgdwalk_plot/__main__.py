@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 # Which run each figure prefix in an output directory belongs to (figure files are named
@@ -70,10 +71,16 @@ def _same_run(entry, identity) -> bool:
                                         entry.get("config_sha256") == identity["config_sha256"])
 
 
+def _file_name_part(text):
+    """Names become parts of file names: one plain path component, nothing hidden."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", text or "").lstrip(".") or "run"
+
+
 def claim_prefix(index, name, identity, directory_name):
     """The figure-name prefix for a run named `name` in an output directory: `name` unless the
     directory's index gives it to another run, then `name-<run directory>` (then -2, -3, ...).
     Records the claim in `index`; returns (prefix, the other run's directory or None)."""
+    name, directory_name = _file_name_part(name), _file_name_part(directory_name)
     other = None
     candidates = [name]
     if directory_name and directory_name != name:
@@ -155,7 +162,7 @@ def plot_runs(argv) -> int:
         index = _read_index(out_dir)
         prefix, other = claim_prefix(index, run.name, run.identity(),
                                      os.path.basename(os.path.realpath(path)))
-        if prefix != run.name and not args.quiet:
+        if other is not None and not args.quiet:
             _note(path, f"{out_dir} already holds figures named {run.name}_* of another run "
                         f"({other}); these are named {prefix}_*")
         if not args.quiet:

@@ -166,7 +166,7 @@ def _title(run: Run, what: str, notes=()) -> str:
 
 
 def _variant_label(run: Run, v: int, tex: bool = True) -> str:
-    """The swept parameters of variant v ("η = 0.01, σ = 0.1"); "variant 3" if nothing is swept."""
+    """The swept parameters of variant v ("η = 0.01, σ = 0.1"); "variant 3" if none is swept."""
     parts = []
     for name, values in run.sweep_axes():
         symbol = f"${_symbol(name)}$" if tex else _plain_symbol(name)
@@ -293,9 +293,9 @@ def heatmaps(run: Run) -> list[Figure]:
            for i, j in cells):
         notes.append(CP_NOTE)
     notes += [f"Note: {w}." for w in [run.partial_note()] + run.warnings() if w]
-    table = _table([f"${SYMBOLS.get(name_a, name_a)}$", f"${SYMBOLS.get(name_b, name_b)}$",
-                    r"$\eta\sigma$", "P_flat ± se", "η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"], rows,
-                   notes)
+    header = [f"${SYMBOLS.get(name_a, name_a)}$", f"${SYMBOLS.get(name_b, name_b)}$",
+              r"$\eta\sigma$", "P_flat ± se", "η⟨t_f⟩ ± se", "⟨y_freeze⟩ ± se"]
+    table = _table(header, rows, notes)
     figures = [Figure(f"{run.name}_heatmaps", fig, table,
                       "P_flat, eta<t_f> and <y_freeze> over the swept grid")]
     if dynamics_pair:

@@ -6,10 +6,14 @@ import hashlib
 import json
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+try:
+    import tomllib  # Python >= 3.11; without it titles just omit the landscape's fixed keys
+except ImportError:  # pragma: no cover
+    tomllib = None
 
 try:
     import h5py
@@ -145,8 +149,10 @@ class Run:
 
     def user_keys(self, section: str) -> list:
         """The keys the user wrote in a config section (from the config as given)."""
+        if tomllib is None or not self.config_toml:
+            return []
         try:
-            table = tomllib.loads(self.config_toml).get(section, {}) if self.config_toml else {}
+            table = tomllib.loads(self.config_toml).get(section, {})
         except tomllib.TOMLDecodeError:
             table = {}
         return [k for k, v in table.items() if not isinstance(v, dict)]
