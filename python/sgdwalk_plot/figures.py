@@ -1048,7 +1048,7 @@ def overlay(runs: list[Run], name: str | None = None) -> Figure:
     panels = [("p_flat", P_FLAT_LABEL)]
     if two_d:
         panels += [("mean_freezing_time", TF_LABEL), ("mean_y_freeze", YF_LABEL)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 4.2),
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(8.0, 4.8 * len(panels)), 4.6),
                              constrained_layout=True, squeeze=False)
     axes = axes[0]
     labels = _overlay_labels(runs)
@@ -1077,8 +1077,10 @@ def overlay(runs: list[Run], name: str | None = None) -> Figure:
             ax.errorbar(x[members], y[members], yerr=err, label=label, **style)
             _mark_diverged(ax, d, x, y, members)
     x_all = np.concatenate([_x_values(d, x_name) for d in done])
+    # Log when every run's values are, or when together they span more than a decade and a half.
+    log = np.all(x_all > 0) and (log or x_all.max() / x_all.min() >= 30)
     for ax, (key, label) in zip(axes, panels):
-        ax.set_xscale("log" if log and np.all(x_all > 0) else "linear")
+        ax.set_xscale("log" if log else "linear")
         ax.set_xlabel(_label(x_name))
         ax.set_ylabel(label)
         if key == "mean_freezing_time":
@@ -1101,7 +1103,9 @@ def overlay(runs: list[Run], name: str | None = None) -> Figure:
              (f"; fixed in every run: {common[0]}" if common else "")]
     if notes:
         lines.append("; ".join(notes))
-    fig.suptitle("\n".join(lines), fontsize=10)
+    # Many runs make long lines: wrap them to the figure's width (about 13 characters an inch).
+    width = int(13 * fig.get_figwidth())
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in lines), fontsize=10)
 
     # Table: every finished variant of every run, with the union of the swept parameters.
     swept = []
