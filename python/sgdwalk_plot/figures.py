@@ -161,7 +161,8 @@ def _title(run: Run, what: str, notes=()) -> str:
     caveats += list(notes)
     caveats = [c for c in caveats if c]
     if caveats:
-        lines.append("; ".join(caveats))
+        # Wrapped at spaces (never inside a $...$ symbol, which holds none).
+        lines.append(textwrap.fill("; ".join(caveats), 140))
     return "\n".join(lines)
 
 

@@ -265,10 +265,22 @@ def _parameter_key(name: str) -> str:
             "epsilon": "epsilon"}.get(name, "landscape." + name)
 
 
+def _summary_says_partial(summary_path: str) -> bool:
+    try:
+        with open(summary_path) as f:
+            return json.load(f).get("partial") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def load_run(path: str) -> Run:
     h5_path = os.path.join(path, "results.h5")
     if not os.path.exists(h5_path):
-        raise FileNotFoundError(f"{path}: no results.h5 (is this an sgdwalk run directory?)")
+        if _summary_says_partial(os.path.join(path, "summary.json")):
+            raise FileNotFoundError(
+                "no results.h5 yet: the run was stopped before it wrote any results (continue "
+                f"it with: sgdwalk resume {path})")
+        raise FileNotFoundError(f"no results.h5 (is {path} an sgdwalk run directory?)")
     summary = {}
     summary_path = os.path.join(path, "summary.json")
     if os.path.exists(summary_path):

@@ -57,8 +57,13 @@ def read(path):
         return f.read()
 
 
+def title(figure):
+    """A figure's title on one line (long lines are wrapped)."""
+    return " ".join(figure.figure._suptitle.get_text().split())
+
+
 def titles(figures):
-    return {f.name: f.figure._suptitle.get_text() for f in figures}
+    return {f.name: title(f) for f in figures}
 
 
 def close(figures):
@@ -137,9 +142,9 @@ class PartialRuns(unittest.TestCase):
                     self.assertTrue(os.path.exists(os.path.join(out, name + ".png")), name)
             run = load_run(run_dir)
             figures = figures_for(run)
-            for name, title in titles(figures).items():
+            for name, heading in titles(figures).items():
                 with self.subTest(figure=name):
-                    self.assertIn(note, title)
+                    self.assertIn(note, heading)
             by_name = {f.name: f for f in figures}
             # The curves and the table hold exactly the finished variants.
             lines = by_name["partial_sweep"].table.splitlines()
@@ -159,6 +164,24 @@ class PartialRuns(unittest.TestCase):
             self.assertIn("partial run: 0 of 4 variants finished: nothing to plot yet", text)
             self.assertIn("sgdwalk resume", text)
 
+
+
+class BadRunDirectories(unittest.TestCase):
+    def test_a_missing_or_unstarted_run_directory_gets_a_clear_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            status, text = plot(os.path.join(tmp, "nothing"))
+            self.assertEqual(status, 1)
+            self.assertIn("no results.h5 (is", text)
+            # Killed before its first checkpoint: config.toml and a partial summary.json only.
+            stopped = os.path.join(tmp, "stopped")
+            os.makedirs(stopped)
+            with open(os.path.join(stopped, "summary.json"), "w") as f:
+                json.dump({"partial": True}, f)
+            status, text = plot(stopped)
+            self.assertEqual(status, 1)
+            self.assertIn("stopped before it wrote any results", text)
+            self.assertIn("sgdwalk resume " + stopped, text)
+            self.assertNotIn("Traceback", text)
 
 BAD = """
 [run]
@@ -193,9 +216,9 @@ class DivergedAndEmpty(unittest.TestCase):
             figures = figures_for(run)
             by_name = {f.name: f for f in figures}
             diverged = f"walkers diverged (non-finite) in 1 of 3 variants from step {step}"
-            for name, title in titles(figures).items():
+            for name, heading in titles(figures).items():
                 with self.subTest(figure=name):
-                    self.assertIn(diverged, title)
+                    self.assertIn(diverged, heading)
             sweep = by_name["bad_sweep"]
             self.assertIn("diverged walkers", sweep.table.splitlines()[0])
             self.assertRegex(sweep.table, r"\| 5 \| — \|.*\| 40/40 \|")
@@ -205,14 +228,14 @@ class DivergedAndEmpty(unittest.TestCase):
                           [h.get_label() for h in axes.get_lines()])
             far = by_name["bad_histogram_far"]
             self.assertIn("caught nothing inside its range in 3 of 3 variants",
-                          far.figure._suptitle.get_text())
+                          title(far))
             texts = [t.get_text() for t in far.figure.axes[0].texts]
             self.assertTrue(any("caught nothing inside x = [10, 20]" in t.replace("\n", " ")
                                 for t in texts), texts)
             self.assertEqual(far.table.count("nothing inside the range"), 3)
             rates = by_name["bad_rates"]
             self.assertIn("no walker reached the target in 2 of 3 variants",
-                          rates.figure._suptitle.get_text())
+                          title(rates))
             labels = [h.get_label() for h in rates.figure.axes[0].get_lines()]
             self.assertIn("no walker reached the target: 95% upper bound", labels)
             close(figures)
@@ -290,7 +313,7 @@ class SweepParameters(unittest.TestCase):
             self.assertTrue(any("noise strength" in label and "zipped" in label
                                 for label in axis_labels), axis_labels)
             # eta * sigma is the same in every variant: the title names it as fixed.
-            self.assertIn(r"fixed: $\Delta_S$ = 0.001", sweep.figure._suptitle.get_text())
+            self.assertIn(r"fixed: $\Delta_S$ = 0.001", title(sweep))
             close(figures)
 
     def test_a_grid_is_split_into_curves_and_what_is_left_out_is_said(self):
@@ -306,14 +329,14 @@ class SweepParameters(unittest.TestCase):
             curves = [c for c in p_flat_axes.containers]
             self.assertEqual(len(curves), 8)
             self.assertIn(r"8 of 10 curves shown (values of $\sigma$)",
-                          sweep.figure._suptitle.get_text())
+                          title(sweep))
             # The table still lists all 20 variants.
             self.assertEqual(len([r for r in sweep.table.splitlines()
                                   if re.match(r"\| [0-9]", r)]), 20)
             along = by_name["grid_p_flat_along_training"]
-            self.assertIn("8 of 20 variants shown", along.figure._suptitle.get_text())
+            self.assertIn("8 of 20 variants shown", title(along))
             histogram = by_name["grid_histogram_x"]
-            self.assertIn("4 of 20 variants shown", histogram.figure._suptitle.get_text())
+            self.assertIn("4 of 20 variants shown", title(histogram))
             self.assertEqual(len([r for r in histogram.table.splitlines()
                                   if r.startswith("| η =")]), 20)
             close(figures)
