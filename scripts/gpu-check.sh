@@ -12,6 +12,7 @@
 #   phase     examples/paper_phase_diagram.toml end to end on the GPU, timed (start-up and files)
 #   bench     sgdwalk_bench: two_valley hessian, float and double; observables off (1e6..1e9
 #             walkers) and on (1e6, 1e7)
+#   fine      examples/fine_phase_diagram.toml end to end (1600 variants, 3.2e11 walker-steps), timed
 #   scale     a driver run with every observable at GPU_CHECK_SCALE_WALKERS (default 3e8) walkers,
 #             several batches with streamed statistics: wall time and peak host memory
 #   sanitizer compute-sanitizer memcheck and racecheck on a small run
@@ -25,7 +26,7 @@ repo=$(pwd)
 out=${1:?usage: scripts/gpu-check.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-steps=${GPU_CHECK_STEPS:-"device tests sanitizer bench phase scale compare"}
+steps=${GPU_CHECK_STEPS:-"device tests sanitizer bench phase fine scale compare"}
 bundle_archive=${GPU_BUNDLE:-$repo/gpu-bundle/sgdwalk-gpu-bundle.tar.xz}
 summary=$out/summary.txt
 : >"$summary"
@@ -123,6 +124,14 @@ if wants phase; then
     --backend cuda --force
   note "phase diagram end to end: $(((($(date +%s%N) - start_ns) / 1000000)))ms wall"
   cp "$work/phase/summary.json" "$out/phase-summary.json" 2>/dev/null
+fi
+
+if wants fine; then
+  start_ns=$(date +%s%N)
+  run_step fine 90 "$bin/sgdwalk" run examples/fine_phase_diagram.toml --out "$work/fine" \
+    --backend cuda --force
+  note "fine phase diagram end to end: $(((($(date +%s%N) - start_ns) / 1000000)))ms wall"
+  cp "$work/fine/summary.json" "$out/fine-summary.json" 2>/dev/null
 fi
 
 if wants scale; then
