@@ -26,8 +26,10 @@ constexpr char kMagic[8] = {'S', 'G', 'D', 'W', 'C', 'K', 'P', 'T'};
 constexpr std::uint32_t kByteOrderMark = 0x01020304;
 /// magic, version, byte-order mark, config hash, seed, then six i64 sizes.
 constexpr std::uint64_t kFixedHeaderBytes = 8 + 4 + 4 + 8 + 8 + 6 * 8;
-/// walker_begin, walker_end, step, simulate_seconds, wall_seconds, sessions.
-constexpr std::uint64_t kProgressBytes = 6 * 8;
+/// part_begin, part_end (version 4 on), walker_begin, walker_end, step, simulate_seconds,
+/// wall_seconds, sessions.
+constexpr std::uint64_t kProgressBytes = 8 * 8;
+constexpr std::uint64_t kProgressBytesVersion3 = 6 * 8;
 constexpr std::uint64_t kTrailerBytes = 8;
 constexpr std::uint64_t kNarrowSumBytes = 8 * NarrowSum::kLimbCount;
 constexpr std::uint64_t kWideSumBytes = 8 * WideSum::kLimbCount;
@@ -285,11 +287,13 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   std::uint32_t version = 0, byte_order = 0;
   read_value(in, version);
   read_value(in, byte_order);
-  if (version != kCheckpointVersion) {
+  // Version 3 is version 4 without the part (a whole run).
+  if (version != kCheckpointVersion && version != 3) {
     throw fail(fmt::format(
-        "checkpoint format version {} is not supported; this sgdwalk {} reads version {}", version,
-        sgdwalk_version(), kCheckpointVersion));
+        "checkpoint format version {} is not supported; this sgdwalk {} reads versions 3 and {}",
+        version, sgdwalk_version(), kCheckpointVersion));
   }
+  const std::uint64_t progress_bytes = version == 3 ? kProgressBytesVersion3 : kProgressBytes;
   if (byte_order != kByteOrderMark) {
     throw fail("the checkpoint was written with another byte order; it cannot be read here");
   }
@@ -329,10 +333,19 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   // The progress and the sketch size come next; with them, the whole size follows from the header:
   // check it before allocating anything.
   const std::uint64_t header = kFixedHeaderBytes + 8 * histogram_count;
-  if (size < header + kProgressBytes + 8) {
+  if (size < header + progress_bytes + 8) {
     throw fail(fmt::format("the checkpoint is truncated: {} bytes, shorter than its header", size));
   }
+  const auto walkers =
+      static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(walkers_per_variant);
+  const auto total = static_cast<std::int64_t>(walkers);
   RunProgress& progress = checkpoint.progress;
+  progress.part_begin = 0;
+  progress.part_end = total;
+  if (version != 3) {
+    read_value(in, progress.part_begin);
+    read_value(in, progress.part_end);
+  }
   read_value(in, progress.walker_begin);
   read_value(in, progress.walker_end);
   read_value(in, progress.step);
@@ -341,20 +354,19 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   read_value(in, checkpoint.sessions);
   std::uint64_t sketch_entries = 0;
   read_value(in, sketch_entries);
-  const auto walkers =
-      static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(walkers_per_variant);
-  const auto total = static_cast<std::int64_t>(walkers);
-  if (progress.walker_begin < 0 || progress.walker_end < progress.walker_begin ||
-      progress.walker_end > total) {
+  if (progress.part_begin < 0 || progress.part_end < progress.part_begin ||
+      progress.part_end > total || progress.walker_begin < progress.part_begin ||
+      progress.walker_end < progress.walker_begin || progress.walker_end > progress.part_end) {
     throw fail(fmt::format(
-        "the checkpoint is corrupt: inconsistent progress (walkers [{}, {}) at step {} of {}, {} "
-        "walkers)",
-        progress.walker_begin, progress.walker_end, progress.step, checkpoint.steps, total));
+        "the checkpoint is corrupt: inconsistent progress (walkers [{}, {}) at step {} of {}, part "
+        "[{}, {}) of {} walkers)",
+        progress.walker_begin, progress.walker_end, progress.step, checkpoint.steps,
+        progress.part_begin, progress.part_end, total));
   }
   const auto batch = static_cast<std::uint64_t>(progress.walker_end - progress.walker_begin);
   const auto counters = static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(samples);
   CheckedSize expected;
-  expected.add(1, header + kProgressBytes + 8 + kTrailerBytes);
+  expected.add(1, header + progress_bytes + 8 + kTrailerBytes);
   expected.add(batch, static_cast<std::uint64_t>(dim) * 8 + 8 + 3 * 8 + 4 + 4);
   expected.add(counters, 16);
   {
@@ -512,8 +524,10 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   }
   for (std::int64_t v = 0; v < variants; ++v) {
     const VariantTally& t = tallies.variants[static_cast<std::size_t>(v)];
-    const std::int64_t finished = std::clamp<std::int64_t>(
-        progress.walker_begin - v * walkers_per_variant, 0, walkers_per_variant);
+    // The variant's walkers within the part's finished walkers [part_begin, walker_begin).
+    const std::int64_t finished =
+        std::max<std::int64_t>(0, std::min(progress.walker_begin, (v + 1) * walkers_per_variant) -
+                                      std::max(progress.part_begin, v * walkers_per_variant));
     const bool counts_ok = t.walkers == finished && t.finite >= 0 && t.nonfinite >= 0 &&
                            t.finite + t.nonfinite == t.walkers && t.flat >= 0 &&
                            t.flat <= t.finite && t.first_nonfinite_step >= -1 &&
@@ -598,6 +612,8 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
   out.value(plan.sample_count());
   out.value(static_cast<std::int64_t>(plan.histograms.size()));
   for (const auto& h : plan.histograms) out.value(static_cast<std::int64_t>(h.bin_count() + 1));
+  out.value(progress.part_begin);
+  out.value(progress.part_end < 0 ? plan.total_walkers() : progress.part_end);
   out.value(progress.walker_begin);
   out.value(progress.walker_end);
   out.value(progress.step);

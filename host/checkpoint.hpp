@@ -2,11 +2,13 @@
 // one binary file, written atomically, so a run can be continued bit for bit after an interruption.
 // The counter-based RNG has no state: (seed, variant, walker, step) is all it needs.
 //
-// Format (little-endian; version 3: the tallies hold the samples already recorded, in-flight batch
-// included; version 2 reduced the in-flight batch's samples only when it finished):
+// Format (little-endian; version 4; version 3, still read, lacks the part: a whole run; since
+// version 3 the tallies hold the samples already recorded, in-flight batch included, where version
+// 2 reduced the in-flight batch's samples only when it finished):
 //   "SGDWCKPT"  u32 version  u32 byte-order mark 0x01020304
 //   u64 config hash (FNV-1a-64 of plan.resolved_config.dump(), seed included)  u64 seed
 //   i64 steps, dim, variants, walkers_per_variant, samples, histograms, slots[histograms]
+//   i64 part_begin, part_end (the walkers the run covers: all, or a shard's or rank's part)
 //   i64 walker_begin, walker_end, step   f64 simulate_seconds, wall_seconds   i64 sessions
 //   u64 sketch entries (all quantile sketches together)
 //   the batch in flight, n = walker_end − walker_begin walkers (none between batches):
@@ -47,7 +49,7 @@ class CheckpointError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr std::uint32_t kCheckpointVersion = 3;
+inline constexpr std::uint32_t kCheckpointVersion = 4;
 inline constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
 
 /// FNV-1a, 64 bit, continuing from `hash`.
@@ -60,7 +62,7 @@ struct Checkpoint {
   std::uint64_t config_hash = 0;
   std::uint64_t seed = 0;
   std::int64_t steps = 0;
-  RunProgress progress;       ///< positions and simulate_seconds; counters are not filled
+  RunProgress progress;       ///< part, positions and simulate_seconds; counters are not filled
   double wall_seconds = 0;    ///< wall time of the sessions so far
   std::int64_t sessions = 1;  ///< sessions so far (the first run and every resume)
   /// The batch in flight (arrays of walker_end − walker_begin walkers from walker_begin), the

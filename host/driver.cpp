@@ -77,8 +77,13 @@ void check_state(const RunPlan& plan, const RunData& data, const RunProgress& pr
   }
   if (!shape_ok) throw std::invalid_argument("the run data does not have the shape of the plan");
   const bool in_flight = progress.walker_end > progress.walker_begin;
-  if (progress.walker_begin < 0 || progress.walker_end < progress.walker_begin ||
-      progress.walker_end > total ||
+  const std::int64_t part_end = progress.part_end < 0 ? total : progress.part_end;
+  if (progress.part_begin < 0 || part_end > total || progress.part_begin > part_end) {
+    throw std::invalid_argument(fmt::format("invalid part of the run: walkers [{}, {}) of {}",
+                                            progress.part_begin, part_end, total));
+  }
+  if (progress.walker_begin < progress.part_begin || progress.walker_end < progress.walker_begin ||
+      progress.walker_end > part_end ||
       (in_flight && (progress.step < 1 || progress.step >= plan.steps)) ||
       (!in_flight && progress.step != 0) || progress.simulate_seconds < 0) {
     throw std::invalid_argument(
@@ -562,10 +567,16 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
 
 void RunProgress::update_counters(const RunPlan& plan) {
   walkers_total = plan.total_walkers();
-  variants_total = plan.variant_count();
-  walker_steps_total = walkers_total * plan.steps;
-  walker_steps_done = walker_begin * plan.steps + (walker_end - walker_begin) * step;
-  variants_done = walker_begin / plan.walkers_per_variant;
+  const std::int64_t end = end_of_part();
+  const std::int64_t W = plan.walkers_per_variant;
+  walker_steps_total = (end - part_begin) * plan.steps;
+  walker_steps_done = (walker_begin - part_begin) * plan.steps + (walker_end - walker_begin) * step;
+  // The variants the part holds walkers of, and those of them whose walkers (in the part) are all
+  // finished; for a whole run, [0, variants_done) of all variants.
+  const std::int64_t first_variant = part_begin / W;
+  variants_total = end > part_begin ? (end - 1) / W + 1 - first_variant : 0;
+  variants_done = walker_begin == end ? variants_total
+                                      : std::max<std::int64_t>(0, walker_begin / W - first_variant);
 }
 
 RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& options) {
@@ -580,10 +591,11 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
   RunOutcome outcome;
   outcome.backend_name = backend.name();
   outcome.backend_description = backend.description();
-  const std::int64_t total = plan.total_walkers();
-  const std::int64_t batch = choose_batch(plan, backend, options.batch_walkers);
-  progress.batches = (total + batch - 1) / batch;
   progress.update_counters(plan);
+  progress.part_end = progress.end_of_part();
+  const std::int64_t total = progress.part_end;  // the run advances walkers up to here
+  const std::int64_t batch = choose_batch(plan, backend, options.batch_walkers);
+  progress.batches = (total - progress.part_begin + batch - 1) / batch;
   const std::int64_t in_flight = progress.walker_end - progress.walker_begin;
   const std::int64_t capacity = std::max(batch, in_flight);
   if (data.walkers.size() != capacity) {
@@ -610,7 +622,7 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
       progress.simulate_seconds += std::chrono::duration<double>(Clock::now() - start).count();
     };
     timed([&] { backend.begin_batch(plan, first, last, progress.step, data); });
-    progress.batch = std::min(progress.batches - 1, first / batch);
+    progress.batch = std::min(progress.batches - 1, (first - progress.part_begin) / batch);
     for (;;) {
       const std::int64_t step_end =
           progress.step + sizer.next(last - first, plan.steps - progress.step);
@@ -645,8 +657,9 @@ RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOpti
   }
   outcome.complete = progress.complete();
   outcome.progress = progress;
-  outcome.summaries = summarize(plan, data);
-  if (!outcome.complete) {
+  // A part's statistics are not the run's: they are summarised once the parts are merged.
+  if (progress.whole()) outcome.summaries = summarize(plan, data);
+  if (!outcome.complete && progress.whole()) {
     for (std::int64_t v = progress.variants_done; v < plan.variant_count(); ++v) {
       blank_summary(outcome.summaries[static_cast<std::size_t>(v)]);
     }
@@ -670,6 +683,7 @@ Json summary_json(const RunPlan& plan, const RunOutcome& outcome, const RunRecor
   summary["seed_from_command_line"] = record.seed_from_command_line;
   summary["config"] = plan.resolved_config;
   summary["partial"] = !outcome.complete;
+  for (const auto& [key, value] : record.provenance.items()) summary[key] = value;
   const RunProgress& progress = outcome.progress;
   summary["progress"] = {{"walker_steps_done", progress.walker_steps_done},
                          {"walker_steps_total", progress.walker_steps_total},

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,13 +20,18 @@ namespace sgdwalk {
 /// [0, walker_begin) have reached the last step, the batch in flight [walker_begin, walker_end) has
 /// reached `step` (1 <= step < steps), and the rest have not started. walker_end == walker_begin
 /// means no batch is in flight. This does not depend on the batch size, so a run can be continued
-/// with another batch size or backend.
+/// with another batch size or backend. A run may cover only a part [part_begin, part_end) of the
+/// plan's walkers (a shard, an MPI rank: see parts.hpp); walker_begin then starts at part_begin.
 struct RunProgress {
+  std::int64_t part_begin = 0;
+  /// -1: the plan's last walker (update_counters resolves it).
+  std::int64_t part_end = -1;
   std::int64_t walker_begin = 0;
   std::int64_t walker_end = 0;
   std::int64_t step = 0;
-  std::int64_t walkers_total = 0;
-  /// Variants whose walkers have all reached the last step (always [0, variants_done)).
+  std::int64_t walkers_total = 0;  ///< of the plan
+  /// Variants whose walkers (in the part) have all reached the last step; for a whole run always
+  /// [0, variants_done). variants_total counts the variants the part holds walkers of.
   std::int64_t variants_done = 0;
   std::int64_t variants_total = 0;
   /// For display: the batch in flight (0-based) and the batch count of this session.
@@ -36,7 +42,17 @@ struct RunProgress {
   /// Seconds spent in initialisation and backend calls, over every session of the run.
   double simulate_seconds = 0;
 
-  bool complete() const { return walkers_total > 0 && walker_begin == walkers_total; }
+  bool complete() const { return walkers_total > 0 && walker_begin == end_of_part(); }
+  std::int64_t end_of_part() const { return part_end < 0 ? walkers_total : part_end; }
+  /// Whether the run covers every walker of the plan (not a part).
+  bool whole() const { return part_begin == 0 && end_of_part() == walkers_total; }
+  /// A run of walkers [begin, end) that has not started.
+  static RunProgress start_of_part(std::int64_t begin, std::int64_t end) {
+    RunProgress progress;
+    progress.part_begin = progress.walker_begin = progress.walker_end = begin;
+    progress.part_end = end;
+    return progress;
+  }
   /// Fills the derived counters (done walker-steps, variants done, totals) from the positions.
   void update_counters(const RunPlan& plan);
 };
@@ -96,6 +112,13 @@ RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& 
 RunOutcome execute_from(const RunPlan& plan, Backend& backend, const ExecuteOptions& options,
                         RunData data, RunProgress resume_from);
 
+/// Part `index` of `count` of a run's walkers (a shard, or an MPI rank's share): see parts.hpp.
+struct PartId {
+  std::int64_t index = 0;
+  std::int64_t count = 1;
+  bool operator==(const PartId&) const = default;
+};
+
 /// How the user asked for the run, recorded in summary.json.
 struct RunRecord {
   std::string config_text;    ///< copied to RUN/config.toml (replay reads it back)
@@ -107,6 +130,11 @@ struct RunRecord {
   double wall_seconds = 0;
   /// Sessions (the first run and every resume) that worked on the run.
   std::int64_t sessions = 1;
+  /// Set for a shard: the run advances only this part of the walkers and keeps their exact tallies
+  /// (RUN/tallies.bin) and per-walker records for `sgdwalk merge` instead of writing results.
+  std::optional<PartId> shard;
+  /// Extra top-level entries of summary.json: a shard's "shard", a merged run's "merged_from".
+  nlohmann::json provenance = nlohmann::json::object();
 };
 
 /// Writes summary.json and results.h5 into `directory`; with per-walker output, the walkers come

@@ -11,6 +11,7 @@
 
 #include "config.hpp"
 #include "memory.hpp"
+#include "parts.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -43,8 +44,10 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
   ExecuteOptions execute = options.execute;
   const std::string walkers_path = (fs::path(directory) / kWalkerFileName).string();
   if (plan.per_walker_output && !execute.walker_store) {
-    // Finished walkers stream into RUN/walkers.bin; walkers [0, walker_begin) are already there.
-    execute.walker_store = make_file_walker_store(plan, walkers_path, progress.walker_begin);
+    // Finished walkers stream into RUN/walkers.bin; walkers [part_begin, walker_begin) are
+    // already there.
+    execute.walker_store =
+        make_file_walker_store(plan, walkers_path, progress.walker_begin, progress.part_begin);
   }
   execute.on_segment = [&](const RunProgress& now, const SegmentData& state) {
     bool go = options.execute.on_segment ? options.execute.on_segment(now, state) : true;
@@ -75,7 +78,17 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
   };
   result.outcome = execute_from(plan, backend, execute, std::move(data), progress);
   record.wall_seconds = wall_before + seconds_since(start);
-  if (result.outcome.complete) {
+  if (result.outcome.complete && record.shard) {
+    // A finished shard keeps its exact tallies and its walkers for `sgdwalk merge`.
+    result.stop_signal = 0;
+    if (execute.walker_store) execute.walker_store->sync();
+    write_checkpoint((fs::path(directory) / kTalliesFileName).string(), plan,
+                     result.outcome.progress, result.outcome.data, record.wall_seconds,
+                     record.sessions);
+    write_run_start(plan, result.outcome, record, directory);
+    remove_if_present(checkpoint_path);
+    remove_if_present(checkpoint_path + ".tmp");
+  } else if (result.outcome.complete) {
     result.stop_signal = 0;
     write_run_outputs(plan, result.outcome, record, directory);
     // The outputs hold everything now; a checkpoint of a finished run has no use.
@@ -94,7 +107,11 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     } catch (const std::exception&) {
       failure = std::current_exception();
     }
-    write_run_outputs(plan, result.outcome, record, directory);
+    if (record.shard) {
+      write_run_start(plan, result.outcome, record, directory);  // a part has no results of its own
+    } else {
+      write_run_outputs(plan, result.outcome, record, directory);
+    }
     if (failure) std::rethrow_exception(failure);
   }
   return result;
@@ -135,8 +152,10 @@ std::string value_text(const Json& document, const std::string& pointer) {
   return text;
 }
 
+}  // namespace
+
 /// Describes how the resolved config changed, e.g. "run.steps: 400 -> 500".
-std::string describe_changes(const Json& before, const Json& after) {
+std::string describe_config_changes(const Json& before, const Json& after) {
   const Json patch = Json::diff(before, after);
   std::vector<std::string> changes;
   for (const auto& operation : patch) {
@@ -152,8 +171,6 @@ std::string describe_changes(const Json& before, const Json& after) {
   return fmt::format("{}", fmt::join(changes, "; "));
 }
 
-}  // namespace
-
 SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord record,
                                const std::string& directory, const SessionOptions& options) {
   RunPlan sized = plan;  // the batch the driver will use (--batch-walkers overrides the config)
@@ -162,21 +179,28 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
                        available_host_memory());
   const fs::path dir(directory);
   fs::create_directories(dir);
-  for (const char* stale : {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5",
-                            "results.h5.tmp", kWalkerFileName}) {
+  for (const char* stale :
+       {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp", kWalkerFileName,
+        kTalliesFileName, "tallies.bin.tmp"}) {
     remove_if_present(dir / stale);
   }
   RunOutcome start;
   start.backend_name = backend.name();
   start.backend_description = backend.description();
+  if (record.shard) {
+    const WalkerRange part = part_walkers(plan, *record.shard);
+    start.progress = RunProgress::start_of_part(part.begin, part.end);
+    record.provenance["shard"] = shard_provenance(plan, *record.shard);
+  }
   start.progress.update_counters(plan);
   record.wall_seconds = 0;
   record.sessions = 1;
   write_run_start(plan, start, record, directory);
   RunData data;
   data.resize(plan, 0);  // the driver sizes the batch arrays
-  return continue_session(plan, backend, std::move(record), directory, std::move(data),
-                          RunProgress{}, options);
+  const RunProgress from = start.progress;
+  return continue_session(plan, backend, std::move(record), directory, std::move(data), from,
+                          options);
 }
 
 ResumePoint load_resume_point(const std::string& directory, int threads) {
@@ -235,6 +259,12 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
     if (summary.contains("timing")) {
       point.record.sessions = summary.at("timing").value("sessions", std::int64_t{1});
     }
+    if (summary.contains("shard")) {
+      const Json& shard = summary.at("shard");
+      point.record.shard =
+          PartId{shard.at("index").get<std::int64_t>(), shard.at("count").get<std::int64_t>()};
+      point.record.provenance["shard"] = shard;
+    }
   } catch (const Json::exception& problem) {
     throw RunDirectoryError(
         fmt::format("{}: corrupt: a field sgdwalk resume needs is missing or has the wrong type "
@@ -253,15 +283,52 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
     throw ConfigError(fmt::format(
         "{} changed since the run started: {}; restore it to resume, or start a new run with "
         "`sgdwalk run`",
-        config_path.string(), describe_changes(recorded_config, point.plan.resolved_config)));
+        config_path.string(),
+        describe_config_changes(recorded_config, point.plan.resolved_config)));
   }
-  if (point.complete) return point;
+  if (point.record.shard) {
+    const PartId part = *point.record.shard;
+    if (part.count < 1 || part.index < 0 || part.index >= part.count) {
+      throw RunDirectoryError(fmt::format("{}: corrupt: \"shard\" is part {} of {}",
+                                          summary_path.string(), part.index, part.count),
+                              false);
+    }
+  }
+  // The part the run covers (the whole run unless it is a shard) and the file that must match it.
+  const WalkerRange part = point.record.shard ? part_walkers(point.plan, *point.record.shard)
+                                              : WalkerRange{0, point.plan.total_walkers()};
+  auto check_part = [&](const fs::path& path) {
+    const RunProgress& saved = point.checkpoint.progress;
+    if (saved.part_begin != part.begin || saved.part_end != part.end) {
+      throw CheckpointError(fmt::format(
+          "{}: holds walkers [{}, {}), but {} says the run covers walkers [{}, {})", path.string(),
+          saved.part_begin, saved.part_end, summary_path.string(), part.begin, part.end));
+    }
+  };
+  if (point.complete) {
+    if (point.record.shard) {
+      // A finished shard: its tallies, for `sgdwalk merge`.
+      const fs::path tallies_path = dir / kTalliesFileName;
+      point.checkpoint = read_checkpoint(tallies_path.string(), &point.plan);
+      check_part(tallies_path);
+      if (point.checkpoint.progress.walker_begin != part.end) {
+        throw CheckpointError(
+            fmt::format("{}: the shard's tallies are incomplete (walkers [{}, "
+                        "{}) of [{}, {}) finished)",
+                        tallies_path.string(), part.begin, point.checkpoint.progress.walker_begin,
+                        part.begin, part.end));
+      }
+      point.has_checkpoint = true;
+    }
+    return point;
+  }
 
   check_host_resources(point.plan, config_path.string(), counting_threads(threads),
                        available_host_memory());
   const fs::path checkpoint_path = dir / kCheckpointFileName;
   if (fs::exists(checkpoint_path, error)) {
     point.checkpoint = read_checkpoint(checkpoint_path.string(), &point.plan);
+    check_part(checkpoint_path);
     point.has_checkpoint = true;
     point.record.wall_seconds = point.checkpoint.wall_seconds;
     point.record.sessions = point.checkpoint.sessions + 1;
@@ -281,8 +348,13 @@ SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std
   }
   RunData data;
   data.resize(point.plan, 0);
+  RunProgress start;
+  if (point.record.shard) {
+    const WalkerRange part = part_walkers(point.plan, *point.record.shard);
+    start = RunProgress::start_of_part(part.begin, part.end);
+  }
   return continue_session(point.plan, backend, std::move(point.record), directory, std::move(data),
-                          RunProgress{}, options);
+                          start, options);
 }
 
 }  // namespace sgdwalk

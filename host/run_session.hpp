@@ -63,17 +63,22 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
 /// What a run directory says about an unfinished run.
 struct ResumePoint {
   RunPlan plan;      ///< from RUN/config.toml and the recorded seed
-  RunRecord record;  ///< as the run started; wall time and sessions so far
+  RunRecord record;  ///< as the run started (record.shard for a shard); wall time and sessions
   bool complete = false;
+  /// RUN/checkpoint.bin was read (unfinished run), or RUN/tallies.bin (finished shard).
   bool has_checkpoint = false;
   Checkpoint checkpoint;
 };
 
-/// Reads RUN/config.toml, RUN/summary.json and RUN/checkpoint.bin for `sgdwalk resume`. Throws
+/// Reads RUN/config.toml, RUN/summary.json and RUN/checkpoint.bin for `sgdwalk resume` (and, of a
+/// finished shard, RUN/tallies.bin for `sgdwalk merge`). Throws
 /// RunDirectoryError (missing or damaged directory), ConfigError (config.toml invalid or changed
 /// since the run started: the message lists the changes), CheckpointError (unreadable, corrupt or
 /// mismatched checkpoint) or ResourceError (does not fit in memory any more).
 ResumePoint load_resume_point(const std::string& directory, int threads = 0);
+
+/// Describes how a resolved config changed, key by key ("run.steps: 400 -> 500; ...").
+std::string describe_config_changes(const nlohmann::json& before, const nlohmann::json& after);
 
 /// Continues the run of `point` (from the beginning when there is no checkpoint) exactly as
 /// run_in_directory would have: the final outputs are the same bytes.

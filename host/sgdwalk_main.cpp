@@ -21,6 +21,7 @@
 #include "diagnostics.hpp"
 #include "driver.hpp"
 #include "memory.hpp"
+#include "parts.hpp"
 #include "run_session.hpp"
 
 namespace {
@@ -216,6 +217,15 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
     return result.stop_signal != 0 ? 128 + result.stop_signal : kExitRuntimeError;
   }
   reporter.update(outcome.progress, true);
+  if (!outcome.progress.whole()) {
+    if (!flags.quiet) {
+      fmt::print(
+          "shard done: walkers [{}, {}); merge the shards with `sgdwalk merge OUT SHARD_DIR...`"
+          " ({}/)\n",
+          outcome.progress.part_begin, outcome.progress.part_end, out_dir);
+    }
+    return 0;
+  }
   // Problems hidden in the numbers (diverged walkers, empty histograms, unreached targets) are
   // said even with --quiet: they are what a user would otherwise miss.
   for (const std::string& warning :
@@ -235,9 +245,11 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
 }
 
 int command_run(const std::string& config_path, std::string out_dir, std::int64_t seed, bool force,
-                const SessionFlags& flags, const std::string& command_line) {
+                const std::string& shard, const SessionFlags& flags,
+                const std::string& command_line) {
   RunRecord record;
   record.command_line = command_line;
+  if (!shard.empty()) record.shard = parse_part(shard, "--shard");
   if (config_path.empty()) {
     record.config_text = embedded_default_config();
     record.config_source = "<embedded quickstart>";
@@ -255,7 +267,12 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
     plan.resolved_config["run"]["seed"] = plan.seed;
     record.seed_from_command_line = true;
   }
-  if (out_dir.empty()) out_dir = "runs/" + plan.name;
+  if (out_dir.empty()) {
+    out_dir = "runs/" + plan.name;
+    if (record.shard) {
+      out_dir += fmt::format("-shard-{}-of-{}", record.shard->index, record.shard->count);
+    }
+  }
   const std::filesystem::path dir(out_dir);
   if (std::filesystem::exists(dir) && !std::filesystem::is_empty(dir) && !force) {
     const bool unfinished = std::filesystem::exists(dir / kCheckpointFileName);
@@ -282,6 +299,12 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
                  record.config_source.c_str(), static_cast<long long>(plan.variant_count()),
                  static_cast<long long>(plan.walkers_per_variant),
                  static_cast<long long>(plan.steps), choice.backend->description().c_str());
+    if (record.shard) {
+      const WalkerRange part = part_walkers(plan, *record.shard);
+      std::fprintf(stderr, "sgdwalk: shard %s: walkers [%lld, %lld) of %lld\n",
+                   to_string(*record.shard).c_str(), static_cast<long long>(part.begin),
+                   static_cast<long long>(part.end), static_cast<long long>(plan.total_walkers()));
+    }
   }
   return run_session_with_display(
       plan, out_dir, flags, *choice.backend, [&](Backend& backend, const SessionOptions& options) {
@@ -373,6 +396,21 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
   return 0;
 }
 
+int command_merge(const std::string& out_dir, const std::vector<std::string>& shard_dirs,
+                  bool force, bool quiet, const std::string& command_line) {
+  const MergedRun merged = merge_into_directory(shard_dirs, out_dir, force, command_line);
+  for (const std::string& warning :
+       run_warnings(merged.plan, merged.outcome.summaries, merged.outcome.progress.variants_done)) {
+    std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.c_str());
+  }
+  if (!quiet) {
+    print_summary_table(merged.plan, merged.outcome);
+    fmt::print("{} shard(s) merged; results in {}/ (summary.json, results.h5)\n", shard_dirs.size(),
+               out_dir);
+  }
+  return 0;
+}
+
 int command_info() {
   fmt::print("sgdwalk {} (git {})\n", sgdwalk_version(), sgdwalk_git_commit());
   fmt::print("backends: cpu (OpenMP, up to {} threads){}\n", omp_get_max_threads(),
@@ -430,6 +468,10 @@ int main(int argc, char** argv) {
   run->add_option("--seed,-s", seed, "Override run.seed (0 to 2^63-1)")
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   run->add_flag("--force,-f", force, "Overwrite an existing run directory");
+  std::string shard;
+  run->add_option("--shard", shard,
+                  "Run only part K of N (K/N, K from 0) of every run's walkers into a shard "
+                  "directory; `sgdwalk merge` joins the N shards into the run's results");
   add_session_flags(run, flags);
 
   std::string resume_dir;
@@ -455,6 +497,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
   replay->add_option("--output,-o", replay_output, "CSV file (default: standard output)");
 
+  std::string merge_out;
+  std::vector<std::string> merge_shard_dirs;
+  bool merge_force = false;
+  CLI::App* merge = app.add_subcommand(
+      "merge",
+      "Join the finished shards of a run (sgdwalk run --shard K/N) into its run directory");
+  merge->add_option("out", merge_out, "Run directory to write")->required();
+  merge->add_option("shards", merge_shard_dirs, "Shard directories, one per part")->required();
+  merge->add_flag("--force,-f", merge_force, "Overwrite an existing run directory");
+  merge->add_flag("--quiet,-q", flags.quiet, "No summary table");
+
   app.add_subcommand("info", "Version, build, backends and devices");
 
   try {
@@ -467,7 +520,12 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (run->parsed()) return command_run(config_path, out_dir, seed, force, flags, command_line);
+    if (run->parsed()) {
+      return command_run(config_path, out_dir, seed, force, shard, flags, command_line);
+    }
+    if (merge->parsed()) {
+      return command_merge(merge_out, merge_shard_dirs, merge_force, flags.quiet, command_line);
+    }
     if (resume->parsed()) return command_resume(resume_dir, flags);
     if (replay->parsed()) {
       return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every,

@@ -34,19 +34,21 @@ namespace {
 
 class FileWalkerStore final : public WalkerStore {
  public:
-  FileWalkerStore(const RunPlan& plan, std::string path, std::int64_t finished)
-      : path_(std::move(path)), dim_(plan.dim), finished_(finished) {
-    const int flags = O_RDWR | O_CREAT | O_CLOEXEC | (finished > 0 ? 0 : O_TRUNC);
+  FileWalkerStore(const RunPlan& plan, std::string path, std::int64_t finished, std::int64_t base,
+                  bool read_only)
+      : path_(std::move(path)), dim_(plan.dim), base_(base), finished_(finished) {
+    const int flags = read_only ? O_RDONLY | O_CLOEXEC
+                                : O_RDWR | O_CREAT | O_CLOEXEC | (finished > base ? 0 : O_TRUNC);
     fd_ = ::open(path_.c_str(), flags, 0644);
     if (fd_ < 0) fail("cannot open");
-    if (finished > 0) {
+    if (finished > base) {
       const off_t size = ::lseek(fd_, 0, SEEK_END);
-      if (size < static_cast<off_t>(finished * walker_record_bytes(dim_))) {
+      if (size < static_cast<off_t>((finished - base) * walker_record_bytes(dim_))) {
         ::close(fd_);
         throw std::runtime_error(fmt::format(
             "{}: the per-walker file is shorter than the {} finished walkers the checkpoint "
             "records",
-            path_, finished));
+            path_, finished - base));
       }
     }
   }
@@ -75,7 +77,8 @@ class FileWalkerStore final : public WalkerStore {
         put(p, &batch.basin[k], 4);
         put(p, &batch.crossings[k], 4);
       }
-      write_at(buffer.data(), buffer.size(), static_cast<off_t>(lo) * static_cast<off_t>(record));
+      write_at(buffer.data(), buffer.size(),
+               static_cast<off_t>(lo - base_) * static_cast<off_t>(record));
     }
     finished_ = std::max(finished_, last);
   }
@@ -86,7 +89,8 @@ class FileWalkerStore final : public WalkerStore {
     if (end <= first) return;
     const auto record = static_cast<std::size_t>(walker_record_bytes(dim_));
     std::vector<char> buffer(static_cast<std::size_t>(end - first) * record);
-    read_at(buffer.data(), buffer.size(), static_cast<off_t>(first) * static_cast<off_t>(record));
+    read_at(buffer.data(), buffer.size(),
+            static_cast<off_t>(first - base_) * static_cast<off_t>(record));
     const char* p = buffer.data();
     for (std::int64_t g = first; g < end; ++g) {
       const std::size_t k = out.at(g);
@@ -147,6 +151,7 @@ class FileWalkerStore final : public WalkerStore {
   }
   std::string path_;
   int dim_;
+  std::int64_t base_;  ///< the first walker of the file (a part's first walker)
   std::int64_t finished_;
   int fd_ = -1;
 };
@@ -154,8 +159,13 @@ class FileWalkerStore final : public WalkerStore {
 }  // namespace
 
 std::shared_ptr<WalkerStore> make_file_walker_store(const RunPlan& plan, const std::string& path,
-                                                    std::int64_t finished) {
-  return std::make_shared<FileWalkerStore>(plan, path, finished);
+                                                    std::int64_t finished, std::int64_t base) {
+  return std::make_shared<FileWalkerStore>(plan, path, std::max(finished, base), base, false);
+}
+
+std::shared_ptr<WalkerStore> open_walker_file(const RunPlan& plan, const std::string& path,
+                                              std::int64_t begin, std::int64_t end) {
+  return std::make_shared<FileWalkerStore>(plan, path, end, begin, true);
 }
 
 }  // namespace sgdwalk

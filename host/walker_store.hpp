@@ -41,11 +41,17 @@ class MemoryWalkerStore final : public WalkerStore {
   std::int64_t finished_ = 0;
 };
 
-/// A file of fixed-size little-endian records, one per walker at offset g · record size (run
-/// directories: RUN/walkers.bin). Opening it with `finished` > 0 keeps walkers [0, finished) of an
-/// existing file (resume); otherwise the file is created empty.
+/// A file of fixed-size little-endian records, one per walker at offset (g − base) · record size
+/// (run directories: RUN/walkers.bin; base is the first walker of a shard, 0 for a whole run).
+/// Opening it with `finished` > base keeps walkers [base, finished) of an existing file (resume);
+/// otherwise the file is created empty.
 std::shared_ptr<WalkerStore> make_file_walker_store(const RunPlan& plan, const std::string& path,
-                                                    std::int64_t finished = 0);
+                                                    std::int64_t finished = 0,
+                                                    std::int64_t base = 0);
+
+/// Reads an existing walker file holding walkers [begin, end) (a finished shard's), read-only.
+std::shared_ptr<WalkerStore> open_walker_file(const RunPlan& plan, const std::string& path,
+                                              std::int64_t begin, std::int64_t end);
 
 /// Bytes per walker of the file store.
 std::int64_t walker_record_bytes(int dim);

@@ -248,7 +248,7 @@ TEST_F(CorruptCheckpoint, WrongVersion) {
   bytes[8] = 7;  // the version field follows the 8 magic bytes
   const std::string message = error_for(bytes, &plan_);
   expect_contains(message, "format version 7 is not supported");
-  expect_contains(message, "reads version 3");
+  expect_contains(message, "reads versions 3 and 4");
 }
 
 TEST_F(CorruptCheckpoint, ChecksumMismatch) {

@@ -87,8 +87,8 @@ std::vector<std::pair<std::string, std::string>> generated_checkpoints() {
   const fs::path dir = fs::path(SGDWALK_BINARY_DIR) / "test-scratch" / "fuzz_corpus";
   fs::create_directories(dir);
   std::vector<std::pair<std::string, std::string>> seeds;
-  auto save = [&](const std::string& name, std::int64_t begin, std::int64_t end,
-                  std::int64_t step) {
+  auto save = [&](const std::string& name, std::int64_t begin, std::int64_t end, std::int64_t step,
+                  std::int64_t part_begin = 0, std::int64_t part_end = -1) {
     RunData data;
     data.resize(plan);
     auto& w = data.walkers;
@@ -114,9 +114,11 @@ std::vector<std::pair<std::string, std::string>> generated_checkpoints() {
     for (auto& counts : o.histogram_counts) {
       for (std::size_t i = 0; i < counts.size(); ++i) counts[i] = i * 7 % 11;
     }
-    reduce_batch(plan, data, 0, begin, 1);  // the finished walkers, as the driver does
-    reduce_samples(plan, data, 0, begin, 0, plan.sample_count(), 1);
+    reduce_batch(plan, data, part_begin, begin, 1);  // the finished walkers, as the driver does
+    reduce_samples(plan, data, part_begin, begin, 0, plan.sample_count(), 1);
     RunProgress progress;
+    progress.part_begin = part_begin;
+    progress.part_end = part_end;
     progress.walker_begin = begin;
     progress.walker_end = end;
     progress.step = step;
@@ -128,6 +130,8 @@ std::vector<std::pair<std::string, std::string>> generated_checkpoints() {
   save("valid-mid-batch.bin", 4, 6, 3);
   save("valid-between-batches.bin", 4, 4, 0);
   save("valid-finished.bin", 6, 6, 0);
+  save("valid-shard-mid-batch.bin", 4, 5, 2, 1, 5);  // a shard's part [1, 5)
+  save("valid-shard-finished.bin", 5, 5, 0, 1, 5);
   const std::string good = seeds.front().second;
   seeds.emplace_back("bad-empty.bin", "");
   seeds.emplace_back("bad-truncated-header.bin", good.substr(0, 30));

@@ -1,0 +1,298 @@
+#include "parts.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "checkpoint.hpp"
+#include "config.hpp"
+#include "run_session.hpp"
+#include "walker_store.hpp"
+
+namespace sgdwalk {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr std::int64_t kMaxParts = 1000000;
+
+/// floor(k · total / n) without overflow (0 <= k <= n <= kMaxParts): with total = q·n + r,
+/// it is k·q + floor(k·r / n), and k·r < n² fits.
+std::int64_t part_boundary(std::int64_t total, std::int64_t k, std::int64_t n) {
+  const std::int64_t q = total / n, r = total % n;
+  return k * q + k * r / n;
+}
+
+/// The walkers of a run read from its shards' walker files, each covering its part.
+class ShardWalkerStore final : public WalkerStore {
+ public:
+  void add(WalkerRange range, std::shared_ptr<WalkerStore> file) {
+    if (range.size() > 0) parts_.push_back({range, std::move(file)});
+    finished_ = std::max(finished_, range.end);
+  }
+  void write(const WalkerArrays&, std::int64_t, std::int64_t) override {
+    throw std::logic_error("the walkers of merged shards are read-only");
+  }
+  void read(std::int64_t first, std::int64_t count, WalkerArrays& out) const override {
+    out.resize(count, dim_, first);
+    WalkerArrays piece;
+    for (const auto& [range, file] : parts_) {
+      const std::int64_t lo = std::max(first, range.begin);
+      const std::int64_t hi = std::min(first + count, range.end);
+      if (lo >= hi) continue;
+      file->read(lo, hi - lo, piece);
+      out.copy_from(piece, lo, hi);
+    }
+  }
+  std::int64_t finished() const override { return finished_; }
+  void set_dim(int dim) { dim_ = dim; }
+
+ private:
+  struct Part {
+    WalkerRange range;
+    std::shared_ptr<WalkerStore> file;
+  };
+  std::vector<Part> parts_;
+  std::int64_t finished_ = 0;
+  int dim_ = 0;
+};
+
+RunDirectoryError usage_error(const std::string& message) {
+  return RunDirectoryError(message, true);
+}
+
+}  // namespace
+
+WalkerRange part_walkers(const RunPlan& plan, PartId part) {
+  const std::int64_t total = plan.total_walkers();
+  return {part_boundary(total, part.index, part.count),
+          part_boundary(total, part.index + 1, part.count)};
+}
+
+PartId parse_part(const std::string& text, const std::string& flag) {
+  const auto slash = text.find('/');
+  auto number = [&](std::string_view digits, std::int64_t& value) {
+    const auto* end = digits.data() + digits.size();
+    const auto [at, error] = std::from_chars(digits.data(), end, value);
+    return !digits.empty() && error == std::errc() && at == end;
+  };
+  PartId part;
+  if (slash == std::string::npos || !number(std::string_view(text).substr(0, slash), part.index) ||
+      !number(std::string_view(text).substr(slash + 1), part.count)) {
+    throw ConfigError(
+        fmt::format("{} {}: expected K/N (part K of N, counted from 0), e.g. 0/4", flag, text));
+  }
+  if (part.count < 1 || part.count > kMaxParts) {
+    throw ConfigError(fmt::format("{} {}: N = {} is out of range; allowed: 1 to {}", flag, text,
+                                  part.count, kMaxParts));
+  }
+  if (part.index < 0 || part.index >= part.count) {
+    throw ConfigError(
+        fmt::format("{} {}: K = {} is out of range; allowed: 0 to {} (parts are "
+                    "counted from 0)",
+                    flag, text, part.index, part.count - 1));
+  }
+  return part;
+}
+
+std::string to_string(PartId part) {
+  return fmt::format("{}/{}", part.index, part.count);
+}
+
+Json shard_provenance(const RunPlan& plan, PartId part) {
+  const WalkerRange range = part_walkers(plan, part);
+  return {{"index", part.index},
+          {"count", part.count},
+          {"walker_begin", range.begin},
+          {"walker_end", range.end},
+          {"config_hash", fmt::format("{:016x}", config_hash(plan))},
+          {"tallies", kTalliesFileName},
+          {"walkers", plan.per_walker_output ? Json(kWalkerFileName) : Json(nullptr)}};
+}
+
+MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
+                       const std::string& command_line) {
+  if (shard_dirs.empty()) throw usage_error("merge: no shard directories given");
+  struct Shard {
+    std::string dir;
+    ResumePoint point;
+    Json summary;
+  };
+  std::vector<Shard> shards;
+  for (const std::string& dir : shard_dirs) {
+    Shard shard{dir, load_resume_point(dir), {}};
+    if (!shard.point.record.shard) {
+      throw usage_error(fmt::format(
+          "merge: '{}' is not a shard (its summary.json has no \"shard\"; shards are made by "
+          "`sgdwalk run CONFIG --shard K/N`)",
+          dir));
+    }
+    if (!shard.point.complete) {
+      throw usage_error(fmt::format(
+          "merge: shard {} in '{}' is not finished; continue it with `sgdwalk resume {}`",
+          to_string(*shard.point.record.shard), dir, dir));
+    }
+    shard.summary = Json::parse(
+        [&] {
+          std::ifstream file(fs::path(dir) / "summary.json");
+          return std::string(std::istreambuf_iterator<char>(file), {});
+        }(),
+        nullptr, false);
+    shards.push_back(std::move(shard));
+  }
+
+  // The same resolved config and seed, and the same split.
+  const Shard& first = shards.front();
+  const RunPlan& plan = first.point.plan;
+  const PartId first_part = *first.point.record.shard;
+  for (const Shard& shard : shards) {
+    const RunPlan& other = shard.point.plan;
+    if (other.resolved_config != plan.resolved_config) {
+      throw usage_error(fmt::format(
+          "merge: '{}' (shard {}) is from another run than '{}': its resolved config differs: {}",
+          shard.dir, to_string(*shard.point.record.shard), first.dir,
+          describe_config_changes(plan.resolved_config, other.resolved_config)));
+    }
+    if (shard.point.record.shard->count != first_part.count) {
+      throw usage_error(fmt::format(
+          "merge: '{}' is shard {} but '{}' is shard {}: the shards of one run "
+          "split it into the same number of parts",
+          shard.dir, to_string(*shard.point.record.shard), first.dir, to_string(first_part)));
+    }
+  }
+  const std::int64_t count = first_part.count;
+  std::vector<const Shard*> by_part(static_cast<std::size_t>(count), nullptr);
+  for (const Shard& shard : shards) {
+    const Shard*& slot = by_part[static_cast<std::size_t>(shard.point.record.shard->index)];
+    if (slot != nullptr) {
+      throw usage_error(fmt::format("merge: shard {} is given twice: '{}' and '{}'",
+                                    to_string(*shard.point.record.shard), slot->dir, shard.dir));
+    }
+    slot = &shard;
+  }
+  std::vector<std::string> missing;
+  for (std::int64_t k = 0; k < count; ++k) {
+    if (by_part[static_cast<std::size_t>(k)] == nullptr) {
+      const WalkerRange range = part_walkers(plan, {k, count});
+      missing.push_back(
+          fmt::format("{} (walkers [{}, {}))", to_string({k, count}), range.begin, range.end));
+    }
+  }
+  if (!missing.empty()) {
+    if (missing.size() > 8) {
+      const std::size_t more = missing.size() - 6;
+      missing.resize(6);
+      missing.push_back(fmt::format("and {} more", more));
+    }
+    throw usage_error(fmt::format("merge: {} of {} shard(s) missing: {}", count - shards.size(),
+                                  count, fmt::join(missing, ", ")));
+  }
+
+  // Exact tallies and integer counters, added in part order (any order gives the same bits).
+  MergedRun merged;
+  merged.plan = plan;
+  RunData data;
+  data.resize(plan, 0);
+  auto walkers = std::make_shared<ShardWalkerStore>();
+  walkers->set_dim(plan.dim);
+  double simulate_seconds = 0, wall_seconds = 0;
+  std::int64_t sessions = 0;
+  std::vector<std::string> backends;
+  Json merged_from = Json::array();
+  for (const Shard* shard : by_part) {
+    const RunData& part = shard->point.checkpoint.data;
+    for (std::size_t v = 0; v < data.tallies.variants.size(); ++v) {
+      data.tallies.variants[v].merge(part.tallies.variants[v]);
+    }
+    for (std::size_t i = 0; i < data.tallies.samples.size(); ++i) {
+      SampleTally& to = data.tallies.samples[i];
+      const SampleTally& from = part.tallies.samples[i];
+      to.progress.merge(from.progress);
+      to.loss.merge(from.loss);
+      to.progress_sketch.merge(from.progress_sketch);
+      to.loss_sketch.merge(from.loss_sketch);
+    }
+    ObservableArrays& o = data.observables;
+    for (std::size_t i = 0; i < o.sample_flat.size(); ++i) {
+      o.sample_flat[i] += part.observables.sample_flat[i];
+      o.sample_finite[i] += part.observables.sample_finite[i];
+    }
+    for (std::size_t h = 0; h < o.histogram_counts.size(); ++h) {
+      for (std::size_t i = 0; i < o.histogram_counts[h].size(); ++i) {
+        o.histogram_counts[h][i] += part.observables.histogram_counts[h][i];
+      }
+    }
+    const WalkerRange range = part_walkers(plan, *shard->point.record.shard);
+    if (plan.per_walker_output && range.size() > 0) {
+      walkers->add(range, open_walker_file(plan, (fs::path(shard->dir) / kWalkerFileName).string(),
+                                           range.begin, range.end));
+    }
+    simulate_seconds += shard->point.checkpoint.progress.simulate_seconds;
+    wall_seconds += shard->point.checkpoint.wall_seconds;
+    sessions += shard->point.checkpoint.sessions;
+    const std::string backend = shard->summary.is_object() && shard->summary.contains("backend")
+                                    ? shard->summary["backend"].value("name", "?")
+                                    : "?";
+    if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
+      backends.push_back(backend);
+    }
+    merged_from.push_back({{"shard", to_string(*shard->point.record.shard)},
+                           {"directory", fs::absolute(shard->dir).lexically_normal().string()},
+                           {"backend", backend},
+                           {"walker_begin", range.begin},
+                           {"walker_end", range.end}});
+  }
+
+  RunOutcome& outcome = merged.outcome;
+  outcome.progress.walker_begin = outcome.progress.walker_end = plan.total_walkers();
+  outcome.progress.simulate_seconds = simulate_seconds;
+  outcome.progress.update_counters(plan);
+  outcome.complete = true;
+  outcome.summaries = summarize(plan, data);
+  outcome.data = std::move(data);
+  if (plan.per_walker_output) outcome.walkers = walkers;
+  outcome.backend_name = fmt::format("{}", fmt::join(backends, "+"));
+  outcome.backend_description = fmt::format("{} shard(s) merged", count);
+
+  merged.record = first.point.record;
+  merged.record.shard.reset();
+  merged.record.provenance = Json::object();
+  merged.record.provenance["merged_from"] = merged_from;
+  merged.record.command_line = command_line;
+  merged.record.wall_seconds = wall_seconds;
+  merged.record.sessions = sessions;
+  return merged;
+}
+
+MergedRun merge_into_directory(const std::vector<std::string>& shard_dirs,
+                               const std::string& out_dir, bool force,
+                               const std::string& command_line) {
+  MergedRun merged = merge_shards(shard_dirs, command_line);
+  const fs::path out(out_dir);
+  std::error_code error;
+  if (fs::exists(out, error) && !fs::is_empty(out, error) && !force) {
+    throw usage_error(fmt::format(
+        "merge: '{}' exists and is not empty; choose another directory or pass --force", out_dir));
+  }
+  for (const std::string& dir : shard_dirs) {
+    if (fs::exists(out, error) && fs::equivalent(out, dir, error)) {
+      throw usage_error(fmt::format(
+          "merge: the output '{}' is one of the shards; choose another directory", out_dir));
+    }
+  }
+  fs::create_directories(out);
+  for (const char* stale : {kCheckpointFileName, kWalkerFileName, kTalliesFileName}) {
+    fs::remove(out / stale, error);
+  }
+  write_run_outputs(merged.plan, merged.outcome, merged.record, out_dir);
+  return merged;
+}
+
+}  // namespace sgdwalk

@@ -1,0 +1,352 @@
+// Shards and merge: a run split into N parts (run --shard K/N), each run on its own with any batch
+// size, thread count or interruption, and merged gives the results.h5 of the single run, dataset by
+// dataset and bit for bit, and its summary.json but for the fields that must differ. Merge refuses
+// missing, duplicated, foreign and unfinished shards with a message naming them.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend.hpp"
+#include "config.hpp"
+#include "parts.hpp"
+#include "run_session.hpp"
+#include "test_files.hpp"
+#include "test_run_dirs.hpp"
+
+namespace sgdwalk {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using testing::read_json;
+
+fs::path scratch(const std::string& name) {
+  return testing::scratch_dir("shards", name);
+}
+
+void expect_contains(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
+}
+
+// ---- Parts --------------------------------------------------------------------------------------
+
+RunPlan plan_with(std::int64_t variants, std::int64_t walkers) {
+  RunPlan plan;
+  plan.walkers_per_variant = walkers;
+  plan.variants.resize(static_cast<std::size_t>(variants));
+  return plan;
+}
+
+TEST(Parts, PartsCoverEveryWalkerOnceInOrderWithSizesWithinOne) {
+  for (const auto& [variants, walkers] :
+       std::vector<std::pair<int, int>>{{1, 1}, {3, 37}, {2, 3}, {7, 1000}, {1, 5}}) {
+    const RunPlan plan = plan_with(variants, walkers);
+    const std::int64_t total = plan.total_walkers();
+    for (std::int64_t n : {1, 2, 3, 5, 7, 64, 1000}) {
+      std::int64_t expected_begin = 0;
+      for (std::int64_t k = 0; k < n; ++k) {
+        const WalkerRange range = part_walkers(plan, {k, n});
+        EXPECT_EQ(range.begin, expected_begin) << k << "/" << n;
+        EXPECT_GE(range.size(), total / n);
+        EXPECT_LE(range.size(), total / n + 1);
+        expected_begin = range.end;
+      }
+      EXPECT_EQ(expected_begin, total) << n;
+    }
+  }
+  // The definition: [floor(K·T/N), floor((K+1)·T/N)), also where K·T overflows 64 bits.
+  const RunPlan huge = plan_with(10000000, 4294967295LL);
+  const std::int64_t total = huge.total_walkers();
+  const WalkerRange last = part_walkers(huge, {999999, 1000000});
+  EXPECT_EQ(last.end, total);
+  EXPECT_EQ(last.begin, 999999 * (total / 1000000));  // T is a multiple of N here
+  EXPECT_EQ(part_walkers(plan_with(2, 3), {0, 4}).size(), 1);
+  EXPECT_EQ(part_walkers(plan_with(1, 2), {0, 3}).size(), 0);  // more parts than walkers
+}
+
+TEST(Parts, ParseNamesTheFlagTheValueAndTheRange) {
+  EXPECT_EQ(parse_part("3/8", "--shard"), (PartId{3, 8}));
+  EXPECT_EQ(parse_part("0/1", "--shard"), (PartId{0, 1}));
+  auto message = [](const std::string& text) {
+    try {
+      parse_part(text, "--shard");
+    } catch (const ConfigError& error) {
+      return std::string(error.what());
+    }
+    return std::string("accepted");
+  };
+  expect_contains(message("8/8"), "--shard 8/8: K = 8 is out of range; allowed: 0 to 7");
+  expect_contains(message("1/0"), "N = 0 is out of range; allowed: 1 to 1000000");
+  expect_contains(message("-1/4"), "--shard -1/4: K = -1 is out of range");
+  expect_contains(message("2"), "--shard 2: expected K/N");
+  expect_contains(message("a/4"), "expected K/N");
+  expect_contains(message("1/4x"), "expected K/N");
+}
+
+// ---- Shards merged = the single run -------------------------------------------------------------
+
+/// A config with every observable: samples (means, quantiles), first passage, an x histogram and
+/// per-walker output, for a landscape × noise × precision.
+std::string config_text(const std::string& landscape, const std::string& noise,
+                        const std::string& precision, int walkers, const std::string& extra = "") {
+  const bool two_valley = landscape == "two_valley";
+  return R"([run]
+name = "shards"
+walkers = )" +
+         std::to_string(walkers) +
+         R"(
+steps = 240
+seed = 77
+precision = ")" +
+         precision + R"("
+[landscape]
+kind = ")" +
+         landscape +
+         R"("
+[dynamics]
+noise = ")" +
+         noise +
+         R"("
+learning_rate = 0.05
+[init]
+positions = )" +
+         (two_valley ? "[[-0.01, 5.0], [0.01, 5.0]]" : "[[-0.3], [0.4]]") +
+         R"(
+[observables]
+sample_every = 60
+per_walker = true
+[observables.first_passage]
+)" + (two_valley ? "target = \"flat\"" : "coordinate = 0\nabove = 0.5") +
+         R"(
+[[observables.histogram]]
+name = "x"
+x_range = [-3.0, 3.0]
+bins = 24
+window = [120, 240]
+every = 5
+[sweep]
+noise_strength = [0.01, 0.2, 0.6]
+)" + extra;
+}
+
+RunRecord record_for(const std::string& text) {
+  RunRecord record;
+  record.config_text = text;
+  record.config_source = "shards.toml";
+  record.command_line = "sgdwalk run shards.toml";
+  return record;
+}
+
+SessionOptions options_for(std::int64_t batch, std::int64_t segment_steps) {
+  SessionOptions options;
+  options.checkpoint_every = 0;
+  options.execute.batch_walkers = batch;
+  options.execute.segment_steps = segment_steps;
+  return options;
+}
+
+/// Runs `text` whole into `dir`.
+void run_single(const std::string& text, const fs::path& dir) {
+  const RunPlan plan = load_config_text(text, "shards.toml");
+  auto backend = make_cpu_backend(2);
+  const SessionResult result =
+      run_in_directory(plan, *backend, record_for(text), dir.string(), options_for(0, 0));
+  ASSERT_TRUE(result.outcome.complete);
+}
+
+/// Runs part `part` of `text` into `dir` (batch sizes, segments and threads vary with the part,
+/// as they may between the machines of a job array).
+void run_shard(const std::string& text, PartId part, const fs::path& dir) {
+  const RunPlan plan = load_config_text(text, "shards.toml");
+  auto backend = make_cpu_backend(1 + static_cast<int>(part.index % 2));
+  RunRecord record = record_for(text);
+  record.shard = part;
+  const SessionResult result =
+      run_in_directory(plan, *backend, record, dir.string(), options_for(7 + part.index, 0));
+  ASSERT_TRUE(result.outcome.complete);
+  EXPECT_TRUE(fs::exists(dir / kTalliesFileName));
+  EXPECT_FALSE(fs::exists(dir / "results.h5"));  // a part's statistics are not the run's
+  EXPECT_FALSE(fs::exists(dir / kCheckpointFileName));
+}
+
+/// Runs `text` in `counts` shards each and merges them; every merge equals the single run.
+void expect_shards_merge_to_single_run(const std::string& name, const std::string& text,
+                                       const std::vector<std::int64_t>& counts) {
+  const fs::path dir = scratch(name);
+  run_single(text, dir / "single");
+  const Json single_summary = read_json(dir / "single" / "summary.json");
+  for (const std::int64_t n : counts) {
+    SCOPED_TRACE(name + ": " + std::to_string(n) + " shard(s)");
+    std::vector<std::string> shard_dirs;
+    for (std::int64_t k = n - 1; k >= 0; --k) {  // any order on the command line
+      const fs::path shard_dir = dir / ("shard-" + std::to_string(k) + "-of-" + std::to_string(n));
+      run_shard(text, {k, n}, shard_dir);
+      shard_dirs.push_back(shard_dir.string());
+    }
+    const fs::path merged = dir / ("merged-" + std::to_string(n));
+    merge_into_directory(shard_dirs, merged.string(), false, "sgdwalk merge");
+    testing::expect_same_h5(dir / "single" / "results.h5", merged / "results.h5");
+    // The same writer fed the same numbers: the same bytes, too.
+    EXPECT_TRUE(testing::read_bytes(dir / "single" / "results.h5") ==
+                testing::read_bytes(merged / "results.h5"));
+    const Json summary = read_json(merged / "summary.json");
+    EXPECT_EQ(testing::comparable_summary(summary), testing::comparable_summary(single_summary));
+    EXPECT_EQ(summary["merged_from"].size(), static_cast<std::size_t>(n));
+    EXPECT_EQ(summary["timing"]["walker_steps"], single_summary["timing"]["walker_steps"]);
+    EXPECT_EQ(testing::read_bytes(merged / "config.toml"), text);
+  }
+}
+
+TEST(Shards, MergedShardsEqualTheSingleRunTwoValleyHessianDouble) {
+  expect_shards_merge_to_single_run("two_valley_hessian_double",
+                                    config_text("two_valley", "hessian", "double", 37), {1, 2, 5});
+}
+
+TEST(Shards, MergedShardsEqualTheSingleRunTwoValleyIsotropicFloat) {
+  expect_shards_merge_to_single_run("two_valley_isotropic_float",
+                                    config_text("two_valley", "isotropic", "float", 29), {2, 5});
+}
+
+TEST(Shards, MergedShardsEqualTheSingleRunDoubleWellHessianSquaredFloat) {
+  expect_shards_merge_to_single_run("double_well_hessian_squared_float",
+                                    config_text("double_well", "hessian_squared", "float", 23),
+                                    {2, 5});
+}
+
+TEST(Shards, MergedShardsEqualTheSingleRunWithMoreShardsThanWalkersOfAVariant) {
+  // 3 variants x 3 walkers: 5 parts span variant boundaries, 11 parts leave two empty.
+  expect_shards_merge_to_single_run("uneven", config_text("two_valley", "hessian", "double", 3),
+                                    {5, 11});
+}
+
+TEST(Shards, DivergedWalkersMergeExactly) {
+  // A learning rate of 30 sends walkers to non-finite values: counts and first steps merge.
+  expect_shards_merge_to_single_run(
+      "divergent",
+      config_text("two_valley", "hessian", "double", 17, "learning_rate = [0.05, 30.0]\n"), {3});
+}
+
+TEST(Shards, AStoppedShardResumesAndMergesToTheSameResults) {
+  const std::string text = config_text("two_valley", "hessian", "double", 31);
+  const fs::path dir = scratch("stopped");
+  run_single(text, dir / "single");
+  const RunPlan plan = load_config_text(text, "shards.toml");
+  run_shard(text, {0, 2}, dir / "a");
+  {
+    auto backend = make_cpu_backend(2);
+    RunRecord record = record_for(text);
+    record.shard = PartId{1, 2};
+    SessionOptions options = options_for(10, 17);
+    int segments = 0;
+    options.execute.on_segment = [&](const RunProgress&, const SegmentData&) {
+      return ++segments < 9;
+    };
+    const SessionResult stopped =
+        run_in_directory(plan, *backend, record, (dir / "b").string(), options);
+    ASSERT_FALSE(stopped.outcome.complete);
+    EXPECT_TRUE(fs::exists(dir / "b" / kCheckpointFileName));
+    EXPECT_FALSE(fs::exists(dir / "b" / kTalliesFileName));
+    EXPECT_TRUE(read_json(dir / "b" / "summary.json")["partial"].get<bool>());
+  }
+  // Merging an unfinished shard is refused, naming it and how to continue it.
+  try {
+    merge_shards({(dir / "a").string(), (dir / "b").string()}, "sgdwalk merge");
+    ADD_FAILURE() << "an unfinished shard was merged";
+  } catch (const RunDirectoryError& error) {
+    expect_contains(error.what(), "shard 1/2 in '" + (dir / "b").string() + "' is not finished");
+    expect_contains(error.what(), "sgdwalk resume " + (dir / "b").string());
+  }
+  ResumePoint point = load_resume_point((dir / "b").string());
+  ASSERT_TRUE(point.record.shard.has_value());
+  auto backend = make_cpu_backend(1);
+  const SessionResult resumed =
+      resume_in_directory(std::move(point), *backend, (dir / "b").string(), options_for(0, 0));
+  ASSERT_TRUE(resumed.outcome.complete);
+  merge_into_directory({(dir / "a").string(), (dir / "b").string()}, (dir / "merged").string(),
+                       false, "sgdwalk merge");
+  testing::expect_same_h5(dir / "single" / "results.h5", dir / "merged" / "results.h5");
+}
+
+TEST(Shards, TheComparisonSeesADifferentRun) {
+  // The helpers above must be able to fail: another seed gives other datasets.
+  const fs::path dir = scratch("different");
+  const std::string text = config_text("two_valley", "hessian", "double", 9);
+  run_single(text, dir / "a");
+  std::string other = text;
+  other.replace(other.find("seed = 77"), 9, "seed = 78");
+  run_single(other, dir / "b");
+  const auto a = testing::h5_items(dir / "a" / "results.h5");
+  const auto b = testing::h5_items(dir / "b" / "results.h5");
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_FALSE(a.at("/walkers/position") == b.at("/walkers/position"));
+  EXPECT_FALSE(a.at("/@config") == b.at("/@config"));
+  EXPECT_TRUE(a.at("/parameters/learning_rate") == b.at("/parameters/learning_rate"));
+  EXPECT_NE(testing::comparable_summary(read_json(dir / "a" / "summary.json")),
+            testing::comparable_summary(read_json(dir / "b" / "summary.json")));
+}
+
+// ---- Through the CLI: refusals ------------------------------------------------------------------
+
+TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
+  const fs::path dir = scratch("cli");
+  const std::string text = config_text("two_valley", "hessian", "double", 11);
+  testing::write_bytes(dir / "c.toml", text);
+  const std::string run = "run " + (dir / "c.toml").string() + " --backend cpu -q";
+  auto shard = [&](const std::string& name, const std::string& flags) {
+    const auto result = testing::run_cli(run + " --out " + (dir / name).string() + " " + flags);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+  };
+  shard("s0", "--shard 0/3");
+  shard("s1", "--shard 1/3");
+  shard("s2", "--shard 2/3");
+  shard("seed9", "--shard 1/3 --seed 9");
+  shard("half", "--shard 1/2");
+  shard("whole", "");
+  auto merge = [&](const std::string& shards) {
+    std::string arguments = "merge " + (dir / "out").string();
+    std::istringstream names(shards);
+    for (std::string name; names >> name;) arguments.append(" ").append((dir / name).string());
+    return testing::run_cli(arguments);
+  };
+  const auto missing = merge("s0 s2");
+  EXPECT_EQ(missing.exit_code, 2);
+  expect_contains(missing.output, "1 of 3 shard(s) missing: 1/3 (walkers [11, 22))");
+  const auto twice = merge("s0 s1 s1 s2");
+  EXPECT_EQ(twice.exit_code, 2);
+  expect_contains(twice.output, "shard 1/3 is given twice");
+  const auto foreign = merge("s0 seed9 s2");
+  EXPECT_EQ(foreign.exit_code, 2);
+  expect_contains(foreign.output, "'" + (dir / "seed9").string() +
+                                      "' (shard 1/3) is from another "
+                                      "run than '" +
+                                      (dir / "s0").string() + "'");
+  expect_contains(foreign.output, "run.seed: 77 -> 9");
+  const auto split = merge("s0 half s2");
+  EXPECT_EQ(split.exit_code, 2);
+  expect_contains(split.output, "is shard 1/2 but");
+  const auto whole = merge("s0 whole s2");
+  EXPECT_EQ(whole.exit_code, 2);
+  expect_contains(whole.output, "is not a shard");
+  const auto nothing = merge("nowhere");
+  EXPECT_EQ(nothing.exit_code, 2);
+  expect_contains(nothing.output, "is not a run directory");
+  EXPECT_FALSE(fs::exists(dir / "out"));  // nothing written by a refused merge
+
+  const auto good = merge("s2 s0 s1");
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  testing::expect_same_h5(dir / "whole" / "results.h5", dir / "out" / "results.h5");
+  const auto again = merge("s2 s0 s1");
+  EXPECT_EQ(again.exit_code, 2);
+  expect_contains(again.output, "exists and is not empty");
+
+  const auto bad_flag = testing::run_cli(run + " --shard 3/3 --out " + (dir / "x").string());
+  EXPECT_EQ(bad_flag.exit_code, 2);
+  expect_contains(bad_flag.output, "--shard 3/3: K = 3 is out of range; allowed: 0 to 2");
+}
+
+}  // namespace
+}  // namespace sgdwalk
