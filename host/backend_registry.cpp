@@ -42,11 +42,14 @@ std::string cuda_device_report() {
 #endif
 }
 
-BackendChoice make_backend(const std::string& name, int threads) {
+BackendChoice make_backend(const std::string& name, int threads, int device_slot) {
+  // One rank per GPU: rank i of a node takes device i modulo the node's devices.
+  [[maybe_unused]] const int device =
+      device_slot > 0 ? device_slot % std::max(1, cuda_device_count()) : 0;
   if (name == "cpu") return {make_cpu_backend(threads), ""};
   if (name == "cuda") {
 #if SGDWALK_HAVE_CUDA
-    return {make_cuda_backend(0), ""};
+    return {make_cuda_backend(device), ""};
 #else
     throw std::runtime_error(
         "--backend cuda: this sgdwalk was built without the CUDA backend; rebuild with "
@@ -59,7 +62,7 @@ BackendChoice make_backend(const std::string& name, int threads) {
       // A device this binary cannot use (no kernel image for its architecture, a driver too old)
       // is no reason to fail: fall back to the CPU and say why, in one line.
       try {
-        return {make_cuda_backend(0), ""};
+        return {make_cuda_backend(device), ""};
       } catch (const std::runtime_error& error) {
         std::string reason = error.what();
         std::replace(reason.begin(), reason.end(), '\n', ' ');

@@ -16,7 +16,8 @@ struct BackendChoice {
 
 /// "cpu", "cuda" or "auto" (CUDA when a device is present, else the CPU with a one-line notice).
 /// Throws std::runtime_error with a clear message for "cuda" without a usable device.
-BackendChoice make_backend(const std::string& name, int threads);
+/// `device_slot` (an MPI rank's local rank) picks CUDA device device_slot modulo the device count.
+BackendChoice make_backend(const std::string& name, int threads, int device_slot = 0);
 
 /// Whether this binary was built with the CUDA backend.
 bool cuda_backend_built();

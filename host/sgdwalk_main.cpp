@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <thread>
 
@@ -21,8 +23,12 @@
 #include "diagnostics.hpp"
 #include "driver.hpp"
 #include "memory.hpp"
+#include "parallel_job.hpp"
 #include "parts.hpp"
 #include "run_session.hpp"
+#if SGDWALK_HAVE_MPI
+#include "mpi/mpi_comm.hpp"
+#endif
 
 namespace {
 
@@ -110,10 +116,15 @@ class ProgressReporter {
     const std::string batch_text =
         progress.batches > 1 ? fmt::format("  batch {}/{}", progress.batch + 1, progress.batches)
                              : "";
-    const std::string text = fmt::format(
-        "{:5.1f}%  variants {}/{}{}  {:.3g} walker-steps  {:.3g} walker-steps/s  ETA {}",
-        100.0 * fraction, progress.variants_done, progress.variants_total, batch_text,
-        static_cast<double>(progress.walker_steps_done), rate, format_duration(eta));
+    // A job's progress (MPI) sums walker-steps and rates over its processes; it has no variants.
+    const std::string variants_text =
+        progress.variants_total > 0
+            ? fmt::format("  variants {}/{}", progress.variants_done, progress.variants_total)
+            : "";
+    const std::string text =
+        fmt::format("{:5.1f}%{}{}  {:.3g} walker-steps  {:.3g} walker-steps/s  ETA {}",
+                    100.0 * fraction, variants_text, batch_text,
+                    static_cast<double>(progress.walker_steps_done), rate, format_duration(eta));
     if (terminal_) {
       const int width = 30;
       const int filled = static_cast<int>(fraction * width);
@@ -244,12 +255,8 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
   return 0;
 }
 
-int command_run(const std::string& config_path, std::string out_dir, std::int64_t seed, bool force,
-                const std::string& shard, const SessionFlags& flags,
-                const std::string& command_line) {
-  RunRecord record;
-  record.command_line = command_line;
-  if (!shard.empty()) record.shard = parse_part(shard, "--shard");
+/// The config of `sgdwalk run` (the embedded quickstart if no path), with --seed applied.
+RunPlan load_run_config(const std::string& config_path, std::int64_t seed, RunRecord& record) {
   if (config_path.empty()) {
     record.config_text = embedded_default_config();
     record.config_source = "<embedded quickstart>";
@@ -267,6 +274,16 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
     plan.resolved_config["run"]["seed"] = plan.seed;
     record.seed_from_command_line = true;
   }
+  return plan;
+}
+
+int command_run(const std::string& config_path, std::string out_dir, std::int64_t seed, bool force,
+                const std::string& shard, const SessionFlags& flags,
+                const std::string& command_line) {
+  RunRecord record;
+  record.command_line = command_line;
+  if (!shard.empty()) record.shard = parse_part(shard, "--shard");
+  const RunPlan plan = load_run_config(config_path, seed, record);
   if (out_dir.empty()) {
     out_dir = "runs/" + plan.name;
     if (record.shard) {
@@ -396,6 +413,137 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
   return 0;
 }
 
+// ---- Jobs of several processes (MPI)
+// -------------------------------------------------------------
+
+JobOptions job_options(const SessionFlags& flags, ProgressReporter& reporter) {
+  JobOptions options;
+  options.backend_name = flags.backend_name;
+  options.threads = flags.threads;
+  options.quiet = flags.quiet;
+  options.batch_walkers = flags.batch_walkers;
+  options.segment_steps = flags.segment_steps;
+  options.checkpoint_every = flags.checkpoint_every;
+  options.stop = &g_stop_signal;
+  options.on_progress = [&reporter](const RunProgress& progress) { reporter.update(progress); };
+  const char* delay_text = std::getenv("SGDWALK_TEST_SEGMENT_DELAY_MS");  // as for single runs
+  const int delay_ms = delay_text != nullptr ? std::atoi(delay_text) : 0;
+  if (delay_ms > 0) {
+    options.after_segment = [delay_ms] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    };
+  }
+  return options;
+}
+
+/// Rank 0 says how a job ended; every process returns its exit code.
+int report_job(const JobComm& comm, const JobResult& result, const std::string& run_dir,
+               const SessionFlags& flags, ProgressReporter& reporter) {
+  if (comm.rank() != 0) return result.exit_code;
+  if (result.stop_signal != 0) {
+    reporter.finish_line();
+    const RunProgress& p = result.progress;
+    std::fprintf(stderr,
+                 "sgdwalk: interrupted by %s at %.1f%%; every part wrote its checkpoint under "
+                 "%s/parts/\nsgdwalk: continue with any number of processes: mpirun -np M "
+                 "sgdwalk resume %s (or, without MPI, sgdwalk resume %s)\n",
+                 signal_name(result.stop_signal),
+                 p.walker_steps_total > 0 ? 100.0 * static_cast<double>(p.walker_steps_done) /
+                                                static_cast<double>(p.walker_steps_total)
+                                          : 0.0,
+                 run_dir.c_str(), run_dir.c_str(), run_dir.c_str());
+    return result.exit_code;
+  }
+  if (!result.merged) return result.exit_code;
+  reporter.update(result.progress, true);
+  const MergedRun& merged = *result.merged;
+  for (const std::string& warning :
+       run_warnings(merged.plan, merged.outcome.summaries, merged.outcome.progress.variants_done)) {
+    std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.c_str());
+  }
+  if (!flags.quiet) {
+    print_summary_table(merged.plan, merged.outcome);
+    fmt::print("{} process(es); results in {}/ (summary.json, results.h5)\n", comm.size(), run_dir);
+  }
+  return result.exit_code;
+}
+
+int command_run_job(JobComm& comm, const std::string& config_path, std::string out_dir,
+                    std::int64_t seed, bool force, const SessionFlags& flags,
+                    const std::string& command_line) {
+  RunRecord record;
+  record.command_line = command_line;
+  RunPlan plan;
+  if (const auto code = agree_on_every_process(comm, [&] {
+        plan = load_run_config(config_path, seed, record);
+        if (out_dir.empty()) out_dir = "runs/" + plan.name;
+      })) {
+    return *code;
+  }
+  ProgressReporter reporter(flags.quiet || comm.rank() != 0);
+  if (comm.rank() == 0) {
+    for (const std::string& hint : plan.hints)
+      std::fprintf(stderr, "sgdwalk: hint: %s\n", hint.c_str());
+    if (!flags.quiet) {
+      std::fprintf(stderr,
+                   "sgdwalk: %s: %lld variant(s) x %lld walkers x %lld steps on %d processes "
+                   "(%s backend)\n",
+                   record.config_source.c_str(), static_cast<long long>(plan.variant_count()),
+                   static_cast<long long>(plan.walkers_per_variant),
+                   static_cast<long long>(plan.steps), comm.size(), flags.backend_name.c_str());
+    }
+  }
+  g_quiet = flags.quiet || comm.rank() != 0;
+  install_stop_handlers();
+  const JobResult result =
+      run_job(comm, plan, record, out_dir, force, job_options(flags, reporter));
+  return report_job(comm, result, out_dir, flags, reporter);
+}
+
+int command_resume_job(JobComm& comm, const std::string& run_dir, const SessionFlags& flags) {
+  ProgressReporter reporter(flags.quiet || comm.rank() != 0);
+  if (comm.rank() == 0 && !flags.quiet) {
+    std::fprintf(stderr, "sgdwalk: resuming %s on %d process(es) (%s backend)\n", run_dir.c_str(),
+                 comm.size(), flags.backend_name.c_str());
+  }
+  g_quiet = flags.quiet || comm.rank() != 0;
+  install_stop_handlers();
+  const JobResult result = resume_job(comm, run_dir, job_options(flags, reporter));
+  return report_job(comm, result, run_dir, flags, reporter);
+}
+
+/// Whether an MPI launcher (mpirun, srun --mpi=pmix) started this process: the number of processes
+/// it started, -1 when it does not say, 0 when there is no launcher.
+int mpi_launch_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const char* value = std::getenv(name)) return std::max(1, std::atoi(value));
+  }
+  if (std::getenv("PMIX_RANK") != nullptr || std::getenv("PMI_RANK") != nullptr) return -1;
+  return 0;
+}
+
+/// The CLI's error reporting: the message and the documented exit code of each kind of error.
+int guarded(const std::function<int()>& command) {
+  try {
+    return command();
+  } catch (const ConfigError& error) {
+    std::fprintf(stderr, "sgdwalk: config error: %s\n", error.what());
+    return kExitUsage;
+  } catch (const ResourceError& error) {
+    std::fprintf(stderr, "sgdwalk: refused: %s\n", error.what());
+    return kExitUsage;
+  } catch (const RunDirectoryError& error) {
+    std::fprintf(stderr, "sgdwalk: %s\n", error.what());
+    return error.usage() ? kExitUsage : kExitRuntimeError;
+  } catch (const CheckpointError& error) {
+    std::fprintf(stderr, "sgdwalk: cannot resume: %s\n", error.what());
+    return kExitRuntimeError;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "sgdwalk: error: %s\n", error.what());
+    return kExitRuntimeError;
+  }
+}
+
 int command_merge(const std::string& out_dir, const std::vector<std::string>& shard_dirs,
                   bool force, bool quiet, const std::string& command_line) {
   const MergedRun merged = merge_into_directory(shard_dirs, out_dir, force, command_line);
@@ -415,6 +563,14 @@ int command_info() {
   fmt::print("sgdwalk {} (git {})\n", sgdwalk_version(), sgdwalk_git_commit());
   fmt::print("backends: cpu (OpenMP, up to {} threads){}\n", omp_get_max_threads(),
              cuda_backend_built() ? ", cuda" : "");
+#if SGDWALK_HAVE_MPI
+  fmt::print("mpi: built with {} (mpirun -np N sgdwalk run: one part of the walkers per rank)\n",
+             mpi_library_version());
+#else
+  fmt::print(
+      "mpi: not built (configure with -DSGDWALK_MPI=ON where libopenmpi-dev is installed; "
+      "shards work without it: sgdwalk run --shard K/N, sgdwalk merge)\n");
+#endif
   fmt::print("cuda: {}\n", cuda_device_report());
   fmt::print("default backend here: {}\n", cuda_device_count() > 0 ? "cuda" : "cpu");
   return 0;
@@ -425,6 +581,24 @@ int command_info() {
 int main(int argc, char** argv) {
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+
+  // Started by mpirun or srun: every process joins the job (parallel_job.hpp).
+  std::unique_ptr<JobComm> comm;
+  const int launched = mpi_launch_size();
+#if SGDWALK_HAVE_MPI
+  if (launched != 0) comm = make_mpi_comm(&argc, &argv);
+#else
+  if (launched > 1) {
+    std::fprintf(stderr,
+                 "sgdwalk: started by an MPI launcher as one of %d processes, but this sgdwalk was "
+                 "built without MPI, so each would run the whole run; rebuild with "
+                 "-DSGDWALK_MPI=ON (libopenmpi-dev), run a single process, or split the run with "
+                 "--shard K/N and sgdwalk merge\n",
+                 launched);
+    return kExitUsage;
+  }
+#endif
+  const bool rank_zero = !comm || comm->rank() == 0;
 
   CLI::App app{
       "sgdwalk: ensembles of SGD and Langevin walkers on two-valley loss landscapes.\n"
@@ -514,38 +688,54 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     // CLI11 prints the message (or --help) and has its own codes (105, 106, 109, ...); the
-    // documented one for every usage error is 2.
-    const int code = app.exit(error);
+    // documented one for every usage error is 2. In a job, rank 0 alone prints it.
+    const int code = rank_zero ? app.exit(error) : (error.get_exit_code() == 0 ? 0 : 1);
     return code == 0 ? 0 : kExitUsage;
   }
 
-  try {
+  const auto dispatch = [&]() -> int {
     if (run->parsed()) {
       return command_run(config_path, out_dir, seed, force, shard, flags, command_line);
     }
     if (merge->parsed()) {
       return command_merge(merge_out, merge_shard_dirs, merge_force, flags.quiet, command_line);
     }
-    if (resume->parsed()) return command_resume(resume_dir, flags);
+    if (resume->parsed()) {
+      // A run split into parts (an MPI job) resumes as a job of this one process.
+      if (is_job_directory(resume_dir)) {
+        return command_resume_job(*make_solo_comm(), resume_dir, flags);
+      }
+      return command_resume(resume_dir, flags);
+    }
     if (replay->parsed()) {
       return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every,
                             replay_output);
     }
     return command_info();
-  } catch (const ConfigError& error) {
-    std::fprintf(stderr, "sgdwalk: config error: %s\n", error.what());
-    return kExitUsage;
-  } catch (const ResourceError& error) {
-    std::fprintf(stderr, "sgdwalk: refused: %s\n", error.what());
-    return kExitUsage;
-  } catch (const RunDirectoryError& error) {
-    std::fprintf(stderr, "sgdwalk: %s\n", error.what());
-    return error.usage() ? kExitUsage : kExitRuntimeError;
-  } catch (const CheckpointError& error) {
-    std::fprintf(stderr, "sgdwalk: cannot resume: %s\n", error.what());
-    return kExitRuntimeError;
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "sgdwalk: error: %s\n", error.what());
-    return kExitRuntimeError;
+  };
+  if (!comm || comm->size() == 1) return guarded(dispatch);
+
+  // Several processes: `run` and the resume of a job are collective; every other command runs on
+  // rank 0 alone while the others wait for its exit code.
+  if (run->parsed() && shard.empty()) {
+    return guarded([&] {
+      return command_run_job(*comm, config_path, out_dir, seed, force, flags, command_line);
+    });
   }
+  if (resume->parsed() && is_job_directory(resume_dir)) {
+    return guarded([&] { return command_resume_job(*comm, resume_dir, flags); });
+  }
+  int code = 0;
+  if (comm->rank() == 0) {
+    code = guarded([&] {
+      if (run->parsed()) {
+        throw ConfigError(
+            "--shard with mpirun/srun: a shard is one process's work; start the shards as "
+            "separate jobs (a job array), or run without --shard to split the run over the "
+            "processes");
+      }
+      return dispatch();
+    });
+  }
+  return std::atoi(comm->broadcast(std::to_string(code), 0).c_str());
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sgdwalk builds and runs with, skipping those already present.
-# The CUDA toolkit is optional and not installed here (the CPU backend always builds).
+# The CUDA toolkit is optional and not installed here (the CPU backend always builds). Open MPI is
+# optional for a build (-DSGDWALK_MPI) but installed here, so that the MPI tests run.
 set -euo pipefail
 packages=(build-essential cmake libgtest-dev libtoml11-dev libcli11-dev nlohmann-json3-dev
           libhdf5-dev libfmt-dev python3 python3-numpy python3-h5py python3-matplotlib
-          python3-venv)
+          python3-venv openmpi-bin libopenmpi-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
@@ -21,7 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "sgdwalk: these Debian packages are needed and not installed: ${missing[*]}" >&2
     echo "sgdwalk: ask an administrator to run: apt-get install ${missing[*]}" >&2
     echo "sgdwalk: (or provide toml11, CLI11, nlohmann-json, HDF5, fmt and GoogleTest otherwise" \
-      "and point CMake at them with CMAKE_PREFIX_PATH)" >&2
+      "and point CMake at them with CMAKE_PREFIX_PATH; MPI is optional: -DSGDWALK_MPI=OFF)" >&2
     exit 1
   fi
   sudo_cmd=(sudo -n)
