@@ -1,0 +1,274 @@
+// MPI jobs (mpirun -np N sgdwalk run): results of 1, 2 and 3 ranks equal the single-process run's,
+// dataset by dataset and bit for bit, also for uneven splits; SIGTERM to the job then resume with
+// another rank count (and without mpirun) gives the same results; a failing rank fails the job
+// with its rank and reason, at once and without outputs. Skipped when the build has no MPI.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test_files.hpp"
+#include "test_run_dirs.hpp"
+
+extern char** environ;
+
+namespace sgdwalk {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using testing::read_json;
+using testing::run_cli;
+
+#ifdef SGDWALK_MPIEXEC
+constexpr const char* kMpiexec = SGDWALK_MPIEXEC;
+#else
+constexpr const char* kMpiexec = nullptr;
+#endif
+
+/// Open MPI refuses to run as root (CI containers) without these, and more ranks than cores need
+/// oversubscription; shared memory and loopback transports only.
+class MpiEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    setenv("OMPI_MCA_btl", "self,vader", 1);
+  }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
+
+#define SKIP_WITHOUT_MPI()                                          \
+  if (kMpiexec == nullptr)                                          \
+  GTEST_SKIP() << "this build has no MPI (-DSGDWALK_MPI=OFF or no " \
+                  "MPI found)"
+
+fs::path scratch(const std::string& name) {
+  return testing::scratch_dir("mpi", name);
+}
+
+void expect_contains(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
+}
+
+std::string mpirun(int ranks) {
+  return std::string(kMpiexec) + " --oversubscribe -np " + std::to_string(ranks) + " " +
+         SGDWALK_CLI;
+}
+
+/// `mpirun -np ranks sgdwalk arguments`, waited for.
+testing::CommandResult run_mpi(int ranks, const std::string& arguments) {
+  const std::string command = mpirun(ranks) + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return {-1, "popen failed"};
+  std::string output;
+  char buffer[4096];
+  while (fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+/// Starts `mpirun -np ranks sgdwalk arguments` with output to `log` and SIGTERM at its default.
+pid_t spawn_mpi(int ranks, const std::vector<std::string>& arguments, const fs::path& log,
+                const std::string& extra_environment) {
+  std::vector<std::string> words = {kMpiexec, "--oversubscribe", "-np", std::to_string(ranks),
+                                    SGDWALK_CLI};
+  words.insert(words.end(), arguments.begin(), arguments.end());
+  std::vector<char*> argv;
+  for (auto& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
+  std::string extra = extra_environment;
+  std::vector<char*> environment = {extra.data()};
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
+  environment.push_back(nullptr);
+  pid_t pid = -1;
+  const int error =
+      posix_spawn(&pid, kMpiexec, &actions, &attributes, argv.data(), environment.data());
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
+  return error == 0 ? pid : -1;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// A small config with every observable; `walkers` per variant, three variants.
+std::string config_text(const std::string& landscape, const std::string& noise,
+                        const std::string& precision, int walkers, int steps = 300) {
+  const bool two_valley = landscape == "two_valley";
+  return "[run]\nname = \"mpi\"\nwalkers = " + std::to_string(walkers) +
+         "\nsteps = " + std::to_string(steps) + "\nseed = 31\nprecision = \"" + precision +
+         "\"\n[landscape]\nkind = \"" + landscape + "\"\n[dynamics]\nnoise = \"" + noise +
+         "\"\nlearning_rate = 0.05\n[init]\npositions = " +
+         (two_valley ? "[[-0.01, 5.0], [0.01, 5.0]]" : "[[-0.3], [0.4]]") +
+         "\n[observables]\nsample_every = 50\nper_walker = true\n"
+         "[observables.first_passage]\n" +
+         (two_valley ? "target = \"flat\"" : "coordinate = 0\nabove = 0.5") +
+         "\n[[observables.histogram]]\nname = \"x\"\nx_range = [-3.0, 3.0]\nbins = 20\n"
+         "window = [100, " +
+         std::to_string(steps) + "]\nevery = 4\n[sweep]\nnoise_strength = [0.01, 0.2, 0.6]\n";
+}
+
+/// The single-process run of `text` (config written to dir/c.toml) into dir/single.
+void run_single(const fs::path& dir, const std::string& text) {
+  testing::write_bytes(dir / "c.toml", text);
+  const auto single = run_cli("run " + (dir / "c.toml").string() + " --backend cpu -q --out " +
+                              (dir / "single").string());
+  ASSERT_EQ(single.exit_code, 0) << single.output;
+}
+
+void expect_same_run(const fs::path& single, const fs::path& other) {
+  testing::expect_same_h5(single / "results.h5", other / "results.h5");
+  EXPECT_EQ(testing::comparable_summary(read_json(other / "summary.json")),
+            testing::comparable_summary(read_json(single / "summary.json")));
+  EXPECT_FALSE(fs::exists(other / "parts"));  // merged and removed
+}
+
+void expect_ranks_give_the_single_run(const std::string& name, const std::string& text) {
+  SKIP_WITHOUT_MPI();
+  const fs::path dir = scratch(name);
+  run_single(dir, text);
+  for (const int ranks : {1, 2, 3}) {
+    SCOPED_TRACE(std::to_string(ranks) + " rank(s)");
+    const fs::path out = dir / ("np" + std::to_string(ranks));
+    const auto result = run_mpi(ranks, "run " + (dir / "c.toml").string() +
+                                           " --backend cpu --threads 1 -q --out " + out.string());
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    expect_same_run(dir / "single", out);
+    if (ranks > 1) {
+      EXPECT_EQ(read_json(out / "summary.json")["parallel"]["processes"], ranks);
+    }
+  }
+}
+
+TEST(Mpi, RanksGiveTheSingleRunTwoValleyHessianDouble) {
+  // 3 x 37 walkers: not divisible by 2 ranks.
+  expect_ranks_give_the_single_run("two_valley",
+                                   config_text("two_valley", "hessian", "double", 37));
+}
+
+TEST(Mpi, RanksGiveTheSingleRunDoubleWellHessianSquaredFloat) {
+  expect_ranks_give_the_single_run("double_well",
+                                   config_text("double_well", "hessian_squared", "float", 23));
+}
+
+TEST(Mpi, MoreRanksThanWalkersOfAVariant) {
+  // 3 variants x 2 walkers over 3 ranks: every part spans a variant boundary or ends on one.
+  expect_ranks_give_the_single_run("few_walkers",
+                                   config_text("two_valley", "isotropic", "double", 2));
+}
+
+TEST(Mpi, SigtermStopsEveryRankAndResumeWithAnyRankCountFinishesTheRun) {
+  SKIP_WITHOUT_MPI();
+  const fs::path dir = scratch("sigterm");
+  const std::string text = config_text("two_valley", "hessian", "double", 40, 400);
+  run_single(dir, text);
+  const fs::path run = dir / "run";
+  const pid_t pid = spawn_mpi(3,
+                              {"run", (dir / "c.toml").string(), "--backend", "cpu", "--threads",
+                               "1", "--segment-steps", "10", "--out", run.string()},
+                              dir / "log.txt", "SGDWALK_TEST_SEGMENT_DELAY_MS=60");
+  ASSERT_GT(pid, 0);
+  // Every rank has made its part directory and progressed; then SIGTERM to mpirun (as Slurm
+  // does before a time limit), which forwards it to the ranks.
+  const auto start = std::chrono::steady_clock::now();
+  while (!(fs::exists(run / "parts" / "0-of-3" / "summary.json") &&
+           fs::exists(run / "parts" / "2-of-3" / "summary.json")) &&
+         std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  kill(pid, SIGTERM);
+  const int code = wait_exit(pid);
+  const std::string log = testing::read_bytes(dir / "log.txt");
+  EXPECT_NE(code, 0) << log;
+  expect_contains(log, "interrupted by SIGTERM");
+  expect_contains(log, "mpirun -np M sgdwalk resume");
+  ASSERT_FALSE(fs::exists(run / "results.h5")) << "the run finished before the signal:\n" << log;
+  const Json partial = read_json(run / "summary.json");
+  EXPECT_TRUE(partial["partial"].get<bool>());
+  EXPECT_GT(partial["progress"]["walker_steps_done"].get<std::int64_t>(), 0);
+  for (int k = 0; k < 3; ++k) {
+    const fs::path part = run / "parts" / (std::to_string(k) + "-of-3");
+    EXPECT_TRUE(fs::exists(part / "checkpoint.bin") || fs::exists(part / "tallies.bin")) << part;
+  }
+
+  fs::copy(run, dir / "run-solo", fs::copy_options::recursive);
+  const auto two = run_mpi(2, "resume " + run.string() + " --backend cpu --threads 1 -q");
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  expect_same_run(dir / "single", run);
+  EXPECT_EQ(read_json(run / "summary.json")["timing"]["sessions"], 2);
+  // The same job continued by one process without mpirun (the code path of a build without MPI).
+  const auto solo = run_cli("resume " + (dir / "run-solo").string() + " --backend cpu -q");
+  ASSERT_EQ(solo.exit_code, 0) << solo.output;
+  expect_same_run(dir / "single", dir / "run-solo");
+  const auto again = run_cli("resume " + (dir / "run-solo").string() + " --backend cpu");
+  EXPECT_EQ(again.exit_code, 0);
+  expect_contains(again.output, "is complete; nothing to resume");
+}
+
+TEST(Mpi, AFailingRankFailsTheJobWithItsRankAndReason) {
+  SKIP_WITHOUT_MPI();
+  const fs::path dir = scratch("failing");
+  testing::write_bytes(dir / "c.toml", config_text("two_valley", "hessian", "double", 40));
+  const auto start = std::chrono::steady_clock::now();
+  setenv("SGDWALK_TEST_FAIL_RANK", "1", 1);
+  const auto failed = run_mpi(
+      3, "run " + (dir / "c.toml").string() + " --backend cpu -q --out " + (dir / "run").string());
+  unsetenv("SGDWALK_TEST_FAIL_RANK");
+  EXPECT_NE(failed.exit_code, 0);
+  expect_contains(failed.output, "sgdwalk: rank 1 of 3 (");
+  expect_contains(failed.output, "error: injected failure (SGDWALK_TEST_FAIL_RANK)");
+  EXPECT_FALSE(fs::exists(dir / "run" / "results.h5"));
+  EXPECT_TRUE(read_json(dir / "run" / "summary.json")["partial"].get<bool>());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));  // no hang
+}
+
+TEST(Mpi, ShardsAndExistingDirectoriesAreRefusedByRankZeroAlone) {
+  SKIP_WITHOUT_MPI();
+  const fs::path dir = scratch("refusals");
+  testing::write_bytes(dir / "c.toml", config_text("two_valley", "hessian", "double", 5));
+  const std::string run = "run " + (dir / "c.toml").string() + " --backend cpu -q";
+  const auto shard = run_mpi(2, run + " --shard 0/2 --out " + (dir / "a").string());
+  EXPECT_EQ(shard.exit_code, 2);
+  expect_contains(shard.output, "--shard with mpirun/srun");
+  const auto first = run_mpi(2, run + " --out " + (dir / "b").string());
+  EXPECT_EQ(first.exit_code, 0) << first.output;
+  const auto exists = run_mpi(2, run + " --out " + (dir / "b").string());
+  EXPECT_EQ(exists.exit_code, 2);
+  const std::string message = "the run directory '" + (dir / "b").string() + "' exists";
+  const auto at = exists.output.find(message);
+  ASSERT_NE(at, std::string::npos) << exists.output;
+  EXPECT_EQ(exists.output.find(message, at + 1), std::string::npos) << "printed twice";
+}
+
+}  // namespace
+}  // namespace sgdwalk
