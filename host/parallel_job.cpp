@@ -163,20 +163,15 @@ class PartRunner {
 
   /// Runs or continues this process's parts; returns 0 when they are all complete, 128 + signal
   /// when stopped. Throws when a part fails.
-  int run() {
-    // Walker-steps of each part: total, and done before this session.
+  int run(Backend& backend) {
     for (const std::int64_t k : mine_) {
       const WalkerRange range = part_walkers(plan_, {k, parts_});
       own_.walker_steps_total += static_cast<double>(range.size() * plan_.steps);
     }
-    auto backend = make_backend(options_.backend_name, options_.threads, comm_.local_rank());
-    if (!backend.notice.empty() && !options_.quiet && comm_.rank() == 0) {
-      std::fprintf(stderr, "sgdwalk: %s\n", backend.notice.c_str());
-    }
     for (const std::int64_t k : mine_) {
       poll_stop();
       if (stop_ != 0) break;
-      run_part({k, parts_}, *backend.backend);
+      run_part({k, parts_}, backend);
       if (stop_ != 0) break;
     }
     if (comm_.rank() != 0) report(true);  // rank 0 shows the final line once all are done
@@ -307,10 +302,21 @@ class PartRunner {
 JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, const fs::path& run,
                        std::int64_t parts, const JobOptions& options, double wall_before) {
   const auto start = Clock::now();
+  // Every process's backend (its GPU: local rank modulo the node's devices); a process that has
+  // none fails the job before anything runs.
+  BackendChoice backend;
+  if (const auto code = agree(comm, [&] {
+        backend = make_backend(options.backend_name, options.threads, comm.local_rank());
+      })) {
+    return JobResult{*code, 0, std::nullopt, {}};
+  }
+  if (!backend.notice.empty() && !options.quiet && comm.rank() == 0) {
+    std::fprintf(stderr, "sgdwalk: %s\n", backend.notice.c_str());
+  }
   PartRunner runner(comm, plan, record, run, parts, options);
   int status = 0;
   try {
-    status = runner.run();
+    status = runner.run(*backend.backend);
   } catch (const std::exception& error) {
     fail_job(comm, error.what());
   }
