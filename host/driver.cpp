@@ -169,30 +169,6 @@ class SegmentSizer {
   std::int64_t last_steps_ = 0;
 };
 
-/// Empties the results of a variant whose walkers have not all finished (a partial run), keeping
-/// the shapes the writers expect.
-void blank_summary(VariantSummary& s) {
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-  VariantSummary blank;
-  blank.walkers = s.walkers;
-  for (const auto& sample : s.samples) {
-    SampleSummary empty;
-    empty.step = sample.step;
-    empty.progress_quantiles.assign(sample.progress_quantiles.size(), nan);
-    empty.loss_quantiles.assign(sample.loss_quantiles.size(), nan);
-    blank.samples.push_back(empty);
-  }
-  for (const auto& histogram : s.histograms) {
-    HistogramSummary empty;
-    empty.counts.assign(histogram.counts.size(), 0);
-    empty.density.assign(histogram.density.size(), nan);
-    empty.effective_potential.assign(histogram.effective_potential.size(), nan);
-    empty.temperature = histogram.temperature;
-    blank.histograms.push_back(empty);
-  }
-  s = std::move(blank);
-}
-
 /// JSON number, or null for NaN/inf (JSON has no NaN).
 Json number(double value) {
   return std::isfinite(value) ? Json(value) : Json(nullptr);
@@ -564,6 +540,28 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
 }
 
 }  // namespace
+
+void blank_summary(VariantSummary& s) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  VariantSummary blank;
+  blank.walkers = s.walkers;
+  for (const auto& sample : s.samples) {
+    SampleSummary empty;
+    empty.step = sample.step;
+    empty.progress_quantiles.assign(sample.progress_quantiles.size(), nan);
+    empty.loss_quantiles.assign(sample.loss_quantiles.size(), nan);
+    blank.samples.push_back(empty);
+  }
+  for (const auto& histogram : s.histograms) {
+    HistogramSummary empty;
+    empty.counts.assign(histogram.counts.size(), 0);
+    empty.density.assign(histogram.density.size(), nan);
+    empty.effective_potential.assign(histogram.effective_potential.size(), nan);
+    empty.temperature = histogram.temperature;
+    blank.histograms.push_back(empty);
+  }
+  s = std::move(blank);
+}
 
 void RunProgress::update_counters(const RunPlan& plan) {
   walkers_total = plan.total_walkers();

@@ -105,6 +105,10 @@ struct RunOutcome {
   std::string backend_name, backend_description;
 };
 
+/// Empties the results of a variant whose walkers have not all finished (a partial run), keeping
+/// the shapes the writers expect.
+void blank_summary(VariantSummary& summary);
+
 /// Advances the whole plan on `backend`.
 RunOutcome execute(const RunPlan& plan, Backend& backend, const ExecuteOptions& options);
 /// Continues a run from a saved state (`data` and `resume_from`, e.g. from a checkpoint). Throws

@@ -337,11 +337,11 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
     record.wall_seconds = wall_before + seconds_since(start);
     record.provenance["parallel"] = {{"parts", parts}, {"processes", comm.size()}};
     try {
+      std::vector<std::string> dirs;
+      for (std::int64_t k = 0; k < parts; ++k) {
+        dirs.push_back(part_directory(run, {k, parts}).string());
+      }
       if (stopped_by == 0) {
-        std::vector<std::string> dirs;
-        for (std::int64_t k = 0; k < parts; ++k) {
-          dirs.push_back(part_directory(run, {k, parts}).string());
-        }
         MergedRun merged = merge_shards(dirs, record.command_line);
         const double simulate_seconds = merged.outcome.progress.simulate_seconds;
         merged.record = record;
@@ -355,11 +355,15 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
         result.merged = std::move(merged);
         outcome_text = "0 0";
       } else {
-        RunOutcome partial;
-        partial.progress = result.progress;
-        partial.backend_name = options.backend_name;
-        partial.backend_description = fmt::format("{} process(es), {} part(s)", comm.size(), parts);
-        write_run_start(plan, partial, record, run.string());
+        // Partial results, as a stopped single run writes them: the variants whose walkers have
+        // all finished, from the parts' checkpoints (which stay for the resume).
+        MergedRun partial = merge_stopped_parts(plan, dirs);
+        partial.outcome.backend_name = options.backend_name;
+        partial.outcome.backend_description =
+            fmt::format("{} process(es), {} part(s)", comm.size(), parts);
+        write_run_outputs(plan, partial.outcome, record, run.string());
+        result.progress.walker_steps_done = partial.outcome.progress.walker_steps_done;
+        result.progress.walker_steps_total = partial.outcome.progress.walker_steps_total;
         outcome_text = fmt::format("{} {}", 128 + stopped_by, stopped_by);
       }
     } catch (const std::exception& error) {

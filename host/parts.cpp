@@ -68,6 +68,31 @@ RunDirectoryError usage_error(const std::string& message) {
   return RunDirectoryError(message, true);
 }
 
+/// Adds a part's exact tallies and integer counters to `total` (exact: any order, same bits).
+void add_part(RunData& total, const RunData& part) {
+  for (std::size_t v = 0; v < total.tallies.variants.size(); ++v) {
+    total.tallies.variants[v].merge(part.tallies.variants[v]);
+  }
+  for (std::size_t i = 0; i < total.tallies.samples.size(); ++i) {
+    SampleTally& to = total.tallies.samples[i];
+    const SampleTally& from = part.tallies.samples[i];
+    to.progress.merge(from.progress);
+    to.loss.merge(from.loss);
+    to.progress_sketch.merge(from.progress_sketch);
+    to.loss_sketch.merge(from.loss_sketch);
+  }
+  ObservableArrays& o = total.observables;
+  for (std::size_t i = 0; i < o.sample_flat.size(); ++i) {
+    o.sample_flat[i] += part.observables.sample_flat[i];
+    o.sample_finite[i] += part.observables.sample_finite[i];
+  }
+  for (std::size_t h = 0; h < o.histogram_counts.size(); ++h) {
+    for (std::size_t i = 0; i < o.histogram_counts[h].size(); ++i) {
+      o.histogram_counts[h][i] += part.observables.histogram_counts[h][i];
+    }
+  }
+}
+
 }  // namespace
 
 WalkerRange part_walkers(const RunPlan& plan, PartId part) {
@@ -207,28 +232,7 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
   std::vector<std::string> backends;
   Json merged_from = Json::array();
   for (const Shard* shard : by_part) {
-    const RunData& part = shard->point.checkpoint.data;
-    for (std::size_t v = 0; v < data.tallies.variants.size(); ++v) {
-      data.tallies.variants[v].merge(part.tallies.variants[v]);
-    }
-    for (std::size_t i = 0; i < data.tallies.samples.size(); ++i) {
-      SampleTally& to = data.tallies.samples[i];
-      const SampleTally& from = part.tallies.samples[i];
-      to.progress.merge(from.progress);
-      to.loss.merge(from.loss);
-      to.progress_sketch.merge(from.progress_sketch);
-      to.loss_sketch.merge(from.loss_sketch);
-    }
-    ObservableArrays& o = data.observables;
-    for (std::size_t i = 0; i < o.sample_flat.size(); ++i) {
-      o.sample_flat[i] += part.observables.sample_flat[i];
-      o.sample_finite[i] += part.observables.sample_finite[i];
-    }
-    for (std::size_t h = 0; h < o.histogram_counts.size(); ++h) {
-      for (std::size_t i = 0; i < o.histogram_counts[h].size(); ++i) {
-        o.histogram_counts[h][i] += part.observables.histogram_counts[h][i];
-      }
-    }
+    add_part(data, shard->point.checkpoint.data);
     const WalkerRange range = part_walkers(plan, *shard->point.record.shard);
     if (plan.per_walker_output && range.size() > 0) {
       walkers->add(range, open_walker_file(plan, (fs::path(shard->dir) / kWalkerFileName).string(),
@@ -268,6 +272,61 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
   merged.record.command_line = command_line;
   merged.record.wall_seconds = wall_seconds;
   merged.record.sessions = sessions;
+  return merged;
+}
+
+MergedRun merge_stopped_parts(const RunPlan& plan, const std::vector<std::string>& part_dirs) {
+  const auto parts = static_cast<std::int64_t>(part_dirs.size());
+  const std::int64_t W = plan.walkers_per_variant;
+  MergedRun merged;
+  merged.plan = plan;
+  RunData data;
+  data.resize(plan, 0);
+  auto walkers = std::make_shared<ShardWalkerStore>();
+  walkers->set_dim(plan.dim);
+  std::vector<bool> unfinished(static_cast<std::size_t>(plan.variant_count()), false);
+  std::int64_t walker_steps_done = 0;
+  double simulate_seconds = 0;
+  for (std::int64_t k = 0; k < parts; ++k) {
+    const WalkerRange range = part_walkers(plan, {k, parts});
+    const fs::path dir = part_dirs[static_cast<std::size_t>(k)];
+    std::int64_t finished = range.begin;  // a part that never started has nothing finished
+    std::error_code error;
+    if (fs::exists(dir / "summary.json", error)) {
+      const ResumePoint point = load_resume_point(dir.string());
+      if (point.has_checkpoint) {
+        const RunProgress& at = point.checkpoint.progress;
+        add_part(data, point.checkpoint.data);
+        finished = at.walker_begin;
+        walker_steps_done += (at.walker_begin - at.part_begin) * plan.steps +
+                             (at.walker_end - at.walker_begin) * at.step;
+        simulate_seconds += at.simulate_seconds;
+      }
+    }
+    // Variants with walkers of this part that have not reached the last step.
+    for (std::int64_t v = finished / W; finished < range.end && v <= (range.end - 1) / W; ++v) {
+      unfinished[static_cast<std::size_t>(v)] = true;
+    }
+    if (plan.per_walker_output && finished > range.begin) {
+      walkers->add({range.begin, finished},
+                   open_walker_file(plan, (dir / kWalkerFileName).string(), range.begin, finished));
+    }
+  }
+  const auto first_unfinished = std::find(unfinished.begin(), unfinished.end(), true);
+  const auto variants_done = static_cast<std::int64_t>(first_unfinished - unfinished.begin());
+
+  RunOutcome& outcome = merged.outcome;
+  outcome.progress.walker_begin = outcome.progress.walker_end = variants_done * W;
+  outcome.progress.simulate_seconds = simulate_seconds;
+  outcome.progress.update_counters(plan);
+  outcome.progress.walker_steps_done = walker_steps_done;
+  outcome.complete = false;
+  outcome.summaries = summarize(plan, data);
+  for (std::int64_t v = variants_done; v < plan.variant_count(); ++v) {
+    blank_summary(outcome.summaries[static_cast<std::size_t>(v)]);
+  }
+  outcome.data = std::move(data);
+  if (plan.per_walker_output) outcome.walkers = walkers;
   return merged;
 }
 

@@ -53,6 +53,12 @@ struct MergedRun {
 /// in walker order. `command_line` is recorded in summary.json.
 MergedRun merge_shards(const std::vector<std::string>& shard_dirs, const std::string& command_line);
 
+/// The partial results of a stopped job whose parts are `part_dirs` (part K in part_dirs[K]; a
+/// directory that does not exist is a part that never started): the tallies of every finished
+/// walker, with the results of the variants [0, variants_done) whose walkers have all finished
+/// (later variants blanked, as in a stopped single run) and the walkers finished so far.
+MergedRun merge_stopped_parts(const RunPlan& plan, const std::vector<std::string>& part_dirs);
+
 /// merge_shards, then writes config.toml, summary.json and results.h5 into `out_dir` (created;
 /// it must be empty or absent unless `force`).
 MergedRun merge_into_directory(const std::vector<std::string>& shard_dirs,

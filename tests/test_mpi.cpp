@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -192,38 +194,60 @@ TEST(Mpi, SigtermStopsEveryRankAndResumeWithAnyRankCountFinishesTheRun) {
   const std::string text = config_text("two_valley", "hessian", "double", 40, 400);
   run_single(dir, text);
   const fs::path run = dir / "run";
-  const pid_t pid = spawn_mpi(3,
-                              {"run", (dir / "c.toml").string(), "--backend", "cpu", "--threads",
-                               "1", "--segment-steps", "10", "--out", run.string()},
-                              dir / "log.txt", "SGDWALK_TEST_SEGMENT_DELAY_MS=60");
+  // 2 ranks, batches of 20 walkers: part 0 is walkers [0, 60), variant 0 and half of variant 1.
+  const pid_t pid =
+      spawn_mpi(2,
+                {"run", (dir / "c.toml").string(), "--backend", "cpu", "--threads", "1",
+                 "--segment-steps", "10", "--batch-walkers", "20", "--out", run.string()},
+                dir / "log.txt", "SGDWALK_TEST_SEGMENT_DELAY_MS=30");
   ASSERT_GT(pid, 0);
-  // Every rank has made its part directory and progressed; then SIGTERM to mpirun (as Slurm
-  // does before a time limit), which forwards it to the ranks.
+  // Once rank 0 has finished variant 0 (its walkers are in its part's walker file), SIGTERM to
+  // mpirun, as Slurm sends it before a time limit; mpirun forwards it to the ranks.
+  const fs::path walkers = run / "parts" / "0-of-2" / "walkers.bin";
+  const auto record = static_cast<std::uintmax_t>(8 * 2 + 8 + 3 * 8 + 4 + 4);
   const auto start = std::chrono::steady_clock::now();
-  while (!(fs::exists(run / "parts" / "0-of-3" / "summary.json") &&
-           fs::exists(run / "parts" / "2-of-3" / "summary.json")) &&
+  std::error_code error;
+  while (!(fs::exists(walkers, error) && fs::file_size(walkers, error) >= 40 * record) &&
          std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));
   kill(pid, SIGTERM);
   const int code = wait_exit(pid);
   const std::string log = testing::read_bytes(dir / "log.txt");
   EXPECT_NE(code, 0) << log;
   expect_contains(log, "interrupted by SIGTERM");
   expect_contains(log, "mpirun -np M sgdwalk resume");
-  ASSERT_FALSE(fs::exists(run / "results.h5")) << "the run finished before the signal:\n" << log;
   const Json partial = read_json(run / "summary.json");
-  EXPECT_TRUE(partial["partial"].get<bool>());
+  ASSERT_TRUE(partial["partial"].get<bool>()) << "the run finished before the signal:\n" << log;
+  // Partial results as a stopped single run writes them: only variants whose walkers have all
+  // finished hold numbers, and those are the single run's.
+  const auto stopped = testing::h5_items(run / "results.h5");
+  const auto reference = testing::h5_items(dir / "single" / "results.h5");
+  EXPECT_NE(stopped.at("/@partial").bytes.find("true"), std::string::npos);
+  const std::string& complete = stopped.at("/variants/complete").bytes;
+  ASSERT_EQ(complete.size(), 3 * sizeof(std::int32_t));
+  for (std::size_t v = 0; v < 3; ++v) {
+    std::int32_t done = 0;
+    std::memcpy(&done, complete.data() + v * sizeof done, sizeof done);
+    EXPECT_EQ(done, v == 0 ? 1 : 0) << "variant " << v;
+    const std::string p_flat = stopped.at("/variants/p_flat").bytes.substr(v * 8, 8);
+    if (done == 1) {
+      EXPECT_EQ(p_flat, reference.at("/variants/p_flat").bytes.substr(v * 8, 8)) << v;
+    } else {
+      double value = 0;
+      std::memcpy(&value, p_flat.data(), 8);
+      EXPECT_TRUE(std::isnan(value)) << "variant " << v << " is unfinished but has P_flat";
+    }
+  }
   EXPECT_GT(partial["progress"]["walker_steps_done"].get<std::int64_t>(), 0);
-  for (int k = 0; k < 3; ++k) {
-    const fs::path part = run / "parts" / (std::to_string(k) + "-of-3");
+  for (int k = 0; k < 2; ++k) {
+    const fs::path part = run / "parts" / (std::to_string(k) + "-of-2");
     EXPECT_TRUE(fs::exists(part / "checkpoint.bin") || fs::exists(part / "tallies.bin")) << part;
   }
 
   fs::copy(run, dir / "run-solo", fs::copy_options::recursive);
-  const auto two = run_mpi(2, "resume " + run.string() + " --backend cpu --threads 1 -q");
-  ASSERT_EQ(two.exit_code, 0) << two.output;
+  const auto three = run_mpi(3, "resume " + run.string() + " --backend cpu --threads 1 -q");
+  ASSERT_EQ(three.exit_code, 0) << three.output;
   expect_same_run(dir / "single", run);
   EXPECT_EQ(read_json(run / "summary.json")["timing"]["sessions"], 2);
   // The same job continued by one process without mpirun (the code path of a build without MPI).
