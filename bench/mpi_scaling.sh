@@ -51,7 +51,7 @@ done
 
 # Overheads: a run of one walker and one step, alone and as a job of $threads ranks.
 tiny=$work/tiny.toml
-printf '[run]\nwalkers = 2\nsteps = 1\n' > "$tiny"
+printf '[run]\nwalkers = 2\nsteps = 1\n[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.01\n' > "$tiny"
 for r in 1 2 3 4 5; do
   t0=$(now); "$sgdwalk" run "$tiny" --backend cpu -q --out "$work/tiny1" --force; t1=$(now)
   record "startup: 1 process" tiny 1 1 "$(python3 -c "print($t1 - $t0)")" "$work/tiny1"

@@ -522,6 +522,14 @@ int mpi_launch_size() {
   return 0;
 }
 
+/// The tasks of an srun step started without MPI (srun --mpi=none): each would run the whole run
+/// into the same directory. 0 when this is not such a step.
+int srun_tasks_without_mpi() {
+  if (mpi_launch_size() != 0) return 0;
+  const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  return tasks != nullptr && std::atoi(tasks) > 1 ? std::atoi(tasks) : 0;
+}
+
 /// The CLI's error reporting: the message and the documented exit code of each kind of error.
 int guarded(const std::function<int()>& command) {
   try {
@@ -585,6 +593,14 @@ int main(int argc, char** argv) {
   // Started by mpirun or srun: every process joins the job (parallel_job.hpp).
   std::unique_ptr<JobComm> comm;
   const int launched = mpi_launch_size();
+  if (const int tasks = srun_tasks_without_mpi()) {
+    std::fprintf(stderr,
+                 "sgdwalk: srun started %d tasks that are not MPI processes, so each would run the "
+                 "whole run; start them with srun --mpi=pmix (an sgdwalk built with MPI), or run "
+                 "one task per shard (--shard K/N)\n",
+                 tasks);
+    return kExitUsage;
+  }
 #if SGDWALK_HAVE_MPI
   if (launched != 0) comm = make_mpi_comm(&argc, &argv);
 #else

@@ -294,5 +294,18 @@ TEST(Mpi, ShardsAndExistingDirectoriesAreRefusedByRankZeroAlone) {
   EXPECT_EQ(exists.output.find(message, at + 1), std::string::npos) << "printed twice";
 }
 
+TEST(Mpi, SrunTasksWithoutMpiAreRefused) {
+  // srun --mpi=none starts independent processes: each would run the whole run into one directory.
+  const fs::path dir = scratch("srun");
+  testing::write_bytes(dir / "c.toml", config_text("two_valley", "hessian", "double", 5));
+  setenv("SLURM_STEP_NUM_TASKS", "4", 1);
+  const auto result =
+      run_cli("run " + (dir / "c.toml").string() + " --out " + (dir / "run").string());
+  unsetenv("SLURM_STEP_NUM_TASKS");
+  EXPECT_EQ(result.exit_code, 2);
+  expect_contains(result.output, "srun started 4 tasks that are not MPI processes");
+  EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
 }  // namespace
 }  // namespace sgdwalk
