@@ -32,10 +32,11 @@ using Json = nlohmann::json;
 using testing::read_json;
 using testing::run_cli;
 
+/// mpirun of the MPI the build found; empty without MPI.
 #ifdef SGDWALK_MPIEXEC
-constexpr const char* kMpiexec = SGDWALK_MPIEXEC;
+const std::string kMpiexec = SGDWALK_MPIEXEC;
 #else
-constexpr const char* kMpiexec = nullptr;
+const std::string kMpiexec;
 #endif
 
 /// Open MPI refuses to run as root (CI containers) without these, and more ranks than cores need
@@ -51,10 +52,8 @@ class MpiEnvironment : public ::testing::Environment {
 };
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
 
-#define SKIP_WITHOUT_MPI()                                          \
-  if (kMpiexec == nullptr)                                          \
-  GTEST_SKIP() << "this build has no MPI (-DSGDWALK_MPI=OFF or no " \
-                  "MPI found)"
+#define SKIP_WITHOUT_MPI() \
+  if (kMpiexec.empty()) GTEST_SKIP() << "this build has no MPI (-DSGDWALK_MPI=OFF or none found)"
 
 fs::path scratch(const std::string& name) {
   return testing::scratch_dir("mpi", name);
@@ -65,8 +64,7 @@ void expect_contains(const std::string& text, const std::string& part) {
 }
 
 std::string mpirun(int ranks) {
-  return std::string(kMpiexec) + " --oversubscribe -np " + std::to_string(ranks) + " " +
-         SGDWALK_CLI;
+  return kMpiexec + " --oversubscribe -np " + std::to_string(ranks) + " " + SGDWALK_CLI;
 }
 
 /// `mpirun -np ranks sgdwalk arguments`, waited for.
@@ -109,7 +107,7 @@ pid_t spawn_mpi(int ranks, const std::vector<std::string>& arguments, const fs::
   environment.push_back(nullptr);
   pid_t pid = -1;
   const int error =
-      posix_spawn(&pid, kMpiexec, &actions, &attributes, argv.data(), environment.data());
+      posix_spawn(&pid, kMpiexec.c_str(), &actions, &attributes, argv.data(), environment.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
   return error == 0 ? pid : -1;
