@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -261,6 +262,21 @@ bool valid_sketch(const QuantileSketch& sketch, std::int64_t values) {
   return total == static_cast<std::uint64_t>(values);
 }
 
+/// The variants whose per-variant data a checkpoint stores: those the part [part_begin, part_end)
+/// holds walkers of (every variant for a whole run; none for an empty part). Other variants' counts
+/// and tallies are zero, so a part's file grows with its own variants, not with the run's.
+std::pair<std::int64_t, std::int64_t> stored_variants(std::int64_t part_begin,
+                                                      std::int64_t part_end,
+                                                      std::int64_t walkers_per_variant) {
+  const std::int64_t first = part_begin / walkers_per_variant;
+  return {first, part_end > part_begin ? (part_end - 1) / walkers_per_variant + 1 : first};
+}
+
+template <class T>
+void read_into(Source& in, std::vector<T>& values, std::uint64_t offset, std::uint64_t count) {
+  if (count > 0) in.read(values.data() + offset, count * sizeof(T));
+}
+
 std::string shape_text(std::int64_t variants, std::int64_t walkers, std::int64_t steps,
                        std::int64_t dim, std::int64_t samples) {
   return fmt::format("{} variant(s) x {} walkers x {} steps, dimension {}, {} sample step(s)",
@@ -365,20 +381,25 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   }
   const auto batch = static_cast<std::uint64_t>(progress.walker_end - progress.walker_begin);
   const auto counters = static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(samples);
+  const auto [first_stored, end_stored] =
+      stored_variants(progress.part_begin, progress.part_end, walkers_per_variant);
+  const auto stored_count = static_cast<std::uint64_t>(end_stored - first_stored);
+  const auto stored_counters = stored_count * static_cast<std::uint64_t>(samples);
+  const auto first_counter =
+      static_cast<std::uint64_t>(first_stored) * static_cast<std::uint64_t>(samples);
   CheckedSize expected;
   expected.add(1, header + progress_bytes + 8 + kTrailerBytes);
   expected.add(batch, static_cast<std::uint64_t>(dim) * 8 + 8 + 3 * 8 + 4 + 4);
-  expected.add(counters, 16);
+  expected.add(stored_counters, 16);
   {
     CheckedSize per_sample;  // two floats per walker of the batch and sample
     per_sample.add(batch, static_cast<std::uint64_t>(samples));
     expected.add(per_sample.value, 8);
     expected.overflow = expected.overflow || per_sample.overflow;
   }
-  for (const auto s : slots)
-    expected.add(static_cast<std::uint64_t>(variants), 8 * static_cast<std::uint64_t>(s));
-  expected.add(static_cast<std::uint64_t>(variants), kVariantTallyBytes);
-  expected.add(counters, kSampleTallyBytes);
+  for (const auto s : slots) expected.add(stored_count, 8 * static_cast<std::uint64_t>(s));
+  expected.add(stored_count, kVariantTallyBytes);
+  expected.add(stored_counters, kSampleTallyBytes);
   expected.add(sketch_entries, kSketchEntryBytes);
   if (expected.overflow)
     throw fail("the checkpoint is corrupt: its header describes an impossible size");
@@ -436,16 +457,22 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   o.capacity = static_cast<std::int64_t>(batch);
   read_array(in, o.sample_progress, batch * static_cast<std::uint64_t>(samples));
   read_array(in, o.sample_loss, batch * static_cast<std::uint64_t>(samples));
-  read_array(in, o.sample_flat, counters);
-  read_array(in, o.sample_finite, counters);
+  // Per-variant data: the stored variants' read in place, the others zero.
+  o.sample_flat.assign(static_cast<std::size_t>(counters), 0);
+  o.sample_finite.assign(static_cast<std::size_t>(counters), 0);
+  read_into(in, o.sample_flat, first_counter, stored_counters);
+  read_into(in, o.sample_finite, first_counter, stored_counters);
   o.histogram_counts.resize(slots.size());
   for (std::size_t h = 0; h < slots.size(); ++h) {
-    read_array(in, o.histogram_counts[h],
-               static_cast<std::uint64_t>(variants) * static_cast<std::uint64_t>(slots[h]));
+    const auto slot_count = static_cast<std::uint64_t>(slots[h]);
+    o.histogram_counts[h].assign(static_cast<std::size_t>(variants) * slot_count, 0);
+    read_into(in, o.histogram_counts[h], static_cast<std::uint64_t>(first_stored) * slot_count,
+              stored_count * slot_count);
   }
   RunTallies& tallies = data.tallies;
   tallies.variants.resize(static_cast<std::size_t>(variants));
-  for (auto& t : tallies.variants) {
+  for (std::int64_t v = first_stored; v < end_stored; ++v) {
+    VariantTally& t = tallies.variants[static_cast<std::size_t>(v)];
     read_value(in, t.walkers);
     read_value(in, t.finite);
     read_value(in, t.nonfinite);
@@ -465,13 +492,14 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
     }
   }
   tallies.samples.resize(static_cast<std::size_t>(counters));
-  for (auto& t : tallies.samples) {
+  for (std::uint64_t i = first_counter; i < first_counter + stored_counters; ++i) {
+    SampleTally& t = tallies.samples[static_cast<std::size_t>(i)];
     read_moments(in, t.progress);
     read_moments(in, t.loss);
   }
   // The sketches' entry counts, then all their entries: parsed after the checksum.
   std::vector<std::uint64_t> sketch_sizes;  // y_freeze per variant, then progress, loss per sample
-  read_array(in, sketch_sizes, static_cast<std::uint64_t>(variants) + 2 * counters);
+  read_array(in, sketch_sizes, stored_count + 2 * stored_counters);
   std::vector<char> sketch_bytes;
   read_array(in, sketch_bytes, sketch_entries * kSketchEntryBytes);
   const std::uint64_t computed = in.hash();
@@ -496,10 +524,12 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
             "says");
       }
       left -= sketch_sizes[i];
-      const auto v = static_cast<std::size_t>(variants);
-      auto& entries = i < v ? tallies.variants[i].y_freeze_sketch.entries()
-                            : ((i - v) % 2 == 0 ? tallies.samples[(i - v) / 2].progress_sketch
-                                                : tallies.samples[(i - v) / 2].loss_sketch)
+      const auto v = static_cast<std::size_t>(stored_count);
+      const auto variant = static_cast<std::size_t>(first_stored) + i;
+      const auto sample = static_cast<std::size_t>(first_counter) + (i - v) / 2;
+      auto& entries = i < v ? tallies.variants[variant].y_freeze_sketch.entries()
+                            : ((i - v) % 2 == 0 ? tallies.samples[sample].progress_sketch
+                                                : tallies.samples[sample].loss_sketch)
                                   .entries();
       entries.resize(static_cast<std::size_t>(sketch_sizes[i]));
       for (auto& e : entries) {
@@ -620,9 +650,26 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
   out.value(progress.simulate_seconds);
   out.value(wall_seconds);
   out.value(sessions);
+  // The variants the part holds walkers of; the others' data must be empty (never written).
+  const std::int64_t part_end = progress.part_end < 0 ? plan.total_walkers() : progress.part_end;
+  const auto [first_stored, end_stored] =
+      stored_variants(progress.part_begin, part_end, plan.walkers_per_variant);
+  const auto samples = static_cast<std::size_t>(plan.sample_count());
+  const auto variant_range = [&](const auto& values, std::size_t per_variant) {
+    return std::span(values.data() + static_cast<std::size_t>(first_stored) * per_variant,
+                     static_cast<std::size_t>(end_stored - first_stored) * per_variant);
+  };
+  for (std::size_t v = 0; v < data.tallies.variants.size(); ++v) {
+    const auto index = static_cast<std::int64_t>(v);
+    if ((index < first_stored || index >= end_stored) && data.tallies.variants[v].walkers != 0) {
+      throw std::logic_error("write_checkpoint: tallies of a variant outside the run's part");
+    }
+  }
+  const auto variant_tallies = variant_range(data.tallies.variants, 1);
+  const auto sample_tallies = variant_range(data.tallies.samples, samples);
   std::uint64_t sketch_entries = 0;
-  for (const auto& t : data.tallies.variants) sketch_entries += t.y_freeze_sketch.entries().size();
-  for (const auto& t : data.tallies.samples) {
+  for (const auto& t : variant_tallies) sketch_entries += t.y_freeze_sketch.entries().size();
+  for (const auto& t : sample_tallies) {
     sketch_entries += t.progress_sketch.entries().size() + t.loss_sketch.entries().size();
   }
   out.value(sketch_entries);
@@ -651,10 +698,16 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
       out.bytes(values->data() + static_cast<std::size_t>(k * o.capacity) + at, n * sizeof(float));
     }
   }
-  out.array(o.sample_flat);
-  out.array(o.sample_finite);
-  for (const auto& counts : o.histogram_counts) out.array(counts);
-  for (const auto& t : data.tallies.variants) {
+  const auto put_span = [&](auto values) {
+    if (!values.empty()) out.bytes(values.data(), values.size() * sizeof(values[0]));
+  };
+  put_span(variant_range(o.sample_flat, samples));
+  put_span(variant_range(o.sample_finite, samples));
+  for (std::size_t h = 0; h < o.histogram_counts.size(); ++h) {
+    put_span(variant_range(o.histogram_counts[h],
+                           static_cast<std::size_t>(plan.histograms[h].bin_count() + 1)));
+  }
+  for (const auto& t : variant_tallies) {
     out.value(t.walkers);
     out.value(t.finite);
     out.value(t.nonfinite);
@@ -673,19 +726,19 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
       for (const auto count : *histogram) out.value(count);
     }
   }
-  for (const auto& t : data.tallies.samples) {
+  for (const auto& t : sample_tallies) {
     put_moments(out, t.progress);
     put_moments(out, t.loss);
   }
-  for (const auto& t : data.tallies.variants) {
+  for (const auto& t : variant_tallies) {
     out.value(static_cast<std::uint64_t>(t.y_freeze_sketch.entries().size()));
   }
-  for (const auto& t : data.tallies.samples) {
+  for (const auto& t : sample_tallies) {
     out.value(static_cast<std::uint64_t>(t.progress_sketch.entries().size()));
     out.value(static_cast<std::uint64_t>(t.loss_sketch.entries().size()));
   }
-  for (const auto& t : data.tallies.variants) put_sketch_entries(out, t.y_freeze_sketch);
-  for (const auto& t : data.tallies.samples) {
+  for (const auto& t : variant_tallies) put_sketch_entries(out, t.y_freeze_sketch);
+  for (const auto& t : sample_tallies) {
     put_sketch_entries(out, t.progress_sketch);
     put_sketch_entries(out, t.loss_sketch);
   }

@@ -9,6 +9,8 @@
 //   u64 config hash (FNV-1a-64 of plan.resolved_config.dump(), seed included)  u64 seed
 //   i64 steps, dim, variants, walkers_per_variant, samples, histograms, slots[histograms]
 //   i64 part_begin, part_end (the walkers the run covers: all, or a shard's or rank's part)
+//   [everything "per variant" below is stored for the variants the part holds walkers of only,
+//    [part_begin / walkers_per_variant, (part_end − 1) / walkers_per_variant]; the others are 0]
 //   i64 walker_begin, walker_end, step   f64 simulate_seconds, wall_seconds   i64 sessions
 //   u64 sketch entries (all quantile sketches together)
 //   the batch in flight, n = walker_end − walker_begin walkers (none between batches):

@@ -145,113 +145,117 @@ Json shard_provenance(const RunPlan& plan, PartId part) {
 MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
                        const std::string& command_line) {
   if (shard_dirs.empty()) throw usage_error("merge: no shard directories given");
-  struct Shard {
-    std::string dir;
-    ResumePoint point;
-    Json summary;
+  // Part order (from each summary.json; what cannot be read stays in place and fails below with
+  // its own message), so that the tallies are added in a fixed order whatever the command line.
+  auto part_index = [](const std::string& dir) {
+    std::ifstream file(fs::path(dir) / "summary.json");
+    const Json summary =
+        Json::parse(std::string(std::istreambuf_iterator<char>(file), {}), nullptr, false);
+    const Json* index = summary.is_object() && summary.contains("shard") &&
+                                summary["shard"].is_object() && summary["shard"].contains("index")
+                            ? &summary["shard"]["index"]
+                            : nullptr;
+    return index != nullptr && index->is_number_integer() ? index->get<std::int64_t>() : -1;
   };
-  std::vector<Shard> shards;
-  for (const std::string& dir : shard_dirs) {
-    Shard shard{dir, load_resume_point(dir), {}};
-    if (!shard.point.record.shard) {
+  std::vector<std::pair<std::int64_t, std::string>> ordered;
+  for (const std::string& dir : shard_dirs) ordered.emplace_back(part_index(dir), dir);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  // One shard at a time: read, check against the first, add its exact tallies and integer
+  // counters, keep only where its walkers are. Memory holds one shard's tallies besides the sum.
+  MergedRun merged;
+  RunPlan& plan = merged.plan;
+  RunData data;
+  auto walkers = std::make_shared<ShardWalkerStore>();
+  std::string first_dir;
+  PartId first_part;
+  std::vector<std::string> seen;  // directory of each part index, "" while missing
+  double simulate_seconds = 0, wall_seconds = 0;
+  std::int64_t sessions = 0;
+  std::vector<std::string> backends;
+  Json merged_from = Json::array();
+  for (const auto& [index, dir] : ordered) {
+    ResumePoint point = load_resume_point(dir);
+    if (!point.record.shard) {
       throw usage_error(fmt::format(
           "merge: '{}' is not a shard (its summary.json has no \"shard\"; shards are made by "
           "`sgdwalk run CONFIG --shard K/N`)",
           dir));
     }
-    if (!shard.point.complete) {
+    const PartId part = *point.record.shard;
+    if (!point.complete) {
       throw usage_error(fmt::format(
           "merge: shard {} in '{}' is not finished; continue it with `sgdwalk resume {}`",
-          to_string(*shard.point.record.shard), dir, dir));
+          to_string(part), dir, dir));
     }
-    shard.summary = Json::parse(
-        [&] {
-          std::ifstream file(fs::path(dir) / "summary.json");
-          return std::string(std::istreambuf_iterator<char>(file), {});
-        }(),
-        nullptr, false);
-    shards.push_back(std::move(shard));
-  }
-
-  // The same resolved config and seed, and the same split.
-  const Shard& first = shards.front();
-  const RunPlan& plan = first.point.plan;
-  const PartId first_part = *first.point.record.shard;
-  for (const Shard& shard : shards) {
-    const RunPlan& other = shard.point.plan;
-    if (other.resolved_config != plan.resolved_config) {
+    if (first_dir.empty()) {
+      first_dir = dir;
+      first_part = part;
+      plan = point.plan;
+      merged.record = point.record;
+      data.resize(plan, 0);
+      walkers->set_dim(plan.dim);
+      seen.assign(static_cast<std::size_t>(part.count), "");
+    } else if (point.plan.resolved_config != plan.resolved_config) {
       throw usage_error(fmt::format(
           "merge: '{}' (shard {}) is from another run than '{}': its resolved config differs: {}",
-          shard.dir, to_string(*shard.point.record.shard), first.dir,
-          describe_config_changes(plan.resolved_config, other.resolved_config)));
+          dir, to_string(part), first_dir,
+          describe_config_changes(plan.resolved_config, point.plan.resolved_config)));
+    } else if (part.count != first_part.count) {
+      throw usage_error(
+          fmt::format("merge: '{}' is shard {} but '{}' is shard {}: the shards of one run "
+                      "split it into the same number of parts",
+                      dir, to_string(part), first_dir, to_string(first_part)));
     }
-    if (shard.point.record.shard->count != first_part.count) {
-      throw usage_error(fmt::format(
-          "merge: '{}' is shard {} but '{}' is shard {}: the shards of one run "
-          "split it into the same number of parts",
-          shard.dir, to_string(*shard.point.record.shard), first.dir, to_string(first_part)));
+    std::string& slot = seen[static_cast<std::size_t>(part.index)];
+    if (!slot.empty()) {
+      throw usage_error(
+          fmt::format("merge: shard {} is given twice: '{}' and '{}'", to_string(part), slot, dir));
     }
+    slot = dir;
+
+    add_part(data, point.checkpoint.data);
+    const WalkerRange range = part_walkers(plan, part);
+    if (plan.per_walker_output && range.size() > 0) {
+      walkers->add(range, open_walker_file(plan, (fs::path(dir) / kWalkerFileName).string(),
+                                           range.begin, range.end));
+    }
+    simulate_seconds += point.checkpoint.progress.simulate_seconds;
+    wall_seconds += point.checkpoint.wall_seconds;
+    sessions += point.checkpoint.sessions;
+    std::ifstream summary_file(fs::path(dir) / "summary.json");
+    const Json summary =
+        Json::parse(std::string(std::istreambuf_iterator<char>(summary_file), {}), nullptr, false);
+    const std::string backend = summary.is_object() && summary.contains("backend")
+                                    ? summary["backend"].value("name", "?")
+                                    : "?";
+    if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
+      backends.push_back(backend);
+    }
+    merged_from.push_back({{"shard", to_string(part)},
+                           {"directory", fs::absolute(dir).lexically_normal().string()},
+                           {"backend", backend},
+                           {"walker_begin", range.begin},
+                           {"walker_end", range.end}});
   }
   const std::int64_t count = first_part.count;
-  std::vector<const Shard*> by_part(static_cast<std::size_t>(count), nullptr);
-  for (const Shard& shard : shards) {
-    const Shard*& slot = by_part[static_cast<std::size_t>(shard.point.record.shard->index)];
-    if (slot != nullptr) {
-      throw usage_error(fmt::format("merge: shard {} is given twice: '{}' and '{}'",
-                                    to_string(*shard.point.record.shard), slot->dir, shard.dir));
-    }
-    slot = &shard;
-  }
   std::vector<std::string> missing;
   for (std::int64_t k = 0; k < count; ++k) {
-    if (by_part[static_cast<std::size_t>(k)] == nullptr) {
+    if (seen[static_cast<std::size_t>(k)].empty()) {
       const WalkerRange range = part_walkers(plan, {k, count});
       missing.push_back(
           fmt::format("{} (walkers [{}, {}))", to_string({k, count}), range.begin, range.end));
     }
   }
   if (!missing.empty()) {
+    const std::size_t absent = missing.size();
     if (missing.size() > 8) {
-      const std::size_t more = missing.size() - 6;
       missing.resize(6);
-      missing.push_back(fmt::format("and {} more", more));
+      missing.push_back(fmt::format("and {} more", absent - 6));
     }
-    throw usage_error(fmt::format("merge: {} of {} shard(s) missing: {}", count - shards.size(),
-                                  count, fmt::join(missing, ", ")));
-  }
-
-  // Exact tallies and integer counters, added in part order (any order gives the same bits).
-  MergedRun merged;
-  merged.plan = plan;
-  RunData data;
-  data.resize(plan, 0);
-  auto walkers = std::make_shared<ShardWalkerStore>();
-  walkers->set_dim(plan.dim);
-  double simulate_seconds = 0, wall_seconds = 0;
-  std::int64_t sessions = 0;
-  std::vector<std::string> backends;
-  Json merged_from = Json::array();
-  for (const Shard* shard : by_part) {
-    add_part(data, shard->point.checkpoint.data);
-    const WalkerRange range = part_walkers(plan, *shard->point.record.shard);
-    if (plan.per_walker_output && range.size() > 0) {
-      walkers->add(range, open_walker_file(plan, (fs::path(shard->dir) / kWalkerFileName).string(),
-                                           range.begin, range.end));
-    }
-    simulate_seconds += shard->point.checkpoint.progress.simulate_seconds;
-    wall_seconds += shard->point.checkpoint.wall_seconds;
-    sessions += shard->point.checkpoint.sessions;
-    const std::string backend = shard->summary.is_object() && shard->summary.contains("backend")
-                                    ? shard->summary["backend"].value("name", "?")
-                                    : "?";
-    if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
-      backends.push_back(backend);
-    }
-    merged_from.push_back({{"shard", to_string(*shard->point.record.shard)},
-                           {"directory", fs::absolute(shard->dir).lexically_normal().string()},
-                           {"backend", backend},
-                           {"walker_begin", range.begin},
-                           {"walker_end", range.end}});
+    throw usage_error(fmt::format("merge: {} of {} shard(s) missing: {}", absent, count,
+                                  fmt::join(missing, ", ")));
   }
 
   RunOutcome& outcome = merged.outcome;
@@ -265,7 +269,6 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
   outcome.backend_name = fmt::format("{}", fmt::join(backends, "+"));
   outcome.backend_description = fmt::format("{} shard(s) merged", count);
 
-  merged.record = first.point.record;
   merged.record.shard.reset();
   merged.record.provenance = Json::object();
   merged.record.provenance["merged_from"] = merged_from;
