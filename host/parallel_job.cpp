@@ -185,14 +185,14 @@ class PartRunner {
       latest_[0] = own_;
     }
     RunProgress progress;
-    double done = 0, total = 0, rate = 0;
+    double done = 0, rate = 0;
     for (const auto& p : latest_) {
       done += p.walker_steps_done;
-      total += p.walker_steps_total;
       rate += p.rate;
     }
+    // Of the whole run: a process not heard from yet counts as not started.
     progress.walker_steps_done = static_cast<std::int64_t>(done);
-    progress.walker_steps_total = static_cast<std::int64_t>(total);
+    progress.walker_steps_total = plan_.total_walkers() * plan_.steps;
     // The reporter shows done / simulate_seconds as the rate: make that the summed rate.
     progress.simulate_seconds = rate > 0 ? done / rate : 0;
     return progress;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "checkpoint.hpp"
 #include "config.hpp"
 #include "parts.hpp"
 #include "run_session.hpp"
@@ -259,6 +260,19 @@ TEST(Shards, AStoppedShardResumesAndMergesToTheSameResults) {
   } catch (const RunDirectoryError& error) {
     expect_contains(error.what(), "shard 1/2 in '" + (dir / "b").string() + "' is not finished");
     expect_contains(error.what(), "sgdwalk resume " + (dir / "b").string());
+  }
+  // A checkpoint is only continued as the part it was written for (93 walkers: parts [0, 46) and
+  // [46, 93)).
+  fs::copy(dir / "b", dir / "relabelled", fs::copy_options::recursive);
+  Json relabelled = read_json(dir / "relabelled" / "summary.json");
+  relabelled["shard"]["index"] = 0;
+  testing::write_bytes(dir / "relabelled" / "summary.json", relabelled.dump());
+  try {
+    load_resume_point((dir / "relabelled").string());
+    ADD_FAILURE() << "a checkpoint of part 1/2 was accepted as part 0/2";
+  } catch (const CheckpointError& error) {
+    expect_contains(error.what(), "holds walkers [46, 93), but ");
+    expect_contains(error.what(), "says the run covers walkers [0, 46)");
   }
   ResumePoint point = load_resume_point((dir / "b").string());
   ASSERT_TRUE(point.record.shard.has_value());
