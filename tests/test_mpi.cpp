@@ -40,7 +40,7 @@ const std::string kMpiexec;
 #endif
 
 /// Open MPI refuses to run as root (CI containers) without these, and more ranks than cores need
-/// oversubscription; shared memory and loopback transports only.
+/// oversubscription; shared memory and loopback transports only (no network needed).
 class MpiEnvironment : public ::testing::Environment {
  public:
   void SetUp() override {
@@ -48,6 +48,8 @@ class MpiEnvironment : public ::testing::Environment {
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
     setenv("OMPI_MCA_btl", "self,vader", 1);
+    // Containers often forbid the cross-memory attach shared memory uses for large messages.
+    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 1);
   }
 };
 const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new MpiEnvironment);
