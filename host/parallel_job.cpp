@@ -343,9 +343,14 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
       }
       if (stopped_by == 0) {
         MergedRun merged = merge_shards(dirs, record.command_line);
-        const double simulate_seconds = merged.outcome.progress.simulate_seconds;
+        // The processes ran at once: the job's simulation time is its slowest part's, so that
+        // summary.json's walker-steps/s is the job's rate (a merge of shards sums them instead).
+        double slowest = 0;
+        for (const auto& part : merged.record.provenance["merged_from"]) {
+          slowest = std::max(slowest, part.value("simulate_seconds", 0.0));
+        }
         merged.record = record;
-        merged.outcome.progress.simulate_seconds = simulate_seconds;
+        merged.outcome.progress.simulate_seconds = slowest;
         merged.outcome.backend_description = fmt::format(
             "{} process(es), {} part(s): {}", comm.size(), parts, merged.outcome.backend_name);
         write_run_outputs(merged.plan, merged.outcome, merged.record, run.string());

@@ -237,7 +237,8 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
                            {"directory", fs::absolute(dir).lexically_normal().string()},
                            {"backend", backend},
                            {"walker_begin", range.begin},
-                           {"walker_end", range.end}});
+                           {"walker_end", range.end},
+                           {"simulate_seconds", point.checkpoint.progress.simulate_seconds}});
   }
   const std::int64_t count = first_part.count;
   std::vector<std::string> missing;
