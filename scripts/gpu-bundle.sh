@@ -30,7 +30,8 @@ targets=(sgdwalk sgdwalk_bench "${cuda_tests[@]}")
 # Host code names sources relative to the checkout (-ffile-prefix-map); the test binaries' default
 # data directory is "." (SGDWALK_SOURCE_DIR says where it is at run time). The device code's line
 # tables (-lineinfo, for compute-sanitizer and profilers) keep the source file names as labels.
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSGDWALK_CUDA=ON -DSGDWALK_NATIVE=OFF \
+# No MPI in the kit: the GPU machine runs one process and has no Open MPI to load.
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSGDWALK_CUDA=ON -DSGDWALK_NATIVE=OFF -DSGDWALK_MPI=OFF \
   -DCMAKE_CXX_FLAGS="-march=x86-64-v3 -ffile-prefix-map=$repo/=" \
   -DCMAKE_CUDA_FLAGS="-Xcompiler=-ffile-prefix-map=$repo/=" \
   -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" -DSGDWALK_TEST_DATA_DIR=. \
