@@ -27,6 +27,8 @@ namespace {
 
 constexpr const char* kPartsDirectory = "parts";
 constexpr const char* kTokenFileName = "job-token";
+/// Largest total size of the parts' checkpoints that a stopped job reads for partial results.
+constexpr std::uintmax_t kPartialResultsReadLimit = std::uintmax_t{2} << 30;
 
 fs::path part_directory(const fs::path& run, PartId part) {
   return run / kPartsDirectory / fmt::format("{}-of-{}", part.index, part.count);
@@ -361,14 +363,35 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
         outcome_text = "0 0";
       } else {
         // Partial results, as a stopped single run writes them: the variants whose walkers have
-        // all finished, from the parts' checkpoints (which stay for the resume).
-        MergedRun partial = merge_stopped_parts(plan, dirs);
-        partial.outcome.backend_name = options.backend_name;
-        partial.outcome.backend_description =
-            fmt::format("{} process(es), {} part(s)", comm.size(), parts);
-        write_run_outputs(plan, partial.outcome, record, run.string());
-        result.progress.walker_steps_done = partial.outcome.progress.walker_steps_done;
-        result.progress.walker_steps_total = partial.outcome.progress.walker_steps_total;
+        // all finished, from the parts' checkpoints (which stay for the resume). Reading them
+        // (batch arrays included) must not outlast the launcher's grace time before SIGKILL
+        // (Slurm: 30 s): above kPartialResultsReadLimit only summary.json is written.
+        std::uintmax_t checkpoint_bytes = 0;
+        for (const auto& dir : dirs) {
+          std::error_code missing;
+          const auto size = fs::file_size(fs::path(dir) / kCheckpointFileName, missing);
+          if (!missing) checkpoint_bytes += size;
+        }
+        RunOutcome summary_only;
+        if (checkpoint_bytes <= kPartialResultsReadLimit) {
+          MergedRun partial = merge_stopped_parts(plan, dirs);
+          summary_only.progress = partial.outcome.progress;
+          partial.outcome.backend_name = options.backend_name;
+          partial.outcome.backend_description =
+              fmt::format("{} process(es), {} part(s)", comm.size(), parts);
+          write_run_outputs(plan, partial.outcome, record, run.string());
+        } else {
+          std::fprintf(stderr,
+                       "sgdwalk: the parts' checkpoints hold %.1f GiB: no partial results.h5 "
+                       "(reading them could outlast the time before SIGKILL); they are safe, "
+                       "and resume continues from them\n",
+                       static_cast<double>(checkpoint_bytes) / (1 << 30));
+          summary_only.progress = result.progress;
+          summary_only.backend_name = options.backend_name;
+          write_run_start(plan, summary_only, record, run.string());
+        }
+        result.progress.walker_steps_done = summary_only.progress.walker_steps_done;
+        result.progress.walker_steps_total = summary_only.progress.walker_steps_total;
         outcome_text = fmt::format("{} {}", 128 + stopped_by, stopped_by);
       }
     } catch (const std::exception& error) {
