@@ -1,0 +1,258 @@
+// The Python module sgdwalk._sgdwalk: a thin layer over the C++ core's run sessions (the same code
+// as the CLI's `run`, `resume` and `replay`), so that Python results are the CLI's bits. The
+// Python package (python/sgdwalk) builds the public API on top of these functions.
+//
+// Runs release the GIL. After every backend call (sized to about segment_seconds) the session's
+// progress callback takes the GIL back to check for signals (Ctrl-C raises KeyboardInterrupt) and
+// to call the Python progress callback; Python is never called from OpenMP threads.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/function.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backend_registry.hpp"
+#include "checkpoint.hpp"
+#include "config.hpp"
+#include "diagnostics.hpp"
+#include "driver.hpp"
+#include "memory.hpp"
+#include "run_session.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+using namespace sgdwalk;
+
+/// How a session is run; the fields mirror the CLI's session flags.
+struct SessionSettings {
+  std::string backend = "auto";
+  int threads = 0;
+  std::int64_t batch_walkers = 0;
+  std::int64_t segment_steps = 0;
+  double segment_seconds = 1.0;
+  double checkpoint_every = 60;
+  /// Test hook: a pause after every backend call (as the CLI's SGDWALK_TEST_SEGMENT_DELAY_MS), so
+  /// that tests can interrupt a run mid-way however fast the machine is.
+  int segment_delay_ms = 0;
+};
+
+nb::dict progress_dict(const RunProgress& progress) {
+  nb::dict d;
+  d["walker_steps_done"] = progress.walker_steps_done;
+  d["walker_steps_total"] = progress.walker_steps_total;
+  d["variants_done"] = progress.variants_done;
+  d["variants_total"] = progress.variants_total;
+  d["batch"] = progress.batch;
+  d["batches"] = progress.batches;
+  d["simulate_seconds"] = progress.simulate_seconds;
+  return d;
+}
+
+/// Runs `session` with the GIL released. After every segment: a Python signal handler that raised
+/// (KeyboardInterrupt) or a progress callback that raised stops the run at that boundary, and the
+/// exception is raised again once the session has written its checkpoint and partial results.
+template <class Session>
+nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
+                         const nb::object& on_progress, Session&& session) {
+  BackendChoice choice = make_backend(settings.backend, settings.threads);
+  SessionOptions options;
+  options.execute.batch_walkers = settings.batch_walkers;
+  options.execute.segment_steps = settings.segment_steps;
+  options.execute.segment_seconds = settings.segment_seconds;
+  options.checkpoint_every = settings.checkpoint_every;
+  options.threads = settings.threads;
+  std::atomic<int> stop{0};
+  options.stop = &stop;
+  std::vector<std::string> warnings;
+  options.on_warning = [&](const std::string& warning) { warnings.push_back(warning); };
+  std::optional<nb::python_error> raised;  // destroyed after the GIL is back (declared first)
+  options.on_progress = [&](const RunProgress& progress) {
+    if (settings.segment_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(settings.segment_delay_ms));
+    }
+    nb::gil_scoped_acquire acquire;
+    if (raised) return;
+    if (PyErr_CheckSignals() != 0) {
+      raised.emplace();  // fetches the pending exception (KeyboardInterrupt)
+      stop = SIGINT;
+      return;
+    }
+    if (on_progress.is_none()) return;
+    try {
+      on_progress(progress_dict(progress));
+    } catch (nb::python_error& error) {
+      raised.emplace(std::move(error));
+      stop = SIGINT;
+    }
+  };
+
+  SessionResult result;
+  {
+    nb::gil_scoped_release release;
+    result = session(*choice.backend, options);
+  }
+  if (raised) throw std::move(*raised);
+
+  nb::dict out;
+  out["complete"] = result.outcome.complete;
+  out["notice"] = choice.notice;
+  out["backend"] = result.outcome.backend_name;
+  out["backend_description"] = result.outcome.backend_description;
+  if (result.outcome.complete) {
+    const std::vector<std::string> problems =
+        run_warnings(plan, result.outcome.summaries, result.outcome.progress.variants_done);
+    warnings.insert(warnings.end(), problems.begin(), problems.end());
+  }
+  out["warnings"] = warnings;
+  return out;
+}
+
+SessionSettings make_settings(const std::string& backend, int threads, std::int64_t batch_walkers,
+                              std::int64_t segment_steps, double segment_seconds,
+                              double checkpoint_every, int segment_delay_ms) {
+  SessionSettings settings;
+  settings.backend = backend;
+  settings.threads = threads;
+  settings.batch_walkers = batch_walkers;
+  settings.segment_steps = segment_steps;
+  settings.segment_seconds = segment_seconds;
+  settings.checkpoint_every = checkpoint_every;
+  settings.segment_delay_ms = segment_delay_ms;
+  return settings;
+}
+
+/// The plan of a config text, with the seed overridden when seed >= 0 (as `sgdwalk run --seed`).
+RunPlan plan_with_seed(const std::string& config_text, const std::string& source, long long seed) {
+  RunPlan plan = load_config_text(config_text, source);
+  if (seed >= 0) {
+    plan.seed = static_cast<std::uint64_t>(seed);
+    plan.resolved_config["run"]["seed"] = plan.seed;
+  }
+  return plan;
+}
+
+}  // namespace
+
+NB_MODULE(_sgdwalk, m) {
+  m.doc() = "sgdwalk's C++ core (use the sgdwalk package, not this module)";
+
+  nb::exception<ConfigError>(m, "ConfigError", PyExc_ValueError);
+  nb::exception<ResourceError>(m, "ResourceError", PyExc_MemoryError);
+  nb::exception<RunDirectoryError>(m, "RunDirectoryError", PyExc_OSError);
+  nb::exception<CheckpointError>(m, "CheckpointError", PyExc_OSError);
+
+  m.def("version", &sgdwalk_version);
+  m.def("git_commit", &sgdwalk_git_commit);
+  m.def("cuda_backend_built", &cuda_backend_built);
+  m.def("cuda_device_report", &cuda_device_report);
+  m.def("cuda_device_count", &cuda_device_count);
+
+  m.def(
+      "check_config",
+      [](const std::string& config_text, const std::string& source, long long seed) {
+        const RunPlan plan = plan_with_seed(config_text, source, seed);
+        nb::dict out;
+        out["resolved_config"] = plan.resolved_config.dump();
+        out["hints"] = plan.hints;
+        out["name"] = plan.name;
+        out["variants"] = plan.variant_count();
+        out["walkers_per_variant"] = plan.walkers_per_variant;
+        out["steps"] = plan.steps;
+        return out;
+      },
+      "config_text"_a, "source"_a, "seed"_a = -1,
+      "Validates a config text (raises ConfigError); returns the resolved config as JSON text.");
+
+  m.def(
+      "run_in_directory",
+      [](const std::string& config_text, const std::string& source, long long seed,
+         const std::string& directory, const std::string& command_line, const std::string& backend,
+         int threads, std::int64_t batch_walkers, std::int64_t segment_steps,
+         double segment_seconds, double checkpoint_every, int segment_delay_ms,
+         const nb::object& on_progress) {
+        const RunPlan plan = plan_with_seed(config_text, source, seed);
+        RunRecord record;
+        record.config_text = config_text;
+        record.config_source = source;
+        record.command_line = command_line;
+        record.seed_from_command_line = seed >= 0;
+        const SessionSettings settings =
+            make_settings(backend, threads, batch_walkers, segment_steps, segment_seconds,
+                          checkpoint_every, segment_delay_ms);
+        return run_with_python(
+            plan, settings, on_progress, [&](Backend& chosen, const SessionOptions& options) {
+              return sgdwalk::run_in_directory(plan, chosen, record, directory, options);
+            });
+      },
+      "config_text"_a, "source"_a, "seed"_a, "directory"_a, "command_line"_a, "backend"_a,
+      "threads"_a, "batch_walkers"_a, "segment_steps"_a, "segment_seconds"_a, "checkpoint_every"_a,
+      "segment_delay_ms"_a, "on_progress"_a.none(),
+      "Runs a config into a run directory exactly as `sgdwalk run --out DIRECTORY`.");
+
+  m.def(
+      "resume_in_directory",
+      [](const std::string& directory, const std::string& backend, int threads,
+         std::int64_t batch_walkers, std::int64_t segment_steps, double segment_seconds,
+         double checkpoint_every, int segment_delay_ms, const nb::object& on_progress) {
+        ResumePoint point = load_resume_point(directory, threads);
+        if (point.complete) {
+          nb::dict out;
+          out["complete"] = true;
+          out["already_complete"] = true;
+          return out;
+        }
+        const RunPlan plan = point.plan;
+        const SessionSettings settings =
+            make_settings(backend, threads, batch_walkers, segment_steps, segment_seconds,
+                          checkpoint_every, segment_delay_ms);
+        nb::dict out = run_with_python(
+            plan, settings, on_progress, [&](Backend& chosen, const SessionOptions& options) {
+              return resume_in_directory(std::move(point), chosen, directory, options);
+            });
+        out["already_complete"] = false;
+        return out;
+      },
+      "directory"_a, "backend"_a, "threads"_a, "batch_walkers"_a, "segment_steps"_a,
+      "segment_seconds"_a, "checkpoint_every"_a, "segment_delay_ms"_a, "on_progress"_a.none(),
+      "Continues an unfinished run directory exactly as `sgdwalk resume DIRECTORY`.");
+
+  m.def(
+      "replay_csv",
+      [](const std::string& config_text, const std::string& source, long long seed,
+         std::int64_t variant, std::int64_t walker, std::int64_t every) {
+        const RunPlan plan = plan_with_seed(config_text, source, seed);
+        if (variant < 0 || variant >= plan.variant_count() || walker < 0 ||
+            walker >= plan.walkers_per_variant) {
+          throw nb::index_error(("variant " + std::to_string(variant) + ", walker " +
+                                 std::to_string(walker) +
+                                 " is out of range; allowed: variant 0 to " +
+                                 std::to_string(plan.variant_count() - 1) + ", walker 0 to " +
+                                 std::to_string(plan.walkers_per_variant - 1))
+                                    .c_str());
+        }
+        if (every < 1) {
+          throw nb::value_error(
+              ("every = " + std::to_string(every) + " is out of range; allowed: 1 or more")
+                  .c_str());
+        }
+        std::ostringstream csv;
+        {
+          nb::gil_scoped_release release;
+          replay_walker(plan, variant, walker, every, csv);
+        }
+        return csv.str();
+      },
+      "config_text"_a, "source"_a, "seed"_a, "variant"_a, "walker"_a, "every"_a,
+      "One walker's trajectory recomputed from the seed, as the CSV of `sgdwalk replay`.");
+}

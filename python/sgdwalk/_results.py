@@ -1,0 +1,241 @@
+"""Results of a run: every dataset of results.h5 as a numpy array, the resolved config, provenance,
+and an xarray view with named dimensions."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import h5py
+import numpy as np
+
+from ._sgdwalk import RunDirectoryError
+
+if TYPE_CHECKING:
+    import xarray
+
+#: The files of a run directory, in the order a copy writes them (results before the summary that
+#: names them, as the CLI does).
+RUN_FILES = ("config.toml", "results.h5", "checkpoint.bin", "walkers.bin", "summary.json")
+
+
+def _text(value: Any) -> Any:
+    """HDF5 string attributes come back as bytes (fixed-length strings): decode them."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, np.ndarray) and value.dtype.kind == "S":
+        return [item.decode("utf-8") for item in value.tolist()]
+    return value
+
+
+def read_results_file(path: Union[str, os.PathLike]) -> tuple[dict[str, np.ndarray],
+                                                              dict[str, dict[str, Any]]]:
+    """Every dataset of an HDF5 file as {"group/name": array}, and the attributes of every object
+    as {"group/name": {...}} ("/" for the file's own attributes)."""
+    datasets: dict[str, np.ndarray] = {}
+    attributes: dict[str, dict[str, Any]] = {}
+    with h5py.File(path, "r") as file:
+        attributes["/"] = {key: _text(value) for key, value in file.attrs.items()}
+
+        def visit(name: str, item: Any) -> None:
+            if isinstance(item, h5py.Dataset):
+                datasets[name] = item[()]
+            if item.attrs:
+                attributes[name] = {key: _text(value) for key, value in item.attrs.items()}
+
+        file.visititems(visit)
+    return datasets, attributes
+
+
+class Results:
+    """The results of a run, as written to its run directory.
+
+    Attributes:
+        datasets: every dataset of results.h5 as a numpy array, keyed by its path without the
+            leading slash ("variants/p_flat", "samples/y_quantiles", "histograms/NAME/counts"...).
+            ``results["variants/p_flat"]`` is a shortcut.
+        attributes: the HDF5 attributes (``units``, ``description``, ...) by the same paths; "/"
+            holds the file's own (version, git commit, config).
+        config: the resolved config (every default filled in, sweeps expanded to their values).
+        config_toml: the config text as given (RUN/config.toml).
+        summary: RUN/summary.json as a dict (per-variant scalars, timing, progress).
+        directory: the run directory the results were read from (a temporary one, removed with
+            this object, for ``sgdwalk.run(..., out=None)``).
+    """
+
+    def __init__(self, directory: Union[str, os.PathLike], _owner: Any = None) -> None:
+        self.directory = Path(directory)
+        self._owner = _owner  # keeps a temporary run directory alive as long as the results
+        summary_path = self.directory / "summary.json"
+        results_path = self.directory / "results.h5"
+        if not summary_path.is_file() or not results_path.is_file():
+            if (self.directory / "config.toml").is_file() and summary_path.is_file():
+                raise RunDirectoryError(
+                    f"'{self.directory}' holds no results yet (no results.h5): the run stopped "
+                    "before writing any; sgdwalk.resume() continues it"
+                )
+            raise RunDirectoryError(
+                f"'{self.directory}' is not a run directory with results (needs summary.json "
+                "and results.h5)"
+            )
+        try:
+            self.summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise RunDirectoryError(f"{summary_path}: unreadable or corrupt ({error})") from None
+        self.config: dict[str, Any] = self.summary["config"]
+        self.config_toml: str = (self.directory / "config.toml").read_text(encoding="utf-8")
+        self.datasets, self.attributes = read_results_file(results_path)
+
+    # ---- what the run was ---------------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        """Whether every walker reached the last step (False for a stopped run's partial
+        results; then only variants with ``variants["complete"] == 1`` hold numbers)."""
+        return not self.summary["partial"]
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Version, git commit, command, backend, config source and timing of the run."""
+        return {
+            "version": self.summary["sgdwalk"]["version"],
+            "git_commit": self.summary["sgdwalk"]["git_commit"],
+            "command": self.summary["sgdwalk"]["command"],
+            "backend": self.summary["backend"]["name"],
+            "backend_description": self.summary["backend"]["description"],
+            "config_source": self.summary["config_source"],
+            "seed": self.config["run"]["seed"],
+            "timing": self.summary["timing"],
+            "progress": self.summary["progress"],
+        }
+
+    @property
+    def swept(self) -> list[str]:
+        """Names of the swept parameters, slowest-varying first (empty without a sweep)."""
+        names = self.attributes.get("parameters", {}).get("swept", "")
+        return [name for name in names.split(",") if name]
+
+    @property
+    def variant_count(self) -> int:
+        return len(self.datasets["variants/p_flat"])
+
+    # ---- the arrays ---------------------------------------------------------------------------
+    def __getitem__(self, path: str) -> np.ndarray:
+        return self.datasets[path.strip("/")]
+
+    def __contains__(self, path: str) -> bool:
+        return path.strip("/") in self.datasets
+
+    def keys(self) -> list[str]:
+        """The dataset paths, as in results.h5."""
+        return list(self.datasets)
+
+    def group(self, name: str) -> dict[str, np.ndarray]:
+        """The datasets of one group ("variants", "samples", "histograms/NAME", ...) by name."""
+        prefix = name.strip("/") + "/"
+        return {
+            path[len(prefix):]: array
+            for path, array in self.datasets.items()
+            if path.startswith(prefix) and "/" not in path[len(prefix):]
+        }
+
+    @property
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Every parameter of every variant (landscape ones by their own name)."""
+        return {**self.group("parameters"), **self.group("parameters/landscape")}
+
+    @property
+    def variants(self) -> dict[str, np.ndarray]:
+        return self.group("variants")
+
+    @property
+    def samples(self) -> dict[str, np.ndarray]:
+        return self.group("samples")
+
+    @property
+    def first_passage(self) -> dict[str, np.ndarray]:
+        return self.group("first_passage")
+
+    @property
+    def histograms(self) -> dict[str, dict[str, np.ndarray]]:
+        names = sorted({path.split("/")[1] for path in self.datasets if path.startswith("histograms/")})
+        return {name: self.group(f"histograms/{name}") for name in names}
+
+    @property
+    def trackers(self) -> dict[str, np.ndarray]:
+        return self.group("trackers")
+
+    @property
+    def walkers(self) -> dict[str, np.ndarray]:
+        """Per-walker final states and trackers (empty unless ``observables.per_walker``)."""
+        return self.group("walkers")
+
+    def swept_values(self) -> dict[str, np.ndarray]:
+        """Each swept parameter's value per variant, exactly as the sweep gave it."""
+        variants = self.summary["variants"]
+        return {
+            name: np.array([entry["swept"][name] for entry in variants], dtype=np.float64)
+            for name in self.swept
+        }
+
+    # ---- views and copies -----------------------------------------------------------------------
+    def to_xarray(self, grid: bool = False) -> "xarray.Dataset":
+        """The results as an ``xarray.Dataset`` with named dimensions.
+
+        Dimensions: ``variant`` (coordinates: every parameter, swept ones with the exact swept
+        values), ``step`` (sample steps; ``time`` = learning rate x step is a 2-D coordinate),
+        ``quantile`` (the levels), ``hist_NAME_x`` / ``hist_NAME_y`` (bin centres; edges in
+        ``hist_NAME_x_edges`` on ``hist_NAME_x_edge``), ``log2_bin`` (lower edges of the
+        tracker bins), ``y_freeze_bin``, ``walker`` and ``coordinate`` (per-walker output).
+
+        Variables: /variants/NAME as NAME; every other dataset as GROUP_NAME
+        (``samples_p_flat``, ``first_passage_rate``, ``trackers_crossings_counts``,
+        ``walkers_position``; histograms as ``hist_NAME_counts``...), each with the file's
+        ``units`` and its ``description`` as ``long_name``.
+
+        grid=True: for a grid sweep, ``variant`` is replaced by one dimension per swept parameter
+        (so that ``ds.p_flat.plot()`` draws a phase diagram).
+        """
+        from ._xarray import results_to_xarray
+
+        return results_to_xarray(self, grid=grid)
+
+    def save(self, directory: Union[str, os.PathLike], *, force: bool = False) -> Path:
+        """Writes the run directory (config.toml, results.h5, summary.json, and the checkpoint of
+        an unfinished run) to ``directory``, as the CLI's ``--out`` would hold it. An existing,
+        non-empty directory is only overwritten with ``force=True``."""
+        target = Path(directory)
+        if target.resolve() == self.directory.resolve():
+            return target
+        if target.exists() and any(target.iterdir()) and not force:
+            raise FileExistsError(
+                f"the run directory '{target}' exists and is not empty; choose another one or "
+                "pass force=True to overwrite it"
+            )
+        target.mkdir(parents=True, exist_ok=True)
+        for name in RUN_FILES:
+            source = self.directory / name
+            if source.is_file():
+                temporary = target / (name + ".tmp")
+                shutil.copyfile(source, temporary)
+                os.replace(temporary, target / name)
+            elif (target / name).exists():
+                (target / name).unlink()  # a stale file from what force=True overwrites
+        return target
+
+    def __repr__(self) -> str:
+        state = "complete" if self.complete else "partial"
+        swept = f", swept {', '.join(self.swept)}" if self.swept else ""
+        return (
+            f"<sgdwalk.Results '{self.config['run']['name']}': {self.variant_count} variant(s) x "
+            f"{self.config['run']['walkers']} walkers x {self.config['run']['steps']} steps"
+            f"{swept}, {state}, from {self.directory}>"
+        )
+
+
+def load(run_dir: Union[str, os.PathLike]) -> Results:
+    """Reads the results of a run directory written by the CLI (``sgdwalk run --out``) or by
+    ``sgdwalk.run(..., out=...)``: the same ``Results`` as the run returned."""
+    return Results(run_dir)

@@ -1,0 +1,321 @@
+"""Running, resuming and replaying: the C++ core's run sessions (the CLI's code) from Python."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from . import _sgdwalk
+from ._config import ConfigLike, config_text, looks_like_toml_text
+from ._results import Results
+
+BACKENDS = ("auto", "cpu", "cuda")
+#: Python runs split backend calls into pieces of about this many seconds: Ctrl-C, progress and
+#: checkpoints react between pieces (the CLI uses 1 s). How steps are split never changes a result.
+SEGMENT_SECONDS = 0.5
+
+
+class RunWarning(UserWarning):
+    """What the numbers of a run would hide (diverged walkers, empty histograms, unreached
+    first-passage targets) and hints about valid settings that look like mistakes."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands; passed to a ``progress=`` callable after every backend call."""
+
+    walker_steps_done: int
+    walker_steps_total: int
+    variants_done: int
+    variants_total: int
+    batch: int
+    batches: int
+    simulate_seconds: float
+
+    @property
+    def fraction(self) -> float:
+        return self.walker_steps_done / self.walker_steps_total if self.walker_steps_total else 1.0
+
+
+ProgressLike = Union[bool, Callable[[Progress], Any]]
+
+
+class _ProgressBar:
+    """A tqdm bar (a notebook widget under Jupyter with ipywidgets, text otherwise), created at the
+    first report so that a resumed run's bar starts where the run stands."""
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+        self.bar: Any = None
+
+    def __call__(self, progress: Progress) -> None:
+        from tqdm.auto import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=progress.walker_steps_total, initial=0, unit="walker-step",
+                            unit_scale=True, desc=self.description, dynamic_ncols=True)
+        self.bar.set_postfix_str(f"variants {progress.variants_done}/{progress.variants_total}",
+                                 refresh=False)
+        self.bar.update(progress.walker_steps_done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _progress_callback(progress: ProgressLike, description: str) -> tuple[Any, Optional[_ProgressBar]]:
+    """(callback for the C++ session taking a dict, bar to close) for progress=True/False/callable."""
+    if progress is False or progress is None:
+        return None, None
+    if progress is True:
+        bar = _ProgressBar(description)
+        return (lambda d: bar(Progress(**d))), bar
+    if callable(progress):
+        return (lambda d: progress(Progress(**d))), None
+    raise TypeError(f"progress must be True, False or a callable, not {type(progress).__name__}")
+
+
+def _check_session_arguments(backend: str, threads: Optional[int], checkpoint_every: float,
+                             batch_walkers: Optional[int], segment_steps: Optional[int]) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend = {backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+    if threads is not None and not (isinstance(threads, int) and 1 <= threads <= 4096):
+        raise ValueError(f"threads = {threads!r} is out of range; allowed: 1 to 4096, or None "
+                         "(all cores)")
+    if not (checkpoint_every >= 0):
+        raise ValueError(f"checkpoint_every = {checkpoint_every!r} is out of range; allowed: "
+                         "0 (only when stopped) or more seconds")
+    for name, value in (("batch_walkers", batch_walkers), ("segment_steps", segment_steps)):
+        if value is not None and not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} = {value!r} is out of range; allowed: 1 or more, or None "
+                             "(automatic)")
+
+
+def _test_segment_delay_ms() -> int:
+    """Test hook shared with the CLI: SGDWALK_TEST_SEGMENT_DELAY_MS=N pauses N ms after every
+    backend call, so that tests can interrupt a run mid-way however fast the machine is."""
+    return int(os.environ.get("SGDWALK_TEST_SEGMENT_DELAY_MS", "0") or 0)
+
+
+def _finish(outcome: dict[str, Any], directory: Path, owner: Any) -> Results:
+    for warning in outcome.get("warnings", []):
+        warnings.warn(warning, RunWarning, stacklevel=3)
+    return Results(directory, _owner=owner)
+
+
+def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
+    if directory is not None and hasattr(error, "add_note"):
+        error.add_note(f"sgdwalk: checkpoint and partial results written to {directory}/; "
+                       f"continue with sgdwalk.resume({str(directory)!r})")
+
+
+def check_config(config: ConfigLike, *, seed: Optional[int] = None) -> dict[str, Any]:
+    """Validates a config without running it and returns the resolved config (every default
+    filled in, sweeps expanded). Raises ``ConfigError`` with the CLI's message."""
+    text, source = config_text(config)
+    checked = _sgdwalk.check_config(text, source, -1 if seed is None else _checked_seed(seed))
+    return json.loads(checked["resolved_config"])
+
+
+def _checked_seed(seed: int) -> int:
+    if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed = {seed!r} is out of range; allowed: 0 to 2^63-1")
+    return int(seed)
+
+
+def run(
+    config: ConfigLike,
+    *,
+    backend: str = "auto",
+    threads: Optional[int] = None,
+    seed: Optional[int] = None,
+    out: Union[str, os.PathLike, None] = None,
+    progress: ProgressLike = True,
+    force: bool = False,
+    checkpoint_every: float = 60.0,
+    batch_walkers: Optional[int] = None,
+    segment_steps: Optional[int] = None,
+) -> Results:
+    """Runs a config, exactly as ``sgdwalk run`` (the same C++ code, the same results.h5).
+
+    Args:
+        config: a path to a TOML file, TOML text (a string with a newline, '=' or '['), or a
+            mapping laid out like the TOML file (nested dicts; numpy values are fine).
+        backend: "auto" (CUDA if a device is present, else the CPU), "cpu" or "cuda".
+        threads: CPU threads (default: all cores). Never changes a result.
+        seed: overrides ``run.seed`` (0 to 2^63-1), as ``--seed``.
+        out: run directory to write as the run goes (config.toml first, checkpoints every
+            ``checkpoint_every`` seconds, then results.h5 and summary.json), as ``--out``; an
+            interrupted run there continues with ``sgdwalk.resume(out)`` or ``sgdwalk resume``.
+            None: a temporary directory that lives as long as the returned Results.
+        progress: True for a tqdm bar, False for none, or a callable taking a ``Progress``
+            (called between backend calls, about twice a second).
+        force: overwrite a non-empty ``out`` directory.
+        checkpoint_every: seconds between checkpoints in ``out`` (0 = only when interrupted).
+        batch_walkers, segment_steps: as the CLI's --batch-walkers and --segment-steps (never
+            change a result).
+
+    Returns:
+        Results: numpy arrays of every dataset of results.h5, the resolved config, provenance,
+        ``.to_xarray()`` and ``.save(dir)``.
+
+    Raises:
+        ConfigError: the config is invalid (the message names the key, the value and what is
+            allowed, as the CLI's).
+        ResourceError: the run does not fit in host memory (nothing is written).
+        FileExistsError: ``out`` is not empty and ``force`` is False.
+        KeyboardInterrupt: Ctrl-C (or SIGINT) during the run, within about a second; ``out`` then
+            holds a checkpoint and the partial results.
+    """
+    _check_session_arguments(backend, threads, checkpoint_every, batch_walkers, segment_steps)
+    seed_value = -1 if seed is None else _checked_seed(seed)
+    text, source = config_text(config)
+    checked = _sgdwalk.check_config(text, source, seed_value)
+    for hint in checked["hints"]:
+        warnings.warn(f"hint: {hint}", RunWarning, stacklevel=2)
+
+    owner: Any = None
+    if out is None:
+        owner = tempfile.TemporaryDirectory(prefix=f"sgdwalk-{checked['name']}-")
+        directory = Path(owner.name)
+    else:
+        directory = Path(out)
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not force:
+            unfinished = (directory / "checkpoint.bin").exists()
+            raise FileExistsError(
+                f"the run directory '{directory}' exists and is not empty; choose another out= or "
+                "pass force=True to overwrite it"
+                + (f" (it holds an unfinished run: sgdwalk.resume({str(directory)!r}) continues it)"
+                   if unfinished else "")
+            )
+
+    callback, bar = _progress_callback(progress, checked["name"])
+    try:
+        outcome = _sgdwalk.run_in_directory(
+            text, source, seed_value, str(directory), _command_line("run", source, out),
+            backend, threads or 0, batch_walkers or 0, segment_steps or 0, SEGMENT_SECONDS,
+            checkpoint_every, _test_segment_delay_ms(), callback)
+    except KeyboardInterrupt as error:
+        _interrupted_note(error, directory if owner is None else None)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if outcome["notice"] and progress is not False:
+        print(f"sgdwalk: {outcome['notice']}", file=sys.stderr)
+    return _finish(outcome, directory, owner)
+
+
+def resume(
+    run_dir: Union[str, os.PathLike],
+    *,
+    backend: str = "auto",
+    threads: Optional[int] = None,
+    progress: ProgressLike = True,
+    checkpoint_every: float = 60.0,
+    batch_walkers: Optional[int] = None,
+    segment_steps: Optional[int] = None,
+) -> Results:
+    """Continues an interrupted run in ``run_dir`` (made by ``sgdwalk.run(out=...)`` or the CLI)
+    from its checkpoint, on any backend and thread count, exactly as ``sgdwalk resume``: the final
+    results.h5 is the one an uninterrupted run writes. A finished run is just loaded.
+
+    Raises ``RunDirectoryError`` (not a run directory, or damaged), ``ConfigError`` (its
+    config.toml changed since the run started) or ``CheckpointError`` (corrupt checkpoint).
+    """
+    _check_session_arguments(backend, threads, checkpoint_every, batch_walkers, segment_steps)
+    directory = Path(run_dir)
+    callback, bar = _progress_callback(progress, directory.name)
+    try:
+        outcome = _sgdwalk.resume_in_directory(
+            str(directory), backend, threads or 0, batch_walkers or 0, segment_steps or 0,
+            SEGMENT_SECONDS, checkpoint_every, _test_segment_delay_ms(), callback)
+    except KeyboardInterrupt as error:
+        _interrupted_note(error, directory)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    return _finish(outcome, directory, None)
+
+
+def replay(
+    run_or_config: Union[Results, str, os.PathLike, ConfigLike],
+    *,
+    walker: int,
+    variant: Optional[int] = None,
+    every: int = 1,
+    seed: Optional[int] = None,
+) -> dict[str, np.ndarray]:
+    """Recomputes one walker's trajectory from the seed on the CPU, as ``sgdwalk replay``.
+
+    Args:
+        run_or_config: Results, a run directory (its config.toml and recorded seed), or a config
+            (path, TOML text or mapping; ``seed`` overrides its run.seed).
+        walker: the walker's global index (variant x walkers + index), or its index within
+            ``variant`` when that is given.
+        every: keep every N-th step (and the last).
+
+    Returns:
+        {"step", "position" (steps x dim), "loss", "basin", "crossings", "freeze_step",
+        "first_passage_step", "nonfinite_step"} as numpy arrays; position and loss have the
+        run's precision (float32 values are exact).
+    """
+    if isinstance(run_or_config, Results):
+        run_or_config = run_or_config.directory
+    is_config = isinstance(run_or_config, Mapping) or (
+        isinstance(run_or_config, str) and looks_like_toml_text(run_or_config))
+    if not is_config and Path(run_or_config).is_dir():
+        directory = Path(run_or_config)
+        config_path = directory / "config.toml"
+        summary_path = directory / "summary.json"
+        if not config_path.is_file() or not summary_path.is_file():
+            raise _sgdwalk.RunDirectoryError(
+                f"'{directory}' is not a run directory (needs config.toml and summary.json)")
+        text, source = config_text(config_path)
+        recorded_seed = json.loads(summary_path.read_text(encoding="utf-8"))["config"]["run"]["seed"]
+        seed_value = int(recorded_seed if seed is None else _checked_seed(seed))
+    else:
+        text, source = config_text(run_or_config)
+        seed_value = -1 if seed is None else _checked_seed(seed)
+    checked = _sgdwalk.check_config(text, source, seed_value)
+    walkers_per_variant = int(checked["walkers_per_variant"])
+    if variant is None:
+        total = walkers_per_variant * int(checked["variants"])
+        if not 0 <= walker < total:
+            raise IndexError(f"walker = {walker} is out of range; allowed: 0 to {total - 1}")
+        variant, walker = divmod(walker, walkers_per_variant)
+    csv = _sgdwalk.replay_csv(text, source, seed_value, variant, walker, every)
+    return _parse_replay_csv(csv, json.loads(checked["resolved_config"])["run"]["precision"])
+
+
+def _parse_replay_csv(csv: str, precision: str) -> dict[str, np.ndarray]:
+    lines = csv.splitlines()
+    header = lines[0].split(",")
+    table = np.array([line.split(",") for line in lines[1:]], dtype=object)
+    dim = header.index("loss") - 1
+    real = np.float32 if precision == "float" else np.float64
+    # The CSV has max_digits10 digits: parsing to double and rounding to the run's precision gives
+    # the exact values.
+    columns = {
+        "step": table[:, 0].astype(np.int64),
+        "position": table[:, 1:1 + dim].astype(np.float64).astype(real),
+        "loss": table[:, 1 + dim].astype(np.float64).astype(real),
+    }
+    for offset, name in enumerate(header[2 + dim:]):
+        columns[name] = table[:, 2 + dim + offset].astype(np.int64)
+    return columns
+
+
+def _command_line(command: str, source: str, out: Any) -> str:
+    """Recorded in summary.json where the CLI records its command line."""
+    return f"sgdwalk.{command}({source!r}, out={None if out is None else str(out)!r})"

@@ -1,0 +1,146 @@
+"""Results.to_xarray(): the datasets of results.h5 with named dimensions and coordinates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+if TYPE_CHECKING:
+    from ._results import Results
+
+#: Attributes of the file (and of groups) that describe the whole dataset.
+_FILE_ATTRIBUTES = ("sgdwalk_version", "git_commit", "partial", "conventions", "config", "config_toml")
+
+
+def _attrs(results: "Results", path: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """units and long_name (the file's description) of a dataset, plus its group's attributes."""
+    file_attrs = results.attributes.get(path, {})
+    attrs: dict[str, Any] = {}
+    if "units" in file_attrs:
+        attrs["units"] = file_attrs["units"]
+    if "description" in file_attrs:
+        attrs["long_name"] = file_attrs["description"]
+    attrs.update(extra or {})
+    return attrs
+
+
+def _centres(edges: np.ndarray) -> np.ndarray:
+    return 0.5 * (edges[:-1] + edges[1:])
+
+
+def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
+    data = results.datasets
+    variants = results.variant_count
+    coords: dict[str, Any] = {"variant": ("variant", np.arange(variants))}
+    variables: dict[str, Any] = {}
+
+    def add(name: str, dims: tuple[str, ...], path: str, extra: dict[str, Any] | None = None):
+        variables[name] = xr.Variable(dims, data[path], _attrs(results, path, extra))
+
+    # Parameters: coordinates along variant; swept ones hold the swept values exactly (a swept
+    # temperature or dt is not what the file's derived columns would round to).
+    for path in data:
+        if path.startswith("parameters/"):
+            name = path.rsplit("/", 1)[1]
+            coords[name] = xr.Variable(("variant",), data[path], _attrs(results, path))
+    for name, values in results.swept_values().items():
+        coords[name] = xr.Variable(("variant",), values, {"long_name": f"swept parameter {name}"})
+
+    for path in data:
+        group, _, name = path.partition("/")
+        if group == "variants":
+            add(name, ("variant",), path)
+        elif group == "first_passage":
+            add(f"first_passage_{name}", ("variant",), path)
+
+    # Time series at the sample steps.
+    if "samples/step" in data:
+        coords["step"] = xr.Variable(("step",), data["samples/step"], _attrs(results, "samples/step"))
+        coords["time"] = xr.Variable(("variant", "step"), data["samples/time"],
+                                     _attrs(results, "samples/time"))
+        coords["quantile"] = xr.Variable(("quantile",), data["samples/quantile_levels"],
+                                         _attrs(results, "samples/quantile_levels"))
+        for path in data:
+            group, _, name = path.partition("/")
+            if group != "samples" or name in ("step", "time", "quantile_levels"):
+                continue
+            dims = ("variant", "step", "quantile") if data[path].ndim == 3 else ("variant", "step")
+            add(f"samples_{name}", dims, path)
+
+    # Histograms: bin centres as coordinates, edges on their own dimension.
+    for hist, fields in results.histograms.items():
+        prefix = f"hist_{hist}"
+        group_attrs = results.attributes.get(f"histograms/{hist}", {})
+        bin_dims = []
+        for axis in ("y", "x"):
+            if f"{axis}_edges" not in fields:
+                continue
+            edges = fields[f"{axis}_edges"]
+            edges_path = f"histograms/{hist}/{axis}_edges"
+            coords[f"{prefix}_{axis}"] = xr.Variable(
+                (f"{prefix}_{axis}",), _centres(edges),
+                {"long_name": f"bin centres along {axis} of histogram {hist}",
+                 "bounds": f"{prefix}_{axis}_edges"})
+            coords[f"{prefix}_{axis}_edges"] = xr.Variable(
+                (f"{prefix}_{axis}_edge",), edges, _attrs(results, edges_path))
+            bin_dims.append(f"{prefix}_{axis}")
+        for name, array in fields.items():
+            if name.endswith("_edges"):
+                continue
+            dims = ("variant", *bin_dims) if array.ndim > 1 else ("variant",)
+            add(f"{prefix}_{name}", dims, f"histograms/{hist}/{name}", group_attrs)
+
+    # Tracker histograms: log2 bins (bin 0 holds 0, bin b >= 1 holds [2^(b-1), 2^b)), and the
+    # sparse y_freeze bins of all variants concatenated (variant v's are offsets[v]:offsets[v+1]).
+    if "trackers/log2_edges" in data:
+        edges = data["trackers/log2_edges"]
+        coords["log2_bin"] = xr.Variable(("log2_bin",), edges[:-1],
+                                         {"long_name": "lower edge of the log2 bin"})
+        coords["trackers_log2_edges"] = xr.Variable(("log2_edge",), edges,
+                                                    _attrs(results, "trackers/log2_edges"))
+        for path in data:
+            group, _, name = path.partition("/")
+            if group != "trackers" or name == "log2_edges":
+                continue
+            if name.startswith("y_freeze_"):
+                dims = ("variant_boundary",) if name == "y_freeze_offsets" else ("y_freeze_bin",)
+            else:
+                dims = ("variant", "log2_bin") if data[path].ndim == 2 else ("variant",)
+            add(f"trackers_{name}", dims, path)
+
+    # Per-walker output.
+    if "walkers/variant" in data:
+        coords["walkers_variant"] = xr.Variable(("walker",), data["walkers/variant"],
+                                                _attrs(results, "walkers/variant"))
+        coords["walkers_walker"] = xr.Variable(("walker",), data["walkers/walker"],
+                                               _attrs(results, "walkers/walker"))
+        dim = data["walkers/position"].shape[1]
+        coords["coordinate"] = ("coordinate", ["x", "y", "z"][:dim] if dim <= 3 else np.arange(dim))
+        for path in data:
+            group, _, name = path.partition("/")
+            if group != "walkers" or name in ("variant", "walker"):
+                continue
+            dims = ("walker", "coordinate") if data[path].ndim == 2 else ("walker",)
+            add(f"walkers_{name}", dims, path)
+
+    file_attrs = results.attributes.get("/", {})
+    attrs = {key: file_attrs[key] for key in _FILE_ATTRIBUTES if key in file_attrs}
+    attrs["swept"] = ",".join(results.swept)
+    if "first_passage_target" in results.attributes.get("variants", {}):
+        attrs["first_passage_target"] = results.attributes["variants"]["first_passage_target"]
+    dataset = xr.Dataset(variables, coords=coords, attrs=attrs)
+
+    if grid:
+        dataset = _unstack_grid(results, dataset)
+    return dataset
+
+
+def _unstack_grid(results: "Results", dataset: xr.Dataset) -> xr.Dataset:
+    swept = results.swept
+    if not swept:
+        raise ValueError("to_xarray(grid=True) needs a sweep; this run has a single variant")
+    if results.config.get("sweep", {}).get("mode", "grid") != "grid":
+        raise ValueError("to_xarray(grid=True) needs a grid sweep; this run's sweep is a zip")
+    return dataset.set_index(variant=swept).unstack("variant")
