@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
@@ -66,9 +67,11 @@ class Results:
             this object, for ``sgdwalk.run(..., out=None)``).
     """
 
-    def __init__(self, directory: Union[str, os.PathLike], _owner: Any = None) -> None:
+    def __init__(self, directory: Union[str, os.PathLike], _temporary: bool = False) -> None:
         self.directory = Path(directory)
-        self._owner = _owner  # keeps a temporary run directory alive as long as the results
+        if _temporary:
+            # A run without out=: its directory lives as long as these results (for save()).
+            weakref.finalize(self, shutil.rmtree, str(self.directory), ignore_errors=True)
         summary_path = self.directory / "summary.json"
         results_path = self.directory / "results.h5"
         if not summary_path.is_file() or not results_path.is_file():

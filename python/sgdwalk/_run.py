@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -106,10 +107,10 @@ def _test_segment_delay_ms() -> int:
     return int(os.environ.get("SGDWALK_TEST_SEGMENT_DELAY_MS", "0") or 0)
 
 
-def _finish(outcome: dict[str, Any], directory: Path, owner: Any) -> Results:
+def _finish(outcome: dict[str, Any], directory: Path, temporary: bool) -> Results:
     for warning in outcome.get("warnings", []):
         warnings.warn(warning, RunWarning, stacklevel=3)
-    return Results(directory, _owner=owner)
+    return Results(directory, _temporary=temporary)
 
 
 def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
@@ -183,10 +184,9 @@ def run(
     for hint in checked["hints"]:
         warnings.warn(f"hint: {hint}", RunWarning, stacklevel=2)
 
-    owner: Any = None
-    if out is None:
-        owner = tempfile.TemporaryDirectory(prefix=f"sgdwalk-{checked['name']}-")
-        directory = Path(owner.name)
+    temporary = out is None
+    if temporary:
+        directory = Path(tempfile.mkdtemp(prefix=f"sgdwalk-{checked['name']}-"))
     else:
         directory = Path(out)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not force:
@@ -204,15 +204,18 @@ def run(
             text, source, seed_value, str(directory), _command_line("run", source, out),
             backend, threads or 0, batch_walkers or 0, segment_steps or 0, SEGMENT_SECONDS,
             checkpoint_every, _test_segment_delay_ms(), callback)
-    except KeyboardInterrupt as error:
-        _interrupted_note(error, directory if owner is None else None)
+    except BaseException as error:
+        if temporary:
+            shutil.rmtree(directory, ignore_errors=True)  # nothing there can be resumed
+        elif isinstance(error, KeyboardInterrupt):
+            _interrupted_note(error, directory)
         raise
     finally:
         if bar is not None:
             bar.close()
     if outcome["notice"] and progress is not False:
         print(f"sgdwalk: {outcome['notice']}", file=sys.stderr)
-    return _finish(outcome, directory, owner)
+    return _finish(outcome, directory, temporary)
 
 
 def resume(
@@ -245,7 +248,7 @@ def resume(
     finally:
         if bar is not None:
             bar.close()
-    return _finish(outcome, directory, None)
+    return _finish(outcome, directory, False)
 
 
 def replay(

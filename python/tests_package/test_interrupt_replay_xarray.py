@@ -1,0 +1,181 @@
+"""Ctrl-C and resume, replay, and the xarray view, each against the CLI or the file itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import sgdwalk
+from conftest import (SMALL_CONFIG, assert_same_bits, assert_same_results_files, cli_run,
+                      h5_contents)
+
+#: Long enough to be interrupted: 4 variants x 500 walkers x 20000 steps (one batch) in segments
+#: of 500 steps, each followed by a 100 ms pause (the test hook SGDWALK_TEST_SEGMENT_DELAY_MS), so
+#: at least 4 s uninterrupted on any machine; the tests stop it after 1.5 s.
+LONG_CONFIG = SMALL_CONFIG.replace("walkers = 300", "walkers = 500").replace(
+    "steps = 3000", "steps = 20000").replace("learning_rate = [0.05, 0.1, 0.2]",
+                                             "learning_rate = [0.05, 0.1]")
+
+INTERRUPTED_RUN = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    import sgdwalk
+    # A process started in the background by a non-interactive shell inherits an ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sent = []
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Timer(1.5, interrupt).start()
+    try:
+        sgdwalk.run(sys.argv[1], out=sys.argv[2], progress=False, segment_steps=500)
+    except KeyboardInterrupt as error:
+        print(f"KeyboardInterrupt after {time.monotonic() - sent[0]:.3f} s")
+        print(error.__notes__[0])
+        sys.exit(0)
+    print("finished without interruption")
+    sys.exit(1)
+""")
+
+
+def test_sigint_raises_keyboardinterrupt_and_resume_gives_the_uninterrupted_results(cli, tmp_path):
+    config = tmp_path / "long.toml"
+    config.write_text(LONG_CONFIG)
+    out = tmp_path / "interrupted"
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
+    completed = subprocess.run([sys.executable, "-c", INTERRUPTED_RUN, str(config), str(out)],
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    lines = completed.stdout.splitlines()
+    delay = float(lines[0].split()[2])
+    assert delay < 1.5, f"KeyboardInterrupt came {delay} s after SIGINT"
+    assert f"sgdwalk.resume('{out}')" in lines[1]
+    # The out= directory holds a checkpoint and partial results.
+    assert (out / "checkpoint.bin").exists()
+    partial = sgdwalk.load(out)
+    assert not partial.complete
+    assert 0 < partial.provenance["progress"]["walker_steps_done"] < partial.provenance[
+        "progress"]["walker_steps_total"]
+
+    resumed = sgdwalk.resume(out, backend="cpu", threads=1, progress=False)
+    assert resumed.complete and not (out / "checkpoint.bin").exists()
+    uninterrupted = cli_run(cli, config, tmp_path / "uninterrupted")
+    assert_same_results_files(uninterrupted / "results.h5", out / "results.h5")
+    # Resuming a finished run only loads it; the CLI agrees that it is finished.
+    assert sgdwalk.resume(out, progress=False).summary == resumed.summary
+    subprocess.run([cli, "resume", str(out), "--quiet"], check=True)
+
+
+def test_cli_resumes_a_python_run_and_python_resumes_a_cli_run(cli, tmp_path):
+    config = tmp_path / "long.toml"
+    config.write_text(LONG_CONFIG)
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
+    out = tmp_path / "python-started"
+    subprocess.run([sys.executable, "-c", INTERRUPTED_RUN, str(config), str(out)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    subprocess.run([cli, "resume", str(out), "--quiet"], check=True)
+    uninterrupted = cli_run(cli, config, tmp_path / "uninterrupted")
+    assert_same_results_files(uninterrupted / "results.h5", out / "results.h5")
+
+    cli_out = tmp_path / "cli-started"
+    process = subprocess.Popen([cli, "run", str(config), "--out", str(cli_out), "--quiet",
+                                "--segment-steps", "500"], env=env)
+    try:
+        process.wait(timeout=1.5)
+    except subprocess.TimeoutExpired:
+        process.send_signal(2)
+    assert process.wait(timeout=60) == 130
+    sgdwalk.resume(cli_out, progress=False)
+    assert_same_results_files(uninterrupted / "results.h5", cli_out / "results.h5")
+
+
+def cli_replay(cli, run_dir, *args) -> np.ndarray:
+    csv = subprocess.run([cli, "replay", str(run_dir), *args], check=True, capture_output=True,
+                         text=True).stdout
+    header = csv.splitlines()[0].split(",")
+    return header, np.loadtxt(csv.splitlines()[1:], delimiter=",", ndmin=2)
+
+
+@pytest.mark.parametrize("precision", ["double", "float"])
+def test_replay_equals_the_clis(cli, tmp_path, precision):
+    config = tmp_path / "small.toml"
+    config.write_text(SMALL_CONFIG.replace("seed = 11", f'seed = 11\nprecision = "{precision}"'))
+    run_dir = cli_run(cli, config, tmp_path / "run")
+    header, table = cli_replay(cli, run_dir, "--walker", "1234", "--every", "7")
+    real = np.float32 if precision == "float" else np.float64
+    trajectory = sgdwalk.replay(run_dir, walker=1234, every=7)
+    assert_same_bits(table[:, 0].astype(np.int64), trajectory["step"], "step")
+    assert_same_bits(table[:, 1:3].astype(real), trajectory["position"], "position")
+    assert_same_bits(table[:, 3].astype(real), trajectory["loss"], "loss")
+    for column, name in enumerate(header[4:], start=4):
+        assert_same_bits(table[:, column].astype(np.int64), trajectory[name], name)
+    assert trajectory["step"][-1] == 3000
+
+    # The same walker from Results, and from the config with variant and walker apart.
+    results = sgdwalk.load(run_dir)
+    from_results = sgdwalk.replay(results, variant=4, walker=34, every=7)
+    from_config = sgdwalk.replay(config, variant=4, walker=34, every=7)
+    for name in trajectory:
+        assert_same_bits(trajectory[name], from_results[name], name)
+        assert_same_bits(trajectory[name], from_config[name], name)
+    # The replayed final state is the run's per-walker output.
+    assert_same_bits(results.walkers["position"][1234].astype(real),
+                     trajectory["position"][-1], "final position")
+    with pytest.raises(IndexError, match="allowed: 0 to 1799"):
+        sgdwalk.replay(run_dir, walker=1800)
+
+
+def test_replay_with_another_seed_equals_the_clis(cli, tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text(SMALL_CONFIG)
+    run_dir = cli_run(cli, config, tmp_path / "run", "--seed", "5")
+    _, table = cli_replay(cli, run_dir, "--walker", "3", "--variant", "2")
+    assert_same_bits(table[:, 1:3], sgdwalk.replay(run_dir, walker=3, variant=2)["position"],
+                     "position (seed recorded in the run directory)")
+    assert_same_bits(table[:, 1:3],
+                     sgdwalk.replay(SMALL_CONFIG, walker=3, variant=2, seed=5)["position"],
+                     "position (seed given)")
+
+
+def test_to_xarray_has_named_dimensions_and_the_files_values(cli, tmp_path):
+    config = tmp_path / "small.toml"
+    config.write_text(SMALL_CONFIG)
+    run_dir = cli_run(cli, config, tmp_path / "run")
+    datasets, attributes = h5_contents(run_dir / "results.h5")
+    ds = sgdwalk.load(run_dir).to_xarray()
+    assert isinstance(ds, xr.Dataset)
+    assert not [dim for dim in ds.dims if str(dim).startswith("phony_dim")]
+    assert ds.sizes["variant"] == 6 and ds.sizes["step"] == 7 and ds.sizes["quantile"] == 5
+    assert ds.p_flat.dims == ("variant",)
+    assert ds.samples_y_quantiles.dims == ("variant", "step", "quantile")
+    assert ds.hist_xy_counts.dims == ("variant", "hist_xy_y", "hist_xy_x")
+    assert ds.walkers_position.dims == ("walker", "coordinate")
+    assert_same_bits(datasets["variants/p_flat"], ds.p_flat.values, "p_flat")
+    assert_same_bits(datasets["samples/y_quantiles"], ds.samples_y_quantiles.values, "quantiles")
+    assert_same_bits(datasets["samples/step"], ds.step.values, "step")
+    assert_same_bits(datasets["samples/quantile_levels"], ds["quantile"].values, "levels")
+    assert_same_bits(datasets["histograms/xy/counts"], ds.hist_xy_counts.values, "counts")
+    assert_same_bits(datasets["histograms/xy/x_edges"], ds.hist_xy_x_edges.values, "edges")
+    assert np.allclose(ds.hist_xy_x.values, (datasets["histograms/xy/x_edges"][1:] +
+                                             datasets["histograms/xy/x_edges"][:-1]) / 2)
+    assert ds.p_flat.attrs["units"] == attributes["variants/p_flat"]["units"].decode()
+    # Swept parameters are coordinates along variant, with the swept values (first key slowest).
+    assert list(ds.noise_strength.values) == [0.01, 0.01, 0.01, 0.05, 0.05, 0.05]
+    assert list(ds.learning_rate.values) == [0.05, 0.1, 0.2] * 2
+    assert float(ds.p_flat.sel(variant=4)) == datasets["variants/p_flat"][4]
+    # Every dataset of the file is in the view.
+    assert len(ds.variables) >= len(datasets) - 1  # log2_edges gives two (bins and edges)
+
+    grid = sgdwalk.load(run_dir).to_xarray(grid=True)
+    assert grid.p_flat.dims == ("noise_strength", "learning_rate")
+    assert_same_bits(datasets["variants/p_flat"].reshape(2, 3), grid.p_flat.values, "grid")
+    assert float(grid.p_flat.sel(noise_strength=0.05, learning_rate=0.1)) == \
+        datasets["variants/p_flat"][4]
+    assert grid.samples_p_flat.dims == ("step", "noise_strength", "learning_rate")
+    assert_same_bits(datasets["samples/p_flat"][5], grid.samples_p_flat.values[:, 1, 2],
+                     "samples of variant 5 in the grid")

@@ -1,0 +1,193 @@
+"""sgdwalk.run, load, save and check_config against the CLI's outputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sgdwalk
+from conftest import (SMALL_CONFIG, assert_same_bits, assert_same_datasets,
+                      assert_same_results_files, cli_run, h5_contents)
+
+
+def test_results_equal_the_clis_results_h5_bit_for_bit(cli, small_config_path, tmp_path):
+    cli_dir = cli_run(cli, small_config_path, tmp_path / "cli")
+    results = sgdwalk.run(small_config_path, backend="cpu", out=tmp_path / "py", progress=False)
+    assert results.complete
+    # The run directory written by Python holds the CLI's file...
+    assert_same_results_files(cli_dir / "results.h5", tmp_path / "py" / "results.h5")
+    # ...and the arrays handed back are those of the CLI's file, read here with h5py.
+    cli_datasets, cli_attributes = h5_contents(cli_dir / "results.h5")
+    assert_same_datasets(cli_datasets, results.datasets)
+    assert results.attributes["variants/p_flat"]["units"] == "1"
+    assert results.config_toml == small_config_path.read_text()
+    assert results.config["run"]["seed"] == 11
+
+
+def test_thread_count_and_segments_do_not_change_results(cli, small_config_path, tmp_path):
+    cli_dir = cli_run(cli, small_config_path, tmp_path / "cli")
+    results = sgdwalk.run(small_config_path, backend="cpu", threads=1, segment_steps=7,
+                          batch_walkers=250, progress=False)
+    cli_datasets, _ = h5_contents(cli_dir / "results.h5")
+    assert_same_datasets(cli_datasets, results.datasets)
+
+
+def test_config_as_path_string_and_dict_give_identical_results(small_config_path):
+    from_path = sgdwalk.run(small_config_path, progress=False)
+    from_string = sgdwalk.run(SMALL_CONFIG, progress=False)
+    from_dict = sgdwalk.run(tomllib.loads(SMALL_CONFIG), progress=False)
+    assert_same_datasets(from_path.datasets, from_string.datasets)
+    assert_same_datasets(from_path.datasets, from_dict.datasets)
+    assert from_path.config == from_string.config == from_dict.config
+    assert from_path.provenance["config_source"] == str(small_config_path)
+    assert from_string.provenance["config_source"] == "<string>"
+    assert from_dict.provenance["config_source"] == "<dict>"
+
+
+def test_numpy_values_in_a_dict_config(small_config_path):
+    config = tomllib.loads(SMALL_CONFIG)
+    config["sweep"]["learning_rate"] = np.array([0.05, 0.1, 0.2])
+    config["run"]["walkers"] = np.int64(300)
+    assert_same_datasets(sgdwalk.run(small_config_path, progress=False).datasets,
+                         sgdwalk.run(config, progress=False).datasets)
+
+
+def test_seed_overrides_the_config_as_the_cli_does(cli, small_config_path, tmp_path):
+    cli_dir = cli_run(cli, small_config_path, tmp_path / "cli", "--seed", "99")
+    results = sgdwalk.run(small_config_path, seed=99, progress=False)
+    assert results.config["run"]["seed"] == 99
+    assert_same_datasets(h5_contents(cli_dir / "results.h5")[0], results.datasets)
+    default_seed = sgdwalk.run(small_config_path, progress=False)
+    assert not np.array_equal(default_seed.variants["p_flat"], results.variants["p_flat"])
+
+
+def cli_config_error(cli: str, config: Path) -> str:
+    completed = subprocess.run([cli, "run", str(config), "--out", str(config.parent / "cli-out")],
+                               capture_output=True, text=True)
+    assert completed.returncode == 2
+    prefix = "sgdwalk: config error: "
+    assert completed.stderr.startswith(prefix), completed.stderr
+    return completed.stderr[len(prefix):].strip()
+
+
+@pytest.mark.parametrize("bad_line, key, value", [
+    ("walkers = 300", "run.walkers", "-5"),
+    ("seed = 11", "run.sed", "3"),
+    ("learning_rate = 0.05", "dynamics.learning_rate", "nan"),
+])
+def test_config_errors_carry_the_clis_message(cli, tmp_path, bad_line, key, value):
+    name = key.split(".")[1]
+    bad = SMALL_CONFIG.replace(bad_line, f"{name} = {value}", 1)
+    path = tmp_path / "bad.toml"
+    path.write_text(bad)
+    expected = cli_config_error(cli, path)
+    with pytest.raises(sgdwalk.ConfigError) as from_path:
+        sgdwalk.run(path, progress=False)
+    assert str(from_path.value) == expected
+    assert key in expected
+    with pytest.raises(sgdwalk.ConfigError) as from_string:
+        sgdwalk.run(bad, progress=False)
+    assert str(from_string.value) == expected.replace(str(path), "<string>")
+    with pytest.raises(sgdwalk.ConfigError, match=key.replace(".", r"\.")):
+        sgdwalk.check_config(tomllib.loads(bad))
+
+
+def test_dict_config_errors_name_the_key():
+    config = tomllib.loads(SMALL_CONFIG)
+    config["run"]["walkers"] = None
+    with pytest.raises(sgdwalk.ConfigError, match=r"run\.walkers"):
+        sgdwalk.run(config, progress=False)
+    with pytest.raises(sgdwalk.ConfigError, match="cannot open"):
+        sgdwalk.run("no/such/config.toml", progress=False)
+    assert issubclass(sgdwalk.ConfigError, ValueError)
+
+
+def test_bad_arguments_are_refused_before_running(small_config_path):
+    with pytest.raises(ValueError, match="backend"):
+        sgdwalk.run(small_config_path, backend="gpu")
+    with pytest.raises(ValueError, match="threads"):
+        sgdwalk.run(small_config_path, threads=0)
+    with pytest.raises(ValueError, match="seed"):
+        sgdwalk.run(small_config_path, seed=-1)
+
+
+def test_hints_and_run_warnings_are_python_warnings(small_config_path):
+    hinted = SMALL_CONFIG.replace("learning_rate = [0.05, 0.1, 0.2]",
+                                  "learning_rate = { logspace = [0.01, 0.1, 3] }")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sgdwalk.run(hinted, progress=False)
+    messages = [str(w.message) for w in caught if w.category is sgdwalk.RunWarning]
+    assert any(m.startswith("hint: ") and "logspace" in m for m in messages), messages
+    # Those learning rates (1.02 to 1.26) are unstable: the run says so.
+    assert any("diverged" in m for m in messages), messages
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sgdwalk.run(SMALL_CONFIG, progress=False)  # a healthy run says nothing
+
+
+def test_out_directory_load_and_save(cli, small_config_path, tmp_path):
+    out = tmp_path / "run"
+    results = sgdwalk.run(small_config_path, out=out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "results.h5", "summary.json"]
+    loaded = sgdwalk.load(out)
+    assert_same_datasets(results.datasets, loaded.datasets)
+    assert loaded.config == results.config and loaded.summary == results.summary
+    with pytest.raises(FileExistsError, match="force"):
+        sgdwalk.run(small_config_path, out=out, progress=False)
+    # save() of a temporary run writes a run directory the CLI can replay and load reads back.
+    temporary = sgdwalk.run(small_config_path, progress=False)
+    saved = temporary.save(tmp_path / "saved")
+    assert_same_results_files(out / "results.h5", saved / "results.h5")
+    with pytest.raises(FileExistsError):
+        temporary.save(saved)
+    subprocess.run([cli, "replay", str(saved), "--walker", "3"], check=True, capture_output=True)
+    # A CLI run directory loads into the same Results.
+    cli_dir = cli_run(cli, small_config_path, tmp_path / "cli")
+    assert_same_datasets(results.datasets, sgdwalk.load(cli_dir).datasets)
+    with pytest.raises(sgdwalk.RunDirectoryError):
+        sgdwalk.load(tmp_path)
+
+
+def test_provenance(small_config_path):
+    results = sgdwalk.run(small_config_path, backend="cpu", progress=False)
+    provenance = results.provenance
+    assert provenance["version"] == sgdwalk.__version__
+    assert provenance["backend"] == "cpu"
+    assert provenance["git_commit"] == sgdwalk.info()["git_commit"]
+    assert provenance["timing"]["walker_steps"] == 6 * 300 * 3000
+    assert results.swept == ["noise_strength", "learning_rate"]
+
+
+def test_progress_callable_and_an_exception_from_it(small_config_path, tmp_path):
+    seen = []
+    sgdwalk.run(small_config_path, progress=seen.append, segment_steps=500)
+    assert len(seen) >= 6 and all(isinstance(p, sgdwalk.Progress) for p in seen)
+    done = [p.walker_steps_done for p in seen]
+    assert done == sorted(done) and done[-1] == seen[-1].walker_steps_total == 6 * 300 * 3000
+
+    class Enough(Exception):
+        pass
+
+    def stop_at_half(progress):
+        if progress.fraction > 0.5:
+            raise Enough
+
+    with pytest.raises(Enough):
+        sgdwalk.run(small_config_path, out=tmp_path / "stopped", progress=stop_at_half,
+                    segment_steps=500)
+    partial = sgdwalk.load(tmp_path / "stopped")
+    assert not partial.complete and (tmp_path / "stopped" / "checkpoint.bin").exists()
+
+
+def test_import_needs_no_environment_variables(tmp_path):
+    completed = subprocess.run([sys.executable, "-c", "import sgdwalk; print(sgdwalk.info())"],
+                               env={}, cwd=tmp_path, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert "version" in completed.stdout
