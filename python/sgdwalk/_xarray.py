@@ -143,4 +143,6 @@ def _unstack_grid(results: "Results", dataset: xr.Dataset) -> xr.Dataset:
         raise ValueError("to_xarray(grid=True) needs a sweep; this run has a single variant")
     if results.config.get("sweep", {}).get("mode", "grid") != "grid":
         raise ValueError("to_xarray(grid=True) needs a grid sweep; this run's sweep is a zip")
+    if len(swept) == 1:  # one parameter: a plain index, not a multi-index to unstack
+        return dataset.swap_dims(variant=swept[0])
     return dataset.set_index(variant=swept).unstack("variant")

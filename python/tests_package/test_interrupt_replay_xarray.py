@@ -179,3 +179,16 @@ def test_to_xarray_has_named_dimensions_and_the_files_values(cli, tmp_path):
     assert grid.samples_p_flat.dims == ("step", "noise_strength", "learning_rate")
     assert_same_bits(datasets["samples/p_flat"][5], grid.samples_p_flat.values[:, 1, 2],
                      "samples of variant 5 in the grid")
+
+
+def test_to_xarray_grid_of_one_swept_parameter(tmp_path):
+    one = sgdwalk.run(SMALL_CONFIG.replace("learning_rate = [0.05, 0.1, 0.2]\n", ""),
+                      progress=False)
+    grid = one.to_xarray(grid=True)
+    assert grid.p_flat.dims == ("noise_strength",)
+    assert list(grid.noise_strength.values) == [0.01, 0.05]
+    assert_same_bits(one.variants["p_flat"], grid.p_flat.values, "p_flat")
+    with pytest.raises(ValueError, match="needs a sweep"):
+        single = SMALL_CONFIG.split("[sweep]")[0].replace("learning_rate = 0.05",
+                                                          "learning_rate = 0.05\nnoise_strength = 0.01")
+        sgdwalk.run(single, progress=False).to_xarray(grid=True)
