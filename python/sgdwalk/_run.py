@@ -52,7 +52,8 @@ ProgressLike = Union[bool, Callable[[Progress], Any]]
 
 class _ProgressBar:
     """A tqdm bar (a notebook widget under Jupyter with ipywidgets, text otherwise), created at the
-    first report so that a resumed run's bar starts where the run stands."""
+    first report and starting there: a resumed run's bar starts where the run stands, and the rate
+    counts only steps done while the bar was shown."""
 
     def __init__(self, description: str) -> None:
         self.description = description
@@ -62,7 +63,8 @@ class _ProgressBar:
         from tqdm.auto import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=progress.walker_steps_total, initial=0, unit="walker-step",
+            self.bar = tqdm(total=progress.walker_steps_total, initial=progress.walker_steps_done,
+                            unit="walker-step",
                             unit_scale=True, desc=self.description, dynamic_ncols=True)
         self.bar.set_postfix_str(f"variants {progress.variants_done}/{progress.variants_total}",
                                  refresh=False)
