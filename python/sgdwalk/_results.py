@@ -75,6 +75,11 @@ class Results:
         summary_path = self.directory / "summary.json"
         results_path = self.directory / "results.h5"
         if not summary_path.is_file() or not results_path.is_file():
+            if (self.directory / "tallies.bin").is_file():
+                raise RunDirectoryError(
+                    f"'{self.directory}' is a shard of a run: it holds tallies for `sgdwalk merge`, "
+                    "not results; merge the shards and load the merged run directory"
+                )
             if (self.directory / "config.toml").is_file() and summary_path.is_file():
                 raise RunDirectoryError(
                     f"'{self.directory}' holds no results yet (no results.h5): the run stopped "
