@@ -62,10 +62,16 @@ def test_sigint_raises_keyboardinterrupt_and_resume_gives_the_uninterrupted_resu
     assert 0 < partial.provenance["progress"]["walker_steps_done"] < partial.provenance[
         "progress"]["walker_steps_total"]
 
+    # save() of the partial results copies the checkpoint: the copy resumes too.
+    copy = partial.save(tmp_path / "copy")
+    assert (copy / "checkpoint.bin").exists()
+
     resumed = sgdwalk.resume(out, backend="cpu", threads=1, progress=False)
     assert resumed.complete and not (out / "checkpoint.bin").exists()
     uninterrupted = cli_run(cli, config, tmp_path / "uninterrupted")
     assert_same_results_files(uninterrupted / "results.h5", out / "results.h5")
+    sgdwalk.resume(copy, progress=False)
+    assert_same_results_files(uninterrupted / "results.h5", copy / "results.h5")
     # Resuming a finished run only loads it; the CLI agrees that it is finished.
     assert sgdwalk.resume(out, progress=False).summary == resumed.summary
     subprocess.run([cli, "resume", str(out), "--quiet"], check=True)
