@@ -96,8 +96,9 @@ SGDWALK_FN WalkerState<T, D> initial_walker(const Landscape& landscape,
   return walker;
 }
 
-/// θ − η(∇L(θ) + ξ) with ξ = noise_vector(H(θ), z). The operation order is fixed: both backends
-/// compile exactly this expression with contraction disabled.
+/// θ − η(∇L(θ) + ξ) with ξ = noise_vector(H(θ), z), the last step one fused multiply-add. The
+/// operation order is fixed: both backends compile exactly this expression with contraction
+/// disabled.
 template <NoiseKind Noise, class Landscape, class T, int D>
 SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>& params,
                                 const Vec<T, D>& position, const Vec<T, D>& normals) {
@@ -113,7 +114,7 @@ SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>&
   }
   Vec<T, D> next;
   for (int i = 0; i < D; ++i) {
-    next[i] = position[i] - params.learning_rate * (gradient[i] + xi[i]);
+    next[i] = fma_rn(-params.learning_rate, gradient[i] + xi[i], position[i]);
   }
   return next;
 }
