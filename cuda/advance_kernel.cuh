@@ -156,8 +156,17 @@ struct BlockObserver {
 
 }  // namespace detail
 
+/// Blocks of kMaxBlockThreads per multiprocessor the register allocation must allow: 2 (at most
+/// 128 registers), 3 (at most 85: 24 resident warps instead of 16) for the float kernels with
+/// Hessian noise, which fit that with the same instructions per step and no local memory
+/// (bench/sass_budget; the isotropic float kernel restructures its Philox rounds under the cap).
+template <class T, NoiseKind Noise>
+constexpr int min_blocks_per_sm() {
+  return sizeof(T) == 4 && Noise != NoiseKind::isotropic ? 3 : kMinBlocksPerSm;
+}
+
 template <class T, class Landscape, NoiseKind Noise>
-__global__ void __launch_bounds__(kMaxBlockThreads, kMinBlocksPerSm)
+__global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise>()))
     advance_kernel(const AdvanceArgs<T, Landscape> args) {
   constexpr int D = Landscape::dim;
   using Normals = StepNormals<T, D>;
