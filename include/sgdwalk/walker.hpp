@@ -116,25 +116,28 @@ SGDWALK_FN WalkerState<T, D> initial_walker(const Landscape& landscape,
   return walker;
 }
 
-/// θ − η(∇L(θ) + ξ) with ξ = noise_vector(H(θ), z), the last step one fused multiply-add. The
-/// operation order is fixed: both backends compile exactly this expression with contraction
-/// disabled.
+/// θ − η(∇L(θ) + ξ) with ξ = noise_vector(H(θ), z), the last step one fused multiply-add (for
+/// isotropic noise ∇L + sqrt(2σ) z is one too). The operation order is fixed: both backends
+/// compile exactly this expression with contraction disabled.
 template <NoiseKind Noise, class Landscape, class T, int D>
 SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>& params,
                                 const Vec<T, D>& position, const Vec<T, D>& normals) {
   Vec<T, D> gradient;
-  Vec<T, D> xi;
+  Vec<T, D> next;
   if constexpr (noise_needs_hessian<Noise>) {
     typename Landscape::Hessian hessian;
     landscape.gradient_hessian(position, gradient, hessian);
-    xi = noise_vector<Noise>(hessian, normals, params.noise);
+    const Vec<T, D> xi = noise_vector<Noise>(hessian, normals, params.noise);
+    for (int i = 0; i < D; ++i) {
+      next[i] = fma_rn(-params.learning_rate, gradient[i] + xi[i], position[i]);
+    }
   } else {
+    // Isotropic: ∇L + sqrt(2σ) z in one fma (noise_vector<isotropic> is sqrt(2σ) z).
     gradient = landscape.gradient(position);
-    xi = noise_vector<Noise>(normals, params.noise);
-  }
-  Vec<T, D> next;
-  for (int i = 0; i < D; ++i) {
-    next[i] = fma_rn(-params.learning_rate, gradient[i] + xi[i], position[i]);
+    for (int i = 0; i < D; ++i) {
+      const T drift_and_noise = fma_rn(params.noise.sqrt_two_sigma, normals[i], gradient[i]);
+      next[i] = fma_rn(-params.learning_rate, drift_and_noise, position[i]);
+    }
   }
   return next;
 }
