@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "sgdwalk/finite.hpp"
 #include "sgdwalk/hd.hpp"
@@ -217,36 +218,65 @@ SGDWALK_FN Vec<T, D> noise_vector(const Diag<T, D>& h, const Vec<T, D>& z, const
 /// noise three square roots and two divisions in all, the same operations on every path (no
 /// branch, the CPU lane loop vectorises). g (H − λ₋I) z is computed on the scaled matrix and
 /// scaled back at the end; g is finite because √μ₊ + √μ₋ = 0 only when Σ = 0 (then g = 0).
+namespace detail {
+/// The 2-D noise; with kAddDrift, drift + ξ with the drift added inside the last fma.
+template <NoiseKind K, bool kAddDrift, class T>
+SGDWALK_FN Vec<T, 2> sym2_noise(const Sym2<T>& h, const Vec<T, 2>& z, const NoiseScale<T>& s,
+                                const Vec<T, 2>& drift) {
+  const Sym2ScaledSpectrum<T> e = sym2_scaled_spectrum(h);
+  const T lp = e.lambda_plus(), lm = e.lambda_minus();  // scaled
+  const T sp = sqrt_rn(noise_eigenvalue<K>(lp * e.scale, s));
+  const T sm = sqrt_rn(noise_eigenvalue<K>(lm * e.scale, s));
+  // g = numerator / denominator, numerator and denominator in scaled units.
+  // (Bit blends, not selects: see select_bits.)
+  T numerator, denominator;
+  if constexpr (K == NoiseKind::hessian) {
+    const bool indefinite = (lm < T(0)) & (lp > T(0));
+    numerator = select_bits(lm >= T(0), T(1), select_bits(indefinite, lp, T(0)));
+    denominator = select_bits(indefinite, lp - lm, T(1));
+  } else {
+    numerator = (lp + lm) * e.scale;  // λ₊ + λ₋ unscaled
+    denominator = T(1);
+  }
+  const T root_sum = (sp + sm) * denominator;
+  const bool zero = root_sum == T(0);  // Σ = 0: no noise (σ = ε = 0)
+  const T g = (s.two_sigma * select_bits(zero, T(0), numerator)) /
+              select_bits(zero, T(1), root_sum) * e.scale;
+  // (H − λ₋I) z on the scaled matrix; a − λ₋ ≥ 0 and c − λ₋ ≥ 0 up to rounding.
+  const T p0 = fma_rn(e.a - lm, z[0], e.b * z[1]);
+  const T p1 = fma_rn(e.c - lm, z[1], e.b * z[0]);
+  // sm, or NaN when μ₊ overflowed to inf (g would be 0 there): ξ must not be finite then.
+  const T sm_checked = sm + (sp - sp);
+  if constexpr (kAddDrift) {
+    return Vec<T, 2>{{fma_rn(g, p0, fma_rn(sm_checked, z[0], drift[0])),
+                      fma_rn(g, p1, fma_rn(sm_checked, z[1], drift[1]))}};
+  } else {
+    return Vec<T, 2>{{fma_rn(g, p0, sm_checked * z[0]), fma_rn(g, p1, sm_checked * z[1])}};
+  }
+}
+}  // namespace detail
+
 template <NoiseKind K, class T>
 SGDWALK_FN Vec<T, 2> noise_vector(const Sym2<T>& h, const Vec<T, 2>& z, const NoiseScale<T>& s) {
   if constexpr (K == NoiseKind::isotropic) {
     return noise_vector<K>(z, s);
   } else {
-    const Sym2ScaledSpectrum<T> e = sym2_scaled_spectrum(h);
-    const T lp = e.lambda_plus(), lm = e.lambda_minus();  // scaled
-    const T sp = sqrt_rn(detail::noise_eigenvalue<K>(lp * e.scale, s));
-    const T sm = sqrt_rn(detail::noise_eigenvalue<K>(lm * e.scale, s));
-    // g = numerator / denominator, numerator and denominator in scaled units.
-    // (Bit blends, not selects: see select_bits.)
-    T numerator, denominator;
-    if constexpr (K == NoiseKind::hessian) {
-      const bool indefinite = (lm < T(0)) & (lp > T(0));
-      numerator = select_bits(lm >= T(0), T(1), select_bits(indefinite, lp, T(0)));
-      denominator = select_bits(indefinite, lp - lm, T(1));
-    } else {
-      numerator = (lp + lm) * e.scale;  // λ₊ + λ₋ unscaled
-      denominator = T(1);
-    }
-    const T root_sum = (sp + sm) * denominator;
-    const bool zero = root_sum == T(0);  // Σ = 0: no noise (σ = ε = 0)
-    const T g = (s.two_sigma * select_bits(zero, T(0), numerator)) /
-                select_bits(zero, T(1), root_sum) * e.scale;
-    // (H − λ₋I) z on the scaled matrix; a − λ₋ ≥ 0 and c − λ₋ ≥ 0 up to rounding.
-    const T p0 = fma_rn(e.a - lm, z[0], e.b * z[1]);
-    const T p1 = fma_rn(e.c - lm, z[1], e.b * z[0]);
-    // sm, or NaN when μ₊ overflowed to inf (g would be 0 there): ξ must not be finite then.
-    const T sm_checked = sm + (sp - sp);
-    return Vec<T, 2>{{fma_rn(g, p0, sm_checked * z[0]), fma_rn(g, p1, sm_checked * z[1])}};
+    return detail::sym2_noise<K, false>(h, z, s, Vec<T, 2>{});
+  }
+}
+
+/// drift + ξ for the Hessian-based kinds, what the update needs: for 2-D Hessians the drift is
+/// added inside the noise's last fma (one rounding less); otherwise drift + noise_vector.
+template <NoiseKind K, class T, class Hessian, int D>
+SGDWALK_FN Vec<T, D> drift_plus_noise(const Vec<T, D>& drift, const Hessian& h, const Vec<T, D>& z,
+                                      const NoiseScale<T>& s) {
+  if constexpr (D == 2 && K != NoiseKind::isotropic && std::is_same_v<Hessian, Sym2<T>>) {
+    return detail::sym2_noise<K, true>(h, z, s, drift);
+  } else {
+    const Vec<T, D> xi = noise_vector<K>(h, z, s);
+    Vec<T, D> sum;
+    for (int i = 0; i < D; ++i) sum[i] = drift[i] + xi[i];
+    return sum;
   }
 }
 

@@ -117,7 +117,8 @@ SGDWALK_FN WalkerState<T, D> initial_walker(const Landscape& landscape,
 }
 
 /// θ − η(∇L(θ) + ξ) with ξ = noise_vector(H(θ), z), the last step one fused multiply-add (for
-/// isotropic noise ∇L + sqrt(2σ) z is one too). The operation order is fixed: both backends
+/// isotropic noise ∇L + sqrt(2σ) z is one too, for 2-D Hessian noise ∇L enters the noise's last
+/// fma: drift_plus_noise). The operation order is fixed: both backends
 /// compile exactly this expression with contraction disabled.
 template <NoiseKind Noise, class Landscape, class T, int D>
 SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>& params,
@@ -127,9 +128,10 @@ SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>&
   if constexpr (noise_needs_hessian<Noise>) {
     typename Landscape::Hessian hessian;
     landscape.gradient_hessian(position, gradient, hessian);
-    const Vec<T, D> xi = noise_vector<Noise>(hessian, normals, params.noise);
+    const Vec<T, D> drift_and_noise =
+        drift_plus_noise<Noise>(gradient, hessian, normals, params.noise);
     for (int i = 0; i < D; ++i) {
-      next[i] = fma_rn(-params.learning_rate, gradient[i] + xi[i], position[i]);
+      next[i] = fma_rn(-params.learning_rate, drift_and_noise[i], position[i]);
     }
   } else {
     // Isotropic: ∇L + sqrt(2σ) z in one fma (noise_vector<isotropic> is sqrt(2σ) z).
