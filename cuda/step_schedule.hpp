@@ -58,18 +58,22 @@ SGDWALK_FN void run_schedule(std::int64_t step_begin, std::int64_t step_end, Nex
   std::int64_t next_event = next_event_after(step_begin);
   while (k < step_end) {
     // Event-free stretch: super-blocks whose S updates all lie before the next event.
+    // The number of whole super-blocks is computed once: the loop itself only counts.
     const std::int64_t quiet_end = next_event - 1 < step_end ? next_event - 1 : step_end;
-    while (k == m * S && k + S <= quiet_end) {
-      next_block(z);
-      SGDWALK_UNROLL
-      for (int j = 0; j < S; ++j) {
-        Vec<T, D> zj;
+    if (k == m * S && k + S <= quiet_end) {
+      const std::int64_t quiet_blocks = (quiet_end - k) / S;
+      for (std::int64_t b = 0; b < quiet_blocks; ++b) {
+        next_block(z);
         SGDWALK_UNROLL
-        for (int i = 0; i < D; ++i) zj[i] = z[j * D + i];
-        advance(zj, k + j + 1);
+        for (int j = 0; j < S; ++j) {
+          Vec<T, D> zj;
+          SGDWALK_UNROLL
+          for (int i = 0; i < D; ++i) zj[i] = z[j * D + i];
+          advance(zj, k + j + 1);
+        }
+        k += S;
       }
-      k += S;
-      ++m;
+      m += quiet_blocks;
     }
     if (k >= step_end) break;
     // Dense-deposit stretch: whole super-blocks in which every step deposits and nothing else
@@ -78,7 +82,8 @@ SGDWALK_FN void run_schedule(std::int64_t step_begin, std::int64_t step_end, Nex
       std::int64_t dense = dense_end(k);
       dense = dense < step_end ? dense : step_end;
       if (k + S <= dense) {
-        while (k + S <= dense) {
+        const std::int64_t dense_blocks = (dense - k) / S;
+        for (std::int64_t b = 0; b < dense_blocks; ++b) {
           next_block(z);
           SGDWALK_UNROLL
           for (int j = 0; j < S; ++j) {
@@ -89,8 +94,8 @@ SGDWALK_FN void run_schedule(std::int64_t step_begin, std::int64_t step_end, Nex
             deposit(k + j + 1);
           }
           k += S;
-          ++m;
         }
+        m += dense_blocks;
         next_event = next_event_after(k);
         continue;
       }
