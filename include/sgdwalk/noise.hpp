@@ -124,9 +124,9 @@ SGDWALK_FN Sym2ScaledSpectrum<T> sym2_scaled_spectrum(const Sym2<T>& h) {
   e.a = h.xx * inv;
   e.b = h.xy * inv;
   e.c = h.yy * inv;
-  e.m = T(0.5) * e.a + T(0.5) * e.c;
-  e.d = T(0.5) * e.a - T(0.5) * e.c;
-  e.r = sqrt_rn(e.d * e.d + e.b * e.b);
+  e.m = fma_rn(T(0.5), e.a, T(0.5) * e.c);
+  e.d = fma_rn(T(0.5), e.a, T(-0.5) * e.c);
+  e.r = sqrt_rn(fma_rn(e.d, e.d, e.b * e.b));
   // Kahan: det = ac − b² to within ~1.5 ulp.
   const T bb = e.b * e.b;
   const T det = fma_rn(e.a, e.c, -bb) + fma_rn(-e.b, e.b, bb);
@@ -225,8 +225,17 @@ SGDWALK_FN Vec<T, 2> sym2_noise(const Sym2<T>& h, const Vec<T, 2>& z, const Nois
                                 const Vec<T, 2>& drift) {
   const Sym2ScaledSpectrum<T> e = sym2_scaled_spectrum(h);
   const T lp = e.lambda_plus(), lm = e.lambda_minus();  // scaled
-  const T sp = sqrt_rn(noise_eigenvalue<K>(lp * e.scale, s));
-  const T sm = sqrt_rn(noise_eigenvalue<K>(lm * e.scale, s));
+  T sp, sm;
+  if constexpr (K == NoiseKind::hessian) {
+    // 2σ·max(λ, 0) + ε (noise_eigenvalue) with the scale folded into 2σ once: it is a power of
+    // two, so the product is the same up to overflow and underflow, one multiply less.
+    const T two_sigma_scaled = s.two_sigma * e.scale;
+    sp = sqrt_rn(fma_rn(two_sigma_scaled, lp < T(0) ? T(0) : lp, s.epsilon));
+    sm = sqrt_rn(fma_rn(two_sigma_scaled, lm < T(0) ? T(0) : lm, s.epsilon));
+  } else {
+    sp = sqrt_rn(noise_eigenvalue<K>(lp * e.scale, s));
+    sm = sqrt_rn(noise_eigenvalue<K>(lm * e.scale, s));
+  }
   // g = numerator / denominator, numerator and denominator in scaled units.
   // (Bit blends, not selects: see select_bits.)
   T numerator, denominator;
