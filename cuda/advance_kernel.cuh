@@ -45,6 +45,7 @@ struct BlockObserver {
   int histogram_count;
   int sample_count;
   int next_sample;
+  unsigned dense_mask;  ///< the histograms of the current dense-deposit stretch (dense_end)
   bool active;
 
   __device__ __forceinline__ std::int64_t next_event(std::int64_t after) const {
@@ -56,9 +57,72 @@ struct BlockObserver {
     return e;
   }
 
-  template <int D>
+  /// The last step of the dense-deposit stretch starting after `after` (see run_schedule), and
+  /// in `dense_mask` the histograms that deposit at each of its steps: every histogram whose
+  /// window covers step after + 1 deposits every step (otherwise there is no stretch), the
+  /// stretch ends with the first of those windows, before any other window opens and before the
+  /// next sample. Returns `after` when there is none.
+  __device__ __forceinline__ std::int64_t dense_end(std::int64_t after) {
+    const std::int64_t first = after + 1;
+    std::int64_t end = kNoEvent;
+    unsigned mask = 0;
+    bool sparse = histogram_count > 32;
+    for (int h = 0; h < histogram_count && h < 32; ++h) {
+      const HistogramGeometry<T>& g = histograms[h].geometry;
+      if (g.window_end < first) continue;  // closed
+      if (g.window_begin > first) {        // opens later: the stretch ends before
+        end = g.window_begin - 1 < end ? g.window_begin - 1 : end;
+        continue;
+      }
+      sparse = sparse || g.every != 1;
+      mask |= 1u << h;
+      end = g.window_end < end ? g.window_end : end;
+    }
+    if (next_sample < sample_count && sample_steps[next_sample] - 1 < end) {
+      end = sample_steps[next_sample] - 1;
+    }
+    dense_mask = mask;
+    return sparse || mask == 0 ? after : end;
+  }
+
+  /// One walker's deposit into histogram h at a deposit step.
+  template <class Walker>
+  __device__ __forceinline__ void deposit_one(int h, const Landscape& landscape,
+                                              const Walker& walker) {
+    const bool finite = walker.nonfinite_step < 0;
+    const unsigned lane = threadIdx.x % 32u;
+    const HistogramGeometry<T>& geometry = histograms[h].geometry;
+    // slot() is branch-free and safe for any position (a non-finite walker keeps its last
+    // finite one): computed for every lane, then masked, so the deposit has no branch.
+    std::int32_t slot = geometry.slot(component(walker.position, geometry.x_coordinate),
+                                      landscape.progress(walker.position));
+    slot = active && finite ? slot : -1;
+    // Warp-aggregated increment: one atomic per distinct slot in the warp.
+    const unsigned peers = __match_any_sync(kFullMask, slot);
+    if (slot >= 0 && lane == static_cast<unsigned>(__ffs(peers) - 1)) {
+      const std::int32_t index = histograms[h].base + slot;
+      const unsigned n = static_cast<unsigned>(__popc(peers));
+      if (shared_slots != nullptr) {
+        atomicAdd(&shared_slots[index], n);
+      } else {
+        atomicAdd(reinterpret_cast<unsigned long long*>(&global_slots[index]),
+                  static_cast<unsigned long long>(n));
+      }
+    }
+  }
+
+  /// The deposits of a step of the current dense stretch (dense_mask).
+  template <class Walker>
+  __device__ __forceinline__ void deposit_dense(const Landscape& landscape, const Walker& walker) {
+#pragma unroll 1
+    for (int h = 0; h < histogram_count; ++h) {
+      if ((dense_mask >> h) & 1u) deposit_one(h, landscape, walker);  // uniform
+    }
+  }
+
+  template <class Walker>
   __device__ __forceinline__ void observe(std::int64_t step, const Landscape& landscape,
-                                          const WalkerState<T, D>& walker) {
+                                          const Walker& walker) {
     const bool finite = walker.nonfinite_step < 0;
     const unsigned lane = threadIdx.x % 32u;
     if (next_sample < sample_count && sample_steps[next_sample] == step) {
@@ -83,34 +147,26 @@ struct BlockObserver {
         if (flat_mask != 0) atomicAdd(&sample_flat[s], static_cast<unsigned>(__popc(flat_mask)));
       }
     }
+#pragma unroll 1
     for (int h = 0; h < histogram_count; ++h) {
-      const HistogramGeometry<T>& geometry = histograms[h].geometry;
-      if (!geometry.deposits_at(step)) continue;  // uniform
-      std::int32_t slot = -1;
-      if (active && finite) {
-        slot = geometry.slot(component(walker.position, geometry.x_coordinate),
-                             landscape.progress(walker.position));
-      }
-      // Warp-aggregated increment: one atomic per distinct slot in the warp.
-      const unsigned peers = __match_any_sync(kFullMask, slot);
-      if (slot >= 0 && lane == static_cast<unsigned>(__ffs(peers) - 1)) {
-        const std::int32_t index = histograms[h].base + slot;
-        const unsigned n = static_cast<unsigned>(__popc(peers));
-        if (shared_slots != nullptr) {
-          atomicAdd(&shared_slots[index], n);
-        } else {
-          atomicAdd(reinterpret_cast<unsigned long long*>(&global_slots[index]),
-                    static_cast<unsigned long long>(n));
-        }
-      }
+      if (histograms[h].geometry.deposits_at(step)) deposit_one(h, landscape, walker);  // uniform
     }
   }
 };
 
 }  // namespace detail
 
+/// Blocks of kMaxBlockThreads per multiprocessor the register allocation must allow: 2 (at most
+/// 128 registers), 3 (at most 85: 24 resident warps instead of 16) for the float kernels with
+/// Hessian noise, which fit that with the same instructions per step and no local memory
+/// (bench/sass_budget; the isotropic float kernel restructures its Philox rounds under the cap).
+template <class T, NoiseKind Noise>
+constexpr int min_blocks_per_sm() {
+  return sizeof(T) == 4 && Noise != NoiseKind::isotropic ? 3 : kMinBlocksPerSm;
+}
+
 template <class T, class Landscape, NoiseKind Noise>
-__global__ void __launch_bounds__(kMaxBlockThreads, kMinBlocksPerSm)
+__global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise>()))
     advance_kernel(const AdvanceArgs<T, Landscape> args) {
   constexpr int D = Landscape::dim;
   using Normals = StepNormals<T, D>;
@@ -163,6 +219,7 @@ __global__ void __launch_bounds__(kMaxBlockThreads, kMinBlocksPerSm)
   observer.histogram_count = args.histogram_count;
   observer.sample_count = args.sample_count;
   observer.next_sample = 0;
+  observer.dense_mask = 0;
   observer.active = active;
 
   // ---- The walker and its physics, in registers. ----
@@ -185,15 +242,17 @@ __global__ void __launch_bounds__(kMaxBlockThreads, kMinBlocksPerSm)
   Normals normals;
   normals.seek(args.seed, walker_subsequence(variant, w), args.step_begin / S);
   run_schedule<T, D, S>(
-      args.step_begin, args.step_end, observer.next_event(args.step_begin),
-      [&](T(&z)[N]) { normals.next(z); },
+      args.step_begin, args.step_end, [&](T(&z)[N]) { normals.next(z); },
       [&](const Vec<T, D>& z, std::int64_t step) {
         advance_walker<Noise>(landscape, params, target, z, step, walker);
       },
+      [&](std::int64_t after) { return observer.next_event(after); },
       [&](std::int64_t step) {
         observer.observe(step, landscape, walker);
         return observer.next_event(step);
-      });
+      },
+      [&](std::int64_t after) { return observer.dense_end(after); },
+      [&](std::int64_t) { observer.deposit_dense(landscape, walker); });
 
   if (active) {
 #pragma unroll
@@ -210,8 +269,12 @@ __global__ void __launch_bounds__(kMaxBlockThreads, kMinBlocksPerSm)
 
   // ---- Flush the block's counters once. ----
   __syncthreads();
-  std::uint64_t* sample_flat = args.sample_flat + variant_local * args.sample_count;
-  std::uint64_t* sample_finite = args.sample_finite + variant_local * args.sample_count;
+  // The variant again from the block index (a 64-bit value kept live across the step loop
+  // would cost the double kernels a register spill at the 128-register cap).
+  const std::int64_t flush_variant =
+      static_cast<std::int64_t>(blockIdx.x) / args.chunks_per_variant;
+  std::uint64_t* sample_flat = args.sample_flat + flush_variant * args.sample_count;
+  std::uint64_t* sample_finite = args.sample_finite + flush_variant * args.sample_count;
   for (int i = threadIdx.x; i < args.sample_count; i += blockDim.x) {
     const std::uint32_t flat = sample_counters[i];
     const std::uint32_t finite = sample_counters[args.sample_count + i];

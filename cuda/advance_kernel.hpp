@@ -22,7 +22,8 @@ namespace sgdwalk::gpu {
 /// up to this.
 inline constexpr int kMaxBlockThreads = 256;
 /// Blocks of kMaxBlockThreads per multiprocessor the register allocation must allow (2 × 256 =
-/// 512 resident threads at most 128 registers each).
+/// 512 resident threads at most 128 registers each); the float Hessian-noise kernels ask for 3
+/// (min_blocks_per_sm in advance_kernel.cuh).
 inline constexpr int kMinBlocksPerSm = 2;
 /// Dynamic shared memory a block may use without opting in (cudaFuncSetAttribute).
 inline constexpr std::size_t kDefaultSharedLimit = 48 * 1024;

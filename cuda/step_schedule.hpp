@@ -32,38 +32,74 @@ inline constexpr std::int64_t kNoEvent = INT64_MAX;
 /// [(k − 1)·D, k·D), i.e. super-block (k − 1) / S at offset ((k − 1) % S)·D. `next_block(z)` must
 /// fill z with super-block m, m + 1, ... on successive calls, starting at m = step_begin / S (the
 /// caller positions the generator there). `advance(z, step)` performs update `step` with the D
-/// normals z[0 .. D). `observe(step)` is called right after update `step` when step == the
-/// current next event (initially `first_event`) and returns the next event (> step, or kNoEvent).
+/// normals z[0 .. D). Events: `next_event(after)` is the first event step > after (or kNoEvent);
+/// `observe(step)` is called right after update `step` when step is the current next event and
+/// returns the next event after it. Dense deposits: `dense_end(after)` is the last step d such
+/// that for every step s in (after, d] the events at s are exactly what `deposit(s)` does (every
+/// histogram deposit due at s, no sample), with some histogram depositing at every such step, or
+/// a value ≤ after when that stretch is empty; `deposit(step)` is then called right after update
+/// `step` for each of those steps instead of observe.
 ///
 /// Whole super-blocks without an event run in a tight unrolled loop (every normal index a
-/// compile-time constant, no event checks); the super-blocks holding the range's ends or an event
-/// go step by step, shifting the buffer so the current step's normals are always z[0 .. D).
-/// All control flow depends only on (step_begin, step_end, events): uniform across a GPU block.
-template <class T, int D, int S, class NextBlock, class Advance, class Observe>
-SGDWALK_FN void run_schedule(std::int64_t step_begin, std::int64_t step_end,
-                             std::int64_t first_event, NextBlock&& next_block, Advance&& advance,
-                             Observe&& observe) {
+/// compile-time constant, no event checks); so do whole super-blocks of a dense-deposit stretch
+/// (the walker-step with a deposit every step: no event bookkeeping per step); the super-blocks
+/// holding the range's ends or another event go step by step, shifting the buffer so the current
+/// step's normals are always z[0 .. D). All control flow depends only on (step_begin, step_end,
+/// events): uniform across a GPU block.
+template <class T, int D, int S, class NextBlock, class Advance, class NextEvent, class Observe,
+          class DenseEnd, class Deposit>
+SGDWALK_FN void run_schedule(std::int64_t step_begin, std::int64_t step_end, NextBlock&& next_block,
+                             Advance&& advance, NextEvent&& next_event_after, Observe&& observe,
+                             DenseEnd&& dense_end, Deposit&& deposit) {
   constexpr int N = S * D;
   T z[N];
   std::int64_t k = step_begin;  // last completed update
   std::int64_t m = k / S;       // super-block holding update k + 1
-  std::int64_t next_event = first_event;
+  std::int64_t next_event = next_event_after(step_begin);
   while (k < step_end) {
     // Event-free stretch: super-blocks whose S updates all lie before the next event.
+    // The number of whole super-blocks is computed once: the loop itself only counts.
     const std::int64_t quiet_end = next_event - 1 < step_end ? next_event - 1 : step_end;
-    while (k == m * S && k + S <= quiet_end) {
-      next_block(z);
-      SGDWALK_UNROLL
-      for (int j = 0; j < S; ++j) {
-        Vec<T, D> zj;
+    if (k == m * S && k + S <= quiet_end) {
+      const std::int64_t quiet_blocks = (quiet_end - k) / S;
+      for (std::int64_t b = 0; b < quiet_blocks; ++b) {
+        next_block(z);
         SGDWALK_UNROLL
-        for (int i = 0; i < D; ++i) zj[i] = z[j * D + i];
-        advance(zj, k + j + 1);
+        for (int j = 0; j < S; ++j) {
+          Vec<T, D> zj;
+          SGDWALK_UNROLL
+          for (int i = 0; i < D; ++i) zj[i] = z[j * D + i];
+          advance(zj, k + j + 1);
+        }
+        k += S;
       }
-      k += S;
-      ++m;
+      m += quiet_blocks;
     }
     if (k >= step_end) break;
+    // Dense-deposit stretch: whole super-blocks in which every step deposits and nothing else
+    // happens.
+    if (k == m * S) {
+      std::int64_t dense = dense_end(k);
+      dense = dense < step_end ? dense : step_end;
+      if (k + S <= dense) {
+        const std::int64_t dense_blocks = (dense - k) / S;
+        for (std::int64_t b = 0; b < dense_blocks; ++b) {
+          next_block(z);
+          SGDWALK_UNROLL
+          for (int j = 0; j < S; ++j) {
+            Vec<T, D> zj;
+            SGDWALK_UNROLL
+            for (int i = 0; i < D; ++i) zj[i] = z[j * D + i];
+            advance(zj, k + j + 1);
+            deposit(k + j + 1);
+          }
+          k += S;
+        }
+        m += dense_blocks;
+        next_event = next_event_after(k);
+        continue;
+      }
+    }
     // Super-block m starts before step_begin, ends after step_end, or holds an event.
     next_block(z);
     std::int64_t step = m * S + 1;
@@ -118,7 +154,9 @@ template <class T>
 SGDWALK_FN std::int64_t next_deposit(const HistogramGeometry<T>& g, std::int64_t after) {
   std::int64_t d = g.window_begin;
   if (after >= g.window_begin) {
-    d = g.window_begin + ((after - g.window_begin) / g.every + 1) * g.every;
+    // Every step (the common case) needs no 64-bit division.
+    d = g.every == 1 ? after + 1
+                     : g.window_begin + ((after - g.window_begin) / g.every + 1) * g.every;
   }
   return d <= g.window_end ? d : kNoEvent;
 }

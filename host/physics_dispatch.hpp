@@ -75,12 +75,8 @@ StepParams<T> make_step_params(const Variant& variant) {
 
 template <class T>
 PassageTarget<T> make_passage_target(const PassageSpec& spec) {
-  PassageTarget<T> target;
-  target.kind = spec.kind;
-  target.basin = spec.basin;
-  target.coordinate = spec.coordinate;
-  target.threshold = static_cast<T>(spec.threshold);
-  return target;
+  return PassageTarget<T>::make(spec.kind, spec.basin, spec.coordinate,
+                                static_cast<T>(spec.threshold));
 }
 
 template <class T>

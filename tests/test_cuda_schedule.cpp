@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <random>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "../cuda/launch_plan.hpp"
@@ -19,21 +20,47 @@
 namespace sgdwalk::gpu {
 namespace {
 
+/// `events` fire through observe(); the steps of each range in `dense` are events too (a histogram
+/// depositing every step), which run_schedule may hand to deposit() inside a dense stretch.
 template <int D, int S>
-void check_schedule(std::int64_t begin, std::int64_t end, std::vector<std::int64_t> events) {
+void check_schedule(std::int64_t begin, std::int64_t end, std::vector<std::int64_t> events,
+                    const std::vector<std::pair<std::int64_t, std::int64_t>>& dense = {}) {
+  std::vector<std::int64_t> sparse = events;  // the events no dense stretch may contain
+  std::sort(sparse.begin(), sparse.end());
+  for (const auto& [lo, hi] : dense) {
+    for (std::int64_t e = lo; e <= hi; ++e) events.push_back(e);
+  }
   std::sort(events.begin(), events.end());
   events.erase(std::unique(events.begin(), events.end()), events.end());
   SCOPED_TRACE("D=" + std::to_string(D) + " steps (" + std::to_string(begin) + ", " +
-               std::to_string(end) + "], " + std::to_string(events.size()) + " events");
+               std::to_string(end) + "], " + std::to_string(events.size()) + " events, " +
+               std::to_string(dense.size()) + " dense ranges");
   const auto next_after = [&](std::int64_t after) {
     const auto it = std::upper_bound(events.begin(), events.end(), after);
     return it == events.end() ? kNoEvent : *it;
   };
+  const auto dense_end = [&](std::int64_t after) {
+    std::int64_t last = after;
+    for (const auto& [lo, hi] : dense) {
+      if (lo <= after + 1 && hi > last) last = hi;
+    }
+    const auto it = std::upper_bound(sparse.begin(), sparse.end(), after);
+    if (it != sparse.end() && *it - 1 < last) last = *it - 1;
+    return last;
+  };
   std::int64_t block = begin / S;  // the caller positions the generator here
   std::int64_t blocks_drawn = 0;
   std::vector<std::int64_t> advanced, observed;
+  std::int64_t deposits = 0;
+  const auto seen = [&](std::int64_t step) {
+    EXPECT_FALSE(advanced.empty());
+    if (!advanced.empty()) {
+      EXPECT_EQ(advanced.back(), step);
+    }
+    observed.push_back(step);
+  };
   run_schedule<double, D, S>(
-      begin, end, next_after(begin),
+      begin, end,
       [&](double(&z)[S * D]) {
         for (int i = 0; i < S * D; ++i) z[i] = static_cast<double>(block * S * D + i);
         ++block;
@@ -45,13 +72,17 @@ void check_schedule(std::int64_t begin, std::int64_t end, std::vector<std::int64
         }
         advanced.push_back(step);
       },
+      next_after,
       [&](std::int64_t step) {
-        EXPECT_FALSE(advanced.empty());
-        if (!advanced.empty()) {
-          EXPECT_EQ(advanced.back(), step);
-        }
-        observed.push_back(step);
+        seen(step);
         return next_after(step);
+      },
+      dense_end,
+      [&](std::int64_t step) {
+        EXPECT_FALSE(std::binary_search(sparse.begin(), sparse.end(), step))
+            << "deposit() at a step with another event: " << step;
+        seen(step);
+        ++deposits;
       });
   std::vector<std::int64_t> want_advanced;
   for (std::int64_t k = begin + 1; k <= end; ++k) want_advanced.push_back(k);
@@ -63,6 +94,13 @@ void check_schedule(std::int64_t begin, std::int64_t end, std::vector<std::int64
   EXPECT_EQ(observed, want_observed);
   const std::int64_t want_blocks = end > begin ? (end - 1) / S - begin / S + 1 : 0;
   EXPECT_EQ(blocks_drawn, want_blocks);
+  // A dense range spanning several whole super-blocks inside the run uses the dense loop.
+  for (const auto& [lo, hi] : dense) {
+    const std::int64_t first_whole = std::max(lo - 1, begin);
+    if (sparse.empty() && first_whole % S == 0 && first_whole + 2 * S <= std::min(hi, end)) {
+      EXPECT_GE(deposits, 2 * S) << "dense range [" << lo << ", " << hi << "]";
+    }
+  }
 }
 
 template <int D, int S>
@@ -80,11 +118,18 @@ void check_many_schedules() {
         if (rng() % 4 == 0) random.push_back(e);
       }
       check_schedule<D, S>(begin, end, random);
+      // Dense deposits: alone, overlapping, with samples inside and at the range's ends.
+      check_schedule<D, S>(begin, end, {}, {{0, end + 5}});
+      check_schedule<D, S>(begin, end, {}, {{begin + 3, begin + 14}});
+      check_schedule<D, S>(begin, end, {}, {{begin + 2, begin + 9}, {begin + 6, begin + 20}});
+      check_schedule<D, S>(begin, end, {begin + 7, end}, {{begin + 1, end + 2}});
+      check_schedule<D, S>(begin, end, random, {{begin + 4, begin + 17}});
     }
   }
   // Large step numbers (counters beyond 32 bits).
   const std::int64_t big = (std::int64_t{1} << 33) + 3;
   check_schedule<D, S>(big, big + 41, {big + 5, big + 6, big + 40});
+  check_schedule<D, S>(big, big + 41, {big + 30}, {{big + 2, big + 37}});
 }
 
 TEST(CudaSchedule, OneDimensionalFourStepsPerBlock) {

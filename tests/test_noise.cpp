@@ -2,6 +2,7 @@
 // against an independent long-double Jacobi eigen-decomposition, and by sampling.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -208,6 +209,53 @@ TEST(Noise, OneDimensionalAndDiagonal) {
   // NaN Hessians propagate (they must not be hidden behind a finite ξ).
   EXPECT_FALSE(is_finite(noise_vector<NoiseKind::hessian>(std::numeric_limits<double>::quiet_NaN(),
                                                           Vec<double, 1>{{1.0}}, s)[0]));
+}
+
+// drift_plus_noise is drift + noise_vector with one rounding less in 2-D, exactly that sum
+// otherwise; and a noise variance that overflows still gives a non-finite result.
+template <class T>
+void check_drift_plus_noise(LD tol) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(-3, 3);
+  const NoiseScale<T> s = make_noise_scale<T>(0.05);
+  for (int i = 0; i < 20000; ++i) {
+    const Sym2<T> h{T(u(rng)), T(u(rng)), T(u(rng))};
+    const Vec<T, 2> z{{T(u(rng)), T(u(rng))}}, drift{{T(u(rng)), T(u(rng))}};
+    const Vec<T, 2> xi = noise_vector<NoiseKind::hessian>(h, z, s);
+    const Vec<T, 2> both = drift_plus_noise<NoiseKind::hessian>(drift, h, z, s);
+    const Vec<T, 2> xq = noise_vector<NoiseKind::hessian_squared>(h, z, s);
+    const Vec<T, 2> bq = drift_plus_noise<NoiseKind::hessian_squared>(drift, h, z, s);
+    // Both differ by a few roundings of terms no larger than |drift| and |Σ^{1/2}| |z|, with
+    // |Σ^{1/2}| ≤ sqrt(max μ) and |λ| ≤ |a| + |b| + |c|.
+    const LD norm = std::abs(LD(h.xx)) + std::abs(LD(h.xy)) + std::abs(LD(h.yy));
+    const LD zsum = std::abs(LD(z[0])) + std::abs(LD(z[1]));
+    const LD root = std::sqrt(LD(s.two_sigma) * norm + LD(s.epsilon)) * zsum;
+    const LD root_q = std::sqrt(LD(s.two_sigma) * norm * norm + LD(s.epsilon)) * zsum;
+    for (int k = 0; k < 2; ++k) {
+      const LD scale = std::max(std::abs(LD(drift[k])), root);
+      EXPECT_LE(std::abs(LD(both[k]) - (LD(drift[k]) + LD(xi[k]))), tol * scale);
+      const LD scale_q = std::max(std::abs(LD(drift[k])), root_q);
+      EXPECT_LE(std::abs(LD(bq[k]) - (LD(drift[k]) + LD(xq[k]))), tol * scale_q);
+    }
+    const Diag<T, 2> d{{h.xx, h.yy}};
+    const Vec<T, 2> xd = noise_vector<NoiseKind::hessian>(d, z, s);
+    const Vec<T, 2> bd = drift_plus_noise<NoiseKind::hessian>(drift, d, z, s);
+    EXPECT_EQ(bd[0], drift[0] + xd[0]);
+    EXPECT_EQ(bd[1], drift[1] + xd[1]);
+  }
+  const T huge = std::numeric_limits<T>::max() / T(4);
+  const Vec<T, 2> one{{T(1), T(1)}};
+  EXPECT_FALSE(all_finite(
+      drift_plus_noise<NoiseKind::hessian_squared>(one, Sym2<T>{huge, T(0), T(1)}, one, s)));
+  EXPECT_FALSE(
+      all_finite(noise_vector<NoiseKind::hessian_squared>(Sym2<T>{huge, T(0), T(1)}, one, s)));
+}
+
+TEST(Noise, DriftPlusNoiseDouble) {
+  check_drift_plus_noise<double>(4 * 0x1p-53L);  // 4 ulps
+}
+TEST(Noise, DriftPlusNoiseFloat) {
+  check_drift_plus_noise<float>(4 * 0x1p-24L);  // 4 ulps
 }
 
 TEST(Noise, ScaleConstants) {

@@ -236,6 +236,42 @@ TEST(PortableMath, LogDoubleAccuracy) {
   EXPECT_LE(sub.err, 1.0L);
 }
 
+// log_positive_normal drops log's work for inputs Box-Muller never has; on positive normal inputs
+// it must give log's bits exactly (so the normals, and the golden vectors, do not change).
+TEST(PortableMath, LogPositiveNormalIsLogOnPositiveNormals) {
+  auto same_float = [](float x) {
+    const float a = pm::log(x), b = pm::log_positive_normal(x);
+    return std::memcmp(&a, &b, sizeof a) == 0;
+  };
+  auto same_double = [](double x) {
+    const double a = pm::log(x), b = pm::log_positive_normal(x);
+    return std::memcmp(&a, &b, sizeof a) == 0;
+  };
+  // Every 5th float of the Box-Muller range [2^-33, 1], and the binades' edges everywhere.
+  for (std::uint32_t u = 0x2f000000u; u <= 0x3f800000u; u += 5) {
+    ASSERT_TRUE(same_float(from_bits<float>(u))) << std::hexfloat << from_bits<float>(u);
+  }
+  for (std::uint32_t e = 1; e < 255; ++e) {
+    for (std::uint32_t mantissa : {0u, 1u, 0x3504f3u, 0x3504f4u, 0x7fffffu}) {
+      const float x = from_bits<float>((e << 23) | mantissa);
+      ASSERT_TRUE(same_float(x)) << std::hexfloat << x;
+    }
+  }
+  // Doubles: random bit patterns over every positive normal exponent, the Box-Muller uniforms of
+  // random words, and the edges.
+  std::mt19937_64 rng(21);
+  for (int i = 0; i < 2000000; ++i) {
+    const std::uint64_t bits = (std::uint64_t{1 + rng() % 2046} << 52) | (rng() >> 12);
+    ASSERT_TRUE(same_double(from_bits<double>(bits))) << std::hexfloat << from_bits<double>(bits);
+    const double u = static_cast<double>(static_cast<std::uint32_t>(rng())) * 0x1p-32 + 0x1p-33;
+    ASSERT_TRUE(same_double(u)) << std::hexfloat << u;
+  }
+  for (double x : {0x1p-1022, 0x1.6a09e667f3bccp-1, 0x1.6a09e667f3bcdp-1, 1.0, 0x1p-33,
+                   std::numeric_limits<double>::max()}) {
+    ASSERT_TRUE(same_double(x)) << std::hexfloat << x;
+  }
+}
+
 TEST(PortableMath, LogSpecialValues) {
   const float finf = std::numeric_limits<float>::infinity();
   const double dinf = std::numeric_limits<double>::infinity();

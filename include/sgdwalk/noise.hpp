@@ -2,13 +2,14 @@
 //
 // A walker draws z ~ N(0, I) and maps it through a square root of Σ: noise_vector returns
 // ξ = Σ^{1/2} z with the symmetric square root, so Cov(ξ) = Σ exactly (up to rounding). The 2x2
-// eigen-decomposition is closed form with + − × ÷, sqrt and explicit fma (no trig, no libm), so
-// host and device agree bit for bit, and it is written to stay finite for every finite Hessian
-// (see sym2_eigen).
+// square root is closed form with + − × ÷, sqrt and explicit fma (no trig, no libm), so host and
+// device agree bit for bit, and it is written to stay finite for every finite Hessian whose noise
+// variance is finite (see sym2_scaled_spectrum and the 2-D noise_vector).
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "sgdwalk/finite.hpp"
 #include "sgdwalk/hd.hpp"
@@ -55,21 +56,38 @@ SGDWALK_FN double min_normal(double) {
   return 0x1p-1022;
 }
 
-// Power of two near the largest magnitude m (exponent clamped so that both it and its reciprocal
-// are finite normal numbers): scaling by it is exact, so it changes no eigenvalue beyond rounding.
-SGDWALK_FN void pow2_scale(float m, float& scale, float& inv) {
-  std::uint32_t bits;
-  __builtin_memcpy(&bits, &m, sizeof bits);
-  std::uint32_t e = (bits >> 23) & 0xffu;
+// Power of two near the largest magnitude of the three entries (exponent clamped so that both it
+// and its reciprocal are finite normal numbers): scaling by it is exact, so it changes no
+// eigenvalue beyond rounding. The largest magnitude is found on the bit patterns with the sign
+// cleared (they order like the magnitudes; a NaN entry gives the largest exponent, and the NaN
+// propagates through the scaled entries): integer and/max, no float compares and selects.
+SGDWALK_FN void pow2_scale(float x, float y, float z, float& scale, float& inv) {
+  std::uint32_t bx, by, bz;
+  __builtin_memcpy(&bx, &x, sizeof bx);
+  __builtin_memcpy(&by, &y, sizeof by);
+  __builtin_memcpy(&bz, &z, sizeof bz);
+  bx &= 0x7fffffffu;
+  by &= 0x7fffffffu;
+  bz &= 0x7fffffffu;
+  std::uint32_t bits = bx > by ? bx : by;
+  bits = bits > bz ? bits : bz;
+  std::uint32_t e = bits >> 23;
   e = e < 1u ? 1u : (e > 253u ? 253u : e);
   const std::uint32_t sb = e << 23, ib = (254u - e) << 23;
   __builtin_memcpy(&scale, &sb, sizeof scale);
   __builtin_memcpy(&inv, &ib, sizeof inv);
 }
-SGDWALK_FN void pow2_scale(double m, double& scale, double& inv) {
-  std::uint64_t bits;
-  __builtin_memcpy(&bits, &m, sizeof bits);
-  std::uint64_t e = (bits >> 52) & 0x7ffu;
+SGDWALK_FN void pow2_scale(double x, double y, double z, double& scale, double& inv) {
+  std::uint64_t bx, by, bz;
+  __builtin_memcpy(&bx, &x, sizeof bx);
+  __builtin_memcpy(&by, &y, sizeof by);
+  __builtin_memcpy(&bz, &z, sizeof bz);
+  bx &= 0x7fffffffffffffffull;
+  by &= 0x7fffffffffffffffull;
+  bz &= 0x7fffffffffffffffull;
+  std::uint64_t bits = bx > by ? bx : by;
+  bits = bits > bz ? bits : bz;
+  std::uint64_t e = bits >> 52;
   e = e < 1u ? 1u : (e > 2045u ? 2045u : e);
   const std::uint64_t sb = e << 52, ib = (2046u - e) << 52;
   __builtin_memcpy(&scale, &sb, sizeof scale);
@@ -77,51 +95,71 @@ SGDWALK_FN void pow2_scale(double m, double& scale, double& inv) {
 }
 }  // namespace detail
 
-/// Closed-form eigen-decomposition of [[a, b], [b, c]] that never produces NaN for finite input
-/// and keeps both eigenvalues accurate relative to themselves:
+/// The eigenvalues of [[a, b], [b, c]] scaled by a power of two, the first part of sym2_eigen
+/// and of the 2-D noise: the entries divided exactly by `scale` (a power of two near the largest
+/// one), and λ₊ ≥ λ₋ of the scaled matrix, each accurate relative to itself.
+template <class T>
+struct Sym2ScaledSpectrum {
+  T a, b, c;  ///< the scaled entries (|entry| < 2)
+  T scale;    ///< H = scale · [[a, b], [b, c]]
+  T m, d, r;  ///< (a + c)/2, (a − c)/2, sqrt(d² + b²)
+  T big, small;
+  bool m_pos;  ///< λ₊ = big when m ≥ 0 (then λ₋ = small), else the other way round
+  SGDWALK_FN T lambda_plus() const { return select_bits(m_pos, big, small); }
+  SGDWALK_FN T lambda_minus() const { return select_bits(m_pos, small, big); }
+};
+
+/// See Sym2ScaledSpectrum and sym2_eigen:
 ///  - the matrix is first scaled exactly by a power of two near its largest entry (no
 ///    overflow/underflow in d² + b²);
 ///  - with m = (a + c)/2, d = (a − c)/2, r = sqrt(d² + b²), the eigenvalue of larger magnitude is
 ///    m ± r with the sign of m (no cancellation) and the other is det/that, with the determinant
 ///    ac − b² evaluated by Kahan's fma algorithm (so a tiny eigenvalue next to a huge one, which
-///    decides the clipped noise of an indefinite Hessian, is not lost to cancellation);
-///  - the eigenvector of λ₊ = m + r is (d + r, b) for d ≥ 0 and (b, r − d) otherwise (no
-///    cancellation), normalised by its length (one division). Multiples of the identity get (1, 0).
+///    decides the clipped noise of an indefinite Hessian, is not lost to cancellation).
+template <class T>
+SGDWALK_FN Sym2ScaledSpectrum<T> sym2_scaled_spectrum(const Sym2<T>& h) {
+  Sym2ScaledSpectrum<T> e;
+  T inv;
+  detail::pow2_scale(h.xx, h.xy, h.yy, e.scale, inv);
+  e.a = h.xx * inv;
+  e.b = h.xy * inv;
+  e.c = h.yy * inv;
+  e.m = fma_rn(T(0.5), e.a, T(0.5) * e.c);
+  e.d = fma_rn(T(0.5), e.a, T(-0.5) * e.c);
+  e.r = sqrt_rn(fma_rn(e.d, e.d, e.b * e.b));
+  // Kahan: det = ac − b² to within ~1.5 ulp.
+  const T bb = e.b * e.b;
+  const T det = fma_rn(e.a, e.c, -bb) + fma_rn(-e.b, e.b, bb);
+  e.m_pos = e.m >= T(0);
+  e.big = e.m + (e.m_pos ? e.r : -e.r);  // m ± r (x + (−y) is x − y exactly)
+  e.small = det / select_bits(e.big != T(0), e.big, T(1));
+  return e;
+}
+
+/// Closed-form eigen-decomposition of [[a, b], [b, c]] that never produces NaN for finite input
+/// and keeps both eigenvalues accurate relative to themselves (sym2_scaled_spectrum); the
+/// eigenvector of λ₊ = m + r is (d + r, b) for d ≥ 0 and (b, r − d) otherwise (no cancellation),
+/// normalised by its length (one division). Multiples of the identity get (1, 0). The noise does
+/// not need it (noise_vector uses the spectral projector); kept as the reference decomposition.
 template <class T>
 SGDWALK_FN Sym2Eigen<T> sym2_eigen(const Sym2<T>& h) {
-  const T ax = h.xx < T(0) ? -h.xx : h.xx;
-  const T ab = h.xy < T(0) ? -h.xy : h.xy;
-  const T ay = h.yy < T(0) ? -h.yy : h.yy;
-  T largest = ax > ab ? ax : ab;
-  largest = largest > ay ? largest : ay;
-  T scale, inv;
-  detail::pow2_scale(largest, scale, inv);
-  const T a = h.xx * inv, b = h.xy * inv, c = h.yy * inv;
-  const T m = T(0.5) * a + T(0.5) * c;
-  const T d = T(0.5) * a - T(0.5) * c;
-  const T r = sqrt_rn(d * d + b * b);
-  // Kahan: det = ac − b² to within ~1.5 ulp.
-  const T bb = b * b;
-  const T det = fma_rn(a, c, -bb) + fma_rn(-b, b, bb);
-  const bool m_pos = m >= T(0);
-  const T big = m + (m_pos ? r : -r);  // m ± r (x + (−y) is x − y exactly)
-  const T small = det / select_bits(big != T(0), big, T(1));
-  const T ad = d < T(0) ? -d : d;
-  const T t = r + ad;  // t ≥ |b|, and t = 0 only for a multiple of the identity
+  const Sym2ScaledSpectrum<T> sp = sym2_scaled_spectrum(h);
+  const T ad = sp.d < T(0) ? -sp.d : sp.d;
+  const T t = sp.r + ad;  // t ≥ |b|, and t = 0 only for a multiple of the identity
   // (t, b)/|(t, b)| with one division. t ≤ 4 here (entries scaled below 2); when t² + b² is not
   // a normal number, t is below 1e-19 (float) / 1e-154 (double) of the largest entry: the matrix
   // is a multiple of the identity to that precision, both eigenvalues agree to it, and any
   // eigenbasis gives the same noise, so (1, 0) is used (also for t = 0).
-  const T len2 = t * t + b * b;
+  const T len2 = t * t + sp.b * sp.b;
   const bool normal_len = len2 >= detail::min_normal(T(0));
   const T n = T(1) / sqrt_rn(select_bits(normal_len, len2, T(1)));
   const T u = select_bits(normal_len, t * n, T(1));
-  const T w = select_bits(normal_len, b * n, T(0));
+  const T w = select_bits(normal_len, sp.b * n, T(0));
   Sym2Eigen<T> e;
-  e.lambda_plus = select_bits(m_pos, big, small) * scale;
-  e.lambda_minus = select_bits(m_pos, small, big) * scale;
-  e.c = d >= T(0) ? u : w;
-  e.s = d >= T(0) ? w : u;
+  e.lambda_plus = sp.lambda_plus() * sp.scale;
+  e.lambda_minus = sp.lambda_minus() * sp.scale;
+  e.c = sp.d >= T(0) ? u : w;
+  e.s = sp.d >= T(0) ? w : u;
   return e;
 }
 
@@ -130,9 +168,9 @@ namespace detail {
 template <NoiseKind K, class T>
 SGDWALK_FN T noise_eigenvalue(T lambda, const NoiseScale<T>& s) {
   if constexpr (K == NoiseKind::hessian) {
-    return s.two_sigma * (lambda < T(0) ? T(0) : lambda) + s.epsilon;
+    return fma_rn(s.two_sigma, lambda < T(0) ? T(0) : lambda, s.epsilon);
   } else if constexpr (K == NoiseKind::hessian_squared) {
-    return s.two_sigma * (lambda * lambda) + s.epsilon;
+    return fma_rn(s.two_sigma, lambda * lambda, s.epsilon);
   } else {
     return s.two_sigma;
   }
@@ -170,19 +208,84 @@ SGDWALK_FN Vec<T, D> noise_vector(const Diag<T, D>& h, const Vec<T, D>& z, const
   }
 }
 
-/// 2-D landscapes (Hessian = Sym2): ξ = Σ_i sqrt(μ_i) (v_i·z) v_i, the symmetric square root of
-/// Σ = Σ_i μ_i v_i v_iᵀ, with μ_i the noise variance along the Hessian eigenvector v_i.
+/// 2-D landscapes (Hessian = Sym2): ξ = Σ^{1/2} z, the symmetric square root of
+/// Σ = μ₊ P₊ + μ₋ P₋, with μ the noise variance along the Hessian eigendirections and P± their
+/// spectral projectors, written without eigenvectors: P₊ = (H − λ₋I)/(λ₊ − λ₋), so
+///   Σ^{1/2} = √μ₋ I + g (H − λ₋I),   g = (√μ₊ − √μ₋)/(λ₊ − λ₋) = (μ₊ − μ₋)/((√μ₊ + √μ₋)(λ₊ − λ₋)).
+/// (μ₊ − μ₋)/(λ₊ − λ₋) is a closed form without cancellation: 2σ·q for hessian noise, with
+/// q = (λ₊⁺ − λ₋⁺)/(λ₊ − λ₋) = 1 (H positive semi-definite), λ₊/(λ₊ − λ₋) (indefinite) or 0
+/// (negative definite), and 2σ(λ₊ + λ₋) for hessian_squared. So g costs one division and the
+/// noise three square roots and two divisions in all, the same operations on every path (no
+/// branch, the CPU lane loop vectorises). g (H − λ₋I) z is computed on the scaled matrix and
+/// scaled back at the end; g is finite because √μ₊ + √μ₋ = 0 only when Σ = 0 (then g = 0).
+namespace detail {
+/// The 2-D noise; with kAddDrift, drift + ξ with the drift added inside the last fma.
+template <NoiseKind K, bool kAddDrift, class T>
+SGDWALK_FN Vec<T, 2> sym2_noise(const Sym2<T>& h, const Vec<T, 2>& z, const NoiseScale<T>& s,
+                                const Vec<T, 2>& drift) {
+  const Sym2ScaledSpectrum<T> e = sym2_scaled_spectrum(h);
+  const T lp = e.lambda_plus(), lm = e.lambda_minus();  // scaled
+  T sp, sm;
+  if constexpr (K == NoiseKind::hessian) {
+    // 2σ·max(λ, 0) + ε (noise_eigenvalue) with the scale folded into 2σ once: it is a power of
+    // two, so the product is the same up to overflow and underflow, one multiply less.
+    const T two_sigma_scaled = s.two_sigma * e.scale;
+    sp = sqrt_rn(fma_rn(two_sigma_scaled, lp < T(0) ? T(0) : lp, s.epsilon));
+    sm = sqrt_rn(fma_rn(two_sigma_scaled, lm < T(0) ? T(0) : lm, s.epsilon));
+  } else {
+    sp = sqrt_rn(noise_eigenvalue<K>(lp * e.scale, s));
+    sm = sqrt_rn(noise_eigenvalue<K>(lm * e.scale, s));
+  }
+  // g = numerator / denominator, numerator and denominator in scaled units.
+  // (Bit blends, not selects: see select_bits.)
+  T numerator, denominator;
+  if constexpr (K == NoiseKind::hessian) {
+    const bool indefinite = (lm < T(0)) & (lp > T(0));
+    numerator = select_bits(lm >= T(0), T(1), select_bits(indefinite, lp, T(0)));
+    denominator = select_bits(indefinite, lp - lm, T(1));
+  } else {
+    numerator = (lp + lm) * e.scale;  // λ₊ + λ₋ unscaled
+    denominator = T(1);
+  }
+  const T root_sum = (sp + sm) * denominator;
+  const bool zero = root_sum == T(0);  // Σ = 0: no noise (σ = ε = 0)
+  const T g = (s.two_sigma * select_bits(zero, T(0), numerator)) /
+              select_bits(zero, T(1), root_sum) * e.scale;
+  // (H − λ₋I) z on the scaled matrix; a − λ₋ ≥ 0 and c − λ₋ ≥ 0 up to rounding.
+  const T p0 = fma_rn(e.a - lm, z[0], e.b * z[1]);
+  const T p1 = fma_rn(e.c - lm, z[1], e.b * z[0]);
+  // sm, or NaN when μ₊ overflowed to inf (g would be 0 there): ξ must not be finite then.
+  const T sm_checked = sm + (sp - sp);
+  if constexpr (kAddDrift) {
+    return Vec<T, 2>{{fma_rn(g, p0, fma_rn(sm_checked, z[0], drift[0])),
+                      fma_rn(g, p1, fma_rn(sm_checked, z[1], drift[1]))}};
+  } else {
+    return Vec<T, 2>{{fma_rn(g, p0, sm_checked * z[0]), fma_rn(g, p1, sm_checked * z[1])}};
+  }
+}
+}  // namespace detail
+
 template <NoiseKind K, class T>
 SGDWALK_FN Vec<T, 2> noise_vector(const Sym2<T>& h, const Vec<T, 2>& z, const NoiseScale<T>& s) {
   if constexpr (K == NoiseKind::isotropic) {
     return noise_vector<K>(z, s);
   } else {
-    const Sym2Eigen<T> e = sym2_eigen(h);
-    const T sp = sqrt_rn(detail::noise_eigenvalue<K>(e.lambda_plus, s));
-    const T sm = sqrt_rn(detail::noise_eigenvalue<K>(e.lambda_minus, s));
-    const T cp = sp * (e.c * z[0] + e.s * z[1]);  // along v  = ( c, s)
-    const T cm = sm * (e.c * z[1] - e.s * z[0]);  // along v⊥ = (−s, c)
-    return Vec<T, 2>{{cp * e.c - cm * e.s, cp * e.s + cm * e.c}};
+    return detail::sym2_noise<K, false>(h, z, s, Vec<T, 2>{});
+  }
+}
+
+/// drift + ξ for the Hessian-based kinds, what the update needs: for 2-D Hessians the drift is
+/// added inside the noise's last fma (one rounding less); otherwise drift + noise_vector.
+template <NoiseKind K, class T, class Hessian, int D>
+SGDWALK_FN Vec<T, D> drift_plus_noise(const Vec<T, D>& drift, const Hessian& h, const Vec<T, D>& z,
+                                      const NoiseScale<T>& s) {
+  if constexpr (D == 2 && K != NoiseKind::isotropic && std::is_same_v<Hessian, Sym2<T>>) {
+    return detail::sym2_noise<K, true>(h, z, s, drift);
+  } else {
+    const Vec<T, D> xi = noise_vector<K>(h, z, s);
+    Vec<T, D> sum;
+    for (int i = 0; i < D; ++i) sum[i] = drift[i] + xi[i];
+    return sum;
   }
 }
 

@@ -36,7 +36,7 @@ SGDWALK_FN T uniform_open01(std::uint32_t w) {
 template <class T>
 SGDWALK_FN void box_muller(std::uint32_t radius_word, std::uint32_t angle_word, T& z0, T& z1) {
   const T u = uniform_open01<T>(radius_word);
-  const T r = pmath::sqrt(static_cast<T>(-2) * pmath::log(u));
+  const T r = pmath::sqrt(static_cast<T>(-2) * pmath::log_positive_normal(u));  // u in [2^-33, 1]
   T s, c;
   pmath::sincos_turn(angle_word, s, c);
   z0 = r * c;

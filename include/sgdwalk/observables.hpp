@@ -42,28 +42,32 @@ struct HistogramGeometry {
   }
 
   /// Slot for a walker at `x` (the binned coordinate) with progress `y`; -1 if it is not eligible.
-  /// Branch-free, so the CPU backend computes the slots of all its lanes in one vector loop: the
-  /// conditions become integer masks and every conversion is unconditional. Only in-range values
+  /// No branch on the walker (only on the histogram's kind), so the CPU backend computes the slots
+  /// of all its lanes in one vector loop: the conditions become integer masks and every
+  /// conversion is unconditional. Only in-range values
   /// are converted to integers (an out-of-range or NaN conversion is undefined behaviour): a bit
   /// blend puts 0 in place of an outside coordinate before it is converted (with a select, gcc
   /// moves the conversion into a branch, which it then cannot vectorise).
   SGDWALK_FN std::int32_t slot(T x, T y) const {
+    // One kind per histogram: a branch on it is uniform on the GPU, and gcc unswitches the CPU's
+    // slot loop on it, so each evaluates only its own kind.
     const T u = (x - x_lo) * x_inv_width;
     const bool x_inside = (u >= T(0)) & (u < T(x_bins));
     const std::int32_t x_mask = -static_cast<std::int32_t>(x_inside);  // all ones when inside
     const std::int32_t x_bin = static_cast<std::int32_t>(select_bits(x_inside, u, T(0)));
     const std::int32_t outside = bin_count();
-    // x_in_band: eligible inside the band (NaN progress is not), outside slot when x is out.
-    const bool in_band = (y >= band_lo) & (y <= band_hi);
-    const std::int32_t band_mask = -static_cast<std::int32_t>(in_band);
-    const std::int32_t band_slot = ((x_bin & x_mask) | (outside & ~x_mask)) | ~band_mask;
+    if (kind == HistogramKind::x_in_band) {
+      // Eligible inside the band (NaN progress is not), outside slot when x is out.
+      const bool in_band = (y >= band_lo) & (y <= band_hi);
+      const std::int32_t band_mask = -static_cast<std::int32_t>(in_band);
+      return ((x_bin & x_mask) | (outside & ~x_mask)) | ~band_mask;
+    }
     // xy: every walker is eligible; outside slot unless both coordinates are in range.
     const T v = (y - y_lo) * y_inv_width;
     const bool y_inside = (v >= T(0)) & (v < T(y_bins));
     const std::int32_t y_bin = static_cast<std::int32_t>(select_bits(y_inside, v, T(0)));
     const std::int32_t both_mask = -static_cast<std::int32_t>(x_inside & y_inside);
-    const std::int32_t xy_slot = ((y_bin * x_bins + x_bin) & both_mask) | (outside & ~both_mask);
-    return kind == HistogramKind::x_in_band ? band_slot : xy_slot;
+    return ((y_bin * x_bins + x_bin) & both_mask) | (outside & ~both_mask);
   }
 };
 

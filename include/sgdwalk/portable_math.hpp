@@ -295,6 +295,23 @@ SGDWALK_FN double log_impl(double x) {
   return y;
 }
 
+// log for a positive normal finite x: log_impl without the subnormal scaling and the patches for
+// 0, negatives, inf and NaN, which are no-ops there (k = 0 scaling, blends that keep y), so the
+// result has the same bits as log_impl(x). The Box-Muller radius needs only this domain.
+SGDWALK_FN float log_positive_normal_impl(float x) {
+  const std::uint32_t ix = to_bits(x) - 0x3f3504f3u;  // bits of sqrt(1/2)
+  const std::int32_t k = static_cast<std::int32_t>(ix) >> 23;
+  const float m = float_from_bits((ix & 0x007fffffu) + 0x3f3504f3u);
+  return log_reduced(m - 1.0f, static_cast<float>(k));
+}
+
+SGDWALK_FN double log_positive_normal_impl(double x) {
+  const std::uint64_t ix = to_bits(x) - 0x3fe6a09e667f3bcdull;  // bits of sqrt(1/2)
+  const std::int32_t k = static_cast<std::int32_t>(static_cast<std::uint32_t>(ix >> 32)) >> 20;
+  const double m = double_from_bits((ix & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
+  return log_reduced(m - 1.0, static_cast<double>(k));
+}
+
 // ---- sin/cos kernels on [-pi/4, pi/4] and the quadrant rotation ------------------------------
 // sin r = r + r^3 S(r^2); cos r = 1 - r^2/2 + r^4 C(r^2), with fdlibm's compensation of the
 // rounding of 1 - r^2/2.
@@ -410,6 +427,15 @@ template <class T>
 SGDWALK_FN T log(T x) {
   static_assert(detail::is_real_v<T>, "pmath::log is for float and double");
   return detail::log_impl(x);
+}
+
+/// log(x) for a positive normal finite x (the Box-Muller uniform, in [2^-33, 1]), with the same
+/// bits as pmath::log(x) there and none of its work for other inputs (their result is
+/// unspecified: subnormals, 0, negatives, inf and NaN need pmath::log).
+template <class T>
+SGDWALK_FN T log_positive_normal(T x) {
+  static_assert(detail::is_real_v<T>, "pmath::log_positive_normal is for float and double");
+  return detail::log_positive_normal_impl(x);
 }
 
 /// Correctly rounded square root (host std::sqrt, device __fsqrt_rn/__dsqrt_rn whatever the

@@ -33,12 +33,35 @@ enum class PassageKind : std::int32_t {
   below = 3,  ///< position[coordinate] <= threshold
 };
 
+/// The first-passage test in the form a step evaluates it: reached ⇔ lo ≤ position[coordinate] ≤
+/// hi, or the walker's basin is `basin_match`. Every kind is one such test (above: [threshold,
+/// +inf]; below: [-inf, threshold]; basin: an empty interval and the basin; none: neither), so the
+/// step compares two numbers and two integers and never branches or selects on the kind (the GPU
+/// kept re-deriving the kind's predicates every step). Build it with make().
 template <class T>
 struct PassageTarget {
-  PassageKind kind = PassageKind::none;
-  std::int32_t basin = kFlatBasin;
   std::int32_t coordinate = 0;
-  T threshold = 0;
+  std::int32_t basin_match = -1;  ///< no basin is -1: never reached through the basin
+  T lo = static_cast<T>(__builtin_huge_val());
+  T hi = -static_cast<T>(__builtin_huge_val());  ///< lo > hi: empty interval
+
+  /// The test of a first-passage target of `kind` (see PassageKind).
+  static PassageTarget make(PassageKind kind, std::int32_t basin, std::int32_t coordinate,
+                            T threshold) {
+    const T inf = static_cast<T>(__builtin_huge_val());
+    PassageTarget target;
+    target.coordinate = coordinate;
+    if (kind == PassageKind::basin) target.basin_match = basin;
+    if (kind == PassageKind::above) {
+      target.lo = threshold;
+      target.hi = inf;
+    }
+    if (kind == PassageKind::below) {
+      target.lo = -inf;
+      target.hi = threshold;
+    }
+    return target;
+  }
 
   /// position[coordinate] by a fold of selects: a runtime index into the walker's position would
   /// force the whole state into local memory on the GPU (and block vectorisation on the CPU).
@@ -50,14 +73,11 @@ struct PassageTarget {
   }
 
   /// Written without short-circuits or a variable index into `position`, so that a walker's state
-  /// stays in registers and the CPU lane loop if-converts.
+  /// stays in registers and the CPU lane loop if-converts. A NaN coordinate is never in range.
   template <int D>
   SGDWALK_FN bool reached(const Vec<T, D>& position, int current_basin) const {
     const T value = component(position, std::make_integer_sequence<int, D>{});
-    const bool in_basin = (kind == PassageKind::basin) & (current_basin == basin);
-    const bool above = (kind == PassageKind::above) & (value >= threshold);
-    const bool below = (kind == PassageKind::below) & (value <= threshold);
-    return in_basin | above | below;
+    return ((value >= lo) & (value <= hi)) | (current_basin == basin_match);
   }
 };
 
@@ -96,24 +116,30 @@ SGDWALK_FN WalkerState<T, D> initial_walker(const Landscape& landscape,
   return walker;
 }
 
-/// θ − η(∇L(θ) + ξ) with ξ = noise_vector(H(θ), z). The operation order is fixed: both backends
+/// θ − η(∇L(θ) + ξ) with ξ = noise_vector(H(θ), z), the last step one fused multiply-add (for
+/// isotropic noise ∇L + sqrt(2σ) z is one too, for 2-D Hessian noise ∇L enters the noise's last
+/// fma: drift_plus_noise). The operation order is fixed: both backends
 /// compile exactly this expression with contraction disabled.
 template <NoiseKind Noise, class Landscape, class T, int D>
 SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>& params,
                                 const Vec<T, D>& position, const Vec<T, D>& normals) {
   Vec<T, D> gradient;
-  Vec<T, D> xi;
+  Vec<T, D> next;
   if constexpr (noise_needs_hessian<Noise>) {
     typename Landscape::Hessian hessian;
     landscape.gradient_hessian(position, gradient, hessian);
-    xi = noise_vector<Noise>(hessian, normals, params.noise);
+    const Vec<T, D> drift_and_noise =
+        drift_plus_noise<Noise>(gradient, hessian, normals, params.noise);
+    for (int i = 0; i < D; ++i) {
+      next[i] = fma_rn(-params.learning_rate, drift_and_noise[i], position[i]);
+    }
   } else {
+    // Isotropic: ∇L + sqrt(2σ) z in one fma (noise_vector<isotropic> is sqrt(2σ) z).
     gradient = landscape.gradient(position);
-    xi = noise_vector<Noise>(normals, params.noise);
-  }
-  Vec<T, D> next;
-  for (int i = 0; i < D; ++i) {
-    next[i] = position[i] - params.learning_rate * (gradient[i] + xi[i]);
+    for (int i = 0; i < D; ++i) {
+      const T drift_and_noise = fma_rn(params.noise.sqrt_two_sigma, normals[i], gradient[i]);
+      next[i] = fma_rn(-params.learning_rate, drift_and_noise, position[i]);
+    }
   }
   return next;
 }
