@@ -57,32 +57,15 @@ struct BlockObserver {
     return e;
   }
 
-  /// The last step of the dense-deposit stretch starting after `after` (see run_schedule), and
-  /// in `dense_mask` the histograms that deposit at each of its steps: every histogram whose
-  /// window covers step after + 1 deposits every step (otherwise there is no stretch), the
-  /// stretch ends with the first of those windows, before any other window opens and before the
-  /// next sample. Returns `after` when there is none.
+  /// The last step of the dense-deposit stretch starting after `after` (dense_stretch in
+  /// step_schedule.hpp), its histograms in `dense_mask`; `after` when there is none.
   __device__ __forceinline__ std::int64_t dense_end(std::int64_t after) {
-    const std::int64_t first = after + 1;
-    std::int64_t end = kNoEvent;
-    unsigned mask = 0;
-    bool sparse = histogram_count > 32;
-    for (int h = 0; h < histogram_count && h < 32; ++h) {
-      const HistogramGeometry<T>& g = histograms[h].geometry;
-      if (g.window_end < first) continue;  // closed
-      if (g.window_begin > first) {        // opens later: the stretch ends before
-        end = g.window_begin - 1 < end ? g.window_begin - 1 : end;
-        continue;
-      }
-      sparse = sparse || g.every != 1;
-      mask |= 1u << h;
-      end = g.window_end < end ? g.window_end : end;
-    }
-    if (next_sample < sample_count && sample_steps[next_sample] - 1 < end) {
-      end = sample_steps[next_sample] - 1;
-    }
-    dense_mask = mask;
-    return sparse || mask == 0 ? after : end;
+    const DenseStretch stretch = dense_stretch(
+        histogram_count,
+        [&](int h) -> const HistogramGeometry<T>& { return histograms[h].geometry; }, after,
+        next_sample < sample_count ? sample_steps[next_sample] : kNoEvent);
+    dense_mask = stretch.mask;
+    return stretch.end;
   }
 
   /// One walker's deposit into histogram h at a deposit step.

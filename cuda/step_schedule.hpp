@@ -161,4 +161,38 @@ SGDWALK_FN std::int64_t next_deposit(const HistogramGeometry<T>& g, std::int64_t
   return d <= g.window_end ? d : kNoEvent;
 }
 
+/// A dense-deposit stretch (run_schedule): steps (after, end] at each of which exactly the
+/// histograms in `mask` deposit, every one of them every step, and nothing else happens.
+struct DenseStretch {
+  std::int64_t end;  ///< ≤ after when there is no stretch
+  unsigned mask;
+};
+
+/// The dense-deposit stretch after step `after`, for `count` histograms whose geometries
+/// `geometry(h)` returns and the next sample step `next_sample` (kNoEvent when none): every
+/// histogram whose window covers after + 1 must deposit every step (otherwise there is no
+/// stretch); the stretch ends with the first of their windows, before any other window opens and
+/// before the next sample. At most 32 histograms (a bit mask); more give no stretch.
+template <class GeometryAt>
+SGDWALK_FN DenseStretch dense_stretch(int count, GeometryAt&& geometry, std::int64_t after,
+                                      std::int64_t next_sample) {
+  const std::int64_t first = after + 1;
+  std::int64_t end = kNoEvent;
+  unsigned mask = 0;
+  bool sparse = count > 32;
+  for (int h = 0; h < count && h < 32; ++h) {
+    const auto& g = geometry(h);
+    if (g.window_end < first) continue;  // closed
+    if (g.window_begin > first) {        // opens later: the stretch ends before
+      end = g.window_begin - 1 < end ? g.window_begin - 1 : end;
+      continue;
+    }
+    sparse = sparse || g.every != 1;
+    mask |= 1u << h;
+    end = g.window_end < end ? g.window_end : end;
+  }
+  if (next_sample != kNoEvent && next_sample - 1 < end) end = next_sample - 1;
+  return {sparse || mask == 0 ? after : end, mask};
+}
+
 }  // namespace sgdwalk::gpu

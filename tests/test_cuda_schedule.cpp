@@ -166,6 +166,55 @@ TEST(CudaSchedule, NextDepositAgreesWithDepositsAt) {
   }
 }
 
+// The kernel's dense-deposit stretches (BlockObserver::dense_end): at every step of a stretch the
+// histograms that deposit are exactly its mask, each deposits every step, no sample falls inside;
+// a lone every-step window is one whole stretch; more than 32 histograms give none.
+TEST(CudaSchedule, DenseStretchAgreesWithDepositsAt) {
+  std::mt19937 rng(2024);
+  int stretches = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::vector<HistogramGeometry<float>> geometries(1 + rng() % 3);
+    for (HistogramGeometry<float>& g : geometries) {
+      g.window_begin = rng() % 40;
+      g.window_end = g.window_begin - 1 + static_cast<std::int64_t>(rng() % 30);
+      g.every = rng() % 4 == 0 ? 1 + rng() % 3 : 1;
+    }
+    const std::int64_t sample = rng() % 3 == 0 ? kNoEvent : static_cast<std::int64_t>(rng() % 70);
+    const auto at = [&](int h) -> const HistogramGeometry<float>& { return geometries[h]; };
+    for (std::int64_t after = -1; after < 75; ++after) {
+      const std::int64_t next_sample = sample > after ? sample : kNoEvent;
+      const DenseStretch st =
+          dense_stretch(static_cast<int>(geometries.size()), at, after, next_sample);
+      if (st.end <= after) continue;
+      ++stretches;
+      ASSERT_NE(st.mask, 0u);
+      ASSERT_LT(st.end, next_sample);
+      for (std::int64_t step = after + 1; step <= st.end; ++step) {
+        for (std::size_t h = 0; h < geometries.size(); ++h) {
+          const bool in_mask = ((st.mask >> h) & 1u) != 0;
+          ASSERT_EQ(geometries[h].deposits_at(step), in_mask)
+              << "trial " << trial << " after " << after << " step " << step << " h " << h;
+          if (in_mask) {
+            ASSERT_EQ(geometries[h].every, 1);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(stretches, 1000);  // the property was checked on many stretches
+
+  HistogramGeometry<double> lone;
+  lone.window_begin = 10;
+  lone.window_end = 500;
+  const auto one = [&](int) -> const HistogramGeometry<double>& { return lone; };
+  const DenseStretch whole = dense_stretch(1, one, 9, kNoEvent);
+  EXPECT_EQ(whole.end, 500);
+  EXPECT_EQ(whole.mask, 1u);
+  EXPECT_EQ(dense_stretch(1, one, 9, 200).end, 199);      // ends before a sample
+  EXPECT_EQ(dense_stretch(1, one, 8, kNoEvent).end, 8);   // step 9 deposits nothing: no stretch
+  EXPECT_EQ(dense_stretch(33, one, 9, kNoEvent).end, 9);  // more than a mask holds
+}
+
 TEST(CudaLaunchPlan, GridCoversEveryWalkerOnce) {
   for (std::int64_t W : {1, 5, 31, 32, 33, 173, 256, 257, 1000}) {
     const std::int64_t variants = 4;
