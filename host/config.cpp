@@ -453,10 +453,41 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   TableReader observables(source, "observables", top.get("observables"));
   const std::int64_t sample_every = observables.integer("sample_every", 0, 0, plan.steps);
   std::set<std::int64_t> samples;
-  if (const toml::value* list = observables.get("sample_steps")) {
+  if (const toml::value* list = observables.get("sample_steps"); list && list->is_table()) {
+    // {logspace = [first_exponent, last_exponent, count]}: steps round(10^e) at `count` exponents
+    // evenly spaced from the first to the last, plus step 0 and the last step. Freezing under weak
+    // noise happens within the first hundreds of steps of a long run: log-spaced samples see it.
+    TableReader spec(source, observables.key_path("sample_steps"), list);
+    if (!spec.has("logspace")) {
+      observables.fail("sample_steps",
+                       fmt::format("expected an array of steps or {{logspace = [first_exponent, "
+                                   "last_exponent, count]}}, got {}",
+                                   describe(*list)));
+    }
+    const toml::value& triple = *spec.get("logspace");
+    if (!triple.is_array() || triple.as_array().size() != 3) {
+      spec.fail("logspace", fmt::format("expected [first_exponent, last_exponent, count], got {}",
+                                        describe(triple)));
+    }
+    const double top = std::log10(static_cast<double>(std::max<std::int64_t>(plan.steps, 1)));
+    const double first = spec.as_number("logspace[0]", triple.as_array()[0], 0.0, top);
+    const double last = spec.as_number("logspace[1]", triple.as_array()[1], first, top);
+    const auto count = spec.as_integer("logspace[2]", triple.as_array()[2], 1, 100000);
+    spec.reject_unknown();
+    samples.insert(0);
+    samples.insert(plan.steps);
+    for (std::int64_t i = 0; i < count; ++i) {
+      const double t = count == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(count - 1);
+      const auto step =
+          static_cast<std::int64_t>(std::llround(std::pow(10.0, first + (last - first) * t)));
+      samples.insert(std::clamp<std::int64_t>(step, 0, plan.steps));
+    }
+  } else if (list) {
     if (!list->is_array()) {
       observables.fail("sample_steps",
-                       fmt::format("expected an array of steps, got {}", describe(*list)));
+                       fmt::format("expected an array of steps or {{logspace = [first_exponent, "
+                                   "last_exponent, count]}}, got {}",
+                                   describe(*list)));
     }
     for (std::size_t i = 0; i < list->as_array().size(); ++i) {
       samples.insert(observables.as_integer(fmt::format("sample_steps[{}]", i), list->as_array()[i],

@@ -253,3 +253,67 @@ TEST(Config, EditDistance) {
 
 }  // namespace
 }  // namespace sgdwalk
+
+namespace sgdwalk {
+namespace {
+
+// Issue 19, item 9: log-spaced sample steps. Expected steps worked out by hand:
+// exponents 0, 0.5, ..., 3 give 10^e = 1, 3.16, 10, 31.6, 100, 316.2, 1000 → rounded.
+TEST(ConfigSampleSteps, LogspaceGivesRoundedLogSpacedStepsWithTheEnds) {
+  const RunPlan plan = load_config_text(R"(
+[run]
+walkers = 4
+steps = 5000
+[dynamics]
+learning_rate = 0.01
+noise_strength = 0.01
+[observables]
+sample_steps = { logspace = [0, 3, 7] }
+)",
+                                        "logspace.toml");
+  EXPECT_EQ(plan.sample_steps, (std::vector<std::int64_t>{0, 1, 3, 10, 32, 100, 316, 1000, 5000}));
+  // Together with sample_every the two sets merge.
+  const RunPlan both = load_config_text(R"(
+[run]
+walkers = 4
+steps = 100
+[dynamics]
+learning_rate = 0.01
+noise_strength = 0.01
+[observables]
+sample_every = 50
+sample_steps = { logspace = [0, 1, 2] }
+)",
+                                        "both.toml");
+  EXPECT_EQ(both.sample_steps, (std::vector<std::int64_t>{0, 1, 10, 50, 100}));
+}
+
+TEST(ConfigSampleSteps, BadLogspaceNamesTheKeyAndTheRange) {
+  const std::string head =
+      "[run]\nwalkers = 4\nsteps = 1000\n[dynamics]\nlearning_rate = 0.01\n"
+      "noise_strength = 0.01\n[observables]\n";
+  try {
+    (void)load_config_text(head + "sample_steps = { logspace = [0, 4, 5] }\n", "bad.toml");
+    ADD_FAILURE() << "an exponent past log10(steps) must be refused";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("observables.sample_steps.logspace[1]"), std::string::npos) << message;
+    EXPECT_NE(message.find("4"), std::string::npos) << message;
+  }
+  try {
+    (void)load_config_text(head + "sample_steps = { linspace = [0, 3, 5] }\n", "bad.toml");
+    ADD_FAILURE() << "only logspace is a sample_steps table";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("logspace = [first_exponent"), std::string::npos)
+        << error.what();
+  }
+  try {
+    (void)load_config_text(head + "sample_steps = { logspace = [0, 3] }\n", "bad.toml");
+    ADD_FAILURE() << "a pair is not a triple";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("logspace"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace sgdwalk
