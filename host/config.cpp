@@ -12,6 +12,7 @@
 #include <sstream>
 #include <toml.hpp>
 
+#include "config_keys.hpp"
 #include "landscape_params.hpp"
 
 namespace sgdwalk {
@@ -20,12 +21,49 @@ namespace {
 using Json = nlohmann::json;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+/// A value as written in TOML, on one line (toml11 breaks arrays and tables over lines: an error
+/// message names the value on one line), shortened to 60 characters.
 std::string describe(const toml::value& value) {
-  std::ostringstream out;
-  out << value;
-  std::string text = out.str();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return text;
+  const std::string formatted =
+      toml::format(value, std::numeric_limits<std::size_t>::max(), 15, true, true);
+  std::string text;
+  std::istringstream lines(formatted);
+  for (std::string line; std::getline(lines, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    line = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
+    if (!text.empty()) {
+      if (line.front() == ']' || line.front() == '}') {
+        if (text.back() == ',') text.pop_back();
+      } else if (text.back() == ',') {
+        text += ' ';
+      } else if (text.back() != '[' && text.back() != '{') {
+        text += ", ";
+      }
+    }
+    text += line;
+  }
+  // ", " between elements (toml11's inline form has bare commas), outside strings.
+  std::string spaced;
+  char quote = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    spaced += c;
+    if (quote != 0) {
+      if (c == '\\' && quote == '"' && i + 1 < text.size()) {
+        spaced += text[++i];
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == ',' && i + 1 < text.size() && text[i + 1] != ' ') {
+      spaced += ' ';
+    }
+  }
+  if (value.is_table()) spaced = "{" + spaced + "}";
+  if (spaced.size() > 60) spaced = spaced.substr(0, 57) + "...";
+  return spaced;
 }
 
 std::string type_name(const toml::value& value) {
@@ -47,11 +85,24 @@ std::string type_name(const toml::value& value) {
   }
 }
 
+/// Values of other keys that bound a key's range (Limit in the key table).
+struct Limits {
+  std::int64_t steps = 0;
+  int dim = 1;
+};
+
 /// Reads one TOML table, remembering which keys were used so the rest can be reported as unknown.
 class TableReader {
  public:
-  TableReader(const std::string& source, std::string path, const toml::value* table)
-      : source_(source), path_(std::move(path)), table_(table) {
+  /// `section` names the table's keys in the key table (config_keys.hpp); `path` is where the
+  /// table is in this file, for messages ("observables.histogram[2]").
+  TableReader(const std::string& source, std::string section, std::string path,
+              const toml::value* table, Limits limits = {})
+      : source_(source),
+        section_(std::move(section)),
+        path_(std::move(path)),
+        table_(table),
+        limits_(limits) {
     if (table_ != nullptr && !table_->is_table()) {
       fail_at(path_,
               fmt::format("expected a table, got {} {}", type_name(*table_), describe(*table_)));
@@ -77,6 +128,12 @@ class TableReader {
   }
   [[noreturn]] void fail(const std::string& key, const std::string& message) const {
     fail_at(key_path(key), message);
+  }
+
+  /// The number `key` of this section, with the key table's default and range.
+  double number(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    return number(key, spec.number_default, spec.min, spec.max, spec.min_exclusive);
   }
 
   double number(const std::string& key, double fallback, double min, double max,
@@ -106,6 +163,15 @@ class TableReader {
     return x;
   }
 
+  /// The integer `key` of this section, with the key table's default and range.
+  std::int64_t integer(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    std::int64_t max = spec.integer_max;
+    if (spec.integer_max_limit == Limit::steps) max = limits_.steps;
+    if (spec.integer_max_limit == Limit::last_coordinate) max = limits_.dim - 1;
+    return integer(key, spec.integer_default, spec.integer_min, max);
+  }
+
   std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min,
                        std::int64_t max) {
     const toml::value* value = get(key);
@@ -132,6 +198,12 @@ class TableReader {
     return x;
   }
 
+  /// The string `key` of this section, with the key table's default and allowed values.
+  std::string string(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    return string(key, spec.string_default, spec.allowed);
+  }
+
   std::string string(const std::string& key, const std::string& fallback,
                      const std::vector<std::string>& allowed) {
     const toml::value* value = get(key);
@@ -147,14 +219,20 @@ class TableReader {
     return text;
   }
 
-  bool boolean(const std::string& key, bool fallback) {
+  bool boolean(const std::string& key) {
     const toml::value* value = get(key);
-    if (value == nullptr) return fallback;
+    if (value == nullptr) return config_key(section_, key).boolean_default;
     if (!value->is_boolean()) {
       fail(key,
            fmt::format("expected true or false, got {} {}", type_name(*value), describe(*value)));
     }
     return value->as_boolean();
+  }
+
+  /// The array of numbers `key` of this section, with the key table's element range and count.
+  std::vector<double> numbers(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    return numbers(key, spec.min_items, spec.max_items, spec.min, spec.max);
   }
 
   std::vector<double> numbers(const std::string& key, std::size_t min_size, std::size_t max_size,
@@ -198,25 +276,13 @@ class TableReader {
   }
 
   static std::string suggestion(const std::string& word, const std::vector<std::string>& options) {
-    std::string best;
-    std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-    for (const auto& option : options) {
-      const std::size_t distance = edit_distance(word, option);
-      if (distance < best_distance) {
-        best_distance = distance;
-        best = option;
-      }
-    }
-    if (best.empty() || best_distance > std::max<std::size_t>(2, word.size() / 3)) return "";
+    const std::string best = closest_match(word, options);
+    if (best.empty()) return "";
     return fmt::format(" (did you mean '{}'?)", best);
   }
 
   static std::string range_text(double min, double max, bool min_exclusive) {
-    const std::string low = min_exclusive ? fmt::format("> {}", min) : fmt::format(">= {}", min);
-    if (min == -kInf && max == kInf) return "any finite number";
-    if (max == kInf) return low;
-    if (min == -kInf) return fmt::format("<= {}", max);
-    return fmt::format("{} and <= {}", low, max);
+    return number_range_text(min, max, min_exclusive);
   }
 
   const std::string& source() const { return source_; }
@@ -224,21 +290,23 @@ class TableReader {
 
  private:
   std::string source_;
+  std::string section_;
   std::string path_;
   const toml::value* table_;
+  Limits limits_;
   std::set<std::string> known_;
 };
 
 /// Values of one swept parameter: a list, or {linspace = [a, b, n]} / {logspace = [e0, e1, n]}.
 std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
                                  const toml::value& value, std::vector<std::string>& hints) {
-  constexpr std::size_t kMaxValues = 100000;
+  constexpr auto kMaxValues = static_cast<std::size_t>(kMaxSweepValues);
   if (value.is_array()) {
     auto values = sweep.as_numbers(key, value, 1, kMaxValues, -kInf, kInf);
     return values;
   }
   if (value.is_table()) {
-    TableReader spec(sweep.source(), sweep.key_path(key), &value);
+    TableReader spec(sweep.source(), "sweep value", sweep.key_path(key), &value);
     const bool linear = spec.has("linspace");
     const bool logarithmic = spec.has("logspace");
     if (linear == logarithmic) {
@@ -253,7 +321,7 @@ std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
     }
     const double start = spec.as_number(form + "[0]", triple.as_array()[0], -kInf, kInf);
     const double stop = spec.as_number(form + "[1]", triple.as_array()[1], -kInf, kInf);
-    const auto count = spec.as_integer(form + "[2]", triple.as_array()[2], 1, kMaxValues);
+    const auto count = spec.as_integer(form + "[2]", triple.as_array()[2], 1, kMaxSweepValues);
     spec.reject_unknown();
     std::vector<double> values;
     for (std::int64_t i = 0; i < count; ++i) {
@@ -278,8 +346,13 @@ std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
 
 /// The dynamics parameters a variant may set or sweep, besides the landscape's.
 const std::vector<std::string>& dynamics_keys() {
-  static const std::vector<std::string> keys = {"learning_rate", "dt", "noise_strength",
-                                                "temperature", "epsilon"};
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> names;
+    for (const auto& key : config_keys()) {
+      if (key.section == "dynamics" && key.type == KeyType::number) names.push_back(key.name);
+    }
+    return names;
+  }();
   return keys;
 }
 
@@ -312,16 +385,19 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
   variant.learning_rate = has("learning_rate") ? values.at("learning_rate") : values.at("dt");
   variant.noise_strength = has("noise_strength") ? values.at("noise_strength")
                                                  : values.at("temperature") / variant.learning_rate;
-  variant.epsilon = has("epsilon") ? values.at("epsilon") : 1e-8;
-  const auto check = [&](const char* key, double value, bool positive) {
-    if (!std::isfinite(value) || (positive ? !(value > 0) : !(value >= 0))) {
+  variant.epsilon =
+      has("epsilon") ? values.at("epsilon") : config_key("dynamics", "epsilon").number_default;
+  // Checked after the sweep is applied (a swept value replaces the base one), each against its
+  // own entry of the key table.
+  for (const auto& [key, value] : values) {
+    const ConfigKey& spec = config_key("dynamics", key);
+    const bool below = spec.min_exclusive ? !(value > spec.min) : !(value >= spec.min);
+    if (!std::isfinite(value) || below || value > spec.max) {
       throw ConfigError(fmt::format("{}: key 'dynamics.{}': value {} is out of range; allowed: {}",
-                                    source, key, value, positive ? "> 0" : ">= 0"));
+                                    source, key, value,
+                                    number_range_text(spec.min, spec.max, spec.min_exclusive)));
     }
-  };
-  check(has("learning_rate") ? "learning_rate" : "dt", variant.learning_rate, true);
-  check(has("noise_strength") ? "noise_strength" : "temperature", variant.noise_strength, false);
-  check("epsilon", variant.epsilon, false);
+  }
 }
 
 LandscapeKind parse_landscape_kind(const std::string& name) {
@@ -337,23 +413,38 @@ NoiseKind parse_noise_kind(const std::string& name) {
   return NoiseKind::isotropic;
 }
 
+/// run.name names a directory under runs/: a plain file name, so that it cannot point elsewhere.
+void check_run_name(const TableReader& run, const std::string& name) {
+  const auto bad = [&](const std::string& why) {
+    run.fail("name", fmt::format("value \"{}\" {}; allowed: {}", name, why,
+                                 config_key("run", "name").range_text));
+  };
+  if (name.empty()) bad("is empty");
+  if (name == "." || name == "..") bad("is not a name");
+  if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos) {
+    bad("is a path (it would put the run outside runs/)");
+  }
+  if (name.size() > 200) bad(fmt::format("has {} characters", name.size()));
+  for (const char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) bad("has a control character");
+  }
+}
+
 RunPlan build_plan(const toml::value& root, const std::string& source) {
   RunPlan plan;
   Json resolved;
   if (!root.is_table()) throw ConfigError(source + ": the config must be a TOML table");
-  TableReader top(source, "", &root);
+  TableReader top(source, "", "", &root);
 
   // ---- [run] ------------------------------------------------------------------------------------
-  TableReader run(source, "run", top.get("run"));
-  plan.name = run.string("name", "run", {});
-  plan.walkers_per_variant = run.integer("walkers", 1000, 1, 4294967295LL);
-  plan.steps = run.integer("steps", 1000, 1, std::int64_t{1} << 50);
-  plan.seed = static_cast<std::uint64_t>(
-      run.integer("seed", 1, 0, std::numeric_limits<std::int64_t>::max()));
-  plan.precision = run.string("precision", "double", {"float", "double"}) == "float"
-                       ? Precision::f32
-                       : Precision::f64;
-  plan.batch_walkers = run.integer("batch_walkers", 0, 0, std::int64_t{1} << 40);
+  TableReader run(source, "run", "run", top.get("run"));
+  plan.name = run.string("name");
+  check_run_name(run, plan.name);
+  plan.walkers_per_variant = run.integer("walkers");
+  plan.steps = run.integer("steps");
+  plan.seed = static_cast<std::uint64_t>(run.integer("seed"));
+  plan.precision = run.string("precision") == "float" ? Precision::f32 : Precision::f64;
+  plan.batch_walkers = run.integer("batch_walkers");
   run.reject_unknown();
   resolved["run"] = {{"name", plan.name},
                      {"walkers", plan.walkers_per_variant},
@@ -363,30 +454,36 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                      {"batch_walkers", plan.batch_walkers}};
 
   // ---- [landscape] ------------------------------------------------------------------------------
-  TableReader landscape(source, "landscape", top.get("landscape"));
-  plan.landscape = parse_landscape_kind(landscape.string(
-      "kind", "two_valley", {"two_valley", "two_valley_slice", "double_well", "harmonic"}));
-  int harmonic_dim = 2;
-  if (plan.landscape == LandscapeKind::harmonic) {
-    harmonic_dim = static_cast<int>(landscape.integer("dim", 1, 1, 3));
+  TableReader landscape(source, "landscape", "landscape", top.get("landscape"));
+  plan.landscape = parse_landscape_kind(landscape.string("kind"));
+  const bool harmonic = plan.landscape == LandscapeKind::harmonic;
+  const std::int64_t given_dim = landscape.integer("dim");
+  plan.dim = landscape_dimension(plan.landscape, static_cast<int>(given_dim));
+  if (!harmonic && landscape.has("dim") && given_dim != plan.dim) {
+    landscape.fail("dim", fmt::format("value {} does not match the {} landscape; allowed: {}",
+                                      given_dim, to_string(plan.landscape), plan.dim));
   }
-  plan.dim = landscape_dimension(plan.landscape, harmonic_dim);
+  const Limits limits{plan.steps, plan.dim};
   const auto& parameter_table = landscape_parameters(plan.landscape, plan.dim);
   std::map<std::string, double> base_landscape;
-  if (plan.landscape == LandscapeKind::harmonic) {
+  if (harmonic) {
     // Arrays stiffness = [...] and center = [...], one entry per axis.
     for (const std::string array_name : {"stiffness", "center"}) {
-      const bool is_stiffness = array_name == "stiffness";
-      const auto values =
-          landscape.numbers(array_name, static_cast<std::size_t>(plan.dim),
-                            static_cast<std::size_t>(plan.dim), is_stiffness ? 0.0 : -kInf, kInf);
+      const ConfigKey& spec = config_key("landscape", array_name);
+      const auto values = landscape.numbers(array_name, static_cast<std::size_t>(plan.dim),
+                                            static_cast<std::size_t>(plan.dim), spec.min, spec.max);
       for (int i = 0; i < plan.dim; ++i) {
         const std::string name = array_name + "." + std::to_string(i);
-        double value =
-            values.empty() ? (is_stiffness ? 1.0 : 0.0) : values[static_cast<std::size_t>(i)];
-        if (is_stiffness && !(value > 0)) {
-          landscape.fail(fmt::format("stiffness[{}]", i),
-                         fmt::format("value {} is out of range; allowed: > 0", value));
+        const ParameterInfo& info =
+            *std::find_if(parameter_table.begin(), parameter_table.end(),
+                          [&](const ParameterInfo& p) { return p.name == name; });
+        const double value =
+            values.empty() ? info.default_value : values[static_cast<std::size_t>(i)];
+        const bool below = info.min_exclusive ? !(value > info.min) : !(value >= info.min);
+        if (below || value > info.max) {
+          landscape.fail(fmt::format("{}[{}]", array_name, i),
+                         fmt::format("value {} is out of range; allowed: {}", value,
+                                     number_range_text(info.min, info.max, info.min_exclusive)));
         }
         base_landscape[name] = value;
       }
@@ -399,14 +496,23 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   landscape.reject_unknown();
   resolved["landscape"] = {{"kind", to_string(plan.landscape)}, {"dim", plan.dim}};
-  for (const auto& [name, value] : base_landscape) resolved["landscape"][name] = value;
+  if (harmonic) {
+    for (const std::string array_name : {"stiffness", "center"}) {
+      Json values = Json::array();
+      for (int i = 0; i < plan.dim; ++i)
+        values.push_back(base_landscape.at(array_name + "." + std::to_string(i)));
+      resolved["landscape"][array_name] = values;
+    }
+  } else {
+    for (const auto& [name, value] : base_landscape) resolved["landscape"][name] = value;
+  }
 
   // ---- [dynamics] -------------------------------------------------------------------------------
-  TableReader dynamics(source, "dynamics", top.get("dynamics"));
-  plan.noise = parse_noise_kind(
-      dynamics.string("noise", "hessian", {"hessian", "hessian_squared", "isotropic"}));
+  TableReader dynamics(source, "dynamics", "dynamics", top.get("dynamics"));
+  plan.noise = parse_noise_kind(dynamics.string("noise"));
   std::map<std::string, double> base_dynamics;
   for (const auto& key : dynamics_keys()) {
+    // Ranges are checked once the sweep has been applied (resolve_dynamics).
     if (dynamics.has(key))
       base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
     else
@@ -415,7 +521,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   dynamics.reject_unknown();
 
   // ---- [init] -----------------------------------------------------------------------------------
-  TableReader init(source, "init", top.get("init"));
+  TableReader init(source, "init", "init", top.get("init"));
   if (const toml::value* positions = init.get("positions")) {
     if (!positions->is_array() || positions->as_array().empty()) {
       init.fail("positions", fmt::format("expected a non-empty array of {}-D points, got {}",
@@ -435,7 +541,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       }
     }
   } else {
-    // The paper's start: x alternating −0.01 / +0.01, y0 = 5 (2-D); the origin ± 0.01 in 1-D.
+    // The paper's start: x alternating −0.01 / +0.01, y0 = 5 (2-D); the origin ± 0.01 otherwise.
     if (plan.dim == 2 && plan.landscape == LandscapeKind::two_valley) {
       plan.initial_positions = {{-0.01, 5.0}, {0.01, 5.0}};
     } else {
@@ -450,14 +556,14 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   resolved["init"] = {{"positions", plan.initial_positions}};
 
   // ---- [observables] ----------------------------------------------------------------------------
-  TableReader observables(source, "observables", top.get("observables"));
-  const std::int64_t sample_every = observables.integer("sample_every", 0, 0, plan.steps);
+  TableReader observables(source, "observables", "observables", top.get("observables"), limits);
+  const std::int64_t sample_every = observables.integer("sample_every");
   std::set<std::int64_t> samples;
   if (const toml::value* list = observables.get("sample_steps"); list && list->is_table()) {
     // {logspace = [first_exponent, last_exponent, count]}: steps round(10^e) at `count` exponents
     // evenly spaced from the first to the last, plus step 0 and the last step. Freezing under weak
     // noise happens within the first hundreds of steps of a long run: log-spaced samples see it.
-    TableReader spec(source, observables.key_path("sample_steps"), list);
+    TableReader spec(source, "sample steps value", observables.key_path("sample_steps"), list);
     if (!spec.has("logspace")) {
       observables.fail("sample_steps",
                        fmt::format("expected an array of steps or {{logspace = [first_exponent, "
@@ -514,14 +620,16 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   plan.sample_steps.assign(samples.begin(), samples.end());
   if (observables.has("quantiles")) {
-    plan.quantiles = observables.numbers("quantiles", 0, 99, 0.0, 1.0);
+    plan.quantiles = observables.numbers("quantiles");
   } else {
     observables.get("quantiles");
   }
-  plan.per_walker_output = observables.boolean("per_walker", false);
+  plan.per_walker_output = observables.boolean("per_walker");
 
+  Json passage_json;
   if (const toml::value* passage_value = observables.get("first_passage")) {
-    TableReader passage(source, "observables.first_passage", passage_value);
+    TableReader passage(source, "observables.first_passage", "observables.first_passage",
+                        passage_value, limits);
     const bool by_basin = passage.has("target");
     const bool by_threshold = passage.has("above") || passage.has("below");
     if (by_basin == by_threshold) {
@@ -529,20 +637,23 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                       "give either target = \"flat\"|\"sharp\" or coordinate + above|below");
     }
     if (by_basin) {
-      const std::string target = passage.string("target", "flat", {"flat", "sharp"});
+      const std::string target = passage.string("target");
       plan.passage.kind = PassageKind::basin;
       plan.passage.basin = target == "flat" ? kFlatBasin : kSharpBasin;
       plan.passage.description = "basin == " + target;
+      passage_json = {{"target", target}};
     } else {
       if (passage.has("above") && passage.has("below")) {
         passage.fail("below", "give either above or below, not both");
       }
-      plan.passage.coordinate = static_cast<int>(passage.integer("coordinate", 0, 0, plan.dim - 1));
+      plan.passage.coordinate = static_cast<int>(passage.integer("coordinate"));
       const bool above = passage.has("above");
       plan.passage.kind = above ? PassageKind::above : PassageKind::below;
-      plan.passage.threshold = passage.number(above ? "above" : "below", 0, -kInf, kInf);
+      plan.passage.threshold = passage.number(above ? "above" : "below");
       plan.passage.description = fmt::format("position[{}] {} {}", plan.passage.coordinate,
                                              above ? ">=" : "<=", plan.passage.threshold);
+      passage_json = {{"coordinate", plan.passage.coordinate},
+                      {above ? "above" : "below", plan.passage.threshold}};
     }
     passage.reject_unknown();
   }
@@ -553,13 +664,13 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     }
     const auto& list = histograms->as_array();
     for (std::size_t i = 0; i < list.size(); ++i) {
-      TableReader h(source, fmt::format("observables.histogram[{}]", i), &list[i]);
+      TableReader h(source, "observables.histogram", fmt::format("observables.histogram[{}]", i),
+                    &list[i], limits);
       HistogramSpec spec;
       spec.name = h.string("name", fmt::format("histogram{}", i), {});
-      const std::string kind = h.string("kind", "x", {"x", "xy"});
-      spec.kind = kind == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
-      spec.x_coordinate = static_cast<int>(h.integer("coordinate", 0, 0, plan.dim - 1));
-      const auto x_range = h.numbers("x_range", 2, 2, -kInf, kInf);
+      spec.kind = h.string("kind") == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
+      spec.x_coordinate = static_cast<int>(h.integer("coordinate"));
+      const auto x_range = h.numbers("x_range");
       if (x_range.empty()) h.fail("x_range", "missing; give [low, high] with low < high");
       if (!(x_range[0] < x_range[1])) {
         h.fail("x_range",
@@ -567,9 +678,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       }
       spec.x_lo = x_range[0];
       spec.x_hi = x_range[1];
-      spec.x_bins = static_cast<int>(h.integer("bins", 100, 1, 1000000));
+      spec.x_bins = static_cast<int>(h.integer("bins"));
       if (spec.kind == HistogramKind::x_in_band) {
-        const auto band = h.numbers("y_band", 2, 2, -kInf, kInf);
+        const auto band = h.numbers("y_band");
         if (!band.empty()) {
           if (!(band[0] <= band[1])) {
             h.fail("y_band",
@@ -579,7 +690,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
           spec.band_hi = band[1];
         }
       } else {
-        const auto y_range = h.numbers("y_range", 2, 2, -kInf, kInf);
+        const auto y_range = h.numbers("y_range");
         if (y_range.empty()) h.fail("y_range", "missing; give [low, high] with low < high");
         if (!(y_range[0] < y_range[1])) {
           h.fail("y_range",
@@ -587,28 +698,26 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         }
         spec.y_lo = y_range[0];
         spec.y_hi = y_range[1];
-        spec.y_bins = static_cast<int>(h.integer("y_bins", 100, 1, 100000));
+        spec.y_bins = static_cast<int>(h.integer("y_bins"));
         if (std::int64_t{spec.x_bins} * spec.y_bins > 10000000) {
           h.fail("y_bins", fmt::format("bins x y_bins = {} is too many; allowed: <= 1e7",
                                        std::int64_t{spec.x_bins} * spec.y_bins));
         }
       }
-      std::vector<double> window = {0.0, static_cast<double>(plan.steps)};
-      if (h.has("window")) {
-        const toml::value& w = *h.get("window");
-        if (!w.is_array() || w.as_array().size() != 2) {
-          h.fail("window", fmt::format("expected [first_step, last_step], got {}", describe(w)));
+      if (const toml::value* w = h.get("window")) {
+        if (!w->is_array() || w->as_array().size() != 2) {
+          h.fail("window", fmt::format("expected [first_step, last_step], got {}", describe(*w)));
         }
-        spec.window_begin = h.as_integer("window[0]", w.as_array()[0], 0, plan.steps);
-        spec.window_end = h.as_integer("window[1]", w.as_array()[1], spec.window_begin, plan.steps);
+        spec.window_begin = h.as_integer("window[0]", w->as_array()[0], 0, plan.steps);
+        spec.window_end =
+            h.as_integer("window[1]", w->as_array()[1], spec.window_begin, plan.steps);
       } else {
-        h.get("window");
         spec.window_begin = plan.steps / 2;
         spec.window_end = plan.steps;
       }
-      spec.every = h.integer("every", 1, 1, plan.steps);
+      spec.every = h.integer("every");
       if (h.has("temperature"))
-        spec.temperature = h.number("temperature", 0, 0, kInf, true);
+        spec.temperature = h.number("temperature");
       else
         h.get("temperature");
       h.reject_unknown();
@@ -641,7 +750,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                                {"per_walker", plan.per_walker_output},
                                {"histogram", histograms}};
     if (plan.passage.kind != PassageKind::none) {
-      resolved["observables"]["first_passage"] = plan.passage.description;
+      resolved["observables"]["first_passage"] = passage_json;
     }
   }
 
@@ -654,12 +763,12 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   std::vector<Axis> axes;
   std::string mode = "grid";
   if (const toml::value* sweep_value = top.get("sweep")) {
-    TableReader sweep(source, "sweep", sweep_value);
-    mode = sweep.string("mode", "grid", {"grid", "zip"});
+    TableReader sweep(source, "sweep", "sweep", sweep_value);
+    mode = sweep.string("mode");
     std::vector<std::string> allowed = dynamics_keys();
     for (const auto& info : parameter_table) allowed.push_back(info.name);
     for (const auto& [key, value] : sweep_value->as_table()) {
-      if (key == "mode") continue;
+      if (key == "mode" || key == "order") continue;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         sweep.fail(key,
                    fmt::format("cannot sweep this parameter{}; sweepable: {}",
@@ -668,10 +777,34 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       sweep.get(key);
       axes.push_back({key, sweep_values(sweep, key, value, plan.hints), value.location().line()});
     }
+    // Grid order follows the file (the first swept key varies slowest) unless `order` says it.
+    std::stable_sort(axes.begin(), axes.end(),
+                     [](const Axis& a, const Axis& b) { return a.line < b.line; });
+    if (const toml::value* order_value = sweep.get("order")) {
+      const auto fail_order = [&](const std::string& why) {
+        std::vector<std::string> names;
+        for (const auto& axis : axes) names.push_back(axis.name);
+        sweep.fail("order", fmt::format("{} {}; allowed: the swept keys ({}), each once", why,
+                                        describe(*order_value), fmt::join(names, ", ")));
+      };
+      if (!order_value->is_array()) fail_order("expected an array of names, got");
+      const auto& order = order_value->as_array();
+      if (order.size() != axes.size()) fail_order("does not name every swept key once:");
+      std::vector<Axis> ordered;
+      for (const auto& entry : order) {
+        if (!entry.is_string()) fail_order("expected an array of names, got");
+        const std::string name = entry.as_string().str;
+        const auto axis =
+            std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.name == name; });
+        if (axis == axes.end() || std::any_of(ordered.begin(), ordered.end(),
+                                              [&](const Axis& a) { return a.name == name; })) {
+          fail_order("does not name every swept key once:");
+        }
+        ordered.push_back(*axis);
+      }
+      axes = std::move(ordered);
+    }
     sweep.reject_unknown();
-    // Grid order follows the file: the first swept key varies slowest.
-    std::sort(axes.begin(), axes.end(),
-              [](const Axis& a, const Axis& b) { return a.line < b.line; });
     if (mode == "zip") {
       for (const auto& axis : axes) {
         if (axis.values.size() != axes.front().values.size()) {
@@ -692,11 +825,11 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     } else {
       for (const auto& axis : axes) {
         variant_total *= axis.values.size();
-        if (variant_total > 10000000) {
+        if (variant_total > static_cast<std::size_t>(kMaxVariants)) {
           throw ConfigError(
-              fmt::format("{}: key 'sweep': the grid has more than 1e7 variants; "
-                          "allowed: at most 1e7",
-                          source));
+              fmt::format("{}: key 'sweep': the grid has more than {} variants; "
+                          "allowed: at most {}",
+                          source, kMaxVariants, kMaxVariants));
         }
       }
     }
@@ -748,6 +881,11 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                           {"epsilon", first.epsilon}};
   Json sweep_json = {{"mode", mode}};
   for (const auto& axis : axes) sweep_json[axis.name] = axis.values;
+  if (!axes.empty()) {
+    Json order = Json::array();
+    for (const auto& axis : axes) order.push_back(axis.name);
+    sweep_json["order"] = order;
+  }
   resolved["sweep"] = sweep_json;
   plan.resolved_config = resolved;
   return plan;
@@ -845,6 +983,78 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
     }
   }
   return row[b.size()];
+}
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& options) {
+  std::string best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (const auto& option : options) {
+    const std::size_t distance = edit_distance(word, option);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = option;
+    }
+  }
+  if (best.empty() || best_distance > std::max<std::size_t>(2, word.size() / 3)) return "";
+  return best;
+}
+
+namespace {
+
+toml::value toml_from_json(const Json& json, const std::string& where) {
+  switch (json.type()) {
+    case Json::value_t::object: {
+      toml::table table;
+      for (const auto& [key, value] : json.items()) {
+        table.emplace(key, toml_from_json(value, where.empty() ? key : where + "." + key));
+      }
+      return toml::value(std::move(table));
+    }
+    case Json::value_t::array: {
+      toml::array array;
+      for (std::size_t i = 0; i < json.size(); ++i) {
+        array.push_back(toml_from_json(json[i], fmt::format("{}[{}]", where, i)));
+      }
+      return toml::value(std::move(array));
+    }
+    case Json::value_t::string:
+      return toml::value(json.get<std::string>());
+    case Json::value_t::boolean:
+      return toml::value(json.get<bool>());
+    case Json::value_t::number_integer:
+      return toml::value(json.get<std::int64_t>());
+    case Json::value_t::number_unsigned:
+      if (json.get<std::uint64_t>() >
+          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        throw ConfigError(fmt::format("key '{}': value {} is out of range for TOML", where,
+                                      json.get<std::uint64_t>()));
+      }
+      return toml::value(static_cast<std::int64_t>(json.get<std::uint64_t>()));
+    case Json::value_t::number_float:
+      return toml::value(json.get<double>());
+    default:
+      throw ConfigError(fmt::format("key '{}': {} has no TOML equivalent", where, json.dump()));
+  }
+}
+
+}  // namespace
+
+std::string config_text_from_json(const nlohmann::json& config, const std::string& source_name) {
+  if (!config.is_object()) {
+    throw ConfigError(
+        fmt::format("{}: expected a JSON object (a config, or a summary.json with "
+                    "a \"config\" object)",
+                    source_name));
+  }
+  const Json& resolved = config.contains("config") ? config.at("config") : config;
+  try {
+    std::ostringstream text;
+    text << "# The resolved config of " << source_name << "\n"
+         << toml::format(toml_from_json(resolved, ""));
+    return text.str();
+  } catch (const ConfigError& error) {
+    throw ConfigError(fmt::format("{}: {}", source_name, error.what()));
+  }
 }
 
 RunPlan load_config_text(const std::string& text, const std::string& source_name) {

@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "plan.hpp"
 
@@ -27,5 +28,12 @@ const std::string& embedded_default_config();
 
 /// Levenshtein distance, for "did you mean" suggestions.
 std::size_t edit_distance(const std::string& a, const std::string& b);
+
+/// The option closest to `word` by edit distance, or "" when none is close enough to suggest.
+std::string closest_match(const std::string& word, const std::vector<std::string>& options);
+
+/// Config text (TOML) from a config written as JSON: a run's summary.json (its "config" object,
+/// the resolved config) or that object alone. Loading the text reproduces the run's plan.
+std::string config_text_from_json(const nlohmann::json& config, const std::string& source_name);
 
 }  // namespace sgdwalk

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "config.hpp"
 
@@ -223,6 +224,168 @@ TEST(ConfigErrors, StructuralProblems) {
   expect_error(kMinimal + "[sweep]\nx1 = [0.7, -0.8]\n", {"sweep.x1", "-0.8", "> 0"});
   expect_error(kMinimal + "[observables.first_passage]\ntarget = \"flat\"\nabove = 1.0\n",
                {"observables.first_passage", "either"});
+}
+
+TEST(ConfigErrors, RunNameCannotLeaveTheRunsFolder) {
+  for (const char* name : {"../escape", "/tmp/abs", "", ".", "..", "a/b", "a\\\\b", "tab\\there"}) {
+    expect_error(kMinimal + "[run]\nname = \"" + name + "\"\n",
+                 {"run.name", "allowed: a plain file name"});
+  }
+  EXPECT_EQ(parse(kMinimal + "[run]\nname = \"phase-diagram_2.v1\"\n").name, "phase-diagram_2.v1");
+}
+
+// toml11 prints long arrays over several lines; a message names the value on one line.
+TEST(ConfigErrors, ArraysInMessagesAreOnOneLine) {
+  std::string long_array = "[";
+  for (int i = 0; i < 40; ++i) long_array += (i ? ", " : "") + std::to_string(0.001 * i);
+  long_array += "]";
+  for (const std::string& text :
+       {kMinimal + "[[observables.histogram]]\nx_range = " + long_array + "\n",
+        kMinimal + "[init]\npositions = " + long_array + "\n",
+        kMinimal + "[run]\nwalkers = " + long_array + "\n",
+        kMinimal + "[init]\npositions = [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0], [9.0, "
+                   "10.0], [11.0, 12.0], [13.0, 14.0], [15.0]]\n"}) {
+    try {
+      parse(text);
+      ADD_FAILURE() << "expected a ConfigError for:\n" << text;
+    } catch (const ConfigError& error) {
+      const std::string message = error.what();
+      EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+      // The value is shown as written, with ", " between elements and no trailing comma.
+      EXPECT_TRUE(message.find("[0.0, 0.001, 0.002") != std::string::npos ||
+                  message.find("array [15.0] has 1 element(s)") != std::string::npos)
+          << message;
+    }
+  }
+}
+
+TEST(Config, SweepOrderSetsTheNesting) {
+  const std::string sweep =
+      kMinimal + "[sweep]\nlearning_rate = [0.1, 0.2]\nnoise_strength = [0.01, 0.02, 0.03]\n";
+  const RunPlan by_file = parse(sweep);
+  const RunPlan by_order = parse(sweep + "order = [\"noise_strength\", \"learning_rate\"]\n");
+  ASSERT_EQ(by_file.variants.size(), 6u);
+  ASSERT_EQ(by_order.variants.size(), 6u);
+  // File order: learning_rate slowest. order: noise_strength slowest.
+  EXPECT_DOUBLE_EQ(by_file.variants[1].noise_strength, 0.02);
+  EXPECT_DOUBLE_EQ(by_file.variants[1].learning_rate, 0.1);
+  EXPECT_DOUBLE_EQ(by_order.variants[1].learning_rate, 0.2);
+  EXPECT_DOUBLE_EQ(by_order.variants[1].noise_strength, 0.01);
+  EXPECT_EQ(by_order.variants[0].swept.front().first, "noise_strength");
+  expect_error(sweep + "order = [\"noise_strength\"]\n",
+               {"sweep.order", "every swept key once", "learning_rate, noise_strength"});
+  expect_error(sweep + "order = [\"noise_strength\", \"noise_strength\"]\n",
+               {"sweep.order", "every swept key once"});
+  expect_error(sweep + "order = \"noise_strength\"\n", {"sweep.order", "expected an array"});
+}
+
+TEST(Config, LandscapeDimensionMayBeRepeatedButNotChanged) {
+  EXPECT_EQ(parse(kMinimal + "[landscape]\ndim = 2\n").dim, 2);
+  expect_error(kMinimal + "[landscape]\ndim = 1\n",
+               {"landscape.dim", "does not match the two_valley landscape", "allowed: 2"});
+  expect_error(kMinimal + "[landscape]\nkind = \"harmonic\"\ndim = 2\nstiffness = [1.0, 0.0]\n",
+               {"landscape.stiffness[1]", "> 0"});
+}
+
+/// The resolved config (summary.json "config"), written back as TOML and read again, gives the
+/// same plan: the same resolved config and the same variants.
+TEST(Config, ResolvedConfigReadsBackAsTheSamePlan) {
+  const std::vector<std::string> configs = {
+      R"(
+[run]
+name = "round"
+walkers = 7
+steps = 300
+seed = 9
+precision = "float"
+batch_walkers = 5
+[landscape]
+x2 = 0.6
+[dynamics]
+noise = "hessian_squared"
+dt = 0.01
+temperature = 0.001
+[init]
+positions = [[-0.1, 3.0], [0.2, 4.0], [0.0, 5.0]]
+[observables]
+sample_every = 70
+sample_steps = [5]
+quantiles = [0.1, 0.9]
+per_walker = true
+[observables.first_passage]
+coordinate = 1
+above = 12.5
+[[observables.histogram]]
+name = "band"
+x_range = [-2, 2]
+bins = 8
+y_band = [3, 9]
+window = [10, 200]
+every = 3
+temperature = 0.5
+[[observables.histogram]]
+name = "plane"
+kind = "xy"
+x_range = [-2, 2]
+y_range = [0, 50]
+y_bins = 5
+[sweep]
+temperature = { logspace = [-4, -2, 3] }
+x1 = [0.7, 0.9]
+dt = [0.01, 0.02]
+)",
+      R"(
+[landscape]
+kind = "harmonic"
+dim = 2
+stiffness = [1.5, 2.5]
+center = [0.5, -1]
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.05
+noise_strength = 0.2
+[observables.first_passage]
+target = "sharp"
+[sweep]
+mode = "zip"
+"stiffness.1" = [2.0, 3.0]
+noise_strength = [0.1, 0.3]
+)",
+      R"(
+[landscape]
+kind = "double_well"
+depth_sharp = 2.0
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+[sweep]
+noise_strength = [0.3, 0.1]
+learning_rate = { linspace = [0.01, 0.03, 3] }
+)"};
+  for (const std::string& text : configs) {
+    SCOPED_TRACE(text);
+    const RunPlan plan = parse(text);
+    const std::string again =
+        config_text_from_json(nlohmann::json{{"config", plan.resolved_config}}, "summary.json");
+    const RunPlan replan = load_config_text(again, "summary.json");
+    EXPECT_EQ(replan.resolved_config, plan.resolved_config) << again;
+    ASSERT_EQ(replan.variants.size(), plan.variants.size());
+    for (std::size_t v = 0; v < plan.variants.size(); ++v) {
+      EXPECT_EQ(replan.variants[v].landscape, plan.variants[v].landscape);
+      EXPECT_EQ(replan.variants[v].learning_rate, plan.variants[v].learning_rate);
+      EXPECT_EQ(replan.variants[v].noise_strength, plan.variants[v].noise_strength);
+      EXPECT_EQ(replan.variants[v].swept, plan.variants[v].swept);
+    }
+    EXPECT_EQ(replan.sample_steps, plan.sample_steps);
+    EXPECT_EQ(replan.initial_positions, plan.initial_positions);
+    EXPECT_EQ(replan.passage.description, plan.passage.description);
+    ASSERT_EQ(replan.histograms.size(), plan.histograms.size());
+    for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
+      EXPECT_EQ(replan.histograms[h].window_begin, plan.histograms[h].window_begin);
+      EXPECT_EQ(replan.histograms[h].band_lo, plan.histograms[h].band_lo);
+      EXPECT_EQ(replan.histograms[h].y_bins, plan.histograms[h].y_bins);
+    }
+  }
 }
 
 TEST(ConfigErrors, InvalidTomlSaysWhere) {
