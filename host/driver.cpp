@@ -776,7 +776,8 @@ void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRe
 }
 
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
-                   std::int64_t every, std::ostream& out) {
+                   std::int64_t every, std::ostream& out, std::int64_t until) {
+  const std::int64_t last = until < 0 ? plan.steps : std::min(until, plan.steps);
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
     constexpr int D = Landscape::dim;
     const Variant& v = plan.variants[static_cast<std::size_t>(variant)];
@@ -803,11 +804,11 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
           << state.nonfinite_step << '\n';
     };
     row(0);
-    for (std::int64_t step = 1; step <= plan.steps; ++step) {
+    for (std::int64_t step = 1; step <= last; ++step) {
       Vec<T, D> z;
       for (int i = 0; i < D; ++i) z[i] = normals.next();
       advance_walker<Noise>(landscape, params, target, z, step, state);
-      if (step % every == 0 || step == plan.steps) row(step);
+      if (step % every == 0 || step == last) row(step);
     }
   });
 }

@@ -155,9 +155,9 @@ void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRe
 
 /// One walker's trajectory recomputed from the seed on the host with the shared update (not the
 /// backend's batched path), as CSV: step, coordinates, loss, basin, crossings, freeze step.
-/// Rows every `every` steps (and the last step).
+/// Rows every `every` steps (and the last step), up to step `until` (default: run.steps).
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
-                   std::int64_t every, std::ostream& out);
+                   std::int64_t every, std::ostream& out, std::int64_t until = -1);
 
 /// The sgdwalk version string and the git commit it was built from.
 std::string sgdwalk_version();

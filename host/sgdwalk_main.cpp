@@ -20,11 +20,13 @@
 #include "backend_registry.hpp"
 #include "checkpoint.hpp"
 #include "config.hpp"
+#include "config_keys.hpp"
 #include "diagnostics.hpp"
 #include "driver.hpp"
 #include "memory.hpp"
 #include "parallel_job.hpp"
 #include "parts.hpp"
+#include "progress_line.hpp"
 #include "run_session.hpp"
 #if SGDWALK_HAVE_MPI
 #include "mpi/mpi_comm.hpp"
@@ -82,14 +84,6 @@ std::string read_file(const std::string& path) {
   return text.str();
 }
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const auto total = static_cast<long long>(seconds + 0.5);
-  if (total >= 3600) return fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60);
-  if (total >= 60) return fmt::format("{}m{:02}s", total / 60, total % 60);
-  return fmt::format("{}s", total);
-}
-
 /// Prints progress to stderr: a redrawn bar on a terminal, a line every few seconds otherwise.
 class ProgressReporter {
  public:
@@ -101,40 +95,15 @@ class ProgressReporter {
     const double since_print = std::chrono::duration<double>(now - last_print_).count();
     if (!final && since_print < (terminal_ ? 0.2 : 5.0)) return;
     last_print_ = now;
-    const double fraction = progress.walker_steps_total > 0
-                                ? static_cast<double>(progress.walker_steps_done) /
-                                      static_cast<double>(progress.walker_steps_total)
-                                : 1.0;
-    const double rate =
-        progress.simulate_seconds > 0
-            ? static_cast<double>(progress.walker_steps_done) / progress.simulate_seconds
-            : 0.0;
-    const double eta =
-        rate > 0
-            ? static_cast<double>(progress.walker_steps_total - progress.walker_steps_done) / rate
-            : -1;
-    const std::string batch_text =
-        progress.batches > 1 ? fmt::format("  batch {}/{}", progress.batch + 1, progress.batches)
-                             : "";
-    // A job's progress (MPI) sums walker-steps and rates over its processes; it has no variants.
-    const std::string variants_text =
-        progress.variants_total > 0
-            ? fmt::format("  variants {}/{}", progress.variants_done, progress.variants_total)
-            : "";
-    const std::string text =
-        fmt::format("{:5.1f}%{}{}  {:.3g} walker-steps  {:.3g} walker-steps/s  ETA {}",
-                    100.0 * fraction, variants_text, batch_text,
-                    static_cast<double>(progress.walker_steps_done), rate, format_duration(eta));
     if (terminal_) {
-      const int width = 30;
-      const int filled = static_cast<int>(fraction * width);
-      std::fprintf(
-          stderr, "\r[%s%s] %s", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-          std::string(static_cast<std::size_t>(width - filled), '.').c_str(), text.c_str());
+      // Fitted to the terminal's current width (asked each time: it may be resized), so that
+      // the redrawn line never wraps.
+      const std::string text = progress_line(progress, terminal_width(STDERR_FILENO), true);
+      std::fprintf(stderr, "\r%s\033[K", text.c_str());
       if (final) std::fputc('\n', stderr);
       drawn_ = !final;
     } else {
-      std::fprintf(stderr, "progress: %s\n", text.c_str());
+      std::fprintf(stderr, "progress: %s\n", progress_line(progress, 1000, false).c_str());
     }
     std::fflush(stderr);
   }
@@ -255,6 +224,42 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
   return 0;
 }
 
+/// Why `dir` cannot become a run directory (an existing file, a file on the way, no permission to
+/// write), in plain words; empty if it can, and then it exists. Checked before anything is
+/// computed.
+std::string run_directory_problem(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
+    return fmt::format(
+        "the run directory '{}' is an existing file, not a directory; choose another --out",
+        dir.string());
+  }
+  // The nearest existing directory on the way decides whether the run directory can be created.
+  fs::path existing = dir;
+  while (!existing.empty() && !fs::exists(existing, error)) {
+    existing = existing.has_parent_path() && existing.parent_path() != existing
+                   ? existing.parent_path()
+                   : fs::path();
+  }
+  if (existing.empty()) existing = ".";
+  if (!fs::is_directory(existing, error)) {
+    return fmt::format("cannot create the run directory '{}': '{}' is a file, not a directory",
+                       dir.string(), existing.string());
+  }
+  if (access(existing.c_str(), W_OK | X_OK) != 0) {
+    return fmt::format("cannot {} the run directory '{}': '{}' is not writable ({})",
+                       existing == dir ? "write to" : "create", dir.string(), existing.string(),
+                       std::strerror(errno));
+  }
+  // Permissions are not the whole story (root, read-only or special file systems): create it now,
+  // as the run would before its first step.
+  if (!fs::create_directories(dir, error) && error) {
+    return fmt::format("cannot create the run directory '{}': {}", dir.string(), error.message());
+  }
+  return "";
+}
+
 /// The config of `sgdwalk run` (the embedded quickstart if no path), with --seed applied.
 RunPlan load_run_config(const std::string& config_path, std::int64_t seed, RunRecord& record) {
   if (config_path.empty()) {
@@ -266,6 +271,16 @@ RunPlan load_run_config(const std::string& config_path, std::int64_t seed, RunRe
       record.config_text = read_file(config_path);
     } catch (const std::exception&) {
       throw ConfigError(config_path + ": cannot open the config file");
+    }
+    if (std::filesystem::path(config_path).extension() == ".json") {
+      // A run's summary.json (or its "config" object): the resolved config, run again.
+      nlohmann::json json;
+      try {
+        json = nlohmann::json::parse(record.config_text);
+      } catch (const std::exception& error) {
+        throw ConfigError(fmt::format("{}: not valid JSON: {}", config_path, error.what()));
+      }
+      record.config_text = config_text_from_json(json, config_path);
     }
   }
   RunPlan plan = load_config_text(record.config_text, record.config_source);
@@ -291,6 +306,10 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
     }
   }
   const std::filesystem::path dir(out_dir);
+  if (const std::string problem = run_directory_problem(dir); !problem.empty()) {
+    std::fprintf(stderr, "sgdwalk: %s\n", problem.c_str());
+    return kExitUsage;
+  }
   if (std::filesystem::exists(dir) && !std::filesystem::is_empty(dir) && !force) {
     const bool unfinished = std::filesystem::exists(dir / kCheckpointFileName);
     std::fprintf(stderr,
@@ -363,8 +382,39 @@ int command_resume(const std::string& run_dir, const SessionFlags& flags) {
       });
 }
 
+/// The commented header of a replayed trajectory: where it comes from and every parameter of its
+/// variant, so that the CSV file says what it is on its own.
+std::string replay_header(const RunPlan& plan, const std::string& run_dir, std::int64_t variant,
+                          std::int64_t walker, std::int64_t until) {
+  const Variant& v = plan.variants[static_cast<std::size_t>(variant)];
+  std::string text = fmt::format(
+      "# sgdwalk replay of {}: variant {}, walker {} of the variant (global walker {})\n"
+      "# recomputed on the CPU from seed {}, {} precision; steps 0 to {} of {}\n",
+      run_dir, variant, walker, variant * plan.walkers_per_variant + walker, plan.seed,
+      to_string(plan.precision), until, plan.steps);
+  std::vector<std::string> landscape;
+  for (const auto& [name, value] : v.landscape)
+    landscape.push_back(fmt::format("{}={}", name, value));
+  text +=
+      fmt::format("# landscape {}: {}\n", to_string(plan.landscape), fmt::join(landscape, ", "));
+  text += fmt::format(
+      "# dynamics: noise={}, learning_rate={}, noise_strength={}, temperature={}, epsilon={}\n",
+      to_string(plan.noise), v.learning_rate, v.noise_strength, v.temperature(), v.epsilon);
+  if (!v.swept.empty()) {
+    std::vector<std::string> swept;
+    for (const auto& [name, value] : v.swept) swept.push_back(fmt::format("{}={}", name, value));
+    text += fmt::format("# swept: {}\n", fmt::join(swept, ", "));
+  }
+  const auto& start =
+      plan.initial_positions[static_cast<std::size_t>(walker) % plan.initial_positions.size()];
+  text += fmt::format("# start: [{}]\n", fmt::join(start, ", "));
+  if (plan.passage.kind != PassageKind::none)
+    text += fmt::format("# first passage: {}\n", plan.passage.description);
+  return text;
+}
+
 int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t variant,
-                   std::int64_t every, const std::string& output) {
+                   std::int64_t every, std::int64_t until, const std::string& output) {
   const std::filesystem::path dir(run_dir);
   const std::string config_path = (dir / "config.toml").string();
   const std::string summary_path = (dir / "summary.json").string();
@@ -403,12 +453,21 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
                  static_cast<long long>(plan.walkers_per_variant - 1));
     return kExitUsage;
   }
+  if (until > plan.steps) {
+    std::fprintf(stderr, "sgdwalk replay: --until %lld is out of range; allowed: 0 to %lld\n",
+                 static_cast<long long>(until), static_cast<long long>(plan.steps));
+    return kExitUsage;
+  }
+  if (until < 0) until = plan.steps;
+  const std::string header = replay_header(plan, run_dir, variant, walker, until);
   if (output.empty()) {
-    replay_walker(plan, variant, walker, every, std::cout);
+    std::cout << header;
+    replay_walker(plan, variant, walker, every, std::cout, until);
   } else {
     std::ofstream file(output);
     if (!file) throw std::runtime_error("cannot write " + output);
-    replay_walker(plan, variant, walker, every, file);
+    file << header;
+    replay_walker(plan, variant, walker, every, file, until);
   }
   return 0;
 }
@@ -567,7 +626,11 @@ int command_merge(const std::string& out_dir, const std::vector<std::string>& sh
   return 0;
 }
 
-int command_info() {
+int command_info(bool config_reference) {
+  if (config_reference) {
+    fmt::print("{}", config_reference_markdown());
+    return 0;
+  }
   fmt::print("sgdwalk {} (git {})\n", sgdwalk_version(), sgdwalk_git_commit());
   fmt::print("backends: cpu (OpenMP, up to {} threads){}\n", omp_get_max_threads(),
              cuda_backend_built() ? ", cuda" : "");
@@ -582,6 +645,68 @@ int command_info() {
   fmt::print("cuda: {}\n", cuda_device_report());
   fmt::print("default backend here: {}\n", cuda_device_count() > 0 ? "cuda" : "cpu");
   return 0;
+}
+
+/// Long names of the options of `command` ("--threads"); one-letter names are left out (any
+/// one-letter typo is one edit from every one of them, so they make no useful suggestion).
+std::vector<std::string> option_names(const CLI::App& command) {
+  std::vector<std::string> names;
+  for (const CLI::Option* option : command.get_options()) {
+    for (const auto& name : option->get_lnames()) names.push_back("--" + name);
+  }
+  return names;
+}
+
+/// The first argument that looks like an option but is none of the command's, or an unknown
+/// command, as a message with a "did you mean"; empty if there is none.
+std::string unknown_option(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* command = nullptr;
+  bool value_expected = false;  // the previous argument was an option that takes a value
+  for (int i = 1; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument == "--") break;
+    const bool looks_like_option = argument.size() > 1 && argument[0] == '-' &&
+                                   !(std::isdigit(static_cast<unsigned char>(argument[1])) ||
+                                     argument[1] == '.');  // -3 or -.5 is a (negative) value
+    if (!looks_like_option) {
+      if (command == nullptr && !value_expected) {
+        for (const CLI::App* sub : app.get_subcommands({})) {
+          if (sub->get_name() == argument) command = sub;
+        }
+        if (command == nullptr) {
+          std::vector<std::string> commands;
+          for (const CLI::App* sub : app.get_subcommands({})) commands.push_back(sub->get_name());
+          const std::string best = closest_match(argument, commands);
+          return fmt::format("sgdwalk: unknown command '{}'{}; commands: {}", argument,
+                             best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best),
+                             fmt::join(commands, ", "));
+        }
+      }
+      value_expected = false;
+      continue;
+    }
+    const CLI::App& scope = command != nullptr ? *command : app;
+    // "--name=value" and "-t4" carry their value.
+    const bool long_form = argument.rfind("--", 0) == 0;
+    const std::string name =
+        long_form ? argument.substr(0, argument.find('=')) : argument.substr(0, 2);
+    const CLI::Option* option = nullptr;
+    for (const CLI::Option* candidate : scope.get_options()) {
+      if (candidate->check_name(name)) option = candidate;
+    }
+    if (option == nullptr) {
+      const std::vector<std::string> names = option_names(scope);
+      const std::string best = long_form ? closest_match(name, names) : "";
+      return fmt::format("sgdwalk{}: unknown option '{}'{}; options: {}",
+                         command != nullptr ? " " + command->get_name() : "", name,
+                         best.empty() ? "" : fmt::format(" (did you mean '{}'?)", best),
+                         fmt::join(names, ", "));
+    }
+    const bool value_attached =
+        long_form ? argument.find('=') != std::string::npos : argument.size() > 2;
+    value_expected = option->get_items_expected_max() > 0 && !value_attached;
+  }
+  return "";
 }
 
 }  // namespace
@@ -671,7 +796,7 @@ int main(int argc, char** argv) {
   add_session_flags(resume, flags);
 
   std::string replay_dir, replay_output;
-  std::int64_t replay_walker_id = 0, replay_variant = -1, replay_every = 1;
+  std::int64_t replay_walker_id = 0, replay_variant = -1, replay_every = 1, replay_until = -1;
   CLI::App* replay = app.add_subcommand(
       "replay", "Recompute one walker's trajectory from the seed on the CPU, as CSV");
   replay->add_option("run", replay_dir, "Run directory (made by `sgdwalk run`)")->required();
@@ -685,7 +810,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   replay->add_option("--every", replay_every, "Write every N-th step (and the last)")
       ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
-  replay->add_option("--output,-o", replay_output, "CSV file (default: standard output)");
+  replay
+      ->add_option("--until", replay_until,
+                   "Last step to compute (default: the run's last step, run.steps)")
+      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+  replay->add_option("--output,-o", replay_output,
+                     "CSV file (default: standard output); '#' lines first say which walker and "
+                     "parameters");
 
   std::string merge_out;
   std::vector<std::string> merge_shard_dirs;
@@ -698,7 +829,19 @@ int main(int argc, char** argv) {
   merge->add_flag("--force,-f", merge_force, "Overwrite an existing run directory");
   merge->add_flag("--quiet,-q", flags.quiet, "No summary table");
 
-  app.add_subcommand("info", "Version, build, backends and devices");
+  bool config_reference = false;
+  CLI::App* info = app.add_subcommand("info", "Version, build, backends and devices");
+  info->add_flag("--config-reference", config_reference,
+                 "Print the config reference (every key, type, default, range; docs/CONFIG.md)");
+
+  // Unknown options are reported before CLI11 sees them: CLI11 would first take `--thread 4`'s
+  // value as the config path and say "File does not exist: 4". In a job, rank 0 alone prints it.
+  if (const std::string problem = unknown_option(app, argc, argv); !problem.empty()) {
+    if (rank_zero) {
+      std::fprintf(stderr, "%s\nRun with --help for more information.\n", problem.c_str());
+    }
+    return kExitUsage;
+  }
 
   try {
     app.parse(argc, argv);
@@ -725,9 +868,9 @@ int main(int argc, char** argv) {
     }
     if (replay->parsed()) {
       return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every,
-                            replay_output);
+                            replay_until, replay_output);
     }
-    return command_info();
+    return command_info(config_reference);
   };
   if (!comm || comm->size() == 1) return guarded(dispatch);
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "backend_registry.hpp"
+#include "progress_line.hpp"
 #include "test_files.hpp"
 
 namespace {
@@ -270,10 +272,11 @@ TEST(Cli, ReplayReproducesTheStoredFinalPositions) {
     std::string line, last;
     int rows = 0;
     while (std::getline(file, line)) {
+      if (line.rfind('#', 0) == 0) continue;  // the commented header
       last = line;
       ++rows;
     }
-    EXPECT_EQ(rows, 1 + 5);  // header + steps 0, 100, 200, 300, 400
+    EXPECT_EQ(rows, 1 + 5);  // column names + steps 0, 100, 200, 300, 400
     std::stringstream row(last);
     std::string step, x, y;
     std::getline(row, step, ',');
@@ -289,6 +292,231 @@ TEST(Cli, ReplayReproducesTheStoredFinalPositions) {
   const CommandResult not_a_run = run_cli("replay " + dir.string() + " --walker 0");
   EXPECT_EQ(not_a_run.exit_code, 2);
   EXPECT_NE(not_a_run.output.find("not a run directory"), std::string::npos);
+}
+
+/// The lines of a replayed CSV: the '#' header and the rows (column names first).
+struct ReplayCsv {
+  std::vector<std::string> header, rows;
+};
+
+ReplayCsv read_replay(const fs::path& csv) {
+  ReplayCsv result;
+  std::ifstream file(csv);
+  for (std::string line; std::getline(file, line);) {
+    (line.rfind('#', 0) == 0 ? result.header : result.rows).push_back(line);
+  }
+  return result;
+}
+
+TEST(Cli, ReplayStopsAtUntilAndSaysWhatItReplays) {
+  const fs::path dir = scratch("replay_until");
+  write(dir / "tiny.toml", kTinyConfig);
+  ASSERT_EQ(run_cli("run " + (dir / "tiny.toml").string() + " --out " + (dir / "out").string() +
+                    " --quiet")
+                .exit_code,
+            0);
+  // Walker 3 of variant 1 (noise_strength 0.1) up to step 250, every 100 steps.
+  const CommandResult until = run_cli("replay " + (dir / "out").string() +
+                                      " --variant 1 --walker 3 --every 100 --until 250 --output " +
+                                      (dir / "until.csv").string());
+  ASSERT_EQ(until.exit_code, 0) << until.output;
+  const ReplayCsv csv = read_replay(dir / "until.csv");
+  ASSERT_EQ(csv.rows.size(), 1u + 4u);  // column names + steps 0, 100, 200, 250
+  EXPECT_EQ(csv.rows[4].substr(0, 4), "250,");
+  const std::string header = [&] {
+    std::string text;
+    for (const auto& line : csv.header) text += line + "\n";
+    return text;
+  }();
+  for (const char* fragment :
+       {"variant 1, walker 3 of the variant (global walker 53)", "seed 5", "steps 0 to 250 of 400",
+        "landscape two_valley: ", "x1=0.8", "noise=hessian", "learning_rate=0.1",
+        "noise_strength=0.1", "swept: noise_strength=0.1", "first passage: basin == flat"}) {
+    EXPECT_NE(header.find(fragment), std::string::npos) << fragment << "\n" << header;
+  }
+  // Step 250 of the full replay is the same row: --until only stops early.
+  ASSERT_EQ(run_cli("replay " + (dir / "out").string() +
+                    " --variant 1 --walker 3 --every 50 --output " + (dir / "full.csv").string())
+                .exit_code,
+            0);
+  const ReplayCsv full = read_replay(dir / "full.csv");
+  ASSERT_EQ(full.rows.size(), 1u + 9u);
+  EXPECT_EQ(full.rows[6], csv.rows[4]);
+  const CommandResult beyond =
+      run_cli("replay " + (dir / "out").string() + " --walker 0 --until 401");
+  EXPECT_EQ(beyond.exit_code, 2);
+  EXPECT_NE(beyond.output.find("--until 401 is out of range; allowed: 0 to 400"), std::string::npos)
+      << beyond.output;
+}
+
+// `--thread 4` was read as a config path ("File does not exist: 4"); unknown options and
+// commands get a "did you mean" like config keys do.
+TEST(Cli, UnknownOptionsAndCommandsGetDidYouMean) {
+  const CommandResult thread = run_cli("run --thread 4");
+  EXPECT_EQ(thread.exit_code, 2);
+  EXPECT_NE(thread.output.find("unknown option '--thread' (did you mean '--threads'?)"),
+            std::string::npos)
+      << thread.output;
+  EXPECT_EQ(thread.output.find("File does not exist"), std::string::npos) << thread.output;
+  const CommandResult equals = run_cli("run --chekpoint-every=5");
+  EXPECT_EQ(equals.exit_code, 2);
+  EXPECT_NE(equals.output.find("did you mean '--checkpoint-every'?"), std::string::npos)
+      << equals.output;
+  const CommandResult replay = run_cli("replay somewhere --walkr 3");
+  EXPECT_EQ(replay.exit_code, 2);
+  EXPECT_NE(replay.output.find("sgdwalk replay: unknown option '--walkr' (did you mean "
+                               "'--walker'?)"),
+            std::string::npos)
+      << replay.output;
+  const CommandResult command = run_cli("rnu");
+  EXPECT_EQ(command.exit_code, 2);
+  EXPECT_NE(command.output.find("unknown command 'rnu' (did you mean 'run'?)"), std::string::npos)
+      << command.output;
+  // Values that look like options are values: a negative number after an option.
+  const CommandResult negative = run_cli("run --seed -1");
+  EXPECT_EQ(negative.exit_code, 2);
+  EXPECT_EQ(negative.output.find("unknown option"), std::string::npos) << negative.output;
+}
+
+TEST(Cli, OutThatIsAFileOrUnwritableIsRefusedPlainly) {
+  const fs::path dir = scratch("out_checks");
+  write(dir / "tiny.toml", kTinyConfig);
+  write(dir / "a_file", "not a directory");
+  const std::string run = "run " + (dir / "tiny.toml").string() + " --quiet --out ";
+  const CommandResult file = run_cli(run + (dir / "a_file").string());
+  EXPECT_EQ(file.exit_code, 2);
+  EXPECT_NE(file.output.find("is an existing file, not a directory"), std::string::npos)
+      << file.output;
+  EXPECT_EQ(sgdwalk::testing::read_bytes(dir / "a_file"), "not a directory");
+  const CommandResult below_file = run_cli(run + (dir / "a_file" / "run").string());
+  EXPECT_EQ(below_file.exit_code, 2);
+  EXPECT_NE(below_file.output.find("is a file, not a directory"), std::string::npos)
+      << below_file.output;
+  // /proc takes no new directories, whoever asks (root passes permission checks there).
+  const CommandResult unwritable = run_cli(run + "/proc/sgdwalk-test/run");
+  EXPECT_EQ(unwritable.exit_code, 2);
+  EXPECT_NE(unwritable.output.find("cannot create the run directory '/proc/sgdwalk-test/run'"),
+            std::string::npos)
+      << unwritable.output;
+}
+
+TEST(Cli, RunNameCannotEscapeTheRunsFolder) {
+  const fs::path dir = scratch("run_name");
+  write(dir / "escape.toml",
+        "[run]\nname = \"../escape\"\n[dynamics]\nlearning_rate = 0.1\n"
+        "noise_strength = 0.1\n");
+  // Run from a directory of its own, so that runs/../escape would land inside it.
+  const fs::path work = dir / "work";
+  fs::create_directories(work);
+  const CommandResult result =
+      sgdwalk::testing::run_cli("run " + (dir / "escape.toml").string() + " --quiet", work);
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.output.find("key 'run.name': value \"../escape\""), std::string::npos)
+      << result.output;
+  EXPECT_FALSE(fs::exists(work / "escape"));
+  EXPECT_FALSE(fs::exists(work / "runs"));
+}
+
+// The resolved config in summary.json, fed back as the config, makes the same run.
+TEST(Cli, ResolvedConfigInSummaryRunsAgainWithTheSameResults) {
+  const fs::path dir = scratch("resolved");
+  // Swept keys in an order other than alphabetical, a threshold first passage, two histograms.
+  write(dir / "first.toml", R"(
+[run]
+name = "first"
+walkers = 30
+steps = 300
+seed = 21
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.05
+[observables]
+sample_every = 100
+per_walker = true
+[observables.first_passage]
+coordinate = 1
+above = 5.5
+[[observables.histogram]]
+name = "x"
+x_range = [-3.0, 3.0]
+bins = 30
+y_band = [4.0, 8.0]
+[[observables.histogram]]
+name = "xy"
+kind = "xy"
+x_range = [-3.0, 3.0]
+y_range = [0.0, 10.0]
+y_bins = 4
+[sweep]
+noise_strength = [0.02, 0.1]
+learning_rate = [0.05, 0.1]
+)");
+  ASSERT_EQ(run_cli("run " + (dir / "first.toml").string() + " --out " + (dir / "first").string() +
+                    " --quiet")
+                .exit_code,
+            0);
+  const CommandResult again = run_cli("run " + (dir / "first" / "summary.json").string() +
+                                      " --out " + (dir / "again").string() + " --quiet");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  const auto first = read_json(dir / "first" / "summary.json");
+  const auto second = read_json(dir / "again" / "summary.json");
+  EXPECT_EQ(second["config"], first["config"]);
+  EXPECT_EQ(second["variants"], first["variants"]);
+  for (const char* dataset : {"/walkers/position", "/samples/y_mean", "/histograms/x/counts",
+                              "/histograms/xy/counts", "/first_passage/arrived"}) {
+    EXPECT_EQ(read_h5_doubles(dir / "again" / "results.h5", dataset),
+              read_h5_doubles(dir / "first" / "results.h5", dataset))
+        << dataset;
+  }
+  // The new run directory's config.toml is TOML, and the run can be resumed from it like any.
+  EXPECT_NE(sgdwalk::testing::read_bytes(dir / "again" / "config.toml").find("[sweep]"),
+            std::string::npos);
+}
+
+TEST(ProgressLine, FitsTheWidthAndDropsTheLeastImportantFirst) {
+  sgdwalk::RunProgress progress;
+  progress.variants_done = 37;
+  progress.variants_total = 1600;
+  progress.batch = 2;
+  progress.batches = 12;
+  progress.walker_steps_done = 123456789012;
+  progress.walker_steps_total = 400000000000;
+  progress.simulate_seconds = 61.5;
+  const std::string wide = sgdwalk::progress_line(progress, 200, true);
+  for (const char* part : {"[", " 30.9%", "variants 37/1600", "batch 3/12", "1.23e+11 walker-steps",
+                           "2.01e+09 walker-steps/s", "ETA 2m18s"}) {
+    EXPECT_NE(wide.find(part), std::string::npos) << part << " in " << wide;
+  }
+  for (int width = 1; width <= 200; ++width) {
+    for (const bool bar : {true, false}) {
+      const std::string line = sgdwalk::progress_line(progress, width, bar);
+      EXPECT_LE(static_cast<int>(line.size()), std::max(width - 1, 0)) << width << ": " << line;
+      if (width >= 20) {
+        EXPECT_NE(line.find("30.9%"), std::string::npos) << width << ": " << line;
+        EXPECT_NE(line.find("ETA 2m18s"), std::string::npos) << width << ": " << line;
+      }
+    }
+  }
+  // A job's progress (MPI) has no variant count: none is shown.
+  sgdwalk::RunProgress job = progress;
+  job.variants_total = 0;
+  EXPECT_EQ(sgdwalk::progress_line(job, 200, true).find("variants"), std::string::npos);
+  // At 80 columns the walker-step count goes before the variants and the rate.
+  const std::string eighty = sgdwalk::progress_line(progress, 80, true);
+  EXPECT_EQ(eighty.find("walker-steps "), std::string::npos) << eighty;
+  EXPECT_NE(eighty.find("variants 37/1600"), std::string::npos) << eighty;
+}
+
+TEST(ProgressLine, TerminalWidthFallsBackToColumns) {
+  // A pipe is not a terminal: the width comes from $COLUMNS, else 80.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  setenv("COLUMNS", "57", 1);
+  EXPECT_EQ(sgdwalk::terminal_width(fds[0]), 57);
+  unsetenv("COLUMNS");
+  EXPECT_EQ(sgdwalk::terminal_width(fds[0]), 80);
+  close(fds[0]);
+  close(fds[1]);
 }
 
 TEST(Cli, QuickstartShowsTheFlatValleyPreference) {

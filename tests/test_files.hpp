@@ -43,9 +43,12 @@ struct CommandResult {
   std::string output;  ///< stdout and stderr together
 };
 
-/// Runs the sgdwalk CLI with `arguments` (shell syntax) and waits for it.
-inline CommandResult run_cli(const std::string& arguments) {
-  const std::string command = std::string(SGDWALK_CLI) + " " + arguments + " 2>&1";
+/// Runs the sgdwalk CLI with `arguments` (shell syntax) and waits for it; in `directory` when
+/// one is given.
+inline CommandResult run_cli(const std::string& arguments,
+                             const std::filesystem::path& directory = {}) {
+  const std::string command = (directory.empty() ? "" : "cd '" + directory.string() + "' && ") +
+                              std::string(SGDWALK_CLI) + " " + arguments + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return {-1, "popen failed"};
   std::string output;
