@@ -225,8 +225,7 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
 }
 
 /// Why `dir` cannot become a run directory (an existing file, a file on the way, no permission to
-/// write), in plain words; empty if it can, and then it exists. Checked before anything is
-/// computed.
+/// write), in plain words; empty if it can. Checked before anything is computed.
 std::string run_directory_problem(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code error;
@@ -252,10 +251,20 @@ std::string run_directory_problem(const std::filesystem::path& dir) {
                        existing == dir ? "write to" : "create", dir.string(), existing.string(),
                        std::strerror(errno));
   }
-  // Permissions are not the whole story (root, read-only or special file systems): create it now,
-  // as the run would before its first step.
-  if (!fs::create_directories(dir, error) && error) {
-    return fmt::format("cannot create the run directory '{}': {}", dir.string(), error.message());
+  // Permissions are not the whole story (root, read-only or special file systems): try to create
+  // it, and remove what was created, so that a run refused later (memory, backend) leaves nothing.
+  std::vector<fs::path> missing;
+  for (fs::path p = dir; !p.empty() && p != existing && !fs::exists(p, error);
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (!p.has_parent_path() || p.parent_path() == p) break;
+  }
+  if (!missing.empty()) {
+    fs::create_directories(dir, error);
+    if (error) {
+      return fmt::format("cannot create the run directory '{}': {}", dir.string(), error.message());
+    }
+    for (const fs::path& created : missing) fs::remove(created, error);
   }
   return "";
 }
