@@ -85,6 +85,29 @@ std::string type_name(const toml::value& value) {
   }
 }
 
+/// Whether the config reference (docs/CONFIG.md) documents `section`.`key`. The validator reads
+/// no other key, so the reference cannot fall behind what is accepted. Section names and swept
+/// parameters are documented from their own tables.
+bool documented(const std::string& section, const std::string& key) {
+  // The linspace/logspace forms of sweep values and sample_steps are documented with their keys.
+  if (section.empty() || section == "sweep" || section == "sweep value" ||
+      section == "sample steps value") {
+    return true;
+  }
+  for (const auto& entry : config_keys()) {
+    if (entry.section == section && entry.name == key) return true;
+  }
+  if (section == "landscape") {
+    for (const LandscapeKind kind :
+         {LandscapeKind::two_valley, LandscapeKind::two_valley_slice, LandscapeKind::double_well}) {
+      for (const auto& parameter : landscape_parameters(kind, 1)) {
+        if (parameter.name == key) return true;
+      }
+    }
+  }
+  return false;
+}
+
 /// Values of other keys that bound a key's range (Limit in the key table).
 struct Limits {
   std::int64_t steps = 0;
@@ -114,6 +137,11 @@ class TableReader {
   }
 
   const toml::value* get(const std::string& key) {
+    if (!documented(section_, key)) {
+      throw std::logic_error(
+          fmt::format("the validator reads {}.{}, which the key table (host/config_keys.cpp) lacks",
+                      section_, key));
+    }
     known_.insert(key);
     if (!has(key)) return nullptr;
     return &table_->as_table().at(key);
