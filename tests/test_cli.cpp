@@ -507,6 +507,42 @@ TEST(ProgressLine, FitsTheWidthAndDropsTheLeastImportantFirst) {
   EXPECT_NE(eighty.find("variants 37/1600"), std::string::npos) << eighty;
 }
 
+// The real CLI on a terminal of 40 columns (a pseudo-terminal from util-linux `script`): every
+// redrawn progress line fits, so nothing wraps.
+TEST(ProgressLine, RedrawnLinesFitANarrowTerminal) {
+  if (std::system("command -v script >/dev/null 2>&1 && command -v stty >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "util-linux script or stty is missing";
+  }
+  const fs::path dir = scratch("progress_pty");
+  write(dir / "tiny.toml", kTinyConfig);
+  const std::string inner = "stty cols 40; SGDWALK_TEST_SEGMENT_DELAY_MS=60 " +
+                            std::string(SGDWALK_CLI) + " run " + (dir / "tiny.toml").string() +
+                            " --out " + (dir / "out").string() + " --segment-steps 20";
+  const std::string command =
+      "script -qec '" + inner + "' /dev/null > " + (dir / "terminal.txt").string() + " 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  const std::string terminal = sgdwalk::testing::read_bytes(dir / "terminal.txt");
+  int progress_lines = 0;
+  std::string line;
+  for (const char c : terminal + "\n") {
+    if (c != '\r' && c != '\n') {
+      line += c;
+      continue;
+    }
+    if (line.find("variants") != std::string::npos && line.find('%') != std::string::npos) {
+      ++progress_lines;
+      const std::string erase = "\033[K";  // clear to the end of the line, not printed
+      if (line.size() >= erase.size() &&
+          line.compare(line.size() - erase.size(), erase.size(), erase) == 0) {
+        line.resize(line.size() - erase.size());
+      }
+      EXPECT_LE(line.size(), 39u) << line;
+    }
+    line.clear();
+  }
+  EXPECT_GE(progress_lines, 2) << terminal;
+}
+
 TEST(ProgressLine, TerminalWidthFallsBackToColumns) {
   // A pipe is not a terminal: the width comes from $COLUMNS, else 80.
   int fds[2];
