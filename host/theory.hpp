@@ -1,4 +1,4 @@
-// Analytic and quadrature results of the two-valley model (reference section 5), in double
+// Analytic and quadrature results of the two-valley model (docs/MODEL.md section 5), in double
 // precision on the host. They are the oracles for the statistical tests and the "theory" columns
 // of the driver's report; they are written from the reference's formulas, independently of the
 // landscape code in include/sgdwalk/landscapes.hpp.
@@ -21,7 +21,7 @@
 
 namespace sgdwalk::theory {
 
-/// The two-valley parameters (reference section 1; defaults = the paper's).
+/// The two-valley parameters (docs/MODEL.md section 2; defaults = the paper's).
 struct TwoValleyParams {
   double f0 = 1, x0 = 1, x1 = 0.8, x2 = 0.65, y_f = 20, y_b = 30, y_d = 100, L_d = 1;
 };

@@ -158,9 +158,10 @@ TEST(Cli, HelpIsComplete) {
     EXPECT_NE(help.output.find(option), std::string::npos) << option;
   }
   const CommandResult replay = run_cli("replay --help");
-  for (const char* option : {"--walker", "--variant", "--every", "--output"}) {
+  for (const char* option : {"--walker", "--variant", "--every", "--until", "--output"}) {
     EXPECT_NE(replay.output.find(option), std::string::npos) << option;
   }
+  EXPECT_NE(run_cli("info --help").output.find("--config-reference"), std::string::npos);
   const CommandResult top = run_cli("--help");
   for (const char* command : {"run", "replay", "info"}) {
     EXPECT_NE(top.output.find(command), std::string::npos) << command;
