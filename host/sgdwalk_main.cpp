@@ -844,7 +844,8 @@ int main(int argc, char** argv) {
                  "Print the config reference (every key, type, default, range; docs/CONFIG.md)");
 
   // Unknown options are reported before CLI11 sees them: CLI11 would first take `--thread 4`'s
-  // value as the config path and say "File does not exist: 4". In a job, rank 0 alone prints it.
+  // value as the config path and say "File does not exist: 4". This reads the commands and options
+  // defined above, so it stays right before parsing. In a job, rank 0 alone prints it.
   if (const std::string problem = unknown_option(app, argc, argv); !problem.empty()) {
     if (rank_zero) {
       std::fprintf(stderr, "%s\nRun with --help for more information.\n", problem.c_str());
