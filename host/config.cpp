@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -1029,39 +1030,87 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 
 namespace {
 
-toml::value toml_from_json(const Json& json, const std::string& where) {
+// TOML text from a JSON config: written here rather than through toml11's serializer, whose
+// floats carry 17 digits (0.10000000000000001) and whose tables come out in hash order. Floats are
+// written in the shortest form that reads back to the same double, so the text is exact.
+
+std::string toml_key(const std::string& key) {
+  const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  return bare ? key : Json(key).dump();  // a JSON string is a valid TOML basic string
+}
+
+std::string toml_inline(const Json& json, const std::string& where) {
   switch (json.type()) {
-    case Json::value_t::object: {
-      toml::table table;
-      for (const auto& [key, value] : json.items()) {
-        table.emplace(key, toml_from_json(value, where.empty() ? key : where + "." + key));
-      }
-      return toml::value(std::move(table));
-    }
     case Json::value_t::array: {
-      toml::array array;
+      std::vector<std::string> items;
       for (std::size_t i = 0; i < json.size(); ++i) {
-        array.push_back(toml_from_json(json[i], fmt::format("{}[{}]", where, i)));
+        items.push_back(toml_inline(json[i], fmt::format("{}[{}]", where, i)));
       }
-      return toml::value(std::move(array));
+      return fmt::format("[{}]", fmt::join(items, ", "));
+    }
+    case Json::value_t::object: {
+      std::vector<std::string> items;
+      for (const auto& [key, value] : json.items()) {
+        items.push_back(toml_key(key) + " = " + toml_inline(value, where + "." + key));
+      }
+      return fmt::format("{{{}}}", fmt::join(items, ", "));
     }
     case Json::value_t::string:
-      return toml::value(json.get<std::string>());
+      return json.dump();
     case Json::value_t::boolean:
-      return toml::value(json.get<bool>());
+      return json.get<bool>() ? "true" : "false";
     case Json::value_t::number_integer:
-      return toml::value(json.get<std::int64_t>());
+      return fmt::format("{}", json.get<std::int64_t>());
     case Json::value_t::number_unsigned:
       if (json.get<std::uint64_t>() >
           static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        throw ConfigError(fmt::format("key '{}': value {} is out of range for TOML", where,
+        throw ConfigError(fmt::format("key '{}': value {} is too large for TOML", where,
                                       json.get<std::uint64_t>()));
       }
-      return toml::value(static_cast<std::int64_t>(json.get<std::uint64_t>()));
-    case Json::value_t::number_float:
-      return toml::value(json.get<double>());
+      return fmt::format("{}", json.get<std::uint64_t>());
+    case Json::value_t::number_float: {
+      const double value = json.get<double>();
+      if (!std::isfinite(value)) {
+        throw ConfigError(fmt::format("key '{}': value {} is not finite", where, value));
+      }
+      std::string text = fmt::format("{}", value);                       // shortest round trip
+      if (text.find_first_of(".eE") == std::string::npos) text += ".0";  // stays a float
+      return text;
+    }
     default:
       throw ConfigError(fmt::format("key '{}': {} has no TOML equivalent", where, json.dump()));
+  }
+}
+
+bool is_array_of_tables(const Json& json) {
+  return json.is_array() && !json.empty() &&
+         std::all_of(json.begin(), json.end(), [](const Json& item) { return item.is_object(); });
+}
+
+/// Writes the table `json` at `path` ("" = the top level): its plain keys first, then its
+/// sub-tables as [path.key] and its arrays of tables as [[path.key]].
+void write_toml_table(const Json& json, const std::string& path, std::string& out) {
+  const auto child = [&](const std::string& key) {
+    return path.empty() ? toml_key(key) : path + "." + toml_key(key);
+  };
+  for (const auto& [key, value] : json.items()) {
+    if (!value.is_object() && !is_array_of_tables(value)) {
+      out +=
+          toml_key(key) + " = " + toml_inline(value, path.empty() ? key : path + "." + key) + "\n";
+    }
+  }
+  for (const auto& [key, value] : json.items()) {
+    if (value.is_object()) {
+      out += "\n[" + child(key) + "]\n";
+      write_toml_table(value, child(key), out);
+    } else if (is_array_of_tables(value)) {
+      for (const Json& item : value) {
+        out += "\n[[" + child(key) + "]]\n";
+        write_toml_table(item, child(key), out);
+      }
+    }
   }
 }
 
@@ -1075,14 +1124,21 @@ std::string config_text_from_json(const nlohmann::json& config, const std::strin
                     source_name));
   }
   const Json& resolved = config.contains("config") ? config.at("config") : config;
+  if (!resolved.is_object()) {
+    throw ConfigError(fmt::format("{}: \"config\" is not a JSON object", source_name));
+  }
+  std::string label = source_name;
+  std::replace_if(
+      label.begin(), label.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  std::string text = "# The resolved config of " + label + "\n";
   try {
-    std::ostringstream text;
-    text << "# The resolved config of " << source_name << "\n"
-         << toml::format(toml_from_json(resolved, ""));
-    return text.str();
+    write_toml_table(resolved, "", text);
   } catch (const ConfigError& error) {
     throw ConfigError(fmt::format("{}: {}", source_name, error.what()));
+  } catch (const std::exception& error) {  // e.g. a string that is not UTF-8
+    throw ConfigError(fmt::format("{}: {}", source_name, error.what()));
   }
+  return text;
 }
 
 RunPlan load_config_text(const std::string& text, const std::string& source_name) {
