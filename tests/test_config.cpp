@@ -2,10 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
+#include <set>
+#include <sstream>
 #include <string>
+#include <toml.hpp>
 #include <vector>
 
 #include "config.hpp"
+#include "config_keys.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -385,6 +390,100 @@ learning_rate = { linspace = [0.01, 0.03, 3] }
       EXPECT_EQ(replan.histograms[h].band_lo, plan.histograms[h].band_lo);
       EXPECT_EQ(replan.histograms[h].y_bins, plan.histograms[h].y_bins);
     }
+  }
+}
+
+// Every key of the reference (docs/CONFIG.md is printed from the same table) is accepted by the
+// validator: these configs use each documented key at least once and must all load.
+TEST(Config, EveryDocumentedKeyIsAccepted) {
+  const std::vector<std::string> configs = {
+      R"(
+[run]
+name = "all"
+walkers = 10
+steps = 100
+seed = 3
+precision = "float"
+batch_walkers = 4
+[landscape]
+kind = "harmonic"
+dim = 2
+stiffness = [1.0, 2.0]
+center = [0.0, 1.0]
+[dynamics]
+noise = "hessian"
+learning_rate = 0.1
+noise_strength = 0.1
+epsilon = 1e-9
+[init]
+positions = [[0.0, 1.0]]
+[observables]
+sample_every = 10
+sample_steps = [5]
+quantiles = [0.5]
+per_walker = true
+[observables.first_passage]
+coordinate = 1
+above = 2.0
+[[observables.histogram]]
+name = "h"
+kind = "x"
+coordinate = 0
+x_range = [-1, 1]
+bins = 10
+y_band = [0, 2]
+window = [0, 100]
+every = 2
+temperature = 0.1
+[sweep]
+mode = "zip"
+order = ["noise_strength", "learning_rate"]
+learning_rate = [0.1, 0.2]
+noise_strength = [0.1, 0.2]
+)",
+      R"(
+[dynamics]
+dt = 0.01
+temperature = 0.001
+[observables.first_passage]
+target = "flat"
+[[observables.histogram]]
+kind = "xy"
+x_range = [-1, 1]
+y_range = [0, 10]
+y_bins = 5
+)",
+      R"(
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+[observables.first_passage]
+below = 2.0
+)"};
+  std::set<std::pair<std::string, std::string>> used;
+  for (const std::string& text : configs) {
+    EXPECT_NO_THROW(parse(text)) << text;
+    std::istringstream stream(text);
+    const toml::value root = toml::parse(stream, "used.toml");
+    // Records the keys of every table, under the section names of the key table.
+    std::function<void(const toml::value&, const std::string&)> walk =
+        [&](const toml::value& table, const std::string& section) {
+          for (const auto& [key, value] : table.as_table()) {
+            used.insert({section, key});
+            const std::string child = section.empty() ? key : section + "." + key;
+            if (value.is_table()) walk(value, child);
+            if (value.is_array()) {
+              for (const auto& item : value.as_array()) {
+                if (item.is_table()) walk(item, child);
+              }
+            }
+          }
+        };
+    walk(root, "");
+  }
+  for (const ConfigKey& key : config_keys()) {
+    EXPECT_TRUE(used.count({key.section, key.name}))
+        << key.section << "." << key.name << " is documented but no config here uses it";
   }
 }
 
