@@ -786,7 +786,10 @@ int main(int argc, char** argv) {
   };
   CLI::App* run =
       app.add_subcommand("run", "Run a config (the embedded quickstart if none is given)");
-  run->add_option("config", config_path, "TOML config file (default: the embedded quickstart)")
+  run->add_option(
+         "config", config_path,
+         "TOML config file, or a run's summary.json to rerun its resolved config (default: the "
+         "embedded quickstart)")
       ->check(CLI::ExistingFile);
   run->add_option("--out,-o", out_dir, "Run directory to create (default: runs/<run.name>)");
   run->add_option("--seed,-s", seed, "Override run.seed (0 to 2^63-1)")
