@@ -354,11 +354,11 @@ std::string config_reference_markdown() {
 
 A run is described by one TOML file (`sgdwalk run CONFIG.toml`; `examples/` has complete ones,
 and `sgdwalk run RUN/summary.json` reruns the resolved config of an earlier run). Every key is
-optional unless marked *required*; a key that is not listed here, a value of the wrong type, a
-non-finite number or a value outside the allowed range is an error that names the file, the key,
-the value and what is allowed. Integers may be written as floats with an integral value (`1e6`).
-Steps count updates (the initial state is step 0); time is steps x learning_rate. The model,
-the noise and the observables are described in [MODEL.md](MODEL.md).
+optional unless its default reads "required"; a key that is not listed here, a value of the wrong
+type, a non-finite number or a value outside the allowed range is an error that names the file,
+the key, the value and what is allowed. Integers may be written as floats with an integral value
+(`1e6`). Steps count updates (the initial state is step 0); time is steps x learning_rate. The
+model, the noise and the observables are described in [MODEL.md](MODEL.md).
 
 )";
   const std::vector<std::pair<std::string, std::string>> sections = {
