@@ -98,8 +98,12 @@ class ProgressReporter {
     if (terminal_) {
       // Fitted to the terminal's current width (asked each time: it may be resized), so that
       // the redrawn line never wraps.
-      const std::string text = progress_line(progress, terminal_width(STDERR_FILENO), true);
-      std::fprintf(stderr, "\r%s\033[K", text.c_str());
+      std::string text = progress_line(progress, terminal_width(STDERR_FILENO), true);
+      // Blanks over the rest of a longer previous line (no escape sequences: any terminal).
+      const std::size_t length = text.size();
+      if (length < drawn_length_) text.append(drawn_length_ - length, ' ');
+      drawn_length_ = length;
+      std::fprintf(stderr, "\r%s", text.c_str());
       if (final) std::fputc('\n', stderr);
       drawn_ = !final;
     } else {
@@ -118,6 +122,7 @@ class ProgressReporter {
   bool quiet_;
   bool terminal_;
   bool drawn_ = false;
+  std::size_t drawn_length_ = 0;  ///< of the line on screen, without padding
   Clock::time_point last_print_{};
 };
 
