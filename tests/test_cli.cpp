@@ -472,6 +472,18 @@ learning_rate = [0.05, 0.1]
   // The new run directory's config.toml is TOML, and the run can be resumed from it like any.
   EXPECT_NE(sgdwalk::testing::read_bytes(dir / "again" / "config.toml").find("[sweep]"),
             std::string::npos);
+
+  // A broken JSON file, or a resolved config with a bad value, is a config error like any.
+  write(dir / "broken.json", "{\"config\": {");
+  const CommandResult broken = run_cli("run " + (dir / "broken.json").string() + " --quiet");
+  EXPECT_EQ(broken.exit_code, 2);
+  EXPECT_NE(broken.output.find("broken.json: not valid JSON"), std::string::npos) << broken.output;
+  write(dir / "bad.json", R"({"config": {"run": {"walkers": 0}}})");
+  const CommandResult bad = run_cli("run " + (dir / "bad.json").string() + " --quiet");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("bad.json: key 'run.walkers': value 0 is out of range"),
+            std::string::npos)
+      << bad.output;
 }
 
 TEST(ProgressLine, FitsTheWidthAndDropsTheLeastImportantFirst) {
