@@ -395,7 +395,7 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
       }
       out +=
           "### kind = \"harmonic\" (dimension dim)\n\nL = ½ Σ_i k_i (x_i − c_i)², set by the "
-          "arrays `stiffness` and `center` above. In `[sweep]` (and the resolved config) "
+          "arrays `stiffness` and `center` above. In `[sweep]` "
           "their entries are named per axis:\n\n";
       append_parameter_table(out, landscape_parameters(LandscapeKind::harmonic, 2));
     }
