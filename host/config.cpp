@@ -442,16 +442,17 @@ NoiseKind parse_noise_kind(const std::string& name) {
   return NoiseKind::isotropic;
 }
 
-/// run.name names a directory under runs/: a plain file name, so that it cannot point elsewhere.
-void check_run_name(const TableReader& run, const std::string& name) {
+/// run.name names a directory under runs/ and a histogram's name a group of results.h5 (and
+/// figure files): plain file names, so that they cannot point elsewhere.
+void check_plain_name(const TableReader& table, const std::string& key, const std::string& name,
+                      const std::string& allowed) {
   const auto bad = [&](const std::string& why) {
-    run.fail("name", fmt::format("value \"{}\" {}; allowed: {}", name, why,
-                                 config_key("run", "name").range_text));
+    table.fail(key, fmt::format("value \"{}\" {}; allowed: {}", name, why, allowed));
   };
   if (name.empty()) bad("is empty");
   if (name == "." || name == "..") bad("is not a name");
   if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos) {
-    bad("is a path (it would put the run outside runs/)");
+    bad("is a path");
   }
   if (name.size() > 200) bad(fmt::format("has {} characters", name.size()));
   for (const char c : name) {
@@ -468,7 +469,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   // ---- [run] ------------------------------------------------------------------------------------
   TableReader run(source, "run", "run", top.get("run"));
   plan.name = run.string("name");
-  check_run_name(run, plan.name);
+  check_plain_name(run, "name", plan.name, config_key("run", "name").range_text);
   plan.walkers_per_variant = run.integer("walkers");
   plan.steps = run.integer("steps");
   plan.seed = static_cast<std::uint64_t>(run.integer("seed"));
@@ -697,6 +698,16 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                     &list[i], limits);
       HistogramSpec spec;
       spec.name = h.string("name", fmt::format("histogram{}", i), {});
+      check_plain_name(h, "name", spec.name,
+                       config_key("observables.histogram", "name").range_text);
+      for (const auto& earlier : plan.histograms) {
+        if (earlier.name == spec.name) {
+          h.fail("name",
+                 fmt::format("value \"{}\" is the name of an earlier histogram; allowed: "
+                             "{}",
+                             spec.name, config_key("observables.histogram", "name").range_text));
+        }
+      }
       spec.kind = h.string("kind") == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
       spec.x_coordinate = static_cast<int>(h.integer("coordinate"));
       const auto x_range = h.numbers("x_range");

@@ -179,7 +179,8 @@ std::vector<ConfigKey> make_config_keys() {
       // ---- [[observables.histogram]]
       string_key("observables.histogram", "name", "", {},
                  "Name of the histogram (results.h5 /histograms/NAME).",
-                 "histogramI (I = its index)", "any string"),
+                 "histogramI (I = its index)",
+                 "a plain file name as for run.name, unique among the histograms"),
       string_key("observables.histogram", "kind", "x", {"x", "xy"},
                  "x: 1-D in position[coordinate], of the walkers whose y lies in y_band; xy: 2-D "
                  "in (position[coordinate], y)."),

@@ -239,6 +239,24 @@ TEST(ConfigErrors, RunNameCannotLeaveTheRunsFolder) {
   EXPECT_EQ(parse(kMinimal + "[run]\nname = \"phase-diagram_2.v1\"\n").name, "phase-diagram_2.v1");
 }
 
+// A histogram's name is a group of results.h5 (and part of figure file names): refused before
+// the run, not when the results are written.
+TEST(ConfigErrors, HistogramNamesArePlainAndUnique) {
+  const std::string histogram = "[[observables.histogram]]\nx_range = [-1, 1]\nname = ";
+  for (const char* name : {"\"a/b\"", "\"\"", "\".\"", "\"..\""}) {
+    expect_error(kMinimal + histogram + name + "\n",
+                 {"observables.histogram[0].name", "allowed: a plain file name"});
+  }
+  expect_error(kMinimal + histogram + "\"x\"\n" + histogram + "\"x\"\n",
+               {"observables.histogram[1].name", "\"x\" is the name of an earlier histogram"});
+  // Unnamed histograms get distinct default names.
+  const RunPlan plan = parse(kMinimal + "[[observables.histogram]]\nx_range = [-1, 1]\n" +
+                             "[[observables.histogram]]\nx_range = [-1, 1]\n");
+  ASSERT_EQ(plan.histograms.size(), 2u);
+  EXPECT_EQ(plan.histograms[0].name, "histogram0");
+  EXPECT_EQ(plan.histograms[1].name, "histogram1");
+}
+
 // toml11 prints long arrays over several lines; a message names the value on one line.
 TEST(ConfigErrors, ArraysInMessagesAreOnOneLine) {
   std::string long_array = "[";
