@@ -103,8 +103,10 @@ def test_cli_resumes_a_python_run_and_python_resumes_a_cli_run(cli, tmp_path):
 def cli_replay(cli, run_dir, *args) -> np.ndarray:
     csv = subprocess.run([cli, "replay", str(run_dir), *args], check=True, capture_output=True,
                          text=True).stdout
-    header = csv.splitlines()[0].split(",")
-    return header, np.loadtxt(csv.splitlines()[1:], delimiter=",", ndmin=2)
+    # The CLI starts with '#' lines that say which walker and parameters; then the CSV.
+    lines = [line for line in csv.splitlines() if not line.startswith("#")]
+    header = lines[0].split(",")
+    return header, np.loadtxt(lines[1:], delimiter=",", ndmin=2)
 
 
 @pytest.mark.parametrize("precision", ["double", "float"])
