@@ -151,8 +151,12 @@ std::vector<ConfigKey> make_config_keys() {
       other_key("observables", "sample_steps", KeyType::integers,
                 "21 evenly spaced steps from 0 to run.steps when neither sample_steps nor "
                 "sample_every is given",
-                "integers in [0, run.steps]",
-                "Steps at which to sample (merged with sample_every).", 0, 0),
+                "integers in [0, run.steps]; or {logspace = [first_exponent, last_exponent, "
+                "count]} with 0 <= first_exponent <= last_exponent <= log10(run.steps) and count "
+                "in [1, 100000]",
+                "Steps at which to sample (merged with sample_every). The logspace form samples "
+                "steps round(10^e) at count evenly spaced exponents, and steps 0 and run.steps.",
+                0, 0),
       other_key("observables", "quantiles", KeyType::numbers, "[0.05, 0.25, 0.5, 0.75, 0.95]",
                 "0 to 99 numbers in [0, 1]", "Quantiles of y and of the loss at every sample.", 0.0,
                 1.0, 0, 99),
