@@ -1,7 +1,7 @@
 """Analytic results of the two-valley model, for the overlays of the figures.
 
-A port of the few formulas of host/theory.cpp that the plots need (reference
-/work/shared/reference/two-valley-model.md, section 5), in double precision with numpy and the
+A port of the few formulas of host/theory.cpp that the plots need (docs/MODEL.md, section 5), in
+double precision with numpy and the
 standard library only. python/tests/test_theory.py checks every function here against a table of
 values computed by the C++ implementation (python/tests/theory_reference.csv, which
 tests/test_protocols.cpp checks against host/theory.cpp), so the two cannot drift apart.
