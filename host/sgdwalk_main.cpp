@@ -126,14 +126,24 @@ class ProgressReporter {
   Clock::time_point last_print_{};
 };
 
+/// The end-of-run table. A variant whose walkers all diverged has no statistics: its cells say
+/// "n/a" instead of printing NaN, and a "diverged" column (walkers that went non-finite, of all)
+/// appears whenever any variant lost walkers.
 void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
+  bool any_diverged = false;
+  for (const auto& s : outcome.summaries) any_diverged = any_diverged || s.nonfinite_walkers > 0;
   std::string header = "variant";
   if (!plan.variants.empty()) {
     for (const auto& [name, value] : plan.variants.front().swept)
       header += fmt::format("  {:>14}", name);
   }
-  fmt::print("{}  {:>8}  {:>8}  {:>12}  {:>10}\n", header, "P_flat", "+-", "eta*<t_f>",
-             "<y_freeze>");
+  fmt::print("{}  {:>8}  {:>8}  {:>12}  {:>10}{}\n", header, "P_flat", "+-", "eta*<t_f>",
+             "<y_freeze>", any_diverged ? fmt::format("  {:>13}", "diverged") : "");
+  const auto cell = [](double x, int width, int precision, char type) {
+    if (std::isnan(x)) return fmt::format("{:>{}}", "n/a", width);
+    return type == 'f' ? fmt::format("{:>{}.{}f}", x, width, precision)
+                       : fmt::format("{:>{}.{}g}", x, width, precision);
+  };
   for (std::size_t v = 0; v < outcome.summaries.size(); ++v) {
     if (v == 20 && outcome.summaries.size() > 24) {
       fmt::print("... ({} more variants in summary.json)\n", outcome.summaries.size() - 20);
@@ -143,8 +153,13 @@ void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
     std::string row = fmt::format("{:>7}", v);
     for (const auto& [name, value] : plan.variants[v].swept)
       row += fmt::format("  {:>14.6g}", value);
-    fmt::print("{}  {:>8.4f}  {:>8.4f}  {:>12.5g}  {:>10.5g}\n", row, s.p_flat, s.p_flat_stderr,
-               plan.variants[v].learning_rate * s.freezing_time.mean, s.y_freeze.mean);
+    const std::string diverged =
+        any_diverged ? fmt::format("  {:>13}", fmt::format("{}/{}", s.nonfinite_walkers, s.walkers))
+                     : "";
+    fmt::print("{}  {}  {}  {}  {}{}\n", row, cell(s.p_flat, 8, 4, 'f'),
+               cell(s.p_flat_stderr, 8, 4, 'f'),
+               cell(plan.variants[v].learning_rate * s.freezing_time.mean, 12, 5, 'g'),
+               cell(s.y_freeze.mean, 10, 5, 'g'), diverged);
   }
 }
 

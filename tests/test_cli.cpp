@@ -585,3 +585,34 @@ TEST(Cli, QuickstartShowsTheFlatValleyPreference) {
 }
 
 }  // namespace
+
+namespace sgdwalk {
+namespace {
+
+// Issue 19, item 2: a variant whose walkers all diverged shows its count in the end-of-run table
+// and no NaN; the other variants keep their numbers.
+TEST(Cli, SummaryTableCountsDivergedWalkersAndPrintsNoNan) {
+  const fs::path dir = scratch("diverged_table");
+  write(dir / "diverging.toml", R"(
+[run]
+walkers = 40
+steps = 400
+seed = 3
+[dynamics]
+learning_rate = 0.05
+noise_strength = 0.01
+[sweep]
+learning_rate = [0.05, 5.0]
+)");
+  const CommandResult result = run_cli("run " + (dir / "diverging.toml").string() + " --out " +
+                                       (dir / "out").string() + " --backend cpu --threads 2");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("diverged"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("40/40"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("0/40"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("n/a"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("nan"), std::string::npos) << result.output;
+}
+
+}  // namespace
+}  // namespace sgdwalk
