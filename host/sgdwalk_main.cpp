@@ -568,6 +568,14 @@ int command_run_job(JobComm& comm, const std::string& config_path, std::string o
       })) {
     return *code;
   }
+  // The run directory is checked once, by rank 0, before anything is computed (as for a single
+  // run); every process learns the verdict.
+  const std::string problem =
+      comm.broadcast(comm.rank() == 0 ? run_directory_problem(out_dir) : std::string(), 0);
+  if (!problem.empty()) {
+    if (comm.rank() == 0) std::fprintf(stderr, "sgdwalk: %s\n", problem.c_str());
+    return kExitUsage;
+  }
   ProgressReporter reporter(flags.quiet || comm.rank() != 0);
   if (comm.rank() == 0) {
     for (const std::string& hint : plan.hints)

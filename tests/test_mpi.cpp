@@ -292,6 +292,14 @@ TEST(Mpi, ShardsAndExistingDirectoriesAreRefusedByRankZeroAlone) {
   const auto at = exists.output.find(message);
   ASSERT_NE(at, std::string::npos) << exists.output;
   EXPECT_EQ(exists.output.find(message, at + 1), std::string::npos) << "printed twice";
+  // An --out that is a file is refused plainly, once, before anything runs (as for one process).
+  testing::write_bytes(dir / "a-file", "x");
+  const auto file = run_mpi(2, run + " --out " + (dir / "a-file").string());
+  EXPECT_EQ(file.exit_code, 2) << file.output;
+  const std::string is_file = "'" + (dir / "a-file").string() + "' is an existing file";
+  const auto where = file.output.find(is_file);
+  ASSERT_NE(where, std::string::npos) << file.output;
+  EXPECT_EQ(file.output.find(is_file, where + 1), std::string::npos) << "printed twice";
 }
 
 TEST(Mpi, SrunTasksWithoutMpiAreRefused) {
