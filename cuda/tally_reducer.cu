@@ -84,12 +84,6 @@ unsigned int blocks_for(std::int64_t n) {
   return static_cast<unsigned int>((n + kThreads - 1) / kThreads);
 }
 
-int bit_width(std::uint64_t x) {
-  int width = 0;
-  for (; x != 0; x >>= 1) ++width;
-  return width;
-}
-
 }  // namespace
 
 std::size_t TallyReducer::device_bytes() {
@@ -126,7 +120,7 @@ void TallyReducer::reduce_slice(std::size_t count, std::uint64_t segment_limit, 
                                 std::vector<tally::Run>& runs) {
   if (count == 0) return;
   // Real keys lie below 2^end_bit (their bucket's top bit is clear), kNoRecord sorts after them.
-  const int end_bit = std::min(64, tally::kBucketBits + bit_width(segment_limit));
+  const int end_bit = std::min(64, tally::kBucketBits + tally::bit_width(segment_limit));
   cub::DoubleBuffer<std::uint64_t> keys(keys_.data(), keys_alt_.data());
   cub::DoubleBuffer<std::uint64_t> lows(lows_.data(), lows_alt_.data());
   std::size_t bytes = scratch_bytes_;

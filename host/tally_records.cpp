@@ -36,7 +36,7 @@ void add_float_run(const Run& run, std::uint32_t bucket, Moments<NarrowSum>& mom
 }
 
 void add_double_run(const Run& run, Moments<WideSum>& moments) {
-  const auto bucket = static_cast<std::uint32_t>(run.key & ((1u << tally::kBucketBits) - 1));
+  const auto bucket = tally::key_bucket(run.key);
   const bool negative = (bucket >> 19) != 0;
   const std::uint32_t field = (bucket >> 8) & 0x7ffu;
   const std::uint32_t top = bucket & 0xffu;
@@ -60,7 +60,7 @@ void add_double_run(const Run& run, Moments<WideSum>& moments) {
 /// Σx and Σx² of a run of integer records; `histogram` (if any) gets the run's log2 bin.
 void add_integer_run(const Run& run, Moments<NarrowSum>* moments, NarrowSum* sum,
                      Log2Histogram* histogram) {
-  const auto bucket = static_cast<std::uint32_t>(run.key & ((1u << tally::kBucketBits) - 1));
+  const auto bucket = tally::key_bucket(run.key);
   const bool negative = (bucket & 128u) != 0;
   const int width = static_cast<int>(bucket & 127u);
   if (histogram != nullptr)
@@ -101,7 +101,7 @@ void add_tracker_runs(const Run* runs, std::size_t count, std::int64_t first, st
   for (std::size_t r = 0; r < count; ++r) {
     const Run& run = runs[r];
     if (run.key == tally::kNoRecord) continue;
-    const std::uint64_t segment = run.key >> tally::kBucketBits;
+    const std::uint64_t segment = tally::key_segment(run.key);
     const auto variant = static_cast<std::size_t>(segment / tally::kTrackerKinds);
     const auto kind = static_cast<int>(segment % tally::kTrackerKinds);
     if (variant >= local.size()) throw std::logic_error("tally record of a variant out of range");
@@ -115,8 +115,7 @@ void add_tracker_runs(const Run* runs, std::size_t count, std::int64_t first, st
         add_double_run(run, t.y_freeze);
         break;
       case tally::kYFreezeSketch:
-        sketches[variant].push_back(
-            {static_cast<std::uint32_t>(run.key & ((1u << tally::kBucketBits) - 1)), run.count});
+        sketches[variant].push_back({tally::key_bucket(run.key), run.count});
         break;
       case tally::kCrossings:
         add_integer_run(run, &t.crossings, nullptr, &t.crossings_histogram);
@@ -171,7 +170,7 @@ void add_sample_runs(const Run* runs, std::size_t count, std::int64_t variant_be
       continue;
     }
     // The runs of one segment (variant, quantity) are adjacent and sorted by bucket.
-    const std::uint64_t segment = runs[r].key >> tally::kBucketBits;
+    const std::uint64_t segment = tally::key_segment(runs[r].key);
     const bool loss = segment % tally::kSampleKinds == 1;
     const auto variant = variant_begin + static_cast<std::int64_t>(segment / tally::kSampleKinds);
     if (variant >= static_cast<std::int64_t>(tallies.samples.size()) / samples) {
@@ -179,12 +178,10 @@ void add_sample_runs(const Run* runs, std::size_t count, std::int64_t variant_be
     }
     Moments<NarrowSum> moments;
     std::vector<QuantileSketch::Entry> sketch;
-    for (; r < count && runs[r].key != tally::kNoRecord &&
-           runs[r].key >> tally::kBucketBits == segment;
+    for (;
+         r < count && runs[r].key != tally::kNoRecord && tally::key_segment(runs[r].key) == segment;
          ++r) {
-      add_float_run(runs[r],
-                    static_cast<std::uint32_t>(runs[r].key & ((1u << tally::kBucketBits) - 1)),
-                    moments, sketch);
+      add_float_run(runs[r], tally::key_bucket(runs[r].key), moments, sketch);
     }
     SampleTally& tally = tallies.samples[static_cast<std::size_t>(variant * samples + sample)];
     (loss ? tally.loss : tally.progress).merge(moments);

@@ -228,8 +228,8 @@ TEST(TallyRecords, IntegerRecordsCoverNegativeAndLargeValues) {
   for (const std::int64_t x : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-1}, std::int64_t{5},
                                std::int64_t{-6}, tally::kIntegerLimit - 1}) {
     const tally::Record r = tally::integer_record(3, x);
-    EXPECT_EQ(r.key >> tally::kBucketBits, 3u);
-    const auto bucket = static_cast<std::uint32_t>(r.key & ((1u << tally::kBucketBits) - 1));
+    EXPECT_EQ(tally::key_segment(r.key), 3u);
+    const auto bucket = tally::key_bucket(r.key);
     const int width = static_cast<int>(bucket & 127u);
     const std::uint64_t magnitude = x < 0 ? static_cast<std::uint64_t>(-x) : x;
     EXPECT_EQ((bucket & 128u) != 0, x < 0);

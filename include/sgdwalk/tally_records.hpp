@@ -72,6 +72,12 @@ struct Run {
 SGDWALK_FN std::uint64_t make_key(std::uint64_t segment, std::uint32_t bucket) {
   return segment << kBucketBits | bucket;
 }
+SGDWALK_FN std::uint64_t key_segment(std::uint64_t key) {
+  return key >> kBucketBits;
+}
+SGDWALK_FN std::uint32_t key_bucket(std::uint64_t key) {
+  return static_cast<std::uint32_t>(key & ((std::uint64_t{1} << kBucketBits) - 1));
+}
 
 SGDWALK_FN std::uint32_t float_bits(float x) {
   std::uint32_t bits;
