@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "backend_registry.hpp"
-#include "config.hpp"
-#include "driver.hpp"
-#include "memory.hpp"
+#include "backend/backend_registry.hpp"
+#include "config/config.hpp"
+#include "run/driver.hpp"
+#include "run/memory.hpp"
 
 namespace {
 

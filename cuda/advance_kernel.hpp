@@ -29,8 +29,8 @@ inline constexpr int kMinBlocksPerSm = 2;
 inline constexpr std::size_t kDefaultSharedLimit = 48 * 1024;
 
 /// The Philox subsequence of walker `walker` of variant `variant`. Must equal
-/// RunPlan::subsequence (host/plan.hpp, which device code does not include); the backend checks
-/// that when it is created.
+/// RunPlan::subsequence (host/backend/plan.hpp, which device code does not include); the backend
+/// checks that when it is created.
 SGDWALK_FN std::uint64_t walker_subsequence(std::int64_t variant, std::int64_t walker) {
   return (static_cast<std::uint64_t>(variant) << 32) + static_cast<std::uint64_t>(walker);
 }
@@ -140,7 +140,7 @@ void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& sh
 
 /// What the initialize kernel needs: walkers [first, first + count) start at
 /// starts[(walker index within its variant) mod start_count] (double[dim] each), exactly as
-/// initialize_walkers() (host/cpu_backend.cpp) puts them.
+/// initialize_walkers() (host/cpu/cpu_backend.cpp) puts them.
 template <class T, class Landscape>
 struct InitializeArgs {
   const Landscape* landscapes;  ///< per variant of the batch (index variant − variant_begin)

@@ -12,14 +12,14 @@
 #include <vector>
 
 #include "advance_kernel.hpp"
+#include "analysis/statistics.hpp"
+#include "analysis/tally_records.hpp"
+#include "backend/typed_run.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_check.hpp"
 #include "device_buffer.hpp"
 #include "launch_plan.hpp"
-#include "statistics.hpp"
-#include "tally_records.hpp"
 #include "tally_reducer.hpp"
-#include "typed_run.hpp"
 
 namespace sgdwalk {
 namespace {

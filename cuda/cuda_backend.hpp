@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "backend.hpp"
+#include "backend/backend.hpp"
 
 namespace sgdwalk {
 

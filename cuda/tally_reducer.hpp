@@ -1,8 +1,8 @@
 // On-device reduction of a batch's sample values and trackers into exact tallies, so that neither
 // crosses PCIe: kernels write each value as a tally record (include/sgdwalk/tally_records.hpp),
 // CUB sorts the records by key and sums each key's run, and only the runs (a few per distinct
-// value bucket) come back, to be added to RunTallies by host/tally_records.cpp. The sums are
-// integers, so the result is the CPU backend's host reduction, bit for bit. Plain C++ interface
+// value bucket) come back, to be added to RunTallies by host/analysis/tally_records.cpp. The sums
+// are integers, so the result is the CPU backend's host reduction, bit for bit. Plain C++ interface
 // (the kernels and CUB live in tally_reducer.cu).
 #pragma once
 

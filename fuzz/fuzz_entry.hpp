@@ -12,9 +12,9 @@
 #include <string>
 #include <string_view>
 
-#include "checkpoint.hpp"
-#include "config.hpp"
-#include "statistics.hpp"
+#include "run/checkpoint.hpp"
+#include "config/config.hpp"
+#include "analysis/statistics.hpp"
 
 namespace sgdwalk::fuzz {
 

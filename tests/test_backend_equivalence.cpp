@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "driver.hpp"
+#include "run/driver.hpp"
 #include "test_ensemble.hpp"
 #include "test_plans.hpp"
 #include "test_support.hpp"

@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "backend.hpp"
-#include "checkpoint.hpp"
-#include "config.hpp"
-#include "driver.hpp"
-#include "memory.hpp"
-#include "statistics.hpp"
+#include "analysis/statistics.hpp"
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "run/checkpoint.hpp"
+#include "run/driver.hpp"
+#include "run/memory.hpp"
 #include "test_ensemble.hpp"
 #include "test_files.hpp"
 

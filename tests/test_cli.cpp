@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "backend_registry.hpp"
-#include "progress_line.hpp"
+#include "backend/backend_registry.hpp"
+#include "cli/progress_line.hpp"
 #include "test_files.hpp"
 
 namespace {

@@ -9,8 +9,8 @@
 #include <toml.hpp>
 #include <vector>
 
-#include "config.hpp"
-#include "config_keys.hpp"
+#include "config/config.hpp"
+#include "config/config_keys.hpp"
 
 namespace sgdwalk {
 namespace {

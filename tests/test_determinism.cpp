@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "backend.hpp"
-#include "config.hpp"
-#include "driver.hpp"
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "run/driver.hpp"
 #include "test_ensemble.hpp"
 
 namespace sgdwalk {

@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "backend.hpp"
-#include "driver.hpp"
-#include "plan.hpp"
-#include "run_data.hpp"
+#include "backend/backend.hpp"
+#include "backend/plan.hpp"
+#include "backend/run_data.hpp"
+#include "run/driver.hpp"
 
 namespace sgdwalk::testing {
 

@@ -1,7 +1,7 @@
-// The streamed statistics' accumulators (host/exact_stats.hpp) against independent references:
-// exact sums against 128-bit integer fixed point, moments against two-pass long double, sketch
-// quantiles against exact order statistics (nth_element) within the documented bound, and a run's
-// reported statistics against the same references applied to all its walkers.
+// The streamed statistics' accumulators (host/analysis/exact_stats.hpp) against independent
+// references: exact sums against 128-bit integer fixed point, moments against two-pass long double,
+// sketch quantiles against exact order statistics (nth_element) within the documented bound, and a
+// run's reported statistics against the same references applied to all its walkers.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
@@ -12,11 +12,11 @@
 #include <random>
 #include <vector>
 
-#include "backend.hpp"
-#include "config.hpp"
-#include "exact_stats.hpp"
-#include "run_session.hpp"
-#include "statistics.hpp"
+#include "analysis/exact_stats.hpp"
+#include "analysis/statistics.hpp"
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "run/run_session.hpp"
 #include "test_ensemble.hpp"
 #include "test_files.hpp"
 

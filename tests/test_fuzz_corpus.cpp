@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "../fuzz/fuzz_entry.hpp"
-#include "driver.hpp"
+#include "run/driver.hpp"
 #include "test_files.hpp"
 
 namespace sgdwalk {

@@ -22,11 +22,11 @@
 #include <thread>
 #include <vector>
 
-#include "backend.hpp"
-#include "checkpoint.hpp"
-#include "config.hpp"
-#include "memory.hpp"
-#include "run_session.hpp"
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "run/checkpoint.hpp"
+#include "run/memory.hpp"
+#include "run/run_session.hpp"
 #include "test_ensemble.hpp"
 #include "test_files.hpp"
 

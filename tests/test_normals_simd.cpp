@@ -1,9 +1,9 @@
-// The CPU backend's SIMD normals (host/normals_avx2.hpp, 8 lanes; host/normals_avx512.hpp, 16
-// lanes) are the portable ones bit for bit: Philox blocks for counters with carries in every word,
-// and Box–Muller in float and double over a sweep of the whole 32-bit range of radius and angle
-// words plus the edges of the log and quadrant arithmetic. Each implementation skips visibly when
-// this build's CPU target lacks its instructions (AVX2+FMA; AVX-512 F, DQ and VL); the AVX2 one
-// is checked on AVX-512 machines too, where the backend does not use it.
+// The CPU backend's SIMD normals (host/cpu/normals_avx2.hpp, 8 lanes; host/cpu/normals_avx512.hpp,
+// 16 lanes) are the portable ones bit for bit: Philox blocks for counters with carries in every
+// word, and Box–Muller in float and double over a sweep of the whole 32-bit range of radius and
+// angle words plus the edges of the log and quadrant arithmetic. Each implementation skips visibly
+// when this build's CPU target lacks its instructions (AVX2+FMA; AVX-512 F, DQ and VL); the AVX2
+// one is checked on AVX-512 machines too, where the backend does not use it.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "normals_avx2.hpp"
-#include "normals_avx512.hpp"
+#include "cpu/normals_avx2.hpp"
+#include "cpu/normals_avx512.hpp"
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/philox.hpp"
 

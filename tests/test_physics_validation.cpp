@@ -1,4 +1,4 @@
-// Statistical validation of the simulated physics against exact results (host/theory.hpp).
+// Statistical validation of the simulated physics against exact results (host/analysis/theory.hpp).
 //
 // Every tolerance is derived from the sample size (standard errors, binomial errors, chi-square
 // critical values), with fixed seeds; finite-η corrections are stated where they enter.
@@ -9,12 +9,12 @@
 
 #include <fmt/format.h>
 
-#include "backend.hpp"
-#include "config.hpp"
-#include "driver.hpp"
-#include "statistics.hpp"
+#include "analysis/statistics.hpp"
+#include "analysis/theory.hpp"
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "run/driver.hpp"
 #include "test_ensemble.hpp"
-#include "theory.hpp"
 
 namespace sgdwalk {
 namespace {

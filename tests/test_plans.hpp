@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
-#include "backend.hpp"
-#include "landscape_params.hpp"
-#include "plan.hpp"
-#include "run_data.hpp"
+#include "backend/backend.hpp"
+#include "backend/plan.hpp"
+#include "backend/run_data.hpp"
+#include "config/landscape_params.hpp"
 
 namespace sgdwalk::testing {
 

@@ -5,7 +5,8 @@
 // variances, P_flat and the histogram at y = 5, the sharp-bottom MFPT at one Δ_S) is not repeated.
 //
 // Also: the example configs parse and have the protocols' sizes, and the python port of the
-// theory (python/sgdwalk_plot/theory.py) agrees with host/theory.cpp through a shared table.
+// theory (python/sgdwalk_plot/theory.py) agrees with host/analysis/theory.cpp through a shared
+// table.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,11 +20,11 @@
 
 #include <fmt/format.h>
 
-#include "backend.hpp"
-#include "config.hpp"
-#include "driver.hpp"
-#include "statistics.hpp"
-#include "theory.hpp"
+#include "analysis/statistics.hpp"
+#include "analysis/theory.hpp"
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "run/driver.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -252,9 +253,10 @@ TEST(DiscreteChain, ConvergesToTheItoPFlatAsTheTimeStepShrinks) {
 // ----------------------------------------------------------------
 //
 // python/tests/theory_reference.csv holds C++ values of the functions the plots use; this test
-// checks that the table is what host/theory.cpp computes now, and python/tests/test_theory.py
-// checks python/sgdwalk_plot/theory.py against the same table. Regenerate after a deliberate change
-// of the theory with SGDWALK_WRITE_THEORY_TABLE=python/tests/theory_reference.csv.
+// checks that the table is what host/analysis/theory.cpp computes now, and
+// python/tests/test_theory.py checks python/sgdwalk_plot/theory.py against the same table.
+// Regenerate after a deliberate change of the theory with
+// SGDWALK_WRITE_THEORY_TABLE=python/tests/theory_reference.csv.
 
 struct TheoryRow {
   std::string function, kind;

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "backend.hpp"
-#include "checkpoint.hpp"
-#include "config.hpp"
-#include "parts.hpp"
-#include "run_session.hpp"
+#include "backend/backend.hpp"
+#include "cluster/parts.hpp"
+#include "config/config.hpp"
+#include "run/checkpoint.hpp"
+#include "run/run_session.hpp"
 #include "test_files.hpp"
 #include "test_run_dirs.hpp"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "backend_registry.hpp"
+#include "backend/backend_registry.hpp"
 
 #if defined(SGDWALK_CUDA_BACKEND)
 #include "cuda_backend.hpp"

@@ -1,8 +1,8 @@
 // Tally records (include/sgdwalk/tally_records.hpp), the CUDA backend's on-device reduction: a
-// batch encoded as records, reduced by key and decoded (host/tally_records.cpp) must give exactly
-// the tallies of the host reduction (reduce_batch, reduce_samples), for values chosen to hit every
-// corner of the encodings (signs, zeros, subnormals, infinities, NaN, huge and tiny exponents,
-// walkers that diverged, every first-passage case). The device sorts with CUB instead of
+// batch encoded as records, reduced by key and decoded (host/analysis/tally_records.cpp) must give
+// exactly the tallies of the host reduction (reduce_batch, reduce_samples), for values chosen to
+// hit every corner of the encodings (signs, zeros, subnormals, infinities, NaN, huge and tiny
+// exponents, walkers that diverged, every first-passage case). The device sorts with CUB instead of
 // std::sort; both produce runs of equal keys, and their sums are integers.
 #include <gtest/gtest.h>
 
@@ -13,9 +13,9 @@
 #include <random>
 #include <vector>
 
-#include "config.hpp"
-#include "statistics.hpp"
-#include "tally_records.hpp"
+#include "analysis/statistics.hpp"
+#include "analysis/tally_records.hpp"
+#include "config/config.hpp"
 
 namespace sgdwalk {
 namespace {

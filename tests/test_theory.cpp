@@ -6,8 +6,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "analysis/theory.hpp"
 #include "sgdwalk/landscapes.hpp"
-#include "theory.hpp"
 
 namespace sgdwalk::theory {
 namespace {

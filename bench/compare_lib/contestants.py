@@ -204,7 +204,7 @@ def run_sgdwalk(contestant, case, binary, timeout):
         "mean_tf_stderr": variant["mean_freezing_time_stderr"],
         "mean_y_freeze": variant["mean_y_freeze"],
         "warmup_seconds": 0.0,
-        # RunData per walker (host/memory.hpp): position (2 x 8), y_freeze 8, three step
+        # RunData per walker (host/run/memory.hpp): position (2 x 8), y_freeze 8, three step
         # counters 3 x 8, basin and crossings 4 + 4, and float y + loss (8) per sample step (1).
         "state_bytes_per_walker": 2 * 8 + 8 + 3 * 8 + 4 + 4 + 8,
         "peak_rss_bytes": timing.get("peak_host_memory_bytes"),

@@ -208,10 +208,11 @@ SGDWALK_FN double exp_impl(double x) {
 // patched with selects at the end.
 
 // The floating-point cores of log and of sincos_turn are written once for a value type V that is
-// the real type itself or a SIMD vector of it: the CPU backend's normals (host/normals_avx2.hpp,
-// host/normals_avx512.hpp) call them with vector types that provide V(real) (broadcast), + - *
-// and fma_/div_ overloads, and a `real_type`. The same operations in the same order give the
-// same bits in every lane; only the integer and bit work around them differs by instruction set.
+// the real type itself or a SIMD vector of it: the CPU backend's normals
+// (host/cpu/normals_avx2.hpp, host/cpu/normals_avx512.hpp) call them with vector types that provide
+// V(real) (broadcast), + - * and fma_/div_ overloads, and a `real_type`. The same operations in the
+// same order give the same bits in every lane; only the integer and bit work around them differs by
+// instruction set.
 template <class V>
 struct real_of {
   using type = typename V::real_type;

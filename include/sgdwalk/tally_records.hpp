@@ -1,13 +1,13 @@
 // Tally records: how a batch's per-walker values are reduced on a device to a few integers that
-// reproduce the host's exact tallies (host/exact_stats.hpp) bit for bit.
+// reproduce the host's exact tallies (host/analysis/exact_stats.hpp) bit for bit.
 //
 // Every value that a tally sums or counts becomes one record (key, low): the key names its tally
 // (a segment: variant and quantity) and a bucket that fixes the value's high bits; `low` holds the
 // remaining bits. Sorting the records by key and summing (count, Σlow, Σlow²) per key, all in
 // integers, loses nothing: the host rebuilds from each run of equal keys the exact sums of x and
 // x² (FixedSum), the quantile sketch's bucket counts and the log2 histograms
-// (host/tally_records.cpp). Integer sums do not depend on the order of the additions, so the
-// device may reduce in any order, and the result equals the CPU backend's host reduction.
+// (host/analysis/tally_records.cpp). Integer sums do not depend on the order of the additions, so
+// the device may reduce in any order, and the result equals the CPU backend's host reduction.
 //
 // Encodings (bucket < 2^20, so a real key is never kNoRecord):
 // - float x (not NaN): bucket = QuantileSketch::bucket_of(x) (sign, exponent, top 11 fraction
@@ -135,7 +135,7 @@ SGDWALK_FN Record count_record(std::uint64_t segment) {
 }
 
 /// A walker's trackers at the last step as records, one per TrackerKind (kNoRecord where the
-/// walker contributes nothing), mirroring reduce_batch (host/statistics.cpp).
+/// walker contributes nothing), mirroring reduce_batch (host/analysis/statistics.cpp).
 SGDWALK_FN void tracker_records(std::uint64_t variant_local, std::int64_t nonfinite_step,
                                 std::int32_t basin, std::int32_t flat_basin,
                                 std::int64_t freeze_step, double y_freeze, std::uint32_t crossings,

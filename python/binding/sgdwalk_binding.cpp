@@ -19,13 +19,13 @@
 #include <thread>
 #include <vector>
 
-#include "backend_registry.hpp"
-#include "checkpoint.hpp"
-#include "config.hpp"
-#include "diagnostics.hpp"
-#include "driver.hpp"
-#include "memory.hpp"
-#include "run_session.hpp"
+#include "analysis/diagnostics.hpp"
+#include "backend/backend_registry.hpp"
+#include "config/config.hpp"
+#include "run/checkpoint.hpp"
+#include "run/driver.hpp"
+#include "run/memory.hpp"
+#include "run/run_session.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;

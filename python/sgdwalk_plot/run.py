@@ -203,7 +203,7 @@ class Run:
                 if k.startswith(prefix)}
 
     def warnings(self) -> list:
-        """What the numbers would hide, like the CLI's end-of-run warnings (host/diagnostics.cpp),
+        """What the numbers would hide, like the CLI's end-of-run warnings (host/analysis/diagnostics.cpp),
         read back from the files: diverged walkers, histograms that caught nothing inside their
         range, first-passage targets no walker reached. Finished variants only (a partial run's
         unfinished ones hold no numbers yet)."""

@@ -1,12 +1,12 @@
 """Analytic results of the two-valley model, for the overlays of the figures.
 
-A port of the few formulas of host/theory.cpp that the plots need (docs/MODEL.md, section 5), in
+A port of the few formulas of host/analysis/theory.cpp that the plots need (docs/MODEL.md, section 5), in
 double precision with numpy and the
 standard library only. python/tests/test_theory.py checks every function here against a table of
 values computed by the C++ implementation (python/tests/theory_reference.csv, which
-tests/test_protocols.cpp checks against host/theory.cpp), so the two cannot drift apart.
+tests/test_protocols.cpp checks against host/analysis/theory.cpp), so the two cannot drift apart.
 
-Conventions (as in host/theory.hpp): Delta_S = eta * sigma; continuous time = eta * steps; on the
+Conventions (as in host/analysis/theory.hpp): Delta_S = eta * sigma; continuous time = eta * steps; on the
 fixed-y slice the diffusion on branch i (flat for x >= 0, sharp for x < 0) is
     hessian:          D_i = Delta_S * 2/f_i
     hessian_squared:  D_i = Delta_S * (2/f_i)**2

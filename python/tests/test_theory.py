@@ -1,6 +1,6 @@
-"""python/sgdwalk_plot/theory.py against the C++ theory (host/theory.cpp).
+"""python/sgdwalk_plot/theory.py against the C++ theory (host/analysis/theory.cpp).
 
-theory_reference.csv holds values computed by host/theory.cpp; tests/test_protocols.cpp
+theory_reference.csv holds values computed by host/analysis/theory.cpp; tests/test_protocols.cpp
 (TheoryTable.PythonReferenceTableMatchesTheCppTheory) checks that the table still matches the C++
 code, and this test checks the python port against the same table.
 

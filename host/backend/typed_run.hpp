@@ -1,0 +1,120 @@
+// Per-run typed physics and the host-side observation of a walker (samples and histogram
+// deposits). Used by the CPU backend for every step and by initialize_walkers for step 0; the CUDA
+// backend does the same arithmetic on the device.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "backend/physics_dispatch.hpp"
+#include "backend/run_data.hpp"
+
+namespace sgdwalk {
+
+template <class T, class Landscape>
+struct TypedRun {
+  static constexpr int dim = Landscape::dim;
+  std::vector<Landscape> landscapes;  ///< per variant
+  std::vector<StepParams<T>> params;  ///< per variant
+  PassageTarget<T> target;
+  std::vector<HistogramGeometry<T>> geometries;
+
+  explicit TypedRun(const RunPlan& plan) : target(make_passage_target<T>(plan.passage)) {
+    for (const auto& variant : plan.variants) {
+      landscapes.push_back(make_landscape<Landscape>(variant));
+      params.push_back(make_step_params<T>(variant));
+    }
+    for (const auto& histogram : plan.histograms) {
+      geometries.push_back(make_histogram_geometry<T>(histogram));
+    }
+  }
+};
+
+/// Integer counters one thread accumulates before they are added to ObservableArrays.
+struct ObservationCounts {
+  std::vector<std::uint64_t> sample_flat, sample_finite;
+  std::vector<std::vector<std::uint64_t>> histogram_counts;
+
+  explicit ObservationCounts(const ObservableArrays& shape)
+      : sample_flat(shape.sample_flat.size(), 0), sample_finite(shape.sample_finite.size(), 0) {
+    for (const auto& counts : shape.histogram_counts)
+      histogram_counts.emplace_back(counts.size(), 0);
+  }
+
+  void add_to(ObservableArrays& observables) const {
+    for (std::size_t i = 0; i < sample_flat.size(); ++i) {
+      observables.sample_flat[i] += sample_flat[i];
+      observables.sample_finite[i] += sample_finite[i];
+    }
+    for (std::size_t h = 0; h < histogram_counts.size(); ++h) {
+      for (std::size_t i = 0; i < histogram_counts[h].size(); ++i) {
+        observables.histogram_counts[h][i] += histogram_counts[h][i];
+      }
+    }
+  }
+};
+
+template <class T, int D>
+WalkerState<T, D> load_walker(const WalkerArrays& walkers, std::int64_t g) {
+  WalkerState<T, D> walker;
+  const std::size_t k = walkers.at(g);
+  for (int i = 0; i < D; ++i) walker.position[i] = static_cast<T>(walkers.position[k * D + i]);
+  walker.freeze_step = walkers.freeze_step[k];
+  walker.first_passage_step = walkers.first_passage_step[k];
+  walker.nonfinite_step = walkers.nonfinite_step[k];
+  walker.y_freeze = static_cast<T>(walkers.y_freeze[k]);
+  walker.basin = walkers.basin[k];
+  walker.crossings = walkers.crossings[k];
+  return walker;
+}
+
+template <class T, int D>
+void store_walker(const WalkerState<T, D>& walker, WalkerArrays& walkers, std::int64_t g) {
+  const std::size_t k = walkers.at(g);
+  for (int i = 0; i < D; ++i) walkers.position[k * D + i] = static_cast<double>(walker.position[i]);
+  walkers.freeze_step[k] = walker.freeze_step;
+  walkers.first_passage_step[k] = walker.first_passage_step;
+  walkers.nonfinite_step[k] = walker.nonfinite_step;
+  walkers.y_freeze[k] = static_cast<double>(walker.y_freeze);
+  walkers.basin[k] = walker.basin;
+  walkers.crossings[k] = walker.crossings;
+}
+
+/// Deposit a walker into every histogram whose schedule includes `step`.
+template <class T, class Landscape, int D>
+void deposit_histograms(const TypedRun<T, Landscape>& run, std::int64_t variant, std::int64_t step,
+                        const WalkerState<T, D>& walker, ObservationCounts& counts) {
+  if (walker.nonfinite_step >= 0) return;
+  const Landscape& landscape = run.landscapes[static_cast<std::size_t>(variant)];
+  for (std::size_t h = 0; h < run.geometries.size(); ++h) {
+    const auto& geometry = run.geometries[h];
+    if (!geometry.deposits_at(step)) continue;
+    const std::int32_t slot =
+        geometry.slot(walker.position[geometry.x_coordinate], landscape.progress(walker.position));
+    if (slot < 0) continue;
+    counts.histogram_counts[h][static_cast<std::size_t>(variant * (geometry.bin_count() + 1) +
+                                                        slot)]++;
+  }
+}
+
+/// Record sample `sample` of walker (variant, walker_index).
+template <class T, class Landscape, int D>
+void record_sample(const TypedRun<T, Landscape>& run, std::int64_t variant,
+                   std::int64_t walker_index, std::int64_t sample, const WalkerState<T, D>& walker,
+                   ObservableArrays& observables, ObservationCounts& counts) {
+  const Landscape& landscape = run.landscapes[static_cast<std::size_t>(variant)];
+  const std::size_t slot = observables.sample_index(variant, sample, walker_index);
+  const std::size_t counter = static_cast<std::size_t>(variant * observables.samples + sample);
+  if (walker.nonfinite_step >= 0) {
+    observables.sample_progress[slot] = std::numeric_limits<float>::quiet_NaN();
+    observables.sample_loss[slot] = std::numeric_limits<float>::quiet_NaN();
+    return;
+  }
+  observables.sample_progress[slot] = static_cast<float>(landscape.progress(walker.position));
+  observables.sample_loss[slot] = static_cast<float>(landscape.value(walker.position));
+  counts.sample_finite[counter]++;
+  counts.sample_flat[counter] += walker.basin == kFlatBasin ? 1 : 0;
+}
+
+}  // namespace sgdwalk

@@ -1,0 +1,361 @@
+#include "cluster/parts.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "config/config.hpp"
+#include "io/walker_store.hpp"
+#include "run/checkpoint.hpp"
+#include "run/run_session.hpp"
+
+namespace sgdwalk {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr std::int64_t kMaxParts = 1000000;
+
+/// floor(k · total / n) without overflow (0 <= k <= n <= kMaxParts): with total = q·n + r,
+/// it is k·q + floor(k·r / n), and k·r < n² fits.
+std::int64_t part_boundary(std::int64_t total, std::int64_t k, std::int64_t n) {
+  const std::int64_t q = total / n, r = total % n;
+  return k * q + k * r / n;
+}
+
+/// The walkers of a run read from its shards' walker files, each covering its part.
+class ShardWalkerStore final : public WalkerStore {
+ public:
+  void add(WalkerRange range, std::shared_ptr<WalkerStore> file) {
+    if (range.size() > 0) parts_.push_back({range, std::move(file)});
+    finished_ = std::max(finished_, range.end);
+  }
+  void write(const WalkerArrays&, std::int64_t, std::int64_t) override {
+    throw std::logic_error("the walkers of merged shards are read-only");
+  }
+  void read(std::int64_t first, std::int64_t count, WalkerArrays& out) const override {
+    out.resize(count, dim_, first);
+    WalkerArrays piece;
+    for (const auto& [range, file] : parts_) {
+      const std::int64_t lo = std::max(first, range.begin);
+      const std::int64_t hi = std::min(first + count, range.end);
+      if (lo >= hi) continue;
+      file->read(lo, hi - lo, piece);
+      out.copy_from(piece, lo, hi);
+    }
+  }
+  std::int64_t finished() const override { return finished_; }
+  void set_dim(int dim) { dim_ = dim; }
+
+ private:
+  struct Part {
+    WalkerRange range;
+    std::shared_ptr<WalkerStore> file;
+  };
+  std::vector<Part> parts_;
+  std::int64_t finished_ = 0;
+  int dim_ = 0;
+};
+
+RunDirectoryError usage_error(const std::string& message) {
+  return RunDirectoryError(message, true);
+}
+
+/// Adds a part's exact tallies and integer counters to `total` (exact: any order, same bits).
+void add_part(RunData& total, const RunData& part) {
+  for (std::size_t v = 0; v < total.tallies.variants.size(); ++v) {
+    total.tallies.variants[v].merge(part.tallies.variants[v]);
+  }
+  for (std::size_t i = 0; i < total.tallies.samples.size(); ++i) {
+    SampleTally& to = total.tallies.samples[i];
+    const SampleTally& from = part.tallies.samples[i];
+    to.progress.merge(from.progress);
+    to.loss.merge(from.loss);
+    to.progress_sketch.merge(from.progress_sketch);
+    to.loss_sketch.merge(from.loss_sketch);
+  }
+  ObservableArrays& o = total.observables;
+  for (std::size_t i = 0; i < o.sample_flat.size(); ++i) {
+    o.sample_flat[i] += part.observables.sample_flat[i];
+    o.sample_finite[i] += part.observables.sample_finite[i];
+  }
+  for (std::size_t h = 0; h < o.histogram_counts.size(); ++h) {
+    for (std::size_t i = 0; i < o.histogram_counts[h].size(); ++i) {
+      o.histogram_counts[h][i] += part.observables.histogram_counts[h][i];
+    }
+  }
+}
+
+}  // namespace
+
+WalkerRange part_walkers(const RunPlan& plan, PartId part) {
+  const std::int64_t total = plan.total_walkers();
+  return {part_boundary(total, part.index, part.count),
+          part_boundary(total, part.index + 1, part.count)};
+}
+
+PartId parse_part(const std::string& text, const std::string& flag) {
+  const auto slash = text.find('/');
+  auto number = [&](std::string_view digits, std::int64_t& value) {
+    const auto* end = digits.data() + digits.size();
+    const auto [at, error] = std::from_chars(digits.data(), end, value);
+    return !digits.empty() && error == std::errc() && at == end;
+  };
+  PartId part;
+  if (slash == std::string::npos || !number(std::string_view(text).substr(0, slash), part.index) ||
+      !number(std::string_view(text).substr(slash + 1), part.count)) {
+    throw ConfigError(
+        fmt::format("{} {}: expected K/N (part K of N, counted from 0), e.g. 0/4", flag, text));
+  }
+  if (part.count < 1 || part.count > kMaxParts) {
+    throw ConfigError(fmt::format("{} {}: N = {} is out of range; allowed: 1 to {}", flag, text,
+                                  part.count, kMaxParts));
+  }
+  if (part.index < 0 || part.index >= part.count) {
+    throw ConfigError(
+        fmt::format("{} {}: K = {} is out of range; allowed: 0 to {} (parts are "
+                    "counted from 0)",
+                    flag, text, part.index, part.count - 1));
+  }
+  return part;
+}
+
+std::string to_string(PartId part) {
+  return fmt::format("{}/{}", part.index, part.count);
+}
+
+Json shard_provenance(const RunPlan& plan, PartId part) {
+  const WalkerRange range = part_walkers(plan, part);
+  return {{"index", part.index},
+          {"count", part.count},
+          {"walker_begin", range.begin},
+          {"walker_end", range.end},
+          {"config_hash", fmt::format("{:016x}", config_hash(plan))},
+          {"tallies", kTalliesFileName},
+          {"walkers", plan.per_walker_output ? Json(kWalkerFileName) : Json(nullptr)}};
+}
+
+MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
+                       const std::string& command_line) {
+  if (shard_dirs.empty()) throw usage_error("merge: no shard directories given");
+  // Part order (from each summary.json; what cannot be read stays in place and fails below with
+  // its own message), so that the tallies are added in a fixed order whatever the command line.
+  auto part_index = [](const std::string& dir) {
+    std::ifstream file(fs::path(dir) / "summary.json");
+    const Json summary =
+        Json::parse(std::string(std::istreambuf_iterator<char>(file), {}), nullptr, false);
+    const Json* index = summary.is_object() && summary.contains("shard") &&
+                                summary["shard"].is_object() && summary["shard"].contains("index")
+                            ? &summary["shard"]["index"]
+                            : nullptr;
+    return index != nullptr && index->is_number_integer() ? index->get<std::int64_t>() : -1;
+  };
+  std::vector<std::pair<std::int64_t, std::string>> ordered;
+  for (const std::string& dir : shard_dirs) ordered.emplace_back(part_index(dir), dir);
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+
+  // One shard at a time: read, check against the first, add its exact tallies and integer
+  // counters, keep only where its walkers are. Memory holds one shard's tallies besides the sum.
+  MergedRun merged;
+  RunPlan& plan = merged.plan;
+  RunData data;
+  auto walkers = std::make_shared<ShardWalkerStore>();
+  std::string first_dir;
+  PartId first_part;
+  std::vector<std::string> seen;  // directory of each part index, "" while missing
+  double simulate_seconds = 0, wall_seconds = 0;
+  std::int64_t sessions = 0;
+  std::vector<std::string> backends;
+  Json merged_from = Json::array();
+  for (const auto& [index, dir] : ordered) {
+    ResumePoint point = load_resume_point(dir);
+    if (!point.record.shard) {
+      throw usage_error(fmt::format(
+          "merge: '{}' is not a shard (its summary.json has no \"shard\"; shards are made by "
+          "`sgdwalk run CONFIG --shard K/N`)",
+          dir));
+    }
+    const PartId part = *point.record.shard;
+    if (!point.complete) {
+      throw usage_error(fmt::format(
+          "merge: shard {} in '{}' is not finished; continue it with `sgdwalk resume {}`",
+          to_string(part), dir, dir));
+    }
+    if (first_dir.empty()) {
+      first_dir = dir;
+      first_part = part;
+      plan = point.plan;
+      merged.record = point.record;
+      data.resize(plan, 0);
+      walkers->set_dim(plan.dim);
+      seen.assign(static_cast<std::size_t>(part.count), "");
+    } else if (point.plan.resolved_config != plan.resolved_config) {
+      throw usage_error(fmt::format(
+          "merge: '{}' (shard {}) is from another run than '{}': its resolved config differs: {}",
+          dir, to_string(part), first_dir,
+          describe_config_changes(plan.resolved_config, point.plan.resolved_config)));
+    } else if (part.count != first_part.count) {
+      throw usage_error(
+          fmt::format("merge: '{}' is shard {} but '{}' is shard {}: the shards of one run "
+                      "split it into the same number of parts",
+                      dir, to_string(part), first_dir, to_string(first_part)));
+    }
+    std::string& slot = seen[static_cast<std::size_t>(part.index)];
+    if (!slot.empty()) {
+      throw usage_error(
+          fmt::format("merge: shard {} is given twice: '{}' and '{}'", to_string(part), slot, dir));
+    }
+    slot = dir;
+
+    add_part(data, point.checkpoint.data);
+    const WalkerRange range = part_walkers(plan, part);
+    if (plan.per_walker_output && range.size() > 0) {
+      walkers->add(range, open_walker_file(plan, (fs::path(dir) / kWalkerFileName).string(),
+                                           range.begin, range.end));
+    }
+    simulate_seconds += point.checkpoint.progress.simulate_seconds;
+    wall_seconds += point.checkpoint.wall_seconds;
+    sessions += point.checkpoint.sessions;
+    std::ifstream summary_file(fs::path(dir) / "summary.json");
+    const Json summary =
+        Json::parse(std::string(std::istreambuf_iterator<char>(summary_file), {}), nullptr, false);
+    const std::string backend = summary.is_object() && summary.contains("backend")
+                                    ? summary["backend"].value("name", "?")
+                                    : "?";
+    if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
+      backends.push_back(backend);
+    }
+    merged_from.push_back({{"shard", to_string(part)},
+                           {"directory", fs::absolute(dir).lexically_normal().string()},
+                           {"backend", backend},
+                           {"walker_begin", range.begin},
+                           {"walker_end", range.end},
+                           {"simulate_seconds", point.checkpoint.progress.simulate_seconds}});
+  }
+  const std::int64_t count = first_part.count;
+  std::vector<std::string> missing;
+  for (std::int64_t k = 0; k < count; ++k) {
+    if (seen[static_cast<std::size_t>(k)].empty()) {
+      const WalkerRange range = part_walkers(plan, {k, count});
+      missing.push_back(
+          fmt::format("{} (walkers [{}, {}))", to_string({k, count}), range.begin, range.end));
+    }
+  }
+  if (!missing.empty()) {
+    const std::size_t absent = missing.size();
+    if (missing.size() > 8) {
+      missing.resize(6);
+      missing.push_back(fmt::format("and {} more", absent - 6));
+    }
+    throw usage_error(fmt::format("merge: {} of {} shard(s) missing: {}", absent, count,
+                                  fmt::join(missing, ", ")));
+  }
+
+  RunOutcome& outcome = merged.outcome;
+  outcome.progress.walker_begin = outcome.progress.walker_end = plan.total_walkers();
+  outcome.progress.simulate_seconds = simulate_seconds;
+  outcome.progress.update_counters(plan);
+  outcome.complete = true;
+  outcome.summaries = summarize(plan, data);
+  outcome.data = std::move(data);
+  if (plan.per_walker_output) outcome.walkers = walkers;
+  outcome.backend_name = fmt::format("{}", fmt::join(backends, "+"));
+  outcome.backend_description = fmt::format("{} shard(s) merged", count);
+
+  merged.record.shard.reset();
+  merged.record.provenance = Json::object();
+  merged.record.provenance["merged_from"] = merged_from;
+  merged.record.command_line = command_line;
+  merged.record.wall_seconds = wall_seconds;
+  merged.record.sessions = sessions;
+  return merged;
+}
+
+MergedRun merge_stopped_parts(const RunPlan& plan, const std::vector<std::string>& part_dirs) {
+  const auto parts = static_cast<std::int64_t>(part_dirs.size());
+  const std::int64_t W = plan.walkers_per_variant;
+  MergedRun merged;
+  merged.plan = plan;
+  RunData data;
+  data.resize(plan, 0);
+  auto walkers = std::make_shared<ShardWalkerStore>();
+  walkers->set_dim(plan.dim);
+  std::vector<bool> unfinished(static_cast<std::size_t>(plan.variant_count()), false);
+  std::int64_t walker_steps_done = 0;
+  double simulate_seconds = 0;
+  for (std::int64_t k = 0; k < parts; ++k) {
+    const WalkerRange range = part_walkers(plan, {k, parts});
+    const fs::path dir = part_dirs[static_cast<std::size_t>(k)];
+    std::int64_t finished = range.begin;  // a part that never started has nothing finished
+    std::error_code error;
+    if (fs::exists(dir / "summary.json", error)) {
+      const ResumePoint point = load_resume_point(dir.string());
+      if (point.has_checkpoint) {
+        const RunProgress& at = point.checkpoint.progress;
+        add_part(data, point.checkpoint.data);
+        finished = at.walker_begin;
+        walker_steps_done += (at.walker_begin - at.part_begin) * plan.steps +
+                             (at.walker_end - at.walker_begin) * at.step;
+        simulate_seconds += at.simulate_seconds;
+      }
+    }
+    // Variants with walkers of this part that have not reached the last step.
+    for (std::int64_t v = finished / W; finished < range.end && v <= (range.end - 1) / W; ++v) {
+      unfinished[static_cast<std::size_t>(v)] = true;
+    }
+    if (plan.per_walker_output && finished > range.begin) {
+      walkers->add({range.begin, finished},
+                   open_walker_file(plan, (dir / kWalkerFileName).string(), range.begin, finished));
+    }
+  }
+  const auto first_unfinished = std::find(unfinished.begin(), unfinished.end(), true);
+  const auto variants_done = static_cast<std::int64_t>(first_unfinished - unfinished.begin());
+
+  RunOutcome& outcome = merged.outcome;
+  outcome.progress.walker_begin = outcome.progress.walker_end = variants_done * W;
+  outcome.progress.simulate_seconds = simulate_seconds;
+  outcome.progress.update_counters(plan);
+  outcome.progress.walker_steps_done = walker_steps_done;
+  outcome.complete = false;
+  outcome.summaries = summarize(plan, data);
+  for (std::int64_t v = variants_done; v < plan.variant_count(); ++v) {
+    blank_summary(outcome.summaries[static_cast<std::size_t>(v)]);
+  }
+  outcome.data = std::move(data);
+  if (plan.per_walker_output) outcome.walkers = walkers;
+  return merged;
+}
+
+MergedRun merge_into_directory(const std::vector<std::string>& shard_dirs,
+                               const std::string& out_dir, bool force,
+                               const std::string& command_line) {
+  MergedRun merged = merge_shards(shard_dirs, command_line);
+  const fs::path out(out_dir);
+  std::error_code error;
+  if (fs::exists(out, error) && !fs::is_empty(out, error) && !force) {
+    throw usage_error(fmt::format(
+        "merge: '{}' exists and is not empty; choose another directory or pass --force", out_dir));
+  }
+  for (const std::string& dir : shard_dirs) {
+    if (fs::exists(out, error) && fs::equivalent(out, dir, error)) {
+      throw usage_error(fmt::format(
+          "merge: the output '{}' is one of the shards; choose another directory", out_dir));
+    }
+  }
+  fs::create_directories(out);
+  for (const char* stale : {kCheckpointFileName, kWalkerFileName, kTalliesFileName}) {
+    fs::remove(out / stale, error);
+  }
+  write_run_outputs(merged.plan, merged.outcome, merged.record, out_dir);
+  return merged;
+}
+
+}  // namespace sgdwalk

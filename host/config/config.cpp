@@ -1,0 +1,1199 @@
+#include "config/config.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <toml.hpp>
+
+#include "config/config_keys.hpp"
+#include "config/landscape_params.hpp"
+
+namespace sgdwalk {
+namespace {
+
+using Json = nlohmann::json;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+/// A value as written in TOML, on one line (toml11 breaks arrays and tables over lines: an error
+/// message names the value on one line), shortened to 60 characters.
+std::string describe(const toml::value& value) {
+  const std::string formatted =
+      toml::format(value, std::numeric_limits<std::size_t>::max(), 15, true, true);
+  std::string text;
+  std::istringstream lines(formatted);
+  for (std::string line; std::getline(lines, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    line = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
+    if (!text.empty()) {
+      if (line.front() == ']' || line.front() == '}') {
+        if (text.back() == ',') text.pop_back();
+      } else if (text.back() == ',') {
+        text += ' ';
+      } else if (text.back() != '[' && text.back() != '{') {
+        text += ", ";
+      }
+    }
+    text += line;
+  }
+  // ", " between elements (toml11's inline form has bare commas), outside strings.
+  std::string spaced;
+  char quote = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    spaced += c;
+    if (quote != 0) {
+      if (c == '\\' && quote == '"' && i + 1 < text.size()) {
+        spaced += text[++i];
+      } else if (c == quote) {
+        quote = 0;
+      }
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == ',' && i + 1 < text.size() && text[i + 1] != ' ') {
+      spaced += ' ';
+    }
+  }
+  if (value.is_table()) spaced = "{" + spaced + "}";
+  if (spaced.size() > 60) spaced = spaced.substr(0, 57) + "...";
+  return spaced;
+}
+
+std::string type_name(const toml::value& value) {
+  switch (value.type()) {
+    case toml::value_t::boolean:
+      return "a boolean";
+    case toml::value_t::integer:
+      return "an integer";
+    case toml::value_t::floating:
+      return "a float";
+    case toml::value_t::string:
+      return "a string";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    default:
+      return "a date/time";
+  }
+}
+
+/// Whether the config reference (docs/CONFIG.md) documents `section`.`key`. The validator reads
+/// no other key, so the reference cannot fall behind what is accepted. Section names and swept
+/// parameters are documented from their own tables.
+bool documented(const std::string& section, const std::string& key) {
+  // The linspace/logspace forms of sweep values and sample_steps are documented with their keys.
+  if (section.empty() || section == "sweep" || section == "sweep value" ||
+      section == "sample steps value") {
+    return true;
+  }
+  for (const auto& entry : config_keys()) {
+    if (entry.section == section && entry.name == key) return true;
+  }
+  if (section == "landscape") {
+    for (const LandscapeKind kind :
+         {LandscapeKind::two_valley, LandscapeKind::two_valley_slice, LandscapeKind::double_well}) {
+      for (const auto& parameter : landscape_parameters(kind, 1)) {
+        if (parameter.name == key) return true;
+      }
+    }
+  }
+  return false;
+}
+
+/// Values of other keys that bound a key's range (Limit in the key table).
+struct Limits {
+  std::int64_t steps = 0;
+  int dim = 1;
+};
+
+/// Reads one TOML table, remembering which keys were used so the rest can be reported as unknown.
+class TableReader {
+ public:
+  /// `section` names the table's keys in the key table (config_keys.hpp); `path` is where the
+  /// table is in this file, for messages ("observables.histogram[2]").
+  TableReader(const std::string& source, std::string section, std::string path,
+              const toml::value* table, Limits limits = {})
+      : source_(source),
+        section_(std::move(section)),
+        path_(std::move(path)),
+        table_(table),
+        limits_(limits) {
+    if (table_ != nullptr && !table_->is_table()) {
+      fail_at(path_,
+              fmt::format("expected a table, got {} {}", type_name(*table_), describe(*table_)));
+    }
+  }
+
+  bool has(const std::string& key) const {
+    return table_ != nullptr && table_->as_table().count(key) != 0;
+  }
+
+  const toml::value* get(const std::string& key) {
+    if (!documented(section_, key)) {
+      throw std::logic_error(fmt::format(
+          "the validator reads {}.{}, which the key table (host/config/config_keys.cpp) lacks",
+          section_, key));
+    }
+    known_.insert(key);
+    if (!has(key)) return nullptr;
+    return &table_->as_table().at(key);
+  }
+
+  std::string key_path(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
+
+  [[noreturn]] void fail_at(const std::string& key_path, const std::string& message) const {
+    throw ConfigError(fmt::format("{}: key '{}': {}", source_, key_path, message));
+  }
+  [[noreturn]] void fail(const std::string& key, const std::string& message) const {
+    fail_at(key_path(key), message);
+  }
+
+  /// The number `key` of this section, with the key table's default and range.
+  double number(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    return number(key, spec.number_default, spec.min, spec.max, spec.min_exclusive);
+  }
+
+  double number(const std::string& key, double fallback, double min, double max,
+                bool min_exclusive = false) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return fallback;
+    return as_number(key, *value, min, max, min_exclusive);
+  }
+
+  double as_number(const std::string& key, const toml::value& value, double min, double max,
+                   bool min_exclusive = false) const {
+    double x = 0;
+    if (value.is_integer()) {
+      x = static_cast<double>(value.as_integer());
+    } else if (value.is_floating()) {
+      x = value.as_floating();
+    } else {
+      fail(key, fmt::format("expected a number, got {} {}", type_name(value), describe(value)));
+    }
+    if (!std::isfinite(x))
+      fail(key, fmt::format("value {} is not finite; allowed: a finite number", describe(value)));
+    const bool below = min_exclusive ? !(x > min) : !(x >= min);
+    if (below || x > max) {
+      fail(key, fmt::format("value {} is out of range; allowed: {}", describe(value),
+                            range_text(min, max, min_exclusive)));
+    }
+    return x;
+  }
+
+  /// The integer `key` of this section, with the key table's default and range.
+  std::int64_t integer(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    std::int64_t max = spec.integer_max;
+    if (spec.integer_max_limit == Limit::steps) max = limits_.steps;
+    if (spec.integer_max_limit == Limit::last_coordinate) max = limits_.dim - 1;
+    return integer(key, spec.integer_default, spec.integer_min, max);
+  }
+
+  std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min,
+                       std::int64_t max) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return fallback;
+    return as_integer(key, *value, min, max);
+  }
+
+  std::int64_t as_integer(const std::string& key, const toml::value& value, std::int64_t min,
+                          std::int64_t max) const {
+    std::int64_t x = 0;
+    if (value.is_integer()) {
+      x = value.as_integer();
+    } else if (value.is_floating() && std::isfinite(value.as_floating()) &&
+               value.as_floating() == std::floor(value.as_floating()) &&
+               std::fabs(value.as_floating()) < 9.0e15) {
+      x = static_cast<std::int64_t>(value.as_floating());  // 1e6 is a fine walker count
+    } else {
+      fail(key, fmt::format("expected an integer, got {} {}", type_name(value), describe(value)));
+    }
+    if (x < min || x > max) {
+      fail(key, fmt::format("value {} is out of range; allowed: integers in [{}, {}]",
+                            describe(value), min, max));
+    }
+    return x;
+  }
+
+  /// The string `key` of this section, with the key table's default and allowed values.
+  std::string string(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    return string(key, spec.string_default, spec.allowed);
+  }
+
+  std::string string(const std::string& key, const std::string& fallback,
+                     const std::vector<std::string>& allowed) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return fallback;
+    if (!value->is_string()) {
+      fail(key, fmt::format("expected a string, got {} {}", type_name(*value), describe(*value)));
+    }
+    const std::string text = value->as_string().str;
+    if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), text) == allowed.end()) {
+      fail(key, fmt::format("value \"{}\" is not allowed; allowed: {}{}", text,
+                            fmt::join(allowed, ", "), suggestion(text, allowed)));
+    }
+    return text;
+  }
+
+  bool boolean(const std::string& key) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return config_key(section_, key).boolean_default;
+    if (!value->is_boolean()) {
+      fail(key,
+           fmt::format("expected true or false, got {} {}", type_name(*value), describe(*value)));
+    }
+    return value->as_boolean();
+  }
+
+  /// The array of numbers `key` of this section, with the key table's element range and count.
+  std::vector<double> numbers(const std::string& key) {
+    const ConfigKey& spec = config_key(section_, key);
+    return numbers(key, spec.min_items, spec.max_items, spec.min, spec.max);
+  }
+
+  std::vector<double> numbers(const std::string& key, std::size_t min_size, std::size_t max_size,
+                              double min, double max) {
+    const toml::value* value = get(key);
+    if (value == nullptr) return {};
+    return as_numbers(key, *value, min_size, max_size, min, max);
+  }
+
+  std::vector<double> as_numbers(const std::string& key, const toml::value& value,
+                                 std::size_t min_size, std::size_t max_size, double min,
+                                 double max) const {
+    if (!value.is_array()) {
+      fail(key, fmt::format("expected an array of numbers, got {} {}", type_name(value),
+                            describe(value)));
+    }
+    const auto& array = value.as_array();
+    if (array.size() < min_size || array.size() > max_size) {
+      fail(key,
+           fmt::format("array {} has {} element(s); allowed: {}", describe(value), array.size(),
+                       min_size == max_size ? std::to_string(min_size)
+                                            : fmt::format("{} to {}", min_size, max_size)));
+    }
+    std::vector<double> result;
+    for (std::size_t i = 0; i < array.size(); ++i) {
+      result.push_back(as_number(fmt::format("{}[{}]", key, i), array[i], min, max));
+    }
+    return result;
+  }
+
+  /// Reports keys that were never asked for.
+  void reject_unknown() const {
+    if (table_ == nullptr) return;
+    for (const auto& [key, value] : table_->as_table()) {
+      if (known_.count(key) == 0) {
+        const std::vector<std::string> candidates(known_.begin(), known_.end());
+        fail(key, fmt::format("unknown key{}; known keys here: {}", suggestion(key, candidates),
+                              fmt::join(candidates, ", ")));
+      }
+    }
+  }
+
+  static std::string suggestion(const std::string& word, const std::vector<std::string>& options) {
+    const std::string best = closest_match(word, options);
+    if (best.empty()) return "";
+    return fmt::format(" (did you mean '{}'?)", best);
+  }
+
+  static std::string range_text(double min, double max, bool min_exclusive) {
+    return number_range_text(min, max, min_exclusive);
+  }
+
+  const std::string& source() const { return source_; }
+  const toml::value* table() const { return table_; }
+
+ private:
+  std::string source_;
+  std::string section_;
+  std::string path_;
+  const toml::value* table_;
+  Limits limits_;
+  std::set<std::string> known_;
+};
+
+/// Values of one swept parameter: a list, or {linspace = [a, b, n]} / {logspace = [e0, e1, n]}.
+std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
+                                 const toml::value& value, std::vector<std::string>& hints) {
+  constexpr auto kMaxValues = static_cast<std::size_t>(kMaxSweepValues);
+  if (value.is_array()) {
+    auto values = sweep.as_numbers(key, value, 1, kMaxValues, -kInf, kInf);
+    return values;
+  }
+  if (value.is_table()) {
+    TableReader spec(sweep.source(), "sweep value", sweep.key_path(key), &value);
+    const bool linear = spec.has("linspace");
+    const bool logarithmic = spec.has("logspace");
+    if (linear == logarithmic) {
+      sweep.fail(key,
+                 "expected a list of values, {linspace = [start, stop, count]} or "
+                 "{logspace = [start_exponent, stop_exponent, count]}");
+    }
+    const std::string form = linear ? "linspace" : "logspace";
+    const toml::value& triple = *spec.get(form);
+    if (!triple.is_array() || triple.as_array().size() != 3) {
+      spec.fail(form, fmt::format("expected [start, stop, count], got {}", describe(triple)));
+    }
+    const double start = spec.as_number(form + "[0]", triple.as_array()[0], -kInf, kInf);
+    const double stop = spec.as_number(form + "[1]", triple.as_array()[1], -kInf, kInf);
+    const auto count = spec.as_integer(form + "[2]", triple.as_array()[2], 1, kMaxSweepValues);
+    spec.reject_unknown();
+    std::vector<double> values;
+    for (std::int64_t i = 0; i < count; ++i) {
+      const double t = count == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(count - 1);
+      const double u = start + (stop - start) * t;
+      values.push_back(linear ? u : std::pow(10.0, u));
+    }
+    // Exponents strictly between 0 and 1 are almost always values written where exponents belong
+    // ({logspace = [0.01, 0.1, 5]} sweeps 1.02 ... 1.26): valid, so a hint rather than an error.
+    if (logarithmic && start > 0 && start < 1 && stop > 0 && stop < 1) {
+      hints.push_back(fmt::format(
+          "{}: logspace takes exponents of 10, so [{:g}, {:g}, {}] sweeps {:.4g} ... {:.4g}; "
+          "for values from {:g} to {:g} write {{logspace = [{:.4g}, {:.4g}, {}]}}",
+          sweep.key_path(key), start, stop, count, values.front(), values.back(), start, stop,
+          std::log10(start), std::log10(stop), count));
+    }
+    return values;
+  }
+  sweep.fail(key, fmt::format("expected a list of values or a linspace/logspace table, got {} {}",
+                              type_name(value), describe(value)));
+}
+
+/// The dynamics parameters a variant may set or sweep, besides the landscape's.
+const std::vector<std::string>& dynamics_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> names;
+    for (const auto& key : config_keys()) {
+      if (key.section == "dynamics" && key.type == KeyType::number) names.push_back(key.name);
+    }
+    return names;
+  }();
+  return keys;
+}
+
+void resolve_dynamics(const std::string& source, const std::map<std::string, double>& values,
+                      Variant& variant) {
+  auto has = [&](const char* key) { return values.count(key) != 0; };
+  if (has("learning_rate") && has("dt")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.dt': give either learning_rate (SGD) or dt (Langevin time step), "
+        "not both",
+        source));
+  }
+  if (has("noise_strength") && has("temperature")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.temperature': give either noise_strength (sigma) or temperature "
+        "(Delta_S = learning_rate * sigma), not both",
+        source));
+  }
+  if (!has("learning_rate") && !has("dt")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.learning_rate': missing; give learning_rate (or dt), a number > 0",
+        source));
+  }
+  if (!has("noise_strength") && !has("temperature")) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.noise_strength': missing; give noise_strength (or temperature), a "
+        "number >= 0",
+        source));
+  }
+  variant.learning_rate = has("learning_rate") ? values.at("learning_rate") : values.at("dt");
+  variant.noise_strength = has("noise_strength") ? values.at("noise_strength")
+                                                 : values.at("temperature") / variant.learning_rate;
+  variant.epsilon =
+      has("epsilon") ? values.at("epsilon") : config_key("dynamics", "epsilon").number_default;
+  // Checked after the sweep is applied (a swept value replaces the base one), each against its
+  // own entry of the key table.
+  for (const auto& [key, value] : values) {
+    const ConfigKey& spec = config_key("dynamics", key);
+    const bool below = spec.min_exclusive ? !(value > spec.min) : !(value >= spec.min);
+    if (!std::isfinite(value) || below || value > spec.max) {
+      throw ConfigError(fmt::format("{}: key 'dynamics.{}': value {} is out of range; allowed: {}",
+                                    source, key, value,
+                                    number_range_text(spec.min, spec.max, spec.min_exclusive)));
+    }
+  }
+}
+
+LandscapeKind parse_landscape_kind(const std::string& name) {
+  if (name == "two_valley") return LandscapeKind::two_valley;
+  if (name == "two_valley_slice") return LandscapeKind::two_valley_slice;
+  if (name == "double_well") return LandscapeKind::double_well;
+  return LandscapeKind::harmonic;
+}
+
+NoiseKind parse_noise_kind(const std::string& name) {
+  if (name == "hessian") return NoiseKind::hessian;
+  if (name == "hessian_squared") return NoiseKind::hessian_squared;
+  return NoiseKind::isotropic;
+}
+
+/// run.name names a directory under runs/ and a histogram's name a group of results.h5 (and
+/// figure files): plain file names, so that they cannot point elsewhere.
+void check_plain_name(const TableReader& table, const std::string& key, const std::string& name,
+                      const std::string& allowed) {
+  const auto bad = [&](const std::string& why) {
+    table.fail(key, fmt::format("value \"{}\" {}; allowed: {}", name, why, allowed));
+  };
+  if (name.empty()) bad("is empty");
+  if (name == "." || name == "..") bad("is not a name");
+  if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos) {
+    bad("is a path");
+  }
+  if (name.size() > 200) bad(fmt::format("has {} characters", name.size()));
+  for (const char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) bad("has a control character");
+  }
+}
+
+RunPlan build_plan(const toml::value& root, const std::string& source) {
+  RunPlan plan;
+  Json resolved;
+  if (!root.is_table()) throw ConfigError(source + ": the config must be a TOML table");
+  TableReader top(source, "", "", &root);
+
+  // ---- [run] ------------------------------------------------------------------------------------
+  TableReader run(source, "run", "run", top.get("run"));
+  plan.name = run.string("name");
+  check_plain_name(run, "name", plan.name, config_key("run", "name").range_text);
+  plan.walkers_per_variant = run.integer("walkers");
+  plan.steps = run.integer("steps");
+  plan.seed = static_cast<std::uint64_t>(run.integer("seed"));
+  plan.precision = run.string("precision") == "float" ? Precision::f32 : Precision::f64;
+  plan.batch_walkers = run.integer("batch_walkers");
+  run.reject_unknown();
+  resolved["run"] = {{"name", plan.name},
+                     {"walkers", plan.walkers_per_variant},
+                     {"steps", plan.steps},
+                     {"seed", plan.seed},
+                     {"precision", to_string(plan.precision)},
+                     {"batch_walkers", plan.batch_walkers}};
+
+  // ---- [landscape] ------------------------------------------------------------------------------
+  TableReader landscape(source, "landscape", "landscape", top.get("landscape"));
+  plan.landscape = parse_landscape_kind(landscape.string("kind"));
+  const bool harmonic = plan.landscape == LandscapeKind::harmonic;
+  const std::int64_t given_dim = landscape.integer("dim");
+  plan.dim = landscape_dimension(plan.landscape, static_cast<int>(given_dim));
+  if (!harmonic && landscape.has("dim") && given_dim != plan.dim) {
+    landscape.fail("dim", fmt::format("value {} does not match the {} landscape; allowed: {}",
+                                      given_dim, to_string(plan.landscape), plan.dim));
+  }
+  const Limits limits{plan.steps, plan.dim};
+  const auto& parameter_table = landscape_parameters(plan.landscape, plan.dim);
+  std::map<std::string, double> base_landscape;
+  if (harmonic) {
+    // Arrays stiffness = [...] and center = [...], one entry per axis.
+    for (const std::string array_name : {"stiffness", "center"}) {
+      const ConfigKey& spec = config_key("landscape", array_name);
+      const auto values = landscape.numbers(array_name, static_cast<std::size_t>(plan.dim),
+                                            static_cast<std::size_t>(plan.dim), spec.min, spec.max);
+      for (int i = 0; i < plan.dim; ++i) {
+        const std::string name = array_name + "." + std::to_string(i);
+        const ParameterInfo& info =
+            *std::find_if(parameter_table.begin(), parameter_table.end(),
+                          [&](const ParameterInfo& p) { return p.name == name; });
+        const double value =
+            values.empty() ? info.default_value : values[static_cast<std::size_t>(i)];
+        const bool below = info.min_exclusive ? !(value > info.min) : !(value >= info.min);
+        if (below || value > info.max) {
+          landscape.fail(fmt::format("{}[{}]", array_name, i),
+                         fmt::format("value {} is out of range; allowed: {}", value,
+                                     number_range_text(info.min, info.max, info.min_exclusive)));
+        }
+        base_landscape[name] = value;
+      }
+    }
+  } else {
+    for (const auto& info : parameter_table) {
+      base_landscape[info.name] =
+          landscape.number(info.name, info.default_value, info.min, info.max, info.min_exclusive);
+    }
+  }
+  landscape.reject_unknown();
+  resolved["landscape"] = {{"kind", to_string(plan.landscape)}, {"dim", plan.dim}};
+  if (harmonic) {
+    for (const std::string array_name : {"stiffness", "center"}) {
+      Json values = Json::array();
+      for (int i = 0; i < plan.dim; ++i)
+        values.push_back(base_landscape.at(array_name + "." + std::to_string(i)));
+      resolved["landscape"][array_name] = values;
+    }
+  } else {
+    for (const auto& [name, value] : base_landscape) resolved["landscape"][name] = value;
+  }
+
+  // ---- [dynamics] -------------------------------------------------------------------------------
+  TableReader dynamics(source, "dynamics", "dynamics", top.get("dynamics"));
+  plan.noise = parse_noise_kind(dynamics.string("noise"));
+  std::map<std::string, double> base_dynamics;
+  for (const auto& key : dynamics_keys()) {
+    // Ranges are checked once the sweep has been applied (resolve_dynamics).
+    if (dynamics.has(key))
+      base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
+    else
+      dynamics.get(key);
+  }
+  dynamics.reject_unknown();
+
+  // ---- [init] -----------------------------------------------------------------------------------
+  TableReader init(source, "init", "init", top.get("init"));
+  if (const toml::value* positions = init.get("positions")) {
+    if (!positions->is_array() || positions->as_array().empty()) {
+      init.fail("positions", fmt::format("expected a non-empty array of {}-D points, got {}",
+                                         plan.dim, describe(*positions)));
+    }
+    const auto& list = positions->as_array();
+    const bool single_point = !list.front().is_array();
+    if (single_point) {
+      plan.initial_positions.push_back(
+          init.as_numbers("positions", *positions, static_cast<std::size_t>(plan.dim),
+                          static_cast<std::size_t>(plan.dim), -kInf, kInf));
+    } else {
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        plan.initial_positions.push_back(init.as_numbers(
+            fmt::format("positions[{}]", i), list[i], static_cast<std::size_t>(plan.dim),
+            static_cast<std::size_t>(plan.dim), -kInf, kInf));
+      }
+    }
+  } else {
+    // The paper's start: x alternating −0.01 / +0.01, y0 = 5 (2-D); the origin ± 0.01 otherwise.
+    if (plan.dim == 2 && plan.landscape == LandscapeKind::two_valley) {
+      plan.initial_positions = {{-0.01, 5.0}, {0.01, 5.0}};
+    } else {
+      std::vector<double> minus(static_cast<std::size_t>(plan.dim), 0.0);
+      std::vector<double> plus = minus;
+      minus[0] = -0.01;
+      plus[0] = 0.01;
+      plan.initial_positions = {minus, plus};
+    }
+  }
+  init.reject_unknown();
+  resolved["init"] = {{"positions", plan.initial_positions}};
+
+  // ---- [observables] ----------------------------------------------------------------------------
+  TableReader observables(source, "observables", "observables", top.get("observables"), limits);
+  const std::int64_t sample_every = observables.integer("sample_every");
+  std::set<std::int64_t> samples;
+  if (const toml::value* list = observables.get("sample_steps"); list && list->is_table()) {
+    // {logspace = [first_exponent, last_exponent, count]}: steps round(10^e) at `count` exponents
+    // evenly spaced from the first to the last, plus step 0 and the last step. Freezing under weak
+    // noise happens within the first hundreds of steps of a long run: log-spaced samples see it.
+    TableReader spec(source, "sample steps value", observables.key_path("sample_steps"), list);
+    if (!spec.has("logspace")) {
+      observables.fail("sample_steps",
+                       fmt::format("expected an array of steps or {{logspace = [first_exponent, "
+                                   "last_exponent, count]}}, got {}",
+                                   describe(*list)));
+    }
+    const toml::value& triple = *spec.get("logspace");
+    if (!triple.is_array() || triple.as_array().size() != 3) {
+      spec.fail("logspace", fmt::format("expected [first_exponent, last_exponent, count], got {}",
+                                        describe(triple)));
+    }
+    const double top = std::log10(static_cast<double>(std::max<std::int64_t>(plan.steps, 1)));
+    const double first = spec.as_number("logspace[0]", triple.as_array()[0], 0.0, top);
+    const double last = spec.as_number("logspace[1]", triple.as_array()[1], first, top);
+    const auto count = spec.as_integer("logspace[2]", triple.as_array()[2], 1, 100000);
+    spec.reject_unknown();
+    samples.insert(0);
+    samples.insert(plan.steps);
+    for (std::int64_t i = 0; i < count; ++i) {
+      const double t = count == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(count - 1);
+      const auto step =
+          static_cast<std::int64_t>(std::llround(std::pow(10.0, first + (last - first) * t)));
+      samples.insert(std::clamp<std::int64_t>(step, 0, plan.steps));
+    }
+  } else if (list) {
+    if (!list->is_array()) {
+      observables.fail("sample_steps",
+                       fmt::format("expected an array of steps or {{logspace = [first_exponent, "
+                                   "last_exponent, count]}}, got {}",
+                                   describe(*list)));
+    }
+    for (std::size_t i = 0; i < list->as_array().size(); ++i) {
+      samples.insert(observables.as_integer(fmt::format("sample_steps[{}]", i), list->as_array()[i],
+                                            0, plan.steps));
+    }
+  }
+  if (sample_every > 0) {
+    // Every sample step costs 8 bytes per walker; a million is far beyond any useful time series
+    // (and the bound keeps this loop and the set finite).
+    constexpr std::int64_t kMaxSamples = 1000000;
+    if (plan.steps / sample_every + 2 > kMaxSamples) {
+      observables.fail("sample_every",
+                       fmt::format("value {} gives {} sample steps over {} steps; allowed: at most "
+                                   "{} sample steps (sample_every >= {})",
+                                   sample_every, plan.steps / sample_every + 1, plan.steps,
+                                   kMaxSamples, plan.steps / (kMaxSamples - 2) + 1));
+    }
+    for (std::int64_t s = 0; s <= plan.steps; s += sample_every) samples.insert(s);
+    samples.insert(plan.steps);
+  }
+  if (!observables.has("sample_steps") && sample_every == 0) {
+    // Default: 21 evenly spaced samples including the start and the end.
+    for (int i = 0; i <= 20; ++i) samples.insert(plan.steps * i / 20);
+  }
+  plan.sample_steps.assign(samples.begin(), samples.end());
+  if (observables.has("quantiles")) {
+    plan.quantiles = observables.numbers("quantiles");
+  } else {
+    observables.get("quantiles");
+  }
+  plan.per_walker_output = observables.boolean("per_walker");
+
+  Json passage_json;
+  if (const toml::value* passage_value = observables.get("first_passage")) {
+    TableReader passage(source, "observables.first_passage", "observables.first_passage",
+                        passage_value, limits);
+    const bool by_basin = passage.has("target");
+    const bool by_threshold = passage.has("above") || passage.has("below");
+    if (by_basin == by_threshold) {
+      passage.fail_at("observables.first_passage",
+                      "give either target = \"flat\"|\"sharp\" or coordinate + above|below");
+    }
+    if (by_basin) {
+      const std::string target = passage.string("target");
+      plan.passage.kind = PassageKind::basin;
+      plan.passage.basin = target == "flat" ? kFlatBasin : kSharpBasin;
+      plan.passage.description = "basin == " + target;
+      passage_json = {{"target", target}};
+    } else {
+      if (passage.has("above") && passage.has("below")) {
+        passage.fail("below", "give either above or below, not both");
+      }
+      plan.passage.coordinate = static_cast<int>(passage.integer("coordinate"));
+      const bool above = passage.has("above");
+      plan.passage.kind = above ? PassageKind::above : PassageKind::below;
+      plan.passage.threshold = passage.number(above ? "above" : "below");
+      plan.passage.description = fmt::format("position[{}] {} {}", plan.passage.coordinate,
+                                             above ? ">=" : "<=", plan.passage.threshold);
+      passage_json = {{"coordinate", plan.passage.coordinate},
+                      {above ? "above" : "below", plan.passage.threshold}};
+    }
+    passage.reject_unknown();
+  }
+
+  if (const toml::value* histograms = observables.get("histogram")) {
+    if (!histograms->is_array()) {
+      observables.fail("histogram", "expected an array of tables: write [[observables.histogram]]");
+    }
+    const auto& list = histograms->as_array();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      TableReader h(source, "observables.histogram", fmt::format("observables.histogram[{}]", i),
+                    &list[i], limits);
+      HistogramSpec spec;
+      spec.name = h.string("name", fmt::format("histogram{}", i), {});
+      check_plain_name(h, "name", spec.name,
+                       config_key("observables.histogram", "name").range_text);
+      for (const auto& earlier : plan.histograms) {
+        if (earlier.name == spec.name) {
+          h.fail("name",
+                 fmt::format("value \"{}\" is the name of an earlier histogram; allowed: "
+                             "{}",
+                             spec.name, config_key("observables.histogram", "name").range_text));
+        }
+      }
+      spec.kind = h.string("kind") == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
+      spec.x_coordinate = static_cast<int>(h.integer("coordinate"));
+      const auto x_range = h.numbers("x_range");
+      if (x_range.empty()) h.fail("x_range", "missing; give [low, high] with low < high");
+      if (!(x_range[0] < x_range[1])) {
+        h.fail("x_range",
+               fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
+      }
+      spec.x_lo = x_range[0];
+      spec.x_hi = x_range[1];
+      spec.x_bins = static_cast<int>(h.integer("bins"));
+      if (spec.kind == HistogramKind::x_in_band) {
+        const auto band = h.numbers("y_band");
+        if (!band.empty()) {
+          if (!(band[0] <= band[1])) {
+            h.fail("y_band",
+                   fmt::format("[{}, {}] is empty; allowed: low <= high", band[0], band[1]));
+          }
+          spec.band_lo = band[0];
+          spec.band_hi = band[1];
+        }
+      } else {
+        const auto y_range = h.numbers("y_range");
+        if (y_range.empty()) h.fail("y_range", "missing; give [low, high] with low < high");
+        if (!(y_range[0] < y_range[1])) {
+          h.fail("y_range",
+                 fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
+        }
+        spec.y_lo = y_range[0];
+        spec.y_hi = y_range[1];
+        spec.y_bins = static_cast<int>(h.integer("y_bins"));
+        if (std::int64_t{spec.x_bins} * spec.y_bins > 10000000) {
+          h.fail("y_bins", fmt::format("bins x y_bins = {} is too many; allowed: <= 1e7",
+                                       std::int64_t{spec.x_bins} * spec.y_bins));
+        }
+      }
+      if (const toml::value* w = h.get("window")) {
+        if (!w->is_array() || w->as_array().size() != 2) {
+          h.fail("window", fmt::format("expected [first_step, last_step], got {}", describe(*w)));
+        }
+        spec.window_begin = h.as_integer("window[0]", w->as_array()[0], 0, plan.steps);
+        spec.window_end =
+            h.as_integer("window[1]", w->as_array()[1], spec.window_begin, plan.steps);
+      } else {
+        spec.window_begin = plan.steps / 2;
+        spec.window_end = plan.steps;
+      }
+      spec.every = h.integer("every");
+      if (h.has("temperature"))
+        spec.temperature = h.number("temperature");
+      else
+        h.get("temperature");
+      h.reject_unknown();
+      plan.histograms.push_back(spec);
+    }
+  }
+  observables.reject_unknown();
+  {
+    Json histograms = Json::array();
+    for (const auto& spec : plan.histograms) {
+      Json h = {{"name", spec.name},
+                {"kind", spec.kind == HistogramKind::x_in_band ? "x" : "xy"},
+                {"coordinate", spec.x_coordinate},
+                {"x_range", {spec.x_lo, spec.x_hi}},
+                {"bins", spec.x_bins},
+                {"window", {spec.window_begin, spec.window_end}},
+                {"every", spec.every}};
+      if (spec.kind == HistogramKind::x_in_band) {
+        if (spec.band_lo > -1e300 || spec.band_hi < 1e300)
+          h["y_band"] = {spec.band_lo, spec.band_hi};
+      } else {
+        h["y_range"] = {spec.y_lo, spec.y_hi};
+        h["y_bins"] = spec.y_bins;
+      }
+      if (!std::isnan(spec.temperature)) h["temperature"] = spec.temperature;
+      histograms.push_back(h);
+    }
+    resolved["observables"] = {{"sample_steps", plan.sample_steps},
+                               {"quantiles", plan.quantiles},
+                               {"per_walker", plan.per_walker_output},
+                               {"histogram", histograms}};
+    if (plan.passage.kind != PassageKind::none) {
+      resolved["observables"]["first_passage"] = passage_json;
+    }
+  }
+
+  // ---- [sweep] ----------------------------------------------------------------------------------
+  struct Axis {
+    std::string name;
+    std::vector<double> values;
+    std::size_t line;
+  };
+  std::vector<Axis> axes;
+  std::string mode = "grid";
+  if (const toml::value* sweep_value = top.get("sweep")) {
+    TableReader sweep(source, "sweep", "sweep", sweep_value);
+    mode = sweep.string("mode");
+    std::vector<std::string> allowed = dynamics_keys();
+    for (const auto& info : parameter_table) allowed.push_back(info.name);
+    for (const auto& [key, value] : sweep_value->as_table()) {
+      if (key == "mode" || key == "order") continue;
+      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        sweep.fail(key,
+                   fmt::format("cannot sweep this parameter{}; sweepable: {}",
+                               TableReader::suggestion(key, allowed), fmt::join(allowed, ", ")));
+      }
+      sweep.get(key);
+      axes.push_back({key, sweep_values(sweep, key, value, plan.hints), value.location().line()});
+    }
+    // Grid order follows the file (the first swept key varies slowest) unless `order` says it.
+    std::stable_sort(axes.begin(), axes.end(),
+                     [](const Axis& a, const Axis& b) { return a.line < b.line; });
+    if (const toml::value* order_value = sweep.get("order")) {
+      const auto fail_order = [&](const std::string& why) {
+        std::vector<std::string> names;
+        for (const auto& axis : axes) names.push_back(axis.name);
+        sweep.fail("order", fmt::format("{} {}; allowed: the swept keys ({}), each once", why,
+                                        describe(*order_value), fmt::join(names, ", ")));
+      };
+      if (!order_value->is_array()) fail_order("expected an array of names, got");
+      const auto& order = order_value->as_array();
+      if (order.size() != axes.size()) fail_order("does not name every swept key once:");
+      std::vector<Axis> ordered;
+      for (const auto& entry : order) {
+        if (!entry.is_string()) fail_order("expected an array of names, got");
+        const std::string name = entry.as_string().str;
+        const auto axis =
+            std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.name == name; });
+        if (axis == axes.end() || std::any_of(ordered.begin(), ordered.end(),
+                                              [&](const Axis& a) { return a.name == name; })) {
+          fail_order("does not name every swept key once:");
+        }
+        ordered.push_back(*axis);
+      }
+      axes = std::move(ordered);
+    }
+    sweep.reject_unknown();
+    if (mode == "zip") {
+      for (const auto& axis : axes) {
+        if (axis.values.size() != axes.front().values.size()) {
+          sweep.fail(axis.name,
+                     fmt::format("zip sweep needs equal lengths; '{}' has {}, '{}' has {}",
+                                 axes.front().name, axes.front().values.size(), axis.name,
+                                 axis.values.size()));
+        }
+      }
+    }
+  }
+  top.reject_unknown();
+
+  std::size_t variant_total = 1;
+  if (!axes.empty()) {
+    if (mode == "zip") {
+      variant_total = axes.front().values.size();
+    } else {
+      for (const auto& axis : axes) {
+        variant_total *= axis.values.size();
+        if (variant_total > static_cast<std::size_t>(kMaxVariants)) {
+          throw ConfigError(
+              fmt::format("{}: key 'sweep': the grid has more than {} variants; "
+                          "allowed: at most {}",
+                          source, kMaxVariants, kMaxVariants));
+        }
+      }
+    }
+  }
+  for (std::size_t v = 0; v < variant_total; ++v) {
+    Variant variant;
+    variant.landscape = base_landscape;
+    std::map<std::string, double> dynamics_values = base_dynamics;
+    std::size_t remainder = v;
+    std::vector<std::pair<std::string, double>> swept(axes.size());
+    for (std::size_t a = axes.size(); a-- > 0;) {
+      const auto& axis = axes[a];
+      const std::size_t index = mode == "zip" ? v : remainder % axis.values.size();
+      if (mode != "zip") remainder /= axis.values.size();
+      swept[a] = {axis.name, axis.values[index]};
+    }
+    for (const auto& [name, value] : swept) {
+      const bool is_dynamics =
+          std::find(dynamics_keys().begin(), dynamics_keys().end(), name) != dynamics_keys().end();
+      if (is_dynamics) {
+        // A swept synonym replaces the base one (e.g. sweep dt over a base learning_rate).
+        if (name == "dt") dynamics_values.erase("learning_rate");
+        if (name == "learning_rate") dynamics_values.erase("dt");
+        if (name == "temperature") dynamics_values.erase("noise_strength");
+        if (name == "noise_strength") dynamics_values.erase("temperature");
+        dynamics_values[name] = value;
+      } else {
+        const std::string& key = name;  // clang < 16 cannot capture structured bindings
+        const auto info = std::find_if(parameter_table.begin(), parameter_table.end(),
+                                       [&](const ParameterInfo& p) { return p.name == key; });
+        const bool below = info->min_exclusive ? !(value > info->min) : !(value >= info->min);
+        if (!std::isfinite(value) || below || value > info->max) {
+          throw ConfigError(fmt::format(
+              "{}: key 'sweep.{}': value {} is out of range; allowed: {}", source, name, value,
+              TableReader::range_text(info->min, info->max, info->min_exclusive)));
+        }
+        variant.landscape[name] = value;
+      }
+    }
+    resolve_dynamics(source, dynamics_values, variant);
+    variant.swept = std::move(swept);
+    plan.variants.push_back(std::move(variant));
+  }
+
+  const Variant& first = plan.variants.front();
+  resolved["dynamics"] = {{"noise", to_string(plan.noise)},
+                          {"learning_rate", first.learning_rate},
+                          {"noise_strength", first.noise_strength},
+                          {"epsilon", first.epsilon}};
+  Json sweep_json = {{"mode", mode}};
+  for (const auto& axis : axes) sweep_json[axis.name] = axis.values;
+  if (!axes.empty()) {
+    Json order = Json::array();
+    for (const auto& axis : axes) order.push_back(axis.name);
+    sweep_json["order"] = order;
+  }
+  resolved["sweep"] = sweep_json;
+  plan.resolved_config = resolved;
+  return plan;
+}
+
+/// Offset of the first byte that is not part of valid UTF-8 (no overlong forms, surrogates or code
+/// points above U+10FFFF), or npos.
+std::size_t first_invalid_utf8(const std::string& text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t size = text.size();
+  std::size_t i = 0;
+  while (i < size) {
+    const unsigned char lead = bytes[i];
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) low = 0xA0;   // overlong
+      if (lead == 0xED) high = 0x9F;  // surrogates
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) low = 0x90;   // overlong
+      if (lead == 0xF4) high = 0x8F;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + length > size || bytes[i + 1] < low || bytes[i + 1] > high) return i;
+    for (std::size_t k = 2; k < length; ++k) {
+      if (bytes[i + k] < 0x80 || bytes[i + k] > 0xBF) return i;
+    }
+    i += length;
+  }
+  return std::string::npos;
+}
+
+/// Where a config nests deeper than `limit` (toml11 parses nested arrays, inline tables and dotted
+/// keys recursively, so very deep nesting would overflow the stack): the offset of the first '['
+/// or '{' nested deeper outside strings and comments, or of the first key with more than `limit`
+/// dots; npos if none.
+std::size_t first_too_deep(const std::string& text, int limit) {
+  const std::size_t n = text.size();
+  auto at = [&](std::size_t i, const char* token) {
+    return text.compare(i, std::strlen(token), token) == 0;
+  };
+  int depth = 0;
+  int dots = 0;  // in the current key (reset by '=', ',' and line ends; a number has at most one)
+  std::size_t i = 0;
+  while (i < n) {
+    const char c = text[i];
+    if (c == '#') {
+      while (i < n && text[i] != '\n') ++i;
+    } else if (at(i, "\"\"\"") || at(i, "'''")) {
+      const bool basic = c == '"';
+      const char* close = basic ? "\"\"\"" : "'''";
+      i += 3;
+      while (i < n && !at(i, close)) i += (basic && text[i] == '\\') ? 2 : 1;
+      i += 3;
+    } else if (c == '"' || c == '\'') {
+      ++i;
+      while (i < n && text[i] != c && text[i] != '\n') i += (c == '"' && text[i] == '\\') ? 2 : 1;
+      ++i;
+    } else {
+      if (c == '[' || c == '{') {
+        if (++depth > limit) return i;
+      } else if ((c == ']' || c == '}') && depth > 0) {
+        --depth;
+      } else if (c == '.') {
+        if (++dots > limit) return i;
+      } else if (c == '=' || c == ',' || c == '\n') {
+        dots = 0;
+      }
+      ++i;
+    }
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& options) {
+  std::string best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (const auto& option : options) {
+    const std::size_t distance = edit_distance(word, option);
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = option;
+    }
+  }
+  if (best.empty() || best_distance > std::max<std::size_t>(2, word.size() / 3)) return "";
+  return best;
+}
+
+namespace {
+
+// TOML text from a JSON config: written here rather than through toml11's serializer, whose
+// floats carry 17 digits (0.10000000000000001) and whose tables come out in hash order. Floats are
+// written in the shortest form that reads back to the same double, so the text is exact.
+
+std::string toml_key(const std::string& key) {
+  const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+  return bare ? key : Json(key).dump();  // a JSON string is a valid TOML basic string
+}
+
+std::string toml_inline(const Json& json, const std::string& where) {
+  switch (json.type()) {
+    case Json::value_t::array: {
+      std::vector<std::string> items;
+      for (std::size_t i = 0; i < json.size(); ++i) {
+        items.push_back(toml_inline(json[i], fmt::format("{}[{}]", where, i)));
+      }
+      return fmt::format("[{}]", fmt::join(items, ", "));
+    }
+    case Json::value_t::object: {
+      std::vector<std::string> items;
+      for (const auto& [key, value] : json.items()) {
+        items.push_back(toml_key(key) + " = " + toml_inline(value, where + "." + key));
+      }
+      return fmt::format("{{{}}}", fmt::join(items, ", "));
+    }
+    case Json::value_t::string:
+      return json.dump();
+    case Json::value_t::boolean:
+      return json.get<bool>() ? "true" : "false";
+    case Json::value_t::number_integer:
+      return fmt::format("{}", json.get<std::int64_t>());
+    case Json::value_t::number_unsigned:
+      if (json.get<std::uint64_t>() >
+          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        throw ConfigError(fmt::format("key '{}': value {} is too large for TOML", where,
+                                      json.get<std::uint64_t>()));
+      }
+      return fmt::format("{}", json.get<std::uint64_t>());
+    case Json::value_t::number_float: {
+      const double value = json.get<double>();
+      if (!std::isfinite(value)) {
+        throw ConfigError(fmt::format("key '{}': value {} is not finite", where, value));
+      }
+      std::string text = fmt::format("{}", value);                       // shortest round trip
+      if (text.find_first_of(".eE") == std::string::npos) text += ".0";  // stays a float
+      return text;
+    }
+    default:
+      throw ConfigError(fmt::format("key '{}': {} has no TOML equivalent", where, json.dump()));
+  }
+}
+
+bool is_array_of_tables(const Json& json) {
+  return json.is_array() && !json.empty() &&
+         std::all_of(json.begin(), json.end(), [](const Json& item) { return item.is_object(); });
+}
+
+/// Writes the table `json` at `path` ("" = the top level): its plain keys first, then its
+/// sub-tables as [path.key] and its arrays of tables as [[path.key]].
+void write_toml_table(const Json& json, const std::string& path, std::string& out) {
+  const auto child = [&](const std::string& key) {
+    return path.empty() ? toml_key(key) : path + "." + toml_key(key);
+  };
+  for (const auto& [key, value] : json.items()) {
+    if (!value.is_object() && !is_array_of_tables(value)) {
+      out +=
+          toml_key(key) + " = " + toml_inline(value, path.empty() ? key : path + "." + key) + "\n";
+    }
+  }
+  for (const auto& [key, value] : json.items()) {
+    if (value.is_object()) {
+      out += "\n[" + child(key) + "]\n";
+      write_toml_table(value, child(key), out);
+    } else if (is_array_of_tables(value)) {
+      for (const Json& item : value) {
+        out += "\n[[" + child(key) + "]]\n";
+        write_toml_table(item, child(key), out);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string config_text_from_json(const nlohmann::json& config, const std::string& source_name) {
+  if (!config.is_object()) {
+    throw ConfigError(
+        fmt::format("{}: expected a JSON object (a config, or a summary.json with "
+                    "a \"config\" object)",
+                    source_name));
+  }
+  const Json& resolved = config.contains("config") ? config.at("config") : config;
+  if (!resolved.is_object()) {
+    throw ConfigError(fmt::format("{}: \"config\" is not a JSON object", source_name));
+  }
+  std::string label = source_name;
+  std::replace_if(
+      label.begin(), label.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  std::string text = "# The resolved config of " + label + "\n";
+  try {
+    write_toml_table(resolved, "", text);
+  } catch (const ConfigError& error) {
+    throw ConfigError(fmt::format("{}: {}", source_name, error.what()));
+  } catch (const std::exception& error) {  // e.g. a string that is not UTF-8
+    throw ConfigError(fmt::format("{}: {}", source_name, error.what()));
+  }
+  return text;
+}
+
+RunPlan load_config_text(const std::string& text, const std::string& source_name) {
+  // TOML is UTF-8. Checked here because toml11 3.7 reads out of bounds when reporting invalid
+  // UTF-8 inside a string (found by fuzz/fuzz_config).
+  if (const std::size_t bad = first_invalid_utf8(text); bad != std::string::npos) {
+    const auto line =
+        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    throw ConfigError(fmt::format(
+        "{}: line {}: not valid UTF-8 (byte 0x{:02x} at offset {}); a TOML file must be UTF-8",
+        source_name, line, static_cast<unsigned char>(text[bad]), bad));
+  }
+  constexpr int kMaxNesting = 32;
+  if (const std::size_t deep = first_too_deep(text, kMaxNesting); deep != std::string::npos) {
+    const auto line =
+        1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(deep), '\n');
+    throw ConfigError(fmt::format(
+        "{}: line {}: arrays, inline tables or dotted keys nested more than {} deep; allowed: at "
+        "most {} (a config needs 3)",
+        source_name, line, kMaxNesting, kMaxNesting));
+  }
+  toml::value root;
+  try {
+    std::istringstream stream(text);
+    root = toml::parse(stream, source_name);
+  } catch (const std::exception& error) {
+    throw ConfigError(fmt::format("{}: not valid TOML:\n{}", source_name, error.what()));
+  }
+  try {
+    return build_plan(root, source_name);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const std::exception& error) {
+    throw ConfigError(fmt::format("{}: {}", source_name, error.what()));
+  }
+}
+
+RunPlan load_config_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw ConfigError(fmt::format("{}: cannot open the config file", path));
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad()) throw ConfigError(fmt::format("{}: cannot read the config file", path));
+  return load_config_text(text.str(), path);
+}
+
+}  // namespace sgdwalk

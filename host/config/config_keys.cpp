@@ -1,0 +1,423 @@
+#include "config/config_keys.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "backend/plan.hpp"
+#include "config/landscape_params.hpp"
+
+namespace sgdwalk {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+ConfigKey base_key(const char* section, const char* name, KeyType type, const char* meaning) {
+  ConfigKey key;
+  key.section = section;
+  key.name = name;
+  key.type = type;
+  key.meaning = meaning;
+  return key;
+}
+
+ConfigKey integer_key(const char* section, const char* name, std::int64_t value, std::int64_t min,
+                      std::int64_t max, const char* meaning, Limit max_limit = Limit::fixed,
+                      const char* default_text = "") {
+  ConfigKey key = base_key(section, name, KeyType::integer, meaning);
+  key.default_text = default_text;
+  key.integer_default = value;
+  key.integer_min = min;
+  key.integer_max = max;
+  key.integer_max_limit = max_limit;
+  return key;
+}
+
+ConfigKey number_key(const char* section, const char* name, double value, double min, double max,
+                     bool min_exclusive, const char* meaning, const char* default_text = "") {
+  ConfigKey key = base_key(section, name, KeyType::number, meaning);
+  key.number_default = value;
+  key.min = min;
+  key.max = max;
+  key.min_exclusive = min_exclusive;
+  key.default_text = default_text;
+  return key;
+}
+
+ConfigKey string_key(const char* section, const char* name, const char* value,
+                     std::vector<std::string> allowed, const char* meaning,
+                     const char* default_text = "", const char* range_text = "") {
+  ConfigKey key = base_key(section, name, KeyType::string, meaning);
+  key.string_default = value;
+  key.allowed = std::move(allowed);
+  key.default_text = default_text;
+  key.range_text = range_text;
+  return key;
+}
+
+ConfigKey boolean_key(const char* section, const char* name, bool value, const char* meaning) {
+  ConfigKey key = base_key(section, name, KeyType::boolean, meaning);
+  key.boolean_default = value;
+  return key;
+}
+
+/// Arrays and sub-tables: documented by their texts; the validator checks them element by element
+/// (with min/max and the item counts where they are fixed).
+ConfigKey other_key(const char* section, const char* name, KeyType type, const char* default_text,
+                    const char* range_text, const char* meaning, double min = -kInf,
+                    double max = kInf, std::size_t min_items = 0, std::size_t max_items = 0) {
+  ConfigKey key = base_key(section, name, type, meaning);
+  key.default_text = default_text;
+  key.range_text = range_text;
+  key.min = min;
+  key.max = max;
+  key.min_items = min_items;
+  key.max_items = max_items;
+  return key;
+}
+
+std::vector<ConfigKey> make_config_keys() {
+  constexpr std::int64_t kMaxSteps = std::int64_t{1} << 50;
+  constexpr std::int64_t kMaxBatch = std::int64_t{1} << 40;
+  constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
+  return {
+      // ---- [run]
+      string_key("run", "name", "run", {},
+                 "Name of the run: the run directory is runs/NAME unless --out is given.", "",
+                 "a plain file name: not empty, at most 200 characters, no `/` or `\\`, not `.` "
+                 "or `..`, no control characters"),
+      integer_key("run", "walkers", 1000, 1, 4294967295LL, "Walkers per variant."),
+      integer_key("run", "steps", 1000, 1, kMaxSteps,
+                  "Updates per walker. The initial state is step 0; update k makes step k."),
+      integer_key("run", "seed", 1, 0, kMaxInt,
+                  "Key of the random numbers (Philox4x32-10): the same seed gives the same bits "
+                  "on every backend. `--seed` overrides it."),
+      string_key("run", "precision", "double", {"float", "double"},
+                 "Arithmetic of the walkers: float (fp32) or double (fp64)."),
+      integer_key("run", "batch_walkers", 0, 0, kMaxBatch,
+                  "Walkers advanced per batch; 0 = chosen from memory (256 MiB of walker arrays; "
+                  "on the CPU whole variants, at least 2^16 walkers). Never changes a result. "
+                  "`--batch-walkers` overrides it."),
+
+      // ---- [landscape]
+      string_key("landscape", "kind", "two_valley",
+                 {"two_valley", "two_valley_slice", "double_well", "harmonic"},
+                 "The loss landscape (docs/MODEL.md section 2); its parameters are listed below."),
+      integer_key("landscape", "dim", 1, 1, 3,
+                  "harmonic: the number of axes. The other landscapes have a fixed dimension "
+                  "(two_valley 2, two_valley_slice and double_well 1), which dim may repeat but "
+                  "not change.",
+                  Limit::fixed, "1 (harmonic)"),
+      other_key("landscape", "stiffness", KeyType::numbers, "all 1", "dim numbers, each > 0",
+                "harmonic only: the curvature k_i of each axis.", 0, kInf),
+      other_key("landscape", "center", KeyType::numbers, "all 0", "dim finite numbers",
+                "harmonic only: the minimum c_i of each axis."),
+
+      // ---- [dynamics]
+      string_key("dynamics", "noise", "hessian", {"hessian", "hessian_squared", "isotropic"},
+                 "Gradient-noise covariance: 2σH⁺+εI, 2σH²+εI or 2σI (docs/MODEL.md section 3)."),
+      number_key("dynamics", "learning_rate", 0, 0, kInf, true,
+                 "η, the SGD learning rate (one step is η units of time).", "required (or dt)"),
+      number_key("dynamics", "dt", 0, 0, kInf, true,
+                 "The time step of a Langevin walker: the same update as learning_rate, named for "
+                 "the continuum reading. Give learning_rate or dt, not both.",
+                 "(or learning_rate)"),
+      number_key("dynamics", "noise_strength", 0, 0, kInf, false,
+                 "σ, the noise strength (stands for the inverse batch size).",
+                 "required (or temperature)"),
+      number_key("dynamics", "temperature", 0, 0, kInf, false,
+                 "Δ_S = η·σ; gives σ = temperature / learning_rate. Give noise_strength or "
+                 "temperature, not both.",
+                 "(or noise_strength)"),
+      number_key("dynamics", "epsilon", 1e-8, 0, kInf, false,
+                 "ε of the εI regulariser of the hessian and hessian_squared noise (unused by "
+                 "isotropic noise)."),
+
+      // ---- [init]
+      other_key("init", "positions", KeyType::points,
+                "two_valley: [[-0.01, 5.0], [0.01, 5.0]]; the others: ±0.01 on axis 0, 0 on the "
+                "other axes",
+                "points of dim finite numbers; one point may be written as a flat array",
+                "Start positions: walker w of every variant starts at positions[w mod count] "
+                "(the paper alternates x = -0.01 and +0.01 at y = 5)."),
+
+      // ---- [observables]
+      integer_key("observables", "sample_every", 0, 0, kMaxSteps,
+                  "Take a sample (P_flat, means and quantiles of y and of the loss) every N steps, "
+                  "and at the last step; 0 = none besides sample_steps.",
+                  Limit::steps),
+      other_key("observables", "sample_steps", KeyType::integers,
+                "21 evenly spaced steps from 0 to run.steps when neither sample_steps nor "
+                "sample_every is given",
+                "integers in [0, run.steps]; or {logspace = [first_exponent, last_exponent, "
+                "count]} with 0 <= first_exponent <= last_exponent <= log10(run.steps) and count "
+                "in [1, 100000]",
+                "Steps at which to sample (merged with sample_every). The logspace form samples "
+                "steps round(10^e) at count evenly spaced exponents, and steps 0 and run.steps.",
+                0, 0),
+      other_key("observables", "quantiles", KeyType::numbers, "[0.05, 0.25, 0.5, 0.75, 0.95]",
+                "0 to 99 numbers in [0, 1]", "Quantiles of y and of the loss at every sample.", 0.0,
+                1.0, 0, 99),
+      boolean_key("observables", "per_walker", false,
+                  "Write every walker's final state and trackers to results.h5 /walkers."),
+      other_key("observables", "first_passage", KeyType::table, "none",
+                "a table, see [observables.first_passage]",
+                "Track each walker's first arrival at a target."),
+      other_key("observables", "histogram", KeyType::array_of_tables, "none",
+                "tables, see [[observables.histogram]]", "Position histograms over step windows."),
+
+      // ---- [observables.first_passage]
+      string_key("observables.first_passage", "target", "", {"flat", "sharp"},
+                 "Arrival = being in this basin. Give target, or coordinate with above or below.",
+                 "none"),
+      integer_key("observables.first_passage", "coordinate", 0, 0, 2,
+                  "The coordinate compared with above or below (0 = x, 1 = y).",
+                  Limit::last_coordinate),
+      number_key("observables.first_passage", "above", 0, -kInf, kInf, false,
+                 "Arrival = position[coordinate] >= above.", "none"),
+      number_key("observables.first_passage", "below", 0, -kInf, kInf, false,
+                 "Arrival = position[coordinate] <= below.", "none"),
+
+      // ---- [[observables.histogram]]
+      string_key("observables.histogram", "name", "", {},
+                 "Name of the histogram (results.h5 /histograms/NAME).",
+                 "histogramI (I = its index)",
+                 "a plain file name as for run.name, unique among the histograms"),
+      string_key("observables.histogram", "kind", "x", {"x", "xy"},
+                 "x: 1-D in position[coordinate], of the walkers whose y lies in y_band; xy: 2-D "
+                 "in (position[coordinate], y)."),
+      integer_key("observables.histogram", "coordinate", 0, 0, 2, "The binned coordinate (0 = x).",
+                  Limit::last_coordinate),
+      other_key("observables.histogram", "x_range", KeyType::numbers, "required",
+                "[low, high], low < high",
+                "Range of the binned coordinate; walkers outside it are counted apart.", -kInf,
+                kInf, 2, 2),
+      integer_key("observables.histogram", "bins", 100, 1, 1000000, "Bins over x_range."),
+      other_key("observables.histogram", "y_band", KeyType::numbers, "all y",
+                "[low, high], low <= high",
+                "kind x only: deposit only walkers with low <= y <= high (y: the progress "
+                "coordinate).",
+                -kInf, kInf, 2, 2),
+      other_key("observables.histogram", "y_range", KeyType::numbers, "required for kind xy",
+                "[low, high], low < high", "kind xy only: range of y.", -kInf, kInf, 2, 2),
+      integer_key("observables.histogram", "y_bins", 100, 1, 100000,
+                  "kind xy only: bins over y_range; bins x y_bins <= 1e7."),
+      other_key("observables.histogram", "window", KeyType::integers,
+                "[run.steps / 2, run.steps] (integer division)",
+                "[first, last], integers with 0 <= first <= last <= run.steps",
+                "Steps (inclusive) during which walkers are deposited."),
+      integer_key("observables.histogram", "every", 1, 1, kMaxSteps,
+                  "Deposit at the window's first step and every N-th step after it.", Limit::steps),
+      number_key("observables.histogram", "temperature", 0, 0, kInf, true,
+                 "T of the effective potential -T ln P written with the histogram.",
+                 "the variant's Δ_S = η·σ"),
+
+      // ---- [sweep]
+      string_key("sweep", "mode", "grid", {"grid", "zip"},
+                 "grid: every combination of the swept values (the first swept key varies "
+                 "slowest); zip: the i-th values of all swept keys together (equal lengths)."),
+      other_key("sweep", "order", KeyType::strings, "the order of the keys in the file",
+                "the swept keys, each once",
+                "Nesting order of a grid (first = slowest) and column order of reports."),
+  };
+}
+
+std::string type_text(const ConfigKey& key) {
+  switch (key.type) {
+    case KeyType::integer:
+      return "integer";
+    case KeyType::number:
+      return "number";
+    case KeyType::string:
+      return "string";
+    case KeyType::boolean:
+      return "boolean";
+    case KeyType::numbers:
+      return "array of numbers";
+    case KeyType::integers:
+      return "array of integers";
+    case KeyType::strings:
+      return "array of strings";
+    case KeyType::points:
+      return "array of points";
+    case KeyType::table:
+      return "table";
+    case KeyType::array_of_tables:
+      return "array of tables";
+  }
+  return "?";
+}
+
+std::string default_text(const ConfigKey& key) {
+  if (!key.default_text.empty()) return key.default_text;
+  switch (key.type) {
+    case KeyType::integer:
+      return fmt::format("{}", key.integer_default);
+    case KeyType::number:
+      return fmt::format("{}", key.number_default);
+    case KeyType::string:
+      return fmt::format("\"{}\"", key.string_default);
+    case KeyType::boolean:
+      return key.boolean_default ? "true" : "false";
+    default:
+      return "none";
+  }
+}
+
+std::string allowed_text(const ConfigKey& key) {
+  if (!key.range_text.empty()) return key.range_text;
+  switch (key.type) {
+    case KeyType::integer:
+      return integer_range_text(key);
+    case KeyType::number:
+      return number_range_text(key.min, key.max, key.min_exclusive);
+    case KeyType::string: {
+      std::vector<std::string> quoted;
+      for (const auto& value : key.allowed) quoted.push_back("\"" + value + "\"");
+      return fmt::format("{}", fmt::join(quoted, ", "));
+    }
+    case KeyType::boolean:
+      return "true, false";
+    default:
+      return "";
+  }
+}
+
+std::string integer_bound_text(std::int64_t value) {
+  if (value == std::numeric_limits<std::int64_t>::max()) return "2^63 - 1";
+  if (value >= (std::int64_t{1} << 20) && (value & (value - 1)) == 0) {
+    int exponent = 0;
+    while ((std::int64_t{1} << exponent) != value) ++exponent;
+    return fmt::format("2^{}", exponent);
+  }
+  return fmt::format("{}", value);
+}
+
+void append_table(std::string& out, const std::vector<const ConfigKey*>& keys) {
+  out += "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
+  for (const ConfigKey* key : keys) {
+    out += fmt::format("| `{}` | {} | {} | {} | {} |\n", key->name, type_text(*key),
+                       default_text(*key), allowed_text(*key), key->meaning);
+  }
+  out += "\n";
+}
+
+void append_parameter_table(std::string& out, const std::vector<ParameterInfo>& parameters) {
+  out += "| key | default | allowed | meaning |\n|---|---|---|---|\n";
+  for (const auto& p : parameters) {
+    out += fmt::format("| `{}` | {} | {} | {} |\n", p.name, p.default_value,
+                       number_range_text(p.min, p.max, p.min_exclusive), p.description);
+  }
+  out += "\n";
+}
+
+std::vector<const ConfigKey*> section_keys(const std::string& section) {
+  std::vector<const ConfigKey*> keys;
+  for (const auto& key : config_keys()) {
+    if (key.section == section) keys.push_back(&key);
+  }
+  return keys;
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = make_config_keys();
+  return keys;
+}
+
+const ConfigKey& config_key(std::string_view section, std::string_view name) {
+  for (const auto& key : config_keys()) {
+    if (key.section == section && key.name == name) return key;
+  }
+  throw std::logic_error(fmt::format("config key {}.{} is not in the key table", section, name));
+}
+
+std::string number_range_text(double min, double max, bool min_exclusive) {
+  const std::string low = min_exclusive ? fmt::format("> {}", min) : fmt::format(">= {}", min);
+  if (min == -kInf && max == kInf) return "any finite number";
+  if (max == kInf) return low;
+  if (min == -kInf) return fmt::format("<= {}", max);
+  return fmt::format("{} and <= {}", low, max);
+}
+
+std::string integer_range_text(const ConfigKey& key) {
+  std::string high = integer_bound_text(key.integer_max);
+  if (key.integer_max_limit == Limit::steps) high = "run.steps";
+  if (key.integer_max_limit == Limit::last_coordinate) high = "dimension - 1";
+  return fmt::format("[{}, {}]", integer_bound_text(key.integer_min), high);
+}
+
+std::string config_reference_markdown() {
+  std::string out = R"(# Config reference
+
+<!-- Generated by `sgdwalk info --config-reference` from the tables the config validator reads
+     (host/config/config_keys.cpp, host/config/landscape_params.cpp); do not edit by hand. After changing those
+     tables: build/sgdwalk info --config-reference > docs/CONFIG.md (a test fails until then). -->
+
+A run is described by one TOML file (`sgdwalk run CONFIG.toml`; `examples/` has complete ones,
+and `sgdwalk run RUN/summary.json` reruns the resolved config of an earlier run). Every key is
+optional unless its default reads "required"; a key that is not listed here, a value of the wrong
+type, a non-finite number or a value outside the allowed range is an error that names the file,
+the key, the value and what is allowed. Integers may be written as floats with an integral value
+(`1e6`). Steps count updates (the initial state is step 0); time is steps x learning_rate. The
+model, the noise and the observables are described in [MODEL.md](MODEL.md).
+
+)";
+  const std::vector<std::pair<std::string, std::string>> sections = {
+      {"run", "## [run]\n\n"},
+      {"landscape", "## [landscape]\n\n"},
+      {"dynamics",
+       "## [dynamics]\n\nThe update is θ ← θ − η (∇L(θ) + ξ), ξ ~ N(0, Σ(θ)). Give learning_rate "
+       "or dt, and noise_strength or temperature; any of them may be swept instead.\n\n"},
+      {"init", "## [init]\n\n"},
+      {"observables", "## [observables]\n\n"},
+      {"observables.first_passage",
+       "## [observables.first_passage]\n\nThe first step at which each walker meets the target "
+       "(the start, step 0, counts); walkers that never do are censored at run.steps. Give either "
+       "`target`, or `coordinate` with one of `above` and `below`.\n\n"},
+      {"observables.histogram",
+       "## [[observables.histogram]]\n\nEach `[[observables.histogram]]` table adds one "
+       "histogram (integer counts per variant, exact).\n\n"},
+      {"sweep",
+       "## [sweep]\n\nEvery other key of `[sweep]` names a swept parameter and gives its values: "
+       "a list (`[0.01, 0.02]`), `{linspace = [start, stop, count]}` or `{logspace = "
+       "[start_exponent, stop_exponent, count]}` (values 10^start ... 10^stop; a hint is printed "
+       "when both exponents lie strictly between 0 and 1, which usually means values were "
+       "written where exponents belong).\n\n"},
+  };
+  for (const auto& [section, heading] : sections) {
+    out += heading;
+    append_table(out, section_keys(section));
+    if (section == "landscape") {
+      for (const LandscapeKind kind : {LandscapeKind::two_valley, LandscapeKind::two_valley_slice,
+                                       LandscapeKind::double_well}) {
+        out += fmt::format("### kind = \"{}\" (dimension {})\n\n", to_string(kind),
+                           landscape_dimension(kind, 1));
+        append_parameter_table(out, landscape_parameters(kind, landscape_dimension(kind, 1)));
+      }
+      out +=
+          "### kind = \"harmonic\" (dimension dim)\n\nL = ½ Σ_i k_i (x_i − c_i)², set by the "
+          "arrays `stiffness` and `center` above. In `[sweep]` "
+          "their entries are named per axis:\n\n";
+      append_parameter_table(out, landscape_parameters(LandscapeKind::harmonic, 2));
+    }
+    if (section == "sweep") {
+      std::vector<std::string> dynamics;
+      for (const ConfigKey* key : section_keys("dynamics")) {
+        if (key->type == KeyType::number) dynamics.push_back("`" + key->name + "`");
+      }
+      out += fmt::format(
+          "Sweepable: the dynamics keys {} and the parameters of the config's landscape (the "
+          "tables under [landscape]; harmonic: `stiffness.I`, `center.I`). Each list or "
+          "linspace/logspace has 1 to {} values, and a grid at most {} variants. Swept values are "
+          "checked against the parameter's allowed range.\n",
+          fmt::join(dynamics, ", "), kMaxSweepValues, kMaxVariants);
+    }
+  }
+  return out;
+}
+
+}  // namespace sgdwalk

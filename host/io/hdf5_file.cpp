@@ -1,0 +1,257 @@
+#include "io/hdf5_file.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace sgdwalk {
+namespace {
+
+template <class T>
+hid_t native_type();
+template <>
+hid_t native_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
+template <>
+hid_t native_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
+template <>
+hid_t native_type<std::int64_t>() {
+  return H5T_NATIVE_INT64;
+}
+template <>
+hid_t native_type<std::uint64_t>() {
+  return H5T_NATIVE_UINT64;
+}
+template <>
+hid_t native_type<std::int32_t>() {
+  return H5T_NATIVE_INT32;
+}
+template <>
+hid_t native_type<std::uint32_t>() {
+  return H5T_NATIVE_UINT32;
+}
+
+/// Closes an HDF5 handle with the matching function when it goes out of scope.
+class Handle {
+ public:
+  Handle(hid_t id, herr_t (*closer)(hid_t)) : id_(id), closer_(closer) {}
+  ~Handle() {
+    if (id_ >= 0) closer_(id_);
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+  hid_t get() const { return id_; }
+
+ private:
+  hid_t id_;
+  herr_t (*closer_)(hid_t);
+};
+
+}  // namespace
+
+Hdf5File::Hdf5File(const std::string& path) : path_(path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves
+  // No modification times in object headers (the root group included): the same results give the
+  // same bytes, so runs and resumed runs can be compared with cmp.
+  Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  H5Pset_obj_track_times(creation.get(), 0);
+  file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), H5P_DEFAULT);
+  if (file_ < 0) throw std::runtime_error("cannot create HDF5 file " + path);
+}
+
+Hdf5File::~Hdf5File() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+void Hdf5File::close() {
+  if (file_ < 0) return;
+  const herr_t status = H5Fclose(file_);
+  file_ = -1;
+  if (status < 0) throw std::runtime_error("cannot finish writing HDF5 file " + path_);
+}
+
+void Hdf5File::group(const std::string& path) {
+  std::size_t position = 0;
+  while (position != std::string::npos) {
+    position = path.find('/', position + 1);
+    const std::string prefix = path.substr(0, position);
+    if (prefix.empty() || prefix == "/") continue;
+    if (H5Lexists(file_, prefix.c_str(), H5P_DEFAULT) > 0) continue;
+    Handle creation(H5Pcreate(H5P_GROUP_CREATE), H5Pclose);
+    H5Pset_obj_track_times(creation.get(), 0);
+    Handle group(H5Gcreate2(file_, prefix.c_str(), H5P_DEFAULT, creation.get(), H5P_DEFAULT),
+                 H5Gclose);
+    if (group.get() < 0) throw std::runtime_error(path_ + ": cannot create group " + prefix);
+  }
+}
+
+template <class T>
+void Hdf5File::dataset(const std::string& path, const std::vector<T>& data,
+                       const std::vector<std::uint64_t>& dims, const std::string& units,
+                       const std::string& description) {
+  std::uint64_t total = 1;
+  for (const auto d : dims) total *= d;
+  if (total != data.size()) {
+    throw std::logic_error(path_ + ": dataset " + path + " shape does not match its data");
+  }
+  write(path, native_type<T>(), data.data(), dims, units, description);
+}
+
+template void Hdf5File::dataset(const std::string&, const std::vector<double>&,
+                                const std::vector<std::uint64_t>&, const std::string&,
+                                const std::string&);
+template void Hdf5File::dataset(const std::string&, const std::vector<float>&,
+                                const std::vector<std::uint64_t>&, const std::string&,
+                                const std::string&);
+template void Hdf5File::dataset(const std::string&, const std::vector<std::int64_t>&,
+                                const std::vector<std::uint64_t>&, const std::string&,
+                                const std::string&);
+template void Hdf5File::dataset(const std::string&, const std::vector<std::uint64_t>&,
+                                const std::vector<std::uint64_t>&, const std::string&,
+                                const std::string&);
+template void Hdf5File::dataset(const std::string&, const std::vector<std::int32_t>&,
+                                const std::vector<std::uint64_t>&, const std::string&,
+                                const std::string&);
+template void Hdf5File::dataset(const std::string&, const std::vector<std::uint32_t>&,
+                                const std::vector<std::uint64_t>&, const std::string&,
+                                const std::string&);
+
+namespace {
+
+/// Chunk shape of a dataset of shape `dims` (empty: contiguous).
+std::vector<hsize_t> chunk_shape(const std::vector<std::uint64_t>& dims) {
+  std::uint64_t total = 1;
+  for (const auto d : dims) total *= d;
+  if (total <= 4096 || dims.empty()) return {};
+  // Chunked + deflate for large arrays (per-walker data compresses well).
+  std::vector<hsize_t> chunk(dims.begin(), dims.end());
+  std::uint64_t chunk_total = total;
+  for (auto& c : chunk) {
+    while (chunk_total > (1u << 18) && c > 1) {
+      chunk_total /= c;
+      c = (c + 1) / 2;
+      chunk_total *= c;
+    }
+  }
+  return chunk;
+}
+
+}  // namespace
+
+hid_t Hdf5File::create(const std::string& path, hid_t type,
+                       const std::vector<std::uint64_t>& dims) {
+  const auto slash = path.rfind('/');
+  if (slash != std::string::npos && slash > 0) group(path.substr(0, slash));
+  std::vector<hsize_t> shape(dims.begin(), dims.end());
+  Handle space(H5Screate_simple(static_cast<int>(shape.size()), shape.data(), nullptr), H5Sclose);
+  Handle properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(properties.get(), 0);
+  const std::vector<hsize_t> chunk = chunk_shape(dims);
+  if (!chunk.empty()) {
+    H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data());
+    H5Pset_deflate(properties.get(), 4);
+  }
+  const hid_t dataset = H5Dcreate2(file_, path.c_str(), type, space.get(), H5P_DEFAULT,
+                                   properties.get(), H5P_DEFAULT);
+  if (dataset < 0) throw std::runtime_error(path_ + ": cannot create dataset " + path);
+  return dataset;
+}
+
+void Hdf5File::write(const std::string& path, hid_t type, const void* data,
+                     const std::vector<std::uint64_t>& dims, const std::string& units,
+                     const std::string& description) {
+  Handle dataset(create(path, type, dims), H5Dclose);
+  std::uint64_t total = 1;
+  for (const auto d : dims) total *= d;
+  if (total > 0 && H5Dwrite(dataset.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+    throw std::runtime_error(path_ + ": cannot write dataset " + path);
+  }
+  attribute(path, "units", units);
+  attribute(path, "description", description);
+}
+
+template <class T>
+void Hdf5File::create_dataset(const std::string& path, const std::vector<std::uint64_t>& dims,
+                              const std::string& units, const std::string& description) {
+  Handle dataset(create(path, native_type<T>(), dims), H5Dclose);
+  attribute(path, "units", units);
+  attribute(path, "description", description);
+}
+
+template <class T>
+void Hdf5File::write_rows(const std::string& path, std::uint64_t row_begin,
+                          const std::vector<T>& rows) {
+  Handle dataset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dataset.get() < 0) throw std::runtime_error(path_ + ": cannot open dataset " + path);
+  Handle space(H5Dget_space(dataset.get()), H5Sclose);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::uint64_t row_values = 1;
+  for (int i = 1; i < rank; ++i) row_values *= dims[static_cast<std::size_t>(i)];
+  if (rows.size() % row_values != 0) {
+    throw std::logic_error(path_ + ": rows written to " + path + " do not fill whole rows");
+  }
+  const std::uint64_t count = rows.size() / row_values;
+  if (count == 0) return;
+  std::vector<hsize_t> start(dims.size(), 0), extent = dims;
+  start[0] = row_begin;
+  extent[0] = count;
+  if (row_begin + count > dims[0]) throw std::logic_error(path_ + ": rows beyond " + path);
+  H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr);
+  Handle memory(H5Screate_simple(static_cast<int>(extent.size()), extent.data(), nullptr),
+                H5Sclose);
+  if (H5Dwrite(dataset.get(), native_type<T>(), memory.get(), space.get(), H5P_DEFAULT,
+               rows.data()) < 0) {
+    throw std::runtime_error(path_ + ": cannot write dataset " + path);
+  }
+}
+
+std::uint64_t Hdf5File::rows_per_slab(const std::vector<std::uint64_t>& dims) {
+  const std::vector<hsize_t> chunk = chunk_shape(dims);
+  if (dims.empty()) return 1;
+  if (chunk.empty()) return std::max<std::uint64_t>(1, dims[0]);
+  std::uint64_t per_chunk = 1;
+  for (const auto c : chunk) per_chunk *= c;
+  const std::uint64_t chunks = std::max<std::uint64_t>(1, (std::uint64_t{1} << 20) / per_chunk);
+  return chunk[0] * chunks;
+}
+
+#define SGDWALK_SLAB_INSTANCES(T)                                                                  \
+  template void Hdf5File::create_dataset<T>(const std::string&, const std::vector<std::uint64_t>&, \
+                                            const std::string&, const std::string&);               \
+  template void Hdf5File::write_rows<T>(const std::string&, std::uint64_t, const std::vector<T>&);
+SGDWALK_SLAB_INSTANCES(double)
+SGDWALK_SLAB_INSTANCES(std::int64_t)
+SGDWALK_SLAB_INSTANCES(std::int32_t)
+SGDWALK_SLAB_INSTANCES(std::uint32_t)
+#undef SGDWALK_SLAB_INSTANCES
+
+void Hdf5File::attribute(const std::string& object, const std::string& name,
+                         const std::string& value) {
+  Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_size(type.get(), value.empty() ? 1 : value.size());
+  H5Tset_strpad(type.get(), H5T_STR_NULLTERM);
+  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attribute(H5Acreate_by_name(file_, object.c_str(), name.c_str(), type.get(), space.get(),
+                                     H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                   H5Aclose);
+  if (attribute.get() < 0 || H5Awrite(attribute.get(), type.get(), value.c_str()) < 0) {
+    throw std::runtime_error(path_ + ": cannot write attribute " + name + " of " + object);
+  }
+}
+
+void Hdf5File::attribute(const std::string& object, const std::string& name, double value) {
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  Handle attribute(H5Acreate_by_name(file_, object.c_str(), name.c_str(), H5T_NATIVE_DOUBLE,
+                                     space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                   H5Aclose);
+  if (attribute.get() < 0 || H5Awrite(attribute.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
+    throw std::runtime_error(path_ + ": cannot write attribute " + name + " of " + object);
+  }
+}
+
+}  // namespace sgdwalk

@@ -1,0 +1,189 @@
+#include "run/memory.hpp"
+
+#include "backend/run_data.hpp"
+#include "io/walker_store.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace sgdwalk {
+namespace {
+
+/// Share of the available memory a run may plan to use (the rest is for the system, the HDF5
+/// library and allocator slack).
+constexpr double kUsableShare = 0.9;
+
+std::optional<double> read_number_file(const std::string& path) {
+  std::ifstream file(path);
+  std::string text;
+  if (!(file >> text) || text == "max") return std::nullopt;
+  try {
+    return std::stod(text);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+double batch_bytes_per_walker(const RunPlan& plan) {
+  // position, y_freeze, freeze/first-passage/non-finite steps, basin, crossings, and a float
+  // progress and loss per sample step.
+  return plan.dim * 8.0 + 8 + 3 * 8 + 4 + 4 + 8.0 * static_cast<double>(plan.sample_count());
+}
+
+std::int64_t default_batch_walkers(const RunPlan& plan) {
+  const double fit = std::floor(kDefaultBatchBytes / batch_bytes_per_walker(plan));
+  const auto total = static_cast<double>(std::max<std::int64_t>(1, plan.total_walkers()));
+  return static_cast<std::int64_t>(std::max(1.0, std::min(fit, total)));
+}
+
+namespace {
+
+MemoryEstimate estimate_for(const RunPlan& plan, int threads, std::int64_t walkers_per_variant) {
+  RunPlan shape;  // only the sizes the estimate reads
+  shape.dim = plan.dim;
+  shape.sample_steps = plan.sample_steps;
+  shape.walkers_per_variant = walkers_per_variant;
+  shape.variants.resize(plan.variants.size());
+  const double samples = static_cast<double>(plan.sample_count());
+  const double variants = static_cast<double>(plan.variant_count());
+  const double total_walkers = static_cast<double>(walkers_per_variant) * variants;
+  MemoryEstimate estimate;
+  estimate.batch_walkers = plan.batch_walkers > 0
+                               ? std::min(plan.batch_walkers, shape.total_walkers())
+                               : default_batch_walkers(shape);
+  estimate.batch = static_cast<double>(estimate.batch_walkers) * batch_bytes_per_walker(plan);
+  // Tallies: exact sums and a y_freeze sketch per variant, exact sums and two sketches per
+  // (variant, sample); sketch entries are 16 bytes.
+  const double entries = std::min(static_cast<double>(walkers_per_variant), kSketchTypicalEntries);
+  estimate.tallies =
+      variants * (static_cast<double>(sizeof(VariantTally)) + entries * 16 * 2) +
+      variants * samples * (static_cast<double>(sizeof(SampleTally)) + 2 * entries * 16 * 2);
+  const double workers = std::max(1, threads);
+  // The reduction: a dense bucket array per thread, and a batch's entries before they merge.
+  estimate.fixed = workers * (8.0 * (1 << kSketchBucketBits)) +
+                   2 * std::min(static_cast<double>(estimate.batch_walkers), entries) * 16;
+  double counters = variants * samples * 16;
+  double histogram_bins = 0;
+  for (const auto& h : plan.histograms) histogram_bins += variants * (h.bin_count() + 1.0);
+  counters += histogram_bins * 8;
+  const double copies = 1.0 + workers;  // RunData + one per counting thread
+  estimate.fixed += counters * copies + histogram_bins * 8 * 3 * 2;  // summaries, output buffers
+  estimate.fixed += variants * 1024;                                 // per-variant summaries
+  estimate.fixed += variants * samples * 2 * static_cast<double>(plan.quantiles.size()) * 8;
+  if (plan.per_walker_output) {
+    // results.h5 is written in slabs of ~2^20 values: the slab's walkers read back from the walker
+    // file (a record buffer and WalkerArrays) and one dataset's values; the walker file is written
+    // in blocks of 2^16 records.
+    const double record = static_cast<double>(walker_record_bytes(plan.dim));
+    const double slab = std::min(total_walkers, 1048576.0);
+    estimate.fixed += slab * (2 * record + 8.0 * plan.dim) + 65536 * record;
+  }
+  estimate.total = estimate.batch + estimate.tallies + estimate.fixed;
+  return estimate;
+}
+
+}  // namespace
+
+MemoryEstimate estimate_host_memory(const RunPlan& plan, int threads) {
+  return estimate_for(plan, threads, plan.walkers_per_variant);
+}
+
+std::optional<double> available_host_memory() {
+  std::optional<double> available;
+  std::ifstream meminfo("/proc/meminfo");
+  for (std::string line; std::getline(meminfo, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    double kib = 0;
+    if (fields >> key >> kib && key == "MemAvailable:") {
+      available = kib * 1024;
+      break;
+    }
+  }
+  const auto limit = read_number_file("/sys/fs/cgroup/memory.max");
+  const auto used = read_number_file("/sys/fs/cgroup/memory.current");
+  if (limit && used) {
+    const double room = std::max(0.0, *limit - *used);
+    available = available ? std::min(*available, room) : room;
+  }
+  return available;
+}
+
+std::optional<double> peak_host_memory() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    double kib = 0;
+    if (fields >> key >> kib && key == "VmHWM:") return kib * 1024;
+  }
+  return std::nullopt;
+}
+
+std::int64_t max_walkers_per_variant(const RunPlan& plan, int threads, double usable_bytes) {
+  // The estimate grows with the walkers per variant (the batch, until it reaches its default size,
+  // and the sketches, until they are capped): the largest fitting count by bisection.
+  constexpr std::int64_t kMost = 4294967295;
+  auto fits = [&](std::int64_t walkers) {
+    return estimate_for(plan, threads, walkers).total <= usable_bytes;
+  };
+  if (!fits(1)) return 0;
+  if (fits(kMost)) return kMost;
+  std::int64_t low = 1, high = kMost;  // fits(low), !fits(high)
+  while (high - low > 1) {
+    const std::int64_t mid = low + (high - low) / 2;
+    (fits(mid) ? low : high) = mid;
+  }
+  return low;
+}
+
+void check_host_resources(const RunPlan& plan, const std::string& source, int threads,
+                          std::optional<double> available) {
+  const double walker_steps =
+      static_cast<double>(plan.total_walkers()) * static_cast<double>(plan.steps);
+  if (walker_steps >= 9.2e18) {
+    throw ResourceError(fmt::format(
+        "{}: the run has {:.3g} walker-steps ({} variant(s) x {} walkers x {} steps); at most "
+        "9.2e18 "
+        "are supported: reduce run.walkers, run.steps or the sweep",
+        source, walker_steps, plan.variant_count(), plan.walkers_per_variant, plan.steps));
+  }
+  if (!available) return;
+  const MemoryEstimate estimate = estimate_host_memory(plan, threads);
+  const double usable = *available * kUsableShare;
+  if (estimate.total <= usable) return;
+  const std::int64_t fit = max_walkers_per_variant(plan, threads, usable);
+  std::string advice;
+  if (fit > 0) {
+    advice = fmt::format(
+        "at most {} walkers per variant fit (run.walkers is {}), or use fewer sample steps ({} "
+        "now, each 8 bytes per walker of a batch and a quantile sketch per variant) or a smaller "
+        "run.batch_walkers ({} walkers per batch now)",
+        fit, plan.walkers_per_variant, plan.sample_count(), estimate.batch_walkers);
+  } else {
+    advice = fmt::format(
+        "not even one walker per variant fits: reduce the sweep ({} variants) or the histogram "
+        "bins",
+        plan.variant_count());
+  }
+  throw ResourceError(fmt::format(
+      "{}: the run needs {} of host memory but only {} are available (sgdwalk plans to use at most "
+      "{:.0f}% of it); {}",
+      source, format_bytes(estimate.total), format_bytes(*available), kUsableShare * 100, advice));
+}
+
+std::string format_bytes(double bytes) {
+  if (bytes >= 1024.0 * 1024 * 1024 * 1024)
+    return fmt::format("{:.1f} TiB", bytes / std::pow(1024.0, 4));
+  if (bytes >= 1024.0 * 1024 * 1024) return fmt::format("{:.1f} GiB", bytes / std::pow(1024.0, 3));
+  if (bytes >= 1024.0 * 1024) return fmt::format("{:.1f} MiB", bytes / std::pow(1024.0, 2));
+  return fmt::format("{:.0f} KiB", std::ceil(bytes / 1024.0));
+}
+
+}  // namespace sgdwalk

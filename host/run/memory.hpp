@@ -1,0 +1,74 @@
+// Up-front resource checks: a run whose arrays cannot fit in host memory is refused before
+// anything is allocated, with the largest size that would fit. (Device memory needs no check: the
+// driver batches walkers to Backend::max_batch_walkers.)
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "analysis/exact_stats.hpp"
+#include "backend/plan.hpp"
+
+namespace sgdwalk {
+
+/// A run that cannot be done with the resources at hand; the message says what would fit.
+class ResourceError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Host bytes a run holds at its peak. A run holds one batch of walkers at a time (see
+/// run_data.hpp), so the estimate does not grow with the walker count beyond the batch:
+/// - the batch arrays: batch walkers x (dim·8 + 40 + 8 per sample step) bytes;
+/// - the tallies: per variant the reduced trackers and a y_freeze sketch, per variant and sample
+///   the exact sums and two quantile sketches, each sketch assumed to hold min(walkers per
+///   variant, kSketchTypicalEntries) buckets (twice: merging);
+/// - the reduction's scratch (one dense bucket array per thread), the integer counters and
+///   histograms (once in RunData, once per counting thread, three times in summaries and outputs),
+///   per-variant summaries, and with per-walker output the slab buffers that copy the walker file
+///   into results.h5.
+struct MemoryEstimate {
+  double batch = 0;    ///< the batch arrays
+  double tallies = 0;  ///< exact sums and quantile sketches (grows with the walkers until capped)
+  double fixed = 0;    ///< everything else
+  double total = 0;    ///< batch + tallies + fixed
+  std::int64_t batch_walkers = 0;  ///< walkers per batch assumed
+};
+
+/// Quantile sketch buckets assumed per (variant, sample, quantity): 64 binary orders of magnitude.
+inline constexpr double kSketchTypicalEntries = 64.0 * (1 << kSketchMantissaBits);
+/// Bytes of batch arrays a run uses when no batch size is given.
+inline constexpr double kDefaultBatchBytes = 256.0 * 1024 * 1024;
+
+/// Host bytes of the batch arrays per walker (state and sample values).
+double batch_bytes_per_walker(const RunPlan& plan);
+/// Walkers per batch when neither the caller nor the config sets one: as many as fit in
+/// kDefaultBatchBytes of batch arrays (at least 1, at most the run's walkers).
+std::int64_t default_batch_walkers(const RunPlan& plan);
+
+MemoryEstimate estimate_host_memory(const RunPlan& plan, int threads);
+
+/// Bytes the system can give this process: MemAvailable from /proc/meminfo, lowered to the cgroup
+/// (v2) limit when one is set. Empty when unknown.
+std::optional<double> available_host_memory();
+
+/// Peak resident memory of this process since it started (VmHWM from /proc/self/status, Linux).
+/// Unlike getrusage's ru_maxrss it does not count the parent's memory copied at fork. Empty when
+/// unknown.
+std::optional<double> peak_host_memory();
+
+/// The largest walkers per variant (at most 2^32 − 1) whose estimate fits in `usable_bytes` (0 if
+/// none does).
+std::int64_t max_walkers_per_variant(const RunPlan& plan, int threads, double usable_bytes);
+
+/// Refuses (ResourceError naming `source`) a run that needs more than 90 % of `available` bytes or
+/// whose walker-step count does not fit in 64 bits. `available` empty: only the 64-bit check.
+void check_host_resources(const RunPlan& plan, const std::string& source, int threads,
+                          std::optional<double> available);
+
+/// "1.5 GiB", "300 MiB", ...
+std::string format_bytes(double bytes);
+
+}  // namespace sgdwalk

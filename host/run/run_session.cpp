@@ -1,0 +1,360 @@
+#include "run/run_session.hpp"
+
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cluster/parts.hpp"
+#include "config/config.hpp"
+#include "run/memory.hpp"
+
+namespace sgdwalk {
+namespace {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+int counting_threads(int threads) {
+  return threads > 0 ? threads : omp_get_max_threads();
+}
+
+void remove_if_present(const fs::path& path) {
+  std::error_code ignored;
+  fs::remove(path, ignored);
+}
+
+SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord record,
+                               const std::string& directory, RunData data, RunProgress progress,
+                               const SessionOptions& options) {
+  const auto start = Clock::now();
+  auto last_checkpoint = start;
+  const double wall_before = record.wall_seconds;
+  const std::string checkpoint_path = (fs::path(directory) / kCheckpointFileName).string();
+  SessionResult result;
+  ExecuteOptions execute = options.execute;
+  const std::string walkers_path = (fs::path(directory) / kWalkerFileName).string();
+  if (plan.per_walker_output && !execute.walker_store) {
+    // Finished walkers stream into RUN/walkers.bin; walkers [part_begin, walker_begin) are
+    // already there.
+    execute.walker_store =
+        make_file_walker_store(plan, walkers_path, progress.walker_begin, progress.part_begin);
+  }
+  execute.on_segment = [&](const RunProgress& now, const SegmentData& state) {
+    bool go = options.execute.on_segment ? options.execute.on_segment(now, state) : true;
+    if (options.on_progress) options.on_progress(now);
+    if (options.stop != nullptr) {
+      const int signal = options.stop->load();
+      if (signal != 0) {
+        result.stop_signal = signal;
+        go = false;
+      }
+    }
+    if (go && options.checkpoint_every > 0 && !now.complete() &&
+        seconds_since(last_checkpoint) >= options.checkpoint_every) {
+      // A checkpoint that cannot be written (disk full, ...) does not stop the run; the previous
+      // one stays valid.
+      try {
+        if (execute.walker_store) execute.walker_store->sync();
+        write_checkpoint(checkpoint_path, plan, now, state.get(),
+                         wall_before + seconds_since(start), record.sessions);
+        ++result.checkpoints;
+      } catch (const std::exception& error) {
+        if (options.on_warning)
+          options.on_warning(fmt::format("no checkpoint written: {}", error.what()));
+      }
+      last_checkpoint = Clock::now();
+    }
+    return go;
+  };
+  result.outcome = execute_from(plan, backend, execute, std::move(data), progress);
+  record.wall_seconds = wall_before + seconds_since(start);
+  if (result.outcome.complete && record.shard) {
+    // A finished shard keeps its exact tallies and its walkers for `sgdwalk merge`.
+    result.stop_signal = 0;
+    if (execute.walker_store) execute.walker_store->sync();
+    write_checkpoint((fs::path(directory) / kTalliesFileName).string(), plan,
+                     result.outcome.progress, result.outcome.data, record.wall_seconds,
+                     record.sessions);
+    write_run_start(plan, result.outcome, record, directory);
+    remove_if_present(checkpoint_path);
+    remove_if_present(checkpoint_path + ".tmp");
+  } else if (result.outcome.complete) {
+    result.stop_signal = 0;
+    write_run_outputs(plan, result.outcome, record, directory);
+    // The outputs hold everything now; a checkpoint of a finished run has no use.
+    remove_if_present(checkpoint_path);
+    remove_if_present(checkpoint_path + ".tmp");
+    remove_if_present(walkers_path);
+  } else {
+    // Stopped: the checkpoint and the partial results; if the checkpoint fails, the partial
+    // results are still written before the error is reported.
+    std::exception_ptr failure;
+    try {
+      if (execute.walker_store) execute.walker_store->sync();
+      write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
+                       record.wall_seconds, record.sessions);
+      ++result.checkpoints;
+    } catch (const std::exception&) {
+      failure = std::current_exception();
+    }
+    if (record.shard) {
+      write_run_start(plan, result.outcome, record, directory);  // a part has no results of its own
+    } else {
+      write_run_outputs(plan, result.outcome, record, directory);
+    }
+    if (failure) std::rethrow_exception(failure);
+  }
+  return result;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw RunDirectoryError(fmt::format("{}: cannot open the file", path.string()), false);
+  std::ostringstream text;
+  text << file.rdbuf();
+  if (file.bad())
+    throw RunDirectoryError(fmt::format("{}: cannot read the file", path.string()), false);
+  return text.str();
+}
+
+/// "/run/steps" -> "run.steps", "/init/positions/1/0" -> "init.positions[1][0]".
+std::string key_from_pointer(const std::string& pointer) {
+  std::string key;
+  std::istringstream parts(pointer);
+  std::string part;
+  std::getline(parts, part, '/');  // leading empty part
+  while (std::getline(parts, part, '/')) {
+    const bool index = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    if (index) {
+      key += "[" + part + "]";
+    } else {
+      key += (key.empty() ? "" : ".") + part;
+    }
+  }
+  return key.empty() ? "(the whole config)" : key;
+}
+
+std::string value_text(const Json& document, const std::string& pointer) {
+  const Json::json_pointer at(pointer);
+  if (!document.contains(at)) return "(absent)";
+  std::string text = document.at(at).dump();
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
+
+}  // namespace
+
+/// Describes how the resolved config changed, e.g. "run.steps: 400 -> 500".
+std::string describe_config_changes(const Json& before, const Json& after) {
+  const Json patch = Json::diff(before, after);
+  std::vector<std::string> changes;
+  for (const auto& operation : patch) {
+    const std::string pointer = operation.at("path").get<std::string>();
+    changes.push_back(fmt::format("{}: {} -> {}", key_from_pointer(pointer),
+                                  value_text(before, pointer), value_text(after, pointer)));
+  }
+  if (changes.size() > 6) {
+    const std::size_t more = changes.size() - 5;
+    changes.resize(5);
+    changes.push_back(fmt::format("and {} more", more));
+  }
+  return fmt::format("{}", fmt::join(changes, "; "));
+}
+
+SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord record,
+                               const std::string& directory, const SessionOptions& options) {
+  RunPlan sized = plan;  // the batch the driver will use (--batch-walkers overrides the config)
+  if (options.execute.batch_walkers > 0) sized.batch_walkers = options.execute.batch_walkers;
+  check_host_resources(sized, record.config_source, counting_threads(options.threads),
+                       available_host_memory());
+  const fs::path dir(directory);
+  fs::create_directories(dir);
+  for (const char* stale :
+       {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp", kWalkerFileName,
+        kTalliesFileName, "tallies.bin.tmp"}) {
+    remove_if_present(dir / stale);
+  }
+  RunOutcome start;
+  start.backend_name = backend.name();
+  start.backend_description = backend.description();
+  if (record.shard) {
+    const WalkerRange part = part_walkers(plan, *record.shard);
+    start.progress = RunProgress::start_of_part(part.begin, part.end);
+    record.provenance["shard"] = shard_provenance(plan, *record.shard);
+  }
+  start.progress.update_counters(plan);
+  record.wall_seconds = 0;
+  record.sessions = 1;
+  write_run_start(plan, start, record, directory);
+  RunData data;
+  data.resize(plan, 0);  // the driver sizes the batch arrays
+  const RunProgress from = start.progress;
+  return continue_session(plan, backend, std::move(record), directory, std::move(data), from,
+                          options);
+}
+
+ResumePoint load_resume_point(const std::string& directory, int threads) {
+  const fs::path dir(directory);
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) {
+    throw RunDirectoryError(
+        fmt::format("'{}' is not a run directory ({})", directory,
+                    fs::exists(dir, error) ? "not a directory" : "no such directory"),
+        true);
+  }
+  const fs::path config_path = dir / "config.toml";
+  const fs::path summary_path = dir / "summary.json";
+  const bool has_config = fs::exists(config_path, error);
+  const bool has_summary = fs::exists(summary_path, error);
+  if (!has_config && !has_summary) {
+    throw RunDirectoryError(
+        fmt::format("'{}' is not a run directory (no config.toml and no summary.json; "
+                    "`sgdwalk run CONFIG --out {}` makes one)",
+                    directory, directory),
+        true);
+  }
+  if (!has_config) {
+    throw RunDirectoryError(
+        fmt::format("{}: missing; the run directory is damaged and cannot be resumed without the "
+                    "config it was started with",
+                    config_path.string()),
+        false);
+  }
+  if (!has_summary) {
+    throw RunDirectoryError(
+        fmt::format("{}: missing; the run directory is damaged (the seed and the command of the "
+                    "run are recorded there)",
+                    summary_path.string()),
+        false);
+  }
+
+  Json summary;
+  try {
+    summary = Json::parse(read_text(summary_path));
+  } catch (const Json::exception& problem) {
+    throw RunDirectoryError(fmt::format("{}: unreadable or corrupt (not valid JSON: {})",
+                                        summary_path.string(), problem.what()),
+                            false);
+  }
+  ResumePoint point;
+  Json recorded_config;
+  std::uint64_t seed = 0;
+  try {
+    recorded_config = summary.at("config");
+    seed = recorded_config.at("run").at("seed").get<std::uint64_t>();
+    point.complete = !summary.at("partial").get<bool>();
+    point.record.command_line = summary.at("sgdwalk").at("command").get<std::string>();
+    point.record.config_source = summary.at("config_source").get<std::string>();
+    point.record.seed_from_command_line = summary.value("seed_from_command_line", false);
+    if (summary.contains("timing")) {
+      point.record.sessions = summary.at("timing").value("sessions", std::int64_t{1});
+    }
+    if (summary.contains("shard")) {
+      const Json& shard = summary.at("shard");
+      point.record.shard =
+          PartId{shard.at("index").get<std::int64_t>(), shard.at("count").get<std::int64_t>()};
+      point.record.provenance["shard"] = shard;
+    }
+  } catch (const Json::exception& problem) {
+    throw RunDirectoryError(
+        fmt::format("{}: corrupt: a field sgdwalk resume needs is missing or has the wrong type "
+                    "({})",
+                    summary_path.string(), problem.what()),
+        false);
+  }
+
+  point.record.config_text = read_text(config_path);
+  point.plan = load_config_text(point.record.config_text, config_path.string());
+  if (point.record.seed_from_command_line) {
+    point.plan.seed = seed;
+    point.plan.resolved_config["run"]["seed"] = seed;
+  }
+  if (point.plan.resolved_config != recorded_config) {
+    throw ConfigError(fmt::format(
+        "{} changed since the run started: {}; restore it to resume, or start a new run with "
+        "`sgdwalk run`",
+        config_path.string(),
+        describe_config_changes(recorded_config, point.plan.resolved_config)));
+  }
+  if (point.record.shard) {
+    const PartId part = *point.record.shard;
+    if (part.count < 1 || part.index < 0 || part.index >= part.count) {
+      throw RunDirectoryError(fmt::format("{}: corrupt: \"shard\" is part {} of {}",
+                                          summary_path.string(), part.index, part.count),
+                              false);
+    }
+  }
+  // The part the run covers (the whole run unless it is a shard) and the file that must match it.
+  const WalkerRange part = point.record.shard ? part_walkers(point.plan, *point.record.shard)
+                                              : WalkerRange{0, point.plan.total_walkers()};
+  auto check_part = [&](const fs::path& path) {
+    const RunProgress& saved = point.checkpoint.progress;
+    if (saved.part_begin != part.begin || saved.part_end != part.end) {
+      throw CheckpointError(fmt::format(
+          "{}: holds walkers [{}, {}), but {} says the run covers walkers [{}, {})", path.string(),
+          saved.part_begin, saved.part_end, summary_path.string(), part.begin, part.end));
+    }
+  };
+  if (point.complete) {
+    if (point.record.shard) {
+      // A finished shard: its tallies, for `sgdwalk merge`.
+      const fs::path tallies_path = dir / kTalliesFileName;
+      point.checkpoint = read_checkpoint(tallies_path.string(), &point.plan);
+      check_part(tallies_path);
+      if (point.checkpoint.progress.walker_begin != part.end) {
+        throw CheckpointError(
+            fmt::format("{}: the shard's tallies are incomplete (walkers [{}, "
+                        "{}) of [{}, {}) finished)",
+                        tallies_path.string(), part.begin, point.checkpoint.progress.walker_begin,
+                        part.begin, part.end));
+      }
+      point.has_checkpoint = true;
+    }
+    return point;
+  }
+
+  check_host_resources(point.plan, config_path.string(), counting_threads(threads),
+                       available_host_memory());
+  const fs::path checkpoint_path = dir / kCheckpointFileName;
+  if (fs::exists(checkpoint_path, error)) {
+    point.checkpoint = read_checkpoint(checkpoint_path.string(), &point.plan);
+    check_part(checkpoint_path);
+    point.has_checkpoint = true;
+    point.record.wall_seconds = point.checkpoint.wall_seconds;
+    point.record.sessions = point.checkpoint.sessions + 1;
+  } else {
+    point.record.wall_seconds = 0;
+    point.record.sessions += 1;
+  }
+  return point;
+}
+
+SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std::string& directory,
+                                  const SessionOptions& options) {
+  if (point.complete) throw std::logic_error("resume_in_directory: the run is already complete");
+  if (point.has_checkpoint) {
+    return continue_session(point.plan, backend, std::move(point.record), directory,
+                            std::move(point.checkpoint.data), point.checkpoint.progress, options);
+  }
+  RunData data;
+  data.resize(point.plan, 0);
+  RunProgress start;
+  if (point.record.shard) {
+    const WalkerRange part = part_walkers(point.plan, *point.record.shard);
+    start = RunProgress::start_of_part(part.begin, part.end);
+  }
+  return continue_session(point.plan, backend, std::move(point.record), directory, std::move(data),
+                          start, options);
+}
+
+}  // namespace sgdwalk

@@ -1,0 +1,88 @@
+// Long runs in a run directory: start (config.toml and a partial summary.json before the first
+// step), periodic checkpoints, stopping on request (signals) with a checkpoint and partial results,
+// and resuming from RUN/checkpoint.bin to the same final bytes as an uninterrupted run.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "backend/backend.hpp"
+#include "backend/plan.hpp"
+#include "run/checkpoint.hpp"
+#include "run/driver.hpp"
+
+namespace sgdwalk {
+
+inline constexpr const char* kCheckpointFileName = "checkpoint.bin";
+/// Finished walkers of a per-walker run (walker_store.hpp), until results.h5 holds them.
+inline constexpr const char* kWalkerFileName = "walkers.bin";
+
+/// A run directory that cannot be used (missing, damaged). usage(): the user named something that
+/// is not a run directory (exit code 2) rather than a damaged one (exit code 1).
+class RunDirectoryError : public std::runtime_error {
+ public:
+  RunDirectoryError(const std::string& message, bool usage)
+      : std::runtime_error(message), usage_(usage) {}
+  bool usage() const { return usage_; }
+
+ private:
+  bool usage_;
+};
+
+struct SessionOptions {
+  /// Batching and segmentation; its on_segment (if any) is called first and may stop the run.
+  ExecuteOptions execute;
+  /// Seconds between checkpoints; 0 = only when the run is stopped.
+  double checkpoint_every = 60;
+  /// When it becomes nonzero (a signal number), the run stops at the next segment boundary.
+  const std::atomic<int>* stop = nullptr;
+  /// After every segment (progress display).
+  std::function<void(const RunProgress&)> on_progress;
+  /// Problems that do not stop the run (a periodic checkpoint that could not be written).
+  std::function<void(const std::string&)> on_warning;
+  /// Host threads that count observables (for the memory estimate); 0 = OpenMP's maximum.
+  int threads = 0;
+};
+
+struct SessionResult {
+  RunOutcome outcome;
+  int stop_signal = 0;           ///< the value of *stop that stopped the run; 0 otherwise
+  std::int64_t checkpoints = 0;  ///< checkpoints written in this session
+};
+
+/// `sgdwalk run`: refuses a run that does not fit in memory (ResourceError, nothing written), then
+/// writes config.toml and a partial summary.json into `directory` (removing a stale checkpoint and
+/// results), runs with periodic checkpoints and writes the outputs: final ones (and the checkpoint
+/// removed) when the run completes, partial ones plus a checkpoint when it was stopped.
+SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord record,
+                               const std::string& directory, const SessionOptions& options);
+
+/// What a run directory says about an unfinished run.
+struct ResumePoint {
+  RunPlan plan;      ///< from RUN/config.toml and the recorded seed
+  RunRecord record;  ///< as the run started (record.shard for a shard); wall time and sessions
+  bool complete = false;
+  /// RUN/checkpoint.bin was read (unfinished run), or RUN/tallies.bin (finished shard).
+  bool has_checkpoint = false;
+  Checkpoint checkpoint;
+};
+
+/// Reads RUN/config.toml, RUN/summary.json and RUN/checkpoint.bin for `sgdwalk resume` (and, of a
+/// finished shard, RUN/tallies.bin for `sgdwalk merge`). Throws
+/// RunDirectoryError (missing or damaged directory), ConfigError (config.toml invalid or changed
+/// since the run started: the message lists the changes), CheckpointError (unreadable, corrupt or
+/// mismatched checkpoint) or ResourceError (does not fit in memory any more).
+ResumePoint load_resume_point(const std::string& directory, int threads = 0);
+
+/// Describes how a resolved config changed, key by key ("run.steps: 400 -> 500; ...").
+std::string describe_config_changes(const nlohmann::json& before, const nlohmann::json& after);
+
+/// Continues the run of `point` (from the beginning when there is no checkpoint) exactly as
+/// run_in_directory would have: the final outputs are the same bytes.
+SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std::string& directory,
+                                  const SessionOptions& options);
+
+}  // namespace sgdwalk
