@@ -1,9 +1,12 @@
 // Comparing run directories: every dataset and attribute of two results.h5 files, bit for bit, and
-// summary.json without the fields that must differ between ways of running the same config.
+// summary.json without the fields that must differ between ways of running the same config. The
+// dimension scales attached to each dataset are compared by name (their attributes DIMENSION_LIST
+// and REFERENCE_LIST hold object references, i.e. file addresses, which are not compared).
 #pragma once
 
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <hdf5_hl.h>
 
 #include <filesystem>
 #include <map>
@@ -38,8 +41,38 @@ inline std::string shape_text(hid_t space) {
   return text;
 }
 
+inline std::string object_name(hid_t object) {
+  char name[512] = {};
+  H5Iget_name(object, name, sizeof name);
+  return name;
+}
+
+/// "axis 0: /samples/variant; axis 1: /samples/step; ": the scales attached to each axis.
+inline std::string dimension_scales(hid_t dataset) {
+  std::string text;
+  hid_t space = H5Dget_space(dataset);
+  const int rank = H5Sget_simple_extent_ndims(space);
+  H5Sclose(space);
+  for (int axis = 0; axis < rank; ++axis) {
+    text += "axis " + std::to_string(axis) + ":";
+    H5DSiterate_scales(
+        dataset, static_cast<unsigned>(axis), nullptr,
+        [](hid_t, unsigned, hid_t scale, void* out) -> herr_t {
+          std::string& text = *static_cast<std::string*>(out);
+          text += ' ';
+          text += object_name(scale);
+          return 0;
+        },
+        &text);
+    text += "; ";
+  }
+  return text;
+}
+
 inline herr_t collect_attribute(hid_t location, const char* name, const H5A_info_t*, void* out) {
   auto& items = *static_cast<std::map<std::string, H5Item>*>(out);
+  const std::string attribute_name = name;
+  if (attribute_name == "DIMENSION_LIST" || attribute_name == "REFERENCE_LIST") return 0;
   const hid_t attribute = H5Aopen(location, name, H5P_DEFAULT);
   const hid_t type = H5Aget_type(attribute);
   const hid_t space = H5Aget_space(attribute);
@@ -56,9 +89,7 @@ inline herr_t collect_attribute(hid_t location, const char* name, const H5A_info
     item.bytes.resize(points * H5Tget_size(memory_type));
     H5Aread(attribute, memory_type, item.bytes.data());
   }
-  char object_name[512] = {};
-  H5Iget_name(location, object_name, sizeof object_name);
-  items[std::string(object_name) + "@" + name] = item;
+  items[object_name(location) + "@" + name] = item;
   H5Tclose(memory_type);
   H5Sclose(space);
   H5Tclose(type);
@@ -82,6 +113,7 @@ inline herr_t collect_object(hid_t root, const char* name, const H5O_info_t* inf
       H5Dread(object, memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, item.bytes.data());
     }
     items[std::string("/") + name] = item;
+    items[std::string("/") + name + "#dimensions"] = {"", dimension_scales(object)};
     H5Tclose(memory_type);
     H5Sclose(space);
     H5Tclose(type);

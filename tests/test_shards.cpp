@@ -191,6 +191,12 @@ void expect_shards_merge_to_single_run(const std::string& name, const std::strin
     const fs::path merged = dir / ("merged-" + std::to_string(n));
     merge_into_directory(shard_dirs, merged.string(), false, "sgdwalk merge");
     testing::expect_same_h5(dir / "single" / "results.h5", merged / "results.h5");
+    // The comparison covered the netCDF dimensions (scales attached by name), which merged files
+    // have as single runs do.
+    const auto items = testing::h5_items(merged / "results.h5");
+    EXPECT_EQ(items.at("/variants/p_flat#dimensions").bytes, "axis 0: /variants/variant; ");
+    EXPECT_EQ(items.at("/trackers/crossings_counts#dimensions").bytes,
+              "axis 0: /trackers/variant; axis 1: /trackers/log2_bin; ");
     // The same writer fed the same numbers: the same bytes, too.
     EXPECT_TRUE(testing::read_bytes(dir / "single" / "results.h5") ==
                 testing::read_bytes(merged / "results.h5"));

@@ -1,5 +1,8 @@
 #include "io/hdf5_file.hpp"
 
+#include <fmt/format.h>
+#include <hdf5_hl.h>
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -87,36 +90,128 @@ void Hdf5File::group(const std::string& path) {
   }
 }
 
-template <class T>
-void Hdf5File::dataset(const std::string& path, const std::vector<T>& data,
-                       const std::vector<std::uint64_t>& dims, const std::string& units,
-                       const std::string& description) {
-  std::uint64_t total = 1;
-  for (const auto d : dims) total *= d;
-  if (total != data.size()) {
-    throw std::logic_error(path_ + ": dataset " + path + " shape does not match its data");
-  }
-  write(path, native_type<T>(), data.data(), dims, units, description);
+namespace {
+
+/// The group part of a dataset path ("/samples/p_flat" -> "/samples", "/x" -> "/").
+std::string parent_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
 }
 
-template void Hdf5File::dataset(const std::string&, const std::vector<double>&,
-                                const std::vector<std::uint64_t>&, const std::string&,
-                                const std::string&);
-template void Hdf5File::dataset(const std::string&, const std::vector<float>&,
-                                const std::vector<std::uint64_t>&, const std::string&,
-                                const std::string&);
-template void Hdf5File::dataset(const std::string&, const std::vector<std::int64_t>&,
-                                const std::vector<std::uint64_t>&, const std::string&,
-                                const std::string&);
-template void Hdf5File::dataset(const std::string&, const std::vector<std::uint64_t>&,
-                                const std::vector<std::uint64_t>&, const std::string&,
-                                const std::string&);
-template void Hdf5File::dataset(const std::string&, const std::vector<std::int32_t>&,
-                                const std::vector<std::uint64_t>&, const std::string&,
-                                const std::string&);
-template void Hdf5File::dataset(const std::string&, const std::vector<std::uint32_t>&,
-                                const std::vector<std::uint64_t>&, const std::string&,
-                                const std::string&);
+std::string child_path(const std::string& group, const std::string& name) {
+  return group == "/" ? "/" + name : group + "/" + name;
+}
+
+std::uint64_t element_count(const std::vector<std::uint64_t>& dims) {
+  std::uint64_t total = 1;
+  for (const auto d : dims) total *= d;
+  return total;
+}
+
+}  // namespace
+
+std::string Hdf5File::dimension_marker(std::uint64_t length) {
+  return fmt::format("This is a netCDF dimension but not a netCDF variable.{:10}", length);
+}
+
+bool Hdf5File::exists(const std::string& path) const {
+  return path == "/" || H5Lexists(file_, path.c_str(), H5P_DEFAULT) > 0;
+}
+
+void Hdf5File::make_scale(const std::string& path, const std::string& name) {
+  Handle dataset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
+  if (dataset.get() < 0 || H5DSset_scale(dataset.get(), name.c_str()) < 0) {
+    throw std::runtime_error(path_ + ": cannot make " + path + " a dimension scale");
+  }
+}
+
+template <class T>
+void Hdf5File::coordinate(const std::string& path, const std::vector<T>& data,
+                          const std::string& units, const std::string& description) {
+  write(path, native_type<T>(), data.data(), {data.size()});
+  make_scale(path, path.substr(path.rfind('/') + 1));
+  describe(path, {}, units, description);
+}
+
+template <class T>
+void Hdf5File::create_coordinate(const std::string& path, std::uint64_t length,
+                                 const std::string& units, const std::string& description) {
+  { Handle dataset(create(path, native_type<T>(), {length}), H5Dclose); }
+  make_scale(path, path.substr(path.rfind('/') + 1));
+  describe(path, {}, units, description);
+}
+
+void Hdf5File::dimension(const std::string& group, const std::string& name, std::uint64_t length) {
+  // No values are written (none are allocated either): readers see the scale's length only.
+  const std::string path = child_path(group, name);
+  { Handle dataset(create(path, H5T_NATIVE_FLOAT, {length}), H5Dclose); }
+  make_scale(path, dimension_marker(length));
+}
+
+std::vector<std::uint64_t> Hdf5File::shape_of(const std::string& path,
+                                              const std::vector<std::string>& dimensions) {
+  std::vector<std::uint64_t> shape;
+  for (const auto& name : dimensions) {
+    const std::string scale_path = child_path(parent_of(path), name);
+    if (H5Lexists(file_, scale_path.c_str(), H5P_DEFAULT) <= 0) {
+      throw std::logic_error(path_ + ": dataset " + path + " names dimension " + name +
+                             ", which its group does not have");
+    }
+    Handle scale(H5Dopen2(file_, scale_path.c_str(), H5P_DEFAULT), H5Dclose);
+    Handle space(H5Dget_space(scale.get()), H5Sclose);
+    hsize_t length = 0;
+    if (H5Sget_simple_extent_ndims(space.get()) != 1) {
+      throw std::logic_error(path_ + ": dimension " + scale_path + " is not one-dimensional");
+    }
+    H5Sget_simple_extent_dims(space.get(), &length, nullptr);
+    shape.push_back(length);
+  }
+  return shape;
+}
+
+void Hdf5File::describe(const std::string& path, const std::vector<std::string>& dimensions,
+                        const std::string& units, const std::string& description) {
+  if (!dimensions.empty()) {
+    Handle dataset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
+    for (std::size_t axis = 0; axis < dimensions.size(); ++axis) {
+      const std::string scale_path = child_path(parent_of(path), dimensions[axis]);
+      Handle scale(H5Dopen2(file_, scale_path.c_str(), H5P_DEFAULT), H5Dclose);
+      if (dataset.get() < 0 || scale.get() < 0 ||
+          H5DSattach_scale(dataset.get(), scale.get(), static_cast<unsigned>(axis)) < 0) {
+        throw std::runtime_error(path_ + ": cannot attach dimension " + scale_path + " to " + path);
+      }
+    }
+  }
+  attribute(path, "units", units);
+  attribute(path, "description", description);
+  attribute(path, "long_name", description);
+}
+
+template <class T>
+void Hdf5File::dataset(const std::string& path, const std::vector<T>& data,
+                       const std::vector<std::string>& dimensions, const std::string& units,
+                       const std::string& description) {
+  const std::vector<std::uint64_t> dims = shape_of(path, dimensions);
+  if (element_count(dims) != data.size()) {
+    throw std::logic_error(path_ + ": dataset " + path + " shape does not match its data");
+  }
+  write(path, native_type<T>(), data.data(), dims);
+  describe(path, dimensions, units, description);
+}
+
+#define SGDWALK_DATASET_INSTANCES(T)                                                   \
+  template void Hdf5File::dataset(const std::string&, const std::vector<T>&,           \
+                                  const std::vector<std::string>&, const std::string&, \
+                                  const std::string&);                                 \
+  template void Hdf5File::coordinate(const std::string&, const std::vector<T>&,        \
+                                     const std::string&, const std::string&);
+SGDWALK_DATASET_INSTANCES(double)
+SGDWALK_DATASET_INSTANCES(float)
+SGDWALK_DATASET_INSTANCES(std::int64_t)
+SGDWALK_DATASET_INSTANCES(std::uint64_t)
+SGDWALK_DATASET_INSTANCES(std::int32_t)
+SGDWALK_DATASET_INSTANCES(std::uint32_t)
+#undef SGDWALK_DATASET_INSTANCES
 
 namespace {
 
@@ -160,24 +255,19 @@ hid_t Hdf5File::create(const std::string& path, hid_t type,
 }
 
 void Hdf5File::write(const std::string& path, hid_t type, const void* data,
-                     const std::vector<std::uint64_t>& dims, const std::string& units,
-                     const std::string& description) {
+                     const std::vector<std::uint64_t>& dims) {
   Handle dataset(create(path, type, dims), H5Dclose);
-  std::uint64_t total = 1;
-  for (const auto d : dims) total *= d;
-  if (total > 0 && H5Dwrite(dataset.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+  if (element_count(dims) > 0 &&
+      H5Dwrite(dataset.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
     throw std::runtime_error(path_ + ": cannot write dataset " + path);
   }
-  attribute(path, "units", units);
-  attribute(path, "description", description);
 }
 
 template <class T>
-void Hdf5File::create_dataset(const std::string& path, const std::vector<std::uint64_t>& dims,
+void Hdf5File::create_dataset(const std::string& path, const std::vector<std::string>& dimensions,
                               const std::string& units, const std::string& description) {
-  Handle dataset(create(path, native_type<T>(), dims), H5Dclose);
-  attribute(path, "units", units);
-  attribute(path, "description", description);
+  { Handle dataset(create(path, native_type<T>(), shape_of(path, dimensions)), H5Dclose); }
+  describe(path, dimensions, units, description);
 }
 
 template <class T>
@@ -220,9 +310,11 @@ std::uint64_t Hdf5File::rows_per_slab(const std::vector<std::uint64_t>& dims) {
 }
 
 #define SGDWALK_SLAB_INSTANCES(T)                                                                  \
-  template void Hdf5File::create_dataset<T>(const std::string&, const std::vector<std::uint64_t>&, \
+  template void Hdf5File::create_dataset<T>(const std::string&, const std::vector<std::string>&,   \
                                             const std::string&, const std::string&);               \
-  template void Hdf5File::write_rows<T>(const std::string&, std::uint64_t, const std::vector<T>&);
+  template void Hdf5File::write_rows<T>(const std::string&, std::uint64_t, const std::vector<T>&); \
+  template void Hdf5File::create_coordinate<T>(const std::string&, std::uint64_t,                  \
+                                               const std::string&, const std::string&);
 SGDWALK_SLAB_INSTANCES(double)
 SGDWALK_SLAB_INSTANCES(std::int64_t)
 SGDWALK_SLAB_INSTANCES(std::int32_t)

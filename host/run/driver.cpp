@@ -206,6 +206,53 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "steps. Basin 1 = flat (x >= 0), 0 = sharp. Freezing time t_f = s + 1 where s is "
                  "the step a walker first sat in its final basin after its last change.");
 
+  // netCDF-4 dimensions (HDF5 dimension scales, docs/OUTPUTS.md): every group with per-variant data
+  // has the dimension `variant` (its coordinate: the index) and, as coordinates along it, the swept
+  // parameters with the values the sweep gave, named in the group's `coordinates` attribute, so
+  // that a netCDF reader of any one group (xarray.open_dataset(..., group=...)) sees them.
+  {
+    std::vector<std::int64_t> index(variants);
+    for (std::uint64_t v = 0; v < variants; ++v) index[v] = static_cast<std::int64_t>(v);
+    for (std::string group :
+         {"/parameters", "/parameters/landscape", "/variants", "/samples", "/trackers"}) {
+      if (group == "/samples" && plan.sample_count() == 0) continue;
+      if (group == "/parameters/landscape" &&
+          landscape_parameters(plan.landscape, plan.dim).empty())
+        continue;
+      file.coordinate(group + "/variant", index, "1", "variant index (sweep order)");
+    }
+    if (plan.passage.kind != PassageKind::none) {
+      file.coordinate("/first_passage/variant", index, "1", "variant index (sweep order)");
+    }
+    for (const auto& spec : plan.histograms) {
+      file.coordinate("/histograms/" + spec.name + "/variant", index, "1",
+                      "variant index (sweep order)");
+    }
+  }
+  // After a group's datasets: copies of the swept parameters that it does not hold (a dataset of
+  // the same name that is not the parameter, e.g. a histogram's temperature, keeps its place and
+  // the parameter is not copied there), and the `coordinates` attribute.
+  std::vector<std::string> swept;
+  if (!plan.variants.empty()) {
+    for (const auto& [name, value] : plan.variants.front().swept) swept.push_back(name);
+  }
+  auto finish_variant_group = [&](const std::string& group, bool holds_parameters,
+                                  const std::string& more_coordinates) {
+    std::string names = more_coordinates;
+    for (std::size_t a = 0; a < swept.size(); ++a) {
+      const std::string path = group + "/" + swept[a];
+      if (file.exists(path) && !holds_parameters) continue;
+      if (!file.exists(path)) {
+        std::vector<double> values;
+        for (const auto& variant : plan.variants) values.push_back(variant.swept[a].second);
+        file.dataset(path, values, {"variant"}, swept[a] == "temperature" ? "loss" : "1",
+                     "swept parameter " + swept[a] + " (the value the sweep gave)");
+      }
+      names += (names.empty() ? "" : " ") + swept[a];
+    }
+    if (!names.empty()) file.attribute(group, "coordinates", names);
+  };
+
   // Parameters of every variant.
   auto per_variant = [&](auto getter) {
     std::vector<double> values;
@@ -215,22 +262,24 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
   const auto& variant_list = plan.variants;
   file.dataset("/parameters/learning_rate",
                per_variant([&](std::int64_t v) { return variant_list[v].learning_rate; }),
-               {variants}, "1", "learning rate eta (the time step of a Langevin walker)");
+               {"variant"}, "1", "learning rate eta (the time step of a Langevin walker)");
   file.dataset("/parameters/noise_strength",
                per_variant([&](std::int64_t v) { return variant_list[v].noise_strength; }),
-               {variants}, "1", "noise strength sigma (inverse batch size)");
+               {"variant"}, "1", "noise strength sigma (inverse batch size)");
   file.dataset("/parameters/temperature",
                per_variant([&](std::int64_t v) { return variant_list[v].temperature(); }),
-               {variants}, "loss", "Delta_S = eta x sigma");
+               {"variant"}, "loss", "Delta_S = eta x sigma");
   file.dataset("/parameters/epsilon",
-               per_variant([&](std::int64_t v) { return variant_list[v].epsilon; }), {variants},
+               per_variant([&](std::int64_t v) { return variant_list[v].epsilon; }), {"variant"},
                "1", "regulariser epsilon of the Hessian noise models");
   for (const auto& info : landscape_parameters(plan.landscape, plan.dim)) {
     file.dataset("/parameters/landscape/" + info.name, per_variant([&](std::int64_t v) {
                    return variant_list[v].landscape.at(info.name);
                  }),
-                 {variants}, "1", info.description);
+                 {"variant"}, "1", info.description);
   }
+  finish_variant_group("/parameters", true, "");
+  if (file.exists("/parameters/landscape")) finish_variant_group("/parameters/landscape", true, "");
   std::string swept_names;
   if (!plan.variants.empty()) {
     for (const auto& [name, value] : plan.variants.front().swept) {
@@ -250,38 +299,39 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
       complete.push_back(v < outcome.progress.variants_done ? 1 : 0);
     }
-    file.dataset("/variants/complete", complete, {variants}, "1",
+    file.dataset("/variants/complete", complete, {"variant"}, "1",
                  "1 if every walker of the variant reached the last step (0 only in partial runs: "
                  "the variant's results are then empty)");
   }
   file.dataset("/variants/walkers",
                summary_values([](const VariantSummary& s) { return double(s.walkers); }),
-               {variants}, "walkers", "walkers in the variant");
+               {"variant"}, "walkers", "walkers in the variant");
   file.dataset("/variants/nonfinite_walkers",
                summary_values([](const VariantSummary& s) { return double(s.nonfinite_walkers); }),
-               {variants}, "walkers",
+               {"variant"}, "walkers",
                "walkers whose state became non-finite (excluded from averages)");
   file.dataset("/variants/p_flat", summary_values([](const VariantSummary& s) { return s.p_flat; }),
-               {variants}, "1", "fraction of finite walkers in the flat basin at the end");
+               {"variant"}, "1", "fraction of finite walkers in the flat basin at the end");
   file.dataset("/variants/p_flat_stderr",
-               summary_values([](const VariantSummary& s) { return s.p_flat_stderr; }), {variants},
+               summary_values([](const VariantSummary& s) { return s.p_flat_stderr; }), {"variant"},
                "1", "binomial standard error of p_flat");
   file.dataset("/variants/mean_freezing_time",
                summary_values([](const VariantSummary& s) { return s.freezing_time.mean; }),
-               {variants}, "steps", "mean freezing time <t_f>");
+               {"variant"}, "steps", "mean freezing time <t_f>");
   file.dataset("/variants/mean_freezing_time_stderr", summary_values([](const VariantSummary& s) {
                  return s.freezing_time.standard_error;
                }),
-               {variants}, "steps", "standard error of <t_f>");
+               {"variant"}, "steps", "standard error of <t_f>");
   file.dataset("/variants/mean_y_freeze",
-               summary_values([](const VariantSummary& s) { return s.y_freeze.mean; }), {variants},
+               summary_values([](const VariantSummary& s) { return s.y_freeze.mean; }), {"variant"},
                "1", "mean progress coordinate y at the freezing step");
   file.dataset("/variants/mean_y_freeze_stderr",
                summary_values([](const VariantSummary& s) { return s.y_freeze.standard_error; }),
-               {variants}, "1", "standard error of <y_freeze>");
+               {"variant"}, "1", "standard error of <y_freeze>");
   file.dataset("/variants/mean_crossings",
-               summary_values([](const VariantSummary& s) { return s.crossings.mean; }), {variants},
-               "crossings", "mean number of basin changes per walker");
+               summary_values([](const VariantSummary& s) { return s.crossings.mean; }),
+               {"variant"}, "crossings", "mean number of basin changes per walker");
+  finish_variant_group("/variants", false, "");
 
   if (plan.passage.kind != PassageKind::none) {
     file.attribute("/variants", "first_passage_target", plan.passage.description);
@@ -301,18 +351,19 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     for (const auto& [name, getter] : fields) {
       const bool is_rate = name.rfind("rate", 0) == 0;
       file.dataset(
-          "/first_passage/" + name, summary_values(getter), {variants},
+          "/first_passage/" + name, summary_values(getter), {"variant"},
           is_rate ? "1/time" : (name.find("steps") != std::string::npos ? "steps" : "walkers"),
           is_rate ? "escape rate per unit time (arrivals / exposure; 95% exact Poisson CI)"
                   : "first passage: " + name);
     }
+    finish_variant_group("/first_passage", false, "");
   }
 
   // Time series at the sample steps.
   const auto samples = static_cast<std::uint64_t>(plan.sample_count());
   if (samples > 0) {
     std::vector<std::int64_t> steps(plan.sample_steps.begin(), plan.sample_steps.end());
-    file.dataset("/samples/step", steps, {samples}, "steps", "sample steps");
+    file.coordinate("/samples/step", steps, "steps", "sample steps");
     std::vector<double> time, p_flat, p_flat_stderr, progress_mean, progress_std, loss_mean,
         loss_std;
     std::vector<double> progress_quantiles, loss_quantiles;
@@ -333,8 +384,10 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                               sample.loss_quantiles.end());
       }
     }
-    const std::vector<std::uint64_t> shape = {variants, samples};
-    const auto levels = static_cast<std::uint64_t>(plan.quantiles.size());
+    const std::vector<std::string> shape = {"variant", "step"};
+    // The levels twice: `quantile` is the coordinate of the dimension, `quantile_levels` the
+    // dataset of the earlier layout (kept for its readers).
+    file.coordinate("/samples/quantile", plan.quantiles, "1", "quantile level");
     file.dataset("/samples/time", time, shape, "time", "learning_rate x step");
     file.dataset("/samples/finite_walkers", finite, shape, "walkers",
                  "finite walkers at the sample");
@@ -348,35 +401,38 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     file.dataset("/samples/loss_std", loss_std, shape, "loss",
                  "ensemble standard deviation of the loss");
     static_assert(kSketchMantissaBits == 11, "the quantile descriptions state 2^-12");
-    file.dataset("/samples/quantile_levels", plan.quantiles, {levels}, "1", "quantile levels");
-    file.dataset("/samples/y_quantiles", progress_quantiles, {variants, samples, levels}, "1",
+    file.dataset("/samples/quantile_levels", plan.quantiles, {"quantile"}, "1", "quantile levels");
+    file.dataset("/samples/y_quantiles", progress_quantiles, {"variant", "step", "quantile"}, "1",
                  "quantiles of y (float values; linear interpolation between order statistics, "
                  "each within 2^-12 x max(|x|, 2^-125) of the exact one: mergeable sketch)");
-    file.dataset("/samples/loss_quantiles", loss_quantiles, {variants, samples, levels}, "loss",
+    file.dataset("/samples/loss_quantiles", loss_quantiles, {"variant", "step", "quantile"}, "loss",
                  "quantiles of the loss (same method and accuracy as y_quantiles)");
+    finish_variant_group("/samples", false, "time");
   }
 
   // Histograms.
   for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
     const HistogramSpec& spec = plan.histograms[h];
     const std::string group = "/histograms/" + spec.name;
-    std::vector<double> x_edges;
-    for (int i = 0; i <= spec.x_bins; ++i) {
-      x_edges.push_back(spec.x_lo + (spec.x_hi - spec.x_lo) * i / spec.x_bins);
-    }
-    file.dataset(group + "/x_edges", x_edges, {static_cast<std::uint64_t>(spec.x_bins + 1)}, "1",
-                 "bin edges along coordinate " + std::to_string(spec.x_coordinate));
-    std::vector<std::uint64_t> shape = {variants};
+    // Bins: the dimension x (y) with the bin centres as coordinate, the edges on their own
+    // dimension x_edges (y_edges).
+    auto bin_axis = [&](const std::string& axis, double lo, double hi, int bins,
+                        const std::string& along) {
+      std::vector<double> edges, centres;
+      for (int i = 0; i <= bins; ++i) edges.push_back(lo + (hi - lo) * i / bins);
+      for (int i = 0; i < bins; ++i) centres.push_back(0.5 * (edges[i] + edges[i + 1]));
+      file.coordinate(group + "/" + axis + "_edges", edges, "1", "bin edges along " + along);
+      file.coordinate(group + "/" + axis, centres, "1",
+                      "bin centres along " + along + " (edges in " + axis + "_edges)");
+    };
+    bin_axis("x", spec.x_lo, spec.x_hi, spec.x_bins,
+             "coordinate " + std::to_string(spec.x_coordinate));
+    std::vector<std::string> shape = {"variant"};
     if (spec.kind == HistogramKind::xy) {
-      std::vector<double> y_edges;
-      for (int i = 0; i <= spec.y_bins; ++i) {
-        y_edges.push_back(spec.y_lo + (spec.y_hi - spec.y_lo) * i / spec.y_bins);
-      }
-      file.dataset(group + "/y_edges", y_edges, {static_cast<std::uint64_t>(spec.y_bins + 1)}, "1",
-                   "bin edges along the progress coordinate y");
-      shape.push_back(static_cast<std::uint64_t>(spec.y_bins));
+      bin_axis("y", spec.y_lo, spec.y_hi, spec.y_bins, "the progress coordinate y");
+      shape.push_back("y");
     }
-    shape.push_back(static_cast<std::uint64_t>(spec.x_bins));
+    shape.push_back("x");
     std::vector<std::uint64_t> counts, outside, deposits;
     std::vector<double> density, potential, temperature;
     for (const auto& s : summaries) {
@@ -391,15 +447,16 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     }
     file.dataset(group + "/counts", counts, shape, "deposits",
                  "walker deposits per bin (x fastest)");
-    file.dataset(group + "/outside", outside, {variants}, "deposits",
+    file.dataset(group + "/outside", outside, {"variant"}, "deposits",
                  "eligible deposits outside the range");
-    file.dataset(group + "/deposits", deposits, {variants}, "deposits", "all eligible deposits");
+    file.dataset(group + "/deposits", deposits, {"variant"}, "deposits", "all eligible deposits");
     file.dataset(group + "/density", density, shape, "1/bin area",
                  "counts / (deposits x bin area): probability density");
     file.dataset(group + "/effective_potential", potential, shape, "loss",
                  "-T ln(density), NaN for empty bins (defined up to an additive constant)");
-    file.dataset(group + "/temperature", temperature, {variants}, "loss",
+    file.dataset(group + "/temperature", temperature, {"variant"}, "loss",
                  "T used for the effective potential");
+    finish_variant_group(group, false, "");
     file.attribute(
         group, "window",
         fmt::format("[{}, {}] every {} steps", spec.window_begin, spec.window_end, spec.every));
@@ -416,9 +473,11 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     };
     std::vector<double> edges = {0.0};
     for (int b = 1; b <= kLog2Bins; ++b) edges.push_back(std::ldexp(1.0, b - 1));
-    file.dataset("/trackers/log2_edges", edges, {static_cast<std::uint64_t>(kLog2Bins + 1)}, "1",
-                 "bin edges of the tracker histograms: bin 0 holds 0, bin b >= 1 holds "
-                 "[2^(b-1), 2^b)");
+    file.coordinate("/trackers/log2_edges", edges, "1",
+                    "bin edges of the tracker histograms: bin 0 holds 0, bin b >= 1 holds "
+                    "[2^(b-1), 2^b)");
+    file.coordinate("/trackers/log2_bin", std::vector<double>(edges.begin(), edges.end() - 1), "1",
+                    "lower edge of the log2 bin (edges in log2_edges)");
     auto log2_counts = [&](auto member) {
       std::vector<std::int64_t> counts;
       for (std::size_t v = 0; v < tallies.size(); ++v) {
@@ -426,7 +485,7 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       }
       return counts;
     };
-    const std::vector<std::uint64_t> shape = {variants, static_cast<std::uint64_t>(kLog2Bins)};
+    const std::vector<std::string> shape = {"variant", "log2_bin"};
     file.dataset("/trackers/freezing_time_counts",
                  log2_counts(&VariantTally::freezing_time_histogram), shape, "walkers",
                  "finite walkers per log2 bin of the freezing time t_f (steps)");
@@ -441,9 +500,9 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       censored.push_back(finished(v) ? tallies[v].censored : 0);
       started.push_back(finished(v) ? tallies[v].started_in_target : 0);
     }
-    file.dataset("/trackers/first_passage_censored", censored, {variants}, "walkers",
+    file.dataset("/trackers/first_passage_censored", censored, {"variant"}, "walkers",
                  "walkers that had not reached the passage target by the end (or went non-finite)");
-    file.dataset("/trackers/first_passage_started_in_target", started, {variants}, "walkers",
+    file.dataset("/trackers/first_passage_started_in_target", started, {"variant"}, "walkers",
                  "walkers at the passage target at step 0");
     // y_freeze: the non-empty float buckets (11 mantissa bits) of each variant, concatenated.
     std::vector<std::int64_t> offsets = {0}, counts;
@@ -460,14 +519,17 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       }
       offsets.push_back(static_cast<std::int64_t>(counts.size()));
     }
-    const auto entries = static_cast<std::uint64_t>(counts.size());
-    file.dataset("/trackers/y_freeze_offsets", offsets, {variants + 1}, "1",
+    file.dimension("/trackers", "variant_boundary", variants + 1);
+    file.dimension("/trackers", "y_freeze_bin", counts.size());
+    file.dataset("/trackers/y_freeze_offsets", offsets, {"variant_boundary"}, "1",
                  "variant v's y_freeze bins are entries [offsets[v], offsets[v+1])");
-    file.dataset("/trackers/y_freeze_counts", counts, {entries}, "walkers",
+    file.dataset("/trackers/y_freeze_counts", counts, {"y_freeze_bin"}, "walkers",
                  "finite walkers per y_freeze bin (float value of y_freeze)");
-    file.dataset("/trackers/y_freeze_low", low, {entries}, "1",
+    file.dataset("/trackers/y_freeze_low", low, {"y_freeze_bin"}, "1",
                  "smallest float of the bin (bins: sign, exponent and 11 mantissa bits)");
-    file.dataset("/trackers/y_freeze_high", high, {entries}, "1", "largest float of the bin");
+    file.dataset("/trackers/y_freeze_high", high, {"y_freeze_bin"}, "1",
+                 "largest float of the bin");
+    finish_variant_group("/trackers", false, "");
   }
 
   // Per-walker data (optional), from the walker store in slabs aligned to the storage chunks.
@@ -480,10 +542,18 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     const auto dim = static_cast<std::uint64_t>(plan.dim);
     const std::int64_t W = plan.walkers_per_variant;
     WalkerArrays slab;
-    auto per_walker = [&]<class T>(const std::string& path, std::vector<std::uint64_t> dims,
-                                   const std::string& units, const std::string& description,
-                                   auto value) {
-      file.create_dataset<T>(path, dims, units, description);
+    // Dimensions: walker (its coordinate: the index within the variant; the variant of each
+    // walker is a coordinate too) and coordinate (the axes of the position, no values).
+    auto per_walker = [&]<class T>(
+                          const std::string& path, const std::vector<std::string>& dimensions,
+                          const std::string& units, const std::string& description, auto value) {
+      const std::vector<std::uint64_t> dims =
+          dimensions.size() == 2 ? std::vector<std::uint64_t>{n, dim} : std::vector{n};
+      if (dimensions.empty()) {
+        file.create_coordinate<T>(path, n, units, description);
+      } else {
+        file.create_dataset<T>(path, dimensions, units, description);
+      }
       const std::uint64_t rows = Hdf5File::rows_per_slab(dims);
       std::vector<T> buffer;
       for (std::uint64_t lo = 0; lo < n; lo += rows) {
@@ -497,41 +567,43 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       }
     };
     using I64 = std::int64_t;
-    per_walker.operator()<I64>("/walkers/variant", {n}, "1", "variant index",
-                               [&](auto& b, std::size_t, I64 g) { b.push_back(g / W); });
-    per_walker.operator()<I64>("/walkers/walker", {n}, "1",
+    per_walker.operator()<I64>("/walkers/walker", {}, "1",
                                "walker index within its variant (replay id)",
                                [&](auto& b, std::size_t, I64 g) { b.push_back(g % W); });
-    per_walker.operator()<double>("/walkers/position", {n, dim}, "1",
+    file.dimension("/walkers", "coordinate", dim);
+    per_walker.operator()<I64>("/walkers/variant", {"walker"}, "1", "variant index",
+                               [&](auto& b, std::size_t, I64 g) { b.push_back(g / W); });
+    per_walker.operator()<double>("/walkers/position", {"walker", "coordinate"}, "1",
                                   "final position (exact value of the walker's precision)",
                                   [&](auto& b, std::size_t k, I64) {
                                     for (std::uint64_t i = 0; i < dim; ++i)
                                       b.push_back(slab.position[k * dim + i]);
                                   });
     per_walker.operator()<std::int32_t>(
-        "/walkers/basin", {n}, "1", "final basin: 1 flat, 0 sharp",
+        "/walkers/basin", {"walker"}, "1", "final basin: 1 flat, 0 sharp",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.basin[k]); });
     per_walker.operator()<std::uint32_t>(
-        "/walkers/crossings", {n}, "crossings", "basin changes",
+        "/walkers/crossings", {"walker"}, "crossings", "basin changes",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.crossings[k]); });
     per_walker.operator()<I64>(
-        "/walkers/freeze_step", {n}, "steps",
+        "/walkers/freeze_step", {"walker"}, "steps",
         "s: first step in the final basin after the last change",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.freeze_step[k]); });
     per_walker.operator()<I64>(
-        "/walkers/freezing_time", {n}, "steps", "t_f = s + 1",
+        "/walkers/freezing_time", {"walker"}, "steps", "t_f = s + 1",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.freeze_step[k] + 1); });
     per_walker.operator()<double>(
-        "/walkers/y_freeze", {n}, "1", "y at step s",
+        "/walkers/y_freeze", {"walker"}, "1", "y at step s",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.y_freeze[k]); });
     per_walker.operator()<I64>(
-        "/walkers/first_passage_step", {n}, "steps",
+        "/walkers/first_passage_step", {"walker"}, "steps",
         "first step at the passage target; -1 = never (censored)",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.first_passage_step[k]); });
     per_walker.operator()<I64>(
-        "/walkers/nonfinite_step", {n}, "steps",
+        "/walkers/nonfinite_step", {"walker"}, "steps",
         "step whose update became non-finite; -1 = always finite",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.nonfinite_step[k]); });
+    file.attribute("/walkers", "coordinates", "variant");
     file.attribute("/walkers", "unfinished",
                    "in a partial run, walkers that had not reached the last step hold "
                    "placeholders (position 0, steps 0 or -1)");
