@@ -5,7 +5,7 @@
 // variances, P_flat and the histogram at y = 5, the sharp-bottom MFPT at one Δ_S) is not repeated.
 //
 // Also: the example configs parse and have the protocols' sizes, and the python port of the
-// theory (python/sgdwalk_plot/theory.py) agrees with host/analysis/theory.cpp through a shared
+// theory (python/sgdwalk/plot/theory.py) agrees with host/analysis/theory.cpp through a shared
 // table.
 #include <gtest/gtest.h>
 
@@ -139,7 +139,7 @@ TEST(Examples, ProtocolConfigsHaveThePapersSizes) {
 // η = 1e-3. This computes it exactly up to a grid: cells of width h = (step sd)/points_per_step
 // with an edge at x = 0, transition probabilities from each cell centre by erf, and π(P − I) = 0
 // solved with π fixed at the flat bottom (a banded system: a column-diagonally dominant M-matrix,
-// eliminated without pivoting). python/sgdwalk_plot/theory.py has the same function.
+// eliminated without pivoting). python/sgdwalk/plot/theory.py has the same function.
 
 double discrete_chain_p_flat_grid(double y, double delta_s, double eta, double points_per_step,
                                   NoiseKind kind) {
@@ -254,7 +254,7 @@ TEST(DiscreteChain, ConvergesToTheItoPFlatAsTheTimeStepShrinks) {
 //
 // python/tests/theory_reference.csv holds C++ values of the functions the plots use; this test
 // checks that the table is what host/analysis/theory.cpp computes now, and
-// python/tests/test_theory.py checks python/sgdwalk_plot/theory.py against the same table.
+// python/tests/test_theory.py checks python/sgdwalk/plot/theory.py against the same table.
 // Regenerate after a deliberate change of the theory with
 // SGDWALK_WRITE_THEORY_TABLE=python/tests/theory_reference.csv.
 

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <map>
 #include <ostream>
 
 #include "backend/typed_run.hpp"
@@ -229,9 +230,19 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                       "variant index (sweep order)");
     }
   }
-  // After a group's datasets: copies of the swept parameters that it does not hold (a dataset of
-  // the same name that is not the parameter, e.g. a histogram's temperature, keeps its place and
-  // the parameter is not copied there), and the `coordinates` attribute.
+  // Units and description of every parameter, for its dataset and for the swept copies
+  // (landscape parameters are added where they are written).
+  std::map<std::string, std::pair<std::string, std::string>> parameter_text = {
+      {"learning_rate", {"1", "learning rate eta (the time step of a Langevin walker)"}},
+      {"dt", {"1", "time step dt (the learning rate eta under another name)"}},
+      {"noise_strength", {"1", "noise strength sigma (inverse batch size)"}},
+      {"temperature", {"loss", "Delta_S = eta x sigma"}},
+      {"epsilon", {"1", "regulariser epsilon of the Hessian noise models"}},
+  };
+  // After a group's datasets: the `coordinates` attribute, and in a group of results copies of the
+  // swept parameters (a dataset of the same name that is not the parameter, e.g. a histogram's
+  // temperature, keeps its place and the parameter is not copied there). /parameters and
+  // /parameters/landscape name the swept parameters they hold and copy none.
   std::vector<std::string> swept;
   if (!plan.variants.empty()) {
     for (const auto& [name, value] : plan.variants.front().swept) swept.push_back(name);
@@ -241,12 +252,18 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     std::string names = more_coordinates;
     for (std::size_t a = 0; a < swept.size(); ++a) {
       const std::string path = group + "/" + swept[a];
-      if (file.exists(path) && !holds_parameters) continue;
-      if (!file.exists(path)) {
+      const bool held = file.exists(path);
+      if (holds_parameters && !held) continue;  // e.g. dt, or a landscape parameter
+      if (!holds_parameters && held) continue;  // the name is another dataset's
+      if (!holds_parameters) {
         std::vector<double> values;
         for (const auto& variant : plan.variants) values.push_back(variant.swept[a].second);
-        file.dataset(path, values, {"variant"}, swept[a] == "temperature" ? "loss" : "1",
-                     "swept parameter " + swept[a] + " (the value the sweep gave)");
+        // The parameter's own units and description: the copy is the same parameter (with the
+        // values the sweep gave: a swept temperature, not eta x sigma recomputed).
+        const auto text = parameter_text.find(swept[a]);
+        file.dataset(
+            path, values, {"variant"}, text != parameter_text.end() ? text->second.first : "1",
+            text != parameter_text.end() ? text->second.second : "swept parameter " + swept[a]);
       }
       names += (names.empty() ? "" : " ") + swept[a];
     }
@@ -260,32 +277,27 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     return values;
   };
   const auto& variant_list = plan.variants;
-  file.dataset("/parameters/learning_rate",
-               per_variant([&](std::int64_t v) { return variant_list[v].learning_rate; }),
-               {"variant"}, "1", "learning rate eta (the time step of a Langevin walker)");
-  file.dataset("/parameters/noise_strength",
-               per_variant([&](std::int64_t v) { return variant_list[v].noise_strength; }),
-               {"variant"}, "1", "noise strength sigma (inverse batch size)");
-  file.dataset("/parameters/temperature",
-               per_variant([&](std::int64_t v) { return variant_list[v].temperature(); }),
-               {"variant"}, "loss", "Delta_S = eta x sigma");
-  file.dataset("/parameters/epsilon",
-               per_variant([&](std::int64_t v) { return variant_list[v].epsilon; }), {"variant"},
-               "1", "regulariser epsilon of the Hessian noise models");
+  auto parameter = [&](const std::string& path, const std::string& name, auto getter) {
+    const auto& [units, description] = parameter_text.at(name);
+    file.dataset(path, per_variant(getter), {"variant"}, units, description);
+  };
+  parameter("/parameters/learning_rate", "learning_rate",
+            [&](std::int64_t v) { return variant_list[v].learning_rate; });
+  parameter("/parameters/noise_strength", "noise_strength",
+            [&](std::int64_t v) { return variant_list[v].noise_strength; });
+  parameter("/parameters/temperature", "temperature",
+            [&](std::int64_t v) { return variant_list[v].temperature(); });
+  parameter("/parameters/epsilon", "epsilon",
+            [&](std::int64_t v) { return variant_list[v].epsilon; });
   for (const auto& info : landscape_parameters(plan.landscape, plan.dim)) {
-    file.dataset("/parameters/landscape/" + info.name, per_variant([&](std::int64_t v) {
-                   return variant_list[v].landscape.at(info.name);
-                 }),
-                 {"variant"}, "1", info.description);
+    parameter_text[info.name] = {"1", info.description};
+    parameter("/parameters/landscape/" + info.name, info.name,
+              [&](std::int64_t v) { return variant_list[v].landscape.at(info.name); });
   }
   finish_variant_group("/parameters", true, "");
   if (file.exists("/parameters/landscape")) finish_variant_group("/parameters/landscape", true, "");
   std::string swept_names;
-  if (!plan.variants.empty()) {
-    for (const auto& [name, value] : plan.variants.front().swept) {
-      swept_names += (swept_names.empty() ? "" : ",") + name;
-    }
-  }
+  for (const auto& name : swept) swept_names += (swept_names.empty() ? "" : ",") + name;
   file.attribute("/parameters", "swept", swept_names);
 
   // Per-variant scalars.

@@ -16,15 +16,37 @@ the CLI's message), ResourceError, RunDirectoryError, CheckpointError.
 
 from __future__ import annotations
 
-from ._sgdwalk import CheckpointError, ConfigError, ResourceError, RunDirectoryError
-from ._sgdwalk import cuda_backend_built as _cuda_backend_built
-from ._sgdwalk import cuda_device_report as _cuda_device_report
-from ._sgdwalk import git_commit as _git_commit
-from ._sgdwalk import version as _version
-from ._results import Results, load
-from ._run import Progress, RunWarning, check_config, replay, resume, run
+import importlib as _importlib
 
-__version__: str = _version()
+try:
+    _importlib.import_module("._sgdwalk", __name__)  # the compiled core
+except ImportError as _error:
+    # Without the compiled core only sgdwalk.plot works (pure Python): the sgdwalk_plot command
+    # runs that way from a source tree or a CMake install (PYTHONPATH=.../python). Everything else
+    # says what is missing when it is used.
+    _CORE_MISSING: ImportError | None = _error
+else:
+    _CORE_MISSING = None
+
+if _CORE_MISSING is None:
+    from ._sgdwalk import CheckpointError, ConfigError, ResourceError, RunDirectoryError
+    from ._sgdwalk import cuda_backend_built as _cuda_backend_built
+    from ._sgdwalk import cuda_device_report as _cuda_device_report
+    from ._sgdwalk import git_commit as _git_commit
+    from ._sgdwalk import version as _version
+    from ._results import Results, load
+    from ._run import Progress, RunWarning, check_config, replay, resume, run
+
+    __version__: str = _version()
+else:
+
+    def __getattr__(name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise ImportError(
+            f"sgdwalk.{name} needs sgdwalk's compiled core (sgdwalk._sgdwalk), which is not "
+            f"importable here ({_CORE_MISSING}); install the package with `pip install .` from "
+            "the repository (only sgdwalk.plot works without it)") from _CORE_MISSING
 
 __all__ = [
     "CheckpointError",
@@ -52,6 +74,10 @@ def info() -> dict[str, object]:
         "cuda_devices": _cuda_device_report(),
     }
 
-for _error in (CheckpointError, ConfigError, ResourceError, RunDirectoryError):
-    _error.__module__ = __name__
-del _error
+
+if _CORE_MISSING is None:
+    for _error in (CheckpointError, ConfigError, ResourceError, RunDirectoryError):
+        _error.__module__ = __name__
+    del _error
+else:
+    del info  # it needs the core too: __getattr__ says so

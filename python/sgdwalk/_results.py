@@ -32,10 +32,25 @@ def _text(value: Any) -> Any:
     return value
 
 
+#: Attributes of HDF5 dimension scales (the netCDF-4 dimensions of results.h5): references and
+#: markers for netCDF readers, not results.
+_SCALE_ATTRIBUTES = frozenset({"CLASS", "NAME", "DIMENSION_LIST", "REFERENCE_LIST"})
+
+#: The NAME of a dimension that has no values (netCDF's "dimension but not a variable").
+_DIMENSION_WITHOUT_VALUES = b"This is a netCDF dimension but not a netCDF variable."
+
+
+def is_dimension_without_values(item: Any) -> bool:
+    """Whether an HDF5 dataset only marks a netCDF dimension (its values mean nothing)."""
+    name = item.attrs.get("NAME", b"")
+    return isinstance(name, bytes) and name.startswith(_DIMENSION_WITHOUT_VALUES)
+
+
 def read_results_file(path: Union[str, os.PathLike]) -> tuple[dict[str, np.ndarray],
                                                               dict[str, dict[str, Any]]]:
     """Every dataset of an HDF5 file as {"group/name": array}, and the attributes of every object
-    as {"group/name": {...}} ("/" for the file's own attributes)."""
+    as {"group/name": {...}} ("/" for the file's own attributes). The netCDF dimension machinery
+    is left out: dimensions without values, and the attributes of dimension scales."""
     datasets: dict[str, np.ndarray] = {}
     attributes: dict[str, dict[str, Any]] = {}
     with h5py.File(path, "r") as file:
@@ -43,9 +58,13 @@ def read_results_file(path: Union[str, os.PathLike]) -> tuple[dict[str, np.ndarr
 
         def visit(name: str, item: Any) -> None:
             if isinstance(item, h5py.Dataset):
+                if is_dimension_without_values(item):
+                    return
                 datasets[name] = item[()]
-            if item.attrs:
-                attributes[name] = {key: _text(value) for key, value in item.attrs.items()}
+            kept = {key: _text(value) for key, value in item.attrs.items()
+                    if key not in _SCALE_ATTRIBUTES}
+            if kept:
+                attributes[name] = kept
 
         file.visititems(visit)
     return datasets, attributes
@@ -152,7 +171,9 @@ class Results:
     @property
     def parameters(self) -> dict[str, np.ndarray]:
         """Every parameter of every variant (landscape ones by their own name)."""
-        return {**self.group("parameters"), **self.group("parameters/landscape")}
+        both = {**self.group("parameters"), **self.group("parameters/landscape")}
+        both.pop("variant", None)  # the netCDF coordinate of the groups: the index
+        return both
 
     @property
     def variants(self) -> dict[str, np.ndarray]:
@@ -195,8 +216,14 @@ class Results:
         Dimensions: ``variant`` (coordinates: every parameter, swept ones with the exact swept
         values), ``step`` (sample steps; ``time`` = learning rate x step is a 2-D coordinate),
         ``quantile`` (the levels), ``hist_NAME_x`` / ``hist_NAME_y`` (bin centres; edges in
-        ``hist_NAME_x_edges`` on ``hist_NAME_x_edge``), ``log2_bin`` (lower edges of the
-        tracker bins), ``y_freeze_bin``, ``walker`` and ``coordinate`` (per-walker output).
+        ``hist_NAME_x_edges`` on their own dimension), ``log2_bin`` (lower edges of the tracker
+        bins; edges in ``trackers_log2_edges``), ``y_freeze_bin``, ``variant_boundary``,
+        ``walker`` and ``coordinate`` (per-walker output).
+
+        The same as results.h5 read group by group with
+        ``xarray.open_dataset(path, engine="h5netcdf", group=GROUP)`` (the file has netCDF-4
+        dimensions and coordinates), merged into one dataset: the names here carry the group's
+        prefix, and the coordinates that the file repeats in each group appear once.
 
         Variables: /variants/NAME as NAME; every other dataset as GROUP_NAME
         (``samples_p_flat``, ``first_passage_rate``, ``trackers_crossings_counts``,

@@ -35,6 +35,10 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
     variants = results.variant_count
     coords: dict[str, Any] = {"variant": ("variant", np.arange(variants))}
     variables: dict[str, Any] = {}
+    # Coordinates that results.h5 repeats in every group with per-variant data (netCDF readers
+    # open one group at a time): here they are coordinates once.
+    swept = set(results.swept)
+    repeated = {"variant", *swept}
 
     def add(name: str, dims: tuple[str, ...], path: str, extra: dict[str, Any] | None = None):
         variables[name] = xr.Variable(dims, data[path], _attrs(results, path, extra))
@@ -44,12 +48,18 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
     for path in data:
         if path.startswith("parameters/"):
             name = path.rsplit("/", 1)[1]
-            coords[name] = xr.Variable(("variant",), data[path], _attrs(results, path))
+            if name != "variant" and name not in swept:
+                coords[name] = xr.Variable(("variant",), data[path], _attrs(results, path))
     for name, values in results.swept_values().items():
-        coords[name] = xr.Variable(("variant",), values, {"long_name": f"swept parameter {name}"})
+        # The units and long_name of the swept parameter's copy in /variants (the exact values).
+        attrs = (_attrs(results, f"variants/{name}") if f"variants/{name}" in data
+                 else {"long_name": f"swept parameter {name}"})
+        coords[name] = xr.Variable(("variant",), values, attrs)
 
     for path in data:
         group, _, name = path.partition("/")
+        if name in repeated:
+            continue
         if group == "variants":
             add(name, ("variant",), path)
         elif group == "first_passage":
@@ -64,7 +74,8 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
                                          _attrs(results, "samples/quantile_levels"))
         for path in data:
             group, _, name = path.partition("/")
-            if group != "samples" or name in ("step", "time", "quantile_levels"):
+            if group != "samples" or name in ("step", "time", "quantile", "quantile_levels",
+                                              *repeated):
                 continue
             dims = ("variant", "step", "quantile") if data[path].ndim == 3 else ("variant", "step")
             add(f"samples_{name}", dims, path)
@@ -72,22 +83,26 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
     # Histograms: bin centres as coordinates, edges on their own dimension.
     for hist, fields in results.histograms.items():
         prefix = f"hist_{hist}"
-        group_attrs = results.attributes.get(f"histograms/{hist}", {})
+        group_attrs = {key: value for key, value in
+                       results.attributes.get(f"histograms/{hist}", {}).items()
+                       if key in ("window", "y_band")}
         bin_dims = []
         for axis in ("y", "x"):
             if f"{axis}_edges" not in fields:
                 continue
             edges = fields[f"{axis}_edges"]
             edges_path = f"histograms/{hist}/{axis}_edges"
+            centres_path = f"histograms/{hist}/{axis}"
+            attrs = (_attrs(results, centres_path) if centres_path in data else
+                     {"long_name": f"bin centres along {axis} of histogram {hist}"})
             coords[f"{prefix}_{axis}"] = xr.Variable(
                 (f"{prefix}_{axis}",), _centres(edges),
-                {"long_name": f"bin centres along {axis} of histogram {hist}",
-                 "bounds": f"{prefix}_{axis}_edges"})
+                {**attrs, "bounds": f"{prefix}_{axis}_edges"})
             coords[f"{prefix}_{axis}_edges"] = xr.Variable(
-                (f"{prefix}_{axis}_edge",), edges, _attrs(results, edges_path))
+                (f"{prefix}_{axis}_edges",), edges, _attrs(results, edges_path))
             bin_dims.append(f"{prefix}_{axis}")
         for name, array in fields.items():
-            if name.endswith("_edges"):
+            if name.endswith("_edges") or name in ("x", "y") or name in repeated:
                 continue
             dims = ("variant", *bin_dims) if array.ndim > 1 else ("variant",)
             add(f"{prefix}_{name}", dims, f"histograms/{hist}/{name}", group_attrs)
@@ -97,12 +112,14 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
     if "trackers/log2_edges" in data:
         edges = data["trackers/log2_edges"]
         coords["log2_bin"] = xr.Variable(("log2_bin",), edges[:-1],
-                                         {"long_name": "lower edge of the log2 bin"})
-        coords["trackers_log2_edges"] = xr.Variable(("log2_edge",), edges,
+                                         _attrs(results, "trackers/log2_bin")
+                                         if "trackers/log2_bin" in data
+                                         else {"long_name": "lower edge of the log2 bin"})
+        coords["trackers_log2_edges"] = xr.Variable(("trackers_log2_edges",), edges,
                                                     _attrs(results, "trackers/log2_edges"))
         for path in data:
             group, _, name = path.partition("/")
-            if group != "trackers" or name == "log2_edges":
+            if group != "trackers" or name in ("log2_edges", "log2_bin", *repeated):
                 continue
             if name.startswith("y_freeze_"):
                 dims = ("variant_boundary",) if name == "y_freeze_offsets" else ("y_freeze_bin",)

@@ -132,8 +132,8 @@ class PlotRuns(unittest.TestCase):
 @unittest.skipIf(find_cli() is None, "no sgdwalk CLI (set SGDWALK_CLI)")
 class TrackerDistributions(unittest.TestCase):
     def test_table_counts_every_walker_of_the_shown_variants(self):
-        from sgdwalk_plot.figures import tracker_distributions
-        from sgdwalk_plot.run import load_run
+        from sgdwalk.plot.figures import tracker_distributions
+        from sgdwalk.plot.run import load_run
         cli = find_cli()
         with tempfile.TemporaryDirectory() as tmp:
             config = os.path.join(tmp, "rates.toml")

@@ -23,8 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from test_plot import find_cli  # noqa: E402
 
 from sgdwalk_plot.__main__ import main as plot_main  # noqa: E402
-from sgdwalk_plot.figures import figures_for  # noqa: E402
-from sgdwalk_plot.run import load_run  # noqa: E402
+from sgdwalk.plot.figures import figures_for  # noqa: E402
+from sgdwalk.plot.run import load_run  # noqa: E402
 
 CLI = find_cli()
 

@@ -1,4 +1,4 @@
-"""python/sgdwalk_plot/theory.py against the C++ theory (host/analysis/theory.cpp).
+"""python/sgdwalk/plot/theory.py against the C++ theory (host/analysis/theory.cpp).
 
 theory_reference.csv holds values computed by host/analysis/theory.cpp; tests/test_protocols.cpp
 (TheoryTable.PythonReferenceTableMatchesTheCppTheory) checks that the table still matches the C++
@@ -14,7 +14,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from sgdwalk_plot import theory as t  # noqa: E402
+from sgdwalk.plot import theory as t  # noqa: E402
 
 TABLE = os.path.join(os.path.dirname(__file__), "theory_reference.csv")
 P = t.TwoValleyParams()

@@ -86,15 +86,26 @@ def cli_run(cli: str, config: Path, out: Path, *extra: str) -> Path:
 
 
 def h5_contents(path: Path) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
-    """Every dataset and every attribute of an HDF5 file, read with h5py."""
+    """Every dataset and every attribute of an HDF5 file, read with h5py. netCDF dimensions
+    without values (dimension scales whose NAME says so) hold no data and are left out; the
+    dimension scales attached to a dataset are given by name (DIMENSION_LIST holds references,
+    i.e. file addresses) and the scales' REFERENCE_LIST, its inverse, is left out."""
     datasets, attributes = {}, {}
     with h5py.File(path, "r") as file:
         attributes["/"] = dict(file.attrs)
 
         def visit(name, item):
-            if isinstance(item, h5py.Dataset):
+            attrs = dict(item.attrs)
+            attrs.pop("REFERENCE_LIST", None)
+            if "DIMENSION_LIST" in attrs:
+                attrs["DIMENSION_LIST"] = np.array(
+                    [[file[ref].name for ref in axis] for axis in attrs["DIMENSION_LIST"]])
+            marker = item.attrs.get("NAME", b"")
+            without_values = isinstance(marker, bytes) and marker.startswith(
+                b"This is a netCDF dimension but not a netCDF variable.")
+            if isinstance(item, h5py.Dataset) and not without_values:
                 datasets[name] = item[()]
-            attributes[name] = dict(item.attrs)
+            attributes[name] = attrs
 
         file.visititems(visit)
     return datasets, attributes

@@ -19,14 +19,22 @@ try:
     import h5py
 except ImportError as error:  # pragma: no cover - reported to the user
     raise SystemExit(
-        "sgdwalk_plot needs h5py (Debian: python3-h5py). The python3 first on PATH may be a "
+        "sgdwalk.plot needs h5py (Debian: python3-h5py). The python3 first on PATH may be a "
         "pyenv/venv interpreter without it: run /usr/bin/python3 -m sgdwalk_plot ...") from error
+
+
+#: The NAME of a netCDF dimension without values in results.h5 (an HDF5 dimension scale that only
+#: names an axis, e.g. /trackers/y_freeze_bin): not data.
+_DIMENSION_WITHOUT_VALUES = b"This is a netCDF dimension but not a netCDF variable."
 
 
 def _read_group(group) -> dict:
     out = {}
     for name, item in group.items():
         if isinstance(item, h5py.Dataset):
+            marker = item.attrs.get("NAME", b"")
+            if isinstance(marker, bytes) and marker.startswith(_DIMENSION_WITHOUT_VALUES):
+                continue
             out[name] = item[()]
     return out
 
@@ -289,12 +297,14 @@ def load_run(path: str) -> Run:
     with h5py.File(h5_path, "r") as f:
         config = json.loads(_attr(f, "config")) if "config" in f.attrs else summary.get("config", {})
         parameters = {}
+        # (Both groups also hold the netCDF coordinate `variant`, the index.)
         for name, item in f["parameters"].items():
-            if isinstance(item, h5py.Dataset):
+            if isinstance(item, h5py.Dataset) and name != "variant":
                 parameters[name] = item[()]
         if "landscape" in f["parameters"]:
             for name, item in f["parameters/landscape"].items():
-                parameters["landscape." + name] = item[()]
+                if name != "variant":
+                    parameters["landscape." + name] = item[()]
         swept_attr = _attr(f["parameters"], "swept", "") or ""
         swept = [s for s in swept_attr.split(",") if s]
         variants = _read_group(f["variants"])
@@ -327,8 +337,8 @@ def load_run(path: str) -> Run:
 
 
 # Datasets that are not indexed by variant (everything else in these groups is, on axis 0).
-_NOT_PER_VARIANT = {"step", "quantile_levels", "target", "log2_edges", "y_freeze_counts",
-                    "y_freeze_low", "y_freeze_high", "y_freeze_offsets"}
+_NOT_PER_VARIANT = {"step", "quantile", "quantile_levels", "target", "log2_edges", "log2_bin",
+                    "y_freeze_counts", "y_freeze_low", "y_freeze_high", "y_freeze_offsets"}
 
 
 def _take(group: dict | None, keep: np.ndarray) -> dict | None:

@@ -4,18 +4,16 @@ figure, markdown table). `figures_for(run)` chooses them from what the run conta
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from dataclasses import dataclass, field
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-
-from . import theory  # noqa: E402
-from .run import Run, _parameter_key, cell_edges, is_log_spaced  # noqa: E402
+from . import theory
+from .run import Run, _parameter_key, cell_edges, is_log_spaced
 
 # Okabe-Ito colours (distinguishable with every common colour-vision deficiency), without yellow,
 # which is too light for lines; markers and line styles vary too, so no figure relies on colour.
@@ -985,6 +983,24 @@ def _xy_histogram(run: Run, h, picks, notes, deposits_table) -> Figure:
     fig.suptitle(_title(run, f"histogram '{h.name}'", notes), fontsize=10)
     return Figure(f"{run.name}_histogram_{h.name}", fig, deposits_table,
                   f"2-D histogram {h.name}", notes)
+
+
+def write_figure(fig: Figure, out_dir, formats, dpi, source) -> list[str]:
+    """Writes OUT_DIR/NAME.FORMAT for each format and the table as NAME.md (noting the source
+    run), closes the figure and returns the paths written."""
+    written = []
+    for fmt in formats:
+        target = os.path.join(out_dir, f"{fig.name}.{fmt}")
+        fig.figure.savefig(target, dpi=dpi)
+        written.append(target)
+    plt.close(fig.figure)
+    if fig.table:
+        table_path = os.path.join(out_dir, f"{fig.name}.md")
+        with open(table_path, "w") as f:
+            f.write(f"<!-- {fig.caption}; made by sgdwalk_plot from {source} -->\n")
+            f.write(fig.table)
+        written.append(table_path)
+    return written
 
 
 # ---- Choice -------------------------------------------------------------------------------------
