@@ -207,10 +207,10 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "steps. Basin 1 = flat (x >= 0), 0 = sharp. Freezing time t_f = s + 1 where s is "
                  "the step a walker first sat in its final basin after its last change.");
 
-  // netCDF-4 dimensions (HDF5 dimension scales, docs/OUTPUTS.md): every group with per-variant data
-  // has the dimension `variant` (its coordinate: the index) and, as coordinates along it, the swept
-  // parameters with the values the sweep gave, named in the group's `coordinates` attribute, so
-  // that a netCDF reader of any one group (xarray.open_dataset(..., group=...)) sees them.
+  // netCDF-4 dimensions (HDF5 dimension scales; README "Outputs"): every group with per-variant
+  // data has the dimension `variant` (its coordinate: the index) and, as coordinates along it, the
+  // swept parameters with the values the sweep gave, named in the group's `coordinates` attribute,
+  // so that a netCDF reader of any one group (xarray.open_dataset(..., group=...)) sees them.
   {
     std::vector<std::int64_t> index(variants);
     for (std::uint64_t v = 0; v < variants; ++v) index[v] = static_cast<std::int64_t>(v);

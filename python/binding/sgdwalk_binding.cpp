@@ -21,6 +21,7 @@
 
 #include "analysis/diagnostics.hpp"
 #include "backend/backend_registry.hpp"
+#include "cluster/parts.hpp"
 #include "config/config.hpp"
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
@@ -180,13 +181,14 @@ NB_MODULE(_sgdwalk, m) {
          const std::string& directory, const std::string& command_line, const std::string& backend,
          int threads, std::int64_t batch_walkers, std::int64_t segment_steps,
          double segment_seconds, double checkpoint_every, int segment_delay_ms,
-         const nb::object& on_progress) {
+         const nb::object& on_progress, const std::string& shard) {
         const RunPlan plan = plan_with_seed(config_text, source, seed);
         RunRecord record;
         record.config_text = config_text;
         record.config_source = source;
         record.command_line = command_line;
         record.seed_from_command_line = seed >= 0;
+        if (!shard.empty()) record.shard = parse_part(shard, "shard");
         const SessionSettings settings =
             make_settings(backend, threads, batch_walkers, segment_steps, segment_seconds,
                           checkpoint_every, segment_delay_ms);
@@ -197,8 +199,19 @@ NB_MODULE(_sgdwalk, m) {
       },
       "config_text"_a, "source"_a, "seed"_a, "directory"_a, "command_line"_a, "backend"_a,
       "threads"_a, "batch_walkers"_a, "segment_steps"_a, "segment_seconds"_a, "checkpoint_every"_a,
-      "segment_delay_ms"_a, "on_progress"_a.none(),
-      "Runs a config into a run directory exactly as `sgdwalk run --out DIRECTORY`.");
+      "segment_delay_ms"_a, "on_progress"_a.none(), "shard"_a = "",
+      "Runs a config into a run directory exactly as `sgdwalk run --out DIRECTORY`; with shard "
+      "\"K/N\" only part K of N of the walkers, into a shard directory (`--shard K/N`).");
+
+  m.def(
+      "merge_into_directory",
+      [](const std::vector<std::string>& shard_dirs, const std::string& out_dir, bool force,
+         const std::string& command_line) {
+        nb::gil_scoped_release release;
+        merge_into_directory(shard_dirs, out_dir, force, command_line);
+      },
+      "shard_dirs"_a, "out_dir"_a, "force"_a, "command_line"_a,
+      "Joins finished shard directories into OUT_DIR exactly as `sgdwalk merge`.");
 
   m.def(
       "resume_in_directory",

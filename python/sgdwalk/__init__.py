@@ -10,8 +10,10 @@ returns the same results.h5, read into numpy arrays.
     >>> ds = results.to_xarray(grid=True)        # named dimensions: learning_rate, noise_strength
     >>> ds.p_flat.plot()
 
-Functions: run, resume, load, replay, check_config, info. Errors: ConfigError (bad config, with
-the CLI's message), ResourceError, RunDirectoryError, CheckpointError.
+Functions: run, resume, load, replay, check_config, info; run_shard and merge split a run over
+machines (as ``sgdwalk run --shard K/N`` and ``sgdwalk merge``); sgdwalk.plot draws figures.
+Errors: ConfigError (bad config, with the CLI's message), ResourceError, RunDirectoryError,
+CheckpointError.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ if _CORE_MISSING is None:
     from ._sgdwalk import git_commit as _git_commit
     from ._sgdwalk import version as _version
     from ._results import Results, load
-    from ._run import Progress, RunWarning, check_config, replay, resume, run
+    from ._run import (Progress, RunWarning, check_config, merge, replay, resume, run,
+                       run_shard)
 
     __version__: str = _version()
 else:
@@ -59,9 +62,11 @@ __all__ = [
     "check_config",
     "info",
     "load",
+    "merge",
     "replay",
     "resume",
     "run",
+    "run_shard",
 ]
 
 

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -179,13 +179,39 @@ def run(
         KeyboardInterrupt: Ctrl-C (or SIGINT) during the run, within about a second; ``out`` then
             holds a checkpoint and the partial results.
     """
+    outcome, directory, temporary = _run_session(
+        config, None, backend=backend, threads=threads, seed=seed, out=out, progress=progress,
+        force=force, checkpoint_every=checkpoint_every, batch_walkers=batch_walkers,
+        segment_steps=segment_steps)
+    return _finish(outcome, directory, temporary)
+
+
+def _checked_shard(shard: Any) -> tuple[int, int]:
+    if not (isinstance(shard, (tuple, list)) and len(shard) == 2 and
+            all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shard)):
+        raise TypeError(f"shard must be a pair (K, N) of integers, not {shard!r}")
+    k, n = int(shard[0]), int(shard[1])
+    if not 0 <= k < n <= 1_000_000:
+        raise ValueError(f"shard = ({k}, {n}) is out of range; allowed: (K, N) with "
+                         "0 <= K < N <= 1000000")
+    return k, n
+
+
+def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backend: str,
+                 threads: Optional[int], seed: Optional[int],
+                 out: Union[str, os.PathLike, None], progress: ProgressLike, force: bool,
+                 checkpoint_every: float, batch_walkers: Optional[int],
+                 segment_steps: Optional[int]) -> tuple[dict[str, Any], Path, bool]:
+    """run() and run_shard(): (the session's outcome, the directory, whether it is temporary)."""
     _check_session_arguments(backend, threads, checkpoint_every, batch_walkers, segment_steps)
     seed_value = -1 if seed is None else _checked_seed(seed)
     text, source = config_text(config)
     checked = _sgdwalk.check_config(text, source, seed_value)
     for hint in checked["hints"]:
-        warnings.warn(f"hint: {hint}", RunWarning, stacklevel=2)
+        warnings.warn(f"hint: {hint}", RunWarning, stacklevel=3)
 
+    if shard is not None and out is None:
+        out = Path("runs") / f"{checked['name']}-shard-{shard[0]}-of-{shard[1]}"  # as the CLI
     temporary = out is None
     if temporary:
         directory = Path(tempfile.mkdtemp(prefix=f"sgdwalk-{checked['name']}-"))
@@ -201,11 +227,13 @@ def run(
             )
 
     callback, bar = _progress_callback(progress, checked["name"])
+    shard_text = "" if shard is None else f"{shard[0]}/{shard[1]}"
+    command = _command_line("run" if shard is None else "run_shard", source, out)
     try:
         outcome = _sgdwalk.run_in_directory(
-            text, source, seed_value, str(directory), _command_line("run", source, out),
-            backend, threads or 0, batch_walkers or 0, segment_steps or 0, SEGMENT_SECONDS,
-            checkpoint_every, _test_segment_delay_ms(), callback)
+            text, source, seed_value, str(directory), command, backend, threads or 0,
+            batch_walkers or 0, segment_steps or 0, SEGMENT_SECONDS, checkpoint_every,
+            _test_segment_delay_ms(), callback, shard_text)
     except BaseException as error:
         if temporary:
             shutil.rmtree(directory, ignore_errors=True)  # nothing there can be resumed
@@ -217,7 +245,67 @@ def run(
             bar.close()
     if outcome["notice"] and progress is not False:
         print(f"sgdwalk: {outcome['notice']}", file=sys.stderr)
-    return _finish(outcome, directory, temporary)
+    return outcome, directory, temporary
+
+
+def run_shard(
+    config: ConfigLike,
+    shard: tuple[int, int],
+    *,
+    out: Union[str, os.PathLike, None] = None,
+    backend: str = "auto",
+    threads: Optional[int] = None,
+    seed: Optional[int] = None,
+    progress: ProgressLike = True,
+    force: bool = False,
+    checkpoint_every: float = 60.0,
+    batch_walkers: Optional[int] = None,
+    segment_steps: Optional[int] = None,
+) -> Path:
+    """Runs part K of N of a config's walkers into a shard directory, exactly as
+    ``sgdwalk run --shard K/N``: shards run anywhere (other machines, backends, thread counts)
+    and ``sgdwalk.merge`` joins the N of them into the results a single run writes, bit for bit.
+
+    Args:
+        shard: (K, N), 0 <= K < N: part K holds the walkers with global index in
+            [floor(K T / N), floor((K + 1) T / N)) of the run's T walkers.
+        out: the shard directory (default, as the CLI's: runs/NAME-shard-K-of-N).
+        The other arguments are run()'s.
+
+    Returns:
+        The shard directory: its tallies (tallies.bin), walkers and summary.json, for merge().
+        An interrupted shard continues with the CLI's ``sgdwalk resume DIRECTORY``
+        (``sgdwalk.resume`` finishes it too, then raises RunDirectoryError: a shard holds
+        tallies to merge, not Results).
+    """
+    k, n = _checked_shard(shard)
+    _, directory, _ = _run_session(
+        config, (k, n), backend=backend, threads=threads, seed=seed, out=out, progress=progress,
+        force=force, checkpoint_every=checkpoint_every, batch_walkers=batch_walkers,
+        segment_steps=segment_steps)
+    return directory
+
+
+def merge(out: Union[str, os.PathLike], shard_dirs: Sequence[Union[str, os.PathLike]], *,
+          force: bool = False) -> Results:
+    """Joins the finished shards of a run (``run_shard`` or ``sgdwalk run --shard K/N``) into the
+    run directory ``out``, exactly as ``sgdwalk merge OUT SHARD_DIR...``, and returns its Results:
+    the results.h5 of the single run, bit for bit.
+
+    Raises ``RunDirectoryError`` naming the shard that is missing, duplicated, unfinished or from
+    another config or seed, and ``FileExistsError`` when ``out`` is not empty and ``force`` is
+    False.
+    """
+    if isinstance(shard_dirs, (str, os.PathLike)):
+        raise TypeError("shard_dirs is a list of shard directories, not one path")
+    target = Path(out)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
+        raise FileExistsError(f"the run directory '{target}' exists and is not empty; choose "
+                              "another out or pass force=True to overwrite it")
+    dirs = [os.fspath(d) for d in shard_dirs]
+    command = f"sgdwalk.merge({os.fspath(out)!r}, {dirs!r})"
+    _sgdwalk.merge_into_directory(dirs, os.fspath(out), force, command)
+    return Results(out)
 
 
 def resume(
