@@ -4,14 +4,11 @@ file's arrays with h5py and names them itself) value for value."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import h5netcdf  # noqa: F401  (a dependency of the package: the engine these tests use)
 import xarray as xr
 
 import sgdwalk
 from conftest import SMALL_CONFIG, assert_same_bits, cli_run, h5_contents
-
-pytest.importorskip("h5netcdf")
 
 #: Dimensions of each group of SMALL_CONFIG's results.h5.
 EXPECTED_DIMENSIONS = {
