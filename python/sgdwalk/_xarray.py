@@ -35,10 +35,15 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
     variants = results.variant_count
     coords: dict[str, Any] = {"variant": ("variant", np.arange(variants))}
     variables: dict[str, Any] = {}
-    # Coordinates that results.h5 repeats in every group with per-variant data (netCDF readers
-    # open one group at a time): here they are coordinates once.
     swept = set(results.swept)
-    repeated = {"variant", *swept}
+
+    def repeated(group: str) -> set[str]:
+        """Coordinates that results.h5 repeats in each group with per-variant data (netCDF readers
+        open one group at a time): `variant` and those its `coordinates` attribute names (the
+        swept parameters; a dataset of the same name that is not listed is data, e.g. a
+        histogram's temperature). Here they are coordinates once."""
+        names = results.attributes.get(group, {}).get("coordinates", "")
+        return {"variant", *names.split()}
 
     def add(name: str, dims: tuple[str, ...], path: str, extra: dict[str, Any] | None = None):
         variables[name] = xr.Variable(dims, data[path], _attrs(results, path, extra))
@@ -58,7 +63,7 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
 
     for path in data:
         group, _, name = path.partition("/")
-        if name in repeated:
+        if name in repeated(group):
             continue
         if group == "variants":
             add(name, ("variant",), path)
@@ -75,7 +80,7 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
         for path in data:
             group, _, name = path.partition("/")
             if group != "samples" or name in ("step", "time", "quantile", "quantile_levels",
-                                              *repeated):
+                                              *repeated("samples")):
                 continue
             dims = ("variant", "step", "quantile") if data[path].ndim == 3 else ("variant", "step")
             add(f"samples_{name}", dims, path)
@@ -102,7 +107,7 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
                 (f"{prefix}_{axis}_edges",), edges, _attrs(results, edges_path))
             bin_dims.append(f"{prefix}_{axis}")
         for name, array in fields.items():
-            if name.endswith("_edges") or name in ("x", "y") or name in repeated:
+            if name.endswith("_edges") or name in ("x", "y", *repeated(f"histograms/{hist}")):
                 continue
             dims = ("variant", *bin_dims) if array.ndim > 1 else ("variant",)
             add(f"{prefix}_{name}", dims, f"histograms/{hist}/{name}", group_attrs)
@@ -119,7 +124,7 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
                                                     _attrs(results, "trackers/log2_edges"))
         for path in data:
             group, _, name = path.partition("/")
-            if group != "trackers" or name in ("log2_edges", "log2_bin", *repeated):
+            if group != "trackers" or name in ("log2_edges", "log2_bin", *repeated("trackers")):
                 continue
             if name.startswith("y_freeze_"):
                 dims = ("variant_boundary",) if name == "y_freeze_offsets" else ("y_freeze_bin",)

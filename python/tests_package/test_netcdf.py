@@ -133,3 +133,42 @@ def test_a_single_variant_run_without_a_sweep(cli, tmp_path):
             assert "coordinates" not in ds.attrs  # nothing swept: no extra coordinates
     datasets, _ = h5_contents(run_dir / "results.h5")
     assert not [name for name in datasets if name.startswith(("histograms", "walkers"))]
+
+
+def test_a_swept_name_that_a_group_uses_for_data_stays_data(tmp_path):
+    """A swept temperature is a coordinate in every group but a histogram's, whose temperature
+    dataset (T of its effective potential) stays data there and in to_xarray()."""
+    config = """
+[run]
+name = "slice"
+walkers = 100
+steps = 400
+[landscape]
+kind = "two_valley_slice"
+y = 40.0
+[dynamics]
+dt = 0.001
+temperature = 0.03
+[init]
+positions = [[-0.01], [0.01]]
+[[observables.histogram]]
+name = "x"
+x_range = [-1.2, 1.4]
+bins = 10
+window = [200, 400]
+every = 10
+[sweep]
+temperature = [0.03, 0.05]
+dt = [0.001, 0.002]
+"""
+    results = sgdwalk.run(config, backend="cpu", out=tmp_path / "run", progress=False)
+    view = results.to_xarray()
+    path = tmp_path / "run" / "results.h5"
+    with xr.open_dataset(path, engine="h5netcdf", group="variants") as variants:
+        assert list(variants.temperature.values) == [0.03, 0.03, 0.05, 0.05]
+        assert list(variants.dt.values) == [0.001, 0.002] * 2
+    with xr.open_dataset(path, engine="h5netcdf", group="histograms/x") as histogram:
+        assert "temperature" in histogram.data_vars and "dt" in histogram.coords
+        assert_same_bits(histogram.temperature.values, view.hist_x_temperature.values,
+                         "histogram temperature")
+    assert list(view.temperature.values) == [0.03, 0.03, 0.05, 0.05]
