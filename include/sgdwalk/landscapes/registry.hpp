@@ -1,0 +1,103 @@
+// The landscape registry: every landscape the simulator knows, as one type list.
+//
+// Adding a landscape = one header in this folder (physics + description, see describe.hpp) and one
+// entry in BuiltinLandscapes below. Config validation, sweeps, dispatch to template instances, the
+// CUDA kernels (generated per entry by cuda/CMakeLists.txt, which reads this list), the benchmark,
+// `sgdwalk info --landscapes` and the generic tests all iterate over `Landscapes`.
+//
+// Out-of-tree landscapes: configure with -DSGDWALK_USER_PHYSICS=/path/my_landscapes.hpp; that
+// header defines its landscapes and registers them with one line,
+//   SGDWALK_USER_LANDSCAPES(MyLandscape, OtherLandscape)
+// (at global scope, names qualified as needed); they are appended to `Landscapes`.
+#pragma once
+
+#include <cstddef>
+
+#include "sgdwalk/landscapes/base.hpp"
+#include "sgdwalk/landscapes/describe.hpp"
+#include "sgdwalk/landscapes/double_well.hpp"
+#include "sgdwalk/landscapes/harmonic.hpp"
+#include "sgdwalk/landscapes/two_valley.hpp"
+#include "sgdwalk/landscapes/two_valley_slice.hpp"
+
+namespace sgdwalk {
+
+/// A list of landscape templates L<T>.
+template <template <class> class... L>
+struct LandscapeList {
+  static constexpr std::size_t size = sizeof...(L);
+};
+
+// One line per landscape; the order is the order of `sgdwalk info --landscapes` and of the
+// generated CUDA sources (cuda/CMakeLists.txt parses this list: keep one entry per line).
+// clang-format off
+using BuiltinLandscapes = LandscapeList<
+    TwoValley,
+    TwoValleySlice,
+    DoubleWell,
+    Harmonic1,
+    Harmonic2,
+    Harmonic3
+>;
+// clang-format on
+
+namespace user {
+/// The landscapes of SGDWALK_USER_PHYSICS; SGDWALK_USER_LANDSCAPES specialises it.
+template <int = 0>
+struct Registered {
+  using type = LandscapeList<>;
+};
+}  // namespace user
+
+}  // namespace sgdwalk
+
+/// Registers the landscapes of an out-of-tree header (-DSGDWALK_USER_PHYSICS); use once, at global
+/// scope.
+#define SGDWALK_USER_LANDSCAPES(...)                  \
+  template <>                                         \
+  struct sgdwalk::user::Registered<0> {               \
+    using type = sgdwalk::LandscapeList<__VA_ARGS__>; \
+  };
+
+#ifdef SGDWALK_USER_PHYSICS_HEADER
+#include SGDWALK_USER_PHYSICS_HEADER
+#endif
+
+namespace sgdwalk {
+
+namespace detail {
+template <class A, class B>
+struct ConcatLandscapes;
+template <template <class> class... A, template <class> class... B>
+struct ConcatLandscapes<LandscapeList<A...>, LandscapeList<B...>> {
+  using type = LandscapeList<A..., B...>;
+};
+
+template <std::size_t I, class List>
+struct LandscapeAt;
+template <std::size_t I, template <class> class Head, template <class> class... Tail>
+struct LandscapeAt<I, LandscapeList<Head, Tail...>> : LandscapeAt<I - 1, LandscapeList<Tail...>> {};
+template <template <class> class Head, template <class> class... Tail>
+struct LandscapeAt<0, LandscapeList<Head, Tail...>> {
+  template <class T>
+  using type = Head<T>;
+};
+}  // namespace detail
+
+/// Every landscape: the built-in ones, then the user's.
+using Landscapes =
+    typename detail::ConcatLandscapes<BuiltinLandscapes, typename user::Registered<0>::type>::type;
+
+/// The I-th entry of Landscapes in precision T.
+template <std::size_t I, class T>
+using LandscapeAt = typename detail::LandscapeAt<I, Landscapes>::template type<T>;
+
+/// Calls f.template operator()<L>() for each landscape template L of the registry, in order.
+template <class F>
+void for_each_landscape(F&& f) {
+  [&]<template <class> class... L>(LandscapeList<L...>) {
+    (f.template operator()<L>(), ...);
+  }(Landscapes{});
+}
+
+}  // namespace sgdwalk
