@@ -145,7 +145,7 @@ struct BlockObserver {
 /// (bench/sass_budget; the isotropic float kernel restructures its Philox rounds under the cap).
 template <class T, NoiseKind Noise>
 constexpr int min_blocks_per_sm() {
-  return sizeof(T) == 4 && Noise != NoiseKind::isotropic ? 3 : kMinBlocksPerSm;
+  return sizeof(T) == 4 && noise_needs_hessian<Noise> ? 3 : kMinBlocksPerSm;
 }
 
 template <class T, class Landscape, NoiseKind Noise>
@@ -302,13 +302,11 @@ cudaFuncAttributes advance_kernel_attributes() {
 
 }  // namespace sgdwalk::gpu
 
-/// Explicit instantiations of the launcher (and so the kernel) for one (T, Landscape), all noises.
+/// Explicit instantiation of the launcher (and so the kernel) and the attribute query for one
+/// (T, Landscape) and noise model M. The build generates one source per registry entry that uses
+/// it for float and double and every noise model (cuda/CMakeLists.txt, advance_landscape.cu.in).
 /// Use at namespace scope in sgdwalk::gpu.
-#define SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, NOISE)                                    \
-  template void launch_advance<T, L, NoiseKind::NOISE>(const AdvanceArgs<T, L>&,          \
-                                                       const LaunchShape&, cudaStream_t); \
-  template cudaFuncAttributes advance_kernel_attributes<T, L, NoiseKind::NOISE>();
-#define SGDWALK_INSTANTIATE_ADVANCE(T, L)                  \
-  SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, hessian)         \
-  SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, hessian_squared) \
-  SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, isotropic)
+#define SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, M)                                          \
+  template void launch_advance<T, L, M::kind>(const AdvanceArgs<T, L>&, const LaunchShape&, \
+                                              cudaStream_t);                                \
+  template cudaFuncAttributes advance_kernel_attributes<T, L, M::kind>();

@@ -7,38 +7,15 @@
 // variance is finite (see sym2_scaled_spectrum and the 2-D noise_vector).
 #pragma once
 
-#include <cmath>
 #include <cstdint>
 #include <type_traits>
 
 #include "sgdwalk/finite.hpp"
 #include "sgdwalk/hd.hpp"
+#include "sgdwalk/noise/registry.hpp"
 #include "sgdwalk/vec.hpp"
 
 namespace sgdwalk {
-
-/// The noise models of the reference: Σ = 2σH⁺ + εI, 2σH² + εI, or 2σI.
-enum class NoiseKind { hessian, hessian_squared, isotropic };
-
-/// Whether a noise kind reads the Hessian (the isotropic walker can skip computing it).
-template <NoiseKind K>
-inline constexpr bool noise_needs_hessian = K != NoiseKind::isotropic;
-
-/// Per-run noise constants, precomputed on the host so the hot loop has no sqrt of σ.
-/// two_sigma = 2σ; sqrt_two_sigma = sqrt(2σ) (isotropic only); epsilon = the εI regulariser of the
-/// Hessian-based kinds (the paper's 1e-8; the isotropic kind has none).
-template <class T>
-struct NoiseScale {
-  T two_sigma;
-  T sqrt_two_sigma;
-  T epsilon = T(1e-8);
-};
-
-/// Builds a NoiseScale from σ in double precision, rounding each constant once to T.
-template <class T>
-inline NoiseScale<T> make_noise_scale(double sigma, double epsilon = 1e-8) {
-  return NoiseScale<T>{T(2.0 * sigma), T(std::sqrt(2.0 * sigma)), T(epsilon)};
-}
 
 /// Eigen-decomposition of a symmetric 2x2 matrix: H = λ₊ v vᵀ + λ₋ v⊥ v⊥ᵀ with v = (c, s) a unit
 /// vector and v⊥ = (−s, c); λ₊ ≥ λ₋.
@@ -167,29 +144,23 @@ namespace detail {
 // Noise variance along an eigendirection with Hessian eigenvalue lambda (NaN propagates).
 template <NoiseKind K, class T>
 SGDWALK_FN T noise_eigenvalue(T lambda, const NoiseScale<T>& s) {
-  if constexpr (K == NoiseKind::hessian) {
-    return fma_rn(s.two_sigma, lambda < T(0) ? T(0) : lambda, s.epsilon);
-  } else if constexpr (K == NoiseKind::hessian_squared) {
-    return fma_rn(s.two_sigma, lambda * lambda, s.epsilon);
-  } else {
-    return s.two_sigma;
-  }
+  return NoiseModel<K>::variance(lambda, s);
 }
 }  // namespace detail
 
-/// Isotropic noise needs no Hessian: ξ = sqrt(2σ) z.
+/// A model without the Hessian (isotropic) draws ξ = amplitude·z (sqrt(2σ) z).
 template <NoiseKind K, class T, int D>
 SGDWALK_FN Vec<T, D> noise_vector(const Vec<T, D>& z, const NoiseScale<T>& s) {
-  static_assert(K == NoiseKind::isotropic, "only isotropic noise can be drawn without a Hessian");
+  static_assert(!noise_needs_hessian<K>, "only isotropic noise can be drawn without a Hessian");
   Vec<T, D> xi;
-  for (int i = 0; i < D; ++i) xi[i] = s.sqrt_two_sigma * z[i];
+  for (int i = 0; i < D; ++i) xi[i] = NoiseModel<K>::amplitude(s) * z[i];
   return xi;
 }
 
 /// 1-D landscapes (Hessian = T).
 template <NoiseKind K, class T>
 SGDWALK_FN Vec<T, 1> noise_vector(const T& h, const Vec<T, 1>& z, const NoiseScale<T>& s) {
-  if constexpr (K == NoiseKind::isotropic) {
+  if constexpr (!noise_needs_hessian<K>) {
     return noise_vector<K>(z, s);
   } else {
     return Vec<T, 1>{{sqrt_rn(detail::noise_eigenvalue<K>(h, s)) * z[0]}};
@@ -199,7 +170,7 @@ SGDWALK_FN Vec<T, 1> noise_vector(const T& h, const Vec<T, 1>& z, const NoiseSca
 /// Axis-aligned landscapes (Hessian = Diag): each axis is an eigendirection.
 template <NoiseKind K, class T, int D>
 SGDWALK_FN Vec<T, D> noise_vector(const Diag<T, D>& h, const Vec<T, D>& z, const NoiseScale<T>& s) {
-  if constexpr (K == NoiseKind::isotropic) {
+  if constexpr (!noise_needs_hessian<K>) {
     return noise_vector<K>(z, s);
   } else {
     Vec<T, D> xi;
@@ -212,9 +183,10 @@ SGDWALK_FN Vec<T, D> noise_vector(const Diag<T, D>& h, const Vec<T, D>& z, const
 /// Σ = μ₊ P₊ + μ₋ P₋, with μ the noise variance along the Hessian eigendirections and P± their
 /// spectral projectors, written without eigenvectors: P₊ = (H − λ₋I)/(λ₊ − λ₋), so
 ///   Σ^{1/2} = √μ₋ I + g (H − λ₋I),   g = (√μ₊ − √μ₋)/(λ₊ − λ₋) = (μ₊ − μ₋)/((√μ₊ + √μ₋)(λ₊ − λ₋)).
-/// (μ₊ − μ₋)/(λ₊ − λ₋) is a closed form without cancellation: 2σ·q for hessian noise, with
-/// q = (λ₊⁺ − λ₋⁺)/(λ₊ − λ₋) = 1 (H positive semi-definite), λ₊/(λ₊ − λ₋) (indefinite) or 0
-/// (negative definite), and 2σ(λ₊ + λ₋) for hessian_squared. So g costs one division and the
+/// (μ₊ − μ₋)/(λ₊ − λ₋) is a closed form without cancellation, the model's spread(): 2σ·q for
+/// hessian noise, with q = (λ₊⁺ − λ₋⁺)/(λ₊ − λ₋) = 1 (H positive semi-definite), λ₊/(λ₊ − λ₋)
+/// (indefinite) or 0 (negative definite), and 2σ(λ₊ + λ₋) for hessian_squared. So g costs one
+/// division and the
 /// noise three square roots and two divisions in all, the same operations on every path (no
 /// branch, the CPU lane loop vectorises). g (H − λ₋I) z is computed on the scaled matrix and
 /// scaled back at the end; g is finite because √μ₊ + √μ₋ = 0 only when Σ = 0 (then g = 0).
@@ -225,28 +197,12 @@ SGDWALK_FN Vec<T, 2> sym2_noise(const Sym2<T>& h, const Vec<T, 2>& z, const Nois
                                 const Vec<T, 2>& drift) {
   const Sym2ScaledSpectrum<T> e = sym2_scaled_spectrum(h);
   const T lp = e.lambda_plus(), lm = e.lambda_minus();  // scaled
-  T sp, sm;
-  if constexpr (K == NoiseKind::hessian) {
-    // 2σ·max(λ, 0) + ε (noise_eigenvalue) with the scale folded into 2σ once: it is a power of
-    // two, so the product is the same up to overflow and underflow, one multiply less.
-    const T two_sigma_scaled = s.two_sigma * e.scale;
-    sp = sqrt_rn(fma_rn(two_sigma_scaled, lp < T(0) ? T(0) : lp, s.epsilon));
-    sm = sqrt_rn(fma_rn(two_sigma_scaled, lm < T(0) ? T(0) : lm, s.epsilon));
-  } else {
-    sp = sqrt_rn(noise_eigenvalue<K>(lp * e.scale, s));
-    sm = sqrt_rn(noise_eigenvalue<K>(lm * e.scale, s));
-  }
-  // g = numerator / denominator, numerator and denominator in scaled units.
-  // (Bit blends, not selects: see select_bits.)
+  using Model = NoiseModel<K>;
+  const T sp = Model::scaled_root(lp, e.scale, s);
+  const T sm = Model::scaled_root(lm, e.scale, s);
+  // g = 2σ numerator / denominator, numerator and denominator in scaled units.
   T numerator, denominator;
-  if constexpr (K == NoiseKind::hessian) {
-    const bool indefinite = (lm < T(0)) & (lp > T(0));
-    numerator = select_bits(lm >= T(0), T(1), select_bits(indefinite, lp, T(0)));
-    denominator = select_bits(indefinite, lp - lm, T(1));
-  } else {
-    numerator = (lp + lm) * e.scale;  // λ₊ + λ₋ unscaled
-    denominator = T(1);
-  }
+  Model::spread(lp, lm, e.scale, numerator, denominator);
   const T root_sum = (sp + sm) * denominator;
   const bool zero = root_sum == T(0);  // Σ = 0: no noise (σ = ε = 0)
   const T g = (s.two_sigma * select_bits(zero, T(0), numerator)) /
@@ -267,7 +223,7 @@ SGDWALK_FN Vec<T, 2> sym2_noise(const Sym2<T>& h, const Vec<T, 2>& z, const Nois
 
 template <NoiseKind K, class T>
 SGDWALK_FN Vec<T, 2> noise_vector(const Sym2<T>& h, const Vec<T, 2>& z, const NoiseScale<T>& s) {
-  if constexpr (K == NoiseKind::isotropic) {
+  if constexpr (!noise_needs_hessian<K>) {
     return noise_vector<K>(z, s);
   } else {
     return detail::sym2_noise<K, false>(h, z, s, Vec<T, 2>{});
@@ -279,7 +235,7 @@ SGDWALK_FN Vec<T, 2> noise_vector(const Sym2<T>& h, const Vec<T, 2>& z, const No
 template <NoiseKind K, class T, class Hessian, int D>
 SGDWALK_FN Vec<T, D> drift_plus_noise(const Vec<T, D>& drift, const Hessian& h, const Vec<T, D>& z,
                                       const NoiseScale<T>& s) {
-  if constexpr (D == 2 && K != NoiseKind::isotropic && std::is_same_v<Hessian, Sym2<T>>) {
+  if constexpr (D == 2 && noise_needs_hessian<K> && std::is_same_v<Hessian, Sym2<T>>) {
     return detail::sym2_noise<K, true>(h, z, s, drift);
   } else {
     const Vec<T, D> xi = noise_vector<K>(h, z, s);

@@ -134,10 +134,11 @@ SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>&
       next[i] = fma_rn(-params.learning_rate, drift_and_noise[i], position[i]);
     }
   } else {
-    // Isotropic: ∇L + sqrt(2σ) z in one fma (noise_vector<isotropic> is sqrt(2σ) z).
+    // Isotropic: ∇L + sqrt(2σ) z in one fma (noise_vector<isotropic> is amplitude·z = sqrt(2σ) z).
     gradient = landscape.gradient(position);
     for (int i = 0; i < D; ++i) {
-      const T drift_and_noise = fma_rn(params.noise.sqrt_two_sigma, normals[i], gradient[i]);
+      const T drift_and_noise =
+          fma_rn(NoiseModel<Noise>::amplitude(params.noise), normals[i], gradient[i]);
       next[i] = fma_rn(-params.learning_rate, drift_and_noise, position[i]);
     }
   }
