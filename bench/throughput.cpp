@@ -16,6 +16,7 @@
 
 #include "backend/backend_registry.hpp"
 #include "config/config.hpp"
+#include "config/landscape_params.hpp"
 #include "run/driver.hpp"
 #include "run/memory.hpp"
 
@@ -26,11 +27,12 @@ using namespace sgdwalk;
 std::string config_for(const std::string& landscape, const std::string& noise,
                        const std::string& precision, std::int64_t walkers, std::int64_t steps,
                        bool observables) {
-  std::string positions = "[[-0.01], [0.01]]";
+  // Every registered landscape with its defaults, from its default start (the config's: the
+  // landscape's start point with x at -0.01 and +0.01); a few with settings of their own.
+  std::string init;
   std::string landscape_extra;
-  if (landscape == "two_valley") positions = "[[-0.01, 5.0], [0.01, 5.0]]";
   if (landscape == "harmonic") {
-    positions = "[[0.1, 0.1]]";
+    init = "[init]\npositions = [[0.1, 0.1]]\n";
     landscape_extra = "dim = 2\nstiffness = [1.0, 2.0]\n";
   }
   if (landscape == "two_valley_slice") landscape_extra = "y = 5.0\n";
@@ -48,10 +50,9 @@ kind = "{}"
 noise = "{}"
 learning_rate = 0.05
 noise_strength = 0.05
-[init]
-positions = {}
+{}
 )",
-                  walkers, steps, precision, landscape, landscape_extra, noise, positions);
+                  walkers, steps, precision, landscape, landscape_extra, noise, init);
   if (observables) {
     text += fmt::format(R"(
 [observables]
@@ -100,8 +101,10 @@ std::vector<std::string> split(const std::string& list) {
 int main(int argc, char** argv) {
   CLI::App app{"sgdwalk throughput benchmark (walker-steps per second)"};
   std::string backend_name = "auto", walkers_list = "1e3,1e4,1e5", json_path;
-  std::string landscapes = "two_valley,two_valley_slice,double_well,harmonic";
-  std::string noises = "hessian,hessian_squared,isotropic", precisions = "float,double";
+  // Defaults: every landscape and noise model of the registries.
+  std::string landscapes = fmt::format("{}", fmt::join(landscape_names(), ","));
+  std::string noises, precisions = "float,double";
+  for (const auto& model : noise_registry()) noises += (noises.empty() ? "" : ",") + model.name;
   std::string observables_modes = "on,off";
   std::int64_t steps = 2000;
   int threads = 0, repeats = 3;

@@ -141,8 +141,7 @@ TEST(CudaBackend, LargeTwoValleyRunMatchesCpu) {
     options.variants = 2;
     options.walkers_per_variant = 3000;
     options.steps = 2000;
-    const RunPlan plan =
-        make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, precision}, options);
+    const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, precision}, options);
     auto cpu = make_cpu_backend(0);
     expect_identical(run_plan(*cpu, plan), run_plan(*cuda, plan),
                      "two_valley hessian " + to_string(precision));
@@ -154,8 +153,7 @@ TEST(CudaBackend, LargeTwoValleyRunMatchesCpu) {
 // enforced.
 TEST(CudaBackend, ResidentBatchSyncsExactlyAndGuardsItsRange) {
   SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
-  const RunPlan plan =
-      make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, Precision::f32});
+  const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, Precision::f32});
   const std::int64_t total = plan.total_walkers();
   const std::int64_t first = 100, last = total - 50, middle = 151;
   auto cpu = make_cpu_backend(2);
@@ -181,8 +179,7 @@ TEST(CudaBackend, ResidentBatchSyncsExactlyAndGuardsItsRange) {
 // result equals the CPU backend's for any batch size and segment length, with such requests.
 TEST(CudaBackend, DriverRunsWithResidentBatchesMatchCpu) {
   SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
-  const RunPlan plan =
-      make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, Precision::f64});
+  const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, Precision::f64});
   auto cpu = make_cpu_backend(2);
   const RunOutcome expected = execute_all(plan, *cpu, ExecuteOptions{});
   for (const std::int64_t batch : {std::int64_t{0}, std::int64_t{173}, std::int64_t{250}}) {
@@ -206,8 +203,7 @@ TEST(CudaBackend, DriverReducesOnTheDeviceAndMatchesCpu) {
   SGDWALK_BACKEND_OR_SKIP(cuda_with_copies, "cuda");
 #if defined(SGDWALK_CUDA_BACKEND)
   for (const Precision precision : {Precision::f32, Precision::f64}) {
-    const RunPlan plan =
-        make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, precision});
+    const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, precision});
     auto cpu = make_cpu_backend(2);
     const RunOutcome expected = execute(plan, *cpu, ExecuteOptions{});
     auto cuda = make_cuda_backend(0);  // default tuning: no per-walker copies
@@ -250,16 +246,14 @@ TEST(CudaBackend, DescribesItselfAndSizesBatches) {
   SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
   EXPECT_EQ(cuda->name(), "cuda");
   EXPECT_NE(cuda->description().find("cuda:"), std::string::npos) << cuda->description();
-  const RunPlan plan =
-      make_test_plan({LandscapeKind::two_valley, 2, NoiseKind::hessian, Precision::f64});
+  const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, Precision::f64});
   // Any CUDA device worth running on holds a million 2-D walkers with five samples.
   EXPECT_GE(cuda->max_batch_walkers(plan), 1000000);
 }
 
 TEST(CudaBackend, EmptyRangesAreNoOps) {
   SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
-  const RunPlan plan =
-      make_test_plan({LandscapeKind::double_well, 1, NoiseKind::isotropic, Precision::f32});
+  const RunPlan plan = make_test_plan({"double_well", 1, NoiseKind::isotropic, Precision::f32});
   const RunData before = initialized_data(plan);
   RunData after = before;
   cuda->advance(plan, 5, 5, 0, plan.steps, after);
@@ -269,8 +263,7 @@ TEST(CudaBackend, EmptyRangesAreNoOps) {
 
 TEST(CudaBackend, RejectsBadArguments) {
   SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
-  const RunPlan plan =
-      make_test_plan({LandscapeKind::double_well, 1, NoiseKind::isotropic, Precision::f32});
+  const RunPlan plan = make_test_plan({"double_well", 1, NoiseKind::isotropic, Precision::f32});
   RunData data = initialized_data(plan);
   EXPECT_THROW(cuda->advance(plan, 0, plan.total_walkers() + 1, 0, 1, data), std::invalid_argument);
   EXPECT_THROW(cuda->advance(plan, 0, 1, 5, 4, data), std::invalid_argument);

@@ -42,7 +42,7 @@ noise_strength = 0.05
 
 TEST(Config, MinimalConfigGetsThePapersDefaults) {
   const RunPlan plan = parse(kMinimal);
-  EXPECT_EQ(plan.landscape, LandscapeKind::two_valley);
+  EXPECT_EQ(plan.landscape, "two_valley");
   EXPECT_EQ(plan.noise, NoiseKind::hessian);
   EXPECT_EQ(plan.precision, Precision::f64);
   EXPECT_EQ(plan.dim, 2);

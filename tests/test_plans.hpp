@@ -20,14 +20,14 @@ namespace sgdwalk::testing {
 
 /// One point of the physics space every backend must support.
 struct PhysicsCase {
-  LandscapeKind landscape = LandscapeKind::two_valley;
-  int dim = 2;  ///< the landscape's dimension (harmonic: 1, 2 or 3)
+  std::string landscape = "two_valley";  ///< a registry name (landscape.kind)
+  int dim = 2;                           ///< the landscape's dimension (harmonic: 1, 2 or 3)
   NoiseKind noise = NoiseKind::hessian;
   Precision precision = Precision::f64;
 
   std::string name() const {
-    std::string n = to_string(landscape);
-    if (landscape == LandscapeKind::harmonic) n += std::to_string(dim);
+    std::string n = landscape;
+    if (landscape_dims(landscape).size() > 1) n += std::to_string(dim);
     return n + "_" + to_string(noise) + "_" + to_string(precision);
   }
 };
@@ -37,17 +37,17 @@ inline void PrintTo(const PhysicsCase& c, std::ostream* os) {
   *os << c.name();
 }
 
-/// Every landscape (harmonic in 1, 2 and 3 dimensions) × noise × precision: 36 cases.
+/// Every registered landscape (harmonic in 1, 2 and 3 dimensions) × noise model × precision.
 inline std::vector<PhysicsCase> all_physics_cases() {
-  const std::vector<std::pair<LandscapeKind, int>> landscapes = {
-      {LandscapeKind::two_valley, 2},  {LandscapeKind::two_valley_slice, 1},
-      {LandscapeKind::double_well, 1}, {LandscapeKind::harmonic, 1},
-      {LandscapeKind::harmonic, 2},    {LandscapeKind::harmonic, 3}};
   std::vector<PhysicsCase> cases;
-  for (const auto& [landscape, dim] : landscapes) {
-    for (NoiseKind noise : {NoiseKind::hessian, NoiseKind::hessian_squared, NoiseKind::isotropic}) {
+  for (const LandscapeInfo& entry : landscape_registry()) {
+    for (const NoiseInfo& model : noise_registry()) {
+      NoiseKind noise = NoiseKind::hessian;
+      for_each_noise_model([&]<class M>() {
+        if (model.name == M::name) noise = M::kind;
+      });
       for (Precision precision : {Precision::f32, Precision::f64}) {
-        cases.push_back({landscape, dim, noise, precision});
+        cases.push_back({entry.name, entry.dim, noise, precision});
       }
     }
   }
@@ -79,37 +79,31 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
   plan.steps = options.steps;
   plan.seed = options.seed;
 
-  switch (c.landscape) {
-    case LandscapeKind::two_valley:
-      plan.initial_positions = {{-0.01, 5.0}, {0.01, 5.0}};
-      break;
-    case LandscapeKind::two_valley_slice:
-    case LandscapeKind::double_well:
-      plan.initial_positions = {{-0.01}, {0.01}};
-      break;
-    case LandscapeKind::harmonic: {
-      const std::vector<double> a = {0.5, -0.3, 0.2}, b = {-0.5, 0.3, -0.2};
-      plan.initial_positions = {std::vector<double>(a.begin(), a.begin() + c.dim),
-                                std::vector<double>(b.begin(), b.begin() + c.dim)};
-      break;
-    }
+  if (c.landscape == "harmonic") {
+    const std::vector<double> a = {0.5, -0.3, 0.2}, b = {-0.5, 0.3, -0.2};
+    plan.initial_positions = {std::vector<double>(a.begin(), a.begin() + c.dim),
+                              std::vector<double>(b.begin(), b.begin() + c.dim)};
+  } else {
+    // The landscape's default start (two_valley: y0 = 5) with x at −0.01 and +0.01.
+    std::vector<double> minus = find_landscape(c.landscape, c.dim)->start, plus = minus;
+    minus[0] -= 0.01;
+    plus[0] += 0.01;
+    plan.initial_positions = {minus, plus};
   }
 
   const std::int64_t s = options.steps;
   plan.sample_steps = {0, 1, 37, s / 2, s};
 
   if (options.passage) {
-    if (c.landscape == LandscapeKind::two_valley ||
-        c.landscape == LandscapeKind::two_valley_slice) {
+    if (c.landscape == "two_valley" || c.landscape == "two_valley_slice") {
       plan.passage.kind = PassageKind::basin;
       plan.passage.basin = kFlatBasin;
       plan.passage.description = "basin == flat";
     } else {
       // The last coordinate: a run-time index into the walker's position.
-      plan.passage.kind =
-          c.landscape == LandscapeKind::harmonic ? PassageKind::below : PassageKind::above;
+      plan.passage.kind = c.landscape == "harmonic" ? PassageKind::below : PassageKind::above;
       plan.passage.coordinate = c.dim - 1;
-      plan.passage.threshold = c.landscape == LandscapeKind::harmonic ? -0.25 : 0.3;
+      plan.passage.threshold = c.landscape == "harmonic" ? -0.25 : 0.3;
       plan.passage.description = "test target";
     }
   }
@@ -120,8 +114,8 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
     first.kind = HistogramKind::x_in_band;
     first.x_coordinate = c.dim - 1;
     first.x_bins = 30;
-    first.x_lo = c.landscape == LandscapeKind::two_valley ? 4.5 : -1.5;  // two_valley: bins y
-    first.x_hi = c.landscape == LandscapeKind::two_valley ? 5.5 : 1.5;
+    first.x_lo = c.landscape == "two_valley" ? 4.5 : -1.5;  // two_valley: bins y
+    first.x_hi = c.landscape == "two_valley" ? 5.5 : 1.5;
     first.window_begin = 10;
     first.window_end = s - 4;
     first.every = 7;
@@ -134,10 +128,10 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
     second.x_lo = -1.2;
     second.x_hi = 1.2;
     second.y_bins = 5;
-    if (c.landscape == LandscapeKind::two_valley) {
+    if (c.landscape == "two_valley") {
       second.y_lo = 4.0;
       second.y_hi = 6.5;
-    } else if (c.landscape == LandscapeKind::two_valley_slice) {
+    } else if (c.landscape == "two_valley_slice") {
       second.y_lo = 30.0;
       second.y_hi = 50.0;
     } else {
@@ -148,7 +142,7 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
     second.window_end = s;
     second.every = 3;
     plan.histograms.push_back(second);
-    if (c.landscape == LandscapeKind::two_valley) {
+    if (c.landscape == "two_valley") {
       HistogramSpec band;  // only walkers with y in a band count
       band.name = "band";
       band.kind = HistogramKind::x_in_band;
@@ -173,8 +167,7 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
     for (const ParameterInfo& p : landscape_parameters(c.landscape, c.dim)) {
       variant.landscape[p.name] = p.default_value;
     }
-    if (c.landscape == LandscapeKind::harmonic && c.dim >= 2)
-      variant.landscape["stiffness.1"] = 3.0;
+    if (c.landscape == "harmonic" && c.dim >= 2) variant.landscape["stiffness.1"] = 3.0;
     const bool divergent = v == options.variants;
     variant.learning_rate = divergent ? 30.0 : learning_rates[v % 3];
     variant.noise_strength = noise_strengths[v % 3];

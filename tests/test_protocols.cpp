@@ -107,7 +107,7 @@ TEST(Examples, ProtocolConfigsHaveThePapersSizes) {
   }
   {
     const RunPlan plan = load_config_file(example("effective_potential.toml"));
-    EXPECT_EQ(plan.landscape, LandscapeKind::two_valley_slice);
+    EXPECT_EQ(plan.landscape, "two_valley_slice");
     EXPECT_DOUBLE_EQ(plan.variants[0].landscape.at("y"), 40.0);
     ASSERT_EQ(plan.histograms.size(), 1u);
   }
@@ -127,7 +127,7 @@ TEST(Examples, ProtocolConfigsHaveThePapersSizes) {
   {
     const RunPlan plan = load_config_file(example("isotropic_control.toml"));
     EXPECT_EQ(plan.noise, NoiseKind::isotropic);
-    EXPECT_EQ(plan.landscape, LandscapeKind::two_valley_slice);
+    EXPECT_EQ(plan.landscape, "two_valley_slice");
   }
 }
 

@@ -15,50 +15,12 @@
 
 namespace sgdwalk {
 
-namespace detail {
-template <class T, class L>
-void assign_two_valley(L& landscape, const std::map<std::string, double>& p) {
-  landscape.f0 = static_cast<T>(p.at("f0"));
-  landscape.x0 = static_cast<T>(p.at("x0"));
-  landscape.x1 = static_cast<T>(p.at("x1"));
-  landscape.x2 = static_cast<T>(p.at("x2"));
-  landscape.y_f = static_cast<T>(p.at("y_f"));
-  landscape.y_b = static_cast<T>(p.at("y_b"));
-  landscape.y_d = static_cast<T>(p.at("y_d"));
-  landscape.L_d = static_cast<T>(p.at("L_d"));
-}
-}  // namespace detail
-
-template <class T>
-void assign_landscape(TwoValley<T>& landscape, const Variant& variant) {
-  detail::assign_two_valley<T>(landscape, variant.landscape);
-}
-template <class T>
-void assign_landscape(TwoValleySlice<T>& landscape, const Variant& variant) {
-  detail::assign_two_valley<T>(landscape, variant.landscape);
-  landscape.y = static_cast<T>(variant.landscape.at("y"));
-}
-template <class T>
-void assign_landscape(DoubleWell<T>& landscape, const Variant& variant) {
-  const auto& p = variant.landscape;
-  landscape.curvature_flat = static_cast<T>(p.at("curvature_flat"));
-  landscape.curvature_sharp = static_cast<T>(p.at("curvature_sharp"));
-  landscape.depth_flat = static_cast<T>(p.at("depth_flat"));
-  landscape.depth_sharp = static_cast<T>(p.at("depth_sharp"));
-  landscape.barrier = static_cast<T>(p.at("barrier"));
-}
-template <class T, int D>
-void assign_landscape(Harmonic<T, D>& landscape, const Variant& variant) {
-  for (int i = 0; i < D; ++i) {
-    landscape.stiffness[i] = static_cast<T>(variant.landscape.at("stiffness." + std::to_string(i)));
-    landscape.center[i] = static_cast<T>(variant.landscape.at("center." + std::to_string(i)));
-  }
-}
-
+/// The variant's landscape in the walker's precision: every parameter of the landscape's
+/// description (landscapes/describe.hpp) set from the variant's name -> value map, rounded once.
 template <class Landscape>
 Landscape make_landscape(const Variant& variant) {
   Landscape landscape{};
-  assign_landscape(landscape, variant);
+  assign_parameters(landscape, variant.landscape);
   return landscape;
 }
 
@@ -100,46 +62,33 @@ HistogramGeometry<T> make_histogram_geometry(const HistogramSpec& spec) {
   return geometry;
 }
 
-/// Calls `f.template operator()<T, Landscape, Noise>()` for the plan's runtime choices.
+/// Calls `f.template operator()<T, Landscape, Noise>()` for the plan's runtime choices: the
+/// registry entry (landscapes/registry.hpp) whose name and dimension are the plan's, the noise
+/// model (noise/registry.hpp) of plan.noise, and the precision. Every registered combination is
+/// instantiated by every caller; an unregistered landscape throws std::invalid_argument.
 template <class F>
 void dispatch_physics(const RunPlan& plan, F&& f) {
   auto with_noise = [&]<class T, class Landscape>() {
-    switch (plan.noise) {
-      case NoiseKind::hessian:
-        f.template operator()<T, Landscape, NoiseKind::hessian>();
-        return;
-      case NoiseKind::hessian_squared:
-        f.template operator()<T, Landscape, NoiseKind::hessian_squared>();
-        return;
-      case NoiseKind::isotropic:
-        f.template operator()<T, Landscape, NoiseKind::isotropic>();
-        return;
-    }
+    bool found = false;
+    for_each_noise_model([&]<class M>() {
+      if (!found && M::kind == plan.noise) {
+        found = true;
+        f.template operator()<T, Landscape, M::kind>();
+      }
+    });
+    if (!found) throw std::invalid_argument("unknown noise model " + to_string(plan.noise));
   };
   auto with_landscape = [&]<class T>() {
-    switch (plan.landscape) {
-      case LandscapeKind::two_valley:
-        with_noise.template operator()<T, TwoValley<T>>();
-        return;
-      case LandscapeKind::two_valley_slice:
-        with_noise.template operator()<T, TwoValleySlice<T>>();
-        return;
-      case LandscapeKind::double_well:
-        with_noise.template operator()<T, DoubleWell<T>>();
-        return;
-      case LandscapeKind::harmonic:
-        switch (plan.dim) {
-          case 1:
-            with_noise.template operator()<T, Harmonic<T, 1>>();
-            return;
-          case 2:
-            with_noise.template operator()<T, Harmonic<T, 2>>();
-            return;
-          case 3:
-            with_noise.template operator()<T, Harmonic<T, 3>>();
-            return;
-        }
-        throw std::invalid_argument("harmonic landscape dimension must be 1, 2 or 3");
+    bool found = false;
+    for_each_landscape([&]<template <class> class L>() {
+      if (!found && plan.landscape == L<T>::name && plan.dim == L<T>::dim) {
+        found = true;
+        with_noise.template operator()<T, L<T>>();
+      }
+    });
+    if (!found) {
+      throw std::invalid_argument("no landscape '" + plan.landscape + "' of dimension " +
+                                  std::to_string(plan.dim) + " is registered");
     }
   };
   if (plan.precision == Precision::f32) {

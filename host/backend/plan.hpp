@@ -15,10 +15,9 @@
 
 namespace sgdwalk {
 
-enum class LandscapeKind { two_valley, two_valley_slice, double_well, harmonic };
 enum class Precision { f32, f64 };
 
-std::string to_string(LandscapeKind kind);
+/// The noise model's config name (its registry entry).
 std::string to_string(NoiseKind kind);
 std::string to_string(Precision precision);
 
@@ -61,7 +60,9 @@ struct HistogramSpec {
 
 struct RunPlan {
   std::string name = "run";
-  LandscapeKind landscape = LandscapeKind::two_valley;
+  /// The landscape's config name (landscape.kind); with dim it names one registry entry
+  /// (include/sgdwalk/landscapes/registry.hpp; several dims share the name "harmonic").
+  std::string landscape = "two_valley";
   int dim = 2;
   NoiseKind noise = NoiseKind::hessian;
   Precision precision = Precision::f64;

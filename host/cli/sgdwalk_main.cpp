@@ -24,6 +24,7 @@
 #include "cluster/parts.hpp"
 #include "config/config.hpp"
 #include "config/config_keys.hpp"
+#include "config/landscape_params.hpp"
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
 #include "run/memory.hpp"
@@ -424,8 +425,7 @@ std::string replay_header(const RunPlan& plan, const std::string& run_dir, std::
   std::vector<std::string> landscape;
   for (const auto& [name, value] : v.landscape)
     landscape.push_back(fmt::format("{}={}", name, value));
-  text +=
-      fmt::format("# landscape {}: {}\n", to_string(plan.landscape), fmt::join(landscape, ", "));
+  text += fmt::format("# landscape {}: {}\n", plan.landscape, fmt::join(landscape, ", "));
   text += fmt::format(
       "# dynamics: noise={}, learning_rate={}, noise_strength={}, temperature={}, epsilon={}\n",
       to_string(plan.noise), v.learning_rate, v.noise_strength, v.temperature(), v.epsilon);
@@ -663,9 +663,13 @@ int command_merge(const std::string& out_dir, const std::vector<std::string>& sh
   return 0;
 }
 
-int command_info(bool config_reference) {
+int command_info(bool config_reference, bool landscapes) {
   if (config_reference) {
     fmt::print("{}", config_reference_markdown());
+    return 0;
+  }
+  if (landscapes) {
+    fmt::print("{}", landscapes_text());
     return 0;
   }
   fmt::print("sgdwalk {} (git {})\n", sgdwalk_version(), sgdwalk_git_commit());
@@ -873,6 +877,9 @@ int main(int argc, char** argv) {
   CLI::App* info = app.add_subcommand("info", "Version, build, backends and devices");
   info->add_flag("--config-reference", config_reference,
                  "Print the config reference (every key, type, default, range; docs/CONFIG.md)");
+  bool list_landscapes = false;
+  info->add_flag("--landscapes", list_landscapes,
+                 "List every landscape (parameters, defaults, ranges) and noise model");
 
   // Unknown options are reported before CLI11 sees them: CLI11 would first take `--thread 4`'s
   // value as the config path and say "File does not exist: 4". This reads the commands and options
@@ -911,7 +918,7 @@ int main(int argc, char** argv) {
       return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every,
                             replay_until, replay_output);
     }
-    return command_info(config_reference);
+    return command_info(config_reference, list_landscapes);
   };
   if (!comm || comm->size() == 1) return guarded(dispatch);
 

@@ -99,10 +99,10 @@ bool documented(const std::string& section, const std::string& key) {
     if (entry.section == section && entry.name == key) return true;
   }
   if (section == "landscape") {
-    for (const LandscapeKind kind :
-         {LandscapeKind::two_valley, LandscapeKind::two_valley_slice, LandscapeKind::double_well}) {
-      for (const auto& parameter : landscape_parameters(kind, 1)) {
-        if (parameter.name == key) return true;
+    // Each registered landscape's parameters (array parameters by their array's name).
+    for (const auto& entry : landscape_registry()) {
+      for (const auto& parameter : entry.parameters) {
+        if ((parameter.array.empty() ? parameter.name : parameter.array) == key) return true;
       }
     }
   }
@@ -429,17 +429,13 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
   }
 }
 
-LandscapeKind parse_landscape_kind(const std::string& name) {
-  if (name == "two_valley") return LandscapeKind::two_valley;
-  if (name == "two_valley_slice") return LandscapeKind::two_valley_slice;
-  if (name == "double_well") return LandscapeKind::double_well;
-  return LandscapeKind::harmonic;
-}
-
+/// The id of a noise model by config name (the key table's allowed values are the registry's).
 NoiseKind parse_noise_kind(const std::string& name) {
-  if (name == "hessian") return NoiseKind::hessian;
-  if (name == "hessian_squared") return NoiseKind::hessian_squared;
-  return NoiseKind::isotropic;
+  NoiseKind kind = NoiseKind::hessian;
+  for_each_noise_model([&]<class M>() {
+    if (name == M::name) kind = M::kind;
+  });
+  return kind;
 }
 
 /// run.name names a directory under runs/ and a histogram's name a group of results.h5 (and
@@ -485,57 +481,61 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
 
   // ---- [landscape] ------------------------------------------------------------------------------
   TableReader landscape(source, "landscape", "landscape", top.get("landscape"));
-  plan.landscape = parse_landscape_kind(landscape.string("kind"));
-  const bool harmonic = plan.landscape == LandscapeKind::harmonic;
+  plan.landscape = landscape.string("kind");  // one of the registry's names (key table)
+  const std::vector<int> dims = landscape_dims(plan.landscape);
   const std::int64_t given_dim = landscape.integer("dim");
-  plan.dim = landscape_dimension(plan.landscape, static_cast<int>(given_dim));
-  if (!harmonic && landscape.has("dim") && given_dim != plan.dim) {
-    landscape.fail("dim", fmt::format("value {} does not match the {} landscape; allowed: {}",
-                                      given_dim, to_string(plan.landscape), plan.dim));
+  if (dims.size() == 1) {
+    // A fixed dimension, which dim may repeat but not change.
+    plan.dim = dims.front();
+    if (landscape.has("dim") && given_dim != plan.dim) {
+      landscape.fail("dim", fmt::format("value {} does not match the {} landscape; allowed: {}",
+                                        given_dim, plan.landscape, plan.dim));
+    }
+  } else {
+    // Several entries share the name (harmonic 1, 2, 3): dim picks one, the smallest by default.
+    plan.dim = landscape.has("dim") ? static_cast<int>(given_dim) : dims.front();
+    if (std::find(dims.begin(), dims.end(), plan.dim) == dims.end()) {
+      landscape.fail("dim",
+                     fmt::format("value {} is not a dimension of the {} landscape; allowed: {}",
+                                 given_dim, plan.landscape, fmt::join(dims, ", ")));
+    }
   }
   const Limits limits{plan.steps, plan.dim};
-  const auto& parameter_table = landscape_parameters(plan.landscape, plan.dim);
+  const LandscapeInfo& landscape_entry = *find_landscape(plan.landscape, plan.dim);
+  const auto& parameter_table = landscape_entry.parameters;
   std::map<std::string, double> base_landscape;
-  if (harmonic) {
-    // Arrays stiffness = [...] and center = [...], one entry per axis.
-    for (const std::string array_name : {"stiffness", "center"}) {
-      const ConfigKey& spec = config_key("landscape", array_name);
-      const auto values = landscape.numbers(array_name, static_cast<std::size_t>(plan.dim),
-                                            static_cast<std::size_t>(plan.dim), spec.min, spec.max);
-      for (int i = 0; i < plan.dim; ++i) {
-        const std::string name = array_name + "." + std::to_string(i);
-        const ParameterInfo& info =
-            *std::find_if(parameter_table.begin(), parameter_table.end(),
-                          [&](const ParameterInfo& p) { return p.name == name; });
-        const double value =
-            values.empty() ? info.default_value : values[static_cast<std::size_t>(i)];
-        const bool below = info.min_exclusive ? !(value > info.min) : !(value >= info.min);
-        if (below || value > info.max) {
-          landscape.fail(fmt::format("{}[{}]", array_name, i),
-                         fmt::format("value {} is out of range; allowed: {}", value,
-                                     number_range_text(info.min, info.max, info.min_exclusive)));
-        }
-        base_landscape[name] = value;
+  resolved["landscape"] = {{"kind", plan.landscape}, {"dim", plan.dim}};
+  for (std::size_t p = 0; p < parameter_table.size(); ++p) {
+    const ParameterInfo& first = parameter_table[p];
+    if (first.array.empty()) {
+      base_landscape[first.name] = landscape.number(first.name, first.default_value, first.min,
+                                                    first.max, first.min_exclusive);
+      resolved["landscape"][first.name] = base_landscape[first.name];
+      continue;
+    }
+    // An array parameter (harmonic: stiffness = [...], one entry per axis): its elements follow
+    // each other in the table.
+    std::size_t count = 0;
+    while (p + count < parameter_table.size() && parameter_table[p + count].array == first.array)
+      ++count;
+    const auto values = landscape.numbers(first.array, count, count, first.min, first.max);
+    Json resolved_values = Json::array();
+    for (std::size_t i = 0; i < count; ++i) {
+      const ParameterInfo& info = parameter_table[p + i];
+      const double value = values.empty() ? info.default_value : values[i];
+      const bool below = info.min_exclusive ? !(value > info.min) : !(value >= info.min);
+      if (below || value > info.max) {
+        landscape.fail(fmt::format("{}[{}]", info.array, i),
+                       fmt::format("value {} is out of range; allowed: {}", value,
+                                   number_range_text(info.min, info.max, info.min_exclusive)));
       }
+      base_landscape[info.name] = value;
+      resolved_values.push_back(value);
     }
-  } else {
-    for (const auto& info : parameter_table) {
-      base_landscape[info.name] =
-          landscape.number(info.name, info.default_value, info.min, info.max, info.min_exclusive);
-    }
+    resolved["landscape"][first.array] = resolved_values;
+    p += count - 1;
   }
   landscape.reject_unknown();
-  resolved["landscape"] = {{"kind", to_string(plan.landscape)}, {"dim", plan.dim}};
-  if (harmonic) {
-    for (const std::string array_name : {"stiffness", "center"}) {
-      Json values = Json::array();
-      for (int i = 0; i < plan.dim; ++i)
-        values.push_back(base_landscape.at(array_name + "." + std::to_string(i)));
-      resolved["landscape"][array_name] = values;
-    }
-  } else {
-    for (const auto& [name, value] : base_landscape) resolved["landscape"][name] = value;
-  }
 
   // ---- [dynamics] -------------------------------------------------------------------------------
   TableReader dynamics(source, "dynamics", "dynamics", top.get("dynamics"));
@@ -571,16 +571,13 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       }
     }
   } else {
-    // The paper's start: x alternating −0.01 / +0.01, y0 = 5 (2-D); the origin ± 0.01 otherwise.
-    if (plan.dim == 2 && plan.landscape == LandscapeKind::two_valley) {
-      plan.initial_positions = {{-0.01, 5.0}, {0.01, 5.0}};
-    } else {
-      std::vector<double> minus(static_cast<std::size_t>(plan.dim), 0.0);
-      std::vector<double> plus = minus;
-      minus[0] = -0.01;
-      plus[0] = 0.01;
-      plan.initial_positions = {minus, plus};
-    }
+    // The landscape's start (two_valley: the paper's y0 = 5; the origin unless it says), with x
+    // alternating −0.01 / +0.01.
+    std::vector<double> minus = landscape_entry.start;
+    std::vector<double> plus = minus;
+    minus[0] -= 0.01;
+    plus[0] += 0.01;
+    plan.initial_positions = {minus, plus};
   }
   init.reject_unknown();
   resolved["init"] = {{"positions", plan.initial_positions}};
@@ -806,7 +803,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     TableReader sweep(source, "sweep", "sweep", sweep_value);
     mode = sweep.string("mode");
     std::vector<std::string> allowed = dynamics_keys();
-    for (const auto& info : parameter_table) allowed.push_back(info.name);
+    for (const auto& info : parameter_table) {
+      if (info.sweepable) allowed.push_back(info.name);
+    }
     for (const auto& [key, value] : sweep_value->as_table()) {
       if (key == "mode" || key == "order") continue;
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {

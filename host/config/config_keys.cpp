@@ -82,6 +82,14 @@ std::vector<ConfigKey> make_config_keys() {
   constexpr std::int64_t kMaxSteps = std::int64_t{1} << 50;
   constexpr std::int64_t kMaxBatch = std::int64_t{1} << 40;
   constexpr std::int64_t kMaxInt = std::numeric_limits<std::int64_t>::max();
+  // The landscape and noise choices come from their registries.
+  std::int64_t min_dim = kMaxInt, max_dim = 0;
+  for (const auto& entry : landscape_registry()) {
+    min_dim = std::min<std::int64_t>(min_dim, entry.dim);
+    max_dim = std::max<std::int64_t>(max_dim, entry.dim);
+  }
+  std::vector<std::string> noise_names;
+  for (const auto& model : noise_registry()) noise_names.push_back(model.name);
   return {
       // ---- [run]
       string_key("run", "name", "run", {},
@@ -102,21 +110,17 @@ std::vector<ConfigKey> make_config_keys() {
                   "`--batch-walkers` overrides it."),
 
       // ---- [landscape]
-      string_key("landscape", "kind", "two_valley",
-                 {"two_valley", "two_valley_slice", "double_well", "harmonic"},
-                 "The loss landscape (docs/MODEL.md section 2); its parameters are listed below."),
-      integer_key("landscape", "dim", 1, 1, 3,
-                  "harmonic: the number of axes. The other landscapes have a fixed dimension "
-                  "(two_valley 2, two_valley_slice and double_well 1), which dim may repeat but "
-                  "not change.",
-                  Limit::fixed, "1 (harmonic)"),
-      other_key("landscape", "stiffness", KeyType::numbers, "all 1", "dim numbers, each > 0",
-                "harmonic only: the curvature k_i of each axis.", 0, kInf),
-      other_key("landscape", "center", KeyType::numbers, "all 0", "dim finite numbers",
-                "harmonic only: the minimum c_i of each axis."),
+      string_key("landscape", "kind", "two_valley", landscape_names(),
+                 "The loss landscape (docs/MODEL.md section 2; the registry "
+                 "include/sgdwalk/landscapes/registry.hpp); its parameters are listed below."),
+      integer_key("landscape", "dim", 1, min_dim, max_dim,
+                  "Picks the dimension of a landscape registered in several (harmonic: the "
+                  "number of axes). The others have a fixed dimension (listed below), which dim "
+                  "may repeat but not change.",
+                  Limit::fixed, "the smallest registered (harmonic: 1)"),
 
       // ---- [dynamics]
-      string_key("dynamics", "noise", "hessian", {"hessian", "hessian_squared", "isotropic"},
+      string_key("dynamics", "noise", "hessian", noise_names,
                  "Gradient-noise covariance: 2σH⁺+εI, 2σH²+εI or 2σI (docs/MODEL.md section 3)."),
       number_key("dynamics", "learning_rate", 0, 0, kInf, true,
                  "η, the SGD learning rate (one step is η units of time).", "required (or dt)"),
@@ -307,10 +311,39 @@ void append_table(std::string& out, const std::vector<const ConfigKey*>& keys) {
 void append_parameter_table(std::string& out, const std::vector<ParameterInfo>& parameters) {
   out += "| key | default | allowed | meaning |\n|---|---|---|---|\n";
   for (const auto& p : parameters) {
-    out += fmt::format("| `{}` | {} | {} | {} |\n", p.name, p.default_value,
-                       number_range_text(p.min, p.max, p.min_exclusive), p.description);
+    out += fmt::format("| `{}` | {} | {} | {}{} |\n", p.name, p.default_value,
+                       number_range_text(p.min, p.max, p.min_exclusive), p.description,
+                       p.sweepable ? "" : " (not sweepable)");
   }
   out += "\n";
+}
+
+/// One section per landscape name of the registry, with its parameter table (for a name registered
+/// in several dimensions, the table of the largest).
+void append_landscape_tables(std::string& out) {
+  for (const std::string& name : landscape_names()) {
+    const std::vector<int> dims = landscape_dims(name);
+    const LandscapeInfo& entry = *find_landscape(name, dims.back());
+    if (dims.size() == 1) {
+      out += fmt::format("### kind = \"{}\" (dimension {})\n\n", name, entry.dim);
+    } else {
+      out += fmt::format("### kind = \"{}\" (dimension dim: {})\n\n", name, fmt::join(dims, ", "));
+    }
+    out += fmt::format("{}.", entry.summary);
+    std::string array_name;
+    for (const auto& p : entry.parameters) {
+      if (array_name.empty()) array_name = p.array;
+    }
+    if (!array_name.empty()) {
+      out += fmt::format(
+          " Array parameters are given in [landscape] as arrays of one number per element "
+          "(`{0} = [...]`) and named per element in `[sweep]` (`{0}.0`, ...); the table is that "
+          "of dim = {1}:",
+          array_name, entry.dim);
+    }
+    out += "\n\n";
+    append_parameter_table(out, entry.parameters);
+  }
 }
 
 std::vector<const ConfigKey*> section_keys(const std::string& section) {
@@ -391,19 +424,7 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
   for (const auto& [section, heading] : sections) {
     out += heading;
     append_table(out, section_keys(section));
-    if (section == "landscape") {
-      for (const LandscapeKind kind : {LandscapeKind::two_valley, LandscapeKind::two_valley_slice,
-                                       LandscapeKind::double_well}) {
-        out += fmt::format("### kind = \"{}\" (dimension {})\n\n", to_string(kind),
-                           landscape_dimension(kind, 1));
-        append_parameter_table(out, landscape_parameters(kind, landscape_dimension(kind, 1)));
-      }
-      out +=
-          "### kind = \"harmonic\" (dimension dim)\n\nL = ½ Σ_i k_i (x_i − c_i)², set by the "
-          "arrays `stiffness` and `center` above. In `[sweep]` "
-          "their entries are named per axis:\n\n";
-      append_parameter_table(out, landscape_parameters(LandscapeKind::harmonic, 2));
-    }
+    if (section == "landscape") append_landscape_tables(out);
     if (section == "sweep") {
       std::vector<std::string> dynamics;
       for (const ConfigKey* key : section_keys("dynamics")) {
@@ -411,7 +432,7 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
       }
       out += fmt::format(
           "Sweepable: the dynamics keys {} and the parameters of the config's landscape (the "
-          "tables under [landscape]; harmonic: `stiffness.I`, `center.I`). Each list or "
+          "tables under [landscape]; array parameters per element, `stiffness.I`). Each list or "
           "linspace/logspace has 1 to {} values, and a grid at most {} variants. Swept values are "
           "checked against the parameter's allowed range.\n",
           fmt::join(dynamics, ", "), kMaxSweepValues, kMaxVariants);

@@ -1,110 +1,106 @@
 #include "config/landscape_params.hpp"
 
-#include <map>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
-#include <utility>
+
+#include "config/config_keys.hpp"
+#include "sgdwalk/landscapes/registry.hpp"
+#include "sgdwalk/noise/registry.hpp"
 
 namespace sgdwalk {
-namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-std::vector<ParameterInfo> two_valley_parameters() {
-  return {
-      {"f0", 1.0, 0.0, kInf, true, "inverse-curvature scale of both valleys"},
-      {"x0", 1.0, 0.0, kInf, true, "reference width: f_i = f0 (x_i/x0)^2 (y+y_f)^2/(y+y_b)^2"},
-      {"x1", 0.8, 0.0, kInf, true, "flat valley width (x >= 0)"},
-      {"x2", 0.65, 0.0, kInf, true, "sharp valley width (x < 0)"},
-      {"y_f", 20.0, -kInf, kInf, false, "offset of y in the valley curvature"},
-      {"y_b", 30.0, -kInf, kInf, false, "offset of y in the valley bottoms and curvature"},
-      {"y_d", 100.0, 0.0, kInf, true, "decay length of the downhill drift L_d exp(-y/y_d)"},
-      {"L_d", 1.0, -kInf, kInf, false, "amplitude of the downhill drift"},
-  };
-}
-
-}  // namespace
-
-const std::vector<ParameterInfo>& landscape_parameters(LandscapeKind kind, int dim) {
-  static const std::vector<ParameterInfo> two_valley = two_valley_parameters();
-  static const std::vector<ParameterInfo> slice = [] {
-    auto table = two_valley_parameters();
-    table.push_back({"y", 40.0, -kInf, kInf, false, "the fixed y of the 1-D slice"});
-    return table;
-  }();
-  static const std::vector<ParameterInfo> double_well = {
-      {"curvature_flat", 1.0, 0.0, kInf, true, "L'' in the flat well (x >= barrier)"},
-      {"curvature_sharp", 1.5, 0.0, kInf, true, "L'' in the sharp well (x < barrier)"},
-      {"depth_flat", 1.0, 0.0, kInf, true, "depth of the flat well below the barrier top"},
-      {"depth_sharp", 1.0, 0.0, kInf, true, "depth of the sharp well below the barrier top"},
-      {"barrier", 0.0, -kInf, kInf, false, "position of the barrier top (L = 0 there)"},
-  };
-  static const std::map<int, std::vector<ParameterInfo>> harmonic = [] {
-    std::map<int, std::vector<ParameterInfo>> tables;
-    for (int d = 1; d <= 3; ++d) {
-      std::vector<ParameterInfo> table;
-      for (int i = 0; i < d; ++i) {
-        table.push_back({"stiffness." + std::to_string(i), 1.0, 0.0, kInf, true,
-                         "curvature along axis " + std::to_string(i)});
+const std::vector<LandscapeInfo>& landscape_registry() {
+  static const std::vector<LandscapeInfo> registry = [] {
+    std::vector<LandscapeInfo> entries;
+    for_each_landscape([&]<template <class> class L>() {
+      using D = L<double>;
+      entries.push_back(
+          {D::name, D::dim, D::summary, parameter_table<L>(), default_start<D>(), entries.size()});
+    });
+    // Each (name, dim) names one entry; names and parameter names must be config keys.
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      for (std::size_t j = i + 1; j < entries.size(); ++j) {
+        if (entries[i].name == entries[j].name && entries[i].dim == entries[j].dim) {
+          throw std::logic_error(fmt::format("landscape registry: '{}' (dimension {}) twice",
+                                             entries[i].name, entries[i].dim));
+        }
       }
-      for (int i = 0; i < d; ++i) {
-        table.push_back({"center." + std::to_string(i), 0.0, -kInf, kInf, false,
-                         "minimum along axis " + std::to_string(i)});
-      }
-      tables.emplace(d, std::move(table));
     }
-    return tables;
+    return entries;
   }();
-  switch (kind) {
-    case LandscapeKind::two_valley:
-      return two_valley;
-    case LandscapeKind::two_valley_slice:
-      return slice;
-    case LandscapeKind::double_well:
-      return double_well;
-    case LandscapeKind::harmonic:
-      return harmonic.at(dim);
-  }
-  throw std::logic_error("unknown landscape kind");
+  return registry;
 }
 
-int landscape_dimension(LandscapeKind kind, int harmonic_dim) {
-  switch (kind) {
-    case LandscapeKind::two_valley:
-      return 2;
-    case LandscapeKind::two_valley_slice:
-      return 1;
-    case LandscapeKind::double_well:
-      return 1;
-    case LandscapeKind::harmonic:
-      return harmonic_dim;
+const LandscapeInfo* find_landscape(const std::string& name, int dim) {
+  for (const auto& entry : landscape_registry()) {
+    if (entry.name == name && entry.dim == dim) return &entry;
   }
-  throw std::logic_error("unknown landscape kind");
+  return nullptr;
 }
 
-std::string to_string(LandscapeKind kind) {
-  switch (kind) {
-    case LandscapeKind::two_valley:
-      return "two_valley";
-    case LandscapeKind::two_valley_slice:
-      return "two_valley_slice";
-    case LandscapeKind::double_well:
-      return "double_well";
-    case LandscapeKind::harmonic:
-      return "harmonic";
+std::vector<std::string> landscape_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : landscape_registry()) {
+    if (std::find(names.begin(), names.end(), entry.name) == names.end()) {
+      names.push_back(entry.name);
+    }
   }
-  return "?";
+  return names;
+}
+
+std::vector<int> landscape_dims(const std::string& name) {
+  std::vector<int> dims;
+  for (const auto& entry : landscape_registry()) {
+    if (entry.name == name) dims.push_back(entry.dim);
+  }
+  std::sort(dims.begin(), dims.end());
+  return dims;
+}
+
+const std::vector<ParameterInfo>& landscape_parameters(const std::string& name, int dim) {
+  if (const LandscapeInfo* entry = find_landscape(name, dim)) return entry->parameters;
+  throw std::invalid_argument(
+      fmt::format("no landscape '{}' of dimension {} is registered", name, dim));
+}
+
+const std::vector<NoiseInfo>& noise_registry() {
+  static const std::vector<NoiseInfo> registry = [] {
+    std::vector<NoiseInfo> entries;
+    for_each_noise_model([&]<class M>() { entries.push_back({M::name, M::summary}); });
+    return entries;
+  }();
+  return registry;
+}
+
+std::string landscapes_text() {
+  std::string out =
+      "Landscapes (landscape.kind; parameters in [landscape], sweepable in [sweep]):\n";
+  for (const auto& entry : landscape_registry()) {
+    out += fmt::format("\n{} (dimension {}): {}\n", entry.name, entry.dim, entry.summary);
+    out += fmt::format("  {:<16} {:>10}  {:<20} {:<5} {}\n", "parameter", "default", "allowed",
+                       "sweep", "meaning");
+    for (const auto& p : entry.parameters) {
+      const std::string range = number_range_text(p.min, p.max, p.min_exclusive);
+      out += fmt::format("  {:<16} {:>10}  {:<20} {:<5} {}\n", p.name, p.default_value, range,
+                         p.sweepable ? "yes" : "no", p.description);
+    }
+  }
+  out += "\nNoise models (dynamics.noise):\n";
+  for (const auto& model : noise_registry()) {
+    out += fmt::format("  {:<16} {}\n", model.name, model.summary);
+  }
+  return out;
 }
 
 std::string to_string(NoiseKind kind) {
-  switch (kind) {
-    case NoiseKind::hessian:
-      return "hessian";
-    case NoiseKind::hessian_squared:
-      return "hessian_squared";
-    case NoiseKind::isotropic:
-      return "isotropic";
-  }
-  return "?";
+  std::string name = "?";
+  for_each_noise_model([&]<class M>() {
+    if (M::kind == kind) name = M::name;
+  });
+  return name;
 }
 
 std::string to_string(Precision precision) {

@@ -1,28 +1,54 @@
-// The parameters each landscape accepts: names, defaults and allowed ranges. The config validator,
-// the sweep expander and the conversion to the typed device structs all read this one table.
+// The landscapes the config accepts, with their parameters: names, defaults and allowed ranges.
+// Everything here is derived from the landscape registry (include/sgdwalk/landscapes/registry.hpp):
+// the config validator, the sweep expander, the config reference and `sgdwalk info --landscapes`
+// read these tables, and the typed structs are filled from the same description
+// (assign_parameters), so a landscape is described once, in its header.
 #pragma once
 
-#include <limits>
+#include <cstddef>
 #include <string>
 #include <vector>
 
 #include "backend/plan.hpp"
+#include "sgdwalk/landscapes/describe.hpp"
 
 namespace sgdwalk {
 
-struct ParameterInfo {
-  std::string name;
-  double default_value;
-  double min;  ///< allowed range, inclusive unless min_exclusive
-  double max;
-  bool min_exclusive;
-  std::string description;
+/// One entry of the registry, as the host sees it.
+struct LandscapeInfo {
+  std::string name;  ///< landscape.kind
+  int dim;
+  std::string summary;
+  std::vector<ParameterInfo> parameters;
+  std::vector<double> start;  ///< default initial point (coordinate 0 then offset by ±0.01)
+  std::size_t index;          ///< position in the registry
 };
 
-/// Scalar parameters of a landscape ("stiffness.0" … for the harmonic well of dimension `dim`).
-const std::vector<ParameterInfo>& landscape_parameters(LandscapeKind kind, int dim);
+/// Every registered landscape, in registry order.
+const std::vector<LandscapeInfo>& landscape_registry();
 
-/// Dimension of the landscape's parameter space.
-int landscape_dimension(LandscapeKind kind, int harmonic_dim);
+/// The entry with this name and dimension, or nullptr.
+const LandscapeInfo* find_landscape(const std::string& name, int dim);
+
+/// The distinct config names, in registry order.
+std::vector<std::string> landscape_names();
+
+/// The dimensions registered under `name` (several for harmonic), ascending.
+std::vector<int> landscape_dims(const std::string& name);
+
+/// Scalar parameters of a landscape ("stiffness.0" … for array parameters). Throws
+/// std::invalid_argument for an unregistered (name, dim).
+const std::vector<ParameterInfo>& landscape_parameters(const std::string& name, int dim);
+
+/// The noise models the config accepts (include/sgdwalk/noise/registry.hpp), with their summaries.
+struct NoiseInfo {
+  std::string name;
+  std::string summary;
+};
+const std::vector<NoiseInfo>& noise_registry();
+
+/// The text of `sgdwalk info --landscapes`: every landscape and parameter with defaults and ranges,
+/// and the noise models.
+std::string landscapes_text();
 
 }  // namespace sgdwalk
