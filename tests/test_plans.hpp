@@ -103,7 +103,10 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
       // The last coordinate: a run-time index into the walker's position.
       plan.passage.kind = c.landscape == "harmonic" ? PassageKind::below : PassageKind::above;
       plan.passage.coordinate = c.dim - 1;
-      plan.passage.threshold = c.landscape == "harmonic" ? -0.25 : 0.3;
+      // 0.3 above the start (the start itself is not an arrival after step 0).
+      plan.passage.threshold = c.landscape == "harmonic"
+                                   ? -0.25
+                                   : find_landscape(c.landscape, c.dim)->start.back() + 0.3;
       plan.passage.description = "test target";
     }
   }
@@ -168,6 +171,9 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
       variant.landscape[p.name] = p.default_value;
     }
     if (c.landscape == "harmonic" && c.dim >= 2) variant.landscape["stiffness.1"] = 3.0;
+    // The plan's learning rates (up to 0.1) need curvatures below 20; Müller–Brown's reach 4068
+    // at scale 1: at scale 0.004 the largest is 16, the A–C barrier 0.42 (crossings at σ = 1).
+    if (c.landscape == "muller_brown") variant.landscape["scale"] = 0.004;
     const bool divergent = v == options.variants;
     variant.learning_rate = divergent ? 30.0 : learning_rates[v % 3];
     variant.noise_strength = noise_strengths[v % 3];
