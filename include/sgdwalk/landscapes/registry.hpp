@@ -17,6 +17,7 @@
 #include "sgdwalk/landscapes/describe.hpp"
 #include "sgdwalk/landscapes/double_well.hpp"
 #include "sgdwalk/landscapes/harmonic.hpp"
+#include "sgdwalk/landscapes/muller_brown.hpp"
 #include "sgdwalk/landscapes/two_valley.hpp"
 #include "sgdwalk/landscapes/two_valley_slice.hpp"
 
@@ -37,7 +38,8 @@ using BuiltinLandscapes = LandscapeList<
     DoubleWell,
     Harmonic1,
     Harmonic2,
-    Harmonic3
+    Harmonic3,
+    MullerBrown
 >;
 // clang-format on
 
