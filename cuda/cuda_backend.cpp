@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <stdexcept>
 #include <vector>
 
 #include "advance_kernel.hpp"
@@ -17,6 +18,7 @@
 #include "backend/typed_run.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_check.hpp"
+#include "cuda_kernels.hpp"
 #include "device_buffer.hpp"
 #include "launch_plan.hpp"
 #include "tally_reducer.hpp"
@@ -113,7 +115,7 @@ class CudaBackend final : public Backend {
     SGDWALK_CUDA_TRY(cudaSetDevice(device_));
     SGDWALK_CUDA_TRY(cudaGetDeviceProperties(&props_, device_));
     try {
-      (void)gpu::advance_kernel_attributes<float, DoubleWell<float>, NoiseKind::isotropic>();
+      (void)gpu::advance_kernel_attributes<float, gpu::ProbeLandscape, NoiseKind::isotropic>();
     } catch (const gpu::CudaError& e) {
       throw std::runtime_error(
           "--backend cuda: this sgdwalk has no kernel image usable on " +
@@ -183,7 +185,12 @@ class CudaBackend final : public Backend {
     SGDWALK_CUDA_TRY(cudaSetDevice(device_));
     try {
       dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
-        advance_typed<T, Landscape, Noise>(plan, first, last, step_begin, step_end, resident, data);
+        if constexpr (gpu::kHasKernels<Landscape>) {
+          advance_typed<T, Landscape, Noise>(plan, first, last, step_begin, step_end, resident,
+                                             data);
+        } else {
+          throw no_kernels(plan);
+        }
       });
     } catch (const gpu::CudaOutOfMemory& e) {
       batch_ = {};
@@ -226,7 +233,11 @@ class CudaBackend final : public Backend {
       // The walkers' initial state is a function of the plan: computed on the device, not copied.
       try {
         dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
-          initialize_on_device<T, Landscape>(plan, first, last);
+          if constexpr (gpu::kHasKernels<Landscape>) {
+            initialize_on_device<T, Landscape>(plan, first, last);
+          } else {
+            throw no_kernels(plan);
+          }
         });
       } catch (const gpu::CudaOutOfMemory& e) {
         throw out_of_memory(plan, last - first, e);
@@ -284,6 +295,15 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  /// A landscape this build compiled no kernels for (SGDWALK_CUDA_LANDSCAPES).
+  static std::invalid_argument no_kernels(const RunPlan& plan) {
+    return std::invalid_argument(
+        "--backend cuda: this build has no CUDA kernels for the landscape '" + plan.landscape +
+        "' (dimension " + std::to_string(plan.dim) +
+        "): configure with SGDWALK_CUDA_LANDSCAPES=all (or naming it), or run it with --backend "
+        "cpu");
+  }
+
   std::runtime_error out_of_memory(const RunPlan& plan, std::int64_t walkers,
                                    const gpu::CudaOutOfMemory& e) {
     release_buffers();
