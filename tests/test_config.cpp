@@ -202,6 +202,41 @@ TEST(ConfigErrors, OutOfRangeSaysWhatIsAllowed) {
                {"landscape.kind", "two_valey", "did you mean 'two_valley'"});
 }
 
+TEST(Config, NoiseDistributionAndTailIndex) {
+  const RunPlan gaussian = parse(kMinimal);
+  EXPECT_EQ(gaussian.noise_distribution, NoiseDistribution::gaussian);
+  // A Gaussian run resolves as before the key existed (old run directories keep resuming).
+  EXPECT_FALSE(gaussian.resolved_config["dynamics"].contains("noise_distribution"));
+  EXPECT_FALSE(gaussian.resolved_config["dynamics"].contains("alpha"));
+  const RunPlan stable = parse(
+      "[dynamics]\nnoise_distribution = \"alpha_stable\"\nlearning_rate = 0.1\n"
+      "noise_strength = 0.1\n[sweep]\nalpha = [0.7, 1.9]\n");
+  EXPECT_EQ(stable.noise_distribution, NoiseDistribution::alpha_stable);
+  ASSERT_EQ(stable.variants.size(), 2u);
+  EXPECT_EQ(stable.variants[0].alpha, 0.7);
+  EXPECT_EQ(stable.variants[1].alpha, 1.9);
+  EXPECT_EQ(stable.resolved_config["dynamics"]["noise_distribution"], "alpha_stable");
+  EXPECT_EQ(parse("[dynamics]\nnoise_distribution = \"alpha_stable\"\nlearning_rate = 0.1\n"
+                  "noise_strength = 0.1\n")
+                .variants[0]
+                .alpha,
+            2.0);
+}
+
+TEST(ConfigErrors, TailIndexNamesItsRangeAndItsDistribution) {
+  const std::string stable =
+      "[dynamics]\nnoise_distribution = \"alpha_stable\"\nlearning_rate = 0.1\n"
+      "noise_strength = 0.1\n";
+  expect_error(stable + "alpha = 0\n", {"dynamics.alpha", "0", "out of range", "> 0"});
+  expect_error(stable + "alpha = 2.5\n", {"dynamics.alpha", "2.5", "out of range", "<= 2"});
+  expect_error(stable + "[sweep]\nalpha = [1.0, 3.0]\n", {"dynamics.alpha", "3", "out of range"});
+  const std::string gaussian = "[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.05\n";
+  expect_error(gaussian + "alpha = 1.5\n", {"dynamics.alpha", "alpha_stable", "\"gaussian\""});
+  expect_error(kMinimal + "[sweep]\nalpha = [1.5]\n", {"dynamics.alpha", "alpha_stable"});
+  expect_error(gaussian + "noise_distribution = \"cauchy\"\n",
+               {"dynamics.noise_distribution", "cauchy", "allowed: gaussian, alpha_stable"});
+}
+
 TEST(ConfigErrors, NonFiniteValuesAreRejected) {
   expect_error("[dynamics]\nlearning_rate = nan\nnoise_strength = 0.1\n",
                {"dynamics.learning_rate", "not finite"});
@@ -384,6 +419,18 @@ noise_strength = 0.1
 [sweep]
 noise_strength = [0.3, 0.1]
 learning_rate = { linspace = [0.01, 0.03, 3] }
+)",
+      R"(
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+noise_distribution = "alpha_stable"
+alpha = 1.2
+learning_rate = 0.1
+noise_strength = 0.1
+[sweep]
+alpha = [0.5, 1.0, 2.0]
 )"};
   for (const std::string& text : configs) {
     SCOPED_TRACE(text);
@@ -398,7 +445,9 @@ learning_rate = { linspace = [0.01, 0.03, 3] }
       EXPECT_EQ(replan.variants[v].learning_rate, plan.variants[v].learning_rate);
       EXPECT_EQ(replan.variants[v].noise_strength, plan.variants[v].noise_strength);
       EXPECT_EQ(replan.variants[v].swept, plan.variants[v].swept);
+      EXPECT_EQ(replan.variants[v].alpha, plan.variants[v].alpha);
     }
+    EXPECT_EQ(replan.noise_distribution, plan.noise_distribution);
     EXPECT_EQ(replan.sample_steps, plan.sample_steps);
     EXPECT_EQ(replan.initial_positions, plan.initial_positions);
     EXPECT_EQ(replan.passage.description, plan.passage.description);
@@ -477,6 +526,13 @@ learning_rate = 0.1
 noise_strength = 0.1
 [observables.first_passage]
 below = 2.0
+)",
+      R"(
+[dynamics]
+noise_distribution = "alpha_stable"
+alpha = 1.5
+learning_rate = 0.1
+noise_strength = 0.1
 )"};
   std::set<std::pair<std::string, std::string>> used;
   for (const std::string& text : configs) {

@@ -45,7 +45,7 @@ void expect_identical(const RunData& a, const RunData& b) {
 /// A small run with every observable on: 2 variants x 37 walkers (not a multiple of the lane
 /// count), samples, a first-passage target and a histogram.
 std::string config(const std::string& landscape, const std::string& noise,
-                   const std::string& precision) {
+                   const std::string& precision, const std::string& distribution = "gaussian") {
   std::string init;
   std::string landscape_extra;
   if (landscape == "two_valley")
@@ -67,8 +67,11 @@ kind = ")" +
          landscape + "\"\n" + landscape_extra + R"(
 [dynamics]
 noise = ")" +
-         noise + R"("
-learning_rate = 0.05
+         noise + "\"\n" +
+         (distribution == "gaussian"
+              ? std::string()
+              : "noise_distribution = \"" + distribution + "\"\nalpha = 1.3\n") +
+         R"(learning_rate = 0.05
 noise_strength = 0.2
 [init]
 )" + init +
@@ -89,13 +92,15 @@ learning_rate = [0.05, 0.02]
 
 struct Case {
   std::string landscape, noise, precision;
+  std::string distribution = "gaussian";
 };
 
 class Determinism : public ::testing::TestWithParam<Case> {};
 
 TEST_P(Determinism, ThreadsBatchesAndSegmentsGiveIdenticalBits) {
   const Case& c = GetParam();
-  const RunPlan plan = load_config_text(config(c.landscape, c.noise, c.precision), "determinism");
+  const RunPlan plan =
+      load_config_text(config(c.landscape, c.noise, c.precision, c.distribution), "determinism");
   auto one_thread = make_cpu_backend(1);
   auto two_threads = make_cpu_backend(2);
   const RunOutcome reference = execute_all(plan, *one_thread, {});
@@ -120,7 +125,8 @@ TEST_P(Determinism, ThreadsBatchesAndSegmentsGiveIdenticalBits) {
 
 TEST_P(Determinism, ReplayReproducesEveryTrackedValue) {
   const Case& c = GetParam();
-  const RunPlan plan = load_config_text(config(c.landscape, c.noise, c.precision), "determinism");
+  const RunPlan plan =
+      load_config_text(config(c.landscape, c.noise, c.precision, c.distribution), "determinism");
   auto backend = make_cpu_backend(2);
   const RunOutcome outcome = execute_all(plan, *backend, {});
   for (const std::int64_t g : {0L, 17L, 36L, 37L, 73L}) {
@@ -152,18 +158,24 @@ TEST_P(Determinism, ReplayReproducesEveryTrackedValue) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllLandscapes, Determinism,
-                         ::testing::Values(Case{"two_valley", "hessian", "double"},
-                                           Case{"two_valley", "hessian", "float"},
-                                           Case{"two_valley", "hessian_squared", "double"},
-                                           Case{"two_valley", "isotropic", "float"},
-                                           Case{"two_valley_slice", "hessian", "double"},
-                                           Case{"double_well", "isotropic", "double"},
-                                           Case{"harmonic", "hessian", "float"}),
-                         [](const ::testing::TestParamInfo<Case>& info) {
-                           return info.param.landscape + "_" + info.param.noise + "_" +
-                                  info.param.precision;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllLandscapes, Determinism,
+    ::testing::Values(
+        Case{"two_valley", "hessian", "double"}, Case{"two_valley", "hessian", "float"},
+        Case{"two_valley", "hessian_squared", "double"}, Case{"two_valley", "isotropic", "float"},
+        Case{"two_valley_slice", "hessian", "double"}, Case{"double_well", "isotropic", "double"},
+        Case{"harmonic", "hessian", "float"},
+        // α-stable draws: two words per component, so odd
+        // segment starts begin inside a Philox block.
+        Case{"two_valley", "hessian", "double", "alpha_stable"},
+        Case{"two_valley", "hessian_squared", "float", "alpha_stable"},
+        Case{"double_well", "isotropic", "float", "alpha_stable"},
+        Case{"harmonic", "isotropic", "double", "alpha_stable"}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      const Case& c = info.param;
+      return c.landscape + "_" + c.noise + "_" + c.precision +
+             (c.distribution == "gaussian" ? "" : "_" + c.distribution);
+    });
 
 TEST(Determinism, VariantStreamsDoNotDependOnWalkerCount) {
   // Walker 3 of variant 1 sees the same noise whether the run has 10 or 50 walkers per variant.

@@ -24,11 +24,13 @@ struct PhysicsCase {
   int dim = 2;                           ///< the landscape's dimension (harmonic: 1, 2 or 3)
   NoiseKind noise = NoiseKind::hessian;
   Precision precision = Precision::f64;
+  NoiseDistribution distribution = NoiseDistribution::gaussian;
 
   std::string name() const {
     std::string n = landscape;
     if (landscape_dims(landscape).size() > 1) n += std::to_string(dim);
-    return n + "_" + to_string(noise) + "_" + to_string(precision);
+    n += "_" + to_string(noise) + "_" + to_string(precision);
+    return distribution == NoiseDistribution::gaussian ? n : n + "_" + to_string(distribution);
   }
 };
 
@@ -37,7 +39,8 @@ inline void PrintTo(const PhysicsCase& c, std::ostream* os) {
   *os << c.name();
 }
 
-/// Every registered landscape (harmonic in 1, 2 and 3 dimensions) × noise model × precision.
+/// Every registered landscape (harmonic in 1, 2 and 3 dimensions) × noise model × precision ×
+/// noise distribution (gaussian, alpha_stable).
 inline std::vector<PhysicsCase> all_physics_cases() {
   std::vector<PhysicsCase> cases;
   for (const LandscapeInfo& entry : landscape_registry()) {
@@ -47,7 +50,10 @@ inline std::vector<PhysicsCase> all_physics_cases() {
         if (model.name == M::name) noise = M::kind;
       });
       for (Precision precision : {Precision::f32, Precision::f64}) {
-        cases.push_back({entry.name, entry.dim, noise, precision});
+        for (NoiseDistribution distribution :
+             {NoiseDistribution::gaussian, NoiseDistribution::alpha_stable}) {
+          cases.push_back({entry.name, entry.dim, noise, precision, distribution});
+        }
       }
     }
   }
@@ -75,6 +81,7 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
   plan.dim = c.dim;
   plan.noise = c.noise;
   plan.precision = c.precision;
+  plan.noise_distribution = c.distribution;
   plan.walkers_per_variant = options.walkers_per_variant;
   plan.steps = options.steps;
   plan.seed = options.seed;
@@ -177,6 +184,11 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
     const bool divergent = v == options.variants;
     variant.learning_rate = divergent ? 30.0 : learning_rates[v % 3];
     variant.noise_strength = noise_strengths[v % 3];
+    if (c.distribution == NoiseDistribution::alpha_stable) {
+      // Tail indices on both sides of the Cauchy case α = 1 (its tail exponent is 0).
+      const double alphas[] = {1.5, 0.9, 1.8};
+      variant.alpha = alphas[v % 3];
+    }
     variant.swept = {{"learning_rate", variant.learning_rate}};
     plan.variants.push_back(variant);
   }

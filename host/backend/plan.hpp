@@ -11,6 +11,7 @@
 
 #include "sgdwalk/noise.hpp"
 #include "sgdwalk/observables.hpp"
+#include "sgdwalk/stable.hpp"
 #include "sgdwalk/walker.hpp"
 
 namespace sgdwalk {
@@ -19,6 +20,7 @@ enum class Precision { f32, f64 };
 
 /// The noise model's config name (its registry entry).
 std::string to_string(NoiseKind kind);
+std::string to_string(NoiseDistribution distribution);
 std::string to_string(Precision precision);
 
 /// One point of a sweep: every numeric parameter resolved.
@@ -28,6 +30,7 @@ struct Variant {
   double learning_rate = 0;   ///< η (the time step dt of a Langevin walker)
   double noise_strength = 0;  ///< σ; the temperature is Δ_S = η·σ
   double epsilon = 1e-8;      ///< the ε·I regulariser of the Hessian noise models
+  double alpha = 2;           ///< tail index of alpha_stable noise (unused by gaussian noise)
   /// The swept parameters of this variant, in sweep order, for reports.
   std::vector<std::pair<std::string, double>> swept;
 
@@ -65,6 +68,8 @@ struct RunPlan {
   std::string landscape = "two_valley";
   int dim = 2;
   NoiseKind noise = NoiseKind::hessian;
+  /// Gaussian or α-stable noise components (sgdwalk/stable.hpp); the tail index is per variant.
+  NoiseDistribution noise_distribution = NoiseDistribution::gaussian;
   Precision precision = Precision::f64;
   std::int64_t walkers_per_variant = 1000;
   std::int64_t steps = 1000;

@@ -17,6 +17,8 @@ struct TypedRun {
   static constexpr int dim = Landscape::dim;
   std::vector<Landscape> landscapes;  ///< per variant
   std::vector<StepParams<T>> params;  ///< per variant
+  /// Per variant; used when the plan's noise is alpha_stable (sgdwalk/stable.hpp).
+  std::vector<StableParams<T>> stable;
   PassageTarget<T> target;
   std::vector<HistogramGeometry<T>> geometries;
 
@@ -24,6 +26,7 @@ struct TypedRun {
     for (const auto& variant : plan.variants) {
       landscapes.push_back(make_landscape<Landscape>(variant));
       params.push_back(make_step_params<T>(variant));
+      stable.push_back(make_stable_params<T>(variant.alpha, variant.learning_rate));
     }
     for (const auto& histogram : plan.histograms) {
       geometries.push_back(make_histogram_geometry<T>(histogram));

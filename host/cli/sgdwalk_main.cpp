@@ -429,6 +429,9 @@ std::string replay_header(const RunPlan& plan, const std::string& run_dir, std::
   text += fmt::format(
       "# dynamics: noise={}, learning_rate={}, noise_strength={}, temperature={}, epsilon={}\n",
       to_string(plan.noise), v.learning_rate, v.noise_strength, v.temperature(), v.epsilon);
+  if (plan.noise_distribution != NoiseDistribution::gaussian)
+    text += fmt::format("# noise distribution: {}, alpha={}\n", to_string(plan.noise_distribution),
+                        v.alpha);
   if (!v.swept.empty()) {
     std::vector<std::string> swept;
     for (const auto& [name, value] : v.swept) swept.push_back(fmt::format("{}={}", name, value));

@@ -386,8 +386,14 @@ const std::vector<std::string>& dynamics_keys() {
 }
 
 void resolve_dynamics(const std::string& source, const std::map<std::string, double>& values,
-                      Variant& variant) {
+                      NoiseDistribution distribution, Variant& variant) {
   auto has = [&](const char* key) { return values.count(key) != 0; };
+  if (has("alpha") && distribution != NoiseDistribution::alpha_stable) {
+    throw ConfigError(
+        fmt::format("{}: key 'dynamics.alpha': the tail index applies only to noise_distribution = "
+                    "\"alpha_stable\" (this config's noise_distribution is \"{}\")",
+                    source, to_string(distribution)));
+  }
   if (has("learning_rate") && has("dt")) {
     throw ConfigError(fmt::format(
         "{}: key 'dynamics.dt': give either learning_rate (SGD) or dt (Langevin time step), "
@@ -416,6 +422,8 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
                                                  : values.at("temperature") / variant.learning_rate;
   variant.epsilon =
       has("epsilon") ? values.at("epsilon") : config_key("dynamics", "epsilon").number_default;
+  variant.alpha =
+      has("alpha") ? values.at("alpha") : config_key("dynamics", "alpha").number_default;
   // Checked after the sweep is applied (a swept value replaces the base one), each against its
   // own entry of the key table.
   for (const auto& [key, value] : values) {
@@ -540,6 +548,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   // ---- [dynamics] -------------------------------------------------------------------------------
   TableReader dynamics(source, "dynamics", "dynamics", top.get("dynamics"));
   plan.noise = parse_noise_kind(dynamics.string("noise"));
+  plan.noise_distribution = dynamics.string("noise_distribution") == "alpha_stable"
+                                ? NoiseDistribution::alpha_stable
+                                : NoiseDistribution::gaussian;
   std::map<std::string, double> base_dynamics;
   for (const auto& key : dynamics_keys()) {
     // Ranges are checked once the sweep has been applied (resolve_dynamics).
@@ -908,7 +919,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         variant.landscape[name] = value;
       }
     }
-    resolve_dynamics(source, dynamics_values, variant);
+    resolve_dynamics(source, dynamics_values, plan.noise_distribution, variant);
     variant.swept = std::move(swept);
     plan.variants.push_back(std::move(variant));
   }
@@ -918,6 +929,12 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                           {"learning_rate", first.learning_rate},
                           {"noise_strength", first.noise_strength},
                           {"epsilon", first.epsilon}};
+  // Gaussian runs resolve to the config they resolved to before α-stable noise existed, so that
+  // their run directories and checkpoints keep resuming (the resolved config is compared).
+  if (plan.noise_distribution != NoiseDistribution::gaussian) {
+    resolved["dynamics"]["noise_distribution"] = to_string(plan.noise_distribution);
+    resolved["dynamics"]["alpha"] = first.alpha;
+  }
   Json sweep_json = {{"mode", mode}};
   for (const auto& axis : axes) sweep_json[axis.name] = axis.values;
   if (!axes.empty()) {

@@ -122,6 +122,14 @@ std::vector<ConfigKey> make_config_keys() {
       // ---- [dynamics]
       string_key("dynamics", "noise", "hessian", noise_names,
                  "Gradient-noise covariance: 2σH⁺+εI, 2σH²+εI or 2σI (docs/MODEL.md section 3)."),
+      string_key("dynamics", "noise_distribution", "gaussian", {"gaussian", "alpha_stable"},
+                 "Distribution of the noise components that the noise model's Σ^{1/2} shapes: "
+                 "gaussian, or symmetric α-stable (heavy tails, jumps scaled by η^{1/α}; "
+                 "docs/MODEL.md section 3)."),
+      number_key("dynamics", "alpha", 2, 0, 2, true,
+                 "alpha_stable only: the tail index α (P(|z| > x) ~ x^{-α}); α = 2 is Gaussian in "
+                 "distribution. Small α gives jumps beyond the float range (the walker diverges).",
+                 "2 (alpha_stable)"),
       number_key("dynamics", "learning_rate", 0, 0, kInf, true,
                  "η, the SGD learning rate (one step is η units of time).", "required (or dt)"),
       number_key("dynamics", "dt", 0, 0, kInf, true,

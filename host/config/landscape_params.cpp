@@ -103,6 +103,16 @@ std::string to_string(NoiseKind kind) {
   return name;
 }
 
+std::string to_string(NoiseDistribution distribution) {
+  switch (distribution) {
+    case NoiseDistribution::gaussian:
+      return "gaussian";
+    case NoiseDistribution::alpha_stable:
+      return "alpha_stable";
+  }
+  return "?";
+}
+
 std::string to_string(Precision precision) {
   return precision == Precision::f32 ? "float" : "double";
 }

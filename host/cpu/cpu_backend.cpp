@@ -1,11 +1,11 @@
 // The CPU backend: OpenMP over blocks of walkers, a SIMD lane loop over the walkers of a block.
 //
 // Each block of walkers of one variant (LaneLayout<T>::lanes of them) is advanced in chunks of
-// kChunkSteps steps: first the chunk's normals are generated for all lanes (stateless Philox blocks
-// keyed by the walker's subsequence, so the loop vectorises), then the steps run lane-parallel
-// through the shared advance_walker(). Observations (samples, histograms) are scalar passes at the
-// steps that need them. Counts are integers, so results do not depend on the number of threads or
-// on batching.
+// kChunkSteps steps: first the chunk's normals (or α-stable draws, sgdwalk/stable.hpp) are
+// generated for all lanes (stateless Philox blocks keyed by the walker's subsequence, so the loop
+// vectorises), then the steps run lane-parallel through the shared advance_walker(). Observations
+// (samples, histograms) are scalar passes at the steps that need them. Counts are integers, so
+// results do not depend on the number of threads or on batching.
 #include <omp.h>
 
 #include <algorithm>
@@ -20,6 +20,7 @@
 #include "cpu/normals_avx512.hpp"
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/philox.hpp"
+#include "sgdwalk/stable.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -88,7 +89,7 @@ std::vector<LaneBlock> make_lane_blocks(const RunPlan& plan, std::int64_t first,
   return blocks;
 }
 
-template <class T, class Landscape, NoiseKind Noise>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
 class BlockSimulator {
  public:
   static constexpr int D = Landscape::dim;
@@ -119,7 +120,12 @@ class BlockSimulator {
          chunk_begin += kChunkSteps) {
       const int chunk_steps =
           static_cast<int>(std::min<std::int64_t>(kChunkSteps, step_end - chunk_begin));
-      generate_normals(chunk_begin * D, chunk_steps * D);
+      if constexpr (Distribution == NoiseDistribution::gaussian) {
+        generate_normals(chunk_begin * D, chunk_steps * D);
+      } else {
+        generate_stable(chunk_begin * D, chunk_steps * D,
+                        run_.stable[static_cast<std::size_t>(block.variant)]);
+      }
       for (int s = 0; s < chunk_steps; ++s) {
         const std::int64_t step = chunk_begin + s + 1;
         advance_lanes(landscape, params, target, s, step);
@@ -221,6 +227,38 @@ class BlockSimulator {
     }
   }
 
+  /// normals_[j][lane] = c·S for stable draw (first + j) of the lane (the stable sequence contract
+  /// of sgdwalk/stable.hpp: draws 2b and 2b + 1 from Philox block b). A plain lane loop over the
+  /// portable functions (no intrinsics): gcc vectorises it; bench/RESULTS.md has its speed.
+  void generate_stable(std::int64_t first, int count, const StableParams<T>& stable) {
+    const std::uint64_t seed = plan_.seed;
+    const std::int64_t block_first = first / 2;
+    const std::int64_t block_last = (first + count - 1) / 2;
+    for (std::int64_t b = block_first; b <= block_last; ++b) {
+      const auto offset = static_cast<int>(2 * b - first);  // index of this block's draw 0
+      alignas(64) std::uint32_t words[4][kLanes];
+#pragma omp simd
+      for (int lane = 0; lane < kLanes; ++lane) {
+        const U32x4 v = philox_block(seed, subsequence_[lane], static_cast<std::uint64_t>(b));
+        words[0][lane] = v.x;
+        words[1][lane] = v.y;
+        words[2][lane] = v.z;
+        words[3][lane] = v.w;
+      }
+      alignas(64) T z[2][kLanes];
+#pragma omp simd
+      for (int lane = 0; lane < kLanes; ++lane) {
+        z[0][lane] = stable.scale * stable_from_words<T>(words[0][lane], words[1][lane], stable);
+        z[1][lane] = stable.scale * stable_from_words<T>(words[2][lane], words[3][lane], stable);
+      }
+      for (int j = 0; j < 2; ++j) {
+        const int index = offset + j;
+        if (index < 0 || index >= count) continue;
+        for (int lane = 0; lane < kLanes; ++lane) normals_[index][lane] = z[j][lane];
+      }
+    }
+  }
+
   /// z[j][lane] = normal 4 * block + j of the lane's sequence: normals_from_block of the words of
   /// philox_block(seed, subsequence_[lane], block), sixteen lanes at a time with AVX-512
   /// intrinsics, eight with AVX2, the portable functions vectorised by the compiler otherwise
@@ -267,6 +305,7 @@ class BlockSimulator {
   alignas(64) typename LaneLayout<T>::Basin basin_[kLanes];
   alignas(64) std::uint32_t crossings_[kLanes];
   alignas(64) std::uint64_t subsequence_[kLanes];
+  /// The chunk's noise inputs z: normals, or scaled α-stable draws.
   alignas(64) T normals_[kChunkSteps * D][kLanes];
 };
 
@@ -303,16 +342,24 @@ class CpuBackend final : public Backend {
       const std::vector<LaneBlock> blocks =
           make_lane_blocks(plan, first, last, LaneLayout<T>::lanes);
       const TypedRun<T, Landscape> run(plan);
+      auto advance_blocks = [&]<NoiseDistribution Distribution>() {
 #pragma omp parallel num_threads(threads_)
-      {
-        ObservationCounts counts(data.observables);
-        auto simulator = std::make_unique<BlockSimulator<T, Landscape, Noise>>(plan, run);
+        {
+          ObservationCounts counts(data.observables);
+          auto simulator =
+              std::make_unique<BlockSimulator<T, Landscape, Noise, Distribution>>(plan, run);
 #pragma omp for schedule(dynamic, 4)
-        for (std::size_t i = 0; i < blocks.size(); ++i) {
-          simulator->simulate(blocks[i], step_begin, step_end, data, counts);
-        }
+          for (std::size_t i = 0; i < blocks.size(); ++i) {
+            simulator->simulate(blocks[i], step_begin, step_end, data, counts);
+          }
 #pragma omp critical(sgdwalk_merge_counts)
-        counts.add_to(data.observables);
+          counts.add_to(data.observables);
+        }
+      };
+      if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+        advance_blocks.template operator()<NoiseDistribution::alpha_stable>();
+      } else {
+        advance_blocks.template operator()<NoiseDistribution::gaussian>();
       }
     });
     std::int64_t sample_begin = 0, sample_end = 0;

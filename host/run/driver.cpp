@@ -17,6 +17,7 @@
 #include "io/hdf5_file.hpp"
 #include "run/memory.hpp"
 #include "sgdwalk/normal.hpp"
+#include "sgdwalk/stable.hpp"
 
 #ifndef SGDWALK_VERSION
 #define SGDWALK_VERSION "unknown"
@@ -238,6 +239,7 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       {"noise_strength", {"1", "noise strength sigma (inverse batch size)"}},
       {"temperature", {"loss", "Delta_S = eta x sigma"}},
       {"epsilon", {"1", "regulariser epsilon of the Hessian noise models"}},
+      {"alpha", {"1", "tail index alpha of the alpha-stable noise"}},
   };
   // After a group's datasets: the `coordinates` attribute, and in a group of results copies of the
   // swept parameters (a dataset of the same name that is not the parameter, e.g. a histogram's
@@ -289,6 +291,9 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
             [&](std::int64_t v) { return variant_list[v].temperature(); });
   parameter("/parameters/epsilon", "epsilon",
             [&](std::int64_t v) { return variant_list[v].epsilon; });
+  if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+    parameter("/parameters/alpha", "alpha", [&](std::int64_t v) { return variant_list[v].alpha; });
+  }
   for (const auto& info : landscape_parameters(plan.landscape, plan.dim)) {
     parameter_text[info.name] = {"1", info.description};
     parameter("/parameters/landscape/" + info.name, info.name,
@@ -873,7 +878,9 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
     Vec<T, D> position;
     for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
     WalkerState<T, D> state = initial_walker(landscape, target, position);
-    auto normals = host_normals<T>(plan.seed, RunPlan::subsequence(variant, walker), 0);
+    const std::uint64_t subsequence = RunPlan::subsequence(variant, walker);
+    auto normals = host_normals<T>(plan.seed, subsequence, 0);
+    const StableParams<T> stable = make_stable_params<T>(v.alpha, v.learning_rate);
 
     out << "step";
     const char* names[] = {"x", "y", "z"};
@@ -890,7 +897,17 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
     row(0);
     for (std::int64_t step = 1; step <= last; ++step) {
       Vec<T, D> z;
-      for (int i = 0; i < D; ++i) z[i] = normals.next();
+      if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+        // Update `step` uses stable draws [(step − 1)·D, step·D) (sgdwalk/stable.hpp).
+        for (int i = 0; i < D; ++i) {
+          const std::int64_t draw = (step - 1) * D + i;
+          const U32x4 block = philox_block(plan.seed, subsequence, draw / 2);
+          z[i] = stable.scale * (draw % 2 == 0 ? stable_from_words<T>(block.x, block.y, stable)
+                                               : stable_from_words<T>(block.z, block.w, stable));
+        }
+      } else {
+        for (int i = 0; i < D; ++i) z[i] = normals.next();
+      }
       advance_walker<Noise>(landscape, params, target, z, step, state);
       if (step % every == 0 || step == last) row(step);
     }
