@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "advance_kernel.hpp"
 #include "cuda_check.hpp"
@@ -143,16 +144,25 @@ struct BlockObserver {
 /// 128 registers), 3 (at most 85: 24 resident warps instead of 16) for the float kernels with
 /// Hessian noise, which fit that with the same instructions per step and no local memory
 /// (bench/sass_budget; the isotropic float kernel restructures its Philox rounds under the cap).
-template <class T, NoiseKind Noise>
+/// The double α-stable kernels ask for 1: their super-block of stable draws (a few logs, sines and
+/// an exp per component, kept in registers) spills 40-84 bytes under the 128-register cap (ptxas,
+/// sm_90); a spill-free kernel at lower occupancy was chosen without a GPU to time both.
+template <class T, NoiseKind Noise, NoiseDistribution Distribution>
 constexpr int min_blocks_per_sm() {
+  if (Distribution == NoiseDistribution::alpha_stable && sizeof(T) == 8) return 1;
   return sizeof(T) == 4 && noise_needs_hessian<Noise> ? 3 : kMinBlocksPerSm;
 }
 
-template <class T, class Landscape, NoiseKind Noise>
-__global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise>()))
+/// The noise inputs of a kernel: normals, or scaled α-stable draws (same super-block shape).
+template <class T, int D, NoiseDistribution Distribution>
+using StepInputs = std::conditional_t<Distribution == NoiseDistribution::gaussian,
+                                      StepNormals<T, D>, StepStable<T, D>>;
+
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
+__global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise, Distribution>()))
     advance_kernel(const AdvanceArgs<T, Landscape> args) {
   constexpr int D = Landscape::dim;
-  using Normals = StepNormals<T, D>;
+  using Normals = StepInputs<T, D, Distribution>;
   constexpr int S = Normals::kSteps;
   constexpr int N = Normals::kNormals;
   extern __shared__ __align__(16) unsigned char shared_memory[];
@@ -223,6 +233,9 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise>
 
   // ---- Steps (step_begin, step_end]: registers only, except at events. ----
   Normals normals;
+  if constexpr (Distribution == NoiseDistribution::alpha_stable) {
+    normals.params = args.stable[variant_local];
+  }
   normals.seek(args.seed, walker_subsequence(variant, w), args.step_begin / S);
   run_schedule<T, D, S>(
       args.step_begin, args.step_end, [&](T(&z)[N]) { normals.next(z); },
@@ -281,10 +294,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise>
   }
 }
 
-template <class T, class Landscape, NoiseKind Noise>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
 void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& shape,
                     cudaStream_t stream) {
-  const auto kernel = &advance_kernel<T, Landscape, Noise>;
+  const auto kernel = &advance_kernel<T, Landscape, Noise, Distribution>;
   if (shape.shared_bytes > kDefaultSharedLimit) {
     SGDWALK_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(shape.shared_bytes)));
@@ -293,20 +306,24 @@ void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& sh
   SGDWALK_CUDA_CHECK_LAUNCH(stream);
 }
 
-template <class T, class Landscape, NoiseKind Noise>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
 cudaFuncAttributes advance_kernel_attributes() {
   cudaFuncAttributes attributes{};
-  SGDWALK_CUDA_TRY(cudaFuncGetAttributes(&attributes, &advance_kernel<T, Landscape, Noise>));
+  SGDWALK_CUDA_TRY(
+      cudaFuncGetAttributes(&attributes, &advance_kernel<T, Landscape, Noise, Distribution>));
   return attributes;
 }
 
 }  // namespace sgdwalk::gpu
 
 /// Explicit instantiation of the launcher (and so the kernel) and the attribute query for one
-/// (T, Landscape) and noise model M. The build generates one source per registry entry that uses
-/// it for float and double and every noise model (cuda/CMakeLists.txt, advance_landscape.cu.in).
-/// Use at namespace scope in sgdwalk::gpu.
-#define SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, M)                                          \
-  template void launch_advance<T, L, M::kind>(const AdvanceArgs<T, L>&, const LaunchShape&, \
-                                              cudaStream_t);                                \
-  template cudaFuncAttributes advance_kernel_attributes<T, L, M::kind>();
+/// (T, Landscape), noise model M and both noise distributions. The build generates one source per
+/// registry entry that uses it for float and double and every noise model (cuda/CMakeLists.txt,
+/// advance_landscape.cu.in). Use at namespace scope in sgdwalk::gpu.
+#define SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, DIST)               \
+  template void launch_advance<T, L, M::kind, NoiseDistribution::DIST>( \
+      const AdvanceArgs<T, L>&, const LaunchShape&, cudaStream_t);      \
+  template cudaFuncAttributes advance_kernel_attributes<T, L, M::kind, NoiseDistribution::DIST>();
+#define SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, M)      \
+  SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, gaussian) \
+  SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, alpha_stable)

@@ -14,6 +14,7 @@
 #include "sgdwalk/landscapes.hpp"
 #include "sgdwalk/noise.hpp"
 #include "sgdwalk/observables.hpp"
+#include "sgdwalk/stable.hpp"
 #include "sgdwalk/walker.hpp"
 
 namespace sgdwalk::gpu {
@@ -96,6 +97,7 @@ struct AdvanceArgs {
   // Physics, per variant of the batch (index variant − variant_begin), computed on the host.
   const Landscape* landscapes;
   const StepParams<T>* params;
+  const StableParams<T>* stable;  ///< read by the alpha_stable kernels only
   PassageTarget<T> target;
   const DeviceHistogram<T>* histograms;
   std::int32_t histogram_count;
@@ -133,8 +135,9 @@ struct LaunchShape {
 };
 
 /// Launches the advance kernel for one segment of steps on `stream` (asynchronous; checks the
-/// launch). Instantiated in advance_*.cu for every supported (T, Landscape, Noise).
-template <class T, class Landscape, NoiseKind Noise>
+/// launch). Instantiated in advance_*.cu for every supported (T, Landscape, Noise, Distribution).
+template <class T, class Landscape, NoiseKind Noise,
+          NoiseDistribution Distribution = NoiseDistribution::gaussian>
 void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& shape,
                     cudaStream_t stream);
 
@@ -158,7 +161,8 @@ template <class T, class Landscape>
 void launch_initialize(const InitializeArgs<T, Landscape>& args, cudaStream_t stream);
 
 /// Registers, local memory and the like of one instantiation (for diagnostics and tests).
-template <class T, class Landscape, NoiseKind Noise>
+template <class T, class Landscape, NoiseKind Noise,
+          NoiseDistribution Distribution = NoiseDistribution::gaussian>
 cudaFuncAttributes advance_kernel_attributes();
 
 }  // namespace sgdwalk::gpu

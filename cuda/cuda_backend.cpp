@@ -444,6 +444,7 @@ class CudaBackend final : public Backend {
     // Allocate everything before the first copy: running out of memory leaves `data` untouched.
     landscapes_.ensure(unv * sizeof(Landscape));
     params_.ensure(unv * sizeof(StepParams<T>));
+    stable_.ensure(unv * sizeof(StableParams<T>));
     histograms_.ensure(histograms.size() * sizeof(gpu::DeviceHistogram<T>));
     histogram_counts_.ensure(unv * static_cast<std::size_t>(slots));
     if (!resident) ensure_walker_buffers(un, D);  // resident: sized (and filled) by begin_batch
@@ -459,6 +460,7 @@ class CudaBackend final : public Backend {
     };
     upload_bytes(landscapes_, run.landscapes.data() + v0, unv * sizeof(Landscape));
     upload_bytes(params_, run.params.data() + v0, unv * sizeof(StepParams<T>));
+    upload_bytes(stable_, run.stable.data() + v0, unv * sizeof(StableParams<T>));
     upload_bytes(histograms_, histograms.data(),
                  histograms.size() * sizeof(gpu::DeviceHistogram<T>));
     histogram_counts_.zero(stream);
@@ -467,6 +469,7 @@ class CudaBackend final : public Backend {
     gpu::AdvanceArgs<T, Landscape> args{};
     args.landscapes = reinterpret_cast<const Landscape*>(landscapes_.data());
     args.params = reinterpret_cast<const StepParams<T>*>(params_.data());
+    args.stable = reinterpret_cast<const StableParams<T>*>(stable_.data());
     args.target = run.target;
     args.histograms = reinterpret_cast<const gpu::DeviceHistogram<T>*>(histograms_.data());
     args.histogram_count = static_cast<std::int32_t>(histograms.size());
@@ -505,7 +508,12 @@ class CudaBackend final : public Backend {
                       "too many histograms or samples for one block's shared memory");
       const gpu::LaunchShape shape{static_cast<unsigned int>(grid.blocks), grid.threads,
                                    args.layout.bytes};
-      gpu::launch_advance<T, Landscape, Noise>(args, shape, stream);
+      if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+        gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::alpha_stable>(args, shape,
+                                                                                  stream);
+      } else {
+        gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::gaussian>(args, shape, stream);
+      }
 
       if (S > 0) {
         // Each sample's values are reduced on the device into exact tallies (only the runs of
@@ -591,9 +599,9 @@ class CudaBackend final : public Backend {
   }
 
   std::size_t held_bytes() const {
-    return landscapes_.capacity_bytes() + params_.capacity_bytes() + histograms_.capacity_bytes() +
-           histogram_counts_.capacity_bytes() + position_.capacity_bytes() +
-           y_freeze_.capacity_bytes() + freeze_step_.capacity_bytes() +
+    return landscapes_.capacity_bytes() + params_.capacity_bytes() + stable_.capacity_bytes() +
+           histograms_.capacity_bytes() + histogram_counts_.capacity_bytes() +
+           position_.capacity_bytes() + y_freeze_.capacity_bytes() + freeze_step_.capacity_bytes() +
            first_passage_step_.capacity_bytes() + nonfinite_step_.capacity_bytes() +
            basin_.capacity_bytes() + crossings_.capacity_bytes() +
            sample_progress_.capacity_bytes() + sample_loss_.capacity_bytes() +
@@ -605,6 +613,7 @@ class CudaBackend final : public Backend {
   void release_buffers() {
     landscapes_.release();
     params_.release();
+    stable_.release();
     histograms_.release();
     histogram_counts_.release();
     position_.release();
@@ -641,7 +650,7 @@ class CudaBackend final : public Backend {
   std::string description_;
   std::unique_ptr<gpu::Stream> stream_;
   // Device buffers, reused across calls (grow-only).
-  DeviceBuffer<unsigned char> landscapes_, params_, histograms_;
+  DeviceBuffer<unsigned char> landscapes_, params_, stable_, histograms_;
   DeviceBuffer<std::uint64_t> histogram_counts_;
   DeviceBuffer<double> position_, y_freeze_;
   DeviceBuffer<std::int64_t> freeze_step_, first_passage_step_, nonfinite_step_;

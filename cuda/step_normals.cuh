@@ -10,6 +10,7 @@
 
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/philox.hpp"
+#include "sgdwalk/stable.hpp"
 
 namespace sgdwalk::gpu {
 
@@ -44,6 +45,37 @@ struct StepNormals {
     for (int b = 0; b < kBlocks; ++b) {
       const uint4 r = curand4(&state);
       normals_from_block<T>(U32x4{r.x, r.y, r.z, r.w}, &z[4 * b]);
+    }
+  }
+};
+
+/// The α-stable twin of StepNormals (the stable sequence contract of sgdwalk/stable.hpp): the same
+/// super-blocks of kNormals inputs for kSteps updates, but each input is a scaled stable draw c·S
+/// from two words, so a super-block takes kBlocks = kNormals / 2 curand4 blocks (D = 1: 2 blocks
+/// for 4 steps; D = 2: 2 blocks for 2 steps; D = 3: 6 blocks for 4 steps). Update k uses draws
+/// [(k − 1)·D, k·D), i.e. words [2(k − 1)·D, 2k·D).
+template <class T, int D>
+struct StepStable {
+  static constexpr int kNormals = StepNormals<T, D>::kNormals;
+  static constexpr int kBlocks = kNormals / 2;
+  static constexpr int kSteps = kNormals / D;
+
+  curandStatePhilox4_32_10_t state;
+  StableParams<T> params;
+
+  /// Positions the generator at super-block `super_block`: word offset super_block · 2·kNormals.
+  __device__ __forceinline__ void seek(std::uint64_t seed, std::uint64_t subsequence,
+                                       std::int64_t super_block) {
+    curand_init(static_cast<unsigned long long>(seed), static_cast<unsigned long long>(subsequence),
+                static_cast<unsigned long long>(super_block) * (2 * kNormals), &state);
+  }
+
+  /// The current super-block's scaled draws; advances to the next super-block.
+  __device__ __forceinline__ void next(T (&z)[kNormals]) {
+#pragma unroll
+    for (int b = 0; b < kBlocks; ++b) {
+      const uint4 r = curand4(&state);
+      stable_inputs_from_block<T>(U32x4{r.x, r.y, r.z, r.w}, params, &z[2 * b]);
     }
   }
 };
