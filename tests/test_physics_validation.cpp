@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -93,6 +94,129 @@ INSTANTIATE_TEST_SUITE_P(NoiseAndPrecision, OrnsteinUhlenbeck,
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_" + std::get<1>(info.param);
                          });
+
+// ---- α-stable noise at α = 2: the Gaussian update in distribution ------------------------------
+
+// At α = 2 the α-stable input c·S is N(0, 1) (include/sgdwalk/stable.hpp), so the harmonic well's
+// stationary variance is the Gaussian discrete map's, through the noise models' shapes too.
+TEST(StableOrnsteinUhlenbeck, AlphaTwoMatchesTheGaussianDiscreteMap) {
+  for (const std::string noise : {"isotropic", "hessian"}) {
+    const double eta = 0.05, sigma = 0.4;
+    const double stiffness[2] = {1.0, 6.0};
+    const int walkers = 20000;
+    const RunOutcome outcome = simulate(R"(
+[run]
+walkers = 20000
+steps = 400
+seed = 32
+[landscape]
+kind = "harmonic"
+dim = 2
+stiffness = [1.0, 6.0]
+[dynamics]
+noise = ")" + noise + R"("
+noise_distribution = "alpha_stable"
+alpha = 2.0
+learning_rate = 0.05
+noise_strength = 0.4
+epsilon = 0.0
+[init]
+positions = [[0.0, 0.0]]
+)");
+    for (int axis = 0; axis < 2; ++axis) {
+      const double k = stiffness[axis];
+      const double xi_variance = noise == "isotropic" ? 2 * sigma : 2 * sigma * k;
+      const double expected = theory::ou_stationary_variance(eta, k, xi_variance);
+      const Moments m = coordinate_moments(outcome, axis);
+      const double variance_se = expected * std::sqrt(2.0 / (walkers - 1));
+      EXPECT_NEAR(m.variance, expected, 5 * variance_se) << noise << ", axis " << axis;
+      EXPECT_NEAR(m.mean, 0.0, 5 * std::sqrt(expected / walkers)) << noise << ", axis " << axis;
+    }
+  }
+}
+
+// ---- α-stable noise: exit from a well by one jump
+// ------------------------------------------------
+
+// A walker in the harmonic well L = kθ²/2 with isotropic α-stable noise moves by
+// θ ← (1 − ηk)θ − η^{1/α} s S per step, s = √(ησ). In the small-noise limit it sits near θ = 0
+// and reaches θ ≥ b by a single jump, with probability P(η^{1/α} s S ≥ b) → C_α η s^α b^{−α} per
+// step (the jump measure beyond b; C_α = Γ(α) sin(πα/2)/π), so the mean exit time is
+//     T = b^α / (C_α s^α)      (units of t = η·steps),
+// independent of η, of k and of the barrier height k b²/2 (a Gaussian walker's time grows as
+// exp(k b²/(2Δ_S))). Checked: the escape rate (arrivals over exposure, censored at the end of the
+// run) at s/b = 0.02, 0.04, 0.08 against T within 5 standard errors (1/√arrivals) plus the leading
+// correction's bound (s/b)^α·α (the walker is not exactly at 0 when it jumps; a numpy simulation
+// found |T_sim/T − 1| ≤ 3 % at these s), the exponent of T(s) from a weighted fit, and the
+// independence of the depth (k = 1 and 4).
+TEST(StableExit, MeanExitTimeScalesAsNoiseToTheMinusAlpha) {
+  const double pi = 3.14159265358979323846;
+  const double eta = 0.2, b = 1.0;
+  for (const double alpha : {1.0, 1.5}) {
+    const double c_alpha = std::tgamma(alpha) * std::sin(pi * alpha / 2) / pi;
+    std::vector<double> log_s, log_t, weight;
+    for (const double s : {0.02, 0.04, 0.08}) {
+      const double expected = std::pow(b, alpha) / (c_alpha * std::pow(s, alpha));
+      const auto steps = static_cast<std::int64_t>(1.5 * expected / eta) + 1;
+      const RunOutcome outcome = simulate(fmt::format(R"(
+[run]
+walkers = 3000
+steps = {}
+seed = 41
+[landscape]
+kind = "harmonic"
+dim = 1
+[dynamics]
+noise = "isotropic"
+noise_distribution = "alpha_stable"
+alpha = {}
+learning_rate = {}
+noise_strength = {}
+[init]
+positions = [[0.0]]
+[observables]
+sample_steps = [0]
+[observables.first_passage]
+coordinate = 0
+above = {}
+[sweep]
+"stiffness.0" = [1.0, 4.0]
+)",
+                                                      steps, alpha, eta, s * s / eta, b));
+      for (std::size_t v = 0; v < 2; ++v) {
+        const PassageSummary& passage = outcome.summaries[v].passage;
+        ASSERT_GT(passage.arrived, 1500);
+        const double simulated = 1 / passage.rate;
+        const double relative_se = 1 / std::sqrt(static_cast<double>(passage.arrived));
+        const double bound = 5 * relative_se + alpha * std::pow(s / b, alpha);
+        std::printf("  alpha %.1f s %.2f k %.0f: T %.4g, theory %.4g, ratio %.4f +- %.4f\n", alpha,
+                    s, v == 0 ? 1.0 : 4.0, simulated, expected, simulated / expected, relative_se);
+        EXPECT_NEAR(simulated / expected, 1.0, bound) << "alpha " << alpha << ", s " << s;
+        if (v == 0) {
+          log_s.push_back(std::log(s));
+          log_t.push_back(std::log(simulated));
+          weight.push_back(static_cast<double>(passage.arrived));  // 1 / Var(log T)
+        }
+      }
+    }
+    // Weighted least squares of log T against log s: slope −α.
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (std::size_t i = 0; i < log_s.size(); ++i) {
+      sw += weight[i];
+      sx += weight[i] * log_s[i];
+      sy += weight[i] * log_t[i];
+      sxx += weight[i] * log_s[i] * log_s[i];
+      sxy += weight[i] * log_s[i] * log_t[i];
+    }
+    const double det = sw * sxx - sx * sx;
+    const double slope = (sw * sxy - sx * sy) / det;
+    const double slope_se = std::sqrt(sw / det);
+    std::printf("  alpha %.1f: exit-time exponent %.4f +- %.4f\n", alpha, slope, slope_se);
+    // Plus the correction bound's largest change across the range, over the range of log s.
+    const double systematic = alpha * std::pow(0.08 / b, alpha) / std::log(4.0);
+    EXPECT_NEAR(slope, -alpha, 5 * slope_se + systematic) << "the small-noise exponent is -alpha";
+  }
+}
 
 // ---- Fixed-y slice: quasi-steady P_flat ---------------------------------------------------------
 
