@@ -22,6 +22,7 @@ configs=(
   examples/small/escape_rates_sharp_to_flat.toml
   examples/small/escape_rates_flat_to_sharp.toml
   examples/small/isotropic_control.toml
+  examples/heavy_tailed_escape.toml
 )
 mkdir -p "$runs"
 for config in "${configs[@]}"; do

@@ -73,6 +73,16 @@ class TheoryMatchesCpp(unittest.TestCase):
 class TheoryFacts(unittest.TestCase):
     """Facts from the reference, independent of the C++ table."""
 
+    def test_levy_jump_rate_is_the_stable_tail_beyond_the_barrier(self):
+        # Cauchy (alpha = 1): P(S > x) = atan(1/x)/pi -> 1/(pi x), so the rate is s/(pi d).
+        self.assertAlmostEqual(t.stable_tail_constant(1.0), 1 / math.pi, places=15)
+        self.assertAlmostEqual(t.levy_jump_rate(1.0, 4e-4, 0.2), 0.02 / (math.pi * 0.2),
+                               places=15)
+        # alpha = 1.5: C = Gamma(1.5) sin(3 pi/4)/pi = sqrt(pi)/2 * sqrt(2)/2 / pi.
+        c = math.sqrt(math.pi) / 2 * math.sqrt(2) / 2 / math.pi
+        self.assertAlmostEqual(t.levy_jump_rate(1.5, 0.01, 2.0), c * 0.1 ** 1.5 / 2 ** 1.5,
+                               places=15)
+
     def test_isotropic_p_flat_is_the_root_gamma_share(self):
         for y in (1.0, 5.0, 40.0):
             for d in (1e-3, 0.05, 1.0):

@@ -666,12 +666,33 @@ def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
         axes[1].set_xscale("log" if log else "linear")
         axes[1].set_xlabel(_label(name))
         axes[1].set_ylabel(r"mean first-passage time of arrived walkers ($\eta\cdot$steps)")
+        # Heavy-tailed isotropic noise on the double well from one start: escape by one jump.
+        levy = (with_theory and run.noise_distribution == "alpha_stable"
+                and run.noise == "isotropic" and run.landscape == "double_well"
+                and "basin" in target and len(run.initial_positions) == 1)
+        jump = np.full(run.variant_count, math.nan)
+        if levy:
+            x_start = float(run.initial_positions[0][0])
+            for i in range(run.variant_count):
+                barrier = run.landscape_params(i)["barrier"]
+                distance = barrier - x_start if to_flat else x_start - barrier
+                if distance > 0 and run.alpha[i] < 2:  # α = 2 is Gaussian: no jumps
+                    jump[i] = theory.levy_jump_rate(run.alpha[i], run.delta_s[i], distance)
+            order = np.argsort(x)
+            ax.plot(x[order], jump[order], **THEORY_STYLE["mfpt"],
+                    label=r"one jump beyond the barrier: $C_\alpha \Delta_S^{\alpha/2} "
+                          r"d^{-\alpha}$")
         for i in range(run.variant_count):
-            rows.append(lead_cells(i) + [f"{int(arrived[i])}/{int(arrived[i] + censored[i])}",
-                                         f"{_fmt(rate[i])} [{_fmt(low[i], 3)}, "
-                                         f"{_fmt(high[i], 3)}]"])
-        table = _table(lead_header + ["arrived/N", "rate [95% CI]"], rows,
-                       [f"Note: {w}." for w in [run.partial_note()] + notes if w])
+            row = lead_cells(i) + [f"{int(arrived[i])}/{int(arrived[i] + censored[i])}",
+                                   f"{_fmt(rate[i])} [{_fmt(low[i], 3)}, {_fmt(high[i], 3)}]"]
+            if levy:
+                row += [_fmt(jump[i]), f"{rate[i] / jump[i]:.3f} [{low[i] / jump[i]:.3f}, "
+                                       f"{high[i] / jump[i]:.3f}]"]
+            rows.append(row)
+        header = lead_header + ["arrived/N", "rate [95% CI]"]
+        if levy:
+            header += ["one-jump rate", "sim/one-jump [95% CI]"]
+        table = _table(header, rows, [f"Note: {w}." for w in [run.partial_note()] + notes if w])
     ax.set_xscale("log" if log else "linear")
     if np.any(np.isfinite(high) & (high > 0)):
         ax.set_yscale("log")

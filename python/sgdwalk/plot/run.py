@@ -103,6 +103,19 @@ class Run:
         return self.config["dynamics"]["noise"]
 
     @property
+    def noise_distribution(self) -> str:
+        """gaussian or alpha_stable (a Gaussian run's config does not name it)."""
+        return self.config["dynamics"].get("noise_distribution", "gaussian")
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """The tail index per variant (alpha_stable runs; 2 for a Gaussian run)."""
+        values = self.parameters.get("alpha")
+        if values is None:
+            return np.full(self.variant_count, 2.0)
+        return np.asarray(values, float)
+
+    @property
     def steps(self) -> int:
         return int(self.config["run"]["steps"])
 
@@ -176,6 +189,8 @@ class Run:
                  else ["learning_rate", "noise_strength", "temperature"])
         if "epsilon" in self.user_keys("dynamics"):
             names.append("epsilon")
+        if "alpha" in self.user_keys("dynamics"):
+            names.append("alpha")
         names += [k for k in self.user_keys("landscape") if k not in ("kind", "dim")]
         for name in names:
             key = _parameter_key(name)
@@ -270,7 +285,7 @@ def _parameter_key(name: str) -> str:
     """Sweep key -> /parameters dataset key."""
     return {"dt": "learning_rate", "temperature": "temperature",
             "noise_strength": "noise_strength", "learning_rate": "learning_rate",
-            "epsilon": "epsilon"}.get(name, "landscape." + name)
+            "epsilon": "epsilon", "alpha": "alpha"}.get(name, "landscape." + name)
 
 
 def _summary_says_partial(summary_path: str) -> bool:

@@ -450,3 +450,17 @@ def _discrete_chain_p_flat_grid(p, y, delta_s, eta, kind, points_per_step, width
     b[k] = 1.0
     pi = np.linalg.solve(a, b)
     return float(pi[x >= 0].sum())
+
+
+def stable_tail_constant(alpha: float) -> float:
+    """C_alpha = Gamma(alpha) sin(pi alpha / 2) / pi: P(S > x) -> C_alpha x^-alpha for the standard
+    symmetric alpha-stable law (E exp(itS) = exp(-|t|^alpha); include/sgdwalk/stable.hpp)."""
+    return math.gamma(alpha) * math.sin(math.pi * alpha / 2) / math.pi
+
+
+def levy_jump_rate(alpha: float, delta_s: float, distance: float) -> float:
+    """Small-noise escape rate (per unit time) of a walker with isotropic alpha-stable noise that
+    sits at a well's bottom, `distance` from the barrier: one jump of eta^(1/alpha) s S beyond it,
+    s = sqrt(Delta_S), so C_alpha s^alpha distance^-alpha, whatever the barrier's height
+    (docs/MODEL.md section 3; checked by StableExit in tests/test_physics_validation.cpp)."""
+    return stable_tail_constant(alpha) * math.sqrt(delta_s) ** alpha * distance ** -alpha
