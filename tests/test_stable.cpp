@@ -12,10 +12,13 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "sgdwalk/landscapes.hpp"
 #include "sgdwalk/philox.hpp"
 #include "sgdwalk/stable.hpp"
+#include "sgdwalk/walker.hpp"
 #include "test_support.hpp"
 
 namespace sgdwalk {
@@ -258,6 +261,35 @@ TEST(StableDistribution, AlphaTwoIsStandardNormalAfterScalingDouble) {
 
 TEST(StableDistribution, AlphaTwoIsStandardNormalAfterScalingFloat) {
   check_alpha_two_is_gaussian<float>(4);
+}
+
+// A draw beyond the format is ±inf (float, α = 0.3, the extreme words: S ≈ −3.1e53), and a
+// walker it moves follows the non-finite rule of walker.hpp: it stops at its last finite position
+// with nonfinite_step = the step, counted as diverged, for every noise model's shape.
+TEST(StableDraws, OverflowingDrawDivergesTheWalkerAtThatStep) {
+  const StableParams<float> p = make_stable_params<float>(0.3, 0.1);
+  const float z = p.scale * stable_from_words<float>(0u, 0u, p);
+  ASSERT_TRUE(std::isinf(z) && z < 0);
+  Harmonic<float, 2> well;
+  const StepParams<float> step{0.1f, make_noise_scale<float>(0.5)};
+  const PassageTarget<float> target = PassageTarget<float>::make(PassageKind::none, 0, 0, 0.0f);
+  auto run = [&](auto noise_tag) {
+    constexpr NoiseKind kNoise = decltype(noise_tag)::value;
+    WalkerState<float, 2> walker = initial_walker(well, target, Vec<float, 2>{{0.25f, -0.5f}});
+    advance_walker<kNoise>(well, step, target, Vec<float, 2>{{0.1f, 0.2f}}, 1, walker);
+    const Vec<float, 2> before = walker.position;
+    ASSERT_LT(walker.nonfinite_step, 0);
+    advance_walker<kNoise>(well, step, target, Vec<float, 2>{{z, 0.3f}}, 2, walker);
+    EXPECT_EQ(walker.nonfinite_step, 2);
+    EXPECT_EQ(walker.position[0], before[0]);
+    EXPECT_EQ(walker.position[1], before[1]);
+    advance_walker<kNoise>(well, step, target, Vec<float, 2>{{0.1f, 0.2f}}, 3, walker);
+    EXPECT_EQ(walker.nonfinite_step, 2) << "the first non-finite step is kept";
+    EXPECT_EQ(walker.position[0], before[0]);
+  };
+  run(std::integral_constant<NoiseKind, NoiseKind::isotropic>{});
+  run(std::integral_constant<NoiseKind, NoiseKind::hessian>{});
+  run(std::integral_constant<NoiseKind, NoiseKind::hessian_squared>{});
 }
 
 // Exp(1) variates: never 0 or inf; the mean over all of a structured set of words is 1.

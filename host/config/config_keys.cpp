@@ -411,8 +411,10 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
       {"run", "## [run]\n\n"},
       {"landscape", "## [landscape]\n\n"},
       {"dynamics",
-       "## [dynamics]\n\nThe update is θ ← θ − η (∇L(θ) + ξ), ξ ~ N(0, Σ(θ)). Give learning_rate "
-       "or dt, and noise_strength or temperature; any of them may be swept instead.\n\n"},
+       "## [dynamics]\n\nThe update is θ ← θ − η (∇L(θ) + ξ), ξ ~ N(0, Σ(θ)) (with "
+       "noise_distribution = \"alpha_stable\", ξ = Σ^{1/2}·η^{1/α−1/2}·S/√2, S α-stable). Give "
+       "learning_rate or dt, and noise_strength or temperature; any of them may be swept "
+       "instead.\n\n"},
       {"init", "## [init]\n\n"},
       {"observables", "## [observables]\n\n"},
       {"observables.first_passage",
