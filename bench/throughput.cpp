@@ -1,7 +1,8 @@
-// sgdwalk_bench: walker-steps/s for each landscape x noise x precision on each backend, over walker
-// counts, with and without observables. Prints a table and writes JSON.
+// sgdwalk_bench: walker-steps/s for each landscape x noise x precision (x noise distribution) on
+// each backend, over walker counts, with and without observables. Prints a table and writes JSON.
 //
 //   build/bench/sgdwalk_bench --backend cpu --walkers 1e3,1e4,1e5 --steps 2000 --json out.json
+//   build/bench/sgdwalk_bench --distributions gaussian,alpha_stable   (α = 1.5 for alpha_stable)
 #include <fmt/format.h>
 
 #include <omp.h>
@@ -26,7 +27,7 @@ using namespace sgdwalk;
 
 std::string config_for(const std::string& landscape, const std::string& noise,
                        const std::string& precision, std::int64_t walkers, std::int64_t steps,
-                       bool observables) {
+                       bool observables, const std::string& distribution) {
   // Every registered landscape with its defaults, from its default start (the config's: the
   // landscape's start point with x at -0.01 and +0.01); a few with settings of their own.
   std::string init;
@@ -36,8 +37,7 @@ std::string config_for(const std::string& landscape, const std::string& noise,
     landscape_extra = "dim = 2\nstiffness = [1.0, 2.0]\n";
   }
   if (landscape == "two_valley_slice") landscape_extra = "y = 5.0\n";
-  std::string text =
-      fmt::format(R"(
+  std::string text = fmt::format(R"(
 [run]
 walkers = {}
 steps = {}
@@ -48,11 +48,16 @@ kind = "{}"
 {}
 [dynamics]
 noise = "{}"
+{}
 learning_rate = 0.05
 noise_strength = 0.05
 {}
 )",
-                  walkers, steps, precision, landscape, landscape_extra, noise, init);
+                                 walkers, steps, precision, landscape, landscape_extra, noise,
+                                 distribution == "gaussian"
+                                     ? std::string()
+                                     : "noise_distribution = \"" + distribution + "\"\nalpha = 1.5",
+                                 init);
   if (observables) {
     text += fmt::format(R"(
 [observables]
@@ -105,7 +110,7 @@ int main(int argc, char** argv) {
   std::string landscapes = fmt::format("{}", fmt::join(landscape_names(), ","));
   std::string noises, precisions = "float,double";
   for (const auto& model : noise_registry()) noises += (noises.empty() ? "" : ",") + model.name;
-  std::string observables_modes = "on,off";
+  std::string observables_modes = "on,off", distributions = "gaussian";
   std::int64_t steps = 2000;
   int threads = 0, repeats = 3;
   app.add_option("--backend", backend_name, "auto, cpu or cuda");
@@ -115,6 +120,8 @@ int main(int argc, char** argv) {
   app.add_option("--noises", noises, "comma-separated noise models");
   app.add_option("--precisions", precisions, "float,double");
   app.add_option("--observables", observables_modes, "on,off (all observables or none)");
+  app.add_option("--distributions", distributions,
+                 "gaussian,alpha_stable (noise distributions; alpha_stable at α = 1.5)");
   app.add_option("--threads", threads, "CPU threads (0 = all)");
   app.add_option("--repeats", repeats, "repetitions per point; the best is reported")
       ->check(CLI::Range(1, 100));
@@ -142,65 +149,72 @@ int main(int argc, char** argv) {
     return 2;
   }
   fmt::print("backend: {}\n", choice.backend->description());
-  fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14} {:>7} {:>9}\n", "landscape", "noise",
-             "prec", "obs", "walkers", "steps", "walker-steps/s", "copies", "wall [s]");
+  fmt::print("{:<18} {:<16} {:<12} {:<7} {:<4} {:>10} {:>8} {:>14} {:>7} {:>9}\n", "landscape",
+             "noise", "distribution", "prec", "obs", "walkers", "steps", "walker-steps/s", "copies",
+             "wall [s]");
   int failures = 0;
   for (const auto& landscape : split(landscapes)) {
     for (const auto& noise : split(noises)) {
-      for (const auto& precision : split(precisions)) {
-        for (const auto& observables : split(observables_modes)) {
-          for (const std::int64_t walkers : walker_counts) {
-            // Best of the repeats: walker-steps per second of simulation (initialisation, kernels
-            // and copies), the share of that time spent in host-device copies, and the wall time
-            // of the whole point (summaries included).
-            double best = 0, copy_share = 0, wall = 0;
-            try {
-              const RunPlan plan = load_config_text(
-                  config_for(landscape, noise, precision, walkers, steps, observables == "on"),
-                  "bench");
-              // As `sgdwalk run` does: refuse a point that cannot fit in host memory rather than
-              // be killed by the system halfway through the matrix.
-              check_host_resources(plan, "sgdwalk_bench",
-                                   threads > 0 ? threads : omp_get_max_threads(),
-                                   available_host_memory());
-              for (int r = 0; r < repeats; ++r) {
-                ExecuteOptions options;
-                options.segment_steps = steps;  // one backend call: the kernel, not the driver
-                const TransferStats before = choice.backend->transfers();
-                const auto start = std::chrono::steady_clock::now();
-                const RunOutcome outcome = execute(plan, *choice.backend, options);
-                const double seconds = outcome.progress.simulate_seconds;
-                const double rate =
-                    static_cast<double>(outcome.progress.walker_steps_done) / seconds;
-                if (rate > best) {
-                  best = rate;
-                  copy_share = (choice.backend->transfers().seconds - before.seconds) / seconds;
-                  wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-                             .count();
+      for (const auto& distribution : split(distributions)) {
+        for (const auto& precision : split(precisions)) {
+          for (const auto& observables : split(observables_modes)) {
+            for (const std::int64_t walkers : walker_counts) {
+              // Best of the repeats: walker-steps per second of simulation (initialisation, kernels
+              // and copies), the share of that time spent in host-device copies, and the wall time
+              // of the whole point (summaries included).
+              double best = 0, copy_share = 0, wall = 0;
+              try {
+                const RunPlan plan =
+                    load_config_text(config_for(landscape, noise, precision, walkers, steps,
+                                                observables == "on", distribution),
+                                     "bench");
+                // As `sgdwalk run` does: refuse a point that cannot fit in host memory rather than
+                // be killed by the system halfway through the matrix.
+                check_host_resources(plan, "sgdwalk_bench",
+                                     threads > 0 ? threads : omp_get_max_threads(),
+                                     available_host_memory());
+                for (int r = 0; r < repeats; ++r) {
+                  ExecuteOptions options;
+                  options.segment_steps = steps;  // one backend call: the kernel, not the driver
+                  const TransferStats before = choice.backend->transfers();
+                  const auto start = std::chrono::steady_clock::now();
+                  const RunOutcome outcome = execute(plan, *choice.backend, options);
+                  const double seconds = outcome.progress.simulate_seconds;
+                  const double rate =
+                      static_cast<double>(outcome.progress.walker_steps_done) / seconds;
+                  if (rate > best) {
+                    best = rate;
+                    copy_share = (choice.backend->transfers().seconds - before.seconds) / seconds;
+                    wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+                               .count();
+                  }
                 }
+              } catch (const std::exception& error) {
+                fmt::print(stderr, "sgdwalk_bench: {} {} {} observables {} at {} walkers: {}\n",
+                           landscape, noise, precision, observables, walkers, error.what());
+                ++failures;
+                continue;
               }
-            } catch (const std::exception& error) {
-              fmt::print(stderr, "sgdwalk_bench: {} {} {} observables {} at {} walkers: {}\n",
-                         landscape, noise, precision, observables, walkers, error.what());
-              ++failures;
-              continue;
+              fmt::print(
+                  "{:<18} {:<16} {:<12} {:<7} {:<4} {:>10} {:>8} {:>14.4g} {:>6.1f}% {:>9.3g}\n",
+                  landscape, noise, distribution, precision, observables, walkers, steps, best,
+                  100 * copy_share, wall);
+              std::fflush(
+                  stdout);  // a line per point, also when stdout is a file and time runs out
+              results.push_back({{"backend", choice.backend->name()},
+                                 {"device", choice.backend->description()},
+                                 {"landscape", landscape},
+                                 {"noise", noise},
+                                 {"distribution", distribution},
+                                 {"precision", precision},
+                                 {"observables", observables == "on"},
+                                 {"walkers", walkers},
+                                 {"steps", steps},
+                                 {"walker_steps_per_second", best},
+                                 {"copy_share", copy_share},
+                                 {"wall_seconds", wall}});
+              write_json();  // after every point: a run cut short keeps what it measured
             }
-            fmt::print("{:<18} {:<16} {:<7} {:<4} {:>10} {:>8} {:>14.4g} {:>6.1f}% {:>9.3g}\n",
-                       landscape, noise, precision, observables, walkers, steps, best,
-                       100 * copy_share, wall);
-            std::fflush(stdout);  // a line per point, also when stdout is a file and time runs out
-            results.push_back({{"backend", choice.backend->name()},
-                               {"device", choice.backend->description()},
-                               {"landscape", landscape},
-                               {"noise", noise},
-                               {"precision", precision},
-                               {"observables", observables == "on"},
-                               {"walkers", walkers},
-                               {"steps", steps},
-                               {"walker_steps_per_second", best},
-                               {"copy_share", copy_share},
-                               {"wall_seconds", wall}});
-            write_json();  // after every point: a run cut short keeps what it measured
           }
         }
       }
