@@ -144,12 +144,13 @@ struct BlockObserver {
 /// 128 registers), 3 (at most 85: 24 resident warps instead of 16) for the float kernels with
 /// Hessian noise, which fit that with the same instructions per step and no local memory
 /// (bench/sass_budget; the isotropic float kernel restructures its Philox rounds under the cap).
-/// The double α-stable kernels ask for 1: their super-block of stable draws (a few logs, sines and
-/// an exp per component, kept in registers) spills 40-84 bytes under the 128-register cap (ptxas,
-/// sm_90); a spill-free kernel at lower occupancy was chosen without a GPU to time both.
+/// The α-stable kernels ask for 1 (double) and 2 (float): their super-block of stable draws (a few
+/// logs, sines and an exp per component, kept in registers) spills under the tighter caps (double
+/// 40-84 bytes at 128 registers, float harmonic<3> 44-48 bytes at 85; ptxas, sm_90); spill-free
+/// kernels at lower occupancy were chosen without a GPU to time both.
 template <class T, NoiseKind Noise, NoiseDistribution Distribution>
 constexpr int min_blocks_per_sm() {
-  if (Distribution == NoiseDistribution::alpha_stable && sizeof(T) == 8) return 1;
+  if (Distribution == NoiseDistribution::alpha_stable) return sizeof(T) == 8 ? 1 : kMinBlocksPerSm;
   return sizeof(T) == 4 && noise_needs_hessian<Noise> ? 3 : kMinBlocksPerSm;
 }
 
