@@ -33,11 +33,12 @@ LABELS = {
     "noise_strength": r"noise strength $\sigma$",
     "temperature": r"$\Delta_S = \eta\sigma$ (loss units)",
     "epsilon": r"regulariser $\varepsilon$",
+    "alpha": r"tail index $\alpha$ of the $\alpha$-stable noise",
 }
 SYMBOLS = {"learning_rate": r"\eta", "dt": "dt", "noise_strength": r"\sigma",
-           "temperature": r"\Delta_S", "epsilon": r"\varepsilon"}
+           "temperature": r"\Delta_S", "epsilon": r"\varepsilon", "alpha": r"\alpha"}
 PLAIN_SYMBOLS = {"learning_rate": "η", "dt": "dt", "noise_strength": "σ", "temperature": "Δ_S",
-                 "epsilon": "ε"}
+                 "epsilon": "ε", "alpha": "α"}
 # The most curves (or variants) one panel shows; beyond it a figure shows a spread and says so.
 MAX_CURVES = 8
 P_FLAT_LABEL = r"$P_\mathrm{flat}$ (fraction of walkers, $x \geq 0$)"
