@@ -47,7 +47,13 @@ TEST_P(BackendEquivalence, PlanExercisesEveryObservable) {
     EXPECT_TRUE(std::isnan(data.observables.sample_progress[last]));
     break;
   }
-  EXPECT_EQ(data.observables.sample_finite[0 * S + S - 1], static_cast<std::uint64_t>(W));
+  if (plan.noise_distribution == NoiseDistribution::gaussian) {
+    EXPECT_EQ(data.observables.sample_finite[0 * S + S - 1], static_cast<std::uint64_t>(W));
+  } else {
+    // Heavy tails: a long jump can reach where a landscape's gradient overflows (Müller–Brown's
+    // exponentials), so the first variant only keeps most of its walkers.
+    EXPECT_GT(data.observables.sample_finite[0 * S + S - 1], static_cast<std::uint64_t>(W / 2));
+  }
 
   // A finite walker never has a NaN loss: NaN payloads differ between x86 and CUDA, so such a
   // sample could not compare bit for bit (non-finite walkers get one fixed NaN on both sides).
