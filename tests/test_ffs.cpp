@@ -186,6 +186,63 @@ INSTANTIATE_TEST_SUITE_P(Barriers, FfsExact,
                            return fmt::format("beta{}", static_cast<int>(info.param.beta));
                          });
 
+TEST(FfsExactSlice, TwoValleySliceHessianNoiseMatchesTheChain) {
+  // The fixed-y slice at y = 5 with hessian noise: on branch i the walker is the Gaussian chain
+  // x' = x − η L'(x) + η sqrt(2σ·2/f_i + ε) z (L'' = 2/f_i exactly on the slice). Escape from the
+  // sharp valley (bottom −g2/2) over the ridge x = 0 to x ≥ 0.1 (near the flat bottom); the Arrhenius exponent is
+  // ΔL(y)/Δ_S (D_i/L''_i = Δ_S on both branches).
+  const theory::TwoValleyParams p;
+  const double y = 5, eta = 0.01;
+  for (const double beta : {8.0, 16.0}) {
+    const double delta_s = theory::two_valley_depth(p, y) * theory::f_sharp(p, y) / (2 * beta);
+    const double sigma = delta_s / eta;
+    const double bottom = -theory::g_sharp(p, y) / 2;
+    const double well_sd = std::sqrt(delta_s);
+    exact_chain::Chain chain;
+    chain.mean = [&](double x) { return x - eta * theory::loss_dx(p, x, y); };
+    chain.sd = [&](double x) {
+      const double k = 2 / theory::f_branch(p, y, x >= 0 ? kFlatBasin : kSharpBasin);
+      return eta * std::sqrt(2 * sigma * k + 1e-8);
+    };
+    chain.breakpoints = {0.0};
+    const double s = chain.sd(bottom);
+    const double exact = exact_chain::quasi_stationary_escape_extrapolated(
+        chain, {bottom - 9 * well_sd, 0.1, s / 8});
+    const std::string text = fmt::format(R"(
+[run]
+walkers = 256
+steps = 4000
+seed = 21
+[landscape]
+kind = "two_valley_slice"
+y = {}
+[dynamics]
+noise = "hessian"
+learning_rate = {}
+temperature = {}
+[init]
+positions = [{}]
+[rare_event]
+method = "ffs"
+lambda_A = {}
+lambda_0 = {}
+lambda_B = 0.1
+trials = 2000
+replicas = 4
+equilibration_steps = 200
+)",
+                                         y, eta, delta_s, bottom, bottom + 0.5 * well_sd,
+                                         bottom + 1.5 * well_sd);
+    const FfsResult result = run_config(text);
+    const FfsVariantResult& v = result.variants.at(0);
+    const double error = std::max(v.rate_std_error, v.rate_per_step * v.rate_relative_error_aftw);
+    EXPECT_NEAR(v.rate_per_step, exact, 4 * error)
+        << "β = " << beta << ": FFS " << v.rate_per_step << " ± " << error << ", exact " << exact;
+    std::printf("slice β = %g: FFS %.4e ± %.2e per step, exact %.4e, ratio %.3f\n", beta,
+                v.rate_per_step, error, exact, v.rate_per_step / exact);
+  }
+}
+
 // ---- determinism ------------------------------------------------------------------------------
 
 /// The result as text without the timing (NaN entries compare equal as text, not as numbers).

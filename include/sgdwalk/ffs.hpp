@@ -167,7 +167,14 @@ struct StreamNormals {
       philox_normals_block<T>(seed, subsequence, base + block, buffer);
       cached_block = block;
     }
-    return buffer[n & 3];
+    // Selects rather than buffer[n & 3]: a runtime index would put the buffer in local memory
+    // on the GPU.
+    const std::uint64_t lane = n & 3;
+    T value = buffer[0];
+    value = lane == 1 ? buffer[1] : value;
+    value = lane == 2 ? buffer[2] : value;
+    value = lane == 3 ? buffer[3] : value;
+    return value;
   }
 
   /// The normals of update k (1-based): [(k − 1)·D, k·D).
