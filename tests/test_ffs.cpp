@@ -189,8 +189,8 @@ INSTANTIATE_TEST_SUITE_P(Barriers, FfsExact,
 TEST(FfsExactSlice, TwoValleySliceHessianNoiseMatchesTheChain) {
   // The fixed-y slice at y = 5 with hessian noise: on branch i the walker is the Gaussian chain
   // x' = x − η L'(x) + η sqrt(2σ·2/f_i + ε) z (L'' = 2/f_i exactly on the slice). Escape from the
-  // sharp valley (bottom −g2/2) over the ridge x = 0 to x ≥ 0.1 (near the flat bottom); the Arrhenius exponent is
-  // ΔL(y)/Δ_S (D_i/L''_i = Δ_S on both branches).
+  // sharp valley (bottom −g2/2) over the ridge x = 0 to x ≥ 0.1 (near the flat bottom); the
+  // Arrhenius exponent is ΔL(y)/Δ_S (D_i/L''_i = Δ_S on both branches).
   const theory::TwoValleyParams p;
   const double y = 5, eta = 0.01;
   for (const double beta : {8.0, 16.0}) {
@@ -208,7 +208,8 @@ TEST(FfsExactSlice, TwoValleySliceHessianNoiseMatchesTheChain) {
     const double s = chain.sd(bottom);
     const double exact = exact_chain::quasi_stationary_escape_extrapolated(
         chain, {bottom - 9 * well_sd, 0.1, s / 8});
-    const std::string text = fmt::format(R"(
+    const std::string text =
+        fmt::format(R"(
 [run]
 walkers = 256
 steps = 4000
@@ -231,8 +232,7 @@ trials = 2000
 replicas = 4
 equilibration_steps = 200
 )",
-                                         y, eta, delta_s, bottom, bottom + 0.5 * well_sd,
-                                         bottom + 1.5 * well_sd);
+                    y, eta, delta_s, bottom, bottom + 0.5 * well_sd, bottom + 1.5 * well_sd);
     const FfsResult result = run_config(text);
     const FfsVariantResult& v = result.variants.at(0);
     const double error = std::max(v.rate_std_error, v.rate_per_step * v.rate_relative_error_aftw);

@@ -631,6 +631,11 @@ int command_run_job(JobComm& comm, const std::string& config_path, std::string o
   if (const auto code = agree_on_every_process(comm, [&] {
         plan = load_run_config(config_path, seed, record);
         if (out_dir.empty()) out_dir = "runs/" + plan.name;
+        if (plan.ffs.enabled) {
+          throw ConfigError(config_path +
+                            ": forward flux sampling ([rare_event] method = \"ffs\") runs in one "
+                            "process; start it without mpirun/srun");
+        }
       })) {
     return *code;
   }

@@ -627,11 +627,12 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         }
       }
       if (jumps > 0) {
-        vr.warnings.push_back(fmt::format(
-            "replica {}: {} step(s) crossed more than one interface at once: interfaces closer than "
-            "a step do no work (the rate stays that of this discrete walk, see "
-            "docs/RARE_EVENTS.md); space them wider than a step, η·sqrt(Var ξ)",
-            ri, jumps));
+        vr.warnings.push_back(
+            fmt::format("replica {}: {} step(s) crossed more than one interface at once: "
+                        "interfaces closer than "
+                        "a step do no work (the rate stays that of this discrete walk, see "
+                        "docs/RARE_EVENTS.md); space them wider than a step, η·sqrt(Var ξ)",
+                        ri, jumps));
       }
     }
   }
