@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "analysis/theory.hpp"
@@ -16,6 +18,8 @@
 #include "rare_events/ffs_driver.hpp"
 #include "run/driver.hpp"
 #include "sgdwalk/ffs.hpp"
+#include "test_run_dirs.hpp"
+#include "test_support.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -279,6 +283,54 @@ TEST(FfsDeterminism, ResumeBetweenStagesGivesTheSameResult) {
   options.on_stage = nullptr;
   EXPECT_EQ(counts(plan, run_config(text, 0, options)), reference);
   EXPECT_FALSE(std::filesystem::exists(options.checkpoint_path));
+}
+
+// ---- both backends -----------------------------------------------------------------------------
+
+class FfsBackends : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FfsBackends, EveryBackendGivesTheCpuBackendsBits) {
+  // A sweep of two variants (one stage call runs the trials of both), double and float.
+  for (const char* precision : {"double", "float"}) {
+    std::string text =
+        double_well_config(10, 0.01, 200, 2, "[sweep]\nlearning_rate = [0.01, 0.012]\n");
+    text.replace(text.find("seed = 11"), 9,
+                 fmt::format("seed = 11\nprecision = \"{}\"", precision));
+    const RunPlan plan = load_config_text(text, "<test>");
+    SGDWALK_BACKEND_OR_SKIP(backend, GetParam());
+    auto cpu = make_cpu_backend(1);
+    EXPECT_EQ(counts(plan, run_ffs(plan, *backend)), counts(plan, run_ffs(plan, *cpu)))
+        << precision;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, FfsBackends,
+                         ::testing::ValuesIn(sgdwalk::testing::backend_names()));
+
+// ---- the CLI ------------------------------------------------------------------------------------
+
+TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
+  const std::filesystem::path dir =
+      std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_cli";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream config(dir / "ffs.toml");
+    config << double_well_config(10, 0.01, 100, 2);
+  }
+  const std::string command = std::string(SGDWALK_CLI) + " run " + (dir / "ffs.toml").string() +
+                              " --out " + (dir / "run").string() + " --backend cpu -q";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream in(dir / "run" / "summary.json");
+  const nlohmann::json summary = nlohmann::json::parse(in);
+  EXPECT_FALSE(summary.at("partial").get<bool>());
+  const auto& variant = summary.at("rare_events").at("variants").at(0);
+  EXPECT_GT(variant.at("rate_per_step").get<double>(), 0);
+  EXPECT_EQ(variant.at("replicas").size(), 2u);
+  const auto items = testing::h5_items(dir / "run" / "results.h5");
+  EXPECT_EQ(items.count("/rare_events/rate_per_step"), 1u);
+  EXPECT_EQ(items.count("/rare_events/variant0/replica1/stage_counts"), 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir / "run" / "ffs_checkpoint.json"));
 }
 
 // ---- randomness layout ------------------------------------------------------------------------

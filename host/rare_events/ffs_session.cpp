@@ -94,6 +94,16 @@ bool has_ffs_checkpoint(const std::string& directory) {
   return std::filesystem::exists(std::filesystem::path(directory) / kFfsCheckpointFileName);
 }
 
+bool is_finished_ffs_run(const std::string& directory) {
+  try {
+    const nlohmann::json summary =
+        nlohmann::json::parse(read_text(std::filesystem::path(directory) / "summary.json"));
+    return summary.contains("rare_events") && !summary.value("partial", true);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& backend,
                                          const FfsSessionOptions& options) {
   const std::filesystem::path dir(directory);

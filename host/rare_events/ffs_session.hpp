@@ -33,6 +33,9 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
 /// Whether `directory` holds an unfinished FFS run.
 bool has_ffs_checkpoint(const std::string& directory);
 
+/// Whether `directory` holds a finished FFS run (summary.json with "rare_events", not partial).
+bool is_finished_ffs_run(const std::string& directory);
+
 /// `sgdwalk resume` of such a run: the plan from its config.toml (with the recorded seed).
 FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& backend,
                                          const FfsSessionOptions& options = {});
