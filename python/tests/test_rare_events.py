@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sgdwalk_plot import rare_events  # noqa: E402
+from sgdwalk.plot import rare_events  # noqa: E402
 from test_plot import find_cli  # noqa: E402
 
 CONFIG = """
