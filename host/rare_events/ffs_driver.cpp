@@ -683,40 +683,50 @@ nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {
 }
 
 void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file) {
+  // netCDF-4 layout (as the rest of results.h5): every axis a named dimension of its group.
   file.group("/rare_events");
   file.attribute("/rare_events", "method", "ffs");
   file.attribute("/rare_events", "order_parameter", plan.ffs.order_name);
   file.attribute("/rare_events", "lambda_A", plan.ffs.lambda_a);
   const std::size_t nv = result.variants.size();
+  std::vector<std::int64_t> index;
   std::vector<double> rate, error, rate_time, aftw;
-  for (const auto& vr : result.variants) {
+  for (std::size_t v = 0; v < nv; ++v) {
+    const auto& vr = result.variants[v];
+    index.push_back(static_cast<std::int64_t>(v));
     rate.push_back(vr.rate_per_step);
     error.push_back(vr.rate_std_error);
     rate_time.push_back(vr.rate_per_step / vr.learning_rate);
     aftw.push_back(vr.rate_relative_error_aftw);
   }
-  const std::vector<std::uint64_t> dims{nv};
-  file.dataset("/rare_events/rate_per_step", rate, dims, "1/step",
+  file.coordinate("/rare_events/variant", index, "1", "variant index (sweep order)");
+  const std::vector<std::string> by_variant{"variant"};
+  file.dataset("/rare_events/rate_per_step", rate, by_variant, "1/step",
                "FFS rate Φ·ΠP, mean over replicas, per variant");
-  file.dataset("/rare_events/rate_per_step_std_error", error, dims, "1/step",
+  file.dataset("/rare_events/rate_per_step_std_error", error, by_variant, "1/step",
                "standard error of the replica mean");
-  file.dataset("/rare_events/rate_per_time", rate_time, dims, "1/time",
+  file.dataset("/rare_events/rate_per_time", rate_time, by_variant, "1/time",
                "rate per unit time t = learning_rate·steps");
-  file.dataset("/rare_events/rate_relative_error_aftw", aftw, dims, "1",
+  file.dataset("/rare_events/rate_relative_error_aftw", aftw, by_variant, "1",
                "relative error from the Allen–Frenkel–ten Wolde variance");
   for (std::size_t v = 0; v < nv; ++v) {
     for (std::size_t r = 0; r < result.variants[v].replicas.size(); ++r) {
       const FfsReplica& rep = result.variants[v].replicas[r];
       const std::string g = fmt::format("/rare_events/variant{}/replica{}", v, r);
       file.group(g);
+      const std::size_t n = rep.stages.size();
+      file.dimension(g, "flux_quantity", 5);
+      file.dimension(g, "interface", rep.interfaces.size());
+      file.dimension(g, "stage_quantity", 10);
       const std::vector<std::int64_t> flux{rep.flux_crossings, rep.flux_exposure, rep.flux_jumps,
                                            rep.flux_nonfinite, rep.flux_walker_steps};
-      file.dataset(g + "/flux_counts", flux, {5}, "count",
+      file.dataset(g + "/flux_counts", flux, {"flux_quantity"}, "count",
                    "flux stage: crossings of λ_0, exposure steps, jump-overs, non-finite walkers, "
                    "walker-steps");
-      file.dataset(g + "/interfaces", rep.interfaces, {rep.interfaces.size()}, "λ",
+      file.dataset(g + "/interfaces", rep.interfaces, {"interface"}, "λ",
                    "interfaces λ_0..λ_n as used");
-      const std::size_t n = rep.stages.size();
+      if (n == 0) continue;  // no crossing of λ_0: no stage ran
+      file.dimension(g, "stage", n);
       std::vector<std::int64_t> counts;
       for (const auto& s : rep.stages) {
         for (const std::int64_t x :
@@ -725,13 +735,13 @@ void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file
           counts.push_back(x);
         }
       }
-      file.dataset(g + "/stage_counts", counts, {n, 10}, "count",
+      file.dataset(g + "/stage_counts", counts, {"stage", "stage_quantity"}, "count",
                    "per stage (interface s−1 → s): trials, reached, fell_back, nonfinite, "
                    "timed_out, jumps, walker_steps, pilot_trials, pilot_walker_steps, "
                    "distinct_ancestors");
       std::vector<double> p;
       for (const auto& s : rep.stages) p.push_back(s.probability());
-      file.dataset(g + "/stage_probability", p, {n}, "1", "P(λ_s | λ_{s−1})");
+      file.dataset(g + "/stage_probability", p, {"stage"}, "1", "P(λ_s | λ_{s−1})");
     }
   }
 }
