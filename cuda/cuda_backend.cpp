@@ -20,6 +20,7 @@
 #include "cuda_check.hpp"
 #include "cuda_kernels.hpp"
 #include "device_buffer.hpp"
+#include "ffs_cuda.hpp"
 #include "launch_plan.hpp"
 #include "tally_reducer.hpp"
 
@@ -287,6 +288,15 @@ class CudaBackend final : public Backend {
     download_walkers(data.walkers, batch_.first,
                      static_cast<std::size_t>(batch_.last - batch_.first));
     batch_.host_current = true;
+  }
+
+  void run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch& batch) override {
+    SGDWALK_CUDA_TRY(cudaSetDevice(device_));
+    cuda_run_ffs_flux(plan, step_end, batch, stream_->get());
+  }
+  void run_ffs_trials(const RunPlan& plan, FfsTrialBatch& batch) override {
+    SGDWALK_CUDA_TRY(cudaSetDevice(device_));
+    cuda_run_ffs_trials(plan, batch, stream_->get());
   }
 
   void end_batch(const RunPlan& plan, RunData& data) override {

@@ -533,6 +533,43 @@ noise_distribution = "alpha_stable"
 alpha = 1.5
 learning_rate = 0.1
 noise_strength = 0.1
+)",
+      R"(
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.01
+temperature = 0.1
+[init]
+positions = [-0.8]
+[rare_event]
+method = "ffs"
+order_parameter = "x"
+lambda_A = -0.6
+interfaces = [-0.5, 0.2]
+trials = 10
+replicas = 2
+equilibration_steps = 10
+max_trial_steps = 1000
+max_stored_states = 1000
+)",
+      R"(
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.01
+temperature = 0.1
+[init]
+positions = [-0.8]
+[rare_event]
+method = "ffs"
+lambda_A = -0.6
+lambda_0 = -0.5
+lambda_B = 0.2
+crossing_probability = 0.3
+placement_trials = 20
 )"};
   std::set<std::pair<std::string, std::string>> used;
   for (const std::string& text : configs) {

@@ -31,3 +31,11 @@ for config in "${configs[@]}"; do
     "$sgdwalk" run "$config" --out "$runs/$name" --backend cpu --threads "$threads" --force -q
   PYTHONPATH=python "$python" -m sgdwalk_plot "$runs/$name" --out docs/figures --formats png -q
 done
+
+# Forward flux sampling (VALIDATION.md section 10): the sharp -> flat escape to small noise, with
+# the brute-force points of the escape_rates_sharp_to_flat run above (~1 CPU-minute).
+/usr/bin/time -f "ffs_sharp_to_flat: %U s user CPU, %e s wall" \
+  "$sgdwalk" run examples/ffs_sharp_to_flat.toml --out "$runs/ffs_sharp_to_flat" --backend cpu \
+  --threads "$threads" --force -q
+PYTHONPATH=python "$python" -m sgdwalk_plot.rare_events "$runs/ffs_sharp_to_flat" \
+  --brute-force "$runs/escape_rates_sharp_to_flat" --out docs/figures --formats png -q

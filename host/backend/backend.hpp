@@ -11,6 +11,7 @@
 
 #include "backend/plan.hpp"
 #include "backend/run_data.hpp"
+#include "rare_events/ffs_stage.hpp"
 
 namespace sgdwalk {
 
@@ -69,6 +70,16 @@ class Backend {
   /// number of host threads.
   virtual void initialize(const RunPlan& plan, std::int64_t first, std::int64_t last,
                           RunData& data);
+
+  // ---- Forward flux sampling (host/rare_events/, include/sgdwalk/ffs.hpp) ----
+  /// Stage 0 of every variant in one call: advances each flux walker from batch.step[i] towards
+  /// `step_end` (ffs::flux_update), storing its counted crossings of λ_0 in its slots of
+  /// batch.stored; a walker whose slots are full stops early and continues in the next call.
+  /// Results do not depend on how the steps are split into calls. The default throws.
+  virtual void run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch& batch);
+  /// One trial stage of every variant in one call: every trial runs ffs::run_trial from its
+  /// start state to its end. The default throws.
+  virtual void run_ffs_trials(const RunPlan& plan, FfsTrialBatch& batch);
 };
 
 /// The CPU backend (always built). threads = 0 uses OpenMP's default.

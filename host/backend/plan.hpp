@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rare_events/ffs_spec.hpp"
 #include "sgdwalk/noise.hpp"
 #include "sgdwalk/observables.hpp"
 #include "sgdwalk/stable.hpp"
@@ -81,6 +82,8 @@ struct RunPlan {
   PassageSpec passage;
   std::vector<HistogramSpec> histograms;
   std::vector<Variant> variants;
+  /// [rare_event]: forward flux sampling instead of a brute-force run (disabled by default).
+  FfsSpec ffs;
   bool per_walker_output = false;
   /// Walkers advanced per batch; 0 = choose from memory. Never changes results.
   std::int64_t batch_walkers = 0;

@@ -25,6 +25,7 @@
 #include "config/config.hpp"
 #include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
+#include "rare_events/ffs_session.hpp"
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
 #include "run/memory.hpp"
@@ -322,6 +323,56 @@ RunPlan load_run_config(const std::string& config_path, std::int64_t seed, RunRe
   return plan;
 }
 
+/// Runs or resumes forward flux sampling ([rare_event] method = "ffs") with a line per stage,
+/// stopping at the next stage boundary on SIGINT/SIGTERM.
+int run_ffs_with_display(const RunPlan* plan, const std::string& out_dir, const SessionFlags& flags,
+                         Backend& backend, const RunRecord* record) {
+  g_quiet = flags.quiet;
+  install_stop_handlers();
+  FfsSessionOptions options;
+  options.stop = &g_stop_signal;
+  options.on_stage = [&](const std::string& line) {
+    if (!flags.quiet) std::fprintf(stderr, "sgdwalk: ffs: %s\n", line.c_str());
+  };
+  const FfsSessionResult result =
+      plan != nullptr ? run_ffs_in_directory(*plan, backend, *record, out_dir, options)
+                      : resume_ffs_in_directory(out_dir, backend, options);
+  if (!result.complete) {
+    std::fprintf(stderr,
+                 "sgdwalk: %s between stages; checkpoint written to %s/\nsgdwalk: continue with: "
+                 "sgdwalk resume %s\n",
+                 result.stop_signal != 0
+                     ? fmt::format("interrupted by {}", signal_name(result.stop_signal)).c_str()
+                     : "stopped",
+                 out_dir.c_str(), out_dir.c_str());
+    return result.stop_signal != 0 ? 128 + result.stop_signal : kExitRuntimeError;
+  }
+  const nlohmann::json summary = nlohmann::json::parse(read_file(out_dir + "/summary.json"));
+  for (const auto& variant : summary.at("rare_events").at("variants")) {
+    for (const auto& warning : variant.at("warnings")) {
+      std::fprintf(stderr, "sgdwalk: warning: variant %d: %s\n", variant.at("variant").get<int>(),
+                   warning.get<std::string>().c_str());
+    }
+    if (!flags.quiet) {
+      fmt::print(
+          "variant {}: Δ_S = {:.6g}: rate {:.6g} ± {:.2g} per step ({:.6g} per unit time), "
+          "AFtW relative error {:.2g}, {} walker-steps\n",
+          variant.at("variant").get<int>(), variant.at("temperature").get<double>(),
+          variant.at("rate_per_step").get<double>(),
+          variant.value("rate_per_step_std_error", nlohmann::json(0.0)).is_number()
+              ? variant.at("rate_per_step_std_error").get<double>()
+              : 0.0,
+          variant.at("rate_per_time").get<double>(),
+          variant.at("rate_relative_error_aftw").is_number()
+              ? variant.at("rate_relative_error_aftw").get<double>()
+              : 0.0,
+          variant.at("walker_steps").get<std::int64_t>());
+    }
+  }
+  if (!flags.quiet) fmt::print("results in {}/ (summary.json, results.h5)\n", out_dir);
+  return 0;
+}
+
 int command_run(const std::string& config_path, std::string out_dir, std::int64_t seed, bool force,
                 const std::string& shard, const SessionFlags& flags,
                 const std::string& command_line) {
@@ -372,6 +423,13 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
                    static_cast<long long>(part.end), static_cast<long long>(plan.total_walkers()));
     }
   }
+  if (plan.ffs.enabled) {
+    if (record.shard) {
+      std::fprintf(stderr, "sgdwalk: --shard does not apply to forward flux sampling runs\n");
+      return kExitUsage;
+    }
+    return run_ffs_with_display(&plan, out_dir, flags, *choice.backend, &record);
+  }
   return run_session_with_display(
       plan, out_dir, flags, *choice.backend, [&](Backend& backend, const SessionOptions& options) {
         return run_in_directory(plan, backend, record, out_dir, options);
@@ -379,6 +437,21 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
 }
 
 int command_resume(const std::string& run_dir, const SessionFlags& flags) {
+  if (is_finished_ffs_run(run_dir) && !has_ffs_checkpoint(run_dir)) {
+    if (!flags.quiet) {
+      std::fprintf(stderr, "sgdwalk: the run in %s is complete; nothing to resume\n",
+                   run_dir.c_str());
+    }
+    return 0;
+  }
+  if (has_ffs_checkpoint(run_dir)) {
+    BackendChoice choice = make_backend(flags.backend_name, flags.threads);
+    if (!flags.quiet) {
+      std::fprintf(stderr, "sgdwalk: resuming forward flux sampling in %s on %s\n", run_dir.c_str(),
+                   choice.backend->description().c_str());
+    }
+    return run_ffs_with_display(nullptr, run_dir, flags, *choice.backend, nullptr);
+  }
   ResumePoint point = load_resume_point(run_dir, flags.threads);
   if (point.complete) {
     if (!flags.quiet) {
@@ -568,6 +641,11 @@ int command_run_job(JobComm& comm, const std::string& config_path, std::string o
   if (const auto code = agree_on_every_process(comm, [&] {
         plan = load_run_config(config_path, seed, record);
         if (out_dir.empty()) out_dir = "runs/" + plan.name;
+        if (plan.ffs.enabled) {
+          throw ConfigError(config_path +
+                            ": forward flux sampling ([rare_event] method = \"ffs\") runs in one "
+                            "process; start it without mpirun/srun");
+        }
       })) {
     return *code;
   }

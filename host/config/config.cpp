@@ -15,6 +15,7 @@
 
 #include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
+#include "rare_events/ffs_typed.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -464,6 +465,168 @@ void check_plain_name(const TableReader& table, const std::string& key, const st
   }
 }
 
+/// [rare_event] into plan.ffs (and the resolved config); the checks that need the variants are
+/// in check_rare_event_start.
+void read_rare_event(const std::string& source, const toml::value* value, const Limits& limits,
+                     RunPlan& plan, Json& resolved) {
+  TableReader table(source, "rare_event", "rare_event", value, limits);
+  FfsSpec& spec = plan.ffs;
+  const std::string method = table.string("method");
+  spec.enabled = method == "ffs";
+  spec.order_name = table.string("order_parameter");
+  const bool negated = spec.order_name.front() == '-';
+  const std::string base = negated ? spec.order_name.substr(1) : spec.order_name;
+  spec.sign = negated ? -1.0 : 1.0;
+  if (base == "basin_distance") {
+    spec.order = ffs::OrderKind::basin_distance;
+  } else if (base == "progress") {
+    spec.order = ffs::OrderKind::progress;
+  } else if (base == "loss") {
+    spec.order = ffs::OrderKind::loss;
+  } else {
+    spec.order = ffs::OrderKind::coordinate;
+    spec.coordinate = base == "x" ? 0 : base == "y" ? 1 : 2;
+    if (spec.coordinate >= limits.dim) {
+      table.fail("order_parameter",
+                 fmt::format("value \"{}\" names coordinate {} of a {}-D landscape; allowed: "
+                             "coordinates 0 to {}",
+                             spec.order_name, spec.coordinate, limits.dim, limits.dim - 1));
+    }
+  }
+  const bool has_lambda_a = table.has("lambda_A");
+  spec.lambda_a = table.number("lambda_A");
+  spec.interfaces = table.numbers("interfaces");
+  const bool has_lambda_0 = table.has("lambda_0"), has_lambda_b = table.has("lambda_B");
+  spec.lambda_0 = table.number("lambda_0");
+  spec.lambda_b = table.number("lambda_B");
+  spec.placement_probability = table.number("crossing_probability");
+  spec.placement_trials = table.integer("placement_trials");
+  spec.trials = table.integer("trials");
+  spec.replicas = static_cast<int>(table.integer("replicas"));
+  spec.equilibration_steps = table.integer("equilibration_steps");
+  spec.max_trial_steps = table.integer("max_trial_steps");
+  spec.max_stored_states = table.integer("max_stored_states");
+  table.reject_unknown();
+  if (!spec.enabled) {
+    if (value != nullptr) {
+      for (const auto& [key, entry] : value->as_table()) {
+        if (key != "method")
+          table.fail(key,
+                     "is only used with method = \"ffs\"; allowed: remove it, or set "
+                     "method = \"ffs\"");
+      }
+    }
+    return;
+  }
+  if (!has_lambda_a) table.fail("lambda_A", "is required with method = \"ffs\"");
+  if (!spec.interfaces.empty()) {
+    for (const char* key : {"lambda_0", "lambda_B"}) {
+      if (table.has(key))
+        table.fail(key,
+                   "is for automatic placement; allowed: give interfaces or lambda_0 and "
+                   "lambda_B, not both");
+    }
+    if (!(spec.interfaces.front() > spec.lambda_a)) {
+      table.fail("interfaces[0]",
+                 fmt::format("value {} lies inside A (λ < lambda_A = {}); allowed: > {}",
+                             spec.interfaces.front(), spec.lambda_a, spec.lambda_a));
+    }
+    for (std::size_t i = 1; i < spec.interfaces.size(); ++i) {
+      if (!(spec.interfaces[i] > spec.interfaces[i - 1])) {
+        table.fail(
+            fmt::format("interfaces[{}]", i),
+            fmt::format("value {} is not above interfaces[{}] = {}; allowed: strictly "
+                        "increasing interfaces, > {}",
+                        spec.interfaces[i], i - 1, spec.interfaces[i - 1], spec.interfaces[i - 1]));
+      }
+    }
+  } else {
+    if (!has_lambda_0 || !has_lambda_b) {
+      table.fail(has_lambda_0 ? "lambda_B" : "lambda_0",
+                 "is required: give interfaces = [λ_0, ..., λ_n], or lambda_0 and lambda_B for "
+                 "automatic placement");
+    }
+    if (!(spec.lambda_0 > spec.lambda_a)) {
+      table.fail("lambda_0",
+                 fmt::format("value {} lies inside A (λ < lambda_A = {}); allowed: > {}",
+                             spec.lambda_0, spec.lambda_a, spec.lambda_a));
+    }
+    if (!(spec.lambda_b > spec.lambda_0)) {
+      table.fail("lambda_B", fmt::format("value {} is not above lambda_0 = {}; allowed: > {}",
+                                         spec.lambda_b, spec.lambda_0, spec.lambda_0));
+    }
+    if (spec.placement_trials == 0) spec.placement_trials = spec.trials;
+    if (spec.placement_trials < 10) {
+      table.fail("placement_trials",
+                 fmt::format("value {} is too few to place an interface; allowed: 0 (= trials) "
+                             "or integers in [10, 1000000000]",
+                             spec.placement_trials));
+    }
+  }
+  if (spec.equilibration_steps >= plan.steps) {
+    table.fail("equilibration_steps",
+               fmt::format("value {} leaves no counted flux-stage step; allowed: integers in [0, "
+                           "run.steps - 1 = {}]",
+                           spec.equilibration_steps, plan.steps - 1));
+  }
+  if (plan.steps > (std::int64_t{1} << 46)) {
+    throw ConfigError(
+        fmt::format("{}: key 'run.steps': value {} is too many flux-stage steps for "
+                    "forward flux sampling; allowed: at most 2^46",
+                    source, plan.steps));
+  }
+  Json ffs_json = {{"method", method},
+                   {"order_parameter", spec.order_name},
+                   {"lambda_A", spec.lambda_a},
+                   {"trials", spec.trials},
+                   {"replicas", spec.replicas},
+                   {"equilibration_steps", spec.equilibration_steps},
+                   {"max_trial_steps", spec.max_trial_steps},
+                   {"max_stored_states", spec.max_stored_states}};
+  if (spec.automatic()) {
+    ffs_json["lambda_0"] = spec.lambda_0;
+    ffs_json["lambda_B"] = spec.lambda_b;
+    ffs_json["crossing_probability"] = spec.placement_probability;
+    ffs_json["placement_trials"] = spec.placement_trials;
+  } else {
+    ffs_json["interfaces"] = spec.interfaces;
+  }
+  resolved["rare_event"] = ffs_json;
+}
+
+/// Every init position must lie in A on every variant's landscape (the flux stage starts there).
+void check_rare_event_start(const std::string& source, const RunPlan& plan) {
+  // The FFS stages draw Gaussian noise only (include/sgdwalk/ffs.hpp); α-stable trials would need
+  // their own word layout and jump-over rules.
+  if (plan.noise_distribution != NoiseDistribution::gaussian) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.noise_distribution': \"{}\" is not supported with rare_event.method = "
+        "\"ffs\"; allowed: \"gaussian\"",
+        source, to_string(plan.noise_distribution)));
+  }
+  WalkerArrays starts;
+  starts.resize(static_cast<std::int64_t>(plan.initial_positions.size()), plan.dim, 0);
+  for (std::size_t i = 0; i < plan.initial_positions.size(); ++i) {
+    for (int d = 0; d < plan.dim; ++d) {
+      starts.position[i * static_cast<std::size_t>(plan.dim) + static_cast<std::size_t>(d)] =
+          plan.initial_positions[i][static_cast<std::size_t>(d)];
+    }
+  }
+  for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
+    const auto lambdas = ffs_order_values(plan, v, starts, 0, starts.size());
+    for (std::size_t i = 0; i < lambdas.size(); ++i) {
+      if (!(lambdas[i] < plan.ffs.lambda_a)) {
+        throw ConfigError(fmt::format(
+            "{}: key 'init.positions[{}]': λ = {} ({}) is not in A{}; allowed: positions with "
+            "λ < rare_event.lambda_A = {}",
+            source, i, lambdas[i], plan.ffs.order_name,
+            plan.variant_count() > 1 ? fmt::format(" for variant {}", v) : std::string(),
+            plan.ffs.lambda_a));
+      }
+    }
+  }
+}
+
 RunPlan build_plan(const toml::value& root, const std::string& source) {
   RunPlan plan;
   Json resolved;
@@ -802,6 +965,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     }
   }
 
+  // ---- [rare_event] -----------------------------------------------------------------------------
+  read_rare_event(source, top.get("rare_event"), limits, plan, resolved);
+
   // ---- [sweep] ----------------------------------------------------------------------------------
   struct Axis {
     std::string name;
@@ -944,6 +1110,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   resolved["sweep"] = sweep_json;
   plan.resolved_config = resolved;
+  if (plan.ffs.enabled) check_rare_event_start(source, plan);
   return plan;
 }
 

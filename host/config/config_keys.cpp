@@ -226,6 +226,52 @@ std::vector<ConfigKey> make_config_keys() {
                  "T of the effective potential -T ln P written with the histogram.",
                  "the variant's Δ_S = η·σ"),
 
+      // ---- [rare_event]
+      string_key("rare_event", "method", "none", {"none", "ffs"},
+                 "ffs: estimate the escape rate A → B by direct forward flux sampling "
+                 "(docs/RARE_EVENTS.md) instead of a brute-force run; run.walkers and run.steps "
+                 "are then the flux stage's walkers and steps per variant and replica."),
+      string_key("rare_event", "order_parameter", "basin_distance",
+                 {"basin_distance", "-basin_distance", "x", "-x", "y", "-y", "z", "-z", "progress",
+                  "-progress", "loss", "-loss"},
+                 "The order parameter λ: the signed distance from the basin boundary (> 0 in the "
+                 "flat basin), a coordinate, the landscape's progress or the loss; a leading '-' "
+                 "negates it (λ must increase from A to B)."),
+      number_key("rare_event", "lambda_A", 0, -kInf, kInf, false,
+                 "The start basin A = {λ < lambda_A}; every init position must lie in A.",
+                 "required"),
+      other_key("rare_event", "interfaces", KeyType::numbers, "placed automatically",
+                "2 to 126 strictly increasing numbers, the first > lambda_A",
+                "The interfaces λ_0 < … < λ_n; B = {λ >= λ_n}. Without it, interfaces are placed "
+                "from lambda_0 to lambda_B so that each stage's crossing probability is near "
+                "crossing_probability.",
+                -kInf, kInf, 2, 126),
+      number_key("rare_event", "lambda_0", 0, -kInf, kInf, false,
+                 "Automatic placement: the first interface (> lambda_A).",
+                 "required without interfaces"),
+      number_key("rare_event", "lambda_B", 0, -kInf, kInf, false,
+                 "Automatic placement: the last interface, B = {λ >= lambda_B} (> lambda_0).",
+                 "required without interfaces"),
+      number_key("rare_event", "crossing_probability", 0.2, 0, 1, true,
+                 "Automatic placement: the target probability of each stage (< 1)."),
+      integer_key("rare_event", "placement_trials", 0, 0, 1000000000,
+                  "Automatic placement: pilot trials per placed interface (0 = trials; else at "
+                  "least 10).",
+                  Limit::fixed, "trials"),
+      integer_key("rare_event", "trials", 1000, 10, 1000000000,
+                  "Trials per interface, per variant and replica."),
+      integer_key("rare_event", "replicas", 4, 1, 256,
+                  "R independent repetitions of the whole computation: the rate is their mean, "
+                  "its error their standard error."),
+      integer_key("rare_event", "equilibration_steps", 0, 0, kMaxSteps,
+                  "Flux-stage updates made before counting starts (< run.steps).", Limit::steps),
+      integer_key("rare_event", "max_trial_steps", 10000000, 1, std::int64_t{1} << 46,
+                  "A trial that neither reaches the next interface nor falls back into A within "
+                  "this many updates counts as a failure (with a warning)."),
+      integer_key("rare_event", "max_stored_states", 10000000, 1, 1000000000,
+                  "At most this many flux-stage crossing states per variant and replica (memory); "
+                  "more is an error that says what to change."),
+
       // ---- [sweep]
       string_key("sweep", "mode", "grid", {"grid", "zip"},
                  "grid: every combination of the swept values (the first swept key varies "
@@ -424,6 +470,10 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
       {"observables.histogram",
        "## [[observables.histogram]]\n\nEach `[[observables.histogram]]` table adds one "
        "histogram (integer counts per variant, exact).\n\n"},
+      {"rare_event",
+       "## [rare_event]\n\nForward flux sampling of the escape rate from A = {λ < lambda_A} to "
+       "B = {λ >= λ_n} (docs/RARE_EVENTS.md). Give `interfaces`, or `lambda_0` and `lambda_B` for "
+       "automatic placement.\n\n"},
       {"sweep",
        "## [sweep]\n\nEvery other key of `[sweep]` names a swept parameter and gives its values: "
        "a list (`[0.01, 0.02]`), `{linspace = [start, stop, count]}` or `{logspace = "

@@ -16,6 +16,7 @@
 #include "analysis/statistics.hpp"
 #include "backend/backend.hpp"
 #include "backend/typed_run.hpp"
+#include "cpu/ffs_cpu.hpp"
 #include "cpu/normals_avx2.hpp"
 #include "cpu/normals_avx512.hpp"
 #include "sgdwalk/normal.hpp"
@@ -365,6 +366,13 @@ class CpuBackend final : public Backend {
     std::int64_t sample_begin = 0, sample_end = 0;
     samples_in_steps(plan, step_begin, step_end, sample_begin, sample_end);
     reduce_samples(plan, data, first, last, sample_begin, sample_end, threads_);
+  }
+
+  void run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch& batch) override {
+    cpu_run_ffs_flux(plan, step_end, batch, threads_);
+  }
+  void run_ffs_trials(const RunPlan& plan, FfsTrialBatch& batch) override {
+    cpu_run_ffs_trials(plan, batch, threads_);
   }
 
  private:

@@ -1,0 +1,134 @@
+// The FFS kernels (see ffs_kernel.hpp). One thread per flux walker or trial; the walker state is
+// read from and written to the double-precision DeviceWalkers arrays exactly as the CPU backend's
+// load_walker/store_walker do (host/backend/typed_run.hpp), so both start and end with the same
+// bits. Trials differ in length by orders of magnitude, so a warp waits for its longest trial: the
+// price of one launch per stage (most trials fall back within tens of steps).
+#pragma once
+
+#include <cstdint>
+
+#include "cuda_check.hpp"
+#include "ffs_kernel.hpp"
+
+namespace sgdwalk::gpu {
+
+template <class T, int D>
+__device__ WalkerState<T, D> load_device_walker(const DeviceWalkers& w, std::int64_t k) {
+  WalkerState<T, D> walker;
+#pragma unroll
+  for (int i = 0; i < D; ++i) walker.position[i] = static_cast<T>(w.position[k * D + i]);
+  walker.freeze_step = w.freeze_step[k];
+  walker.first_passage_step = w.first_passage_step[k];
+  walker.nonfinite_step = w.nonfinite_step[k];
+  walker.y_freeze = static_cast<T>(w.y_freeze[k]);
+  walker.basin = w.basin[k];
+  walker.crossings = w.crossings[k];
+  return walker;
+}
+
+template <class T, int D>
+__device__ void store_device_walker(const WalkerState<T, D>& walker, const DeviceWalkers& w,
+                                    std::int64_t k) {
+#pragma unroll
+  for (int i = 0; i < D; ++i) w.position[k * D + i] = static_cast<double>(walker.position[i]);
+  w.freeze_step[k] = walker.freeze_step;
+  w.first_passage_step[k] = walker.first_passage_step;
+  w.nonfinite_step[k] = walker.nonfinite_step;
+  w.y_freeze[k] = static_cast<double>(walker.y_freeze);
+  w.basin[k] = walker.basin;
+  w.crossings[k] = walker.crossings;
+}
+
+template <class T, class Landscape, NoiseKind Noise>
+__global__ void ffs_flux_kernel(const FfsFluxArgs<T, Landscape> args) {
+  constexpr int D = Landscape::dim;
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= args.count) return;
+  const std::int64_t variant = i / args.walkers_per_variant;
+  const std::int64_t w = i % args.walkers_per_variant;
+  const Landscape landscape = args.landscapes[variant];
+  const StepParams<T> params = args.params[variant];
+  const ffs::StageBounds<T> bounds = args.bounds[variant];
+  ffs::FluxWalker<T, D> f;
+  f.walker = load_device_walker<T, D>(args.walkers, i);
+  f.step = args.step[i];
+  f.from_a = args.from_a[i] != 0;
+  f.in_b = args.in_b[i] != 0;
+  f.exposure = args.exposure[i];
+  f.crossings = args.crossings[i];
+  f.jumps = args.jumps[i];
+  f.nonfinite = args.nonfinite[i];
+  auto normals = ffs::StreamNormals<T>::make(args.seed, ffs::subsequence(variant, w),
+                                             ffs::block_base(args.replica, 0));
+  std::int32_t stored = args.stored_count[i];
+  while (f.step < args.step_end && stored < args.capacity) {
+    if (ffs::flux_update<Noise>(landscape, params, args.order, bounds, normals, args.equilibration,
+                                f)) {
+      const std::int64_t slot = i * args.capacity + stored;
+      store_device_walker(f.walker, args.stored, slot);
+      args.stored_step[slot] = f.step;
+      ++stored;
+    }
+  }
+  args.stored_count[i] = stored;
+  store_device_walker(f.walker, args.walkers, i);
+  args.step[i] = f.step;
+  args.from_a[i] = f.from_a ? 1 : 0;
+  args.in_b[i] = f.in_b ? 1 : 0;
+  args.exposure[i] = f.exposure;
+  args.crossings[i] = f.crossings;
+  args.jumps[i] = f.jumps;
+  args.nonfinite[i] = f.nonfinite;
+}
+
+template <class T, class Landscape, NoiseKind Noise>
+__global__ void ffs_trial_kernel(const FfsTrialArgs<T, Landscape> args) {
+  constexpr int D = Landscape::dim;
+  const std::int64_t i = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= args.count) return;
+  const std::int64_t variant = i / args.trials_per_variant;
+  const std::int64_t j = i % args.trials_per_variant;
+  if (args.active[variant] == 0) return;
+  ffs::Trial<T, D> trial;
+  trial.walker = load_device_walker<T, D>(args.states, i);
+  trial.path_step = args.path_step[i];
+  trial.steps = 0;
+  auto normals = ffs::StreamNormals<T>::make(args.seed, ffs::subsequence(variant, j),
+                                             ffs::block_base(args.replica, args.stage));
+  ffs::run_trial<Noise>(args.landscapes[variant], args.params[variant], args.order,
+                        args.bounds[variant], normals, args.max_steps, trial);
+  store_device_walker(trial.walker, args.states, i);
+  args.path_step[i] = trial.path_step;
+  args.steps[i] = trial.steps;
+  args.max_lambda[i] = static_cast<double>(trial.max_lambda);
+  args.outcome[i] = static_cast<std::uint8_t>(trial.outcome);
+  args.jumped[i] = trial.jumped ? 1 : 0;
+}
+
+template <class T, class Landscape, NoiseKind Noise>
+void launch_ffs_flux(const FfsFluxArgs<T, Landscape>& args, cudaStream_t stream) {
+  if (args.count == 0) return;
+  constexpr int kThreads = 128;
+  const auto blocks = static_cast<unsigned int>((args.count + kThreads - 1) / kThreads);
+  ffs_flux_kernel<T, Landscape, Noise><<<blocks, kThreads, 0, stream>>>(args);
+  SGDWALK_CUDA_CHECK_LAUNCH(stream);
+}
+
+template <class T, class Landscape, NoiseKind Noise>
+void launch_ffs_trials(const FfsTrialArgs<T, Landscape>& args, cudaStream_t stream) {
+  if (args.count == 0) return;
+  constexpr int kThreads = 128;
+  const auto blocks = static_cast<unsigned int>((args.count + kThreads - 1) / kThreads);
+  ffs_trial_kernel<T, Landscape, Noise><<<blocks, kThreads, 0, stream>>>(args);
+  SGDWALK_CUDA_CHECK_LAUNCH(stream);
+}
+
+}  // namespace sgdwalk::gpu
+
+#define SGDWALK_INSTANTIATE_FFS_NOISE(T, L, NOISE)                                               \
+  template void launch_ffs_flux<T, L, NoiseKind::NOISE>(const FfsFluxArgs<T, L>&, cudaStream_t); \
+  template void launch_ffs_trials<T, L, NoiseKind::NOISE>(const FfsTrialArgs<T, L>&, cudaStream_t);
+#define SGDWALK_INSTANTIATE_FFS(T, L)                  \
+  SGDWALK_INSTANTIATE_FFS_NOISE(T, L, hessian)         \
+  SGDWALK_INSTANTIATE_FFS_NOISE(T, L, hessian_squared) \
+  SGDWALK_INSTANTIATE_FFS_NOISE(T, L, isotropic)

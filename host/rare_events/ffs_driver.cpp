@@ -1,0 +1,749 @@
+#include "rare_events/ffs_driver.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <stdexcept>
+
+#include "io/hdf5_file.hpp"
+#include "rare_events/ffs_typed.hpp"
+
+namespace sgdwalk {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr int kCheckpointVersion = 1;
+
+/// Copies state i of `source` to slot j of `target` through WalkerArrays::copy_from (so every
+/// field a walker state has is copied, whatever fields it grows).
+void copy_state(const WalkerArrays& source, std::int64_t i, WalkerArrays& target, std::int64_t j) {
+  const std::int64_t saved = target.first;
+  const std::int64_t g = source.first + i;
+  target.first = g - j;
+  target.copy_from(source, g, g + 1);
+  target.first = saved;
+}
+
+/// Grows `states` by one slot (amortised) and returns its index.
+std::int64_t append_slot(FfsInterfaceStates& store, std::int64_t& used, int dim) {
+  if (used == store.states.size()) {
+    const std::int64_t capacity = std::max<std::int64_t>(64, 2 * used);
+    WalkerArrays grown;
+    grown.resize(capacity, dim, 0);
+    grown.copy_from(store.states, 0, used);
+    store.states = std::move(grown);
+  }
+  return used++;
+}
+
+/// Shrinks the arrays to the `used` slots.
+void shrink(FfsInterfaceStates& store, std::int64_t used, int dim) {
+  WalkerArrays exact;
+  exact.resize(used, dim, 0);
+  exact.copy_from(store.states, 0, used);
+  store.states = std::move(exact);
+}
+
+void count_ancestors(const std::vector<std::int64_t>& ancestors, FfsStageCounts& stage) {
+  std::map<std::int64_t, std::int64_t> counts;
+  for (const std::int64_t a : ancestors) ++counts[a];
+  double sum = 0, sum2 = 0;
+  for (const auto& [a, n] : counts) {
+    sum += static_cast<double>(n);
+    sum2 += static_cast<double>(n) * static_cast<double>(n);
+  }
+  stage.distinct_ancestors = static_cast<std::int64_t>(counts.size());
+  stage.effective_ancestors = sum2 > 0 ? sum * sum / sum2 : 0;
+}
+
+/// Where a replica stands: its stored states at the current interface, per variant.
+struct ReplicaState {
+  std::vector<FfsInterfaceStates> current;  ///< [variant]
+  int next_stage = 0;                       ///< 0 = the flux stage has not run
+};
+
+// ---- checkpoint (JSON: counts, interfaces and the stored states; written between stages) ----
+
+nlohmann::json states_json(const FfsInterfaceStates& s) {
+  const WalkerArrays& w = s.states;
+  return nlohmann::json{{"dim", w.dim},
+                        {"position", w.position},
+                        {"y_freeze", w.y_freeze},
+                        {"freeze_step", w.freeze_step},
+                        {"first_passage_step", w.first_passage_step},
+                        {"nonfinite_step", w.nonfinite_step},
+                        {"basin", w.basin},
+                        {"crossings", w.crossings},
+                        {"path_step", s.path_step},
+                        {"ancestor", s.ancestor}};
+}
+
+FfsInterfaceStates states_from_json(const nlohmann::json& j) {
+  FfsInterfaceStates s;
+  const auto n = static_cast<std::int64_t>(j.at("basin").size());
+  s.states.resize(n, j.at("dim").get<int>(), 0);
+  s.states.position = j.at("position").get<std::vector<double>>();
+  s.states.y_freeze = j.at("y_freeze").get<std::vector<double>>();
+  s.states.freeze_step = j.at("freeze_step").get<std::vector<std::int64_t>>();
+  s.states.first_passage_step = j.at("first_passage_step").get<std::vector<std::int64_t>>();
+  s.states.nonfinite_step = j.at("nonfinite_step").get<std::vector<std::int64_t>>();
+  s.states.basin = j.at("basin").get<std::vector<std::int32_t>>();
+  s.states.crossings = j.at("crossings").get<std::vector<std::uint32_t>>();
+  s.path_step = j.at("path_step").get<std::vector<std::int64_t>>();
+  s.ancestor = j.at("ancestor").get<std::vector<std::int64_t>>();
+  if (s.states.position.size() != static_cast<std::size_t>(n * s.states.dim) ||
+      s.path_step.size() != static_cast<std::size_t>(n) ||
+      s.ancestor.size() != static_cast<std::size_t>(n)) {
+    throw std::runtime_error("inconsistent state arrays");
+  }
+  return s;
+}
+
+nlohmann::json stage_json(const FfsStageCounts& s) {
+  return nlohmann::json{{"lambda_from", s.lambda_from},
+                        {"lambda_to", s.lambda_to},
+                        {"trials", s.trials},
+                        {"reached", s.reached},
+                        {"fell_back", s.fell_back},
+                        {"nonfinite", s.nonfinite},
+                        {"timed_out", s.timed_out},
+                        {"jumps", s.jumps},
+                        {"walker_steps", s.walker_steps},
+                        {"pilot_trials", s.pilot_trials},
+                        {"pilot_walker_steps", s.pilot_walker_steps},
+                        {"distinct_ancestors", s.distinct_ancestors},
+                        {"effective_ancestors", s.effective_ancestors},
+                        {"probability", s.probability()}};
+}
+
+FfsStageCounts stage_from_json(const nlohmann::json& j) {
+  FfsStageCounts s;
+  s.lambda_from = j.at("lambda_from");
+  s.lambda_to = j.at("lambda_to");
+  s.trials = j.at("trials");
+  s.reached = j.at("reached");
+  s.fell_back = j.at("fell_back");
+  s.nonfinite = j.at("nonfinite");
+  s.timed_out = j.at("timed_out");
+  s.jumps = j.at("jumps");
+  s.walker_steps = j.at("walker_steps");
+  s.pilot_trials = j.at("pilot_trials");
+  s.pilot_walker_steps = j.at("pilot_walker_steps");
+  s.distinct_ancestors = j.at("distinct_ancestors");
+  s.effective_ancestors = j.at("effective_ancestors");
+  return s;
+}
+
+nlohmann::json replica_json(const FfsReplica& r) {
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& s : r.stages) stages.push_back(stage_json(s));
+  return nlohmann::json{{"interfaces", r.interfaces},
+                        {"flux_crossings", r.flux_crossings},
+                        {"flux_exposure_steps", r.flux_exposure},
+                        {"flux_jumps", r.flux_jumps},
+                        {"flux_nonfinite", r.flux_nonfinite},
+                        {"flux_walker_steps", r.flux_walker_steps},
+                        {"complete", r.complete},
+                        {"stages", stages}};
+}
+
+FfsReplica replica_from_json(const nlohmann::json& j) {
+  FfsReplica r;
+  r.interfaces = j.at("interfaces").get<std::vector<double>>();
+  r.flux_crossings = j.at("flux_crossings");
+  r.flux_exposure = j.at("flux_exposure_steps");
+  r.flux_jumps = j.at("flux_jumps");
+  r.flux_nonfinite = j.at("flux_nonfinite");
+  r.flux_walker_steps = j.at("flux_walker_steps");
+  r.complete = j.at("complete");
+  for (const auto& s : j.at("stages")) r.stages.push_back(stage_from_json(s));
+  return r;
+}
+
+void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsResult& result,
+                      int replica, const ReplicaState& state) {
+  nlohmann::json j;
+  j["format"] = "sgdwalk-ffs-checkpoint";
+  j["version"] = kCheckpointVersion;
+  j["config"] = plan.resolved_config;
+  j["replica"] = replica;
+  j["next_stage"] = state.next_stage;
+  nlohmann::json variants = nlohmann::json::array();
+  for (std::size_t v = 0; v < result.variants.size(); ++v) {
+    nlohmann::json reps = nlohmann::json::array();
+    for (const auto& r : result.variants[v].replicas) reps.push_back(replica_json(r));
+    variants.push_back(
+        {{"replicas", reps},
+         {"states", state.current.empty() ? nlohmann::json() : states_json(state.current[v])}});
+  }
+  j["variants"] = variants;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << j.dump();
+    if (!out) throw std::runtime_error(fmt::format("{}: cannot write the FFS checkpoint", tmp));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+/// Reads a checkpoint written for this plan; throws std::runtime_error naming the file otherwise.
+void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& result, int& replica,
+                     ReplicaState& state) {
+  std::ifstream in(path, std::ios::binary);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+    if (j.at("format") != "sgdwalk-ffs-checkpoint")
+      throw std::runtime_error("not an FFS checkpoint");
+    if (j.at("version") != kCheckpointVersion) {
+      throw std::runtime_error(fmt::format("format version {} (this build reads version {})",
+                                           j.at("version").dump(), kCheckpointVersion));
+    }
+    if (j.at("config") != plan.resolved_config)
+      throw std::runtime_error("it was written for another config");
+    replica = j.at("replica");
+    state.next_stage = j.at("next_stage");
+    const auto& variants = j.at("variants");
+    if (variants.size() != plan.variants.size())
+      throw std::runtime_error("variant count differs from the config");
+    state.current.assign(plan.variants.size(), {});
+    for (std::size_t v = 0; v < variants.size(); ++v) {
+      result.variants[v].replicas.clear();
+      for (const auto& r : variants[v].at("replicas"))
+        result.variants[v].replicas.push_back(replica_from_json(r));
+      if (!variants[v].at("states").is_null())
+        state.current[v] = states_from_json(variants[v].at("states"));
+    }
+  } catch (const std::exception& error) {
+    throw std::runtime_error(
+        fmt::format("{}: cannot resume forward flux sampling: {}", path, error.what()));
+  }
+}
+
+// ---- the stages ---------------------------------------------------------------------------------
+
+/// The flux stage of replica r for every variant: fills rep.flux_* and the interface-0 states.
+void run_flux_stage(const RunPlan& plan, Backend& backend, int replica,
+                    std::vector<FfsReplica*>& reps, std::vector<FfsInterfaceStates>& states,
+                    const FfsOptions& options) {
+  const std::int64_t variants = plan.variant_count();
+  const std::int64_t walkers = plan.walkers_per_variant;
+  FfsFluxBatch batch;
+  batch.replica = replica;
+  batch.equilibration = plan.ffs.equilibration_steps;
+  for (std::int64_t v = 0; v < variants; ++v) {
+    const auto& ifs = reps[static_cast<std::size_t>(v)]->interfaces;
+    FfsBounds b;
+    b.lambda_a = plan.ffs.lambda_a;
+    b.lambda_from = -kInf;
+    b.lambda_to = ifs.front();
+    b.lambda_beyond = ifs.size() > 1 && !plan.ffs.automatic() ? ifs[1] : kInf;
+    b.lambda_b = plan.ffs.automatic() ? plan.ffs.lambda_b : ifs.back();
+    batch.bounds.push_back(b);
+  }
+  batch.resize(variants, walkers, plan.dim);
+  initialize_ffs_flux(plan, batch);
+  // Crossing records (walker, step, slot in `pool`), sorted at the end: the stored order is then
+  // (walker, step), whatever the calls' segmentation.
+  struct Record {
+    std::int64_t walker, step, slot;
+  };
+  std::vector<std::vector<Record>> records(static_cast<std::size_t>(variants));
+  std::vector<FfsInterfaceStates> pool(static_cast<std::size_t>(variants));
+  std::vector<std::int64_t> used(static_cast<std::size_t>(variants), 0);
+  const std::int64_t segment =
+      options.flux_segment_steps > 0 ? options.flux_segment_steps : plan.steps;
+  std::int64_t target = std::min(plan.steps, segment);
+  while (true) {
+    backend.run_ffs_flux(plan, target, batch);
+    bool all_at_target = true;
+    for (std::int64_t i = 0; i < batch.size(); ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      const std::int64_t v = i / walkers;
+      const auto vk = static_cast<std::size_t>(v);
+      for (std::int32_t c = 0; c < batch.stored_count[k]; ++c) {
+        const std::int64_t from = i * batch.capacity + c;
+        const std::int64_t slot = append_slot(pool[vk], used[vk], plan.dim);
+        copy_state(batch.stored, from, pool[vk].states, slot);
+        records[vk].push_back(
+            {i % walkers, batch.stored_step[static_cast<std::size_t>(from)], slot});
+        if (used[vk] > plan.ffs.max_stored_states) {
+          throw std::runtime_error(fmt::format(
+              "variant {}: more than rare_event.max_stored_states = {} crossings of λ_0 in the "
+              "flux stage; place lambda_0 further from A, or use fewer run.walkers or run.steps",
+              v, plan.ffs.max_stored_states));
+        }
+      }
+      batch.stored_count[k] = 0;
+      all_at_target = all_at_target && batch.step[k] >= target;
+    }
+    if (all_at_target) {
+      if (target == plan.steps) break;
+      target = std::min(plan.steps, target + segment);
+    }
+  }
+  for (std::int64_t v = 0; v < variants; ++v) {
+    const auto vk = static_cast<std::size_t>(v);
+    FfsReplica& rep = *reps[vk];
+    for (std::int64_t w = 0; w < walkers; ++w) {
+      const auto k = static_cast<std::size_t>(v * walkers + w);
+      rep.flux_crossings += batch.crossings[k];
+      rep.flux_exposure += batch.exposure[k];
+      rep.flux_nonfinite += batch.nonfinite[k];
+      rep.flux_walker_steps += batch.step[k];
+    }
+    auto& rec = records[vk];
+    std::sort(rec.begin(), rec.end(), [](const Record& a, const Record& b) {
+      return a.walker != b.walker ? a.walker < b.walker : a.step < b.step;
+    });
+    FfsInterfaceStates out;
+    out.states.resize(static_cast<std::int64_t>(rec.size()), plan.dim, 0);
+    for (std::size_t c = 0; c < rec.size(); ++c) {
+      copy_state(pool[vk].states, rec[c].slot, out.states, static_cast<std::int64_t>(c));
+      out.path_step.push_back(rec[c].step);
+      out.ancestor.push_back(static_cast<std::int64_t>(c));
+    }
+    states[vk] = std::move(out);
+  }
+}
+
+/// Fills `batch` with trials started from `states` (chosen by counter-based randomness).
+void prepare_trials(const RunPlan& plan, int replica, int stage_key, std::int64_t trials,
+                    const std::vector<FfsInterfaceStates>& states,
+                    const std::vector<std::uint8_t>& active, FfsTrialBatch& batch,
+                    std::vector<std::int64_t>& chosen) {
+  const std::int64_t variants = plan.variant_count();
+  batch.replica = replica;
+  batch.stage = stage_key;
+  batch.max_steps = plan.ffs.max_trial_steps;
+  batch.resize(variants, trials, plan.dim);
+  batch.active = active;
+  chosen.assign(static_cast<std::size_t>(variants * trials), -1);
+  for (std::int64_t v = 0; v < variants; ++v) {
+    const auto& store = states[static_cast<std::size_t>(v)];
+    if (!active[static_cast<std::size_t>(v)] || store.size() == 0) continue;
+    for (std::int64_t j = 0; j < trials; ++j) {
+      const std::int64_t i = v * trials + j;
+      const std::int64_t c = ffs::choose_start(plan.seed, v, replica, stage_key, j, store.size());
+      chosen[static_cast<std::size_t>(i)] = c;
+      copy_state(store.states, c, batch.states, i);
+      batch.path_step[static_cast<std::size_t>(i)] = store.path_step[static_cast<std::size_t>(c)];
+    }
+  }
+}
+
+}  // namespace
+
+double FfsReplica::flux() const {
+  return flux_exposure > 0
+             ? static_cast<double>(flux_crossings) / static_cast<double>(flux_exposure)
+             : 0.0;
+}
+
+double FfsReplica::rate_per_step() const {
+  double k = flux();
+  for (const auto& s : stages) k *= s.probability();
+  return k;
+}
+
+double FfsReplica::relative_variance() const {
+  if (flux_crossings == 0) return kInf;
+  double v = 1.0 / static_cast<double>(flux_crossings);
+  for (const auto& s : stages) {
+    const double p = s.probability();
+    if (p <= 0) return kInf;
+    v += (1 - p) / (p * static_cast<double>(s.trials));
+  }
+  return v;
+}
+
+std::int64_t FfsReplica::walker_steps() const {
+  std::int64_t n = flux_walker_steps;
+  for (const auto& s : stages) n += s.walker_steps + s.pilot_walker_steps;
+  return n;
+}
+
+FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  const FfsSpec& spec = plan.ffs;
+  const std::int64_t variants = plan.variant_count();
+  const auto nv = static_cast<std::size_t>(variants);
+  FfsResult result;
+  result.variants.resize(nv);
+  int first_replica = 0;
+  ReplicaState resumed;
+  const bool resuming =
+      !options.checkpoint_path.empty() && std::filesystem::exists(options.checkpoint_path);
+  if (resuming) read_checkpoint(options.checkpoint_path, plan, result, first_replica, resumed);
+
+  for (int r = first_replica; r < spec.replicas; ++r) {
+    ReplicaState state;
+    std::vector<FfsReplica*> reps(nv);
+    if (resuming && r == first_replica) {
+      state = std::move(resumed);
+    } else {
+      for (auto& vr : result.variants) vr.replicas.emplace_back();
+      state.current.assign(nv, {});
+    }
+    for (std::size_t v = 0; v < nv; ++v)
+      reps[v] = &result.variants[v].replicas[static_cast<std::size_t>(r)];
+    const auto report = [&](int stage, const std::string& line) {
+      if (!options.checkpoint_path.empty())
+        write_checkpoint(options.checkpoint_path, plan, result, r, state);
+      if (options.on_stage && !options.on_stage(FfsProgress{r, stage, line})) {
+        throw FfsStopped();
+      }
+    };
+
+    if (state.next_stage == 0) {
+      for (std::size_t v = 0; v < nv; ++v) {
+        reps[v]->interfaces =
+            spec.automatic() ? std::vector<double>{spec.lambda_0} : spec.interfaces;
+      }
+      run_flux_stage(plan, backend, r, reps, state.current, options);
+      std::int64_t crossings = 0;
+      for (std::size_t v = 0; v < nv; ++v) {
+        crossings += reps[v]->flux_crossings;
+        if (reps[v]->flux_crossings == 0) reps[v]->complete = true;
+      }
+      state.next_stage = 1;
+      report(0, fmt::format("replica {}/{}: flux stage: {} crossings of λ_0", r + 1, spec.replicas,
+                            crossings));
+    }
+
+    for (int s = state.next_stage; s <= ffs::kMaxStages; ++s) {
+      std::vector<std::uint8_t> active(nv, 0);
+      bool any = false;
+      for (std::size_t v = 0; v < nv; ++v) {
+        active[v] = !reps[v]->complete;
+        any = any || active[v];
+      }
+      if (!any) break;
+      // Interface s: given, or placed from pilot trials.
+      std::vector<FfsStageCounts> stage(nv);
+      if (spec.automatic()) {
+        const std::int64_t pilots = spec.placement_trials;
+        FfsTrialBatch pilot;
+        std::vector<std::int64_t> chosen;
+        prepare_trials(plan, r, ffs::kPilotStage + s, pilots, state.current, active, pilot, chosen);
+        for (std::size_t v = 0; v < nv; ++v) {
+          const double from = reps[v]->interfaces.back();
+          pilot.bounds.push_back(
+              FfsBounds{spec.lambda_a, from, spec.lambda_b, kInf, spec.lambda_b});
+        }
+        backend.run_ffs_trials(plan, pilot);
+        for (std::size_t v = 0; v < nv; ++v) {
+          if (!active[v]) continue;
+          const double from = reps[v]->interfaces.back();
+          std::vector<double> maxima;
+          for (std::int64_t j = 0; j < pilots; ++j) {
+            const auto i = static_cast<std::size_t>(static_cast<std::int64_t>(v) * pilots + j);
+            maxima.push_back(pilot.max_lambda[i]);
+            stage[v].pilot_walker_steps += pilot.steps[i];
+          }
+          stage[v].pilot_trials = pilots;
+          std::sort(maxima.begin(), maxima.end(), std::greater<double>());
+          // The level that a fraction p of the pilots reached; above the current interface.
+          const auto index = std::min<std::size_t>(
+              maxima.size() - 1,
+              static_cast<std::size_t>(
+                  std::floor(spec.placement_probability * static_cast<double>(maxima.size()))));
+          double next = maxima[index];
+          if (!(next > from)) {
+            next = spec.lambda_b;
+            for (const double m : maxima)
+              if (m > from) next = std::min(next, m);
+          }
+          if (next >= spec.lambda_b || s == ffs::kMaxStages) next = spec.lambda_b;
+          reps[v]->interfaces.push_back(next);
+        }
+      }
+      FfsTrialBatch batch;
+      std::vector<std::int64_t> chosen;
+      prepare_trials(plan, r, s, spec.trials, state.current, active, batch, chosen);
+      for (std::size_t v = 0; v < nv; ++v) {
+        const auto& ifs = reps[v]->interfaces;
+        FfsBounds b;
+        b.lambda_a = spec.lambda_a;
+        b.lambda_b = ifs.back();
+        if (active[v]) {
+          b.lambda_from = ifs[static_cast<std::size_t>(s - 1)];
+          b.lambda_to = ifs[static_cast<std::size_t>(s)];
+          b.lambda_beyond = static_cast<std::size_t>(s + 1) < ifs.size()
+                                ? ifs[static_cast<std::size_t>(s + 1)]
+                                : kInf;
+        }
+        batch.bounds.push_back(b);
+      }
+      backend.run_ffs_trials(plan, batch);
+      std::int64_t reached_all = 0, trials_all = 0;
+      for (std::size_t v = 0; v < nv; ++v) {
+        if (!active[v]) continue;
+        FfsStageCounts& st = stage[v];
+        const auto& ifs = reps[v]->interfaces;
+        st.lambda_from = ifs[static_cast<std::size_t>(s - 1)];
+        st.lambda_to = ifs[static_cast<std::size_t>(s)];
+        FfsInterfaceStates next;
+        std::int64_t used = 0;
+        const auto& from_store = state.current[v];
+        for (std::int64_t j = 0; j < spec.trials; ++j) {
+          const std::int64_t i = static_cast<std::int64_t>(v) * spec.trials + j;
+          const auto k = static_cast<std::size_t>(i);
+          ++st.trials;
+          st.walker_steps += batch.steps[k];
+          switch (static_cast<ffs::TrialOutcome>(batch.outcome[k])) {
+            case ffs::TrialOutcome::reached: {
+              ++st.reached;
+              const std::int64_t slot = append_slot(next, used, plan.dim);
+              copy_state(batch.states, i, next.states, slot);
+              next.path_step.push_back(batch.path_step[k]);
+              next.ancestor.push_back(from_store.ancestor[static_cast<std::size_t>(chosen[k])]);
+              break;
+            }
+            case ffs::TrialOutcome::fell_back:
+              ++st.fell_back;
+              break;
+            case ffs::TrialOutcome::nonfinite:
+              ++st.nonfinite;
+              break;
+            default:
+              ++st.timed_out;
+              break;
+          }
+        }
+        shrink(next, used, plan.dim);
+        count_ancestors(next.ancestor, st);
+        // Jump-overs at the interface the trials started from: its states already beyond λ_s.
+        if (s == 1) {
+          const auto lambdas = ffs_order_values(plan, static_cast<std::int64_t>(v),
+                                                from_store.states, 0, from_store.size());
+          reps[v]->flux_jumps = std::count_if(lambdas.begin(), lambdas.end(),
+                                              [&](double l) { return l >= st.lambda_to; });
+        }
+        if (s >= 2) {
+          auto& prev = reps[v]->stages.back();
+          const auto lambdas = ffs_order_values(plan, static_cast<std::int64_t>(v),
+                                                from_store.states, 0, from_store.size());
+          prev.jumps = std::count_if(lambdas.begin(), lambdas.end(),
+                                     [&](double l) { return l >= st.lambda_to; });
+        }
+        reps[v]->stages.push_back(st);
+        reached_all += st.reached;
+        trials_all += st.trials;
+        const bool last =
+            st.lambda_to >= ifs.back() && (!spec.automatic() || st.lambda_to >= spec.lambda_b);
+        if (st.reached == 0 || last) reps[v]->complete = true;
+        state.current[v] = std::move(next);
+      }
+      state.next_stage = s + 1;
+      report(s, fmt::format("replica {}/{}: stage {}: {} of {} trials reached the next interface",
+                            r + 1, spec.replicas, s, reached_all, trials_all));
+    }
+  }
+  if (!options.checkpoint_path.empty()) std::filesystem::remove(options.checkpoint_path);
+
+  // ---- estimates --------------------------------------------------------------------------------
+  for (std::size_t v = 0; v < nv; ++v) {
+    FfsVariantResult& vr = result.variants[v];
+    vr.learning_rate = plan.variants[v].learning_rate;
+    const auto R = static_cast<double>(vr.replicas.size());
+    double sum = 0, aftw = 0;
+    for (const auto& rep : vr.replicas) {
+      const double k = rep.rate_per_step();
+      sum += k;
+      aftw += k * k * rep.relative_variance();
+    }
+    vr.rate_per_step = sum / R;
+    double ss = 0;
+    for (const auto& rep : vr.replicas) {
+      const double d = rep.rate_per_step() - vr.rate_per_step;
+      ss += d * d;
+    }
+    vr.rate_std_error = R > 1 ? std::sqrt(ss / (R - 1) / R) : std::nan("");
+    vr.rate_relative_error_aftw =
+        vr.rate_per_step > 0 ? std::sqrt(aftw) / R / vr.rate_per_step : kInf;
+    // Pooled counts (meaningful when every replica used the same interfaces).
+    std::int64_t n0 = 0, exposure = 0;
+    for (const auto& rep : vr.replicas) {
+      n0 += rep.flux_crossings;
+      exposure += rep.flux_exposure;
+    }
+    double pooled = exposure > 0 ? static_cast<double>(n0) / static_cast<double>(exposure) : 0;
+    const std::size_t stages = vr.replicas.empty() ? 0 : vr.replicas.front().stages.size();
+    for (std::size_t s = 0; s < stages; ++s) {
+      std::int64_t reached = 0, trials = 0;
+      for (const auto& rep : vr.replicas) {
+        if (s < rep.stages.size()) {
+          reached += rep.stages[s].reached;
+          trials += rep.stages[s].trials;
+        }
+      }
+      pooled *= trials > 0 ? static_cast<double>(reached) / static_cast<double>(trials) : 0;
+    }
+    vr.rate_pooled = spec.automatic() ? std::nan("") : pooled;
+    // Warnings.
+    for (std::size_t ri = 0; ri < vr.replicas.size(); ++ri) {
+      const FfsReplica& rep = vr.replicas[ri];
+      if (rep.flux_crossings == 0) {
+        vr.warnings.push_back(fmt::format(
+            "replica {}: no crossing of λ_0 in the flux stage: the rate is 0 here; use more "
+            "run.walkers or run.steps, or move lambda_0 closer to A",
+            ri));
+      } else if (rep.flux_crossings < 100) {
+        vr.warnings.push_back(fmt::format(
+            "replica {}: only {} crossings of λ_0 in the flux stage: the flux is uncertain to "
+            "{:.0f} %",
+            ri, rep.flux_crossings, 100 / std::sqrt(static_cast<double>(rep.flux_crossings))));
+      }
+      std::int64_t jumps = rep.flux_jumps;
+      for (std::size_t s = 0; s < rep.stages.size(); ++s) {
+        const auto& st = rep.stages[s];
+        jumps += st.jumps;
+        if (st.reached == 0) {
+          vr.warnings.push_back(fmt::format(
+              "replica {}: no trial reached λ_{} = {}: the rate is 0 here; add interfaces "
+              "between {} and {}, or more trials",
+              ri, s + 1, st.lambda_to, st.lambda_from, st.lambda_to));
+        }
+        if (st.reached > 0 && st.effective_ancestors < 10) {
+          vr.warnings.push_back(fmt::format(
+              "replica {}: the {} states at λ_{} descend from {} flux crossing(s) (effective "
+              "number {:.1f}): few ancestors dominate, the error estimate is optimistic; use "
+              "more flux crossings or trials",
+              ri, st.reached, s + 1, st.distinct_ancestors, st.effective_ancestors));
+        }
+        if (st.timed_out > 0) {
+          vr.warnings.push_back(fmt::format(
+              "replica {}: {} trial(s) of stage {} ran rare_event.max_trial_steps = {} updates "
+              "without an outcome (counted as failures)",
+              ri, st.timed_out, s + 1, spec.max_trial_steps));
+        }
+      }
+      if (jumps > 0) {
+        vr.warnings.push_back(
+            fmt::format("replica {}: {} step(s) crossed more than one interface at once: "
+                        "interfaces closer than "
+                        "a step do no work (the rate stays that of this discrete walk, see "
+                        "docs/RARE_EVENTS.md); space them wider than a step, η·sqrt(Var ξ)",
+                        ri, jumps));
+      }
+    }
+  }
+  result.complete = true;
+  result.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {
+  nlohmann::json variants = nlohmann::json::array();
+  for (std::size_t v = 0; v < result.variants.size(); ++v) {
+    const auto& vr = result.variants[v];
+    nlohmann::json reps = nlohmann::json::array();
+    std::int64_t cost = 0;
+    for (const auto& rep : vr.replicas) {
+      nlohmann::json j = replica_json(rep);
+      j["flux_per_step"] = rep.flux();
+      j["rate_per_step"] = rep.rate_per_step();
+      j["relative_error_aftw"] = std::sqrt(rep.relative_variance());
+      j["walker_steps"] = rep.walker_steps();
+      cost += rep.walker_steps();
+      reps.push_back(j);
+    }
+    const double eta = vr.learning_rate;
+    nlohmann::json swept = nlohmann::json::object();
+    for (const auto& [name, value] : plan.variants[v].swept) swept[name] = value;
+    variants.push_back({{"variant", v},
+                        {"swept", swept},
+                        {"temperature", plan.variants[v].temperature()},
+                        {"rate_per_step", vr.rate_per_step},
+                        {"rate_per_step_std_error", vr.rate_std_error},
+                        {"rate_per_time", vr.rate_per_step / eta},
+                        {"rate_per_time_std_error", vr.rate_std_error / eta},
+                        {"rate_relative_error_aftw", vr.rate_relative_error_aftw},
+                        {"rate_per_step_pooled", vr.rate_pooled},
+                        {"walker_steps", cost},
+                        {"warnings", vr.warnings},
+                        {"replicas", reps}});
+  }
+  return nlohmann::json{{"method", "ffs"},
+                        {"order_parameter", plan.ffs.order_name},
+                        {"lambda_A", plan.ffs.lambda_a},
+                        {"time_unit", "t = learning_rate * steps"},
+                        {"complete", result.complete},
+                        {"wall_seconds", result.wall_seconds},
+                        {"variants", variants}};
+}
+
+void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file) {
+  // netCDF-4 layout (as the rest of results.h5): every axis a named dimension of its group.
+  file.group("/rare_events");
+  file.attribute("/rare_events", "method", "ffs");
+  file.attribute("/rare_events", "order_parameter", plan.ffs.order_name);
+  file.attribute("/rare_events", "lambda_A", plan.ffs.lambda_a);
+  const std::size_t nv = result.variants.size();
+  std::vector<std::int64_t> index;
+  std::vector<double> rate, error, rate_time, aftw;
+  for (std::size_t v = 0; v < nv; ++v) {
+    const auto& vr = result.variants[v];
+    index.push_back(static_cast<std::int64_t>(v));
+    rate.push_back(vr.rate_per_step);
+    error.push_back(vr.rate_std_error);
+    rate_time.push_back(vr.rate_per_step / vr.learning_rate);
+    aftw.push_back(vr.rate_relative_error_aftw);
+  }
+  file.coordinate("/rare_events/variant", index, "1", "variant index (sweep order)");
+  const std::vector<std::string> by_variant{"variant"};
+  file.dataset("/rare_events/rate_per_step", rate, by_variant, "1/step",
+               "FFS rate Φ·ΠP, mean over replicas, per variant");
+  file.dataset("/rare_events/rate_per_step_std_error", error, by_variant, "1/step",
+               "standard error of the replica mean");
+  file.dataset("/rare_events/rate_per_time", rate_time, by_variant, "1/time",
+               "rate per unit time t = learning_rate·steps");
+  file.dataset("/rare_events/rate_relative_error_aftw", aftw, by_variant, "1",
+               "relative error from the Allen–Frenkel–ten Wolde variance");
+  for (std::size_t v = 0; v < nv; ++v) {
+    for (std::size_t r = 0; r < result.variants[v].replicas.size(); ++r) {
+      const FfsReplica& rep = result.variants[v].replicas[r];
+      const std::string g = fmt::format("/rare_events/variant{}/replica{}", v, r);
+      file.group(g);
+      const std::size_t n = rep.stages.size();
+      file.dimension(g, "flux_quantity", 5);
+      file.dimension(g, "interface", rep.interfaces.size());
+      file.dimension(g, "stage_quantity", 10);
+      const std::vector<std::int64_t> flux{rep.flux_crossings, rep.flux_exposure, rep.flux_jumps,
+                                           rep.flux_nonfinite, rep.flux_walker_steps};
+      file.dataset(g + "/flux_counts", flux, {"flux_quantity"}, "count",
+                   "flux stage: crossings of λ_0, exposure steps, jump-overs, non-finite walkers, "
+                   "walker-steps");
+      file.dataset(g + "/interfaces", rep.interfaces, {"interface"}, "λ",
+                   "interfaces λ_0..λ_n as used");
+      if (n == 0) continue;  // no crossing of λ_0: no stage ran
+      file.dimension(g, "stage", n);
+      std::vector<std::int64_t> counts;
+      for (const auto& s : rep.stages) {
+        for (const std::int64_t x :
+             {s.trials, s.reached, s.fell_back, s.nonfinite, s.timed_out, s.jumps, s.walker_steps,
+              s.pilot_trials, s.pilot_walker_steps, s.distinct_ancestors}) {
+          counts.push_back(x);
+        }
+      }
+      file.dataset(g + "/stage_counts", counts, {"stage", "stage_quantity"}, "count",
+                   "per stage (interface s−1 → s): trials, reached, fell_back, nonfinite, "
+                   "timed_out, jumps, walker_steps, pilot_trials, pilot_walker_steps, "
+                   "distinct_ancestors");
+      std::vector<double> p;
+      for (const auto& s : rep.stages) p.push_back(s.probability());
+      file.dataset(g + "/stage_probability", p, {"stage"}, "1", "P(λ_s | λ_{s−1})");
+    }
+  }
+}
+
+}  // namespace sgdwalk

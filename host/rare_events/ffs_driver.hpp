@@ -1,0 +1,102 @@
+// Direct forward flux sampling over all variants of a plan (docs/RARE_EVENTS.md): the flux stage,
+// the trial stages (one backend call per stage for every variant), automatic interface placement,
+// the rate and its errors, checkpoints between stages, and the outputs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "backend/plan.hpp"
+
+namespace sgdwalk {
+
+/// States stored at one interface (of one variant and replica), in the order they were stored.
+struct FfsInterfaceStates {
+  WalkerArrays states;
+  std::vector<std::int64_t> path_step;  ///< the walker's step counter
+  std::vector<std::int64_t> ancestor;   ///< index of the interface-0 state it descends from
+  std::int64_t size() const { return states.size(); }
+};
+
+/// One trial stage (interface i−1 → i) of one variant and replica.
+struct FfsStageCounts {
+  double lambda_from = 0, lambda_to = 0;
+  std::int64_t trials = 0, reached = 0, fell_back = 0, nonfinite = 0, timed_out = 0, jumps = 0;
+  std::int64_t walker_steps = 0;        ///< updates made by the trials
+  std::int64_t pilot_trials = 0;        ///< automatic placement: pilot trials run for λ_to
+  std::int64_t pilot_walker_steps = 0;  ///< and their updates
+  std::int64_t distinct_ancestors = 0;  ///< among the states that reached lambda_to
+  double effective_ancestors = 0;       ///< (Σ n_a)² / Σ n_a² over those ancestors
+  double probability() const {
+    return trials > 0 ? static_cast<double>(reached) / static_cast<double>(trials) : 0.0;
+  }
+};
+
+/// One replica of one variant.
+struct FfsReplica {
+  std::vector<double> interfaces;  ///< λ_0 .. λ_n as used (placed or given)
+  std::int64_t flux_crossings = 0, flux_exposure = 0, flux_jumps = 0, flux_nonfinite = 0;
+  std::int64_t flux_walker_steps = 0;
+  std::vector<FfsStageCounts> stages;  ///< stage s = interface s−1 → s (s = 1..n)
+  bool complete = false;               ///< every stage done (or stopped at a stage nobody passed)
+  double flux() const;                 ///< Φ per step
+  double rate_per_step() const;        ///< Φ · Π P
+  /// Allen–Frenkel–ten Wolde relative variance of the rate: 1/N_0 + Σ (1 − P_i)/(P_i M_i)
+  /// (the flux term as Poisson counting; +inf when a stage has P = 0).
+  double relative_variance() const;
+  std::int64_t walker_steps() const;  ///< the cost: every update of flux walkers, trials, pilots
+};
+
+/// The FFS result of one variant.
+struct FfsVariantResult {
+  std::vector<FfsReplica> replicas;
+  double rate_per_step = 0;             ///< mean over replicas
+  double rate_std_error = 0;            ///< standard error of that mean (NaN for one replica)
+  double rate_relative_error_aftw = 0;  ///< from the pooled counts' AFtW variance
+  double rate_pooled = 0;               ///< Φ·ΠP from the counts of all replicas pooled
+  double learning_rate = 0;             ///< rate per unit time = rate per step / η
+  std::vector<std::string> warnings;
+};
+
+struct FfsResult {
+  std::vector<FfsVariantResult> variants;
+  double wall_seconds = 0;
+  bool complete = false;
+};
+
+/// Progress after every stage of every replica: (replica, stage, stages so far overall).
+struct FfsProgress {
+  int replica = 0;
+  int stage = 0;  ///< 0 = flux
+  std::string line;
+};
+
+struct FfsOptions {
+  /// Called after each stage; return false to stop (a checkpoint is written first when
+  /// checkpoint_path is set).
+  std::function<bool(const FfsProgress&)> on_stage;
+  /// Where the between-stages checkpoint goes ("" = none).
+  std::string checkpoint_path;
+  /// Flux-stage steps per backend call (0: the whole flux stage in one call per slot refill).
+  std::int64_t flux_segment_steps = 0;
+};
+
+/// Thrown by run_ffs when on_stage asked to stop (after the checkpoint was written).
+struct FfsStopped : std::runtime_error {
+  FfsStopped() : std::runtime_error("forward flux sampling stopped between stages") {}
+};
+
+/// Runs (or continues, from options.checkpoint_path when that file exists) FFS for every variant.
+FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& options = {});
+
+/// summary.json's "rare_events" object.
+nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result);
+/// Writes /rare_events into an open results.h5.
+class Hdf5File;
+void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file);
+
+}  // namespace sgdwalk

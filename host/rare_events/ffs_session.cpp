@@ -1,0 +1,124 @@
+#include "rare_events/ffs_session.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/config.hpp"
+#include "io/hdf5_file.hpp"
+#include "rare_events/ffs_driver.hpp"
+
+namespace sgdwalk {
+namespace {
+
+void write_text(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) throw std::runtime_error(fmt::format("{}: cannot write", tmp.string()));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read", path.string()));
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json summary(const RunPlan& plan, const RunRecord& record, const FfsResult* result) {
+  nlohmann::json j;
+  j["format"] = "sgdwalk-summary";
+  j["partial"] = result == nullptr || !result->complete;
+  j["config"] = plan.resolved_config;
+  j["config_source"] = record.config_source;
+  j["command_line"] = record.command_line;
+  j["seed_from_command_line"] = record.seed_from_command_line;
+  if (result != nullptr) j["rare_events"] = ffs_result_json(plan, *result);
+  j["files"] = {{"results", "results.h5"}, {"config", "config.toml"}};
+  return j;
+}
+
+FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& record,
+                     const std::filesystem::path& dir, const FfsSessionOptions& options) {
+  FfsOptions ffs_options;
+  ffs_options.checkpoint_path = (dir / kFfsCheckpointFileName).string();
+  FfsSessionResult session;
+  ffs_options.on_stage = [&](const FfsProgress& progress) {
+    if (options.on_stage) options.on_stage(progress.line);
+    if (options.stop != nullptr && options.stop->load() != 0) {
+      session.stop_signal = options.stop->load();
+      return false;
+    }
+    return true;
+  };
+  FfsResult result;
+  try {
+    result = run_ffs(plan, backend, ffs_options);
+  } catch (const FfsStopped&) {
+    return session;  // the checkpoint holds everything; summary.json stays partial
+  }
+  const std::filesystem::path h5_tmp = dir / "results.h5.tmp";
+  {
+    Hdf5File file(h5_tmp.string());
+    file.attribute("/", "config", plan.resolved_config.dump());
+    write_ffs_hdf5(plan, result, file);
+    file.close();
+  }
+  std::filesystem::rename(h5_tmp, dir / "results.h5");
+  write_text(dir / "summary.json", summary(plan, record, &result).dump(2) + "\n");
+  session.complete = true;
+  return session;
+}
+
+}  // namespace
+
+FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
+                                      const RunRecord& record, const std::string& directory,
+                                      const FfsSessionOptions& options) {
+  const std::filesystem::path dir(directory);
+  std::filesystem::create_directories(dir);
+  std::filesystem::remove(dir / kFfsCheckpointFileName);
+  std::filesystem::remove(dir / "results.h5");
+  write_text(dir / "config.toml", record.config_text);
+  write_text(dir / "summary.json", summary(plan, record, nullptr).dump(2) + "\n");
+  return run(plan, backend, record, dir, options);
+}
+
+bool has_ffs_checkpoint(const std::string& directory) {
+  return std::filesystem::exists(std::filesystem::path(directory) / kFfsCheckpointFileName);
+}
+
+bool is_finished_ffs_run(const std::string& directory) {
+  try {
+    const nlohmann::json summary =
+        nlohmann::json::parse(read_text(std::filesystem::path(directory) / "summary.json"));
+    return summary.contains("rare_events") && !summary.value("partial", true);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& backend,
+                                         const FfsSessionOptions& options) {
+  const std::filesystem::path dir(directory);
+  const nlohmann::json recorded = nlohmann::json::parse(read_text(dir / "summary.json"));
+  RunRecord record;
+  record.config_text = read_text(dir / "config.toml");
+  record.config_source = recorded.value("config_source", std::string("config.toml"));
+  record.command_line = recorded.value("command_line", std::string());
+  record.seed_from_command_line = recorded.value("seed_from_command_line", false);
+  RunPlan plan = load_config_text(record.config_text, (dir / "config.toml").string());
+  if (record.seed_from_command_line) {
+    plan.seed = recorded.at("config").at("run").at("seed").get<std::uint64_t>();
+    plan.resolved_config["run"]["seed"] = plan.seed;
+  }
+  return run(plan, backend, record, dir, options);
+}
+
+}  // namespace sgdwalk
