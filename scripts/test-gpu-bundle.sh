@@ -26,11 +26,12 @@ for binary in "$bin"/*; do
     fail "$(basename "$binary") has unresolved shared libraries"
   fi
   # The bundle must not depend on the build directory or the checkout it came from: no build
-  # path at all, and the checkout only as labels in the device line tables (not in host code).
+  # path at all, and the checkout only as labels in the device line tables (not in host code):
+  # the directories and sources of cuda/ and include/sgdwalk/ (the registries' subfolders too).
   if strings "$binary" | grep -qF "$(realpath "$build")"; then
     fail "$(basename "$binary") contains the build directory path"
   fi
-  if strings "$binary" | grep -F "$repo" | grep -qvE "^$repo/(cuda|include/sgdwalk)(/[a-z0-9_]+\.(cu|cuh|hpp))?\$"; then
+  if strings "$binary" | grep -F "$repo" | grep -qvE "^$repo/(cuda|include/sgdwalk)(/[a-z0-9_]+)*(\.(cu|cuh|hpp))?\$"; then
     strings "$binary" | grep -F "$repo" >&2
     fail "$(basename "$binary") names the checkout outside the device line tables"
   fi
