@@ -1,9 +1,12 @@
 #include "ffs_cuda.hpp"
 
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "backend/physics_dispatch.hpp"
 #include "cuda_check.hpp"
+#include "cuda_kernels.hpp"
 #include "device_buffer.hpp"
 #include "ffs_kernel.hpp"
 #include "rare_events/ffs_typed.hpp"
@@ -12,6 +15,16 @@ namespace sgdwalk {
 namespace {
 
 using gpu::DeviceBuffer;
+
+/// The FFS kernels are compiled with the advance kernels of each registry entry that
+/// SGDWALK_CUDA_LANDSCAPES names (cuda/CMakeLists.txt).
+std::invalid_argument no_ffs_kernels(const RunPlan& plan) {
+  return std::invalid_argument(
+      "--backend cuda: this build has no CUDA kernels for the landscape '" + plan.landscape +
+      "' (dimension " + std::to_string(plan.dim) +
+      "): configure with SGDWALK_CUDA_LANDSCAPES=all (or naming it), or "
+      "run it with --backend cpu");
+}
 
 /// Device copies of one WalkerArrays.
 struct DeviceWalkerArrays {
@@ -77,80 +90,89 @@ struct DevicePhysics {
 void cuda_run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch& batch,
                        cudaStream_t s) {
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
-    DevicePhysics<T, Landscape> physics(plan, batch.bounds, s);
-    DeviceWalkerArrays walkers, stored;
-    walkers.upload(batch.walkers, s);
-    stored.upload(batch.stored, s);
-    Mirror step(batch.step, s), exposure(batch.exposure, s), crossings(batch.crossings, s),
-        jumps(batch.jumps, s), nonfinite(batch.nonfinite, s), from_a(batch.from_a, s),
-        in_b(batch.in_b, s), stored_count(batch.stored_count, s), stored_step(batch.stored_step, s);
-    gpu::FfsFluxArgs<T, Landscape> args{};
-    args.landscapes = physics.landscapes.data();
-    args.params = physics.params.data();
-    args.bounds = physics.bounds.data();
-    args.order = make_order_parameter<T>(plan.ffs);
-    args.seed = plan.seed;
-    args.replica = batch.replica;
-    args.count = batch.size();
-    args.walkers_per_variant = batch.walkers_per_variant;
-    args.equilibration = batch.equilibration;
-    args.step_end = step_end;
-    args.walkers = walkers.view();
-    args.step = step.data();
-    args.exposure = exposure.data();
-    args.crossings = crossings.data();
-    args.jumps = jumps.data();
-    args.nonfinite = nonfinite.data();
-    args.from_a = from_a.data();
-    args.in_b = in_b.data();
-    args.capacity = batch.capacity;
-    args.stored_count = stored_count.data();
-    args.stored = stored.view();
-    args.stored_step = stored_step.data();
-    gpu::launch_ffs_flux<T, Landscape, Noise>(args, s);
-    walkers.download(batch.walkers, s);
-    stored.download(batch.stored, s);
-    for (auto* m : {&step, &exposure, &crossings, &jumps, &nonfinite, &stored_step}) m->back(s);
-    from_a.back(s);
-    in_b.back(s);
-    stored_count.back(s);
-    SGDWALK_CUDA_TRY(cudaStreamSynchronize(s));
+    if constexpr (!gpu::kHasKernels<Landscape>) {
+      throw no_ffs_kernels(plan);
+    } else {
+      DevicePhysics<T, Landscape> physics(plan, batch.bounds, s);
+      DeviceWalkerArrays walkers, stored;
+      walkers.upload(batch.walkers, s);
+      stored.upload(batch.stored, s);
+      Mirror step(batch.step, s), exposure(batch.exposure, s), crossings(batch.crossings, s),
+          jumps(batch.jumps, s), nonfinite(batch.nonfinite, s), from_a(batch.from_a, s),
+          in_b(batch.in_b, s), stored_count(batch.stored_count, s),
+          stored_step(batch.stored_step, s);
+      gpu::FfsFluxArgs<T, Landscape> args{};
+      args.landscapes = physics.landscapes.data();
+      args.params = physics.params.data();
+      args.bounds = physics.bounds.data();
+      args.order = make_order_parameter<T>(plan.ffs);
+      args.seed = plan.seed;
+      args.replica = batch.replica;
+      args.count = batch.size();
+      args.walkers_per_variant = batch.walkers_per_variant;
+      args.equilibration = batch.equilibration;
+      args.step_end = step_end;
+      args.walkers = walkers.view();
+      args.step = step.data();
+      args.exposure = exposure.data();
+      args.crossings = crossings.data();
+      args.jumps = jumps.data();
+      args.nonfinite = nonfinite.data();
+      args.from_a = from_a.data();
+      args.in_b = in_b.data();
+      args.capacity = batch.capacity;
+      args.stored_count = stored_count.data();
+      args.stored = stored.view();
+      args.stored_step = stored_step.data();
+      gpu::launch_ffs_flux<T, Landscape, Noise>(args, s);
+      walkers.download(batch.walkers, s);
+      stored.download(batch.stored, s);
+      for (auto* m : {&step, &exposure, &crossings, &jumps, &nonfinite, &stored_step}) m->back(s);
+      from_a.back(s);
+      in_b.back(s);
+      stored_count.back(s);
+      SGDWALK_CUDA_TRY(cudaStreamSynchronize(s));
+    }
   });
 }
 
 void cuda_run_ffs_trials(const RunPlan& plan, FfsTrialBatch& batch, cudaStream_t s) {
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
-    DevicePhysics<T, Landscape> physics(plan, batch.bounds, s);
-    DeviceWalkerArrays states;
-    states.upload(batch.states, s);
-    Mirror active(batch.active, s), path_step(batch.path_step, s), steps(batch.steps, s),
-        max_lambda(batch.max_lambda, s), outcome(batch.outcome, s), jumped(batch.jumped, s);
-    gpu::FfsTrialArgs<T, Landscape> args{};
-    args.landscapes = physics.landscapes.data();
-    args.params = physics.params.data();
-    args.bounds = physics.bounds.data();
-    args.active = active.data();
-    args.order = make_order_parameter<T>(plan.ffs);
-    args.seed = plan.seed;
-    args.replica = batch.replica;
-    args.stage = batch.stage;
-    args.count = batch.size();
-    args.trials_per_variant = batch.trials_per_variant;
-    args.max_steps = batch.max_steps;
-    args.states = states.view();
-    args.path_step = path_step.data();
-    args.steps = steps.data();
-    args.max_lambda = max_lambda.data();
-    args.outcome = outcome.data();
-    args.jumped = jumped.data();
-    gpu::launch_ffs_trials<T, Landscape, Noise>(args, s);
-    states.download(batch.states, s);
-    path_step.back(s);
-    steps.back(s);
-    max_lambda.back(s);
-    outcome.back(s);
-    jumped.back(s);
-    SGDWALK_CUDA_TRY(cudaStreamSynchronize(s));
+    if constexpr (!gpu::kHasKernels<Landscape>) {
+      throw no_ffs_kernels(plan);
+    } else {
+      DevicePhysics<T, Landscape> physics(plan, batch.bounds, s);
+      DeviceWalkerArrays states;
+      states.upload(batch.states, s);
+      Mirror active(batch.active, s), path_step(batch.path_step, s), steps(batch.steps, s),
+          max_lambda(batch.max_lambda, s), outcome(batch.outcome, s), jumped(batch.jumped, s);
+      gpu::FfsTrialArgs<T, Landscape> args{};
+      args.landscapes = physics.landscapes.data();
+      args.params = physics.params.data();
+      args.bounds = physics.bounds.data();
+      args.active = active.data();
+      args.order = make_order_parameter<T>(plan.ffs);
+      args.seed = plan.seed;
+      args.replica = batch.replica;
+      args.stage = batch.stage;
+      args.count = batch.size();
+      args.trials_per_variant = batch.trials_per_variant;
+      args.max_steps = batch.max_steps;
+      args.states = states.view();
+      args.path_step = path_step.data();
+      args.steps = steps.data();
+      args.max_lambda = max_lambda.data();
+      args.outcome = outcome.data();
+      args.jumped = jumped.data();
+      gpu::launch_ffs_trials<T, Landscape, Noise>(args, s);
+      states.download(batch.states, s);
+      path_step.back(s);
+      steps.back(s);
+      max_lambda.back(s);
+      outcome.back(s);
+      jumped.back(s);
+      SGDWALK_CUDA_TRY(cudaStreamSynchronize(s));
+    }
   });
 }
 

@@ -2,7 +2,8 @@
 // kernels (plain C++, included by the backend's host code) and their launchers. One launch runs a
 // whole stage: every flux walker, or every trial, of every variant (one thread each), through the
 // shared per-walker logic of include/sgdwalk/ffs.hpp, so the CPU and CUDA backends give the same
-// bits. The kernels are in ffs_kernel.cuh, instantiated in ffs_kernels.cu.
+// bits. The kernels are in ffs_kernel.cuh, instantiated for every registry entry in the generated
+// per-landscape sources (cuda/advance_landscape.cu.in).
 #pragma once
 
 #include <cuda_runtime_api.h>
