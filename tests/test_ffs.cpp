@@ -411,8 +411,9 @@ lambda_A = -0.6
   }
   {
     std::string text = base + "interfaces = [-0.5, 0.2]\n";
-    text.replace(text.find("noise = \"isotropic\""), 18,
-                 "noise = \"isotropic\"\nnoise_distribution = \"alpha_stable\"\nalpha = 1.5");
+    const std::string noise_line = "noise = \"isotropic\"";
+    text.replace(text.find(noise_line), noise_line.size(),
+                 noise_line + "\nnoise_distribution = \"alpha_stable\"\nalpha = 1.5");
     const std::string e = config_error(text);
     EXPECT_NE(e.find("dynamics.noise_distribution"), std::string::npos) << e;
     EXPECT_NE(e.find("alpha_stable"), std::string::npos) << e;
