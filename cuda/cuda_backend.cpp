@@ -190,7 +190,7 @@ class CudaBackend final : public Backend {
           advance_typed<T, Landscape, Noise>(plan, first, last, step_begin, step_end, resident,
                                              data);
         } else {
-          throw no_kernels(plan);
+          throw gpu::no_kernels_error(plan.landscape, plan.dim);
         }
       });
     } catch (const gpu::CudaOutOfMemory& e) {
@@ -237,7 +237,7 @@ class CudaBackend final : public Backend {
           if constexpr (gpu::kHasKernels<Landscape>) {
             initialize_on_device<T, Landscape>(plan, first, last);
           } else {
-            throw no_kernels(plan);
+            throw gpu::no_kernels_error(plan.landscape, plan.dim);
           }
         });
       } catch (const gpu::CudaOutOfMemory& e) {
@@ -305,15 +305,6 @@ class CudaBackend final : public Backend {
   }
 
  private:
-  /// A landscape this build compiled no kernels for (SGDWALK_CUDA_LANDSCAPES).
-  static std::invalid_argument no_kernels(const RunPlan& plan) {
-    return std::invalid_argument(
-        "--backend cuda: this build has no CUDA kernels for the landscape '" + plan.landscape +
-        "' (dimension " + std::to_string(plan.dim) +
-        "): configure with SGDWALK_CUDA_LANDSCAPES=all (or naming it), or run it with --backend "
-        "cpu");
-  }
-
   std::runtime_error out_of_memory(const RunPlan& plan, std::int64_t walkers,
                                    const gpu::CudaOutOfMemory& e) {
     release_buffers();

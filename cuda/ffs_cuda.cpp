@@ -16,16 +16,6 @@ namespace {
 
 using gpu::DeviceBuffer;
 
-/// The FFS kernels are compiled with the advance kernels of each registry entry that
-/// SGDWALK_CUDA_LANDSCAPES names (cuda/CMakeLists.txt).
-std::invalid_argument no_ffs_kernels(const RunPlan& plan) {
-  return std::invalid_argument(
-      "--backend cuda: this build has no CUDA kernels for the landscape '" + plan.landscape +
-      "' (dimension " + std::to_string(plan.dim) +
-      "): configure with SGDWALK_CUDA_LANDSCAPES=all (or naming it), or "
-      "run it with --backend cpu");
-}
-
 /// Device copies of one WalkerArrays.
 struct DeviceWalkerArrays {
   DeviceBuffer<double> position, y_freeze;
@@ -91,7 +81,7 @@ void cuda_run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch&
                        cudaStream_t s) {
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
     if constexpr (!gpu::kHasKernels<Landscape>) {
-      throw no_ffs_kernels(plan);
+      throw gpu::no_kernels_error(plan.landscape, plan.dim);
     } else {
       DevicePhysics<T, Landscape> physics(plan, batch.bounds, s);
       DeviceWalkerArrays walkers, stored;
@@ -139,7 +129,7 @@ void cuda_run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch&
 void cuda_run_ffs_trials(const RunPlan& plan, FfsTrialBatch& batch, cudaStream_t s) {
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
     if constexpr (!gpu::kHasKernels<Landscape>) {
-      throw no_ffs_kernels(plan);
+      throw gpu::no_kernels_error(plan.landscape, plan.dim);
     } else {
       DevicePhysics<T, Landscape> physics(plan, batch.bounds, s);
       DeviceWalkerArrays states;
