@@ -13,12 +13,16 @@
 # scripts/gpu-check.sh sets to the repository it runs in). Then bring the repository with
 # gpu-bundle/ to the GPU machine and run `scripts/gpu-check.sh OUTDIR` there (docs/CUDA.md).
 #
-#   scripts/gpu-bundle.sh [BUILD_DIR [OUT_DIR]]   # defaults build-gpu-bundle, gpu-bundle
+#   scripts/gpu-bundle.sh [BUILD_DIR [OUT_DIR [CMAKE_ARG...]]]   # defaults build-gpu-bundle, gpu-bundle
+#
+# Extra CMake arguments go to the configure step and into the MANIFEST (the packaging test passes
+# -DSGDWALK_CUDA_LANDSCAPES=TwoValley: it checks the kit, not every landscape's kernels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 build=${1:-build-gpu-bundle}
 out=${2:-gpu-bundle}
+extra_cmake_args=("${@:3}")
 ./scripts/install-deps.sh
 if [ ! -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
   echo "gpu-bundle: nvcc not found: the bundle needs the CUDA toolkit" >&2
@@ -35,7 +39,8 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSGDWALK_CUDA=ON -DSGDWALK_NA
   -DCMAKE_CXX_FLAGS="-march=x86-64-v3 -ffile-prefix-map=$repo/=" \
   -DCMAKE_CUDA_FLAGS="-Xcompiler=-ffile-prefix-map=$repo/=" \
   -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" -DSGDWALK_TEST_DATA_DIR=. \
-  -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON "-DCMAKE_INSTALL_RPATH=\$ORIGIN/../lib" >/dev/null
+  -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON "-DCMAKE_INSTALL_RPATH=\$ORIGIN/../lib" \
+  -DSGDWALK_CUDA_LANDSCAPES=all "${extra_cmake_args[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 
 stage=$(mktemp -d)
@@ -60,6 +65,7 @@ done
   echo "commit: $(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)$(git -C "$repo" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), $(nvcc --version 2>/dev/null | tail -1 || /usr/local/cuda/bin/nvcc --version | tail -1)"
   echo "host flags: -march=x86-64-v3 (SGDWALK_NATIVE=OFF); CUDA architectures: 90-real;90-virtual"
+  echo "extra CMake arguments: ${extra_cmake_args[*]:-none}"
   echo "files:"
   (cd "$root" && find bin lib -type f -printf '  %p %s\n' | sort)
 } >"$root/MANIFEST"
