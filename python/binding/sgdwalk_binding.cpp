@@ -219,10 +219,13 @@ NB_MODULE(_sgdwalk, m) {
          std::int64_t batch_walkers, std::int64_t segment_steps, double segment_seconds,
          double checkpoint_every, int segment_delay_ms, const nb::object& on_progress) {
         ResumePoint point = load_resume_point(directory, threads);
+        // A shard directory finishes into tallies for `merge`, not into results to load.
+        const bool shard = point.record.shard.has_value();
         if (point.complete) {
           nb::dict out;
           out["complete"] = true;
           out["already_complete"] = true;
+          out["shard"] = shard;
           return out;
         }
         const RunPlan plan = point.plan;
@@ -234,6 +237,7 @@ NB_MODULE(_sgdwalk, m) {
               return resume_in_directory(std::move(point), chosen, directory, options);
             });
         out["already_complete"] = false;
+        out["shard"] = shard;
         return out;
       },
       "directory"_a, "backend"_a, "threads"_a, "batch_walkers"_a, "segment_steps"_a,

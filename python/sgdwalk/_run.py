@@ -274,9 +274,8 @@ def run_shard(
 
     Returns:
         The shard directory: its tallies (tallies.bin), walkers and summary.json, for merge().
-        An interrupted shard continues with the CLI's ``sgdwalk resume DIRECTORY``
-        (``sgdwalk.resume`` finishes it too, then raises RunDirectoryError: a shard holds
-        tallies to merge, not Results).
+        An interrupted shard continues with ``sgdwalk.resume(DIRECTORY)`` (which returns the
+        shard directory again) or the CLI's ``sgdwalk resume DIRECTORY``.
     """
     k, n = _checked_shard(shard)
     _, directory, _ = _run_session(
@@ -317,10 +316,14 @@ def resume(
     checkpoint_every: float = 60.0,
     batch_walkers: Optional[int] = None,
     segment_steps: Optional[int] = None,
-) -> Results:
+) -> Union[Results, Path]:
     """Continues an interrupted run in ``run_dir`` (made by ``sgdwalk.run(out=...)`` or the CLI)
     from its checkpoint, on any backend and thread count, exactly as ``sgdwalk resume``: the final
     results.h5 is the one an uninterrupted run writes. A finished run is just loaded.
+
+    A shard directory (``run_shard`` or ``sgdwalk run --shard K/N``) is finished the same way and
+    its path is returned, as ``run_shard`` returns it: a shard holds tallies for ``merge``, not
+    Results.
 
     Raises ``RunDirectoryError`` (not a run directory, or damaged), ``ConfigError`` (its
     config.toml changed since the run started) or ``CheckpointError`` (corrupt checkpoint).
@@ -338,6 +341,10 @@ def resume(
     finally:
         if bar is not None:
             bar.close()
+    if outcome.get("shard"):
+        for warning in outcome.get("warnings", []):
+            warnings.warn(warning, RunWarning, stacklevel=2)
+        return directory
     return _finish(outcome, directory, False)
 
 

@@ -3,6 +3,7 @@ the results.h5 of the single run, bit for bit, as `sgdwalk run --shard K/N` and 
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -10,6 +11,11 @@ import pytest
 import sgdwalk
 from conftest import (SMALL_CONFIG, assert_same_datasets, assert_same_results_files, cli_run,
                       h5_contents)
+
+#: Long enough to interrupt: 20000 steps in segments of 500, each followed by a 100 ms pause
+#: (the test hook SGDWALK_TEST_SEGMENT_DELAY_MS), so at least 4 s for a shard on any machine; the
+#: test stops it after 1 s.
+LONG_CONFIG = SMALL_CONFIG.replace("steps = 3000", "steps = 20000")
 
 
 def test_python_shards_merge_into_the_single_run(cli, tmp_path):
@@ -54,3 +60,32 @@ def test_bad_shards_and_merges_say_what_is_wrong(tmp_path):
         sgdwalk.merge(tmp_path / "full", [one])
     with pytest.raises(TypeError, match="list of shard directories"):
         sgdwalk.merge(tmp_path / "merged", one)
+
+
+def test_an_interrupted_shard_resumes_from_python_into_its_directory(cli, tmp_path):
+    config = tmp_path / "long.toml"
+    config.write_text(LONG_CONFIG)
+    shard = tmp_path / "shard-0"
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
+    process = subprocess.Popen([cli, "run", str(config), "--shard", "0/2", "--out", str(shard),
+                                "--quiet", "--segment-steps", "500"], env=env)
+    try:
+        process.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        process.send_signal(2)
+    assert process.wait(timeout=60) == 130, "the shard finished before it was interrupted"
+    assert (shard / "checkpoint.bin").is_file() and not (shard / "tallies.bin").exists()
+
+    # resume() finishes the shard and returns its directory, as run_shard does (a shard holds
+    # tallies for merge, not Results); a finished shard is returned again without running.
+    resumed = sgdwalk.resume(shard, threads=1, progress=False)
+    assert resumed == shard
+    assert (shard / "tallies.bin").is_file() and not (shard / "checkpoint.bin").exists()
+    assert not (shard / "results.h5").exists()
+    assert sgdwalk.resume(shard, progress=False) == shard
+
+    other = sgdwalk.run_shard(config, (1, 2), out=tmp_path / "shard-1", progress=False)
+    merged = sgdwalk.merge(tmp_path / "merged", [shard, other])
+    single = cli_run(cli, config, tmp_path / "single")
+    assert_same_results_files(single / "results.h5", tmp_path / "merged" / "results.h5")
+    assert merged.complete
