@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import sys
 
 from . import theory
 
@@ -95,7 +96,9 @@ def brute_points(summary):
 
 
 def _guide_2d(config, eta):
-    """The adiabatic guide of a two_valley run: (mfpt_rate(d), kramers_rate(d), y0, y1)."""
+    """The adiabatic guide of a two_valley run: functions of Delta_S giving the window's
+    1/MFPT rate, its Kramers-limit rate and the barrier exponents at the window's ends, and the
+    y at the window's start and end."""
     land = config["landscape"]
     names = ["f0", "x0", "x1", "x2", "y_f", "y_b", "y_d", "L_d"]
     p = theory.TwoValleyParams(**{n: land[n] for n in names if n in land})
@@ -127,7 +130,16 @@ def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=Fa
     config = ffs["config"]
     name = config["run"]["name"]
     points = sorted(ffs_points(ffs))
-    brute = sorted(brute_points(_load(brute_dir))) if brute_dir else []
+    brute_summary = _load(brute_dir) if brute_dir else None
+    brute = sorted(brute_points(brute_summary)) if brute_dir else []
+    if brute_dir and config["landscape"]["kind"] == "two_valley":
+        # y drifts: the two runs estimate the same rate only over the same window.
+        bsteps = brute_summary["config"]["run"]["steps"]
+        window = (config["rare_event"].get("equilibration_steps", 0), config["run"]["steps"])
+        if window != (0, bsteps):
+            print(f"warning: the FFS flux stage counts steps {window[0]} to {window[1]}, the "
+                  f"brute-force run 0 to {bsteps}: on the drifting 2-D landscape their rates "
+                  f"belong to different windows", file=sys.stderr)
     slice_run = config["landscape"]["kind"] == "two_valley_slice"
     full_2d = config["landscape"]["kind"] == "two_valley"
     eta = config["dynamics"]["learning_rate"]
