@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -244,6 +245,150 @@ equilibration_steps = 200
         << "β = " << beta << ": FFS " << v.rate_per_step << " ± " << error << ", exact " << exact;
     std::printf("slice β = %g: FFS %.4e ± %.2e per step, exact %.4e, ratio %.3f\n", beta,
                 v.rate_per_step, error, exact, v.rate_per_step / exact);
+  }
+}
+
+// ---- the full 2-D two-valley landscape ---------------------------------------------------------
+
+/// The paper's sharp → flat escape on the FULL two-valley landscape (x and y move; hessian noise
+/// 2σH⁺ + εI), Langevin walkers (dt = 5e-4, Δ_S fixed) from the sharp bottom (−g2/2, 5) to the
+/// flat basin x ≥ 0: examples/escape_rates_sharp_to_flat_2d.toml and ffs_sharp_to_flat_2d.toml at
+/// reduced size. y drifts (~0.02 per unit time) and the barrier grows with it, so both methods
+/// estimate the escape rate of the same window, t = 0 … 10 (20000 steps from step 0).
+std::string two_valley_2d_config(std::int64_t walkers, const std::string& tail) {
+  return fmt::format(R"(
+[run]
+walkers = {}
+steps = 20000
+seed = 2607
+[landscape]
+kind = "two_valley"
+[dynamics]
+noise = "hessian"
+dt = 0.0005
+temperature = 0.001
+[init]
+positions = [[-0.09285714285714286, 5.0]]
+[sweep]
+temperature = [0.0006, 0.0008]
+{}
+)",
+                     walkers, tail);
+}
+
+TEST(FfsTwoValley2d, SharpToFlatRateMatchesBruteForce) {
+  // Brute force: arrivals / exposure time, s.e. rate/sqrt(arrivals) (Poisson count of a censored
+  // exponential). FFS: the replica mean, s.e. the larger of the replicas' and the AFtW error.
+  // Agreement within 4 combined standard errors at barrier exponents ~7.5 and ~5.6.
+  const std::string brute_text =
+      two_valley_2d_config(4000,
+                           "[observables]\nsample_every = 10000\n"
+                           "[observables.first_passage]\ntarget = \"flat\"\n");
+  const RunPlan brute_plan = load_config_text(brute_text, "<test>");
+  auto backend = make_cpu_backend(0);
+  const RunOutcome outcome = execute(brute_plan, *backend, {});
+  const std::string ffs_text = two_valley_2d_config(256, R"([rare_event]
+method = "ffs"
+order_parameter = "basin_distance"
+lambda_A = -0.085
+lambda_0 = -0.075
+lambda_B = 0.0
+trials = 1000
+replicas = 4
+)");
+  const FfsResult result = run_config(ffs_text);
+  ASSERT_EQ(result.variants.size(), 2u);
+  for (std::size_t v = 0; v < 2; ++v) {
+    const auto& passage = outcome.summaries.at(v).passage;
+    ASSERT_GT(passage.arrived, 50) << "variant " << v;
+    const double brute = passage.rate;
+    const double brute_se = brute / std::sqrt(static_cast<double>(passage.arrived));
+    const FfsVariantResult& f = result.variants.at(v);
+    const double eta = f.learning_rate;
+    const double rate = f.rate_per_step / eta;
+    const double se =
+        std::max(f.rate_std_error, f.rate_per_step * f.rate_relative_error_aftw) / eta;
+    const double z = (rate - brute) / std::hypot(se, brute_se);
+    EXPECT_LT(std::fabs(z), 4.0) << "variant " << v << ": FFS " << rate << " ± " << se
+                                 << ", brute force " << brute << " ± " << brute_se;
+    EXPECT_LT(se / rate, 0.15) << "variant " << v;  // the test has power: < 15 % per method
+    EXPECT_LT(brute_se / brute, 0.15) << "variant " << v;
+    std::printf(
+        "2-D Δ_S = %g: FFS %.4e ± %.2e, brute force %.4e ± %.2e (%lld arrivals), ratio "
+        "%.3f, z %.2f\n",
+        brute_plan.variants[v].temperature(), rate, se, brute, brute_se,
+        static_cast<long long>(passage.arrived), rate / brute, z);
+  }
+}
+
+// ---- sweeps ----------------------------------------------------------------------------------
+
+TEST(FfsSweep, EveryVariantGetsItsRateInSummaryAndResults) {
+  // A grid over η and σ (Δ_S = ησ: 0.08, 0.1, 0.1, 0.125) and a landscape parameter run through
+  // the CLI: summary.json and results.h5 /rare_events carry one rate per variant, the same
+  // numbers, per unit time = per step / that variant's η; the rate grows with Δ_S and falls with
+  // the depth of the start well (Arrhenius factors e^2.5 and e^2 here, far outside the errors).
+  const std::filesystem::path dir =
+      std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_sweep";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  {
+    std::string text = double_well_config(10, 0.01, 200, 2,
+                                          "[sweep]\nlearning_rate = [0.01, 0.0125]\n"
+                                          "noise_strength = [8.0, 10.0]\n"
+                                          "depth_sharp = [1.0, 1.2]\n");
+    const std::string temperature = "temperature = 0.1";
+    text.replace(text.find(temperature), temperature.size(), "noise_strength = 10.0");
+    std::ofstream config(dir / "ffs.toml");
+    config << text;
+  }
+  const std::string command = std::string(SGDWALK_CLI) + " run " + (dir / "ffs.toml").string() +
+                              " --out " + (dir / "run").string() + " --backend cpu -q";
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::ifstream in(dir / "run" / "summary.json");
+  const nlohmann::json summary = nlohmann::json::parse(in);
+  const auto& variants = summary.at("rare_events").at("variants");
+  ASSERT_EQ(variants.size(), 8u);
+  const auto items = testing::h5_items(dir / "run" / "results.h5");
+  const auto doubles = [&](const std::string& name) {
+    const std::string& bytes = items.at(name).bytes;
+    std::vector<double> values(bytes.size() / sizeof(double));
+    std::memcpy(values.data(), bytes.data(), bytes.size());
+    return values;
+  };
+  const std::vector<double> per_step = doubles("/rare_events/rate_per_step");
+  const std::vector<double> per_time = doubles("/rare_events/rate_per_time");
+  ASSERT_EQ(per_step.size(), 8u);
+  ASSERT_EQ(per_time.size(), 8u);
+  // Grid order: the first swept key varies slowest.
+  const auto rate = [&](int eta, int sigma, int depth) {
+    return variants.at(4 * eta + 2 * sigma + depth).at("rate_per_time").get<double>();
+  };
+  for (int v = 0; v < 8; ++v) {
+    const auto& variant = variants.at(v);
+    const double eta = variant.at("swept").at("learning_rate").get<double>();
+    const double sigma = variant.at("swept").at("noise_strength").get<double>();
+    const double depth = variant.at("swept").at("depth_sharp").get<double>();
+    EXPECT_EQ(eta, v < 4 ? 0.01 : 0.0125) << v;
+    EXPECT_EQ(sigma, v % 4 < 2 ? 8.0 : 10.0) << v;
+    EXPECT_EQ(depth, v % 2 == 0 ? 1.0 : 1.2) << v;
+    EXPECT_NEAR(variant.at("temperature").get<double>(), eta * sigma, 1e-15) << v;
+    const double step_rate = variant.at("rate_per_step").get<double>();
+    EXPECT_GT(step_rate, 0) << v;
+    EXPECT_EQ(per_step[v], step_rate) << v;
+    EXPECT_EQ(per_time[v], variant.at("rate_per_time").get<double>()) << v;
+    EXPECT_DOUBLE_EQ(per_time[v], step_rate / eta) << v;
+    EXPECT_EQ(variant.at("replicas").size(), 2u) << v;
+    EXPECT_EQ(items.count(fmt::format("/rare_events/variant{}/replica1/stage_counts", v)), 1u);
+  }
+  for (int depth = 0; depth < 2; ++depth) {
+    EXPECT_LT(rate(0, 0, depth), rate(0, 1, depth)) << "Δ_S 0.08 < 0.1 at η = 0.01";
+    EXPECT_LT(rate(1, 0, depth), rate(1, 1, depth)) << "Δ_S 0.1 < 0.125 at η = 0.0125";
+  }
+  for (int eta = 0; eta < 2; ++eta) {
+    for (int sigma = 0; sigma < 2; ++sigma) {
+      EXPECT_LT(rate(eta, sigma, 1), rate(eta, sigma, 0)) << "deeper start well, slower escape";
+    }
   }
 }
 

@@ -4,7 +4,7 @@
 # (defaults: build/sgdwalk and runs/validation, relative to the repository root). Each run is one
 # `sgdwalk run` of an example config; each figure is one `python3 -m sgdwalk_plot` of its run
 # directory (PNG into docs/figures, with the markdown tables next to them). Prints the CPU time of
-# every run: about 1.5 minutes in all. SGDWALK_THREADS sets the thread count (default: all
+# every run: about 4 minutes in all. SGDWALK_THREADS sets the thread count (default: all
 # cores); results do not depend on it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,3 +39,7 @@ done
   --threads "$threads" --force -q
 PYTHONPATH=python "$python" -m sgdwalk_plot.rare_events "$runs/ffs_sharp_to_flat" \
   --brute-force "$runs/escape_rates_sharp_to_flat" --out docs/figures --formats png -q
+
+# The same escape on the full 2-D landscape (y drifts; VALIDATION.md section 10, "The full 2-D
+# landscape"): brute force and FFS over the same window (~2 CPU-minutes).
+scripts/ffs-sharp-to-flat-2d.sh "$sgdwalk" "$runs"

@@ -3,6 +3,13 @@ against 1/Delta_S, with brute-force first-passage rates of another run where the
 theory of the fixed-y slice (1/MFPT from the quadrature with the discrete-observation shift, and
 the Kramers limit), plus a markdown table.
 
+On the full 2-D landscape (kind = "two_valley") y drifts during the run and the barrier grows with
+it, so there is no stationary rate to compare with: the theory lines are then the ADIABATIC guide,
+the slice's rate k(y) at the y of the noise-free path from the start position, averaged over the
+flux stage's window [equilibration_steps, steps] with the survival weight of an arrivals / exposure
+estimate (docs/VALIDATION.md section 10, "The full 2-D landscape"), and the table adds the ratio
+and the z-score of FFS against the brute-force run (its s.e.: rate / sqrt(arrivals)).
+
     python3 -m sgdwalk.plot.rare_events FFS_RUN [--brute-force RUN] [--out DIR] [--formats png,svg]
     python3 -m sgdwalk_plot.rare_events ...      (the same)
 
@@ -15,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import sys
 
 from . import theory
 
@@ -29,6 +37,37 @@ def _slice_params(config):
     names = ["f0", "x0", "x1", "x2", "y_f", "y_b", "y_d", "L_d"]
     p = theory.TwoValleyParams(**{n: land[n] for n in names if n in land})
     return p, land.get("y")
+
+
+def valley_path(p, x, y, eta, steps, samples=9):
+    """(t, y) at `samples` equally spaced times of the noise-free walk x <- x - eta dL/dx,
+    y <- y - eta dL/dy over `steps` steps (dL/dy by central differences: a guide, not an oracle)."""
+    h = 1e-6
+    every = max(1, steps // (samples - 1))
+    out = []
+    for k in range(steps + 1):
+        if k % every == 0:
+            out.append((k * eta, y))
+        gx = float(theory.loss_dx(p, x, y))
+        gy = float((theory.loss(p, x, y + h) - theory.loss(p, x, y - h)) / (2 * h))
+        x, y = x - eta * gx, y - eta * gy
+    return out
+
+
+def window_rate(rate_at, path):
+    """The arrivals / exposure rate of a window over which the rate follows rate_at(y) on the
+    path [(t, y)]: integral of k S dt / integral of S dt, S = exp(-integral of k) (trapezoids)."""
+    ts = [t for t, _ in path]
+    ks = [rate_at(y) for _, y in path]
+    survive, cum, num, den = [1.0], 0.0, 0.0, 0.0
+    for i in range(1, len(ts)):
+        cum += 0.5 * (ks[i] + ks[i - 1]) * (ts[i] - ts[i - 1])
+        survive.append(math.exp(-cum))
+    for i in range(1, len(ts)):
+        dt = ts[i] - ts[i - 1]
+        num += 0.5 * (ks[i] * survive[i] + ks[i - 1] * survive[i - 1]) * dt
+        den += 0.5 * (survive[i] + survive[i - 1]) * dt
+    return num / den
 
 
 def ffs_points(summary):
@@ -56,6 +95,32 @@ def brute_points(summary):
     return points
 
 
+def _guide_2d(config, eta):
+    """The adiabatic guide of a two_valley run: functions of Delta_S giving the window's
+    1/MFPT rate, its Kramers-limit rate and the barrier exponents at the window's ends, and the
+    y at the window's start and end."""
+    land = config["landscape"]
+    names = ["f0", "x0", "x1", "x2", "y_f", "y_b", "y_d", "L_d"]
+    p = theory.TwoValleyParams(**{n: land[n] for n in names if n in land})
+    x0, y0 = config["init"]["positions"][0][:2]
+    start = config["rare_event"].get("equilibration_steps", 0)
+    steps = config["run"]["steps"]
+    path = valley_path(p, x0, y0, eta, steps)
+    path = [(t, y) for t, y in path if t >= start * eta - 1e-12] or path[-1:]
+
+    def mfpt_rate(d):
+        return window_rate(lambda y: 1 / theory.escape_mfpt(p, y, d, theory.SHARP, eta), path)
+
+    def kramers(d):
+        return window_rate(lambda y: theory.kramers_rate(p, y, d, theory.SHARP), path)
+
+    def beta_range(d):
+        return (theory.barrier_exponent(p, path[0][1], d, theory.SHARP),
+                theory.barrier_exponent(p, path[-1][1], d, theory.SHARP))
+
+    return mfpt_rate, kramers, beta_range, (path[0][1], path[-1][1])
+
+
 def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=False):
     import matplotlib
     matplotlib.use("Agg")
@@ -65,8 +130,18 @@ def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=Fa
     config = ffs["config"]
     name = config["run"]["name"]
     points = sorted(ffs_points(ffs))
-    brute = sorted(brute_points(_load(brute_dir))) if brute_dir else []
+    brute_summary = _load(brute_dir) if brute_dir else None
+    brute = sorted(brute_points(brute_summary)) if brute_dir else []
+    if brute_dir and config["landscape"]["kind"] == "two_valley":
+        # y drifts: the two runs estimate the same rate only over the same window.
+        bsteps = brute_summary["config"]["run"]["steps"]
+        window = (config["rare_event"].get("equilibration_steps", 0), config["run"]["steps"])
+        if window != (0, bsteps):
+            print(f"warning: the FFS flux stage counts steps {window[0]} to {window[1]}, the "
+                  f"brute-force run 0 to {bsteps}: on the drifting 2-D landscape their rates "
+                  f"belong to different windows", file=sys.stderr)
     slice_run = config["landscape"]["kind"] == "two_valley_slice"
+    full_2d = config["landscape"]["kind"] == "two_valley"
     eta = config["dynamics"]["learning_rate"]
     rows = []
     fig, ax = plt.subplots(figsize=(6.4, 4.6))
@@ -88,6 +163,19 @@ def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=Fa
         ax.plot([1 / d for d in dense],
                 [1 / theory.escape_mfpt(p, y, d, theory.SHARP, eta) for d in dense], "-",
                 color="C2", lw=1, label="1/MFPT (quadrature, discrete shift)")
+    if full_2d:
+        mfpt_rate, kramers, beta_range, (ya, yb) = _guide_2d(config, eta)
+        grid = sorted({d for d, *_ in points} | {d for d, *_ in brute})
+        lo, hi = min(grid), max(grid)
+        dense = [lo * (hi / lo) ** (i / 12) for i in range(13)]  # smooth: ln k is ~linear
+        ax.plot([1 / d for d in dense], [kramers(d) for d in dense], "--", color="0.4",
+                label=f"Kramers limit, adiabatic (y = {ya:.3g} to {yb:.3g})")
+        ax.plot([1 / d for d in dense], [mfpt_rate(d) for d in dense], "-", color="C2", lw=1,
+                label="adiabatic 1/MFPT (slice quadrature at y(t), window mean)")
+        p2 = _slice_params({"landscape": config["landscape"]})[0]
+        ax.plot([1 / d for d in dense],
+                [1 / theory.escape_mfpt(p2, ya, d, theory.SHARP, eta) for d in dense], ":",
+                color="C1", lw=1, label=f"1/MFPT with y held at {ya:.3g} (the slice)")
     ax.set_yscale("log")
     ax.set_xlabel(r"$1/\Delta_S$")
     ax.set_ylabel(r"escape rate $k$ (per unit time, $t = \eta\cdot$step)")
@@ -100,6 +188,17 @@ def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=Fa
     plt.close(fig)
 
     brute_by = {round(d, 12): b for d, *b in brute}
+    if full_2d:
+        table = _table_2d(points, brute_by, mfpt_rate, kramers, beta_range)
+        with open(os.path.join(out, f"{name}_arrhenius.md"), "w") as f:
+            f.write(f"<!-- FFS against brute force on the full 2-D landscape; made by "
+                    f"sgdwalk_plot.rare_events from {os.path.basename(ffs_dir)}"
+                    f"{' and ' + os.path.basename(brute_dir) if brute_dir else ''}; regenerate "
+                    f"with scripts/ffs-sharp-to-flat-2d.sh -->\n")
+            f.write(table)
+        if not quiet:
+            print(table)
+        return table
     header = ["$\\Delta_S$", "β", "FFS rate ± s.e.", "AFtW rel. err.", "walker-steps",
               "brute force [95% CI]", "1/MFPT shifted", "FFS / theory", "Kramers"]
     for d, _, rate, se, aftw, cost in points:
@@ -124,6 +223,31 @@ def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=Fa
         f.write(table)
     if not quiet:
         print(table)
+    return table
+
+
+def _table_2d(points, brute_by, mfpt_rate, kramers, beta_range):
+    header = ["$\\Delta_S$", "β over the window", "FFS rate ± s.e.", "AFtW rel. err.",
+              "walker-steps", "brute force ± s.e. (arrivals)", "FFS / brute", "z",
+              "adiabatic 1/MFPT", "FFS / adiabatic", "adiabatic Kramers"]
+    rows = []
+    for d, _, rate, se, aftw, cost in points:
+        b0, b1 = beta_range(d)
+        cells = [f"{d:.4g}", f"{b0:.3g}–{b1:.3g}", f"{rate:.4g} ± {se:.2g}", f"{aftw:.3f}",
+                 f"{cost:.3g}"]
+        b = brute_by.get(round(d, 12))
+        if b and b[3] > 0:
+            brate, arrived = b[0], b[3]
+            bse = brate / math.sqrt(arrived)
+            z = (rate - brate) / math.hypot(se, bse)
+            cells += [f"{brate:.4g} ± {bse:.2g} ({arrived})", f"{rate / brate:.3f}", f"{z:+.2f}"]
+        else:
+            cells += ["", "", ""]
+        guide = mfpt_rate(d)
+        cells += [f"{guide:.4g}", f"{rate / guide:.3f}", f"{kramers(d):.4g}"]
+        rows.append(cells)
+    table = "| " + " | ".join(header) + " |\n|" + "---|" * len(header) + "\n"
+    table += "".join("| " + " | ".join(r) + " |\n" for r in rows)
     return table
 
 
