@@ -473,22 +473,25 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
       }
     }
   } else {
-    // Each process reads its parts and moves their integer counts out of them; a part that
-    // cannot be read fails the job (with its rank and the reason) before any message.
-    std::vector<PartContribution> mine;
+    // Each process reads its parts one at a time, moves their integer counts out and encodes the
+    // rest (its memory: one part and the compact message); a part that cannot be read fails the
+    // job (with its rank and the reason) before any message.
+    std::vector<PartContribution> mine;  // positions only, for the walker records
+    std::string message;
     JobCounts counts(plan);
     const auto read_start = Clock::now();
     if (const auto code = agree(comm, [&] {
           for (const std::int64_t k : runner.parts()) {
             const PartId part{k, parts};
-            mine.push_back(load_part(plan, part, part_directory(run, part).string()));
-            take_counts(plan, mine.back().data, counts);
+            PartContribution c = load_part(plan, part, part_directory(run, part).string());
+            take_counts(plan, c.data, counts);
+            encode_part(plan, c, message);
+            c.data = RunData{};
+            mine.push_back(std::move(c));
           }
         })) {
       return JobResult{*code, 0, std::nullopt, {}};
     }
-    std::string message;
-    for (const auto& c : mine) encode_part(plan, c, message);
     const auto messages_start = Clock::now();
     // From here on a process that fails ends the job (MPI_Abort): the others may be waiting for
     // its messages. results.h5 is written last (under a temporary name, then renamed).
@@ -502,27 +505,40 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
           for (const auto& c : mine) send_walkers(comm, plan, run, c);
         }
       } else {
-        std::vector<PartContribution> all = std::move(mine);
+        // Every part's record, by part index; the walker records arrive rank by rank, part by
+        // part, in the order the ranks send them. Rank 0's own parts keep their walker files.
+        std::vector<PartRecord> records(static_cast<std::size_t>(parts));
+        std::vector<bool> present(static_cast<std::size_t>(parts), false);
         std::uint64_t gathered_bytes = 0, walker_bytes = 0;
-        for (const auto& m : messages) gathered_bytes += m.size();
-        for (int r = 1; r < comm.size(); ++r) {
-          for (auto& c : decode_parts(plan, messages[static_cast<std::size_t>(r)], r)) {
-            if (c.part.count != parts || c.part.index % comm.size() != r) {
+        for (int r = 0; r < comm.size(); ++r) {
+          gathered_bytes += messages[static_cast<std::size_t>(r)].size();
+          for (PartRecord& record : index_parts(plan, messages[static_cast<std::size_t>(r)], r)) {
+            PartContribution& c = record.header;
+            const auto k = static_cast<std::size_t>(c.part.index);
+            if (c.part.count != parts || c.part.index % comm.size() != r || present[k]) {
               throw std::runtime_error(
                   fmt::format("rank {} sent part {}, not one of its parts", r, to_string(c.part)));
             }
-            if (plan.per_walker_output) {
+            present[k] = true;
+            if (plan.per_walker_output && r == 0) {
+              c.walkers = mine[k / static_cast<std::size_t>(comm.size())].walkers;
+            } else if (plan.per_walker_output) {
               c.walkers = receive_walkers(comm, plan, run, c, r);
               walker_bytes +=
                   static_cast<std::uint64_t>((c.progress.walker_begin - c.progress.part_begin) *
                                              walker_record_bytes(plan.dim));
             }
-            all.push_back(std::move(c));
+            records[k] = std::move(record);
           }
         }
+        if (std::find(present.begin(), present.end(), false) != present.end()) {
+          throw std::runtime_error("a part is missing from the processes' results");
+        }
         const auto combine_start = Clock::now();
-        MergedRun merged =
-            combine_parts(plan, all, [&](RunData& data) { put_counts(plan, counts, data); });
+        MergedRun merged = combine_parts(
+            plan, parts,
+            [&](std::int64_t k) { return decode_part(plan, records[static_cast<std::size_t>(k)]); },
+            [&](RunData& data) { put_counts(plan, counts, data); });
         // How the results came to rank 0 (bench/RESULTS.md, "MPI jobs"): the seconds of each
         // phase as rank 0 saw them, and the bytes of each kind of message.
         record.provenance["parallel"]["results"] = {
@@ -538,7 +554,9 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
           // The processes ran at once: the job's simulation time is its slowest part's, so that
           // summary.json's walker-steps/s is the job's rate (a merge of shards sums them).
           double slowest = 0;
-          for (const auto& c : all) slowest = std::max(slowest, c.progress.simulate_seconds);
+          for (const auto& record : records) {
+            slowest = std::max(slowest, record.header.progress.simulate_seconds);
+          }
           merged.record = record;
           merged.outcome.progress.simulate_seconds = slowest;
           merged.outcome.backend_description = fmt::format(

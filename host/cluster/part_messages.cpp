@@ -113,13 +113,15 @@ class Reader {
     }
     s.entries() = std::move(entries);
   }
-  std::string text() {
-    const auto n = value<std::uint64_t>();
+  /// The next `n` bytes.
+  std::string_view bytes(std::uint64_t n) {
     need(n);
-    std::string out(bytes_.substr(at_, static_cast<std::size_t>(n)));
+    const std::string_view out = bytes_.substr(at_, static_cast<std::size_t>(n));
     at_ += static_cast<std::size_t>(n);
     return out;
   }
+  /// Every byte not read yet.
+  std::string_view rest() { return bytes(bytes_.size() - at_); }
   [[noreturn]] void fail(const std::string& what) const {
     throw std::runtime_error(
         fmt::format("the results rank {} sent are corrupt: {} (at byte {} of {})", from_, what, at_,
@@ -170,7 +172,9 @@ void put_counts(const RunPlan& plan, const JobCounts& counts, RunData& data) {
 }
 
 void encode_part(const RunPlan& plan, const PartContribution& part, std::string& out) {
+  const std::size_t length_at = out.size();
   Writer w(out);
+  w.value(std::uint64_t{0});  // the record's length after this field, set below
   const RunProgress& p = part.progress;
   for (const std::int64_t v :
        {part.part.index, part.part.count, p.walker_begin, p.walker_end, p.step, part.sessions}) {
@@ -198,14 +202,19 @@ void encode_part(const RunPlan& plan, const PartContribution& part, std::string&
       w.sketch(s.loss_sketch);
     }
   }
+  const std::uint64_t length = out.size() - length_at - sizeof(std::uint64_t);
+  std::memcpy(out.data() + length_at, &length, sizeof length);
 }
 
-std::vector<PartContribution> decode_parts(const RunPlan& plan, std::string_view bytes, int from) {
-  Reader r(bytes, from);
-  std::vector<PartContribution> parts;
-  const auto samples = plan.sample_count();
-  while (!r.done()) {
-    PartContribution c;
+std::vector<PartRecord> index_parts(const RunPlan& plan, std::string_view bytes, int from) {
+  Reader message(bytes, from);
+  std::vector<PartRecord> records;
+  while (!message.done()) {
+    PartRecord record;
+    record.from = from;
+    const std::string_view body = message.bytes(message.value<std::uint64_t>());
+    Reader r(body, from);
+    PartContribution& c = record.header;
     c.part.index = r.value<std::int64_t>();
     c.part.count = r.value<std::int64_t>();
     if (c.part.count < 1 || c.part.index < 0 || c.part.index >= c.part.count) {
@@ -219,7 +228,7 @@ std::vector<PartContribution> decode_parts(const RunPlan& plan, std::string_view
     c.sessions = r.value<std::int64_t>();
     c.progress.simulate_seconds = r.value<double>();
     c.wall_seconds = r.value<double>();
-    c.backend = r.text();
+    c.backend = std::string(r.bytes(r.value<std::uint64_t>()));
     const RunProgress& p = c.progress;
     if (p.walker_begin < range.begin || p.walker_begin > range.end ||
         p.walker_end < p.walker_begin || p.walker_end > range.end || p.step < 0 ||
@@ -227,27 +236,36 @@ std::vector<PartContribution> decode_parts(const RunPlan& plan, std::string_view
       r.fail(fmt::format("part {} at walkers [{}, {}), step {}", to_string(c.part), p.walker_begin,
                          p.walker_end, p.step));
     }
-    c.data.resize(plan, 0);
-    const auto [first, end] = held_variants(plan, range.begin, range.end);
-    for (std::int64_t v = first; v < end; ++v) {
-      VariantTally& t = c.data.tallies.variants[static_cast<std::size_t>(v)];
-      r.moments(t.freezing_time);
-      r.moments(t.y_freeze);
-      r.moments(t.crossings);
-      r.moments(t.passage_steps);
-      r.sum(t.exposure_steps);
-      r.sketch(t.y_freeze_sketch);
-      for (std::int64_t k = 0; k < samples; ++k) {
-        SampleTally& s = c.data.tallies.samples[static_cast<std::size_t>(v * samples + k)];
-        r.moments(s.progress);
-        r.moments(s.loss);
-        r.sketch(s.progress_sketch);
-        r.sketch(s.loss_sketch);
-      }
-    }
-    parts.push_back(std::move(c));
+    record.partials = r.rest();
+    records.push_back(std::move(record));
   }
-  return parts;
+  return records;
+}
+
+PartContribution decode_part(const RunPlan& plan, const PartRecord& record) {
+  PartContribution c = record.header;
+  Reader r(record.partials, record.from);
+  const auto samples = plan.sample_count();
+  c.data.resize(plan, 0);
+  const auto [first, end] = held_variants(plan, c.progress.part_begin, c.progress.end_of_part());
+  for (std::int64_t v = first; v < end; ++v) {
+    VariantTally& t = c.data.tallies.variants[static_cast<std::size_t>(v)];
+    r.moments(t.freezing_time);
+    r.moments(t.y_freeze);
+    r.moments(t.crossings);
+    r.moments(t.passage_steps);
+    r.sum(t.exposure_steps);
+    r.sketch(t.y_freeze_sketch);
+    for (std::int64_t k = 0; k < samples; ++k) {
+      SampleTally& s = c.data.tallies.samples[static_cast<std::size_t>(v * samples + k)];
+      r.moments(s.progress);
+      r.moments(s.loss);
+      r.sketch(s.progress_sketch);
+      r.sketch(s.loss_sketch);
+    }
+  }
+  if (!r.done()) r.fail(fmt::format("part {} has bytes left over", to_string(c.part)));
+  return c;
 }
 
 }  // namespace sgdwalk

@@ -37,12 +37,22 @@ void take_counts(const RunPlan& plan, RunData& data, JobCounts& counts);
 /// Sets `data`'s integer counts to `counts` (rank 0, after the reduction).
 void put_counts(const RunPlan& plan, const JobCounts& counts, RunData& data);
 
-/// Appends part `part` without its counts (take_counts first): its position, timing, backend name,
-/// and the moments and quantile sketches of the variants it holds walkers of.
+/// Appends part `part` without its counts (take_counts first): its length, position, timing,
+/// backend name, and the moments and quantile sketches of the variants it holds walkers of.
 void encode_part(const RunPlan& plan, const PartContribution& part, std::string& out);
 
-/// The parts encoded one after another in `bytes` (rank `from`'s message). Throws
-/// std::runtime_error naming the rank when the message does not fit the plan.
-std::vector<PartContribution> decode_parts(const RunPlan& plan, std::string_view bytes, int from);
+/// One part in a message: what it says about itself, its partials still encoded.
+struct PartRecord {
+  PartContribution header;    ///< part, progress, timing, backend; no data
+  std::string_view partials;  ///< points into the message
+  int from = 0;               ///< the rank that sent it
+};
+
+/// The parts encoded one after another in `bytes` (rank `from`'s message), their partials not yet
+/// decoded. Throws std::runtime_error naming the rank when the message does not fit the plan.
+std::vector<PartRecord> index_parts(const RunPlan& plan, std::string_view bytes, int from);
+
+/// The part of `record`, its partials decoded into data (sized for the plan, counts zero).
+PartContribution decode_part(const RunPlan& plan, const PartRecord& record);
 
 }  // namespace sgdwalk

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -69,12 +70,18 @@ RunDirectoryError usage_error(const std::string& message) {
   return RunDirectoryError(message, true);
 }
 
-/// Adds a part's exact tallies and integer counters to `total` (exact: any order, same bits).
-void add_part(RunData& total, const RunData& part) {
-  for (std::size_t v = 0; v < total.tallies.variants.size(); ++v) {
+/// Adds a part's exact tallies and integer counters to `total` (exact: any order, same bits); the
+/// tallies of the variants [first_variant, end_variant) only (the others of the part are empty).
+void add_part(RunData& total, const RunData& part, std::size_t first_variant = 0,
+              std::size_t end_variant = SIZE_MAX) {
+  end_variant = std::min(end_variant, total.tallies.variants.size());
+  const std::size_t samples = total.tallies.variants.empty()
+                                  ? 0
+                                  : total.tallies.samples.size() / total.tallies.variants.size();
+  for (std::size_t v = first_variant; v < end_variant; ++v) {
     total.tallies.variants[v].merge(part.tallies.variants[v]);
   }
-  for (std::size_t i = 0; i < total.tallies.samples.size(); ++i) {
+  for (std::size_t i = first_variant * samples; i < end_variant * samples; ++i) {
     SampleTally& to = total.tallies.samples[i];
     const SampleTally& from = part.tallies.samples[i];
     to.progress.merge(from.progress);
@@ -323,19 +330,9 @@ PartContribution load_part(const RunPlan& plan, PartId part, const std::string& 
   return c;
 }
 
-MergedRun combine_parts(const RunPlan& plan, const std::vector<PartContribution>& parts,
+MergedRun combine_parts(const RunPlan& plan, std::int64_t count,
+                        const std::function<PartContribution(std::int64_t)>& part_at,
                         const std::function<void(RunData&)>& before_summaries) {
-  const auto count = static_cast<std::int64_t>(parts.size());
-  std::vector<const PartContribution*> ordered(parts.size(), nullptr);
-  for (const auto& c : parts) {
-    const auto k = static_cast<std::size_t>(c.part.index);
-    if (c.part.count != count || c.part.index < 0 || c.part.index >= count ||
-        ordered[k] != nullptr) {
-      throw std::logic_error(
-          fmt::format("combine_parts: part {} among {} parts", to_string(c.part), count));
-    }
-    ordered[k] = &c;
-  }
   const std::int64_t W = plan.walkers_per_variant;
   MergedRun merged;
   merged.plan = plan;
@@ -348,26 +345,35 @@ MergedRun combine_parts(const RunPlan& plan, const std::vector<PartContribution>
   double simulate_seconds = 0;
   bool complete = true;
   std::vector<std::string> backends;
-  // In part order: the tallies are exact (any order gives the same bits), and the order is fixed
-  // whatever the number of processes that held the parts.
-  for (const PartContribution* c : ordered) {
-    const RunProgress& at = c->progress;
-    add_part(data, c->data);
+  // In part order, one part at a time (memory: the sum and one part): the tallies are exact (any
+  // order gives the same bits), and the order is fixed whatever the number of processes that held
+  // the parts.
+  for (std::int64_t k = 0; k < count; ++k) {
+    const PartContribution c = part_at(k);
+    if (!(c.part == PartId{k, count})) {
+      throw std::logic_error(
+          fmt::format("combine_parts: part {} given as part {}/{}", to_string(c.part), k, count));
+    }
+    const RunProgress& at = c.progress;
+    const std::int64_t end = at.end_of_part();
+    if (end > at.part_begin) {
+      add_part(data, c.data, static_cast<std::size_t>(at.part_begin / W),
+               static_cast<std::size_t>((end - 1) / W + 1));
+    }
     walker_steps_done += (at.walker_begin - at.part_begin) * plan.steps +
                          (at.walker_end - at.walker_begin) * at.step;
     simulate_seconds += at.simulate_seconds;
-    complete = complete && c->complete();
+    complete = complete && c.complete();
     // Variants with walkers of this part that have not reached the last step.
-    for (std::int64_t v = at.walker_begin / W;
-         at.walker_begin < at.part_end && v <= (at.part_end - 1) / W; ++v) {
+    for (std::int64_t v = at.walker_begin / W; at.walker_begin < end && v <= (end - 1) / W; ++v) {
       unfinished[static_cast<std::size_t>(v)] = true;
     }
-    if (c->walkers && at.walker_begin > at.part_begin) {
-      walkers->add({at.part_begin, at.walker_begin}, c->walkers);
+    if (c.walkers && at.walker_begin > at.part_begin) {
+      walkers->add({at.part_begin, at.walker_begin}, c.walkers);
     }
-    if (!c->backend.empty() &&
-        std::find(backends.begin(), backends.end(), c->backend) == backends.end()) {
-      backends.push_back(c->backend);
+    if (!c.backend.empty() &&
+        std::find(backends.begin(), backends.end(), c.backend) == backends.end()) {
+      backends.push_back(c.backend);
     }
   }
   if (before_summaries) before_summaries(data);

@@ -78,13 +78,14 @@ struct PartContribution {
 /// never started). Checks that it is that part of `plan`'s run.
 PartContribution load_part(const RunPlan& plan, PartId part, const std::string& dir);
 
-/// Combines every part of a job (in any order; added in part order): the run's results when all
-/// are complete, else the partial results of a stopped run: the tallies of every finished walker,
-/// with the results of the variants [0, variants_done) whose walkers have all finished (later
-/// variants blanked, as in a stopped single run) and the walkers finished so far.
-/// `before_summaries` may change the combined data before the statistics are read from it (rank 0
-/// sets the integer counts reduced over the processes).
-MergedRun combine_parts(const RunPlan& plan, const std::vector<PartContribution>& parts,
+/// Combines the `count` parts of a job, asking `part_at(k)` for part k in part order and holding
+/// one at a time: the run's results when all are complete, else the partial results of a stopped
+/// run: the tallies of every finished walker, with the results of the variants [0, variants_done)
+/// whose walkers have all finished (later variants blanked, as in a stopped single run) and the
+/// walkers finished so far. `before_summaries` may change the combined data before the statistics
+/// are read from it (rank 0 sets the integer counts reduced over the processes).
+MergedRun combine_parts(const RunPlan& plan, std::int64_t count,
+                        const std::function<PartContribution(std::int64_t)>& part_at,
                         const std::function<void(RunData&)>& before_summaries = {});
 
 /// merge_shards, then writes config.toml, summary.json and results.h5 into `out_dir` (created;
