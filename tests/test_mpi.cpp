@@ -65,10 +65,6 @@ void expect_contains(const std::string& text, const std::string& part) {
   EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
 }
 
-std::string mpirun(int ranks) {
-  return kMpiexec + " --oversubscribe -np " + std::to_string(ranks) + " " + SGDWALK_CLI;
-}
-
 /// `mpirun -np ranks sgdwalk arguments` (each rank started through `launcher` when given: a
 /// program that runs its arguments), waited for.
 testing::CommandResult run_mpi(int ranks, const std::string& arguments,
