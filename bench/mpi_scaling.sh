@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Strong scaling of MPI jobs on one machine (issue 14): walker-steps/s of 1 process x T threads
-# against T ranks x 1 thread on the paper phase diagram, the start-up and merge overhead of a job,
-# and the size of the parts' tallies. Writes bench/results/mpi-scaling-<date>.json.
+# against T ranks x 1 thread on the paper phase diagram, the start-up overhead of a job and its
+# results exchange (summary.json's parallel.results), and the merge of 64 shards' tallies.
+# Writes bench/results/mpi-scaling-<date>.json.
 #   bench/mpi_scaling.sh [BUILD_DIR] [REPEATS] [CONFIG...]
 # Defaults: build, 2 repeats, examples/small/paper_phase_diagram.toml then
 # examples/paper_phase_diagram.toml (the full one once). Needs an MPI build (sgdwalk info).
@@ -28,10 +29,14 @@ import json, os, sys
 name, config, processes, threads, wall, run = sys.argv[1:7]
 s = json.load(open(os.path.join(run, "summary.json")))
 steps = s["timing"]["walker_steps"]
-print(json.dumps({"case": name, "config": config, "processes": int(processes),
-                  "threads_per_process": int(threads), "wall_seconds": float(wall),
-                  "walker_steps": steps, "walker_steps_per_second": steps / float(wall),
-                  "load_average_1min": os.getloadavg()[0]}))
+row = {"case": name, "config": config, "processes": int(processes),
+       "threads_per_process": int(threads), "wall_seconds": float(wall),
+       "walker_steps": steps, "walker_steps_per_second": steps / float(wall),
+       "load_average_1min": os.getloadavg()[0]}
+# A job's results exchange (counts reduced, partials gathered, as rank 0 timed them).
+if "results" in s.get("parallel", {}):
+    row["results_exchange"] = s["parallel"]["results"]
+print(json.dumps(row))
 PY
 }
 

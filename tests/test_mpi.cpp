@@ -65,13 +65,13 @@ void expect_contains(const std::string& text, const std::string& part) {
   EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
 }
 
-std::string mpirun(int ranks) {
-  return kMpiexec + " --oversubscribe -np " + std::to_string(ranks) + " " + SGDWALK_CLI;
-}
-
-/// `mpirun -np ranks sgdwalk arguments`, waited for.
-testing::CommandResult run_mpi(int ranks, const std::string& arguments) {
-  const std::string command = mpirun(ranks) + " " + arguments + " 2>&1";
+/// `mpirun -np ranks sgdwalk arguments` (each rank started through `launcher` when given: a
+/// program that runs its arguments), waited for.
+testing::CommandResult run_mpi(int ranks, const std::string& arguments,
+                               const std::string& launcher = "") {
+  const std::string command = kMpiexec + " --oversubscribe -np " + std::to_string(ranks) + " " +
+                              (launcher.empty() ? "" : launcher + " ") + SGDWALK_CLI + " " +
+                              arguments + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return {-1, "popen failed"};
   std::string output;
@@ -274,6 +274,56 @@ TEST(Mpi, AFailingRankFailsTheJobWithItsRankAndReason) {
   EXPECT_FALSE(fs::exists(dir / "run" / "results.h5"));
   EXPECT_TRUE(read_json(dir / "run" / "summary.json")["partial"].get<bool>());
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));  // no hang
+}
+
+TEST(Mpi, AFailureWhileSendingResultsFailsTheJobWithoutOutputs) {
+  SKIP_WITHOUT_MPI();
+  // Rank 2 of 3 fails after the counts and partials were gathered, while rank 0 waits for its
+  // walker records: the job must end at once (MPI_Abort), not wait, and write no results.
+  const fs::path dir = scratch("failing_results");
+  testing::write_bytes(dir / "c.toml", config_text("two_valley", "hessian", "double", 40));
+  const auto start = std::chrono::steady_clock::now();
+  setenv("SGDWALK_TEST_FAIL_RANK", "2:results", 1);
+  const auto failed = run_mpi(
+      3, "run " + (dir / "c.toml").string() + " --backend cpu -q --out " + (dir / "run").string());
+  unsetenv("SGDWALK_TEST_FAIL_RANK");
+  EXPECT_NE(failed.exit_code, 0);
+  expect_contains(failed.output, "sgdwalk: rank 2 of 3 (");
+  expect_contains(failed.output, "error: injected failure while sending results");
+  EXPECT_FALSE(fs::exists(dir / "run" / "results.h5"));
+  EXPECT_TRUE(read_json(dir / "run" / "summary.json")["partial"].get<bool>());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));  // no hang
+}
+
+/// Whether this process may make private mounts (root, and a container that allows unshare -m).
+bool can_unshare_mounts() {
+  return geteuid() == 0 && std::system("unshare -m true >/dev/null 2>&1") == 0;
+}
+
+TEST(Mpi, RanksThatDoNotShareTheRunDirectorySendTheirResultsAsMessages) {
+  SKIP_WITHOUT_MPI();
+  if (!can_unshare_mounts()) GTEST_SKIP() << "needs root and unshare -m (mount namespaces)";
+  // Nodes without a shared file system: ranks 1 and 2 see a private, empty tmpfs where rank 0 has
+  // dir/out, so they cannot read or write rank 0's run directory; their results (counts, partials
+  // and per-walker records) must reach rank 0 as messages and give the single run's files.
+  const fs::path dir = scratch("unshared");
+  const std::string text = config_text("two_valley", "hessian", "double", 37);
+  run_single(dir, text);
+  fs::create_directories(dir / "out");
+  const fs::path launcher = dir / "private-out.sh";
+  testing::write_bytes(launcher,
+                       "#!/bin/sh\n"
+                       "[ \"$OMPI_COMM_WORLD_RANK\" = 0 ] && exec \"$@\"\n"
+                       "exec unshare -m sh -c 'mount -t tmpfs tmpfs \"$0\" && exec \"$@\"' " +
+                           (dir / "out").string() + " \"$@\"\n");
+  const fs::path out = dir / "out" / "run";
+  const auto result = run_mpi(
+      3, "run " + (dir / "c.toml").string() + " --backend cpu --threads 1 --out " + out.string(),
+      "sh " + launcher.string());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  expect_contains(result.output, " is not shared with rank 1 ");
+  expect_same_run(dir / "single", out);
+  EXPECT_EQ(read_json(out / "summary.json")["parallel"]["processes"], 3);
 }
 
 TEST(Mpi, ShardsAndExistingDirectoriesAreRefusedByRankZeroAlone) {

@@ -4,13 +4,17 @@
 // missing, duplicated, foreign and unfinished shards with a message naming them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "backend/backend.hpp"
+#include "cluster/part_messages.hpp"
 #include "cluster/parts.hpp"
 #include "config/config.hpp"
 #include "run/checkpoint.hpp"
@@ -235,6 +239,90 @@ TEST(Shards, DivergedWalkersMergeExactly) {
   expect_shards_merge_to_single_run(
       "divergent",
       config_text("two_valley", "hessian", "double", 17, "learning_rate = [0.05, 30.0]\n"), {3});
+}
+
+TEST(Shards, PartMessagesCarryThePartsExactly) {
+  // What an MPI job's processes send rank 0 (part_messages.hpp), without MPI: 5 parts held by 2
+  // "processes" (part K by process K mod 2); each moves its parts' counts out and encodes the
+  // rest; the counts are added element-wise and their minima taken (what MPI_Reduce does with
+  // MPI_SUM and MPI_MIN on MPI_UINT64_T); rank 0 indexes the messages, decodes part by part in
+  // part order and combines. The result must be the merge of the same shards (and so the single
+  // run), counts and first non-finite steps included (diverging walkers).
+  const std::string text =
+      config_text("two_valley", "hessian", "double", 17, "learning_rate = [0.05, 30.0]\n");
+  const fs::path dir = scratch("messages");
+  run_single(text, dir / "single");
+  const RunPlan plan = load_config_text(text, "shards.toml");
+  constexpr std::int64_t kParts = 5;
+  constexpr int kProcesses = 2;
+  std::vector<std::string> shard_dirs;
+  for (std::int64_t k = 0; k < kParts; ++k) {
+    shard_dirs.push_back((dir / ("part-" + std::to_string(k))).string());
+    run_shard(text, {k, kParts}, shard_dirs.back());
+  }
+  std::vector<std::string> messages(kProcesses);
+  std::vector<JobCounts> counts(kProcesses, JobCounts(plan));
+  std::vector<std::shared_ptr<WalkerStore>> walkers(kParts);
+  for (std::int64_t k = 0; k < kParts; ++k) {
+    const auto j = static_cast<std::size_t>(k % kProcesses);
+    PartContribution c = load_part(plan, {k, kParts}, shard_dirs[static_cast<std::size_t>(k)]);
+    ASSERT_TRUE(c.complete());
+    take_counts(plan, c.data, counts[j]);
+    for (const auto& t : c.data.tallies.variants) {
+      EXPECT_EQ(t.walkers, 0);  // moved out: the message carries no counts
+      EXPECT_EQ(t.first_nonfinite_step, -1);
+    }
+    encode_part(plan, c, messages[j]);
+    walkers[static_cast<std::size_t>(k)] = c.walkers;
+  }
+  JobCounts total = counts[0];
+  for (std::size_t i = 0; i < total.sums.size(); ++i) total.sums[i] += counts[1].sums[i];
+  for (std::size_t v = 0; v < total.minima.size(); ++v) {
+    total.minima[v] = std::min(total.minima[v], counts[1].minima[v]);
+  }
+  std::vector<PartRecord> records(kParts);
+  for (int j = 0; j < kProcesses; ++j) {
+    for (PartRecord& record : index_parts(plan, messages[static_cast<std::size_t>(j)], j)) {
+      EXPECT_EQ(record.header.part.index % kProcesses, j);
+      record.header.walkers = walkers[static_cast<std::size_t>(record.header.part.index)];
+      records[static_cast<std::size_t>(record.header.part.index)] = record;
+    }
+  }
+  const MergedRun combined = combine_parts(
+      plan, kParts,
+      [&](std::int64_t k) { return decode_part(plan, records[static_cast<std::size_t>(k)]); },
+      [&](RunData& data) { put_counts(plan, total, data); });
+  const MergedRun merged = merge_shards(shard_dirs, "sgdwalk merge");
+  ASSERT_TRUE(combined.outcome.complete);
+  EXPECT_TRUE(combined.outcome.data.tallies == merged.outcome.data.tallies);
+  const ObservableArrays& a = combined.outcome.data.observables;
+  const ObservableArrays& b = merged.outcome.data.observables;
+  EXPECT_EQ(a.sample_flat, b.sample_flat);
+  EXPECT_EQ(a.sample_finite, b.sample_finite);
+  EXPECT_EQ(a.histogram_counts, b.histogram_counts);
+  bool diverged = false;
+  for (const auto& t : merged.outcome.data.tallies.variants) diverged |= t.first_nonfinite_step > 0;
+  EXPECT_TRUE(diverged) << "the case should have non-finite walkers";
+  fs::create_directories(dir / "combined");
+  write_run_outputs(combined.plan, combined.outcome, merged.record, (dir / "combined").string());
+  testing::expect_same_h5(dir / "single" / "results.h5", dir / "combined" / "results.h5");
+
+  // A message cut short, or with bytes left over, is refused naming the rank that sent it.
+  auto error_of = [&](const std::function<void()>& step) {
+    try {
+      step();
+    } catch (const std::runtime_error& error) {
+      return std::string(error.what());
+    }
+    return std::string("no error");
+  };
+  const std::string& one = messages[1];
+  expect_contains(error_of([&] { index_parts(plan, one.substr(0, one.size() - 3), 1); }),
+                  "the results rank 1 sent are corrupt");
+  PartRecord padded = index_parts(plan, one, 1).front();
+  const std::string longer = std::string(padded.partials) + "x";
+  padded.partials = longer;
+  expect_contains(error_of([&] { decode_part(plan, padded); }), "has bytes left over");
 }
 
 TEST(Shards, AStoppedShardResumesAndMergesToTheSameResults) {

@@ -2,8 +2,10 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
@@ -17,6 +19,10 @@ namespace {
 constexpr int kStopTag = 101;      // int: the signal
 constexpr int kProgressTag = 102;  // 5 doubles: RankProgress
 constexpr int kStatusTag = 103;    // int: how a process's parts ended
+constexpr int kBytesTag = 104;     // bytes to rank 0 (per-walker records), in pieces
+
+/// Largest piece of one message or collective (MPI counts are int).
+constexpr std::size_t kPieceBytes = std::size_t{1} << 28;
 
 constexpr int kProgressValues = 5;
 
@@ -156,12 +162,82 @@ class MpiComm final : public JobComm {
     return statuses;
   }
 
+  void reduce_sum(std::vector<std::uint64_t>& values) override { reduce(values, MPI_SUM); }
+  void reduce_min(std::vector<std::uint64_t>& values) override { reduce(values, MPI_MIN); }
+
+  std::vector<std::string> gather_bytes(const std::string& bytes) override {
+    // Every size on every rank, then rounds of MPI_Gatherv of at most kPieceBytes in all (int
+    // counts and displacements), each rank sending the next piece of its bytes.
+    const std::uint64_t mine = bytes.size();
+    std::vector<std::uint64_t> sizes(static_cast<std::size_t>(size_));
+    check(MPI_Allgather(&mine, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, comm_),
+          "MPI_Allgather");
+    std::vector<std::string> out;
+    if (rank_ == 0) {
+      out.resize(sizes.size());
+      for (std::size_t r = 0; r < sizes.size(); ++r) out[r].resize(sizes[r]);
+    }
+    const std::uint64_t per_rank =
+        std::max<std::uint64_t>(1, kPieceBytes / static_cast<std::uint64_t>(size_));
+    std::vector<std::uint64_t> sent(sizes.size(), 0);
+    std::vector<int> counts(sizes.size()), displacements(sizes.size());
+    std::string buffer;
+    for (;;) {
+      bool more = false;
+      int total = 0;
+      for (std::size_t r = 0; r < sizes.size(); ++r) {
+        counts[r] = static_cast<int>(std::min(per_rank, sizes[r] - sent[r]));
+        displacements[r] = total;
+        total += counts[r];
+        more = more || counts[r] > 0;
+      }
+      if (!more) break;
+      const auto me = static_cast<std::size_t>(rank_);
+      if (rank_ == 0) buffer.resize(static_cast<std::size_t>(total));
+      check(MPI_Gatherv(bytes.data() + sent[me], counts[me], MPI_BYTE, buffer.data(), counts.data(),
+                        displacements.data(), MPI_BYTE, 0, comm_),
+            "MPI_Gatherv");
+      for (std::size_t r = 0; r < sizes.size(); ++r) {
+        if (rank_ == 0 && counts[r] > 0) {
+          std::copy_n(buffer.data() + displacements[r], counts[r], out[r].data() + sent[r]);
+        }
+        sent[r] += static_cast<std::uint64_t>(counts[r]);
+      }
+    }
+    return out;
+  }
+
+  void send_to_root(const char* data, std::size_t size) override {
+    for (std::size_t at = 0; at < size; at += kPieceBytes) {
+      const auto piece = static_cast<int>(std::min(kPieceBytes, size - at));
+      check(MPI_Send(data + at, piece, MPI_BYTE, 0, kBytesTag, comm_), "MPI_Send");
+    }
+  }
+
+  void receive_from(int from, char* data, std::size_t size) override {
+    for (std::size_t at = 0; at < size; at += kPieceBytes) {
+      const auto piece = static_cast<int>(std::min(kPieceBytes, size - at));
+      check(MPI_Recv(data + at, piece, MPI_BYTE, from, kBytesTag, comm_, MPI_STATUS_IGNORE),
+            "MPI_Recv");
+    }
+  }
+
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);  // MPI_Abort does not return; in case it does
   }
 
  private:
+  void reduce(std::vector<std::uint64_t>& values, MPI_Op op) {
+    // In pieces (int counts); in place on rank 0.
+    const std::size_t piece_values = kPieceBytes / sizeof(std::uint64_t);
+    for (std::size_t at = 0; at < values.size(); at += piece_values) {
+      const auto count = static_cast<int>(std::min(piece_values, values.size() - at));
+      void* send = rank_ == 0 ? MPI_IN_PLACE : values.data() + at;
+      check(MPI_Reduce(send, values.data() + at, count, MPI_UINT64_T, op, 0, comm_), "MPI_Reduce");
+    }
+  }
+
   void drain_stops() {
     for (;;) {
       int flag = 0;

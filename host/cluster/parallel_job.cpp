@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -13,7 +14,9 @@
 #include <thread>
 
 #include "backend/backend_registry.hpp"
+#include "cluster/part_messages.hpp"
 #include "config/config.hpp"
+#include "io/walker_store.hpp"
 #include "run/checkpoint.hpp"
 #include "run/memory.hpp"
 
@@ -58,6 +61,15 @@ class SoloComm final : public JobComm {
   void receive_progress(std::vector<RankProgress>&) override {}
   std::vector<int> gather_status(int status, const std::function<void()>&) override {
     return {status};
+  }
+  void reduce_sum(std::vector<std::uint64_t>&) override {}
+  void reduce_min(std::vector<std::uint64_t>&) override {}
+  std::vector<std::string> gather_bytes(const std::string& bytes) override { return {bytes}; }
+  void send_to_root(const char*, std::size_t) override {
+    throw std::logic_error("send_to_root in a job of one process");
+  }
+  void receive_from(int, char*, std::size_t) override {
+    throw std::logic_error("receive_from in a job of one process");
   }
   [[noreturn]] void abort(int code) override {
     std::fflush(stderr);
@@ -115,9 +127,14 @@ std::optional<int> agree(JobComm& comm, const std::function<void()>& step) {
   std::_Exit(kJobRuntimeError);  // abort() does not return
 }
 
-/// Rank 0 writes a fresh token under RUN/parts; every process must read the same one back (an MPI
-/// run keeps its parts in RUN, so every process must see the same RUN).
-std::optional<int> check_shared_directory(JobComm& comm, const fs::path& run) {
+/// Rank 0 writes a fresh token under RUN/parts; whether every process reads the same one back says
+/// whether they share RUN. A resume reads the job's config and parts from RUN, so every process
+/// must see it (`required`: refused otherwise). A run does not need it (its results reach rank 0 as
+/// messages; a process that does not see rank 0's RUN keeps its parts under the same path on its
+/// own file system); rank 0 says so, since such a run can be resumed only once the parts are
+/// copied together.
+std::optional<int> check_shared_directory(JobComm& comm, const fs::path& run, bool required,
+                                          bool quiet) {
   std::string token;
   if (comm.rank() == 0) {
     std::random_device entropy;
@@ -131,19 +148,31 @@ std::optional<int> check_shared_directory(JobComm& comm, const fs::path& run) {
   });
   if (wrote) return wrote;
   token = comm.broadcast(token, 0);
-  return agree(comm, [&] {
-    const fs::path path = run / kPartsDirectory / kTokenFileName;
-    std::ifstream file(path);
-    std::string seen;
-    file >> seen;
-    if (seen != token) {
-      throw RunDirectoryError(
-          fmt::format("{}: not visible from rank {} on {}: a job keeps its parts in the run "
-                      "directory, which every process must see (a cluster's shared file system)",
-                      path.string(), comm.rank(), comm.host()),
-          true);
-    }
-  });
+  const fs::path path = run / kPartsDirectory / kTokenFileName;
+  std::string seen;
+  std::ifstream(path) >> seen;
+  if (required) {
+    return agree(comm, [&] {
+      if (seen != token) {
+        throw RunDirectoryError(
+            fmt::format("{}: not visible from rank {} on {}: resuming a job reads its parts from "
+                        "the run directory, which every process must see (a cluster's shared "
+                        "file system; or copy every node's {}/parts/ into it first)",
+                        path.string(), comm.rank(), comm.host(), run.string()),
+            true);
+      }
+    });
+  }
+  const int unshared = comm.first_failure(seen == token);
+  if (unshared >= 0 && comm.rank() == 0 && !quiet) {
+    std::fprintf(stderr,
+                 "sgdwalk: %s is not shared with rank %d (and maybe others): the results come to "
+                 "rank 0 as messages, and each process keeps its parts' working files under %s "
+                 "on its own node; to resume a stopped run, copy them into rank 0's %s first\n",
+                 run.string().c_str(), unshared, (run / kPartsDirectory).string().c_str(),
+                 (run / kPartsDirectory).string().c_str());
+  }
+  return std::nullopt;
 }
 
 /// The work of one process: parts of the run, one after another.
@@ -159,8 +188,13 @@ class PartRunner {
         options_(options),
         latest_(static_cast<std::size_t>(comm.size())) {
     for (std::int64_t k = comm.rank(); k < parts; k += comm.size()) mine_.push_back(k);
-    const char* fail_rank = std::getenv("SGDWALK_TEST_FAIL_RANK");  // test hook (undocumented)
-    fail_here_ = fail_rank != nullptr && std::atoi(fail_rank) == comm.rank();
+    // Test hook (undocumented): "R" fails rank R while it runs, "R:results" while it sends its
+    // results to rank 0.
+    if (const char* fail_rank = std::getenv("SGDWALK_TEST_FAIL_RANK")) {
+      const bool here = std::atoi(fail_rank) == comm.rank();
+      fail_results_ = here && std::string(fail_rank).find(":results") != std::string::npos;
+      fail_here_ = here && !fail_results_;
+    }
   }
 
   /// Runs or continues this process's parts; returns 0 when they are all complete, 128 + signal
@@ -201,6 +235,14 @@ class PartRunner {
   }
 
   int stop_signal() const { return stop_; }
+  /// The test hook's failure while sending results.
+  void maybe_fail_sending() const {
+    if (fail_results_) {
+      throw std::runtime_error("injected failure while sending results (SGDWALK_TEST_FAIL_RANK)");
+    }
+  }
+  /// The parts this process runs (K with K mod size = rank), in increasing order.
+  const std::vector<std::int64_t>& parts() const { return mine_; }
 
  private:
   void poll_stop() {
@@ -265,7 +307,8 @@ class PartRunner {
     std::error_code error;
     if (fs::exists(dir / "summary.json", error)) {
       ResumePoint point = load_resume_point(dir.string(), options_.threads);
-      if (!point.record.shard || !(*point.record.shard == part)) {
+      if (!point.record.shard || !(*point.record.shard == part) ||
+          config_hash(point.plan) != config_hash(plan_)) {
         throw RunDirectoryError(
             fmt::format("{}: is not part {} of the run", dir.string(), to_string(part)), false);
       }
@@ -295,12 +338,64 @@ class PartRunner {
   int stop_ = 0;
   bool forwarded_ = false;
   bool fail_here_ = false;
+  bool fail_results_ = false;
   std::atomic<int> job_stop_{0};
   Clock::time_point last_report_{};
 };
 
-/// Runs this process's parts, gathers how every process ended and, on rank 0, merges the parts
-/// into RUN (all complete) or writes RUN's partial summary.json (stopped).
+/// Bytes of walker records moved at a time (file reads, messages).
+constexpr std::int64_t kWalkerChunkBytes = std::int64_t{64} << 20;
+
+/// Where rank 0 keeps the walker records another process sent for part `part`.
+fs::path received_walkers(const fs::path& run, PartId part) {
+  return run / kPartsDirectory / "received" /
+         fmt::format("{}-of-{}.walkers", part.index, part.count);
+}
+
+/// Not rank 0: sends the records of part `c`'s finished walkers (its walker file, on this
+/// process's file system) to rank 0, in chunks of kWalkerChunkBytes.
+void send_walkers(JobComm& comm, const RunPlan& plan, const fs::path& run,
+                  const PartContribution& c) {
+  const std::int64_t bytes =
+      (c.progress.walker_begin - c.progress.part_begin) * walker_record_bytes(plan.dim);
+  const fs::path path = part_directory(run, c.part) / kWalkerFileName;
+  std::ifstream file(path, std::ios::binary);
+  std::string chunk;
+  for (std::int64_t at = 0; at < bytes; at += kWalkerChunkBytes) {
+    chunk.resize(static_cast<std::size_t>(std::min(kWalkerChunkBytes, bytes - at)));
+    if (!file.read(chunk.data(), static_cast<std::streamsize>(chunk.size()))) {
+      throw std::runtime_error(fmt::format("{}: cannot read the records of walkers [{}, {})",
+                                           path.string(), c.progress.part_begin,
+                                           c.progress.walker_begin));
+    }
+    comm.send_to_root(chunk.data(), chunk.size());
+  }
+}
+
+/// Rank 0: receives what send_walkers sends for part `c` from rank `from` into a walker file.
+std::shared_ptr<WalkerStore> receive_walkers(JobComm& comm, const RunPlan& plan,
+                                             const fs::path& run, const PartContribution& c,
+                                             int from) {
+  const std::int64_t bytes =
+      (c.progress.walker_begin - c.progress.part_begin) * walker_record_bytes(plan.dim);
+  const fs::path path = received_walkers(run, c.part);
+  fs::create_directories(path.parent_path());
+  {
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    std::string chunk;
+    for (std::int64_t at = 0; at < bytes; at += kWalkerChunkBytes) {
+      chunk.resize(static_cast<std::size_t>(std::min(kWalkerChunkBytes, bytes - at)));
+      comm.receive_from(from, chunk.data(), chunk.size());
+      file.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    }
+    if (!file.flush()) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+  }
+  return open_walker_file(plan, path.string(), c.progress.part_begin, c.progress.walker_begin);
+}
+
+/// Runs this process's parts, gathers how every process ended and brings the parts' results to
+/// rank 0 as messages (part_messages.hpp), which writes RUN's results (all complete) or partial
+/// results (stopped). Each process reads only its own parts' directories.
 JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, const fs::path& run,
                        std::int64_t parts, const JobOptions& options, double wall_before) {
   const auto start = Clock::now();
@@ -329,78 +424,180 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
     if (options.on_progress) options.on_progress(runner.combined());
   });
   JobResult result;
-  std::string outcome_text;  // rank 0 -> every process: "exit code signal"
+  int stopped_by = 0;
   if (comm.rank() == 0) {
-    int stopped_by = 0;
     for (const int s : statuses) {
       if (s != 0 && stopped_by == 0) stopped_by = s - 128;
     }
     result.progress = runner.combined();
-    record.wall_seconds = wall_before + seconds_since(start);
-    record.provenance["parallel"] = {{"parts", parts}, {"processes", comm.size()}};
-    try {
-      std::vector<std::string> dirs;
-      for (std::int64_t k = 0; k < parts; ++k) {
-        dirs.push_back(part_directory(run, {k, parts}).string());
-      }
-      if (stopped_by == 0) {
-        MergedRun merged = merge_shards(dirs, record.command_line);
-        // The processes ran at once: the job's simulation time is its slowest part's, so that
-        // summary.json's walker-steps/s is the job's rate (a merge of shards sums them instead).
-        double slowest = 0;
-        for (const auto& part : merged.record.provenance["merged_from"]) {
-          slowest = std::max(slowest, part.value("simulate_seconds", 0.0));
-        }
-        merged.record = record;
-        merged.outcome.progress.simulate_seconds = slowest;
-        merged.outcome.backend_description = fmt::format(
-            "{} process(es), {} part(s): {}", comm.size(), parts, merged.outcome.backend_name);
-        write_run_outputs(merged.plan, merged.outcome, merged.record, run.string());
-        std::error_code ignored;
-        fs::remove_all(run / kPartsDirectory, ignored);
-        result.progress = merged.outcome.progress;
-        result.merged = std::move(merged);
-        outcome_text = "0 0";
-      } else {
-        // Partial results, as a stopped single run writes them: the variants whose walkers have
-        // all finished, from the parts' checkpoints (which stay for the resume). Reading them
-        // (batch arrays included) must not outlast the launcher's grace time before SIGKILL
-        // (Slurm: 30 s): above kPartialResultsReadLimit only summary.json is written.
-        std::uintmax_t checkpoint_bytes = 0;
-        for (const auto& dir : dirs) {
-          std::error_code missing;
-          const auto size = fs::file_size(fs::path(dir) / kCheckpointFileName, missing);
-          if (!missing) checkpoint_bytes += size;
-        }
+  }
+  stopped_by = std::atoi(comm.broadcast(std::to_string(stopped_by), 0).c_str());
+
+  // A stopped job's partial results come from the parts' checkpoints (which stay for the resume).
+  // Reading them (batch arrays included) must not outlast the launcher's grace time before
+  // SIGKILL (Slurm: 30 s): above kPartialResultsReadLimit in all, only summary.json is written.
+  std::vector<std::uint64_t> checkpoint_bytes{0};
+  if (stopped_by != 0) {
+    for (const std::int64_t k : runner.parts()) {
+      std::error_code missing;
+      const auto size =
+          fs::file_size(part_directory(run, {k, parts}) / kCheckpointFileName, missing);
+      if (!missing) checkpoint_bytes[0] += size;
+    }
+    comm.reduce_sum(checkpoint_bytes);
+  }
+  const bool read_parts =
+      comm.broadcast(stopped_by == 0 || checkpoint_bytes[0] <= kPartialResultsReadLimit ? "1" : "0",
+                     0) == "1";
+  record.wall_seconds = wall_before + seconds_since(start);
+  record.provenance["parallel"] = {{"parts", parts}, {"processes", comm.size()}};
+
+  std::string outcome_text;  // rank 0 -> every process: "exit code signal"
+  if (!read_parts) {
+    if (comm.rank() == 0) {
+      std::fprintf(stderr,
+                   "sgdwalk: the parts' checkpoints hold %.1f GiB: no partial results.h5 "
+                   "(reading them could outlast the time before SIGKILL); they are safe, "
+                   "and resume continues from them\n",
+                   static_cast<double>(checkpoint_bytes[0]) / (1 << 30));
+      try {
         RunOutcome summary_only;
-        if (checkpoint_bytes <= kPartialResultsReadLimit) {
-          MergedRun partial = merge_stopped_parts(plan, dirs);
-          summary_only.progress = partial.outcome.progress;
-          partial.outcome.backend_name = options.backend_name;
-          partial.outcome.backend_description =
-              fmt::format("{} process(es), {} part(s)", comm.size(), parts);
-          write_run_outputs(plan, partial.outcome, record, run.string());
-        } else {
-          std::fprintf(stderr,
-                       "sgdwalk: the parts' checkpoints hold %.1f GiB: no partial results.h5 "
-                       "(reading them could outlast the time before SIGKILL); they are safe, "
-                       "and resume continues from them\n",
-                       static_cast<double>(checkpoint_bytes) / (1 << 30));
-          summary_only.progress = result.progress;
-          summary_only.backend_name = options.backend_name;
-          write_run_start(plan, summary_only, record, run.string());
-        }
-        result.progress.walker_steps_done = summary_only.progress.walker_steps_done;
-        result.progress.walker_steps_total = summary_only.progress.walker_steps_total;
+        summary_only.progress = result.progress;
+        summary_only.backend_name = options.backend_name;
+        write_run_start(plan, summary_only, record, run.string());
         outcome_text = fmt::format("{} {}", 128 + stopped_by, stopped_by);
+      } catch (const std::exception& error) {
+        std::fprintf(stderr, "sgdwalk: rank 0 (%s): error: %s\n", comm.host().c_str(),
+                     error.what());
+        outcome_text = fmt::format("{} 0", kJobRuntimeError);
+      }
+    }
+  } else {
+    // Each process reads its parts one at a time, moves their integer counts out and encodes the
+    // rest (its memory: one part and the compact message); a part that cannot be read fails the
+    // job (with its rank and the reason) before any message.
+    std::vector<PartContribution> mine;  // positions only, for the walker records
+    std::string message;
+    JobCounts counts(plan);
+    const auto read_start = Clock::now();
+    if (const auto code = agree(comm, [&] {
+          for (const std::int64_t k : runner.parts()) {
+            const PartId part{k, parts};
+            PartContribution c = load_part(plan, part, part_directory(run, part).string());
+            take_counts(plan, c.data, counts);
+            encode_part(plan, c, message);
+            c.data = RunData{};
+            mine.push_back(std::move(c));
+          }
+        })) {
+      return JobResult{*code, 0, std::nullopt, {}};
+    }
+    const auto messages_start = Clock::now();
+    // From here on a process that fails ends the job (MPI_Abort): the others may be waiting for
+    // its messages. results.h5 is written last (under a temporary name, then renamed).
+    try {
+      comm.reduce_sum(counts.sums);
+      comm.reduce_min(counts.minima);
+      const std::vector<std::string> messages = comm.gather_bytes(message);
+      if (comm.rank() != 0) {
+        runner.maybe_fail_sending();
+        if (plan.per_walker_output) {
+          for (const auto& c : mine) send_walkers(comm, plan, run, c);
+        }
+      } else {
+        // Every part's record, by part index; the walker records arrive rank by rank, part by
+        // part, in the order the ranks send them. Rank 0's own parts keep their walker files.
+        std::vector<PartRecord> records(static_cast<std::size_t>(parts));
+        std::vector<bool> present(static_cast<std::size_t>(parts), false);
+        std::uint64_t gathered_bytes = 0, walker_bytes = 0;
+        for (int r = 0; r < comm.size(); ++r) {
+          gathered_bytes += messages[static_cast<std::size_t>(r)].size();
+          for (PartRecord& record : index_parts(plan, messages[static_cast<std::size_t>(r)], r)) {
+            PartContribution& c = record.header;
+            const auto k = static_cast<std::size_t>(c.part.index);
+            if (c.part.count != parts || c.part.index % comm.size() != r || present[k]) {
+              throw std::runtime_error(
+                  fmt::format("rank {} sent part {}, not one of its parts", r, to_string(c.part)));
+            }
+            present[k] = true;
+            if (plan.per_walker_output && r == 0) {
+              c.walkers = mine[k / static_cast<std::size_t>(comm.size())].walkers;
+            } else if (plan.per_walker_output) {
+              c.walkers = receive_walkers(comm, plan, run, c, r);
+              walker_bytes +=
+                  static_cast<std::uint64_t>((c.progress.walker_begin - c.progress.part_begin) *
+                                             walker_record_bytes(plan.dim));
+            }
+            records[k] = std::move(record);
+          }
+        }
+        if (std::find(present.begin(), present.end(), false) != present.end()) {
+          throw std::runtime_error("a part is missing from the processes' results");
+        }
+        const auto combine_start = Clock::now();
+        MergedRun merged = combine_parts(
+            plan, parts,
+            [&](std::int64_t k) { return decode_part(plan, records[static_cast<std::size_t>(k)]); },
+            [&](RunData& data) { put_counts(plan, counts, data); });
+        // How the results came to rank 0 (bench/RESULTS.md, "MPI jobs"): the seconds of each
+        // phase as rank 0 saw them, and the bytes of each kind of message.
+        record.provenance["parallel"]["results"] = {
+            {"read_parts_seconds",
+             std::chrono::duration<double>(messages_start - read_start).count()},
+            {"messages_seconds",
+             std::chrono::duration<double>(combine_start - messages_start).count()},
+            {"combine_seconds", seconds_since(combine_start)},
+            {"reduced_bytes_per_process", (counts.sums.size() + counts.minima.size()) * 8},
+            {"gathered_bytes", gathered_bytes},
+            {"walker_record_bytes_received", walker_bytes}};
+        if (stopped_by == 0) {
+          // The processes ran at once: the job's simulation time is its slowest part's, so that
+          // summary.json's walker-steps/s is the job's rate (a merge of shards sums them).
+          double slowest = 0;
+          for (const auto& record : records) {
+            slowest = std::max(slowest, record.header.progress.simulate_seconds);
+          }
+          merged.record = record;
+          merged.outcome.progress.simulate_seconds = slowest;
+          merged.outcome.backend_description = fmt::format(
+              "{} process(es), {} part(s): {}", comm.size(), parts, merged.outcome.backend_name);
+          write_run_outputs(merged.plan, merged.outcome, merged.record, run.string());
+          result.progress = merged.outcome.progress;
+          result.merged = std::move(merged);
+          outcome_text = "0 0";
+        } else {
+          // Partial results, as a stopped single run writes them.
+          merged.outcome.backend_name = options.backend_name;
+          merged.outcome.backend_description =
+              fmt::format("{} process(es), {} part(s)", comm.size(), parts);
+          write_run_outputs(plan, merged.outcome, record, run.string());
+          result.progress.walker_steps_done = merged.outcome.progress.walker_steps_done;
+          result.progress.walker_steps_total = merged.outcome.progress.walker_steps_total;
+          outcome_text = fmt::format("{} {}", 128 + stopped_by, stopped_by);
+        }
+        std::error_code ignored;
+        fs::remove_all(run / kPartsDirectory / "received", ignored);
       }
     } catch (const std::exception& error) {
-      std::fprintf(stderr, "sgdwalk: rank 0 (%s): error: %s\n", comm.host().c_str(), error.what());
-      outcome_text = fmt::format("{} 0", kJobRuntimeError);
+      fail_job(comm, error.what());
     }
   }
   outcome_text = comm.broadcast(outcome_text, 0);
   std::istringstream(outcome_text) >> result.exit_code >> result.stop_signal;
+  if (result.exit_code == 0 && result.stop_signal == 0) {
+    // Complete: every process removes its parts' working files (on its own file system), then
+    // rank 0 the parts directory.
+    std::error_code ignored;
+    for (const std::int64_t k : runner.parts()) {
+      fs::remove_all(part_directory(run, {k, parts}), ignored);
+    }
+    comm.first_failure(true);  // every process has removed its parts
+    if (comm.rank() == 0) {
+      fs::remove_all(run / kPartsDirectory, ignored);
+    } else {
+      fs::remove(run / kPartsDirectory, ignored);  // only when empty (not shared with rank 0)
+    }
+  }
   return result;
 }
 
@@ -450,8 +647,16 @@ JobResult run_job(JobComm& comm, const RunPlan& plan, RunRecord record, const st
       })) {
     return JobResult{*code, 0, std::nullopt, {}};
   }
-  if (const auto code = check_shared_directory(comm, run))
+  if (const auto code = check_shared_directory(comm, run, false, options.quiet))
     return JobResult{*code, 0, std::nullopt, {}};
+  // A process that does not share RUN with rank 0 may hold stale parts of an earlier run there.
+  if (const auto code = agree(comm, [&] {
+        for (std::int64_t k = comm.rank(); k < parts; k += comm.size()) {
+          fs::remove_all(part_directory(run, {k, parts}));
+        }
+      })) {
+    return JobResult{*code, 0, std::nullopt, {}};
+  }
   return finish_parts(comm, plan, record, run, parts, options, 0);
 }
 
@@ -480,7 +685,7 @@ JobResult resume_job(JobComm& comm, const std::string& directory, const JobOptio
     }
     return {};
   }
-  if (const auto code = check_shared_directory(comm, directory))
+  if (const auto code = check_shared_directory(comm, directory, true, options.quiet))
     return JobResult{*code, 0, std::nullopt, {}};
   RunRecord record = point.record;
   record.provenance = Json::object();

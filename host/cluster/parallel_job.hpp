@@ -1,13 +1,18 @@
 // Runs split over the processes of a job (MPI ranks: `mpirun -np N sgdwalk run`, `srun`). Each
 // process advances parts of the walkers (parts.hpp) in part directories RUN/parts/K-of-N, exactly
-// as `sgdwalk run --shard K/N` would; rank 0 prints the progress of all, and when every part is
-// done it merges them into RUN (the single run's results.h5, bit for bit) and removes RUN/parts.
+// as `sgdwalk run --shard K/N` would; rank 0 prints the progress of all. When every part is done,
+// the parts' results travel to rank 0 as messages (part_messages.hpp: integer counts reduced,
+// floating-point partials gathered and combined in part order, per-walker records sent); rank 0
+// writes RUN's summary.json and results.h5 (the single run's, bit for bit) and every process
+// removes its parts. Only rank 0 needs RUN: a process that does not see it keeps its parts under
+// the same path on its own file system.
 //
 // Stopping: a signal to any process stops every process at its next segment boundary (the signal
-// is forwarded to the others); each writes its part's checkpoint and rank 0 a partial summary.json.
+// is forwarded to the others); each writes its part's checkpoint and rank 0 the partial results.
 // `sgdwalk resume RUN` then continues with any number of processes M, MPI or not: process j takes
-// the parts K with K mod M = j. A process that fails prints its rank and the reason and ends the
-// whole job (MPI_Abort): no process waits for it, and no output is written half.
+// the parts K with K mod M = j (every process must see RUN then). A process that fails prints its
+// rank and the reason and ends the whole job (MPI_Abort): no process waits for it, and no output
+// is written half.
 #pragma once
 
 #include <atomic>
@@ -62,6 +67,19 @@ class JobComm {
   /// Collective: every process's `status` on rank 0 (empty elsewhere). While it waits, rank 0 calls
   /// `waiting` every ~50 ms (progress of the others).
   virtual std::vector<int> gather_status(int status, const std::function<void()>& waiting) = 0;
+  /// Collective: the element-wise sum of every process's `values` (same length everywhere) on
+  /// rank 0 (MPI_Reduce of MPI_UINT64_T: integer addition, exact in any order); unchanged
+  /// elsewhere.
+  virtual void reduce_sum(std::vector<std::uint64_t>& values) = 0;
+  /// Collective: the element-wise minimum, on rank 0, as reduce_sum.
+  virtual void reduce_min(std::vector<std::uint64_t>& values) = 0;
+  /// Collective: every process's `bytes` on rank 0, indexed by rank (MPI_Gatherv); empty
+  /// elsewhere.
+  virtual std::vector<std::string> gather_bytes(const std::string& bytes) = 0;
+  /// Not rank 0: sends `size` bytes to rank 0 (blocks until rank 0 takes them).
+  virtual void send_to_root(const char* data, std::size_t size) = 0;
+  /// Rank 0: receives `size` bytes that rank `from` sends with send_to_root.
+  virtual void receive_from(int from, char* data, std::size_t size) = 0;
   /// Ends every process of the job with `code`, at once (the caller said why).
   [[noreturn]] virtual void abort(int code) = 0;
 };

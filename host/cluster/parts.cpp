@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 
@@ -68,12 +70,18 @@ RunDirectoryError usage_error(const std::string& message) {
   return RunDirectoryError(message, true);
 }
 
-/// Adds a part's exact tallies and integer counters to `total` (exact: any order, same bits).
-void add_part(RunData& total, const RunData& part) {
-  for (std::size_t v = 0; v < total.tallies.variants.size(); ++v) {
+/// Adds a part's exact tallies and integer counters to `total` (exact: any order, same bits); the
+/// tallies of the variants [first_variant, end_variant) only (the others of the part are empty).
+void add_part(RunData& total, const RunData& part, std::size_t first_variant = 0,
+              std::size_t end_variant = SIZE_MAX) {
+  end_variant = std::min(end_variant, total.tallies.variants.size());
+  const std::size_t samples = total.tallies.variants.empty()
+                                  ? 0
+                                  : total.tallies.samples.size() / total.tallies.variants.size();
+  for (std::size_t v = first_variant; v < end_variant; ++v) {
     total.tallies.variants[v].merge(part.tallies.variants[v]);
   }
-  for (std::size_t i = 0; i < total.tallies.samples.size(); ++i) {
+  for (std::size_t i = first_variant * samples; i < end_variant * samples; ++i) {
     SampleTally& to = total.tallies.samples[i];
     const SampleTally& from = part.tallies.samples[i];
     to.progress.merge(from.progress);
@@ -279,8 +287,52 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
   return merged;
 }
 
-MergedRun merge_stopped_parts(const RunPlan& plan, const std::vector<std::string>& part_dirs) {
-  const auto parts = static_cast<std::int64_t>(part_dirs.size());
+PartContribution load_part(const RunPlan& plan, PartId part, const std::string& dir) {
+  PartContribution c;
+  c.part = part;
+  const WalkerRange range = part_walkers(plan, part);
+  c.progress = RunProgress::start_of_part(range.begin, range.end);
+  c.data.resize(plan, 0);
+  std::error_code error;
+  if (!fs::exists(fs::path(dir) / "summary.json", error)) return c;  // never started
+  ResumePoint point = load_resume_point(dir);
+  if (!point.record.shard || !(*point.record.shard == part) ||
+      config_hash(point.plan) != config_hash(plan)) {
+    throw RunDirectoryError(
+        fmt::format("{}: is not part {} of the run (a stale directory of another run?)", dir,
+                    to_string(part)),
+        false);
+  }
+  if (point.has_checkpoint) {
+    const RunProgress& at = point.checkpoint.progress;
+    c.progress.walker_begin = at.walker_begin;
+    c.progress.walker_end = at.walker_end;
+    c.progress.step = at.step;
+    c.progress.simulate_seconds = at.simulate_seconds;
+    c.wall_seconds = point.checkpoint.wall_seconds;
+    c.sessions = point.checkpoint.sessions;
+    RunData& from = point.checkpoint.data;
+    c.data.tallies = std::move(from.tallies);
+    c.data.observables.sample_flat = std::move(from.observables.sample_flat);
+    c.data.observables.sample_finite = std::move(from.observables.sample_finite);
+    c.data.observables.histogram_counts = std::move(from.observables.histogram_counts);
+  }
+  std::ifstream summary_file(fs::path(dir) / "summary.json");
+  const Json summary =
+      Json::parse(std::string(std::istreambuf_iterator<char>(summary_file), {}), nullptr, false);
+  c.backend = summary.is_object() && summary.contains("backend") && summary["backend"].is_object()
+                  ? summary["backend"].value("name", "?")
+                  : "?";
+  if (plan.per_walker_output && c.progress.walker_begin > range.begin) {
+    c.walkers = open_walker_file(plan, (fs::path(dir) / kWalkerFileName).string(), range.begin,
+                                 c.progress.walker_begin);
+  }
+  return c;
+}
+
+MergedRun combine_parts(const RunPlan& plan, std::int64_t count,
+                        const std::function<PartContribution(std::int64_t)>& part_at,
+                        const std::function<void(RunData&)>& before_summaries) {
   const std::int64_t W = plan.walkers_per_variant;
   MergedRun merged;
   merged.plan = plan;
@@ -291,31 +343,40 @@ MergedRun merge_stopped_parts(const RunPlan& plan, const std::vector<std::string
   std::vector<bool> unfinished(static_cast<std::size_t>(plan.variant_count()), false);
   std::int64_t walker_steps_done = 0;
   double simulate_seconds = 0;
-  for (std::int64_t k = 0; k < parts; ++k) {
-    const WalkerRange range = part_walkers(plan, {k, parts});
-    const fs::path dir = part_dirs[static_cast<std::size_t>(k)];
-    std::int64_t finished = range.begin;  // a part that never started has nothing finished
-    std::error_code error;
-    if (fs::exists(dir / "summary.json", error)) {
-      const ResumePoint point = load_resume_point(dir.string());
-      if (point.has_checkpoint) {
-        const RunProgress& at = point.checkpoint.progress;
-        add_part(data, point.checkpoint.data);
-        finished = at.walker_begin;
-        walker_steps_done += (at.walker_begin - at.part_begin) * plan.steps +
-                             (at.walker_end - at.walker_begin) * at.step;
-        simulate_seconds += at.simulate_seconds;
-      }
+  bool complete = true;
+  std::vector<std::string> backends;
+  // In part order, one part at a time (memory: the sum and one part): the tallies are exact (any
+  // order gives the same bits), and the order is fixed whatever the number of processes that held
+  // the parts.
+  for (std::int64_t k = 0; k < count; ++k) {
+    const PartContribution c = part_at(k);
+    if (!(c.part == PartId{k, count})) {
+      throw std::logic_error(
+          fmt::format("combine_parts: part {} given as part {}/{}", to_string(c.part), k, count));
     }
+    const RunProgress& at = c.progress;
+    const std::int64_t end = at.end_of_part();
+    if (end > at.part_begin) {
+      add_part(data, c.data, static_cast<std::size_t>(at.part_begin / W),
+               static_cast<std::size_t>((end - 1) / W + 1));
+    }
+    walker_steps_done += (at.walker_begin - at.part_begin) * plan.steps +
+                         (at.walker_end - at.walker_begin) * at.step;
+    simulate_seconds += at.simulate_seconds;
+    complete = complete && c.complete();
     // Variants with walkers of this part that have not reached the last step.
-    for (std::int64_t v = finished / W; finished < range.end && v <= (range.end - 1) / W; ++v) {
+    for (std::int64_t v = at.walker_begin / W; at.walker_begin < end && v <= (end - 1) / W; ++v) {
       unfinished[static_cast<std::size_t>(v)] = true;
     }
-    if (plan.per_walker_output && finished > range.begin) {
-      walkers->add({range.begin, finished},
-                   open_walker_file(plan, (dir / kWalkerFileName).string(), range.begin, finished));
+    if (c.walkers && at.walker_begin > at.part_begin) {
+      walkers->add({at.part_begin, at.walker_begin}, c.walkers);
+    }
+    if (!c.backend.empty() &&
+        std::find(backends.begin(), backends.end(), c.backend) == backends.end()) {
+      backends.push_back(c.backend);
     }
   }
+  if (before_summaries) before_summaries(data);
   const auto first_unfinished = std::find(unfinished.begin(), unfinished.end(), true);
   const auto variants_done = static_cast<std::int64_t>(first_unfinished - unfinished.begin());
 
@@ -323,14 +384,15 @@ MergedRun merge_stopped_parts(const RunPlan& plan, const std::vector<std::string
   outcome.progress.walker_begin = outcome.progress.walker_end = variants_done * W;
   outcome.progress.simulate_seconds = simulate_seconds;
   outcome.progress.update_counters(plan);
-  outcome.progress.walker_steps_done = walker_steps_done;
-  outcome.complete = false;
+  if (!complete) outcome.progress.walker_steps_done = walker_steps_done;
+  outcome.complete = complete;
   outcome.summaries = summarize(plan, data);
   for (std::int64_t v = variants_done; v < plan.variant_count(); ++v) {
     blank_summary(outcome.summaries[static_cast<std::size_t>(v)]);
   }
   outcome.data = std::move(data);
   if (plan.per_walker_output) outcome.walkers = walkers;
+  outcome.backend_name = fmt::format("{}", fmt::join(backends, "+"));
   return merged;
 }
 

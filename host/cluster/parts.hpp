@@ -7,10 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "backend/plan.hpp"
+#include "io/walker_store.hpp"
 #include "run/driver.hpp"
 
 namespace sgdwalk {
@@ -53,11 +56,37 @@ struct MergedRun {
 /// in walker order. `command_line` is recorded in summary.json.
 MergedRun merge_shards(const std::vector<std::string>& shard_dirs, const std::string& command_line);
 
-/// The partial results of a stopped job whose parts are `part_dirs` (part K in part_dirs[K]; a
-/// directory that does not exist is a part that never started): the tallies of every finished
-/// walker, with the results of the variants [0, variants_done) whose walkers have all finished
-/// (later variants blanked, as in a stopped single run) and the walkers finished so far.
-MergedRun merge_stopped_parts(const RunPlan& plan, const std::vector<std::string>& part_dirs);
+/// What one part of a job contributes to its results: read from the part's directory by the
+/// process that ran it, sent to rank 0 as messages (part_messages.hpp), combined there.
+struct PartContribution {
+  PartId part;
+  /// Where the part stands: walkers [part_begin, walker_begin) have finished (part_begin when it
+  /// never started); step and walker_end of the batch in flight; simulate_seconds.
+  RunProgress progress;
+  double wall_seconds = 0;
+  std::int64_t sessions = 0;
+  std::string backend;  ///< summary.json's backend name ("" when the part never started)
+  /// Tallies and counters of the finished walkers (and the samples recorded so far); no batch
+  /// arrays.
+  RunData data;
+  /// Per-walker output: the finished walkers [part_begin, walker_begin).
+  std::shared_ptr<WalkerStore> walkers;
+  bool complete() const { return progress.walker_begin == progress.part_end; }
+};
+
+/// Part `part` of a job from its directory `dir` (a directory without summary.json is a part that
+/// never started). Checks that it is that part of `plan`'s run.
+PartContribution load_part(const RunPlan& plan, PartId part, const std::string& dir);
+
+/// Combines the `count` parts of a job, asking `part_at(k)` for part k in part order and holding
+/// one at a time: the run's results when all are complete, else the partial results of a stopped
+/// run: the tallies of every finished walker, with the results of the variants [0, variants_done)
+/// whose walkers have all finished (later variants blanked, as in a stopped single run) and the
+/// walkers finished so far. `before_summaries` may change the combined data before the statistics
+/// are read from it (rank 0 sets the integer counts reduced over the processes).
+MergedRun combine_parts(const RunPlan& plan, std::int64_t count,
+                        const std::function<PartContribution(std::int64_t)>& part_at,
+                        const std::function<void(RunData&)>& before_summaries = {});
 
 /// merge_shards, then writes config.toml, summary.json and results.h5 into `out_dir` (created;
 /// it must be empty or absent unless `force`).
