@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/backend_registry.hpp"
 #include "test_files.hpp"
 #include "test_run_dirs.hpp"
 
@@ -363,6 +364,19 @@ TEST(Mpi, SrunTasksWithoutMpiAreRefused) {
   EXPECT_EQ(result.exit_code, 2);
   expect_contains(result.output, "srun started 4 tasks that are not MPI processes");
   EXPECT_FALSE(fs::exists(dir / "run"));
+}
+
+TEST(Mpi, EachRankOfANodeTakesItsOwnGpuAndRanksBeyondTheDevicesWrapAround) {
+  // Four ranks on a node with two GPUs share them two by two; with four GPUs each has one.
+  const int two_devices[] = {0, 1, 0, 1, 0};
+  const int four_devices[] = {0, 1, 2, 3, 0};
+  for (int local_rank = 0; local_rank < 5; ++local_rank) {
+    EXPECT_EQ(device_for_local_rank(local_rank, 2), two_devices[local_rank]) << local_rank;
+    EXPECT_EQ(device_for_local_rank(local_rank, 4), four_devices[local_rank]) << local_rank;
+    EXPECT_EQ(device_for_local_rank(local_rank, 1), 0) << local_rank;
+    EXPECT_EQ(device_for_local_rank(local_rank, 0), 0) << "no device: " << local_rank;
+  }
+  EXPECT_EQ(device_for_local_rank(-1, 4), 0);  // a launcher that gave no local rank
 }
 
 }  // namespace

@@ -42,10 +42,13 @@ std::string cuda_device_report() {
 #endif
 }
 
+int device_for_local_rank(int local_rank, int device_count) {
+  return local_rank > 0 && device_count > 0 ? local_rank % device_count : 0;
+}
+
 BackendChoice make_backend(const std::string& name, int threads, int device_slot) {
   // One rank per GPU: rank i of a node takes device i modulo the node's devices.
-  [[maybe_unused]] const int device =
-      device_slot > 0 ? device_slot % std::max(1, cuda_device_count()) : 0;
+  [[maybe_unused]] const int device = device_for_local_rank(device_slot, cuda_device_count());
   if (name == "cpu") return {make_cpu_backend(threads), ""};
   if (name == "cuda") {
 #if SGDWALK_HAVE_CUDA

@@ -19,6 +19,11 @@ struct BackendChoice {
 /// `device_slot` (an MPI rank's local rank) picks CUDA device device_slot modulo the device count.
 BackendChoice make_backend(const std::string& name, int threads, int device_slot = 0);
 
+/// The CUDA device of an MPI rank with node-local index `local_rank` on a node with
+/// `device_count` devices: one rank per GPU, ranks beyond the device count wrapping around
+/// (local_rank modulo device_count); 0 when there is no device or the rank is negative.
+int device_for_local_rank(int local_rank, int device_count);
+
 /// Whether this binary was built with the CUDA backend.
 bool cuda_backend_built();
 
