@@ -1,11 +1,9 @@
 // Long runs: stopping, checkpoints and resuming give the bytes of an uninterrupted run (in process
 // and through the CLI with SIGTERM, SIGINT and kill -9), partial results are marked and honest,
 // non-finite walkers are counted and excluded, and every refusal names its file and problem.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +27,7 @@
 #include "run/run_session.hpp"
 #include "test_ensemble.hpp"
 #include "test_files.hpp"
+#include "test_processes.hpp"
 
 extern char** environ;
 
@@ -61,53 +60,14 @@ Json comparable(Json summary, bool drop_command = false) {
 
 using testing::CommandResult;
 using testing::run_cli;
+using testing::wait_exit;
 
-/// Starts the CLI with `arguments`, stdout and stderr to `log`, SIGINT/SIGTERM at their defaults,
-/// and `extra_environment` ("NAME=value") added to the environment.
+/// Starts the CLI with `arguments` in the background (testing::spawn_logged).
 pid_t spawn_cli(const std::vector<std::string>& arguments, const fs::path& log,
                 const std::vector<std::string>& extra_environment = {}) {
   std::vector<std::string> words = {SGDWALK_CLI};
   words.insert(words.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& word : words) argv.push_back(word.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGINT);
-  sigaddset(&defaults, SIGTERM);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = -1;
-  std::vector<std::string> environment_words = extra_environment;
-  std::vector<char*> environment;
-  for (auto& word : environment_words) environment.push_back(word.data());
-  for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
-  environment.push_back(nullptr);
-  const int error =
-      posix_spawn(&pid, SGDWALK_CLI, &actions, &attributes, argv.data(), environment.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  return error == 0 ? pid : -1;
-}
-
-/// The exit code of `pid`, or 128 + the signal that killed it (as a shell reports it).
-int wait_exit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
+  return testing::spawn_logged(words, log, extra_environment);
 }
 
 /// Waits until `path` exists or `pid` has exited; true if it appeared while `pid` still runs.

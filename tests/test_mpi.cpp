@@ -2,10 +2,8 @@
 // dataset by dataset and bit for bit, also for uneven splits; SIGTERM to the job then resume with
 // another rank count (and without mpirun) gives the same results; a failing rank fails the job
 // with its rank and reason, at once and without outputs. Skipped when the build has no MPI.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +19,7 @@
 
 #include "backend/backend_registry.hpp"
 #include "test_files.hpp"
+#include "test_processes.hpp"
 #include "test_run_dirs.hpp"
 
 extern char** environ;
@@ -32,6 +31,7 @@ namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using testing::read_json;
 using testing::run_cli;
+using testing::wait_exit;
 
 /// mpirun of the MPI the build found; empty without MPI.
 #ifdef SGDWALK_MPIEXEC
@@ -82,45 +82,13 @@ testing::CommandResult run_mpi(int ranks, const std::string& arguments,
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
-/// Starts `mpirun -np ranks sgdwalk arguments` with output to `log` and SIGTERM at its default.
+/// Starts `mpirun -np ranks sgdwalk arguments` in the background (testing::spawn_logged).
 pid_t spawn_mpi(int ranks, const std::vector<std::string>& arguments, const fs::path& log,
                 const std::string& extra_environment) {
   std::vector<std::string> words = {kMpiexec, "--oversubscribe", "-np", std::to_string(ranks),
                                     SGDWALK_CLI};
   words.insert(words.end(), arguments.begin(), arguments.end());
-  std::vector<char*> argv;
-  for (auto& word : words) argv.push_back(word.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t defaults;
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGINT);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF);
-  std::string extra = extra_environment;
-  std::vector<char*> environment = {extra.data()};
-  for (char** entry = environ; *entry != nullptr; ++entry) environment.push_back(*entry);
-  environment.push_back(nullptr);
-  pid_t pid = -1;
-  const int error =
-      posix_spawn(&pid, kMpiexec.c_str(), &actions, &attributes, argv.data(), environment.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  return error == 0 ? pid : -1;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return testing::spawn_logged(words, log, {extra_environment});
 }
 
 /// A small config with every observable; `walkers` per variant, three variants.
