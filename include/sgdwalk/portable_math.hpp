@@ -570,20 +570,22 @@ template <class T>
 SGDWALK_FN T recip_lean(T x) {
   static_assert(detail::is_real_v<T>, "pmath::recip_lean is for float and double");
   if constexpr (std::is_same_v<T, float>) {
-    float y = detail::float_from_bits(0x7ef311c3u - detail::to_bits(x));
-    for (int i = 0; i < 2; ++i) {
-      const float e = detail::fma_(-x, y, 1.0f);
-      y = detail::fma_(y, detail::fma_(e, e, e), y);
-    }
-    return y;
+    // The steps written out: as a loop, gcc does not always unroll it before it vectorises the
+    // CPU lane loop around it, and then gives up on that loop (a loop nest).
+    const float y0 = detail::float_from_bits(0x7ef311c3u - detail::to_bits(x));
+    const float e0 = detail::fma_(-x, y0, 1.0f);
+    const float y1 = detail::fma_(y0, detail::fma_(e0, e0, e0), y0);
+    const float e1 = detail::fma_(-x, y1, 1.0f);
+    return detail::fma_(y1, detail::fma_(e1, e1, e1), y1);
   } else {
     const std::uint32_t hi = static_cast<std::uint32_t>(detail::to_bits(x) >> 32);
-    double y = detail::double_from_bits(static_cast<std::uint64_t>(0x7fde6238u - hi) << 32);
-    for (int i = 0; i < 3; ++i) {
-      const double e = detail::fma_(-x, y, 1.0);
-      y = detail::fma_(y, detail::fma_(e, e, e), y);
-    }
-    return y;
+    const double y0 = detail::double_from_bits(static_cast<std::uint64_t>(0x7fde6238u - hi) << 32);
+    const double e0 = detail::fma_(-x, y0, 1.0);
+    const double y1 = detail::fma_(y0, detail::fma_(e0, e0, e0), y0);
+    const double e1 = detail::fma_(-x, y1, 1.0);
+    const double y2 = detail::fma_(y1, detail::fma_(e1, e1, e1), y1);
+    const double e2 = detail::fma_(-x, y2, 1.0);
+    return detail::fma_(y2, detail::fma_(e2, e2, e2), y2);
   }
 }
 
