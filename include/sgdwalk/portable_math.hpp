@@ -27,6 +27,7 @@
 //   sincos_turn_lean  float 2.41 ulp (every 7th angle word)
 //   recip_lean        float 0.50 ulp on |x| in [2^-125, 2^125] (every 3rd float)
 //                     double 0.50 ulp on |x| in [2^-1021, 2^1021] (2e7 samples)
+//   div_lean          float a * recip_lean(b): 1 ulp; double the IEEE division
 #pragma once
 
 #include <cmath>
@@ -586,6 +587,20 @@ SGDWALK_FN T recip_lean(T x) {
     const double y2 = detail::fma_(y1, detail::fma_(e1, e1, e1), y1);
     const double e2 = detail::fma_(-x, y2, 1.0);
     return detail::fma_(y2, detail::fma_(e2, e2, e2), y2);
+  }
+}
+
+/// a/b where an ulp is enough. float: a * recip_lean(b) (within 1 ulp; no IEEE division, 3-5
+/// fewer instructions per use on the GPU). double: the IEEE division a / b: recip_lean's nine
+/// fmas made the CPU lane loop slower than its vector divide (paired runs, bench/RESULTS.md) and
+/// load the GPU's fp64 pipe more than DDIV does, for 1-2 % fewer instructions.
+template <class T>
+SGDWALK_FN T div_lean(T a, T b) {
+  static_assert(detail::is_real_v<T>, "pmath::div_lean is for float and double");
+  if constexpr (std::is_same_v<T, float>) {
+    return a * recip_lean(b);
+  } else {
+    return detail::div_(a, b);
   }
 }
 
