@@ -52,6 +52,11 @@ std::uint64_t bits_of(T x) {
   }
 }
 
+/// The Box-Muller uniform w 2^-32 + 2^-33 in float (normal.hpp's uniform_open01<float>).
+float sgdwalk_uniform(std::uint32_t w) {
+  return static_cast<float>(w) * 0x1p-32f + 0x1p-33f;
+}
+
 /// Running maximum of an error, with the argument where it occurred.
 struct MaxErr {
   long double err = 0;
@@ -397,6 +402,129 @@ TEST(PortableMath, SincosTurnSymmetries) {
     ASSERT_EQ(s4, c);
     ASSERT_EQ(c4, -s);
   }
+}
+
+// ---- the lean Box-Muller cores and recip_lean ---------------------------------------------------
+// Their bounds are the ones portable_math.hpp's header states (measured there more densely: every
+// float of [2^-33, 1] for neg2_log_lean, every 7th angle word for sincos_turn_lean, every 3rd
+// float for recip_lean); these samples recheck them with the same margins.
+
+TEST(PortableMath, Neg2LogLeanFloat) {
+  MaxErr m;
+  auto visit = [&](float x) {
+    ulp_check(
+        m, x, [](float v) { return pm::neg2_log_lean(v); },
+        [](long double v) { return -2.0L * std::log(static_cast<double>(v)); });
+  };
+  sweep(0x1p-33f, 1.0f, 16'000'000, visit);
+  // The Box-Muller uniforms w 2^-32 + 2^-33 themselves, from random words and both ends.
+  std::mt19937 rng(12);
+  for (int i = 0; i < 4'000'000; ++i) visit(sgdwalk_uniform(static_cast<std::uint32_t>(rng())));
+  for (std::uint32_t w : {0u, 1u, 0xfffffffeu, 0xffffffffu}) visit(sgdwalk_uniform(w));
+  report("neg2_log_lean<float> [2^-33, 1]", m, "ulp");
+  EXPECT_LE(m.err, 0.9L);
+  EXPECT_EQ(pm::neg2_log_lean(1.0f), 0.0f);
+}
+
+// For double, neg2_log_lean is -2 log_positive_normal: the double normals keep their bits.
+TEST(PortableMath, Neg2LogLeanDoubleIsTheAccurateLog) {
+  std::mt19937_64 rng(13);
+  for (int i = 0; i < 1'000'000; ++i) {
+    const double x = (static_cast<double>(static_cast<std::uint32_t>(rng())) * 0x1p-32) + 0x1p-33;
+    const double a = pm::neg2_log_lean(x), b = -2.0 * pm::log_positive_normal(x);
+    ASSERT_EQ(bits_of(a), bits_of(b)) << std::hexfloat << x;
+  }
+}
+
+template <class T>
+void sincos_turn_lean_check(MaxErr& abs_s, MaxErr& abs_c, MaxErr& ulp_s, MaxErr& ulp_c,
+                            std::uint32_t w) {
+  T s, c;
+  pm::sincos_turn_lean(w, s, c);
+  long double rs, rc;
+  turn_reference(w, rs, rc);
+  abs_s.add(std::fabs(static_cast<long double>(s) - rs), w);
+  abs_c.add(std::fabs(static_cast<long double>(c) - rc), w);
+  ulp_s.add(std::fabs(static_cast<long double>(s) - rs) / ulp_of<T>(rs), w);
+  ulp_c.add(std::fabs(static_cast<long double>(c) - rc) / ulp_of<T>(rc), w);
+}
+
+TEST(PortableMath, SincosTurnLeanFloat) {
+  MaxErr m[4];
+  std::mt19937 rng(14);
+  for (int i = 0; i < 8'000'000; ++i)
+    sincos_turn_lean_check<float>(m[0], m[1], m[2], m[3], static_cast<std::uint32_t>(rng()));
+  for (std::uint32_t k = 0; k < 8; ++k)
+    for (std::int64_t d = -(1 << 15); d < (1 << 15); ++d)
+      sincos_turn_lean_check<float>(
+          m[0], m[1], m[2], m[3],
+          static_cast<std::uint32_t>(static_cast<std::int64_t>(k) * (1 << 29) + d));
+  report("sincos_turn_lean<float> sin", m[2], "ulp");
+  report("sincos_turn_lean<float> cos", m[3], "ulp");
+  EXPECT_LE(m[0].err, 2e-7L);
+  EXPECT_LE(m[1].err, 2e-7L);
+  EXPECT_LE(m[2].err, 2.5L);
+  EXPECT_LE(m[3].err, 2.5L);
+}
+
+TEST(PortableMath, SincosTurnLeanSymmetriesAndDouble) {
+  std::mt19937 rng(15);
+  for (int i = 0; i < 100000; ++i) {
+    const std::uint32_t w = static_cast<std::uint32_t>(rng());
+    float s, c, s2, c2, s3, c3, s4, c4;
+    pm::sincos_turn_lean(w, s, c);
+    pm::sincos_turn_lean(~w, s2, c2);
+    pm::sincos_turn_lean(w + 0x80000000u, s3, c3);
+    pm::sincos_turn_lean(w + 0x40000000u, s4, c4);
+    ASSERT_EQ(s2, -s);
+    ASSERT_EQ(c2, c);
+    ASSERT_EQ(s3, -s);
+    ASSERT_EQ(c3, -c);
+    ASSERT_EQ(s4, c);
+    ASSERT_EQ(c4, -s);
+    double ds, dc, es, ec;  // double: the accurate sincos_turn, bit for bit
+    pm::sincos_turn_lean(w, ds, dc);
+    pm::sincos_turn(w, es, ec);
+    ASSERT_EQ(bits_of(ds), bits_of(es));
+    ASSERT_EQ(bits_of(dc), bits_of(ec));
+  }
+}
+
+template <class T>
+void recip_check(MaxErr& m, T x) {
+  const long double want = 1.0L / static_cast<long double>(x);
+  m.add(std::fabs(static_cast<long double>(pm::recip_lean(x)) - want) / ulp_of<T>(want), x);
+}
+
+TEST(PortableMath, RecipLean) {
+  MaxErr f, d;
+  sweep(0x1p-125f, 0x1p125f, 20'000'000, [&](float x) {
+    recip_check(f, x);
+    recip_check(f, -x);
+  });
+  std::mt19937_64 rng(16);
+  for (int i = 0; i < 4'000'000; ++i) {
+    const float x = std::ldexp(1.0f + static_cast<float>(rng() >> 41) * 0x1p-23f,
+                               static_cast<int>(rng() % 250) - 125);
+    recip_check(f, x);
+  }
+  for (int i = 0; i < 8'000'000; ++i) {
+    const double x = std::ldexp(1.0 + static_cast<double>(rng() >> 12) * 0x1p-52,
+                                static_cast<int>(rng() % 2042) - 1021);
+    recip_check(d, (rng() & 1) ? x : -x);
+  }
+  report("recip_lean<float> [2^-125, 2^125]", f, "ulp");
+  report("recip_lean<double> [2^-1021, 2^1021]", d, "ulp");
+  EXPECT_LE(f.err, 0.51L);
+  EXPECT_LE(d.err, 0.51L);
+  EXPECT_TRUE(std::isnan(pm::recip_lean(0.0f)));
+  EXPECT_TRUE(std::isnan(pm::recip_lean(0.0)));
+  EXPECT_TRUE(std::isnan(pm::recip_lean(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_TRUE(std::isnan(pm::recip_lean(std::numeric_limits<double>::quiet_NaN())));
+  EXPECT_EQ(pm::recip_lean(std::numeric_limits<float>::infinity()),
+            -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(pm::recip_lean(1.0f), 1.0f);
+  EXPECT_EQ(pm::recip_lean(-4.0), -0.25);
 }
 
 // ---- general sin / cos -----------------------------------------------------------------------

@@ -94,28 +94,21 @@ inline __m256 words_to_float(__m256i words) {
   return _mm256_add_ps(_mm256_mul_ps(hi, _mm256_set1_ps(65536.0f)), lo);
 }
 
-/// pmath::log(float) for x in [2^-33, 1] (log_impl without its special cases).
-inline __m256 log_unit(__m256 x) {
+/// pmath::neg2_log_lean(float) for x in [2^-33, 1]: -2 log x.
+inline __m256 neg2_log_unit(__m256 x) {
   const __m256i ix = _mm256_sub_epi32(_mm256_castps_si256(x), u32(0x3f3504f3u));
   const __m256 dk = _mm256_cvtepi32_ps(_mm256_srai_epi32(ix, 23));
   const __m256 m = _mm256_castsi256_ps(
       _mm256_add_epi32(_mm256_and_si256(ix, u32(0x007fffffu)), u32(0x3f3504f3u)));
-  const __m256 f = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
-  return pmath::detail::log_reduced(simd::F32x8(f), simd::F32x8(dk)).v;
+  return pmath::detail::neg2_log_reduced_lean(simd::F32x8(m), simd::F32x8(dk)).v;
 }
 
-/// pmath::sincos_turn<float> for eight lanes (j the odd offset, q the quadrant).
+/// pmath::sincos_turn_lean<float> for eight lanes (j the odd offset, q the quadrant).
 inline void sincos_turn(__m256i j, __m256i q, __m256& s, __m256& c) {
-  // jl = j % 256 with the sign of j (C's remainder), through |j| & 255 and the sign restored.
-  const __m256i sign = _mm256_srai_epi32(j, 31);
-  const __m256i abs_low =
-      _mm256_and_si256(_mm256_sub_epi32(_mm256_xor_si256(j, sign), sign), u32(255));
-  const __m256i jl_i = _mm256_sub_epi32(_mm256_xor_si256(abs_low, sign), sign);
-  const simd::F32x8 theta =
-      pmath::detail::turn_angle(simd::F32x8(_mm256_cvtepi32_ps(_mm256_sub_epi32(j, jl_i))),
-                                simd::F32x8(_mm256_cvtepi32_ps(jl_i)));
+  // vcvtdq2ps rounds to nearest even, as static_cast<float> of an int32 does.
+  const simd::F32x8 t = simd::F32x8(_mm256_cvtepi32_ps(j)) * simd::F32x8(_mm256_set1_ps(0x1p-30f));
   simd::F32x8 sin_r, cos_r;
-  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  pmath::detail::sincos_quarter_lean(t, sin_r, cos_r);
   const __m256 sr = sin_r.v, cr = cos_r.v;
   const __m256 odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(q, u32(1)), u32(1)));
   const __m256 sv = _mm256_blendv_ps(sr, cr, odd);
@@ -166,7 +159,7 @@ inline void box_muller(__m256i radius, __m256i angle, float* z0, float* z1) {
   const __m256 u =
       _mm256_add_ps(_mm256_mul_ps(detail::words_to_float(radius), _mm256_set1_ps(0x1p-32f)),
                     _mm256_set1_ps(0x1p-33f));
-  const __m256 r = _mm256_sqrt_ps(_mm256_mul_ps(_mm256_set1_ps(-2.0f), detail::log_unit(u)));
+  const __m256 r = _mm256_sqrt_ps(detail::neg2_log_unit(u));
   __m256 s, c;
   detail::sincos_turn(j, q, s, c);
   _mm256_storeu_ps(z0, _mm256_mul_ps(r, c));

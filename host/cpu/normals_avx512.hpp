@@ -80,28 +80,22 @@ inline void sincos_turn(__m256i j, __m256i q, __m512d& s, __m512d& c) {
 
 // ---- float -------------------------------------------------------------------------------------
 
-/// pmath::log(float) for x in [2^-33, 1] (log_impl without its special cases).
-inline __m512 log_unit(__m512 x) {
+/// pmath::neg2_log_lean(float) for x in [2^-33, 1]: -2 log x.
+inline __m512 neg2_log_unit(__m512 x) {
   const __m512i ix = _mm512_sub_epi32(_mm512_castps_si512(x), u32(0x3f3504f3u));
   const __m512 dk = _mm512_cvtepi32_ps(_mm512_srai_epi32(ix, 23));
   const __m512 m = _mm512_castsi512_ps(
       _mm512_add_epi32(_mm512_and_si512(ix, u32(0x007fffffu)), u32(0x3f3504f3u)));
-  const __m512 f = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
-  return pmath::detail::log_reduced(simd::F32x16(f), simd::F32x16(dk)).v;
+  return pmath::detail::neg2_log_reduced_lean(simd::F32x16(m), simd::F32x16(dk)).v;
 }
 
-/// pmath::sincos_turn<float> for sixteen lanes (j the odd offset, q the quadrant).
+/// pmath::sincos_turn_lean<float> for sixteen lanes (j the odd offset, q the quadrant).
 inline void sincos_turn(__m512i j, __m512i q, __m512& s, __m512& c) {
-  // jl = j % 256 with the sign of j (C's remainder), through |j| & 255 and the sign restored.
-  const __m512i sign = _mm512_srai_epi32(j, 31);
-  const __m512i abs_low =
-      _mm512_and_si512(_mm512_sub_epi32(_mm512_xor_si512(j, sign), sign), u32(255));
-  const __m512i jl_i = _mm512_sub_epi32(_mm512_xor_si512(abs_low, sign), sign);
-  const simd::F32x16 theta =
-      pmath::detail::turn_angle(simd::F32x16(_mm512_cvtepi32_ps(_mm512_sub_epi32(j, jl_i))),
-                                simd::F32x16(_mm512_cvtepi32_ps(jl_i)));
+  // vcvtdq2ps rounds to nearest even, as static_cast<float> of an int32 does.
+  const simd::F32x16 t =
+      simd::F32x16(_mm512_cvtepi32_ps(j)) * simd::F32x16(_mm512_set1_ps(0x1p-30f));
   simd::F32x16 sin_r, cos_r;
-  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  pmath::detail::sincos_quarter_lean(t, sin_r, cos_r);
   const __m512 sr = sin_r.v, cr = cos_r.v;
   const __mmask16 odd = _mm512_test_epi32_mask(q, u32(1));
   const __m512 sv = _mm512_mask_blend_ps(odd, sr, cr);
@@ -160,7 +154,7 @@ inline void box_muller(__m512i radius, __m512i angle, float* z0, float* z1) {
   const __m512 u =
       _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepu32_ps(radius), _mm512_set1_ps(0x1p-32f)),
                     _mm512_set1_ps(0x1p-33f));
-  const __m512 r = _mm512_sqrt_ps(_mm512_mul_ps(_mm512_set1_ps(-2.0f), detail::log_unit(u)));
+  const __m512 r = _mm512_sqrt_ps(detail::neg2_log_unit(u));
   __m512 s, c;
   detail::sincos_turn(j, q, s, c);
   _mm512_storeu_ps(z0, _mm512_mul_ps(r, c));

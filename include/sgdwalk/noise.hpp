@@ -13,6 +13,7 @@
 #include "sgdwalk/finite.hpp"
 #include "sgdwalk/hd.hpp"
 #include "sgdwalk/noise/registry.hpp"
+#include "sgdwalk/portable_math.hpp"
 #include "sgdwalk/vec.hpp"
 
 namespace sgdwalk {
@@ -90,7 +91,8 @@ struct Sym2ScaledSpectrum {
 ///  - the matrix is first scaled exactly by a power of two near its largest entry (no
 ///    overflow/underflow in d² + b²);
 ///  - with m = (a + c)/2, d = (a − c)/2, r = sqrt(d² + b²), the eigenvalue of larger magnitude is
-///    m ± r with the sign of m (no cancellation) and the other is det/that, with the determinant
+///    m ± r with the sign of m (no cancellation) and the other is det/that (pmath::div_lean:
+///    in float det times recip_lean of it, 1 ulp), with the determinant
 ///    ac − b² evaluated by Kahan's fma algorithm (so a tiny eigenvalue next to a huge one, which
 ///    decides the clipped noise of an indefinite Hessian, is not lost to cancellation).
 template <class T>
@@ -109,7 +111,7 @@ SGDWALK_FN Sym2ScaledSpectrum<T> sym2_scaled_spectrum(const Sym2<T>& h) {
   const T det = fma_rn(e.a, e.c, -bb) + fma_rn(-e.b, e.b, bb);
   e.m_pos = e.m >= T(0);
   e.big = e.m + (e.m_pos ? e.r : -e.r);  // m ± r (x + (−y) is x − y exactly)
-  e.small = det / select_bits(e.big != T(0), e.big, T(1));
+  e.small = pmath::div_lean(det, select_bits(e.big != T(0), e.big, T(1)));
   return e;
 }
 
@@ -187,7 +189,8 @@ SGDWALK_FN Vec<T, D> noise_vector(const Diag<T, D>& h, const Vec<T, D>& z, const
 /// hessian noise, with q = (λ₊⁺ − λ₋⁺)/(λ₊ − λ₋) = 1 (H positive semi-definite), λ₊/(λ₊ − λ₋)
 /// (indefinite) or 0 (negative definite), and 2σ(λ₊ + λ₋) for hessian_squared. So g costs one
 /// division and the
-/// noise three square roots and two divisions in all, the same operations on every path (no
+/// noise three square roots and two divisions in all (pmath::div_lean: in float by recip_lean,
+/// 1 ulp, no IEEE division), the same operations on every path (no
 /// branch, the CPU lane loop vectorises). g (H − λ₋I) z is computed on the scaled matrix and
 /// scaled back at the end; g is finite because √μ₊ + √μ₋ = 0 only when Σ = 0 (then g = 0).
 namespace detail {
@@ -205,12 +208,14 @@ SGDWALK_FN Vec<T, 2> sym2_noise(const Sym2<T>& h, const Vec<T, 2>& z, const Nois
   Model::spread(lp, lm, e.scale, numerator, denominator);
   const T root_sum = (sp + sm) * denominator;
   const bool zero = root_sum == T(0);  // Σ = 0: no noise (σ = ε = 0)
-  const T g = (s.two_sigma * select_bits(zero, T(0), numerator)) /
-              select_bits(zero, T(1), root_sum) * e.scale;
+  const T g = pmath::div_lean(s.two_sigma * select_bits(zero, T(0), numerator),
+                              select_bits(zero, T(1), root_sum)) *
+              e.scale;
   // (H − λ₋I) z on the scaled matrix; a − λ₋ ≥ 0 and c − λ₋ ≥ 0 up to rounding.
   const T p0 = fma_rn(e.a - lm, z[0], e.b * z[1]);
   const T p1 = fma_rn(e.c - lm, z[1], e.b * z[0]);
-  // sm, or NaN when μ₊ overflowed to inf (g would be 0 there): ξ must not be finite then.
+  // sm, or NaN when μ₊ overflowed to inf (g is not finite there either): ξ must not be finite
+  // then.
   const T sm_checked = sm + (sp - sp);
   if constexpr (kAddDrift) {
     return Vec<T, 2>{{fma_rn(g, p0, fma_rn(sm_checked, z[0], drift[0])),

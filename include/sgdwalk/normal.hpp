@@ -9,7 +9,9 @@
 //       normals 4b+2, 4b+3 = box_muller(z, w) -> (z0, z1)
 //   box_muller(radius_word, angle_word): u = radius_word * 2^-32 + 2^-33 in T (cuRAND's (0, 1]
 //   uniform), r = sqrt(-2 log u), (z0, z1) = (r cos a, r sin a) with a = 2 pi (angle_word + 0.5)
-//   / 2^32, all through pmath (portable_math.hpp), never libm / CUDA math / curand_normal.
+//   / 2^32, all through pmath (portable_math.hpp), never libm / CUDA math / curand_normal:
+//   -2 log u by pmath::neg2_log_lean, sin a and cos a by pmath::sincos_turn_lean (for float their
+//   division-free few-ulp cores, for double the accurate log and sincos_turn).
 //   T = float and T = double use the same words; they are two different (each reproducible)
 //   sequences. The tails are cut at sqrt(-2 log 2^-33) ~ 6.76 in both precisions.
 //
@@ -36,9 +38,9 @@ SGDWALK_FN T uniform_open01(std::uint32_t w) {
 template <class T>
 SGDWALK_FN void box_muller(std::uint32_t radius_word, std::uint32_t angle_word, T& z0, T& z1) {
   const T u = uniform_open01<T>(radius_word);
-  const T r = pmath::sqrt(static_cast<T>(-2) * pmath::log_positive_normal(u));  // u in [2^-33, 1]
+  const T r = pmath::sqrt(pmath::neg2_log_lean(u));  // u in [2^-33, 1]
   T s, c;
-  pmath::sincos_turn(angle_word, s, c);
+  pmath::sincos_turn_lean(angle_word, s, c);
   z0 = r * c;
   z1 = r * s;
 }

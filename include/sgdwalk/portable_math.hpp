@@ -21,6 +21,13 @@
 //         double 0.83 ulp over all positive doubles (6.5e6 samples)
 //   sincos_turn  float abs 6.4e-8 (1.5 ulp)   double abs 1.2e-16 (1.5 ulp)   (all quadrants)
 //   sin, cos (|x| <= 1e5)  float 1.53 ulp (exhaustive)   double 1.5 ulp (4.5e6 samples)
+// and the lean functions for the Box-Muller radius and angle and for divisions that need an ulp,
+// not correct rounding (division-free, fewer operations; see each):
+//   neg2_log_lean     float 0.87 ulp of -2 log x on [2^-33, 1] (exhaustive)
+//   sincos_turn_lean  float 2.41 ulp (every 7th angle word)
+//   recip_lean        float 0.50 ulp on |x| in [2^-125, 2^125] (every 3rd float)
+//                     double 0.50 ulp on |x| in [2^-1021, 2^1021] (2e7 samples)
+//   div_lean          float a * recip_lean(b): 1 ulp; double the IEEE division
 #pragma once
 
 #include <cmath>
@@ -410,6 +417,52 @@ SGDWALK_FN void sincos_general(double x, double& s, double& c) {
   s = blend(x == 0.0, x, s);  // sin(-0) = -0
 }
 
+// ---- The lean Box-Muller cores (float) --------------------------------------------------------
+// The Box-Muller radius and angle need a few ulps, not log's and sincos_turn's sub-ulp accuracy,
+// so for float they are evaluated with fewer operations (written once for a real type or a SIMD
+// vector V, like the cores above; double keeps the accurate cores):
+//  - -2 log(2^k m), m in [sqrt(1/2), sqrt(2)): with t = -2(m - 1) (one exact fma),
+//    -2 log1p(-t/2) = t + t^2 R(t), R a degree-8 weighted minimax fit (Remez in mpmath, relative
+//    error 4.1e-9 before rounding), then + k (-2 ln2) in one fma (the rounded ln2 costs below
+//    0.1 ulp). No division: fdlibm's s = f/(2 + f) form needs one plus as many fmas.
+//  - sin and cos of (pi/4) t, t = j 2^-30 in (-1, 1) (j the odd offset of sincos_turn, rounded
+//    once to float): sin = t S(t^2), cos = 1 + t^2 C(t^2), S and C with four coefficients each
+//    (relative fit errors 3.2e-9 and 1.1e-10), plain Horner. One conversion and no split of the
+//    angle into two parts, no compensated 1 - z/2.
+// Measured bounds: the header's table (tests/test_portable_math.cpp checks them on samples).
+
+/// -2 log(2^k m) (float lanes): m in [sqrt(1/2), sqrt(2)), dk = k.
+template <class V>
+SGDWALK_FN V neg2_log_reduced_lean(V m, V dk) {
+  const V t = fma_(m, V(-2.0f), V(2.0f));  // -2 (m - 1), exact
+  V R = V(0x1.383022p-13f);
+  R = fma_(R, t, V(0x1.084864p-11f));
+  R = fma_(R, t, V(0x1.0f3766p-10f));
+  R = fma_(R, t, V(0x1.22719cp-9f));
+  R = fma_(R, t, V(0x1.54276ep-8f));
+  R = fma_(R, t, V(0x1.99a3f2p-7f));
+  R = fma_(R, t, V(0x1.000426p-5f));
+  R = fma_(R, t, V(0x1.555550p-4f));
+  R = fma_(R, t, V(0x1.fffff8p-3f));
+  return fma_(dk, V(-0x1.62e430p+0f), fma_(t * t, R, t));
+}
+
+/// sin and cos of (pi/4) t for t in (-1, 1) (float lanes), before the quadrant rotation.
+template <class V>
+SGDWALK_FN void sincos_quarter_lean(V t, V& s, V& c) {
+  const V z = t * t;
+  V S = V(-0x1.2d9302p-15f);
+  S = fma_(S, z, V(0x1.465e92p-9f));
+  S = fma_(S, z, V(-0x1.4abbbap-4f));
+  S = fma_(S, z, V(0x1.921fb6p-1f));
+  s = t * S;
+  V C = V(0x1.d9c326p-19f);
+  C = fma_(C, z, V(-0x1.55c5e2p-12f));
+  C = fma_(C, z, V(0x1.03c1dep-6f));
+  C = fma_(C, z, V(-0x1.3bd3ccp-2f));
+  c = fma_(z, C, V(1.0f));
+}
+
 template <class T>
 inline constexpr bool is_real_v = std::is_same_v<T, float> || std::is_same_v<T, double>;
 
@@ -469,6 +522,86 @@ SGDWALK_FN void sincos_turn(std::uint32_t angle_word, T& s, T& c) {
   T sr, cr;
   detail::sincos_kernel(theta, sr, cr);
   detail::rotate_quadrant(q, sr, cr, s, c);
+}
+
+/// -2 log x for a positive normal finite x (the Box-Muller uniform, in [2^-33, 1]). float: the
+/// division-free core above, within 0.87 ulp of -2 log x (every float in
+/// [2^-33, 1]); double: exactly
+/// -2 * log_positive_normal(x). Other inputs: unspecified.
+template <class T>
+SGDWALK_FN T neg2_log_lean(T x) {
+  static_assert(detail::is_real_v<T>, "pmath::neg2_log_lean is for float and double");
+  if constexpr (std::is_same_v<T, float>) {
+    const std::uint32_t ix = detail::to_bits(x) - 0x3f3504f3u;  // bits of sqrt(1/2)
+    const std::int32_t k = static_cast<std::int32_t>(ix) >> 23;
+    const float m = detail::float_from_bits((ix & 0x007fffffu) + 0x3f3504f3u);
+    return detail::neg2_log_reduced_lean(m, static_cast<float>(k));
+  } else {
+    return -2.0 * detail::log_positive_normal_impl(x);
+  }
+}
+
+/// sincos_turn's sin and cos of 2 pi (angle_word + 0.5)/2^32 with fewer operations. float: the
+/// offset j rounded once to float and the lean core above, within 2.41 ulp (every 7th word of
+/// the 2^32); double: exactly sincos_turn.
+template <class T>
+SGDWALK_FN void sincos_turn_lean(std::uint32_t angle_word, T& s, T& c) {
+  static_assert(detail::is_real_v<T>, "pmath::sincos_turn_lean is for float and double");
+  if constexpr (std::is_same_v<T, float>) {
+    const std::uint32_t v = angle_word + 0x20000000u;
+    const std::uint32_t q = v >> 30;
+    const std::int32_t j = static_cast<std::int32_t>(((v & 0x3fffffffu) << 1) + 1u) - (1 << 30);
+    float sr, cr;
+    detail::sincos_quarter_lean(static_cast<float>(j) * 0x1p-30f, sr, cr);
+    detail::rotate_quadrant(q, sr, cr, s, c);
+  } else {
+    sincos_turn(angle_word, s, c);
+  }
+}
+
+/// 1/x within about one ulp, from + - * and fma only (no IEEE division, so no slow path and on
+/// the GPU no branch): a bit-pattern seed (relative error below 1/8) refined by cubic Newton
+/// steps y += y (e + e^2), e = 1 - x y (two in float, three in double). The seed M - bits(x)
+/// (32-bit, in double on the high word) of a negative x is minus that of |x| (the subtraction
+/// wraps into the sign bit), so the sign needs no extra work. For |x| in [2^-125, 2^125] (float)
+/// / [2^-1021, 2^1021] (double), within 0.5 ulp where measured (the header's table); 0 and NaN
+/// give NaN, ±inf gives ∓inf; beyond the range the value is not 1/x (0 or tiny above it, huge or
+/// not finite below it: the magnitudes 1/x has there, but unreliable).
+template <class T>
+SGDWALK_FN T recip_lean(T x) {
+  static_assert(detail::is_real_v<T>, "pmath::recip_lean is for float and double");
+  if constexpr (std::is_same_v<T, float>) {
+    // The steps written out: as a loop, gcc does not always unroll it before it vectorises the
+    // CPU lane loop around it, and then gives up on that loop (a loop nest).
+    const float y0 = detail::float_from_bits(0x7ef311c3u - detail::to_bits(x));
+    const float e0 = detail::fma_(-x, y0, 1.0f);
+    const float y1 = detail::fma_(y0, detail::fma_(e0, e0, e0), y0);
+    const float e1 = detail::fma_(-x, y1, 1.0f);
+    return detail::fma_(y1, detail::fma_(e1, e1, e1), y1);
+  } else {
+    const std::uint32_t hi = static_cast<std::uint32_t>(detail::to_bits(x) >> 32);
+    const double y0 = detail::double_from_bits(static_cast<std::uint64_t>(0x7fde6238u - hi) << 32);
+    const double e0 = detail::fma_(-x, y0, 1.0);
+    const double y1 = detail::fma_(y0, detail::fma_(e0, e0, e0), y0);
+    const double e1 = detail::fma_(-x, y1, 1.0);
+    const double y2 = detail::fma_(y1, detail::fma_(e1, e1, e1), y1);
+    const double e2 = detail::fma_(-x, y2, 1.0);
+    return detail::fma_(y2, detail::fma_(e2, e2, e2), y2);
+  }
+}
+
+/// a/b where an ulp is enough. float: a * recip_lean(b) (within 1 ulp; no IEEE division, 3-5
+/// fewer instructions per use on the GPU). double: the IEEE division a / b: recip_lean's nine
+/// fmas made the CPU lane loop slower than its vector divide (paired runs, bench/RESULTS.md) and
+/// load the GPU's fp64 pipe more than DDIV does, for 1-2 % fewer instructions.
+template <class T>
+SGDWALK_FN T div_lean(T a, T b) {
+  static_assert(detail::is_real_v<T>, "pmath::div_lean is for float and double");
+  if constexpr (std::is_same_v<T, float>) {
+    return a * recip_lean(b);
+  } else {
+    return detail::div_(a, b);
+  }
 }
 
 /// sin x for |x| <= 1e5 (Cody-Waite reduction; beyond that accuracy decays, inf/NaN give NaN).
