@@ -159,7 +159,7 @@ template <class T, int D, NoiseDistribution Distribution>
 using StepInputs = std::conditional_t<Distribution == NoiseDistribution::gaussian,
                                       StepNormals<T, D>, StepStable<T, D>>;
 
-template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
 __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise, Distribution>()))
     advance_kernel(const AdvanceArgs<T, Landscape> args) {
   constexpr int D = Landscape::dim;
@@ -182,6 +182,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
   const std::int64_t local = variant * args.walkers_per_variant + w - args.first;
 
   // ---- Block setup: schedule and counters in shared memory. ----
+  auto* step_row = reinterpret_cast<const StepParams<T>**>(shared_memory + args.layout.step_table);
+  if (threadIdx.x == 0 && args.step_table != nullptr) {
+    *step_row = args.step_table + variant_local * args.table_steps - args.step_begin - 1;
+  }
   auto* histograms = reinterpret_cast<DeviceHistogram<T>*>(shared_memory + args.layout.histograms);
   auto* sample_steps = reinterpret_cast<std::int64_t*>(shared_memory + args.layout.sample_steps);
   auto* sample_counters =
@@ -220,10 +224,15 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
   const Landscape landscape = args.landscapes[variant_local];
   const StepParams<T> params = args.params[variant_local];
   const PassageTarget<T> target = args.target;
-  WalkerState<T, D> walker;
+  WalkerState<T, D, R> walker;
+  constexpr int W = OptimizerState<T, D, R>::width;
 #pragma unroll
   for (int i = 0; i < D; ++i) {
     walker.position[i] = static_cast<T>(args.walkers.position[local * D + i]);
+  }
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    walker.optimizer.set(j, static_cast<T>(args.walkers.optimizer_state[local * W + j]));
   }
   walker.freeze_step = args.walkers.freeze_step[local];
   walker.first_passage_step = args.walkers.first_passage_step[local];
@@ -238,18 +247,30 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
     normals.params = args.stable[variant_local];
   }
   normals.seek(args.seed, walker_subsequence(variant, w), args.step_begin / S);
-  run_schedule<T, D, S>(
-      args.step_begin, args.step_end, [&](T(&z)[N]) { normals.next(z); },
-      [&](const Vec<T, D>& z, std::int64_t step) {
-        advance_walker<Noise>(landscape, params, target, z, step, walker);
-      },
-      [&](std::int64_t after) { return observer.next_event(after); },
-      [&](std::int64_t step) {
-        observer.observe(step, landscape, walker);
-        return observer.next_event(step);
-      },
-      [&](std::int64_t after) { return observer.dense_end(after); },
-      [&](std::int64_t) { observer.deposit_dense(landscape, walker); });
+  const auto run = [&](auto&& advance) {
+    run_schedule<T, D, S>(
+        args.step_begin, args.step_end, [&](T(&z)[N]) { normals.next(z); }, advance,
+        [&](std::int64_t after) { return observer.next_event(after); },
+        [&](std::int64_t step) {
+          observer.observe(step, landscape, walker);
+          return observer.next_event(step);
+        },
+        [&](std::int64_t after) { return observer.dense_end(after); },
+        [&](std::int64_t) { observer.deposit_dense(landscape, walker); });
+  };
+  // Two step loops, chosen once per launch: a scheduled run reads each step's constants (the
+  // host's step_params_at, the CPU backend's bits) from its variant's row of the step table; the
+  // other loop is the plain one, with no memory access between events (bench/sass_budget finds
+  // and counts it as before).
+  if (args.step_table != nullptr) {
+    run([&](const Vec<T, D>& z, std::int64_t step) {
+      advance_walker<Noise, R>(landscape, (*step_row)[step], target, z, step, walker);
+    });
+  } else {
+    run([&](const Vec<T, D>& z, std::int64_t step) {
+      advance_walker<Noise, R>(landscape, params, target, z, step, walker);
+    });
+  }
 
   if (active) {
 #pragma unroll
@@ -262,6 +283,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
     args.walkers.y_freeze[local] = static_cast<double>(walker.y_freeze);
     args.walkers.basin[local] = walker.basin;
     args.walkers.crossings[local] = walker.crossings;
+#pragma unroll
+    for (int j = 0; j < W; ++j) {
+      args.walkers.optimizer_state[local * W + j] = static_cast<double>(walker.optimizer.get(j));
+    }
   }
 
   // ---- Flush the block's counters once. ----
@@ -295,10 +320,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
   }
 }
 
-template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
 void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& shape,
                     cudaStream_t stream) {
-  const auto kernel = &advance_kernel<T, Landscape, Noise, Distribution>;
+  const auto kernel = &advance_kernel<T, Landscape, Noise, Distribution, R>;
   if (shape.shared_bytes > kDefaultSharedLimit) {
     SGDWALK_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(shape.shared_bytes)));
@@ -307,24 +332,30 @@ void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& sh
   SGDWALK_CUDA_CHECK_LAUNCH(stream);
 }
 
-template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
 cudaFuncAttributes advance_kernel_attributes() {
   cudaFuncAttributes attributes{};
   SGDWALK_CUDA_TRY(
-      cudaFuncGetAttributes(&attributes, &advance_kernel<T, Landscape, Noise, Distribution>));
+      cudaFuncGetAttributes(&attributes, &advance_kernel<T, Landscape, Noise, Distribution, R>));
   return attributes;
 }
 
 }  // namespace sgdwalk::gpu
 
 /// Explicit instantiation of the launcher (and so the kernel) and the attribute query for one
-/// (T, Landscape), noise model M and both noise distributions. The build generates one source per
-/// registry entry that uses it for float and double and every noise model (cuda/CMakeLists.txt,
-/// advance_landscape.cu.in). Use at namespace scope in sgdwalk::gpu.
-#define SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, DIST)               \
-  template void launch_advance<T, L, M::kind, NoiseDistribution::DIST>( \
-      const AdvanceArgs<T, L>&, const LaunchShape&, cudaStream_t);      \
-  template cudaFuncAttributes advance_kernel_attributes<T, L, M::kind, NoiseDistribution::DIST>();
+/// (T, Landscape), noise model M, both noise distributions and all three update rules. The build
+/// generates one source per registry entry that uses it for float and double and every noise model
+/// (cuda/CMakeLists.txt, advance_landscape.cu.in): 2 × 3 kernels per (T, Landscape, M). Use at
+/// namespace scope in sgdwalk::gpu.
+#define SGDWALK_INSTANTIATE_ADVANCE_RULE(T, L, M, DIST, RULE)                             \
+  template void launch_advance<T, L, M::kind, NoiseDistribution::DIST, UpdateRule::RULE>( \
+      const AdvanceArgs<T, L>&, const LaunchShape&, cudaStream_t);                        \
+  template cudaFuncAttributes                                                             \
+  advance_kernel_attributes<T, L, M::kind, NoiseDistribution::DIST, UpdateRule::RULE>();
+#define SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, DIST)   \
+  SGDWALK_INSTANTIATE_ADVANCE_RULE(T, L, M, DIST, sgd)      \
+  SGDWALK_INSTANTIATE_ADVANCE_RULE(T, L, M, DIST, momentum) \
+  SGDWALK_INSTANTIATE_ADVANCE_RULE(T, L, M, DIST, adaptive)
 #define SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, M)      \
   SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, gaussian) \
   SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, alpha_stable)
