@@ -107,6 +107,7 @@ struct AdvanceArgs {
   const StableParams<T>* stable;  ///< read by the alpha_stable kernels only
   /// Scheduled runs (StepSchedule::per_step): the constants of every step of the launch, computed
   /// by the host with step_params_at: [variant · table_steps + step − step_begin − 1]; else null.
+  /// Read by the stateful kernel only (UpdateRule::any); the SGD kernel runs unscheduled SGD.
   const StepParams<T>* step_table;
   std::int64_t table_steps;
   PassageTarget<T> target;
@@ -146,8 +147,9 @@ struct LaunchShape {
 };
 
 /// Launches the advance kernel for one segment of steps on `stream` (asynchronous; checks the
-/// launch). Instantiated in advance_*.cu for every supported (T, Landscape, Noise, Distribution,
-/// UpdateRule).
+/// launch). Instantiated in advance_*.cu for every supported (T, Landscape, Noise, Distribution)
+/// and two update rules: UpdateRule::sgd (plain SGD with constant constants) and UpdateRule::any
+/// (every optimizer, chosen at run time, with or without a schedule).
 template <class T, class Landscape, NoiseKind Noise,
           NoiseDistribution Distribution = NoiseDistribution::gaussian,
           UpdateRule R = UpdateRule::sgd>

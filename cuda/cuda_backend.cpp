@@ -188,10 +188,8 @@ class CudaBackend final : public Backend {
     try {
       dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
         if constexpr (gpu::kHasKernels<Landscape>) {
-          dispatch_update_rule(plan, [&]<UpdateRule R>() {
-            advance_typed<T, Landscape, Noise, R>(plan, first, last, step_begin, step_end, resident,
-                                                  data);
-          });
+          advance_typed<T, Landscape, Noise>(plan, first, last, step_begin, step_end, resident,
+                                             data);
         } else {
           throw gpu::no_kernels_error(plan.landscape, plan.dim);
         }
@@ -416,7 +414,7 @@ class CudaBackend final : public Backend {
 
   /// advance() for one physics; `resident`: the walker state already is on the device (the open
   /// batch) and stays there, otherwise it is copied up first and back at the end.
-  template <class T, class Landscape, NoiseKind Noise, UpdateRule R>
+  template <class T, class Landscape, NoiseKind Noise>
   void advance_typed(const RunPlan& plan, std::int64_t first, std::int64_t last,
                      std::int64_t step_begin, std::int64_t step_end, bool resident, RunData& data) {
     constexpr int D = Landscape::dim;
@@ -450,6 +448,11 @@ class CudaBackend final : public Backend {
     for (std::size_t v = 0; v < unv; ++v) {
       per_step = per_step || run.schedules[static_cast<std::size_t>(v0) + v].per_step;
     }
+    // Plain SGD with constant constants runs the SGD kernel (its step loop reads no memory);
+    // every other optimizer, and SGD with a schedule, the stateful kernel (UpdateRule::any: the
+    // optimizer a run-time switch, the step's constants read through a pointer of stride 0 or 1,
+    // docs/CUDA.md "Optimizers").
+    const bool stateful = plan.optimizer != OptimizerKind::sgd || per_step;
     constexpr std::int64_t kStepTableEntries = std::int64_t{1} << 20;
     const std::int64_t max_steps =
         per_step ? std::min(tuning_.max_steps_per_launch,
@@ -549,12 +552,19 @@ class CudaBackend final : public Backend {
                       "too many histograms or samples for one block's shared memory");
       const gpu::LaunchShape shape{static_cast<unsigned int>(grid.blocks), grid.threads,
                                    args.layout.bytes};
-      if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
-        gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::alpha_stable, R>(args, shape,
-                                                                                     stream);
+      const auto launch = [&]<UpdateRule R>() {
+        if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+          gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::alpha_stable, R>(args, shape,
+                                                                                       stream);
+        } else {
+          gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::gaussian, R>(args, shape,
+                                                                                   stream);
+        }
+      };
+      if (stateful) {
+        launch.template operator()<UpdateRule::any>();
       } else {
-        gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::gaussian, R>(args, shape,
-                                                                                 stream);
+        launch.template operator()<UpdateRule::sgd>();
       }
 
       if (S > 0) {

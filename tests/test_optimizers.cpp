@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -161,6 +162,95 @@ TEST(StepParams, AdamBiasCorrectionAndSchedules) {
   EXPECT_EQ(p.optimizer.beta2, 0.95);
   EXPECT_EQ(p.optimizer.step_size, 0.01);
   EXPECT_EQ(p.optimizer.bias2_sqrt, 1.0);
+}
+
+// ---- The run-time switch (UpdateRule::any, the CUDA stateful kernel's update) -----------------
+
+// advance_walker<Noise, any> runs each optimizer with the bits of that optimizer's own update rule
+// (the CPU lane loops' code), step by step, trackers and non-finite stop included; the components
+// of the state the rule does not use stay 0. This is the CUDA stateful kernel's walker update,
+// checked here on the CPU (the kernel itself compares with the CPU in test_backend_equivalence).
+template <class T, NoiseKind Noise>
+void expect_any_matches_rule(OptimizerKind optimizer, bool divergent, bool scheduled) {
+  using L = TwoValley<T>;
+  constexpr int D = L::dim;
+  const L landscape{};
+  RunPlan plan;
+  plan.optimizer = optimizer;
+  Variant variant;
+  // Divergent: an η that overflows (Adam's and RMSprop's steps are about η whatever the gradient).
+  const double eta = !divergent                                       ? 0.05
+                     : update_rule(optimizer) == UpdateRule::adaptive ? 1e308
+                                                                      : 30;
+  variant.learning_rate = eta;
+  variant.noise_strength = 1.0;  // basin changes even with isotropic noise
+  variant.epsilon = 1e-8;
+  if (scheduled) {
+    variant.learning_rate_schedule.kind = ScheduleKind::cosine;
+    variant.learning_rate_schedule.warmup_steps = 5;
+    variant.learning_rate_schedule.decay_steps = 100;
+    variant.learning_rate_schedule.floor = 0.1;
+    variant.noise_schedule.kind = ScheduleKind::exponential;
+    variant.noise_schedule.gamma = 0.99;
+  }
+  const StepSchedule schedule = make_step_schedule(plan, variant);
+  const PassageTarget<T> target = PassageTarget<T>::make(PassageKind::above, 0, 1, T(10));
+  const Vec<T, D> start{{T(0.01), T(5)}};
+  std::mt19937_64 random(17);
+  std::normal_distribution<double> normal;
+  const std::string what = to_string(optimizer) + " " + to_string(Noise) + " " +
+                           (sizeof(T) == 4 ? "float" : "double") + " eta " + std::to_string(eta) +
+                           (scheduled ? " scheduled" : "");
+  dispatch_update_rule(plan, [&]<UpdateRule R>() {
+    WalkerState<T, D, R> own = initial_walker<R>(landscape, target, start);
+    WalkerState<T, D, UpdateRule::any> any =
+        initial_walker<UpdateRule::any>(landscape, target, start);
+    constexpr int W = OptimizerState<T, D, R>::width;
+    for (std::int64_t step = 1; step <= 300; ++step) {
+      const StepParams<T> params = step_params_at<T>(schedule, step);
+      Vec<T, D> z;
+      for (int i = 0; i < D; ++i) z[i] = static_cast<T>(normal(random));
+      advance_walker<Noise, R>(landscape, params, target, z, step, own);
+      advance_walker<Noise, UpdateRule::any>(landscape, params, target, z, step, any);
+      for (int i = 0; i < D; ++i) {
+        ASSERT_EQ(std::memcmp(&own.position[i], &any.position[i], sizeof(T)), 0)
+            << what << ", step " << step << ", coordinate " << i;
+      }
+      for (int j = 0; j < 2 * D; ++j) {
+        const T expected = j < W ? own.optimizer.get(j) : T(0);
+        const T got = any.optimizer.get(j);
+        ASSERT_EQ(std::memcmp(&expected, &got, sizeof(T)), 0)
+            << what << ", step " << step << ", state " << j;
+      }
+      ASSERT_EQ(own.nonfinite_step, any.nonfinite_step) << what << ", step " << step;
+      ASSERT_EQ(own.freeze_step, any.freeze_step) << what << ", step " << step;
+      ASSERT_EQ(own.first_passage_step, any.first_passage_step) << what << ", step " << step;
+      ASSERT_EQ(own.crossings, any.crossings) << what << ", step " << step;
+      ASSERT_EQ(own.basin, any.basin) << what << ", step " << step;
+      ASSERT_EQ(std::memcmp(&own.y_freeze, &any.y_freeze, sizeof(T)), 0) << what;
+    }
+    if (divergent) {
+      EXPECT_GE(own.nonfinite_step, 0) << what << ": the divergent case should stop the walker";
+    } else {
+      EXPECT_LT(own.nonfinite_step, 0) << what;
+      EXPECT_GT(own.crossings, 0u) << what << ": the case should change basins";
+    }
+  });
+}
+
+TEST(AnyUpdateRule, RunTimeSwitchGivesEachRulesBits) {
+  for (const OptimizerKind optimizer :
+       {OptimizerKind::sgd, OptimizerKind::momentum, OptimizerKind::nesterov, OptimizerKind::adam,
+        OptimizerKind::rmsprop}) {
+    for (const bool scheduled : {false, true}) {
+      for (const bool divergent : {false, true}) {
+        for_each_noise_model([&]<class M>() {
+          expect_any_matches_rule<float, M::kind>(optimizer, divergent, scheduled);
+          expect_any_matches_rule<double, M::kind>(optimizer, divergent, scheduled);
+        });
+      }
+    }
+  }
 }
 
 // ---- Config -------------------------------------------------------------------------------------

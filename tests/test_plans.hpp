@@ -67,7 +67,9 @@ inline std::vector<PhysicsCase> all_physics_cases() {
 }
 
 /// Every optimizer × noise model × precision on the 2-D and a 1-D landscape of the registry (the
-/// other landscapes share the update code), each with schedules (SGD included); and every
+/// other landscapes share the update code), each with schedules (SGD included); on the 2-D one
+/// every optimizer but SGD also without schedules (the CUDA stateful kernel's constant-constants
+/// path, stride 0; Adam's bias correction still makes its constants per step); and every
 /// optimizer with α-stable noise (no schedules: a learning-rate schedule is refused with α-stable
 /// noise, see config.cpp).
 inline std::vector<PhysicsCase> optimizer_physics_cases() {
@@ -86,6 +88,10 @@ inline std::vector<PhysicsCase> optimizer_physics_cases() {
         for (OptimizerKind optimizer : optimizers) {
           cases.push_back({entry.name, entry.dim, noise, precision, NoiseDistribution::gaussian,
                            optimizer, true});
+          if (optimizer != OptimizerKind::sgd && entry.name == "two_valley") {
+            cases.push_back({entry.name, entry.dim, noise, precision, NoiseDistribution::gaussian,
+                             optimizer, false});
+          }
           if (noise == NoiseKind::hessian && entry.name == "two_valley") {
             cases.push_back({entry.name, entry.dim, noise, precision,
                              NoiseDistribution::alpha_stable, optimizer, false});

@@ -139,6 +139,8 @@ void dispatch_update_rule(const RunPlan& plan, F&& f) {
     case UpdateRule::adaptive:
       f.template operator()<UpdateRule::adaptive>();
       return;
+    case UpdateRule::any:  // never a plan's rule (update_rule): the CUDA kernels' run-time switch
+      return;
   }
 }
 

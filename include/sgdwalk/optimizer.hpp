@@ -25,10 +25,14 @@ namespace sgdwalk {
 /// The optimizer a run uses (config `dynamics.optimizer`).
 enum class OptimizerKind : std::int32_t { sgd, momentum, nesterov, adam, rmsprop };
 
-/// The compiled update rules: kernels and lane loops are instantiated per rule, the optimizers of
-/// one rule differ only in per-variant coefficients (nesterov: a flag; rmsprop: Adam with β1 = 0
-/// and no bias correction, which gives exactly RMSprop's operations, see adaptive_update).
-enum class UpdateRule : std::int32_t { sgd, momentum, adaptive };
+/// The compiled update rules: the CPU lane loops are instantiated per rule (sgd, momentum,
+/// adaptive), the optimizers of one rule differ only in per-variant coefficients (nesterov: a
+/// flag; rmsprop: Adam with β1 = 0 and no bias correction, which gives exactly RMSprop's
+/// operations, see adaptive_update). `any` is never a run's rule: it is compiled for all three
+/// and chooses among them at run time by OptimizerCoefficients::rule, the same for every walker
+/// of a launch (the CUDA backend's stateful kernel, docs/CUDA.md: one kernel instead of one per
+/// rule, with the same operations and so the same bits as the rule's own code).
+enum class UpdateRule : std::int32_t { sgd, momentum, adaptive, any };
 
 inline constexpr UpdateRule update_rule(OptimizerKind kind) {
   return kind == OptimizerKind::sgd ? UpdateRule::sgd
@@ -37,7 +41,7 @@ inline constexpr UpdateRule update_rule(OptimizerKind kind) {
              : UpdateRule::adaptive;
 }
 
-/// Optimizer state numbers per walker of a rule in dimension D.
+/// Optimizer state numbers per walker of a rule in dimension D (`any`: room for every rule).
 inline constexpr int optimizer_state_width(UpdateRule rule, int dim) {
   return rule == UpdateRule::sgd ? 0 : rule == UpdateRule::momentum ? dim : 2 * dim;
 }
@@ -75,9 +79,18 @@ struct OptimizerState<T, D, UpdateRule::adaptive> {
   }
 };
 
+/// `any`'s state: the adaptive layout, which holds every rule's state in its flat prefix
+/// (momentum: the velocity in m, s stays 0; sgd: both stay 0). A walker of a run whose rule has
+/// width w < 2D has components [w, 2D) equal to 0 (fresh walkers start there and no update of
+/// that rule writes them).
+template <class T, int D>
+struct OptimizerState<T, D, UpdateRule::any> : OptimizerState<T, D, UpdateRule::adaptive> {};
+
 /// The optimizer's constants of one step in precision T (see make_step_params in walker.hpp).
 template <class T>
 struct OptimizerCoefficients {
+  /// The run's update rule (sgd, momentum or adaptive): what an `any` update does.
+  UpdateRule rule = UpdateRule::sgd;
   T momentum = 0;         ///< μ
   bool nesterov = false;  ///< θ ← θ + μv' − ηg instead of θ ← θ + v'
   T beta1 = 0, one_minus_beta1 = 1, beta2 = 0, one_minus_beta2 = 1;

@@ -49,6 +49,7 @@ SGDWALK_FN StepParams<T> step_params_at(const StepSchedule& schedule, std::int64
   params.noise.sqrt_two_sigma = static_cast<T>(pmath::sqrt(2.0 * sigma));
   params.noise.epsilon = static_cast<T>(schedule.epsilon);
   OptimizerCoefficients<T>& c = params.optimizer;
+  c.rule = update_rule(schedule.optimizer);
   c.momentum = static_cast<T>(schedule.momentum);
   c.nesterov = schedule.optimizer == OptimizerKind::nesterov;
   c.beta1 = static_cast<T>(schedule.beta1);
@@ -266,15 +267,35 @@ SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& 
   bool state_finite = true;
   if constexpr (R == UpdateRule::sgd) {
     next = sgd_update<Noise>(landscape, params, old.position, normals);
-  } else {
+  } else if constexpr (R != UpdateRule::any) {
     const Vec<T, D> g = stochastic_gradient<Noise>(landscape, params, old.position, normals);
     if constexpr (R == UpdateRule::momentum) {
       momentum_update(params, old.position, old.optimizer, g, next, next_state);
       state_finite = all_finite(next_state.velocity);
-    } else {
+    } else if constexpr (R == UpdateRule::adaptive) {
       adaptive_update(params, old.position, old.optimizer, g, next, next_state);
       state_finite = all_finite(next_state.m) & all_finite(next_state.s);
     }
+  }
+  if constexpr (R == UpdateRule::any) {
+    // The run's rule, chosen at run time (the same for every walker of a launch, so a GPU warp
+    // never diverges here), with exactly the operations of that rule's own code above: the same
+    // bits. The components a rule does not use stay 0, so the finiteness test equals the rule's.
+    next_state = old.optimizer;
+    if (params.optimizer.rule == UpdateRule::sgd) {
+      next = sgd_update<Noise>(landscape, params, old.position, normals);
+    } else {
+      const Vec<T, D> g = stochastic_gradient<Noise>(landscape, params, old.position, normals);
+      if (params.optimizer.rule == UpdateRule::momentum) {
+        OptimizerState<T, D, UpdateRule::momentum> velocity, next_velocity;
+        velocity.velocity = old.optimizer.m;
+        momentum_update(params, old.position, velocity, g, next, next_velocity);
+        next_state.m = next_velocity.velocity;
+      } else {
+        adaptive_update(params, old.position, old.optimizer, g, next, next_state);
+      }
+    }
+    state_finite = all_finite(next_state.m) & all_finite(next_state.s);
   }
   const bool was_finite = old.nonfinite_step < 0;
   const bool moves = was_finite & all_finite(next) & state_finite;
