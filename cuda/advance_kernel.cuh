@@ -148,10 +148,14 @@ struct BlockObserver {
 /// logs, sines and an exp per component, kept in registers) spills under the tighter caps (double
 /// 40-84 bytes at 128 registers, float harmonic<3> 44-48 bytes at 85; ptxas, sm_90); spill-free
 /// kernels at lower occupancy were chosen without a GPU to time both.
-/// The stateful kernels (UpdateRule::any) ask for what their SGD kernel asks for.
-template <class T, NoiseKind Noise, NoiseDistribution Distribution>
+/// The stateful kernels (UpdateRule::any: 2D more numbers per walker, the step's constants loaded
+/// every step) ask for what the α-stable ones ask for: under the SGD kernels' caps the double
+/// two-valley Hessian kernel spilled 20 bytes at 128 registers (ptxas, sm_90).
+template <class T, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R = UpdateRule::sgd>
 constexpr int min_blocks_per_sm() {
-  if (Distribution == NoiseDistribution::alpha_stable) return sizeof(T) == 8 ? 1 : kMinBlocksPerSm;
+  if (Distribution == NoiseDistribution::alpha_stable || R == UpdateRule::any) {
+    return sizeof(T) == 8 ? 1 : kMinBlocksPerSm;
+  }
   return sizeof(T) == 4 && noise_needs_hessian<Noise> ? 3 : kMinBlocksPerSm;
 }
 
@@ -167,7 +171,8 @@ using StepInputs = std::conditional_t<Distribution == NoiseDistribution::gaussia
 /// reads its constants through a pointer of stride 0 (args.params: constant) or 1 (the variant's
 /// row of args.step_table: scheduled), so one step loop serves both.
 template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
-__global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise, Distribution>()))
+__global__ void __launch_bounds__(kMaxBlockThreads,
+                                  (min_blocks_per_sm<T, Noise, Distribution, R>()))
     advance_kernel(const AdvanceArgs<T, Landscape> args) {
   static_assert(R == UpdateRule::sgd || R == UpdateRule::any,
                 "the CUDA backend compiles the SGD kernel and the stateful (any) kernel");
