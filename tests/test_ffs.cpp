@@ -567,8 +567,8 @@ lambda_A = -0.6
   {
     // The trial states carry no optimizer state: FFS refuses optimizers other than SGD.
     std::string text = base + "interfaces = [-0.5, 0.2]\n";
-    text.replace(text.find("noise = \"isotropic\""), 18,
-                 "noise = \"isotropic\"\noptimizer = \"adam\"");
+    const std::string noise_line = "noise = \"isotropic\"";
+    text.replace(text.find(noise_line), noise_line.size(), noise_line + "\noptimizer = \"adam\"");
     const std::string e = config_error(text);
     EXPECT_NE(e.find("dynamics.optimizer"), std::string::npos) << e;
     EXPECT_NE(e.find("\"adam\""), std::string::npos) << e;
