@@ -148,9 +148,14 @@ struct BlockObserver {
 /// logs, sines and an exp per component, kept in registers) spills under the tighter caps (double
 /// 40-84 bytes at 128 registers, float harmonic<3> 44-48 bytes at 85; ptxas, sm_90); spill-free
 /// kernels at lower occupancy were chosen without a GPU to time both.
-template <class T, NoiseKind Noise, NoiseDistribution Distribution>
+/// The stateful kernels (UpdateRule::any: 2D more numbers per walker, the step's constants loaded
+/// every step) ask for what the α-stable ones ask for: under the SGD kernels' caps the double
+/// two-valley Hessian kernel spilled 20 bytes at 128 registers (ptxas, sm_90).
+template <class T, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R = UpdateRule::sgd>
 constexpr int min_blocks_per_sm() {
-  if (Distribution == NoiseDistribution::alpha_stable) return sizeof(T) == 8 ? 1 : kMinBlocksPerSm;
+  if (Distribution == NoiseDistribution::alpha_stable || R == UpdateRule::any) {
+    return sizeof(T) == 8 ? 1 : kMinBlocksPerSm;
+  }
   return sizeof(T) == 4 && noise_needs_hessian<Noise> ? 3 : kMinBlocksPerSm;
 }
 
@@ -159,9 +164,18 @@ template <class T, int D, NoiseDistribution Distribution>
 using StepInputs = std::conditional_t<Distribution == NoiseDistribution::gaussian,
                                       StepNormals<T, D>, StepStable<T, D>>;
 
-template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
-__global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise, Distribution>()))
+/// R = UpdateRule::sgd: plain SGD with constant step constants, held in registers (the step loop
+/// touches no memory between events; bench/sass_budget counts it). R = UpdateRule::any: the
+/// stateful kernel, for every optimizer and for schedules: the optimizer is chosen at run time by
+/// the step constants' OptimizerCoefficients::rule (uniform across the launch), and each step
+/// reads its constants through a pointer of stride 0 (args.params: constant) or 1 (the variant's
+/// row of args.step_table: scheduled), so one step loop serves both.
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
+__global__ void __launch_bounds__(kMaxBlockThreads,
+                                  (min_blocks_per_sm<T, Noise, Distribution, R>()))
     advance_kernel(const AdvanceArgs<T, Landscape> args) {
+  static_assert(R == UpdateRule::sgd || R == UpdateRule::any,
+                "the CUDA backend compiles the SGD kernel and the stateful (any) kernel");
   constexpr int D = Landscape::dim;
   using Normals = StepInputs<T, D, Distribution>;
   constexpr int S = Normals::kSteps;
@@ -182,6 +196,16 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
   const std::int64_t local = variant * args.walkers_per_variant + w - args.first;
 
   // ---- Block setup: schedule and counters in shared memory. ----
+  // The stateful kernel's step constants: step k's are (*step_row)[k & step_mask] (stride 1 into
+  // the variant's table row, or stride 0: the variant's constant params).
+  auto* step_row = reinterpret_cast<const StepParams<T>**>(shared_memory + args.layout.step_table);
+  if constexpr (R == UpdateRule::any) {
+    if (threadIdx.x == 0) {
+      *step_row = args.step_table != nullptr
+                      ? args.step_table + variant_local * args.table_steps - args.step_begin - 1
+                      : args.params + variant_local;
+    }
+  }
   auto* histograms = reinterpret_cast<DeviceHistogram<T>*>(shared_memory + args.layout.histograms);
   auto* sample_steps = reinterpret_cast<std::int64_t*>(shared_memory + args.layout.sample_steps);
   auto* sample_counters =
@@ -218,12 +242,21 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
 
   // ---- The walker and its physics, in registers. ----
   const Landscape landscape = args.landscapes[variant_local];
-  const StepParams<T> params = args.params[variant_local];
+  [[maybe_unused]] const StepParams<T> params = args.params[variant_local];  // the SGD kernel's
   const PassageTarget<T> target = args.target;
-  WalkerState<T, D> walker;
+  WalkerState<T, D, R> walker;
+  // The stored optimizer state has the run's width (0 for SGD, D for momentum, 2D for adam and
+  // rmsprop: OptimizerState's flat layout); the rest of `any`'s 2D numbers start (and stay) 0.
+  constexpr int W = OptimizerState<T, D, R>::width;
+  const int width = args.walkers.state_width;
 #pragma unroll
   for (int i = 0; i < D; ++i) {
     walker.position[i] = static_cast<T>(args.walkers.position[local * D + i]);
+  }
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    walker.optimizer.set(
+        j, j < width ? static_cast<T>(args.walkers.optimizer_state[local * width + j]) : T(0));
   }
   walker.freeze_step = args.walkers.freeze_step[local];
   walker.first_passage_step = args.walkers.first_passage_step[local];
@@ -238,18 +271,30 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
     normals.params = args.stable[variant_local];
   }
   normals.seek(args.seed, walker_subsequence(variant, w), args.step_begin / S);
-  run_schedule<T, D, S>(
-      args.step_begin, args.step_end, [&](T(&z)[N]) { normals.next(z); },
-      [&](const Vec<T, D>& z, std::int64_t step) {
-        advance_walker<Noise>(landscape, params, target, z, step, walker);
-      },
-      [&](std::int64_t after) { return observer.next_event(after); },
-      [&](std::int64_t step) {
-        observer.observe(step, landscape, walker);
-        return observer.next_event(step);
-      },
-      [&](std::int64_t after) { return observer.dense_end(after); },
-      [&](std::int64_t) { observer.deposit_dense(landscape, walker); });
+  const auto run = [&](auto&& advance) {
+    run_schedule<T, D, S>(
+        args.step_begin, args.step_end, [&](T(&z)[N]) { normals.next(z); }, advance,
+        [&](std::int64_t after) { return observer.next_event(after); },
+        [&](std::int64_t step) {
+          observer.observe(step, landscape, walker);
+          return observer.next_event(step);
+        },
+        [&](std::int64_t after) { return observer.dense_end(after); },
+        [&](std::int64_t) { observer.deposit_dense(landscape, walker); });
+  };
+  if constexpr (R == UpdateRule::sgd) {
+    // The plain loop: constants in registers, no memory access between events.
+    run([&](const Vec<T, D>& z, std::int64_t step) {
+      advance_walker<Noise>(landscape, params, target, z, step, walker);
+    });
+  } else {
+    // One loop for constant and scheduled runs: the step's constants (the host's step_params_at,
+    // the CPU backend's bits) through the shared row pointer with stride 0 or 1.
+    const std::int64_t step_mask = args.step_table != nullptr ? ~std::int64_t{0} : 0;
+    run([&](const Vec<T, D>& z, std::int64_t step) {
+      advance_walker<Noise, R>(landscape, (*step_row)[step & step_mask], target, z, step, walker);
+    });
+  }
 
   if (active) {
 #pragma unroll
@@ -262,6 +307,13 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
     args.walkers.y_freeze[local] = static_cast<double>(walker.y_freeze);
     args.walkers.basin[local] = walker.basin;
     args.walkers.crossings[local] = walker.crossings;
+#pragma unroll
+    for (int j = 0; j < W; ++j) {
+      if (j < width) {
+        args.walkers.optimizer_state[local * width + j] =
+            static_cast<double>(walker.optimizer.get(j));
+      }
+    }
   }
 
   // ---- Flush the block's counters once. ----
@@ -295,10 +347,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads, (min_blocks_per_sm<T, Noise,
   }
 }
 
-template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
 void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& shape,
                     cudaStream_t stream) {
-  const auto kernel = &advance_kernel<T, Landscape, Noise, Distribution>;
+  const auto kernel = &advance_kernel<T, Landscape, Noise, Distribution, R>;
   if (shape.shared_bytes > kDefaultSharedLimit) {
     SGDWALK_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                           static_cast<int>(shape.shared_bytes)));
@@ -307,24 +359,30 @@ void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& sh
   SGDWALK_CUDA_CHECK_LAUNCH(stream);
 }
 
-template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
 cudaFuncAttributes advance_kernel_attributes() {
   cudaFuncAttributes attributes{};
   SGDWALK_CUDA_TRY(
-      cudaFuncGetAttributes(&attributes, &advance_kernel<T, Landscape, Noise, Distribution>));
+      cudaFuncGetAttributes(&attributes, &advance_kernel<T, Landscape, Noise, Distribution, R>));
   return attributes;
 }
 
 }  // namespace sgdwalk::gpu
 
 /// Explicit instantiation of the launcher (and so the kernel) and the attribute query for one
-/// (T, Landscape), noise model M and both noise distributions. The build generates one source per
-/// registry entry that uses it for float and double and every noise model (cuda/CMakeLists.txt,
-/// advance_landscape.cu.in). Use at namespace scope in sgdwalk::gpu.
-#define SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, DIST)               \
-  template void launch_advance<T, L, M::kind, NoiseDistribution::DIST>( \
-      const AdvanceArgs<T, L>&, const LaunchShape&, cudaStream_t);      \
-  template cudaFuncAttributes advance_kernel_attributes<T, L, M::kind, NoiseDistribution::DIST>();
+/// (T, Landscape), noise model M, both noise distributions and the two kernels of each: SGD and
+/// the stateful one (UpdateRule::any: momentum, nesterov, adam, rmsprop and scheduled runs). The
+/// build generates one source per registry entry that uses it for float and double and every
+/// noise model (cuda/CMakeLists.txt, advance_landscape.cu.in): 2 × 2 kernels per (T, Landscape,
+/// M). Use at namespace scope in sgdwalk::gpu.
+#define SGDWALK_INSTANTIATE_ADVANCE_RULE(T, L, M, DIST, RULE)                             \
+  template void launch_advance<T, L, M::kind, NoiseDistribution::DIST, UpdateRule::RULE>( \
+      const AdvanceArgs<T, L>&, const LaunchShape&, cudaStream_t);                        \
+  template cudaFuncAttributes                                                             \
+  advance_kernel_attributes<T, L, M::kind, NoiseDistribution::DIST, UpdateRule::RULE>();
+#define SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, DIST) \
+  SGDWALK_INSTANTIATE_ADVANCE_RULE(T, L, M, DIST, sgd)    \
+  SGDWALK_INSTANTIATE_ADVANCE_RULE(T, L, M, DIST, any)
 #define SGDWALK_INSTANTIATE_ADVANCE_NOISE(T, L, M)      \
   SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, gaussian) \
   SGDWALK_INSTANTIATE_ADVANCE_KERNEL(T, L, M, alpha_stable)

@@ -45,6 +45,8 @@ struct DeviceWalkers {
   std::int64_t* nonfinite_step;
   std::int32_t* basin;
   std::uint32_t* crossings;
+  double* optimizer_state;   ///< [local · state_width + j] (OptimizerState's flat layout)
+  std::int32_t state_width;  ///< 0 for SGD
 };
 
 /// One histogram as the kernel sees it: its geometry and where its slots start within a
@@ -57,6 +59,7 @@ struct DeviceHistogram {
 
 /// Byte offsets inside a block's dynamic shared memory. Computed on the host.
 struct SharedLayout {
+  std::uint32_t step_table;          ///< this block's row of AdvanceArgs::step_table (a pointer)
   std::uint32_t histograms;          ///< DeviceHistogram<T>[histogram_count]
   std::uint32_t sample_steps;        ///< int64[sample_count]
   std::uint32_t sample_counters;     ///< uint32[2 · sample_count]: flat, then finite
@@ -73,6 +76,10 @@ inline SharedLayout make_shared_layout(std::size_t histogram_struct_bytes, int h
                                        bool shared_histograms) {
   SharedLayout layout{};
   std::size_t offset = 0;
+  // Every block serves one variant: the start of its row of the step table sits in shared memory,
+  // read at the steps of a scheduled run (no register holds it through the step loop).
+  layout.step_table = static_cast<std::uint32_t>(offset);
+  offset = align_up(offset + sizeof(void*), 16);
   layout.histograms = static_cast<std::uint32_t>(offset);
   offset =
       align_up(offset + histogram_struct_bytes * static_cast<std::size_t>(histogram_count), 16);
@@ -96,8 +103,13 @@ template <class T, class Landscape>
 struct AdvanceArgs {
   // Physics, per variant of the batch (index variant − variant_begin), computed on the host.
   const Landscape* landscapes;
-  const StepParams<T>* params;
+  const StepParams<T>* params;    ///< of step 1 (of every step when step_table is null)
   const StableParams<T>* stable;  ///< read by the alpha_stable kernels only
+  /// Scheduled runs (StepSchedule::per_step): the constants of every step of the launch, computed
+  /// by the host with step_params_at: [variant · table_steps + step − step_begin − 1]; else null.
+  /// Read by the stateful kernel only (UpdateRule::any); the SGD kernel runs unscheduled SGD.
+  const StepParams<T>* step_table;
+  std::int64_t table_steps;
   PassageTarget<T> target;
   const DeviceHistogram<T>* histograms;
   std::int32_t histogram_count;
@@ -135,9 +147,12 @@ struct LaunchShape {
 };
 
 /// Launches the advance kernel for one segment of steps on `stream` (asynchronous; checks the
-/// launch). Instantiated in advance_*.cu for every supported (T, Landscape, Noise, Distribution).
+/// launch). Instantiated in advance_*.cu for every supported (T, Landscape, Noise, Distribution)
+/// and two update rules: UpdateRule::sgd (plain SGD with constant constants) and UpdateRule::any
+/// (every optimizer, chosen at run time, with or without a schedule).
 template <class T, class Landscape, NoiseKind Noise,
-          NoiseDistribution Distribution = NoiseDistribution::gaussian>
+          NoiseDistribution Distribution = NoiseDistribution::gaussian,
+          UpdateRule R = UpdateRule::sgd>
 void launch_advance(const AdvanceArgs<T, Landscape>& args, const LaunchShape& shape,
                     cudaStream_t stream);
 
@@ -162,7 +177,8 @@ void launch_initialize(const InitializeArgs<T, Landscape>& args, cudaStream_t st
 
 /// Registers, local memory and the like of one instantiation (for diagnostics and tests).
 template <class T, class Landscape, NoiseKind Noise,
-          NoiseDistribution Distribution = NoiseDistribution::gaussian>
+          NoiseDistribution Distribution = NoiseDistribution::gaussian,
+          UpdateRule R = UpdateRule::sgd>
 cudaFuncAttributes advance_kernel_attributes();
 
 }  // namespace sgdwalk::gpu

@@ -61,8 +61,9 @@ std::int64_t samples_per_launch(const RunPlan& plan, const CudaTuning& tuning) {
 /// WalkerArrays) and one launch's sample values.
 std::size_t bytes_per_walker(const RunPlan& plan, const CudaTuning& tuning) {
   const auto dim = static_cast<std::size_t>(plan.dim);
-  const std::size_t state = dim * sizeof(double) + sizeof(double) + 3 * sizeof(std::int64_t) +
-                            sizeof(std::int32_t) + sizeof(std::uint32_t);
+  const std::size_t state =
+      (dim + static_cast<std::size_t>(plan.optimizer_state_width())) * sizeof(double) +
+      sizeof(double) + 3 * sizeof(std::int64_t) + sizeof(std::int32_t) + sizeof(std::uint32_t);
   return state + 2 * sizeof(float) * static_cast<std::size_t>(samples_per_launch(plan, tuning));
 }
 
@@ -220,7 +221,7 @@ class CudaBackend final : public Backend {
     try {
       // Everything advance() will need for this batch, so running out of memory happens here,
       // before any state moved.
-      ensure_walker_buffers(n, plan.dim);
+      ensure_walker_buffers(n, plan.dim, plan.optimizer_state_width());
       const auto samples = static_cast<std::size_t>(samples_per_launch(plan, tuning_));
       sample_progress_.ensure(samples * n);
       sample_loss_.ensure(samples * n);
@@ -318,8 +319,9 @@ class CudaBackend final : public Backend {
 
   gpu::DeviceWalkers device_walkers() {
     return gpu::DeviceWalkers{
-        position_.data(),       y_freeze_.data(), freeze_step_.data(), first_passage_step_.data(),
-        nonfinite_step_.data(), basin_.data(),    crossings_.data()};
+        position_.data(),           y_freeze_.data(),        freeze_step_.data(),
+        first_passage_step_.data(), nonfinite_step_.data(),  basin_.data(),
+        crossings_.data(),          optimizer_state_.data(), state_width_};
   }
 
   /// Walkers [first, last) at step 0 into the device buffers (sized before), with the host's
@@ -356,7 +358,9 @@ class CudaBackend final : public Backend {
     gpu::launch_initialize<T, Landscape>(args, stream);
   }
 
-  void ensure_walker_buffers(std::size_t n, int dim) {
+  void ensure_walker_buffers(std::size_t n, int dim, int state_width) {
+    state_width_ = state_width;
+    optimizer_state_.ensure(n * static_cast<std::size_t>(state_width));
     position_.ensure(n * static_cast<std::size_t>(dim));
     y_freeze_.ensure(n);
     freeze_step_.ensure(n);
@@ -383,6 +387,8 @@ class CudaBackend final : public Backend {
     up(nonfinite_step_, walkers.nonfinite_step.data() + f, n);
     up(basin_, walkers.basin.data() + f, n);
     up(crossings_, walkers.crossings.data() + f, n);
+    const auto width = static_cast<std::size_t>(walkers.state_width);
+    if (width > 0) up(optimizer_state_, walkers.optimizer_state.data() + f * width, n * width);
   }
 
   /// The device's walker state back into [first, first + n) of `walkers`.
@@ -402,6 +408,8 @@ class CudaBackend final : public Backend {
     down(nonfinite_step_, walkers.nonfinite_step.data() + f, n);
     down(basin_, walkers.basin.data() + f, n);
     down(crossings_, walkers.crossings.data() + f, n);
+    const auto width = static_cast<std::size_t>(walkers.state_width);
+    if (width > 0) down(optimizer_state_, walkers.optimizer_state.data() + f * width, n * width);
   }
 
   /// advance() for one physics; `resident`: the walker state already is on the device (the open
@@ -434,9 +442,25 @@ class CudaBackend final : public Backend {
 
     // Kernel launches: bounded steps (32-bit block counters) and samples (device sample buffers).
     const std::vector<std::int64_t>& sample_steps = plan.sample_steps;
-    const std::vector<gpu::LaunchSegment> segments =
-        gpu::plan_segments(sample_steps, step_begin, step_end, tuning_.max_steps_per_launch,
-                           tuning_.max_samples_per_launch);
+    // Scheduled constants come from a per-launch table of every step (step_table); launches are
+    // shortened so that it holds at most kStepTableEntries entries.
+    bool per_step = false;
+    for (std::size_t v = 0; v < unv; ++v) {
+      per_step = per_step || run.schedules[static_cast<std::size_t>(v0) + v].per_step;
+    }
+    // Plain SGD with constant constants runs the SGD kernel (its step loop reads no memory);
+    // every other optimizer, and SGD with a schedule, the stateful kernel (UpdateRule::any: the
+    // optimizer a run-time switch, the step's constants read through a pointer of stride 0 or 1,
+    // docs/CUDA.md "Optimizers").
+    const bool stateful = plan.optimizer != OptimizerKind::sgd || per_step;
+    constexpr std::int64_t kStepTableEntries = std::int64_t{1} << 20;
+    const std::int64_t max_steps =
+        per_step ? std::min(tuning_.max_steps_per_launch,
+                            std::max<std::int64_t>(256, kStepTableEntries / nv))
+                 : tuning_.max_steps_per_launch;
+    const std::vector<gpu::LaunchSegment> segments = gpu::plan_segments(
+        sample_steps, step_begin, step_end, max_steps, tuning_.max_samples_per_launch);
+    std::vector<StepParams<T>> step_table;
     int launch_samples = 0;
     for (const auto& segment : segments)
       launch_samples = std::max(launch_samples, segment.sample_count);
@@ -448,7 +472,9 @@ class CudaBackend final : public Backend {
     stable_.ensure(unv * sizeof(StableParams<T>));
     histograms_.ensure(histograms.size() * sizeof(gpu::DeviceHistogram<T>));
     histogram_counts_.ensure(unv * static_cast<std::size_t>(slots));
-    if (!resident) ensure_walker_buffers(un, D);  // resident: sized (and filled) by begin_batch
+    if (!resident)
+      ensure_walker_buffers(
+          un, D, plan.optimizer_state_width());  // resident: sized (and filled) by begin_batch
     sample_progress_.ensure(uls * un);
     sample_loss_.ensure(uls * un);
     sample_counts_.ensure(2 * uls * unv);
@@ -471,6 +497,8 @@ class CudaBackend final : public Backend {
     args.landscapes = reinterpret_cast<const Landscape*>(landscapes_.data());
     args.params = reinterpret_cast<const StepParams<T>*>(params_.data());
     args.stable = reinterpret_cast<const StableParams<T>*>(stable_.data());
+    args.step_table = nullptr;
+    args.table_steps = 0;
     args.target = run.target;
     args.histograms = reinterpret_cast<const gpu::DeviceHistogram<T>*>(histograms_.data());
     args.histogram_count = static_cast<std::int32_t>(histograms.size());
@@ -500,6 +528,21 @@ class CudaBackend final : public Backend {
       }
       args.step_begin = segment.step_begin;
       args.step_end = segment.step_end;
+      if (per_step) {
+        const std::int64_t length = segment.step_end - segment.step_begin;
+        step_table.resize(unv * static_cast<std::size_t>(length));
+        for (std::size_t v = 0; v < unv; ++v) {
+          const StepSchedule& schedule = run.schedules[static_cast<std::size_t>(v0) + v];
+          for (std::int64_t k = 0; k < length; ++k) {
+            step_table[v * static_cast<std::size_t>(length) + static_cast<std::size_t>(k)] =
+                step_params_at<T>(schedule, segment.step_begin + 1 + k);
+          }
+        }
+        step_table_.ensure(step_table.size() * sizeof(StepParams<T>));
+        upload_bytes(step_table_, step_table.data(), step_table.size() * sizeof(StepParams<T>));
+        args.step_table = reinterpret_cast<const StepParams<T>*>(step_table_.data());
+        args.table_steps = length;
+      }
       args.sample_count = S;
       args.sample_flat = sample_counts_.data();
       args.sample_finite = sample_counts_.data() + static_cast<std::size_t>(S) * unv;
@@ -509,11 +552,19 @@ class CudaBackend final : public Backend {
                       "too many histograms or samples for one block's shared memory");
       const gpu::LaunchShape shape{static_cast<unsigned int>(grid.blocks), grid.threads,
                                    args.layout.bytes};
-      if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
-        gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::alpha_stable>(args, shape,
-                                                                                  stream);
+      const auto launch = [&]<UpdateRule R>() {
+        if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+          gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::alpha_stable, R>(args, shape,
+                                                                                       stream);
+        } else {
+          gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::gaussian, R>(args, shape,
+                                                                                   stream);
+        }
+      };
+      if (stateful) {
+        launch.template operator()<UpdateRule::any>();
       } else {
-        gpu::launch_advance<T, Landscape, Noise, NoiseDistribution::gaussian>(args, shape, stream);
+        launch.template operator()<UpdateRule::sgd>();
       }
 
       if (S > 0) {
@@ -601,6 +652,7 @@ class CudaBackend final : public Backend {
 
   std::size_t held_bytes() const {
     return landscapes_.capacity_bytes() + params_.capacity_bytes() + stable_.capacity_bytes() +
+           step_table_.capacity_bytes() + optimizer_state_.capacity_bytes() +
            histograms_.capacity_bytes() + histogram_counts_.capacity_bytes() +
            position_.capacity_bytes() + y_freeze_.capacity_bytes() + freeze_step_.capacity_bytes() +
            first_passage_step_.capacity_bytes() + nonfinite_step_.capacity_bytes() +
@@ -615,6 +667,8 @@ class CudaBackend final : public Backend {
     landscapes_.release();
     params_.release();
     stable_.release();
+    step_table_.release();
+    optimizer_state_.release();
     histograms_.release();
     histogram_counts_.release();
     position_.release();
@@ -651,9 +705,11 @@ class CudaBackend final : public Backend {
   std::string description_;
   std::unique_ptr<gpu::Stream> stream_;
   // Device buffers, reused across calls (grow-only).
-  DeviceBuffer<unsigned char> landscapes_, params_, stable_, histograms_;
+  DeviceBuffer<unsigned char> landscapes_, params_, stable_, step_table_, histograms_;
   DeviceBuffer<std::uint64_t> histogram_counts_;
   DeviceBuffer<double> position_, y_freeze_;
+  DeviceBuffer<double> optimizer_state_;  ///< [local · state_width_ + j]
+  int state_width_ = 0;
   DeviceBuffer<std::int64_t> freeze_step_, first_passage_step_, nonfinite_step_;
   DeviceBuffer<std::int32_t> basin_;
   DeviceBuffer<std::uint32_t> crossings_;

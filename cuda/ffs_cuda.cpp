@@ -42,9 +42,16 @@ struct DeviceWalkerArrays {
     crossings.download(w.crossings.data(), w.crossings.size(), s);
   }
   gpu::DeviceWalkers view() {
-    return gpu::DeviceWalkers{position.data(),           y_freeze.data(),       freeze_step.data(),
-                              first_passage_step.data(), nonfinite_step.data(), basin.data(),
-                              crossings.data()};
+    // No optimizer state: FFS runs plain SGD (config.cpp refuses other optimizers with it).
+    return gpu::DeviceWalkers{position.data(),
+                              y_freeze.data(),
+                              freeze_step.data(),
+                              first_passage_step.data(),
+                              nonfinite_step.data(),
+                              basin.data(),
+                              crossings.data(),
+                              nullptr,
+                              0};
   }
 };
 

@@ -34,6 +34,10 @@ __global__ void initialize_kernel(const InitializeArgs<T, Landscape> args) {
   args.walkers.y_freeze[local] = static_cast<double>(walker.y_freeze);
   args.walkers.basin[local] = walker.basin;
   args.walkers.crossings[local] = walker.crossings;
+  // A fresh walker's optimizer state is 0 (OptimizerState, include/sgdwalk/optimizer.hpp).
+  for (int j = 0; j < args.walkers.state_width; ++j) {
+    args.walkers.optimizer_state[local * args.walkers.state_width + j] = 0.0;
+  }
 }
 
 template <class T, class Landscape>

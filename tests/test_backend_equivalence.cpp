@@ -139,6 +139,14 @@ INSTANTIATE_TEST_SUITE_P(cuda, BackendEquivalence, ::testing::ValuesIn(all_physi
                            return info.param.name();
                          });
 
+// Every optimizer × noise × precision, with learning-rate and noise schedules; and every optimizer
+// with α-stable noise (test_plans.hpp, optimizer_physics_cases).
+INSTANTIATE_TEST_SUITE_P(cuda_optimizers, BackendEquivalence,
+                         ::testing::ValuesIn(optimizer_physics_cases()),
+                         [](const ::testing::TestParamInfo<PhysicsCase>& info) {
+                           return info.param.name();
+                         });
+
 // Many blocks per variant and long runs: the production shape, at a size the CPU still replays.
 TEST(CudaBackend, LargeTwoValleyRunMatchesCpu) {
   SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");

@@ -73,6 +73,7 @@ bool identical(const RunData& a, const RunData& b) {
               same_bits(a.walkers.nonfinite_step, b.walkers.nonfinite_step) &&
               same_bits(a.walkers.basin, b.walkers.basin) &&
               same_bits(a.walkers.crossings, b.walkers.crossings) &&
+              same_bits(a.walkers.optimizer_state, b.walkers.optimizer_state) &&
               a.observables.variants == b.observables.variants &&
               a.observables.samples == b.observables.samples &&
               a.observables.walkers_per_variant == b.observables.walkers_per_variant &&
@@ -248,7 +249,7 @@ TEST_F(CorruptCheckpoint, WrongVersion) {
   bytes[8] = 7;  // the version field follows the 8 magic bytes
   const std::string message = error_for(bytes, &plan_);
   expect_contains(message, "format version 7 is not supported");
-  expect_contains(message, "reads versions 3 and 4");
+  expect_contains(message, "reads versions 3 to 5");
 }
 
 TEST_F(CorruptCheckpoint, ChecksumMismatch) {

@@ -237,6 +237,23 @@ TEST(ConfigErrors, TailIndexNamesItsRangeAndItsDistribution) {
                {"dynamics.noise_distribution", "cauchy", "allowed: gaussian, alpha_stable"});
 }
 
+TEST(Config, AlphaStableNoiseComposesWithOptimizersButNotLearningRateSchedules) {
+  const std::string stable =
+      "[dynamics]\nnoise_distribution = \"alpha_stable\"\nalpha = 1.5\nlearning_rate = 0.1\n"
+      "noise_strength = 0.1\n";
+  // The noise enters g = ∇L + ξ before the optimizer; a noise schedule scales σ.
+  const RunPlan adam = parse(stable +
+                             "optimizer = \"adam\"\n[dynamics.noise_schedule]\n"
+                             "kind = \"exponential\"\ngamma = 0.99\n");
+  EXPECT_EQ(adam.optimizer, OptimizerKind::adam);
+  EXPECT_EQ(adam.noise_distribution, NoiseDistribution::alpha_stable);
+  // The jump scale η^(1/α − 1/2) is per variant, so a learning-rate schedule is refused.
+  expect_error(stable + "[dynamics.learning_rate_schedule]\nkind = \"cosine\"\n",
+               {"dynamics.learning_rate_schedule", "alpha_stable", "allowed: kind = \"constant\""});
+  expect_error(stable + "[dynamics.learning_rate_schedule]\nwarmup_steps = 10\n",
+               {"dynamics.learning_rate_schedule", "alpha_stable"});
+}
+
 TEST(ConfigErrors, NonFiniteValuesAreRejected) {
   expect_error("[dynamics]\nlearning_rate = nan\nnoise_strength = 0.1\n",
                {"dynamics.learning_rate", "not finite"});
@@ -570,6 +587,67 @@ lambda_0 = -0.5
 lambda_B = 0.2
 crossing_probability = 0.3
 placement_trials = 20
+)",
+      R"(
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+optimizer = "momentum"
+momentum = 0.5
+[dynamics.learning_rate_schedule]
+kind = "step"
+warmup_steps = 5
+every = 10
+factor = 0.5
+[dynamics.noise_schedule]
+kind = "exponential"
+gamma = 0.99
+)",
+      R"(
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+optimizer = "adam"
+beta1 = 0.8
+beta2 = 0.99
+optimizer_epsilon = 1e-6
+[dynamics.learning_rate_schedule]
+kind = "cosine"
+decay_steps = 50
+floor = 0.1
+[dynamics.noise_schedule]
+kind = "piecewise"
+steps = [0, 10]
+values = [1.0, 0.5]
+)",
+      R"(
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+optimizer = "rmsprop"
+rmsprop_decay = 0.9
+[dynamics.learning_rate_schedule]
+kind = "exponential"
+gamma = 0.999
+[dynamics.noise_schedule]
+kind = "step"
+warmup_steps = 3
+every = 20
+factor = 0.5
+)",
+      R"(
+[dynamics]
+learning_rate = 0.1
+noise_strength = 0.1
+optimizer = "nesterov"
+[dynamics.learning_rate_schedule]
+kind = "piecewise"
+steps = [0, 20]
+values = [1.0, 0.1]
+[dynamics.noise_schedule]
+kind = "cosine"
+decay_steps = 30
+floor = 0.5
 )"};
   std::set<std::pair<std::string, std::string>> used;
   for (const std::string& text : configs) {

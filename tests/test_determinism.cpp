@@ -31,6 +31,7 @@ void expect_identical(const RunData& a, const RunData& b) {
   EXPECT_TRUE(same_bits(a.walkers.nonfinite_step, b.walkers.nonfinite_step));
   EXPECT_TRUE(same_bits(a.walkers.basin, b.walkers.basin));
   EXPECT_TRUE(same_bits(a.walkers.crossings, b.walkers.crossings));
+  EXPECT_TRUE(same_bits(a.walkers.optimizer_state, b.walkers.optimizer_state));
   EXPECT_TRUE(same_bits(a.observables.sample_progress, b.observables.sample_progress));
   EXPECT_TRUE(same_bits(a.observables.sample_loss, b.observables.sample_loss));
   EXPECT_TRUE(same_bits(a.observables.sample_flat, b.observables.sample_flat));

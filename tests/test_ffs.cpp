@@ -564,6 +564,25 @@ lambda_A = -0.6
     EXPECT_NE(e.find("alpha_stable"), std::string::npos) << e;
     EXPECT_NE(e.find("allowed: \"gaussian\""), std::string::npos) << e;
   }
+  {
+    // The trial states carry no optimizer state: FFS refuses optimizers other than SGD.
+    std::string text = base + "interfaces = [-0.5, 0.2]\n";
+    const std::string noise_line = "noise = \"isotropic\"";
+    text.replace(text.find(noise_line), noise_line.size(), noise_line + "\noptimizer = \"adam\"");
+    const std::string e = config_error(text);
+    EXPECT_NE(e.find("dynamics.optimizer"), std::string::npos) << e;
+    EXPECT_NE(e.find("\"adam\""), std::string::npos) << e;
+    EXPECT_NE(e.find("allowed: \"sgd\""), std::string::npos) << e;
+  }
+  {
+    // Nor schedules (the stages do not follow a step index).
+    std::string text = base + "interfaces = [-0.5, 0.2]\n";
+    text.replace(text.find("[init]"), 6,
+                 "[dynamics.noise_schedule]\nkind = \"exponential\"\ngamma = 0.99\n[init]");
+    const std::string e = config_error(text);
+    EXPECT_NE(e.find("dynamics.noise_schedule"), std::string::npos) << e;
+    EXPECT_NE(e.find("rare_event.method = \"ffs\""), std::string::npos) << e;
+  }
 }
 
 }  // namespace

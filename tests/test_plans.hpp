@@ -25,12 +25,18 @@ struct PhysicsCase {
   NoiseKind noise = NoiseKind::hessian;
   Precision precision = Precision::f64;
   NoiseDistribution distribution = NoiseDistribution::gaussian;
+  OptimizerKind optimizer = OptimizerKind::sgd;
+  /// Variants with learning-rate and noise schedules (constants computed per step).
+  bool scheduled = false;
 
   std::string name() const {
     std::string n = landscape;
     if (landscape_dims(landscape).size() > 1) n += std::to_string(dim);
     n += "_" + to_string(noise) + "_" + to_string(precision);
-    return distribution == NoiseDistribution::gaussian ? n : n + "_" + to_string(distribution);
+    if (distribution != NoiseDistribution::gaussian) n += "_" + to_string(distribution);
+    if (optimizer != OptimizerKind::sgd) n += "_" + to_string(optimizer);
+    if (scheduled) n += "_scheduled";
+    return n;
   }
 };
 
@@ -60,6 +66,78 @@ inline std::vector<PhysicsCase> all_physics_cases() {
   return cases;
 }
 
+/// Every optimizer × noise model × precision on the 2-D and a 1-D landscape of the registry (the
+/// other landscapes share the update code), each with schedules (SGD included); on the 2-D one
+/// every optimizer but SGD also without schedules (the CUDA stateful kernel's constant-constants
+/// path, stride 0; Adam's bias correction still makes its constants per step); and every
+/// optimizer with α-stable noise (no schedules: a learning-rate schedule is refused with α-stable
+/// noise, see config.cpp).
+inline std::vector<PhysicsCase> optimizer_physics_cases() {
+  std::vector<PhysicsCase> cases;
+  const OptimizerKind optimizers[] = {OptimizerKind::sgd, OptimizerKind::momentum,
+                                      OptimizerKind::nesterov, OptimizerKind::adam,
+                                      OptimizerKind::rmsprop};
+  for (const LandscapeInfo& entry : landscape_registry()) {
+    if (entry.name != "two_valley" && entry.name != "double_well") continue;
+    for (const NoiseInfo& model : noise_registry()) {
+      NoiseKind noise = NoiseKind::hessian;
+      for_each_noise_model([&]<class M>() {
+        if (model.name == M::name) noise = M::kind;
+      });
+      for (Precision precision : {Precision::f32, Precision::f64}) {
+        for (OptimizerKind optimizer : optimizers) {
+          cases.push_back({entry.name, entry.dim, noise, precision, NoiseDistribution::gaussian,
+                           optimizer, true});
+          if (optimizer != OptimizerKind::sgd && entry.name == "two_valley") {
+            cases.push_back({entry.name, entry.dim, noise, precision, NoiseDistribution::gaussian,
+                             optimizer, false});
+          }
+          if (noise == NoiseKind::hessian && entry.name == "two_valley") {
+            cases.push_back({entry.name, entry.dim, noise, precision,
+                             NoiseDistribution::alpha_stable, optimizer, false});
+          }
+        }
+      }
+    }
+  }
+  return cases;
+}
+
+/// The schedules of variant v of a scheduled test plan: warmup + cosine, step, exponential and
+/// piecewise shapes on η and σ (none of their steps aligned with segments or normal blocks).
+inline void schedule_test_variant(Variant& variant, int v) {
+  Schedule& lr = variant.learning_rate_schedule;
+  Schedule& noise = variant.noise_schedule;
+  switch (v % 3) {
+    case 0:
+      lr.kind = ScheduleKind::cosine;
+      lr.warmup_steps = 17;
+      lr.decay_steps = 200;
+      lr.floor = 0.1;
+      noise.kind = ScheduleKind::step;
+      noise.every = 41;
+      noise.factor = 0.7;
+      break;
+    case 1:
+      lr.kind = ScheduleKind::exponential;
+      lr.gamma = 0.995;
+      noise.kind = ScheduleKind::piecewise;
+      noise.pieces = 3;
+      noise.piece_steps[1] = 50;
+      noise.piece_steps[2] = 151;
+      noise.piece_values[0] = 1.0;
+      noise.piece_values[1] = 0.5;
+      noise.piece_values[2] = 0.25;
+      break;
+    default:
+      lr.kind = ScheduleKind::step;
+      lr.warmup_steps = 5;
+      lr.every = 100;
+      lr.factor = 0.5;
+      break;
+  }
+}
+
 struct TestPlanOptions {
   /// Regular variants (different η, σ); a last "divergent" variant with η = 30 is added when
   /// `divergent_variant` is set, so non-finite walkers (NaN samples, stopped trackers) are covered.
@@ -82,6 +160,7 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
   plan.noise = c.noise;
   plan.precision = c.precision;
   plan.noise_distribution = c.distribution;
+  plan.optimizer = c.optimizer;
   plan.walkers_per_variant = options.walkers_per_variant;
   plan.steps = options.steps;
   plan.seed = options.seed;
@@ -183,12 +262,23 @@ inline RunPlan make_test_plan(const PhysicsCase& c, const TestPlanOptions& optio
     if (c.landscape == "muller_brown") variant.landscape["scale"] = 0.004;
     const bool divergent = v == options.variants;
     variant.learning_rate = divergent ? 30.0 : learning_rates[v % 3];
+    // Adam's and RMSprop's steps are about η whatever the gradient: only a huge η overflows, and
+    // it must overflow in the first step (η·|m/(√s + ε)| > DBL_MAX), or a walker at |x| ~ η
+    // would be sampled finite with a NaN loss (whose payload differs between x86 and CUDA).
+    if (divergent && update_rule(c.optimizer) == UpdateRule::adaptive)
+      variant.learning_rate = 1e308;
     variant.noise_strength = noise_strengths[v % 3];
     if (c.distribution == NoiseDistribution::alpha_stable) {
       // Tail indices on both sides of the Cauchy case α = 1 (its tail exponent is 0).
       const double alphas[] = {1.5, 0.9, 1.8};
       variant.alpha = alphas[v % 3];
     }
+    variant.momentum = 0.5;
+    variant.beta1 = 0.8;
+    variant.beta2 = 0.99;
+    variant.rmsprop_decay = 0.9;
+    variant.optimizer_epsilon = 1e-6;
+    if (c.scheduled && !divergent) schedule_test_variant(variant, v);
     variant.swept = {{"learning_rate", variant.learning_rate}};
     plan.variants.push_back(variant);
   }
@@ -269,6 +359,7 @@ inline void expect_identical(const RunData& a, const RunData& b, const std::stri
   EXPECT_TRUE(same_bits(a.walkers.nonfinite_step, b.walkers.nonfinite_step)) << "nonfinite_step";
   EXPECT_TRUE(same_bits(a.walkers.basin, b.walkers.basin)) << "basin";
   EXPECT_TRUE(same_bits(a.walkers.crossings, b.walkers.crossings)) << "crossings";
+  EXPECT_TRUE(same_bits(a.walkers.optimizer_state, b.walkers.optimizer_state)) << "optimizer_state";
   EXPECT_TRUE(same_bits(a.observables.sample_progress, b.observables.sample_progress))
       << "sample_progress";
   EXPECT_TRUE(same_bits(a.observables.sample_loss, b.observables.sample_loss)) << "sample_loss";

@@ -24,15 +24,43 @@ Landscape make_landscape(const Variant& variant) {
   return landscape;
 }
 
-/// Update constants in precision T. Computed in double, rounded once.
+/// Everything that defines the update constants of a variant at any step (in double).
+inline StepSchedule make_step_schedule(const RunPlan& plan, const Variant& variant) {
+  StepSchedule s;
+  s.learning_rate = variant.learning_rate;
+  s.noise_strength = variant.noise_strength;
+  s.epsilon = variant.epsilon;
+  s.learning_rate_schedule = variant.learning_rate_schedule;
+  s.noise_schedule = variant.noise_schedule;
+  s.optimizer = plan.optimizer;
+  switch (plan.optimizer) {
+    case OptimizerKind::sgd:
+      break;
+    case OptimizerKind::momentum:
+    case OptimizerKind::nesterov:
+      s.momentum = variant.momentum;
+      break;
+    case OptimizerKind::adam:
+      s.beta1 = variant.beta1;
+      s.beta2 = variant.beta2;
+      s.optimizer_epsilon = variant.optimizer_epsilon;
+      s.bias_correction = true;
+      break;
+    case OptimizerKind::rmsprop:
+      s.beta1 = 0;  // m' = g exactly: see adaptive_update
+      s.beta2 = variant.rmsprop_decay;
+      s.optimizer_epsilon = variant.optimizer_epsilon;
+      break;
+  }
+  s.per_step = variant.scheduled() || s.bias_correction;
+  return s;
+}
+
+/// Update constants in precision T (of step 1; of every step unless StepSchedule::per_step).
+/// Computed in double, rounded once.
 template <class T>
-StepParams<T> make_step_params(const Variant& variant) {
-  StepParams<T> params{};
-  params.learning_rate = static_cast<T>(variant.learning_rate);
-  params.noise.two_sigma = static_cast<T>(2.0 * variant.noise_strength);
-  params.noise.sqrt_two_sigma = static_cast<T>(std::sqrt(2.0 * variant.noise_strength));
-  params.noise.epsilon = static_cast<T>(variant.epsilon);
-  return params;
+StepParams<T> make_step_params(const RunPlan& plan, const Variant& variant) {
+  return step_params_at<T>(make_step_schedule(plan, variant), 1);
 }
 
 template <class T>
@@ -95,6 +123,24 @@ void dispatch_physics(const RunPlan& plan, F&& f) {
     with_landscape.template operator()<float>();
   } else {
     with_landscape.template operator()<double>();
+  }
+}
+
+/// Calls `f.template operator()<R>()` for the plan's optimizer's update rule.
+template <class F>
+void dispatch_update_rule(const RunPlan& plan, F&& f) {
+  switch (update_rule(plan.optimizer)) {
+    case UpdateRule::sgd:
+      f.template operator()<UpdateRule::sgd>();
+      return;
+    case UpdateRule::momentum:
+      f.template operator()<UpdateRule::momentum>();
+      return;
+    case UpdateRule::adaptive:
+      f.template operator()<UpdateRule::adaptive>();
+      return;
+    case UpdateRule::any:  // never a plan's rule (update_rule): the CUDA kernels' run-time switch
+      return;
   }
 }
 

@@ -12,6 +12,7 @@
 #include "rare_events/ffs_spec.hpp"
 #include "sgdwalk/noise.hpp"
 #include "sgdwalk/observables.hpp"
+#include "sgdwalk/optimizer.hpp"
 #include "sgdwalk/stable.hpp"
 #include "sgdwalk/walker.hpp"
 
@@ -23,6 +24,8 @@ enum class Precision { f32, f64 };
 std::string to_string(NoiseKind kind);
 std::string to_string(NoiseDistribution distribution);
 std::string to_string(Precision precision);
+std::string to_string(OptimizerKind kind);
+std::string to_string(ScheduleKind kind);
 
 /// One point of a sweep: every numeric parameter resolved.
 struct Variant {
@@ -32,10 +35,21 @@ struct Variant {
   double noise_strength = 0;  ///< σ; the temperature is Δ_S = η·σ
   double epsilon = 1e-8;      ///< the ε·I regulariser of the Hessian noise models
   double alpha = 2;           ///< tail index of alpha_stable noise (unused by gaussian noise)
+  /// Optimizer coefficients (used by the plan's optimizer only): μ of momentum and nesterov; β1,
+  /// β2 of adam; ρ of rmsprop; ε of adam and rmsprop.
+  double momentum = 0.9, beta1 = 0.9, beta2 = 0.999, rmsprop_decay = 0.99, optimizer_epsilon = 1e-8;
+  /// Factors on learning_rate and noise_strength along the run (optimizer.hpp, Schedule).
+  Schedule learning_rate_schedule, noise_schedule;
   /// The swept parameters of this variant, in sweep order, for reports.
   std::vector<std::pair<std::string, double>> swept;
 
+  /// Δ_S = η·σ of the base learning rate and noise strength. Under a schedule the temperature of
+  /// update k is η·f_η(k−1)·σ·f_σ(k−1); this stays the base value (what the sweep set).
   double temperature() const { return learning_rate * noise_strength; }
+  /// Whether a schedule changes η or σ along the run.
+  bool scheduled() const {
+    return !learning_rate_schedule.is_constant() || !noise_schedule.is_constant();
+  }
 };
 
 struct PassageSpec {
@@ -71,6 +85,8 @@ struct RunPlan {
   NoiseKind noise = NoiseKind::hessian;
   /// Gaussian or α-stable noise components (sgdwalk/stable.hpp); the tail index is per variant.
   NoiseDistribution noise_distribution = NoiseDistribution::gaussian;
+  /// The optimizer of every variant (uniform: kernels are compiled per update rule).
+  OptimizerKind optimizer = OptimizerKind::sgd;
   Precision precision = Precision::f64;
   std::int64_t walkers_per_variant = 1000;
   std::int64_t steps = 1000;
@@ -96,6 +112,10 @@ struct RunPlan {
   std::int64_t variant_count() const { return static_cast<std::int64_t>(variants.size()); }
   std::int64_t total_walkers() const { return variant_count() * walkers_per_variant; }
   std::int64_t sample_count() const { return static_cast<std::int64_t>(sample_steps.size()); }
+  /// Optimizer state numbers per walker (OptimizerState::width).
+  int optimizer_state_width() const {
+    return sgdwalk::optimizer_state_width(update_rule(optimizer), dim);
+  }
   /// Philox subsequence of a walker: variants get independent streams, and a walker's stream does
   /// not depend on how many walkers or variants the run has.
   static std::uint64_t subsequence(std::int64_t variant, std::int64_t walker) {

@@ -4,9 +4,12 @@
 
 namespace sgdwalk {
 
-void WalkerArrays::resize(std::int64_t walkers, int dimension, std::int64_t first_walker) {
+void WalkerArrays::resize(std::int64_t walkers, int dimension, std::int64_t first_walker,
+                          int optimizer_state_width) {
   const auto n = static_cast<std::size_t>(walkers);
   dim = dimension;
+  state_width = optimizer_state_width;
+  optimizer_state.assign(n * static_cast<std::size_t>(state_width), 0.0);
   first = first_walker;
   position.assign(n * static_cast<std::size_t>(dimension), 0.0);
   y_freeze.assign(n, 0.0);
@@ -32,6 +35,7 @@ void WalkerArrays::copy_from(const WalkerArrays& source, std::int64_t begin, std
   copy(source.nonfinite_step, nonfinite_step, 1);
   copy(source.basin, basin, 1);
   copy(source.crossings, crossings, 1);
+  copy(source.optimizer_state, optimizer_state, state_width);
 }
 
 void ObservableArrays::resize(const RunPlan& plan, std::int64_t batch_capacity,
@@ -86,7 +90,7 @@ void RunTallies::resize(const RunPlan& plan) {
 }
 
 void RunData::resize(const RunPlan& plan, std::int64_t batch_capacity) {
-  walkers.resize(batch_capacity, plan.dim);
+  walkers.resize(batch_capacity, plan.dim, 0, plan.optimizer_state_width());
   observables.resize(plan, batch_capacity);
   tallies.resize(plan);
 }

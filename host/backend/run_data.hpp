@@ -32,9 +32,16 @@ struct WalkerArrays {
   std::vector<std::int64_t> nonfinite_step;
   std::vector<std::int32_t> basin;
   std::vector<std::uint32_t> crossings;
+  /// The optimizer's state (OptimizerState's flat layout, optimizer.hpp): [at(g) · state_width +
+  /// j]; empty for SGD. As double: exact for float runs. Any per-walker state beyond the trackers
+  /// (e.g. of a rare-event stage) can use the same flat layout.
+  int state_width = 0;
+  std::vector<double> optimizer_state;
 
-  /// Room for `walkers` walkers starting at global index `first_walker`, reset to zeros / -1.
-  void resize(std::int64_t walkers, int dimension, std::int64_t first_walker = 0);
+  /// Room for `walkers` walkers starting at global index `first_walker`, reset to zeros / -1
+  /// (optimizer state 0: a fresh walker's).
+  void resize(std::int64_t walkers, int dimension, std::int64_t first_walker = 0,
+              int optimizer_state_width = 0);
   std::int64_t size() const { return static_cast<std::int64_t>(basin.size()); }
   std::size_t at(std::int64_t g) const { return static_cast<std::size_t>(g - first); }
   /// Copies the state of walkers [begin, end) (global indices, held by both) from `source`.

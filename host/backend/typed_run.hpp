@@ -16,17 +16,21 @@ template <class T, class Landscape>
 struct TypedRun {
   static constexpr int dim = Landscape::dim;
   std::vector<Landscape> landscapes;  ///< per variant
-  std::vector<StepParams<T>> params;  ///< per variant
   /// Per variant; used when the plan's noise is alpha_stable (sgdwalk/stable.hpp).
   std::vector<StableParams<T>> stable;
+  std::vector<StepParams<T>> params;  ///< per variant (of step 1; see schedules)
+  /// Per variant: the constants of any step (step_params_at), for variants whose constants change
+  /// from step to step (StepSchedule::per_step).
+  std::vector<StepSchedule> schedules;
   PassageTarget<T> target;
   std::vector<HistogramGeometry<T>> geometries;
 
   explicit TypedRun(const RunPlan& plan) : target(make_passage_target<T>(plan.passage)) {
     for (const auto& variant : plan.variants) {
       landscapes.push_back(make_landscape<Landscape>(variant));
-      params.push_back(make_step_params<T>(variant));
       stable.push_back(make_stable_params<T>(variant.alpha, variant.learning_rate));
+      params.push_back(make_step_params<T>(plan, variant));
+      schedules.push_back(make_step_schedule(plan, variant));
     }
     for (const auto& histogram : plan.histograms) {
       geometries.push_back(make_histogram_geometry<T>(histogram));
@@ -58,9 +62,9 @@ struct ObservationCounts {
   }
 };
 
-template <class T, int D>
-WalkerState<T, D> load_walker(const WalkerArrays& walkers, std::int64_t g) {
-  WalkerState<T, D> walker;
+template <class T, int D, UpdateRule R = UpdateRule::sgd>
+WalkerState<T, D, R> load_walker(const WalkerArrays& walkers, std::int64_t g) {
+  WalkerState<T, D, R> walker;
   const std::size_t k = walkers.at(g);
   for (int i = 0; i < D; ++i) walker.position[i] = static_cast<T>(walkers.position[k * D + i]);
   walker.freeze_step = walkers.freeze_step[k];
@@ -69,11 +73,15 @@ WalkerState<T, D> load_walker(const WalkerArrays& walkers, std::int64_t g) {
   walker.y_freeze = static_cast<T>(walkers.y_freeze[k]);
   walker.basin = walkers.basin[k];
   walker.crossings = walkers.crossings[k];
+  constexpr int W = OptimizerState<T, D, R>::width;
+  for (int j = 0; j < W; ++j) {
+    walker.optimizer.set(j, static_cast<T>(walkers.optimizer_state[k * W + j]));
+  }
   return walker;
 }
 
-template <class T, int D>
-void store_walker(const WalkerState<T, D>& walker, WalkerArrays& walkers, std::int64_t g) {
+template <class T, int D, UpdateRule R>
+void store_walker(const WalkerState<T, D, R>& walker, WalkerArrays& walkers, std::int64_t g) {
   const std::size_t k = walkers.at(g);
   for (int i = 0; i < D; ++i) walkers.position[k * D + i] = static_cast<double>(walker.position[i]);
   walkers.freeze_step[k] = walker.freeze_step;
@@ -82,12 +90,16 @@ void store_walker(const WalkerState<T, D>& walker, WalkerArrays& walkers, std::i
   walkers.y_freeze[k] = static_cast<double>(walker.y_freeze);
   walkers.basin[k] = walker.basin;
   walkers.crossings[k] = walker.crossings;
+  constexpr int W = OptimizerState<T, D, R>::width;
+  for (int j = 0; j < W; ++j) {
+    walkers.optimizer_state[k * W + j] = static_cast<double>(walker.optimizer.get(j));
+  }
 }
 
 /// Deposit a walker into every histogram whose schedule includes `step`.
-template <class T, class Landscape, int D>
+template <class T, class Landscape, class Walker>
 void deposit_histograms(const TypedRun<T, Landscape>& run, std::int64_t variant, std::int64_t step,
-                        const WalkerState<T, D>& walker, ObservationCounts& counts) {
+                        const Walker& walker, ObservationCounts& counts) {
   if (walker.nonfinite_step >= 0) return;
   const Landscape& landscape = run.landscapes[static_cast<std::size_t>(variant)];
   for (std::size_t h = 0; h < run.geometries.size(); ++h) {
@@ -102,9 +114,9 @@ void deposit_histograms(const TypedRun<T, Landscape>& run, std::int64_t variant,
 }
 
 /// Record sample `sample` of walker (variant, walker_index).
-template <class T, class Landscape, int D>
+template <class T, class Landscape, class Walker>
 void record_sample(const TypedRun<T, Landscape>& run, std::int64_t variant,
-                   std::int64_t walker_index, std::int64_t sample, const WalkerState<T, D>& walker,
+                   std::int64_t walker_index, std::int64_t sample, const Walker& walker,
                    ObservableArrays& observables, ObservationCounts& counts) {
   const Landscape& landscape = run.landscapes[static_cast<std::size_t>(variant)];
   const std::size_t slot = observables.sample_index(variant, sample, walker_index);

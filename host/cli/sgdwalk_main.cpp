@@ -505,6 +505,17 @@ std::string replay_header(const RunPlan& plan, const std::string& run_dir, std::
   if (plan.noise_distribution != NoiseDistribution::gaussian)
     text += fmt::format("# noise distribution: {}, alpha={}\n", to_string(plan.noise_distribution),
                         v.alpha);
+  if (plan.optimizer != OptimizerKind::sgd) {
+    text += fmt::format(
+        "# optimizer: {}, momentum={}, beta1={}, beta2={}, rmsprop_decay={}, "
+        "optimizer_epsilon={} (each used only by its optimizers)\n",
+        to_string(plan.optimizer), v.momentum, v.beta1, v.beta2, v.rmsprop_decay,
+        v.optimizer_epsilon);
+  }
+  if (v.scheduled()) {
+    text += fmt::format("# schedules: learning_rate {}, noise {} (resolved config: summary.json)\n",
+                        to_string(v.learning_rate_schedule.kind), to_string(v.noise_schedule.kind));
+  }
   if (!v.swept.empty()) {
     std::vector<std::string> swept;
     for (const auto& [name, value] : v.swept) swept.push_back(fmt::format("{}={}", name, value));
@@ -519,7 +530,8 @@ std::string replay_header(const RunPlan& plan, const std::string& run_dir, std::
 }
 
 int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t variant,
-                   std::int64_t every, std::int64_t until, const std::string& output) {
+                   std::int64_t every, std::int64_t until, const std::string& output,
+                   bool normals) {
   const std::filesystem::path dir(run_dir);
   const std::string config_path = (dir / "config.toml").string();
   const std::string summary_path = (dir / "summary.json").string();
@@ -567,12 +579,12 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
   const std::string header = replay_header(plan, run_dir, variant, walker, until);
   if (output.empty()) {
     std::cout << header;
-    replay_walker(plan, variant, walker, every, std::cout, until);
+    replay_walker(plan, variant, walker, every, std::cout, until, normals);
   } else {
     std::ofstream file(output);
     if (!file) throw std::runtime_error("cannot write " + output);
     file << header;
-    replay_walker(plan, variant, walker, every, file, until);
+    replay_walker(plan, variant, walker, every, file, until, normals);
   }
   return 0;
 }
@@ -922,6 +934,7 @@ int main(int argc, char** argv) {
 
   std::string replay_dir, replay_output;
   std::int64_t replay_walker_id = 0, replay_variant = -1, replay_every = 1, replay_until = -1;
+  bool replay_normals = false;
   CLI::App* replay = app.add_subcommand(
       "replay", "Recompute one walker's trajectory from the seed on the CPU, as CSV");
   replay->add_option("run", replay_dir, "Run directory (made by `sgdwalk run`)")->required();
@@ -942,6 +955,9 @@ int main(int argc, char** argv) {
   replay->add_option("--output,-o", replay_output,
                      "CSV file (default: standard output); '#' lines first say which walker and "
                      "parameters");
+  replay->add_flag("--normals", replay_normals,
+                   "Add the normals each row's update consumed (normal_x, ...; with --every 1 "
+                   "they let an independent implementation recompute the trajectory)");
 
   std::string merge_out;
   std::vector<std::string> merge_shard_dirs;
@@ -997,7 +1013,7 @@ int main(int argc, char** argv) {
     }
     if (replay->parsed()) {
       return command_replay(replay_dir, replay_walker_id, replay_variant, replay_every,
-                            replay_until, replay_output);
+                            replay_until, replay_output, replay_normals);
     }
     return command_info(config_reference, list_landscapes);
   };

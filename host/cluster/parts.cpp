@@ -43,7 +43,7 @@ class ShardWalkerStore final : public WalkerStore {
     throw std::logic_error("the walkers of merged shards are read-only");
   }
   void read(std::int64_t first, std::int64_t count, WalkerArrays& out) const override {
-    out.resize(count, dim_, first);
+    out.resize(count, dim_, first, width_);
     WalkerArrays piece;
     for (const auto& [range, file] : parts_) {
       const std::int64_t lo = std::max(first, range.begin);
@@ -54,7 +54,10 @@ class ShardWalkerStore final : public WalkerStore {
     }
   }
   std::int64_t finished() const override { return finished_; }
-  void set_dim(int dim) { dim_ = dim; }
+  void set_dim(int dim, int width) {
+    dim_ = dim;
+    width_ = width;
+  }
 
  private:
   struct Part {
@@ -64,6 +67,7 @@ class ShardWalkerStore final : public WalkerStore {
   std::vector<Part> parts_;
   std::int64_t finished_ = 0;
   int dim_ = 0;
+  int width_ = 0;  ///< optimizer state numbers per walker
 };
 
 RunDirectoryError usage_error(const std::string& message) {
@@ -203,7 +207,7 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
       plan = point.plan;
       merged.record = point.record;
       data.resize(plan, 0);
-      walkers->set_dim(plan.dim);
+      walkers->set_dim(plan.dim, plan.optimizer_state_width());
       seen.assign(static_cast<std::size_t>(part.count), "");
     } else if (point.plan.resolved_config != plan.resolved_config) {
       throw usage_error(fmt::format(
@@ -339,7 +343,7 @@ MergedRun combine_parts(const RunPlan& plan, std::int64_t count,
   RunData data;
   data.resize(plan, 0);
   auto walkers = std::make_shared<ShardWalkerStore>();
-  walkers->set_dim(plan.dim);
+  walkers->set_dim(plan.dim, plan.optimizer_state_width());
   std::vector<bool> unfinished(static_cast<std::size_t>(plan.variant_count()), false);
   std::int64_t walker_steps_done = 0;
   double simulate_seconds = 0;

@@ -386,8 +386,17 @@ const std::vector<std::string>& dynamics_keys() {
   return keys;
 }
 
+/// The optimizers a [dynamics] coefficient applies to (empty: every optimizer).
+std::vector<OptimizerKind> coefficient_optimizers(const std::string& key) {
+  if (key == "momentum") return {OptimizerKind::momentum, OptimizerKind::nesterov};
+  if (key == "beta1" || key == "beta2") return {OptimizerKind::adam};
+  if (key == "rmsprop_decay") return {OptimizerKind::rmsprop};
+  if (key == "optimizer_epsilon") return {OptimizerKind::adam, OptimizerKind::rmsprop};
+  return {};
+}
+
 void resolve_dynamics(const std::string& source, const std::map<std::string, double>& values,
-                      NoiseDistribution distribution, Variant& variant) {
+                      NoiseDistribution distribution, OptimizerKind optimizer, Variant& variant) {
   auto has = [&](const char* key) { return values.count(key) != 0; };
   if (has("alpha") && distribution != NoiseDistribution::alpha_stable) {
     throw ConfigError(
@@ -425,17 +434,44 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
       has("epsilon") ? values.at("epsilon") : config_key("dynamics", "epsilon").number_default;
   variant.alpha =
       has("alpha") ? values.at("alpha") : config_key("dynamics", "alpha").number_default;
+  const auto coefficient = [&](const char* key) {
+    return has(key) ? values.at(key) : config_key("dynamics", key).number_default;
+  };
+  variant.momentum = coefficient("momentum");
+  variant.beta1 = coefficient("beta1");
+  variant.beta2 = coefficient("beta2");
+  variant.rmsprop_decay = coefficient("rmsprop_decay");
+  variant.optimizer_epsilon = coefficient("optimizer_epsilon");
+  for (const auto& [key, value] : values) {
+    const std::vector<OptimizerKind> applies = coefficient_optimizers(key);
+    if (!applies.empty() && std::find(applies.begin(), applies.end(), optimizer) == applies.end()) {
+      std::vector<std::string> names;
+      for (const OptimizerKind kind : applies) names.push_back(to_string(kind));
+      throw ConfigError(fmt::format(
+          "{}: key 'dynamics.{}': applies to optimizer {} only; the optimizer is \"{}\"", source,
+          key, fmt::join(names, " and "), to_string(optimizer)));
+    }
+  }
   // Checked after the sweep is applied (a swept value replaces the base one), each against its
   // own entry of the key table.
   for (const auto& [key, value] : values) {
     const ConfigKey& spec = config_key("dynamics", key);
     const bool below = spec.min_exclusive ? !(value > spec.min) : !(value >= spec.min);
     if (!std::isfinite(value) || below || value > spec.max) {
-      throw ConfigError(fmt::format("{}: key 'dynamics.{}': value {} is out of range; allowed: {}",
-                                    source, key, value,
-                                    number_range_text(spec.min, spec.max, spec.min_exclusive)));
+      throw ConfigError(fmt::format(
+          "{}: key 'dynamics.{}': value {} is out of range; allowed: {}", source, key, value,
+          spec.range_text.empty() ? number_range_text(spec.min, spec.max, spec.min_exclusive)
+                                  : spec.range_text));
     }
   }
+}
+
+OptimizerKind parse_optimizer_kind(const std::string& name) {
+  if (name == "momentum") return OptimizerKind::momentum;
+  if (name == "nesterov") return OptimizerKind::nesterov;
+  if (name == "adam") return OptimizerKind::adam;
+  if (name == "rmsprop") return OptimizerKind::rmsprop;
+  return OptimizerKind::sgd;
 }
 
 /// The id of a noise model by config name (the key table's allowed values are the registry's).
@@ -604,6 +640,25 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
         "\"ffs\"; allowed: \"gaussian\"",
         source, to_string(plan.noise_distribution)));
   }
+  // The FFS trial states (ffs_driver.cpp, cuda/ffs_cuda.cpp) hold positions and the walker
+  // counters only, and the stages run plain SGD: an optimizer's state and a schedule's step index
+  // would need carrying through every stored state.
+  if (plan.optimizer != OptimizerKind::sgd) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.optimizer': \"{}\" is not supported with rare_event.method = "
+        "\"ffs\"; allowed: \"sgd\"",
+        source, to_string(plan.optimizer)));
+  }
+  for (const Variant& variant : plan.variants) {
+    if (variant.scheduled()) {
+      throw ConfigError(fmt::format(
+          "{}: key 'dynamics.{}': a schedule is not supported with rare_event.method = \"ffs\"; "
+          "allowed: kind = \"constant\" without warmup_steps (or no table)",
+          source,
+          variant.learning_rate_schedule.is_constant() ? "noise_schedule"
+                                                       : "learning_rate_schedule"));
+    }
+  }
   WalkerArrays starts;
   starts.resize(static_cast<std::int64_t>(plan.initial_positions.size()), plan.dim, 0);
   for (std::size_t i = 0; i < plan.initial_positions.size(); ++i) {
@@ -625,6 +680,178 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
       }
     }
   }
+}
+
+/// The two schedules' names in [dynamics] and in [sweep].
+const std::vector<std::string>& schedule_names() {
+  static const std::vector<std::string> names = {"learning_rate_schedule", "noise_schedule"};
+  return names;
+}
+
+/// The number keys of a schedule (sweepable), with the kind each applies to (constant: any kind).
+const std::vector<std::pair<std::string, ScheduleKind>>& schedule_number_keys() {
+  static const std::vector<std::pair<std::string, ScheduleKind>> keys = {
+      {"warmup_steps", ScheduleKind::constant}, {"every", ScheduleKind::step},
+      {"factor", ScheduleKind::step},           {"gamma", ScheduleKind::exponential},
+      {"decay_steps", ScheduleKind::cosine},    {"floor", ScheduleKind::cosine}};
+  return keys;
+}
+
+/// A schedule table as written: the kind, the number keys given and the piecewise arrays.
+struct ScheduleConfig {
+  std::string name;  ///< learning_rate_schedule or noise_schedule
+  bool given = false;
+  ScheduleKind kind = ScheduleKind::constant;
+  std::map<std::string, double> numbers;
+  std::vector<double> steps, values;
+};
+
+ScheduleKind parse_schedule_kind(const std::string& name) {
+  if (name == "step") return ScheduleKind::step;
+  if (name == "exponential") return ScheduleKind::exponential;
+  if (name == "cosine") return ScheduleKind::cosine;
+  if (name == "piecewise") return ScheduleKind::piecewise;
+  return ScheduleKind::constant;
+}
+
+ScheduleConfig read_schedule(const std::string& source, const std::string& name,
+                             const toml::value* table, const Limits& limits) {
+  ScheduleConfig config;
+  config.name = name;
+  if (table == nullptr) return config;
+  config.given = true;
+  const std::string section = "dynamics." + name;
+  TableReader reader(source, section, section, table, limits);
+  config.kind = parse_schedule_kind(reader.string("kind"));
+  for (const auto& [key, kind] : schedule_number_keys()) {
+    if (!reader.has(key)) {
+      reader.get(key);
+      continue;
+    }
+    const ConfigKey& spec = config_key(section, key);
+    config.numbers[key] = spec.type == KeyType::integer ? static_cast<double>(reader.integer(key))
+                                                        : reader.number(key);
+  }
+  config.steps = reader.numbers("steps");
+  config.values = reader.numbers("values");
+  reader.reject_unknown();
+  const bool piecewise = config.kind == ScheduleKind::piecewise;
+  const std::string path = "dynamics." + name;
+  if (piecewise && (config.steps.empty() || config.values.empty())) {
+    throw ConfigError(
+        fmt::format("{}: key '{}.{}': missing; kind \"piecewise\" needs steps and "
+                    "values",
+                    source, path, config.steps.empty() ? "steps" : "values"));
+  }
+  if (!piecewise && (!config.steps.empty() || !config.values.empty())) {
+    throw ConfigError(fmt::format(
+        "{}: key '{}.{}': applies to kind \"piecewise\" only; the kind "
+        "is \"{}\"",
+        source, path, config.steps.empty() ? "values" : "steps", to_string(config.kind)));
+  }
+  if (piecewise) {
+    if (config.steps.size() != config.values.size()) {
+      throw ConfigError(fmt::format(
+          "{}: key '{}.values': has {} value(s) for {} step(s); allowed: one value per step",
+          source, path, config.values.size(), config.steps.size()));
+    }
+    for (std::size_t i = 0; i < config.steps.size(); ++i) {
+      const double step = config.steps[i];
+      const bool integral = step == std::floor(step) && step <= static_cast<double>(limits.steps);
+      const bool increasing = i == 0 ? step == 0 : step > config.steps[i - 1];
+      if (!integral || !increasing) {
+        throw ConfigError(fmt::format(
+            "{}: key '{}.steps[{}]': value {} is out of range; allowed: increasing integers in "
+            "[0, run.steps] starting with 0",
+            source, path, i, step));
+      }
+    }
+  }
+  return config;
+}
+
+/// The schedule of one variant: the table's numbers with the swept ones (`overrides`, by key)
+/// replacing them, each checked against its key's range and against the kind.
+Schedule make_schedule(const std::string& source, const ScheduleConfig& config,
+                       const std::map<std::string, double>& overrides, std::int64_t run_steps) {
+  const std::string section = "dynamics." + config.name;
+  std::map<std::string, double> numbers = config.numbers;
+  for (const auto& [key, value] : overrides) {
+    const ConfigKey& spec = config_key(section, key);
+    const bool integral = value == std::floor(value);
+    const double max = spec.type == KeyType::integer ? static_cast<double>(run_steps) : spec.max;
+    const double min =
+        spec.type == KeyType::integer ? static_cast<double>(spec.integer_min) : spec.min;
+    const bool below = spec.min_exclusive ? !(value > min) : !(value >= min);
+    if (!std::isfinite(value) || below || value > max ||
+        (spec.type == KeyType::integer && !integral)) {
+      throw ConfigError(
+          fmt::format("{}: key 'sweep.{}.{}': value {} is out of range; allowed: {}", source,
+                      config.name, key, value,
+                      spec.type == KeyType::integer
+                          ? fmt::format("integers in [{}, {}]", spec.integer_min, run_steps)
+                          : number_range_text(spec.min, spec.max, spec.min_exclusive)));
+    }
+    numbers[key] = value;
+  }
+  for (const auto& [key, kind] : schedule_number_keys()) {
+    if (numbers.count(key) != 0 && kind != ScheduleKind::constant && kind != config.kind) {
+      throw ConfigError(
+          fmt::format("{}: key '{}.{}': applies to kind \"{}\" only; the kind is \"{}\"", source,
+                      section, key, to_string(kind), to_string(config.kind)));
+    }
+  }
+  const auto number = [&](const std::string& key) {
+    if (numbers.count(key) != 0) return numbers.at(key);
+    const ConfigKey& spec = config_key(section, key);
+    return spec.type == KeyType::integer ? static_cast<double>(spec.integer_default)
+                                         : spec.number_default;
+  };
+  Schedule schedule;
+  schedule.kind = config.kind;
+  schedule.warmup_steps = static_cast<std::int64_t>(number("warmup_steps"));
+  schedule.every = static_cast<std::int64_t>(number("every"));
+  schedule.factor = number("factor");
+  schedule.gamma = number("gamma");
+  schedule.floor = number("floor");
+  schedule.decay_steps = numbers.count("decay_steps") != 0
+                             ? static_cast<std::int64_t>(numbers.at("decay_steps"))
+                             : std::max<std::int64_t>(1, run_steps - schedule.warmup_steps);
+  schedule.pieces = static_cast<std::int32_t>(config.steps.size());
+  for (std::size_t i = 0; i < config.steps.size(); ++i) {
+    schedule.piece_steps[i] = static_cast<std::int64_t>(config.steps[i]);
+    schedule.piece_values[i] = config.values[i];
+  }
+  return schedule;
+}
+
+/// The resolved form of a schedule (summary.json "config"), with the first variant's numbers.
+Json schedule_json(const ScheduleConfig& config, const Schedule& schedule) {
+  Json json = {{"kind", to_string(config.kind)}};
+  if (schedule.warmup_steps != 0) json["warmup_steps"] = schedule.warmup_steps;
+  switch (config.kind) {
+    case ScheduleKind::constant:
+      break;
+    case ScheduleKind::step:
+      json["every"] = schedule.every;
+      json["factor"] = schedule.factor;
+      break;
+    case ScheduleKind::exponential:
+      json["gamma"] = schedule.gamma;
+      break;
+    case ScheduleKind::cosine:
+      json["decay_steps"] = schedule.decay_steps;
+      json["floor"] = schedule.floor;
+      break;
+    case ScheduleKind::piecewise: {
+      std::vector<std::int64_t> steps;
+      for (const double step : config.steps) steps.push_back(static_cast<std::int64_t>(step));
+      json["steps"] = steps;
+      json["values"] = config.values;
+      break;
+    }
+  }
+  return json;
 }
 
 RunPlan build_plan(const toml::value& root, const std::string& source) {
@@ -714,6 +941,11 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   plan.noise_distribution = dynamics.string("noise_distribution") == "alpha_stable"
                                 ? NoiseDistribution::alpha_stable
                                 : NoiseDistribution::gaussian;
+  plan.optimizer = parse_optimizer_kind(dynamics.string("optimizer"));
+  std::vector<ScheduleConfig> schedules;
+  for (const auto& name : schedule_names()) {
+    schedules.push_back(read_schedule(source, name, dynamics.get(name), limits));
+  }
   std::map<std::string, double> base_dynamics;
   for (const auto& key : dynamics_keys()) {
     // Ranges are checked once the sweep has been applied (resolve_dynamics).
@@ -985,6 +1217,26 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     }
     for (const auto& [key, value] : sweep_value->as_table()) {
       if (key == "mode" || key == "order") continue;
+      // learning_rate_schedule.factor = [...] (a dotted key: a sub-table) sweeps a schedule key.
+      if (std::find(schedule_names().begin(), schedule_names().end(), key) !=
+              schedule_names().end() &&
+          value.is_table()) {
+        sweep.get(key);
+        TableReader sub(source, "sweep", sweep.key_path(key), &value);
+        std::vector<std::string> keys;
+        for (const auto& entry : schedule_number_keys()) keys.push_back(entry.first);
+        for (const auto& [sub_key, sub_value] : value.as_table()) {
+          if (std::find(keys.begin(), keys.end(), sub_key) == keys.end()) {
+            sub.fail(sub_key,
+                     fmt::format("cannot sweep this schedule key{}; sweepable: {}",
+                                 TableReader::suggestion(sub_key, keys), fmt::join(keys, ", ")));
+          }
+          sub.get(sub_key);
+          axes.push_back({key + "." + sub_key, sweep_values(sub, sub_key, sub_value, plan.hints),
+                          sub_value.location().line()});
+        }
+        continue;
+      }
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         sweep.fail(key,
                    fmt::format("cannot sweep this parameter{}; sweepable: {}",
@@ -1054,6 +1306,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     Variant variant;
     variant.landscape = base_landscape;
     std::map<std::string, double> dynamics_values = base_dynamics;
+    std::vector<std::map<std::string, double>> schedule_values(schedules.size());
     std::size_t remainder = v;
     std::vector<std::pair<std::string, double>> swept(axes.size());
     for (std::size_t a = axes.size(); a-- > 0;) {
@@ -1063,6 +1316,16 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       swept[a] = {axis.name, axis.values[index]};
     }
     for (const auto& [name, value] : swept) {
+      const std::size_t dot = name.find('.');
+      if (dot != std::string::npos) {
+        const auto schedule =
+            std::find(schedule_names().begin(), schedule_names().end(), name.substr(0, dot));
+        if (schedule != schedule_names().end()) {
+          schedule_values[static_cast<std::size_t>(schedule - schedule_names().begin())]
+                         [name.substr(dot + 1)] = value;
+          continue;
+        }
+      }
       const bool is_dynamics =
           std::find(dynamics_keys().begin(), dynamics_keys().end(), name) != dynamics_keys().end();
       if (is_dynamics) {
@@ -1085,7 +1348,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         variant.landscape[name] = value;
       }
     }
-    resolve_dynamics(source, dynamics_values, plan.noise_distribution, variant);
+    resolve_dynamics(source, dynamics_values, plan.noise_distribution, plan.optimizer, variant);
+    variant.learning_rate_schedule =
+        make_schedule(source, schedules[0], schedule_values[0], plan.steps);
+    variant.noise_schedule = make_schedule(source, schedules[1], schedule_values[1], plan.steps);
     variant.swept = std::move(swept);
     plan.variants.push_back(std::move(variant));
   }
@@ -1100,6 +1366,60 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   if (plan.noise_distribution != NoiseDistribution::gaussian) {
     resolved["dynamics"]["noise_distribution"] = to_string(plan.noise_distribution);
     resolved["dynamics"]["alpha"] = first.alpha;
+  }
+  // Only what differs from plain SGD with constant rates, so the resolved config (and with it the
+  // checkpoint's config hash) of a run without these keys is what it always was.
+  switch (plan.optimizer) {
+    case OptimizerKind::sgd:
+      break;
+    case OptimizerKind::momentum:
+    case OptimizerKind::nesterov:
+      resolved["dynamics"]["momentum"] = first.momentum;
+      break;
+    case OptimizerKind::adam:
+      resolved["dynamics"]["beta1"] = first.beta1;
+      resolved["dynamics"]["beta2"] = first.beta2;
+      resolved["dynamics"]["optimizer_epsilon"] = first.optimizer_epsilon;
+      break;
+    case OptimizerKind::rmsprop:
+      resolved["dynamics"]["rmsprop_decay"] = first.rmsprop_decay;
+      resolved["dynamics"]["optimizer_epsilon"] = first.optimizer_epsilon;
+      break;
+  }
+  if (plan.optimizer != OptimizerKind::sgd) {
+    resolved["dynamics"]["optimizer"] = to_string(plan.optimizer);
+  }
+  if (schedules[0].given) {
+    resolved["dynamics"]["learning_rate_schedule"] =
+        schedule_json(schedules[0], first.learning_rate_schedule);
+  }
+  if (schedules[1].given) {
+    resolved["dynamics"]["noise_schedule"] = schedule_json(schedules[1], first.noise_schedule);
+  }
+  const bool scheduled = std::any_of(plan.variants.begin(), plan.variants.end(),
+                                     [](const Variant& v) { return v.scheduled(); });
+  // The α-stable scale η^{1/α − 1/2} is computed once per variant from the base learning rate
+  // (make_stable_params), so a learning-rate schedule would scale the jumps wrongly. An optimizer
+  // and a noise schedule compose: the noise enters g = ∇L + ξ before the optimizer, and σ·f(k)
+  // multiplies ξ.
+  if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+    for (const Variant& variant : plan.variants) {
+      if (!variant.learning_rate_schedule.is_constant()) {
+        throw ConfigError(fmt::format(
+            "{}: key 'dynamics.learning_rate_schedule': a learning-rate schedule is not supported "
+            "with noise_distribution = \"alpha_stable\" (the jump scale η^(1/α − 1/2) is per "
+            "variant); allowed: kind = \"constant\" without warmup_steps (or no table)",
+            source));
+      }
+    }
+  }
+  for (const auto& histogram : plan.histograms) {
+    if (scheduled && std::isnan(histogram.temperature)) {
+      plan.hints.push_back(fmt::format(
+          "histogram '{}': the effective potential uses the base temperature η·σ, but a schedule "
+          "changes η or σ along the run; give the histogram a temperature for its window",
+          histogram.name));
+    }
   }
   Json sweep_json = {{"mode", mode}};
   for (const auto& axis : axes) sweep_json[axis.name] = axis.values;

@@ -57,6 +57,13 @@ ConfigKey string_key(const char* section, const char* name, const char* value,
   return key;
 }
 
+/// A number in [0, 1) (a decay or momentum coefficient) of [dynamics].
+ConfigKey fraction_key(const char* name, double value, const char* meaning) {
+  ConfigKey key = number_key("dynamics", name, value, 0, std::nextafter(1.0, 0.0), false, meaning);
+  key.range_text = ">= 0 and < 1";
+  return key;
+}
+
 ConfigKey boolean_key(const char* section, const char* name, bool value, const char* meaning) {
   ConfigKey key = base_key(section, name, KeyType::boolean, meaning);
   key.boolean_default = value;
@@ -146,6 +153,84 @@ std::vector<ConfigKey> make_config_keys() {
       number_key("dynamics", "epsilon", 1e-8, 0, kInf, false,
                  "ε of the εI regulariser of the hessian and hessian_squared noise (unused by "
                  "isotropic noise)."),
+      string_key("dynamics", "optimizer", "sgd", {"sgd", "momentum", "nesterov", "adam", "rmsprop"},
+                 "The update applied to g = ∇L(θ) + ξ: sgd θ ← θ − ηg; momentum (heavy ball) v ← "
+                 "μv − ηg, θ ← θ + v; nesterov v ← μv − ηg, θ ← θ + μv − ηg; adam (β1, β2, "
+                 "optimizer_epsilon, bias correction); rmsprop s ← ρs + (1−ρ)g², θ ← θ − ηg/(√s + "
+                 "optimizer_epsilon). Not sweepable (one compiled update per run); its "
+                 "coefficients are. docs/MODEL.md section 3, Optimizers and schedules."),
+      fraction_key("momentum", 0.9, "momentum and nesterov only: μ."),
+      fraction_key("beta1", 0.9, "adam only: β1, the decay of the first moment."),
+      fraction_key("beta2", 0.999, "adam only: β2, the decay of the second moment."),
+      fraction_key("rmsprop_decay", 0.99, "rmsprop only: ρ, the decay of the second moment."),
+      number_key("dynamics", "optimizer_epsilon", 1e-8, 0, kInf, true,
+                 "adam and rmsprop only: ε added to the root of the second moment."),
+      other_key("dynamics", "learning_rate_schedule", KeyType::table, "constant",
+                "a table, see [dynamics.learning_rate_schedule]",
+                "A factor on learning_rate along the run."),
+      other_key("dynamics", "noise_schedule", KeyType::table, "constant",
+                "a table, see [dynamics.noise_schedule]",
+                "A factor on noise_strength along the run (a growing batch shrinks σ)."),
+
+      // ---- [dynamics.learning_rate_schedule]
+      string_key(
+          "dynamics.learning_rate_schedule", "kind", "constant",
+          {"constant", "step", "exponential", "cosine", "piecewise"},
+          "The shape of the factor f(u), u = updates after the warmup: constant 1; step "
+          "factor^floor(u/every); exponential gamma^u; cosine floor + (1 − floor)(1 + "
+          "cos(π·min(u, decay_steps)/decay_steps))/2; piecewise values[i] from steps[i] on."),
+      integer_key("dynamics.learning_rate_schedule", "warmup_steps", 0, 0, kMaxSteps,
+                  "Linear warmup: update k <= warmup_steps is multiplied by k/warmup_steps; the "
+                  "shape starts after it. Sweepable.",
+                  Limit::steps),
+      integer_key("dynamics.learning_rate_schedule", "every", 1, 1, kMaxSteps,
+                  "step: updates per factor. Sweepable.", Limit::steps),
+      number_key("dynamics.learning_rate_schedule", "factor", 0.1, 0, kInf, true,
+                 "step: the factor applied every `every` updates. Sweepable."),
+      number_key("dynamics.learning_rate_schedule", "gamma", 0.999, 0, kInf, true,
+                 "exponential: the factor per update. Sweepable."),
+      integer_key("dynamics.learning_rate_schedule", "decay_steps", 0, 1, kMaxSteps,
+                  "cosine: updates from 1 down to floor (then floor). Sweepable.", Limit::steps,
+                  "run.steps − warmup_steps"),
+      number_key("dynamics.learning_rate_schedule", "floor", 0, 0, 1, false,
+                 "cosine: the final factor. Sweepable."),
+      other_key("dynamics.learning_rate_schedule", "steps", KeyType::integers,
+                "required for piecewise", "1 to 16 increasing integers, the first 0",
+                "piecewise: the update counts u (after the warmup) at which each value starts.", 0,
+                kInf, 1, 16),
+      other_key("dynamics.learning_rate_schedule", "values", KeyType::numbers,
+                "required for piecewise", "as many numbers >= 0 as steps",
+                "piecewise: the factor from the matching step on.", 0, kInf, 1, 16),
+
+      // ---- [dynamics.noise_schedule]
+      string_key(
+          "dynamics.noise_schedule", "kind", "constant",
+          {"constant", "step", "exponential", "cosine", "piecewise"},
+          "The shape of the factor f(u), u = updates after the warmup: constant 1; step "
+          "factor^floor(u/every); exponential gamma^u; cosine floor + (1 − floor)(1 + "
+          "cos(π·min(u, decay_steps)/decay_steps))/2; piecewise values[i] from steps[i] on."),
+      integer_key("dynamics.noise_schedule", "warmup_steps", 0, 0, kMaxSteps,
+                  "Linear warmup: update k <= warmup_steps is multiplied by k/warmup_steps; the "
+                  "shape starts after it. Sweepable.",
+                  Limit::steps),
+      integer_key("dynamics.noise_schedule", "every", 1, 1, kMaxSteps,
+                  "step: updates per factor. Sweepable.", Limit::steps),
+      number_key("dynamics.noise_schedule", "factor", 0.1, 0, kInf, true,
+                 "step: the factor applied every `every` updates. Sweepable."),
+      number_key("dynamics.noise_schedule", "gamma", 0.999, 0, kInf, true,
+                 "exponential: the factor per update. Sweepable."),
+      integer_key("dynamics.noise_schedule", "decay_steps", 0, 1, kMaxSteps,
+                  "cosine: updates from 1 down to floor (then floor). Sweepable.", Limit::steps,
+                  "run.steps − warmup_steps"),
+      number_key("dynamics.noise_schedule", "floor", 0, 0, 1, false,
+                 "cosine: the final factor. Sweepable."),
+      other_key("dynamics.noise_schedule", "steps", KeyType::integers, "required for piecewise",
+                "1 to 16 increasing integers, the first 0",
+                "piecewise: the update counts u (after the warmup) at which each value starts.", 0,
+                kInf, 1, 16),
+      other_key("dynamics.noise_schedule", "values", KeyType::numbers, "required for piecewise",
+                "as many numbers >= 0 as steps", "piecewise: the factor from the matching step on.",
+                0, kInf, 1, 16),
 
       // ---- [init]
       other_key("init", "positions", KeyType::points,
@@ -460,7 +545,16 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
        "## [dynamics]\n\nThe update is θ ← θ − η (∇L(θ) + ξ), ξ ~ N(0, Σ(θ)) (with "
        "noise_distribution = \"alpha_stable\", ξ = Σ^{1/2}·η^{1/α−1/2}·S/√2, S α-stable). Give "
        "learning_rate or dt, and noise_strength or temperature; any of them may be swept "
-       "instead.\n\n"},
+       "instead. With an optimizer, the optimizer acts on g = ∇L(θ) + ξ.\n\n"},
+      {"dynamics.learning_rate_schedule",
+       "## [dynamics.learning_rate_schedule]\n\nA factor f on learning_rate: update k uses "
+       "η·f(k − 1), computed in double from the step index alone (so segments, batches and "
+       "resume keep the bits). Its number keys may be swept as "
+       "`learning_rate_schedule.KEY` in `[sweep]`. With a schedule, `temperature` and the "
+       "effective potential's default temperature are the base η·σ.\n\n"},
+      {"dynamics.noise_schedule",
+       "## [dynamics.noise_schedule]\n\nThe same factors on noise_strength: update k uses "
+       "σ·f(k − 1). Swept as `noise_schedule.KEY`.\n\n"},
       {"init", "## [init]\n\n"},
       {"observables", "## [observables]\n\n"},
       {"observables.first_passage",
@@ -491,7 +585,9 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
         if (key->type == KeyType::number) dynamics.push_back("`" + key->name + "`");
       }
       out += fmt::format(
-          "Sweepable: the dynamics keys {} and the parameters of the config's landscape (the "
+          "Sweepable: the dynamics keys {}, the number keys of the schedules (as "
+          "`learning_rate_schedule.KEY` and `noise_schedule.KEY`: warmup_steps, every, factor, "
+          "gamma, decay_steps, floor) and the parameters of the config's landscape (the "
           "tables under [landscape]; array parameters per element, `stiffness.I`). Each list or "
           "linspace/logspace has 1 to {} values, and a grid at most {} variants. Swept values are "
           "checked against the parameter's allowed range.\n",

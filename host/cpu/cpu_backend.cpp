@@ -90,11 +90,13 @@ std::vector<LaneBlock> make_lane_blocks(const RunPlan& plan, std::int64_t first,
   return blocks;
 }
 
-template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution>
+template <class T, class Landscape, NoiseKind Noise, NoiseDistribution Distribution, UpdateRule R>
 class BlockSimulator {
  public:
   static constexpr int D = Landscape::dim;
   static constexpr int kLanes = LaneLayout<T>::lanes;
+  static constexpr int kStateWidth = OptimizerState<T, D, R>::width;
+  using Walker = WalkerState<T, D, R>;
 
   BlockSimulator(const RunPlan& plan, const TypedRun<T, Landscape>& run) : plan_(plan), run_(run) {}
 
@@ -104,12 +106,13 @@ class BlockSimulator {
     // Local copies: the compiler keeps the constants in registers across the lane loop.
     const Landscape landscape = run_.landscapes[static_cast<std::size_t>(block.variant)];
     const StepParams<T> params = run_.params[static_cast<std::size_t>(block.variant)];
+    const StepSchedule& schedule = run_.schedules[static_cast<std::size_t>(block.variant)];
     const PassageTarget<T> target = run_.target;
 
     // Padding lanes repeat the last valid walker; they are computed but never stored.
     for (int lane = 0; lane < kLanes; ++lane) {
       const int source = std::min(lane, block.lanes - 1);
-      put_lane(lane, load_walker<T, D>(data.walkers, g0 + source));
+      put_lane(lane, load_walker<T, D, R>(data.walkers, g0 + source));
       subsequence_[lane] = RunPlan::subsequence(block.variant, block.walker_begin + source);
     }
 
@@ -129,7 +132,12 @@ class BlockSimulator {
       }
       for (int s = 0; s < chunk_steps; ++s) {
         const std::int64_t step = chunk_begin + s + 1;
-        advance_lanes(landscape, params, target, s, step);
+        // Scheduled constants: once per step for all lanes (the same bits as any backend's).
+        if (schedule.per_step) {
+          advance_lanes(landscape, step_params_at<T>(schedule, step), target, s, step);
+        } else {
+          advance_lanes(landscape, params, target, s, step);
+        }
         if (any_histogram) deposit_lanes(landscape, block, step, counts);
         if (next_sample != plan_.sample_steps.end() && *next_sample == step) {
           const auto sample = static_cast<std::int64_t>(next_sample - plan_.sample_steps.begin());
@@ -155,10 +163,10 @@ class BlockSimulator {
                      const PassageTarget<T>& target, int s, std::int64_t step) {
     SGDWALK_LANES_INDEPENDENT
     for (int lane = 0; lane < kLanes; ++lane) {
-      WalkerState<T, D> walker = lane_state(lane);
+      Walker walker = lane_state(lane);
       Vec<T, D> z;
       for (int i = 0; i < D; ++i) z[i] = normals_[s * D + i][lane];
-      advance_walker<Noise>(landscape, params, target, z, step, walker);
+      advance_walker<Noise, R>(landscape, params, target, z, step, walker);
       put_lane(lane, walker);
     }
   }
@@ -189,8 +197,8 @@ class BlockSimulator {
     }
   }
 
-  WalkerState<T, D> lane_state(int lane) const {
-    WalkerState<T, D> walker;
+  Walker lane_state(int lane) const {
+    Walker walker;
     for (int i = 0; i < D; ++i) walker.position[i] = position_[i][lane];
     walker.freeze_step = freeze_step_[lane];
     walker.first_passage_step = first_passage_step_[lane];
@@ -198,10 +206,11 @@ class BlockSimulator {
     walker.y_freeze = y_freeze_[lane];
     walker.basin = basin_[lane];
     walker.crossings = crossings_[lane];
+    for (int j = 0; j < kStateWidth; ++j) walker.optimizer.set(j, optimizer_[j][lane]);
     return walker;
   }
 
-  void put_lane(int lane, const WalkerState<T, D>& walker) {
+  void put_lane(int lane, const Walker& walker) {
     for (int i = 0; i < D; ++i) position_[i][lane] = walker.position[i];
     freeze_step_[lane] = walker.freeze_step;
     first_passage_step_[lane] = walker.first_passage_step;
@@ -210,6 +219,7 @@ class BlockSimulator {
     // kFlatBasin or kSharpBasin
     basin_[lane] = static_cast<typename LaneLayout<T>::Basin>(walker.basin);
     crossings_[lane] = walker.crossings;
+    for (int j = 0; j < kStateWidth; ++j) optimizer_[j][lane] = walker.optimizer.get(j);
   }
 
   /// normals_[j][lane] = normal number (first + j) of the lane's sequence (normal.hpp contract).
@@ -305,6 +315,8 @@ class BlockSimulator {
   // Narrow on purpose: it sets the lanes per vector iteration of advance_lanes() (LaneLayout).
   alignas(64) typename LaneLayout<T>::Basin basin_[kLanes];
   alignas(64) std::uint32_t crossings_[kLanes];
+  // The optimizer state, one array per component (one unused row for SGD: no zero-size arrays).
+  alignas(64) T optimizer_[kStateWidth > 0 ? kStateWidth : 1][kLanes];
   alignas(64) std::uint64_t subsequence_[kLanes];
   /// The chunk's noise inputs z: normals, or scaled α-stable draws.
   alignas(64) T normals_[kChunkSteps * D][kLanes];
@@ -340,28 +352,30 @@ class CpuBackend final : public Backend {
   void advance(const RunPlan& plan, std::int64_t first, std::int64_t last, std::int64_t step_begin,
                std::int64_t step_end, RunData& data) override {
     dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
-      const std::vector<LaneBlock> blocks =
-          make_lane_blocks(plan, first, last, LaneLayout<T>::lanes);
-      const TypedRun<T, Landscape> run(plan);
-      auto advance_blocks = [&]<NoiseDistribution Distribution>() {
+      dispatch_update_rule(plan, [&]<UpdateRule R>() {
+        const std::vector<LaneBlock> blocks =
+            make_lane_blocks(plan, first, last, LaneLayout<T>::lanes);
+        const TypedRun<T, Landscape> run(plan);
+        auto advance_blocks = [&]<NoiseDistribution Distribution>() {
 #pragma omp parallel num_threads(threads_)
-        {
-          ObservationCounts counts(data.observables);
-          auto simulator =
-              std::make_unique<BlockSimulator<T, Landscape, Noise, Distribution>>(plan, run);
+          {
+            ObservationCounts counts(data.observables);
+            auto simulator =
+                std::make_unique<BlockSimulator<T, Landscape, Noise, Distribution, R>>(plan, run);
 #pragma omp for schedule(dynamic, 4)
-          for (std::size_t i = 0; i < blocks.size(); ++i) {
-            simulator->simulate(blocks[i], step_begin, step_end, data, counts);
-          }
+            for (std::size_t i = 0; i < blocks.size(); ++i) {
+              simulator->simulate(blocks[i], step_begin, step_end, data, counts);
+            }
 #pragma omp critical(sgdwalk_merge_counts)
-          counts.add_to(data.observables);
+            counts.add_to(data.observables);
+          }
+        };
+        if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+          advance_blocks.template operator()<NoiseDistribution::alpha_stable>();
+        } else {
+          advance_blocks.template operator()<NoiseDistribution::gaussian>();
         }
-      };
-      if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
-        advance_blocks.template operator()<NoiseDistribution::alpha_stable>();
-      } else {
-        advance_blocks.template operator()<NoiseDistribution::gaussian>();
-      }
+      });
     });
     std::int64_t sample_begin = 0, sample_end = 0;
     samples_in_steps(plan, step_begin, step_end, sample_begin, sample_end);
@@ -422,6 +436,11 @@ void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t la
         const WalkerState<T, D> walker =
             initial_walker(run.landscapes[static_cast<std::size_t>(variant)], run.target, position);
         store_walker(walker, data.walkers, g);
+        // A fresh walker's optimizer state is 0 (the arrays may hold an earlier batch's).
+        const std::size_t width = static_cast<std::size_t>(data.walkers.state_width);
+        std::fill_n(data.walkers.optimizer_state.begin() +
+                        static_cast<std::ptrdiff_t>(data.walkers.at(g) * width),
+                    width, 0.0);
         deposit_histograms(run, variant, 0, walker, counts);
         if (sample_at_zero)
           record_sample(run, variant, walker_index, 0, walker, data.observables, counts);

@@ -13,7 +13,7 @@
 namespace sgdwalk {
 
 MemoryWalkerStore::MemoryWalkerStore(const RunPlan& plan) {
-  all_.resize(plan.total_walkers(), plan.dim);
+  all_.resize(plan.total_walkers(), plan.dim, 0, plan.optimizer_state_width());
 }
 
 void MemoryWalkerStore::write(const WalkerArrays& batch, std::int64_t first, std::int64_t last) {
@@ -22,12 +22,12 @@ void MemoryWalkerStore::write(const WalkerArrays& batch, std::int64_t first, std
 }
 
 void MemoryWalkerStore::read(std::int64_t first, std::int64_t count, WalkerArrays& out) const {
-  out.resize(count, all_.dim, first);
+  out.resize(count, all_.dim, first, all_.state_width);
   out.copy_from(all_, first, std::min(first + count, std::max(first, finished_)));
 }
 
-std::int64_t walker_record_bytes(int dim) {
-  return std::int64_t{8} * dim + 8 + 3 * 8 + 4 + 4;
+std::int64_t walker_record_bytes(int dim, int state_width) {
+  return std::int64_t{8} * (dim + state_width) + 8 + 3 * 8 + 4 + 4;
 }
 
 namespace {
@@ -36,14 +36,18 @@ class FileWalkerStore final : public WalkerStore {
  public:
   FileWalkerStore(const RunPlan& plan, std::string path, std::int64_t finished, std::int64_t base,
                   bool read_only)
-      : path_(std::move(path)), dim_(plan.dim), base_(base), finished_(finished) {
+      : path_(std::move(path)),
+        dim_(plan.dim),
+        width_(plan.optimizer_state_width()),
+        base_(base),
+        finished_(finished) {
     const int flags = read_only ? O_RDONLY | O_CLOEXEC
                                 : O_RDWR | O_CREAT | O_CLOEXEC | (finished > base ? 0 : O_TRUNC);
     fd_ = ::open(path_.c_str(), flags, 0644);
     if (fd_ < 0) fail("cannot open");
     if (finished > base) {
       const off_t size = ::lseek(fd_, 0, SEEK_END);
-      if (size < static_cast<off_t>((finished - base) * walker_record_bytes(dim_))) {
+      if (size < static_cast<off_t>((finished - base) * walker_record_bytes(dim_, width_))) {
         ::close(fd_);
         throw std::runtime_error(fmt::format(
             "{}: the per-walker file is shorter than the {} finished walkers the checkpoint "
@@ -59,7 +63,7 @@ class FileWalkerStore final : public WalkerStore {
   FileWalkerStore& operator=(const FileWalkerStore&) = delete;
 
   void write(const WalkerArrays& batch, std::int64_t first, std::int64_t last) override {
-    const auto record = static_cast<std::size_t>(walker_record_bytes(dim_));
+    const auto record = static_cast<std::size_t>(walker_record_bytes(dim_, width_));
     constexpr std::int64_t kSlab = 1 << 16;
     std::vector<char> buffer;
     for (std::int64_t lo = first; lo < last; lo += kSlab) {
@@ -76,6 +80,8 @@ class FileWalkerStore final : public WalkerStore {
         put(p, &batch.nonfinite_step[k], 8);
         put(p, &batch.basin[k], 4);
         put(p, &batch.crossings[k], 4);
+        put(p, batch.optimizer_state.data() + k * static_cast<std::size_t>(width_),
+            sizeof(double) * static_cast<std::size_t>(width_));
       }
       write_at(buffer.data(), buffer.size(),
                static_cast<off_t>(lo - base_) * static_cast<off_t>(record));
@@ -84,10 +90,10 @@ class FileWalkerStore final : public WalkerStore {
   }
 
   void read(std::int64_t first, std::int64_t count, WalkerArrays& out) const override {
-    out.resize(count, dim_, first);
+    out.resize(count, dim_, first, width_);
     const std::int64_t end = std::min(first + count, finished_);
     if (end <= first) return;
-    const auto record = static_cast<std::size_t>(walker_record_bytes(dim_));
+    const auto record = static_cast<std::size_t>(walker_record_bytes(dim_, width_));
     std::vector<char> buffer(static_cast<std::size_t>(end - first) * record);
     read_at(buffer.data(), buffer.size(),
             static_cast<off_t>(first - base_) * static_cast<off_t>(record));
@@ -102,6 +108,8 @@ class FileWalkerStore final : public WalkerStore {
       get(p, &out.nonfinite_step[k], 8);
       get(p, &out.basin[k], 4);
       get(p, &out.crossings[k], 4);
+      get(p, out.optimizer_state.data() + k * static_cast<std::size_t>(width_),
+          sizeof(double) * static_cast<std::size_t>(width_));
     }
   }
 
@@ -151,6 +159,7 @@ class FileWalkerStore final : public WalkerStore {
   }
   std::string path_;
   int dim_;
+  int width_;          ///< optimizer state numbers per walker (after the trackers in a record)
   std::int64_t base_;  ///< the first walker of the file (a part's first walker)
   std::int64_t finished_;
   int fd_ = -1;

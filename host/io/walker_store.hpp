@@ -53,7 +53,8 @@ std::shared_ptr<WalkerStore> make_file_walker_store(const RunPlan& plan, const s
 std::shared_ptr<WalkerStore> open_walker_file(const RunPlan& plan, const std::string& path,
                                               std::int64_t begin, std::int64_t end);
 
-/// Bytes per walker of the file store.
-std::int64_t walker_record_bytes(int dim);
+/// Bytes per walker of the file store: position, y_freeze, the three steps, basin, crossings,
+/// then the optimizer state (OptimizerState's flat layout; none for SGD).
+std::int64_t walker_record_bytes(int dim, int state_width = 0);
 
 }  // namespace sgdwalk

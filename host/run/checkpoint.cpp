@@ -28,8 +28,9 @@ constexpr std::uint32_t kByteOrderMark = 0x01020304;
 /// magic, version, byte-order mark, config hash, seed, then six i64 sizes.
 constexpr std::uint64_t kFixedHeaderBytes = 8 + 4 + 4 + 8 + 8 + 6 * 8;
 /// part_begin, part_end (version 4 on), walker_begin, walker_end, step, simulate_seconds,
-/// wall_seconds, sessions.
-constexpr std::uint64_t kProgressBytes = 8 * 8;
+/// wall_seconds, sessions, then (version 5 on) the optimizer state width (numbers per walker).
+constexpr std::uint64_t kProgressBytes = 9 * 8;
+constexpr std::uint64_t kProgressBytesVersion4 = 8 * 8;
 constexpr std::uint64_t kProgressBytesVersion3 = 6 * 8;
 constexpr std::uint64_t kTrailerBytes = 8;
 constexpr std::uint64_t kNarrowSumBytes = 8 * NarrowSum::kLimbCount;
@@ -303,13 +304,16 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   std::uint32_t version = 0, byte_order = 0;
   read_value(in, version);
   read_value(in, byte_order);
-  // Version 3 is version 4 without the part (a whole run).
-  if (version != kCheckpointVersion && version != 3) {
+  // Version 3 is version 4 without the part (a whole run); version 4 is version 5 without the
+  // optimizer state (plain SGD, the only optimizer then).
+  if (version != kCheckpointVersion && version != 3 && version != 4) {
     throw fail(fmt::format(
-        "checkpoint format version {} is not supported; this sgdwalk {} reads versions 3 and {}",
+        "checkpoint format version {} is not supported; this sgdwalk {} reads versions 3 to {}",
         version, sgdwalk_version(), kCheckpointVersion));
   }
-  const std::uint64_t progress_bytes = version == 3 ? kProgressBytesVersion3 : kProgressBytes;
+  const std::uint64_t progress_bytes = version == 3   ? kProgressBytesVersion3
+                                       : version == 4 ? kProgressBytesVersion4
+                                                      : kProgressBytes;
   if (byte_order != kByteOrderMark) {
     throw fail("the checkpoint was written with another byte order; it cannot be read here");
   }
@@ -368,6 +372,9 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   read_value(in, progress.simulate_seconds);
   read_value(in, checkpoint.wall_seconds);
   read_value(in, checkpoint.sessions);
+  std::int64_t state_width = 0;
+  if (version >= 5) read_value(in, state_width);
+  check_range("optimizer state width", state_width, 0, 2 * kMaxDim);
   std::uint64_t sketch_entries = 0;
   read_value(in, sketch_entries);
   if (progress.part_begin < 0 || progress.part_end < progress.part_begin ||
@@ -389,7 +396,7 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
       static_cast<std::uint64_t>(first_stored) * static_cast<std::uint64_t>(samples);
   CheckedSize expected;
   expected.add(1, header + progress_bytes + 8 + kTrailerBytes);
-  expected.add(batch, static_cast<std::uint64_t>(dim) * 8 + 8 + 3 * 8 + 4 + 4);
+  expected.add(batch, static_cast<std::uint64_t>(dim + state_width) * 8 + 8 + 3 * 8 + 4 + 4);
   expected.add(stored_counters, 16);
   {
     CheckedSize per_sample;  // two floats per walker of the batch and sample
@@ -417,18 +424,20 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   if (plan != nullptr) {
     std::vector<std::int64_t> plan_slots;
     for (const auto& h : plan->histograms) plan_slots.push_back(h.bin_count() + 1);
-    const bool same_shape = checkpoint.steps == plan->steps && dim == plan->dim &&
-                            variants == plan->variant_count() &&
-                            walkers_per_variant == plan->walkers_per_variant &&
-                            samples == plan->sample_count() && slots == plan_slots;
+    const bool same_shape =
+        checkpoint.steps == plan->steps && dim == plan->dim && variants == plan->variant_count() &&
+        walkers_per_variant == plan->walkers_per_variant && samples == plan->sample_count() &&
+        slots == plan_slots && state_width == plan->optimizer_state_width();
     if (!same_shape) {
       throw fail(fmt::format(
           "the checkpoint does not fit the config: it holds {}{}; the config asks for {}{}",
           shape_text(variants, walkers_per_variant, checkpoint.steps, dim, samples),
-          fmt::format(", {} histogram(s)", histograms),
+          fmt::format(", {} histogram(s), {} optimizer state number(s) per walker", histograms,
+                      state_width),
           shape_text(plan->variant_count(), plan->walkers_per_variant, plan->steps, plan->dim,
                      plan->sample_count()),
-          fmt::format(", {} histogram(s)", plan->histograms.size())));
+          fmt::format(", {} histogram(s), {} optimizer state number(s) per walker",
+                      plan->histograms.size(), plan->optimizer_state_width())));
     }
     if (checkpoint.config_hash != config_hash(*plan)) {
       throw fail(fmt::format(
@@ -449,6 +458,8 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   read_array(in, w.nonfinite_step, batch);
   read_array(in, w.basin, batch);
   read_array(in, w.crossings, batch);
+  w.state_width = static_cast<int>(state_width);
+  read_array(in, w.optimizer_state, batch * static_cast<std::uint64_t>(state_width));
   ObservableArrays& o = data.observables;
   o.variants = variants;
   o.samples = samples;
@@ -650,6 +661,12 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
   out.value(progress.simulate_seconds);
   out.value(wall_seconds);
   out.value(sessions);
+  const auto width = static_cast<std::size_t>(plan.optimizer_state_width());
+  if (data.walkers.state_width != static_cast<int>(width)) {
+    throw std::logic_error(
+        "write_checkpoint: the run data's optimizer state width is not the plan's");
+  }
+  out.value(static_cast<std::int64_t>(width));
   // The variants the part holds walkers of; the others' data must be empty (never written).
   const std::int64_t part_end = progress.part_end < 0 ? plan.total_walkers() : progress.part_end;
   const auto [first_stored, end_stored] =
@@ -693,6 +710,7 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
   range(w.nonfinite_step, 1);
   range(w.basin, 1);
   range(w.crossings, 1);
+  range(w.optimizer_state, width);
   for (const auto* values : {&o.sample_progress, &o.sample_loss}) {
     for (std::int64_t k = 0; k < o.samples && n > 0; ++k) {
       out.bytes(values->data() + static_cast<std::size_t>(k * o.capacity) + at, n * sizeof(float));

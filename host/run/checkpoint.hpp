@@ -2,7 +2,8 @@
 // one binary file, written atomically, so a run can be continued bit for bit after an interruption.
 // The counter-based RNG has no state: (seed, variant, walker, step) is all it needs.
 //
-// Format (little-endian; version 4; version 3, still read, lacks the part: a whole run; since
+// Format (little-endian; version 5; version 4, still read, lacks the optimizer state: plain SGD
+// (checkpoint.cpp); version 3, still read, lacks the part as well: a whole run; since
 // version 3 the tallies hold the samples already recorded, in-flight batch included, where version
 // 2 reduced the in-flight batch's samples only when it finished):
 //   "SGDWCKPT"  u32 version  u32 byte-order mark 0x01020304
@@ -51,7 +52,7 @@ class CheckpointError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr std::uint32_t kCheckpointVersion = 4;
+inline constexpr std::uint32_t kCheckpointVersion = 5;
 inline constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
 
 /// FNV-1a, 64 bit, continuing from `hash`.

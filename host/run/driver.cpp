@@ -104,7 +104,7 @@ void check_state(const RunPlan& plan, const RunData& data, const RunProgress& pr
 void resize_batch_arrays(const RunPlan& plan, RunData& data, std::int64_t capacity,
                          std::int64_t begin, std::int64_t keep) {
   WalkerArrays walkers;
-  walkers.resize(capacity, plan.dim, begin);
+  walkers.resize(capacity, plan.dim, begin, plan.optimizer_state_width());
   walkers.copy_from(data.walkers, begin, begin + keep);
   ObservableArrays& o = data.observables;
   const auto values = static_cast<std::size_t>(o.samples * capacity);
@@ -558,6 +558,7 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     const auto n = static_cast<std::uint64_t>(plan.total_walkers());
     const auto dim = static_cast<std::uint64_t>(plan.dim);
     const std::int64_t W = plan.walkers_per_variant;
+    const auto state_width = static_cast<std::uint64_t>(plan.optimizer_state_width());
     WalkerArrays slab;
     // Dimensions: walker (its coordinate: the index within the variant; the variant of each
     // walker is a coordinate too) and coordinate (the axes of the position, no values).
@@ -565,7 +566,9 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                           const std::string& path, const std::vector<std::string>& dimensions,
                           const std::string& units, const std::string& description, auto value) {
       const std::vector<std::uint64_t> dims =
-          dimensions.size() == 2 ? std::vector<std::uint64_t>{n, dim} : std::vector{n};
+          dimensions.size() == 2
+              ? std::vector<std::uint64_t>{n, dimensions[1] == "coordinate" ? dim : state_width}
+              : std::vector{n};
       if (dimensions.empty()) {
         file.create_coordinate<T>(path, n, units, description);
       } else {
@@ -621,6 +624,21 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
         "step whose update became non-finite; -1 = always finite",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.nonfinite_step[k]); });
     file.attribute("/walkers", "coordinates", "variant");
+    if (plan.optimizer_state_width() > 0) {
+      // The dimension's name differs from the dataset's: a netCDF dimension without values is a
+      // dataset of its own name in the group.
+      file.dimension("/walkers", "optimizer_component", state_width);
+      per_walker.operator()<double>(
+          "/walkers/optimizer_state", {"walker", "optimizer_component"}, "1",
+          plan.optimizer == OptimizerKind::momentum || plan.optimizer == OptimizerKind::nesterov
+              ? "final velocity v (momentum, nesterov), one column per coordinate"
+              : "final first moments m, then second moments s (adam; rmsprop: m is the last "
+                "gradient), one column per coordinate each",
+          [&](auto& b, std::size_t k, I64) {
+            for (std::uint64_t j = 0; j < state_width; ++j)
+              b.push_back(slab.optimizer_state[k * state_width + j]);
+          });
+    }
     file.attribute("/walkers", "unfinished",
                    "in a partial run, walkers that had not reached the last step hold "
                    "placeholders (position 0, steps 0 or -1)");
@@ -865,52 +883,74 @@ void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRe
 }
 
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
-                   std::int64_t every, std::ostream& out, std::int64_t until) {
+                   std::int64_t every, std::ostream& out, std::int64_t until,
+                   bool normals_columns) {
   const std::int64_t last = until < 0 ? plan.steps : std::min(until, plan.steps);
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
-    constexpr int D = Landscape::dim;
-    const Variant& v = plan.variants[static_cast<std::size_t>(variant)];
-    const Landscape landscape = make_landscape<Landscape>(v);
-    const StepParams<T> params = make_step_params<T>(v);
-    const PassageTarget<T> target = make_passage_target<T>(plan.passage);
-    const auto& start =
-        plan.initial_positions[static_cast<std::size_t>(walker) % plan.initial_positions.size()];
-    Vec<T, D> position;
-    for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
-    WalkerState<T, D> state = initial_walker(landscape, target, position);
-    const std::uint64_t subsequence = RunPlan::subsequence(variant, walker);
-    auto normals = host_normals<T>(plan.seed, subsequence, 0);
-    const StableParams<T> stable = make_stable_params<T>(v.alpha, v.learning_rate);
+    dispatch_update_rule(plan, [&]<UpdateRule R>() {
+      constexpr int D = Landscape::dim;
+      constexpr int W = OptimizerState<T, D, R>::width;
+      const Variant& v = plan.variants[static_cast<std::size_t>(variant)];
+      const Landscape landscape = make_landscape<Landscape>(v);
+      const StepSchedule schedule = make_step_schedule(plan, v);
+      const StepParams<T> params = step_params_at<T>(schedule, 1);
+      const PassageTarget<T> target = make_passage_target<T>(plan.passage);
+      const auto& start =
+          plan.initial_positions[static_cast<std::size_t>(walker) % plan.initial_positions.size()];
+      Vec<T, D> position;
+      for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
+      WalkerState<T, D, R> state = initial_walker<R>(landscape, target, position);
+      const std::uint64_t subsequence = RunPlan::subsequence(variant, walker);
+      auto normals = host_normals<T>(plan.seed, subsequence, 0);
+      const StableParams<T> stable = make_stable_params<T>(v.alpha, v.learning_rate);
 
-    out << "step";
-    const char* names[] = {"x", "y", "z"};
-    for (int i = 0; i < D; ++i) out << ',' << (D <= 3 ? names[i] : "q");
-    out << ",loss,basin,crossings,freeze_step,first_passage_step,nonfinite_step\n";
-    out << std::setprecision(std::numeric_limits<T>::max_digits10);
-    auto row = [&](std::int64_t step) {
-      out << step;
-      for (int i = 0; i < D; ++i) out << ',' << state.position[i];
-      out << ',' << landscape.value(state.position) << ',' << state.basin << ',' << state.crossings
-          << ',' << state.freeze_step << ',' << state.first_passage_step << ','
-          << state.nonfinite_step << '\n';
-    };
-    row(0);
-    for (std::int64_t step = 1; step <= last; ++step) {
-      Vec<T, D> z;
-      if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
-        // Update `step` uses stable draws [(step − 1)·D, step·D) (sgdwalk/stable.hpp).
-        for (int i = 0; i < D; ++i) {
-          const std::int64_t draw = (step - 1) * D + i;
-          const U32x4 block = philox_block(plan.seed, subsequence, draw / 2);
-          z[i] = stable.scale * (draw % 2 == 0 ? stable_from_words<T>(block.x, block.y, stable)
-                                               : stable_from_words<T>(block.z, block.w, stable));
-        }
-      } else {
-        for (int i = 0; i < D; ++i) z[i] = normals.next();
+      out << "step";
+      const char* names[] = {"x", "y", "z"};
+      for (int i = 0; i < D; ++i) out << ',' << (D <= 3 ? names[i] : "q");
+      out << ",loss,basin,crossings,freeze_step,first_passage_step,nonfinite_step";
+      // The optimizer state in OptimizerState's flat layout, named by what it is.
+      for (int j = 0; j < W; ++j) {
+        const char* kind = R == UpdateRule::momentum ? "v" : j < D ? "m" : "s";
+        out << ',' << kind << '_' << names[j % D];
       }
-      advance_walker<Noise>(landscape, params, target, z, step, state);
-      if (step % every == 0 || step == last) row(step);
-    }
+      // The normals update `step` consumed (normal.hpp contract), for independent checks.
+      if (normals_columns) {
+        for (int i = 0; i < D; ++i) out << ",normal_" << names[i];
+      }
+      out << '\n';
+      out << std::setprecision(std::numeric_limits<T>::max_digits10);
+      Vec<T, D> z{};
+      auto row = [&](std::int64_t step) {
+        out << step;
+        for (int i = 0; i < D; ++i) out << ',' << state.position[i];
+        out << ',' << landscape.value(state.position) << ',' << state.basin << ','
+            << state.crossings << ',' << state.freeze_step << ',' << state.first_passage_step << ','
+            << state.nonfinite_step;
+        for (int j = 0; j < W; ++j) out << ',' << state.optimizer.get(j);
+        if (normals_columns) {
+          for (int i = 0; i < D; ++i) out << ',' << (step == 0 ? T(0) : z[i]);
+        }
+        out << '\n';
+      };
+      row(0);
+      for (std::int64_t step = 1; step <= last; ++step) {
+        if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+          // Update `step` uses stable draws [(step − 1)·D, step·D) (sgdwalk/stable.hpp).
+          for (int i = 0; i < D; ++i) {
+            const std::int64_t draw = (step - 1) * D + i;
+            const U32x4 block = philox_block(plan.seed, subsequence, draw / 2);
+            z[i] = stable.scale * (draw % 2 == 0 ? stable_from_words<T>(block.x, block.y, stable)
+                                                 : stable_from_words<T>(block.z, block.w, stable));
+          }
+        } else {
+          for (int i = 0; i < D; ++i) z[i] = normals.next();
+        }
+        advance_walker<Noise, R>(landscape,
+                                 schedule.per_step ? step_params_at<T>(schedule, step) : params,
+                                 target, z, step, state);
+        if (step % every == 0 || step == last) row(step);
+      }
+    });
   });
 }
 

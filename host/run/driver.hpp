@@ -154,10 +154,14 @@ void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRe
                      const std::string& directory);
 
 /// One walker's trajectory recomputed from the seed on the host with the shared update (not the
-/// backend's batched path), as CSV: step, coordinates, loss, basin, crossings, freeze step.
+/// backend's batched path), as CSV: step, coordinates, loss, basin, crossings, freeze step, then
+/// the optimizer state (v_x... for momentum, m_x... and s_x... for adam and rmsprop).
 /// Rows every `every` steps (and the last step), up to step `until` (default: run.steps).
+/// `normals_columns` adds the normals the row's update consumed (normal_x...; 0 at step 0), so an
+/// independent implementation can recompute the trajectory from them.
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
-                   std::int64_t every, std::ostream& out, std::int64_t until = -1);
+                   std::int64_t every, std::ostream& out, std::int64_t until = -1,
+                   bool normals_columns = false);
 
 /// The sgdwalk version string and the git commit it was built from.
 std::string sgdwalk_version();

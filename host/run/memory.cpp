@@ -33,7 +33,8 @@ std::optional<double> read_number_file(const std::string& path) {
 double batch_bytes_per_walker(const RunPlan& plan) {
   // position, y_freeze, freeze/first-passage/non-finite steps, basin, crossings, and a float
   // progress and loss per sample step.
-  return plan.dim * 8.0 + 8 + 3 * 8 + 4 + 4 + 8.0 * static_cast<double>(plan.sample_count());
+  return (plan.dim + plan.optimizer_state_width()) * 8.0 + 8 + 3 * 8 + 4 + 4 +
+         8.0 * static_cast<double>(plan.sample_count());
 }
 
 std::int64_t default_batch_walkers(const RunPlan& plan) {
@@ -80,7 +81,8 @@ MemoryEstimate estimate_for(const RunPlan& plan, int threads, std::int64_t walke
     // results.h5 is written in slabs of ~2^20 values: the slab's walkers read back from the walker
     // file (a record buffer and WalkerArrays) and one dataset's values; the walker file is written
     // in blocks of 2^16 records.
-    const double record = static_cast<double>(walker_record_bytes(plan.dim));
+    const double record =
+        static_cast<double>(walker_record_bytes(plan.dim, plan.optimizer_state_width()));
     const double slab = std::min(total_walkers, 1048576.0);
     estimate.fixed += slab * (2 * record + 8.0 * plan.dim) + 65536 * record;
   }

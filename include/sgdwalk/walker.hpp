@@ -13,17 +13,60 @@
 #include "sgdwalk/hd.hpp"
 #include "sgdwalk/landscapes.hpp"
 #include "sgdwalk/noise.hpp"
+#include "sgdwalk/optimizer.hpp"
 #include "sgdwalk/vec.hpp"
 
 namespace sgdwalk {
 
-/// Per-variant constants of the update θ ← θ − η(∇L(θ) + ξ), ξ ~ N(0, Σ(θ)), precomputed on the
-/// host once (both backends receive the same bits).
+/// Per-variant constants of the update θ ← θ − η(∇L(θ) + ξ), ξ ~ N(0, Σ(θ)) (and of the other
+/// optimizers), precomputed on the host once (both backends receive the same bits). With a
+/// schedule or Adam's bias correction (StepSchedule::per_step) they are recomputed for every step
+/// by step_params_at.
 template <class T>
 struct StepParams {
   T learning_rate;
   NoiseScale<T> noise;
+  OptimizerCoefficients<T> optimizer;
 };
+
+/// The constants of update `step` (>= 1) in precision T: each computed in double from the
+/// schedule and rounded once. With constant schedules and SGD this is exactly what the host
+/// always computed: T(η), T(2σ), T(sqrt(2σ)), T(ε).
+template <class T>
+SGDWALK_FN StepParams<T> step_params_at(const StepSchedule& schedule, std::int64_t step) {
+  const std::int64_t t = step - 1;  // updates before this one
+  double eta = schedule.learning_rate;
+  double sigma = schedule.noise_strength;
+  if (!schedule.learning_rate_schedule.is_constant()) {
+    eta = eta * schedule.learning_rate_schedule.factor_at(t);
+  }
+  if (!schedule.noise_schedule.is_constant()) {
+    sigma = sigma * schedule.noise_schedule.factor_at(t);
+  }
+  StepParams<T> params{};
+  params.learning_rate = static_cast<T>(eta);
+  params.noise.two_sigma = static_cast<T>(2.0 * sigma);
+  params.noise.sqrt_two_sigma = static_cast<T>(pmath::sqrt(2.0 * sigma));
+  params.noise.epsilon = static_cast<T>(schedule.epsilon);
+  OptimizerCoefficients<T>& c = params.optimizer;
+  c.rule = update_rule(schedule.optimizer);
+  c.momentum = static_cast<T>(schedule.momentum);
+  c.nesterov = schedule.optimizer == OptimizerKind::nesterov;
+  c.beta1 = static_cast<T>(schedule.beta1);
+  c.one_minus_beta1 = static_cast<T>(1.0 - schedule.beta1);
+  c.beta2 = static_cast<T>(schedule.beta2);
+  c.one_minus_beta2 = static_cast<T>(1.0 - schedule.beta2);
+  c.epsilon = static_cast<T>(schedule.optimizer_epsilon);
+  double step_size = eta;
+  double bias2_sqrt = 1.0;
+  if (schedule.bias_correction) {
+    step_size = eta / (1.0 - power(schedule.beta1, step));
+    bias2_sqrt = pmath::sqrt(1.0 - power(schedule.beta2, step));
+  }
+  c.step_size = static_cast<T>(step_size);
+  c.bias2_sqrt = static_cast<T>(bias2_sqrt);
+  return params;
+}
 
 /// What counts as "arrived" for the first-passage time.
 enum class PassageKind : std::int32_t {
@@ -82,8 +125,10 @@ struct PassageTarget {
 };
 
 /// Everything a walker carries from step to step. Trivially copyable; lives in registers in
-/// kernels.
-template <class T, int D>
+/// kernels. `optimizer` is the optimizer's state (empty for SGD; see OptimizerState for its flat
+/// layout in RunData, checkpoints and outputs). New per-walker state belongs here and in
+/// WalkerArrays (host/backend/run_data.hpp), whose flat `optimizer_state` carries any width.
+template <class T, int D, UpdateRule R = UpdateRule::sgd>
 struct WalkerState {
   Vec<T, D> position;
   /// s in the paper's convention: the step at which the walker first sat in its current basin after
@@ -98,14 +143,16 @@ struct WalkerState {
   T y_freeze;
   std::int32_t basin;
   std::uint32_t crossings;
+  OptimizerState<T, D, R> optimizer;
 };
 
 /// The state of step 0 for a walker started at `position`.
-template <class Landscape, class T, int D>
-SGDWALK_FN WalkerState<T, D> initial_walker(const Landscape& landscape,
-                                            const PassageTarget<T>& target,
-                                            const Vec<T, D>& position) {
-  WalkerState<T, D> walker;
+template <UpdateRule R = UpdateRule::sgd, class Landscape, class T, int D>
+SGDWALK_FN WalkerState<T, D, R> initial_walker(const Landscape& landscape,
+                                               const PassageTarget<T>& target,
+                                               const Vec<T, D>& position) {
+  WalkerState<T, D, R> walker;
+  for (int j = 0; j < OptimizerState<T, D, R>::width; ++j) walker.optimizer.set(j, T(0));
   walker.position = position;
   walker.basin = landscape.basin(position);
   walker.crossings = 0;
@@ -145,23 +192,121 @@ SGDWALK_FN Vec<T, D> sgd_update(const Landscape& landscape, const StepParams<T>&
   return next;
 }
 
+/// g = ∇L(θ) + ξ, the stochastic gradient every optimizer but SGD starts from (SGD fuses it into
+/// its update: sgd_update). Same operations as sgd_update up to g.
+template <NoiseKind Noise, class Landscape, class T, int D>
+SGDWALK_FN Vec<T, D> stochastic_gradient(const Landscape& landscape, const StepParams<T>& params,
+                                         const Vec<T, D>& position, const Vec<T, D>& normals) {
+  Vec<T, D> gradient;
+  if constexpr (noise_needs_hessian<Noise>) {
+    typename Landscape::Hessian hessian;
+    landscape.gradient_hessian(position, gradient, hessian);
+    return drift_plus_noise<Noise>(gradient, hessian, normals, params.noise);
+  } else {
+    gradient = landscape.gradient(position);
+    Vec<T, D> g;
+    for (int i = 0; i < D; ++i) g[i] = fma_rn(params.noise.sqrt_two_sigma, normals[i], gradient[i]);
+    return g;
+  }
+}
+
+/// Heavy ball: v' = μv − ηg, θ' = θ + v'. Nesterov (the form of torch.optim.SGD(nesterov=True),
+/// written for v = −η·buffer): θ' = θ + μv' − ηg. Unfused products and sums, in this order (an
+/// independent implementation reproduces the bits).
+template <class T, int D>
+SGDWALK_FN void momentum_update(const StepParams<T>& params, const Vec<T, D>& position,
+                                const OptimizerState<T, D, UpdateRule::momentum>& state,
+                                const Vec<T, D>& g, Vec<T, D>& next,
+                                OptimizerState<T, D, UpdateRule::momentum>& next_state) {
+  const T mu = params.optimizer.momentum;
+  const T eta = params.learning_rate;
+  for (int i = 0; i < D; ++i) {
+    const T step = eta * g[i];
+    const T v = mu * state.velocity[i] - step;
+    const T heavy = position[i] + v;
+    const T nesterov = position[i] + (mu * v - step);
+    next_state.velocity[i] = v;
+    // A bit blend, not a select: with a select gcc keeps the loop-invariant choice as a branch
+    // and the CPU lane loop no longer vectorises (5–9× slower, bench/RESULTS.md).
+    next[i] = select_bits(params.optimizer.nesterov, nesterov, heavy);
+  }
+}
+
+/// Adam (torch.optim.Adam's operations): m' = β1·m + (1−β1)·g, s' = β2·s + (1−β2)·(g·g),
+/// θ' = θ − c1·(m' / (sqrt(s')/c2 + ε)) with c1 = η_k/(1 − β1^k), c2 = sqrt(1 − β2^k).
+/// RMSprop is this with β1 = 0, 1 − β1 = 1, c1 = η_k, c2 = 1: then m' = g and s'/1 = s' exactly,
+/// so θ' = θ − η_k·(g / (sqrt(s') + ε)), RMSprop's operations (torch.optim.RMSprop, alpha = ρ).
+template <class T, int D>
+SGDWALK_FN void adaptive_update(const StepParams<T>& params, const Vec<T, D>& position,
+                                const OptimizerState<T, D, UpdateRule::adaptive>& state,
+                                const Vec<T, D>& g, Vec<T, D>& next,
+                                OptimizerState<T, D, UpdateRule::adaptive>& next_state) {
+  const OptimizerCoefficients<T>& c = params.optimizer;
+  for (int i = 0; i < D; ++i) {
+    const T m = c.beta1 * state.m[i] + c.one_minus_beta1 * g[i];
+    const T s = c.beta2 * state.s[i] + c.one_minus_beta2 * (g[i] * g[i]);
+    const T denominator = pmath::sqrt(s) / c.bias2_sqrt + c.epsilon;
+    next[i] = position[i] - c.step_size * (m / denominator);
+    next_state.m[i] = m;
+    next_state.s[i] = s;
+  }
+}
+
 /// Advance one walker from step `step - 1` to `step` and update its trackers. Branch-free: every
 /// quantity is computed on every call and the trackers are updated with selects (bitwise & and |
 /// on the conditions, no short-circuits), so that the CPU backend's lane loop if-converts and
-/// vectorises; the state is read once and written once.
-template <NoiseKind Noise, class Landscape, class T, int D>
+/// vectorises; the state is read once and written once. A step whose position or optimizer state
+/// is not finite stops the walker (position and state stay at the last finite step).
+template <NoiseKind Noise, UpdateRule R = UpdateRule::sgd, class Landscape, class T, int D>
 SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& params,
                                const PassageTarget<T>& target, const Vec<T, D>& normals,
-                               std::int64_t step, WalkerState<T, D>& walker) {
-  const WalkerState<T, D> old = walker;
-  const Vec<T, D> next = sgd_update<Noise>(landscape, params, old.position, normals);
+                               std::int64_t step, WalkerState<T, D, R>& walker) {
+  const WalkerState<T, D, R> old = walker;
+  Vec<T, D> next;
+  OptimizerState<T, D, R> next_state;
+  bool state_finite = true;
+  if constexpr (R == UpdateRule::sgd) {
+    next = sgd_update<Noise>(landscape, params, old.position, normals);
+  } else if constexpr (R != UpdateRule::any) {
+    const Vec<T, D> g = stochastic_gradient<Noise>(landscape, params, old.position, normals);
+    if constexpr (R == UpdateRule::momentum) {
+      momentum_update(params, old.position, old.optimizer, g, next, next_state);
+      state_finite = all_finite(next_state.velocity);
+    } else if constexpr (R == UpdateRule::adaptive) {
+      adaptive_update(params, old.position, old.optimizer, g, next, next_state);
+      state_finite = all_finite(next_state.m) & all_finite(next_state.s);
+    }
+  }
+  if constexpr (R == UpdateRule::any) {
+    // The run's rule, chosen at run time (the same for every walker of a launch, so a GPU warp
+    // never diverges here), with exactly the operations of that rule's own code above: the same
+    // bits. The components a rule does not use stay 0, so the finiteness test equals the rule's.
+    next_state = old.optimizer;
+    if (params.optimizer.rule == UpdateRule::sgd) {
+      next = sgd_update<Noise>(landscape, params, old.position, normals);
+    } else {
+      const Vec<T, D> g = stochastic_gradient<Noise>(landscape, params, old.position, normals);
+      if (params.optimizer.rule == UpdateRule::momentum) {
+        OptimizerState<T, D, UpdateRule::momentum> velocity, next_velocity;
+        velocity.velocity = old.optimizer.m;
+        momentum_update(params, old.position, velocity, g, next, next_velocity);
+        next_state.m = next_velocity.velocity;
+      } else {
+        adaptive_update(params, old.position, old.optimizer, g, next, next_state);
+      }
+    }
+    state_finite = all_finite(next_state.m) & all_finite(next_state.s);
+  }
   const bool was_finite = old.nonfinite_step < 0;
-  const bool moves = was_finite & all_finite(next);
-  WalkerState<T, D> now;
+  const bool moves = was_finite & all_finite(next) & state_finite;
+  WalkerState<T, D, R> now;
   now.nonfinite_step = (was_finite & !moves) ? step : old.nonfinite_step;
   // A bit blend, not a select: with a select gcc threads the two outcomes into separate paths
   // (basin() of `next` or of the old position) and the lane loop no longer if-converts.
   for (int i = 0; i < D; ++i) now.position[i] = select_bits(moves, next[i], old.position[i]);
+  for (int j = 0; j < OptimizerState<T, D, R>::width; ++j) {
+    now.optimizer.set(j, select_bits(moves, next_state.get(j), old.optimizer.get(j)));
+  }
 
   const int basin = landscape.basin(now.position);
   const bool changed = moves & (basin != old.basin);

@@ -367,8 +367,9 @@ def replay(
 
     Returns:
         {"step", "position" (steps x dim), "loss", "basin", "crossings", "freeze_step",
-        "first_passage_step", "nonfinite_step"} as numpy arrays; position and loss have the
-        run's precision (float32 values are exact).
+        "first_passage_step", "nonfinite_step"} as numpy arrays, and the optimizer state per
+        coordinate ("v_x", ... for momentum and nesterov; "m_x", ..., "s_x", ... for adam and
+        rmsprop); position, loss and state have the run's precision (float32 values are exact).
     """
     if isinstance(run_or_config, Results):
         run_or_config = run_or_config.directory
@@ -411,8 +412,13 @@ def _parse_replay_csv(csv: str, precision: str) -> dict[str, np.ndarray]:
         "position": table[:, 1:1 + dim].astype(np.float64).astype(real),
         "loss": table[:, 1 + dim].astype(np.float64).astype(real),
     }
+    integer = {"basin", "crossings", "freeze_step", "first_passage_step", "nonfinite_step"}
     for offset, name in enumerate(header[2 + dim:]):
-        columns[name] = table[:, 2 + dim + offset].astype(np.int64)
+        column = table[:, 2 + dim + offset]
+        # The trackers are integers; the optimizer state (v_x, m_x, s_x, ...) has the run's
+        # precision.
+        columns[name] = (column.astype(np.int64) if name in integer
+                         else column.astype(np.float64).astype(real))
     return columns
 
 

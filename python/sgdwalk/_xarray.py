@@ -145,6 +145,8 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
             if group != "walkers" or name in ("variant", "walker"):
                 continue
             dims = ("walker", "coordinate") if data[path].ndim == 2 else ("walker",)
+            if name == "optimizer_state":  # velocity, or first then second moments
+                dims = ("walker", "optimizer_component")
             add(f"walkers_{name}", dims, path)
 
     file_attrs = results.attributes.get("/", {})
