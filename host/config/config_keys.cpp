@@ -97,7 +97,37 @@ std::vector<ConfigKey> make_config_keys() {
   }
   std::vector<std::string> noise_names;
   for (const auto& model : noise_registry()) noise_names.push_back(model.name);
-  return {
+  // [dynamics.learning_rate_schedule] and [dynamics.noise_schedule] take the same keys.
+  const auto schedule_keys = [&](const char* table) {
+    return std::vector<ConfigKey>{
+        string_key(
+            table, "kind", "constant", {"constant", "step", "exponential", "cosine", "piecewise"},
+            "The shape of the factor f(u), u = updates after the warmup: constant 1; step "
+            "factor^floor(u/every); exponential gamma^u; cosine floor + (1 − floor)(1 + "
+            "cos(π·min(u, decay_steps)/decay_steps))/2; piecewise values[i] from steps[i] on."),
+        integer_key(table, "warmup_steps", 0, 0, kMaxSteps,
+                    "Linear warmup: update k <= warmup_steps is multiplied by k/warmup_steps; the "
+                    "shape starts after it. Sweepable.",
+                    Limit::steps),
+        integer_key(table, "every", 1, 1, kMaxSteps, "step: updates per factor. Sweepable.",
+                    Limit::steps),
+        number_key(table, "factor", 0.1, 0, kInf, true,
+                   "step: the factor applied every `every` updates. Sweepable."),
+        number_key(table, "gamma", 0.999, 0, kInf, true,
+                   "exponential: the factor per update. Sweepable."),
+        integer_key(table, "decay_steps", 0, 1, kMaxSteps,
+                    "cosine: updates from 1 down to floor (then floor). Sweepable.", Limit::steps,
+                    "run.steps − warmup_steps"),
+        number_key(table, "floor", 0, 0, 1, false, "cosine: the final factor. Sweepable."),
+        other_key(table, "steps", KeyType::integers, "required for piecewise",
+                  "1 to 16 increasing integers, the first 0",
+                  "piecewise: the update counts u (after the warmup) at which each value starts.",
+                  0, kInf, 1, 16),
+        other_key(table, "values", KeyType::numbers, "required for piecewise",
+                  "as many numbers >= 0 as steps",
+                  "piecewise: the factor from the matching step on.", 0, kInf, 1, 16)};
+  };
+  std::vector<ConfigKey> keys = {
       // ---- [run]
       string_key("run", "name", "run", {},
                  "Name of the run: the run directory is runs/NAME unless --out is given.", "",
@@ -171,67 +201,12 @@ std::vector<ConfigKey> make_config_keys() {
       other_key("dynamics", "noise_schedule", KeyType::table, "constant",
                 "a table, see [dynamics.noise_schedule]",
                 "A factor on noise_strength along the run (a growing batch shrinks σ)."),
-
-      // ---- [dynamics.learning_rate_schedule]
-      string_key(
-          "dynamics.learning_rate_schedule", "kind", "constant",
-          {"constant", "step", "exponential", "cosine", "piecewise"},
-          "The shape of the factor f(u), u = updates after the warmup: constant 1; step "
-          "factor^floor(u/every); exponential gamma^u; cosine floor + (1 − floor)(1 + "
-          "cos(π·min(u, decay_steps)/decay_steps))/2; piecewise values[i] from steps[i] on."),
-      integer_key("dynamics.learning_rate_schedule", "warmup_steps", 0, 0, kMaxSteps,
-                  "Linear warmup: update k <= warmup_steps is multiplied by k/warmup_steps; the "
-                  "shape starts after it. Sweepable.",
-                  Limit::steps),
-      integer_key("dynamics.learning_rate_schedule", "every", 1, 1, kMaxSteps,
-                  "step: updates per factor. Sweepable.", Limit::steps),
-      number_key("dynamics.learning_rate_schedule", "factor", 0.1, 0, kInf, true,
-                 "step: the factor applied every `every` updates. Sweepable."),
-      number_key("dynamics.learning_rate_schedule", "gamma", 0.999, 0, kInf, true,
-                 "exponential: the factor per update. Sweepable."),
-      integer_key("dynamics.learning_rate_schedule", "decay_steps", 0, 1, kMaxSteps,
-                  "cosine: updates from 1 down to floor (then floor). Sweepable.", Limit::steps,
-                  "run.steps − warmup_steps"),
-      number_key("dynamics.learning_rate_schedule", "floor", 0, 0, 1, false,
-                 "cosine: the final factor. Sweepable."),
-      other_key("dynamics.learning_rate_schedule", "steps", KeyType::integers,
-                "required for piecewise", "1 to 16 increasing integers, the first 0",
-                "piecewise: the update counts u (after the warmup) at which each value starts.", 0,
-                kInf, 1, 16),
-      other_key("dynamics.learning_rate_schedule", "values", KeyType::numbers,
-                "required for piecewise", "as many numbers >= 0 as steps",
-                "piecewise: the factor from the matching step on.", 0, kInf, 1, 16),
-
-      // ---- [dynamics.noise_schedule]
-      string_key(
-          "dynamics.noise_schedule", "kind", "constant",
-          {"constant", "step", "exponential", "cosine", "piecewise"},
-          "The shape of the factor f(u), u = updates after the warmup: constant 1; step "
-          "factor^floor(u/every); exponential gamma^u; cosine floor + (1 − floor)(1 + "
-          "cos(π·min(u, decay_steps)/decay_steps))/2; piecewise values[i] from steps[i] on."),
-      integer_key("dynamics.noise_schedule", "warmup_steps", 0, 0, kMaxSteps,
-                  "Linear warmup: update k <= warmup_steps is multiplied by k/warmup_steps; the "
-                  "shape starts after it. Sweepable.",
-                  Limit::steps),
-      integer_key("dynamics.noise_schedule", "every", 1, 1, kMaxSteps,
-                  "step: updates per factor. Sweepable.", Limit::steps),
-      number_key("dynamics.noise_schedule", "factor", 0.1, 0, kInf, true,
-                 "step: the factor applied every `every` updates. Sweepable."),
-      number_key("dynamics.noise_schedule", "gamma", 0.999, 0, kInf, true,
-                 "exponential: the factor per update. Sweepable."),
-      integer_key("dynamics.noise_schedule", "decay_steps", 0, 1, kMaxSteps,
-                  "cosine: updates from 1 down to floor (then floor). Sweepable.", Limit::steps,
-                  "run.steps − warmup_steps"),
-      number_key("dynamics.noise_schedule", "floor", 0, 0, 1, false,
-                 "cosine: the final factor. Sweepable."),
-      other_key("dynamics.noise_schedule", "steps", KeyType::integers, "required for piecewise",
-                "1 to 16 increasing integers, the first 0",
-                "piecewise: the update counts u (after the warmup) at which each value starts.", 0,
-                kInf, 1, 16),
-      other_key("dynamics.noise_schedule", "values", KeyType::numbers, "required for piecewise",
-                "as many numbers >= 0 as steps", "piecewise: the factor from the matching step on.",
-                0, kInf, 1, 16),
-
+  };
+  for (const char* table : {"dynamics.learning_rate_schedule", "dynamics.noise_schedule"}) {
+    const std::vector<ConfigKey> table_keys = schedule_keys(table);
+    keys.insert(keys.end(), table_keys.begin(), table_keys.end());
+  }
+  const std::vector<ConfigKey> later_keys = {
       // ---- [init]
       other_key("init", "positions", KeyType::points,
                 "two_valley: [[-0.01, 5.0], [0.01, 5.0]]; the others: ±0.01 on axis 0, 0 on the "
@@ -365,6 +340,8 @@ std::vector<ConfigKey> make_config_keys() {
                 "the swept keys, each once",
                 "Nesting order of a grid (first = slowest) and column order of reports."),
   };
+  keys.insert(keys.end(), later_keys.begin(), later_keys.end());
+  return keys;
 }
 
 std::string type_text(const ConfigKey& key) {
