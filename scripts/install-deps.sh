@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sgdwalk builds and runs with, skipping those already present.
 # The CUDA toolkit is optional and not installed here (the CPU backend always builds). Open MPI is
-# optional for a build (-DSGDWALK_MPI) but installed here, so that the MPI tests run.
+# optional for a build (-DSGDWALK_MPI) but installed here, so that the MPI tests run; ccache makes
+# the test suite's second compilation of the core a cache hit (scripts/test.sh).
 set -euo pipefail
 packages=(build-essential cmake libgtest-dev libtoml11-dev libcli11-dev nlohmann-json3-dev
           libhdf5-dev libfmt-dev python3 python3-numpy python3-h5py python3-matplotlib
-          python3-venv openmpi-bin libopenmpi-dev)
+          python3-venv openmpi-bin libopenmpi-dev ccache)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||

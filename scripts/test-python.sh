@@ -15,8 +15,16 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
 "${pip[@]}" install "scikit-build-core>=0.10" "nanobind>=2.0"
+# The module is compiled by the CLI build's compiler (scikit-build-core would otherwise take
+# Python's, e.g. g++ where CMake found c++: the same program, but a compiler cache keys on the name).
+compiler=()
+cli_compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
+if [ -n "$cli_compiler" ]; then
+  compiler=("-Ccmake.define.CMAKE_CXX_COMPILER=$cli_compiler")
+fi
 SGDWALK_CUDA=${SGDWALK_CUDA:-OFF} CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
-  "${pip[@]}" install --no-build-isolation -Cbuild-dir="$build/python-build" "$root[test]"
+  "${pip[@]}" install --no-build-isolation -Cbuild-dir="$build/python-build" "${compiler[@]}" \
+  "$root[test]"
 cd "$build"
 SGDWALK_CLI=${SGDWALK_CLI:-$build/sgdwalk} "$venv/bin/python" -m pytest -q -p no:cacheprovider \
   "$root/python/tests_package"
