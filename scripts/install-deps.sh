@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian packages sgdwalk builds and runs with, skipping those already present.
 # The CUDA toolkit is optional and not installed here (the CPU backend always builds). Open MPI is
-# optional for a build (-DSGDWALK_MPI) but installed here, so that the MPI tests run; ccache makes
-# the test suite's second compilation of the core a cache hit (scripts/test.sh).
+# optional for a build (-DSGDWALK_MPI) but installed here, so that the MPI tests run. ccache is
+# optional: installed when the packages can be installed (it makes the test suite's second
+# compilation of the core a cache hit, scripts/test.sh), and never a reason to stop.
 set -euo pipefail
 packages=(build-essential cmake libgtest-dev libtoml11-dev libcli11-dev nlohmann-json3-dev
           libhdf5-dev libfmt-dev python3 python3-numpy python3-h5py python3-matplotlib
-          python3-venv openmpi-bin libopenmpi-dev ccache)
+          python3-venv openmpi-bin libopenmpi-dev)
+optional_packages=(ccache)
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+can_install() { [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; }
 missing=()
 for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$package")
+  installed "$package" || missing+=("$package")
+done
+for package in "${optional_packages[@]}"; do
+  if ! installed "$package" && can_install; then missing+=("$package"); fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
