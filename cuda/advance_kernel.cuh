@@ -285,14 +285,18 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
   if constexpr (R == UpdateRule::sgd) {
     // The plain loop: constants in registers, no memory access between events.
     run([&](const Vec<T, D>& z, std::int64_t step) {
-      advance_walker<Noise>(landscape, params, target, z, step, walker);
+      advance_walker<Noise>(landscape, params, target, noise_inputs<Distribution>(params, z), step,
+                            walker);
     });
   } else {
     // One loop for constant and scheduled runs: the step's constants (the host's step_params_at,
-    // the CPU backend's bits) through the shared row pointer with stride 0 or 1.
+    // the CPU backend's bits; with α-stable noise the step's jump scale c_k too) through the
+    // shared row pointer with stride 0 or 1.
     const std::int64_t step_mask = args.step_table != nullptr ? ~std::int64_t{0} : 0;
     run([&](const Vec<T, D>& z, std::int64_t step) {
-      advance_walker<Noise, R>(landscape, (*step_row)[step & step_mask], target, z, step, walker);
+      const StepParams<T>& step_params = (*step_row)[step & step_mask];
+      advance_walker<Noise, R>(landscape, step_params, target,
+                               noise_inputs<Distribution>(step_params, z), step, walker);
     });
   }
 

@@ -50,9 +50,10 @@ struct StepNormals {
 };
 
 /// The α-stable twin of StepNormals (the stable sequence contract of sgdwalk/stable.hpp): the same
-/// super-blocks of kNormals inputs for kSteps updates, but each input is a scaled stable draw c·S
-/// from two words, so a super-block takes kBlocks = kNormals / 2 curand4 blocks (D = 1: 2 blocks
-/// for 4 steps; D = 2: 2 blocks for 2 steps; D = 3: 6 blocks for 4 steps). Update k uses draws
+/// super-blocks of kNormals inputs for kSteps updates, but each input is a stable draw S from two
+/// words (unscaled: the kernel scales update k's by its c_k, noise_inputs in walker.hpp), so a
+/// super-block takes kBlocks = kNormals / 2 curand4 blocks (D = 1: 2 blocks for 4 steps; D = 2: 2
+/// blocks for 2 steps; D = 3: 6 blocks for 4 steps). Update k uses draws
 /// [(k − 1)·D, k·D), i.e. words [2(k − 1)·D, 2k·D).
 template <class T, int D>
 struct StepStable {
@@ -70,12 +71,12 @@ struct StepStable {
                 static_cast<unsigned long long>(super_block) * (2 * kNormals), &state);
   }
 
-  /// The current super-block's scaled draws; advances to the next super-block.
+  /// The current super-block's draws; advances to the next super-block.
   __device__ __forceinline__ void next(T (&z)[kNormals]) {
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
       const uint4 r = curand4(&state);
-      stable_inputs_from_block<T>(U32x4{r.x, r.y, r.z, r.w}, params, &z[2 * b]);
+      stable_draws_from_block<T>(U32x4{r.x, r.y, r.z, r.w}, params, &z[2 * b]);
     }
   }
 };

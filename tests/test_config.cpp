@@ -237,7 +237,7 @@ TEST(ConfigErrors, TailIndexNamesItsRangeAndItsDistribution) {
                {"dynamics.noise_distribution", "cauchy", "allowed: gaussian, alpha_stable"});
 }
 
-TEST(Config, AlphaStableNoiseComposesWithOptimizersButNotLearningRateSchedules) {
+TEST(Config, AlphaStableNoiseComposesWithOptimizersAndSchedules) {
   const std::string stable =
       "[dynamics]\nnoise_distribution = \"alpha_stable\"\nalpha = 1.5\nlearning_rate = 0.1\n"
       "noise_strength = 0.1\n";
@@ -247,11 +247,11 @@ TEST(Config, AlphaStableNoiseComposesWithOptimizersButNotLearningRateSchedules) 
                              "kind = \"exponential\"\ngamma = 0.99\n");
   EXPECT_EQ(adam.optimizer, OptimizerKind::adam);
   EXPECT_EQ(adam.noise_distribution, NoiseDistribution::alpha_stable);
-  // The jump scale η^(1/α − 1/2) is per variant, so a learning-rate schedule is refused.
-  expect_error(stable + "[dynamics.learning_rate_schedule]\nkind = \"cosine\"\n",
-               {"dynamics.learning_rate_schedule", "alpha_stable", "allowed: kind = \"constant\""});
-  expect_error(stable + "[dynamics.learning_rate_schedule]\nwarmup_steps = 10\n",
-               {"dynamics.learning_rate_schedule", "alpha_stable"});
+  // A learning-rate schedule moves the jump scale η_k^(1/α − 1/2) with η_k (StepParams).
+  const RunPlan cosine =
+      parse(stable + "[dynamics.learning_rate_schedule]\nkind = \"cosine\"\nwarmup_steps = 10\n");
+  EXPECT_EQ(cosine.noise_distribution, NoiseDistribution::alpha_stable);
+  EXPECT_TRUE(cosine.variants.at(0).scheduled());
 }
 
 TEST(ConfigErrors, NonFiniteValuesAreRejected) {

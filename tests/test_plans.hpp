@@ -70,8 +70,8 @@ inline std::vector<PhysicsCase> all_physics_cases() {
 /// other landscapes share the update code), each with schedules (SGD included); on the 2-D one
 /// every optimizer but SGD also without schedules (the CUDA stateful kernel's constant-constants
 /// path, stride 0; Adam's bias correction still makes its constants per step); and every
-/// optimizer with α-stable noise (no schedules: a learning-rate schedule is refused with α-stable
-/// noise, see config.cpp).
+/// optimizer with α-stable noise, without and with schedules (a learning-rate schedule moves the
+/// jump scale c_k of every step: StepParams::stable_scale).
 inline std::vector<PhysicsCase> optimizer_physics_cases() {
   std::vector<PhysicsCase> cases;
   const OptimizerKind optimizers[] = {OptimizerKind::sgd, OptimizerKind::momentum,
@@ -93,8 +93,10 @@ inline std::vector<PhysicsCase> optimizer_physics_cases() {
                              optimizer, false});
           }
           if (noise == NoiseKind::hessian && entry.name == "two_valley") {
-            cases.push_back({entry.name, entry.dim, noise, precision,
-                             NoiseDistribution::alpha_stable, optimizer, false});
+            for (bool scheduled : {false, true}) {
+              cases.push_back({entry.name, entry.dim, noise, precision,
+                               NoiseDistribution::alpha_stable, optimizer, scheduled});
+            }
           }
         }
       }

@@ -60,7 +60,7 @@ void check_against_reference(double tolerance) {
   double worst = 0;
   std::size_t overflowed = 0;
   for (const ReferenceDraw& d : draws) {
-    const StableParams<T> p = make_stable_params<T>(d.alpha, 1.0);
+    const StableParams<T> p = make_stable_params<T>(d.alpha);
     const T s = stable_from_words<T>(d.exp_word, d.angle_word, p);
     if (std::abs(d.value) > static_cast<double>(std::numeric_limits<T>::max()) * (1 + tolerance)) {
       // Beyond the format: the draw must be ±inf with the right sign (a diverging walker).
@@ -91,7 +91,7 @@ TEST(StableDraws, MatchHighPrecisionReferenceFloat) {
 // V = π·j/2^33 for the odd integer j = 2a + 1 − 2^32; near ±π/2 tan V = ±cot(π·m/2^33) with
 // m = 2^32 − |j| (libm's tan or cos of an angle near π/2 would lose the digits that cancel there).
 TEST(StableDraws, CauchyIsTangentOfTheAngle) {
-  const StableParams<double> p = make_stable_params<double>(1.0, 1.0);
+  const StableParams<double> p = make_stable_params<double>(1.0);
   for (std::uint32_t angle : {1u, 12345u, 0x7fffffffu, 0x80000000u, 0xdeadbeefu, 0xfffffffeu}) {
     const std::int64_t j = 2 * static_cast<std::int64_t>(angle) + 1 - (std::int64_t{1} << 32);
     const std::int64_t m = (std::int64_t{1} << 32) - (j < 0 ? -j : j);
@@ -109,25 +109,36 @@ TEST(StableDraws, CauchyIsTangentOfTheAngle) {
 }
 
 // The contract: draw 2b from words (x, y) of block b, draw 2b + 1 from (z, w); the scale factor
-// c = η^{1/α − 1/2}/√2.
+// c = η^{1/α − 1/2}/√2, and under a learning-rate schedule η_k = η·f the factor of η_k.
 TEST(StableDraws, BlockContractAndScale) {
   const double eta = 0.03, alpha = 1.4;
-  const StableParams<double> p = make_stable_params<double>(alpha, eta);
-  EXPECT_DOUBLE_EQ(p.scale, std::pow(eta, 1 / alpha - 0.5) / std::sqrt(2.0));
-  EXPECT_DOUBLE_EQ(make_stable_params<double>(2.0, eta).scale, 1 / std::sqrt(2.0));
+  const StableParams<double> p = make_stable_params<double>(alpha);
+  const double c = stable_scale(alpha, eta);
+  EXPECT_DOUBLE_EQ(c, std::pow(eta, 1 / alpha - 0.5) / std::sqrt(2.0));
+  EXPECT_DOUBLE_EQ(stable_scale(2.0, eta), 1 / std::sqrt(2.0));
+  // f = 1 keeps the unscheduled bits; α = 2 never moves; f = 0 stops the jumps.
+  EXPECT_EQ(scheduled_stable_scale(c, 1 / alpha - 0.5, 1.0), c);
+  EXPECT_EQ(scheduled_stable_scale(stable_scale(2.0, eta), 0.0, 0.25), stable_scale(2.0, eta));
+  EXPECT_EQ(scheduled_stable_scale(c, 1 / alpha - 0.5, 0.0), 0.0);
+  // c·f^e against the pow of the scheduled η itself (std::pow, independent of pmath).
+  for (double f : {0.25, 1e-3, 0.7, 3.0}) {
+    EXPECT_NEAR(scheduled_stable_scale(c, 1 / alpha - 0.5, f), stable_scale(alpha, eta * f),
+                1e-15 * stable_scale(alpha, eta * f))
+        << f;
+  }
   for (std::uint64_t block : {0ull, 1ull, 77ull, 1ull << 40}) {
     const U32x4 words = philox_block(5, (3ull << 32) + 11, block);
     double out[2];
-    stable_inputs_from_block<double>(words, p, out);
-    EXPECT_EQ(out[0], p.scale * stable_from_words<double>(words.x, words.y, p));
-    EXPECT_EQ(out[1], p.scale * stable_from_words<double>(words.z, words.w, p));
+    stable_draws_from_block<double>(words, p, out);
+    EXPECT_EQ(out[0], stable_from_words<double>(words.x, words.y, p));
+    EXPECT_EQ(out[1], stable_from_words<double>(words.z, words.w, p));
   }
 }
 
 /// n standard draws (c = 1 is not applied: stable_from_words) of subsequence q, seed 2026.
 template <class T>
 std::vector<double> samples(double alpha, std::size_t n, std::uint64_t q) {
-  const StableParams<T> p = make_stable_params<T>(alpha, 1.0);
+  const StableParams<T> p = make_stable_params<T>(alpha);
   std::vector<double> s(n);
   for (std::size_t b = 0; b < n / 2; ++b) {
     const U32x4 w = philox_block(2026, q, b);
@@ -227,13 +238,14 @@ TEST(StableDistribution, TailIndexFloat) {
 template <class T>
 void check_alpha_two_is_gaussian(std::uint64_t q) {
   const std::size_t n = std::size_t{1} << 20;
-  const StableParams<T> p = make_stable_params<T>(2.0, 0.37);
+  const StableParams<T> p = make_stable_params<T>(2.0);
+  const T c = static_cast<T>(stable_scale(2.0, 0.37));  // 1/√2 at α = 2, whatever η
   std::vector<double> z(n);
   for (std::size_t b = 0; b < n / 2; ++b) {
     T out[2];
-    stable_inputs_from_block<T>(philox_block(77, q, b), p, out);
-    z[2 * b] = static_cast<double>(out[0]);
-    z[2 * b + 1] = static_cast<double>(out[1]);
+    stable_draws_from_block<T>(philox_block(77, q, b), p, out);
+    z[2 * b] = static_cast<double>(c * out[0]);
+    z[2 * b + 1] = static_cast<double>(c * out[1]);
   }
   double m1 = 0, m2 = 0, m4 = 0;
   for (double v : z) {
@@ -267,8 +279,8 @@ TEST(StableDistribution, AlphaTwoIsStandardNormalAfterScalingFloat) {
 // walker it moves follows the non-finite rule of walker.hpp: it stops at its last finite position
 // with nonfinite_step = the step, counted as diverged, for every noise model's shape.
 TEST(StableDraws, OverflowingDrawDivergesTheWalkerAtThatStep) {
-  const StableParams<float> p = make_stable_params<float>(0.3, 0.1);
-  const float z = p.scale * stable_from_words<float>(0u, 0u, p);
+  const StableParams<float> p = make_stable_params<float>(0.3);
+  const float z = static_cast<float>(stable_scale(0.3, 0.1)) * stable_from_words<float>(0u, 0u, p);
   ASSERT_TRUE(std::isinf(z) && z < 0);
   Harmonic<float, 2> well;
   const StepParams<float> step{0.1f, make_noise_scale<float>(0.5)};

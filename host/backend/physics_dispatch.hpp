@@ -52,6 +52,10 @@ inline StepSchedule make_step_schedule(const RunPlan& plan, const Variant& varia
       s.optimizer_epsilon = variant.optimizer_epsilon;
       break;
   }
+  if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
+    s.stable_scale = stable_scale(variant.alpha, variant.learning_rate);
+    s.stable_exponent = 1.0 / variant.alpha - 0.5;
+  }
   s.per_step = variant.scheduled() || s.bias_correction;
   return s;
 }

@@ -28,7 +28,7 @@ struct TypedRun {
   explicit TypedRun(const RunPlan& plan) : target(make_passage_target<T>(plan.passage)) {
     for (const auto& variant : plan.variants) {
       landscapes.push_back(make_landscape<Landscape>(variant));
-      stable.push_back(make_stable_params<T>(variant.alpha, variant.learning_rate));
+      stable.push_back(make_stable_params<T>(variant.alpha));
       params.push_back(make_step_params<T>(plan, variant));
       schedules.push_back(make_step_schedule(plan, variant));
     }

@@ -1398,21 +1398,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   const bool scheduled = std::any_of(plan.variants.begin(), plan.variants.end(),
                                      [](const Variant& v) { return v.scheduled(); });
-  // The α-stable scale η^{1/α − 1/2} is computed once per variant from the base learning rate
-  // (make_stable_params), so a learning-rate schedule would scale the jumps wrongly. An optimizer
-  // and a noise schedule compose: the noise enters g = ∇L + ξ before the optimizer, and σ·f(k)
-  // multiplies ξ.
-  if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
-    for (const Variant& variant : plan.variants) {
-      if (!variant.learning_rate_schedule.is_constant()) {
-        throw ConfigError(fmt::format(
-            "{}: key 'dynamics.learning_rate_schedule': a learning-rate schedule is not supported "
-            "with noise_distribution = \"alpha_stable\" (the jump scale η^(1/α − 1/2) is per "
-            "variant); allowed: kind = \"constant\" without warmup_steps (or no table)",
-            source));
-      }
-    }
-  }
+  // An optimizer and a noise schedule compose with α-stable noise: the noise enters g = ∇L + ξ
+  // before the optimizer, and σ·f(k) multiplies ξ; a learning-rate schedule also moves the jump
+  // scale c_k = η_k^{1/α − 1/2}/√2 (per step, StepParams::stable_scale).
   for (const auto& histogram : plan.histograms) {
     if (scheduled && std::isnan(histogram.temperature)) {
       plan.hints.push_back(fmt::format(

@@ -528,7 +528,8 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
        "η·f(k − 1), computed in double from the step index alone (so segments, batches and "
        "resume keep the bits). Its number keys may be swept as "
        "`learning_rate_schedule.KEY` in `[sweep]`. With a schedule, `temperature` and the "
-       "effective potential's default temperature are the base η·σ.\n\n"},
+       "effective potential's default temperature are the base η·σ. With alpha_stable noise "
+       "the jump scale follows: update k uses η_k^{1/α−1/2}, η_k = η·f(k − 1).\n\n"},
       {"dynamics.noise_schedule",
        "## [dynamics.noise_schedule]\n\nThe same factors on noise_strength: update k uses "
        "σ·f(k − 1). Swept as `noise_schedule.KEY`.\n\n"},

@@ -164,9 +164,10 @@ class BlockSimulator {
     SGDWALK_LANES_INDEPENDENT
     for (int lane = 0; lane < kLanes; ++lane) {
       Walker walker = lane_state(lane);
-      Vec<T, D> z;
-      for (int i = 0; i < D; ++i) z[i] = normals_[s * D + i][lane];
-      advance_walker<Noise, R>(landscape, params, target, z, step, walker);
+      Vec<T, D> draws;
+      for (int i = 0; i < D; ++i) draws[i] = normals_[s * D + i][lane];
+      advance_walker<Noise, R>(landscape, params, target, noise_inputs<Distribution>(params, draws),
+                               step, walker);
       put_lane(lane, walker);
     }
   }
@@ -238,9 +239,10 @@ class BlockSimulator {
     }
   }
 
-  /// normals_[j][lane] = c·S for stable draw (first + j) of the lane (the stable sequence contract
-  /// of sgdwalk/stable.hpp: draws 2b and 2b + 1 from Philox block b). A plain lane loop over the
-  /// portable functions (no intrinsics): gcc vectorises it; bench/RESULTS.md has its speed.
+  /// normals_[j][lane] = S for stable draw (first + j) of the lane (the stable sequence contract
+  /// of sgdwalk/stable.hpp: draws 2b and 2b + 1 from Philox block b), unscaled: each step scales
+  /// its draws by its own c_k (advance_lanes). A plain lane loop over the portable functions (no
+  /// intrinsics): gcc vectorises it; bench/RESULTS.md has its speed.
   void generate_stable(std::int64_t first, int count, const StableParams<T>& stable) {
     const std::uint64_t seed = plan_.seed;
     const std::int64_t block_first = first / 2;
@@ -259,8 +261,8 @@ class BlockSimulator {
       alignas(64) T z[2][kLanes];
 #pragma omp simd
       for (int lane = 0; lane < kLanes; ++lane) {
-        z[0][lane] = stable.scale * stable_from_words<T>(words[0][lane], words[1][lane], stable);
-        z[1][lane] = stable.scale * stable_from_words<T>(words[2][lane], words[3][lane], stable);
+        z[0][lane] = stable_from_words<T>(words[0][lane], words[1][lane], stable);
+        z[1][lane] = stable_from_words<T>(words[2][lane], words[3][lane], stable);
       }
       for (int j = 0; j < 2; ++j) {
         const int index = offset + j;

@@ -902,7 +902,7 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
       WalkerState<T, D, R> state = initial_walker<R>(landscape, target, position);
       const std::uint64_t subsequence = RunPlan::subsequence(variant, walker);
       auto normals = host_normals<T>(plan.seed, subsequence, 0);
-      const StableParams<T> stable = make_stable_params<T>(v.alpha, v.learning_rate);
+      const StableParams<T> stable = make_stable_params<T>(v.alpha);
 
       out << "step";
       const char* names[] = {"x", "y", "z"};
@@ -934,20 +934,22 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
       };
       row(0);
       for (std::int64_t step = 1; step <= last; ++step) {
+        const StepParams<T> p = schedule.per_step ? step_params_at<T>(schedule, step) : params;
         if (plan.noise_distribution == NoiseDistribution::alpha_stable) {
-          // Update `step` uses stable draws [(step − 1)·D, step·D) (sgdwalk/stable.hpp).
+          // Update `step` uses stable draws [(step − 1)·D, step·D) (sgdwalk/stable.hpp), scaled
+          // by the step's c_k.
+          Vec<T, D> draws;
           for (int i = 0; i < D; ++i) {
             const std::int64_t draw = (step - 1) * D + i;
             const U32x4 block = philox_block(plan.seed, subsequence, draw / 2);
-            z[i] = stable.scale * (draw % 2 == 0 ? stable_from_words<T>(block.x, block.y, stable)
-                                                 : stable_from_words<T>(block.z, block.w, stable));
+            draws[i] = draw % 2 == 0 ? stable_from_words<T>(block.x, block.y, stable)
+                                     : stable_from_words<T>(block.z, block.w, stable);
           }
+          z = noise_inputs<NoiseDistribution::alpha_stable>(p, draws);
         } else {
           for (int i = 0; i < D; ++i) z[i] = normals.next();
         }
-        advance_walker<Noise, R>(landscape,
-                                 schedule.per_step ? step_params_at<T>(schedule, step) : params,
-                                 target, z, step, state);
+        advance_walker<Noise, R>(landscape, p, target, z, step, state);
         if (step % every == 0 || step == last) row(step);
       }
     });

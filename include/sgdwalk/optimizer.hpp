@@ -187,6 +187,9 @@ struct StepSchedule {
   OptimizerKind optimizer = OptimizerKind::sgd;
   double momentum = 0, beta1 = 0, beta2 = 0, optimizer_epsilon = 0;
   bool bias_correction = false;  ///< adam
+  /// α-stable noise (stable.hpp): c = η^{1/α − 1/2}/√2 at the base η (stable_scale) and the
+  /// exponent e = 1/α − 1/2 by which it follows a learning-rate schedule; unused (0) otherwise.
+  double stable_scale = 0, stable_exponent = 0;
   /// Whether the constants change from step to step (a schedule or Adam's bias correction);
   /// when false the constants of any step are those of step 1.
   bool per_step = false;

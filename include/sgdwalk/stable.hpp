@@ -13,6 +13,12 @@
 // the reference form (docs/MODEL.md). At α = 2, S ~ N(0, 2), so z ~ N(0, I) and the update has
 // exactly the Gaussian update's distribution (not its bits: the draws come from other words).
 //
+// With a learning-rate schedule η_k = η·f(k − 1) (optimizer.hpp) update k uses the same form with
+// η_k: c_k = η_k^{1/α − 1/2}/√2 = c·f^{1/α − 1/2}, so each update is the Euler step of the same
+// Lévy-driven dynamics with the step dt = η_k (its jump scales as η_k^{1/α}). The generators give
+// the unscaled draws S (stable_draws_from_block); the step multiplies them by its own c_k
+// (StepParams::stable_scale, noise_inputs in walker.hpp), one rounding as z = c·S always was.
+//
 // THE STABLE SEQUENCE CONTRACT (both backends follow it):
 //   Stable draw n of a walker uses the two 32-bit words 2n and 2n+1 of its Philox subsequence q
 //   (seed s): raw block b = n / 2 (= philox_block(s, q, b)) with words (x, y, z, w) gives
@@ -50,8 +56,9 @@ namespace sgdwalk {
 /// The distribution of the noise components z (see the file comment).
 enum class NoiseDistribution { gaussian, alpha_stable };
 
-/// Per-variant constants of the α-stable draws, computed on the host in double and rounded once
-/// to T (make_stable_params), so both backends start from the same bits.
+/// Per-variant constants of the α-stable draws S, computed on the host in double and rounded once
+/// to T (make_stable_params), so both backends start from the same bits. The scale c_k that turns
+/// S into the update's z is a per-step constant (StepParams::stable_scale).
 template <class T>
 struct StableParams {
   T alpha;          ///< α
@@ -60,12 +67,26 @@ struct StableParams {
   T reflect;        ///< (2 − α)π/2: π − α|V| = reflect + α(π/2 − |V|)
   T cos_offset;  ///< min(α, 2 − α)π/2: cos((1 − α)V) = sin(cos_offset + |1 − α|(π/2 − |V|))
   T abs_one_minus;  ///< |1 − α|
-  T scale;          ///< c = η^{1/α − 1/2}/√2, the factor from S to z
 };
 
-/// The constants for tail index `alpha` in (0, 2] and learning rate η.
+/// c = η^{1/α − 1/2}/√2, the factor from S to z at learning rate η (in double; the host's
+/// std::pow, computed once per variant: the bits every unscheduled α-stable run has always had).
+inline double stable_scale(double alpha, double learning_rate) {
+  return std::pow(learning_rate, 1.0 / alpha - 0.5) / std::sqrt(2.0);
+}
+
+/// c_k of an update whose learning rate is the base η times the schedule factor f:
+/// (ηf)^{e}/√2 = c·f^{e} with e = 1/α − 1/2 ≥ 0 and `base` = stable_scale(α, η), in double with
+/// pmath (the same bits on every compiler and backend). f = 1 (and α = 2, e = 0) gives `base`
+/// itself, so a schedule that keeps η gives an unscheduled run's bits; f = 0 gives 0.
+SGDWALK_FN double scheduled_stable_scale(double base, double exponent, double factor) {
+  if (factor == 1.0 || exponent == 0.0) return base;
+  return base * pmath::exp(exponent * pmath::log(factor));
+}
+
+/// The constants for tail index `alpha` in (0, 2].
 template <class T>
-inline StableParams<T> make_stable_params(double alpha, double learning_rate) {
+inline StableParams<T> make_stable_params(double alpha) {
   constexpr double pi = 3.14159265358979323846;
   StableParams<T> p;
   p.alpha = static_cast<T>(alpha);
@@ -74,7 +95,6 @@ inline StableParams<T> make_stable_params(double alpha, double learning_rate) {
   p.reflect = static_cast<T>((2.0 - alpha) * (pi / 2));
   p.cos_offset = static_cast<T>((alpha < 2.0 - alpha ? alpha : 2.0 - alpha) * (pi / 2));
   p.abs_one_minus = static_cast<T>(alpha > 1.0 ? alpha - 1.0 : 1.0 - alpha);
-  p.scale = static_cast<T>(std::pow(learning_rate, 1.0 / alpha - 0.5) / std::sqrt(2.0));
   return p;
 }
 
@@ -121,11 +141,12 @@ SGDWALK_FN T stable_from_words(std::uint32_t exp_word, std::uint32_t angle_word,
   return positive ? magnitude : -magnitude;
 }
 
-/// The two scaled draws z = c·S of block `block` (draws 2·block and 2·block + 1 of the contract).
+/// The two draws S of block `block` (draws 2·block and 2·block + 1 of the contract), unscaled:
+/// update k multiplies them by its c_k (noise_inputs in walker.hpp).
 template <class T>
-SGDWALK_FN void stable_inputs_from_block(const U32x4& block, const StableParams<T>& p, T out[2]) {
-  out[0] = p.scale * stable_from_words<T>(block.x, block.y, p);
-  out[1] = p.scale * stable_from_words<T>(block.z, block.w, p);
+SGDWALK_FN void stable_draws_from_block(const U32x4& block, const StableParams<T>& p, T out[2]) {
+  out[0] = stable_from_words<T>(block.x, block.y, p);
+  out[1] = stable_from_words<T>(block.z, block.w, p);
 }
 
 }  // namespace sgdwalk

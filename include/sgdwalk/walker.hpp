@@ -14,6 +14,7 @@
 #include "sgdwalk/landscapes.hpp"
 #include "sgdwalk/noise.hpp"
 #include "sgdwalk/optimizer.hpp"
+#include "sgdwalk/stable.hpp"
 #include "sgdwalk/vec.hpp"
 
 namespace sgdwalk {
@@ -27,6 +28,8 @@ struct StepParams {
   T learning_rate;
   NoiseScale<T> noise;
   OptimizerCoefficients<T> optimizer;
+  /// α-stable noise: c_k = η_k^{1/α − 1/2}/√2, the factor from the draws S to z (noise_inputs).
+  T stable_scale;
 };
 
 /// The constants of update `step` (>= 1) in precision T: each computed in double from the
@@ -37,8 +40,10 @@ SGDWALK_FN StepParams<T> step_params_at(const StepSchedule& schedule, std::int64
   const std::int64_t t = step - 1;  // updates before this one
   double eta = schedule.learning_rate;
   double sigma = schedule.noise_strength;
+  double eta_factor = 1.0;
   if (!schedule.learning_rate_schedule.is_constant()) {
-    eta = eta * schedule.learning_rate_schedule.factor_at(t);
+    eta_factor = schedule.learning_rate_schedule.factor_at(t);
+    eta = eta * eta_factor;
   }
   if (!schedule.noise_schedule.is_constant()) {
     sigma = sigma * schedule.noise_schedule.factor_at(t);
@@ -48,6 +53,8 @@ SGDWALK_FN StepParams<T> step_params_at(const StepSchedule& schedule, std::int64
   params.noise.two_sigma = static_cast<T>(2.0 * sigma);
   params.noise.sqrt_two_sigma = static_cast<T>(pmath::sqrt(2.0 * sigma));
   params.noise.epsilon = static_cast<T>(schedule.epsilon);
+  params.stable_scale = static_cast<T>(
+      scheduled_stable_scale(schedule.stable_scale, schedule.stable_exponent, eta_factor));
   OptimizerCoefficients<T>& c = params.optimizer;
   c.rule = update_rule(schedule.optimizer);
   c.momentum = static_cast<T>(schedule.momentum);
@@ -66,6 +73,20 @@ SGDWALK_FN StepParams<T> step_params_at(const StepSchedule& schedule, std::int64
   c.step_size = static_cast<T>(step_size);
   c.bias2_sqrt = static_cast<T>(bias2_sqrt);
   return params;
+}
+
+/// The noise inputs z of update k from its draws: normals as they are (z ~ N(0, I)); α-stable
+/// draws S times the step's c_k (stable.hpp: one product, the rounding z = c·S always had). Every
+/// backend calls this between its generator and advance_walker.
+template <NoiseDistribution Distribution, class T, int D>
+SGDWALK_FN Vec<T, D> noise_inputs(const StepParams<T>& params, const Vec<T, D>& draws) {
+  if constexpr (Distribution == NoiseDistribution::alpha_stable) {
+    Vec<T, D> z;
+    for (int i = 0; i < D; ++i) z[i] = params.stable_scale * draws[i];
+    return z;
+  } else {
+    return draws;
+  }
 }
 
 /// What counts as "arrived" for the first-passage time.
