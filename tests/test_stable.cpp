@@ -283,7 +283,9 @@ TEST(StableDraws, OverflowingDrawDivergesTheWalkerAtThatStep) {
   const float z = static_cast<float>(stable_scale(0.3, 0.1)) * stable_from_words<float>(0u, 0u, p);
   ASSERT_TRUE(std::isinf(z) && z < 0);
   Harmonic<float, 2> well;
-  const StepParams<float> step{0.1f, make_noise_scale<float>(0.5)};
+  StepParams<float> step{};
+  step.learning_rate = 0.1f;
+  step.noise = make_noise_scale<float>(0.5);
   const PassageTarget<float> target = PassageTarget<float>::make(PassageKind::none, 0, 0, 0.0f);
   auto run = [&](auto noise_tag) {
     constexpr NoiseKind kNoise = decltype(noise_tag)::value;
