@@ -244,26 +244,32 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
   const Landscape landscape = args.landscapes[variant_local];
   [[maybe_unused]] const StepParams<T> params = args.params[variant_local];  // the SGD kernel's
   const PassageTarget<T> target = args.target;
-  WalkerState<T, D, R> walker;
   // The stored optimizer state has the run's width (0 for SGD, D for momentum, 2D for adam and
   // rmsprop: OptimizerState's flat layout); the rest of `any`'s 2D numbers start (and stay) 0.
   constexpr int W = OptimizerState<T, D, R>::width;
   const int width = args.walkers.state_width;
+  // The step loop's walker carries its step stamps relative to the launch (LaunchTrackers: 32-bit
+  // selects); the absolute stamps are read again from memory at the end.
+  WalkerState<T, D, R, std::int32_t> walker;
+  {
+    WalkerState<T, D, R> start;
 #pragma unroll
-  for (int i = 0; i < D; ++i) {
-    walker.position[i] = static_cast<T>(args.walkers.position[local * D + i]);
-  }
+    for (int i = 0; i < D; ++i) {
+      start.position[i] = static_cast<T>(args.walkers.position[local * D + i]);
+    }
 #pragma unroll
-  for (int j = 0; j < W; ++j) {
-    walker.optimizer.set(
-        j, j < width ? static_cast<T>(args.walkers.optimizer_state[local * width + j]) : T(0));
+    for (int j = 0; j < W; ++j) {
+      start.optimizer.set(
+          j, j < width ? static_cast<T>(args.walkers.optimizer_state[local * width + j]) : T(0));
+    }
+    start.freeze_step = args.walkers.freeze_step[local];
+    start.first_passage_step = args.walkers.first_passage_step[local];
+    start.nonfinite_step = args.walkers.nonfinite_step[local];
+    start.y_freeze = static_cast<T>(args.walkers.y_freeze[local]);
+    start.basin = args.walkers.basin[local];
+    start.crossings = args.walkers.crossings[local];
+    walker = LaunchTrackers::to_relative(start);
   }
-  walker.freeze_step = args.walkers.freeze_step[local];
-  walker.first_passage_step = args.walkers.first_passage_step[local];
-  walker.nonfinite_step = args.walkers.nonfinite_step[local];
-  walker.y_freeze = static_cast<T>(args.walkers.y_freeze[local]);
-  walker.basin = args.walkers.basin[local];
-  walker.crossings = args.walkers.crossings[local];
 
   // ---- Steps (step_begin, step_end]: registers only, except at events. ----
   Normals normals;
@@ -282,11 +288,13 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
         [&](std::int64_t after) { return observer.dense_end(after); },
         [&](std::int64_t) { observer.deposit_dense(landscape, walker); });
   };
+  // The launch-relative step of update `step` (< 2^31: max_steps_per_launch).
+  const std::int64_t step_begin = args.step_begin;
   if constexpr (R == UpdateRule::sgd) {
     // The plain loop: constants in registers, no memory access between events.
     run([&](const Vec<T, D>& z, std::int64_t step) {
-      advance_walker<Noise>(landscape, params, target, noise_inputs<Distribution>(params, z), step,
-                            walker);
+      advance_walker<Noise>(landscape, params, target, noise_inputs<Distribution>(params, z),
+                            static_cast<std::int32_t>(step - step_begin), walker);
     });
   } else {
     // One loop for constant and scheduled runs: the step's constants (the host's step_params_at,
@@ -296,26 +304,31 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
     run([&](const Vec<T, D>& z, std::int64_t step) {
       const StepParams<T>& step_params = (*step_row)[step & step_mask];
       advance_walker<Noise, R>(landscape, step_params, target,
-                               noise_inputs<Distribution>(step_params, z), step, walker);
+                               noise_inputs<Distribution>(step_params, z),
+                               static_cast<std::int32_t>(step - step_begin), walker);
     });
   }
 
   if (active) {
+    WalkerState<T, D, R> start;  // the stamps the walker came with
+    start.freeze_step = args.walkers.freeze_step[local];
+    start.first_passage_step = args.walkers.first_passage_step[local];
+    start.nonfinite_step = args.walkers.nonfinite_step[local];
+    const WalkerState<T, D, R> end = LaunchTrackers::to_absolute(walker, start, step_begin);
 #pragma unroll
     for (int i = 0; i < D; ++i) {
-      args.walkers.position[local * D + i] = static_cast<double>(walker.position[i]);
+      args.walkers.position[local * D + i] = static_cast<double>(end.position[i]);
     }
-    args.walkers.freeze_step[local] = walker.freeze_step;
-    args.walkers.first_passage_step[local] = walker.first_passage_step;
-    args.walkers.nonfinite_step[local] = walker.nonfinite_step;
-    args.walkers.y_freeze[local] = static_cast<double>(walker.y_freeze);
-    args.walkers.basin[local] = walker.basin;
-    args.walkers.crossings[local] = walker.crossings;
+    args.walkers.freeze_step[local] = end.freeze_step;
+    args.walkers.first_passage_step[local] = end.first_passage_step;
+    args.walkers.nonfinite_step[local] = end.nonfinite_step;
+    args.walkers.y_freeze[local] = static_cast<double>(end.y_freeze);
+    args.walkers.basin[local] = end.basin;
+    args.walkers.crossings[local] = end.crossings;
 #pragma unroll
     for (int j = 0; j < W; ++j) {
       if (j < width) {
-        args.walkers.optimizer_state[local * width + j] =
-            static_cast<double>(walker.optimizer.get(j));
+        args.walkers.optimizer_state[local * width + j] = static_cast<double>(end.optimizer.get(j));
       }
     }
   }

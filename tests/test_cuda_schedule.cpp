@@ -8,14 +8,18 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <set>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "../cuda/launch_plan.hpp"
 #include "../cuda/step_schedule.hpp"
+#include "sgdwalk/landscapes/two_valley.hpp"
 #include "sgdwalk/observables.hpp"
+#include "sgdwalk/walker.hpp"
 
 namespace sgdwalk::gpu {
 namespace {
@@ -285,6 +289,71 @@ TEST(CudaLaunchPlan, SegmentsPartitionStepsAndSamples) {
       }
     }
   }
+}
+
+template <class T>
+auto bits_of(T v) {
+  std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t> b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+/// The CUDA step loop carries the walker's step stamps as 32-bit steps relative to its launch
+/// (LaunchTrackers). Advancing that walker and converting it back must give exactly the walker
+/// the absolute trackers give: every field, for walkers that come into the launch with stamps set
+/// or unset, change basin, reach the target, or turn non-finite during it, at a step_begin beyond
+/// 32 bits.
+template <class T>
+void check_launch_trackers() {
+  SCOPED_TRACE(sizeof(T) == 4 ? "float" : "double");
+  const TwoValley<T> landscape;
+  StepParams<T> params{};
+  params.learning_rate = T(0.1);
+  params.noise = make_noise_scale<T>(0.1);
+  const PassageTarget<T> target = PassageTarget<T>::make(PassageKind::above, 0, 1, T(5.02));
+  const std::int64_t step_begin = std::int64_t{5} << 32;
+  const int steps = 300;
+  std::mt19937_64 rng(20261205);
+  std::normal_distribution<double> normal;
+  int changed_basin = 0, arrived = 0, went_nonfinite = 0;
+  for (int w = 0; w < 64; ++w) {
+    const T x = (w % 2 == 0 ? T(0.01) : T(-0.01)) * T(1 + w % 5);
+    WalkerState<T, 2> absolute = initial_walker(landscape, target, Vec<T, 2>{{x, T(5)}});
+    // Stamps the walker may come with from earlier launches.
+    if (w % 4 == 1) absolute.freeze_step = step_begin - 17;
+    if (w % 8 == 3) absolute.first_passage_step = step_begin - 2;
+    if (w == 5) absolute.nonfinite_step = step_begin - 1;
+    const WalkerState<T, 2> start = absolute;
+    WalkerState<T, 2, UpdateRule::sgd, std::int32_t> relative = LaunchTrackers::to_relative(start);
+    for (int k = 1; k <= steps; ++k) {
+      Vec<T, 2> z{{static_cast<T>(normal(rng)), static_cast<T>(normal(rng))}};
+      if (w % 16 == 7 && k == 40 + w) z[0] = static_cast<T>(__builtin_huge_val());
+      advance_walker<NoiseKind::hessian>(landscape, params, target, z, step_begin + k, absolute);
+      advance_walker<NoiseKind::hessian>(landscape, params, target, z, k, relative);
+    }
+    const WalkerState<T, 2> back = LaunchTrackers::to_absolute(relative, start, step_begin);
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(bits_of(back.position[i]), bits_of(absolute.position[i])) << "walker " << w;
+    }
+    EXPECT_EQ(back.freeze_step, absolute.freeze_step) << "walker " << w;
+    EXPECT_EQ(back.first_passage_step, absolute.first_passage_step) << "walker " << w;
+    EXPECT_EQ(back.nonfinite_step, absolute.nonfinite_step) << "walker " << w;
+    EXPECT_EQ(bits_of(back.y_freeze), bits_of(absolute.y_freeze)) << "walker " << w;
+    EXPECT_EQ(back.basin, absolute.basin) << "walker " << w;
+    EXPECT_EQ(back.crossings, absolute.crossings) << "walker " << w;
+    changed_basin += absolute.freeze_step > step_begin;
+    arrived += absolute.first_passage_step > step_begin;
+    went_nonfinite += absolute.nonfinite_step > step_begin;
+  }
+  // The cases the encoding must get right all happened.
+  EXPECT_GT(changed_basin, 0);
+  EXPECT_GT(arrived, 0);
+  EXPECT_GT(went_nonfinite, 0);
+}
+
+TEST(CudaSchedule, LaunchRelativeTrackersEqualAbsoluteOnes) {
+  check_launch_trackers<float>();
+  check_launch_trackers<double>();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "sgdwalk/finite.hpp"
@@ -149,17 +150,20 @@ struct PassageTarget {
 /// kernels. `optimizer` is the optimizer's state (empty for SGD; see OptimizerState for its flat
 /// layout in RunData, checkpoints and outputs). New per-walker state belongs here and in
 /// WalkerArrays (host/backend/run_data.hpp), whose flat `optimizer_state` carries any width.
-template <class T, int D, UpdateRule R = UpdateRule::sgd>
+/// `Step` is the type of the three step stamps: std::int64_t absolute steps everywhere except in
+/// the CUDA step loop, which carries std::int32_t stamps relative to its launch (LaunchTrackers:
+/// a 32-bit select per stamp and step instead of two).
+template <class T, int D, UpdateRule R = UpdateRule::sgd, class Step = std::int64_t>
 struct WalkerState {
   Vec<T, D> position;
   /// s in the paper's convention: the step at which the walker first sat in its current basin after
   /// its last basin change (0 if it never changed). Freezing time t_f = freeze_step + 1.
-  std::int64_t freeze_step;
+  Step freeze_step;
   /// First step at which the passage target was reached; -1 while not (yet) reached.
-  std::int64_t first_passage_step;
+  Step first_passage_step;
   /// Step whose update produced a non-finite position; -1 while finite. Such a walker stops at its
   /// last finite position and its trackers stop.
-  std::int64_t nonfinite_step;
+  Step nonfinite_step;
   /// Progress coordinate (y) at freeze_step.
   T y_freeze;
   std::int32_t basin;
@@ -278,11 +282,16 @@ SGDWALK_FN void adaptive_update(const StepParams<T>& params, const Vec<T, D>& po
 /// on the conditions, no short-circuits), so that the CPU backend's lane loop if-converts and
 /// vectorises; the state is read once and written once. A step whose position or optimizer state
 /// is not finite stops the walker (position and state stay at the last finite step).
-template <NoiseKind Noise, UpdateRule R = UpdateRule::sgd, class Landscape, class T, int D>
+/// `step` is an absolute step for the usual std::int64_t stamps and the step relative to the
+/// launch (≥ 1) for LaunchTrackers' std::int32_t ones: the trackers only compare stamps with 0
+/// and copy `step` into them, so both give the same walker.
+template <NoiseKind Noise, UpdateRule R = UpdateRule::sgd, class Landscape, class T, int D,
+          class Step>
 SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& params,
                                const PassageTarget<T>& target, const Vec<T, D>& normals,
-                               std::int64_t step, WalkerState<T, D, R>& walker) {
-  const WalkerState<T, D, R> old = walker;
+                               std::type_identity_t<Step> step,
+                               WalkerState<T, D, R, Step>& walker) {
+  const WalkerState<T, D, R, Step> old = walker;
   Vec<T, D> next;
   OptimizerState<T, D, R> next_state;
   bool state_finite = true;
@@ -320,7 +329,7 @@ SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& 
   }
   const bool was_finite = old.nonfinite_step < 0;
   const bool moves = was_finite & all_finite(next) & state_finite;
-  WalkerState<T, D, R> now;
+  WalkerState<T, D, R, Step> now;
   now.nonfinite_step = (was_finite & !moves) ? step : old.nonfinite_step;
   // A bit blend, not a select: with a select gcc threads the two outcomes into separate paths
   // (basin() of `next` or of the old position) and the lane loop no longer if-converts.
@@ -339,5 +348,54 @@ SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& 
   now.first_passage_step = arrives ? step : old.first_passage_step;
   walker = now;
 }
+
+/// The CUDA step loop's walker: the same state with its three step stamps as std::int32_t
+/// relative to the launch (step_begin), so that every stamp costs one 32-bit select per step
+/// instead of two. A launch has fewer than 2^31 steps (the CUDA backend's max_steps_per_launch is
+/// at most 2^23). Encoding: a stamp set during the launch is its step − step_begin (≥ 1); 0 means
+/// "not set during this launch, keep the stamp the walker came with", and the two stamps that are
+/// −1 while unset start as −1 when they were unset at the start, so that advance_walker's tests
+/// (`< 0`) see what they would see on the absolute stamps. to_absolute() restores the absolute
+/// walker: the same bits as advancing the absolute walker itself (tests/test_walker_relative).
+struct LaunchTrackers {
+  template <class T, int D, UpdateRule R>
+  SGDWALK_FN static WalkerState<T, D, R, std::int32_t> to_relative(
+      const WalkerState<T, D, R>& walker) {
+    WalkerState<T, D, R, std::int32_t> r;
+    r.position = walker.position;
+    r.freeze_step = 0;
+    r.first_passage_step = walker.first_passage_step < 0 ? -1 : 0;
+    r.nonfinite_step = walker.nonfinite_step < 0 ? -1 : 0;
+    r.y_freeze = walker.y_freeze;
+    r.basin = walker.basin;
+    r.crossings = walker.crossings;
+    r.optimizer = walker.optimizer;
+    return r;
+  }
+
+  /// `start` is the walker as the launch started (its absolute stamps), `step_begin` the launch's
+  /// first step − 1.
+  template <class T, int D, UpdateRule R>
+  SGDWALK_FN static WalkerState<T, D, R> to_absolute(
+      const WalkerState<T, D, R, std::int32_t>& relative, const WalkerState<T, D, R>& start,
+      std::int64_t step_begin) {
+    WalkerState<T, D, R> w;
+    w.position = relative.position;
+    w.freeze_step = stamp(relative.freeze_step, start.freeze_step, step_begin);
+    w.first_passage_step = stamp(relative.first_passage_step, start.first_passage_step, step_begin);
+    w.nonfinite_step = stamp(relative.nonfinite_step, start.nonfinite_step, step_begin);
+    w.y_freeze = relative.y_freeze;
+    w.basin = relative.basin;
+    w.crossings = relative.crossings;
+    w.optimizer = relative.optimizer;
+    return w;
+  }
+
+ private:
+  SGDWALK_FN static std::int64_t stamp(std::int32_t relative, std::int64_t start,
+                                       std::int64_t step_begin) {
+    return relative > 0 ? step_begin + relative : start;
+  }
+};
 
 }  // namespace sgdwalk
