@@ -40,6 +40,10 @@ inline constexpr std::int64_t kNoEvent = INT64_MAX;
 /// a value ≤ after when that stretch is empty; `deposit(step)` is then called right after update
 /// `step` for each of those steps instead of observe.
 ///
+/// At most 2^31 − 1 updates per call (the CUDA backend's launches have at most 2^23): the stretch
+/// loops count super-blocks and steps within the stretch in 32 bits (a 64-bit counter costs the GPU
+/// two instructions per add and compare).
+///
 /// Whole super-blocks without an event run in a tight unrolled loop (every normal index a
 /// compile-time constant, no event checks); so do whole super-blocks of a dense-deposit stretch
 /// (the walker-step with a deposit every step: no event bookkeeping per step); the super-blocks
@@ -61,18 +65,18 @@ SGDWALK_FN void run_schedule(std::int64_t step_begin, std::int64_t step_end, Nex
     // The number of whole super-blocks is computed once: the loop itself only counts.
     const std::int64_t quiet_end = next_event - 1 < step_end ? next_event - 1 : step_end;
     if (k == m * S && k + S <= quiet_end) {
-      const std::int64_t quiet_blocks = (quiet_end - k) / S;
-      for (std::int64_t b = 0; b < quiet_blocks; ++b) {
+      const auto quiet_blocks = static_cast<std::int32_t>((quiet_end - k) / S);
+      for (std::int32_t b = 0; b < quiet_blocks; ++b) {
         next_block(z);
         SGDWALK_UNROLL
         for (int j = 0; j < S; ++j) {
           Vec<T, D> zj;
           SGDWALK_UNROLL
           for (int i = 0; i < D; ++i) zj[i] = z[j * D + i];
-          advance(zj, k + j + 1);
+          advance(zj, k + (b * S + j + 1));
         }
-        k += S;
       }
+      k += std::int64_t{quiet_blocks} * S;
       m += quiet_blocks;
     }
     if (k >= step_end) break;
@@ -82,19 +86,19 @@ SGDWALK_FN void run_schedule(std::int64_t step_begin, std::int64_t step_end, Nex
       std::int64_t dense = dense_end(k);
       dense = dense < step_end ? dense : step_end;
       if (k + S <= dense) {
-        const std::int64_t dense_blocks = (dense - k) / S;
-        for (std::int64_t b = 0; b < dense_blocks; ++b) {
+        const auto dense_blocks = static_cast<std::int32_t>((dense - k) / S);
+        for (std::int32_t b = 0; b < dense_blocks; ++b) {
           next_block(z);
           SGDWALK_UNROLL
           for (int j = 0; j < S; ++j) {
             Vec<T, D> zj;
             SGDWALK_UNROLL
             for (int i = 0; i < D; ++i) zj[i] = z[j * D + i];
-            advance(zj, k + j + 1);
-            deposit(k + j + 1);
+            advance(zj, k + (b * S + j + 1));
+            deposit(k + (b * S + j + 1));
           }
-          k += S;
         }
+        k += std::int64_t{dense_blocks} * S;
         m += dense_blocks;
         next_event = next_event_after(k);
         continue;
