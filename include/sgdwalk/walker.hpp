@@ -171,6 +171,20 @@ struct WalkerState {
   OptimizerState<T, D, R> optimizer;
 };
 
+/// Whether a step stamp (first_passage_step, nonfinite_step) is unset. Absolute stamps are -1
+/// while unset and any negative value reads as unset; LaunchTrackers' 32-bit relative stamps are
+/// exactly -1 then (to_relative maps every negative stamp to -1), and there `== -1` gives nvcc a
+/// predicate where `< 0` gives a sign-bit extraction that the trackers' logic then combines in
+/// integer registers (5 instructions per float walker-step on sm_90).
+template <class Step>
+SGDWALK_FN bool stamp_unset(Step stamp) {
+  if constexpr (sizeof(Step) == 4) {
+    return stamp == -1;
+  } else {
+    return stamp < 0;
+  }
+}
+
 /// The state of step 0 for a walker started at `position`.
 template <UpdateRule R = UpdateRule::sgd, class Landscape, class T, int D>
 SGDWALK_FN WalkerState<T, D, R> initial_walker(const Landscape& landscape,
@@ -327,7 +341,7 @@ SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& 
     }
     state_finite = all_finite(next_state.m) & all_finite(next_state.s);
   }
-  const bool was_finite = old.nonfinite_step < 0;
+  const bool was_finite = stamp_unset(old.nonfinite_step);
   const bool moves = was_finite & all_finite(next) & state_finite;
   WalkerState<T, D, R, Step> now;
   now.nonfinite_step = (was_finite & !moves) ? step : old.nonfinite_step;
@@ -344,7 +358,8 @@ SGDWALK_FN void advance_walker(const Landscape& landscape, const StepParams<T>& 
   now.freeze_step = changed ? step : old.freeze_step;
   now.y_freeze = changed ? landscape.progress(now.position) : old.y_freeze;
   now.basin = basin;
-  const bool arrives = moves & (old.first_passage_step < 0) & target.reached(now.position, basin);
+  const bool arrives =
+      moves & stamp_unset(old.first_passage_step) & target.reached(now.position, basin);
   now.first_passage_step = arrives ? step : old.first_passage_step;
   walker = now;
 }
