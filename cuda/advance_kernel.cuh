@@ -29,6 +29,13 @@ __device__ __forceinline__ T component(const Vec<T, D>& v, int i) {
   return r;
 }
 
+/// The lanes of the warp below this one (PTX %lanemask_lt).
+__device__ __forceinline__ unsigned lanemask_lt() {
+  unsigned mask;
+  asm("mov.u32 %0, %%lanemask_lt;" : "=r"(mask));
+  return mask;
+}
+
 /// Samples and histogram deposits of one thread's walker, accumulated per block in shared memory.
 /// Every thread of the block calls observe() at the same steps (the schedule is uniform), so the
 /// warp-wide ballots and matches see all 32 lanes; inactive padding threads contribute nothing.
@@ -47,6 +54,13 @@ struct BlockObserver {
   int sample_count;
   int next_sample;
   unsigned dense_mask;  ///< the histograms of the current dense-deposit stretch (dense_end)
+  /// A dense stretch of one histogram counted in shared memory (the common case: one histogram
+  /// depositing every step) deposits through a copy of its geometry and of its slots' address in
+  /// registers: no loop over the histograms, no mask test, no shared-memory loads of the geometry
+  /// and no choice between shared and global counters per step.
+  bool dense_single;
+  HistogramGeometry<T> dense_geometry;
+  std::uint32_t* dense_slots;  ///< shared_slots + the histogram's base
   bool active;
 
   __device__ __forceinline__ std::int64_t next_event(std::int64_t after) const {
@@ -66,24 +80,39 @@ struct BlockObserver {
         [&](int h) -> const HistogramGeometry<T>& { return histograms[h].geometry; }, after,
         next_sample < sample_count ? sample_steps[next_sample] : kNoEvent);
     dense_mask = stretch.mask;
+    dense_single = __popc(stretch.mask) == 1 && shared_slots != nullptr;
+    if (dense_single) {
+      const int h = __ffs(static_cast<int>(stretch.mask)) - 1;
+      dense_geometry = histograms[h].geometry;
+      dense_slots = shared_slots + histograms[h].base;
+    }
     return stretch.end;
   }
+
+  /// This walker's slot in the histogram with this geometry at a deposit step, -1 for none.
+  template <class Walker>
+  __device__ __forceinline__ std::int32_t slot_of(const HistogramGeometry<T>& geometry,
+                                                  const Landscape& landscape,
+                                                  const Walker& walker) const {
+    const bool finite = stamp_unset(walker.nonfinite_step);
+    // slot() is branch-free and safe for any position (a non-finite walker keeps its last
+    // finite one): computed for every lane, then masked, so the deposit has no branch.
+    const std::int32_t slot = geometry.slot(component(walker.position, geometry.x_coordinate),
+                                            landscape.progress(walker.position));
+    return active && finite ? slot : -1;
+  }
+
+  // Warp-aggregated increments (deposit_one, deposit_dense): one atomic per distinct slot in the
+  // warp, by its lowest lane (no lower lane among its peers: one AND with the lane mask, no
+  // find-first-set).
 
   /// One walker's deposit into histogram h at a deposit step.
   template <class Walker>
   __device__ __forceinline__ void deposit_one(int h, const Landscape& landscape,
                                               const Walker& walker) {
-    const bool finite = walker.nonfinite_step < 0;
-    const unsigned lane = threadIdx.x % 32u;
-    const HistogramGeometry<T>& geometry = histograms[h].geometry;
-    // slot() is branch-free and safe for any position (a non-finite walker keeps its last
-    // finite one): computed for every lane, then masked, so the deposit has no branch.
-    std::int32_t slot = geometry.slot(component(walker.position, geometry.x_coordinate),
-                                      landscape.progress(walker.position));
-    slot = active && finite ? slot : -1;
-    // Warp-aggregated increment: one atomic per distinct slot in the warp.
+    const std::int32_t slot = slot_of(histograms[h].geometry, landscape, walker);
     const unsigned peers = __match_any_sync(kFullMask, slot);
-    if (slot >= 0 && lane == static_cast<unsigned>(__ffs(peers) - 1)) {
+    if (slot >= 0 && (peers & lanemask_lt()) == 0) {
       const std::int32_t index = histograms[h].base + slot;
       const unsigned n = static_cast<unsigned>(__popc(peers));
       if (shared_slots != nullptr) {
@@ -98,6 +127,14 @@ struct BlockObserver {
   /// The deposits of a step of the current dense stretch (dense_mask).
   template <class Walker>
   __device__ __forceinline__ void deposit_dense(const Landscape& landscape, const Walker& walker) {
+    if (dense_single) {  // uniform
+      const std::int32_t slot = slot_of(dense_geometry, landscape, walker);
+      const unsigned peers = __match_any_sync(kFullMask, slot);
+      if (slot >= 0 && (peers & lanemask_lt()) == 0) {
+        atomicAdd(&dense_slots[slot], static_cast<unsigned>(__popc(peers)));
+      }
+      return;
+    }
 #pragma unroll 1
     for (int h = 0; h < histogram_count; ++h) {
       if ((dense_mask >> h) & 1u) deposit_one(h, landscape, walker);  // uniform
@@ -107,7 +144,7 @@ struct BlockObserver {
   template <class Walker>
   __device__ __forceinline__ void observe(std::int64_t step, const Landscape& landscape,
                                           const Walker& walker) {
-    const bool finite = walker.nonfinite_step < 0;
+    const bool finite = stamp_unset(walker.nonfinite_step);
     const unsigned lane = threadIdx.x % 32u;
     if (next_sample < sample_count && sample_steps[next_sample] == step) {
       const int s = next_sample++;
@@ -238,6 +275,8 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
   observer.sample_count = args.sample_count;
   observer.next_sample = 0;
   observer.dense_mask = 0;
+  observer.dense_single = false;
+  observer.dense_slots = nullptr;
   observer.active = active;
 
   // ---- The walker and its physics, in registers. ----
