@@ -258,6 +258,32 @@ TEST(Noise, DriftPlusNoiseFloat) {
   check_drift_plus_noise<float>(4 * 0x1p-24L);  // 4 ulps
 }
 
+// Σ = 0 (σ = ε = 0) is no noise: ξ is exactly +0 for every Hessian (positive semi-definite,
+// indefinite, negative definite, zero) and drift + ξ is the drift, bit for bit (g's select).
+template <class T>
+void check_no_noise() {
+  const NoiseScale<T> s = make_noise_scale<T>(0.0, 0.0);
+  const Vec<T, 2> z{{T(0.75), T(-1.5)}}, drift{{T(0.3), T(-0.2)}};
+  for (const Sym2<T>& h : {Sym2<T>{T(2), T(0.5), T(1)}, Sym2<T>{T(1), T(2), T(-1)},
+                           Sym2<T>{T(-2), T(0.5), T(-1)}, Sym2<T>{T(0), T(0), T(0)}}) {
+    for (const Vec<T, 2>& xi : {noise_vector<NoiseKind::hessian>(h, z, s),
+                                noise_vector<NoiseKind::hessian_squared>(h, z, s)}) {
+      for (int k = 0; k < 2; ++k) {
+        EXPECT_EQ(xi[k], T(0));
+        EXPECT_FALSE(std::signbit(xi[k]));
+      }
+    }
+    const Vec<T, 2> both = drift_plus_noise<NoiseKind::hessian>(drift, h, z, s);
+    EXPECT_EQ(both[0], drift[0]);
+    EXPECT_EQ(both[1], drift[1]);
+  }
+}
+
+TEST(Noise, NoNoiseWithoutSigmaAndEpsilon) {
+  check_no_noise<float>();
+  check_no_noise<double>();
+}
+
 TEST(Noise, ScaleConstants) {
   const NoiseScale<float> s = make_noise_scale<float>(0.02);
   EXPECT_EQ(s.two_sigma, 0.04f);

@@ -208,15 +208,15 @@ SGDWALK_FN Vec<T, 2> sym2_noise(const Sym2<T>& h, const Vec<T, 2>& z, const Nois
   Model::spread(lp, lm, e.scale, numerator, denominator);
   const T root_sum = (sp + sm) * denominator;
   const bool zero = root_sum == T(0);  // Σ = 0: no noise (σ = ε = 0)
-  const T g = pmath::div_lean(s.two_sigma * select_bits(zero, T(0), numerator),
-                              select_bits(zero, T(1), root_sum)) *
-              e.scale;
+  // One select of the quotient: 0 where Σ = 0 (2σ ≥ 0 is finite, so 2σ·0/1·scale was +0 too).
+  const T g = select_bits(zero, T(0), pmath::div_lean(s.two_sigma * numerator, root_sum) * e.scale);
   // (H − λ₋I) z on the scaled matrix; a − λ₋ ≥ 0 and c − λ₋ ≥ 0 up to rounding.
   const T p0 = fma_rn(e.a - lm, z[0], e.b * z[1]);
   const T p1 = fma_rn(e.c - lm, z[1], e.b * z[0]);
   // sm, or NaN when μ₊ overflowed to inf (g is not finite there either): ξ must not be finite
-  // then.
-  const T sm_checked = sm + (sp - sp);
+  // then. sp·0 + sm in one fma: +0 + sm = sm exactly for a finite sp ≥ 0, NaN for inf or NaN
+  // (the bits of sm + (sp − sp), one operation less).
+  const T sm_checked = fma_rn(sp, T(0), sm);
   if constexpr (kAddDrift) {
     return Vec<T, 2>{{fma_rn(g, p0, fma_rn(sm_checked, z[0], drift[0])),
                       fma_rn(g, p1, fma_rn(sm_checked, z[1], drift[1]))}};
