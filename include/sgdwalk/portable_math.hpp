@@ -431,10 +431,9 @@ SGDWALK_FN void sincos_general(double x, double& s, double& c) {
 //    angle into two parts, no compensated 1 - z/2.
 // Measured bounds: the header's table (tests/test_portable_math.cpp checks them on samples).
 
-/// -2 log(2^k m) (float lanes): m in [sqrt(1/2), sqrt(2)), dk = k.
+/// -2 log(2^k m) (float lanes) from t = -2 (m - 1), m in [sqrt(1/2), sqrt(2)), dk = k.
 template <class V>
-SGDWALK_FN V neg2_log_reduced_lean(V m, V dk) {
-  const V t = fma_(m, V(-2.0f), V(2.0f));  // -2 (m - 1), exact
+SGDWALK_FN V neg2_log_reduced_lean_t(V t, V dk) {
   V R = V(0x1.383022p-13f);
   R = fma_(R, t, V(0x1.084864p-11f));
   R = fma_(R, t, V(0x1.0f3766p-10f));
@@ -445,6 +444,12 @@ SGDWALK_FN V neg2_log_reduced_lean(V m, V dk) {
   R = fma_(R, t, V(0x1.555550p-4f));
   R = fma_(R, t, V(0x1.fffff8p-3f));
   return fma_(dk, V(-0x1.62e430p+0f), fma_(t * t, R, t));
+}
+
+/// -2 log(2^k m) (float lanes): m in [sqrt(1/2), sqrt(2)), dk = k.
+template <class V>
+SGDWALK_FN V neg2_log_reduced_lean(V m, V dk) {
+  return neg2_log_reduced_lean_t(fma_(m, V(-2.0f), V(2.0f)), dk);  // t = -2 (m - 1), exact
 }
 
 /// sin and cos of (pi/4) t for t in (-1, 1) (float lanes), before the quadrant rotation.
@@ -534,8 +539,11 @@ SGDWALK_FN T neg2_log_lean(T x) {
   if constexpr (std::is_same_v<T, float>) {
     const std::uint32_t ix = detail::to_bits(x) - 0x3f3504f3u;  // bits of sqrt(1/2)
     const std::int32_t k = static_cast<std::int32_t>(ix) >> 23;
-    const float m = detail::float_from_bits((ix & 0x007fffffu) + 0x3f3504f3u);
-    return detail::neg2_log_reduced_lean(m, static_cast<float>(k));
+    // -2m directly from the bits (m's with the sign set and the exponent one higher: 0x3f3504f3
+    // + 0x00800000 + 0x80000000), then t = -2m + 2: exact (Sterbenz: 2m in [sqrt 2, 2 sqrt 2)),
+    // so the bits of the lanes' fma(m, -2, 2), with one constant less to materialise on the GPU.
+    const float minus_2m = detail::float_from_bits((ix & 0x007fffffu) + 0xbfb504f3u);
+    return detail::neg2_log_reduced_lean_t(minus_2m + 2.0f, static_cast<float>(k));
   } else {
     return -2.0 * detail::log_positive_normal_impl(x);
   }
