@@ -55,9 +55,9 @@ struct BlockObserver {
   int next_sample;
   unsigned dense_mask;  ///< the histograms of the current dense-deposit stretch (dense_end)
   /// A dense stretch of one histogram counted in shared memory (the common case: one histogram
-  /// depositing every step) deposits through a copy of its geometry and of its slots' address in
-  /// registers: no loop over the histograms, no mask test, no shared-memory loads of the geometry
-  /// and no choice between shared and global counters per step.
+  /// depositing every step) of a float kernel deposits through a copy of its geometry and of its
+  /// slots' address in registers: no loop over the histograms, no mask test, no shared-memory loads
+  /// of the geometry and no choice between shared and global counters per step.
   bool dense_single;
   HistogramGeometry<T> dense_geometry;
   std::uint32_t* dense_slots;  ///< shared_slots + the histogram's base
@@ -80,7 +80,9 @@ struct BlockObserver {
         [&](int h) -> const HistogramGeometry<T>& { return histograms[h].geometry; }, after,
         next_sample < sample_count ? sample_steps[next_sample] : kNoEvent);
     dense_mask = stretch.mask;
-    dense_single = __popc(stretch.mask) == 1 && shared_slots != nullptr;
+    // Float kernels only: with the copy the double Hessian kernel (at its 128-register cap)
+    // spilled 8 bytes around the stretch loops (ptxas, sm_90); the double kernels keep the loop.
+    dense_single = sizeof(T) == 4 && __popc(stretch.mask) == 1 && shared_slots != nullptr;
     if (dense_single) {
       const int h = __ffs(static_cast<int>(stretch.mask)) - 1;
       dense_geometry = histograms[h].geometry;
