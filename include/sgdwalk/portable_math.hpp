@@ -142,6 +142,44 @@ SGDWALK_FN double blend(bool c, double a, double b) {
   return double_from_bits((to_bits(a) & m) | (to_bits(b) & ~m));
 }
 
+// ---- double constants on the GPU -------------------------------------------------------------
+// A double constant that is no short immediate (most polynomial coefficients; an fp64 instruction
+// takes only the high 32 bits as an immediate, and no constant-bank operand on sm_90) costs the
+// GPU two UMOV instructions per use inside the step loop: ptxas rematerialises it into a uniform
+// register pair at every use. Read from __constant__ memory it costs at most one uniform load
+// (ULDC.64) per use, and none where ptxas keeps it in uniform registers across the loop: the
+// two-valley Hessian double step fell from 514 to 472 instructions (bench/RESULTS.md, "The double
+// step's budget"). The numbers are written once (the macro's list) and are the same doubles on
+// both sides; only where they live differs, so no result changes. Float constants are 32-bit
+// immediates of FFMA/FMUL and need none of this.
+#if defined(__CUDA_ARCH__)
+// Not const: a const __constant__ array with an initializer is folded back into immediates.
+#define SGDWALK_PMATH_DOUBLE_TABLE(name, ...) static __constant__ double name[] = {__VA_ARGS__}
+#else
+#define SGDWALK_PMATH_DOUBLE_TABLE(name, ...) inline constexpr double name[] = {__VA_ARGS__}
+#endif
+
+// exp: 1/ln2, ln2 in two parts, Q(r) from the highest coefficient down.
+SGDWALK_PMATH_DOUBLE_TABLE(kExpD, 0x1.71547652b82fep+0, 0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
+                           2.49995916444625802e-08, 2.76308963049616610e-07,
+                           2.75575911821478350e-06, 2.48014914210650129e-05,
+                           1.98412694975212060e-04, 1.38888889450953959e-03,
+                           8.33333333350029168e-03, 4.16666666665252844e-02,
+                           1.66666666666664021e-01, 5.00000000000001110e-01);
+// log: R(z) from the highest coefficient down, then ln2 in two parts (lo, hi).
+SGDWALK_PMATH_DOUBLE_TABLE(kLogD, 1.47976117565816856e-01, 1.53138933759501217e-01,
+                           1.81835701042055348e-01, 2.22221984694027846e-01,
+                           2.85714287433224967e-01, 3.99999999994108457e-01,
+                           6.66666666666673513e-01, 0x1.a39ef35793c76p-33, 0x1.62e42fee00000p-1);
+// sin and cos kernels: S(z) (6), C(z) (6), then pi/2^32 in two parts for sincos_turn's angle.
+SGDWALK_PMATH_DOUBLE_TABLE(kSinCosD, 1.58962382882887768e-10, -2.50507478987613048e-08,
+                           2.75573136222237260e-06, -1.98412698295918590e-04,
+                           8.33333333332212170e-03, -1.66666666666666297e-01,
+                           -1.13585422592220188e-11, 2.08757009502785010e-09,
+                           -2.75573141800741734e-07, 2.48015872888543262e-05,
+                           -1.38888888888730601e-03, 4.16666666666665950e-02, 0x1.921fb54442d18p-31,
+                           0x1.1a62633145c07p-85);
+
 // ---- exp -----------------------------------------------------------------------------------
 // x = k ln2 + r, |r| <= ln2/2 (k by the round-to-nearest shifter trick, read back from the bits,
 // so NaN never meets an int conversion). ln2_hi is ln2 rounded to the format: k*ln2_hi has at most
@@ -181,21 +219,22 @@ SGDWALK_FN double exp_impl(double x) {
   x = x > 710.0 ? 710.0 : x;
   x = x < -746.0 ? -746.0 : x;
   const double shifter = 0x1.8p52;
-  const double t = fma_(x, 0x1.71547652b82fep+0, shifter);
+  const double t = fma_(x, kExpD[0], shifter);
   const double kf = t - shifter;
-  const double r1 = fma_(-kf, 0x1.62e42fefa39efp-1, x);  // exact
-  const double r = fma_(-kf, 0x1.abc9e3b39803fp-56, r1);
-  const double e = fma_(-kf, 0x1.abc9e3b39803fp-56, r1 - r);  // rounding error of r
-  double q = 2.49995916444625802e-08;
-  q = fma_(q, r, 2.76308963049616610e-07);
-  q = fma_(q, r, 2.75575911821478350e-06);
-  q = fma_(q, r, 2.48014914210650129e-05);
-  q = fma_(q, r, 1.98412694975212060e-04);
-  q = fma_(q, r, 1.38888889450953959e-03);
-  q = fma_(q, r, 8.33333333350029168e-03);
-  q = fma_(q, r, 4.16666666665252844e-02);
-  q = fma_(q, r, 1.66666666666664021e-01);
-  q = fma_(q, r, 5.00000000000001110e-01);
+  const double r1 = fma_(-kf, kExpD[1], x);  // exact
+  const double r = fma_(-kf, kExpD[2], r1);
+  const double e = fma_(-kf, kExpD[2], r1 - r);  // rounding error of r
+  // Written out, not as a loop: gcc may vectorise the CPU lane loop around it before unrolling.
+  double q = kExpD[3];
+  q = fma_(q, r, kExpD[4]);
+  q = fma_(q, r, kExpD[5]);
+  q = fma_(q, r, kExpD[6]);
+  q = fma_(q, r, kExpD[7]);
+  q = fma_(q, r, kExpD[8]);
+  q = fma_(q, r, kExpD[9]);
+  q = fma_(q, r, kExpD[10]);
+  q = fma_(q, r, kExpD[11]);
+  q = fma_(q, r, kExpD[12]);
   const double h = fma_(r * r, q, e);
   const double hi = 1.0 + r;
   const double lo = (1.0 - hi) + r;
@@ -251,17 +290,17 @@ SGDWALK_FN V log_reduced(V f, V dk) {
   } else {
     const V s = div_(f, V(2.0) + f);
     const V z = s * s;
-    V R = V(1.47976117565816856e-01);
-    R = fma_(R, z, V(1.53138933759501217e-01));
-    R = fma_(R, z, V(1.81835701042055348e-01));
-    R = fma_(R, z, V(2.22221984694027846e-01));
-    R = fma_(R, z, V(2.85714287433224967e-01));
-    R = fma_(R, z, V(3.99999999994108457e-01));
-    R = fma_(R, z, V(6.66666666666673513e-01));
+    V R = V(kLogD[0]);
+    R = fma_(R, z, V(kLogD[1]));
+    R = fma_(R, z, V(kLogD[2]));
+    R = fma_(R, z, V(kLogD[3]));
+    R = fma_(R, z, V(kLogD[4]));
+    R = fma_(R, z, V(kLogD[5]));
+    R = fma_(R, z, V(kLogD[6]));
     R = R * z;
     const V hfsq = V(0.5) * (f * f);
-    const V lo = fma_(s, hfsq + R, dk * V(0x1.a39ef35793c76p-33));
-    return dk * V(0x1.62e42fee00000p-1) - ((hfsq - lo) - f);
+    const V lo = fma_(s, hfsq + R, dk * V(kLogD[7]));
+    return dk * V(kLogD[8]) - ((hfsq - lo) - f);
   }
 }
 
@@ -337,18 +376,18 @@ SGDWALK_FN void sincos_kernel(V r, V& s, V& c) {
     C = fma_(C, z, V(-1.388731645e-03f));
     C = fma_(C, z, V(4.166664556e-02f));
   } else {
-    S = V(1.58962382882887768e-10);
-    S = fma_(S, z, V(-2.50507478987613048e-08));
-    S = fma_(S, z, V(2.75573136222237260e-06));
-    S = fma_(S, z, V(-1.98412698295918590e-04));
-    S = fma_(S, z, V(8.33333333332212170e-03));
-    S = fma_(S, z, V(-1.66666666666666297e-01));
-    C = V(-1.13585422592220188e-11);
-    C = fma_(C, z, V(2.08757009502785010e-09));
-    C = fma_(C, z, V(-2.75573141800741734e-07));
-    C = fma_(C, z, V(2.48015872888543262e-05));
-    C = fma_(C, z, V(-1.38888888888730601e-03));
-    C = fma_(C, z, V(4.16666666666665950e-02));
+    S = V(kSinCosD[0]);
+    S = fma_(S, z, V(kSinCosD[1]));
+    S = fma_(S, z, V(kSinCosD[2]));
+    S = fma_(S, z, V(kSinCosD[3]));
+    S = fma_(S, z, V(kSinCosD[4]));
+    S = fma_(S, z, V(kSinCosD[5]));
+    C = V(kSinCosD[6]);
+    C = fma_(C, z, V(kSinCosD[7]));
+    C = fma_(C, z, V(kSinCosD[8]));
+    C = fma_(C, z, V(kSinCosD[9]));
+    C = fma_(C, z, V(kSinCosD[10]));
+    C = fma_(C, z, V(kSinCosD[11]));
   }
   s = fma_(r * z, S, r);
   const V hz = V(Real(0.5)) * z;
@@ -367,7 +406,7 @@ SGDWALK_FN V turn_angle(V jh, V jl) {
 /// double: j is exact.
 template <class V>
 SGDWALK_FN V turn_angle(V j) {
-  return fma_(j, V(0x1.921fb54442d18p-31), j * V(0x1.1a62633145c07p-85));
+  return fma_(j, V(kSinCosD[12]), j * V(kSinCosD[13]));
 }
 
 /// Angle = q*pi/2 + r: swap sin/cos for odd q and flip signs (sign-bit xor, exact).
