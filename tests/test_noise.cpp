@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "sgdwalk/finite.hpp"
@@ -279,6 +282,65 @@ void check_no_noise() {
 TEST(Noise, NoNoiseWithoutSigmaAndEpsilon) {
   check_no_noise<float>();
   check_no_noise<double>();
+}
+
+// The double pow2_scale reads only the high words of the bit patterns; its scale must be the one
+// of the 64-bit definition (largest exponent of the three magnitudes, clamped to [1, 2045]) for
+// every input class: zeros, subnormals, normals of both signs, near-ties in the high word, inf,
+// NaN.
+TEST(Noise, Pow2ScaleDoubleMatchesFullWidthDefinition) {
+  auto reference = [](double x, double y, double z) {
+    std::uint64_t b[3];
+    std::memcpy(&b[0], &x, 8);
+    std::memcpy(&b[1], &y, 8);
+    std::memcpy(&b[2], &z, 8);
+    std::uint64_t m = 0;
+    for (auto v : b) m = std::max(m, v & 0x7fffffffffffffffull);
+    const std::uint64_t e = std::clamp<std::uint64_t>(m >> 52, 1, 2045);
+    const std::uint64_t sb = e << 52, ib = (2046 - e) << 52;
+    double scale, inv;
+    std::memcpy(&scale, &sb, 8);
+    std::memcpy(&inv, &ib, 8);
+    return std::pair{scale, inv};
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> special = {0.0,
+                                 -0.0,
+                                 5e-324,
+                                 -5e-324,
+                                 2.2250738585072009e-308,
+                                 2.2250738585072014e-308,
+                                 1.0,
+                                 -1.0,
+                                 std::nextafter(2.0, 0.0),
+                                 2.0,
+                                 std::nextafter(2.0, 4.0),
+                                 1e308,
+                                 -1.7976931348623157e308,
+                                 inf,
+                                 -inf,
+                                 nan,
+                                 -nan};
+  std::mt19937_64 rng(20261205);
+  for (int i = 0; i < 2000; ++i) {
+    std::uint64_t u = rng();
+    double d;
+    std::memcpy(&d, &u, 8);
+    special.push_back(d);
+  }
+  int checked = 0;
+  for (std::size_t i = 0; i < special.size(); ++i) {
+    const double x = special[i], y = special[(i * 7 + 3) % special.size()],
+                 z = special[(i * 13 + 5) % special.size()];
+    double scale, inv;
+    detail::pow2_scale(x, y, z, scale, inv);
+    const auto [rs, ri] = reference(x, y, z);
+    ASSERT_EQ(scale, rs) << x << " " << y << " " << z;
+    ASSERT_EQ(inv, ri) << x << " " << y << " " << z;
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(special.size()));
 }
 
 TEST(Noise, ScaleConstants) {
