@@ -284,10 +284,10 @@ TEST(Noise, NoNoiseWithoutSigmaAndEpsilon) {
   check_no_noise<double>();
 }
 
-// The double pow2_scale reads only the high words of the bit patterns; its scale must be the one
-// of the 64-bit definition (largest exponent of the three magnitudes, clamped to [1, 2045]) for
-// every input class: zeros, subnormals, normals of both signs, near-ties in the high word, inf,
-// NaN.
+// The GPU's double pow2_scale (pow2_scale_high_words) reads only the high words of the bit
+// patterns; its scale must be the one of the 64-bit definition (the CPU's pow2_scale) (largest
+// exponent of the three magnitudes, clamped to [1, 2045]) for every input class: zeros, subnormals,
+// normals of both signs, near-ties in the high word, inf, NaN.
 TEST(Noise, Pow2ScaleDoubleMatchesFullWidthDefinition) {
   auto reference = [](double x, double y, double z) {
     std::uint64_t b[3];
@@ -295,7 +295,7 @@ TEST(Noise, Pow2ScaleDoubleMatchesFullWidthDefinition) {
     std::memcpy(&b[1], &y, 8);
     std::memcpy(&b[2], &z, 8);
     std::uint64_t m = 0;
-    for (auto v : b) m = std::max(m, v & 0x7fffffffffffffffull);
+    for (auto v : b) m = std::max<std::uint64_t>(m, v & 0x7fffffffffffffffull);
     const std::uint64_t e = std::clamp<std::uint64_t>(m >> 52, 1, 2045);
     const std::uint64_t sb = e << 52, ib = (2046 - e) << 52;
     double scale, inv;
@@ -334,8 +334,12 @@ TEST(Noise, Pow2ScaleDoubleMatchesFullWidthDefinition) {
     const double x = special[i], y = special[(i * 7 + 3) % special.size()],
                  z = special[(i * 13 + 5) % special.size()];
     double scale, inv;
-    detail::pow2_scale(x, y, z, scale, inv);
+    detail::pow2_scale_high_words(x, y, z, scale, inv);
     const auto [rs, ri] = reference(x, y, z);
+    double cpu_scale, cpu_inv;
+    detail::pow2_scale(x, y, z, cpu_scale, cpu_inv);
+    ASSERT_EQ(cpu_scale, rs);
+    ASSERT_EQ(cpu_inv, ri);
     ASSERT_EQ(scale, rs) << x << " " << y << " " << z;
     ASSERT_EQ(inv, ri) << x << " " << y << " " << z;
     ++checked;

@@ -152,33 +152,71 @@ SGDWALK_FN double blend(bool c, double a, double b) {
 // step's budget"). The numbers are written once (the macro's list) and are the same doubles on
 // both sides; only where they live differs, so no result changes. Float constants are 32-bit
 // immediates of FFMA/FMUL and need none of this.
+// Each list is written once, as X(index, value); on the device it becomes a __constant__ array
+// (not const: a const __constant__ array with an initializer is folded back into immediates), on
+// the host named constexpr scalars, which the compiler substitutes like the literals they are (an
+// array read in the CPU lane loops kept gcc from vectorising the two-valley double loops: the CPU
+// ran 2-4x slower). SGDWALK_PMATH_K(table, i) reads entry i on either side.
 #if defined(__CUDA_ARCH__)
-// Not const: a const __constant__ array with an initializer is folded back into immediates.
-#define SGDWALK_PMATH_DOUBLE_TABLE(name, ...) static __constant__ double name[] = {__VA_ARGS__}
+#define SGDWALK_PMATH_ENTRY(i, value) value,
+#define SGDWALK_PMATH_DOUBLE_TABLE(name, list) \
+  static __constant__ double name[] = {list(SGDWALK_PMATH_ENTRY)};
+#define SGDWALK_PMATH_K(name, i) name[i]
 #else
-#define SGDWALK_PMATH_DOUBLE_TABLE(name, ...) inline constexpr double name[] = {__VA_ARGS__}
+#define SGDWALK_PMATH_DOUBLE_TABLE(name, list) list(SGDWALK_PMATH_SCALAR_##name)
+#define SGDWALK_PMATH_K(name, i) name##_##i
 #endif
 
 // exp: 1/ln2, ln2 in two parts, Q(r) from the highest coefficient down.
-SGDWALK_PMATH_DOUBLE_TABLE(kExpD, 0x1.71547652b82fep+0, 0x1.62e42fefa39efp-1, 0x1.abc9e3b39803fp-56,
-                           2.49995916444625802e-08, 2.76308963049616610e-07,
-                           2.75575911821478350e-06, 2.48014914210650129e-05,
-                           1.98412694975212060e-04, 1.38888889450953959e-03,
-                           8.33333333350029168e-03, 4.16666666665252844e-02,
-                           1.66666666666664021e-01, 5.00000000000001110e-01);
+#define SGDWALK_PMATH_KEXPD_LIST(X) \
+  X(0, 0x1.71547652b82fep+0)        \
+  X(1, 0x1.62e42fefa39efp-1)        \
+  X(2, 0x1.abc9e3b39803fp-56)       \
+  X(3, 2.49995916444625802e-08)     \
+  X(4, 2.76308963049616610e-07)     \
+  X(5, 2.75575911821478350e-06)     \
+  X(6, 2.48014914210650129e-05)     \
+  X(7, 1.98412694975212060e-04)     \
+  X(8, 1.38888889450953959e-03)     \
+  X(9, 8.33333333350029168e-03)     \
+  X(10, 4.16666666665252844e-02)    \
+  X(11, 1.66666666666664021e-01)    \
+  X(12, 5.00000000000001110e-01)
+#define SGDWALK_PMATH_SCALAR_kExpD(i, value) inline constexpr double kExpD_##i = value;
+SGDWALK_PMATH_DOUBLE_TABLE(kExpD, SGDWALK_PMATH_KEXPD_LIST)
+
 // log: R(z) from the highest coefficient down, then ln2 in two parts (lo, hi).
-SGDWALK_PMATH_DOUBLE_TABLE(kLogD, 1.47976117565816856e-01, 1.53138933759501217e-01,
-                           1.81835701042055348e-01, 2.22221984694027846e-01,
-                           2.85714287433224967e-01, 3.99999999994108457e-01,
-                           6.66666666666673513e-01, 0x1.a39ef35793c76p-33, 0x1.62e42fee00000p-1);
+#define SGDWALK_PMATH_KLOGD_LIST(X) \
+  X(0, 1.47976117565816856e-01)     \
+  X(1, 1.53138933759501217e-01)     \
+  X(2, 1.81835701042055348e-01)     \
+  X(3, 2.22221984694027846e-01)     \
+  X(4, 2.85714287433224967e-01)     \
+  X(5, 3.99999999994108457e-01)     \
+  X(6, 6.66666666666673513e-01)     \
+  X(7, 0x1.a39ef35793c76p-33)       \
+  X(8, 0x1.62e42fee00000p-1)
+#define SGDWALK_PMATH_SCALAR_kLogD(i, value) inline constexpr double kLogD_##i = value;
+SGDWALK_PMATH_DOUBLE_TABLE(kLogD, SGDWALK_PMATH_KLOGD_LIST)
+
 // sin and cos kernels: S(z) (6), C(z) (6), then pi/2^32 in two parts for sincos_turn's angle.
-SGDWALK_PMATH_DOUBLE_TABLE(kSinCosD, 1.58962382882887768e-10, -2.50507478987613048e-08,
-                           2.75573136222237260e-06, -1.98412698295918590e-04,
-                           8.33333333332212170e-03, -1.66666666666666297e-01,
-                           -1.13585422592220188e-11, 2.08757009502785010e-09,
-                           -2.75573141800741734e-07, 2.48015872888543262e-05,
-                           -1.38888888888730601e-03, 4.16666666666665950e-02, 0x1.921fb54442d18p-31,
-                           0x1.1a62633145c07p-85);
+#define SGDWALK_PMATH_KSINCOSD_LIST(X) \
+  X(0, 1.58962382882887768e-10)        \
+  X(1, -2.50507478987613048e-08)       \
+  X(2, 2.75573136222237260e-06)        \
+  X(3, -1.98412698295918590e-04)       \
+  X(4, 8.33333333332212170e-03)        \
+  X(5, -1.66666666666666297e-01)       \
+  X(6, -1.13585422592220188e-11)       \
+  X(7, 2.08757009502785010e-09)        \
+  X(8, -2.75573141800741734e-07)       \
+  X(9, 2.48015872888543262e-05)        \
+  X(10, -1.38888888888730601e-03)      \
+  X(11, 4.16666666666665950e-02)       \
+  X(12, 0x1.921fb54442d18p-31)         \
+  X(13, 0x1.1a62633145c07p-85)
+#define SGDWALK_PMATH_SCALAR_kSinCosD(i, value) inline constexpr double kSinCosD_##i = value;
+SGDWALK_PMATH_DOUBLE_TABLE(kSinCosD, SGDWALK_PMATH_KSINCOSD_LIST)
 
 // ---- exp -----------------------------------------------------------------------------------
 // x = k ln2 + r, |r| <= ln2/2 (k by the round-to-nearest shifter trick, read back from the bits,
@@ -219,22 +257,22 @@ SGDWALK_FN double exp_impl(double x) {
   x = x > 710.0 ? 710.0 : x;
   x = x < -746.0 ? -746.0 : x;
   const double shifter = 0x1.8p52;
-  const double t = fma_(x, kExpD[0], shifter);
+  const double t = fma_(x, SGDWALK_PMATH_K(kExpD, 0), shifter);
   const double kf = t - shifter;
-  const double r1 = fma_(-kf, kExpD[1], x);  // exact
-  const double r = fma_(-kf, kExpD[2], r1);
-  const double e = fma_(-kf, kExpD[2], r1 - r);  // rounding error of r
+  const double r1 = fma_(-kf, SGDWALK_PMATH_K(kExpD, 1), x);  // exact
+  const double r = fma_(-kf, SGDWALK_PMATH_K(kExpD, 2), r1);
+  const double e = fma_(-kf, SGDWALK_PMATH_K(kExpD, 2), r1 - r);  // rounding error of r
   // Written out, not as a loop: gcc may vectorise the CPU lane loop around it before unrolling.
-  double q = kExpD[3];
-  q = fma_(q, r, kExpD[4]);
-  q = fma_(q, r, kExpD[5]);
-  q = fma_(q, r, kExpD[6]);
-  q = fma_(q, r, kExpD[7]);
-  q = fma_(q, r, kExpD[8]);
-  q = fma_(q, r, kExpD[9]);
-  q = fma_(q, r, kExpD[10]);
-  q = fma_(q, r, kExpD[11]);
-  q = fma_(q, r, kExpD[12]);
+  double q = SGDWALK_PMATH_K(kExpD, 3);
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 4));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 5));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 6));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 7));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 8));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 9));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 10));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 11));
+  q = fma_(q, r, SGDWALK_PMATH_K(kExpD, 12));
   const double h = fma_(r * r, q, e);
   const double hi = 1.0 + r;
   const double lo = (1.0 - hi) + r;
@@ -290,17 +328,17 @@ SGDWALK_FN V log_reduced(V f, V dk) {
   } else {
     const V s = div_(f, V(2.0) + f);
     const V z = s * s;
-    V R = V(kLogD[0]);
-    R = fma_(R, z, V(kLogD[1]));
-    R = fma_(R, z, V(kLogD[2]));
-    R = fma_(R, z, V(kLogD[3]));
-    R = fma_(R, z, V(kLogD[4]));
-    R = fma_(R, z, V(kLogD[5]));
-    R = fma_(R, z, V(kLogD[6]));
+    V R = V(SGDWALK_PMATH_K(kLogD, 0));
+    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 1)));
+    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 2)));
+    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 3)));
+    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 4)));
+    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 5)));
+    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 6)));
     R = R * z;
     const V hfsq = V(0.5) * (f * f);
-    const V lo = fma_(s, hfsq + R, dk * V(kLogD[7]));
-    return dk * V(kLogD[8]) - ((hfsq - lo) - f);
+    const V lo = fma_(s, hfsq + R, dk * V(SGDWALK_PMATH_K(kLogD, 7)));
+    return dk * V(SGDWALK_PMATH_K(kLogD, 8)) - ((hfsq - lo) - f);
   }
 }
 
@@ -376,18 +414,18 @@ SGDWALK_FN void sincos_kernel(V r, V& s, V& c) {
     C = fma_(C, z, V(-1.388731645e-03f));
     C = fma_(C, z, V(4.166664556e-02f));
   } else {
-    S = V(kSinCosD[0]);
-    S = fma_(S, z, V(kSinCosD[1]));
-    S = fma_(S, z, V(kSinCosD[2]));
-    S = fma_(S, z, V(kSinCosD[3]));
-    S = fma_(S, z, V(kSinCosD[4]));
-    S = fma_(S, z, V(kSinCosD[5]));
-    C = V(kSinCosD[6]);
-    C = fma_(C, z, V(kSinCosD[7]));
-    C = fma_(C, z, V(kSinCosD[8]));
-    C = fma_(C, z, V(kSinCosD[9]));
-    C = fma_(C, z, V(kSinCosD[10]));
-    C = fma_(C, z, V(kSinCosD[11]));
+    S = V(SGDWALK_PMATH_K(kSinCosD, 0));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosD, 1)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosD, 2)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosD, 3)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosD, 4)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosD, 5)));
+    C = V(SGDWALK_PMATH_K(kSinCosD, 6));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosD, 7)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosD, 8)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosD, 9)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosD, 10)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosD, 11)));
   }
   s = fma_(r * z, S, r);
   const V hz = V(Real(0.5)) * z;
@@ -406,7 +444,7 @@ SGDWALK_FN V turn_angle(V jh, V jl) {
 /// double: j is exact.
 template <class V>
 SGDWALK_FN V turn_angle(V j) {
-  return fma_(j, V(kSinCosD[12]), j * V(kSinCosD[13]));
+  return fma_(j, V(SGDWALK_PMATH_K(kSinCosD, 12)), j * V(SGDWALK_PMATH_K(kSinCosD, 13)));
 }
 
 /// Angle = q*pi/2 + r: swap sin/cos for odd q and flip signs (sign-bit xor, exact).
