@@ -157,13 +157,20 @@ SGDWALK_FN double blend(bool c, double a, double b) {
 // the host named constexpr scalars, which the compiler substitutes like the literals they are (an
 // array read in the CPU lane loops kept gcc from vectorising the two-valley double loops: the CPU
 // ran 2-4x slower). SGDWALK_PMATH_K(table, i) reads entry i on either side.
-#if defined(__CUDA_ARCH__)
+// nvcc declares the __constant__ array in both of its passes (its host stub registers it); the
+// host reads the named scalars.
 #define SGDWALK_PMATH_ENTRY(i, value) value,
-#define SGDWALK_PMATH_DOUBLE_TABLE(name, list) \
+#if defined(__CUDACC__)
+#define SGDWALK_PMATH_DEVICE_TABLE(name, list) \
   static __constant__ double name[] = {list(SGDWALK_PMATH_ENTRY)};
+#else
+#define SGDWALK_PMATH_DEVICE_TABLE(name, list)
+#endif
+#define SGDWALK_PMATH_DOUBLE_TABLE(name, list) \
+  SGDWALK_PMATH_DEVICE_TABLE(name, list) list(SGDWALK_PMATH_SCALAR_##name)
+#if defined(__CUDA_ARCH__)
 #define SGDWALK_PMATH_K(name, i) name[i]
 #else
-#define SGDWALK_PMATH_DOUBLE_TABLE(name, list) list(SGDWALK_PMATH_SCALAR_##name)
 #define SGDWALK_PMATH_K(name, i) name##_##i
 #endif
 
