@@ -22,6 +22,8 @@ struct DeviceWalkerArrays {
   DeviceBuffer<std::int64_t> freeze_step, first_passage_step, nonfinite_step;
   DeviceBuffer<std::int32_t> basin;
   DeviceBuffer<std::uint32_t> crossings;
+  DeviceBuffer<double> optimizer_state;  ///< the run's width per walker (0 for SGD: empty)
+  std::int32_t state_width = 0;
 
   void upload(const WalkerArrays& w, cudaStream_t s) {
     position.upload(w.position.data(), w.position.size(), s);
@@ -31,6 +33,8 @@ struct DeviceWalkerArrays {
     nonfinite_step.upload(w.nonfinite_step.data(), w.nonfinite_step.size(), s);
     basin.upload(w.basin.data(), w.basin.size(), s);
     crossings.upload(w.crossings.data(), w.crossings.size(), s);
+    optimizer_state.upload(w.optimizer_state.data(), w.optimizer_state.size(), s);
+    state_width = w.state_width;
   }
   void download(WalkerArrays& w, cudaStream_t s) const {
     position.download(w.position.data(), w.position.size(), s);
@@ -40,18 +44,12 @@ struct DeviceWalkerArrays {
     nonfinite_step.download(w.nonfinite_step.data(), w.nonfinite_step.size(), s);
     basin.download(w.basin.data(), w.basin.size(), s);
     crossings.download(w.crossings.data(), w.crossings.size(), s);
+    optimizer_state.download(w.optimizer_state.data(), w.optimizer_state.size(), s);
   }
   gpu::DeviceWalkers view() {
-    // No optimizer state: FFS runs plain SGD (config.cpp refuses other optimizers with it).
-    return gpu::DeviceWalkers{position.data(),
-                              y_freeze.data(),
-                              freeze_step.data(),
-                              first_passage_step.data(),
-                              nonfinite_step.data(),
-                              basin.data(),
-                              crossings.data(),
-                              nullptr,
-                              0};
+    return gpu::DeviceWalkers{position.data(),           y_freeze.data(),        freeze_step.data(),
+                              first_passage_step.data(), nonfinite_step.data(),  basin.data(),
+                              crossings.data(),          optimizer_state.data(), state_width};
   }
 };
 
@@ -69,6 +67,7 @@ template <class T, class Landscape>
 struct DevicePhysics {
   DeviceBuffer<Landscape> landscapes;
   DeviceBuffer<StepParams<T>> params;
+  DeviceBuffer<StepSchedule> schedules;
   DeviceBuffer<ffs::StageBounds<T>> bounds;
   DevicePhysics(const RunPlan& plan, const std::vector<FfsBounds>& b, cudaStream_t s) {
     const TypedRun<T, Landscape> run(plan);
@@ -76,6 +75,7 @@ struct DevicePhysics {
     for (const auto& x : b) typed.push_back(make_stage_bounds<T>(x));
     landscapes.upload(run.landscapes.data(), run.landscapes.size(), s);
     params.upload(run.params.data(), run.params.size(), s);
+    schedules.upload(run.schedules.data(), run.schedules.size(), s);
     bounds.upload(typed.data(), typed.size(), s);
     // The host vectors above die with this constructor: wait for the copies.
     SGDWALK_CUDA_TRY(cudaStreamSynchronize(s));
@@ -101,6 +101,7 @@ void cuda_run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch&
       gpu::FfsFluxArgs<T, Landscape> args{};
       args.landscapes = physics.landscapes.data();
       args.params = physics.params.data();
+      args.schedules = physics.schedules.data();
       args.bounds = physics.bounds.data();
       args.order = make_order_parameter<T>(plan.ffs);
       args.seed = plan.seed;
@@ -146,6 +147,7 @@ void cuda_run_ffs_trials(const RunPlan& plan, FfsTrialBatch& batch, cudaStream_t
       gpu::FfsTrialArgs<T, Landscape> args{};
       args.landscapes = physics.landscapes.data();
       args.params = physics.params.data();
+      args.schedules = physics.schedules.data();
       args.bounds = physics.bounds.data();
       args.active = active.data();
       args.order = make_order_parameter<T>(plan.ffs);

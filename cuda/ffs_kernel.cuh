@@ -12,11 +12,23 @@
 
 namespace sgdwalk::gpu {
 
-template <class T, int D>
-__device__ WalkerState<T, D> load_device_walker(const DeviceWalkers& w, std::int64_t k) {
-  WalkerState<T, D> walker;
+/// The update rule of the FFS kernels: every optimizer, chosen at run time (ffs_kernel.hpp).
+inline constexpr UpdateRule kFfsRule = UpdateRule::any;
+
+/// The stored optimizer state has the run's width (0 for SGD, D for momentum, 2D for adam and
+/// rmsprop); the rest of `any`'s 2D numbers start (and stay) 0, as in the advance kernel and
+/// host/backend/typed_run.hpp's load_walker.
+template <class T, int D, UpdateRule R>
+__device__ WalkerState<T, D, R> load_device_walker(const DeviceWalkers& w, std::int64_t k) {
+  WalkerState<T, D, R> walker;
 #pragma unroll
   for (int i = 0; i < D; ++i) walker.position[i] = static_cast<T>(w.position[k * D + i]);
+  constexpr int W = OptimizerState<T, D, R>::width;
+  const int width = w.state_width;
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    walker.optimizer.set(j, j < width ? static_cast<T>(w.optimizer_state[k * width + j]) : T(0));
+  }
   walker.freeze_step = w.freeze_step[k];
   walker.first_passage_step = w.first_passage_step[k];
   walker.nonfinite_step = w.nonfinite_step[k];
@@ -26,11 +38,17 @@ __device__ WalkerState<T, D> load_device_walker(const DeviceWalkers& w, std::int
   return walker;
 }
 
-template <class T, int D>
-__device__ void store_device_walker(const WalkerState<T, D>& walker, const DeviceWalkers& w,
+template <class T, int D, UpdateRule R>
+__device__ void store_device_walker(const WalkerState<T, D, R>& walker, const DeviceWalkers& w,
                                     std::int64_t k) {
 #pragma unroll
   for (int i = 0; i < D; ++i) w.position[k * D + i] = static_cast<double>(walker.position[i]);
+  constexpr int W = OptimizerState<T, D, R>::width;
+  const int width = w.state_width;
+#pragma unroll
+  for (int j = 0; j < W; ++j) {
+    if (j < width) w.optimizer_state[k * width + j] = static_cast<double>(walker.optimizer.get(j));
+  }
   w.freeze_step[k] = walker.freeze_step;
   w.first_passage_step[k] = walker.first_passage_step;
   w.nonfinite_step[k] = walker.nonfinite_step;
@@ -47,10 +65,11 @@ __global__ void ffs_flux_kernel(const FfsFluxArgs<T, Landscape> args) {
   const std::int64_t variant = i / args.walkers_per_variant;
   const std::int64_t w = i % args.walkers_per_variant;
   const Landscape landscape = args.landscapes[variant];
-  const StepParams<T> params = args.params[variant];
+  const ffs::StepConstants<T> constants =
+      ffs::make_step_constants(args.params[variant], args.schedules[variant]);
   const ffs::StageBounds<T> bounds = args.bounds[variant];
-  ffs::FluxWalker<T, D> f;
-  f.walker = load_device_walker<T, D>(args.walkers, i);
+  ffs::FluxWalker<T, D, kFfsRule> f;
+  f.walker = load_device_walker<T, D, kFfsRule>(args.walkers, i);
   f.step = args.step[i];
   f.from_a = args.from_a[i] != 0;
   f.in_b = args.in_b[i] != 0;
@@ -62,8 +81,8 @@ __global__ void ffs_flux_kernel(const FfsFluxArgs<T, Landscape> args) {
                                              ffs::block_base(args.replica, 0));
   std::int32_t stored = args.stored_count[i];
   while (f.step < args.step_end && stored < args.capacity) {
-    if (ffs::flux_update<Noise>(landscape, params, args.order, bounds, normals, args.equilibration,
-                                f)) {
+    if (ffs::flux_update<Noise>(landscape, constants, args.order, bounds, normals,
+                                args.equilibration, f)) {
       const std::int64_t slot = i * args.capacity + stored;
       store_device_walker(f.walker, args.stored, slot);
       args.stored_step[slot] = f.step;
@@ -89,14 +108,15 @@ __global__ void ffs_trial_kernel(const FfsTrialArgs<T, Landscape> args) {
   const std::int64_t variant = i / args.trials_per_variant;
   const std::int64_t j = i % args.trials_per_variant;
   if (args.active[variant] == 0) return;
-  ffs::Trial<T, D> trial;
-  trial.walker = load_device_walker<T, D>(args.states, i);
+  ffs::Trial<T, D, kFfsRule> trial;
+  trial.walker = load_device_walker<T, D, kFfsRule>(args.states, i);
   trial.path_step = args.path_step[i];
   trial.steps = 0;
   auto normals = ffs::StreamNormals<T>::make(args.seed, ffs::subsequence(variant, j),
                                              ffs::block_base(args.replica, args.stage));
-  ffs::run_trial<Noise>(args.landscapes[variant], args.params[variant], args.order,
-                        args.bounds[variant], normals, args.max_steps, trial);
+  ffs::run_trial<Noise>(args.landscapes[variant],
+                        ffs::make_step_constants(args.params[variant], args.schedules[variant]),
+                        args.order, args.bounds[variant], normals, args.max_steps, trial);
   store_device_walker(trial.walker, args.states, i);
   args.path_step[i] = trial.path_step;
   args.steps[i] = trial.steps;

@@ -2,7 +2,11 @@
 // kernels (plain C++, included by the backend's host code) and their launchers. One launch runs a
 // whole stage: every flux walker, or every trial, of every variant (one thread each), through the
 // shared per-walker logic of include/sgdwalk/ffs.hpp, so the CPU and CUDA backends give the same
-// bits. The kernels are in ffs_kernel.cuh, instantiated for every registry entry in the generated
+// bits. The kernels run UpdateRule::any for every optimizer (plain SGD included: its branch is
+// sgd_update), with the walkers' optimizer state in DeviceWalkers and each step's constants from
+// the variant's StepParams or, for scheduled variants, step_params_at on its StepSchedule at the
+// walker's real step (ffs::StepConstants): one instance per (precision, landscape, noise). The
+// kernels are in ffs_kernel.cuh, instantiated for every registry entry in the generated
 // per-landscape sources (cuda/advance_landscape.cu.in).
 #pragma once
 
@@ -20,7 +24,8 @@ namespace sgdwalk::gpu {
 template <class T, class Landscape>
 struct FfsFluxArgs {
   const Landscape* landscapes;        ///< [variant]
-  const StepParams<T>* params;        ///< [variant]
+  const StepParams<T>* params;        ///< [variant]: of step 1 (of every step unless per_step)
+  const StepSchedule* schedules;      ///< [variant]: every step's constants (per_step variants)
   const ffs::StageBounds<T>* bounds;  ///< [variant]
   ffs::OrderParameter<T> order;
   std::uint64_t seed;
@@ -41,6 +46,7 @@ template <class T, class Landscape>
 struct FfsTrialArgs {
   const Landscape* landscapes;
   const StepParams<T>* params;
+  const StepSchedule* schedules;
   const ffs::StageBounds<T>* bounds;
   const std::uint8_t* active;
   ffs::OrderParameter<T> order;

@@ -73,9 +73,15 @@ WalkerState<T, D, R> load_walker(const WalkerArrays& walkers, std::int64_t g) {
   walker.y_freeze = static_cast<T>(walkers.y_freeze[k]);
   walker.basin = walkers.basin[k];
   walker.crossings = walkers.crossings[k];
+  // The arrays hold the run's state width (OptimizerState's flat layout); a wider state
+  // (UpdateRule::any: 2D numbers for every rule) has its remaining components 0, as a fresh
+  // walker's (the CUDA stateful kernel loads it the same way).
   constexpr int W = OptimizerState<T, D, R>::width;
+  const auto width = static_cast<std::size_t>(walkers.state_width);
   for (int j = 0; j < W; ++j) {
-    walker.optimizer.set(j, static_cast<T>(walkers.optimizer_state[k * W + j]));
+    const auto u = static_cast<std::size_t>(j);
+    walker.optimizer.set(j,
+                         u < width ? static_cast<T>(walkers.optimizer_state[k * width + u]) : T(0));
   }
   return walker;
 }
@@ -90,9 +96,13 @@ void store_walker(const WalkerState<T, D, R>& walker, WalkerArrays& walkers, std
   walkers.y_freeze[k] = static_cast<double>(walker.y_freeze);
   walkers.basin[k] = walker.basin;
   walkers.crossings[k] = walker.crossings;
+  // The run's width only (see load_walker): the components beyond it stay 0 in every update.
   constexpr int W = OptimizerState<T, D, R>::width;
+  const auto width = static_cast<std::size_t>(walkers.state_width);
   for (int j = 0; j < W; ++j) {
-    walkers.optimizer_state[k * W + j] = static_cast<double>(walker.optimizer.get(j));
+    const auto u = static_cast<std::size_t>(j);
+    if (u < width)
+      walkers.optimizer_state[k * width + u] = static_cast<double>(walker.optimizer.get(j));
   }
 }
 

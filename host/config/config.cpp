@@ -640,25 +640,8 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
         "\"ffs\"; allowed: \"gaussian\"",
         source, to_string(plan.noise_distribution)));
   }
-  // The FFS trial states (ffs_driver.cpp, cuda/ffs_cuda.cpp) hold positions and the walker
-  // counters only, and the stages run plain SGD: an optimizer's state and a schedule's step index
-  // would need carrying through every stored state.
-  if (plan.optimizer != OptimizerKind::sgd) {
-    throw ConfigError(fmt::format(
-        "{}: key 'dynamics.optimizer': \"{}\" is not supported with rare_event.method = "
-        "\"ffs\"; allowed: \"sgd\"",
-        source, to_string(plan.optimizer)));
-  }
-  for (const Variant& variant : plan.variants) {
-    if (variant.scheduled()) {
-      throw ConfigError(fmt::format(
-          "{}: key 'dynamics.{}': a schedule is not supported with rare_event.method = \"ffs\"; "
-          "allowed: kind = \"constant\" without warmup_steps (or no table)",
-          source,
-          variant.learning_rate_schedule.is_constant() ? "noise_schedule"
-                                                       : "learning_rate_schedule"));
-    }
-  }
+  // Every optimizer and schedule is supported: the trial states carry the optimizer state and
+  // the walker's step index (include/sgdwalk/ffs.hpp).
   WalkerArrays starts;
   starts.resize(static_cast<std::int64_t>(plan.initial_positions.size()), plan.dim, 0);
   for (std::size_t i = 0; i < plan.initial_positions.size(); ++i) {

@@ -19,7 +19,10 @@ namespace sgdwalk {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr int kCheckpointVersion = 1;
+/// Version 2 added the optimizer state of the stored states ("state_width", "optimizer_state");
+/// version 1 (plain SGD only: no optimizer state) is still read.
+constexpr int kCheckpointVersion = 2;
+constexpr int kOldestCheckpointVersion = 1;
 
 /// Copies state i of `source` to slot j of `target` through WalkerArrays::copy_from (so every
 /// field a walker state has is copied, whatever fields it grows).
@@ -32,11 +35,11 @@ void copy_state(const WalkerArrays& source, std::int64_t i, WalkerArrays& target
 }
 
 /// Grows `states` by one slot (amortised) and returns its index.
-std::int64_t append_slot(FfsInterfaceStates& store, std::int64_t& used, int dim) {
+std::int64_t append_slot(FfsInterfaceStates& store, std::int64_t& used, int dim, int width) {
   if (used == store.states.size()) {
     const std::int64_t capacity = std::max<std::int64_t>(64, 2 * used);
     WalkerArrays grown;
-    grown.resize(capacity, dim, 0);
+    grown.resize(capacity, dim, 0, width);
     grown.copy_from(store.states, 0, used);
     store.states = std::move(grown);
   }
@@ -44,9 +47,9 @@ std::int64_t append_slot(FfsInterfaceStates& store, std::int64_t& used, int dim)
 }
 
 /// Shrinks the arrays to the `used` slots.
-void shrink(FfsInterfaceStates& store, std::int64_t used, int dim) {
+void shrink(FfsInterfaceStates& store, std::int64_t used, int dim, int width) {
   WalkerArrays exact;
-  exact.resize(used, dim, 0);
+  exact.resize(used, dim, 0, width);
   exact.copy_from(store.states, 0, used);
   store.states = std::move(exact);
 }
@@ -73,7 +76,11 @@ struct ReplicaState {
 
 nlohmann::json states_json(const FfsInterfaceStates& s) {
   const WalkerArrays& w = s.states;
+  // Doubles are written with the shortest round-trip digits (nlohmann::json): the optimizer state
+  // comes back with the same bits, as the positions do.
   return nlohmann::json{{"dim", w.dim},
+                        {"state_width", w.state_width},
+                        {"optimizer_state", w.optimizer_state},
                         {"position", w.position},
                         {"y_freeze", w.y_freeze},
                         {"freeze_step", w.freeze_step},
@@ -85,10 +92,19 @@ nlohmann::json states_json(const FfsInterfaceStates& s) {
                         {"ancestor", s.ancestor}};
 }
 
-FfsInterfaceStates states_from_json(const nlohmann::json& j) {
+/// The stored states of a checkpoint of `version`; `state_width` is the plan's (version 1 has no
+/// optimizer state: it was written by plain SGD runs, whose width is 0).
+FfsInterfaceStates states_from_json(const nlohmann::json& j, int version, int state_width) {
   FfsInterfaceStates s;
   const auto n = static_cast<std::int64_t>(j.at("basin").size());
-  s.states.resize(n, j.at("dim").get<int>(), 0);
+  const int width = version >= 2 ? j.at("state_width").get<int>() : 0;
+  if (width != state_width) {
+    throw std::runtime_error(
+        fmt::format("its states carry {} optimizer state numbers each, the config's optimizer {}",
+                    width, state_width));
+  }
+  s.states.resize(n, j.at("dim").get<int>(), 0, width);
+  if (version >= 2) s.states.optimizer_state = j.at("optimizer_state").get<std::vector<double>>();
   s.states.position = j.at("position").get<std::vector<double>>();
   s.states.y_freeze = j.at("y_freeze").get<std::vector<double>>();
   s.states.freeze_step = j.at("freeze_step").get<std::vector<std::int64_t>>();
@@ -99,6 +115,7 @@ FfsInterfaceStates states_from_json(const nlohmann::json& j) {
   s.path_step = j.at("path_step").get<std::vector<std::int64_t>>();
   s.ancestor = j.at("ancestor").get<std::vector<std::int64_t>>();
   if (s.states.position.size() != static_cast<std::size_t>(n * s.states.dim) ||
+      s.states.optimizer_state.size() != static_cast<std::size_t>(n * width) ||
       s.path_step.size() != static_cast<std::size_t>(n) ||
       s.ancestor.size() != static_cast<std::size_t>(n)) {
     throw std::runtime_error("inconsistent state arrays");
@@ -202,10 +219,14 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
     j = nlohmann::json::parse(in);
     if (j.at("format") != "sgdwalk-ffs-checkpoint")
       throw std::runtime_error("not an FFS checkpoint");
-    if (j.at("version") != kCheckpointVersion) {
-      throw std::runtime_error(fmt::format("format version {} (this build reads version {})",
-                                           j.at("version").dump(), kCheckpointVersion));
+    const auto& version_json = j.at("version");
+    if (!version_json.is_number_integer() || version_json.get<int>() < kOldestCheckpointVersion ||
+        version_json.get<int>() > kCheckpointVersion) {
+      throw std::runtime_error(fmt::format("format version {} (this build reads versions {} to {})",
+                                           version_json.dump(), kOldestCheckpointVersion,
+                                           kCheckpointVersion));
     }
+    const int version = version_json.get<int>();
     if (j.at("config") != plan.resolved_config)
       throw std::runtime_error("it was written for another config");
     replica = j.at("replica");
@@ -219,7 +240,8 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
       for (const auto& r : variants[v].at("replicas"))
         result.variants[v].replicas.push_back(replica_from_json(r));
       if (!variants[v].at("states").is_null())
-        state.current[v] = states_from_json(variants[v].at("states"));
+        state.current[v] =
+            states_from_json(variants[v].at("states"), version, plan.optimizer_state_width());
     }
   } catch (const std::exception& error) {
     throw std::runtime_error(
@@ -248,7 +270,7 @@ void run_flux_stage(const RunPlan& plan, Backend& backend, int replica,
     b.lambda_b = plan.ffs.automatic() ? plan.ffs.lambda_b : ifs.back();
     batch.bounds.push_back(b);
   }
-  batch.resize(variants, walkers, plan.dim);
+  batch.resize(variants, walkers, plan.dim, plan.optimizer_state_width());
   initialize_ffs_flux(plan, batch);
   // Crossing records (walker, step, slot in `pool`), sorted at the end: the stored order is then
   // (walker, step), whatever the calls' segmentation.
@@ -270,7 +292,8 @@ void run_flux_stage(const RunPlan& plan, Backend& backend, int replica,
       const auto vk = static_cast<std::size_t>(v);
       for (std::int32_t c = 0; c < batch.stored_count[k]; ++c) {
         const std::int64_t from = i * batch.capacity + c;
-        const std::int64_t slot = append_slot(pool[vk], used[vk], plan.dim);
+        const std::int64_t slot =
+            append_slot(pool[vk], used[vk], plan.dim, plan.optimizer_state_width());
         copy_state(batch.stored, from, pool[vk].states, slot);
         records[vk].push_back(
             {i % walkers, batch.stored_step[static_cast<std::size_t>(from)], slot});
@@ -304,7 +327,8 @@ void run_flux_stage(const RunPlan& plan, Backend& backend, int replica,
       return a.walker != b.walker ? a.walker < b.walker : a.step < b.step;
     });
     FfsInterfaceStates out;
-    out.states.resize(static_cast<std::int64_t>(rec.size()), plan.dim, 0);
+    out.states.resize(static_cast<std::int64_t>(rec.size()), plan.dim, 0,
+                      plan.optimizer_state_width());
     for (std::size_t c = 0; c < rec.size(); ++c) {
       copy_state(pool[vk].states, rec[c].slot, out.states, static_cast<std::int64_t>(c));
       out.path_step.push_back(rec[c].step);
@@ -323,7 +347,7 @@ void prepare_trials(const RunPlan& plan, int replica, int stage_key, std::int64_
   batch.replica = replica;
   batch.stage = stage_key;
   batch.max_steps = plan.ffs.max_trial_steps;
-  batch.resize(variants, trials, plan.dim);
+  batch.resize(variants, trials, plan.dim, plan.optimizer_state_width());
   batch.active = active;
   chosen.assign(static_cast<std::size_t>(variants * trials), -1);
   for (std::int64_t v = 0; v < variants; ++v) {
@@ -501,7 +525,8 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
           switch (static_cast<ffs::TrialOutcome>(batch.outcome[k])) {
             case ffs::TrialOutcome::reached: {
               ++st.reached;
-              const std::int64_t slot = append_slot(next, used, plan.dim);
+              const std::int64_t slot =
+                  append_slot(next, used, plan.dim, plan.optimizer_state_width());
               copy_state(batch.states, i, next.states, slot);
               next.path_step.push_back(batch.path_step[k]);
               next.ancestor.push_back(from_store.ancestor[static_cast<std::size_t>(chosen[k])]);
@@ -518,7 +543,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
               break;
           }
         }
-        shrink(next, used, plan.dim);
+        shrink(next, used, plan.dim, plan.optimizer_state_width());
         count_ancestors(next.ancestor, st);
         // Jump-overs at the interface the trials started from: its states already beyond λ_s.
         if (s == 1) {
@@ -674,6 +699,8 @@ nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {
                         {"replicas", reps}});
   }
   return nlohmann::json{{"method", "ffs"},
+                        {"optimizer", to_string(plan.optimizer)},
+                        {"optimizer_state_width", plan.optimizer_state_width()},
                         {"order_parameter", plan.ffs.order_name},
                         {"lambda_A", plan.ffs.lambda_a},
                         {"time_unit", "t = learning_rate * steps"},
@@ -686,6 +713,8 @@ void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file
   // netCDF-4 layout (as the rest of results.h5): every axis a named dimension of its group.
   file.group("/rare_events");
   file.attribute("/rare_events", "method", "ffs");
+  // The optimizer whose walker state (position, optimizer state, step) the trials carried.
+  file.attribute("/rare_events", "optimizer", to_string(plan.optimizer));
   file.attribute("/rare_events", "order_parameter", plan.ffs.order_name);
   file.attribute("/rare_events", "lambda_A", plan.ffs.lambda_a);
   const std::size_t nv = result.variants.size();

@@ -2,11 +2,11 @@
 
 namespace sgdwalk {
 
-void FfsFluxBatch::resize(std::int64_t variants, std::int64_t walkers, int dim) {
+void FfsFluxBatch::resize(std::int64_t variants, std::int64_t walkers, int dim, int state_width) {
   walkers_per_variant = walkers;
   const std::int64_t n = variants * walkers;
   const auto size = static_cast<std::size_t>(n);
-  this->walkers.resize(n, dim, 0);
+  this->walkers.resize(n, dim, 0, state_width);
   step.assign(size, 0);
   exposure.assign(size, 0);
   crossings.assign(size, 0);
@@ -15,15 +15,15 @@ void FfsFluxBatch::resize(std::int64_t variants, std::int64_t walkers, int dim) 
   from_a.assign(size, 0);
   in_b.assign(size, 0);
   stored_count.assign(size, 0);
-  stored.resize(n * capacity, dim, 0);
+  stored.resize(n * capacity, dim, 0, state_width);
   stored_step.assign(size * static_cast<std::size_t>(capacity), 0);
 }
 
-void FfsTrialBatch::resize(std::int64_t variants, std::int64_t trials, int dim) {
+void FfsTrialBatch::resize(std::int64_t variants, std::int64_t trials, int dim, int state_width) {
   trials_per_variant = trials;
   const std::int64_t n = variants * trials;
   const auto size = static_cast<std::size_t>(n);
-  states.resize(n, dim, 0);
+  states.resize(n, dim, 0, state_width);
   path_step.assign(size, 0);
   steps.assign(size, 0);
   max_lambda.assign(size, 0);
@@ -60,7 +60,8 @@ void initialize_ffs_flux(const RunPlan& plan, FfsFluxBatch& batch) {
           plan.initial_positions[static_cast<std::size_t>(w) % plan.initial_positions.size()];
       Vec<T, D> position;
       for (int d = 0; d < D; ++d) position[d] = static_cast<T>(start[static_cast<std::size_t>(d)]);
-      const auto f = ffs::initial_flux_walker(
+      // UpdateRule::any: a fresh optimizer state (0) of every width is stored.
+      const auto f = ffs::initial_flux_walker<UpdateRule::any>(
           run.landscapes[static_cast<std::size_t>(variant)], order,
           make_stage_bounds<T>(batch.bounds[static_cast<std::size_t>(variant)]), position);
       store_flux_walker(f, batch, i);

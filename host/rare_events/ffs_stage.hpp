@@ -1,7 +1,9 @@
 // The arrays of one FFS stage, for all variants at once: what the driver hands a backend
 // (Backend::run_ffs_flux / run_ffs_trials) and what comes back. Walker states travel in
-// WalkerArrays (the brute-force runs' layout, positions as double), so a trial carries exactly the
-// state a walker has, and grows with it.
+// WalkerArrays (the brute-force runs' layout, positions and optimizer state as double, the
+// optimizer state of the run's width: RunPlan::optimizer_state_width), so a trial carries exactly
+// the state a walker has, and grows with it. The walker's step index travels beside it (step,
+// stored_step, path_step): the trackers and the step constants (schedules) are indexed by it.
 #pragma once
 
 #include <cstdint>
@@ -33,8 +35,9 @@ struct FfsFluxBatch {
   std::vector<std::int64_t> stored_step;
 
   std::int64_t size() const { return walkers.size(); }
-  /// Room for `variants` × `walkers` flux walkers of dimension `dim`.
-  void resize(std::int64_t variants, std::int64_t walkers, int dim);
+  /// Room for `variants` × `walkers` flux walkers of dimension `dim` with `state_width` optimizer
+  /// state numbers each (0 for SGD).
+  void resize(std::int64_t variants, std::int64_t walkers, int dim, int state_width = 0);
 };
 
 /// One trial stage of every variant: trial [variant · trials + j] starts from `states[...]`
@@ -54,7 +57,8 @@ struct FfsTrialBatch {
   std::vector<std::uint8_t> jumped;     ///< out
 
   std::int64_t size() const { return states.size(); }
-  void resize(std::int64_t variants, std::int64_t trials, int dim);
+  /// Room for `variants` × `trials` trials (see FfsFluxBatch::resize).
+  void resize(std::int64_t variants, std::int64_t trials, int dim, int state_width = 0);
 };
 
 }  // namespace sgdwalk

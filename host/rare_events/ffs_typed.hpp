@@ -27,11 +27,11 @@ ffs::StageBounds<T> make_stage_bounds(const FfsBounds& b) {
                              static_cast<T>(b.lambda_b)};
 }
 
-template <class T, int D>
-ffs::FluxWalker<T, D> load_flux_walker(const FfsFluxBatch& batch, std::int64_t i) {
-  ffs::FluxWalker<T, D> f{};
+template <class T, int D, UpdateRule R = UpdateRule::sgd>
+ffs::FluxWalker<T, D, R> load_flux_walker(const FfsFluxBatch& batch, std::int64_t i) {
+  ffs::FluxWalker<T, D, R> f{};
   const auto k = static_cast<std::size_t>(i);
-  f.walker = load_walker<T, D>(batch.walkers, i);
+  f.walker = load_walker<T, D, R>(batch.walkers, i);
   f.step = batch.step[k];
   f.from_a = batch.from_a[k] != 0;
   f.in_b = batch.in_b[k] != 0;
@@ -42,8 +42,8 @@ ffs::FluxWalker<T, D> load_flux_walker(const FfsFluxBatch& batch, std::int64_t i
   return f;
 }
 
-template <class T, int D>
-void store_flux_walker(const ffs::FluxWalker<T, D>& f, FfsFluxBatch& batch, std::int64_t i) {
+template <class T, int D, UpdateRule R>
+void store_flux_walker(const ffs::FluxWalker<T, D, R>& f, FfsFluxBatch& batch, std::int64_t i) {
   const auto k = static_cast<std::size_t>(i);
   store_walker(f.walker, batch.walkers, i);
   batch.step[k] = f.step;
@@ -55,18 +55,19 @@ void store_flux_walker(const ffs::FluxWalker<T, D>& f, FfsFluxBatch& batch, std:
   batch.nonfinite[k] = f.nonfinite;
 }
 
-/// A trial at its start: the stored state, its step counter, no updates yet.
-template <class T, int D>
-ffs::Trial<T, D> load_trial(const FfsTrialBatch& batch, std::int64_t i) {
-  ffs::Trial<T, D> t{};
-  t.walker = load_walker<T, D>(batch.states, i);
+/// A trial at its start: the stored state (optimizer state included), its step counter, no
+/// updates yet.
+template <class T, int D, UpdateRule R = UpdateRule::sgd>
+ffs::Trial<T, D, R> load_trial(const FfsTrialBatch& batch, std::int64_t i) {
+  ffs::Trial<T, D, R> t{};
+  t.walker = load_walker<T, D, R>(batch.states, i);
   t.path_step = batch.path_step[static_cast<std::size_t>(i)];
   t.steps = 0;
   return t;
 }
 
-template <class T, int D>
-void store_trial(const ffs::Trial<T, D>& t, FfsTrialBatch& batch, std::int64_t i) {
+template <class T, int D, UpdateRule R>
+void store_trial(const ffs::Trial<T, D, R>& t, FfsTrialBatch& batch, std::int64_t i) {
   const auto k = static_cast<std::size_t>(i);
   store_walker(t.walker, batch.states, i);
   batch.path_step[k] = t.path_step;

@@ -8,8 +8,13 @@
 //   stage i ≥ 1: trials start from states stored at λ_{i−1} and run until they reach λ_i (success,
 //     the state is stored for the next stage) or fall back into A;
 //   k_AB = Φ · Π_i P(λ_i | λ_{i−1}).
-// A trial carries the full WalkerState (position, trackers and whatever state the update carries),
-// so a trial continues the walker exactly as the brute-force update would.
+// A trial carries the full WalkerState (position, trackers and the optimizer's state: velocity,
+// moments) and the walker's real step index, so a trial continues the walker exactly as the
+// brute-force update would: update k of the walker (k = its step index + 1) uses the optimizer
+// state it stored and step k's constants (a learning-rate or noise schedule, Adam's bias
+// correction: step_params_at(schedule, k), the normal run's bits; see StepConstants).
+// The update rule R is a template parameter (UpdateRule::sgd for plain SGD, UpdateRule::any for
+// every optimizer, chosen at run time from the constants; both backends run the same code).
 //
 // RANDOMNESS LAYOUT (counter-based Philox, key = the run's seed; see philox.hpp and normal.hpp).
 // The 128-bit Philox counter is (block: 64 bits, subsequence: 64 bits). Brute-force walkers use
@@ -38,6 +43,15 @@
 #include "sgdwalk/walker.hpp"
 
 namespace sgdwalk::ffs {
+
+/// The update rule the CPU backend's FFS stages compile for an optimizer: plain SGD's own code, or
+/// UpdateRule::any (the run-time choice among the rules, with each rule's operations and bits) for
+/// every other optimizer, so that FFS adds one instance per (precision, landscape, noise) for all
+/// optimizers. The CUDA FFS kernels run UpdateRule::any for every optimizer, SGD included (its
+/// SGD branch is sgd_update: the same bits), which keeps their instance count that of plain SGD.
+inline constexpr UpdateRule cpu_update_rule(OptimizerKind kind) {
+  return kind == OptimizerKind::sgd ? UpdateRule::sgd : UpdateRule::any;
+}
 
 /// Last local block: the choice words (see the layout above); normals use the blocks below it.
 inline constexpr std::uint64_t kChoiceBlock = (std::uint64_t{1} << 48) - 1;
@@ -187,6 +201,31 @@ struct StreamNormals {
   }
 };
 
+/// The update constants of a flux walker's or trial's steps: the variant's constant StepParams,
+/// or, for variants whose constants change from step to step (StepSchedule::per_step: a schedule
+/// or Adam's bias correction), the schedule evaluated at the walker's real step with
+/// step_params_at, as the normal run evaluates it (the same bits on every backend).
+template <class T>
+struct StepConstants {
+  StepParams<T> constant;                  ///< every step's constants when schedule is null
+  const StepSchedule* schedule = nullptr;  ///< non-null: step k's constants are computed
+
+  /// The constants of update `step` (the walker's step index after the update, >= 1).
+  SGDWALK_FN StepParams<T> at(std::int64_t step) const {
+    return schedule != nullptr ? step_params_at<T>(*schedule, step) : constant;
+  }
+};
+
+/// The constants of a variant: its step-1 StepParams and, when they vary, its schedule.
+template <class T>
+SGDWALK_FN StepConstants<T> make_step_constants(const StepParams<T>& params,
+                                                const StepSchedule& schedule) {
+  StepConstants<T> c;
+  c.constant = params;
+  c.schedule = schedule.per_step ? &schedule : nullptr;
+  return c;
+}
+
 /// How a trial ended.
 enum class TrialOutcome : std::uint8_t {
   running = 0,
@@ -198,10 +237,11 @@ enum class TrialOutcome : std::uint8_t {
 
 /// One trial: the walker state it carries and its bookkeeping. `path_step` is the walker's step
 /// counter (flux-stage step + the steps of every trial on its path): the trackers of WalkerState
-/// are indexed by it; the normals are indexed by the trial's own update count `steps`.
-template <class T, int D>
+/// and the step constants (schedules) are indexed by it; the normals are indexed by the trial's
+/// own update count `steps`.
+template <class T, int D, UpdateRule R = UpdateRule::sgd>
 struct Trial {
-  WalkerState<T, D> walker;
+  WalkerState<T, D, R> walker;
   std::int64_t path_step;
   std::int64_t steps;  ///< updates made in this trial
   T max_lambda;        ///< the largest λ seen (pilot trials place interfaces with it)
@@ -212,10 +252,11 @@ struct Trial {
 /// Advances a trial until it reaches lambda_to, falls back into A, stops being finite, or has made
 /// max_steps updates. A start state already at or beyond lambda_to succeeds with 0 updates (its
 /// jump was counted where it was stored).
-template <NoiseKind Noise, class Landscape, class T, int D>
-SGDWALK_FN void run_trial(const Landscape& landscape, const StepParams<T>& params,
+template <NoiseKind Noise, UpdateRule R, class Landscape, class T, int D>
+SGDWALK_FN void run_trial(const Landscape& landscape, const StepConstants<T>& constants,
                           const OrderParameter<T>& order, const StageBounds<T>& bounds,
-                          StreamNormals<T>& normals, std::int64_t max_steps, Trial<T, D>& trial) {
+                          StreamNormals<T>& normals, std::int64_t max_steps,
+                          Trial<T, D, R>& trial) {
   const PassageTarget<T> no_target{};
   T lambda = order(landscape, trial.walker.position);
   trial.max_lambda = lambda;
@@ -229,7 +270,8 @@ SGDWALK_FN void run_trial(const Landscape& landscape, const StepParams<T>& param
     const std::int64_t k = trial.steps + 1;
     const Vec<T, D> z = normals.template update<D>(k);
     const T before = lambda;
-    advance_walker<Noise>(landscape, params, no_target, z, trial.path_step + 1, trial.walker);
+    const std::int64_t step = trial.path_step + 1;
+    advance_walker<Noise, R>(landscape, constants.at(step), no_target, z, step, trial.walker);
     trial.steps = k;
     trial.path_step += 1;
     if (trial.walker.nonfinite_step >= 0) {
@@ -252,9 +294,9 @@ SGDWALK_FN void run_trial(const Landscape& landscape, const StepParams<T>& param
 }
 
 /// A flux-stage walker: the walker and where it last was.
-template <class T, int D>
+template <class T, int D, UpdateRule R = UpdateRule::sgd>
 struct FluxWalker {
-  WalkerState<T, D> walker;
+  WalkerState<T, D, R> walker;
   std::int64_t step;       ///< steps made (the walker's step counter)
   bool from_a;             ///< visited A since its last counted crossing of λ_0
   bool in_b;               ///< reached B since its last visit to A (its steps are not exposure)
@@ -264,14 +306,14 @@ struct FluxWalker {
   std::int64_t nonfinite;  ///< 1 once the walker left the finite numbers (it stops counting)
 };
 
-/// The state of a flux walker at step 0.
-template <class Landscape, class T, int D>
-SGDWALK_FN FluxWalker<T, D> initial_flux_walker(const Landscape& landscape,
-                                                const OrderParameter<T>& order,
-                                                const StageBounds<T>& bounds,
-                                                const Vec<T, D>& position) {
-  FluxWalker<T, D> f{};
-  f.walker = initial_walker(landscape, PassageTarget<T>{}, position);
+/// The state of a flux walker at step 0 (a fresh optimizer state: every component 0).
+template <UpdateRule R = UpdateRule::sgd, class Landscape, class T, int D>
+SGDWALK_FN FluxWalker<T, D, R> initial_flux_walker(const Landscape& landscape,
+                                                   const OrderParameter<T>& order,
+                                                   const StageBounds<T>& bounds,
+                                                   const Vec<T, D>& position) {
+  FluxWalker<T, D, R> f{};
+  f.walker = initial_walker<R>(landscape, PassageTarget<T>{}, position);
   const T lambda = order(landscape, position);
   f.step = 0;
   f.from_a = lambda < bounds.lambda_a;
@@ -282,14 +324,14 @@ SGDWALK_FN FluxWalker<T, D> initial_flux_walker(const Landscape& landscape,
 /// One flux-stage update. Updates with step ≤ `equilibration` are made but not counted (no
 /// exposure, no crossings). Returns true when this update is a counted crossing of λ_0: the caller
 /// stores the walker's state as an interface-0 state.
-template <NoiseKind Noise, class Landscape, class T, int D>
-SGDWALK_FN bool flux_update(const Landscape& landscape, const StepParams<T>& params,
+template <NoiseKind Noise, UpdateRule R, class Landscape, class T, int D>
+SGDWALK_FN bool flux_update(const Landscape& landscape, const StepConstants<T>& constants,
                             const OrderParameter<T>& order, const StageBounds<T>& bounds,
                             StreamNormals<T>& normals, std::int64_t equilibration,
-                            FluxWalker<T, D>& f) {
+                            FluxWalker<T, D, R>& f) {
   const std::int64_t k = f.step + 1;
   const Vec<T, D> z = normals.template update<D>(k);
-  advance_walker<Noise>(landscape, params, PassageTarget<T>{}, z, k, f.walker);
+  advance_walker<Noise, R>(landscape, constants.at(k), PassageTarget<T>{}, z, k, f.walker);
   f.step = k;
   const bool counting = (k > equilibration) & (f.nonfinite == 0);
   f.exposure += (counting & !f.in_b) ? 1 : 0;
