@@ -34,7 +34,7 @@ enum class OptimizerKind : std::int32_t { sgd, momentum, nesterov, adam, rmsprop
 /// rule, with the same operations and so the same bits as the rule's own code).
 enum class UpdateRule : std::int32_t { sgd, momentum, adaptive, any };
 
-inline constexpr UpdateRule update_rule(OptimizerKind kind) {
+SGDWALK_HD inline constexpr UpdateRule update_rule(OptimizerKind kind) {
   return kind == OptimizerKind::sgd ? UpdateRule::sgd
          : kind == OptimizerKind::momentum || kind == OptimizerKind::nesterov
              ? UpdateRule::momentum
