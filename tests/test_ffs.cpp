@@ -814,9 +814,9 @@ TEST_P(FfsBackends, OptimizersAndSchedulesGiveTheCpuBackendsBits) {
   auto cpu = make_cpu_backend(1);
   for (const OptimizerCase& c : optimizer_cases()) {
     for (const char* precision : {"double", "float"}) {
-      std::string text = with_dynamics(
-          double_well_config(10, 0.01, 200, 2, "[sweep]\nlearning_rate = [0.01, 0.012]\n"), c.lines,
-          c.tables);
+      std::string text = small_config(c);
+      text.replace(text.find("[rare_event]"), 12,
+                   "[sweep]\nlearning_rate = [0.01, 0.012]\n[rare_event]");
       text.replace(text.find("seed = 11"), 9,
                    fmt::format("seed = 11\nprecision = \"{}\"", precision));
       const RunPlan plan = load_config_text(text, "<test>");
