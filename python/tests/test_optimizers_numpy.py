@@ -12,27 +12,19 @@ Needs the sgdwalk CLI: $SGDWALK_CLI, or build*/sgdwalk in the repository; skippe
 """
 
 import csv
-import glob
 import math
 import os
 import subprocess
+import sys
 import tempfile
 import unittest
 from fractions import Fraction
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def find_cli():
-    cli = os.environ.get("SGDWALK_CLI")
-    if cli and os.path.exists(cli):
-        return cli
-    for candidate in sorted(glob.glob(os.path.join(ROOT, "build*", "sgdwalk"))):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
+# The CLI is found as the other tests find it (SGDWALK_CLI, else build*/sgdwalk).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_plot import find_cli  # noqa: E402
 
 
 def round_to(value, dtype):

@@ -16,7 +16,6 @@ Needs the sgdwalk CLI: $SGDWALK_CLI, or build*/sgdwalk in the repository; skippe
 """
 
 import argparse
-import glob
 import os
 import subprocess
 import sys
@@ -25,7 +24,10 @@ import unittest
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# The CLI is found as the other tests find it (SGDWALK_CLI, else build*/sgdwalk).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_plot import find_cli  # noqa: E402
+
 WALKERS = 20000
 ETAS = [0.04, 0.03, 0.022, 0.016]
 PLATEAU = 600
@@ -52,16 +54,6 @@ positions = [[{start}]]
 sample_every = {every}
 {tail}
 """
-
-
-def find_cli():
-    cli = os.environ.get("SGDWALK_CLI")
-    if cli and os.path.exists(cli):
-        return cli
-    for candidate in sorted(glob.glob(os.path.join(ROOT, "build*", "sgdwalk"))):
-        if os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def run(cli, directory, name, **values):
