@@ -384,23 +384,29 @@ TEST(PortableMath, SincosTurnDouble) {
   EXPECT_LE(m[1].err, 1e-15L);
 }
 
+// The word grid is symmetric: w and ~w are mirror angles (a and 2 pi - a), w and w + 2^31 are
+// opposite, w + 2^30 is a quarter turn on. A float sincos of the turn must make these exact.
+template <class SinCos>
+void check_turn_symmetries(SinCos sincos, std::uint32_t w) {
+  float s, c, s2, c2, s3, c3, s4, c4;
+  sincos(w, s, c);
+  sincos(~w, s2, c2);
+  sincos(w + 0x80000000u, s3, c3);
+  sincos(w + 0x40000000u, s4, c4);
+  ASSERT_EQ(s2, -s);
+  ASSERT_EQ(c2, c);
+  ASSERT_EQ(s3, -s);
+  ASSERT_EQ(c3, -c);
+  ASSERT_EQ(s4, c);
+  ASSERT_EQ(c4, -s);
+}
+
 TEST(PortableMath, SincosTurnSymmetries) {
-  // The word grid is symmetric: w and ~w are mirror angles (a and 2 pi - a), w and w + 2^31 are
-  // opposite, w + 2^30 is a quarter turn on. The reduction must make these exact.
   std::mt19937 rng(10);
   for (int i = 0; i < 100000; ++i) {
-    const std::uint32_t w = static_cast<std::uint32_t>(rng());
-    float s, c, s2, c2, s3, c3, s4, c4;
-    pm::sincos_turn(w, s, c);
-    pm::sincos_turn(~w, s2, c2);
-    pm::sincos_turn(w + 0x80000000u, s3, c3);
-    pm::sincos_turn(w + 0x40000000u, s4, c4);
-    ASSERT_EQ(s2, -s);
-    ASSERT_EQ(c2, c);
-    ASSERT_EQ(s3, -s);
-    ASSERT_EQ(c3, -c);
-    ASSERT_EQ(s4, c);
-    ASSERT_EQ(c4, -s);
+    ASSERT_NO_FATAL_FAILURE(
+        check_turn_symmetries([](std::uint32_t w, float& s, float& c) { pm::sincos_turn(w, s, c); },
+                              static_cast<std::uint32_t>(rng())));
   }
 }
 
@@ -471,17 +477,8 @@ TEST(PortableMath, SincosTurnLeanSymmetriesAndDouble) {
   std::mt19937 rng(15);
   for (int i = 0; i < 100000; ++i) {
     const std::uint32_t w = static_cast<std::uint32_t>(rng());
-    float s, c, s2, c2, s3, c3, s4, c4;
-    pm::sincos_turn_lean(w, s, c);
-    pm::sincos_turn_lean(~w, s2, c2);
-    pm::sincos_turn_lean(w + 0x80000000u, s3, c3);
-    pm::sincos_turn_lean(w + 0x40000000u, s4, c4);
-    ASSERT_EQ(s2, -s);
-    ASSERT_EQ(c2, c);
-    ASSERT_EQ(s3, -s);
-    ASSERT_EQ(c3, -c);
-    ASSERT_EQ(s4, c);
-    ASSERT_EQ(c4, -s);
+    ASSERT_NO_FATAL_FAILURE(check_turn_symmetries(
+        [](std::uint32_t v, float& s, float& c) { pm::sincos_turn_lean(v, s, c); }, w));
     double ds, dc, es, ec;  // double: the accurate sincos_turn, bit for bit
     pm::sincos_turn_lean(w, ds, dc);
     pm::sincos_turn(w, es, ec);
