@@ -23,6 +23,13 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 /// version 1 (plain SGD only: no optimizer state) is still read.
 constexpr int kCheckpointVersion = 2;
 constexpr int kOldestCheckpointVersion = 1;
+/// Below this effective number of ancestors a stage is warned about.
+constexpr double kFewAncestors = 10;
+/// A stage whose stored states lie beyond the next interface more often than this is warned about.
+constexpr double kJumpOverFraction = 0.25;
+/// A variant whose largest replica estimate exceeds this / R of the replicas' sum is warned about
+/// (heavy tail): ~1.5/R for a spread of 30 %.
+constexpr double kHeavyTailShare = 3;
 
 /// Copies state i of `source` to slot j of `target` through WalkerArrays::copy_from (so every
 /// field a walker state has is copied, whatever fields it grows).
@@ -64,6 +71,20 @@ void count_ancestors(const std::vector<std::int64_t>& ancestors, FfsStageCounts&
   }
   stage.distinct_ancestors = static_cast<std::int64_t>(counts.size());
   stage.effective_ancestors = sum2 > 0 ? sum * sum / sum2 : 0;
+}
+
+/// The number of ancestor groups of `walkers` flux walkers (FfsReplica::flux_group_crossings).
+std::int64_t ancestor_groups(std::int64_t walkers) {
+  return std::min<std::int64_t>(walkers, kFfsAncestorGroups);
+}
+
+/// The ancestor group of every interface-0 state (they are stored in walker order).
+std::vector<std::int32_t> group_of_ancestors(const FfsReplica& rep) {
+  std::vector<std::int32_t> group;
+  for (std::size_t g = 0; g < rep.flux_group_crossings.size(); ++g)
+    group.insert(group.end(), static_cast<std::size_t>(rep.flux_group_crossings[g]),
+                 static_cast<std::int32_t>(g));
+  return group;
 }
 
 /// Where a replica stands: its stored states at the current interface, per variant.
@@ -137,6 +158,8 @@ nlohmann::json stage_json(const FfsStageCounts& s) {
                         {"pilot_walker_steps", s.pilot_walker_steps},
                         {"distinct_ancestors", s.distinct_ancestors},
                         {"effective_ancestors", s.effective_ancestors},
+                        {"group_trials", s.group_trials},
+                        {"group_reached", s.group_reached},
                         {"probability", s.probability()}};
 }
 
@@ -155,6 +178,9 @@ FfsStageCounts stage_from_json(const nlohmann::json& j) {
   s.pilot_walker_steps = j.at("pilot_walker_steps");
   s.distinct_ancestors = j.at("distinct_ancestors");
   s.effective_ancestors = j.at("effective_ancestors");
+  // Absent in checkpoints written before the jackknife (its error is then NaN).
+  s.group_trials = j.value("group_trials", std::vector<std::int64_t>{});
+  s.group_reached = j.value("group_reached", std::vector<std::int64_t>{});
   return s;
 }
 
@@ -167,6 +193,8 @@ nlohmann::json replica_json(const FfsReplica& r) {
                         {"flux_jumps", r.flux_jumps},
                         {"flux_nonfinite", r.flux_nonfinite},
                         {"flux_walker_steps", r.flux_walker_steps},
+                        {"flux_group_crossings", r.flux_group_crossings},
+                        {"flux_group_exposure_steps", r.flux_group_exposure},
                         {"complete", r.complete},
                         {"stages", stages}};
 }
@@ -179,6 +207,8 @@ FfsReplica replica_from_json(const nlohmann::json& j) {
   r.flux_jumps = j.at("flux_jumps");
   r.flux_nonfinite = j.at("flux_nonfinite");
   r.flux_walker_steps = j.at("flux_walker_steps");
+  r.flux_group_crossings = j.value("flux_group_crossings", std::vector<std::int64_t>{});
+  r.flux_group_exposure = j.value("flux_group_exposure_steps", std::vector<std::int64_t>{});
   r.complete = j.at("complete");
   for (const auto& s : j.at("stages")) r.stages.push_back(stage_from_json(s));
   return r;
@@ -315,8 +345,14 @@ void run_flux_stage(const RunPlan& plan, Backend& backend, int replica,
   for (std::int64_t v = 0; v < variants; ++v) {
     const auto vk = static_cast<std::size_t>(v);
     FfsReplica& rep = *reps[vk];
+    const std::int64_t groups = ancestor_groups(walkers);
+    rep.flux_group_crossings.assign(static_cast<std::size_t>(groups), 0);
+    rep.flux_group_exposure.assign(static_cast<std::size_t>(groups), 0);
     for (std::int64_t w = 0; w < walkers; ++w) {
       const auto k = static_cast<std::size_t>(v * walkers + w);
+      const auto g = static_cast<std::size_t>(w * groups / walkers);
+      rep.flux_group_crossings[g] += batch.crossings[k];
+      rep.flux_group_exposure[g] += batch.exposure[k];
       rep.flux_crossings += batch.crossings[k];
       rep.flux_exposure += batch.exposure[k];
       rep.flux_nonfinite += batch.nonfinite[k];
@@ -363,6 +399,110 @@ void prepare_trials(const RunPlan& plan, int replica, int stage_key, std::int64_
   }
 }
 
+/// The warnings of one variant's result (docs/RARE_EVENTS.md, "Errors" and "Jump-overs").
+std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec& spec) {
+  std::vector<std::string> warnings;
+  for (std::size_t ri = 0; ri < vr.replicas.size(); ++ri) {
+    const FfsReplica& rep = vr.replicas[ri];
+    if (rep.flux_crossings == 0) {
+      warnings.push_back(fmt::format(
+          "replica {}: no crossing of λ_0 in the flux stage: the rate is 0 here; use more "
+          "run.walkers or run.steps, or move lambda_0 closer to A",
+          ri));
+    } else if (rep.flux_crossings < 100) {
+      warnings.push_back(fmt::format(
+          "replica {}: only {} crossings of λ_0 in the flux stage: the flux is uncertain to "
+          "{:.0f} %",
+          ri, rep.flux_crossings, 100 / std::sqrt(static_cast<double>(rep.flux_crossings))));
+    }
+    // Few ancestors: one warning per replica, from the first stage below the threshold to the
+    // last (a collapse only deepens from stage to stage).
+    std::size_t first_few = rep.stages.size();
+    std::int64_t jump_stages = 0, worst_jumps = 0, worst_reached = 0;
+    double worst_fraction = 0;
+    std::size_t worst_stage = 0;
+    for (std::size_t s = 0; s < rep.stages.size(); ++s) {
+      const auto& st = rep.stages[s];
+      if (st.reached == 0) {
+        warnings.push_back(fmt::format(
+            "replica {}: no trial reached λ_{} = {}: the rate is 0 here; add interfaces "
+            "between {} and {}, or more trials",
+            ri, s + 1, st.lambda_to, st.lambda_from, st.lambda_to));
+      }
+      if (st.reached > 0 && st.effective_ancestors < kFewAncestors &&
+          first_few == rep.stages.size())
+        first_few = s;
+      if (st.timed_out > 0) {
+        warnings.push_back(fmt::format(
+            "replica {}: {} trial(s) of stage {} ran rare_event.max_trial_steps = {} updates "
+            "without an outcome (counted as failures)",
+            ri, st.timed_out, s + 1, spec.max_trial_steps));
+      }
+      // Jump-overs of the states stored at λ_{s+1} (already beyond λ_{s+2}).
+      const double fraction =
+          st.reached > 0 ? static_cast<double>(st.jumps) / static_cast<double>(st.reached) : 0.0;
+      if (fraction > kJumpOverFraction) ++jump_stages;
+      if (fraction > worst_fraction) {
+        worst_fraction = fraction;
+        worst_stage = s;
+        worst_jumps = st.jumps;
+        worst_reached = st.reached;
+      }
+    }
+    if (first_few < rep.stages.size()) {
+      const auto& a = rep.stages[first_few];
+      const auto& b = rep.stages.back();
+      warnings.push_back(fmt::format(
+          "replica {}: from λ_{} on, the states descend from few flux crossings ({} distinct, "
+          "effective number {:.1f}; at λ_{}: {}, {:.1f}): the AFtW error is optimistic and single "
+          "replicas are right-skewed; see rate_relative_error_jackknife and docs/RARE_EVENTS.md "
+          "(more trials per stage help; with momentum the velocity at the crossing decides)",
+          ri, first_few + 1, a.distinct_ancestors, a.effective_ancestors, rep.stages.size(),
+          b.distinct_ancestors, b.effective_ancestors));
+    }
+    const double flux_fraction =
+        rep.flux_crossings > 0
+            ? static_cast<double>(rep.flux_jumps) / static_cast<double>(rep.flux_crossings)
+            : 0.0;
+    if (jump_stages > 0 || flux_fraction > kJumpOverFraction) {
+      warnings.push_back(fmt::format(
+          "replica {}: at {} interface(s) more than {:.0f} % of the stored states already lie "
+          "beyond the next interface (most: λ_{}, {} of {}; λ_0: {} of {}): those interfaces are "
+          "closer than a step and do no work (no bias: see docs/RARE_EVENTS.md, \"Jump-overs\"); "
+          "space them wider than a step",
+          ri, jump_stages + (flux_fraction > kJumpOverFraction ? 1 : 0), 100 * kJumpOverFraction,
+          worst_stage + 1, worst_jumps, worst_reached, rep.flux_jumps, rep.flux_crossings));
+    }
+  }
+  // The variant's estimate: is its error trustworthy?
+  if (vr.rate_per_step > 0 && std::isfinite(vr.rate_relative_error_jackknife) &&
+      vr.rate_relative_error_jackknife > 2 * vr.rate_relative_error_aftw) {
+    warnings.push_back(fmt::format(
+        "the jackknife error over flux-walker groups ({:.0f} %) is more than twice the AFtW "
+        "error ({:.0f} %): states sharing ancestors (with momentum: the velocity at the "
+        "crossings) make the AFtW formula optimistic; use the jackknife or the replica error",
+        100 * vr.rate_relative_error_jackknife, 100 * vr.rate_relative_error_aftw));
+  }
+  const auto R = static_cast<double>(vr.replicas.size());
+  double sum = 0, largest = 0;
+  std::int64_t zero = 0;
+  for (const auto& rep : vr.replicas) {
+    const double k = rep.rate_per_step();
+    sum += k;
+    largest = std::max(largest, k);
+    zero += k > 0 ? 0 : 1;
+  }
+  if (vr.replicas.size() >= 4 && sum > 0 && (largest / sum > kHeavyTailShare / R || zero > 0)) {
+    warnings.push_back(fmt::format(
+        "one replica of {} carries {:.0f} % of the replica mean ({} replica(s) gave 0): the "
+        "estimates are heavy-tailed, so the mean of few replicas is typically below the rate "
+        "and its standard error too small; use more replicas and trials (docs/RARE_EVENTS.md, "
+        "\"Momentum\")",
+        vr.replicas.size(), 100 * largest / sum, zero));
+  }
+  return warnings;
+}
+
 }  // namespace
 
 double FfsReplica::flux() const {
@@ -386,6 +526,34 @@ double FfsReplica::relative_variance() const {
     v += (1 - p) / (p * static_cast<double>(s.trials));
   }
   return v;
+}
+
+double FfsReplica::relative_variance_jackknife() const {
+  const std::size_t groups = flux_group_crossings.size();
+  if (groups < 2 || flux_group_exposure.size() != groups) return std::nan("");
+  for (const auto& s : stages)
+    if (s.group_trials.size() != groups || s.group_reached.size() != groups) return std::nan("");
+  const double rate = rate_per_step();
+  if (!(rate > 0)) return kInf;
+  // The estimate without group g: its flux walkers' crossings and exposure, and every trial that
+  // descends from them, left out (a ratio estimator per stage, as the full one).
+  std::vector<double> without(groups);
+  for (std::size_t g = 0; g < groups; ++g) {
+    const auto exposure = static_cast<double>(flux_exposure - flux_group_exposure[g]);
+    double k = exposure > 0
+                   ? static_cast<double>(flux_crossings - flux_group_crossings[g]) / exposure
+                   : 0.0;
+    for (const auto& s : stages) {
+      const auto trials = static_cast<double>(s.trials - s.group_trials[g]);
+      k *= trials > 0 ? static_cast<double>(s.reached - s.group_reached[g]) / trials : 0.0;
+    }
+    without[g] = k;
+  }
+  const double n = static_cast<double>(groups);
+  const double mean = std::accumulate(without.begin(), without.end(), 0.0) / n;
+  double ss = 0;
+  for (const double k : without) ss += (k - mean) * (k - mean);
+  return (n - 1) / n * ss / (rate * rate);
 }
 
 std::int64_t FfsReplica::walker_steps() const {
@@ -517,11 +685,30 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         FfsInterfaceStates next;
         std::int64_t used = 0;
         const auto& from_store = state.current[v];
+        // Group counts only when the flux stage's are known (not in a replica resumed from a
+        // checkpoint written before them).
+        const std::vector<std::int32_t> group = group_of_ancestors(*reps[v]);
+        const bool grouped =
+            !reps[v]->flux_group_crossings.empty() &&
+            group.size() == static_cast<std::size_t>(reps[v]->flux_crossings) &&
+            std::all_of(reps[v]->stages.begin(), reps[v]->stages.end(),
+                        [](const FfsStageCounts& c) { return !c.group_trials.empty(); });
+        if (grouped) {
+          st.group_trials.assign(reps[v]->flux_group_crossings.size(), 0);
+          st.group_reached.assign(reps[v]->flux_group_crossings.size(), 0);
+        }
         for (std::int64_t j = 0; j < spec.trials; ++j) {
           const std::int64_t i = static_cast<std::int64_t>(v) * spec.trials + j;
           const auto k = static_cast<std::size_t>(i);
           ++st.trials;
           st.walker_steps += batch.steps[k];
+          if (grouped) {
+            const std::int64_t a = from_store.ancestor[static_cast<std::size_t>(chosen[k])];
+            const auto g = static_cast<std::size_t>(group[static_cast<std::size_t>(a)]);
+            ++st.group_trials[g];
+            if (batch.outcome[k] == static_cast<std::uint8_t>(ffs::TrialOutcome::reached))
+              ++st.group_reached[g];
+          }
           switch (static_cast<ffs::TrialOutcome>(batch.outcome[k])) {
             case ffs::TrialOutcome::reached: {
               ++st.reached;
@@ -579,11 +766,13 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
     FfsVariantResult& vr = result.variants[v];
     vr.learning_rate = plan.variants[v].learning_rate;
     const auto R = static_cast<double>(vr.replicas.size());
-    double sum = 0, aftw = 0;
+    double sum = 0, aftw = 0, jackknife = 0;
     for (const auto& rep : vr.replicas) {
       const double k = rep.rate_per_step();
       sum += k;
       aftw += k * k * rep.relative_variance();
+      // A replica with rate 0 adds nothing to either (its relative variance is +inf).
+      if (k > 0) jackknife += k * k * rep.relative_variance_jackknife();
     }
     vr.rate_per_step = sum / R;
     double ss = 0;
@@ -594,6 +783,8 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
     vr.rate_std_error = R > 1 ? std::sqrt(ss / (R - 1) / R) : std::nan("");
     vr.rate_relative_error_aftw =
         vr.rate_per_step > 0 ? std::sqrt(aftw) / R / vr.rate_per_step : kInf;
+    vr.rate_relative_error_jackknife =
+        vr.rate_per_step > 0 ? std::sqrt(jackknife) / R / vr.rate_per_step : kInf;
     // Pooled counts (meaningful when every replica used the same interfaces).
     std::int64_t n0 = 0, exposure = 0;
     for (const auto& rep : vr.replicas) {
@@ -613,53 +804,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
       pooled *= trials > 0 ? static_cast<double>(reached) / static_cast<double>(trials) : 0;
     }
     vr.rate_pooled = spec.automatic() ? std::nan("") : pooled;
-    // Warnings.
-    for (std::size_t ri = 0; ri < vr.replicas.size(); ++ri) {
-      const FfsReplica& rep = vr.replicas[ri];
-      if (rep.flux_crossings == 0) {
-        vr.warnings.push_back(fmt::format(
-            "replica {}: no crossing of λ_0 in the flux stage: the rate is 0 here; use more "
-            "run.walkers or run.steps, or move lambda_0 closer to A",
-            ri));
-      } else if (rep.flux_crossings < 100) {
-        vr.warnings.push_back(fmt::format(
-            "replica {}: only {} crossings of λ_0 in the flux stage: the flux is uncertain to "
-            "{:.0f} %",
-            ri, rep.flux_crossings, 100 / std::sqrt(static_cast<double>(rep.flux_crossings))));
-      }
-      std::int64_t jumps = rep.flux_jumps;
-      for (std::size_t s = 0; s < rep.stages.size(); ++s) {
-        const auto& st = rep.stages[s];
-        jumps += st.jumps;
-        if (st.reached == 0) {
-          vr.warnings.push_back(fmt::format(
-              "replica {}: no trial reached λ_{} = {}: the rate is 0 here; add interfaces "
-              "between {} and {}, or more trials",
-              ri, s + 1, st.lambda_to, st.lambda_from, st.lambda_to));
-        }
-        if (st.reached > 0 && st.effective_ancestors < 10) {
-          vr.warnings.push_back(fmt::format(
-              "replica {}: the {} states at λ_{} descend from {} flux crossing(s) (effective "
-              "number {:.1f}): few ancestors dominate, the error estimate is optimistic; use "
-              "more flux crossings or trials",
-              ri, st.reached, s + 1, st.distinct_ancestors, st.effective_ancestors));
-        }
-        if (st.timed_out > 0) {
-          vr.warnings.push_back(fmt::format(
-              "replica {}: {} trial(s) of stage {} ran rare_event.max_trial_steps = {} updates "
-              "without an outcome (counted as failures)",
-              ri, st.timed_out, s + 1, spec.max_trial_steps));
-        }
-      }
-      if (jumps > 0) {
-        vr.warnings.push_back(
-            fmt::format("replica {}: {} step(s) crossed more than one interface at once: "
-                        "interfaces closer than "
-                        "a step do no work (the rate stays that of this discrete walk, see "
-                        "docs/RARE_EVENTS.md); space them wider than a step, η·sqrt(Var ξ)",
-                        ri, jumps));
-      }
-    }
+    vr.warnings = ffs_warnings(vr, spec);
   }
   result.complete = true;
   result.wall_seconds =
@@ -678,6 +823,7 @@ nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {
       j["flux_per_step"] = rep.flux();
       j["rate_per_step"] = rep.rate_per_step();
       j["relative_error_aftw"] = std::sqrt(rep.relative_variance());
+      j["relative_error_jackknife"] = std::sqrt(rep.relative_variance_jackknife());
       j["walker_steps"] = rep.walker_steps();
       cost += rep.walker_steps();
       reps.push_back(j);
@@ -693,6 +839,7 @@ nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {
                         {"rate_per_time", vr.rate_per_step / eta},
                         {"rate_per_time_std_error", vr.rate_std_error / eta},
                         {"rate_relative_error_aftw", vr.rate_relative_error_aftw},
+                        {"rate_relative_error_jackknife", vr.rate_relative_error_jackknife},
                         {"rate_per_step_pooled", vr.rate_pooled},
                         {"walker_steps", cost},
                         {"warnings", vr.warnings},
@@ -719,7 +866,7 @@ void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file
   file.attribute("/rare_events", "lambda_A", plan.ffs.lambda_a);
   const std::size_t nv = result.variants.size();
   std::vector<std::int64_t> index;
-  std::vector<double> rate, error, rate_time, aftw;
+  std::vector<double> rate, error, rate_time, aftw, jackknife;
   for (std::size_t v = 0; v < nv; ++v) {
     const auto& vr = result.variants[v];
     index.push_back(static_cast<std::int64_t>(v));
@@ -727,6 +874,7 @@ void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file
     error.push_back(vr.rate_std_error);
     rate_time.push_back(vr.rate_per_step / vr.learning_rate);
     aftw.push_back(vr.rate_relative_error_aftw);
+    jackknife.push_back(vr.rate_relative_error_jackknife);
   }
   file.coordinate("/rare_events/variant", index, "1", "variant index (sweep order)");
   const std::vector<std::string> by_variant{"variant"};
@@ -738,6 +886,8 @@ void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file
                "rate per unit time t = learning_rate·steps");
   file.dataset("/rare_events/rate_relative_error_aftw", aftw, by_variant, "1",
                "relative error from the Allen–Frenkel–ten Wolde variance");
+  file.dataset("/rare_events/rate_relative_error_jackknife", jackknife, by_variant, "1",
+               "relative error from the jackknife over ancestor groups (flux walkers)");
   for (std::size_t v = 0; v < nv; ++v) {
     for (std::size_t r = 0; r < result.variants[v].replicas.size(); ++r) {
       const FfsReplica& rep = result.variants[v].replicas[r];

@@ -14,6 +14,9 @@
 
 namespace sgdwalk {
 
+/// Ancestor groups of the jackknife error (FfsReplica::flux_group_crossings): at most this many.
+inline constexpr int kFfsAncestorGroups = 32;
+
 /// States stored at one interface (of one variant and replica), in the order they were stored.
 struct FfsInterfaceStates {
   WalkerArrays states;
@@ -31,6 +34,10 @@ struct FfsStageCounts {
   std::int64_t pilot_walker_steps = 0;  ///< and their updates
   std::int64_t distinct_ancestors = 0;  ///< among the states that reached lambda_to
   double effective_ancestors = 0;       ///< (Σ n_a)² / Σ n_a² over those ancestors
+  /// Trials and successes per ancestor group (the group of the flux walker each trial's start
+  /// state descends from; FfsReplica::flux_group_crossings): the jackknife's input. Empty in
+  /// results resumed from checkpoints written before these counts existed.
+  std::vector<std::int64_t> group_trials, group_reached;
   double probability() const {
     return trials > 0 ? static_cast<double>(reached) / static_cast<double>(trials) : 0.0;
   }
@@ -41,6 +48,10 @@ struct FfsReplica {
   std::vector<double> interfaces;  ///< λ_0 .. λ_n as used (placed or given)
   std::int64_t flux_crossings = 0, flux_exposure = 0, flux_jumps = 0, flux_nonfinite = 0;
   std::int64_t flux_walker_steps = 0;
+  /// Flux crossings and exposure steps per ancestor group: flux walker w of W is in group
+  /// ⌊w·G/W⌋, G = min(W, kFfsAncestorGroups). The interface-0 states are stored in walker order,
+  /// so group g's states are the next flux_group_crossings[g] of them.
+  std::vector<std::int64_t> flux_group_crossings, flux_group_exposure;
   std::vector<FfsStageCounts> stages;  ///< stage s = interface s−1 → s (s = 1..n)
   bool complete = false;               ///< every stage done (or stopped at a stage nobody passed)
   double flux() const;                 ///< Φ per step
@@ -48,6 +59,12 @@ struct FfsReplica {
   /// Allen–Frenkel–ten Wolde relative variance of the rate: 1/N_0 + Σ (1 − P_i)/(P_i M_i)
   /// (the flux term as Poisson counting; +inf when a stage has P = 0).
   double relative_variance() const;
+  /// Delete-one-group jackknife relative variance of the rate over the ancestor groups: each
+  /// group's flux walkers are removed with every trial that descends from them. Unlike the AFtW
+  /// formula it sees the correlation of states sharing ancestors and the spread of the success
+  /// probability between states (momentum: the velocity at the crossing). NaN without group
+  /// counts or with fewer than 2 groups; +inf when the rate is 0.
+  double relative_variance_jackknife() const;
   std::int64_t walker_steps() const;  ///< the cost: every update of flux walkers, trials, pilots
 };
 
@@ -57,8 +74,11 @@ struct FfsVariantResult {
   double rate_per_step = 0;             ///< mean over replicas
   double rate_std_error = 0;            ///< standard error of that mean (NaN for one replica)
   double rate_relative_error_aftw = 0;  ///< from the pooled counts' AFtW variance
-  double rate_pooled = 0;               ///< Φ·ΠP from the counts of all replicas pooled
-  double learning_rate = 0;             ///< rate per unit time = rate per step / η
+  /// Relative error of the replica mean from each replica's jackknife over ancestor groups
+  /// (NaN when a replica has no group counts).
+  double rate_relative_error_jackknife = 0;
+  double rate_pooled = 0;    ///< Φ·ΠP from the counts of all replicas pooled
+  double learning_rate = 0;  ///< rate per unit time = rate per step / η
   std::vector<std::string> warnings;
 };
 
