@@ -444,6 +444,118 @@ TEST(FfsOptimizers, MomentumRateMatchesBruteForceAndDiffersFromSgd) {
       sgd, effective);
 }
 
+// ---- momentum: heavy tails, the jackknife error, consistency at a higher barrier ---------------
+
+TEST(FfsJackknife, LeaveOneGroupOutVarianceFromTheGroupCounts) {
+  // Four ancestor groups, one stage; the leave-one-group-out estimates by hand.
+  FfsReplica rep;
+  rep.flux_crossings = 400;
+  rep.flux_exposure = 4000;
+  rep.flux_group_crossings = {100, 100, 100, 100};
+  rep.flux_group_exposure = {1000, 1000, 1000, 1000};
+  FfsStageCounts st;
+  st.trials = 200;
+  st.reached = 40;
+  st.group_trials = {50, 50, 50, 50};
+  st.group_reached = {10, 10, 10, 10};
+  rep.stages = {st};
+  // Every group alike: every leave-one-out estimate equals the estimate, variance 0.
+  EXPECT_DOUBLE_EQ(rep.relative_variance_jackknife(), 0.0);
+  EXPECT_GT(rep.relative_variance(), 0.0);  // the AFtW formula sees only the counts
+  // Every success descends from group 0: k = 0.1 · 40/200 = 0.02; without group 0 it is 0, without
+  // any other 0.1 · 40/150; (3/4) · [0.02² + 3 · (0.02/3)²] / 0.02² = 1.
+  rep.stages[0].group_reached = {40, 0, 0, 0};
+  EXPECT_NEAR(rep.relative_variance_jackknife(), 1.0, 1e-12);
+  // Without group counts (a checkpoint written before them) there is no jackknife.
+  rep.stages[0].group_trials.clear();
+  EXPECT_TRUE(std::isnan(rep.relative_variance_jackknife()));
+}
+
+/// The FFS block of a momentum_double_well config at Δ_eff = 1/β_eff (λ_A and λ_0 at 0.5 and 1.5
+/// standard deviations of the well at Δ_eff above its bottom).
+std::string momentum_ffs_block(double beta_eff, std::int64_t trials, int replicas) {
+  const double ms = -std::sqrt(2.0 / 1.5), well_sd = std::sqrt(1.0 / beta_eff / 1.5);
+  return fmt::format(
+      "[rare_event]\nmethod = \"ffs\"\norder_parameter = \"x\"\nlambda_A = {}\nlambda_0 = {}\n"
+      "lambda_B = 0.2\ncrossing_probability = 0.2\ntrials = {}\nreplicas = {}\n"
+      "equilibration_steps = 2000\n",
+      ms + 0.5 * well_sd, ms + 1.5 * well_sd, trials, replicas);
+}
+
+TEST(FfsOptimizers, HeavyMomentumIsHeavyTailedAndTheJackknifeSeesIt) {
+  // μ = 0.9, β_eff = 8 (docs/RARE_EVENTS.md, "Momentum"): the success probability of a state at an
+  // interface depends on its velocity, so the states of the late stages descend from few flux
+  // crossings. The estimate stays unbiased (the replica mean against brute force, within 4
+  // combined standard errors), but the AFtW error (which assumes independent, equivalent states)
+  // is far below the jackknife over flux-walker groups, and the warnings say so.
+  constexpr double kBeta = 8.0, kMu = 0.9, kEta = 0.05;
+  const double sigma = (1 - kMu) / kBeta / kEta;
+  const RunPlan brute_plan =
+      load_config_text(momentum_double_well(kEta, sigma, kMu, 4000, 8000,
+                                            "[observables]\nsample_steps = [0]\n"
+                                            "first_passage = {coordinate = 0, above = 0.2}\n"),
+                       "<test>");
+  auto backend = make_cpu_backend(0);
+  const auto& passage = execute(brute_plan, *backend, {}).summaries.at(0).passage;
+  ASSERT_GT(passage.arrived, 200);
+  const double brute = passage.rate * kEta;  // per step
+  const double brute_se = brute / std::sqrt(static_cast<double>(passage.arrived));
+
+  const FfsResult result = run_config(
+      momentum_double_well(kEta, sigma, kMu, 256, 10000, momentum_ffs_block(kBeta, 1000, 16)));
+  const FfsVariantResult& f = result.variants.at(0);
+  const double z = (f.rate_per_step - brute) / std::hypot(f.rate_std_error, brute_se);
+  EXPECT_LT(std::fabs(z), 4.0) << "FFS " << f.rate_per_step << " ± " << f.rate_std_error
+                               << ", brute force " << brute << " ± " << brute_se;
+  EXPECT_LT(f.rate_std_error / f.rate_per_step, 0.3);  // the comparison has power
+  // The replicas' spread (their standard deviation, relative) against the errors one replica
+  // reports: the AFtW error misses most of it, the jackknife is within a factor 2.
+  const auto R = static_cast<double>(f.replicas.size());
+  const double spread = f.rate_std_error * std::sqrt(R) / f.rate_per_step;
+  double aftw = 0, jackknife = 0;
+  for (const auto& rep : f.replicas) {
+    aftw += std::sqrt(rep.relative_variance()) / R;
+    jackknife += std::sqrt(rep.relative_variance_jackknife()) / R;
+  }
+  EXPECT_GT(jackknife, 2 * aftw);
+  EXPECT_GT(spread, 2.5 * aftw);
+  EXPECT_LT(spread, 2.0 * jackknife);
+  EXPECT_GT(f.rate_relative_error_jackknife, 2 * f.rate_relative_error_aftw);
+  const auto said = [&](const std::string& text) {
+    return std::any_of(f.warnings.begin(), f.warnings.end(),
+                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(said("the jackknife error over flux-walker groups"));
+  EXPECT_TRUE(said("descend from few flux crossings"));
+  std::printf(
+      "momentum μ = %g, β_eff = %g: FFS %.4e ± %.2e per step (16 replicas), brute force %.4e ± "
+      "%.2e, z %.2f; one replica's relative spread %.2f, AFtW %.2f, jackknife %.2f\n",
+      kMu, kBeta, f.rate_per_step, f.rate_std_error, brute, brute_se, z, spread, aftw, jackknife);
+}
+
+TEST(FfsOptimizers, MomentumRatesAtAHigherBarrierAgreeAcrossSeeds) {
+  // μ = 0.5 at β_eff = 16 (a rate of ~1e-8 per step: brute force would need ~1e10 walker-steps):
+  // two independent computations (seeds) agree within 4 combined errors, each error the larger of
+  // the replica standard error and the jackknife.
+  constexpr double kBeta = 16.0, kMu = 0.5, kEta = 0.02;
+  const double sigma = (1 - kMu) / kBeta / kEta;
+  std::vector<double> rate, error;
+  for (const int seed : {29, 31}) {
+    std::string text =
+        momentum_double_well(kEta, sigma, kMu, 256, 10000, momentum_ffs_block(kBeta, 2000, 8));
+    text.replace(text.find("seed = 29"), 9, fmt::format("seed = {}", seed));
+    const FfsVariantResult f = run_config(text).variants.at(0);
+    rate.push_back(f.rate_per_step);
+    error.push_back(std::max(f.rate_std_error, f.rate_per_step * f.rate_relative_error_jackknife));
+    EXPECT_LT(error.back() / rate.back(), 0.25);
+  }
+  const double z = (rate[0] - rate[1]) / std::hypot(error[0], error[1]);
+  EXPECT_LT(std::fabs(z), 4.0) << rate[0] << " ± " << error[0] << " and " << rate[1] << " ± "
+                               << error[1];
+  std::printf("momentum μ = %g, β_eff = %g: seeds 29 and 31: %.4e ± %.2e, %.4e ± %.2e (z %.2f)\n",
+              kMu, kBeta, rate[0], error[0], rate[1], error[1], z);
+}
+
 // ---- sweeps ----------------------------------------------------------------------------------
 
 TEST(FfsSweep, EveryVariantGetsItsRateInSummaryAndResults) {
