@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 
@@ -554,6 +555,37 @@ TEST(FfsOptimizers, MomentumRatesAtAHigherBarrierAgreeAcrossSeeds) {
                                << error[1];
   std::printf("momentum μ = %g, β_eff = %g: seeds 29 and 31: %.4e ± %.2e, %.4e ± %.2e (z %.2f)\n",
               kMu, kBeta, rate[0], error[0], rate[1], error[1], z);
+}
+
+TEST(FfsOptimizers, MomentumExampleEscapesNearSgdAtTheEffectiveLearningRate) {
+  // examples/ffs_momentum.toml's heavy ball (μ = 0.5, η = 0.02, Δ_eff = ησ/(1 − μ) = 1/16), 4
+  // replicas: its rate per step is ~1e7 times that of SGD at the same η and σ (a barrier of
+  // 32 Δ_S) and near that of SGD at η/(1 − μ) (16 Δ_S); both SGD rates from the exact chain.
+  std::ifstream in(std::string(SGDWALK_SOURCE_DIR) + "/examples/ffs_momentum.toml");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_NE(text.find("momentum = 0.5\n"), std::string::npos);
+  text = text.substr(0, text.find("[sweep]"));  // the momentum variant only
+  text.replace(text.find("replicas = 8"), 12, "replicas = 4");
+  const RunPlan plan = load_config_text(text, "<example>");
+  constexpr double kMu = 0.5;
+  const double eta = plan.variants.at(0).learning_rate, sigma = plan.variants.at(0).noise_strength;
+  const FfsVariantResult f = run_ffs(plan, *make_cpu_backend(0)).variants.at(0);
+  const double error =
+      std::max(f.rate_std_error, f.rate_per_step * f.rate_relative_error_jackknife);
+  EXPECT_LT(error / f.rate_per_step, 0.3);
+  const auto exact = [&](double step) {
+    const double delta = step * sigma;
+    return exact_chain::quasi_stationary_escape_extrapolated(
+        double_well_chain(step, delta, 1.0), {-3.0, 0.2, std::sqrt(2 * step * delta) / 8});
+  };
+  const double sgd = exact(eta), effective = exact(eta / (1 - kMu));
+  EXPECT_GT(f.rate_per_step - 4 * error, 1e6 * sgd);
+  EXPECT_GT(f.rate_per_step + 4 * error, 0.3 * effective);
+  EXPECT_LT(f.rate_per_step - 4 * error, 1.2 * effective);
+  std::printf(
+      "examples/ffs_momentum.toml, 4 replicas: momentum %.4e ± %.2e per step; SGD (exact chain) at "
+      "η %.4e, at η/(1 − μ) %.4e (ratio %.3f)\n",
+      f.rate_per_step, error, sgd, effective, f.rate_per_step / effective);
 }
 
 // ---- sweeps ----------------------------------------------------------------------------------
