@@ -70,13 +70,13 @@ struct TwoValley {
     t.x = p[0];
     t.y = p[1];
     const bool flat = t.x >= T(0);
-    const T xi = flat ? x1 : x2;
     t.a = flat ? x1 : -x2;
     // One reciprocal for both w = 1/u and k = x0²/(f0 x_i² u²): pmath::div_lean (float: recip_lean,
     // 0.5 ulp, no IEEE division; |f0 x_i² u| beyond [2^-125, 2^125] in float, a state within 1e-38
     // of the pole y = −y_f or past 1e37, gets no reliable value there, which no walker that has not
     // diverged reaches).
-    const T fx = f0 * (xi * xi);
+    // x_i² as a², a = ±x_i: the same bits (squaring ignores the sign), one select less.
+    const T fx = f0 * (t.a * t.a);
     const T R = pmath::div_lean(T(1), fx * (t.y + y_f));
     t.B = t.y + y_b;
     t.w = fx * R;
