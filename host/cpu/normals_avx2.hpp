@@ -45,8 +45,8 @@ inline __m256d words_to_double(__m128i words) {
   return _mm256_sub_pd(_mm256_castsi256_pd(biased), _mm256_set1_pd(0x1p52));
 }
 
-/// pmath::log(double) for x in [2^-33, 1] (log_impl without its special cases).
-inline __m256d log_unit(__m256d x) {
+/// pmath::neg2_log_lean(double) for x in [2^-33, 1]: -2 log x.
+inline __m256d neg2_log_unit(__m256d x) {
   const __m256i bits = _mm256_castpd_si256(x);
   const __m256i ix = _mm256_sub_epi64(bits, u64(0x3fe6a09e667f3bcdull));
   // k = floor(ix / 2^52) (the portable code shifts the high word arithmetically). Adding
@@ -59,15 +59,16 @@ inline __m256d log_unit(__m256d x) {
   const __m256d m = _mm256_castsi256_pd(_mm256_add_epi64(
       _mm256_and_si256(ix, u64(0x000fffffffffffffull)), u64(0x3fe6a09e667f3bcdull)));
   const __m256d f = _mm256_sub_pd(m, _mm256_set1_pd(1.0));
-  return pmath::detail::log_reduced(simd::F64x4(f), simd::F64x4(dk)).v;
+  return pmath::detail::neg2_log_reduced_lean_d(simd::F64x4(f), simd::F64x4(dk)).v;
 }
 
-/// pmath::sincos_turn<double> for four lanes: j (int32, in the low lanes of an xmm) is the odd
+/// pmath::sincos_turn_lean<double> for four lanes: j (int32, in the low lanes of an xmm) is the odd
 /// offset and q the quadrant, both as computed from the angle word.
 inline void sincos_turn(__m128i j, __m128i q, __m256d& s, __m256d& c) {
-  const simd::F64x4 theta = pmath::detail::turn_angle(simd::F64x4(_mm256_cvtepi32_pd(j)));
+  // t = j 2^-30, exact (the portable code builds 2 j from the word: the same t).
+  const simd::F64x4 t = simd::F64x4(_mm256_cvtepi32_pd(j)) * simd::F64x4(0x1p-30);
   simd::F64x4 sin_r, cos_r;
-  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  pmath::detail::sincos_quarter_lean(t, sin_r, cos_r);
   const __m256d sr = sin_r.v, cr = cos_r.v;
   // rotate_quadrant: odd quadrants swap sin and cos; bit 1 of q (of q + 1) flips the sign of sin
   // (of cos).
@@ -144,7 +145,7 @@ inline void box_muller(__m256i radius, __m256i angle, double* z0, double* z1) {
     const __m256d u =
         _mm256_add_pd(_mm256_mul_pd(detail::words_to_double(radius_half), _mm256_set1_pd(0x1p-32)),
                       _mm256_set1_pd(0x1p-33));
-    const __m256d r = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), detail::log_unit(u)));
+    const __m256d r = _mm256_sqrt_pd(detail::neg2_log_unit(u));
     __m256d s, c;
     detail::sincos_turn(j_half, q_half, s, c);
     _mm256_storeu_pd(z0 + 4 * half, _mm256_mul_pd(r, c));

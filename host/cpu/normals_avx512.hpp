@@ -47,23 +47,24 @@ inline __m512i u32(std::uint32_t v) {
 
 // ---- double ------------------------------------------------------------------------------------
 
-/// pmath::log(double) for x in [2^-33, 1] (log_impl without its special cases).
-inline __m512d log_unit(__m512d x) {
+/// pmath::neg2_log_lean(double) for x in [2^-33, 1]: -2 log x.
+inline __m512d neg2_log_unit(__m512d x) {
   const __m512i ix = _mm512_sub_epi64(_mm512_castpd_si512(x), u64(0x3fe6a09e667f3bcdull));
   // k = floor(ix / 2^52), an exact small integer, as the portable code's arithmetic shift.
   const __m512d dk = _mm512_cvtepi64_pd(_mm512_srai_epi64(ix, 52));
   const __m512d m = _mm512_castsi512_pd(_mm512_add_epi64(
       _mm512_and_si512(ix, u64(0x000fffffffffffffull)), u64(0x3fe6a09e667f3bcdull)));
   const __m512d f = _mm512_sub_pd(m, _mm512_set1_pd(1.0));
-  return pmath::detail::log_reduced(simd::F64x8(f), simd::F64x8(dk)).v;
+  return pmath::detail::neg2_log_reduced_lean_d(simd::F64x8(f), simd::F64x8(dk)).v;
 }
 
-/// pmath::sincos_turn<double> for eight lanes: j (int32) is the odd offset and q the quadrant,
+/// pmath::sincos_turn_lean<double> for eight lanes: j (int32) is the odd offset and q the quadrant,
 /// both as computed from the angle word.
 inline void sincos_turn(__m256i j, __m256i q, __m512d& s, __m512d& c) {
-  const simd::F64x8 theta = pmath::detail::turn_angle(simd::F64x8(_mm512_cvtepi32_pd(j)));
+  // t = j 2^-30, exact (the portable code builds 2 j from the word: the same t).
+  const simd::F64x8 t = simd::F64x8(_mm512_cvtepi32_pd(j)) * simd::F64x8(0x1p-30);
   simd::F64x8 sin_r, cos_r;
-  pmath::detail::sincos_kernel(theta, sin_r, cos_r);
+  pmath::detail::sincos_quarter_lean(t, sin_r, cos_r);
   const __m512d sr = sin_r.v, cr = cos_r.v;
   // rotate_quadrant: odd quadrants swap sin and cos; bit 1 of q (of q + 1) flips the sign of sin
   // (of cos).
@@ -138,7 +139,7 @@ inline void box_muller(__m512i radius, __m512i angle, double* z0, double* z1) {
     const __m512d u =
         _mm512_add_pd(_mm512_mul_pd(_mm512_cvtepu32_pd(radius_half), _mm512_set1_pd(0x1p-32)),
                       _mm512_set1_pd(0x1p-33));
-    const __m512d r = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), detail::log_unit(u)));
+    const __m512d r = _mm512_sqrt_pd(detail::neg2_log_unit(u));
     __m512d s, c;
     detail::sincos_turn(j_half, q_half, s, c);
     _mm512_storeu_pd(z0 + 8 * half, _mm512_mul_pd(r, c));

@@ -10,8 +10,9 @@
 //   box_muller(radius_word, angle_word): u = radius_word * 2^-32 + 2^-33 in T (cuRAND's (0, 1]
 //   uniform), r = sqrt(-2 log u), (z0, z1) = (r cos a, r sin a) with a = 2 pi (angle_word + 0.5)
 //   / 2^32, all through pmath (portable_math.hpp), never libm / CUDA math / curand_normal:
-//   -2 log u by pmath::neg2_log_lean, sin a and cos a by pmath::sincos_turn_lean (for float their
-//   division-free few-ulp cores, for double the accurate log and sincos_turn).
+//   -2 log u by pmath::neg2_log_lean, sin a and cos a by pmath::sincos_turn_lean (their
+//   division-free cores: few-ulp ones for float, for double within the accurate log's and
+//   sincos_turn's bounds).
 //   T = float and T = double use the same words; they are two different (each reproducible)
 //   sequences. The tails are cut at sqrt(-2 log 2^-33) ~ 6.76 in both precisions.
 //

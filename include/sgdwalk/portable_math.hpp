@@ -24,7 +24,9 @@
 // and the lean functions for the Box-Muller radius and angle and for divisions that need an ulp,
 // not correct rounding (division-free, fewer operations; see each):
 //   neg2_log_lean     float 0.87 ulp of -2 log x on [2^-33, 1] (exhaustive)
+//                     double 0.81 ulp (2e7 random Box-Muller uniforms; no division)
 //   sincos_turn_lean  float 2.41 ulp (every 7th angle word)
+//                     double 1.46 ulp (2e7 random angle words)
 //   recip_lean        float 0.50 ulp on |x| in [2^-125, 2^125] (every 3rd float)
 //                     double 0.50 ulp on |x| in [2^-1021, 2^1021] (2e7 samples)
 //   div_lean          float a * recip_lean(b): 1 ulp; double the IEEE division
@@ -225,6 +227,41 @@ SGDWALK_PMATH_DOUBLE_TABLE(kLogD, SGDWALK_PMATH_KLOGD_LIST)
 #define SGDWALK_PMATH_SCALAR_kSinCosD(i, value) inline constexpr double kSinCosD_##i = value;
 SGDWALK_PMATH_DOUBLE_TABLE(kSinCosD, SGDWALK_PMATH_KSINCOSD_LIST)
 
+// The lean double sin and cos of (pi/4) t (sincos_quarter_lean): S(z) and C(z) from their
+// coefficient of z^4 down to z^0 (the coefficients of z^6 and z^5 are 32-bit immediates in the
+// code).
+#define SGDWALK_PMATH_KSINCOSLEAND_LIST(X) \
+  X(0, 0x1.50782d52e26f7p-22)              \
+  X(1, -0x1.32d2ccdfd7535p-15)             \
+  X(2, 0x1.466bc67754e9ap-9)               \
+  X(3, -0x1.4abbce625be08p-4)              \
+  X(4, 0x1.921fb54442d18p-1)               \
+  X(5, -0x1.a6d1ec854a7abp-26)             \
+  X(6, 0x1.e1f506837eb90p-19)              \
+  X(7, -0x1.55d3c7e3c942ep-12)             \
+  X(8, 0x1.03c1f081b5ab0p-6)               \
+  X(9, -0x1.3bd3cc9be45dep-2)              \
+  X(10, 0x1.e356bp-38)                     \
+  X(11, -0x1.b2622p-42)
+#define SGDWALK_PMATH_SCALAR_kSinCosLeanD(i, value) \
+  inline constexpr double kSinCosLeanD_##i = value;
+SGDWALK_PMATH_DOUBLE_TABLE(kSinCosLeanD, SGDWALK_PMATH_KSINCOSLEAND_LIST)
+
+// The lean double -2 log (neg2_log_reduced_lean_d): 2 P(z) from its coefficient of z^3 down to
+// z^0 (those of z^6 to z^4 are 32-bit immediates in the code), then 2 ln2_lo.
+#define SGDWALK_PMATH_KNEG2LOGLEAND_LIST(X) \
+  X(0, 0x1.c71c5148885bcp-2)                \
+  X(1, 0x1.24924943fa998p-1)                \
+  X(2, 0x1.999999997b136p-1)                \
+  X(3, 0x1.55555555555afp+0)                \
+  X(4, -0x1.05c610ca86c39p-28)              \
+  X(5, 0x1.2f0d3p-2)                        \
+  X(6, 0x1.db181p-4)                        \
+  X(7, -0x1.04f9ep-2)
+#define SGDWALK_PMATH_SCALAR_kNeg2LogLeanD(i, value) \
+  inline constexpr double kNeg2LogLeanD_##i = value;
+SGDWALK_PMATH_DOUBLE_TABLE(kNeg2LogLeanD, SGDWALK_PMATH_KNEG2LOGLEAND_LIST)
+
 // ---- exp -----------------------------------------------------------------------------------
 // x = k ln2 + r, |r| <= ln2/2 (k by the round-to-nearest shifter trick, read back from the bits,
 // so NaN never meets an int conversion). ln2_hi is ln2 rounded to the format: k*ln2_hi has at most
@@ -317,6 +354,23 @@ struct real_of<double> {
   using type = double;
 };
 
+/// The double tail of log_reduced from f, s = f/(2 + f) (or an approximation of it) and dk = k.
+template <class V>
+SGDWALK_FN V log_from_s(V f, V s, V dk) {
+  const V z = s * s;
+  V R = V(SGDWALK_PMATH_K(kLogD, 0));
+  R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 1)));
+  R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 2)));
+  R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 3)));
+  R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 4)));
+  R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 5)));
+  R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 6)));
+  R = R * z;
+  const V hfsq = V(0.5) * (f * f);
+  const V lo = fma_(s, hfsq + R, dk * V(SGDWALK_PMATH_K(kLogD, 7)));
+  return dk * V(SGDWALK_PMATH_K(kLogD, 8)) - ((hfsq - lo) - f);
+}
+
 /// log(2^k (1 + f)) from f = m - 1 and dk = k: log_impl after its reduction, before its special
 /// cases.
 template <class V>
@@ -333,19 +387,7 @@ SGDWALK_FN V log_reduced(V f, V dk) {
     const V lo = fma_(s, hfsq + R, dk * V(0x1.7f7d1cp-20f));
     return dk * V(0x1.62e400p-1f) - ((hfsq - lo) - f);
   } else {
-    const V s = div_(f, V(2.0) + f);
-    const V z = s * s;
-    V R = V(SGDWALK_PMATH_K(kLogD, 0));
-    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 1)));
-    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 2)));
-    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 3)));
-    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 4)));
-    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 5)));
-    R = fma_(R, z, V(SGDWALK_PMATH_K(kLogD, 6)));
-    R = R * z;
-    const V hfsq = V(0.5) * (f * f);
-    const V lo = fma_(s, hfsq + R, dk * V(SGDWALK_PMATH_K(kLogD, 7)));
-    return dk * V(SGDWALK_PMATH_K(kLogD, 8)) - ((hfsq - lo) - f);
+    return log_from_s(f, div_(f, V(2.0) + f), dk);
   }
 }
 
@@ -504,7 +546,8 @@ SGDWALK_FN void sincos_general(double x, double& s, double& c) {
 // ---- The lean Box-Muller cores (float) --------------------------------------------------------
 // The Box-Muller radius and angle need a few ulps, not log's and sincos_turn's sub-ulp accuracy,
 // so for float they are evaluated with fewer operations (written once for a real type or a SIMD
-// vector V, like the cores above; double keeps the accurate cores):
+// vector V, like the cores above; for double see sincos_quarter_lean and neg2_log_reduced_lean_d,
+// which keep the accurate functions' bounds with fewer operations and no division):
 //  - -2 log(2^k m), m in [sqrt(1/2), sqrt(2)): with t = -2(m - 1) (one exact fma),
 //    -2 log1p(-t/2) = t + t^2 R(t), R a degree-8 weighted minimax fit (Remez in mpmath, relative
 //    error 4.1e-9 before rounding), then + k (-2 ln2) in one fma (the rounded ln2 costs below
@@ -536,20 +579,80 @@ SGDWALK_FN V neg2_log_reduced_lean(V m, V dk) {
   return neg2_log_reduced_lean_t(fma_(m, V(-2.0f), V(2.0f)), dk);  // t = -2 (m - 1), exact
 }
 
-/// sin and cos of (pi/4) t for t in (-1, 1) (float lanes), before the quadrant rotation.
+/// sin and cos of (pi/4) t for t in (-1, 1), before the quadrant rotation. float: above. double:
+/// sin = t S(t^2), cos = 1 + t^2 C(t^2), S and C of degree 6 (weighted least squares on
+/// Chebyshev nodes in mpmath, 200 bits; S(0) = pi/4 rounded; the coefficients of z^6 and z^5
+/// rounded to 21 bits, the lower ones refitted), plain Horner: no two-part angle, no compensated
+/// 1 - z/2, 7 fewer operations than sincos_kernel after turn_angle, and within its 1.5 ulp (the
+/// header's table). The coefficients of z^5 are 32-bit immediates on the GPU.
 template <class V>
 SGDWALK_FN void sincos_quarter_lean(V t, V& s, V& c) {
   const V z = t * t;
-  V S = V(-0x1.2d9302p-15f);
-  S = fma_(S, z, V(0x1.465e92p-9f));
-  S = fma_(S, z, V(-0x1.4abbbap-4f));
-  S = fma_(S, z, V(0x1.921fb6p-1f));
-  s = t * S;
-  V C = V(0x1.d9c326p-19f);
-  C = fma_(C, z, V(-0x1.55c5e2p-12f));
-  C = fma_(C, z, V(0x1.03c1dep-6f));
-  C = fma_(C, z, V(-0x1.3bd3ccp-2f));
-  c = fma_(z, C, V(1.0f));
+  if constexpr (std::is_same_v<typename real_of<V>::type, float>) {
+    V S = V(-0x1.2d9302p-15f);
+    S = fma_(S, z, V(0x1.465e92p-9f));
+    S = fma_(S, z, V(-0x1.4abbbap-4f));
+    S = fma_(S, z, V(0x1.921fb6p-1f));
+    s = t * S;
+    V C = V(0x1.d9c326p-19f);
+    C = fma_(C, z, V(-0x1.55c5e2p-12f));
+    C = fma_(C, z, V(0x1.03c1dep-6f));
+    C = fma_(C, z, V(-0x1.3bd3ccp-2f));
+    c = fma_(z, C, V(1.0f));
+  } else {
+    V S = V(SGDWALK_PMATH_K(kSinCosLeanD, 10));
+    S = fma_(S, z, V(-0x1.e2fe7p-30));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 0)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 1)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 2)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 3)));
+    S = fma_(S, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 4)));
+    s = t * S;
+    V C = V(SGDWALK_PMATH_K(kSinCosLeanD, 11));
+    C = fma_(C, z, V(0x1.f9cc4p-34));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 5)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 6)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 7)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 8)));
+    C = fma_(C, z, V(SGDWALK_PMATH_K(kSinCosLeanD, 9)));
+    c = fma_(z, C, V(1.0));
+  }
+}
+
+/// -2 log(2^k (1 + f)) (double lanes) for f = m - 1, m in [sqrt(1/2), sqrt(2)), dk = k: fdlibm's
+/// log (log_reduced) without its division and with the factor -2 folded into exact scalings.
+///  - s = f/(2 + f) from + - * and fma: y ~ 1/(2 + f) from a quadratic seed (relative error
+///    1.4e-3; coefficients rounded to 21 bits, 32-bit immediates on the GPU), one cubic Newton
+///    step (2.8e-9), then s = f y corrected once by its residual, s1 + (f - s1 (2 + f)) y
+///    (relative error about 1e-17: s is within a hair of half an ulp of f/(2 + f)).
+///    nd = -2 - f is -(2 + f) exactly.
+///  - log(1 + f) = f - (f^2/2 - s (f^2/2 + z P(z))), z = s^2, P of degree 6 refitted (weighted
+///    least squares on Chebyshev nodes in mpmath, 200 bits) with its three highest coefficients
+///    rounded to 21 bits (free immediates on the GPU; weighted fit error 2.9e-18 against 1.4e-18
+///    of log's), then + k ln2 with ln2 = hi + lo, hi of 21 bits (k hi exact).
+///  - times -2 exactly: 2 P's coefficients, f*f for 2 (f^2/2), -2 hi and 2 lo; the last two
+///    operations as fmas whose products are exact (-2 f, k (-2 hi)), so every rounding is the
+///    one of the unscaled log: the result is -2 times that log, bit for bit.
+template <class V>
+SGDWALK_FN V neg2_log_reduced_lean_d(V f, V dk) {
+  const V ff = f * f;
+  const V nd = V(-2.0) - f;
+  const V y0 = fma_(ff, V(SGDWALK_PMATH_K(kNeg2LogLeanD, 6)),
+                    fma_(f, V(SGDWALK_PMATH_K(kNeg2LogLeanD, 7)), V(0x1.00303p-1)));
+  const V e = fma_(nd, y0, V(1.0));
+  const V y = fma_(y0, fma_(e, e, e), y0);
+  const V s1 = f * y;
+  const V s = fma_(fma_(s1, nd, f), y, s1);
+  const V z = s * s;
+  V P = V(SGDWALK_PMATH_K(kNeg2LogLeanD, 5));
+  P = fma_(P, z, V(0x1.39a0ep-2));
+  P = fma_(P, z, V(0x1.74665p-2));
+  P = fma_(P, z, V(SGDWALK_PMATH_K(kNeg2LogLeanD, 0)));
+  P = fma_(P, z, V(SGDWALK_PMATH_K(kNeg2LogLeanD, 1)));
+  P = fma_(P, z, V(SGDWALK_PMATH_K(kNeg2LogLeanD, 2)));
+  P = fma_(P, z, V(SGDWALK_PMATH_K(kNeg2LogLeanD, 3)));
+  const V lo2 = fma_(s, ff + P * z, dk * V(SGDWALK_PMATH_K(kNeg2LogLeanD, 4)));
+  return fma_(dk, V(-0x1.62e43p+0), fma_(f, V(-2.0), ff - lo2));
 }
 
 template <class T>
@@ -613,10 +716,10 @@ SGDWALK_FN void sincos_turn(std::uint32_t angle_word, T& s, T& c) {
   detail::rotate_quadrant(q, sr, cr, s, c);
 }
 
-/// -2 log x for a positive normal finite x (the Box-Muller uniform, in [2^-33, 1]). float: the
-/// division-free core above, within 0.87 ulp of -2 log x (every float in
-/// [2^-33, 1]); double: exactly
-/// -2 * log_positive_normal(x). Other inputs: unspecified.
+/// -2 log x for a positive normal finite x (the Box-Muller uniform, in [2^-33, 1]), without a
+/// division. float: the core above, within 0.87 ulp of -2 log x (every float in [2^-33, 1]);
+/// double: fdlibm's log with s = f/(2 + f) from fmas (neg2_log_reduced_lean_d), within 0.81 ulp
+/// where measured (log's own bound is 0.83). Other inputs: unspecified.
 template <class T>
 SGDWALK_FN T neg2_log_lean(T x) {
   static_assert(detail::is_real_v<T>, "pmath::neg2_log_lean is for float and double");
@@ -629,26 +732,37 @@ SGDWALK_FN T neg2_log_lean(T x) {
     const float minus_2m = detail::float_from_bits((ix & 0x007fffffu) + 0xbfb504f3u);
     return detail::neg2_log_reduced_lean_t(minus_2m + 2.0f, static_cast<float>(k));
   } else {
-    return -2.0 * detail::log_positive_normal_impl(x);
+    const std::uint64_t ix = detail::to_bits(x) - 0x3fe6a09e667f3bcdull;  // bits of sqrt(1/2)
+    const std::int32_t k = static_cast<std::int32_t>(static_cast<std::uint32_t>(ix >> 32)) >> 20;
+    const double m = detail::double_from_bits((ix & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
+    return detail::neg2_log_reduced_lean_d(m - 1.0, static_cast<double>(k));
   }
 }
 
-/// sincos_turn's sin and cos of 2 pi (angle_word + 0.5)/2^32 with fewer operations. float: the
-/// offset j rounded once to float and the lean core above, within 2.41 ulp (every 7th word of
-/// the 2^32); double: exactly sincos_turn.
+/// sincos_turn's sin and cos of 2 pi (angle_word + 0.5)/2^32 with fewer operations: the lean
+/// core sincos_quarter_lean on t = j 2^-30 (the same quadrant q and odd offset j). float: j
+/// rounded once to float, within 2.41 ulp (every 7th word of the 2^32); double: t exact, within
+/// 1.46 ulp (sincos_turn: 1.5).
 template <class T>
 SGDWALK_FN void sincos_turn_lean(std::uint32_t angle_word, T& s, T& c) {
   static_assert(detail::is_real_v<T>, "pmath::sincos_turn_lean is for float and double");
+  const std::uint32_t v = angle_word + 0x20000000u;
+  const std::uint32_t q = v >> 30;
+  T t;
   if constexpr (std::is_same_v<T, float>) {
-    const std::uint32_t v = angle_word + 0x20000000u;
-    const std::uint32_t q = v >> 30;
     const std::int32_t j = static_cast<std::int32_t>(((v & 0x3fffffffu) << 1) + 1u) - (1 << 30);
-    float sr, cr;
-    detail::sincos_quarter_lean(static_cast<float>(j) * 0x1p-30f, sr, cr);
-    detail::rotate_quadrant(q, sr, cr, s, c);
+    t = static_cast<float>(j) * 0x1p-30f;
   } else {
-    sincos_turn(angle_word, s, c);
+    // t = j 2^-30 exactly, with 2 j straight from the word: j = 2 s + 1 with s the low 30 bits
+    // of the word as a signed number (adding 2^29 to the word and measuring the offset from
+    // -2^29 cancel), and 4 s is the word shifted left by two as an int32, so 2 j = 4 s + 2 (no
+    // overflow: 4 s <= 2^31 - 4). One integer multiply-add instead of the masks and offsets.
+    const auto two_j = static_cast<std::int32_t>((angle_word << 2) + 2u);
+    t = static_cast<double>(two_j) * 0x1p-31;
   }
+  T sr, cr;
+  detail::sincos_quarter_lean(t, sr, cr);
+  detail::rotate_quadrant(q, sr, cr, s, c);
 }
 
 /// 1/x within about one ulp, from + - * and fma only (no IEEE division, so no slow path and on
