@@ -227,9 +227,9 @@ SGDWALK_PMATH_DOUBLE_TABLE(kLogD, SGDWALK_PMATH_KLOGD_LIST)
 #define SGDWALK_PMATH_SCALAR_kSinCosD(i, value) inline constexpr double kSinCosD_##i = value;
 SGDWALK_PMATH_DOUBLE_TABLE(kSinCosD, SGDWALK_PMATH_KSINCOSD_LIST)
 
-// The lean double sin and cos of (pi/4) t (sincos_quarter_lean): S(z) and C(z) from their
-// coefficient of z^4 down to z^0 (the coefficients of z^6 and z^5 are 32-bit immediates in the
-// code).
+// The lean double sin and cos of (pi/4) t (sincos_quarter_lean): 0-4 S's and 5-9 C's coefficients
+// of z^4 down to z^0, 10 and 11 their z^6 ones (a Horner chain's first fma with two immediates
+// would move one into a register pair); those of z^5 are 32-bit immediates in the code.
 #define SGDWALK_PMATH_KSINCOSLEAND_LIST(X) \
   X(0, 0x1.50782d52e26f7p-22)              \
   X(1, -0x1.32d2ccdfd7535p-15)             \
@@ -247,8 +247,8 @@ SGDWALK_PMATH_DOUBLE_TABLE(kSinCosD, SGDWALK_PMATH_KSINCOSD_LIST)
   inline constexpr double kSinCosLeanD_##i = value;
 SGDWALK_PMATH_DOUBLE_TABLE(kSinCosLeanD, SGDWALK_PMATH_KSINCOSLEAND_LIST)
 
-// The lean double -2 log (neg2_log_reduced_lean_d): 2 P(z) from its coefficient of z^3 down to
-// z^0 (those of z^6 to z^4 are 32-bit immediates in the code), then 2 ln2_lo.
+// The lean double -2 log (neg2_log_reduced_lean_d): 0-3 2P's coefficients of z^3 down to z^0, 4
+// 2 ln2_lo, 5 2P's of z^6, 6 and 7 the seed's of f^2 and f (z^5, z^4, f^0 are immediates).
 #define SGDWALK_PMATH_KNEG2LOGLEAND_LIST(X) \
   X(0, 0x1.c71c5148885bcp-2)                \
   X(1, 0x1.24924943fa998p-1)                \
@@ -622,13 +622,13 @@ SGDWALK_FN void sincos_quarter_lean(V t, V& s, V& c) {
 /// -2 log(2^k (1 + f)) (double lanes) for f = m - 1, m in [sqrt(1/2), sqrt(2)), dk = k: fdlibm's
 /// log (log_reduced) without its division and with the factor -2 folded into exact scalings.
 ///  - s = f/(2 + f) from + - * and fma: y ~ 1/(2 + f) from a quadratic seed (relative error
-///    1.4e-3; coefficients rounded to 21 bits, 32-bit immediates on the GPU), one cubic Newton
+///    1.4e-3; coefficients rounded to 21 bits), one cubic Newton
 ///    step (2.8e-9), then s = f y corrected once by its residual, s1 + (f - s1 (2 + f)) y
 ///    (relative error about 1e-17: s is within a hair of half an ulp of f/(2 + f)).
 ///    nd = -2 - f is -(2 + f) exactly.
 ///  - log(1 + f) = f - (f^2/2 - s (f^2/2 + z P(z))), z = s^2, P of degree 6 refitted (weighted
 ///    least squares on Chebyshev nodes in mpmath, 200 bits) with its three highest coefficients
-///    rounded to 21 bits (free immediates on the GPU; weighted fit error 2.9e-18 against 1.4e-18
+///    rounded to 21 bits (z^5, z^4: free immediates on the GPU; weighted error 2.9e-18 vs 1.4e-18
 ///    of log's), then + k ln2 with ln2 = hi + lo, hi of 21 bits (k hi exact).
 ///  - times -2 exactly: 2 P's coefficients, f*f for 2 (f^2/2), -2 hi and 2 lo; the last two
 ///    operations as fmas whose products are exact (-2 f, k (-2 hi)), so every rounding is the
