@@ -26,7 +26,7 @@
 //   neg2_log_lean     float 0.87 ulp of -2 log x on [2^-33, 1] (exhaustive)
 //                     double 0.81 ulp (2e7 random Box-Muller uniforms; no division)
 //   sincos_turn_lean  float 2.41 ulp (every 7th angle word)
-//                     double 1.46 ulp (2e7 random angle words)
+//                     double abs 1.2e-16, 1.46 ulp (2e7 random angle words)
 //   recip_lean        float 0.50 ulp on |x| in [2^-125, 2^125] (every 3rd float)
 //                     double 0.50 ulp on |x| in [2^-1021, 2^1021] (2e7 samples)
 //   div_lean          float a * recip_lean(b): 1 ulp; double the IEEE division
