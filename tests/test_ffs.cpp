@@ -1,11 +1,12 @@
 // Forward flux sampling (issue 18): the exact discrete-chain oracle, FFS rates against it over
-// many decades, determinism (threads, segmentation, slots, resume), the randomness layout and the
-// config errors.
+// many decades, determinism (threads, segmentation, slots, resume), the stored interface states
+// in results.h5, the randomness layout and the config errors.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
+#include <set>
 #include <string>
 
 #include "analysis/theory.hpp"
@@ -21,9 +24,11 @@
 #include "config/config.hpp"
 #include "rare_events/exact_chain.hpp"
 #include "rare_events/ffs_driver.hpp"
+#include "rare_events/ffs_session.hpp"
 #include "rare_events/ffs_stage.hpp"
 #include "run/driver.hpp"
 #include "sgdwalk/ffs.hpp"
+#include "test_files.hpp"
 #include "test_run_dirs.hpp"
 #include "test_support.hpp"
 
@@ -743,7 +748,7 @@ TEST(FfsDeterminism, ResumeWithOptimizerStateGivesTheSameBits) {
       std::ifstream in(options.checkpoint_path);
       checkpoint = nlohmann::json::parse(in);
     }
-    EXPECT_EQ(checkpoint.at("version"), 2);
+    EXPECT_EQ(checkpoint.at("version"), 3);
     const auto& states = checkpoint.at("variants").at(0).at("states");
     const int width = c.name == "adam" ? 2 : 1;
     EXPECT_EQ(states.at("state_width"), width) << c.name;
@@ -767,15 +772,40 @@ TEST(FfsDeterminism, ResumeWithOptimizerStateGivesTheSameBits) {
   }
 }
 
-TEST(FfsDeterminism, VersionOneCheckpointsResumeAndOtherVersionsAreRefused) {
-  // Version 1 (before the optimizer state; plain SGD only) still resumes to the same bits; a
-  // version-1 checkpoint cannot serve an optimizer with state, and unknown versions are refused.
+/// A version-3 checkpoint as version `version` (1 or 2) wrote it: no kept interfaces, no parents,
+/// no rare_event.store_states in its config; version 1 also no optimizer state.
+nlohmann::json older_checkpoint(nlohmann::json j, int version) {
+  j["version"] = version;
+  j.erase("states_stored");
+  j.erase("states_not_stored_because");
+  j["config"]["rare_event"].erase("store_states");
+  for (auto& variant : j["variants"]) {
+    for (auto& replica : variant["replicas"]) replica.erase("interface_states");
+    if (variant["states"].is_null()) continue;
+    variant["states"].erase("parent");
+    if (version < 2) {
+      variant["states"].erase("state_width");
+      variant["states"].erase("optimizer_state");
+    }
+  }
+  return j;
+}
+
+/// The per-variant part of the result as text (without the run-level states note and warnings).
+std::string variant_counts(const RunPlan& plan, const FfsResult& result) {
+  return ffs_result_json(plan, result).at("variants").dump();
+}
+
+TEST(FfsDeterminism, OlderCheckpointsResumeAndOtherVersionsAreRefused) {
+  // Versions 1 (before the optimizer state; plain SGD only) and 2 (before the kept interfaces)
+  // still resume to the same bits, then without interface states (all or none: a warning says
+  // why); a version-1 checkpoint cannot serve an optimizer with state, and unknown versions are
+  // refused.
   const std::filesystem::path dir =
       std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_resume_v1";
   std::filesystem::create_directories(dir);
   const std::string text = double_well_config(10, 0.01, 200, 2);
   const RunPlan plan = load_config_text(text, "<test>");
-  const std::string reference = counts(plan, run_config(text));
   FfsOptions options;
   options.checkpoint_path = (dir / "ffs_checkpoint.json").string();
   std::filesystem::remove(options.checkpoint_path);
@@ -787,24 +817,34 @@ TEST(FfsDeterminism, VersionOneCheckpointsResumeAndOtherVersionsAreRefused) {
     std::ifstream in(options.checkpoint_path);
     checkpoint = nlohmann::json::parse(in);
   }
-  nlohmann::json v1 = checkpoint;
-  v1["version"] = 1;
-  for (auto& variant : v1["variants"]) {
-    variant["states"].erase("state_width");
-    variant["states"].erase("optimizer_state");
-  }
+  EXPECT_EQ(checkpoint.at("version"), 3);
+  const nlohmann::json v1 = older_checkpoint(checkpoint, 1);
   const auto write = [&](const nlohmann::json& j) {
     std::ofstream(options.checkpoint_path) << j.dump();
   };
-  write(v1);
   options.on_stage = nullptr;
-  EXPECT_EQ(counts(plan, run_config(text, 0, options)), reference);
+  const FfsResult whole = run_config(text);
+  EXPECT_TRUE(whole.states_stored);
+  for (const int version : {1, 2}) {
+    write(older_checkpoint(checkpoint, version));
+    const FfsResult resumed = run_config(text, 0, options);
+    EXPECT_EQ(variant_counts(plan, resumed), variant_counts(plan, whole)) << version;
+    EXPECT_FALSE(resumed.states_stored) << version;
+    for (const auto& variant : resumed.variants)
+      for (const auto& replica : variant.replicas) EXPECT_TRUE(replica.interface_states.empty());
+    ASSERT_EQ(resumed.warnings.size(), 1u) << version;
+    EXPECT_NE(resumed.warnings[0].find(fmt::format("version-{} checkpoint", version)),
+              std::string::npos)
+        << resumed.warnings[0];
+    EXPECT_EQ(resumed.states_not_stored_because, resumed.warnings[0]);
+  }
 
   // The version-1 states under a momentum config (its config recorded in the file too).
   const std::string momentum = with_dynamics(text, "optimizer = \"momentum\"\nmomentum = 0.5");
   const RunPlan momentum_plan = load_config_text(momentum, "<test>");
   nlohmann::json mismatched = v1;
   mismatched["config"] = momentum_plan.resolved_config;
+  mismatched["config"]["rare_event"].erase("store_states");
   write(mismatched);
   try {
     run_ffs(momentum_plan, *make_cpu_backend(0), options);
@@ -815,15 +855,15 @@ TEST(FfsDeterminism, VersionOneCheckpointsResumeAndOtherVersionsAreRefused) {
     EXPECT_NE(e.find("optimizer state"), std::string::npos) << e;
   }
   nlohmann::json future = checkpoint;
-  future["version"] = 3;
+  future["version"] = 4;
   write(future);
   try {
     run_config(text, 0, options);
-    ADD_FAILURE() << "a version-3 checkpoint was read";
+    ADD_FAILURE() << "a version-4 checkpoint was read";
   } catch (const std::runtime_error& error) {
     const std::string e = error.what();
-    EXPECT_NE(e.find("format version 3"), std::string::npos) << e;
-    EXPECT_NE(e.find("reads versions 1 to 2"), std::string::npos) << e;
+    EXPECT_NE(e.find("format version 4"), std::string::npos) << e;
+    EXPECT_NE(e.find("reads versions 1 to 3"), std::string::npos) << e;
   }
   std::filesystem::remove(options.checkpoint_path);
 }
@@ -999,6 +1039,262 @@ TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "ffs_checkpoint.json"));
 }
 
+// ---- stored states: every interface's states in results.h5 -------------------------------------
+
+using H5Items = std::map<std::string, testing::H5Item>;
+
+template <class T>
+std::vector<T> h5_values(const H5Items& items, const std::string& path) {
+  const auto found = items.find(path);
+  if (found == items.end()) {
+    ADD_FAILURE() << path << " missing";
+    return {};
+  }
+  const std::string& bytes = found->second.bytes;
+  std::vector<T> values(bytes.size() / sizeof(T));
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(T));
+  return values;
+}
+
+std::string h5_text(const H5Items& items, const std::string& path) {
+  const auto found = items.find(path);
+  if (found == items.end()) return "";
+  std::string text = found->second.bytes;
+  return text.substr(0, text.find('\0'));
+}
+
+/// Runs `text` in `dir` (created empty) as `sgdwalk run` does; returns its results.h5 items.
+H5Items run_in_directory(const std::string& text, const std::filesystem::path& dir,
+                         const FfsSessionOptions& options = {}) {
+  std::filesystem::remove_all(dir);
+  const RunPlan plan = load_config_text(text, "<test>");
+  RunRecord record;
+  record.config_text = text;
+  record.config_source = "<test>";
+  auto backend = make_cpu_backend(0);
+  const FfsSessionResult result =
+      run_ffs_in_directory(plan, *backend, record, dir.string(), options);
+  if (!result.complete) return {};
+  return testing::h5_items(dir / "results.h5");
+}
+
+/// Checks the stored states of every variant and replica of a finished run (order parameter x)
+/// against facts independent of the storage code: λ of each state (x, computed here) against the
+/// interfaces, the sizes against the flux and stage counts, the tree (parents at the previous
+/// interface, ancestors handed down from interface 0), the step indices (larger than the parent's
+/// unless the parent was already beyond the interface: then the same state), the jump-over counts
+/// and the distinct ancestors. Returns the number of states checked.
+std::int64_t check_stored_states(const H5Items& items, const RunPlan& plan, int width) {
+  EXPECT_EQ(h5_text(items, "/rare_events@interface_states"), "stored");
+  const auto dim = static_cast<std::size_t>(plan.dim);
+  std::int64_t checked = 0;
+  for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
+    for (int r = 0; r < plan.ffs.replicas; ++r) {
+      SCOPED_TRACE(fmt::format("variant {}, replica {}", v, r));
+      const std::string g = fmt::format("/rare_events/variant{}/replica{}", v, r);
+      const auto interfaces = h5_values<double>(items, g + "/interfaces");
+      const auto flux = h5_values<std::int64_t>(items, g + "/flux_counts");
+      const auto stage_counts = items.count(g + "/stage_counts") != 0
+                                    ? h5_values<std::int64_t>(items, g + "/stage_counts")
+                                    : std::vector<std::int64_t>{};
+      const std::size_t stages = stage_counts.size() / 10;
+      std::vector<double> previous_x;
+      std::vector<std::int64_t> previous_step, previous_ancestor;
+      std::vector<double> previous_position;
+      for (std::size_t i = 0; i <= stages; ++i) {
+        SCOPED_TRACE(fmt::format("interface {}", i));
+        const std::string ig = fmt::format("{}/interface{}", g, i);
+        const auto position = h5_values<double>(items, ig + "/position");
+        const auto step = h5_values<std::int64_t>(items, ig + "/step");
+        const auto parent = h5_values<std::int64_t>(items, ig + "/parent");
+        const auto ancestor = h5_values<std::int64_t>(items, ig + "/ancestor");
+        const std::size_t n = step.size();
+        EXPECT_EQ(position.size(), n * dim);
+        EXPECT_EQ(parent.size(), n);
+        EXPECT_EQ(ancestor.size(), n);
+        EXPECT_EQ(h5_values<double>(items, ig + "@lambda"), std::vector<double>{interfaces.at(i)});
+        if (width > 0) {
+          const auto state = h5_values<double>(items, ig + "/optimizer_state");
+          EXPECT_EQ(state.size(), n * static_cast<std::size_t>(width));
+          if (n > 0) {
+            EXPECT_TRUE(std::any_of(state.begin(), state.end(), [](double s) { return s != 0; }));
+          }
+        } else {
+          EXPECT_EQ(items.count(ig + "/optimizer_state"), 0u);
+        }
+        // The count of states: the flux crossings, then each stage's successes.
+        EXPECT_EQ(static_cast<std::int64_t>(n),
+                  i == 0 ? flux.at(0) : stage_counts.at((i - 1) * 10 + 1));
+        const double lambda = interfaces.at(i);
+        std::vector<double> x(n);
+        std::set<std::int64_t> distinct;
+        for (std::size_t j = 0; j < n; ++j) {
+          x[j] = position[j * dim];  // λ = x
+          EXPECT_GE(x[j], lambda) << j;
+          distinct.insert(ancestor[j]);
+          if (i == 0) {
+            EXPECT_EQ(parent[j], -1) << j;
+            EXPECT_EQ(ancestor[j], static_cast<std::int64_t>(j)) << j;
+            EXPECT_GT(step[j], plan.ffs.equilibration_steps) << j;
+            EXPECT_LE(step[j], plan.steps) << j;
+            continue;
+          }
+          if (parent[j] < 0 || parent[j] >= static_cast<std::int64_t>(previous_x.size())) {
+            ADD_FAILURE() << "state " << j << ": parent " << parent[j] << " is not one of the "
+                          << previous_x.size() << " states of the previous interface";
+            continue;
+          }
+          const auto p = static_cast<std::size_t>(parent[j]);
+          EXPECT_EQ(ancestor[j], previous_ancestor[p]) << j;
+          if (previous_x[p] < lambda) {
+            EXPECT_GT(step[j], previous_step[p]) << j;
+          } else {  // the parent was stored beyond λ_i: the trial succeeded with no update
+            EXPECT_EQ(step[j], previous_step[p]) << j;
+            for (std::size_t d = 0; d < dim; ++d)
+              EXPECT_EQ(position[j * dim + d], previous_position[p * dim + d]) << j;
+          }
+          ++checked;
+        }
+        if (i >= 1) {
+          EXPECT_EQ(static_cast<std::int64_t>(distinct.size()), stage_counts.at((i - 1) * 10 + 9));
+          // States of the previous interface already at or beyond λ_i: its jump-overs.
+          const auto beyond = std::count_if(previous_x.begin(), previous_x.end(),
+                                            [&](double p) { return p >= lambda; });
+          EXPECT_EQ(beyond, i == 1 ? flux.at(2) : stage_counts.at((i - 2) * 10 + 5));
+        }
+        checked += i == 0 ? static_cast<std::int64_t>(n) : 0;
+        previous_x = x;
+        previous_step = step;
+        previous_ancestor = ancestor;
+        previous_position = position;
+      }
+      EXPECT_EQ(items.count(fmt::format("{}/interface{}/step", g, stages + 1)), 0u);
+    }
+  }
+  return checked;
+}
+
+const std::filesystem::path kStatesDir =
+    std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_states";
+
+TEST(FfsStates, EveryInterfaceStateIsWrittenWithItsTree) {
+  // Plain SGD (two variants, two replicas, automatic interfaces) and momentum (its velocity is
+  // stored with each state).
+  const std::string sgd =
+      double_well_config(10, 0.01, 200, 2, "[sweep]\nlearning_rate = [0.01, 0.012]\n");
+  const RunPlan sgd_plan = load_config_text(sgd, "<test>");
+  EXPECT_GT(check_stored_states(run_in_directory(sgd, kStatesDir / "sgd"), sgd_plan, 0), 1000);
+  const std::string momentum = small_config(optimizer_cases().at(0));
+  const RunPlan momentum_plan = load_config_text(momentum, "<test>");
+  EXPECT_EQ(momentum_plan.optimizer_state_width(), 1);
+  EXPECT_GT(
+      check_stored_states(run_in_directory(momentum, kStatesDir / "momentum"), momentum_plan, 1),
+      100);
+}
+
+TEST(FfsStates, AStageNobodyPassedEndsWithAnEmptyInterface) {
+  // Given interfaces whose last one (x ≥ 5, far beyond the flat minimum at 1.41) no trial reaches
+  // within max_trial_steps: the replica ends with an empty interface of that stage.
+  std::string text = double_well_config(10, 0.01, 50, 1, "max_trial_steps = 200\n");
+  const double ms = -std::sqrt(2.0 / 1.5), sd = std::sqrt(0.1 / 1.5);  // as double_well_config
+  const std::size_t begin = text.find("lambda_0 = ");
+  const std::string automatic_end = "crossing_probability = 0.25\n";
+  const std::size_t end = text.find(automatic_end) + automatic_end.size();
+  text.replace(begin, end - begin,
+               fmt::format("interfaces = [{}, {}, 5.0]\n", ms + 1.5 * sd, ms + 2.5 * sd));
+  const RunPlan plan = load_config_text(text, "<test>");
+  const H5Items items = run_in_directory(text, kStatesDir / "empty");
+  check_stored_states(items, plan, 0);
+  const auto counts = h5_values<std::int64_t>(items, "/rare_events/variant0/replica0/stage_counts");
+  ASSERT_EQ(counts.size(), 20u);
+  EXPECT_GT(counts[1], 0);
+  EXPECT_EQ(counts[10 + 1], 0);  // nobody reached x = 5
+  EXPECT_EQ(h5_values<std::int64_t>(items, "/rare_events/variant0/replica0/interface2/step").size(),
+            0u);
+  EXPECT_EQ(items.count("/rare_events/variant0/replica0/interface2/position"), 1u);
+}
+
+TEST(FfsStates, AResumedRunWritesTheSameBits) {
+  // Stopped twice between stages (in the first replica, then in the second), resumed each time
+  // from the checkpoint: the same results.h5, byte for byte, as one uninterrupted run, states
+  // of every interface of both replicas included.
+  const std::string text = small_config(optimizer_cases().at(4));  // momentum, schedules
+  std::string two = text;
+  two.replace(two.find("replicas = 1"), 12, "replicas = 2");
+  run_in_directory(two, kStatesDir / "whole");
+  std::atomic<int> stop{0};
+  FfsSessionOptions options;
+  options.stop = &stop;
+  int lines = 0, stop_at = 2;
+  options.on_stage = [&](const std::string&) {
+    if (++lines == stop_at) stop = 15;
+  };
+  EXPECT_TRUE(run_in_directory(two, kStatesDir / "resumed", options).empty());
+  ASSERT_TRUE(has_ffs_checkpoint((kStatesDir / "resumed").string()));
+  {
+    std::ifstream in(kStatesDir / "resumed" / "ffs_checkpoint.json");
+    const nlohmann::json checkpoint = nlohmann::json::parse(in);
+    EXPECT_EQ(checkpoint.at("version"), 3);
+    EXPECT_EQ(checkpoint.at("replica"), 0);
+    EXPECT_EQ(checkpoint.at("states_stored"), true);
+    // Interface 0 kept, interface 1 the current one.
+    EXPECT_EQ(checkpoint.at("variants").at(0).at("replicas").at(0).at("interface_states").size(),
+              1u);
+  }
+  auto backend = make_cpu_backend(0);
+  stop = 0;
+  lines = 0;
+  const int stages_of_first =
+      static_cast<int>(nlohmann::json::parse(std::ifstream(kStatesDir / "whole" / "summary.json"))
+                           .at("rare_events")
+                           .at("variants")
+                           .at(0)
+                           .at("replicas")
+                           .at(0)
+                           .at("stages")
+                           .size());
+  stop_at = stages_of_first;  // the flux stage of replica 2 (after the rest of replica 1)
+  EXPECT_FALSE(
+      resume_ffs_in_directory((kStatesDir / "resumed").string(), *backend, options).complete);
+  {
+    std::ifstream in(kStatesDir / "resumed" / "ffs_checkpoint.json");
+    const nlohmann::json checkpoint = nlohmann::json::parse(in);
+    EXPECT_EQ(checkpoint.at("replica"), 1);
+    EXPECT_EQ(checkpoint.at("variants").at(0).at("replicas").at(0).at("interface_states").size(),
+              static_cast<std::size_t>(stages_of_first) + 1);
+  }
+  stop = 0;
+  options.on_stage = nullptr;
+  EXPECT_TRUE(
+      resume_ffs_in_directory((kStatesDir / "resumed").string(), *backend, options).complete);
+  testing::expect_same_h5(kStatesDir / "whole" / "results.h5",
+                          kStatesDir / "resumed" / "results.h5");
+  EXPECT_EQ(testing::read_bytes(kStatesDir / "whole" / "results.h5"),
+            testing::read_bytes(kStatesDir / "resumed" / "results.h5"));
+  EXPECT_GT(check_stored_states(testing::h5_items(kStatesDir / "whole" / "results.h5"),
+                                load_config_text(two, "<test>"), 1),
+            100);
+}
+
+TEST(FfsStates, StoreStatesFalseWritesNoStatesAndTheSameRates) {
+  const std::string on = double_well_config(10, 0.01, 100, 2);
+  const std::string off = double_well_config(10, 0.01, 100, 2, "store_states = false\n");
+  const H5Items with = run_in_directory(on, kStatesDir / "on");
+  const H5Items without = run_in_directory(off, kStatesDir / "off");
+  EXPECT_EQ(h5_text(without, "/rare_events@interface_states"),
+            "not stored: rare_event.store_states = false");
+  std::size_t state_items = 0;
+  for (const auto& [name, item] : without)
+    state_items += name.find("/interface0") != std::string::npos;
+  EXPECT_EQ(state_items, 0u);
+  EXPECT_EQ(with.count("/rare_events/variant0/replica1/interface0/position"), 1u);
+  for (const char* name :
+       {"/rare_events/rate_per_step", "/rare_events/variant0/replica0/stage_counts",
+        "/rare_events/variant0/replica1/stage_counts"}) {
+    EXPECT_EQ(with.at(name).bytes, without.at(name).bytes) << name;
+  }
+}
+
 // ---- randomness layout ------------------------------------------------------------------------
 
 TEST(FfsRandomness, StreamsNeverMeetBruteForceWalkers) {
@@ -1059,6 +1355,12 @@ lambda_A = -0.6
     const std::string e = config_error(base + "interfaces = [-0.5, 0.2]\ntrials = 5\n");
     EXPECT_NE(e.find("rare_event.trials"), std::string::npos) << e;
     EXPECT_NE(e.find("[10, 1000000000]"), std::string::npos) << e;
+  }
+  {
+    const std::string e = config_error(base + "interfaces = [-0.5, 0.2]\nstore_states = \"yes\"\n");
+    EXPECT_NE(e.find("rare_event.store_states"), std::string::npos) << e;
+    EXPECT_NE(e.find("true or false"), std::string::npos) << e;
+    EXPECT_NE(e.find("yes"), std::string::npos) << e;
   }
   {
     const std::string e = config_error(base + "lambda_0 = -0.5\n");

@@ -348,6 +348,8 @@ int run_ffs_with_display(const RunPlan* plan, const std::string& out_dir, const 
     return result.stop_signal != 0 ? 128 + result.stop_signal : kExitRuntimeError;
   }
   const nlohmann::json summary = nlohmann::json::parse(read_file(out_dir + "/summary.json"));
+  for (const auto& warning : summary.at("rare_events").value("warnings", nlohmann::json::array()))
+    std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.get<std::string>().c_str());
   for (const auto& variant : summary.at("rare_events").at("variants")) {
     for (const auto& warning : variant.at("warnings")) {
       std::fprintf(stderr, "sgdwalk: warning: variant %d: %s\n", variant.at("variant").get<int>(),

@@ -542,6 +542,7 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
   spec.equilibration_steps = table.integer("equilibration_steps");
   spec.max_trial_steps = table.integer("max_trial_steps");
   spec.max_stored_states = table.integer("max_stored_states");
+  spec.store_states = table.boolean("store_states");
   table.reject_unknown();
   if (!spec.enabled) {
     if (value != nullptr) {
@@ -618,7 +619,8 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
                    {"replicas", spec.replicas},
                    {"equilibration_steps", spec.equilibration_steps},
                    {"max_trial_steps", spec.max_trial_steps},
-                   {"max_stored_states", spec.max_stored_states}};
+                   {"max_stored_states", spec.max_stored_states},
+                   {"store_states", spec.store_states}};
   if (spec.automatic()) {
     ffs_json["lambda_0"] = spec.lambda_0;
     ffs_json["lambda_B"] = spec.lambda_b;

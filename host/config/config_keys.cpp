@@ -331,6 +331,11 @@ std::vector<ConfigKey> make_config_keys() {
       integer_key("rare_event", "max_stored_states", 10000000, 1, 1000000000,
                   "At most this many flux-stage crossing states per variant and replica (memory); "
                   "more is an error that says what to change."),
+      boolean_key("rare_event", "store_states", true,
+                  "Keep every interface's stored states (position, optimizer state, step, parent "
+                  "and ancestor) in memory and the checkpoint, and write them to results.h5 "
+                  "/rare_events/variantV/replicaR/interfaceI/; false keeps only the current "
+                  "interface's (docs/RARE_EVENTS.md, \"Stored states\", gives their size)."),
 
       // ---- [sweep]
       string_key("sweep", "mode", "grid", {"grid", "zip"},

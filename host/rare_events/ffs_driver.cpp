@@ -19,9 +19,12 @@ namespace sgdwalk {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-/// Version 2 added the optimizer state of the stored states ("state_width", "optimizer_state");
-/// version 1 (plain SGD only: no optimizer state) is still read.
-constexpr int kCheckpointVersion = 2;
+/// Version 3 keeps the states of every interface ("states_stored"; per replica
+/// "interface_states"; per state "parent"). Version 2 added the optimizer state of the stored
+/// states ("state_width", "optimizer_state"); version 1 (plain SGD only: no optimizer state). Both
+/// are still read: they hold only the current interface's states, so a run resumed from one keeps
+/// no interface states (results.h5 says so, and a warning).
+constexpr int kCheckpointVersion = 3;
 constexpr int kOldestCheckpointVersion = 1;
 /// Below this effective number of ancestors a stage is warned about.
 constexpr double kFewAncestors = 10;
@@ -30,6 +33,7 @@ constexpr double kJumpOverFraction = 0.25;
 /// A variant whose largest replica estimate exceeds this / R of the replicas' sum is warned about
 /// (heavy tail): ~1.5/R for a spread of 30 %.
 constexpr double kHeavyTailShare = 3;
+constexpr int kFirstVersionWithStates = 3;
 
 /// Copies state i of `source` to slot j of `target` through WalkerArrays::copy_from (so every
 /// field a walker state has is copied, whatever fields it grows).
@@ -87,10 +91,17 @@ std::vector<std::int32_t> group_of_ancestors(const FfsReplica& rep) {
   return group;
 }
 
-/// Where a replica stands: its stored states at the current interface, per variant.
+/// Where a replica stands: its stored states at the current interface, per variant (the earlier
+/// interfaces' are in FfsReplica::interface_states when they are kept).
 struct ReplicaState {
   std::vector<FfsInterfaceStates> current;  ///< [variant]
   int next_stage = 0;                       ///< 0 = the flux stage has not run
+};
+
+/// Whether the states of every interface are kept, and why not when store_states asks for them.
+struct StatesKept {
+  bool kept = false;
+  std::string why_not;
 };
 
 // ---- checkpoint (JSON: counts, interfaces and the stored states; written between stages) ----
@@ -110,7 +121,8 @@ nlohmann::json states_json(const FfsInterfaceStates& s) {
                         {"basin", w.basin},
                         {"crossings", w.crossings},
                         {"path_step", s.path_step},
-                        {"ancestor", s.ancestor}};
+                        {"ancestor", s.ancestor},
+                        {"parent", s.parent}};
 }
 
 /// The stored states of a checkpoint of `version`; `state_width` is the plan's (version 1 has no
@@ -135,10 +147,14 @@ FfsInterfaceStates states_from_json(const nlohmann::json& j, int version, int st
   s.states.crossings = j.at("crossings").get<std::vector<std::uint32_t>>();
   s.path_step = j.at("path_step").get<std::vector<std::int64_t>>();
   s.ancestor = j.at("ancestor").get<std::vector<std::int64_t>>();
+  // Before version 3 the parents were not kept (nor the earlier interfaces they index).
+  s.parent = version >= kFirstVersionWithStates ? j.at("parent").get<std::vector<std::int64_t>>()
+                                                : std::vector<std::int64_t>(s.ancestor.size(), -1);
   if (s.states.position.size() != static_cast<std::size_t>(n * s.states.dim) ||
       s.states.optimizer_state.size() != static_cast<std::size_t>(n * width) ||
       s.path_step.size() != static_cast<std::size_t>(n) ||
-      s.ancestor.size() != static_cast<std::size_t>(n)) {
+      s.ancestor.size() != static_cast<std::size_t>(n) ||
+      s.parent.size() != static_cast<std::size_t>(n)) {
     throw std::runtime_error("inconsistent state arrays");
   }
   return s;
@@ -215,17 +231,26 @@ FfsReplica replica_from_json(const nlohmann::json& j) {
 }
 
 void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsResult& result,
-                      int replica, const ReplicaState& state) {
+                      int replica, const ReplicaState& state, const StatesKept& kept) {
   nlohmann::json j;
   j["format"] = "sgdwalk-ffs-checkpoint";
   j["version"] = kCheckpointVersion;
   j["config"] = plan.resolved_config;
   j["replica"] = replica;
   j["next_stage"] = state.next_stage;
+  // Whether the replicas' interface_states are complete (not after a resume from version 1 or 2).
+  j["states_stored"] = kept.kept;
+  j["states_not_stored_because"] = kept.why_not;
   nlohmann::json variants = nlohmann::json::array();
   for (std::size_t v = 0; v < result.variants.size(); ++v) {
     nlohmann::json reps = nlohmann::json::array();
-    for (const auto& r : result.variants[v].replicas) reps.push_back(replica_json(r));
+    for (const auto& r : result.variants[v].replicas) {
+      nlohmann::json rj = replica_json(r);
+      nlohmann::json states = nlohmann::json::array();
+      for (const auto& s : r.interface_states) states.push_back(states_json(s));
+      rj["interface_states"] = states;
+      reps.push_back(rj);
+    }
     variants.push_back(
         {{"replicas", reps},
          {"states", state.current.empty() ? nlohmann::json() : states_json(state.current[v])}});
@@ -242,7 +267,7 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsRes
 
 /// Reads a checkpoint written for this plan; throws std::runtime_error naming the file otherwise.
 void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& result, int& replica,
-                     ReplicaState& state) {
+                     ReplicaState& state, StatesKept& kept) {
   std::ifstream in(path, std::ios::binary);
   nlohmann::json j;
   try {
@@ -257,8 +282,22 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
                                            kCheckpointVersion));
     }
     const int version = version_json.get<int>();
-    if (j.at("config") != plan.resolved_config)
-      throw std::runtime_error("it was written for another config");
+    // rare_event.store_states came with version 3: an older file's config has no such key.
+    nlohmann::json config = plan.resolved_config;
+    if (version < kFirstVersionWithStates && config.contains("rare_event"))
+      config["rare_event"].erase("store_states");
+    if (j.at("config") != config) throw std::runtime_error("it was written for another config");
+    if (version >= kFirstVersionWithStates) {
+      kept.kept = j.at("states_stored").get<bool>();
+      kept.why_not = j.at("states_not_stored_because").get<std::string>();
+    } else if (plan.ffs.store_states) {
+      kept.kept = false;
+      kept.why_not = fmt::format(
+          "the run resumed from a version-{} checkpoint ({}), which holds only the current "
+          "interface's states: results.h5 holds no interface states (run it again from the start "
+          "to get them)",
+          version, path);
+    }
     replica = j.at("replica");
     state.next_stage = j.at("next_stage");
     const auto& variants = j.at("variants");
@@ -267,8 +306,14 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
     state.current.assign(plan.variants.size(), {});
     for (std::size_t v = 0; v < variants.size(); ++v) {
       result.variants[v].replicas.clear();
-      for (const auto& r : variants[v].at("replicas"))
-        result.variants[v].replicas.push_back(replica_from_json(r));
+      for (const auto& r : variants[v].at("replicas")) {
+        FfsReplica& rep = result.variants[v].replicas.emplace_back(replica_from_json(r));
+        if (version >= kFirstVersionWithStates) {
+          for (const auto& s : r.at("interface_states"))
+            rep.interface_states.push_back(
+                states_from_json(s, version, plan.optimizer_state_width()));
+        }
+      }
       if (!variants[v].at("states").is_null())
         state.current[v] =
             states_from_json(variants[v].at("states"), version, plan.optimizer_state_width());
@@ -369,6 +414,7 @@ void run_flux_stage(const RunPlan& plan, Backend& backend, int replica,
       copy_state(pool[vk].states, rec[c].slot, out.states, static_cast<std::int64_t>(c));
       out.path_step.push_back(rec[c].step);
       out.ancestor.push_back(static_cast<std::int64_t>(c));
+      out.parent.push_back(-1);
     }
     states[vk] = std::move(out);
   }
@@ -503,6 +549,49 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
   return warnings;
 }
 
+/// results.h5 group `g`/interfaceI of each kept interface i of `rep`: its states, netCDF-4 style
+/// (dimensions `state`, `coordinate` and `optimizer_component` of the group).
+void write_interface_states(const RunPlan& plan, const FfsReplica& rep, const std::string& g,
+                            Hdf5File& file) {
+  const auto dim = static_cast<std::size_t>(plan.dim);
+  const auto width = static_cast<std::size_t>(plan.optimizer_state_width());
+  for (std::size_t i = 0; i < rep.interface_states.size(); ++i) {
+    const FfsInterfaceStates& s = rep.interface_states[i];
+    const std::string ig = fmt::format("{}/interface{}", g, i);
+    file.group(ig);
+    file.attribute(ig, "lambda", rep.interfaces[i]);
+    file.attribute(ig, "description",
+                   i == 0 ? "states stored at λ_0 by the flux stage (first crossings after the "
+                            "last visit to A), in (flux walker, step) order"
+                          : fmt::format("states of the stage-{} trials that reached λ_{}, in "
+                                        "trial order",
+                                        i, i));
+    const auto n = static_cast<std::size_t>(s.size());
+    file.dimension(ig, "state", n);
+    file.dimension(ig, "coordinate", dim);
+    file.dataset(ig + "/position", s.states.position, {"state", "coordinate"}, "1",
+                 "position θ when the state was stored (exact value of the walker's precision)");
+    if (width > 0) {
+      // As in /walkers: the dimension's name differs from the dataset's.
+      file.dimension(ig, "optimizer_component", width);
+      file.dataset(
+          ig + "/optimizer_state", s.states.optimizer_state, {"state", "optimizer_component"}, "1",
+          plan.optimizer == OptimizerKind::momentum || plan.optimizer == OptimizerKind::nesterov
+              ? "velocity v (momentum, nesterov), one column per coordinate"
+              : "first moments m, then second moments s (adam; rmsprop: m is the last "
+                "gradient), one column per coordinate each");
+    }
+    file.dataset(ig + "/step", s.path_step, {"state"}, "steps",
+                 "the walker's step index k when it was stored (flux-stage step plus the updates "
+                 "of every trial on its path)");
+    file.dataset(ig + "/parent", s.parent, {"state"}, "1",
+                 "index of the state at interface i−1 whose trial reached this one (−1 at "
+                 "interface 0)");
+    file.dataset(ig + "/ancestor", s.ancestor, {"state"}, "1",
+                 "index of the interface-0 (flux-stage) state it descends from");
+  }
+}
+
 }  // namespace
 
 double FfsReplica::flux() const {
@@ -571,9 +660,11 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
   result.variants.resize(nv);
   int first_replica = 0;
   ReplicaState resumed;
+  StatesKept kept{spec.store_states, spec.store_states ? "" : "rare_event.store_states = false"};
   const bool resuming =
       !options.checkpoint_path.empty() && std::filesystem::exists(options.checkpoint_path);
-  if (resuming) read_checkpoint(options.checkpoint_path, plan, result, first_replica, resumed);
+  if (resuming)
+    read_checkpoint(options.checkpoint_path, plan, result, first_replica, resumed, kept);
 
   for (int r = first_replica; r < spec.replicas; ++r) {
     ReplicaState state;
@@ -588,7 +679,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
       reps[v] = &result.variants[v].replicas[static_cast<std::size_t>(r)];
     const auto report = [&](int stage, const std::string& line) {
       if (!options.checkpoint_path.empty())
-        write_checkpoint(options.checkpoint_path, plan, result, r, state);
+        write_checkpoint(options.checkpoint_path, plan, result, r, state, kept);
       if (options.on_stage && !options.on_stage(FfsProgress{r, stage, line})) {
         throw FfsStopped();
       }
@@ -717,6 +808,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
               copy_state(batch.states, i, next.states, slot);
               next.path_step.push_back(batch.path_step[k]);
               next.ancestor.push_back(from_store.ancestor[static_cast<std::size_t>(chosen[k])]);
+              next.parent.push_back(chosen[k]);
               break;
             }
             case ffs::TrialOutcome::fell_back:
@@ -752,14 +844,24 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         const bool last =
             st.lambda_to >= ifs.back() && (!spec.automatic() || st.lambda_to >= spec.lambda_b);
         if (st.reached == 0 || last) reps[v]->complete = true;
+        // from_store is not used below: its states move to the kept interfaces.
+        if (kept.kept) reps[v]->interface_states.push_back(std::move(state.current[v]));
         state.current[v] = std::move(next);
       }
       state.next_stage = s + 1;
       report(s, fmt::format("replica {}/{}: stage {}: {} of {} trials reached the next interface",
                             r + 1, spec.replicas, s, reached_all, trials_all));
     }
+    // The last interface each variant reached (its states were not used by a further stage).
+    if (kept.kept) {
+      for (std::size_t v = 0; v < nv; ++v)
+        reps[v]->interface_states.push_back(std::move(state.current[v]));
+    }
   }
   if (!options.checkpoint_path.empty()) std::filesystem::remove(options.checkpoint_path);
+  result.states_stored = kept.kept;
+  result.states_not_stored_because = kept.why_not;
+  if (spec.store_states && !kept.kept) result.warnings.push_back(kept.why_not);
 
   // ---- estimates --------------------------------------------------------------------------------
   for (std::size_t v = 0; v < nv; ++v) {
@@ -846,6 +948,9 @@ nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {
                         {"replicas", reps}});
   }
   return nlohmann::json{{"method", "ffs"},
+                        {"interface_states_stored", result.states_stored},
+                        {"interface_states_not_stored_because", result.states_not_stored_because},
+                        {"warnings", result.warnings},
                         {"optimizer", to_string(plan.optimizer)},
                         {"optimizer_state_width", plan.optimizer_state_width()},
                         {"order_parameter", plan.ffs.order_name},
@@ -864,6 +969,10 @@ void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file
   file.attribute("/rare_events", "optimizer", to_string(plan.optimizer));
   file.attribute("/rare_events", "order_parameter", plan.ffs.order_name);
   file.attribute("/rare_events", "lambda_A", plan.ffs.lambda_a);
+  // Only interface states are kept, never paths: variantV/replicaR/interfaceI/ (when stored).
+  file.attribute("/rare_events", "interface_states",
+                 result.states_stored ? std::string("stored")
+                                      : "not stored: " + result.states_not_stored_because);
   const std::size_t nv = result.variants.size();
   std::vector<std::int64_t> index;
   std::vector<double> rate, error, rate_time, aftw, jackknife;
@@ -904,6 +1013,7 @@ void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file
                    "walker-steps");
       file.dataset(g + "/interfaces", rep.interfaces, {"interface"}, "λ",
                    "interfaces λ_0..λ_n as used");
+      if (result.states_stored) write_interface_states(plan, rep, g, file);
       if (n == 0) continue;  // no crossing of λ_0: no stage ran
       file.dimension(g, "stage", n);
       std::vector<std::int64_t> counts;

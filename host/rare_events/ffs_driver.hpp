@@ -22,6 +22,9 @@ struct FfsInterfaceStates {
   WalkerArrays states;
   std::vector<std::int64_t> path_step;  ///< the walker's step counter
   std::vector<std::int64_t> ancestor;   ///< index of the interface-0 state it descends from
+  /// Index of the state at the previous interface its trial started from (−1 at interface 0):
+  /// with every interface kept, parent and ancestor trace each state's tree of ancestors.
+  std::vector<std::int64_t> parent;
   std::int64_t size() const { return states.size(); }
 };
 
@@ -54,8 +57,11 @@ struct FfsReplica {
   std::vector<std::int64_t> flux_group_crossings, flux_group_exposure;
   std::vector<FfsStageCounts> stages;  ///< stage s = interface s−1 → s (s = 1..n)
   bool complete = false;               ///< every stage done (or stopped at a stage nobody passed)
-  double flux() const;                 ///< Φ per step
-  double rate_per_step() const;        ///< Φ · Π P
+  /// [interface i]: the states stored at λ_i (i = 0 … stages.size()) when rare_event.store_states
+  /// is on; empty otherwise. Only these states are kept, never the paths between them.
+  std::vector<FfsInterfaceStates> interface_states;
+  double flux() const;           ///< Φ per step
+  double rate_per_step() const;  ///< Φ · Π P
   /// Allen–Frenkel–ten Wolde relative variance of the rate: 1/N_0 + Σ (1 − P_i)/(P_i M_i)
   /// (the flux term as Poisson counting; +inf when a stage has P = 0).
   double relative_variance() const;
@@ -86,6 +92,11 @@ struct FfsResult {
   std::vector<FfsVariantResult> variants;
   double wall_seconds = 0;
   bool complete = false;
+  /// Every replica's interface_states are complete (store_states on, and the run did not resume
+  /// from a checkpoint written before states were kept).
+  bool states_stored = false;
+  std::string states_not_stored_because;  ///< "" when states_stored
+  std::vector<std::string> warnings;      ///< about the whole run (e.g. states not stored, and why)
 };
 
 /// Progress after every stage of every replica: (replica, stage, stages so far overall).

@@ -29,6 +29,8 @@ struct FfsSpec {
   std::int64_t equilibration_steps = 0;       ///< flux-stage updates not counted
   std::int64_t max_trial_steps = 10000000;    ///< a longer trial is a (counted) failure
   std::int64_t max_stored_states = 10000000;  ///< interface-0 states per variant and replica
+  /// Keep every interface's states (written to results.h5), not only the current interface's.
+  bool store_states = true;
   bool automatic() const { return interfaces.empty(); }
 };
 
