@@ -570,6 +570,7 @@ replicas = 2
 equilibration_steps = 10
 max_trial_steps = 1000
 max_stored_states = 1000
+store_states = false
 )",
       R"(
 [landscape]
