@@ -833,7 +833,7 @@ TEST(FfsDeterminism, OlderCheckpointsResumeAndOtherVersionsAreRefused) {
     for (const auto& variant : resumed.variants)
       for (const auto& replica : variant.replicas) EXPECT_TRUE(replica.interface_states.empty());
     ASSERT_EQ(resumed.warnings.size(), 1u) << version;
-    EXPECT_NE(resumed.warnings[0].find(fmt::format("version-{} checkpoint", version)),
+    EXPECT_NE(resumed.warnings[0].find(fmt::format("version-{} FFS checkpoint", version)),
               std::string::npos)
         << resumed.warnings[0];
     EXPECT_EQ(resumed.states_not_stored_because, resumed.warnings[0]);

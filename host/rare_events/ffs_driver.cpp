@@ -292,11 +292,12 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
       kept.why_not = j.at("states_not_stored_because").get<std::string>();
     } else if (plan.ffs.store_states) {
       kept.kept = false;
+      // No path in the text: it goes into results.h5, whose bytes depend on the results only.
       kept.why_not = fmt::format(
-          "the run resumed from a version-{} checkpoint ({}), which holds only the current "
+          "the run resumed from a version-{} FFS checkpoint, which holds only the current "
           "interface's states: results.h5 holds no interface states (run it again from the start "
           "to get them)",
-          version, path);
+          version);
     }
     replica = j.at("replica");
     state.next_stage = j.at("next_stage");
