@@ -36,10 +36,25 @@ __device__ __forceinline__ unsigned lanemask_lt() {
   return mask;
 }
 
+/// Whether a kernel's dense stretch of one histogram deposits through a register copy of the
+/// histogram's geometry (BlockObserver::dense_single). Every float kernel does. A double kernel
+/// does only where the copy was checked not to spill (ptxas, sm_90, bench/sass_budget): the
+/// isotropic-noise kernels of the cheap landscapes, where it takes the two-valley step's deposit
+/// ratio from 1.236 to 1.12 (bench/RESULTS.md). The copy spilled 8 bytes in the double Hessian
+/// kernels at their 128-register cap, and 40-44 bytes in the double isotropic kernels of
+/// MullerBrown and Harmonic<3>; every other double kernel keeps the loop over the histograms.
+template <class T, class Landscape, NoiseKind Noise>
+inline constexpr bool kDenseGeometryInRegisters = sizeof(T) == 4 ||
+                                                  (!noise_needs_hessian<Noise> &&
+                                                   (std::is_same_v<Landscape, TwoValley<T>> ||
+                                                    std::is_same_v<Landscape, TwoValleySlice<T>> ||
+                                                    std::is_same_v<Landscape, DoubleWell<T>>));
+
 /// Samples and histogram deposits of one thread's walker, accumulated per block in shared memory.
 /// Every thread of the block calls observe() at the same steps (the schedule is uniform), so the
 /// warp-wide ballots and matches see all 32 lanes; inactive padding threads contribute nothing.
-template <class T, class Landscape>
+/// kDenseCopy: kDenseGeometryInRegisters of the kernel.
+template <class T, class Landscape, bool kDenseCopy>
 struct BlockObserver {
   const DeviceHistogram<T>* histograms;  // shared
   const std::int64_t* sample_steps;      // shared
@@ -80,9 +95,8 @@ struct BlockObserver {
         [&](int h) -> const HistogramGeometry<T>& { return histograms[h].geometry; }, after,
         next_sample < sample_count ? sample_steps[next_sample] : kNoEvent);
     dense_mask = stretch.mask;
-    // Float kernels only: with the copy the double Hessian kernel (at its 128-register cap)
-    // spilled 8 bytes around the stretch loops (ptxas, sm_90); the double kernels keep the loop.
-    dense_single = sizeof(T) == 4 && __popc(stretch.mask) == 1 && shared_slots != nullptr;
+    // Only where the register copy does not spill (kDenseGeometryInRegisters).
+    dense_single = kDenseCopy && __popc(stretch.mask) == 1 && shared_slots != nullptr;
     if (dense_single) {
       const int h = __ffs(static_cast<int>(stretch.mask)) - 1;
       dense_geometry = histograms[h].geometry;
@@ -263,7 +277,8 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
   }
   __syncthreads();
 
-  detail::BlockObserver<T, Landscape> observer;
+  detail::BlockObserver<T, Landscape, detail::kDenseGeometryInRegisters<T, Landscape, Noise>>
+      observer;
   observer.histograms = histograms;
   observer.sample_steps = sample_steps;
   observer.sample_flat = sample_counters;
