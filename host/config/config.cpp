@@ -519,6 +519,8 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
     spec.order = ffs::OrderKind::progress;
   } else if (base == "loss") {
     spec.order = ffs::OrderKind::loss;
+  } else if (base == "energy") {
+    spec.order = ffs::OrderKind::energy;
   } else {
     spec.order = ffs::OrderKind::coordinate;
     spec.coordinate = base == "x" ? 0 : base == "y" ? 1 : 2;
@@ -532,9 +534,22 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
   const bool has_lambda_a = table.has("lambda_A");
   spec.lambda_a = table.number("lambda_A");
   spec.interfaces = table.numbers("interfaces");
-  const bool has_lambda_0 = table.has("lambda_0"), has_lambda_b = table.has("lambda_B");
+  const bool has_lambda_0 = table.has("lambda_0");
+  bool has_lambda_b = table.has("lambda_B");
   spec.lambda_0 = table.number("lambda_0");
   spec.lambda_b = table.number("lambda_B");
+  // The energy order parameter's B is the other basin, where λ = +inf: the last interface is
+  // +inf, appended to the given ones (which are energies), and is lambda_B of automatic placement.
+  const bool energy = spec.order == ffs::OrderKind::energy;
+  if (energy && spec.enabled) {
+    if (has_lambda_b) {
+      table.fail("lambda_B",
+                 "is not used with order_parameter = \"energy\" (B is the other basin, λ = "
+                 "+inf); allowed: remove it");
+    }
+    spec.lambda_b = std::numeric_limits<double>::infinity();
+    has_lambda_b = true;
+  }
   spec.placement_probability = table.number("crossing_probability");
   spec.placement_trials = table.integer("placement_trials");
   spec.trials = table.integer("trials");
@@ -629,6 +644,11 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
   } else {
     ffs_json["interfaces"] = spec.interfaces;
   }
+  if (energy) {
+    // JSON has no +inf: B stays implicit in the resolved config, as in the input.
+    ffs_json.erase("lambda_B");
+    if (!spec.automatic()) spec.interfaces.push_back(spec.lambda_b);
+  }
   resolved["rare_event"] = ffs_json;
 }
 
@@ -644,6 +664,31 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
   }
   // Every optimizer and schedule is supported: the trial states carry the optimizer state and
   // the walker's step index (include/sgdwalk/ffs.hpp).
+  if (plan.ffs.order == ffs::OrderKind::energy) {
+    if (plan.optimizer != OptimizerKind::momentum && plan.optimizer != OptimizerKind::nesterov) {
+      throw ConfigError(fmt::format(
+          "{}: key 'rare_event.order_parameter': value \"energy\" needs a velocity, but "
+          "dynamics.optimizer = \"{}\"; allowed: \"energy\" with optimizer \"momentum\" or "
+          "\"nesterov\", or another order parameter",
+          source, to_string(plan.optimizer)));
+    }
+    // The energy is +inf beyond the basin boundary: the landscape must have one
+    // (basin_signed_distance, NaN where unknown).
+    RunPlan boundary = plan;
+    boundary.ffs.order = ffs::OrderKind::basin_distance;
+    boundary.ffs.sign = 1;
+    WalkerArrays probe;
+    probe.resize(1, plan.dim, 0);
+    for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
+      if (std::isnan(ffs_order_values(boundary, v, probe, {0}, 0, 1).at(0))) {
+        throw ConfigError(fmt::format(
+            "{}: key 'rare_event.order_parameter': value \"energy\" needs a landscape with a "
+            "known basin boundary, but landscape.kind = \"{}\" has none; allowed: \"energy\" on "
+            "double_well, two_valley, two_valley_slice or harmonic",
+            source, plan.landscape));
+      }
+    }
+  }
   WalkerArrays starts;
   starts.resize(static_cast<std::int64_t>(plan.initial_positions.size()), plan.dim, 0);
   for (std::size_t i = 0; i < plan.initial_positions.size(); ++i) {
@@ -653,7 +698,9 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
     }
   }
   for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
-    const auto lambdas = ffs_order_values(plan, v, starts, 0, starts.size());
+    const auto lambdas = ffs_order_values(
+        plan, v, starts, std::vector<std::int64_t>(plan.initial_positions.size(), 0), 0,
+        starts.size());
     for (std::size_t i = 0; i < lambdas.size(); ++i) {
       if (!(lambdas[i] < plan.ffs.lambda_a)) {
         throw ConfigError(fmt::format(

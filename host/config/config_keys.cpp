@@ -293,10 +293,14 @@ std::vector<ConfigKey> make_config_keys() {
                  "are then the flux stage's walkers and steps per variant and replica."),
       string_key("rare_event", "order_parameter", "basin_distance",
                  {"basin_distance", "-basin_distance", "x", "-x", "y", "-y", "z", "-z", "progress",
-                  "-progress", "loss", "-loss"},
+                  "-progress", "loss", "-loss", "energy"},
                  "The order parameter λ: the signed distance from the basin boundary (> 0 in the "
                  "flat basin), a coordinate, the landscape's progress or the loss; a leading '-' "
-                 "negates it (λ must increase from A to B)."),
+                 "negates it (λ must increase from A to B). energy (optimizer momentum or "
+                 "nesterov, landscapes with a basin boundary): L(θ) + |v|²/(2η_k) in the start "
+                 "basin (basin_distance < 0), +inf beyond; B is the other basin: lambda_A, "
+                 "interfaces and lambda_0 are energies, +inf is appended as the last interface, "
+                 "lambda_B is not given."),
       number_key("rare_event", "lambda_A", 0, -kInf, kInf, false,
                  "The start basin A = {λ < lambda_A}; every init position must lie in A.",
                  "required"),

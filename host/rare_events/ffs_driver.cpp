@@ -160,9 +160,38 @@ FfsInterfaceStates states_from_json(const nlohmann::json& j, int version, int st
   return s;
 }
 
+/// An interface in JSON: the number, or "inf" for the energy order parameter's B (+inf), which
+/// JSON numbers cannot hold.
+nlohmann::json lambda_json(double lambda) {
+  if (std::isinf(lambda)) return lambda > 0 ? "inf" : "-inf";
+  return lambda;
+}
+
+double lambda_from_json(const nlohmann::json& j) {
+  if (j.is_string()) {
+    const std::string text = j.get<std::string>();
+    if (text == "inf") return kInf;
+    if (text == "-inf") return -kInf;
+    throw std::runtime_error("an interface is \"" + text + "\", not a number or \"inf\"");
+  }
+  return j.get<double>();
+}
+
+nlohmann::json lambdas_json(const std::vector<double>& lambdas) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const double l : lambdas) out.push_back(lambda_json(l));
+  return out;
+}
+
+std::vector<double> lambdas_from_json(const nlohmann::json& j) {
+  std::vector<double> out;
+  for (const auto& l : j) out.push_back(lambda_from_json(l));
+  return out;
+}
+
 nlohmann::json stage_json(const FfsStageCounts& s) {
-  return nlohmann::json{{"lambda_from", s.lambda_from},
-                        {"lambda_to", s.lambda_to},
+  return nlohmann::json{{"lambda_from", lambda_json(s.lambda_from)},
+                        {"lambda_to", lambda_json(s.lambda_to)},
                         {"trials", s.trials},
                         {"reached", s.reached},
                         {"fell_back", s.fell_back},
@@ -181,8 +210,8 @@ nlohmann::json stage_json(const FfsStageCounts& s) {
 
 FfsStageCounts stage_from_json(const nlohmann::json& j) {
   FfsStageCounts s;
-  s.lambda_from = j.at("lambda_from");
-  s.lambda_to = j.at("lambda_to");
+  s.lambda_from = lambda_from_json(j.at("lambda_from"));
+  s.lambda_to = lambda_from_json(j.at("lambda_to"));
   s.trials = j.at("trials");
   s.reached = j.at("reached");
   s.fell_back = j.at("fell_back");
@@ -203,7 +232,7 @@ FfsStageCounts stage_from_json(const nlohmann::json& j) {
 nlohmann::json replica_json(const FfsReplica& r) {
   nlohmann::json stages = nlohmann::json::array();
   for (const auto& s : r.stages) stages.push_back(stage_json(s));
-  return nlohmann::json{{"interfaces", r.interfaces},
+  return nlohmann::json{{"interfaces", lambdas_json(r.interfaces)},
                         {"flux_crossings", r.flux_crossings},
                         {"flux_exposure_steps", r.flux_exposure},
                         {"flux_jumps", r.flux_jumps},
@@ -217,7 +246,7 @@ nlohmann::json replica_json(const FfsReplica& r) {
 
 FfsReplica replica_from_json(const nlohmann::json& j) {
   FfsReplica r;
-  r.interfaces = j.at("interfaces").get<std::vector<double>>();
+  r.interfaces = lambdas_from_json(j.at("interfaces"));
   r.flux_crossings = j.at("flux_crossings");
   r.flux_exposure = j.at("flux_exposure_steps");
   r.flux_jumps = j.at("flux_jumps");
@@ -827,15 +856,17 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         count_ancestors(next.ancestor, st);
         // Jump-overs at the interface the trials started from: its states already beyond λ_s.
         if (s == 1) {
-          const auto lambdas = ffs_order_values(plan, static_cast<std::int64_t>(v),
-                                                from_store.states, 0, from_store.size());
+          const auto lambdas =
+              ffs_order_values(plan, static_cast<std::int64_t>(v), from_store.states,
+                               from_store.path_step, 0, from_store.size());
           reps[v]->flux_jumps = std::count_if(lambdas.begin(), lambdas.end(),
                                               [&](double l) { return l >= st.lambda_to; });
         }
         if (s >= 2) {
           auto& prev = reps[v]->stages.back();
-          const auto lambdas = ffs_order_values(plan, static_cast<std::int64_t>(v),
-                                                from_store.states, 0, from_store.size());
+          const auto lambdas =
+              ffs_order_values(plan, static_cast<std::int64_t>(v), from_store.states,
+                               from_store.path_step, 0, from_store.size());
           prev.jumps = std::count_if(lambdas.begin(), lambdas.end(),
                                      [&](double l) { return l >= st.lambda_to; });
         }

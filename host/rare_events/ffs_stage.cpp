@@ -70,17 +70,22 @@ void initialize_ffs_flux(const RunPlan& plan, FfsFluxBatch& batch) {
 }
 
 std::vector<double> ffs_order_values(const RunPlan& plan, std::int64_t variant,
-                                     const WalkerArrays& states, std::int64_t begin,
+                                     const WalkerArrays& states,
+                                     const std::vector<std::int64_t>& steps, std::int64_t begin,
                                      std::int64_t end) {
   std::vector<double> values;
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
     constexpr int D = Landscape::dim;
-    const Landscape landscape =
-        make_landscape<Landscape>(plan.variants[static_cast<std::size_t>(variant)]);
+    const TypedRun<T, Landscape> run(plan);
+    const auto v = static_cast<std::size_t>(variant);
+    const ffs::StepConstants<T> constants =
+        ffs::make_step_constants(run.params[v], run.schedules[v]);
     const ffs::OrderParameter<T> order = make_order_parameter<T>(plan.ffs);
+    // UpdateRule::any loads the optimizer state of every width (the energy's velocity).
     for (std::int64_t i = begin; i < end; ++i) {
-      values.push_back(
-          static_cast<double>(order(landscape, load_walker<T, D>(states, i).position)));
+      values.push_back(static_cast<double>(
+          order.at_step(run.landscapes[v], load_walker<T, D, UpdateRule::any>(states, i), constants,
+                        steps[static_cast<std::size_t>(i)])));
     }
   });
   return values;

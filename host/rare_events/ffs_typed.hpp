@@ -82,9 +82,11 @@ void store_trial(const ffs::Trial<T, D, R>& t, FfsTrialBatch& batch, std::int64_
 void initialize_ffs_flux(const RunPlan& plan, FfsFluxBatch& batch);
 
 /// λ of states [begin, end) of `states` on variant `variant`'s landscape, evaluated in the walker
-/// precision (as the backends do) and returned as double.
+/// precision (as the backends do) and returned as double. steps[i]: state i's step counter (the
+/// energy order parameter uses that step's learning rate).
 std::vector<double> ffs_order_values(const RunPlan& plan, std::int64_t variant,
-                                     const WalkerArrays& states, std::int64_t begin,
+                                     const WalkerArrays& states,
+                                     const std::vector<std::int64_t>& steps, std::int64_t begin,
                                      std::int64_t end);
 
 }  // namespace sgdwalk

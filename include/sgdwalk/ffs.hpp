@@ -98,6 +98,9 @@ enum class OrderKind : std::int32_t {
   progress = 1,        ///< the landscape's progress coordinate
   loss = 2,            ///< the loss L(θ)
   basin_distance = 3,  ///< signed distance from the basin boundary, > 0 in the flat basin
+  /// The mechanical energy L(θ) + |v|²/(2η_k) of a momentum walker in the start basin (the
+  /// negative side of basin_signed_distance), +inf beyond the basin boundary (B).
+  energy = 4,
 };
 
 /// Signed distance from the flat/sharp boundary (positive on the flat side). Landscapes without
@@ -123,13 +126,20 @@ SGDWALK_FN T basin_signed_distance(const Harmonic<T, D>& l, const Vec<T, D>& p) 
   return p[0] - l.center[0];
 }
 
-/// λ(θ) = sign · raw(θ); sign = −1 makes a decreasing quantity an increasing order parameter.
+/// λ = sign · raw; sign = −1 makes a decreasing quantity an increasing order parameter.
+/// Position kinds read θ only. OrderKind::energy reads the walker's state: with v the optimizer
+/// state's first D components (the velocity of heavy ball and Nesterov: for Nesterov the stored
+/// buffer v' = μv − ηg, not the position increment μv' − ηg) and η the learning rate of the update
+/// that produced the state (η_k of its step k; schedules: step_params_at), λ = L(θ) + |v|²/(2η)
+/// while basin_signed_distance(θ) < 0 and +inf beyond, so B = {λ = +inf} is the crossing of the
+/// basin boundary (the config appends it as the last interface).
 template <class T>
 struct OrderParameter {
   OrderKind kind = OrderKind::basin_distance;
   std::int32_t coordinate = 0;
   T sign = T(1);
 
+  /// λ of a position (every kind but energy).
   template <class Landscape, int D>
   SGDWALK_FN T operator()(const Landscape& landscape, const Vec<T, D>& p) const {
     T raw;
@@ -144,6 +154,34 @@ struct OrderParameter {
       raw = basin_signed_distance(landscape, p);
     }
     return sign * raw;
+  }
+
+  /// λ of a walker state made by an update with learning rate `eta` (every kind; the position
+  /// kinds give exactly operator()(landscape, position)). Unfused, in this order: the sum of
+  /// v_i·v_i over i, divided by 2η, added to L.
+  template <class Landscape, int D, UpdateRule R, class Step>
+  SGDWALK_FN T operator()(const Landscape& landscape, const WalkerState<T, D, R, Step>& walker,
+                          T eta) const {
+    if (kind != OrderKind::energy) return (*this)(landscape, walker.position);
+    T kinetic = T(0);
+    if constexpr (OptimizerState<T, D, R>::width >= D) {
+      for (int i = 0; i < D; ++i) {
+        const T v = walker.optimizer.get(i);
+        kinetic = kinetic + v * v;
+      }
+    }
+    const T energy = landscape.value(walker.position) + kinetic / (T(2) * eta);
+    const T inf = static_cast<T>(__builtin_huge_val());
+    return basin_signed_distance(landscape, walker.position) < T(0) ? sign * energy : inf;
+  }
+
+  /// λ of a walker state at step `step` of a run with `constants` (step 0, the fresh state: the
+  /// constants of step 1; its velocity is 0).
+  template <class Landscape, int D, UpdateRule R, class Constants>
+  SGDWALK_FN T at_step(const Landscape& landscape, const WalkerState<T, D, R>& walker,
+                       const Constants& constants, std::int64_t step) const {
+    if (kind != OrderKind::energy) return (*this)(landscape, walker.position);
+    return (*this)(landscape, walker, constants.at(step < 1 ? 1 : step).learning_rate);
   }
 };
 
@@ -258,7 +296,7 @@ SGDWALK_FN void run_trial(const Landscape& landscape, const StepConstants<T>& co
                           StreamNormals<T>& normals, std::int64_t max_steps,
                           Trial<T, D, R>& trial) {
   const PassageTarget<T> no_target{};
-  T lambda = order(landscape, trial.walker.position);
+  T lambda = order.at_step(landscape, trial.walker, constants, trial.path_step);
   trial.max_lambda = lambda;
   trial.outcome = TrialOutcome::running;
   trial.jumped = false;
@@ -271,18 +309,22 @@ SGDWALK_FN void run_trial(const Landscape& landscape, const StepConstants<T>& co
     const Vec<T, D> z = normals.template update<D>(k);
     const T before = lambda;
     const std::int64_t step = trial.path_step + 1;
-    advance_walker<Noise, R>(landscape, constants.at(step), no_target, z, step, trial.walker);
+    const StepParams<T> params = constants.at(step);
+    advance_walker<Noise, R>(landscape, params, no_target, z, step, trial.walker);
     trial.steps = k;
     trial.path_step += 1;
     if (trial.walker.nonfinite_step >= 0) {
       trial.outcome = TrialOutcome::nonfinite;
       return;
     }
-    lambda = order(landscape, trial.walker.position);
+    lambda = order(landscape, trial.walker, params.learning_rate);
     trial.max_lambda = lambda > trial.max_lambda ? lambda : trial.max_lambda;
     if (lambda >= bounds.lambda_to) {
       trial.outcome = TrialOutcome::reached;
-      trial.jumped = (lambda >= bounds.lambda_beyond) | (before < bounds.lambda_from);
+      // λ_{i+2} = +inf means none, also when λ_{i+1} is +inf (the energy order parameter's B).
+      trial.jumped =
+          ((lambda >= bounds.lambda_beyond) & (bounds.lambda_beyond > bounds.lambda_to)) |
+          (before < bounds.lambda_from);
       return;
     }
     if (lambda < bounds.lambda_a) {
@@ -314,7 +356,8 @@ SGDWALK_FN FluxWalker<T, D, R> initial_flux_walker(const Landscape& landscape,
                                                    const Vec<T, D>& position) {
   FluxWalker<T, D, R> f{};
   f.walker = initial_walker<R>(landscape, PassageTarget<T>{}, position);
-  const T lambda = order(landscape, position);
+  // A fresh state has velocity 0: its energy is L(θ) whatever η (1 here).
+  const T lambda = order(landscape, f.walker, T(1));
   f.step = 0;
   f.from_a = lambda < bounds.lambda_a;
   f.in_b = lambda >= bounds.lambda_b;
@@ -331,7 +374,8 @@ SGDWALK_FN bool flux_update(const Landscape& landscape, const StepConstants<T>& 
                             FluxWalker<T, D, R>& f) {
   const std::int64_t k = f.step + 1;
   const Vec<T, D> z = normals.template update<D>(k);
-  advance_walker<Noise, R>(landscape, constants.at(k), PassageTarget<T>{}, z, k, f.walker);
+  const StepParams<T> params = constants.at(k);
+  advance_walker<Noise, R>(landscape, params, PassageTarget<T>{}, z, k, f.walker);
   f.step = k;
   const bool counting = (k > equilibration) & (f.nonfinite == 0);
   f.exposure += (counting & !f.in_b) ? 1 : 0;
@@ -339,7 +383,7 @@ SGDWALK_FN bool flux_update(const Landscape& landscape, const StepConstants<T>& 
     f.nonfinite = 1;
     return false;
   }
-  const T lambda = order(landscape, f.walker.position);
+  const T lambda = order(landscape, f.walker, params.learning_rate);
   if (lambda < bounds.lambda_a) {
     f.from_a = true;
     f.in_b = false;
