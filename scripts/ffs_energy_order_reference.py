@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Forward flux sampling of the heavy ball on double_well with an ENERGY order parameter, in numpy,
 independently of sgdwalk: the experiment behind docs/RARE_EVENTS.md, "Momentum" (the follow-up
-that FFS with position interfaces needs under strong momentum; sgdwalk has no such order
-parameter yet).
+that FFS with position interfaces needs under strong momentum; sgdwalk's own version is
+[rare_event] order_parameter = "energy", whose B is x >= 0 rather than x >= 0.2).
 
 The walk is sgdwalk's heavy ball with isotropic noise, v <- mu v - eta (L'(x) + sqrt(2 sigma) z),
 x <- x + v, on double_well (depth 1, curvatures 1.5 sharp / 1 flat, barrier at x = 0), with
