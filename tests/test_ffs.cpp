@@ -802,6 +802,36 @@ TEST(FfsDeterminism, ResumeBetweenStagesGivesTheSameResult) {
   EXPECT_FALSE(std::filesystem::exists(options.checkpoint_path));
 }
 
+TEST(FfsDeterminism, EnergyOrderParameterResumesThroughTheInfiniteInterface) {
+  // The checkpoint writes the energy's last interface, +inf, as "inf": a stop between stages
+  // resumes to the same counts.
+  const double sigma = 0.1 / 8 / 0.05;
+  const std::string text = momentum_double_well(
+      0.05, sigma, 0.9, 64, 3000,
+      "[rare_event]\nmethod = \"ffs\"\norder_parameter = \"energy\"\nlambda_A = -0.875\n"
+      "interfaces = [-0.6875, -0.4863, -0.2851, -0.05]\ntrials = 200\nreplicas = 2\n"
+      "equilibration_steps = 500\n");
+  const RunPlan plan = load_config_text(text, "<test>");
+  const FfsResult full = run_config(text);
+  ASSERT_GT(full.variants.at(0).rate_per_step, 0);
+  const std::string reference = counts(plan, full);
+  const std::filesystem::path dir =
+      std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_resume_energy";
+  std::filesystem::create_directories(dir);
+  FfsOptions options;
+  options.checkpoint_path = (dir / "ffs_checkpoint.json").string();
+  std::filesystem::remove(options.checkpoint_path);
+  int calls = 0;
+  options.on_stage = [&](const FfsProgress&) { return ++calls != 4; };
+  EXPECT_THROW(run_config(text, 0, options), FfsStopped);
+  ASSERT_TRUE(std::filesystem::exists(options.checkpoint_path));
+  std::ifstream in(options.checkpoint_path);
+  const std::string checkpoint((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(checkpoint.find("\"inf\""), std::string::npos);
+  options.on_stage = nullptr;
+  EXPECT_EQ(counts(plan, run_config(text, 0, options)), reference);
+}
+
 TEST(FfsDeterminism, ResumeWithOptimizerStateGivesTheSameBits) {
   // Adam (two moments and the bias correction's step index) and momentum with schedules: a stop
   // after stage 2 and a resume from the checkpoint give the same bits as one run; the checkpoint
