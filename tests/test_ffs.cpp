@@ -392,6 +392,27 @@ positions = [{}]
                      walkers, steps, mu, eta, sigma, -std::sqrt(2.0 / 1.5), tail);
 }
 
+/// Brute-force first passages of the heavy ball of momentum_double_well (4000 walkers × 8000
+/// steps) to x ≥ `above`: the rate per unit time t = η·steps (arrivals / exposure) and its
+/// Poisson standard error; at least `min_arrivals` arrivals are asserted by the caller.
+struct BruteForceRate {
+  double rate;
+  double std_error;
+  std::int64_t arrived;
+};
+BruteForceRate brute_force_momentum_rate(double eta, double sigma, double mu, double above) {
+  const RunPlan plan = load_config_text(
+      momentum_double_well(eta, sigma, mu, 4000, 8000,
+                           fmt::format("[observables]\nsample_steps = [0]\n"
+                                       "first_passage = {{coordinate = 0, above = {}}}\n",
+                                       above)),
+      "<test>");
+  auto backend = make_cpu_backend(0);
+  const auto& passage = execute(plan, *backend, {}).summaries.at(0).passage;
+  return {passage.rate, passage.rate / std::sqrt(static_cast<double>(passage.arrived)),
+          passage.arrived};
+}
+
 TEST(FfsOptimizers, MomentumRateMatchesBruteForceAndDiffersFromSgd) {
   // Heavy ball μ = 0.5 heats the walk: its stationary variance in a well of curvature k is
   // (1 + μ)ηC/[(1 − μ)k(2(1 + μ) − ηk)] ≈ Δ_S/((1 − μ)k), so the barrier of depth 1 is
@@ -401,17 +422,10 @@ TEST(FfsOptimizers, MomentumRateMatchesBruteForceAndDiffersFromSgd) {
   // the same η, σ (the exact chain) is far below: the optimizer's state is not lost in FFS.
   constexpr double kBeta = 8.0, kMu = 0.5, kEta = 0.02;
   const double delta_eff = 1.0 / kBeta, sigma = delta_eff * (1 - kMu) / kEta;
-  const RunPlan brute_plan =
-      load_config_text(momentum_double_well(kEta, sigma, kMu, 4000, 8000,
-                                            "[observables]\nsample_steps = [0]\n"
-                                            "first_passage = {coordinate = 0, above = 0.2}\n"),
-                       "<test>");
-  auto backend = make_cpu_backend(0);
-  const RunOutcome outcome = execute(brute_plan, *backend, {});
-  const auto& passage = outcome.summaries.at(0).passage;
-  ASSERT_GT(passage.arrived, 100);
-  const double brute = passage.rate;  // per unit time t = η·steps
-  const double brute_se = brute / std::sqrt(static_cast<double>(passage.arrived));
+  const BruteForceRate brute_force = brute_force_momentum_rate(kEta, sigma, kMu, 0.2);
+  ASSERT_GT(brute_force.arrived, 100);
+  const double brute = brute_force.rate;  // per unit time t = η·steps
+  const double brute_se = brute_force.std_error;
 
   const double ms = -std::sqrt(2.0 / 1.5), well_sd = std::sqrt(delta_eff / 1.5);
   const std::string ffs_text = momentum_double_well(
@@ -446,8 +460,8 @@ TEST(FfsOptimizers, MomentumRateMatchesBruteForceAndDiffersFromSgd) {
   std::printf(
       "momentum μ = %g, η = %g, Δ_eff = %g: FFS %.4e ± %.2e, brute force %.4e ± %.2e (%lld "
       "arrivals), z %.2f; SGD at the same η, σ (exact) %.4e; SGD at η/(1 − μ), σ (exact) %.4e\n",
-      kMu, kEta, delta_eff, rate, se, brute, brute_se, static_cast<long long>(passage.arrived), z,
-      sgd, effective);
+      kMu, kEta, delta_eff, rate, se, brute, brute_se, static_cast<long long>(brute_force.arrived),
+      z, sgd, effective);
 }
 
 // ---- momentum: heavy tails, the jackknife error, consistency at a higher barrier ---------------
@@ -496,16 +510,10 @@ TEST(FfsOptimizers, HeavyMomentumIsHeavyTailedAndTheJackknifeSeesIt) {
   // is far below the jackknife over flux-walker groups, and the warnings say so.
   constexpr double kBeta = 8.0, kMu = 0.9, kEta = 0.05;
   const double sigma = (1 - kMu) / kBeta / kEta;
-  const RunPlan brute_plan =
-      load_config_text(momentum_double_well(kEta, sigma, kMu, 4000, 8000,
-                                            "[observables]\nsample_steps = [0]\n"
-                                            "first_passage = {coordinate = 0, above = 0.2}\n"),
-                       "<test>");
-  auto backend = make_cpu_backend(0);
-  const auto& passage = execute(brute_plan, *backend, {}).summaries.at(0).passage;
-  ASSERT_GT(passage.arrived, 200);
-  const double brute = passage.rate * kEta;  // per step
-  const double brute_se = brute / std::sqrt(static_cast<double>(passage.arrived));
+  const BruteForceRate brute_force = brute_force_momentum_rate(kEta, sigma, kMu, 0.2);
+  ASSERT_GT(brute_force.arrived, 200);
+  const double brute = brute_force.rate * kEta;  // per step
+  const double brute_se = brute_force.std_error * kEta;
 
   const FfsResult result = run_config(
       momentum_double_well(kEta, sigma, kMu, 256, 10000, momentum_ffs_block(kBeta, 1000, 16)));
@@ -570,16 +578,10 @@ TEST(FfsOptimizers, EnergyOrderParameterMatchesBruteForceWithoutTheHeavyTail) {
   constexpr double kBeta = 8.0, kMu = 0.9, kEta = 0.05;
   constexpr int kReplicas = 12;
   const double sigma = (1 - kMu) / kBeta / kEta;
-  const RunPlan brute_plan =
-      load_config_text(momentum_double_well(kEta, sigma, kMu, 4000, 8000,
-                                            "[observables]\nsample_steps = [0]\n"
-                                            "first_passage = {coordinate = 0, above = 0}\n"),
-                       "<test>");
-  auto backend = make_cpu_backend(0);
-  const auto& passage = execute(brute_plan, *backend, {}).summaries.at(0).passage;
-  ASSERT_GT(passage.arrived, 200);
-  const double brute = passage.rate * kEta;  // per step
-  const double brute_se = brute / std::sqrt(static_cast<double>(passage.arrived));
+  const BruteForceRate brute_force = brute_force_momentum_rate(kEta, sigma, kMu, 0);
+  ASSERT_GT(brute_force.arrived, 200);
+  const double brute = brute_force.rate * kEta;  // per step
+  const double brute_se = brute_force.std_error * kEta;
 
   const FfsResult energy = run_config(
       momentum_double_well(kEta, sigma, kMu, 256, 10000, energy_ffs_block(kBeta, 1000, kReplicas)));
