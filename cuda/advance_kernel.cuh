@@ -11,6 +11,7 @@
 
 #include "advance_kernel.hpp"
 #include "cuda_check.hpp"
+#include "device_walkers.cuh"
 #include "step_normals.cuh"
 #include "step_schedule.hpp"
 
@@ -300,32 +301,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
   const Landscape landscape = args.landscapes[variant_local];
   [[maybe_unused]] const StepParams<T> params = args.params[variant_local];  // the SGD kernel's
   const PassageTarget<T> target = args.target;
-  // The stored optimizer state has the run's width (0 for SGD, D for momentum, 2D for adam and
-  // rmsprop: OptimizerState's flat layout); the rest of `any`'s 2D numbers start (and stay) 0.
-  constexpr int W = OptimizerState<T, D, R>::width;
-  const int width = args.walkers.state_width;
   // The step loop's walker carries its step stamps relative to the launch (LaunchTrackers: 32-bit
   // selects); the absolute stamps are read again from memory at the end.
-  WalkerState<T, D, R, std::int32_t> walker;
-  {
-    WalkerState<T, D, R> start;
-#pragma unroll
-    for (int i = 0; i < D; ++i) {
-      start.position[i] = static_cast<T>(args.walkers.position[local * D + i]);
-    }
-#pragma unroll
-    for (int j = 0; j < W; ++j) {
-      start.optimizer.set(
-          j, j < width ? static_cast<T>(args.walkers.optimizer_state[local * width + j]) : T(0));
-    }
-    start.freeze_step = args.walkers.freeze_step[local];
-    start.first_passage_step = args.walkers.first_passage_step[local];
-    start.nonfinite_step = args.walkers.nonfinite_step[local];
-    start.y_freeze = static_cast<T>(args.walkers.y_freeze[local]);
-    start.basin = args.walkers.basin[local];
-    start.crossings = args.walkers.crossings[local];
-    walker = LaunchTrackers::to_relative(start);
-  }
+  WalkerState<T, D, R, std::int32_t> walker =
+      LaunchTrackers::to_relative(load_device_walker<T, D, R>(args.walkers, local));
 
   // ---- Steps (step_begin, step_end]: registers only, except at events. ----
   Normals normals;
@@ -370,23 +349,8 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
     start.freeze_step = args.walkers.freeze_step[local];
     start.first_passage_step = args.walkers.first_passage_step[local];
     start.nonfinite_step = args.walkers.nonfinite_step[local];
-    const WalkerState<T, D, R> end = LaunchTrackers::to_absolute(walker, start, step_begin);
-#pragma unroll
-    for (int i = 0; i < D; ++i) {
-      args.walkers.position[local * D + i] = static_cast<double>(end.position[i]);
-    }
-    args.walkers.freeze_step[local] = end.freeze_step;
-    args.walkers.first_passage_step[local] = end.first_passage_step;
-    args.walkers.nonfinite_step[local] = end.nonfinite_step;
-    args.walkers.y_freeze[local] = static_cast<double>(end.y_freeze);
-    args.walkers.basin[local] = end.basin;
-    args.walkers.crossings[local] = end.crossings;
-#pragma unroll
-    for (int j = 0; j < W; ++j) {
-      if (j < width) {
-        args.walkers.optimizer_state[local * width + j] = static_cast<double>(end.optimizer.get(j));
-      }
-    }
+    store_device_walker(LaunchTrackers::to_absolute(walker, start, step_begin), args.walkers,
+                        local);
   }
 
   // ---- Flush the block's counters once. ----

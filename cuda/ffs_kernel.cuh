@@ -1,61 +1,20 @@
 // The FFS kernels (see ffs_kernel.hpp). One thread per flux walker or trial; the walker state is
-// read from and written to the double-precision DeviceWalkers arrays exactly as the CPU backend's
-// load_walker/store_walker do (host/backend/typed_run.hpp), so both start and end with the same
-// bits. Trials differ in length by orders of magnitude, so a warp waits for its longest trial: the
-// price of one launch per stage (most trials fall back within tens of steps).
+// read from and written to the double-precision DeviceWalkers arrays as the CPU backend's
+// load_walker/store_walker do (cuda/device_walkers.cuh), so both start and end with the same bits.
+// Trials differ in length by orders of magnitude, so a warp waits for its longest trial: the price
+// of one launch per stage (most trials fall back within tens of steps).
 #pragma once
 
 #include <cstdint>
 
 #include "cuda_check.hpp"
+#include "device_walkers.cuh"
 #include "ffs_kernel.hpp"
 
 namespace sgdwalk::gpu {
 
 /// The update rule of the FFS kernels: every optimizer, chosen at run time (ffs_kernel.hpp).
 inline constexpr UpdateRule kFfsRule = UpdateRule::any;
-
-/// The stored optimizer state has the run's width (0 for SGD, D for momentum, 2D for adam and
-/// rmsprop); the rest of `any`'s 2D numbers start (and stay) 0, as in the advance kernel and
-/// host/backend/typed_run.hpp's load_walker.
-template <class T, int D, UpdateRule R>
-__device__ WalkerState<T, D, R> load_device_walker(const DeviceWalkers& w, std::int64_t k) {
-  WalkerState<T, D, R> walker;
-#pragma unroll
-  for (int i = 0; i < D; ++i) walker.position[i] = static_cast<T>(w.position[k * D + i]);
-  constexpr int W = OptimizerState<T, D, R>::width;
-  const int width = w.state_width;
-#pragma unroll
-  for (int j = 0; j < W; ++j) {
-    walker.optimizer.set(j, j < width ? static_cast<T>(w.optimizer_state[k * width + j]) : T(0));
-  }
-  walker.freeze_step = w.freeze_step[k];
-  walker.first_passage_step = w.first_passage_step[k];
-  walker.nonfinite_step = w.nonfinite_step[k];
-  walker.y_freeze = static_cast<T>(w.y_freeze[k]);
-  walker.basin = w.basin[k];
-  walker.crossings = w.crossings[k];
-  return walker;
-}
-
-template <class T, int D, UpdateRule R>
-__device__ void store_device_walker(const WalkerState<T, D, R>& walker, const DeviceWalkers& w,
-                                    std::int64_t k) {
-#pragma unroll
-  for (int i = 0; i < D; ++i) w.position[k * D + i] = static_cast<double>(walker.position[i]);
-  constexpr int W = OptimizerState<T, D, R>::width;
-  const int width = w.state_width;
-#pragma unroll
-  for (int j = 0; j < W; ++j) {
-    if (j < width) w.optimizer_state[k * width + j] = static_cast<double>(walker.optimizer.get(j));
-  }
-  w.freeze_step[k] = walker.freeze_step;
-  w.first_passage_step[k] = walker.first_passage_step;
-  w.nonfinite_step[k] = walker.nonfinite_step;
-  w.y_freeze[k] = static_cast<double>(walker.y_freeze);
-  w.basin[k] = walker.basin;
-  w.crossings[k] = walker.crossings;
-}
 
 template <class T, class Landscape, NoiseKind Noise>
 __global__ void ffs_flux_kernel(const FfsFluxArgs<T, Landscape> args) {

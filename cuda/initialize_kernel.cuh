@@ -7,6 +7,7 @@
 
 #include "advance_kernel.hpp"
 #include "cuda_check.hpp"
+#include "device_walkers.cuh"
 
 namespace sgdwalk::gpu {
 
@@ -24,16 +25,7 @@ __global__ void initialize_kernel(const InitializeArgs<T, Landscape> args) {
   for (int i = 0; i < D; ++i) position[i] = static_cast<T>(start[i]);
   const WalkerState<T, D> walker =
       initial_walker(args.landscapes[variant - args.variant_begin], args.target, position);
-#pragma unroll
-  for (int i = 0; i < D; ++i) {
-    args.walkers.position[local * D + i] = static_cast<double>(walker.position[i]);
-  }
-  args.walkers.freeze_step[local] = walker.freeze_step;
-  args.walkers.first_passage_step[local] = walker.first_passage_step;
-  args.walkers.nonfinite_step[local] = walker.nonfinite_step;
-  args.walkers.y_freeze[local] = static_cast<double>(walker.y_freeze);
-  args.walkers.basin[local] = walker.basin;
-  args.walkers.crossings[local] = walker.crossings;
+  store_device_walker(walker, args.walkers, local);
   // A fresh walker's optimizer state is 0 (OptimizerState, include/sgdwalk/optimizer.hpp).
   for (int j = 0; j < args.walkers.state_width; ++j) {
     args.walkers.optimizer_state[local * args.walkers.state_width + j] = 0.0;
