@@ -31,13 +31,13 @@ fi
 cuda_tests=(test_backend_equivalence test_cuda_golden test_cuda_schedule)
 targets=(sgdwalk sgdwalk_bench "${cuda_tests[@]}")
 # The RPATH is literally $ORIGIN/../lib: the loader resolves it relative to each binary.
-# Host code names sources relative to the checkout (-ffile-prefix-map); the test binaries' default
-# data directory is "." (SGDWALK_SOURCE_DIR says where it is at run time). The device code's line
-# tables (-lineinfo, for compute-sanitizer and profilers) keep the source file names as labels.
-# No MPI in the kit: the GPU machine runs one process and has no Open MPI to load.
+# Host code names sources relative to the checkout (-ffile-prefix-map, from CMakeLists.txt in
+# optimised builds); the test binaries' default data directory is "." (SGDWALK_SOURCE_DIR says where
+# it is at run time). The device code's line tables (-lineinfo, for compute-sanitizer and
+# profilers) keep the source file names as labels. No MPI in the kit: the GPU machine runs one
+# process and has no Open MPI to load.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSGDWALK_CUDA=ON -DSGDWALK_NATIVE=OFF -DSGDWALK_MPI=OFF \
-  -DCMAKE_CXX_FLAGS="-march=x86-64-v3 -ffile-prefix-map=$repo/=" \
-  -DCMAKE_CUDA_FLAGS="-Xcompiler=-ffile-prefix-map=$repo/=" \
+  -DCMAKE_CXX_FLAGS="-march=x86-64-v3" \
   -DCMAKE_CUDA_ARCHITECTURES="90-real;90-virtual" -DSGDWALK_TEST_DATA_DIR=. \
   -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON "-DCMAKE_INSTALL_RPATH=\$ORIGIN/../lib" \
   -DSGDWALK_CUDA_LANDSCAPES=all "${extra_cmake_args[@]}" >/dev/null

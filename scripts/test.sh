@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A compiler cache (ccache, installed by scripts/install-deps.sh) under build/: the Python package's
-# test compiles the C++ core a second time with the CLI's flags, and takes those objects from the
-# cache instead (about 6 CPU-minutes less). Results do not depend on it. The environment reaches
+# test and the GPU kit's test compile the C++ core a second time with the CLI's flags, and take
+# those objects from the cache instead (about 6 and 4 CPU-minutes less). Results do not depend on it. The environment reaches
 # every CMake configure of the run, the nested ones of the tests too; a launcher or cache directory
 # set by the caller is kept.
 ./scripts/install-deps.sh
