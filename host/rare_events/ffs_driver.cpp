@@ -13,18 +13,22 @@
 #include <stdexcept>
 
 #include "io/hdf5_file.hpp"
+#include "rare_events/ffs_kept_states.hpp"
 #include "rare_events/ffs_typed.hpp"
 
 namespace sgdwalk {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-/// Version 3 keeps the states of every interface ("states_stored"; per replica
-/// "interface_states"; per state "parent"). Version 2 added the optimizer state of the stored
-/// states ("state_width", "optimizer_state"); version 1 (plain SGD only: no optimizer state). Both
-/// are still read: they hold only the current interface's states, so a run resumed from one keeps
-/// no interface states (results.h5 says so, and a warning).
-constexpr int kCheckpointVersion = 3;
+/// Version 4 keeps the kept interfaces' states in a binary file beside the JSON, appended once per
+/// interface (rare_events/ffs_kept_states.hpp: "states_file", "states_file_bytes", per replica
+/// "kept_interfaces"). Version 3 kept the states of every interface in the JSON ("states_stored";
+/// per replica "interface_states"; per state "parent"); it is still read, and its states go to
+/// the file at the next stage. Version 2 added the optimizer state of the stored states
+/// ("state_width", "optimizer_state"); version 1 (plain SGD only: no optimizer state). Both are
+/// still read: they hold only the current interface's states, so a run resumed from one keeps no
+/// interface states (results.h5 says so, and a warning).
+constexpr int kCheckpointVersion = 4;
 constexpr int kOldestCheckpointVersion = 1;
 /// Below this effective number of ancestors a stage is warned about.
 constexpr double kFewAncestors = 10;
@@ -34,6 +38,7 @@ constexpr double kJumpOverFraction = 0.25;
 /// (heavy tail): ~1.5/R for a spread of 30 %.
 constexpr double kHeavyTailShare = 3;
 constexpr int kFirstVersionWithStates = 3;
+constexpr int kFirstVersionWithStatesFile = 4;
 
 /// Copies state i of `source` to slot j of `target` through WalkerArrays::copy_from (so every
 /// field a walker state has is copied, whatever fields it grows).
@@ -102,6 +107,12 @@ struct ReplicaState {
 struct StatesKept {
   bool kept = false;
   std::string why_not;
+};
+
+/// The checkpoint's kept-states file and how many kept interfaces of each replica it holds.
+struct KeptStatesOnDisk {
+  KeptStatesWriter writer;
+  std::vector<std::vector<std::size_t>> written;  ///< [variant][replica]
 };
 
 // ---- checkpoint (JSON: counts, interfaces and the stored states; written between stages) ----
@@ -260,7 +271,22 @@ FfsReplica replica_from_json(const nlohmann::json& j) {
 }
 
 void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsResult& result,
-                      int replica, const ReplicaState& state, const StatesKept& kept) {
+                      int replica, const ReplicaState& state, const StatesKept& kept,
+                      KeptStatesOnDisk& disk) {
+  // First the kept interfaces the states file lacks: the JSON below commits them.
+  if (kept.kept) {
+    disk.written.resize(result.variants.size());
+    for (std::size_t v = 0; v < result.variants.size(); ++v) {
+      const auto& reps = result.variants[v].replicas;
+      disk.written[v].resize(reps.size(), 0);
+      for (std::size_t r = 0; r < reps.size(); ++r) {
+        for (std::size_t& i = disk.written[v][r]; i < reps[r].interface_states.size(); ++i) {
+          disk.writer.append(static_cast<std::int64_t>(v), static_cast<std::int64_t>(r),
+                             static_cast<std::int64_t>(i), reps[r].interface_states[i]);
+        }
+      }
+    }
+  }
   nlohmann::json j;
   j["format"] = "sgdwalk-ffs-checkpoint";
   j["version"] = kCheckpointVersion;
@@ -275,9 +301,7 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsRes
     nlohmann::json reps = nlohmann::json::array();
     for (const auto& r : result.variants[v].replicas) {
       nlohmann::json rj = replica_json(r);
-      nlohmann::json states = nlohmann::json::array();
-      for (const auto& s : r.interface_states) states.push_back(states_json(s));
-      rj["interface_states"] = states;
+      rj["kept_interfaces"] = r.interface_states.size();
       reps.push_back(rj);
     }
     variants.push_back(
@@ -285,6 +309,12 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsRes
          {"states", state.current.empty() ? nlohmann::json() : states_json(state.current[v])}});
   }
   j["variants"] = variants;
+  // The file's name only (it lies beside the checkpoint): a moved run directory resumes.
+  j["states_file"] =
+      kept.kept && disk.writer.committed() > 0
+          ? nlohmann::json(std::filesystem::path(disk.writer.path()).filename().string())
+          : nlohmann::json();
+  j["states_file_bytes"] = disk.writer.committed();
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -294,9 +324,51 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsRes
   std::filesystem::rename(tmp, path);
 }
 
+/// The kept interfaces of a version-4 checkpoint `j` (at `path`) from its states file, into the
+/// replicas read from `j`; `disk` then continues that file.
+void read_states_file(const std::string& path, const nlohmann::json& j, const RunPlan& plan,
+                      FfsResult& result, KeptStatesOnDisk& disk) {
+  const auto committed = j.at("states_file_bytes").get<std::uint64_t>();
+  if (!j.at("states_file").is_null() && committed > 0) {
+    const std::string file =
+        (std::filesystem::path(path).parent_path() / j.at("states_file").get<std::string>())
+            .string();
+    read_kept_states(
+        file, committed, plan.dim, plan.optimizer_state_width(),
+        [&](std::int64_t v, std::int64_t r, std::int64_t i, FfsInterfaceStates&& s) {
+          if (v < 0 || v >= static_cast<std::int64_t>(result.variants.size()) || r < 0 ||
+              r >= static_cast<std::int64_t>(result.variants[v].replicas.size())) {
+            throw std::runtime_error(fmt::format(
+                "{}: states of variant {} replica {}, which the checkpoint lacks", file, v, r));
+          }
+          auto& kept = result.variants[v].replicas[r].interface_states;
+          if (i != static_cast<std::int64_t>(kept.size())) {
+            throw std::runtime_error(
+                fmt::format("{}: interface {} of variant {} replica {} follows interface {}", file,
+                            i, v, r, static_cast<std::int64_t>(kept.size()) - 1));
+          }
+          kept.push_back(std::move(s));
+        });
+    disk.writer = KeptStatesWriter(file, committed);
+  }
+  disk.written.assign(result.variants.size(), {});
+  for (std::size_t v = 0; v < result.variants.size(); ++v) {
+    const auto& variant_json = j.at("variants").at(v).at("replicas");
+    for (std::size_t r = 0; r < result.variants[v].replicas.size(); ++r) {
+      const std::size_t kept = result.variants[v].replicas[r].interface_states.size();
+      if (variant_json.at(r).at("kept_interfaces").get<std::size_t>() != kept) {
+        throw std::runtime_error(fmt::format(
+            "the states file holds {} interfaces of variant {} replica {}, the checkpoint {}", kept,
+            v, r, variant_json.at(r).at("kept_interfaces").dump()));
+      }
+      disk.written[v].push_back(kept);
+    }
+  }
+}
+
 /// Reads a checkpoint written for this plan; throws std::runtime_error naming the file otherwise.
 void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& result, int& replica,
-                     ReplicaState& state, StatesKept& kept) {
+                     ReplicaState& state, StatesKept& kept, KeptStatesOnDisk& disk) {
   std::ifstream in(path, std::ios::binary);
   nlohmann::json j;
   try {
@@ -338,7 +410,7 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
       result.variants[v].replicas.clear();
       for (const auto& r : variants[v].at("replicas")) {
         FfsReplica& rep = result.variants[v].replicas.emplace_back(replica_from_json(r));
-        if (version >= kFirstVersionWithStates) {
+        if (version == kFirstVersionWithStates) {
           for (const auto& s : r.at("interface_states"))
             rep.interface_states.push_back(
                 states_from_json(s, version, plan.optimizer_state_width()));
@@ -348,6 +420,7 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
         state.current[v] =
             states_from_json(variants[v].at("states"), version, plan.optimizer_state_width());
     }
+    if (version >= kFirstVersionWithStatesFile) read_states_file(path, j, plan, result, disk);
   } catch (const std::exception& error) {
     throw std::runtime_error(
         fmt::format("{}: cannot resume forward flux sampling: {}", path, error.what()));
@@ -691,10 +764,15 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
   int first_replica = 0;
   ReplicaState resumed;
   StatesKept kept{spec.store_states, spec.store_states ? "" : "rare_event.store_states = false"};
+  const std::string states_path = options.checkpoint_path.empty()
+                                      ? std::string()
+                                      : KeptStatesWriter::path_for(options.checkpoint_path);
+  // Versions before 4 (and a new run) start the states file afresh.
+  KeptStatesOnDisk disk{KeptStatesWriter(states_path), {}};
   const bool resuming =
       !options.checkpoint_path.empty() && std::filesystem::exists(options.checkpoint_path);
   if (resuming)
-    read_checkpoint(options.checkpoint_path, plan, result, first_replica, resumed, kept);
+    read_checkpoint(options.checkpoint_path, plan, result, first_replica, resumed, kept, disk);
 
   for (int r = first_replica; r < spec.replicas; ++r) {
     ReplicaState state;
@@ -709,7 +787,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
       reps[v] = &result.variants[v].replicas[static_cast<std::size_t>(r)];
     const auto report = [&](int stage, const std::string& line) {
       if (!options.checkpoint_path.empty())
-        write_checkpoint(options.checkpoint_path, plan, result, r, state, kept);
+        write_checkpoint(options.checkpoint_path, plan, result, r, state, kept, disk);
       if (options.on_stage && !options.on_stage(FfsProgress{r, stage, line})) {
         throw FfsStopped();
       }
@@ -890,7 +968,10 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         reps[v]->interface_states.push_back(std::move(state.current[v]));
     }
   }
-  if (!options.checkpoint_path.empty()) std::filesystem::remove(options.checkpoint_path);
+  if (!options.checkpoint_path.empty()) {
+    std::filesystem::remove(options.checkpoint_path);
+    std::filesystem::remove(states_path);
+  }
   result.states_stored = kept.kept;
   result.states_not_stored_because = kept.why_not;
   if (spec.store_states && !kept.kept) result.warnings.push_back(kept.why_not);
