@@ -371,7 +371,8 @@ replicas = 4
 /// double_well (isotropic noise, η, σ) with heavy-ball momentum μ, from the sharp bottom, and
 /// `tail` ([observables] or [rare_event]).
 std::string momentum_double_well(double eta, double sigma, double mu, std::int64_t walkers,
-                                 std::int64_t steps, const std::string& tail) {
+                                 std::int64_t steps, const std::string& tail,
+                                 const std::string& optimizer = "momentum") {
   return fmt::format(R"(
 [run]
 walkers = {}
@@ -381,7 +382,7 @@ seed = 29
 kind = "double_well"
 [dynamics]
 noise = "isotropic"
-optimizer = "momentum"
+optimizer = "{}"
 momentum = {}
 learning_rate = {}
 noise_strength = {}
@@ -389,7 +390,7 @@ noise_strength = {}
 positions = [{}]
 {}
 )",
-                     walkers, steps, mu, eta, sigma, -std::sqrt(2.0 / 1.5), tail);
+                     walkers, steps, optimizer, mu, eta, sigma, -std::sqrt(2.0 / 1.5), tail);
 }
 
 /// Brute-force first passages of the heavy ball of momentum_double_well (4000 walkers × 8000
@@ -400,12 +401,14 @@ struct BruteForceRate {
   double std_error;
   std::int64_t arrived;
 };
-BruteForceRate brute_force_momentum_rate(double eta, double sigma, double mu, double above) {
+BruteForceRate brute_force_momentum_rate(double eta, double sigma, double mu, double above,
+                                         const std::string& optimizer = "momentum") {
   const RunPlan plan = load_config_text(
       momentum_double_well(eta, sigma, mu, 4000, 8000,
                            fmt::format("[observables]\nsample_steps = [0]\n"
                                        "first_passage = {{coordinate = 0, above = {}}}\n",
-                                       above)),
+                                       above),
+                           optimizer),
       "<test>");
   auto backend = make_cpu_backend(0);
   const auto& passage = execute(plan, *backend, {}).summaries.at(0).passage;
@@ -616,6 +619,33 @@ TEST(FfsOptimizers, EnergyOrderParameterMatchesBruteForceWithoutTheHeavyTail) {
       "%.4e ± %.2e (log10 sd %.2f, %.3g walker-steps)\n",
       kMu, kBeta, kReplicas, f.rate_per_step, f.rate_std_error, spread_energy, cost_energy, brute,
       brute_se, z, p.rate_per_step, p.rate_std_error, spread_position, cost_position);
+}
+
+TEST(FfsOptimizers, NesterovEnergyOrderParameterMatchesBruteForce) {
+  // Nesterov at μ = 0.9 and the heavy ball's β_eff = 8 noise: λ reads its buffer v' = μv − ηg
+  // (include/sgdwalk/ffs.hpp), whose kinetic term plays the heavy ball's velocity's part. The
+  // energy FFS rate agrees with brute-force first passages to x ≥ 0 (B, the same event).
+  constexpr double kBeta = 5.0, kMu = 0.9, kEta = 0.05;
+  constexpr int kReplicas = 6;
+  const double sigma = (1 - kMu) / kBeta / kEta;
+  const BruteForceRate brute_force = brute_force_momentum_rate(kEta, sigma, kMu, 0, "nesterov");
+  ASSERT_GT(brute_force.arrived, 100);
+  const double brute = brute_force.rate * kEta;  // per step
+  const double brute_se = brute_force.std_error * kEta;
+  const FfsResult energy = run_config(momentum_double_well(
+      kEta, sigma, kMu, 256, 10000, energy_ffs_block(kBeta, 1000, kReplicas), "nesterov"));
+  const FfsVariantResult& f = energy.variants.at(0);
+  ASSERT_TRUE(energy.complete);
+  for (const auto& rep : f.replicas) ASSERT_GT(rep.rate_per_step(), 0);
+  const double z = (f.rate_per_step - brute) / std::hypot(f.rate_std_error, brute_se);
+  EXPECT_LT(std::fabs(z), 4.0) << "energy FFS " << f.rate_per_step << " ± " << f.rate_std_error
+                               << ", brute force " << brute << " ± " << brute_se;
+  EXPECT_LT(f.rate_std_error / f.rate_per_step, 0.15);  // the comparison has power
+  std::printf(
+      "nesterov μ = %g, β_eff = %g, %d replicas: energy FFS %.4e ± %.2e per step (log10 "
+      "sd %.2f), brute force to x ≥ 0 %.4e ± %.2e (%lld arrivals), z %.2f\n",
+      kMu, kBeta, kReplicas, f.rate_per_step, f.rate_std_error, log10_spread(f), brute, brute_se,
+      static_cast<long long>(brute_force.arrived), z);
 }
 
 TEST(FfsOptimizers, MomentumRatesAtAHigherBarrierAgreeAcrossSeeds) {
@@ -1519,6 +1549,67 @@ TEST(FfsStates, StoreStatesFalseWritesNoStatesAndTheSameRates) {
         "/rare_events/variant0/replica1/stage_counts"}) {
     EXPECT_EQ(with.at(name).bytes, without.at(name).bytes) << name;
   }
+}
+
+TEST(FfsStates, EnergyStatesUseTheLearningRateOfTheirStep) {
+  // The energy order parameter under a learning-rate schedule: λ = L + v²/(2η_k), η_k the rate of
+  // the update that made the state (update k uses η·0.7^floor((k − 1)/1000) here). Every stored
+  // state, its energy computed here from the double-well formula and the schedule, lies at or
+  // above its interface (and the last, +inf, is the flat side x ≥ 0); with the base η instead of
+  // η_k some would lie below: the schedule is used, not ignored.
+  constexpr double kEta = 0.05, kMu = 0.9, kFactor = 0.7;
+  constexpr std::int64_t kEvery = 1000;
+  std::string text = momentum_double_well(
+      kEta, 0.1 / 8 / kEta, kMu, 64, 3000,
+      "[rare_event]\nmethod = \"ffs\"\norder_parameter = \"energy\"\nlambda_A = -0.875\n"
+      "interfaces = [-0.6875, -0.4863, -0.2851, -0.05]\ntrials = 200\nreplicas = 1\n"
+      "equilibration_steps = 500\n");
+  text.replace(text.find("[init]"), 6,
+               fmt::format("[dynamics.learning_rate_schedule]\nkind = \"step\"\nevery = {}\n"
+                           "factor = {}\n[init]",
+                           kEvery, kFactor));
+  const H5Items items = run_in_directory(text, kStatesDir / "energy_schedule");
+  ASSERT_FALSE(items.empty());
+  // double_well's defaults: sharp side k 1.5, flat side k 1, both minima at L = −1, barrier at 0.
+  const auto loss = [](double x) {
+    const double k = x < 0 ? 1.5 : 1.0, m = (x < 0 ? -1 : 1) * std::sqrt(2 / k);
+    return 0.5 * k * (x - m) * (x - m) - 1;
+  };
+  const std::string g = "/rare_events/variant0/replica0";
+  const auto interfaces = h5_values<double>(items, g + "/interfaces");
+  ASSERT_EQ(interfaces.size(), 5u);
+  EXPECT_TRUE(std::isinf(interfaces.back()));
+  std::int64_t checked = 0, after_a_decay = 0, below_with_the_base_rate = 0;
+  for (std::size_t i = 0; i < interfaces.size(); ++i) {
+    const std::string ig = fmt::format("{}/interface{}", g, i);
+    if (items.count(ig + "/step") == 0) break;
+    const auto x = h5_values<double>(items, ig + "/position");
+    const auto v = h5_values<double>(items, ig + "/optimizer_state");
+    const auto step = h5_values<std::int64_t>(items, ig + "/step");
+    ASSERT_EQ(x.size(), step.size());
+    ASSERT_EQ(v.size(), step.size());
+    for (std::size_t j = 0; j < step.size(); ++j) {
+      ++checked;
+      if (std::isinf(interfaces[i])) {
+        EXPECT_GE(x[j], 0.0) << "interface " << i << ", state " << j;
+        continue;
+      }
+      const double eta_k = kEta * std::pow(kFactor, static_cast<double>((step[j] - 1) / kEvery));
+      after_a_decay += step[j] > kEvery;
+      const double energy = loss(x[j]) + v[j] * v[j] / (2 * eta_k);
+      EXPECT_GE(energy, interfaces[i] - 1e-12) << "interface " << i << ", state " << j;
+      EXPECT_LT(x[j], 0.0) << "interface " << i << ", state " << j;
+      below_with_the_base_rate += loss(x[j]) + v[j] * v[j] / (2 * kEta) < interfaces[i];
+    }
+  }
+  EXPECT_GT(checked, 300);
+  EXPECT_GT(after_a_decay, 100);
+  EXPECT_GT(below_with_the_base_rate, 10);
+  std::printf(
+      "%lld states checked, %lld after the first decay, %lld below their interface with "
+      "the base learning rate\n",
+      static_cast<long long>(checked), static_cast<long long>(after_a_decay),
+      static_cast<long long>(below_with_the_base_rate));
 }
 
 // ---- randomness layout ------------------------------------------------------------------------
