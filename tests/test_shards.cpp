@@ -63,8 +63,10 @@ TEST(Parts, PartsCoverEveryWalkerOnceInOrderWithSizesWithinOne) {
       EXPECT_EQ(expected_begin, total) << n;
     }
   }
-  // The definition: [floor(K·T/N), floor((K+1)·T/N)), also where K·T overflows 64 bits.
-  const RunPlan huge = plan_with(10000000, 4294967295LL);
+  // The definition: [floor(K·T/N), floor((K+1)·T/N)), also where K·T overflows 64 bits. One
+  // variant of T walkers: parts count walkers, not variants (and ten million variants took 16 s
+  // to allocate).
+  const RunPlan huge = plan_with(1, 10000000 * 4294967295LL);
   const std::int64_t total = huge.total_walkers();
   const WalkerRange last = part_walkers(huge, {999999, 1000000});
   EXPECT_EQ(last.end, total);
