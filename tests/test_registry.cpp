@@ -8,12 +8,15 @@
 // (all_physics_cases() reads the registry; it skips without a GPU).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <set>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -372,21 +375,82 @@ TEST(Registry, NamesAndDimensionsAreUniqueAndListed) {
 }
 
 TEST(Registry, UnknownLandscapeSuggestsTheClosestName) {
+  // This build's first landscape (two_valley unless -DSGDWALK_LANDSCAPES selected others),
+  // misspelt.
+  const std::string name = landscape_names().front();
   try {
-    load_config_text("[landscape]\nkind = \"two_vally\"\n" + kDynamics, "t");
+    load_config_text(
+        "[landscape]\nkind = \"" + name.substr(0, name.size() - 1) + "\"\n" + kDynamics, "t");
     ADD_FAILURE() << "accepted";
   } catch (const ConfigError& error) {
     const std::string message = error.what();
     EXPECT_NE(message.find("landscape.kind"), std::string::npos) << message;
-    EXPECT_NE(message.find("did you mean 'two_valley'"), std::string::npos) << message;
-    for (const auto& name : landscape_names()) EXPECT_NE(message.find(name), std::string::npos);
+    EXPECT_NE(message.find("did you mean '" + name + "'"), std::string::npos) << message;
+    for (const auto& built : landscape_names()) {
+      EXPECT_NE(message.find(built), std::string::npos);
+    }
   }
   try {
-    load_config_text("[landscape]\nkind = \"harmonic\"\ndim = 5\n" + kDynamics, "t");
+    load_config_text("[landscape]\nkind = \"" + name + "\"\ndim = 5\n" + kDynamics, "t");
     ADD_FAILURE() << "accepted";
   } catch (const ConfigError& error) {
     EXPECT_NE(std::string(error.what()).find("landscape.dim"), std::string::npos) << error.what();
   }
+}
+
+// -DSGDWALK_LANDSCAPES="A;B" builds some registry entries only (the user_physics test configures
+// such a build and runs these tests in it): they keep the registry's order, and a config naming
+// another entry, or leaving the kind at a default the build does not have, is refused with a
+// message that says how the build was configured.
+TEST(Registry, ALandscapeLeftOutOfTheBuildIsRefusedNamingTheBuild) {
+  std::vector<std::pair<std::string, int>> registry_order;
+  for_each_registry_landscape([&]<template <class> class L>() {
+    registry_order.emplace_back(L<double>::name, L<double>::dim);
+  });
+  std::vector<std::pair<std::string, int>> built_order;
+  for (const auto& entry : landscape_registry()) built_order.emplace_back(entry.name, entry.dim);
+  const std::string selection = landscape_build_selection();
+  if (selection.empty()) {
+    EXPECT_EQ(built_order, registry_order);
+    for (const auto& [name, dim] : registry_order) EXPECT_FALSE(landscape_left_out_of_build(name));
+    GTEST_SKIP() << "this build has every landscape (SGDWALK_LANDSCAPES=all); the user_physics "
+                    "test runs this one in a build of two";
+  }
+  EXPECT_LT(built_order.size(), registry_order.size());
+  std::vector<std::pair<std::string, int>> kept;  // the registry's entries that were built
+  for (const auto& entry : registry_order) {
+    if (std::find(built_order.begin(), built_order.end(), entry) != built_order.end()) {
+      kept.push_back(entry);
+    }
+  }
+  EXPECT_EQ(kept, built_order) << "the build's landscapes are not in the registry's order";
+
+  auto expect_refused = [&](const std::string& text, const std::string& name, bool given) {
+    try {
+      load_config_text(text + kDynamics, "t");
+      ADD_FAILURE() << "accepted " << name;
+    } catch (const ConfigError& error) {
+      const std::string message = error.what();
+      EXPECT_NE(message.find("landscape.kind"), std::string::npos) << message;
+      EXPECT_NE(message.find(fmt::format("{} \"{}\" is a landscape this sgdwalk was built without",
+                                         given ? "value" : "not given: the default", name)),
+                std::string::npos)
+          << message;
+      EXPECT_NE(message.find(selection), std::string::npos) << message;
+      for (const auto& built : landscape_names()) {
+        EXPECT_NE(message.find(built), std::string::npos) << message;
+      }
+    }
+  };
+  int left_out = 0;
+  for (const auto& [name, dim] : registry_order) {
+    if (!landscape_left_out_of_build(name)) continue;
+    ++left_out;
+    expect_refused(fmt::format("[landscape]\nkind = \"{}\"\n", name), name, true);
+  }
+  EXPECT_GT(left_out, 0);
+  const std::string default_kind = config_key("landscape", "kind").string_default;
+  if (landscape_left_out_of_build(default_kind)) expect_refused("", default_kind, false);
 }
 
 TEST(Registry, NoiseModelsRoundTripTheirNames) {
@@ -394,8 +458,9 @@ TEST(Registry, NoiseModelsRoundTripTheirNames) {
     EXPECT_EQ(to_string(M::kind), M::name);
     static_assert(std::is_same_v<NoiseModel<M::kind>, M>);
     const RunPlan plan = load_config_text(
-        fmt::format("[dynamics]\nnoise = \"{}\"\nlearning_rate = 0.1\nnoise_strength = 0.05\n",
-                    M::name),
+        fmt::format("[landscape]\nkind = \"{}\"\n[dynamics]\nnoise = \"{}\"\nlearning_rate = "
+                    "0.1\nnoise_strength = 0.05\n",
+                    landscape_names().front(), M::name),
         "t");
     EXPECT_EQ(plan.noise, M::kind);
   });

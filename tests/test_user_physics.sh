@@ -11,8 +11,17 @@ shift 2
 header="$source_dir/examples/user_physics/quartic_well.hpp"
 build="$work_dir/build"
 mkdir -p "$work_dir"
-cmake -S "$source_dir" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSGDWALK_CUDA=OFF -DSGDWALK_MPI=OFF \
-  -DSGDWALK_PYTHON=OFF -DSGDWALK_USER_PHYSICS="$header" "$@" > "$work_dir/configure.log"
+configure=(cmake -S "$source_dir" -DCMAKE_BUILD_TYPE=Release -DSGDWALK_CUDA=OFF -DSGDWALK_MPI=OFF
+  -DSGDWALK_PYTHON=OFF -DSGDWALK_USER_PHYSICS="$header" "$@")
+# A name that is no registry entry stops the configure, naming the entries.
+if "${configure[@]}" -B "$work_dir/bad-build" -DSGDWALK_LANDSCAPES="DoubleWell;mylab::QuarticWel" \
+  > "$work_dir/bad-configure.log" 2>&1; then
+  echo "configure accepted SGDWALK_LANDSCAPES=DoubleWell;mylab::QuarticWel"; exit 1
+fi
+grep -q "SGDWALK_LANDSCAPES: no landscape 'mylab::QuarticWel' in the registry" "$work_dir/bad-configure.log" ||
+  { cat "$work_dir/bad-configure.log"; exit 1; }
+grep -q "mylab::QuarticWell" "$work_dir/bad-configure.log" || { cat "$work_dir/bad-configure.log"; exit 1; }
+"${configure[@]}" -B "$build" -DSGDWALK_LANDSCAPES="DoubleWell;mylab::QuarticWell" > "$work_dir/configure.log"
 grep -q "user physics $header" "$work_dir/configure.log" || { echo "configure did not take the header"; exit 1; }
 start=$(date +%s)
 cmake --build "$build" -j"${SGDWALK_TEST_JOBS:-2}" --target sgdwalk test_registry > "$work_dir/build.log" 2>&1 ||
@@ -20,9 +29,19 @@ cmake --build "$build" -j"${SGDWALK_TEST_JOBS:-2}" --target sgdwalk test_registr
 echo "built sgdwalk and test_registry in $(( $(date +%s) - start )) s"
 
 "$build/sgdwalk" info --landscapes | grep "quartic_well (dimension 1)"
+"$build/sgdwalk" info | grep -x 'landscapes: double_well, quartic_well (built with -DSGDWALK_LANDSCAPES="DoubleWell;mylab::QuarticWell")'
+if "$build/sgdwalk" info --landscapes | grep -q "two_valley"; then
+  echo "two_valley is listed by a build without it"; exit 1
+fi
 "$build/tests/test_registry" --gtest_brief=1
-rm -rf "$work_dir/run"
+rm -rf "$work_dir/run" "$work_dir/default-run"
 "$build/sgdwalk" run "$source_dir/examples/user_physics/quartic_well.toml" --out "$work_dir/run" --quiet
 test -s "$work_dir/run/results.h5"
 grep -q '"kind": "quartic_well"' "$work_dir/run/summary.json"
+# The embedded default (two_valley) is not in this build: refused, naming the build.
+if "$build/sgdwalk" run --out "$work_dir/default-run" --quiet > "$work_dir/default-run.log" 2>&1; then
+  echo "a build without two_valley ran the embedded two_valley config"; exit 1
+fi
+grep -q 'landscape.kind.*"two_valley" is a landscape this sgdwalk was built without (configured with -DSGDWALK_LANDSCAPES="DoubleWell;mylab::QuarticWell")' \
+  "$work_dir/default-run.log" || { cat "$work_dir/default-run.log"; exit 1; }
 echo "quartic_well ran: $work_dir/run"

@@ -778,6 +778,9 @@ int command_info(bool config_reference, bool landscapes) {
       "mpi: not built (configure with -DSGDWALK_MPI=ON where libopenmpi-dev is installed; "
       "shards work without it: sgdwalk run --shard K/N, sgdwalk merge)\n");
 #endif
+  const std::string selection = landscape_build_selection();
+  fmt::print("landscapes: {}{}\n", fmt::join(landscape_names(), ", "),
+             selection.empty() ? "" : " (built with " + selection + ")");
   fmt::print("cuda: {}\n", cuda_device_report());
   fmt::print("default backend here: {}\n", cuda_device_count() > 0 ? "cuda" : "cpu");
   return 0;

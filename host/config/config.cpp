@@ -911,7 +911,18 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
 
   // ---- [landscape] ------------------------------------------------------------------------------
   TableReader landscape(source, "landscape", "landscape", top.get("landscape"));
-  plan.landscape = landscape.string("kind");  // one of the registry's names (key table)
+  // One of this build's landscapes (the key table's allowed names). A registry entry that the
+  // build left out (-DSGDWALK_LANDSCAPES) is named as such, also when it is the default.
+  plan.landscape = landscape.string("kind", config_key("landscape", "kind").string_default, {});
+  if (landscape_left_out_of_build(plan.landscape)) {
+    landscape.fail("kind", fmt::format("{} \"{}\" is a landscape this sgdwalk was built without "
+                                       "(configured with {}); allowed: {}, or a build with "
+                                       "-DSGDWALK_LANDSCAPES=all",
+                                       landscape.has("kind") ? "value" : "not given: the default",
+                                       plan.landscape, landscape_build_selection(),
+                                       fmt::join(landscape_names(), ", ")));
+  }
+  plan.landscape = landscape.string("kind");
   const std::vector<int> dims = landscape_dims(plan.landscape);
   const std::int64_t given_dim = landscape.integer("dim");
   if (dims.size() == 1) {

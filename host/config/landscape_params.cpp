@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string_view>
 
 #include "config/config_keys.hpp"
 #include "sgdwalk/landscapes/registry.hpp"
@@ -49,6 +50,19 @@ std::vector<std::string> landscape_names() {
     }
   }
   return names;
+}
+
+bool landscape_left_out_of_build(const std::string& name) {
+  bool in_registry = false;
+  for_each_registry_landscape(
+      [&]<template <class> class L>() { in_registry = in_registry || name == L<double>::name; });
+  const std::vector<std::string> built = landscape_names();
+  return in_registry && std::find(built.begin(), built.end(), name) == built.end();
+}
+
+std::string landscape_build_selection() {
+  if (std::string_view(kLandscapeSelection) == "all") return "";
+  return "-DSGDWALK_LANDSCAPES=\"" + std::string(kLandscapeSelection) + "\"";
 }
 
 std::vector<int> landscape_dims(const std::string& name) {

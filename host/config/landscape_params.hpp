@@ -24,14 +24,23 @@ struct LandscapeInfo {
   std::size_t index;          ///< position in the registry
 };
 
-/// Every registered landscape, in registry order.
+/// Every landscape of this build (the registry's, or those -DSGDWALK_LANDSCAPES selected), in
+/// registry order.
 const std::vector<LandscapeInfo>& landscape_registry();
 
 /// The entry with this name and dimension, or nullptr.
 const LandscapeInfo* find_landscape(const std::string& name, int dim);
 
-/// The distinct config names, in registry order.
+/// The distinct config names of this build's landscapes, in registry order.
 std::vector<std::string> landscape_names();
+
+/// Whether `name` is the config name of a registry entry that this build left out
+/// (-DSGDWALK_LANDSCAPES).
+bool landscape_left_out_of_build(const std::string& name);
+
+/// The configure flag that selected this build's landscapes (-DSGDWALK_LANDSCAPES="A;B"), for
+/// messages; empty when the build has every landscape of the registry.
+std::string landscape_build_selection();
 
 /// The dimensions registered under `name` (several for harmonic), ascending.
 std::vector<int> landscape_dims(const std::string& name);

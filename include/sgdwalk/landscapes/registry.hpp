@@ -8,10 +8,14 @@
 // Out-of-tree landscapes: configure with -DSGDWALK_USER_PHYSICS=/path/my_landscapes.hpp; that
 // header defines its landscapes and registers them with one line,
 //   SGDWALK_USER_LANDSCAPES(MyLandscape, OtherLandscape)
-// (at global scope, names qualified as needed); they are appended to `Landscapes`.
+// (at global scope, names qualified as needed); they are appended to the registry.
+//
+// A build of some entries only: configure with -DSGDWALK_LANDSCAPES="DoubleWell;MyLandscape"
+// (template names); `Landscapes` then holds those, and a config naming another is refused.
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 #include "sgdwalk/landscapes/base.hpp"
 #include "sgdwalk/landscapes/describe.hpp"
@@ -65,6 +69,12 @@ struct Registered {
 #include SGDWALK_USER_PHYSICS_HEADER
 #endif
 
+// -DSGDWALK_LANDSCAPES="A;B": CMakeLists.txt generates this header from selection.hpp.in; it
+// defines SGDWALK_LANDSCAPE_SELECTION (the selected template names) and its text.
+#ifdef SGDWALK_LANDSCAPE_SELECTION_HEADER
+#include SGDWALK_LANDSCAPE_SELECTION_HEADER
+#endif
+
 namespace sgdwalk {
 
 namespace detail {
@@ -86,20 +96,74 @@ struct LandscapeAt<0, LandscapeList<Head, Tail...>> {
 };
 }  // namespace detail
 
-/// Every landscape: the built-in ones, then the user's.
-using Landscapes =
+/// Every landscape of the registry: the built-in ones, then the user's.
+using RegistryLandscapes =
     typename detail::ConcatLandscapes<BuiltinLandscapes, typename user::Registered<0>::type>::type;
+
+namespace detail {
+template <template <class> class L, class List>
+struct ListHolds;
+template <template <class> class L, template <class> class... M>
+struct ListHolds<L, LandscapeList<M...>>
+    : std::bool_constant<(std::is_same_v<L<double>, M<double>> || ...)> {};
+
+/// The entries of From that Selected holds, in From's order.
+template <class From, class Selected, class Out = LandscapeList<>>
+struct SelectLandscapes {
+  using type = Out;
+};
+template <template <class> class Head, template <class> class... Tail, class Selected,
+          template <class> class... Out>
+struct SelectLandscapes<LandscapeList<Head, Tail...>, Selected, LandscapeList<Out...>>
+    : SelectLandscapes<LandscapeList<Tail...>, Selected,
+                       std::conditional_t<ListHolds<Head, Selected>::value,
+                                          LandscapeList<Out..., Head>, LandscapeList<Out...>>> {};
+
+template <class Selected, class From>
+struct AllHeldBy;
+template <template <class> class... S, class From>
+struct AllHeldBy<LandscapeList<S...>, From>
+    : std::bool_constant<(ListHolds<S, From>::value && ...)> {};
+}  // namespace detail
+
+#ifdef SGDWALK_LANDSCAPE_SELECTION
+// -DSGDWALK_LANDSCAPES="A;B" at configure time: this build has those entries only, in the
+// registry's order; every dispatch, the config's allowed names and the CUDA kernels follow
+// Landscapes.
+using SelectedLandscapes = LandscapeList<SGDWALK_LANDSCAPE_SELECTION>;
+static_assert(detail::AllHeldBy<SelectedLandscapes, RegistryLandscapes>::value,
+              "SGDWALK_LANDSCAPES names a template that is not a registry entry");
+/// The landscapes this build has: the registry's entries that SGDWALK_LANDSCAPES selects.
+using Landscapes = typename detail::SelectLandscapes<RegistryLandscapes, SelectedLandscapes>::type;
+/// SGDWALK_LANDSCAPES as configured (template names, ;-separated), for messages.
+inline constexpr const char* kLandscapeSelection = SGDWALK_LANDSCAPE_SELECTION_TEXT;
+#else
+/// The landscapes this build has: every registry entry (SGDWALK_LANDSCAPES=all, the default).
+using Landscapes = RegistryLandscapes;
+/// SGDWALK_LANDSCAPES as configured (template names, ;-separated), for messages.
+inline constexpr const char* kLandscapeSelection = "all";
+#endif
 
 /// The I-th entry of Landscapes in precision T.
 template <std::size_t I, class T>
 using LandscapeAt = typename detail::LandscapeAt<I, Landscapes>::template type<T>;
 
-/// Calls f.template operator()<L>() for each landscape template L of the registry, in order.
+/// Calls f.template operator()<L>() for each landscape template L of this build, in the
+/// registry's order.
 template <class F>
 void for_each_landscape(F&& f) {
   [&]<template <class> class... L>(LandscapeList<L...>) {
     (f.template operator()<L>(), ...);
   }(Landscapes{});
+}
+
+/// Calls f.template operator()<L>() for each entry of the registry, built or not (the config
+/// names the ones a build with SGDWALK_LANDSCAPES left out).
+template <class F>
+void for_each_registry_landscape(F&& f) {
+  [&]<template <class> class... L>(LandscapeList<L...>) {
+    (f.template operator()<L>(), ...);
+  }(RegistryLandscapes{});
 }
 
 }  // namespace sgdwalk
