@@ -709,10 +709,7 @@ TEST(FfsSweep, EveryVariantGetsItsRateInSummaryAndResults) {
   // the CLI: summary.json and results.h5 /rare_events carry one rate per variant, the same
   // numbers, per unit time = per step / that variant's η; the rate grows with Δ_S and falls with
   // the depth of the start well (Arrhenius factors e^2.5 and e^2 here, far outside the errors).
-  const std::filesystem::path dir =
-      std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_sweep";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "sweep");
   {
     std::string text = double_well_config(10, 0.01, 200, 2,
                                           "[sweep]\nlearning_rate = [0.01, 0.0125]\n"
@@ -1030,10 +1027,7 @@ TEST(FfsDeterminism, Version3CheckpointResumesWithItsInterfaceStates) {
   const std::string text = version3_fixture_config();
   const RunPlan plan = load_config_text(text, "<test>");
   const FfsResult whole = run_config(text);
-  const std::filesystem::path dir =
-      std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_resume_v3";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "resume_v3");
   FfsOptions options;
   options.checkpoint_path = (dir / "ffs_checkpoint.json").string();
   std::filesystem::copy_file(
@@ -1067,9 +1061,7 @@ TEST(FfsDeterminism, TheStatesFileIsAppendedAndChecked) {
   const std::string text = version3_fixture_config();
   const RunPlan plan = load_config_text(text, "<test>");
   const FfsResult whole = run_config(text);
-  const std::filesystem::path dir =
-      std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_states_file";
-  std::filesystem::remove_all(dir);
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "states_file");
   std::filesystem::create_directories(dir / "a");
   FfsOptions options;
   options.checkpoint_path = (dir / "a" / "ffs_checkpoint.json").string();
@@ -1273,10 +1265,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, FfsBackends,
 // ---- the CLI ------------------------------------------------------------------------------------
 
 TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
-  const std::filesystem::path dir =
-      std::filesystem::path(SGDWALK_BINARY_DIR) / "test-scratch" / "ffs_cli";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "cli");
   {
     std::ofstream config(dir / "ffs.toml");
     config << double_well_config(10, 0.01, 100, 2);
