@@ -21,7 +21,7 @@ struct LandscapeInfo {
   std::string summary;
   std::vector<ParameterInfo> parameters;
   std::vector<double> start;  ///< default initial point (coordinate 0 then offset by ±0.01)
-  std::size_t index;          ///< position in the registry
+  std::size_t index;          ///< position in this build's list (`Landscapes`)
 };
 
 /// Every landscape of this build (the registry's, or those -DSGDWALK_LANDSCAPES selected), in
