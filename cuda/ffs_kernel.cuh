@@ -104,10 +104,9 @@ void launch_ffs_trials(const FfsTrialArgs<T, Landscape>& args, cudaStream_t stre
 
 }  // namespace sgdwalk::gpu
 
-#define SGDWALK_INSTANTIATE_FFS_NOISE(T, L, NOISE)                                               \
-  template void launch_ffs_flux<T, L, NoiseKind::NOISE>(const FfsFluxArgs<T, L>&, cudaStream_t); \
-  template void launch_ffs_trials<T, L, NoiseKind::NOISE>(const FfsTrialArgs<T, L>&, cudaStream_t);
-#define SGDWALK_INSTANTIATE_FFS(T, L)                  \
-  SGDWALK_INSTANTIATE_FFS_NOISE(T, L, hessian)         \
-  SGDWALK_INSTANTIATE_FFS_NOISE(T, L, hessian_squared) \
-  SGDWALK_INSTANTIATE_FFS_NOISE(T, L, isotropic)
+// The FFS stages of one (T, Landscape) and noise model M (a noise registry entry, as for
+// SGDWALK_INSTANTIATE_ADVANCE_NOISE): cuda/CMakeLists.txt writes one line per entry of the noise
+// registry into each landscape's generated source. Use at namespace scope in sgdwalk::gpu.
+#define SGDWALK_INSTANTIATE_FFS_NOISE(T, L, M)                                          \
+  template void launch_ffs_flux<T, L, M::kind>(const FfsFluxArgs<T, L>&, cudaStream_t); \
+  template void launch_ffs_trials<T, L, M::kind>(const FfsTrialArgs<T, L>&, cudaStream_t);
