@@ -223,6 +223,52 @@ TEST(TallyRecords, DecodedRunsEqualTheHostReductionExactly) {
   }
 }
 
+TEST(TallyRecords, SampleRunsOfASegmentThatContinuesInTheNextSliceStaySorted) {
+  // The device reduces a large batch in slices of walkers, each slice's runs sorted by key, and
+  // hands them over one after another. A variant whose walkers in the first slice all have a NaN
+  // loss ends that slice with its progress runs, and the next slice starts with the same
+  // segment: the two must not be read as one sorted group. Progress values 1, 3, 5: the median
+  // is 3 (the sketch's buckets are exact for these), in whatever slices they come.
+  const auto progress = [](float x) { return tally::sample_record(0, false, x); };
+  const auto loss = [](float x) { return tally::sample_record(0, true, x); };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<tally::Record> first_slice = {progress(3.0f), loss(nan)};
+  const std::vector<tally::Record> second_slice = {progress(1.0f), progress(5.0f), loss(2.0f),
+                                                   loss(2.0f)};
+  auto runs = reduce_records(first_slice);
+  const auto more = reduce_records(second_slice);
+  ASSERT_EQ(tally::key_segment(runs.back().key), tally::key_segment(more.front().key));
+  ASSERT_GT(runs.back().key, more.front().key) << "the fixture must put the groups out of order";
+  runs.insert(runs.end(), more.begin(), more.end());
+  RunTallies sliced;
+  sliced.variants.resize(1);
+  sliced.samples.resize(1);
+  add_sample_runs(runs.data(), runs.size(), 0, 0, 1, sliced);
+
+  const SampleTally& tally = sliced.samples[0];
+  EXPECT_EQ(tally.progress.count, 3);
+  EXPECT_EQ(tally.loss.count, 2);
+  const auto& entries = tally.progress_sketch.entries();
+  ASSERT_EQ(entries.size(), 3u);
+  for (std::size_t i = 1; i < entries.size(); ++i)
+    EXPECT_LT(entries[i - 1].bucket, entries[i].bucket);
+  // Each order statistic reads as its bucket's middle: within 2^-k relative of the value.
+  const double tolerance = std::ldexp(1.0, -kSketchMantissaBits);
+  EXPECT_NEAR(tally.progress_sketch.quantile(0.0), 1.0, 1.0 * tolerance);
+  EXPECT_NEAR(tally.progress_sketch.quantile(0.5), 3.0, 3.0 * tolerance);
+  EXPECT_NEAR(tally.progress_sketch.quantile(1.0), 5.0, 5.0 * tolerance);
+
+  // And exactly what one reduction of all the records gives.
+  std::vector<tally::Record> all = first_slice;
+  all.insert(all.end(), second_slice.begin(), second_slice.end());
+  const auto whole_runs = reduce_records(all);
+  RunTallies whole;
+  whole.variants.resize(1);
+  whole.samples.resize(1);
+  add_sample_runs(whole_runs.data(), whole_runs.size(), 0, 0, 1, whole);
+  EXPECT_TRUE(sliced.samples[0] == whole.samples[0]);
+}
+
 TEST(TallyRecords, IntegerRecordsCoverNegativeAndLargeValues) {
   // bucket = sign << 7 | bit_width(|x|), low = |x| − 2^(width − 1).
   for (const std::int64_t x : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-1}, std::int64_t{5},

@@ -169,7 +169,11 @@ void add_sample_runs(const Run* runs, std::size_t count, std::int64_t variant_be
       ++r;
       continue;
     }
-    // The runs of one segment (variant, quantity) are adjacent and sorted by bucket.
+    // The runs of one segment (variant, quantity) within one slice are adjacent and sorted by
+    // bucket. Slices are concatenated, so a group also ends where the keys stop increasing: the
+    // last segment of one slice can be the first of the next (a variant whose walkers in the
+    // first slice all had a NaN loss ends that slice with its progress runs), and merge_sorted
+    // needs each group sorted.
     const std::uint64_t segment = tally::key_segment(runs[r].key);
     const bool loss = segment % tally::kSampleKinds == 1;
     const auto variant = variant_begin + static_cast<std::int64_t>(segment / tally::kSampleKinds);
@@ -178,8 +182,10 @@ void add_sample_runs(const Run* runs, std::size_t count, std::int64_t variant_be
     }
     Moments<NarrowSum> moments;
     std::vector<QuantileSketch::Entry> sketch;
-    for (;
-         r < count && runs[r].key != tally::kNoRecord && tally::key_segment(runs[r].key) == segment;
+    const std::size_t group_begin = r;
+    for (; r < count && runs[r].key != tally::kNoRecord &&
+           tally::key_segment(runs[r].key) == segment &&
+           (r == group_begin || runs[r].key > runs[r - 1].key);
          ++r) {
       add_float_run(runs[r], tally::key_bucket(runs[r].key), moments, sketch);
     }

@@ -18,8 +18,9 @@ void add_tracker_runs(const tally::Run* runs, std::size_t count, std::int64_t fi
                       std::int64_t last, std::int64_t walkers_per_variant,
                       const std::vector<std::int64_t>& first_nonfinite_step, RunTallies& tallies);
 
-/// Adds runs of sample records (sorted by key) of sample `sample` of the variants from
-/// `variant_begin` to `tallies`.
+/// Adds runs of sample records of sample `sample` of the variants from `variant_begin` to
+/// `tallies`: one or more slices of runs, each sorted by key, one after another (as the device
+/// reduces a large batch).
 void add_sample_runs(const tally::Run* runs, std::size_t count, std::int64_t variant_begin,
                      std::int64_t sample, std::int64_t samples, RunTallies& tallies);
 
