@@ -4,13 +4,17 @@
 // sanity checks run everywhere. Every test name matches ctest -R '[Cc]uda'.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../cuda/step_schedule.hpp"
+#include "backend/physics_dispatch.hpp"
 #include "run/driver.hpp"
 #include "test_ensemble.hpp"
 #include "test_plans.hpp"
@@ -159,6 +163,134 @@ TEST(CudaBackend, LargeTwoValleyRunMatchesCpu) {
     auto cpu = make_cpu_backend(0);
     expect_identical(run_plan(*cpu, plan), run_plan(*cuda, plan),
                      "two_valley hessian " + to_string(precision));
+  }
+}
+
+// Histograms that deposit every step make the kernels' dense-deposit stretches (step_schedule.hpp's
+// dense_stretch: a run of steps with nothing but deposits, each walker's bins counted without the
+// per-step event checks; one histogram through a register copy of its geometry where the kernel
+// keeps one (kDenseGeometryInRegisters), several through the loop over the stretch's mask). The
+// equivalence plans above never form one (their "xy" histogram deposits every third step over the
+// whole run), so these plans hold only every-step histograms: "x" alone, or "x" with an "xy" that
+// opens later (stretches of mask 1, then 3, then 2).
+RunPlan dense_deposit_plan(const PhysicsCase& c, int histograms) {
+  TestPlanOptions options;
+  options.histograms = false;
+  RunPlan plan = make_test_plan(c, options);
+  const std::int64_t s = plan.steps;
+  const bool two_valley = c.landscape == "two_valley";
+  const std::vector<double> start = c.landscape == "harmonic"
+                                        ? std::vector<double>(c.dim, 0.0)
+                                        : find_landscape(c.landscape, c.dim)->start;
+  HistogramSpec x;
+  x.name = "x";
+  x.kind = HistogramKind::x_in_band;
+  x.x_coordinate = 0;
+  x.x_bins = 16;
+  x.x_lo = start[0] - 0.8;
+  x.x_hi = start[0] + 0.8;
+  if (two_valley) {
+    x.band_lo = 4.95;  // only walkers with y in a band count
+    x.band_hi = 5.3;
+  }
+  x.window_begin = 10;
+  x.window_end = s - 4;
+  x.every = 1;
+  plan.histograms.push_back(x);
+  if (histograms > 1) {
+    HistogramSpec xy;
+    xy.name = "xy";
+    xy.kind = HistogramKind::xy;
+    xy.x_coordinate = 0;
+    xy.x_bins = 12;
+    xy.x_lo = start[0] - 1.2;
+    xy.x_hi = start[0] + 1.2;
+    xy.y_bins = 5;
+    xy.y_lo = two_valley ? 4.0 : -1.5;
+    xy.y_hi = two_valley ? 6.5 : 1.5;
+    xy.window_begin = 40;
+    xy.window_end = s;
+    xy.every = 1;
+    plan.histograms.push_back(xy);
+  }
+  return plan;
+}
+
+std::vector<PhysicsCase> dense_deposit_cases() {
+  std::vector<PhysicsCase> cases;
+  for (const auto& [landscape, dim] : std::vector<std::pair<std::string, int>>{
+           {"two_valley", 2}, {"double_well", 1}, {"muller_brown", 2}, {"harmonic", 3}}) {
+    for (NoiseKind noise : {NoiseKind::hessian, NoiseKind::isotropic}) {
+      for (Precision precision : {Precision::f32, Precision::f64}) {
+        cases.push_back({landscape, dim, noise, precision});
+      }
+    }
+  }
+  return cases;
+}
+
+// The plans really form the stretches (CPU only): every histogram fills bins, and the kernels'
+// stretch finder, asked at each step, finds stretches of every mask the plan should give.
+TEST(CudaBackend, DenseDepositPlansFormStretches) {
+  for (const PhysicsCase& c : dense_deposit_cases()) {
+    for (int histograms : {1, 2}) {
+      SCOPED_TRACE(c.name() + ", " + std::to_string(histograms) + " histograms");
+      const RunPlan plan = dense_deposit_plan(c, histograms);
+      auto cpu = make_cpu_backend(2);
+      const RunData data = run_plan(*cpu, plan);
+      for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
+        std::uint64_t in_bins = 0;
+        const auto bins = static_cast<std::size_t>(plan.histograms[h].bin_count());
+        for (std::size_t slot = 0; slot < bins; ++slot)
+          in_bins += data.observables.histogram_counts[h][slot];
+        EXPECT_GT(in_bins, 0u) << "histogram " << plan.histograms[h].name << " of variant 0";
+      }
+      std::vector<HistogramGeometry<double>> geometries;
+      for (const HistogramSpec& spec : plan.histograms)
+        geometries.push_back(make_histogram_geometry<double>(spec));
+      const auto at = [&](int h) -> const HistogramGeometry<double>& { return geometries[h]; };
+      std::set<unsigned> masks;
+      for (std::int64_t after = 0; after < plan.steps; ++after) {
+        const auto next =
+            std::upper_bound(plan.sample_steps.begin(), plan.sample_steps.end(), after);
+        const std::int64_t next_sample = next == plan.sample_steps.end() ? gpu::kNoEvent : *next;
+        const gpu::DenseStretch stretch =
+            gpu::dense_stretch(static_cast<int>(geometries.size()), at, after, next_sample);
+        if (stretch.end > after) masks.insert(stretch.mask);
+      }
+      const std::set<unsigned> expected_masks =
+          histograms == 1 ? std::set<unsigned>{1u} : std::set<unsigned>{1u, 2u, 3u};
+      EXPECT_EQ(masks, expected_masks);
+    }
+  }
+}
+
+// The dense stretches give the CPU backend's bits: one histogram (the register copy in every
+// float kernel and the cheap double isotropic ones) and two (the mask loop), with histograms in
+// shared and in global memory, whole and split into batches and segments that cut stretches.
+TEST(CudaBackend, DenseDepositStretchesMatchCpu) {
+  SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
+#if defined(SGDWALK_CUDA_BACKEND)
+  auto global_histograms = make_cuda_backend(0, CudaTuning{128, 64, 1 << 22, 0, true});
+  auto few_steps_per_launch = make_cuda_backend(0, CudaTuning{64, 2, 29, 32 * 1024, true});
+#endif
+  auto cpu = make_cpu_backend(2);
+  for (const PhysicsCase& c : dense_deposit_cases()) {
+    for (int histograms : {1, 2}) {
+      const std::string what = c.name() + ", " + std::to_string(histograms) + " histograms";
+      const RunPlan plan = dense_deposit_plan(c, histograms);
+      const RunData expected = run_plan(*cpu, plan);
+      expect_identical(expected, run_plan(*cuda, plan), what);
+      const std::vector<std::int64_t> walker_cuts = {0, 100, 346, plan.total_walkers()};
+      const std::vector<std::int64_t> step_cuts = {0, 20, 21, 150, 299, plan.steps};
+      expect_identical(expected, run_plan_in_batches(*cuda, plan, walker_cuts, step_cuts),
+                       what + ", batches and segments");
+#if defined(SGDWALK_CUDA_BACKEND)
+      expect_identical(expected, run_plan(*global_histograms, plan), what + ", global histograms");
+      expect_identical(expected, run_plan(*few_steps_per_launch, plan),
+                       what + ", 29 steps per launch");
+#endif
+    }
   }
 }
 
