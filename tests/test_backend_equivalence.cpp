@@ -323,22 +323,40 @@ TEST(CudaBackend, ResidentBatchSyncsExactlyAndGuardsItsRange) {
 
 // The driver keeps batches resident and syncs them only when a callback asks for the data: the
 // result equals the CPU backend's for any batch size and segment length, with such requests.
+// The driver's cases: plain SGD, and the walker states the device's initialize kernel must also
+// start as the CPU does (optimizer state zeroed at the run's width, α-stable noise, a 3-D and a
+// 1-D landscape, schedules).
+std::vector<PhysicsCase> driver_cases() {
+  return {
+      {"two_valley", 2, NoiseKind::hessian, Precision::f64},
+      {"two_valley", 2, NoiseKind::hessian, Precision::f32, NoiseDistribution::gaussian,
+       OptimizerKind::adam, true},
+      {"double_well", 1, NoiseKind::isotropic, Precision::f64, NoiseDistribution::gaussian,
+       OptimizerKind::momentum},
+      {"muller_brown", 2, NoiseKind::isotropic, Precision::f32, NoiseDistribution::alpha_stable},
+      {"harmonic", 3, NoiseKind::hessian, Precision::f64, NoiseDistribution::gaussian,
+       OptimizerKind::rmsprop, true},
+  };
+}
+
 TEST(CudaBackend, DriverRunsWithResidentBatchesMatchCpu) {
   SGDWALK_BACKEND_OR_SKIP(cuda, "cuda");
-  const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, Precision::f64});
-  auto cpu = make_cpu_backend(2);
-  const RunOutcome expected = execute_all(plan, *cpu, ExecuteOptions{});
-  for (const std::int64_t batch : {std::int64_t{0}, std::int64_t{173}, std::int64_t{250}}) {
-    ExecuteOptions options;
-    options.batch_walkers = batch;
-    options.segment_steps = 29;
-    int segments = 0;
-    options.on_segment = [&](const RunProgress&, const SegmentData& state) {
-      if (++segments % 3 == 0) (void)state.get();  // as a checkpoint would
-      return true;
-    };
-    const RunOutcome actual = execute_all(plan, *cuda, options);
-    expect_identical(expected.data, actual.data, "batch " + std::to_string(batch));
+  for (const PhysicsCase& c : driver_cases()) {
+    const RunPlan plan = make_test_plan(c);
+    auto cpu = make_cpu_backend(2);
+    const RunOutcome expected = execute_all(plan, *cpu, ExecuteOptions{});
+    for (const std::int64_t batch : {std::int64_t{0}, std::int64_t{173}, std::int64_t{250}}) {
+      ExecuteOptions options;
+      options.batch_walkers = batch;
+      options.segment_steps = 29;
+      int segments = 0;
+      options.on_segment = [&](const RunProgress&, const SegmentData& state) {
+        if (++segments % 3 == 0) (void)state.get();  // as a checkpoint would
+        return true;
+      };
+      const RunOutcome actual = execute_all(plan, *cuda, options);
+      expect_identical(expected.data, actual.data, c.name() + ", batch " + std::to_string(batch));
+    }
   }
 }
 
@@ -348,13 +366,15 @@ TEST(CudaBackend, DriverRunsWithResidentBatchesMatchCpu) {
 TEST(CudaBackend, DriverReducesOnTheDeviceAndMatchesCpu) {
   SGDWALK_BACKEND_OR_SKIP(cuda_with_copies, "cuda");
 #if defined(SGDWALK_CUDA_BACKEND)
-  for (const Precision precision : {Precision::f32, Precision::f64}) {
-    const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, precision});
+  std::vector<PhysicsCase> cases = driver_cases();
+  cases.push_back({"two_valley", 2, NoiseKind::hessian, Precision::f32});
+  for (const PhysicsCase& c : cases) {
+    const RunPlan plan = make_test_plan(c);
     auto cpu = make_cpu_backend(2);
     const RunOutcome expected = execute(plan, *cpu, ExecuteOptions{});
     auto cuda = make_cuda_backend(0);  // default tuning: no per-walker copies
     for (const std::int64_t batch : {std::int64_t{0}, std::int64_t{173}, std::int64_t{250}}) {
-      SCOPED_TRACE("batch " + std::to_string(batch) + ", " + to_string(precision));
+      SCOPED_TRACE("batch " + std::to_string(batch) + ", " + c.name());
       ExecuteOptions options;
       options.batch_walkers = batch;
       options.segment_steps = 29;
