@@ -11,12 +11,15 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../cuda/step_schedule.hpp"
 #include "backend/physics_dispatch.hpp"
+#include "run/checkpoint.hpp"
 #include "run/driver.hpp"
 #include "test_ensemble.hpp"
+#include "test_files.hpp"
 #include "test_plans.hpp"
 #include "test_support.hpp"
 
@@ -403,6 +406,75 @@ TEST(CudaBackend, DriverReducesOnTheDeviceAndMatchesCpu) {
       EXPECT_EQ(after.bytes_to_device, before.bytes_to_device);
       EXPECT_EQ(after.bytes_to_host, before.bytes_to_host);
       EXPECT_GT(after.reduced_bytes_to_host, before.reduced_bytes_to_host);
+    }
+  }
+#endif
+}
+
+// A checkpoint written in the middle of a batch on either backend resumes on the other (default
+// tuning, as the CLI runs: samples reduced on the device) with the bits of an uninterrupted CPU
+// run: the unfinished walkers' state, optimizer state included, and every counter, histogram and
+// tally.
+TEST(CudaBackend, CheckpointsResumeAcrossBackends) {
+  SGDWALK_BACKEND_OR_SKIP(cuda_with_copies, "cuda");
+#if defined(SGDWALK_CUDA_BACKEND)
+  auto cuda = make_cuda_backend(0);
+  auto cpu = make_cpu_backend(2);
+  const std::vector<PhysicsCase> cases = {
+      {"two_valley", 2, NoiseKind::hessian, Precision::f32, NoiseDistribution::gaussian,
+       OptimizerKind::adam, true},
+      {"double_well", 1, NoiseKind::isotropic, Precision::f64, NoiseDistribution::gaussian,
+       OptimizerKind::momentum},
+  };
+  for (const PhysicsCase& c : cases) {
+    const RunPlan plan = make_test_plan(c);
+    const RunOutcome reference = execute_all(plan, *cpu, ExecuteOptions{});
+    for (const bool cuda_first : {true, false}) {
+      const std::string what = c.name() + (cuda_first ? ", cuda then cpu" : ", cpu then cuda");
+      SCOPED_TRACE(what);
+      Backend& first = cuda_first ? *cuda : *cpu;
+      Backend& second = cuda_first ? *cpu : *cuda;
+      // Batches of 250 walkers, segments of 29 steps (11 per batch): stopped in the second batch.
+      ExecuteOptions options;
+      options.batch_walkers = 250;
+      options.segment_steps = 29;
+      int segments = 0;
+      options.on_segment = [&](const RunProgress&, const SegmentData&) { return ++segments < 14; };
+      const RunOutcome stopped = execute(plan, first, options);
+      ASSERT_FALSE(stopped.complete);
+      ASSERT_EQ(stopped.progress.walker_begin, 250);
+
+      const std::string path = (scratch_dir("cuda_checkpoint", what) / "checkpoint.bin").string();
+      write_checkpoint(path, plan, stopped.progress, stopped.data, 0.0, 1);
+      const Checkpoint back = read_checkpoint(path, &plan);
+      ExecuteOptions rest;
+      rest.batch_walkers = 173;
+      const RunOutcome continued = execute_from_all(plan, second, rest, back.data, back.progress);
+      ASSERT_TRUE(continued.complete);
+      EXPECT_TRUE(continued.data.tallies == reference.data.tallies) << "reduced statistics";
+      EXPECT_TRUE(same_bits(continued.data.observables.sample_flat,
+                            reference.data.observables.sample_flat));
+      EXPECT_TRUE(same_bits(continued.data.observables.sample_finite,
+                            reference.data.observables.sample_finite));
+      for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
+        EXPECT_TRUE(same_bits(continued.data.observables.histogram_counts[h],
+                              reference.data.observables.histogram_counts[h]))
+            << plan.histograms[h].name;
+      }
+      // The walkers finished after the restart (from the stopped batch's first one).
+      const auto tail = [](const auto& v, std::int64_t per_walker) {
+        using V = std::decay_t<decltype(v)>;
+        return V(v.begin() + static_cast<std::ptrdiff_t>(250 * per_walker), v.end());
+      };
+      const WalkerArrays& a = continued.data.walkers;
+      const WalkerArrays& b = reference.data.walkers;
+      EXPECT_TRUE(same_bits(tail(a.position, plan.dim), tail(b.position, plan.dim)));
+      EXPECT_TRUE(same_bits(tail(a.optimizer_state, a.state_width),
+                            tail(b.optimizer_state, b.state_width)));
+      EXPECT_GT(a.state_width, 0);
+      EXPECT_TRUE(same_bits(tail(a.freeze_step, 1), tail(b.freeze_step, 1)));
+      EXPECT_TRUE(same_bits(tail(a.first_passage_step, 1), tail(b.first_passage_step, 1)));
+      EXPECT_TRUE(same_bits(tail(a.crossings, 1), tail(b.crossings, 1)));
     }
   }
 #endif
