@@ -67,6 +67,40 @@ std::size_t bytes_per_walker(const RunPlan& plan, const CudaTuning& tuning) {
   return state + 2 * sizeof(float) * static_cast<std::size_t>(samples_per_launch(plan, tuning));
 }
 
+/// A launch of a run with per-step constants (a schedule, or Adam's bias correction) reads them
+/// from a table of every step of every variant of the batch, filled by the host: launches are
+/// shortened so that it holds at most kStepTableEntries, but never below kMinStepTableSteps steps
+/// (so a sweep of more than 65536 variants has a table of 16 steps per variant, not a launch per
+/// step).
+constexpr std::int64_t kStepTableEntries = std::int64_t{1} << 20;
+constexpr std::int64_t kMinStepTableSteps = 16;
+
+/// Steps per launch of a batch of `variants` variants with a step table.
+std::int64_t step_table_steps(std::int64_t variants, const CudaTuning& tuning) {
+  return std::min(
+      tuning.max_steps_per_launch,
+      std::max(kMinStepTableSteps, kStepTableEntries / std::max<std::int64_t>(variants, 1)));
+}
+
+/// Whether some variant of the plan has per-step constants (StepSchedule::per_step).
+bool needs_step_table(const RunPlan& plan) {
+  if (plan.optimizer == OptimizerKind::adam) return true;  // bias correction
+  for (const Variant& variant : plan.variants) {
+    if (variant.scheduled()) return true;
+  }
+  return false;
+}
+
+/// Device bytes of the step table of a batch of up to `variants` variants (its entries,
+/// variants · step_table_steps, grow with the variants); 0 without per-step constants.
+std::size_t step_table_bytes(const RunPlan& plan, std::int64_t variants, const CudaTuning& tuning) {
+  if (!needs_step_table(plan)) return 0;
+  const std::size_t entry =
+      plan.precision == Precision::f32 ? sizeof(StepParams<float>) : sizeof(StepParams<double>);
+  return static_cast<std::size_t>(variants) *
+         static_cast<std::size_t>(step_table_steps(variants, tuning)) * entry;
+}
+
 int slots_per_variant(const RunPlan& plan) {
   int slots = 0;
   for (const auto& histogram : plan.histograms) slots += histogram.bin_count() + 1;
@@ -152,7 +186,7 @@ class CudaBackend final : public Backend {
             (256 + static_cast<std::size_t>(slots_per_variant(plan)) * sizeof(std::uint64_t) +
              2 * samples * sizeof(std::uint64_t)) +
         plan.histograms.size() * 256 + samples * sizeof(std::int64_t) +
-        gpu::TallyReducer::device_bytes();
+        step_table_bytes(plan, plan.variant_count(), tuning_) + gpu::TallyReducer::device_bytes();
     const std::size_t reserve = (std::size_t{64} << 20) + total_bytes / 50;
     if (available <= fixed + reserve) return 1;
     const std::size_t fit = (available - fixed - reserve) / bytes_per_walker(plan, tuning_);
@@ -166,6 +200,7 @@ class CudaBackend final : public Backend {
                     "walker range outside the plan");
     SGDWALK_EXPECTS(0 <= step_begin && step_begin <= step_end, "bad step range");
     SGDWALK_EXPECTS(data.walkers.holds(first, last) && data.walkers.dim == plan.dim &&
+                        data.walkers.state_width == plan.optimizer_state_width() &&
                         data.observables.first == data.walkers.first &&
                         data.observables.samples == plan.sample_count() &&
                         data.observables.histogram_counts.size() == plan.histograms.size(),
@@ -211,7 +246,8 @@ class CudaBackend final : public Backend {
                    const RunData& data) override {
     SGDWALK_EXPECTS(0 <= first && first <= last && last <= plan.total_walkers(),
                     "walker range outside the plan");
-    SGDWALK_EXPECTS(data.walkers.holds(first, last) && data.walkers.dim == plan.dim,
+    SGDWALK_EXPECTS(data.walkers.holds(first, last) && data.walkers.dim == plan.dim &&
+                        data.walkers.state_width == plan.optimizer_state_width(),
                     "RunData does not hold the batch's walkers");
     // A batch still open belongs to a driver that an exception interrupted: let it go.
     batch_ = {};
@@ -443,7 +479,7 @@ class CudaBackend final : public Backend {
     // Kernel launches: bounded steps (32-bit block counters) and samples (device sample buffers).
     const std::vector<std::int64_t>& sample_steps = plan.sample_steps;
     // Scheduled constants come from a per-launch table of every step (step_table); launches are
-    // shortened so that it holds at most kStepTableEntries entries.
+    // shortened to step_table_steps so that it holds at most kStepTableEntries entries.
     bool per_step = false;
     for (std::size_t v = 0; v < unv; ++v) {
       per_step = per_step || run.schedules[static_cast<std::size_t>(v0) + v].per_step;
@@ -453,19 +489,26 @@ class CudaBackend final : public Backend {
     // optimizer a run-time switch, the step's constants read through a pointer of stride 0 or 1,
     // docs/CUDA.md "Optimizers").
     const bool stateful = plan.optimizer != OptimizerKind::sgd || per_step;
-    constexpr std::int64_t kStepTableEntries = std::int64_t{1} << 20;
     const std::int64_t max_steps =
-        per_step ? std::min(tuning_.max_steps_per_launch,
-                            std::max<std::int64_t>(256, kStepTableEntries / nv))
-                 : tuning_.max_steps_per_launch;
+        per_step ? step_table_steps(nv, tuning_) : tuning_.max_steps_per_launch;
     const std::vector<gpu::LaunchSegment> segments = gpu::plan_segments(
         sample_steps, step_begin, step_end, max_steps, tuning_.max_samples_per_launch);
     std::vector<StepParams<T>> step_table;
     int launch_samples = 0;
-    for (const auto& segment : segments)
+    std::int64_t launch_steps = 0;
+    for (const auto& segment : segments) {
       launch_samples = std::max(launch_samples, segment.sample_count);
+      launch_steps = std::max(launch_steps, segment.step_end - segment.step_begin);
+    }
     const auto uls = static_cast<std::size_t>(launch_samples);
 
+    // Checked before anything runs (the launches' layouts hold at most launch_samples samples):
+    // a launch that cannot start must not come after others that already counted into `data`.
+    SGDWALK_EXPECTS(gpu::make_shared_layout(sizeof(gpu::DeviceHistogram<T>),
+                                            static_cast<std::int32_t>(histograms.size()),
+                                            launch_samples, slots, shared_histograms)
+                            .bytes <= props_.sharedMemPerBlockOptin,
+                    "too many histograms or samples for one block's shared memory");
     // Allocate everything before the first copy: running out of memory leaves `data` untouched.
     landscapes_.ensure(unv * sizeof(Landscape));
     params_.ensure(unv * sizeof(StepParams<T>));
@@ -479,6 +522,8 @@ class CudaBackend final : public Backend {
     sample_loss_.ensure(uls * un);
     sample_counts_.ensure(2 * uls * unv);
     sample_steps_.ensure(uls);
+    if (per_step)
+      step_table_.ensure(unv * static_cast<std::size_t>(launch_steps) * sizeof(StepParams<T>));
 
     // Uploads (typed physics as computed by the host: the CPU backend's bits).
     const auto upload_bytes = [&](DeviceBuffer<unsigned char>& buffer, const void* host,
@@ -538,7 +583,6 @@ class CudaBackend final : public Backend {
                 step_params_at<T>(schedule, segment.step_begin + 1 + k);
           }
         }
-        step_table_.ensure(step_table.size() * sizeof(StepParams<T>));
         upload_bytes(step_table_, step_table.data(), step_table.size() * sizeof(StepParams<T>));
         args.step_table = reinterpret_cast<const StepParams<T>*>(step_table_.data());
         args.table_steps = length;
@@ -548,8 +592,6 @@ class CudaBackend final : public Backend {
       args.sample_finite = sample_counts_.data() + static_cast<std::size_t>(S) * unv;
       args.layout = gpu::make_shared_layout(sizeof(gpu::DeviceHistogram<T>), args.histogram_count,
                                             S, slots, shared_histograms);
-      SGDWALK_EXPECTS(args.layout.bytes <= props_.sharedMemPerBlockOptin,
-                      "too many histograms or samples for one block's shared memory");
       const gpu::LaunchShape shape{static_cast<unsigned int>(grid.blocks), grid.threads,
                                    args.layout.bytes};
       const auto launch = [&]<UpdateRule R>() {

@@ -487,6 +487,15 @@ TEST(CudaBackend, DescribesItselfAndSizesBatches) {
   const RunPlan plan = make_test_plan({"two_valley", 2, NoiseKind::hessian, Precision::f64});
   // Any CUDA device worth running on holds a million 2-D walkers with five samples.
   EXPECT_GE(cuda->max_batch_walkers(plan), 1000000);
+  // A schedule's constants come from a step table (here 4 variants x 2^18 steps of a launch, over
+  // 100 MB), which the batch size leaves room for: the same run without schedules fits more.
+  const PhysicsCase momentum{
+      "two_valley",           2, NoiseKind::hessian, Precision::f64, NoiseDistribution::gaussian,
+      OptimizerKind::momentum};
+  PhysicsCase scheduled = momentum;
+  scheduled.scheduled = true;
+  EXPECT_LT(cuda->max_batch_walkers(make_test_plan(scheduled)),
+            cuda->max_batch_walkers(make_test_plan(momentum)));
 }
 
 TEST(CudaBackend, EmptyRangesAreNoOps) {
