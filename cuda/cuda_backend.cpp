@@ -327,13 +327,28 @@ class CudaBackend final : public Backend {
     batch_.host_current = true;
   }
 
+  // An FFS stage holds all its walkers or trials on the device at once (one launch: see
+  // ffs_cuda.cpp); one that does not fit is refused saying which keys set its size.
   void run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch& batch) override {
     SGDWALK_CUDA_TRY(cudaSetDevice(device_));
-    cuda_run_ffs_flux(plan, step_end, batch, stream_->get());
+    try {
+      cuda_run_ffs_flux(plan, step_end, batch, stream_->get());
+    } catch (const gpu::CudaOutOfMemory& e) {
+      throw ffs_out_of_memory("flux stage of " + std::to_string(batch.size()) +
+                                  " walkers, each with room for " + std::to_string(batch.capacity) +
+                                  " crossing states",
+                              "run.walkers", e);
+    }
   }
   void run_ffs_trials(const RunPlan& plan, FfsTrialBatch& batch) override {
     SGDWALK_CUDA_TRY(cudaSetDevice(device_));
-    cuda_run_ffs_trials(plan, batch, stream_->get());
+    try {
+      cuda_run_ffs_trials(plan, batch, stream_->get());
+    } catch (const gpu::CudaOutOfMemory& e) {
+      throw ffs_out_of_memory("stage of " + std::to_string(batch.size()) + " trials (" +
+                                  std::to_string(batch.trials_per_variant) + " per variant)",
+                              "rare_event.trials (and rare_event.placement_trials)", e);
+    }
   }
 
   void end_batch(const RunPlan& plan, RunData& data) override {
@@ -351,6 +366,14 @@ class CudaBackend final : public Backend {
         " walkers on " + device_line(device_, props_) + " (" + e.what() +
         "); with this plan at most " + std::to_string(fit) +
         " walkers fit in one batch: set batch_walkers to at most that (0 lets sgdwalk choose)");
+  }
+
+  std::runtime_error ffs_out_of_memory(const std::string& stage, const std::string& keys,
+                                       const gpu::CudaOutOfMemory& e) {
+    return std::runtime_error("CUDA backend: out of device memory for forward flux sampling's " +
+                              stage + " on " + device_line(device_, props_) + " (" + e.what() +
+                              "): lower " + keys +
+                              ", run fewer sweep variants per job, or run with --backend cpu");
   }
 
   gpu::DeviceWalkers device_walkers() {
