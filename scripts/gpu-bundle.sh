@@ -28,7 +28,7 @@ if [ ! -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then
   echo "gpu-bundle: nvcc not found: the bundle needs the CUDA toolkit" >&2
   exit 2
 fi
-cuda_tests=(test_backend_equivalence test_cuda_golden test_cuda_schedule)
+cuda_tests=(test_backend_equivalence test_cuda_golden test_cuda_schedule test_ffs_backends)
 targets=(sgdwalk sgdwalk_bench "${cuda_tests[@]}")
 # The RPATH is literally $ORIGIN/../lib: the loader resolves it relative to each binary.
 # Host code names sources relative to the checkout (-ffile-prefix-map, from CMakeLists.txt in

@@ -3,11 +3,13 @@
 // splitting. GPU tests skip visibly without a device (fail with SGDWALK_REQUIRE_GPU=1); the plan
 // sanity checks run everywhere. Every test name matches ctest -R '[Cc]uda'.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -19,7 +21,6 @@
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
 #include "test_ensemble.hpp"
-#include "test_files.hpp"
 #include "test_plans.hpp"
 #include "test_support.hpp"
 
@@ -444,9 +445,15 @@ TEST(CudaBackend, CheckpointsResumeAcrossBackends) {
       ASSERT_FALSE(stopped.complete);
       ASSERT_EQ(stopped.progress.walker_begin, 250);
 
-      const std::string path = (scratch_dir("cuda_checkpoint", what) / "checkpoint.bin").string();
+      // A temporary directory, not the build's test-scratch: the GPU kit carries this binary to
+      // another machine, and its binaries name no path of this one.
+      std::string directory =
+          (std::filesystem::temp_directory_path() / "sgdwalk-cuda-checkpoint-XXXXXX").string();
+      ASSERT_NE(mkdtemp(directory.data()), nullptr) << directory;
+      const std::string path = directory + "/checkpoint.bin";
       write_checkpoint(path, plan, stopped.progress, stopped.data, 0.0, 1);
       const Checkpoint back = read_checkpoint(path, &plan);
+      std::filesystem::remove_all(directory);
       ExecuteOptions rest;
       rest.batch_walkers = 173;
       const RunOutcome continued = execute_from_all(plan, second, rest, back.data, back.progress);

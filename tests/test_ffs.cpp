@@ -28,12 +28,20 @@
 #include "rare_events/ffs_stage.hpp"
 #include "run/driver.hpp"
 #include "sgdwalk/ffs.hpp"
+#include "test_ffs_configs.hpp"
 #include "test_files.hpp"
 #include "test_run_dirs.hpp"
 #include "test_support.hpp"
 
 namespace sgdwalk {
 namespace {
+
+using testing::counts;
+using testing::double_well_config;
+using testing::optimizer_cases;
+using testing::OptimizerCase;
+using testing::small_config;
+using testing::with_dynamics;
 
 // ---- the exact chain of the 1-D walkers, from the formulas (not the landscape code) ------------
 
@@ -47,76 +55,6 @@ exact_chain::Chain double_well_chain(double eta, double delta_s, double depth_sh
   chain.sd = [=](double) { return sd; };
   chain.breakpoints = {0.0};
   return chain;
-}
-
-/// A double_well FFS config: escape from the sharp well over the barrier at 0 to x ≥ 0.2, with
-/// Δ_S = depth/β (isotropic noise: the Arrhenius exponent is β).
-std::string double_well_config(double beta, double eta, std::int64_t trials, int replicas,
-                               const std::string& extra = "") {
-  const double delta_s = 1.0 / beta;
-  const double ms = -std::sqrt(2.0 / 1.5), well_sd = std::sqrt(delta_s / 1.5);
-  return fmt::format(R"(
-[run]
-walkers = 256
-steps = 10000
-seed = 11
-[landscape]
-kind = "double_well"
-[dynamics]
-noise = "isotropic"
-learning_rate = {}
-temperature = {}
-[init]
-positions = [{}]
-[rare_event]
-method = "ffs"
-order_parameter = "x"
-lambda_A = {}
-lambda_0 = {}
-lambda_B = 0.2
-crossing_probability = 0.25
-trials = {}
-replicas = {}
-equilibration_steps = 2000
-{}
-)",
-                     eta, delta_s, ms, ms + 0.5 * well_sd, ms + 1.5 * well_sd, trials, replicas,
-                     extra);
-}
-
-/// `text` with `lines` added to [dynamics] (after its noise line) and `tables` (schedule tables,
-/// e.g. [dynamics.learning_rate_schedule]) before [init].
-std::string with_dynamics(std::string text, const std::string& lines,
-                          const std::string& tables = "") {
-  const std::string noise_line = "noise = \"isotropic\"";
-  text.replace(text.find(noise_line), noise_line.size(), noise_line + "\n" + lines);
-  if (!tables.empty()) text.replace(text.find("[init]"), 6, tables + "\n[init]");
-  return text;
-}
-
-/// The optimizers (and a schedule) the FFS optimizer tests run: [dynamics] lines and tables.
-struct OptimizerCase {
-  std::string name, lines, tables;
-};
-std::vector<OptimizerCase> optimizer_cases() {
-  return {{"momentum", "optimizer = \"momentum\"\nmomentum = 0.5", ""},
-          {"nesterov", "optimizer = \"nesterov\"\nmomentum = 0.3", ""},
-          {"adam", "optimizer = \"adam\"\nbeta1 = 0.8\nbeta2 = 0.95\noptimizer_epsilon = 0.5", ""},
-          {"rmsprop", "optimizer = \"rmsprop\"\nrmsprop_decay = 0.9\noptimizer_epsilon = 0.5", ""},
-          {"momentum_scheduled", "optimizer = \"momentum\"\nmomentum = 0.5",
-           "[dynamics.learning_rate_schedule]\nkind = \"step\"\nevery = 3000\nfactor = 0.8\n"
-           "warmup_steps = 100\n[dynamics.noise_schedule]\nkind = \"cosine\"\n"
-           "decay_steps = 5000\nfloor = 0.5"}};
-}
-
-/// A smaller double_well FFS run for the optimizer cases (64 flux walkers × 5000 steps, one
-/// replica of 200 trials per stage at β = 10): enough crossings and stages to carry optimizer
-/// states through every stage, at a fraction of the cost.
-std::string small_config(const OptimizerCase& c) {
-  std::string text = double_well_config(10, 0.01, 200, 1);
-  text.replace(text.find("walkers = 256"), 13, "walkers = 64");
-  text.replace(text.find("steps = 10000"), 13, "steps = 5000");
-  return with_dynamics(text, c.lines, c.tables);
 }
 
 FfsResult run_config(const std::string& text, int threads = 0, const FfsOptions& options = {}) {
@@ -772,13 +710,6 @@ TEST(FfsSweep, EveryVariantGetsItsRateInSummaryAndResults) {
 
 // ---- determinism ------------------------------------------------------------------------------
 
-/// The result as text without the timing (NaN entries compare equal as text, not as numbers).
-std::string counts(const RunPlan& plan, const FfsResult& result) {
-  nlohmann::json j = ffs_result_json(plan, result);
-  j.erase("wall_seconds");
-  return j.dump();
-}
-
 TEST(FfsDeterminism, ThreadsSegmentsAndSlotsChangeNothing) {
   const std::string text = double_well_config(10, 0.01, 200, 2);
   const RunPlan plan = load_config_text(text, "<test>");
@@ -1219,48 +1150,6 @@ TEST(FfsSchedule, ConstantPiecewiseScheduleEqualsTheConstantRate) {
   };
   EXPECT_EQ(strip(a, run_config(scheduled_sigma)), strip(b, run_config(constant)));
 }
-
-// ---- both backends -----------------------------------------------------------------------------
-
-class FfsBackends : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(FfsBackends, EveryBackendGivesTheCpuBackendsBits) {
-  // A sweep of two variants (one stage call runs the trials of both), double and float.
-  for (const char* precision : {"double", "float"}) {
-    std::string text =
-        double_well_config(10, 0.01, 200, 2, "[sweep]\nlearning_rate = [0.01, 0.012]\n");
-    text.replace(text.find("seed = 11"), 9,
-                 fmt::format("seed = 11\nprecision = \"{}\"", precision));
-    const RunPlan plan = load_config_text(text, "<test>");
-    SGDWALK_BACKEND_OR_SKIP(backend, GetParam());
-    auto cpu = make_cpu_backend(1);
-    EXPECT_EQ(counts(plan, run_ffs(plan, *backend)), counts(plan, run_ffs(plan, *cpu)))
-        << precision;
-  }
-}
-
-TEST_P(FfsBackends, OptimizersAndSchedulesGiveTheCpuBackendsBits) {
-  // Every optimizer and a scheduled momentum run, double and float (the CUDA kernels run
-  // UpdateRule::any and evaluate the schedule on the device: the CPU backend's bits).
-  SGDWALK_BACKEND_OR_SKIP(backend, GetParam());
-  if (GetParam() == "cpu") GTEST_SKIP() << "the CPU backend's own determinism is tested above";
-  auto cpu = make_cpu_backend(1);
-  for (const OptimizerCase& c : optimizer_cases()) {
-    for (const char* precision : {"double", "float"}) {
-      std::string text = small_config(c);
-      text.replace(text.find("[rare_event]"), 12,
-                   "[sweep]\nlearning_rate = [0.01, 0.012]\n[rare_event]");
-      text.replace(text.find("seed = 11"), 9,
-                   fmt::format("seed = 11\nprecision = \"{}\"", precision));
-      const RunPlan plan = load_config_text(text, "<test>");
-      EXPECT_EQ(counts(plan, run_ffs(plan, *backend)), counts(plan, run_ffs(plan, *cpu)))
-          << c.name << ", " << precision;
-    }
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Backends, FfsBackends,
-                         ::testing::ValuesIn(sgdwalk::testing::backend_names()));
 
 // ---- the CLI ------------------------------------------------------------------------------------
 
