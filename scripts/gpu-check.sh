@@ -15,7 +15,8 @@
 #   fine      examples/fine_phase_diagram.toml end to end (1600 variants, 3.2e11 walker-steps), timed
 #   scale     a driver run with every observable at GPU_CHECK_SCALE_WALKERS (default 3e8) walkers,
 #             several batches with streamed statistics: wall time and peak host memory
-#   sanitizer compute-sanitizer memcheck and racecheck on a small run
+#   sanitizer compute-sanitizer memcheck and racecheck on a small run; memcheck on a small Adam run
+#             with a schedule and alpha-stable noise, and on a small FFS run with momentum
 #   compare   bench/compare's GPU contestants with this machine's python3 (torch, jax, CuPy)
 # No step runs past the script's budget (GPU_CHECK_BUDGET seconds, default 450): a step that would
 # is cut to what is left, and one that finds no time left is skipped and counted as failed.
@@ -203,11 +204,45 @@ every = 1
 [sweep]
 noise_strength = [0.02, 0.05]
 EOF
+# The stateful kernel (Adam, a warmup + cosine schedule: the step table) with alpha-stable noise,
+# and forward flux sampling with momentum (the FFS kernels): memcheck only (the shared-memory
+# code racecheck looks at is the plain run's).
+sed -e 's/^noise_strength = 0.05$/noise_strength = 0.05\noptimizer = "adam"\nnoise_distribution = "alpha_stable"\nalpha = 1.5/' \
+  -e 's/^\[init\]$/[dynamics.learning_rate_schedule]\nkind = "cosine"\nwarmup_steps = 20\nfloor = 0.1\n[init]/' \
+  "$small" >"$out/sanitizer-stateful.toml"
+cat >"$out/sanitizer-ffs.toml" <<'EOF'
+[run]
+walkers = 64
+steps = 3000
+seed = 5
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+optimizer = "momentum"
+momentum = 0.5
+learning_rate = 0.02
+noise_strength = 2.5
+[init]
+positions = [-1.1547005383792515]
+[rare_event]
+method = "ffs"
+order_parameter = "x"
+lambda_A = -1.0
+interfaces = [-0.8, -0.5, -0.2, 0.2]
+trials = 100
+replicas = 1
+EOF
 if wants sanitizer; then
   if command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck; do
       run_step "sanitizer-$tool" 90 compute-sanitizer --tool "$tool" --error-exitcode 3 \
         "$bin/sgdwalk" run "$small" --out "$work/sanitizer-$tool" --backend cuda --force
+    done
+    for config in stateful ffs; do
+      run_step "sanitizer-memcheck-$config" 90 compute-sanitizer --tool memcheck --error-exitcode 3 \
+        "$bin/sgdwalk" run "$out/sanitizer-$config.toml" --out "$work/sanitizer-$config" \
+        --backend cuda --force
     done
   else
     note "SKIP sanitizer: compute-sanitizer not found"
