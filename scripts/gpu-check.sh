@@ -9,6 +9,8 @@
 # Steps (each with its own timeout; the whole script ends within about 8 minutes on an H200):
 #   device    nvidia-smi, driver, the bundle's manifest, missing shared libraries
 #   tests     every CUDA test with SGDWALK_REQUIRE_GPU=1 (a skip is a failure)
+#   examples  every example config (64 walkers per variant) on the CPU and on the GPU: equal
+#             summary.json but for provenance (scripts/compare-backends.py)
 #   phase     examples/paper_phase_diagram.toml end to end on the GPU, timed (start-up and files)
 #   bench     sgdwalk_bench: two_valley hessian, float and double; observables off (1e6..1e9
 #             walkers) and on (1e6, 1e7)
@@ -27,7 +29,7 @@ repo=$(pwd)
 out=${1:?usage: scripts/gpu-check.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-steps=${GPU_CHECK_STEPS:-"device tests sanitizer bench phase fine scale compare"}
+steps=${GPU_CHECK_STEPS:-"device tests examples sanitizer bench phase fine scale compare"}
 bundle_archive=${GPU_BUNDLE:-$repo/gpu-bundle/sgdwalk-gpu-bundle.tar.xz}
 summary=$out/summary.txt
 : >"$summary"
@@ -106,6 +108,11 @@ if wants tests; then
     name=$(basename "$test")
     run_step "$name" 200 "$test" --gtest_brief=1 --gtest_output="json:$out/$name.json"
   done
+fi
+
+if wants examples; then
+  run_step examples 150 python3 -u scripts/compare-backends.py "$bin/sgdwalk" examples \
+    "$work/examples" --backends cpu,cuda
 fi
 
 if wants bench; then
