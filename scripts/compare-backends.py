@@ -8,10 +8,11 @@ Each example's walkers are cut to --walkers per variant (flux-stage walkers for 
 sampling) and it runs once per backend (`sgdwalk run CONFIG -o DIR -q -b BACKEND -t N`). The two
 summary.json files must be equal in everything but provenance (the backend's name and
 description, the command line, timings, peak memory): every statistic, quantile, rate, stage count
-and warning is compared exactly (the CLI writes doubles with 17 significant digits, so equal text
-is equal bits). The whole-ensemble equality of the two backends is what the product promises; the
-unit tests compare the arrays themselves (tests/test_backend_equivalence.cpp,
-tests/test_ffs_backends.cpp), this checks every example end to end through the CLI.
+and warning is compared exactly (the CLI writes each double in the shortest form that reads back
+to the same bits, so equal numbers are equal bits). The two backends giving the same bits is what
+the product promises; the unit tests compare the arrays themselves
+(tests/test_backend_equivalence.cpp, tests/test_ffs_backends.cpp), this checks every example end
+to end through the CLI.
 
 Only the Python standard library: the GPU machine (scripts/gpu-check.sh, step `examples`) may lack
 h5py. Exit status: the number of examples that failed to run or differ.
