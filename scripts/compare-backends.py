@@ -2,7 +2,7 @@
 """Runs every example config on two backends and compares their summary.json, number for number.
 
     scripts/compare-backends.py SGDWALK EXAMPLES_DIR WORK_DIR [--walkers 64] [--backends cpu,cuda]
-                                [--threads N] [--skip NAME,...]
+                                [--threads N] [--skip NAME,...] [--only NAME,...]
 
 Each example's walkers are cut to --walkers per variant (flux-stage walkers for forward flux
 sampling) and it runs once per backend (`sgdwalk run CONFIG -o DIR -q -b BACKEND -t N`). The two
@@ -75,15 +75,20 @@ def main():
     parser.add_argument('--backends', default='cpu,cuda')
     parser.add_argument('--threads', type=int, default=0)
     parser.add_argument('--skip', default='', help='example names (without .toml) to leave out')
+    parser.add_argument('--only', default='', help='example names (without .toml) to run alone')
     args = parser.parse_args()
     backends = args.backends.split(',')
     if len(backends) != 2:
         parser.error(f'--backends: two backends separated by a comma, not {args.backends!r}')
     skip = {name for name in args.skip.split(',') if name}
+    only = {name for name in args.only.split(',') if name}
+    names = {config.stem for config in args.examples.glob('*.toml')}
+    for name in sorted((skip | only) - names):
+        parser.error(f'no example {name!r} in {args.examples} (--skip/--only take names without .toml)')
     args.work.mkdir(parents=True, exist_ok=True)
     failed = 0
     for config in sorted(args.examples.glob('*.toml')):
-        if config.stem in skip:
+        if config.stem in skip or (only and config.stem not in only):
             print(f'{config.stem}: skipped')
             continue
         text = re.sub(r'^walkers\s*=\s*\d+', f'walkers = {args.walkers}', config.read_text(),
