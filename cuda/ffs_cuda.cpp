@@ -1,5 +1,6 @@
 #include "ffs_cuda.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,6 +37,18 @@ struct DeviceWalkerArrays {
     optimizer_state.upload(w.optimizer_state.data(), w.optimizer_state.size(), s);
     state_width = w.state_width;
   }
+  /// Room for `w`'s arrays, contents unspecified (nothing copied).
+  void allocate(const WalkerArrays& w) {
+    position.ensure(w.position.size());
+    y_freeze.ensure(w.y_freeze.size());
+    freeze_step.ensure(w.freeze_step.size());
+    first_passage_step.ensure(w.first_passage_step.size());
+    nonfinite_step.ensure(w.nonfinite_step.size());
+    basin.ensure(w.basin.size());
+    crossings.ensure(w.crossings.size());
+    optimizer_state.ensure(w.optimizer_state.size());
+    state_width = w.state_width;
+  }
   void download(WalkerArrays& w, cudaStream_t s) const {
     position.download(w.position.data(), w.position.size(), s);
     y_freeze.download(w.y_freeze.data(), w.y_freeze.size(), s);
@@ -57,7 +70,14 @@ template <class V>
 struct Mirror {
   DeviceBuffer<typename V::value_type> device;
   V& host;
-  Mirror(V& h, cudaStream_t s) : host(h) { device.upload(h.data(), h.size(), s); }
+  /// Uploads the host array, or only makes room for it when `upload` is false.
+  Mirror(V& h, cudaStream_t s, bool upload = true) : host(h) {
+    if (upload) {
+      device.upload(h.data(), h.size(), s);
+    } else {
+      device.ensure(h.size());
+    }
+  }
   void back(cudaStream_t s) { device.download(host.data(), host.size(), s); }
   typename V::value_type* data() { return device.data(); }
 };
@@ -93,11 +113,21 @@ void cuda_run_ffs_flux(const RunPlan& plan, std::int64_t step_end, FfsFluxBatch&
       DevicePhysics<T, Landscape> physics(plan, batch.bounds, s);
       DeviceWalkerArrays walkers, stored;
       walkers.upload(batch.walkers, s);
-      stored.upload(batch.stored, s);
+      // The kernel writes walker i's crossing states (and their steps) from slot stored_count[i]
+      // on. The driver empties the slots before every call, so the slot arrays (walkers x
+      // capacity states, the largest of the stage) need not go up then; the host reads only the
+      // slots written.
+      const bool slots_empty = std::all_of(batch.stored_count.begin(), batch.stored_count.end(),
+                                           [](std::int32_t count) { return count == 0; });
+      if (slots_empty) {
+        stored.allocate(batch.stored);
+      } else {
+        stored.upload(batch.stored, s);
+      }
       Mirror step(batch.step, s), exposure(batch.exposure, s), crossings(batch.crossings, s),
           jumps(batch.jumps, s), nonfinite(batch.nonfinite, s), from_a(batch.from_a, s),
           in_b(batch.in_b, s), stored_count(batch.stored_count, s),
-          stored_step(batch.stored_step, s);
+          stored_step(batch.stored_step, s, !slots_empty);
       gpu::FfsFluxArgs<T, Landscape> args{};
       args.landscapes = physics.landscapes.data();
       args.params = physics.params.data();
