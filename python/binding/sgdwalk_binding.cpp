@@ -23,6 +23,7 @@
 #include "backend/backend_registry.hpp"
 #include "cluster/parts.hpp"
 #include "config/config.hpp"
+#include "rare_events/ffs_session.hpp"
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
 #include "run/memory.hpp"
@@ -119,6 +120,50 @@ nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
   return out;
 }
 
+/// Forward flux sampling (FfsSession) with the GIL released, as run_with_python: the run stops at
+/// the next stage boundary (the CLI's) after a Ctrl-C or a progress callback that raised, with
+/// its checkpoint written; the exception is raised again then. A progress callback gets each
+/// finished stage's line (the CLI prints it after "sgdwalk: ffs: ").
+template <class Session>
+nb::dict run_ffs_with_python(const SessionSettings& settings, const nb::object& on_stage,
+                             Session&& session) {
+  BackendChoice choice = make_backend(settings.backend, settings.threads);
+  std::atomic<int> stop{0};
+  FfsSessionOptions options;
+  options.stop = &stop;
+  std::optional<nb::python_error> raised;  // destroyed after the GIL is back (declared first)
+  options.on_stage = [&](const std::string& line) {
+    nb::gil_scoped_acquire acquire;
+    if (raised) return;
+    if (PyErr_CheckSignals() != 0) {
+      raised.emplace();
+      stop = SIGINT;
+      return;
+    }
+    if (on_stage.is_none()) return;
+    try {
+      on_stage(line);
+    } catch (nb::python_error& error) {
+      raised.emplace(std::move(error));
+      stop = SIGINT;
+    }
+  };
+  FfsSessionResult result;
+  {
+    nb::gil_scoped_release release;
+    result = session(*choice.backend, options);
+  }
+  if (raised) throw std::move(*raised);
+  nb::dict out;
+  out["complete"] = result.complete;
+  out["notice"] = choice.notice;
+  out["backend"] = choice.backend->name();
+  out["backend_description"] = choice.backend->description();
+  out["warnings"] = std::vector<std::string>{};  // the rare-event warnings are in summary.json
+  out["ffs"] = true;
+  return out;
+}
+
 SessionSettings make_settings(const std::string& backend, int threads, std::int64_t batch_walkers,
                               std::int64_t segment_steps, double segment_seconds,
                               double checkpoint_every, int segment_delay_ms) {
@@ -170,6 +215,7 @@ NB_MODULE(_sgdwalk, m) {
         out["variants"] = plan.variant_count();
         out["walkers_per_variant"] = plan.walkers_per_variant;
         out["steps"] = plan.steps;
+        out["ffs"] = plan.ffs.enabled;
         return out;
       },
       "config_text"_a, "source"_a, "seed"_a = -1,
@@ -192,6 +238,18 @@ NB_MODULE(_sgdwalk, m) {
         const SessionSettings settings =
             make_settings(backend, threads, batch_walkers, segment_steps, segment_seconds,
                           checkpoint_every, segment_delay_ms);
+        if (plan.ffs.enabled) {
+          // As `sgdwalk run`: forward flux sampling has its own session, and no shards.
+          if (record.shard) {
+            throw ConfigError(source +
+                              ": rare_event.method = \"ffs\": a forward flux sampling run cannot "
+                              "be split into shards (run_shard / --shard); run it whole");
+          }
+          return run_ffs_with_python(
+              settings, on_progress, [&](Backend& chosen, const FfsSessionOptions& options) {
+                return sgdwalk::run_ffs_in_directory(plan, chosen, record, directory, options);
+              });
+        }
         return run_with_python(
             plan, settings, on_progress, [&](Backend& chosen, const SessionOptions& options) {
               return sgdwalk::run_in_directory(plan, chosen, record, directory, options);
@@ -218,6 +276,27 @@ NB_MODULE(_sgdwalk, m) {
       [](const std::string& directory, const std::string& backend, int threads,
          std::int64_t batch_walkers, std::int64_t segment_steps, double segment_seconds,
          double checkpoint_every, int segment_delay_ms, const nb::object& on_progress) {
+        // Forward flux sampling keeps its own checkpoint between stages (as `sgdwalk resume`).
+        if (has_ffs_checkpoint(directory) || is_finished_ffs_run(directory)) {
+          if (!has_ffs_checkpoint(directory)) {
+            nb::dict out;
+            out["complete"] = true;
+            out["already_complete"] = true;
+            out["shard"] = false;
+            out["ffs"] = true;
+            return out;
+          }
+          const SessionSettings settings =
+              make_settings(backend, threads, batch_walkers, segment_steps, segment_seconds,
+                            checkpoint_every, segment_delay_ms);
+          nb::dict out = run_ffs_with_python(
+              settings, on_progress, [&](Backend& chosen, const FfsSessionOptions& options) {
+                return resume_ffs_in_directory(directory, chosen, options);
+              });
+          out["already_complete"] = false;
+          out["shard"] = false;
+          return out;
+        }
         ResumePoint point = load_resume_point(directory, threads);
         // A shard directory finishes into tallies for `merge`, not into results to load.
         const bool shard = point.record.shard.has_value();

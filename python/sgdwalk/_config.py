@@ -28,7 +28,16 @@ def config_text(config: ConfigLike) -> tuple[str, str]:
     text and "<dict>" for a mapping.
     """
     if isinstance(config, Mapping):
-        return tomli_w.dumps(_plain_table(config, "")), "<dict>"
+        plain = _plain_table(config, "")
+        sweep = config.get("sweep")
+        if isinstance(sweep, Mapping) and "order" not in sweep:
+            # TOML writes a table's values before its sub-tables, which would put a nested swept
+            # parameter ("learning_rate_schedule.gamma") after the others; the grid's nesting
+            # follows the key order, so the dict's order is given explicitly.
+            order = _swept_names(sweep)
+            if len(order) > 1:
+                plain["sweep"]["order"] = order
+        return tomli_w.dumps(plain), "<dict>"
     if isinstance(config, str) and looks_like_toml_text(config):
         return config, "<string>"
     if isinstance(config, (str, os.PathLike)):
@@ -48,11 +57,39 @@ def config_text(config: ConfigLike) -> tuple[str, str]:
     )
 
 
+def _swept_names(sweep: Mapping[str, Any]) -> list[str]:
+    """The swept parameters of a [sweep] mapping in its key order, nested tables as dotted names
+    (a {linspace: ...} or {logspace: ...} mapping is a value, not a table)."""
+    names: list[str] = []
+    for key, value in sweep.items():
+        if key in ("mode", "order"):
+            continue
+        if isinstance(value, Mapping) and not set(value) & {"linspace", "logspace"}:
+            names.extend(f"{key}.{inner}" for inner in value)
+        else:
+            names.append(key)
+    return names
+
+
 def _plain_table(table: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     plain: dict[str, Any] = {}
     for key, value in table.items():
         if not isinstance(key, str):
             raise ConfigError(f"<dict>: key {key!r} in '{prefix or '(top level)'}' is not a string")
+        if prefix == "sweep" and "." in key:
+            # A swept parameter's name, as docs/CONFIG.md, Results.swept and to_xarray spell it
+            # ("learning_rate_schedule.gamma", "stiffness.1"): in TOML a dotted key, i.e. nested
+            # tables, which is what the config expects (tomli_w would quote it as one key).
+            outer, inner = key.split(".", 1)
+            nested = plain.setdefault(outer, {})
+            if not isinstance(nested, dict):
+                raise ConfigError(f"<dict>: key 'sweep.{outer}' is given both as a value and as a "
+                                  f"table (through 'sweep.{key}')")
+            nested.update(_plain_table({inner: value}, f"sweep.{outer}"))
+            continue
+        if isinstance(plain.get(key), dict) and isinstance(value, Mapping):
+            plain[key].update(_plain_value(value, f"{prefix}.{key}" if prefix else key))
+            continue
         plain[key] = _plain_value(value, f"{prefix}.{key}" if prefix else key)
     return plain
 

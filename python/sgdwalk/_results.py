@@ -124,8 +124,31 @@ class Results:
         return not self.summary["partial"]
 
     @property
+    def is_rare_event(self) -> bool:
+        """Whether this is a forward flux sampling run (``rare_event.method = "ffs"``): its
+        results are the escape rates in ``rare_events`` and the datasets under "rare_events/"
+        (docs/RARE_EVENTS.md), not an ensemble's statistics."""
+        return "rare_events" in self.summary
+
+    @property
+    def rare_events(self) -> dict[str, Any]:
+        """A forward flux sampling run's summary (summary.json's "rare_events"): per variant
+        ("variants") the rate per step and per unit time, their standard errors over replicas,
+        the AFtW and jackknife relative errors, each replica's stages and the warnings. Empty
+        for other runs."""
+        return self.summary.get("rare_events", {})
+
+    @property
     def provenance(self) -> dict[str, Any]:
-        """Version, git commit, command, backend, config source and timing of the run."""
+        """Version, git commit, command, backend, config source and timing of the run (what the
+        run recorded: a forward flux sampling run records its command, config source and seed)."""
+        if self.is_rare_event:
+            return {
+                "command": self.summary.get("command_line"),
+                "config_source": self.summary.get("config_source"),
+                "seed": self.config["run"]["seed"],
+                "wall_seconds": self.rare_events.get("wall_seconds"),
+            }
         return {
             "version": self.summary["sgdwalk"]["version"],
             "git_commit": self.summary["sgdwalk"]["git_commit"],
@@ -141,11 +164,16 @@ class Results:
     @property
     def swept(self) -> list[str]:
         """Names of the swept parameters, slowest-varying first (empty without a sweep)."""
+        if self.is_rare_event:
+            variants = self.rare_events.get("variants", [])
+            return list(variants[0].get("swept", {})) if variants else []
         names = self.attributes.get("parameters", {}).get("swept", "")
         return [name for name in names.split(",") if name]
 
     @property
     def variant_count(self) -> int:
+        if self.is_rare_event:
+            return len(self.datasets["rare_events/rate_per_step"])
         return len(self.datasets["variants/p_flat"])
 
     # ---- the arrays ---------------------------------------------------------------------------
@@ -203,7 +231,7 @@ class Results:
 
     def swept_values(self) -> dict[str, np.ndarray]:
         """Each swept parameter's value per variant, exactly as the sweep gave it."""
-        variants = self.summary["variants"]
+        variants = self.rare_events["variants"] if self.is_rare_event else self.summary["variants"]
         return {
             name: np.array([entry["swept"][name] for entry in variants], dtype=np.float64)
             for name in self.swept
@@ -232,9 +260,16 @@ class Results:
 
         grid=True: for a grid sweep, ``variant`` is replaced by one dimension per swept parameter
         (so that ``ds.p_flat.plot()`` draws a phase diagram).
-        """
-        from ._xarray import results_to_xarray
 
+        A forward flux sampling run gives its per-variant rates and errors (the datasets of
+        /rare_events) along ``variant``, with the swept parameters and Δ_S (``temperature``) as
+        coordinates; the stored interface states stay in ``datasets`` ("rare_events/variantV/
+        replicaR/interfaceI/position", ...).
+        """
+        from ._xarray import rare_events_to_xarray, results_to_xarray
+
+        if self.is_rare_event:
+            return rare_events_to_xarray(self)
         return results_to_xarray(self, grid=grid)
 
     def save(self, directory: Union[str, os.PathLike], *, force: bool = False) -> Path:
@@ -263,6 +298,12 @@ class Results:
     def __repr__(self) -> str:
         state = "complete" if self.complete else "partial"
         swept = f", swept {', '.join(self.swept)}" if self.swept else ""
+        if self.is_rare_event:
+            return (
+                f"<sgdwalk.Results '{self.config['run']['name']}': forward flux sampling, "
+                f"{self.variant_count} variant(s) x {self.config['rare_event']['replicas']} "
+                f"replica(s), rates in .rare_events{swept}, {state}, from {self.directory}>"
+            )
         return (
             f"<sgdwalk.Results '{self.config['run']['name']}': {self.variant_count} variant(s) x "
             f"{self.config['run']['walkers']} walkers x {self.config['run']['steps']} steps"

@@ -75,10 +75,18 @@ class _ProgressBar:
             self.bar.close()
 
 
-def _progress_callback(progress: ProgressLike, description: str) -> tuple[Any, Optional[_ProgressBar]]:
-    """(callback for the C++ session taking a dict, bar to close) for progress=True/False/callable."""
+def _progress_callback(progress: ProgressLike, description: str,
+                       ffs: bool = False) -> tuple[Any, Optional[_ProgressBar]]:
+    """(callback for the C++ session taking a dict, bar to close) for progress=True/False/callable.
+    Forward flux sampling reports its stages instead: one line each (the CLI's), printed to
+    stderr for progress=True, passed to a callable as a string."""
     if progress is False or progress is None:
         return None, None
+    if ffs:
+        if progress is True:
+            return (lambda line: print(f"sgdwalk: ffs: {line}", file=sys.stderr, flush=True)), None
+        if callable(progress):
+            return progress, None
     if progress is True:
         bar = _ProgressBar(description)
         return (lambda d: bar(Progress(**d))), bar
@@ -112,11 +120,51 @@ def _test_segment_delay_ms() -> int:
 def _finish(outcome: dict[str, Any], directory: Path, temporary: bool) -> Results:
     for warning in outcome.get("warnings", []):
         warnings.warn(warning, RunWarning, stacklevel=3)
-    return Results(directory, _temporary=temporary)
+    results = Results(directory, _temporary=temporary)
+    # Forward flux sampling's warnings (few ancestors, jumps over interfaces...) are in its
+    # summary, as the CLI prints them.
+    for warning in results.rare_events.get("warnings", []):
+        warnings.warn(warning, RunWarning, stacklevel=3)
+    for variant in results.rare_events.get("variants", []):
+        for warning in variant.get("warnings", []):
+            warnings.warn(f"variant {variant['variant']}: {warning}", RunWarning, stacklevel=3)
+    return results
+
+
+def _is_ffs_directory(directory: Path) -> bool:
+    """Whether a run directory holds a forward flux sampling run (finished or not)."""
+    if (directory / "ffs_checkpoint.json").is_file():
+        return True
+    try:
+        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and "rare_events" in summary
+
+
+def _finished(directory: Path) -> bool:
+    """Whether the run in `directory` finished (summary.json written and not partial)."""
+    try:
+        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("partial") is False and not (
+        directory / "ffs_checkpoint.json").is_file()
+
+
+def _resumable(directory: Path) -> bool:
+    return (directory / "checkpoint.bin").is_file() or (directory / "ffs_checkpoint.json").is_file()
 
 
 def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
-    if directory is not None and hasattr(error, "add_note"):
+    """Says where what was computed is: a run that finished before it could stop, or a
+    checkpoint to resume (the note is shown under the traceback; Python >= 3.11)."""
+    if directory is None or not hasattr(error, "add_note"):
+        return
+    if _finished(directory):
+        error.add_note(f"sgdwalk: the run had finished before it stopped: its results are "
+                       f"complete in {directory}/ (sgdwalk.load({str(directory)!r}))")
+    elif _resumable(directory):
         error.add_note(f"sgdwalk: checkpoint and partial results written to {directory}/; "
                        f"continue with sgdwalk.resume({str(directory)!r})")
 
@@ -150,6 +198,10 @@ def run(
 ) -> Results:
     """Runs a config, exactly as ``sgdwalk run`` (the same C++ code, the same results.h5).
 
+    A config with ``[rare_event] method = "ffs"`` runs forward flux sampling, as the CLI does:
+    the returned Results has the escape rates in ``.rare_events`` (and ``.to_xarray()``), and a
+    Ctrl-C stops it at the next stage boundary.
+
     Args:
         config: a path to a TOML file, TOML text (a string with a newline, '=' or '['), or a
             mapping laid out like the TOML file (nested dicts; numpy values are fine).
@@ -159,9 +211,12 @@ def run(
         out: run directory to write as the run goes (config.toml first, checkpoints every
             ``checkpoint_every`` seconds, then results.h5 and summary.json), as ``--out``; an
             interrupted run there continues with ``sgdwalk.resume(out)`` or ``sgdwalk resume``.
-            None: a temporary directory that lives as long as the returned Results.
+            None: a temporary directory that lives as long as the returned Results (an
+            interrupted run's stays, and the KeyboardInterrupt's note names it).
         progress: True for a tqdm bar, False for none, or a callable taking a ``Progress``
-            (called between backend calls, about twice a second).
+            (called between backend calls, about twice a second). Forward flux sampling reports
+            each finished stage instead: True prints its line to stderr, a callable gets it as
+            a string.
         force: overwrite a non-empty ``out`` directory.
         checkpoint_every: seconds between checkpoints in ``out`` (0 = only when interrupted).
         batch_walkers, segment_steps: as the CLI's --batch-walkers and --segment-steps (never
@@ -176,8 +231,10 @@ def run(
             allowed, as the CLI's).
         ResourceError: the run does not fit in host memory (nothing is written).
         FileExistsError: ``out`` is not empty and ``force`` is False.
-        KeyboardInterrupt: Ctrl-C (or SIGINT) during the run, within about a second; ``out`` then
-            holds a checkpoint and the partial results.
+        KeyboardInterrupt: Ctrl-C (or SIGINT) during the run, within about a second (forward
+            flux sampling: at the next stage boundary); the run directory (``out``, or the
+            temporary one) then holds a checkpoint and the partial results, or the complete
+            results of a run that finished first: the exception's note says which (Python 3.11+).
     """
     outcome, directory, temporary = _run_session(
         config, None, backend=backend, threads=threads, seed=seed, out=out, progress=progress,
@@ -226,7 +283,7 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
                    if unfinished else "")
             )
 
-    callback, bar = _progress_callback(progress, checked["name"])
+    callback, bar = _progress_callback(progress, checked["name"], ffs=checked["ffs"])
     shard_text = "" if shard is None else f"{shard[0]}/{shard[1]}"
     command = _command_line("run" if shard is None else "run_shard", source, out)
     try:
@@ -235,9 +292,11 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
             batch_walkers or 0, segment_steps or 0, SEGMENT_SECONDS, checkpoint_every,
             _test_segment_delay_ms(), callback, shard_text)
     except BaseException as error:
-        if temporary:
-            shutil.rmtree(directory, ignore_errors=True)  # nothing there can be resumed
-        elif isinstance(error, KeyboardInterrupt):
+        if temporary and not (_finished(directory) or _resumable(directory)):
+            shutil.rmtree(directory, ignore_errors=True)  # nothing computed is there
+        else:
+            # Interrupted (or a progress callback raised): what was computed stays, also in a
+            # temporary directory, and the note says where and how to continue.
             _interrupted_note(error, directory)
         raise
     finally:
@@ -265,6 +324,7 @@ def run_shard(
     """Runs part K of N of a config's walkers into a shard directory, exactly as
     ``sgdwalk run --shard K/N``: shards run anywhere (other machines, backends, thread counts)
     and ``sgdwalk.merge`` joins the N of them into the results a single run writes, bit for bit.
+    (Forward flux sampling runs are not split: ``ConfigError``.)
 
     Args:
         shard: (K, N), 0 <= K < N: part K holds the walkers with global index in
@@ -323,19 +383,19 @@ def resume(
 
     A shard directory (``run_shard`` or ``sgdwalk run --shard K/N``) is finished the same way and
     its path is returned, as ``run_shard`` returns it: a shard holds tallies for ``merge``, not
-    Results.
+    Results. A forward flux sampling run continues from its last finished stage.
 
     Raises ``RunDirectoryError`` (not a run directory, or damaged), ``ConfigError`` (its
     config.toml changed since the run started) or ``CheckpointError`` (corrupt checkpoint).
     """
     _check_session_arguments(backend, threads, checkpoint_every, batch_walkers, segment_steps)
     directory = Path(run_dir)
-    callback, bar = _progress_callback(progress, directory.name)
+    callback, bar = _progress_callback(progress, directory.name, ffs=_is_ffs_directory(directory))
     try:
         outcome = _sgdwalk.resume_in_directory(
             str(directory), backend, threads or 0, batch_walkers or 0, segment_steps or 0,
             SEGMENT_SECONDS, checkpoint_every, _test_segment_delay_ms(), callback)
-    except KeyboardInterrupt as error:
+    except BaseException as error:
         _interrupted_note(error, directory)
         raise
     finally:

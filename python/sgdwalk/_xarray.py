@@ -30,6 +30,25 @@ def _centres(edges: np.ndarray) -> np.ndarray:
     return 0.5 * (edges[:-1] + edges[1:])
 
 
+def rare_events_to_xarray(results: "Results") -> xr.Dataset:
+    """A forward flux sampling run's per-variant rates and errors along ``variant``."""
+    data = results.datasets
+    variants = results.variant_count
+    coords: dict[str, Any] = {"variant": ("variant", np.arange(variants))}
+    for name, values in results.swept_values().items():
+        coords[name] = xr.Variable(("variant",), values, {"long_name": f"swept parameter {name}"})
+    entries = results.rare_events["variants"]
+    coords["temperature"] = xr.Variable(
+        ("variant",), np.array([entry["temperature"] for entry in entries], dtype=np.float64),
+        {"long_name": "Δ_S = learning_rate · noise_strength"})
+    variables = {}
+    for path in data:
+        group, _, name = path.rpartition("/")
+        if group == "rare_events" and name != "variant":
+            variables[name] = xr.Variable(("variant",), data[path], _attrs(results, path))
+    return xr.Dataset(variables, coords=coords, attrs={"method": "ffs"})
+
+
 def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
     data = results.datasets
     variants = results.variant_count

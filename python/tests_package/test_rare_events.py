@@ -1,0 +1,230 @@
+"""Forward flux sampling from Python (the CLI's session: same summary and results.h5), its
+resume and its Results; an interrupted run without out= keeps what it computed; dotted swept
+names in a dict config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import sgdwalk
+from conftest import SMALL_CONFIG, assert_same_results_files, cli_run
+
+# The small FFS runs warn that few flux crossings are ancestors of the last interfaces' states
+# (checked once below); the other tests need not see it.
+pytestmark = pytest.mark.filterwarnings("ignore:.*flux crossings:sgdwalk.RunWarning")
+
+#: A small FFS run (double_well, escape over the barrier at 0 from the sharp well, two swept
+#: learning rates, two replicas): a few seconds on one core.
+FFS_CONFIG = """\
+[run]
+name = "ffs_small"
+walkers = 64
+steps = 4000
+seed = 11
+
+[landscape]
+kind = "double_well"
+
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.01
+temperature = 0.1
+
+[init]
+positions = [-1.1547005383792515]
+
+[rare_event]
+method = "ffs"
+order_parameter = "x"
+lambda_A = -1.0
+interfaces = [-0.8, -0.5, -0.2, 0.2]
+trials = 200
+replicas = 2
+equilibration_steps = 500
+
+[sweep]
+learning_rate = [0.01, 0.012]
+"""
+
+#: Provenance that differs between two runs of one config.
+PROVENANCE = {"command_line", "config_source", "wall_seconds"}
+
+
+def _without_provenance(value):
+    if isinstance(value, dict):
+        return {k: _without_provenance(v) for k, v in value.items() if k not in PROVENANCE}
+    if isinstance(value, list):
+        return [_without_provenance(v) for v in value]
+    return value
+
+
+def test_ffs_runs_as_the_clis_and_its_results_have_the_rates(cli, tmp_path):
+    config = tmp_path / "ffs.toml"
+    config.write_text(FFS_CONFIG)
+    stages = []
+    # Its warnings (here: few distinct ancestors at the last interfaces) are RunWarnings.
+    with pytest.warns(sgdwalk.RunWarning, match="flux crossings"):
+        results = sgdwalk.run(config, out=tmp_path / "python", backend="cpu", threads=1,
+                              progress=stages.append)
+    expected = cli_run(cli, config, tmp_path / "cli")
+    # The CLI's forward flux sampling, not a brute-force run of run.walkers x run.steps.
+    assert results.is_rare_event and results.complete
+    assert stages and all(isinstance(line, str) for line in stages)
+    cli_summary = json.loads((expected / "summary.json").read_text())
+    assert _without_provenance(results.summary) == _without_provenance(cli_summary)
+    assert_same_results_files(expected / "results.h5", tmp_path / "python" / "results.h5")
+
+    assert results.variant_count == 2
+    assert results.swept == ["learning_rate"]
+    rates = results.rare_events["variants"]
+    assert all(entry["rate_per_step"] > 0 for entry in rates)
+    dataset = results.to_xarray()
+    assert dataset.sizes["variant"] == 2
+    np.testing.assert_array_equal(dataset["rate_per_step"].values,
+                                  results["rare_events/rate_per_step"])
+    np.testing.assert_array_equal(dataset["learning_rate"].values, [0.01, 0.012])
+    # Rate per unit time = rate per step / learning rate (t = learning_rate · steps).
+    np.testing.assert_allclose(dataset["rate_per_time"].values,
+                               dataset["rate_per_step"].values / np.array([0.01, 0.012]),
+                               rtol=1e-12)
+    assert "forward flux sampling" in repr(results)
+    assert results.provenance["seed"] == 11
+    # Loading the CLI's run directory gives the same.
+    loaded = sgdwalk.load(expected)
+    assert loaded.is_rare_event and loaded.variant_count == 2
+    assert loaded.rare_events["variants"][0]["rate_per_step"] == rates[0]["rate_per_step"]
+
+
+def test_ffs_is_not_split_into_shards(tmp_path):
+    with pytest.raises(sgdwalk.ConfigError, match="shards"):
+        sgdwalk.run_shard(FFS_CONFIG, (0, 2), out=tmp_path / "shard", progress=False)
+
+
+INTERRUPTED_FFS = textwrap.dedent("""
+    import signal, sys, os
+    import sgdwalk
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    def stop_after_two(line, seen=[]):
+        seen.append(line)
+        if len(seen) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+    try:
+        sgdwalk.run(sys.argv[1], out=sys.argv[2], backend="cpu", threads=1,
+                    progress=stop_after_two)
+    except KeyboardInterrupt as error:
+        print(getattr(error, "__notes__", ["(no note)"])[0])
+        sys.exit(0)
+    print("finished without interruption")
+    sys.exit(1)
+""")
+
+
+def test_an_interrupted_ffs_run_resumes_to_the_uninterrupted_results(cli, tmp_path):
+    config = tmp_path / "ffs.toml"
+    config.write_text(FFS_CONFIG)
+    out = tmp_path / "interrupted"
+    completed = subprocess.run([sys.executable, "-c", INTERRUPTED_FFS, str(config), str(out)],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert (out / "ffs_checkpoint.json").exists()
+    if sys.version_info >= (3, 11):
+        assert f"sgdwalk.resume('{out}')" in completed.stdout
+    resumed = sgdwalk.resume(out, backend="cpu", threads=1, progress=False)
+    assert resumed.is_rare_event and resumed.complete
+    assert not (out / "ffs_checkpoint.json").exists()
+    expected = cli_run(cli, config, tmp_path / "cli")
+    assert_same_results_files(expected / "results.h5", out / "results.h5")
+    # A finished FFS run is only loaded again.
+    assert sgdwalk.resume(out, progress=False).summary == resumed.summary
+
+
+#: LONG_CONFIG of test_interrupt_replay_xarray: at least 4 s uninterrupted (100 ms pauses).
+LONG_CONFIG = SMALL_CONFIG.replace("walkers = 300", "walkers = 500").replace(
+    "steps = 3000", "steps = 20000").replace("learning_rate = [0.05, 0.1, 0.2]",
+                                             "learning_rate = [0.05, 0.1]")
+
+INTERRUPTED_WITHOUT_OUT = textwrap.dedent("""
+    import os, signal, sys, threading
+    import sgdwalk
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    try:
+        sgdwalk.run(sys.argv[1], progress=False, segment_steps=500)
+    except KeyboardInterrupt as error:
+        print(getattr(error, "__notes__", ["(no note)"])[0])
+        sys.exit(0)
+    sys.exit(1)
+""")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes need Python 3.11")
+def test_an_interrupted_run_without_out_keeps_its_checkpoint_and_says_where(tmp_path):
+    config = tmp_path / "long.toml"
+    config.write_text(LONG_CONFIG)
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
+    completed = subprocess.run([sys.executable, "-c", INTERRUPTED_WITHOUT_OUT, str(config)],
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    note = completed.stdout.strip()
+    assert "sgdwalk.resume(" in note, note
+    directory = note.split("sgdwalk.resume('")[1].split("')")[0]
+    assert os.path.isfile(os.path.join(directory, "checkpoint.bin"))
+    resumed = sgdwalk.resume(directory, progress=False)
+    assert resumed.complete
+
+
+def test_an_interrupt_after_the_last_segment_keeps_the_complete_results(small_config_path):
+    def interrupt_at_the_end(progress):
+        if progress.walker_steps_done == progress.walker_steps_total:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt) as raised:
+        sgdwalk.run(small_config_path, progress=interrupt_at_the_end)
+    if sys.version_info >= (3, 11):
+        note = raised.value.__notes__[0]
+        assert "results are complete" in note, note
+        directory = note.split("sgdwalk.load('")[1].split("')")[0]
+        assert sgdwalk.load(directory).complete
+
+
+def test_dotted_swept_names_in_a_dict_config():
+    # The names docs/CONFIG.md, Results.swept and to_xarray use ("learning_rate_schedule.gamma")
+    # are TOML dotted keys: in a dict they mean the same nested table.
+    base = {
+        "run": {"walkers": 50, "steps": 200, "seed": 3},
+        "dynamics": {"learning_rate": 0.05,
+                     "learning_rate_schedule": {"kind": "exponential", "gamma": 0.999}},
+    }
+    dotted = {**base, "sweep": {"learning_rate_schedule.gamma": [1.0, 0.999],
+                                "noise_strength": [0.1, 0.2]}}
+    nested = {**base, "sweep": {"learning_rate_schedule": {"gamma": [1.0, 0.999]},
+                                "noise_strength": [0.1, 0.2]}}
+    toml = textwrap.dedent("""
+        [run]
+        walkers = 50
+        steps = 200
+        seed = 3
+        [dynamics]
+        learning_rate = 0.05
+        [dynamics.learning_rate_schedule]
+        kind = "exponential"
+        gamma = 0.999
+        [sweep]
+        learning_rate_schedule.gamma = [1.0, 0.999]
+        noise_strength = [0.1, 0.2]
+    """)
+    resolved = sgdwalk.check_config(toml)
+    assert sgdwalk.check_config(dotted) == resolved
+    assert sgdwalk.check_config(nested) == resolved
+    results = sgdwalk.run(dotted, progress=False)
+    assert "learning_rate_schedule.gamma" in results.swept
+    with pytest.raises(sgdwalk.ConfigError, match="both as a value and as a table"):
+        sgdwalk.check_config({**base, "sweep": {"learning_rate_schedule": [1.0],
+                                                "learning_rate_schedule.gamma": [1.0]}})
