@@ -354,6 +354,49 @@ TEST(Config, SweepOrderSetsTheNesting) {
   expect_error(sweep + "order = \"noise_strength\"\n", {"sweep.order", "expected an array"});
 }
 
+// A parameter with a dotted name is swept by the TOML dotted key (a sub-table) or by the quoted
+// name alike: schedule keys and array landscape elements, the same plan either way; giving both
+// is an error, and an unknown name is refused naming it and what can be swept.
+TEST(Config, DottedSweepNamesWorkAsDottedKeysAndAsQuotedNames) {
+  const auto config_with = [](const std::string& sweep_lines) {
+    return std::string(R"(
+[landscape]
+kind = "harmonic"
+dim = 2
+[dynamics]
+learning_rate = 0.05
+noise_strength = 0.1
+[dynamics.learning_rate_schedule]
+kind = "exponential"
+[sweep]
+)" + sweep_lines);
+  };
+  const RunPlan dotted = parse(
+      config_with("learning_rate_schedule.gamma = [0.99, 0.999]\nstiffness.1 = [2.0, 3.0]\n"));
+  const RunPlan quoted = parse(config_with(
+      "\"learning_rate_schedule.gamma\" = [0.99, 0.999]\n\"stiffness.1\" = [2.0, 3.0]\n"));
+  ASSERT_EQ(dotted.variants.size(), 4u);
+  EXPECT_EQ(dotted.resolved_config, quoted.resolved_config);
+  for (std::size_t v = 0; v < dotted.variants.size(); ++v) {
+    EXPECT_EQ(dotted.variants[v].swept, quoted.variants[v].swept);
+    EXPECT_EQ(dotted.variants[v].landscape, quoted.variants[v].landscape);
+    EXPECT_EQ(dotted.variants[v].learning_rate_schedule.gamma,
+              quoted.variants[v].learning_rate_schedule.gamma);
+  }
+  // The file's order nests the grid: gamma slowest.
+  EXPECT_EQ(dotted.variants[1].learning_rate_schedule.gamma, 0.99);
+  EXPECT_EQ(dotted.variants[1].landscape.at("stiffness.1"), 3.0);
+  EXPECT_EQ(dotted.variants[2].learning_rate_schedule.gamma, 0.999);
+
+  expect_error(config_with("stiffness.1 = [2.0]\n\"stiffness.1\" = [3.0]\n"),
+               {"sweep.stiffness.1", "swept twice"});
+  expect_error(config_with("stiffness.7 = [2.0]\n"), {"sweep.stiffness.7", "sweepable: alpha"});
+  expect_error(config_with("\"learning_rate_schedule.gama\" = [0.9]\n"),
+               {"learning_rate_schedule.gama", "did you mean 'gamma'"});
+  expect_error(config_with("learning_rat = [0.1]\n"),
+               {"sweep.learning_rat", "learning_rate_schedule.KEY"});
+}
+
 TEST(Config, LandscapeDimensionMayBeRepeatedButNotChanged) {
   EXPECT_EQ(parse(kMinimal + "[landscape]\ndim = 2\n").dim, 2);
   expect_error(kMinimal + "[landscape]\ndim = 1\n",
@@ -448,6 +491,22 @@ learning_rate = 0.1
 noise_strength = 0.1
 [sweep]
 alpha = [0.5, 1.0, 2.0]
+)",
+      // Swept schedule keys (the resolved config names them "learning_rate_schedule.gamma").
+      R"(
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.05
+temperature = 0.1
+[dynamics.learning_rate_schedule]
+kind = "exponential"
+[dynamics.noise_schedule]
+kind = "step"
+[sweep]
+learning_rate_schedule.gamma = [0.99, 0.999]
+noise_schedule.every = [10, 20]
 )"};
   for (const std::string& text : configs) {
     SCOPED_TRACE(text);
@@ -463,6 +522,9 @@ alpha = [0.5, 1.0, 2.0]
       EXPECT_EQ(replan.variants[v].noise_strength, plan.variants[v].noise_strength);
       EXPECT_EQ(replan.variants[v].swept, plan.variants[v].swept);
       EXPECT_EQ(replan.variants[v].alpha, plan.variants[v].alpha);
+      EXPECT_EQ(replan.variants[v].learning_rate_schedule.gamma,
+                plan.variants[v].learning_rate_schedule.gamma);
+      EXPECT_EQ(replan.variants[v].noise_schedule.every, plan.variants[v].noise_schedule.every);
     }
     EXPECT_EQ(replan.noise_distribution, plan.noise_distribution);
     EXPECT_EQ(replan.sample_steps, plan.sample_steps);

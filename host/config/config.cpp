@@ -1258,35 +1258,64 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     for (const auto& info : parameter_table) {
       if (info.sweepable) allowed.push_back(info.name);
     }
+    std::vector<std::string> schedule_keys;
+    for (const auto& entry : schedule_number_keys()) schedule_keys.push_back(entry.first);
+    const auto is_schedule = [](const std::string& name) {
+      return std::find(schedule_names().begin(), schedule_names().end(), name) !=
+             schedule_names().end();
+    };
+    const auto is_allowed = [&](const std::string& name) {
+      return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+    };
+    const auto cannot_sweep = [&](TableReader& table, const std::string& key,
+                                  const std::string& name) {
+      table.fail(key, fmt::format("cannot sweep this parameter{}; sweepable: {}, and {} for KEY "
+                                  "in {}",
+                                  TableReader::suggestion(name, allowed), fmt::join(allowed, ", "),
+                                  fmt::format("{}.KEY", fmt::join(schedule_names(), ".KEY, ")),
+                                  fmt::join(schedule_keys, ", ")));
+    };
+    // A parameter with a dotted name (learning_rate_schedule.gamma, stiffness.1) is swept with
+    // the TOML dotted key (a sub-table: `learning_rate_schedule.gamma = [...]`) or with the
+    // quoted name (`"learning_rate_schedule.gamma" = [...]`): both are the same sweep.
+    const auto add_axis = [&](TableReader& table, const std::string& key, const std::string& name,
+                              const toml::value& value) {
+      const std::size_t dot = name.find('.');
+      const bool schedule_key = dot != std::string::npos && is_schedule(name.substr(0, dot)) &&
+                                std::find(schedule_keys.begin(), schedule_keys.end(),
+                                          name.substr(dot + 1)) != schedule_keys.end();
+      if (!schedule_key && !is_allowed(name)) {
+        if (dot != std::string::npos && is_schedule(name.substr(0, dot))) {
+          table.fail(key, fmt::format("cannot sweep this schedule key{}; sweepable: {}",
+                                      TableReader::suggestion(name.substr(dot + 1), schedule_keys),
+                                      fmt::join(schedule_keys, ", ")));
+        }
+        cannot_sweep(table, key, name);
+      }
+      for (const Axis& axis : axes) {
+        if (axis.name == name) {
+          table.fail(key, fmt::format("'{}' is swept twice (as a dotted key and as a quoted "
+                                      "name?); give it once",
+                                      name));
+        }
+      }
+      table.get(key);
+      axes.push_back({name, sweep_values(table, key, value, plan.hints), value.location().line()});
+    };
     for (const auto& [key, value] : sweep_value->as_table()) {
       if (key == "mode" || key == "order") continue;
-      // learning_rate_schedule.factor = [...] (a dotted key: a sub-table) sweeps a schedule key.
-      if (std::find(schedule_names().begin(), schedule_names().end(), key) !=
-              schedule_names().end() &&
-          value.is_table()) {
+      // A sub-table that is not a linspace/logspace value: the dotted keys of one name.
+      const bool values_form = value.is_table() && (value.as_table().count("linspace") != 0 ||
+                                                    value.as_table().count("logspace") != 0);
+      if (value.is_table() && !values_form && !is_allowed(key)) {
         sweep.get(key);
         TableReader sub(source, "sweep", sweep.key_path(key), &value);
-        std::vector<std::string> keys;
-        for (const auto& entry : schedule_number_keys()) keys.push_back(entry.first);
         for (const auto& [sub_key, sub_value] : value.as_table()) {
-          if (std::find(keys.begin(), keys.end(), sub_key) == keys.end()) {
-            sub.fail(sub_key,
-                     fmt::format("cannot sweep this schedule key{}; sweepable: {}",
-                                 TableReader::suggestion(sub_key, keys), fmt::join(keys, ", ")));
-          }
-          sub.get(sub_key);
-          axes.push_back({key + "." + sub_key, sweep_values(sub, sub_key, sub_value, plan.hints),
-                          sub_value.location().line()});
+          add_axis(sub, sub_key, key + "." + sub_key, sub_value);
         }
         continue;
       }
-      if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-        sweep.fail(key,
-                   fmt::format("cannot sweep this parameter{}; sweepable: {}",
-                               TableReader::suggestion(key, allowed), fmt::join(allowed, ", ")));
-      }
-      sweep.get(key);
-      axes.push_back({key, sweep_values(sweep, key, value, plan.hints), value.location().line()});
+      add_axis(sweep, key, key, value);
     }
     // Grid order follows the file (the first swept key varies slowest) unless `order` says it.
     std::stable_sort(axes.begin(), axes.end(),

@@ -575,7 +575,9 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
           "Sweepable: the dynamics keys {}, the number keys of the schedules (as "
           "`learning_rate_schedule.KEY` and `noise_schedule.KEY`: warmup_steps, every, factor, "
           "gamma, decay_steps, floor) and the parameters of the config's landscape (the "
-          "tables under [landscape]; array parameters per element, `stiffness.I`). Each list or "
+          "tables under [landscape]; array parameters per element, `stiffness.I`). A dotted name "
+          "is written as a TOML dotted key (`learning_rate_schedule.gamma = [...]`) or quoted "
+          "(`\"stiffness.1\" = [...]`): the same sweep. Each list or "
           "linspace/logspace has 1 to {} values, and a grid at most {} variants. Swept values are "
           "checked against the parameter's allowed range.\n",
           fmt::join(dynamics, ", "), kMaxSweepValues, kMaxVariants);
