@@ -151,6 +151,15 @@ TEST(Mpi, RanksGiveTheSingleRunDoubleWellHessianSquaredFloat) {
                                    config_text("double_well", "hessian_squared", "float", 23));
 }
 
+TEST(Mpi, RanksGiveTheSingleRunWithAnOptimizersStatePerWalker) {
+  // Adam's per-walker state (2 numbers per coordinate) in every rank's walker records: the ranks'
+  // records were sent and counted at SGD's size, so rank 0 found them short and the job aborted.
+  std::string text = config_text("two_valley", "hessian", "double", 37);
+  const std::string rate = "learning_rate = 0.05\n";
+  text.replace(text.find(rate), rate.size(), rate + "optimizer = \"adam\"\nbeta2 = 0.99\n");
+  expect_ranks_give_the_single_run("adam", text);
+}
+
 TEST(Mpi, MoreRanksThanWalkersOfAVariant) {
   // 3 variants x 2 walkers over 3 ranks: every part spans a variant boundary or ends on one.
   expect_ranks_give_the_single_run("few_walkers",

@@ -356,8 +356,8 @@ fs::path received_walkers(const fs::path& run, PartId part) {
 /// process's file system) to rank 0, in chunks of kWalkerChunkBytes.
 void send_walkers(JobComm& comm, const RunPlan& plan, const fs::path& run,
                   const PartContribution& c) {
-  const std::int64_t bytes =
-      (c.progress.walker_begin - c.progress.part_begin) * walker_record_bytes(plan.dim);
+  const std::int64_t bytes = (c.progress.walker_begin - c.progress.part_begin) *
+                             walker_record_bytes(plan.dim, plan.optimizer_state_width());
   const fs::path path = part_directory(run, c.part) / kWalkerFileName;
   std::ifstream file(path, std::ios::binary);
   std::string chunk;
@@ -376,8 +376,8 @@ void send_walkers(JobComm& comm, const RunPlan& plan, const fs::path& run,
 std::shared_ptr<WalkerStore> receive_walkers(JobComm& comm, const RunPlan& plan,
                                              const fs::path& run, const PartContribution& c,
                                              int from) {
-  const std::int64_t bytes =
-      (c.progress.walker_begin - c.progress.part_begin) * walker_record_bytes(plan.dim);
+  const std::int64_t bytes = (c.progress.walker_begin - c.progress.part_begin) *
+                             walker_record_bytes(plan.dim, plan.optimizer_state_width());
   const fs::path path = received_walkers(run, c.part);
   fs::create_directories(path.parent_path());
   {
@@ -524,9 +524,9 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
               c.walkers = mine[k / static_cast<std::size_t>(comm.size())].walkers;
             } else if (plan.per_walker_output) {
               c.walkers = receive_walkers(comm, plan, run, c, r);
-              walker_bytes +=
-                  static_cast<std::uint64_t>((c.progress.walker_begin - c.progress.part_begin) *
-                                             walker_record_bytes(plan.dim));
+              walker_bytes += static_cast<std::uint64_t>(
+                  (c.progress.walker_begin - c.progress.part_begin) *
+                  walker_record_bytes(plan.dim, plan.optimizer_state_width()));
             }
             records[k] = std::move(record);
           }

@@ -54,7 +54,8 @@ std::shared_ptr<WalkerStore> open_walker_file(const RunPlan& plan, const std::st
                                               std::int64_t begin, std::int64_t end);
 
 /// Bytes per walker of the file store: position, y_freeze, the three steps, basin, crossings,
-/// then the optimizer state (OptimizerState's flat layout; none for SGD).
-std::int64_t walker_record_bytes(int dim, int state_width = 0);
+/// then the optimizer state (OptimizerState's flat layout; none for SGD). No default for the
+/// width: a caller that left it out sized stateful optimizers' records wrongly (MPI jobs).
+std::int64_t walker_record_bytes(int dim, int state_width);
 
 }  // namespace sgdwalk
