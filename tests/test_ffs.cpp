@@ -1172,6 +1172,22 @@ TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
   EXPECT_EQ(items.count("/rare_events/rate_per_step"), 1u);
   EXPECT_EQ(items.count("/rare_events/variant0/replica1/stage_counts"), 1u);
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "ffs_checkpoint.json"));
+  // Brute-force observables in an FFS config are not recorded: a hint names them.
+  const RunPlan with_observables = load_config_text(
+      double_well_config(10, 0.01, 100, 2) +
+          "[observables]\nper_walker = true\n[[observables.histogram]]\nx_range = [-2.0, 2.0]\n",
+      "<test>");
+  ASSERT_EQ(with_observables.hints.size(), 1u);
+  EXPECT_NE(with_observables.hints[0].find("observables.per_walker, observables.histogram"),
+            std::string::npos)
+      << with_observables.hints[0];
+  EXPECT_TRUE(load_config_text(double_well_config(10, 0.01, 100, 2), "<test>").hints.empty());
+  // replay recomputes a brute-force walker, which no FFS run contains: refused, saying why.
+  const testing::CommandResult replay =
+      testing::run_cli("replay " + (dir / "run").string() + " --walker 0");
+  EXPECT_EQ(replay.exit_code, 2) << replay.output;
+  EXPECT_NE(replay.output.find("forward flux sampling run"), std::string::npos) << replay.output;
+  EXPECT_NE(replay.output.find("/rare_events"), std::string::npos) << replay.output;
 }
 
 // ---- stored states: every interface's states in results.h5 -------------------------------------

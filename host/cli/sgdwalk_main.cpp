@@ -554,6 +554,10 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
                  error.what());
     return kExitRuntimeError;
   }
+  if (plan.ffs.enabled) {
+    std::fprintf(stderr, "sgdwalk replay: %s\n", kFfsReplayRefusal);
+    return kExitUsage;
+  }
   if (variant < 0) {
     if (walker >= plan.total_walkers()) {
       std::fprintf(stderr, "sgdwalk replay: --walker %lld is out of range; allowed: 0 to %lld\n",

@@ -1490,7 +1490,22 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   resolved["sweep"] = sweep_json;
   plan.resolved_config = resolved;
-  if (plan.ffs.enabled) check_rare_event_start(source, plan);
+  if (plan.ffs.enabled) {
+    check_rare_event_start(source, plan);
+    // Forward flux sampling measures the rate and stores interface states; the brute-force
+    // observables a config may still name are not recorded (a hint, not an error: the resolved
+    // config of an FFS run keeps them, and rerunning it must work).
+    std::vector<std::string> unused;
+    if (plan.per_walker_output) unused.push_back("observables.per_walker");
+    if (plan.passage.kind != PassageKind::none) unused.push_back("observables.first_passage");
+    if (!plan.histograms.empty()) unused.push_back("observables.histogram");
+    if (!unused.empty()) {
+      plan.hints.push_back(fmt::format(
+          "{}: forward flux sampling (rare_event.method = \"ffs\") records the escape rate and "
+          "the interface states only (results.h5 /rare_events); these are not used: {}",
+          source, fmt::join(unused, ", ")));
+    }
+  }
   return plan;
 }
 

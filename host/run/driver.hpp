@@ -153,6 +153,14 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
 void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
                      const std::string& directory);
 
+/// Why replay refuses a forward flux sampling run: its flux walkers and trials draw from their
+/// own random streams (docs/RARE_EVENTS.md), so a replayed brute-force walker is none of them.
+inline constexpr const char* kFfsReplayRefusal =
+    "this is a forward flux sampling run (rare_event.method = \"ffs\"): replay recomputes a "
+    "brute-force walker, which is not part of it (flux walkers and trials have their own random "
+    "streams, docs/RARE_EVENTS.md); the states stored at each interface are in results.h5 under "
+    "/rare_events";
+
 /// One walker's trajectory recomputed from the seed on the host with the shared update (not the
 /// backend's batched path), as CSV: step, coordinates, loss, basin, crossings, freeze step, then
 /// the optimizer state (v_x... for momentum, m_x... and s_x... for adam and rmsprop).

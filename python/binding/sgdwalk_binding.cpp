@@ -328,6 +328,7 @@ NB_MODULE(_sgdwalk, m) {
       [](const std::string& config_text, const std::string& source, long long seed,
          std::int64_t variant, std::int64_t walker, std::int64_t every) {
         const RunPlan plan = plan_with_seed(config_text, source, seed);
+        if (plan.ffs.enabled) throw ConfigError(source + ": " + kFfsReplayRefusal);
         if (variant < 0 || variant >= plan.variant_count() || walker < 0 ||
             walker >= plan.walkers_per_variant) {
           throw nb::index_error(("variant " + std::to_string(variant) + ", walker " +

@@ -102,9 +102,12 @@ def test_ffs_runs_as_the_clis_and_its_results_have_the_rates(cli, tmp_path):
     assert loaded.rare_events["variants"][0]["rate_per_step"] == rates[0]["rate_per_step"]
 
 
-def test_ffs_is_not_split_into_shards(tmp_path):
+def test_ffs_is_not_split_into_shards_nor_replayed(tmp_path):
     with pytest.raises(sgdwalk.ConfigError, match="shards"):
         sgdwalk.run_shard(FFS_CONFIG, (0, 2), out=tmp_path / "shard", progress=False)
+    # replay recomputes a brute-force walker, which is not part of an FFS run.
+    with pytest.raises(sgdwalk.ConfigError, match="forward flux sampling run"):
+        sgdwalk.replay(FFS_CONFIG, walker=0)
 
 
 INTERRUPTED_FFS = textwrap.dedent("""
