@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "io/hdf5_file.hpp"
 #include "rare_events/ffs_driver.hpp"
+#include "run/driver.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -31,9 +32,15 @@ std::string read_text(const std::filesystem::path& path) {
   return s.str();
 }
 
-nlohmann::json summary(const RunPlan& plan, const RunRecord& record, const FfsResult* result) {
+nlohmann::json summary(const RunPlan& plan, const RunRecord& record, const Backend& backend,
+                       const FfsResult* result) {
   nlohmann::json j;
   j["format"] = "sgdwalk-summary";
+  // The provenance a brute-force run's summary has (driver.cpp, summary_json).
+  j["sgdwalk"] = {{"version", sgdwalk_version()},
+                  {"git_commit", sgdwalk_git_commit()},
+                  {"command", record.command_line}};
+  j["backend"] = {{"name", backend.name()}, {"description", backend.description()}};
   j["partial"] = result == nullptr || !result->complete;
   j["config"] = plan.resolved_config;
   j["config_source"] = record.config_source;
@@ -66,12 +73,15 @@ FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& rec
   const std::filesystem::path h5_tmp = dir / "results.h5.tmp";
   {
     Hdf5File file(h5_tmp.string());
+    file.attribute("/", "sgdwalk_version", sgdwalk_version());
+    file.attribute("/", "git_commit", sgdwalk_git_commit());
     file.attribute("/", "config", plan.resolved_config.dump());
+    file.attribute("/", "config_toml", record.config_text);
     write_ffs_hdf5(plan, result, file);
     file.close();
   }
   std::filesystem::rename(h5_tmp, dir / "results.h5");
-  write_text(dir / "summary.json", summary(plan, record, &result).dump(2) + "\n");
+  write_text(dir / "summary.json", summary(plan, record, backend, &result).dump(2) + "\n");
   session.complete = true;
   return session;
 }
@@ -86,7 +96,7 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
   std::filesystem::remove(dir / kFfsCheckpointFileName);
   std::filesystem::remove(dir / "results.h5");
   write_text(dir / "config.toml", record.config_text);
-  write_text(dir / "summary.json", summary(plan, record, nullptr).dump(2) + "\n");
+  write_text(dir / "summary.json", summary(plan, record, backend, nullptr).dump(2) + "\n");
   return run(plan, backend, record, dir, options);
 }
 

@@ -140,11 +140,17 @@ class Results:
 
     @property
     def provenance(self) -> dict[str, Any]:
-        """Version, git commit, command, backend, config source and timing of the run (what the
-        run recorded: a forward flux sampling run records its command, config source and seed)."""
+        """Version, git commit, command, backend, config source and timing of the run (a forward
+        flux sampling run: its wall time instead of the timing and progress)."""
         if self.is_rare_event:
+            recorded = self.summary.get("sgdwalk", {})  # absent in runs made before 2026-12-05
+            backend = self.summary.get("backend", {})
             return {
-                "command": self.summary.get("command_line"),
+                "version": recorded.get("version"),
+                "git_commit": recorded.get("git_commit"),
+                "command": recorded.get("command", self.summary.get("command_line")),
+                "backend": backend.get("name"),
+                "backend_description": backend.get("description"),
                 "config_source": self.summary.get("config_source"),
                 "seed": self.config["run"]["seed"],
                 "wall_seconds": self.rare_events.get("wall_seconds"),

@@ -54,7 +54,7 @@ learning_rate = [0.01, 0.012]
 """
 
 #: Provenance that differs between two runs of one config.
-PROVENANCE = {"command_line", "config_source", "wall_seconds"}
+PROVENANCE = {"command_line", "config_source", "wall_seconds", "sgdwalk", "backend"}
 
 
 def _without_provenance(value):
@@ -96,6 +96,8 @@ def test_ffs_runs_as_the_clis_and_its_results_have_the_rates(cli, tmp_path):
                                rtol=1e-12)
     assert "forward flux sampling" in repr(results)
     assert results.provenance["seed"] == 11
+    assert results.provenance["backend"] == "cpu"
+    assert results.provenance["version"] == sgdwalk.__version__
     # Loading the CLI's run directory gives the same.
     loaded = sgdwalk.load(expected)
     assert loaded.is_rare_event and loaded.variant_count == 2
