@@ -9,6 +9,7 @@
 #include <nanobind/stl/function.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
+#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -203,6 +204,21 @@ NB_MODULE(_sgdwalk, m) {
   m.def("cuda_backend_built", &cuda_backend_built);
   m.def("cuda_device_report", &cuda_device_report);
   m.def("cuda_device_count", &cuda_device_count);
+
+  m.def(
+      "config_text_from_json",
+      [](const std::string& json_text, const std::string& source) {
+        nlohmann::json json;
+        try {
+          json = nlohmann::json::parse(json_text);
+        } catch (const std::exception& error) {
+          throw ConfigError(source + ": not valid JSON: " + error.what());
+        }
+        return config_text_from_json(json, source);
+      },
+      "json_text"_a, "source"_a,
+      "The TOML text of a run's summary.json (its resolved config), as `sgdwalk run "
+      "RUN/summary.json` reruns it.");
 
   m.def(
       "check_config",

@@ -17,8 +17,17 @@ ConfigLike = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
 
 def looks_like_toml_text(text: str) -> bool:
-    """A string with a newline, '=' or '[' is TOML text; anything else is a path."""
-    return any(mark in text for mark in ("\n", "=", "["))
+    """A string with a newline is TOML text; one that names an existing file is a path (which may
+    hold '=' or '[': runs/lr=0.01/config.toml); otherwise a string with '=' or '[' is TOML text
+    and anything else a path."""
+    if "\n" in text:
+        return True
+    try:
+        if Path(text).is_file():
+            return False
+    except (OSError, ValueError):  # a name too long for the file system, or with a NUL
+        pass
+    return "=" in text or "[" in text
 
 
 def config_text(config: ConfigLike) -> tuple[str, str]:
@@ -47,11 +56,18 @@ def config_text(config: ConfigLike) -> tuple[str, str]:
         except OSError:
             raise ConfigError(f"{path}: cannot open the config file") from None
         try:
-            return data.decode("utf-8"), path
+            text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ConfigError(
                 f"{path}: not UTF-8 text (byte {error.start}); TOML files are UTF-8"
             ) from None
+        if path.endswith(".json"):
+            # A run's summary.json: its resolved config, run again (as `sgdwalk run
+            # RUN/summary.json`).
+            from ._sgdwalk import config_text_from_json
+
+            return config_text_from_json(text, path), path
+        return text, path
     raise TypeError(
         f"config must be a path, TOML text or a mapping, not {type(config).__name__}"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -95,20 +96,30 @@ def _progress_callback(progress: ProgressLike, description: str,
     raise TypeError(f"progress must be True, False or a callable, not {type(progress).__name__}")
 
 
+def _is_integer(value: Any) -> bool:
+    """An int or a numpy integer, not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+#: The CLI's limits of --batch-walkers and --segment-steps.
+_SESSION_LIMITS = {"batch_walkers": 2**40, "segment_steps": 2**50}
+
+
 def _check_session_arguments(backend: str, threads: Optional[int], checkpoint_every: float,
                              batch_walkers: Optional[int], segment_steps: Optional[int]) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
-    if threads is not None and not (isinstance(threads, int) and 1 <= threads <= 4096):
+    if threads is not None and not (_is_integer(threads) and 1 <= threads <= 4096):
         raise ValueError(f"threads = {threads!r} is out of range; allowed: 1 to 4096, or None "
                          "(all cores)")
-    if not (checkpoint_every >= 0):
+    if not (isinstance(checkpoint_every, (int, float, np.integer, np.floating))
+            and not isinstance(checkpoint_every, bool) and 0 <= checkpoint_every < math.inf):
         raise ValueError(f"checkpoint_every = {checkpoint_every!r} is out of range; allowed: "
                          "0 (only when stopped) or more seconds")
     for name, value in (("batch_walkers", batch_walkers), ("segment_steps", segment_steps)):
-        if value is not None and not (isinstance(value, int) and value >= 1):
-            raise ValueError(f"{name} = {value!r} is out of range; allowed: 1 or more, or None "
-                             "(automatic)")
+        if value is not None and not (_is_integer(value) and 1 <= value <= _SESSION_LIMITS[name]):
+            raise ValueError(f"{name} = {value!r} is out of range; allowed: 1 to "
+                             f"{_SESSION_LIMITS[name]}, or None (automatic)")
 
 
 def _test_segment_delay_ms() -> int:
@@ -178,7 +189,7 @@ def check_config(config: ConfigLike, *, seed: Optional[int] = None) -> dict[str,
 
 
 def _checked_seed(seed: int) -> int:
-    if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2**63:
+    if not _is_integer(seed) or not 0 <= int(seed) < 2**63:
         raise ValueError(f"seed = {seed!r} is out of range; allowed: 0 to 2^63-1")
     return int(seed)
 
@@ -203,8 +214,9 @@ def run(
     Ctrl-C stops it at the next stage boundary.
 
     Args:
-        config: a path to a TOML file, TOML text (a string with a newline, '=' or '['), or a
-            mapping laid out like the TOML file (nested dicts; numpy values are fine).
+        config: a path to a TOML file (or to a run's summary.json: its resolved config, run
+            again), TOML text (a string with a newline, or with '=' or '[' that names no file), or
+            a mapping laid out like the TOML file (nested dicts; numpy values are fine).
         backend: "auto" (CUDA if a device is present, else the CPU), "cpu" or "cuda".
         threads: CPU threads (default: all cores). Never changes a result.
         seed: overrides ``run.seed`` (0 to 2^63-1), as ``--seed``.
@@ -274,6 +286,13 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
         directory = Path(tempfile.mkdtemp(prefix=f"sgdwalk-{checked['name']}-"))
     else:
         directory = Path(out)
+        try:
+            if not directory.exists():
+                directory.mkdir(parents=True)
+        except OSError as error:
+            raise _sgdwalk.RunDirectoryError(
+                f"out = {str(out)!r}: cannot create the run directory ({error.strerror or error})"
+            ) from None
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not force:
             unfinished = (directory / "checkpoint.bin").exists()
             raise FileExistsError(
@@ -288,8 +307,9 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
     command = _command_line("run" if shard is None else "run_shard", source, out)
     try:
         outcome = _sgdwalk.run_in_directory(
-            text, source, seed_value, str(directory), command, backend, threads or 0,
-            batch_walkers or 0, segment_steps or 0, SEGMENT_SECONDS, checkpoint_every,
+            text, source, seed_value, str(directory), command, backend, int(threads or 0),
+            int(batch_walkers or 0), int(segment_steps or 0), SEGMENT_SECONDS,
+            float(checkpoint_every),
             _test_segment_delay_ms(), callback, shard_text)
     except BaseException as error:
         if temporary and not (_finished(directory) or _resumable(directory)):
@@ -393,8 +413,9 @@ def resume(
     callback, bar = _progress_callback(progress, directory.name, ffs=_is_ffs_directory(directory))
     try:
         outcome = _sgdwalk.resume_in_directory(
-            str(directory), backend, threads or 0, batch_walkers or 0, segment_steps or 0,
-            SEGMENT_SECONDS, checkpoint_every, _test_segment_delay_ms(), callback)
+            str(directory), backend, int(threads or 0), int(batch_walkers or 0),
+            int(segment_steps or 0), SEGMENT_SECONDS, float(checkpoint_every),
+            _test_segment_delay_ms(), callback)
     except BaseException as error:
         _interrupted_note(error, directory)
         raise
@@ -450,12 +471,26 @@ def replay(
         seed_value = -1 if seed is None else _checked_seed(seed)
     checked = _sgdwalk.check_config(text, source, seed_value)
     walkers_per_variant = int(checked["walkers_per_variant"])
+    for name, value in (("walker", walker), ("variant", variant), ("every", every)):
+        if value is not None and not _is_integer(value):
+            raise TypeError(f"{name} = {value!r}: an integer is needed")
+    walker = int(walker)
+    if not 1 <= int(every) < 2**63:
+        raise ValueError(f"every = {every!r} is out of range; allowed: 1 to 2^63-1")
+    if variant is not None:
+        variant = int(variant)
+        if not 0 <= variant < int(checked["variants"]):
+            raise IndexError(f"variant = {variant} is out of range; allowed: 0 to "
+                             f"{int(checked['variants']) - 1}")
+        if not 0 <= walker < walkers_per_variant:
+            raise IndexError(f"walker = {walker} is out of range; allowed: 0 to "
+                             f"{walkers_per_variant - 1}")
     if variant is None:
         total = walkers_per_variant * int(checked["variants"])
         if not 0 <= walker < total:
             raise IndexError(f"walker = {walker} is out of range; allowed: 0 to {total - 1}")
         variant, walker = divmod(walker, walkers_per_variant)
-    csv = _sgdwalk.replay_csv(text, source, seed_value, variant, walker, every)
+    csv = _sgdwalk.replay_csv(text, source, seed_value, variant, walker, int(every))
     return _parse_replay_csv(csv, json.loads(checked["resolved_config"])["run"]["precision"])
 
 

@@ -233,3 +233,35 @@ def test_dotted_swept_names_in_a_dict_config():
     with pytest.raises(sgdwalk.ConfigError, match="both as a value and as a table"):
         sgdwalk.check_config({**base, "sweep": {"learning_rate_schedule": [1.0],
                                                 "learning_rate_schedule.gamma": [1.0]}})
+
+
+def test_paths_with_toml_marks_and_a_summary_json_are_configs_files(small_config_path, tmp_path):
+    # A path may hold '=' or '[' (runs/lr=0.01/): an existing file is read, not parsed as TOML.
+    odd = tmp_path / "lr=0.01[a]" / "config.toml"
+    odd.parent.mkdir()
+    odd.write_text(small_config_path.read_text())
+    first = sgdwalk.run(str(odd), progress=False, out=tmp_path / "first")
+    # A run's summary.json reruns its resolved config, as `sgdwalk run RUN/summary.json`.
+    again = sgdwalk.run(str(tmp_path / "first" / "summary.json"), progress=False)
+    np.testing.assert_array_equal(again["variants/p_flat"], first["variants/p_flat"])
+    assert again.config == first.config
+
+
+def test_session_arguments_take_numpy_integers_and_refuse_the_rest(small_config_path, tmp_path):
+    results = sgdwalk.run(small_config_path, progress=False, threads=np.int64(1),
+                          batch_walkers=np.int32(64), segment_steps=np.int64(500))
+    assert results.complete
+    for arguments, name in (({"threads": True}, "threads"), ({"seed": True}, "seed"),
+                            ({"checkpoint_every": None}, "checkpoint_every"),
+                            ({"batch_walkers": 2**63}, "batch_walkers"),
+                            ({"segment_steps": 0}, "segment_steps")):
+        with pytest.raises(ValueError, match=name):
+            sgdwalk.run(small_config_path, progress=False, **arguments)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(sgdwalk.RunDirectoryError, match="cannot create the run directory"):
+        sgdwalk.run(small_config_path, progress=False, out=blocker / "run")
+    with pytest.raises(TypeError, match="walker"):
+        sgdwalk.replay(small_config_path, walker=1.5)
+    with pytest.raises(IndexError, match="walker"):
+        sgdwalk.replay(small_config_path, walker=10**30, variant=0)
