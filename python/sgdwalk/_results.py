@@ -204,7 +204,10 @@ class Results:
 
     @property
     def parameters(self) -> dict[str, np.ndarray]:
-        """Every parameter of every variant (landscape ones by their own name)."""
+        """The parameters of every variant in results.h5 /parameters: the learning rate, noise
+        strength and what follows from them, and the landscape's (by their own name). A swept
+        optimizer or schedule parameter is in ``variants`` by its swept name
+        ("learning_rate_schedule.gamma"); unswept ones are in ``config``."""
         both = {**self.group("parameters"), **self.group("parameters/landscape")}
         both.pop("variant", None)  # the netCDF coordinate of the groups: the index
         return both
