@@ -1413,6 +1413,22 @@ TEST(FfsStates, AResumedRunWritesTheSameBits) {
     EXPECT_EQ(checkpoint.at("variants").at(0).at("replicas").at(0).at("kept_interfaces"),
               static_cast<std::size_t>(stages_of_first) + 1);
   }
+  // A changed config.toml is refused naming what changed (as a brute-force resume), and the
+  // restored one resumes.
+  const std::filesystem::path config_path = kStatesDir / "resumed" / "config.toml";
+  const std::string original = testing::read_bytes(config_path);
+  std::string edited = original;
+  edited.replace(edited.find("seed = 11"), 9, "seed = 12");
+  testing::write_bytes(config_path, edited);
+  try {
+    resume_ffs_in_directory((kStatesDir / "resumed").string(), *backend, options);
+    ADD_FAILURE() << "a changed config.toml resumed";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("changed since the run started"), std::string::npos)
+        << error.what();
+    EXPECT_NE(std::string(error.what()).find("run.seed"), std::string::npos) << error.what();
+  }
+  testing::write_bytes(config_path, original);
   stop = 0;
   options.on_stage = nullptr;
   EXPECT_TRUE(

@@ -10,6 +10,7 @@
 #include "io/hdf5_file.hpp"
 #include "rare_events/ffs_driver.hpp"
 #include "run/driver.hpp"
+#include "run/run_session.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -127,6 +128,15 @@ FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& 
   if (record.seed_from_command_line) {
     plan.seed = recorded.at("config").at("run").at("seed").get<std::uint64_t>();
     plan.resolved_config["run"]["seed"] = plan.seed;
+  }
+  // As a brute-force resume (run_session.cpp): a changed config.toml is a config error that
+  // names what changed, before the checkpoint's own check.
+  if (recorded.contains("config") && plan.resolved_config != recorded.at("config")) {
+    throw ConfigError(fmt::format(
+        "{} changed since the run started: {}; restore it to resume, or start a new run with "
+        "`sgdwalk run`",
+        (dir / "config.toml").string(),
+        describe_config_changes(recorded.at("config"), plan.resolved_config)));
   }
   return run(plan, backend, record, dir, options);
 }
