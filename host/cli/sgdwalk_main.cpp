@@ -965,8 +965,10 @@ int main(int argc, char** argv) {
                      "CSV file (default: standard output); '#' lines first say which walker and "
                      "parameters");
   replay->add_flag("--normals", replay_normals,
-                   "Add the normals each row's update consumed (normal_x, ...; with --every 1 "
-                   "they let an independent implementation recompute the trajectory)");
+                   "Add the noise inputs each row's update consumed (normal_x, ...; for "
+                   "alpha_stable noise stable_input_x, ...: the draws scaled by the step's c_k; "
+                   "with --every 1 they let an independent implementation recompute the "
+                   "trajectory)");
 
   std::string merge_out;
   std::vector<std::string> merge_shard_dirs;

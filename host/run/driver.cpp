@@ -913,9 +913,13 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
         const char* kind = R == UpdateRule::momentum ? "v" : j < D ? "m" : "s";
         out << ',' << kind << '_' << names[j % D];
       }
-      // The normals update `step` consumed (normal.hpp contract), for independent checks.
+      // The noise inputs update `step` consumed, for independent checks: the normals (normal.hpp
+      // contract), or with α-stable noise the draws scaled by the step's c_k (stable.hpp).
       if (normals_columns) {
-        for (int i = 0; i < D; ++i) out << ",normal_" << names[i];
+        const char* input = plan.noise_distribution == NoiseDistribution::alpha_stable
+                                ? ",stable_input_"
+                                : ",normal_";
+        for (int i = 0; i < D; ++i) out << input << names[i];
       }
       out << '\n';
       out << std::setprecision(std::numeric_limits<T>::max_digits10);

@@ -342,7 +342,8 @@ NB_MODULE(_sgdwalk, m) {
   m.def(
       "replay_csv",
       [](const std::string& config_text, const std::string& source, long long seed,
-         std::int64_t variant, std::int64_t walker, std::int64_t every) {
+         std::int64_t variant, std::int64_t walker, std::int64_t every, std::int64_t until,
+         bool normals) {
         const RunPlan plan = plan_with_seed(config_text, source, seed);
         if (plan.ffs.enabled) throw ConfigError(source + ": " + kFfsReplayRefusal);
         if (variant < 0 || variant >= plan.variant_count() || walker < 0 ||
@@ -359,13 +360,19 @@ NB_MODULE(_sgdwalk, m) {
               ("every = " + std::to_string(every) + " is out of range; allowed: 1 or more")
                   .c_str());
         }
+        if (until > plan.steps) {
+          throw nb::value_error(("until = " + std::to_string(until) +
+                                 " is out of range; allowed: 0 to " + std::to_string(plan.steps))
+                                    .c_str());
+        }
         std::ostringstream csv;
         {
           nb::gil_scoped_release release;
-          replay_walker(plan, variant, walker, every, csv);
+          replay_walker(plan, variant, walker, every, csv, until < 0 ? plan.steps : until, normals);
         }
         return csv.str();
       },
-      "config_text"_a, "source"_a, "seed"_a, "variant"_a, "walker"_a, "every"_a,
+      "config_text"_a, "source"_a, "seed"_a, "variant"_a, "walker"_a, "every"_a, "until"_a = -1,
+      "normals"_a = false,
       "One walker's trajectory recomputed from the seed, as the CSV of `sgdwalk replay`.");
 }

@@ -436,6 +436,8 @@ def replay(
     variant: Optional[int] = None,
     every: int = 1,
     seed: Optional[int] = None,
+    until: Optional[int] = None,
+    normals: bool = False,
 ) -> dict[str, np.ndarray]:
     """Recomputes one walker's trajectory from the seed on the CPU, as ``sgdwalk replay``.
 
@@ -445,6 +447,9 @@ def replay(
         walker: the walker's global index (variant x walkers + index), or its index within
             ``variant`` when that is given.
         every: keep every N-th step (and the last).
+        until: the last step to replay (default: run.steps), as ``--until``.
+        normals: also return the noise inputs each row's update consumed ("normal_x", ...; for
+            alpha_stable noise "stable_input_x", ...), as ``--normals``.
 
     Returns:
         {"step", "position" (steps x dim), "loss", "basin", "crossings", "freeze_step",
@@ -490,7 +495,10 @@ def replay(
         if not 0 <= walker < total:
             raise IndexError(f"walker = {walker} is out of range; allowed: 0 to {total - 1}")
         variant, walker = divmod(walker, walkers_per_variant)
-    csv = _sgdwalk.replay_csv(text, source, seed_value, variant, walker, int(every))
+    if until is not None and not (_is_integer(until) and 0 <= until):
+        raise ValueError(f"until = {until!r} is out of range; allowed: 0 to run.steps")
+    csv = _sgdwalk.replay_csv(text, source, seed_value, variant, walker, int(every),
+                              -1 if until is None else int(until), bool(normals))
     return _parse_replay_csv(csv, json.loads(checked["resolved_config"])["run"]["precision"])
 
 

@@ -205,3 +205,23 @@ def test_to_xarray_grid_of_one_swept_parameter(tmp_path):
         single = SMALL_CONFIG.split("[sweep]")[0].replace("learning_rate = 0.05",
                                                           "learning_rate = 0.05\nnoise_strength = 0.01")
         sgdwalk.run(single, progress=False).to_xarray(grid=True)
+
+
+@pytest.mark.parametrize("distribution", ["gaussian", "alpha_stable"])
+def test_replay_until_and_normals_equal_the_clis(cli, tmp_path, distribution):
+    text = SMALL_CONFIG
+    if distribution == "alpha_stable":
+        text = text.replace('noise = "hessian"',
+                            'noise = "hessian"\nnoise_distribution = "alpha_stable"\nalpha = 1.5')
+    config = tmp_path / "small.toml"
+    config.write_text(text)
+    run_dir = cli_run(cli, config, tmp_path / "run")
+    header, table = cli_replay(cli, run_dir, "--walker", "5", "--until", "40", "--normals")
+    trajectory = sgdwalk.replay(run_dir, walker=5, until=40, normals=True)
+    prefix = "stable_input" if distribution == "alpha_stable" else "normal"
+    assert [f"{prefix}_x", f"{prefix}_y"] == header[-2:]
+    assert trajectory["step"][-1] == 40
+    for column, name in enumerate(header[-2:], start=len(header) - 2):
+        assert_same_bits(table[:, column].astype(np.float64), trajectory[name], name)
+    with pytest.raises(ValueError, match="until"):
+        sgdwalk.replay(run_dir, walker=5, until=3001)
