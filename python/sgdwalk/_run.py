@@ -172,6 +172,9 @@ def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
     checkpoint to resume (the note is shown under the traceback; Python >= 3.11)."""
     if directory is None or not hasattr(error, "add_note"):
         return
+    if isinstance(error, (_sgdwalk.ConfigError, _sgdwalk.RunDirectoryError,
+                          _sgdwalk.CheckpointError)):
+        return  # about the directory or its config, not an interrupted computation
     if _finished(directory):
         error.add_note(f"sgdwalk: the run had finished before it stopped: its results are "
                        f"complete in {directory}/ (sgdwalk.load({str(directory)!r}))")
