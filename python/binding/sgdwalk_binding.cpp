@@ -24,6 +24,8 @@
 #include "backend/backend_registry.hpp"
 #include "cluster/parts.hpp"
 #include "config/config.hpp"
+#include "config/config_keys.hpp"
+#include "config/landscape_params.hpp"
 #include "rare_events/ffs_session.hpp"
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
@@ -204,6 +206,10 @@ NB_MODULE(_sgdwalk, m) {
   m.def("cuda_backend_built", &cuda_backend_built);
   m.def("cuda_device_report", &cuda_device_report);
   m.def("cuda_device_count", &cuda_device_count);
+  m.def("config_reference_markdown", &config_reference_markdown,
+        "Every config key, as `sgdwalk info --config-reference` (docs/CONFIG.md).");
+  m.def("landscapes_text", &landscapes_text,
+        "The landscapes, their parameters and the noise models, as `sgdwalk info --landscapes`.");
 
   m.def(
       "config_text_from_json",

@@ -70,14 +70,26 @@ __all__ = [
 ]
 
 
-def info() -> dict[str, object]:
-    """Version, git commit and backends of this build, as ``sgdwalk info``."""
-    return {
-        "version": _version(),
-        "git_commit": _git_commit(),
-        "cuda_backend_built": _cuda_backend_built(),
-        "cuda_devices": _cuda_device_report(),
-    }
+def info(what: str = "build") -> object:
+    """This build, as ``sgdwalk info``: "build" (default) gives a dict of the version, git commit
+    and backends; "landscapes" the text of ``sgdwalk info --landscapes`` (every landscape of this
+    build, its parameters with defaults and ranges, the noise models); "config-reference" the
+    text of ``sgdwalk info --config-reference`` (every config key: docs/CONFIG.md)."""
+    if what == "build":
+        return {
+            "version": _version(),
+            "git_commit": _git_commit(),
+            "cuda_backend_built": _cuda_backend_built(),
+            "cuda_devices": _cuda_device_report(),
+        }
+    from . import _sgdwalk
+
+    if what == "landscapes":
+        return _sgdwalk.landscapes_text()
+    if what == "config-reference":
+        return _sgdwalk.config_reference_markdown()
+    raise ValueError(f"what = {what!r} is not allowed; allowed: 'build', 'landscapes', "
+                     "'config-reference'")
 
 
 if _CORE_MISSING is None:

@@ -191,3 +191,13 @@ def test_import_needs_no_environment_variables(tmp_path):
                                env={}, cwd=tmp_path, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert "version" in completed.stdout
+
+
+def test_info_gives_the_clis_landscapes_and_config_reference(cli):
+    for what, flag in (("landscapes", "--landscapes"), ("config-reference", "--config-reference")):
+        expected = subprocess.run([cli, "info", flag], check=True, capture_output=True,
+                                  text=True).stdout
+        assert sgdwalk.info(what) == expected
+    assert sgdwalk.info()["version"] == sgdwalk.__version__
+    with pytest.raises(ValueError, match="allowed: 'build'"):
+        sgdwalk.info("devices")
