@@ -23,6 +23,7 @@
 #include "test_ensemble.hpp"
 #include "test_files.hpp"
 #include "test_plans.hpp"
+#include "test_run_dirs.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -650,6 +651,28 @@ TEST(OptimizerOutput, PerWalkerRunWritesTheState) {
       testing::run_cli("run " + config + " --out " + (dir / "out").string() + " -q");
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_TRUE(std::filesystem::exists(dir / "out" / "results.h5"));
+}
+
+// /parameters holds the coefficients the optimizer uses, per variant, swept or not (a swept one
+// was only in /variants).
+TEST(OptimizerOutput, ParametersHoldTheOptimizersCoefficients) {
+  const std::filesystem::path dir = testing::scratch_dir("optimizers", "parameters");
+  const std::string config = (dir / "momentum.toml").string();
+  std::ofstream(config) << harmonic_config(
+      "learning_rate = 0.1\nnoise_strength = 1.0\noptimizer = \"nesterov\"",
+      "[sweep]\nmomentum = [0.5, 0.9]", 20, 10);
+  const testing::CommandResult result =
+      testing::run_cli("run " + config + " --out " + (dir / "out").string() + " -q");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto items = testing::h5_items(dir / "out" / "results.h5");
+  ASSERT_EQ(items.count("/parameters/momentum"), 1u);
+  const std::string& bytes = items.at("/parameters/momentum").bytes;
+  ASSERT_EQ(bytes.size(), 2 * sizeof(double));
+  double values[2];
+  std::memcpy(values, bytes.data(), sizeof values);
+  EXPECT_EQ(values[0], 0.5);
+  EXPECT_EQ(values[1], 0.9);
+  EXPECT_EQ(items.count("/parameters/beta1"), 0u);  // not Adam's
 }
 
 // ---- α-stable noise under a learning-rate schedule ---------------------------------------------

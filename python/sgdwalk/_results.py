@@ -205,9 +205,9 @@ class Results:
     @property
     def parameters(self) -> dict[str, np.ndarray]:
         """The parameters of every variant in results.h5 /parameters: the learning rate, noise
-        strength and what follows from them, and the landscape's (by their own name). A swept
-        optimizer or schedule parameter is in ``variants`` by its swept name
-        ("learning_rate_schedule.gamma"); unswept ones are in ``config``."""
+        strength and what follows from them, the optimizer's coefficients and the landscape's
+        (by their own name). A swept schedule key is in ``variants`` by its swept name
+        ("learning_rate_schedule.gamma"); the schedules themselves are in ``config``."""
         both = {**self.group("parameters"), **self.group("parameters/landscape")}
         both.pop("variant", None)  # the netCDF coordinate of the groups: the index
         return both
