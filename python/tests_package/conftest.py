@@ -63,6 +63,13 @@ noise_strength = [0.01, 0.05]
 learning_rate = [0.05, 0.1, 0.2]
 """
 
+#: Long enough to be interrupted: 4 variants x 500 walkers x 20000 steps (one batch) in segments
+#: of 500 steps, each followed by a 100 ms pause (the test hook SGDWALK_TEST_SEGMENT_DELAY_MS), so
+#: at least 4 s uninterrupted on any machine; the tests stop it after 1.5 s.
+LONG_CONFIG = SMALL_CONFIG.replace("walkers = 300", "walkers = 500").replace(
+    "steps = 3000", "steps = 20000").replace("learning_rate = [0.05, 0.1, 0.2]",
+                                             "learning_rate = [0.05, 0.1]")
+
 
 @pytest.fixture(scope="session")
 def cli() -> str:

@@ -12,15 +12,9 @@ import pytest
 import xarray as xr
 
 import sgdwalk
-from conftest import (SMALL_CONFIG, assert_same_bits, assert_same_results_files, cli_run,
-                      h5_contents)
+from conftest import (LONG_CONFIG, SMALL_CONFIG, assert_same_bits, assert_same_results_files,
+                      cli_run, h5_contents)
 
-#: Long enough to be interrupted: 4 variants x 500 walkers x 20000 steps (one batch) in segments
-#: of 500 steps, each followed by a 100 ms pause (the test hook SGDWALK_TEST_SEGMENT_DELAY_MS), so
-#: at least 4 s uninterrupted on any machine; the tests stop it after 1.5 s.
-LONG_CONFIG = SMALL_CONFIG.replace("walkers = 300", "walkers = 500").replace(
-    "steps = 3000", "steps = 20000").replace("learning_rate = [0.05, 0.1, 0.2]",
-                                             "learning_rate = [0.05, 0.1]")
 
 INTERRUPTED_RUN = textwrap.dedent("""
     import os, signal, sys, threading, time

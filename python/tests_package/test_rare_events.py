@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import sgdwalk
-from conftest import SMALL_CONFIG, assert_same_results_files, cli_run
+from conftest import LONG_CONFIG, assert_same_results_files, cli_run
 
 # The small FFS runs warn that few flux crossings are ancestors of the last interfaces' states
 # (checked once below); the other tests need not see it.
@@ -150,10 +150,6 @@ def test_an_interrupted_ffs_run_resumes_to_the_uninterrupted_results(cli, tmp_pa
     assert sgdwalk.resume(out, progress=False).summary == resumed.summary
 
 
-#: LONG_CONFIG of test_interrupt_replay_xarray: at least 4 s uninterrupted (100 ms pauses).
-LONG_CONFIG = SMALL_CONFIG.replace("walkers = 300", "walkers = 500").replace(
-    "steps = 3000", "steps = 20000").replace("learning_rate = [0.05, 0.1, 0.2]",
-                                             "learning_rate = [0.05, 0.1]")
 
 INTERRUPTED_WITHOUT_OUT = textwrap.dedent("""
     import os, signal, sys, threading
