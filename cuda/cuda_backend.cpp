@@ -15,6 +15,7 @@
 #include "advance_kernel.hpp"
 #include "analysis/statistics.hpp"
 #include "analysis/tally_records.hpp"
+#include "backend/physics_dispatch.hpp"
 #include "backend/typed_run.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_check.hpp"
@@ -82,13 +83,12 @@ std::int64_t step_table_steps(std::int64_t variants, const CudaTuning& tuning) {
       std::max(kMinStepTableSteps, kStepTableEntries / std::max<std::int64_t>(variants, 1)));
 }
 
-/// Whether some variant of the plan has per-step constants (StepSchedule::per_step).
+/// Whether some variant of the plan has per-step constants (StepSchedule::per_step, the rule the
+/// advance uses: a schedule, or Adam's bias correction).
 bool needs_step_table(const RunPlan& plan) {
-  if (plan.optimizer == OptimizerKind::adam) return true;  // bias correction
-  for (const Variant& variant : plan.variants) {
-    if (variant.scheduled()) return true;
-  }
-  return false;
+  return std::any_of(plan.variants.begin(), plan.variants.end(), [&](const Variant& variant) {
+    return make_step_schedule(plan, variant).per_step;
+  });
 }
 
 /// Device bytes of the step table of a batch of up to `variants` variants (its entries,

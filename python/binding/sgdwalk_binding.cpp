@@ -64,28 +64,17 @@ nb::dict progress_dict(const RunProgress& progress) {
   return d;
 }
 
-/// Runs `session` with the GIL released. After every segment: a Python signal handler that raised
-/// (KeyboardInterrupt) or a progress callback that raised stops the run at that boundary, and the
-/// exception is raised again once the session has written its checkpoint and partial results.
-template <class Session>
-nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
-                         const nb::object& on_progress, Session&& session) {
-  BackendChoice choice = make_backend(settings.backend, settings.threads);
-  SessionOptions options;
-  options.execute.batch_walkers = settings.batch_walkers;
-  options.execute.segment_steps = settings.segment_steps;
-  options.execute.segment_seconds = settings.segment_seconds;
-  options.checkpoint_every = settings.checkpoint_every;
-  options.threads = settings.threads;
+/// What a session running with the GIL released does at each of its boundaries (a segment, or an
+/// FFS stage): with the GIL, it runs Python's signal handlers and then `report` (the progress
+/// callback). A handler that raised (KeyboardInterrupt) or a callback that raised sets the
+/// session's stop flag; the exception is raised again once the session has returned, after
+/// writing its checkpoint and partial results.
+struct PythonInterrupts {
   std::atomic<int> stop{0};
-  options.stop = &stop;
-  std::vector<std::string> warnings;
-  options.on_warning = [&](const std::string& warning) { warnings.push_back(warning); };
-  std::optional<nb::python_error> raised;  // destroyed after the GIL is back (declared first)
-  options.on_progress = [&](const RunProgress& progress) {
-    if (settings.segment_delay_ms > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(settings.segment_delay_ms));
-    }
+  std::optional<nb::python_error> raised;  // touched (and destroyed) only with the GIL held
+
+  template <class Report>
+  void at_boundary(Report&& report) {
     nb::gil_scoped_acquire acquire;
     if (raised) return;
     if (PyErr_CheckSignals() != 0) {
@@ -93,13 +82,41 @@ nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
       stop = SIGINT;
       return;
     }
-    if (on_progress.is_none()) return;
     try {
-      on_progress(progress_dict(progress));
+      report();
     } catch (nb::python_error& error) {
       raised.emplace(std::move(error));
       stop = SIGINT;
     }
+  }
+  void throw_if_raised() {
+    if (raised) throw std::move(*raised);
+  }
+};
+
+/// Runs `session` (a brute-force run session) with the GIL released; a progress callback gets a
+/// progress dict after every segment.
+template <class Session>
+nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
+                         const nb::object& on_progress, Session&& session) {
+  BackendChoice choice = make_backend(settings.backend, settings.threads);
+  PythonInterrupts python;  // outside the GIL release below, so destroyed with the GIL held
+  SessionOptions options;
+  options.execute.batch_walkers = settings.batch_walkers;
+  options.execute.segment_steps = settings.segment_steps;
+  options.execute.segment_seconds = settings.segment_seconds;
+  options.checkpoint_every = settings.checkpoint_every;
+  options.threads = settings.threads;
+  options.stop = &python.stop;
+  std::vector<std::string> warnings;
+  options.on_warning = [&](const std::string& warning) { warnings.push_back(warning); };
+  options.on_progress = [&](const RunProgress& progress) {
+    if (settings.segment_delay_ms > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(settings.segment_delay_ms));
+    }
+    python.at_boundary([&] {
+      if (!on_progress.is_none()) on_progress(progress_dict(progress));
+    });
   };
 
   SessionResult result;
@@ -107,7 +124,7 @@ nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
     nb::gil_scoped_release release;
     result = session(*choice.backend, options);
   }
-  if (raised) throw std::move(*raised);
+  python.throw_if_raised();
 
   nb::dict out;
   out["complete"] = result.outcome.complete;
@@ -123,40 +140,27 @@ nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
   return out;
 }
 
-/// Forward flux sampling (FfsSession) with the GIL released, as run_with_python: the run stops at
-/// the next stage boundary (the CLI's) after a Ctrl-C or a progress callback that raised, with
-/// its checkpoint written; the exception is raised again then. A progress callback gets each
-/// finished stage's line (the CLI prints it after "sgdwalk: ffs: ").
+/// Forward flux sampling (FfsSession) with the GIL released, as run_with_python: its boundaries
+/// are the stages (the CLI's), and a progress callback gets each finished stage's line (the CLI
+/// prints it after "sgdwalk: ffs: ").
 template <class Session>
 nb::dict run_ffs_with_python(const SessionSettings& settings, const nb::object& on_stage,
                              Session&& session) {
   BackendChoice choice = make_backend(settings.backend, settings.threads);
-  std::atomic<int> stop{0};
+  PythonInterrupts python;
   FfsSessionOptions options;
-  options.stop = &stop;
-  std::optional<nb::python_error> raised;  // destroyed after the GIL is back (declared first)
+  options.stop = &python.stop;
   options.on_stage = [&](const std::string& line) {
-    nb::gil_scoped_acquire acquire;
-    if (raised) return;
-    if (PyErr_CheckSignals() != 0) {
-      raised.emplace();
-      stop = SIGINT;
-      return;
-    }
-    if (on_stage.is_none()) return;
-    try {
-      on_stage(line);
-    } catch (nb::python_error& error) {
-      raised.emplace(std::move(error));
-      stop = SIGINT;
-    }
+    python.at_boundary([&] {
+      if (!on_stage.is_none()) on_stage(line);
+    });
   };
   FfsSessionResult result;
   {
     nb::gil_scoped_release release;
     result = session(*choice.backend, options);
   }
-  if (raised) throw std::move(*raised);
+  python.throw_if_raised();
   nb::dict out;
   out["complete"] = result.complete;
   out["notice"] = choice.notice;
