@@ -70,8 +70,9 @@ inline std::vector<PhysicsCase> all_physics_cases() {
 /// other landscapes share the update code), each with schedules (SGD included); on the 2-D one
 /// every optimizer but SGD also without schedules (the CUDA stateful kernel's constant-constants
 /// path, stride 0; Adam's bias correction still makes its constants per step); and every
-/// optimizer with α-stable noise, without and with schedules (a learning-rate schedule moves the
-/// jump scale c_k of every step: StepParams::stable_scale).
+/// optimizer × noise model with α-stable noise on the 2-D one, without and with schedules (a
+/// learning-rate schedule moves the jump scale c_k of every step: StepParams::stable_scale; each
+/// noise model's α-stable stateful kernel is an instance of its own on the GPU).
 inline std::vector<PhysicsCase> optimizer_physics_cases() {
   std::vector<PhysicsCase> cases;
   const OptimizerKind optimizers[] = {OptimizerKind::sgd, OptimizerKind::momentum,
@@ -92,7 +93,7 @@ inline std::vector<PhysicsCase> optimizer_physics_cases() {
             cases.push_back({entry.name, entry.dim, noise, precision, NoiseDistribution::gaussian,
                              optimizer, false});
           }
-          if (noise == NoiseKind::hessian && entry.name == "two_valley") {
+          if (entry.name == "two_valley") {
             for (bool scheduled : {false, true}) {
               cases.push_back({entry.name, entry.dim, noise, precision,
                                NoiseDistribution::alpha_stable, optimizer, scheduled});
@@ -105,8 +106,9 @@ inline std::vector<PhysicsCase> optimizer_physics_cases() {
   return cases;
 }
 
-/// The schedules of variant v of a scheduled test plan: warmup + cosine, step, exponential and
-/// piecewise shapes on η and σ (none of their steps aligned with segments or normal blocks).
+/// The schedules of variant v of a scheduled test plan: cosine, step, exponential and piecewise
+/// shapes on η and σ, each but the noise's step with a linear warmup (none of their steps aligned
+/// with segments or normal blocks).
 inline void schedule_test_variant(Variant& variant, int v) {
   Schedule& lr = variant.learning_rate_schedule;
   Schedule& noise = variant.noise_schedule;
@@ -122,8 +124,10 @@ inline void schedule_test_variant(Variant& variant, int v) {
       break;
     case 1:
       lr.kind = ScheduleKind::exponential;
+      lr.warmup_steps = 9;
       lr.gamma = 0.995;
       noise.kind = ScheduleKind::piecewise;
+      noise.warmup_steps = 23;
       noise.pieces = 3;
       noise.piece_steps[1] = 50;
       noise.piece_steps[2] = 151;
