@@ -250,14 +250,13 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
   const std::int64_t local = variant * args.walkers_per_variant + w - args.first;
 
   // ---- Block setup: schedule and counters in shared memory. ----
-  // The stateful kernel's step constants: step k's are (*step_row)[k & step_mask] (stride 1 into
-  // the variant's table row, or stride 0: the variant's constant params).
+  // The stateful kernel's step constants: update k's are (*step_row)[(k − step_begin − 1) &
+  // step_mask] (stride 1 into the variant's table row, or stride 0: the variant's constant params).
   auto* step_row = reinterpret_cast<const StepParams<T>**>(shared_memory + args.layout.step_table);
   if constexpr (R == UpdateRule::any) {
     if (threadIdx.x == 0) {
-      *step_row = args.step_table != nullptr
-                      ? args.step_table + variant_local * args.table_steps - args.step_begin - 1
-                      : args.params + variant_local;
+      *step_row = args.step_table != nullptr ? args.step_table + variant_local * args.table_steps
+                                             : args.params + variant_local;
     }
   }
   auto* histograms = reinterpret_cast<DeviceHistogram<T>*>(shared_memory + args.layout.histograms);
@@ -286,8 +285,10 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
   observer.sample_finite = sample_counters + args.sample_count;
   observer.shared_slots = args.shared_histograms ? slot_counters : nullptr;
   observer.global_slots = args.histogram_counts + variant_local * args.slots_per_variant;
-  observer.sample_progress = args.sample_progress + local;
-  observer.sample_loss = args.sample_loss + local;
+  // Without samples the sample buffers are never allocated (null: only 0 may be added).
+  const std::int64_t sample_column = args.sample_count > 0 ? local : 0;
+  observer.sample_progress = args.sample_progress + sample_column;
+  observer.sample_loss = args.sample_loss + sample_column;
   observer.sample_stride = args.count;
   observer.histogram_count = args.histogram_count;
   observer.sample_count = args.sample_count;
@@ -335,12 +336,12 @@ __global__ void __launch_bounds__(kMaxBlockThreads,
     // One loop for constant and scheduled runs: the step's constants (the host's step_params_at,
     // the CPU backend's bits; with α-stable noise the step's jump scale c_k too) through the
     // shared row pointer with stride 0 or 1.
-    const std::int64_t step_mask = args.step_table != nullptr ? ~std::int64_t{0} : 0;
+    const std::int32_t step_mask = args.step_table != nullptr ? ~std::int32_t{0} : 0;
     run([&](const Vec<T, D>& z, std::int64_t step) {
-      const StepParams<T>& step_params = (*step_row)[step & step_mask];
+      const std::int32_t launch_step = static_cast<std::int32_t>(step - step_begin);
+      const StepParams<T>& step_params = (*step_row)[(launch_step - 1) & step_mask];
       advance_walker<Noise, R>(landscape, step_params, target,
-                               noise_inputs<Distribution>(step_params, z),
-                               static_cast<std::int32_t>(step - step_begin), walker);
+                               noise_inputs<Distribution>(step_params, z), launch_step, walker);
     });
   }
 
