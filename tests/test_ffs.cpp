@@ -488,6 +488,42 @@ TEST(FfsOptimizers, HeavyMomentumIsHeavyTailedAndTheJackknifeSeesIt) {
       kMu, kBeta, f.rate_per_step, f.rate_std_error, brute, brute_se, z, spread, aftw, jackknife);
 }
 
+TEST(FfsWarnings, DivergingWalkersAreWarnedAbout) {
+  // η = 10 on the double well (curvature 2 at its minima: stable only for η < 1): every flux
+  // walker diverges, and on the way out crosses the interfaces. The rate such a run computes is
+  // meaningless, and the warnings say why instead of reporting it silently.
+  const FfsResult result = run_config(R"(
+[run]
+walkers = 8
+steps = 400
+seed = 5
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 10.0
+noise_strength = 4.0
+[init]
+positions = [-1.1547005383792515]
+[rare_event]
+method = "ffs"
+order_parameter = "x"
+lambda_A = -1.0
+interfaces = [-0.8, -0.4, 0.0, 0.2]
+trials = 20
+replicas = 1
+)");
+  const FfsVariantResult& f = result.variants.at(0);
+  ASSERT_GT(f.replicas.at(0).flux_nonfinite, 0);
+  const auto said = [&](const std::string& text) {
+    return std::any_of(f.warnings.begin(), f.warnings.end(),
+                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(said(fmt::format("replica 0: {} flux walker(s) became non-finite (diverged)",
+                               f.replicas[0].flux_nonfinite)))
+      << nlohmann::json(f.warnings).dump();
+}
+
 /// The FFS block of the energy order parameter at Δ_eff = 1/β_eff (scripts/
 /// ffs_energy_order_reference.py: A = {E < Δ_eff}, λ_0 = 2.5 Δ_eff above the sharp minimum, whose
 /// loss is −1 on double_well; automatic interfaces with p = 0.2, B = the flat basin).
@@ -807,7 +843,7 @@ TEST(FfsDeterminism, ResumeWithOptimizerStateGivesTheSameBits) {
     const std::string reference = counts(plan, run_config(text));
     const FfsOptions options = stopped_between_stages(text, "optimizer-" + c.name, 3);
     const nlohmann::json checkpoint = read_json(options.checkpoint_path);
-    EXPECT_EQ(checkpoint.at("version"), 4);
+    EXPECT_EQ(checkpoint.at("version"), 5);
     const auto& states = checkpoint.at("variants").at(0).at("states");
     const int width = c.name == "adam" ? 2 : 1;
     EXPECT_EQ(states.at("state_width"), width) << c.name;
@@ -819,6 +855,7 @@ TEST(FfsDeterminism, ResumeWithOptimizerStateGivesTheSameBits) {
       // The same checkpoint with the optimizer state zeroed resumes to a different result.
       nlohmann::json zeroed = checkpoint;
       zeroed["variants"][0]["states"]["optimizer_state"] = std::vector<double>(state.size(), 0.0);
+      zeroed["checksum"] = ffs_checkpoint_checksum(zeroed);  // re-sealed: an edit on purpose
       const std::string path = options.checkpoint_path + "-zeroed.json";
       std::ofstream(path) << zeroed.dump();
       FfsOptions other;
@@ -830,12 +867,13 @@ TEST(FfsDeterminism, ResumeWithOptimizerStateGivesTheSameBits) {
   }
 }
 
-/// A version-4 checkpoint as version `version` (1 or 2) wrote it: no kept interfaces (no states
-/// file), no parents, no rare_event.store_states in its config; version 1 also no optimizer state.
+/// A version-5 checkpoint as version `version` (1 or 2) wrote it: no checksum, no kept interfaces
+/// (no states file), no parents, no rare_event.store_states in its config; version 1 also no
+/// optimizer state.
 nlohmann::json older_checkpoint(nlohmann::json j, int version) {
   j["version"] = version;
-  for (const char* key :
-       {"states_stored", "states_not_stored_because", "states_file", "states_file_bytes"})
+  for (const char* key : {"checksum", "states_stored", "states_not_stored_because", "states_file",
+                          "states_file_bytes"})
     j.erase(key);
   j["config"]["rare_event"].erase("store_states");
   for (auto& variant : j["variants"]) {
@@ -864,7 +902,7 @@ TEST(FfsDeterminism, OlderCheckpointsResumeAndOtherVersionsAreRefused) {
   const RunPlan plan = load_config_text(text, "<test>");
   const FfsOptions options = stopped_between_stages(text, "versions", 3);
   const nlohmann::json checkpoint = read_json(options.checkpoint_path);
-  EXPECT_EQ(checkpoint.at("version"), 4);
+  EXPECT_EQ(checkpoint.at("version"), 5);
   const nlohmann::json v1 = older_checkpoint(checkpoint, 1);
   const auto write = [&](const nlohmann::json& j) {
     std::ofstream(options.checkpoint_path) << j.dump();
@@ -901,17 +939,92 @@ TEST(FfsDeterminism, OlderCheckpointsResumeAndOtherVersionsAreRefused) {
     EXPECT_NE(e.find("optimizer state"), std::string::npos) << e;
   }
   nlohmann::json future = checkpoint;
-  future["version"] = 5;
+  future["version"] = 6;
   write(future);
   try {
     run_config(text, 0, options);
-    ADD_FAILURE() << "a version-5 checkpoint was read";
+    ADD_FAILURE() << "a version-6 checkpoint was read";
   } catch (const std::runtime_error& error) {
     const std::string e = error.what();
-    EXPECT_NE(e.find("format version 5"), std::string::npos) << e;
-    EXPECT_NE(e.find("reads versions 1 to 4"), std::string::npos) << e;
+    EXPECT_NE(e.find("format version 6"), std::string::npos) << e;
+    EXPECT_NE(e.find("reads versions 1 to 5"), std::string::npos) << e;
   }
   std::filesystem::remove(options.checkpoint_path);
+}
+
+TEST(FfsDeterminism, DamagedCheckpointsAreRefusedAndKept) {
+  // A checkpoint changed after it was written is refused by its checksum; one whose fields break
+  // what the stages rely on (an old version has no checksum, or a file re-sealed by hand) is
+  // refused field by field. Either way the error names the file and the problem, and the
+  // checkpoint stays for a later resume (nothing computed is lost). Before these checks such files
+  // crashed the resume or reported the flux stage alone as the rate.
+  const std::string text = double_well_config(10, 0.01, 200, 2);
+  const FfsOptions options = stopped_between_stages(text, "damaged", 3);
+  const nlohmann::json checkpoint = read_json(options.checkpoint_path);
+  const int next_stage = checkpoint.at("next_stage");
+  ASSERT_GE(next_stage, 2);  // stopped after a trial stage: stages and states to contradict
+  const auto refused = [&](const nlohmann::json& j, const std::string& expected) {
+    std::ofstream(options.checkpoint_path) << j.dump();
+    try {
+      run_config(text, 0, options);
+      ADD_FAILURE() << "resumed from a checkpoint that should say: " << expected;
+    } catch (const std::runtime_error& error) {
+      const std::string e = error.what();
+      EXPECT_NE(e.find(options.checkpoint_path), std::string::npos) << e;
+      EXPECT_NE(e.find("cannot resume forward flux sampling"), std::string::npos) << e;
+      EXPECT_NE(e.find(expected), std::string::npos) << e;
+    }
+    EXPECT_TRUE(std::filesystem::exists(options.checkpoint_path)) << expected;
+  };
+  const auto sealed = [](nlohmann::json j) {
+    j["checksum"] = ffs_checkpoint_checksum(j);
+    return j;
+  };
+  const auto replica0 = [](nlohmann::json& j) -> nlohmann::json& {
+    return j["variants"][0]["replicas"][0];
+  };
+
+  // Unsealed edits: the checksum.
+  nlohmann::json more_flux = checkpoint;
+  replica0(more_flux)["flux_crossings"] = 10 * replica0(more_flux)["flux_crossings"].get<int>();
+  refused(more_flux, "checksum does not match");
+  // Sealed edits: the fields.
+  nlohmann::json j = checkpoint;
+  j["replica"] = 7;
+  refused(sealed(j), "\"replica\" = 7 is outside [0, 1]");
+  j = checkpoint;
+  j["replica"] = 1;
+  refused(sealed(j), "variant 0 holds 1 replicas; replica 1 needs 2");
+  j = checkpoint;
+  j["next_stage"] = -1;
+  refused(sealed(j), "\"next_stage\" = -1 is outside");
+  j = checkpoint;
+  j["next_stage"] = next_stage + 1;
+  refused(sealed(j), fmt::format("\"next_stage\" = {} needs {}", next_stage + 1, next_stage));
+  j = checkpoint;
+  replica0(j)["interfaces"] = nlohmann::json::array();
+  refused(sealed(j), "\"interfaces\" is empty or not increasing");
+  j = checkpoint;
+  replica0(j)["flux_crossings"] = -5;
+  refused(sealed(j), "a negative flux count");
+  j = checkpoint;
+  replica0(j)["flux_crossings"] = 10 * replica0(j)["flux_crossings"].get<int>();
+  refused(sealed(j), "its flux groups hold");
+  j = checkpoint;
+  replica0(j)["stages"][0]["reached"] = replica0(j)["stages"][0]["reached"].get<int>() + 1;
+  refused(sealed(j), "stage 1: its outcomes do not add up to its trials");
+  j = checkpoint;
+  j["variants"][0]["states"]["ancestor"][0] = 1000000;
+  refused(sealed(j), "ancestor 1000000 is outside");
+  // An old version (no checksum) is checked field by field too.
+  nlohmann::json old = older_checkpoint(checkpoint, 2);
+  old["replica"] = 7;
+  refused(old, "\"replica\" = 7 is outside");
+
+  // The untouched file still resumes.
+  std::ofstream(options.checkpoint_path) << checkpoint.dump();
+  const RunPlan plan = load_config_text(text, "<test>");
+  EXPECT_EQ(counts(plan, run_config(text, 0, options)), counts(plan, run_config(text)));
 }
 
 /// Every kept interface state of two results, field by field (the same bits).
@@ -954,7 +1067,7 @@ TEST(FfsDeterminism, Version3CheckpointResumesWithItsInterfaceStates) {
   // tests/golden/ffs_checkpoint_v3.json was written by the version-3 code (commit 1efbc60, this
   // config, stopped after stage 2 of replica 1), its kept states inline in the JSON. It resumes
   // to the counts and every interface state of one uninterrupted run; its states move to the
-  // states file of the version-4 checkpoints written on the way.
+  // states file of the version-5 checkpoints written on the way.
   const std::string text = version3_fixture_config();
   const RunPlan plan = load_config_text(text, "<test>");
   const FfsResult whole = run_config(text);
@@ -968,11 +1081,11 @@ TEST(FfsDeterminism, Version3CheckpointResumesWithItsInterfaceStates) {
   int calls = 0;
   options.on_stage = [&](const FfsProgress&) { return ++calls != 2; };
   EXPECT_THROW(run_config(text, 0, options), FfsStopped);
-  const nlohmann::json v4 = read_json(options.checkpoint_path);
-  EXPECT_EQ(v4.at("version"), 4);
-  EXPECT_EQ(v4.at("states_file"), "ffs_checkpoint.states.bin");
+  const nlohmann::json current = read_json(options.checkpoint_path);
+  EXPECT_EQ(current.at("version"), 5);
+  EXPECT_EQ(current.at("states_file"), "ffs_checkpoint.states.bin");
   // The two kept interfaces of the fixture and at least the one its next stage left behind.
-  EXPECT_GE(v4.at("variants").at(0).at("replicas").at(0).at("kept_interfaces"), 3u);
+  EXPECT_GE(current.at("variants").at(0).at("replicas").at(0).at("kept_interfaces"), 3u);
   options.on_stage = nullptr;
   const FfsResult resumed = run_config(text, 0, options);
   EXPECT_EQ(variant_counts(plan, resumed), variant_counts(plan, whole));
@@ -1385,7 +1498,7 @@ TEST(FfsStates, AResumedRunWritesTheSameBits) {
   {
     std::ifstream in(kStatesDir / "resumed" / "ffs_checkpoint.json");
     const nlohmann::json checkpoint = nlohmann::json::parse(in);
-    EXPECT_EQ(checkpoint.at("version"), 4);
+    EXPECT_EQ(checkpoint.at("version"), 5);
     EXPECT_EQ(checkpoint.at("replica"), 0);
     EXPECT_EQ(checkpoint.at("states_stored"), true);
     // Interface 0 kept, interface 1 the current one.

@@ -15,6 +15,7 @@
 #include "io/hdf5_file.hpp"
 #include "rare_events/ffs_kept_states.hpp"
 #include "rare_events/ffs_typed.hpp"
+#include "run/checkpoint.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -28,7 +29,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 /// ("state_width", "optimizer_state"); version 1 (plain SGD only: no optimizer state). Both are
 /// still read: they hold only the current interface's states, so a run resumed from one keeps no
 /// interface states (results.h5 says so, and a warning).
-constexpr int kCheckpointVersion = 4;
+/// Version 5 adds "checksum": FNV-1a 64 of the JSON without it (a changed or damaged file is
+/// refused; older versions, which have none, are checked field by field only).
+constexpr int kCheckpointVersion = 5;
 constexpr int kOldestCheckpointVersion = 1;
 /// Below this effective number of ancestors a stage is warned about.
 constexpr double kFewAncestors = 10;
@@ -39,6 +42,7 @@ constexpr double kJumpOverFraction = 0.25;
 constexpr double kHeavyTailShare = 3;
 constexpr int kFirstVersionWithStates = 3;
 constexpr int kFirstVersionWithStatesFile = 4;
+constexpr int kFirstVersionWithChecksum = 5;
 
 /// Copies state i of `source` to slot j of `target` through WalkerArrays::copy_from (so every
 /// field a walker state has is copied, whatever fields it grows).
@@ -315,6 +319,7 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsRes
           ? nlohmann::json(std::filesystem::path(disk.writer.path()).filename().string())
           : nlohmann::json();
   j["states_file_bytes"] = disk.writer.committed();
+  j["checksum"] = ffs_checkpoint_checksum(j);
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -366,6 +371,84 @@ void read_states_file(const std::string& path, const nlohmann::json& j, const Ru
   }
 }
 
+/// Checks what the stages rely on in a checkpoint's counts, interfaces and states (indices,
+/// sizes, signs), so that no file, of an old version without a checksum or written by hand, makes
+/// the driver read out of bounds or report a rate from inconsistent counts; throws naming the
+/// field. These are the invariants run_ffs keeps at every stage boundary.
+void check_resumed_state(const RunPlan& plan, const FfsResult& result, int replica,
+                         const ReplicaState& state) {
+  const FfsSpec& spec = plan.ffs;
+  const auto fail = [](const std::string& what) { throw std::runtime_error(what); };
+  if (replica < 0 || replica >= spec.replicas)
+    fail(fmt::format("\"replica\" = {} is outside [0, {}] (rare_event.replicas = {})", replica,
+                     spec.replicas - 1, spec.replicas));
+  if (state.next_stage < 1 || state.next_stage > ffs::kMaxStages + 1)
+    fail(fmt::format("\"next_stage\" = {} is outside [1, {}]", state.next_stage,
+                     ffs::kMaxStages + 1));
+  for (std::size_t v = 0; v < result.variants.size(); ++v) {
+    const auto& reps = result.variants[v].replicas;
+    if (reps.size() != static_cast<std::size_t>(replica) + 1)
+      fail(fmt::format("variant {} holds {} replicas; replica {} needs {}", v, reps.size(), replica,
+                       replica + 1));
+    for (std::size_t r = 0; r < reps.size(); ++r) {
+      const FfsReplica& rep = reps[r];
+      const std::string where = fmt::format("variant {} replica {}", v, r);
+      const bool current = r == static_cast<std::size_t>(replica);
+      if (!current && !rep.complete) fail(where + " is not complete, yet a later one runs");
+      for (const std::int64_t n : {rep.flux_crossings, rep.flux_exposure, rep.flux_jumps,
+                                   rep.flux_nonfinite, rep.flux_walker_steps})
+        if (n < 0) fail(where + ": a negative flux count");
+      std::int64_t grouped = 0;
+      for (const std::int64_t n : rep.flux_group_crossings) {
+        if (n < 0) fail(where + ": a negative flux group count");
+        grouped += n;
+      }
+      if (!rep.flux_group_crossings.empty() && grouped != rep.flux_crossings)
+        fail(fmt::format("{}: its flux groups hold {} crossings, \"flux_crossings\" {}", where,
+                         grouped, rep.flux_crossings));
+      const auto& ifs = rep.interfaces;
+      if (ifs.empty() || !std::is_sorted(ifs.begin(), ifs.end(), std::less_equal<double>()) ||
+          std::any_of(ifs.begin(), ifs.end(), [](double l) { return std::isnan(l); }))
+        fail(where + ": \"interfaces\" is empty or not increasing");
+      if (spec.automatic() ? ifs.front() != spec.lambda_0 : ifs != spec.interfaces)
+        fail(where + ": \"interfaces\" differ from the config's");
+      if (rep.stages.size() >= ifs.size())
+        fail(fmt::format("{}: {} stages for {} interfaces", where, rep.stages.size(), ifs.size()));
+      for (std::size_t i = 0; i < rep.stages.size(); ++i) {
+        const FfsStageCounts& st = rep.stages[i];
+        if (st.trials < 0 || st.reached < 0 || st.fell_back < 0 || st.nonfinite < 0 ||
+            st.timed_out < 0 ||
+            st.reached + st.fell_back + st.nonfinite + st.timed_out != st.trials)
+          fail(fmt::format("{} stage {}: its outcomes do not add up to its trials", where, i + 1));
+        if (st.lambda_from != ifs[i] || st.lambda_to != ifs[i + 1])
+          fail(fmt::format("{} stage {}: its interfaces are not \"interfaces\"[{}, {}]", where,
+                           i + 1, i, i + 1));
+      }
+      if (!current || rep.complete) continue;
+      // The replica runs on from stage next_stage: its states at interface next_stage − 1.
+      const auto stages_done = static_cast<std::size_t>(state.next_stage - 1);
+      if (rep.stages.size() != stages_done)
+        fail(fmt::format("{} has {} stages, \"next_stage\" = {} needs {}", where, rep.stages.size(),
+                         state.next_stage, stages_done));
+      if (spec.automatic() ? ifs.size() != stages_done + 1 : ifs.size() <= stages_done + 1)
+        fail(fmt::format("{}: {} interfaces for \"next_stage\" = {}", where, ifs.size(),
+                         state.next_stage));
+      const FfsInterfaceStates& states = state.current.at(v);
+      const std::int64_t expected =
+          rep.stages.empty() ? rep.flux_crossings : rep.stages.back().reached;
+      if (states.size() != expected || expected <= 0 || states.states.dim != plan.dim)
+        fail(
+            fmt::format("{}: {} stored states of dimension {}, where its counts need {} of "
+                        "dimension {}",
+                        where, states.size(), states.states.dim, expected, plan.dim));
+      for (const std::int64_t a : states.ancestor)
+        if (a < 0 || a >= rep.flux_crossings)
+          fail(fmt::format("{}: a stored state's ancestor {} is outside [0, {})", where, a,
+                           rep.flux_crossings));
+    }
+  }
+}
+
 /// Reads a checkpoint written for this plan; throws std::runtime_error naming the file otherwise.
 void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& result, int& replica,
                      ReplicaState& state, StatesKept& kept, KeptStatesOnDisk& disk) {
@@ -383,6 +466,12 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
                                            kCheckpointVersion));
     }
     const int version = version_json.get<int>();
+    if (version >= kFirstVersionWithChecksum) {
+      const auto& stored = j.at("checksum");
+      if (!stored.is_string() || stored.get<std::string>() != ffs_checkpoint_checksum(j))
+        throw std::runtime_error(
+            "its checksum does not match its contents: the file was changed or damaged");
+    }
     // rare_event.store_states came with version 3: an older file's config has no such key.
     nlohmann::json config = plan.resolved_config;
     if (version < kFirstVersionWithStates && config.contains("rare_event"))
@@ -421,6 +510,7 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
             states_from_json(variants[v].at("states"), version, plan.optimizer_state_width());
     }
     if (version >= kFirstVersionWithStatesFile) read_states_file(path, j, plan, result, disk);
+    check_resumed_state(plan, result, replica, state);
   } catch (const std::exception& error) {
     throw std::runtime_error(
         fmt::format("{}: cannot resume forward flux sampling: {}", path, error.what()));
@@ -564,6 +654,13 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
           "{:.0f} %",
           ri, rep.flux_crossings, 100 / std::sqrt(static_cast<double>(rep.flux_crossings))));
     }
+    if (rep.flux_nonfinite > 0) {
+      warnings.push_back(fmt::format(
+          "replica {}: {} flux walker(s) became non-finite (diverged): the flux counts only their "
+          "steps before; a diverging walk has no escape rate (lower learning_rate, or check the "
+          "noise)",
+          ri, rep.flux_nonfinite));
+    }
     // Few ancestors: one warning per replica, from the first stage below the threshold to the
     // last (a collapse only deepens from stage to stage).
     std::size_t first_few = rep.stages.size();
@@ -581,6 +678,12 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
       if (st.reached > 0 && st.effective_ancestors < kFewAncestors &&
           first_few == rep.stages.size())
         first_few = s;
+      if (st.nonfinite > 0) {
+        warnings.push_back(fmt::format(
+            "replica {}: {} trial(s) of stage {} became non-finite (diverged; counted as "
+            "failures)",
+            ri, st.nonfinite, s + 1));
+      }
       if (st.timed_out > 0) {
         warnings.push_back(fmt::format(
             "replica {}: {} trial(s) of stage {} ran rare_event.max_trial_steps = {} updates "
@@ -1025,6 +1128,13 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
   result.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+std::string ffs_checkpoint_checksum(const nlohmann::json& checkpoint) {
+  nlohmann::json unsealed = checkpoint;
+  unsealed.erase("checksum");
+  const std::string text = unsealed.dump();
+  return fmt::format("{:016x}", fnv1a64(text.data(), text.size()));
 }
 
 nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {

@@ -126,6 +126,10 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
 
 /// summary.json's "rare_events" object.
 nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result);
+
+/// The checksum an FFS checkpoint carries ("checksum", since version 5): FNV-1a 64 of the
+/// compact JSON dump of `checkpoint` without that key, as 16 hex digits.
+std::string ffs_checkpoint_checksum(const nlohmann::json& checkpoint);
 /// Writes /rare_events into an open results.h5.
 class Hdf5File;
 void write_ffs_hdf5(const RunPlan& plan, const FfsResult& result, Hdf5File& file);
