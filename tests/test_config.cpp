@@ -390,6 +390,11 @@ kind = "exponential"
 
   expect_error(config_with("stiffness.1 = [2.0]\n\"stiffness.1\" = [3.0]\n"),
                {"sweep.stiffness.1", "swept twice"});
+  // Synonyms set one quantity: both swept would let one override the other unseen.
+  expect_error(config_with("learning_rate = [0.1, 0.2]\ndt = [0.1, 0.2]\n"),
+               {"key 'sweep.", "'learning_rate'", "'dt'", "same quantity", "sweep one of them"});
+  expect_error(config_with("noise_strength = [1.0]\ntemperature = [0.1]\n"),
+               {"key 'sweep.", "same quantity"});
   expect_error(config_with("stiffness.7 = [2.0]\n"), {"sweep.stiffness.7", "sweepable: alpha"});
   expect_error(config_with("\"learning_rate_schedule.gama\" = [0.9]\n"),
                {"learning_rate_schedule.gama", "did you mean 'gamma'"});

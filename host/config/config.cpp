@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <toml.hpp>
@@ -1292,11 +1293,25 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         }
         cannot_sweep(table, key, name);
       }
+      // Synonyms name one setting: sweeping both would let one silently override the other
+      // (and label the variants with values they did not use).
+      static const std::map<std::string, std::string> kSynonym = {
+          {"learning_rate", "dt"},
+          {"dt", "learning_rate"},
+          {"noise_strength", "temperature"},
+          {"temperature", "noise_strength"}};
       for (const Axis& axis : axes) {
         if (axis.name == name) {
           table.fail(key, fmt::format("'{}' is swept twice (as a dotted key and as a quoted "
                                       "name?); give it once",
                                       name));
+        }
+        const auto synonym = kSynonym.find(name);
+        if (synonym != kSynonym.end() && axis.name == synonym->second) {
+          table.fail(key,
+                     fmt::format("'{}' and '{}' are both swept, but they set the same quantity "
+                                 "(dynamics.{} or dynamics.{}); sweep one of them",
+                                 axis.name, name, axis.name, name));
         }
       }
       table.get(key);
