@@ -379,6 +379,25 @@ TEST(Cli, UnknownOptionsAndCommandsGetDidYouMean) {
   EXPECT_EQ(negative.output.find("unknown option"), std::string::npos) << negative.output;
 }
 
+TEST(Cli, NumbersBeyondTheirTypeOrNanAreRefused) {
+  // CLI11 alone converts an integer too large for its type to the type's limit and lets NaN
+  // through every range: a run with another seed than asked, a run without checkpoints.
+  for (const char* command :
+       {"run --seed 9223372036854775808", "run --seed 99999999999999999999999",
+        "replay somewhere --walker 99999999999999999999"}) {
+    const CommandResult result = run_cli(command);
+    EXPECT_EQ(result.exit_code, 2) << command;
+    EXPECT_NE(result.output.find("out of range"), std::string::npos) << command << result.output;
+  }
+  for (const char* command :
+       {"run --checkpoint-every nan", "resume somewhere --checkpoint-every NaN"}) {
+    const CommandResult result = run_cli(command);
+    EXPECT_EQ(result.exit_code, 2) << command;
+    EXPECT_NE(result.output.find("is not a number; allowed: 0 to"), std::string::npos)
+        << command << result.output;
+  }
+}
+
 TEST(Cli, OutThatIsAFileOrUnwritableIsRefusedPlainly) {
   const fs::path dir = scratch("out_checks");
   write(dir / "tiny.toml", kTinyConfig);

@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -13,9 +15,11 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
 #include "analysis/diagnostics.hpp"
 #include "backend/backend_registry.hpp"
@@ -41,6 +45,31 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kExitRuntimeError = 1;
 constexpr int kExitUsage = 2;
+
+/// CLI::Range, closing two holes of CLI11's: an integer too large for its type converts to the
+/// type's limit (so --seed 9223372036854775808 ran with 2^63 - 1), and NaN passes every range
+/// (no comparison with a bound fails).
+template <class T>
+CLI::Validator in_range(T min, T max) {
+  CLI::Validator range = CLI::Range(min, max);
+  return CLI::Validator(
+      [min, max, range](std::string& text) -> std::string {
+        const std::string allowed = fmt::format("allowed: {} to {}", min, max);
+        if constexpr (std::is_integral_v<T>) {
+          T value{};
+          const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+          if (error == std::errc::result_out_of_range)
+            return fmt::format("Value {} is out of range; {}", text, allowed);
+        } else {
+          T value{};
+          if (CLI::detail::lexical_cast(text, value) && std::isnan(value))
+            return fmt::format("Value {} is not a number; {}", text, allowed);
+        }
+        std::string copy = text;
+        return range(copy);
+      },
+      range.get_description());
+}
 
 // ---- Signals: the first SIGINT/SIGTERM asks the run to stop at the next segment boundary (with a
 // checkpoint and partial results); a second one exits at once.
@@ -900,23 +929,23 @@ int main(int argc, char** argv) {
                      "auto (CUDA if a device is present), cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     command->add_option("--threads,-t", f.threads, "CPU threads (default: all cores)")
-        ->check(CLI::Range(0, 4096));
+        ->check(in_range(0, 4096));
     command->add_flag("--quiet,-q", f.quiet, "No progress and no summary table");
     command
         ->add_option("--batch-walkers", f.batch_walkers,
                      "Walkers per batch (default: run.batch_walkers, else 256 MiB of walker "
                      "arrays); never changes results")
-        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 40));
+        ->check(in_range(std::int64_t{0}, std::int64_t{1} << 40));
     command
         ->add_option("--segment-steps", f.segment_steps,
                      "Steps per backend call (default: adapted to about 1 s per call); never "
                      "changes results")
-        ->check(CLI::Range(std::int64_t{0}, std::int64_t{1} << 50));
+        ->check(in_range(std::int64_t{0}, std::int64_t{1} << 50));
     command
         ->add_option("--checkpoint-every", f.checkpoint_every,
                      "Seconds between checkpoints (RUN/checkpoint.bin); 0 = only when stopped "
                      "by a signal")
-        ->check(CLI::Range(0.0, 1e9));
+        ->check(in_range(0.0, 1e9));
   };
   CLI::App* run =
       app.add_subcommand("run", "Run a config (the embedded quickstart if none is given)");
@@ -927,7 +956,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   run->add_option("--out,-o", out_dir, "Run directory to create (default: runs/<run.name>)");
   run->add_option("--seed,-s", seed, "Override run.seed (0 to 2^63-1)")
-      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+      ->check(in_range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   run->add_flag("--force,-f", force, "Overwrite an existing run directory");
   std::string shard;
   run->add_option("--shard", shard,
@@ -952,15 +981,15 @@ int main(int argc, char** argv) {
                    "Walker id: global index (variant x walkers + walker), or the index within "
                    "--variant")
       ->required()
-      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+      ->check(in_range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   replay->add_option("--variant,-v", replay_variant, "Variant index (then --walker is within it)")
-      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+      ->check(in_range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   replay->add_option("--every", replay_every, "Write every N-th step (and the last)")
-      ->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
+      ->check(in_range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
   replay
       ->add_option("--until", replay_until,
                    "Last step to compute (default: the run's last step, run.steps)")
-      ->check(CLI::Range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
+      ->check(in_range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   replay->add_option("--output,-o", replay_output,
                      "CSV file (default: standard output); '#' lines first say which walker and "
                      "parameters");
