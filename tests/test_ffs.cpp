@@ -1716,6 +1716,18 @@ lambda_A = 0.1
     EXPECT_NE(e.find("basin boundary"), std::string::npos) << e;
     EXPECT_NE(e.find("muller_brown"), std::string::npos) << e;
   }
+  for (const char* order : {"basin_distance", "-basin_distance"}) {
+    // The default order parameter too (it was refused only at the start check, as λ = nan).
+    std::string text =
+        config("muller_brown", momentum, "-0.55, 1.44", "interfaces = [0.3, 0.5]");
+    text.replace(text.find("\"energy\""), 8, fmt::format("\"{}\"", order));
+    const std::string e = config_error(text);
+    EXPECT_NE(e.find(fmt::format("value \"{}\" needs a landscape with a known basin boundary",
+                                 order)),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find("\"progress\" or \"loss\""), std::string::npos) << e;
+  }
   {
     const std::string e =
         config_error(config("double_well", momentum, "-1.15", "lambda_0 = 0.3\nlambda_B = 0.9"));

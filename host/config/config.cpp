@@ -673,8 +673,13 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
           "\"nesterov\", or another order parameter",
           source, to_string(plan.optimizer)));
     }
-    // The energy is +inf beyond the basin boundary: the landscape must have one
-    // (basin_signed_distance, NaN where unknown).
+  }
+  // The basin distance is the landscape's signed distance from its basin boundary, and the energy
+  // is +inf beyond that boundary: the landscape must have one (basin_signed_distance in
+  // include/sgdwalk/ffs.hpp, NaN where unknown).
+  if (plan.ffs.order == ffs::OrderKind::energy ||
+      plan.ffs.order == ffs::OrderKind::basin_distance) {
+    const std::string& order = plan.ffs.order_name;
     RunPlan boundary = plan;
     boundary.ffs.order = ffs::OrderKind::basin_distance;
     boundary.ffs.sign = 1;
@@ -683,10 +688,12 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
     for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
       if (std::isnan(ffs_order_values(boundary, v, probe, {0}, 0, 1).at(0))) {
         throw ConfigError(fmt::format(
-            "{}: key 'rare_event.order_parameter': value \"energy\" needs a landscape with a "
-            "known basin boundary, but landscape.kind = \"{}\" has none; allowed: \"energy\" on "
-            "double_well, two_valley, two_valley_slice or harmonic",
-            source, plan.landscape));
+            "{}: key 'rare_event.order_parameter': value \"{}\" needs a landscape with a "
+            "known basin boundary, but landscape.kind = \"{}\" has none; allowed: \"{}\" on "
+            "double_well, two_valley, two_valley_slice or harmonic, elsewhere a coordinate "
+            "(\"x\", ...), \"progress\" or \"loss\" (docs/EXTENDING.md: a landscape's basin "
+            "boundary)",
+            source, order, plan.landscape, order));
       }
     }
   }
