@@ -43,3 +43,10 @@ PYTHONPATH=python "$python" -m sgdwalk_plot.rare_events "$runs/ffs_sharp_to_flat
 # The same escape on the full 2-D landscape (y drifts; VALIDATION.md section 10, "The full 2-D
 # landscape"): brute force and FFS over the same window (~2 CPU-minutes).
 scripts/ffs-sharp-to-flat-2d.sh "$sgdwalk" "$runs"
+
+# The figures of issue 17 (VALIDATION.md sections 9, 11, 12 and 13: the alpha-stable generator and
+# exit time, learning-rate decay freezing, momentum's exact variances and effective learning rate,
+# the optimizers against numpy bit for bit): small fixed-seed runs of their own plus the examples
+# momentum_effective_learning_rate and learning_rate_decay_freezing (~25 CPU-seconds).
+/usr/bin/time -f "validation-figures-optimizers: %U s user CPU, %e s wall" \
+  "$python" scripts/validation-figures-optimizers.py "$sgdwalk" "$runs/optimizers" docs/figures
