@@ -6,7 +6,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "backend/backend.hpp"
 #include "config/config.hpp"
@@ -51,6 +54,172 @@ TEST_P(FfsBackends, OptimizersAndSchedulesGiveTheCpuBackendsBits) {
       EXPECT_EQ(counts(plan, run_ffs(plan, *backend)), counts(plan, run_ffs(plan, *cpu)))
           << c.name << ", " << precision;
     }
+  }
+}
+
+/// Every kept interface state of two results, field by field (the same bits), and the counts.
+void expect_same_states(const FfsResult& a, const FfsResult& b, const std::string& what) {
+  ASSERT_EQ(a.variants.size(), b.variants.size()) << what;
+  for (std::size_t v = 0; v < a.variants.size(); ++v) {
+    ASSERT_EQ(a.variants[v].replicas.size(), b.variants[v].replicas.size()) << what;
+    for (std::size_t r = 0; r < a.variants[v].replicas.size(); ++r) {
+      const auto& x = a.variants[v].replicas[r].interface_states;
+      const auto& y = b.variants[v].replicas[r].interface_states;
+      ASSERT_EQ(x.size(), y.size()) << what << ": variant " << v << " replica " << r;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        SCOPED_TRACE(fmt::format("{}: variant {}, replica {}, interface {}", what, v, r, i));
+        EXPECT_EQ(x[i].states.position, y[i].states.position);
+        EXPECT_EQ(x[i].states.optimizer_state, y[i].states.optimizer_state);
+        EXPECT_EQ(x[i].states.y_freeze, y[i].states.y_freeze);
+        EXPECT_EQ(x[i].states.freeze_step, y[i].states.freeze_step);
+        EXPECT_EQ(x[i].states.first_passage_step, y[i].states.first_passage_step);
+        EXPECT_EQ(x[i].states.nonfinite_step, y[i].states.nonfinite_step);
+        EXPECT_EQ(x[i].states.basin, y[i].states.basin);
+        EXPECT_EQ(x[i].states.crossings, y[i].states.crossings);
+        EXPECT_EQ(x[i].path_step, y[i].path_step);
+        EXPECT_EQ(x[i].ancestor, y[i].ancestor);
+        EXPECT_EQ(x[i].parent, y[i].parent);
+      }
+    }
+  }
+}
+
+/// The FFS configs beyond the 1-D isotropic `x` runs above: the 2-D two-valley landscape with
+/// hessian noise (basin_distance; and progress, λ = y, with given interfaces), the energy order
+/// parameter of a momentum walker (its +inf interface B), the negated coordinate -x, the loss and
+/// the hessian noise on the double well; each small (one replica, tens of flux walkers), each with
+/// stages that reach.
+std::vector<std::pair<std::string, std::string>> order_and_noise_cases() {
+  const std::string two_valley = R"(
+[run]
+walkers = 48
+steps = 6000
+seed = 2607
+precision = "{precision}"
+[landscape]
+kind = "two_valley"
+[dynamics]
+noise = "hessian"
+dt = 0.0005
+temperature = 0.0008
+[init]
+positions = [[-0.09285714285714286, 5.0]]
+[sweep]
+temperature = [0.0008, 0.001]
+)";
+  const std::string double_well = R"(
+[run]
+walkers = 48
+steps = 4000
+seed = 29
+precision = "{precision}"
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "{noise}"
+{optimizer}
+learning_rate = 0.05
+noise_strength = {sigma}
+[init]
+positions = [-1.1547005383792515]
+)";
+  const auto fill = [](std::string text, const std::map<std::string, std::string>& values) {
+    for (const auto& [key, value] : values) {
+      const std::string slot = "{" + key + "}";
+      for (std::size_t at = text.find(slot); at != std::string::npos; at = text.find(slot))
+        text.replace(at, slot.size(), value);
+    }
+    return text;
+  };
+  std::vector<std::pair<std::string, std::string>> cases;
+  cases.emplace_back("two_valley basin_distance", two_valley + R"([rare_event]
+method = "ffs"
+order_parameter = "basin_distance"
+lambda_A = -0.085
+lambda_0 = -0.075
+lambda_B = 0.0
+trials = 100
+replicas = 1
+)");
+  // y drifts up from 5 (by ~0.07 in these steps): a short climb in `progress` against the noise.
+  cases.emplace_back("two_valley progress", two_valley + R"([rare_event]
+method = "ffs"
+order_parameter = "progress"
+lambda_A = 5.001
+interfaces = [5.004, 5.01, 5.02, 5.03]
+trials = 60
+replicas = 1
+)");
+  // Heavy ball at β_eff = (1 − μ)/(η σ) = 8: the energy's interfaces up to B (+inf, appended).
+  cases.emplace_back("double_well energy momentum",
+                     fill(double_well, {{"noise", "isotropic"},
+                                        {"optimizer", "optimizer = \"momentum\"\nmomentum = 0.5"},
+                                        {"sigma", "1.25"}}) +
+                         R"([rare_event]
+method = "ffs"
+order_parameter = "energy"
+lambda_A = -0.875
+lambda_0 = -0.7
+crossing_probability = 0.2
+trials = 100
+replicas = 1
+)");
+  // Up the sharp well's outer wall (x more negative): the negated coordinate.
+  cases.emplace_back(
+      "double_well -x",
+      fill(double_well, {{"noise", "isotropic"}, {"optimizer", ""}, {"sigma", "4"}}) +
+          R"([rare_event]
+method = "ffs"
+order_parameter = "-x"
+lambda_A = 1.2
+interfaces = [1.25, 1.3, 1.36, 1.42]
+trials = 100
+replicas = 1
+)");
+  cases.emplace_back("double_well loss hessian",
+                     fill(double_well, {{"noise", "hessian"}, {"optimizer", ""}, {"sigma", "4"}}) +
+                         R"([rare_event]
+method = "ffs"
+order_parameter = "loss"
+lambda_A = -0.8
+interfaces = [-0.7, -0.5, -0.3, 0.0]
+trials = 100
+replicas = 1
+)");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, text] : cases) {
+    for (const char* precision : {"double", "float"}) {
+      out.emplace_back(name + ", " + precision, fill(text, {{"precision", precision}}));
+    }
+  }
+  return out;
+}
+
+TEST_P(FfsBackends, OrderParametersNoiseModelsAndTwoDimensionsGiveTheCpuBackendsBits) {
+  // Counts, rates and every kept interface state (positions, optimizer state, trackers, path
+  // steps, ancestry) equal the CPU backend's. On the CPU this checks that every case is valid
+  // and that its trials reach the next interface (so that the comparison compares stages).
+  SGDWALK_BACKEND_OR_SKIP(backend, GetParam());
+  auto cpu = make_cpu_backend(1);
+  for (const auto& [name, text] : order_and_noise_cases()) {
+    const RunPlan plan = load_config_text(text, "<test>");
+    const FfsResult expected = run_ffs(plan, *cpu);
+    for (const auto& variant : expected.variants) {
+      const FfsReplica& replica = variant.replicas.at(0);
+      std::printf("%s: flux crossings %lld, stages %zu:", name.c_str(),
+                  static_cast<long long>(replica.flux_crossings), replica.stages.size());
+      for (const auto& st : replica.stages)
+        std::printf(" %lld/%lld", static_cast<long long>(st.reached),
+                    static_cast<long long>(st.trials));
+      std::printf("\n");
+      EXPECT_GE(replica.stages.size(), 2u) << name;
+      if (replica.stages.size() < 2) continue;
+      EXPECT_GT(replica.stages.at(0).reached, 0) << name;
+      EXPECT_GT(replica.stages.at(1).reached, 0) << name;
+    }
+    const FfsResult got = run_ffs(plan, *backend);
+    EXPECT_EQ(counts(plan, got), counts(plan, expected)) << name;
+    expect_same_states(got, expected, name);
   }
 }
 
