@@ -432,6 +432,56 @@ TEST(FfsJackknife, LeaveOneGroupOutVarianceFromTheGroupCounts) {
   EXPECT_TRUE(std::isnan(rep.relative_variance_jackknife()));
 }
 
+TEST(FfsErrors, AftwVarianceAndTheReplicaMeanByHand) {
+  // The Allen–Frenkel–ten Wolde relative variance 1/N_0 + Σ (1 − P_i)/(P_i M_i) and the errors of
+  // the replica mean, from counts chosen so that every term is exact in binary.
+  const auto stage = [](std::int64_t trials, std::int64_t reached, double from, double to) {
+    FfsStageCounts st;
+    st.trials = trials;
+    st.reached = reached;
+    st.fell_back = trials - reached;
+    st.lambda_from = from;
+    st.lambda_to = to;
+    return st;
+  };
+  FfsReplica a;
+  a.flux_crossings = 400;
+  a.flux_exposure = 8000;  // Φ = 1/20 per step
+  a.stages = {stage(200, 50, 0, 1), stage(100, 10, 1, 2)};
+  // 1/400 + 0.75/(0.25 · 200) + 0.9/(0.1 · 100) = 0.0025 + 0.015 + 0.09
+  EXPECT_NEAR(a.relative_variance(), 0.1075, 1e-15);
+  EXPECT_DOUBLE_EQ(a.rate_per_step(), 0.05 * 0.25 * 0.1);
+  FfsReplica b = a;
+  b.flux_crossings = 800;  // Φ = 1/10: rate 0.0025, relative variance 0.00125 + 0.105
+  EXPECT_NEAR(b.relative_variance(), 0.10625, 1e-15);
+  // No crossing, or a stage nobody passed: the formula has no finite value.
+  FfsReplica none = a;
+  none.flux_crossings = 0;
+  EXPECT_TRUE(std::isinf(none.relative_variance()));
+  FfsReplica stuck = a;
+  stuck.stages[1] = stage(100, 0, 1, 2);
+  EXPECT_TRUE(std::isinf(stuck.relative_variance()));
+
+  FfsVariantResult two;
+  two.replicas = {a, b};
+  ffs_estimate_rates(two, false);
+  const double ka = 0.00125, kb = 0.0025, mean = (ka + kb) / 2;
+  EXPECT_NEAR(two.rate_per_step, mean, 1e-18);
+  EXPECT_NEAR(two.rate_std_error, std::fabs(kb - ka) / 2, 1e-18);  // √(Σ d²/(R − 1)/R), R = 2
+  EXPECT_NEAR(two.rate_relative_error_aftw,
+              std::sqrt(ka * ka * 0.1075 + kb * kb * 0.10625) / 2 / mean, 1e-12);
+  // Pooled: Φ = 1200/16000, P = 100/400 and 20/200.
+  EXPECT_NEAR(two.rate_pooled, 0.075 * 0.25 * 0.1, 1e-18);
+  // A replica of rate 0 counts in the mean, adds nothing to the AFtW error (no NaN from 0 · ∞).
+  FfsVariantResult with_stuck;
+  with_stuck.replicas = {a, stuck};
+  ffs_estimate_rates(with_stuck, true);
+  EXPECT_NEAR(with_stuck.rate_per_step, ka / 2, 1e-18);
+  EXPECT_NEAR(with_stuck.rate_relative_error_aftw, std::sqrt(ka * ka * 0.1075) / 2 / (ka / 2),
+              1e-12);
+  EXPECT_TRUE(std::isnan(with_stuck.rate_pooled));  // automatic interfaces: not pooled
+}
+
 /// The FFS block of a momentum_double_well config at Δ_eff = 1/β_eff (λ_A and λ_0 at 0.5 and 1.5
 /// standard deviations of the well at Δ_eff above its bottom).
 std::string momentum_ffs_block(double beta_eff, std::int64_t trials, int replicas) {
@@ -1718,13 +1768,12 @@ lambda_A = 0.1
   }
   for (const char* order : {"basin_distance", "-basin_distance"}) {
     // The default order parameter too (it was refused only at the start check, as λ = nan).
-    std::string text =
-        config("muller_brown", momentum, "-0.55, 1.44", "interfaces = [0.3, 0.5]");
+    std::string text = config("muller_brown", momentum, "-0.55, 1.44", "interfaces = [0.3, 0.5]");
     text.replace(text.find("\"energy\""), 8, fmt::format("\"{}\"", order));
     const std::string e = config_error(text);
-    EXPECT_NE(e.find(fmt::format("value \"{}\" needs a landscape with a known basin boundary",
-                                 order)),
-              std::string::npos)
+    EXPECT_NE(
+        e.find(fmt::format("value \"{}\" needs a landscape with a known basin boundary", order)),
+        std::string::npos)
         << e;
     EXPECT_NE(e.find("\"progress\" or \"loss\""), std::string::npos) << e;
   }

@@ -1083,51 +1083,58 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
   for (std::size_t v = 0; v < nv; ++v) {
     FfsVariantResult& vr = result.variants[v];
     vr.learning_rate = plan.variants[v].learning_rate;
-    const auto R = static_cast<double>(vr.replicas.size());
-    double sum = 0, aftw = 0, jackknife = 0;
-    for (const auto& rep : vr.replicas) {
-      const double k = rep.rate_per_step();
-      sum += k;
-      aftw += k * k * rep.relative_variance();
-      // A replica with rate 0 adds nothing to either (its relative variance is +inf).
-      if (k > 0) jackknife += k * k * rep.relative_variance_jackknife();
-    }
-    vr.rate_per_step = sum / R;
-    double ss = 0;
-    for (const auto& rep : vr.replicas) {
-      const double d = rep.rate_per_step() - vr.rate_per_step;
-      ss += d * d;
-    }
-    vr.rate_std_error = R > 1 ? std::sqrt(ss / (R - 1) / R) : std::nan("");
-    vr.rate_relative_error_aftw =
-        vr.rate_per_step > 0 ? std::sqrt(aftw) / R / vr.rate_per_step : kInf;
-    vr.rate_relative_error_jackknife =
-        vr.rate_per_step > 0 ? std::sqrt(jackknife) / R / vr.rate_per_step : kInf;
-    // Pooled counts (meaningful when every replica used the same interfaces).
-    std::int64_t n0 = 0, exposure = 0;
-    for (const auto& rep : vr.replicas) {
-      n0 += rep.flux_crossings;
-      exposure += rep.flux_exposure;
-    }
-    double pooled = exposure > 0 ? static_cast<double>(n0) / static_cast<double>(exposure) : 0;
-    const std::size_t stages = vr.replicas.empty() ? 0 : vr.replicas.front().stages.size();
-    for (std::size_t s = 0; s < stages; ++s) {
-      std::int64_t reached = 0, trials = 0;
-      for (const auto& rep : vr.replicas) {
-        if (s < rep.stages.size()) {
-          reached += rep.stages[s].reached;
-          trials += rep.stages[s].trials;
-        }
-      }
-      pooled *= trials > 0 ? static_cast<double>(reached) / static_cast<double>(trials) : 0;
-    }
-    vr.rate_pooled = spec.automatic() ? std::nan("") : pooled;
+    ffs_estimate_rates(vr, spec.automatic());
     vr.warnings = ffs_warnings(vr, spec);
   }
   result.complete = true;
   result.wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
+}
+
+void ffs_estimate_rates(FfsVariantResult& vr, bool automatic_interfaces) {
+  const auto R = static_cast<double>(vr.replicas.size());
+  double sum = 0, aftw = 0, jackknife = 0;
+  for (const auto& rep : vr.replicas) {
+    const double k = rep.rate_per_step();
+    sum += k;
+    // A replica with rate 0 adds nothing to either error (its relative variance is +inf: the
+    // product would be NaN).
+    if (k > 0) {
+      aftw += k * k * rep.relative_variance();
+      jackknife += k * k * rep.relative_variance_jackknife();
+    }
+  }
+  vr.rate_per_step = sum / R;
+  double ss = 0;
+  for (const auto& rep : vr.replicas) {
+    const double d = rep.rate_per_step() - vr.rate_per_step;
+    ss += d * d;
+  }
+  vr.rate_std_error = R > 1 ? std::sqrt(ss / (R - 1) / R) : std::nan("");
+  vr.rate_relative_error_aftw =
+      vr.rate_per_step > 0 ? std::sqrt(aftw) / R / vr.rate_per_step : kInf;
+  vr.rate_relative_error_jackknife =
+      vr.rate_per_step > 0 ? std::sqrt(jackknife) / R / vr.rate_per_step : kInf;
+  // Pooled counts (meaningful when every replica used the same interfaces).
+  std::int64_t n0 = 0, exposure = 0;
+  for (const auto& rep : vr.replicas) {
+    n0 += rep.flux_crossings;
+    exposure += rep.flux_exposure;
+  }
+  double pooled = exposure > 0 ? static_cast<double>(n0) / static_cast<double>(exposure) : 0;
+  const std::size_t stages = vr.replicas.empty() ? 0 : vr.replicas.front().stages.size();
+  for (std::size_t s = 0; s < stages; ++s) {
+    std::int64_t reached = 0, trials = 0;
+    for (const auto& rep : vr.replicas) {
+      if (s < rep.stages.size()) {
+        reached += rep.stages[s].reached;
+        trials += rep.stages[s].trials;
+      }
+    }
+    pooled *= trials > 0 ? static_cast<double>(reached) / static_cast<double>(trials) : 0;
+  }
+  vr.rate_pooled = automatic_interfaces ? std::nan("") : pooled;
 }
 
 std::string ffs_checkpoint_checksum(const nlohmann::json& checkpoint) {

@@ -77,9 +77,11 @@ struct FfsReplica {
 /// The FFS result of one variant.
 struct FfsVariantResult {
   std::vector<FfsReplica> replicas;
-  double rate_per_step = 0;             ///< mean over replicas
-  double rate_std_error = 0;            ///< standard error of that mean (NaN for one replica)
-  double rate_relative_error_aftw = 0;  ///< from the pooled counts' AFtW variance
+  double rate_per_step = 0;   ///< mean over replicas
+  double rate_std_error = 0;  ///< standard error of that mean (NaN for one replica)
+  /// Relative error of the replica mean from each replica's AFtW variance:
+  /// √(Σ_r k_r² · relative_variance_r) / (R · mean); replicas of rate 0 add nothing.
+  double rate_relative_error_aftw = 0;
   /// Relative error of the replica mean from each replica's jackknife over ancestor groups
   /// (NaN when a replica has no group counts).
   double rate_relative_error_jackknife = 0;
@@ -123,6 +125,11 @@ struct FfsStopped : std::runtime_error {
 
 /// Runs (or continues, from options.checkpoint_path when that file exists) FFS for every variant.
 FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& options = {});
+
+/// The replica mean of `vr.replicas`' rates, its standard error, the AFtW and jackknife relative
+/// errors and the pooled rate (NaN with automatic interfaces, which differ between replicas);
+/// run_ffs calls it for every variant.
+void ffs_estimate_rates(FfsVariantResult& vr, bool automatic_interfaces);
 
 /// summary.json's "rare_events" object.
 nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result);
