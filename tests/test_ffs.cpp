@@ -174,6 +174,56 @@ INSTANTIATE_TEST_SUITE_P(Barriers, FfsExact,
                            return fmt::format("beta{}", static_cast<int>(info.param.beta));
                          });
 
+TEST(FfsBruteForce, DoubleWellRatesMatchBruteForceWhereBothSeeEscapes) {
+  // FFS against sgdwalk's own brute-force escape rate (arrivals / exposure, the censored
+  // exponential; Poisson standard error) at barriers of 5, 8, 10 and 12 Δ_S, η = 0.05: the two
+  // estimates of the same walk, independent of the exact chain. Brute force runs about 1.5 mean
+  // escape times (most walkers arrive); the walker count keeps it to ~300 arrivals.
+  const double eta = 0.05;
+  for (const double beta : {5.0, 8.0, 10.0, 12.0}) {
+    const double exact = exact_chain::quasi_stationary_escape_extrapolated(
+        double_well_chain(eta, 1.0 / beta, 1.0), {-3.0, 0.2, std::sqrt(2 * eta / beta) / 8});
+    const auto steps = static_cast<std::int64_t>(1.5 / exact);
+    const std::string brute_text = fmt::format(R"(
+[run]
+walkers = 400
+steps = {}
+seed = 5
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = {}
+temperature = {}
+[init]
+positions = [{}]
+[observables]
+sample_steps = [0]
+first_passage = {{coordinate = 0, above = 0.2}}
+)",
+                                               steps, eta, 1.0 / beta, -std::sqrt(2.0 / 1.5));
+    const RunPlan brute_plan = load_config_text(brute_text, "<test>");
+    auto backend = make_cpu_backend(0);
+    const RunOutcome outcome = execute(brute_plan, *backend, {});
+    const auto& passage = outcome.summaries.at(0).passage;
+    ASSERT_GT(passage.arrived, 200) << "β = " << beta;
+    const double brute = passage.rate * eta;  // per step
+    const double brute_se = brute / std::sqrt(static_cast<double>(passage.arrived));
+    const FfsVariantResult f = run_config(double_well_config(beta, eta, 2000, 4)).variants.at(0);
+    const double error = std::max({f.rate_std_error, f.rate_per_step * f.rate_relative_error_aftw,
+                                   f.rate_per_step * f.rate_relative_error_jackknife});
+    const double z = (f.rate_per_step - brute) / std::hypot(error, brute_se);
+    EXPECT_LT(std::fabs(z), 4.0) << "β = " << beta << ": FFS " << f.rate_per_step << " ± " << error
+                                 << ", brute force " << brute << " ± " << brute_se;
+    EXPECT_LT(error / f.rate_per_step, 0.15) << "β = " << beta;  // the comparison has power
+    std::printf(
+        "double well β = %g, η = %g: FFS %.4e ± %.2e per step, brute force %.4e ± %.2e (%lld "
+        "arrivals), ratio %.3f, z %.2f; exact chain %.4e\n",
+        beta, eta, f.rate_per_step, error, brute, brute_se, static_cast<long long>(passage.arrived),
+        f.rate_per_step / brute, z, exact);
+  }
+}
+
 TEST(FfsExactSlice, TwoValleySliceHessianNoiseMatchesTheChain) {
   // The fixed-y slice at y = 5 with hessian noise: on branch i the walker is the Gaussian chain
   // x' = x − η L'(x) + η sqrt(2σ·2/f_i + ε) z (L'' = 2/f_i exactly on the slice). Escape from the
@@ -229,9 +279,8 @@ equilibration_steps = 200
                     bottom + 1.5 * well_sd, high ? 8000 : 2000, high ? 8 : 4);
     const FfsResult result = run_config(text);
     const FfsVariantResult& v = result.variants.at(0);
-    const double error =
-        std::max({v.rate_std_error, v.rate_per_step * v.rate_relative_error_aftw,
-                  v.rate_per_step * v.rate_relative_error_jackknife});
+    const double error = std::max({v.rate_std_error, v.rate_per_step * v.rate_relative_error_aftw,
+                                   v.rate_per_step * v.rate_relative_error_jackknife});
     EXPECT_NEAR(v.rate_per_step, exact, 4 * error)
         << "β = " << beta << ": FFS " << v.rate_per_step << " ± " << error << ", exact " << exact;
     EXPECT_LT(error / v.rate_per_step, 0.5) << "β = " << beta;  // the comparison has power
