@@ -224,6 +224,78 @@ first_passage = {{coordinate = 0, above = 0.2}}
   }
 }
 
+TEST(FfsOrderParameters, CoordinateMirrorProgressAndLossOnASymmetricWell) {
+  // The harmonic well L = x²/2 (1-D, isotropic, η = 0.05) and the exit to |x| ≥ 1 at 8 Δ_S, by
+  // four order parameters with the same A and λ_0 at 0.5 and 1.5 well standard deviations:
+  //   x        to x ≥ 1: the exact chain's one-sided escape;
+  //   progress the same bits (the 1-D harmonic's progress coordinate is x);
+  //   -x       to x ≤ −1: the same rate, by the well's symmetry (the negated order parameter);
+  //   loss     to L ≥ 1/2, i.e. either side: twice the one-sided rate (the exits are exclusive and
+  //            symmetric; the killed chain's quasi-stationary state barely changes at 8 Δ_S).
+  const double eta = 0.05, beta = 8, delta_s = 0.5 / beta, sd = std::sqrt(delta_s);
+  exact_chain::Chain chain;
+  chain.mean = [=](double x) { return x - eta * x; };
+  chain.sd = [=](double) { return std::sqrt(2 * eta * delta_s); };
+  const double one_sided =
+      exact_chain::quasi_stationary_escape_extrapolated(chain, {-3.0, 1.0, chain.sd(0) / 8});
+  const auto config = [&](const std::string& order, double a, double zero, double b) {
+    return fmt::format(R"(
+[run]
+walkers = 256
+steps = 10000
+seed = 17
+[landscape]
+kind = "harmonic"
+dim = 1
+[dynamics]
+noise = "isotropic"
+learning_rate = {}
+temperature = {}
+[init]
+positions = [0.0]
+[rare_event]
+method = "ffs"
+order_parameter = "{}"
+lambda_A = {}
+lambda_0 = {}
+lambda_B = {}
+crossing_probability = 0.25
+trials = 2000
+replicas = 4
+equilibration_steps = 2000
+)",
+                       eta, delta_s, order, a, zero, b);
+  };
+  const auto loss = [](double x) { return 0.5 * x * x; };
+  const std::string x_text = config("x", 0.5 * sd, 1.5 * sd, 1.0);
+  const RunPlan x_plan = load_config_text(x_text, "<test>");
+  const FfsResult x_result = run_config(x_text);
+  const std::string progress_text = config("progress", 0.5 * sd, 1.5 * sd, 1.0);
+  EXPECT_EQ(counts(x_plan, run_config(progress_text)), counts(x_plan, x_result));
+
+  struct Case {
+    std::string name;
+    FfsVariantResult result;
+    double expected;
+  };
+  const std::vector<Case> cases = {
+      {"x", x_result.variants.at(0), one_sided},
+      {"-x", run_config(config("-x", 0.5 * sd, 1.5 * sd, 1.0)).variants.at(0), one_sided},
+      {"loss", run_config(config("loss", loss(0.5 * sd), loss(1.5 * sd), 0.5)).variants.at(0),
+       2 * one_sided}};
+  for (const Case& c : cases) {
+    const FfsVariantResult& f = c.result;
+    const double error = std::max({f.rate_std_error, f.rate_per_step * f.rate_relative_error_aftw,
+                                   f.rate_per_step * f.rate_relative_error_jackknife});
+    EXPECT_NEAR(f.rate_per_step, c.expected, 4 * error)
+        << c.name << ": FFS " << f.rate_per_step << " ± " << error << ", expected " << c.expected;
+    EXPECT_LT(error / f.rate_per_step, 0.15) << c.name;  // the comparison has power
+    std::printf(
+        "harmonic, order parameter %s: FFS %.4e ± %.2e per step, expected %.4e, ratio %.3f\n",
+        c.name.c_str(), f.rate_per_step, error, c.expected, f.rate_per_step / c.expected);
+  }
+}
+
 TEST(FfsExactSlice, TwoValleySliceHessianNoiseMatchesTheChain) {
   // The fixed-y slice at y = 5 with hessian noise: on branch i the walker is the Gaussian chain
   // x' = x − η L'(x) + η sqrt(2σ·2/f_i + ε) z (L'' = 2/f_i exactly on the slice). Escape from the
