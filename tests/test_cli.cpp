@@ -221,6 +221,43 @@ learning_rate = [0.1, 5.0]
   EXPECT_NE(bad.output.find("was reached by no walker in 1 of 2 variants (e.g. variant 0"),
             std::string::npos)
       << bad.output;
+
+  // Heavy tails: a tail index this small throws walkers far out at once. At alpha = 0.05 their
+  // positions stay finite but the loss (x², in float) overflows; at alpha = 1e-300 the positions
+  // do too, and the hint names the tail, not the learning rate.
+  const std::string stable = R"(
+[run]
+walkers = 8
+steps = 200
+seed = 3
+precision = "float"
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.05
+noise_strength = 0.5
+noise_distribution = "alpha_stable"
+)";
+  write(dir / "loss_overflow.toml", stable + "alpha = 0.05\n");
+  const CommandResult overflow = run_cli("run " + (dir / "loss_overflow.toml").string() +
+                                         " --out " + (dir / "loss_overflow").string() + " --quiet");
+  EXPECT_EQ(overflow.exit_code, 0) << overflow.output;
+  EXPECT_NE(overflow.output.find("warning: variant 0: the loss of walkers at finite positions "
+                                 "overflowed at"),
+            std::string::npos)
+      << overflow.output;
+  EXPECT_NE(overflow.output.find("precision = \"double\" holds larger losses"), std::string::npos)
+      << overflow.output;
+  write(dir / "jumps.toml", stable + "alpha = 1e-300\n");
+  const CommandResult jumps = run_cli("run " + (dir / "jumps.toml").string() + " --out " +
+                                      (dir / "jumps").string() + " --quiet");
+  EXPECT_EQ(jumps.exit_code, 0) << jumps.output;
+  EXPECT_NE(jumps.output.find("walkers diverged (non-finite) from step 1; their results are left "
+                              "out. With alpha_stable noise a single jump can overflow"),
+            std::string::npos)
+      << jumps.output;
+  EXPECT_EQ(jumps.output.find("learning_rate > 2/k"), std::string::npos) << jumps.output;
 }
 
 TEST(Cli, InfoReportsBackends) {
@@ -418,6 +455,16 @@ TEST(Cli, OutThatIsAFileOrUnwritableIsRefusedPlainly) {
   EXPECT_NE(unwritable.output.find("cannot create the run directory '/proc/sgdwalk-test/run'"),
             std::string::npos)
       << unwritable.output;
+  // merge's output directory is checked the same way, before any shard is read.
+  const CommandResult merge = run_cli("merge " + (dir / "a_file").string() + " shard-0 shard-1");
+  EXPECT_EQ(merge.exit_code, 2);
+  EXPECT_NE(merge.output.find("sgdwalk merge: the run directory '" + (dir / "a_file").string() +
+                              "' is an existing file, not a directory; choose another output "
+                              "directory"),
+            std::string::npos)
+      << merge.output;
+  EXPECT_EQ(merge.output.find("filesystem error"), std::string::npos) << merge.output;
+  EXPECT_EQ(sgdwalk::testing::read_bytes(dir / "a_file"), "not a directory");
 }
 
 TEST(Cli, RunNameCannotEscapeTheRunsFolder) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 namespace sgdwalk {
 namespace {
@@ -42,10 +43,20 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
     const VariantSummary& s = summaries[v];
     if (s.nonfinite_walkers <= 0) continue;
     if (++diverged_variants <= 10) {
+      // With heavy tails a single jump can leave the precision's range whatever the learning
+      // rate; with Gaussian noise the usual cause is the stability bound.
+      const std::string why =
+          plan.noise_distribution == NoiseDistribution::alpha_stable
+              ? fmt::format(
+                    "With alpha_stable noise a single jump can overflow the walker's "
+                    "precision (the smaller alpha, the heavier the tail): a larger "
+                    "alpha{} keeps more walkers",
+                    plan.precision == Precision::f32 ? " or precision = \"double\"" : "")
+              : "Gradient descent on a valley of curvature k is unstable for learning_rate > 2/k";
       warnings.push_back(fmt::format(
           "{}: {} of {} walkers diverged (non-finite) from step {}; their results are left out. "
-          "Gradient descent on a valley of curvature k is unstable for learning_rate > 2/k",
-          variant_label(plan, v), s.nonfinite_walkers, s.walkers, s.first_nonfinite_step));
+          "{}",
+          variant_label(plan, v), s.nonfinite_walkers, s.walkers, s.first_nonfinite_step, why));
     }
   }
   if (diverged_variants > 10) {
@@ -53,6 +64,25 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
         fmt::format("... walkers diverged in {} variants in all (summary.json: "
                     "nonfinite_walkers)",
                     diverged_variants));
+  }
+
+  // A loss that overflows at positions that are still finite (far out, in float): the samples'
+  // loss mean and spread are then ±inf or NaN, which would otherwise pass unremarked.
+  for (std::size_t v = 0; v < judged; ++v) {
+    std::size_t overflowed = 0;
+    std::int64_t first_step = -1;
+    for (const SampleSummary& sample : summaries[v].samples) {
+      if (sample.finite == 0 || (std::isfinite(sample.loss_mean) && std::isfinite(sample.loss_std)))
+        continue;
+      if (overflowed++ == 0) first_step = sample.step;
+    }
+    if (overflowed > 0) {
+      warnings.push_back(fmt::format(
+          "{}: the loss of walkers at finite positions overflowed at {} of {} samples (first at "
+          "step {}): loss_mean and loss_std are not finite there{}",
+          variant_label(plan, v), overflowed, summaries[v].samples.size(), first_step,
+          plan.precision == Precision::f32 ? "; precision = \"double\" holds larger losses" : ""));
+    }
   }
 
   // Histograms that caught nothing inside their range.

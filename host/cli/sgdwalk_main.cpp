@@ -277,13 +277,13 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
 
 /// Why `dir` cannot become a run directory (an existing file, a file on the way, no permission to
 /// write), in plain words; empty if it can. Checked before anything is computed.
-std::string run_directory_problem(const std::filesystem::path& dir) {
+std::string run_directory_problem(const std::filesystem::path& dir, const char* option = "--out") {
   namespace fs = std::filesystem;
   std::error_code error;
   if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
     return fmt::format(
-        "the run directory '{}' is an existing file, not a directory; choose another --out",
-        dir.string());
+        "the run directory '{}' is an existing file, not a directory; choose another {}",
+        dir.string(), option);
   }
   // The nearest existing directory on the way decides whether the run directory can be created.
   fs::path existing = dir;
@@ -778,6 +778,11 @@ int guarded(const std::function<int()>& command) {
 
 int command_merge(const std::string& out_dir, const std::vector<std::string>& shard_dirs,
                   bool force, bool quiet, const std::string& command_line) {
+  if (const std::string problem = run_directory_problem(out_dir, "output directory");
+      !problem.empty()) {
+    std::fprintf(stderr, "sgdwalk merge: %s\n", problem.c_str());
+    return kExitUsage;
+  }
   const MergedRun merged = merge_into_directory(shard_dirs, out_dir, force, command_line);
   for (const std::string& warning :
        run_warnings(merged.plan, merged.outcome.summaries, merged.outcome.progress.variants_done)) {
