@@ -200,6 +200,11 @@ TEST(ConfigErrors, OutOfRangeSaysWhatIsAllowed) {
                {"run.precision", "half", "allowed: float, double"});
   expect_error(kMinimal + "[landscape]\nkind = \"two_valey\"\n",
                {"landscape.kind", "two_valey", "did you mean 'two_valley'"});
+  // A value that differs only in case is suggested however far its edit distance.
+  expect_error(kMinimal + "[rare_event]\nmethod = \"FFS\"\n",
+               {"rare_event.method", "FFS", "did you mean 'ffs'"});
+  expect_error(kMinimal + "[landscape]\nkind = \"DOUBLE_WELL\"\n",
+               {"landscape.kind", "did you mean 'double_well'"});
 }
 
 TEST(Config, NoiseDistributionAndTailIndex) {

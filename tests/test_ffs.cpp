@@ -1466,12 +1466,14 @@ TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
   EXPECT_EQ(items.count("/rare_events/variant0/replica1/stage_counts"), 1u);
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "ffs_checkpoint.json"));
   // Brute-force observables in an FFS config are not recorded: a hint names them.
-  const RunPlan with_observables = load_config_text(
-      double_well_config(10, 0.01, 100, 2) +
-          "[observables]\nper_walker = true\n[[observables.histogram]]\nx_range = [-2.0, 2.0]\n",
-      "<test>");
+  const RunPlan with_observables =
+      load_config_text(double_well_config(10, 0.01, 100, 2) +
+                           "[observables]\nsample_every = 100\nper_walker = true\n"
+                           "[[observables.histogram]]\nx_range = [-2.0, 2.0]\n",
+                       "<test>");
   ASSERT_EQ(with_observables.hints.size(), 1u);
-  EXPECT_NE(with_observables.hints[0].find("observables.per_walker, observables.histogram"),
+  EXPECT_NE(with_observables.hints[0].find(
+                "observables.sample_every, observables.per_walker, observables.histogram"),
             std::string::npos)
       << with_observables.hints[0];
   EXPECT_TRUE(load_config_text(double_well_config(10, 0.01, 100, 2), "<test>").hints.empty());
@@ -1961,6 +1963,14 @@ lambda_A = -0.6
   {
     const std::string e = config_error(base + "lambda_0 = -0.5\n");
     EXPECT_NE(e.find("lambda_B"), std::string::npos) << e;
+  }
+  for (const char* key : {"crossing_probability = 0.3", "placement_trials = 500"}) {
+    // Keys of automatic placement next to given interfaces were ignored without a word.
+    const std::string e = config_error(base + "interfaces = [-0.5, 0.2]\n" + key + "\n");
+    const std::string name = std::string(key).substr(0, std::string(key).find(' '));
+    EXPECT_NE(e.find("key 'rare_event." + name + "': is for automatic placement"),
+              std::string::npos)
+        << e;
   }
   {
     std::string text = base + "interfaces = [-0.5, 0.2]\n";

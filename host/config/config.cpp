@@ -573,7 +573,7 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
   }
   if (!has_lambda_a) table.fail("lambda_A", "is required with method = \"ffs\"");
   if (!spec.interfaces.empty()) {
-    for (const char* key : {"lambda_0", "lambda_B"}) {
+    for (const char* key : {"lambda_0", "lambda_B", "crossing_probability", "placement_trials"}) {
       if (table.has(key))
         table.fail(key,
                    "is for automatic placement; allowed: give interfaces or lambda_0 and "
@@ -1518,6 +1518,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     // observables a config may still name are not recorded (a hint, not an error: the resolved
     // config of an FFS run keeps them, and rerunning it must work).
     std::vector<std::string> unused;
+    for (const char* key : {"sample_every", "sample_steps", "quantiles"})
+      if (observables.has(key)) unused.push_back(fmt::format("observables.{}", key));
     if (plan.per_walker_output) unused.push_back("observables.per_walker");
     if (plan.passage.kind != PassageKind::none) unused.push_back("observables.first_passage");
     if (!plan.histograms.empty()) unused.push_back("observables.histogram");
@@ -1626,6 +1628,13 @@ std::size_t edit_distance(const std::string& a, const std::string& b) {
 }
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& options) {
+  // Case is compared last: a word that differs only in case ("FFS", "Adam") is the best match.
+  const auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  for (const auto& option : options)
+    if (lower(option) == lower(word)) return option;
   std::string best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
   for (const auto& option : options) {
