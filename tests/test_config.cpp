@@ -200,6 +200,13 @@ TEST(ConfigErrors, OutOfRangeSaysWhatIsAllowed) {
                {"run.precision", "half", "allowed: float, double"});
   expect_error(kMinimal + "[landscape]\nkind = \"two_valey\"\n",
                {"landscape.kind", "two_valey", "did you mean 'two_valley'"});
+  // Numbers beyond float's range in a float run (they became ±inf and every walker diverged).
+  expect_error(kMinimal + "[run]\nprecision = \"float\"\n[init]\npositions = [[1e39, 5.0]]\n",
+               {"init.positions[0][0]", "1e+39", "beyond the range of precision = \"float\"",
+                "precision = \"double\""});
+  expect_error(kMinimal + "[run]\nprecision = \"float\"\n[sweep]\nlearning_rate = [0.1, 1e39]\n",
+               {"sweep.learning_rate", "1e+39", "beyond the range"});
+  EXPECT_NO_THROW(parse(kMinimal + "[init]\npositions = [[1e39, 5.0]]\n"));  // double holds it
   // A value that differs only in case is suggested however far its edit distance.
   expect_error(kMinimal + "[rare_event]\nmethod = \"FFS\"\n",
                {"rare_event.method", "FFS", "did you mean 'ffs'"});

@@ -653,6 +653,35 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
   resolved["rare_event"] = ffs_json;
 }
 
+/// A float run converts its numbers to float once (host/backend/physics_dispatch.hpp): one beyond
+/// float's range would become ±inf there and every walker would diverge at its first step, under a
+/// hint about the learning rate. Such a value is named here instead.
+void check_float_range(const std::string& source, const RunPlan& plan) {
+  if (plan.precision != Precision::f32) return;
+  constexpr double kFloatMax = std::numeric_limits<float>::max();
+  const auto check = [&](const std::string& key, double value) {
+    if (std::isfinite(value) && std::fabs(value) > kFloatMax) {
+      throw ConfigError(fmt::format(
+          "{}: key '{}': value {} is beyond the range of precision = \"float\" (|value| <= "
+          "{:.7g}); allowed: a value within it, or precision = \"double\"",
+          source, key, value, kFloatMax));
+    }
+  };
+  for (std::size_t i = 0; i < plan.initial_positions.size(); ++i)
+    for (std::size_t d = 0; d < plan.initial_positions[i].size(); ++d)
+      check(fmt::format("init.positions[{}][{}]", i, d), plan.initial_positions[i][d]);
+  for (const Variant& variant : plan.variants) {
+    const auto key = [&](const std::string& table, const std::string& name) {
+      const bool swept = std::any_of(variant.swept.begin(), variant.swept.end(),
+                                     [&](const auto& entry) { return entry.first == name; });
+      return (swept ? "sweep." : table + ".") + name;
+    };
+    check(key("dynamics", "learning_rate"), variant.learning_rate);
+    check(key("dynamics", "noise_strength"), variant.noise_strength);
+    for (const auto& [name, value] : variant.landscape) check(key("landscape", name), value);
+  }
+}
+
 /// Every init position must lie in A on every variant's landscape (the flux stage starts there).
 void check_rare_event_start(const std::string& source, const RunPlan& plan) {
   // The FFS stages draw Gaussian noise only (include/sgdwalk/ffs.hpp); α-stable trials would need
@@ -1512,6 +1541,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   resolved["sweep"] = sweep_json;
   plan.resolved_config = resolved;
+  check_float_range(source, plan);
   if (plan.ffs.enabled) {
     check_rare_event_start(source, plan);
     // Forward flux sampling measures the rate and stores interface states; the brute-force
