@@ -91,14 +91,11 @@ bool needs_step_table(const RunPlan& plan) {
   });
 }
 
-/// Device bytes of the step table of a batch of up to `variants` variants (its entries,
-/// variants · step_table_steps, grow with the variants); 0 without per-step constants.
-std::size_t step_table_bytes(const RunPlan& plan, std::int64_t variants, const CudaTuning& tuning) {
+/// Device bytes of one entry of the step table (a step of a variant); 0 without per-step
+/// constants (no table).
+std::size_t step_table_entry_bytes(const RunPlan& plan) {
   if (!needs_step_table(plan)) return 0;
-  const std::size_t entry =
-      plan.precision == Precision::f32 ? sizeof(StepParams<float>) : sizeof(StepParams<double>);
-  return static_cast<std::size_t>(variants) *
-         static_cast<std::size_t>(step_table_steps(variants, tuning)) * entry;
+  return plan.precision == Precision::f32 ? sizeof(StepParams<float>) : sizeof(StepParams<double>);
 }
 
 int slots_per_variant(const RunPlan& plan) {
@@ -178,20 +175,35 @@ class CudaBackend final : public Backend {
     std::size_t free_bytes = 0, total_bytes = 0;
     SGDWALK_CUDA_TRY(cudaMemGetInfo(&free_bytes, &total_bytes));
     const std::size_t available = free_bytes + held_bytes();
-    const auto variants = static_cast<std::size_t>(plan.variant_count());
     const auto samples = static_cast<std::size_t>(samples_per_launch(plan, tuning_));
+    gpu::BatchMemory memory;
+    memory.per_walker = bytes_per_walker(plan, tuning_);
     // Per-variant physics (< 256 bytes even for double Harmonic<3>), histogram and sample counters.
-    const std::size_t fixed =
-        variants *
-            (256 + static_cast<std::size_t>(slots_per_variant(plan)) * sizeof(std::uint64_t) +
-             2 * samples * sizeof(std::uint64_t)) +
-        plan.histograms.size() * 256 + samples * sizeof(std::int64_t) +
-        step_table_bytes(plan, plan.variant_count(), tuning_) + gpu::TallyReducer::device_bytes();
+    memory.per_variant = 256 +
+                         static_cast<std::size_t>(slots_per_variant(plan)) * sizeof(std::uint64_t) +
+                         2 * samples * sizeof(std::uint64_t);
+    memory.once = plan.histograms.size() * 256 + samples * sizeof(std::int64_t) +
+                  gpu::TallyReducer::device_bytes();
+    // The step table of nv variants holds nv · step_table_steps(nv) ≤ max(kStepTableEntries,
+    // kMinStepTableSteps · nv) entries: a shared part and kMinStepTableSteps rows per variant.
+    if (const std::size_t entry = step_table_entry_bytes(plan); entry > 0) {
+      memory.once += static_cast<std::size_t>(kStepTableEntries) * entry;
+      memory.per_variant += static_cast<std::size_t>(kMinStepTableSteps) * entry;
+    }
     const std::size_t reserve = (std::size_t{64} << 20) + total_bytes / 50;
-    if (available <= fixed + reserve) return 1;
-    const std::size_t fit = (available - fixed - reserve) / bytes_per_walker(plan, tuning_);
-    return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::min<std::size_t>(
-                                         fit, std::numeric_limits<std::int64_t>::max())));
+    const std::int64_t fit =
+        gpu::batch_walkers_that_fit(memory, available > reserve ? available - reserve : 0,
+                                    plan.walkers_per_variant, plan.variant_count());
+    if (fit < 1) {
+      throw std::runtime_error(
+          "CUDA backend: the free memory of " + device_line(device_, props_) + " (" +
+          std::to_string(available >> 20) + " MiB, " + std::to_string(reserve >> 20) +
+          " MiB kept in reserve) does not hold a batch of one walker of this run (" +
+          std::to_string(memory.per_walker) + " bytes per walker, " +
+          std::to_string(memory.per_variant) + " per variant, " + std::to_string(memory.once) +
+          " once); run it with --backend cpu, or with fewer histograms and sample steps");
+    }
+    return fit;
   }
 
   void advance(const RunPlan& plan, std::int64_t first, std::int64_t last, std::int64_t step_begin,

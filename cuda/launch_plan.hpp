@@ -4,6 +4,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -31,6 +33,39 @@ inline LaunchGrid plan_grid(std::int64_t first, std::int64_t last, std::int64_t 
   grid.chunks_per_variant = (per_variant + grid.threads - 1) / grid.threads;
   grid.blocks = grid.variants * grid.chunks_per_variant;
   return grid;
+}
+
+/// Device bytes of one batch as the backend allocates them: per walker of the batch (its arrays
+/// and sample buffers), per variant of the batch (physics, histogram and sample counters, the
+/// step-table rows a variant adds) and once (histogram geometry, sample steps, the tally reducer,
+/// the step table's shared part).
+struct BatchMemory {
+  std::size_t per_walker = 0;
+  std::size_t per_variant = 0;
+  std::size_t once = 0;
+};
+
+/// The most walkers of one batch whose memory fits in `available` bytes: a batch of B walkers of
+/// a plan with `walkers_per_variant` W spans at most B/W + 2 of its `variants` variants (a range
+/// can start and end inside one), and never more than all of them. 0 when not even one walker
+/// fits. (Counting every variant of the plan against every batch, as before, left a sweep of
+/// millions of variants one walker per batch.)
+inline std::int64_t batch_walkers_that_fit(const BatchMemory& memory, std::size_t available,
+                                           std::int64_t walkers_per_variant,
+                                           std::int64_t variants) {
+  if (memory.per_walker == 0 || walkers_per_variant < 1 || variants < 1) return 0;
+  const auto budget = static_cast<double>(available) - static_cast<double>(memory.once);
+  const auto per_walker = static_cast<double>(memory.per_walker);
+  const auto per_variant = static_cast<double>(memory.per_variant);
+  // Every variant of the plan counted once: exact for batches that cover most of them.
+  const double all_variants = (budget - per_variant * static_cast<double>(variants)) / per_walker;
+  // B/W + 2 variants: the bound for batches of a few variants among many.
+  const double some_variants =
+      (budget - 2 * per_variant) /
+      (per_walker + per_variant / static_cast<double>(walkers_per_variant));
+  const double fit = std::floor(std::max(all_variants, some_variants));
+  if (!(fit >= 1)) return 0;
+  return fit >= 9.0e18 ? std::int64_t{9000000000000000000} : static_cast<std::int64_t>(fit);
 }
 
 /// One kernel launch: steps (step_begin, step_end] and the sample steps

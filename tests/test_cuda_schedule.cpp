@@ -255,6 +255,45 @@ TEST(CudaLaunchPlan, GridCoversEveryWalkerOnce) {
   }
 }
 
+TEST(CudaLaunchPlan, BatchesFitTheMemoryTheyAllocate) {
+  // The memory a batch of B walkers allocates: once, its walkers, and the variants it spans (at
+  // most ⌈B/W⌉ + 1, never more than the plan's).
+  const auto allocated = [](const BatchMemory& m, std::int64_t batch, std::int64_t w,
+                            std::int64_t variants) {
+    const std::int64_t spanned = std::min(variants, (batch + w - 1) / w + 1);
+    return static_cast<double>(m.once) + static_cast<double>(m.per_walker) * batch +
+           static_cast<double>(m.per_variant) * spanned;
+  };
+  // A few variants: the whole plan counted, as before.
+  const BatchMemory small{100, 1000, 500};
+  EXPECT_EQ(batch_walkers_that_fit(small, 500 + 4 * 1000 + 100 * 100, 25, 4), 100);
+  // Ten million variants of 1000 walkers at 1000 bytes each (Adam's step-table rows, counters):
+  // 10 GB for the plan's variants alone, more than the memory. Before, one walker per batch; now
+  // batches of about five million walkers, and their variants fit.
+  const BatchMemory many{200, 1000, 1 << 20};
+  const std::size_t memory = std::size_t{2} << 30;
+  const std::int64_t fit = batch_walkers_that_fit(many, memory, 1000, 10000000);
+  EXPECT_GT(fit, 5000000);
+  EXPECT_LE(allocated(many, fit, 1000, 10000000), static_cast<double>(memory));
+  // Nothing fits: 0 (the backend says so in words).
+  EXPECT_EQ(batch_walkers_that_fit(small, 500 + 2 * 1000 + 99, 25, 4), 0);
+  EXPECT_EQ(batch_walkers_that_fit(small, 100, 25, 4), 0);
+  // Random plans: what a batch of the returned size allocates fits.
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 20000; ++i) {
+    const BatchMemory m{1 + random() % 4096, random() % 100000, random() % 10000000};
+    const std::int64_t w = 1 + static_cast<std::int64_t>(random() % 100000);
+    const std::int64_t variants = 1 + static_cast<std::int64_t>(random() % 10000000);
+    const std::size_t available = random() % (std::size_t{1} << 36);
+    const std::int64_t b = batch_walkers_that_fit(m, available, w, variants);
+    ASSERT_GE(b, 0);
+    if (b > 0) {
+      ASSERT_LE(allocated(m, b, w, variants), static_cast<double>(available))
+          << "case " << i << ": " << b << " walkers";
+    }
+  }
+}
+
 TEST(CudaLaunchPlan, SegmentsPartitionStepsAndSamples) {
   const std::vector<std::int64_t> samples = {0, 1, 2, 3, 10, 11, 50, 99, 100};
   for (std::int64_t begin : {0, 1, 2, 9, 10, 50}) {
