@@ -207,6 +207,12 @@ TEST(ConfigErrors, OutOfRangeSaysWhatIsAllowed) {
   expect_error(kMinimal + "[run]\nprecision = \"float\"\n[sweep]\nlearning_rate = [0.1, 1e39]\n",
                {"sweep.learning_rate", "1e+39", "beyond the range"});
   EXPECT_NO_THROW(parse(kMinimal + "[init]\npositions = [[1e39, 5.0]]\n"));  // double holds it
+  // Runs longer than the 32-bit crossing counter are told so (not refused).
+  EXPECT_TRUE(parse(kMinimal + "[run]\nsteps = 4294967295\n").hints.empty());
+  const RunPlan long_run = parse(kMinimal + "[run]\nsteps = 4294967296\n");
+  ASSERT_EQ(long_run.hints.size(), 1u);
+  EXPECT_NE(long_run.hints[0].find("crossings are counted in 32 bits"), std::string::npos)
+      << long_run.hints[0];
   // A value that differs only in case is suggested however far its edit distance.
   expect_error(kMinimal + "[rare_event]\nmethod = \"FFS\"\n",
                {"rare_event.method", "FFS", "did you mean 'ffs'"});

@@ -1542,6 +1542,16 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   resolved["sweep"] = sweep_json;
   plan.resolved_config = resolved;
   check_float_range(source, plan);
+  // The per-walker crossing counter is 32-bit in every backend (walker state, checkpoints, the
+  // per-walker file); a walker cannot cross more often than it steps, so only runs this long can
+  // wrap it. Said, not refused: such runs are legitimate, and their other results are exact.
+  if (!plan.ffs.enabled && plan.steps > std::int64_t{0xFFFFFFFF}) {
+    plan.hints.push_back(fmt::format(
+        "{}: run.steps = {} exceeds 4294967295: a walker's basin crossings are counted in 32 bits "
+        "and wrap beyond that many, so mean_crossings and the crossings histograms are wrong for "
+        "walkers that cross that often (every other result is unaffected)",
+        source, plan.steps));
+  }
   if (plan.ffs.enabled) {
     check_rare_event_start(source, plan);
     // Forward flux sampling measures the rate and stores interface states; the brute-force
