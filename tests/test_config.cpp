@@ -247,7 +247,7 @@ TEST(ConfigErrors, TailIndexNamesItsRangeAndItsDistribution) {
       "noise_strength = 0.1\n";
   expect_error(stable + "alpha = 0\n", {"dynamics.alpha", "0", "out of range", "> 0"});
   expect_error(stable + "alpha = 2.5\n", {"dynamics.alpha", "2.5", "out of range", "<= 2"});
-  expect_error(stable + "[sweep]\nalpha = [1.0, 3.0]\n", {"dynamics.alpha", "3", "out of range"});
+  expect_error(stable + "[sweep]\nalpha = [1.0, 3.0]\n", {"sweep.alpha[1]", "3", "out of range"});
   const std::string gaussian = "[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.05\n";
   expect_error(gaussian + "alpha = 1.5\n", {"dynamics.alpha", "alpha_stable", "\"gaussian\""});
   expect_error(kMinimal + "[sweep]\nalpha = [1.5]\n", {"dynamics.alpha", "alpha_stable"});
@@ -296,7 +296,15 @@ TEST(ConfigErrors, StructuralProblems) {
                {"sweep.learning_rat", "cannot sweep", "did you mean 'learning_rate'"});
   expect_error(kMinimal + "[sweep]\nmode = \"zip\"\nx1 = [0.7, 0.8]\nx2 = [0.6]\n",
                {"zip sweep needs equal lengths"});
-  expect_error(kMinimal + "[sweep]\nx1 = [0.7, -0.8]\n", {"sweep.x1", "-0.8", "> 0"});
+  expect_error(kMinimal + "[sweep]\nx1 = [0.7, -0.8]\n", {"sweep.x1[1]", "-0.8", "> 0"});
+  // A swept dynamics value out of range names the sweep's entry, not the [dynamics] key the
+  // file may not even set; a linspace's entries count too.
+  expect_error(
+      "[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.05\n"
+      "noise_distribution = \"alpha_stable\"\n[sweep]\nalpha = [1.0, 2.5, 1.5]\n",
+      {"key 'sweep.alpha[1]': value 2.5 is out of range"});
+  expect_error(kMinimal + "[sweep]\nlearning_rate = {logspace = [-2, 400, 3]}\n",
+               {"key 'sweep.learning_rate[2]': value inf is out of range"});
   expect_error(kMinimal + "[observables.first_passage]\ntarget = \"flat\"\nabove = 1.0\n",
                {"observables.first_passage", "either"});
 }

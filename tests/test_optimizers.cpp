@@ -371,7 +371,7 @@ TEST(OptimizerConfig, BadInputNamesKeyValueAndRange) {
                       "key 'dynamics.learning_rate_schedule.every'");
   expect_config_error(harmonic_config(base + "[dynamics.learning_rate_schedule]\nkind = \"step\"",
                                       "[sweep]\nlearning_rate_schedule.every = [10, 2.5]"),
-                      "key 'sweep.learning_rate_schedule.every': value 2.5 is out of range");
+                      "key 'sweep.learning_rate_schedule.every[1]': value 2.5 is out of range");
   expect_config_error(harmonic_config(base + "[dynamics.learning_rate_schedule]\nkind = \"step\"",
                                       "[sweep]\nlearning_rate_schedule.gama = [0.9]"),
                       "cannot sweep this schedule key");

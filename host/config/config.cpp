@@ -839,10 +839,12 @@ ScheduleConfig read_schedule(const std::string& source, const std::string& name,
   return config;
 }
 
-/// The schedule of one variant: the table's numbers with the swept ones (`overrides`, by key)
-/// replacing them, each checked against its key's range and against the kind.
+/// The schedule of one variant: the table's numbers with the swept ones (`overrides`, by key;
+/// `override_index`: their index in the sweep's list, for errors) replacing them, each checked
+/// against its key's range and against the kind.
 Schedule make_schedule(const std::string& source, const ScheduleConfig& config,
-                       const std::map<std::string, double>& overrides, std::int64_t run_steps) {
+                       const std::map<std::string, double>& overrides, std::int64_t run_steps,
+                       const std::map<std::string, std::size_t>& override_index = {}) {
   const std::string section = "dynamics." + config.name;
   std::map<std::string, double> numbers = config.numbers;
   for (const auto& [key, value] : overrides) {
@@ -854,12 +856,13 @@ Schedule make_schedule(const std::string& source, const ScheduleConfig& config,
     const bool below = spec.min_exclusive ? !(value > min) : !(value >= min);
     if (!std::isfinite(value) || below || value > max ||
         (spec.type == KeyType::integer && !integral)) {
-      throw ConfigError(
-          fmt::format("{}: key 'sweep.{}.{}': value {} is out of range; allowed: {}", source,
-                      config.name, key, value,
-                      spec.type == KeyType::integer
-                          ? fmt::format("integers in [{}, {}]", spec.integer_min, run_steps)
-                          : number_range_text(spec.min, spec.max, spec.min_exclusive)));
+      const auto at = override_index.find(key);
+      throw ConfigError(fmt::format(
+          "{}: key 'sweep.{}.{}{}': value {} is out of range; allowed: {}", source, config.name,
+          key, at == override_index.end() ? "" : fmt::format("[{}]", at->second), value,
+          spec.type == KeyType::integer
+              ? fmt::format("integers in [{}, {}]", spec.integer_min, run_steps)
+              : number_range_text(spec.min, spec.max, spec.min_exclusive)));
     }
     numbers[key] = value;
   }
@@ -1432,11 +1435,16 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     std::vector<std::map<std::string, double>> schedule_values(schedules.size());
     std::size_t remainder = v;
     std::vector<std::pair<std::string, double>> swept(axes.size());
+    // Each swept value's index in its list: errors name it (sweep.alpha[1]), since the value
+    // alone may not say which entry of a linspace it is.
+    std::map<std::string, std::size_t> swept_index;
+    std::vector<std::map<std::string, std::size_t>> schedule_index(schedules.size());
     for (std::size_t a = axes.size(); a-- > 0;) {
       const auto& axis = axes[a];
       const std::size_t index = mode == "zip" ? v : remainder % axis.values.size();
       if (mode != "zip") remainder /= axis.values.size();
       swept[a] = {axis.name, axis.values[index]};
+      swept_index[axis.name] = index;
     }
     for (const auto& [name, value] : swept) {
       const std::size_t dot = name.find('.');
@@ -1444,14 +1452,26 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         const auto schedule =
             std::find(schedule_names().begin(), schedule_names().end(), name.substr(0, dot));
         if (schedule != schedule_names().end()) {
-          schedule_values[static_cast<std::size_t>(schedule - schedule_names().begin())]
-                         [name.substr(dot + 1)] = value;
+          const auto s = static_cast<std::size_t>(schedule - schedule_names().begin());
+          schedule_values[s][name.substr(dot + 1)] = value;
+          schedule_index[s][name.substr(dot + 1)] = swept_index.at(name);
           continue;
         }
       }
       const bool is_dynamics =
           std::find(dynamics_keys().begin(), dynamics_keys().end(), name) != dynamics_keys().end();
       if (is_dynamics) {
+        // The key's range, here with the entry named (resolve_dynamics checks it again, with
+        // the base values).
+        const ConfigKey& spec = config_key("dynamics", name);
+        const bool below = spec.min_exclusive ? !(value > spec.min) : !(value >= spec.min);
+        if (!std::isfinite(value) || below || value > spec.max) {
+          throw ConfigError(fmt::format(
+              "{}: key 'sweep.{}[{}]': value {} is out of range; allowed: {}", source, name,
+              swept_index.at(name), value,
+              spec.range_text.empty() ? number_range_text(spec.min, spec.max, spec.min_exclusive)
+                                      : spec.range_text));
+        }
         // A swept synonym replaces the base one (e.g. sweep dt over a base learning_rate).
         if (name == "dt") dynamics_values.erase("learning_rate");
         if (name == "learning_rate") dynamics_values.erase("dt");
@@ -1464,17 +1484,19 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                                        [&](const ParameterInfo& p) { return p.name == key; });
         const bool below = info->min_exclusive ? !(value > info->min) : !(value >= info->min);
         if (!std::isfinite(value) || below || value > info->max) {
-          throw ConfigError(fmt::format(
-              "{}: key 'sweep.{}': value {} is out of range; allowed: {}", source, name, value,
-              TableReader::range_text(info->min, info->max, info->min_exclusive)));
+          throw ConfigError(
+              fmt::format("{}: key 'sweep.{}[{}]': value {} is out of range; allowed: {}", source,
+                          name, swept_index.at(name), value,
+                          TableReader::range_text(info->min, info->max, info->min_exclusive)));
         }
         variant.landscape[name] = value;
       }
     }
     resolve_dynamics(source, dynamics_values, plan.noise_distribution, plan.optimizer, variant);
     variant.learning_rate_schedule =
-        make_schedule(source, schedules[0], schedule_values[0], plan.steps);
-    variant.noise_schedule = make_schedule(source, schedules[1], schedule_values[1], plan.steps);
+        make_schedule(source, schedules[0], schedule_values[0], plan.steps, schedule_index[0]);
+    variant.noise_schedule =
+        make_schedule(source, schedules[1], schedule_values[1], plan.steps, schedule_index[1]);
     variant.swept = std::move(swept);
     plan.variants.push_back(std::move(variant));
   }
