@@ -3,8 +3,10 @@
 // backend does the same arithmetic on the device.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "backend/physics_dispatch.hpp"
@@ -15,18 +17,33 @@ namespace sgdwalk {
 template <class T, class Landscape>
 struct TypedRun {
   static constexpr int dim = Landscape::dim;
-  std::vector<Landscape> landscapes;  ///< per variant
-  /// Per variant; used when the plan's noise is alpha_stable (sgdwalk/stable.hpp).
+  /// The plan's variants [first_variant, first_variant + landscapes.size()) are held: all of them,
+  /// or those of one batch (a sweep of 10^5 variants would otherwise build them all for every call
+  /// of a batch of a few). The accessors below take the plan's variant index.
+  std::int64_t first_variant = 0;
+  std::vector<Landscape> landscapes;  ///< per variant held
+  /// Per variant held; used when the plan's noise is alpha_stable (sgdwalk/stable.hpp).
   std::vector<StableParams<T>> stable;
-  std::vector<StepParams<T>> params;  ///< per variant (of step 1; see schedules)
-  /// Per variant: the constants of any step (step_params_at), for variants whose constants change
-  /// from step to step (StepSchedule::per_step).
+  std::vector<StepParams<T>> params;  ///< per variant held (of step 1; see schedules)
+  /// Per variant held: the constants of any step (step_params_at), for variants whose constants
+  /// change from step to step (StepSchedule::per_step).
   std::vector<StepSchedule> schedules;
   PassageTarget<T> target;
   std::vector<HistogramGeometry<T>> geometries;
 
-  explicit TypedRun(const RunPlan& plan) : target(make_passage_target<T>(plan.passage)) {
-    for (const auto& variant : plan.variants) {
+  /// Every variant of the plan.
+  explicit TypedRun(const RunPlan& plan) : TypedRun(plan, 0, plan.variant_count()) {}
+  /// Variants [variant_begin, variant_end) of the plan.
+  TypedRun(const RunPlan& plan, std::int64_t variant_begin, std::int64_t variant_end)
+      : first_variant(variant_begin), target(make_passage_target<T>(plan.passage)) {
+    const auto count =
+        static_cast<std::size_t>(std::max<std::int64_t>(0, variant_end - variant_begin));
+    landscapes.reserve(count);
+    stable.reserve(count);
+    params.reserve(count);
+    schedules.reserve(count);
+    for (std::int64_t v = variant_begin; v < variant_end; ++v) {
+      const Variant& variant = plan.variants.at(static_cast<std::size_t>(v));
       landscapes.push_back(make_landscape<Landscape>(variant));
       stable.push_back(make_stable_params<T>(variant.alpha));
       params.push_back(make_step_params<T>(plan, variant));
@@ -36,7 +53,25 @@ struct TypedRun {
       geometries.push_back(make_histogram_geometry<T>(histogram));
     }
   }
+
+  /// Variant `v` of the plan (first_variant <= v < first_variant + landscapes.size()).
+  const Landscape& landscape(std::int64_t v) const { return landscapes[held(v)]; }
+  const StableParams<T>& stable_params(std::int64_t v) const { return stable[held(v)]; }
+  const StepParams<T>& step_params(std::int64_t v) const { return params[held(v)]; }
+  const StepSchedule& schedule(std::int64_t v) const { return schedules[held(v)]; }
+
+ private:
+  std::size_t held(std::int64_t v) const { return static_cast<std::size_t>(v - first_variant); }
 };
+
+/// The plan's variants that walkers [first, last) belong to: [begin, end).
+inline std::pair<std::int64_t, std::int64_t> variants_of_walkers(const RunPlan& plan,
+                                                                 std::int64_t first,
+                                                                 std::int64_t last) {
+  if (last <= first) return {0, 0};
+  const std::int64_t w = std::max<std::int64_t>(1, plan.walkers_per_variant);
+  return {first / w, (last - 1) / w + 1};
+}
 
 /// Integer counters one thread accumulates before they are added to ObservableArrays.
 struct ObservationCounts {
@@ -111,7 +146,7 @@ template <class T, class Landscape, class Walker>
 void deposit_histograms(const TypedRun<T, Landscape>& run, std::int64_t variant, std::int64_t step,
                         const Walker& walker, ObservationCounts& counts) {
   if (walker.nonfinite_step >= 0) return;
-  const Landscape& landscape = run.landscapes[static_cast<std::size_t>(variant)];
+  const Landscape& landscape = run.landscape(variant);
   for (std::size_t h = 0; h < run.geometries.size(); ++h) {
     const auto& geometry = run.geometries[h];
     if (!geometry.deposits_at(step)) continue;
@@ -128,7 +163,7 @@ template <class T, class Landscape, class Walker>
 void record_sample(const TypedRun<T, Landscape>& run, std::int64_t variant,
                    std::int64_t walker_index, std::int64_t sample, const Walker& walker,
                    ObservableArrays& observables, ObservationCounts& counts) {
-  const Landscape& landscape = run.landscapes[static_cast<std::size_t>(variant)];
+  const Landscape& landscape = run.landscape(variant);
   const std::size_t slot = observables.sample_index(variant, sample, walker_index);
   const std::size_t counter = static_cast<std::size_t>(variant * observables.samples + sample);
   if (walker.nonfinite_step >= 0) {

@@ -104,9 +104,9 @@ class BlockSimulator {
                 RunData& data, ObservationCounts& counts) {
     const std::int64_t g0 = block.variant * plan_.walkers_per_variant + block.walker_begin;
     // Local copies: the compiler keeps the constants in registers across the lane loop.
-    const Landscape landscape = run_.landscapes[static_cast<std::size_t>(block.variant)];
-    const StepParams<T> params = run_.params[static_cast<std::size_t>(block.variant)];
-    const StepSchedule& schedule = run_.schedules[static_cast<std::size_t>(block.variant)];
+    const Landscape landscape = run_.landscape(block.variant);
+    const StepParams<T> params = run_.step_params(block.variant);
+    const StepSchedule& schedule = run_.schedule(block.variant);
     const PassageTarget<T> target = run_.target;
 
     // Padding lanes repeat the last valid walker; they are computed but never stored.
@@ -127,8 +127,7 @@ class BlockSimulator {
       if constexpr (Distribution == NoiseDistribution::gaussian) {
         generate_normals(chunk_begin * D, chunk_steps * D);
       } else {
-        generate_stable(chunk_begin * D, chunk_steps * D,
-                        run_.stable[static_cast<std::size_t>(block.variant)]);
+        generate_stable(chunk_begin * D, chunk_steps * D, run_.stable_params(block.variant));
       }
       for (int s = 0; s < chunk_steps; ++s) {
         const std::int64_t step = chunk_begin + s + 1;
@@ -357,7 +356,8 @@ class CpuBackend final : public Backend {
       dispatch_update_rule(plan, [&]<UpdateRule R>() {
         const std::vector<LaneBlock> blocks =
             make_lane_blocks(plan, first, last, LaneLayout<T>::lanes);
-        const TypedRun<T, Landscape> run(plan);
+        const auto [variant_begin, variant_end] = variants_of_walkers(plan, first, last);
+        const TypedRun<T, Landscape> run(plan, variant_begin, variant_end);
         auto advance_blocks = [&]<NoiseDistribution Distribution>() {
 #pragma omp parallel num_threads(threads_)
           {
@@ -419,7 +419,8 @@ void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t la
                         int threads) {
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
     constexpr int D = Landscape::dim;
-    const TypedRun<T, Landscape> run(plan);
+    const auto [variant_begin, variant_end] = variants_of_walkers(plan, first, last);
+    const TypedRun<T, Landscape> run(plan, variant_begin, variant_end);
     const bool sample_at_zero = !plan.sample_steps.empty() && plan.sample_steps.front() == 0;
     // Each walker is written by one thread and the counts are integers summed per thread, so the
     // result does not depend on the thread count.
@@ -436,7 +437,7 @@ void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t la
         for (int i = 0; i < D; ++i)
           position[i] = static_cast<T>(start[static_cast<std::size_t>(i)]);
         const WalkerState<T, D> walker =
-            initial_walker(run.landscapes[static_cast<std::size_t>(variant)], run.target, position);
+            initial_walker(run.landscape(variant), run.target, position);
         store_walker(walker, data.walkers, g);
         // A fresh walker's optimizer state is 0 (the arrays may hold an earlier batch's).
         const std::size_t width = static_cast<std::size_t>(data.walkers.state_width);
