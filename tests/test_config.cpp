@@ -205,7 +205,15 @@ TEST(ConfigErrors, OutOfRangeSaysWhatIsAllowed) {
                {"init.positions[0][0]", "1e+39", "beyond the range of precision = \"float\"",
                 "precision = \"double\""});
   expect_error(kMinimal + "[run]\nprecision = \"float\"\n[sweep]\nlearning_rate = [0.1, 1e39]\n",
-               {"sweep.learning_rate", "1e+39", "beyond the range"});
+               {"sweep.learning_rate[1]", "1e+39", "beyond the range"});
+  // By the names the file uses, the epsilons too, and what temperature gives.
+  const std::string langevin = "[run]\nprecision = \"float\"\n[dynamics]\n";
+  expect_error(langevin + "dt = 0.01\ntemperature = 0.1\n[sweep]\ndt = [0.01, 1e39]\n",
+               {"sweep.dt[1]", "1e+39", "beyond the range"});
+  expect_error(langevin + "dt = 1e-10\ntemperature = 1e30\n",
+               {"dynamics.temperature", "noise_strength = temperature / learning_rate", "1e+40"});
+  expect_error(langevin + "learning_rate = 0.1\nnoise_strength = 0.1\nepsilon = 1e39\n",
+               {"dynamics.epsilon", "beyond the range"});
   EXPECT_NO_THROW(parse(kMinimal + "[init]\npositions = [[1e39, 5.0]]\n"));  // double holds it
   // Runs longer than the 32-bit crossing counter are told so (not refused).
   EXPECT_TRUE(parse(kMinimal + "[run]\nsteps = 4294967295\n").hints.empty());

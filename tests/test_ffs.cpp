@@ -1276,6 +1276,38 @@ TEST(FfsDeterminism, Version3CheckpointResumesWithItsInterfaceStates) {
   EXPECT_FALSE(std::filesystem::exists(dir / "ffs_checkpoint.states.bin"));
 }
 
+TEST(FfsDeterminism, Version3KeptStatesThatContradictTheStagesAreRefused) {
+  // A version-3 checkpoint keeps its interface states inline, without a checksum: one interface
+  // too few or too many for its stages (later written into results.h5 against the interfaces)
+  // is refused, naming the replica, and the file stays.
+  const std::string text = version3_fixture_config();
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "damaged_v3");
+  const nlohmann::json fixture = read_json(
+      (std::filesystem::path(SGDWALK_SOURCE_DIR) / "tests" / "golden" / "ffs_checkpoint_v3.json")
+          .string());
+  ASSERT_EQ(fixture.at("variants").at(0).at("replicas").at(0).at("interface_states").size(), 2u);
+  FfsOptions options;
+  options.checkpoint_path = (dir / "ffs_checkpoint.json").string();
+  for (const int kept : {1, 3}) {
+    nlohmann::json damaged = fixture;
+    auto& states = damaged["variants"][0]["replicas"][0]["interface_states"];
+    if (kept == 1) states.erase(states.size() - 1);
+    if (kept == 3) states.push_back(states[0]);
+    std::ofstream(options.checkpoint_path) << damaged.dump();
+    try {
+      run_config(text, 0, options);
+      ADD_FAILURE() << kept << " kept interfaces were resumed";
+    } catch (const std::runtime_error& error) {
+      const std::string e = error.what();
+      EXPECT_NE(
+          e.find(fmt::format("variant 0 replica 0 holds {} kept interfaces for 2 stages", kept)),
+          std::string::npos)
+          << e;
+    }
+    EXPECT_TRUE(std::filesystem::exists(options.checkpoint_path));
+  }
+}
+
 TEST(FfsDeterminism, TheStatesFileIsAppendedAndChecked) {
   // Version 4: the JSON holds no kept interface, the states file beside it holds them, appended
   // once each (its committed bytes grow stage by stage, and are the file's size). A resume from

@@ -72,8 +72,11 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
     std::size_t overflowed = 0;
     std::int64_t first_step = -1;
     for (const SampleSummary& sample : summaries[v].samples) {
-      if (sample.finite == 0 || (std::isfinite(sample.loss_mean) && std::isfinite(sample.loss_std)))
-        continue;
+      // loss_std is NaN by definition with fewer than two finite walkers: only an infinite or
+      // NaN mean, or a non-finite spread of two or more, is an overflow.
+      const bool overflow = !std::isfinite(sample.loss_mean) ||
+                            (sample.finite >= 2 && !std::isfinite(sample.loss_std));
+      if (sample.finite == 0 || !overflow) continue;
       if (overflowed++ == 0) first_step = sample.step;
     }
     if (overflowed > 0) {

@@ -5,7 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
-#include <charconv>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -56,10 +56,11 @@ CLI::Validator in_range(T min, T max) {
       [min, max, range](std::string& text) -> std::string {
         const std::string allowed = fmt::format("allowed: {} to {}", min, max);
         if constexpr (std::is_integral_v<T>) {
-          T value{};
-          const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-          if (error == std::errc::result_out_of_range)
-            return fmt::format("Value {} is out of range; {}", text, allowed);
+          // As CLI11 converts (strtoll, base 0: decimal, 0x hex, 0 octal), but with its ERANGE.
+          errno = 0;
+          char* end = nullptr;
+          (void)std::strtoll(text.c_str(), &end, 0);
+          if (errno == ERANGE) return fmt::format("Value {} is out of range; {}", text, allowed);
         } else {
           T value{};
           if (CLI::detail::lexical_cast(text, value) && std::isnan(value))

@@ -403,9 +403,16 @@ MergedRun combine_parts(const RunPlan& plan, std::int64_t count,
 MergedRun merge_into_directory(const std::vector<std::string>& shard_dirs,
                                const std::string& out_dir, bool force,
                                const std::string& command_line) {
-  MergedRun merged = merge_shards(shard_dirs, command_line);
   const fs::path out(out_dir);
   std::error_code error;
+  // Before any shard is read (the CLI checks it too; the Python package calls this directly).
+  if (fs::exists(out, error) && !fs::is_directory(out, error)) {
+    throw usage_error(fmt::format(
+        "merge: the run directory '{}' is an existing file, not a directory; choose another "
+        "output directory",
+        out_dir));
+  }
+  MergedRun merged = merge_shards(shard_dirs, command_line);
   if (fs::exists(out, error) && !fs::is_empty(out, error) && !force) {
     throw usage_error(fmt::format(
         "merge: '{}' exists and is not empty; choose another directory or pass --force", out_dir));

@@ -655,31 +655,25 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
 
 /// A float run converts its numbers to float once (host/backend/physics_dispatch.hpp): one beyond
 /// float's range would become ±inf there and every walker would diverge at its first step, under a
-/// hint about the learning rate. Such a value is named here instead.
-void check_float_range(const std::string& source, const RunPlan& plan) {
-  if (plan.precision != Precision::f32) return;
+/// hint about the learning rate. Such a value is named instead (`key` as the file gives it).
+void check_float_value(const std::string& source, const RunPlan& plan, const std::string& key,
+                       double value, const std::string& derived = "") {
   constexpr double kFloatMax = std::numeric_limits<float>::max();
-  const auto check = [&](const std::string& key, double value) {
-    if (std::isfinite(value) && std::fabs(value) > kFloatMax) {
-      throw ConfigError(fmt::format(
-          "{}: key '{}': value {} is beyond the range of precision = \"float\" (|value| <= "
-          "{:.7g}); allowed: a value within it, or precision = \"double\"",
-          source, key, value, kFloatMax));
-    }
-  };
+  if (plan.precision != Precision::f32 || !std::isfinite(value) || std::fabs(value) <= kFloatMax)
+    return;
+  throw ConfigError(fmt::format(
+      "{}: key '{}': {}value {} is beyond the range of precision = \"float\" (|value| <= "
+      "{:.7g}); allowed: a value within it, or precision = \"double\"",
+      source, key, derived, value, kFloatMax));
+}
+
+/// The start positions of a float run (check_float_value; the variants' numbers are checked as
+/// they are resolved, by the names the file gives them).
+void check_float_positions(const std::string& source, const RunPlan& plan) {
   for (std::size_t i = 0; i < plan.initial_positions.size(); ++i)
     for (std::size_t d = 0; d < plan.initial_positions[i].size(); ++d)
-      check(fmt::format("init.positions[{}][{}]", i, d), plan.initial_positions[i][d]);
-  for (const Variant& variant : plan.variants) {
-    const auto key = [&](const std::string& table, const std::string& name) {
-      const bool swept = std::any_of(variant.swept.begin(), variant.swept.end(),
-                                     [&](const auto& entry) { return entry.first == name; });
-      return (swept ? "sweep." : table + ".") + name;
-    };
-    check(key("dynamics", "learning_rate"), variant.learning_rate);
-    check(key("dynamics", "noise_strength"), variant.noise_strength);
-    for (const auto& [name, value] : variant.landscape) check(key("landscape", name), value);
-  }
+      check_float_value(source, plan, fmt::format("init.positions[{}][{}]", i, d),
+                        plan.initial_positions[i][d]);
 }
 
 /// Every init position must lie in A on every variant's landscape (the flux stage starts there).
@@ -1492,7 +1486,21 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         variant.landscape[name] = value;
       }
     }
+    // Float runs: every number as the file names it (learning_rate or dt, noise_strength or
+    // temperature, the epsilons, ...), then what they give (σ = temperature / dt).
+    const auto key_of = [&](const std::string& table, const std::string& name) {
+      const auto at = swept_index.find(name);
+      return at == swept_index.end() ? table + "." + name
+                                     : fmt::format("sweep.{}[{}]", name, at->second);
+    };
+    for (const auto& [name, value] : dynamics_values)
+      check_float_value(source, plan, key_of("dynamics", name), value);
+    for (const auto& [name, value] : variant.landscape)
+      check_float_value(source, plan, key_of("landscape", name), value);
     resolve_dynamics(source, dynamics_values, plan.noise_distribution, plan.optimizer, variant);
+    if (dynamics_values.count("temperature") != 0)
+      check_float_value(source, plan, key_of("dynamics", "temperature"), variant.noise_strength,
+                        "it gives noise_strength = temperature / learning_rate, whose ");
     variant.learning_rate_schedule =
         make_schedule(source, schedules[0], schedule_values[0], plan.steps, schedule_index[0]);
     variant.noise_schedule =
@@ -1563,7 +1571,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   resolved["sweep"] = sweep_json;
   plan.resolved_config = resolved;
-  check_float_range(source, plan);
+  check_float_positions(source, plan);
   // The per-walker crossing counter is 32-bit in every backend (walker state, checkpoints, the
   // per-walker file); a walker cannot cross more often than it steps, so only runs this long can
   // wrap it. Said, not refused: such runs are legitimate, and their other results are exact.
@@ -1580,8 +1588,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     // observables a config may still name are not recorded (a hint, not an error: the resolved
     // config of an FFS run keeps them, and rerunning it must work).
     std::vector<std::string> unused;
-    for (const char* key : {"sample_every", "sample_steps", "quantiles"})
-      if (observables.has(key)) unused.push_back(fmt::format("observables.{}", key));
+    // (sample_steps and quantiles are in every resolved config, so a rerun from summary.json
+    // would be told about keys its user never wrote: only sample_every, which is not.)
+    if (observables.has("sample_every")) unused.push_back("observables.sample_every");
     if (plan.per_walker_output) unused.push_back("observables.per_walker");
     if (plan.passage.kind != PassageKind::none) unused.push_back("observables.first_passage");
     if (!plan.histograms.empty()) unused.push_back("observables.histogram");

@@ -295,7 +295,9 @@ std::vector<ConfigKey> make_config_keys() {
                  {"basin_distance", "-basin_distance", "x", "-x", "y", "-y", "z", "-z", "progress",
                   "-progress", "loss", "-loss", "energy"},
                  "The order parameter λ: the signed distance from the basin boundary (> 0 in the "
-                 "flat basin), a coordinate, the landscape's progress or the loss; a leading '-' "
+                 "flat basin; landscapes with a basin boundary: two_valley, two_valley_slice, "
+                 "double_well, harmonic), a coordinate, the landscape's progress or the loss; a "
+                 "leading '-' "
                  "negates it (λ must increase from A to B). energy (optimizer momentum or "
                  "nesterov, landscapes with a basin boundary): L(θ) + |v|²/(2η_k) in the start "
                  "basin (basin_distance < 0), +inf beyond; B is the other basin: lambda_A, "

@@ -376,7 +376,7 @@ void read_states_file(const std::string& path, const nlohmann::json& j, const Ru
 /// the driver read out of bounds or report a rate from inconsistent counts; throws naming the
 /// field. These are the invariants run_ffs keeps at every stage boundary.
 void check_resumed_state(const RunPlan& plan, const FfsResult& result, int replica,
-                         const ReplicaState& state) {
+                         const ReplicaState& state, bool states_kept) {
   const FfsSpec& spec = plan.ffs;
   const auto fail = [](const std::string& what) { throw std::runtime_error(what); };
   if (replica < 0 || replica >= spec.replicas)
@@ -423,6 +423,18 @@ void check_resumed_state(const RunPlan& plan, const FfsResult& result, int repli
         if (st.lambda_from != ifs[i] || st.lambda_to != ifs[i + 1])
           fail(fmt::format("{} stage {}: its interfaces are not \"interfaces\"[{}, {}]", where,
                            i + 1, i, i + 1));
+      }
+      if (states_kept) {
+        // The kept interfaces: λ_0 … λ_{stages − 1} while the replica runs (its current states
+        // are kept when the next stage starts), and the last one reached too once it is done.
+        const std::size_t kept = rep.stages.size() + (current ? 0 : 1);
+        if (rep.interface_states.size() != kept)
+          fail(fmt::format("{} holds {} kept interfaces for {} stages; its stages need {}", where,
+                           rep.interface_states.size(), rep.stages.size(), kept));
+        for (const FfsInterfaceStates& states : rep.interface_states)
+          if (states.size() > 0 && states.states.dim != plan.dim)
+            fail(fmt::format("{}: kept states of dimension {}; the landscape's is {}", where,
+                             states.states.dim, plan.dim));
       }
       if (!current || rep.complete) continue;
       // The replica runs on from stage next_stage: its states at interface next_stage − 1.
@@ -510,7 +522,7 @@ void read_checkpoint(const std::string& path, const RunPlan& plan, FfsResult& re
             states_from_json(variants[v].at("states"), version, plan.optimizer_state_width());
     }
     if (version >= kFirstVersionWithStatesFile) read_states_file(path, j, plan, result, disk);
-    check_resumed_state(plan, result, replica, state);
+    check_resumed_state(plan, result, replica, state, kept.kept);
   } catch (const std::exception& error) {
     throw std::runtime_error(
         fmt::format("{}: cannot resume forward flux sampling: {}", path, error.what()));
@@ -1138,9 +1150,17 @@ void ffs_estimate_rates(FfsVariantResult& vr, bool automatic_interfaces) {
 }
 
 std::string ffs_checkpoint_checksum(const nlohmann::json& checkpoint) {
-  nlohmann::json unsealed = checkpoint;
-  unsealed.erase("checksum");
-  const std::string text = unsealed.dump();
+  // The top-level keys but "checksum", dumped one by one as one compact object would be (keys
+  // sorted, ',' and ':' without spaces): no copy of the (possibly large) states.
+  std::string text = "{";
+  for (auto it = checkpoint.begin(); it != checkpoint.end(); ++it) {
+    if (it.key() == "checksum") continue;
+    if (text.size() > 1) text += ',';
+    text += nlohmann::json(it.key()).dump();
+    text += ':';
+    text += it.value().dump();
+  }
+  text += '}';
   return fmt::format("{:016x}", fnv1a64(text.data(), text.size()));
 }
 
