@@ -403,7 +403,8 @@ class CudaBackend final : public Backend {
     const std::int64_t W = plan.walkers_per_variant;
     const std::int64_t v0 = first / W;
     const auto nv = static_cast<std::size_t>((last - 1) / W + 1 - v0);
-    const TypedRun<T, Landscape> run(plan);
+    // The batch's variants only (a sweep of many variants would build them all per call).
+    const TypedRun<T, Landscape> run(plan, v0, v0 + static_cast<std::int64_t>(nv));
     std::vector<double> starts;
     for (const auto& start : plan.initial_positions) {
       SGDWALK_EXPECTS(static_cast<int>(start.size()) == Landscape::dim,
@@ -413,7 +414,7 @@ class CudaBackend final : public Backend {
     SGDWALK_EXPECTS(!starts.empty(), "no initial positions");
     init_landscapes_.ensure(nv * sizeof(Landscape));
     init_starts_.ensure(starts.size());
-    init_landscapes_.upload(reinterpret_cast<const unsigned char*>(run.landscapes.data() + v0),
+    init_landscapes_.upload(reinterpret_cast<const unsigned char*>(&run.landscape(v0)),
                             nv * sizeof(Landscape), stream);
     init_starts_.upload(starts.data(), starts.size(), stream);
     gpu::InitializeArgs<T, Landscape> args{};
@@ -498,7 +499,8 @@ class CudaBackend final : public Backend {
     const std::int64_t nv = grid.variants;
     const auto un = static_cast<std::size_t>(n);
     const auto unv = static_cast<std::size_t>(nv);
-    const TypedRun<T, Landscape> run(plan);
+    // The batch's variants only (a sweep of many variants would build them all per call).
+    const TypedRun<T, Landscape> run(plan, v0, v0 + nv);
 
     // Histograms: per variant, every histogram's bins + 1 slots side by side.
     std::vector<gpu::DeviceHistogram<T>> histograms;
@@ -517,7 +519,7 @@ class CudaBackend final : public Backend {
     // shortened to step_table_steps so that it holds at most kStepTableEntries entries.
     bool per_step = false;
     for (std::size_t v = 0; v < unv; ++v) {
-      per_step = per_step || run.schedules[static_cast<std::size_t>(v0) + v].per_step;
+      per_step = per_step || run.schedule(v0 + static_cast<std::int64_t>(v)).per_step;
     }
     // Plain SGD with constant constants runs the SGD kernel (its step loop reads no memory);
     // every other optimizer, and SGD with a schedule, the stateful kernel (UpdateRule::any: the
@@ -565,9 +567,9 @@ class CudaBackend final : public Backend {
                                   std::size_t bytes) {
       buffer.upload(static_cast<const unsigned char*>(host), bytes, stream);
     };
-    upload_bytes(landscapes_, run.landscapes.data() + v0, unv * sizeof(Landscape));
-    upload_bytes(params_, run.params.data() + v0, unv * sizeof(StepParams<T>));
-    upload_bytes(stable_, run.stable.data() + v0, unv * sizeof(StableParams<T>));
+    upload_bytes(landscapes_, &run.landscape(v0), unv * sizeof(Landscape));
+    upload_bytes(params_, &run.step_params(v0), unv * sizeof(StepParams<T>));
+    upload_bytes(stable_, &run.stable_params(v0), unv * sizeof(StableParams<T>));
     upload_bytes(histograms_, histograms.data(),
                  histograms.size() * sizeof(gpu::DeviceHistogram<T>));
     histogram_counts_.zero(stream);
@@ -619,7 +621,7 @@ class CudaBackend final : public Backend {
 #pragma omp parallel for schedule(static) if (entries >= 4096)
         for (std::int64_t e = 0; e < entries; ++e) {
           const auto v = static_cast<std::size_t>(e / length);
-          const StepSchedule& schedule = run.schedules[static_cast<std::size_t>(v0) + v];
+          const StepSchedule& schedule = run.schedule(v0 + static_cast<std::int64_t>(v));
           step_table[static_cast<std::size_t>(e)] =
               step_params_at<T>(schedule, segment.step_begin + 1 + e % length);
         }
