@@ -16,6 +16,7 @@
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
 #include "run/memory.hpp"
+#include "run/run_session.hpp"
 #include "test_ensemble.hpp"
 #include "test_files.hpp"
 
@@ -301,6 +302,44 @@ TEST_F(CorruptCheckpoint, MissingOrNotAFile) {
   } catch (const CheckpointError& error) {
     expect_contains(error.what(), "not a regular file");
   }
+}
+
+TEST(RunDirectory, ASecondSessionInADirectoryInUseIsRefused) {
+  // While one session holds a run directory (RunDirectoryLock, as run_in_directory and
+  // resume_in_directory take it), another run into it is refused before it removes or writes
+  // anything; once the first is done, the directory is free.
+  const std::string config =
+      "[run]\nwalkers = 8\nsteps = 20\n[dynamics]\nlearning_rate = 0.05\n"
+      "noise_strength = 0.1\n";
+  const RunPlan plan = load_config_text(config, "locked.toml");
+  auto backend = make_cpu_backend(1);
+  SessionOptions options;
+  options.checkpoint_every = 0;
+  RunRecord record;
+  record.config_text = config;
+  record.config_source = "locked.toml";
+  const auto dir = testing::scratch_dir("checkpoint", "locked");
+  std::ofstream(dir / "results.h5") << "the first session's results";
+  {
+    const RunDirectoryLock first(dir.string());
+    try {
+      run_in_directory(plan, *backend, record, dir.string(), options);
+      ADD_FAILURE() << "a second session ran in a directory in use";
+    } catch (const RunDirectoryError& error) {
+      EXPECT_TRUE(error.usage());
+      EXPECT_NE(std::string(error.what())
+                    .find("another sgdwalk process is running or resuming "
+                          "in the run directory '" +
+                          dir.string() + "'"),
+                std::string::npos)
+          << error.what();
+    }
+    EXPECT_THROW(RunDirectoryLock second(dir.string()), RunDirectoryError);
+    std::ifstream in(dir / "results.h5");
+    const std::string kept((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_EQ(kept, "the first session's results");
+  }
+  EXPECT_TRUE(run_in_directory(plan, *backend, record, dir.string(), options).outcome.complete);
 }
 
 TEST(Memory, EstimateFollowsTheBatchNotTheEnsemble) {

@@ -94,6 +94,7 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
                                       const FfsSessionOptions& options) {
   const std::filesystem::path dir(directory);
   std::filesystem::create_directories(dir);
+  const RunDirectoryLock lock(directory);  // before anything in it is removed or written
   std::filesystem::remove(dir / kFfsCheckpointFileName);
   std::filesystem::remove(dir / "results.h5");
   write_text(dir / "config.toml", record.config_text);
@@ -117,6 +118,7 @@ bool is_finished_ffs_run(const std::string& directory) {
 
 FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& backend,
                                          const FfsSessionOptions& options) {
+  const RunDirectoryLock lock(directory);
   const std::filesystem::path dir(directory);
   const nlohmann::json recorded = nlohmann::json::parse(read_text(dir / "summary.json"));
   RunRecord record;

@@ -1,8 +1,12 @@
 #include "run/run_session.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <omp.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <exception>
 #include <filesystem>
@@ -171,6 +175,26 @@ std::string describe_config_changes(const Json& before, const Json& after) {
   return fmt::format("{}", fmt::join(changes, "; "));
 }
 
+RunDirectoryLock::RunDirectoryLock(const std::string& directory) {
+  fd_ = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd_ < 0) return;  // the session's own checks say what is wrong with the directory
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+  const int error = errno;
+  ::close(fd_);
+  fd_ = -1;
+  if (error == EWOULDBLOCK) {
+    throw RunDirectoryError(
+        fmt::format("another sgdwalk process is running or resuming in the run directory '{}'; "
+                    "wait for it to finish (or stop it), then try again",
+                    directory),
+        true);
+  }
+}
+
+RunDirectoryLock::~RunDirectoryLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the lock
+}
+
 SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord record,
                                const std::string& directory, const SessionOptions& options) {
   RunPlan sized = plan;  // the batch the driver will use (--batch-walkers overrides the config)
@@ -179,6 +203,7 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
                        available_host_memory());
   const fs::path dir(directory);
   fs::create_directories(dir);
+  const RunDirectoryLock lock(directory);  // before anything in it is removed or written
   for (const char* stale :
        {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp", kWalkerFileName,
         kTalliesFileName, "tallies.bin.tmp"}) {
@@ -342,6 +367,7 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
 SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std::string& directory,
                                   const SessionOptions& options) {
   if (point.complete) throw std::logic_error("resume_in_directory: the run is already complete");
+  const RunDirectoryLock lock(directory);
   if (point.has_checkpoint) {
     return continue_session(point.plan, backend, std::move(point.record), directory,
                             std::move(point.checkpoint.data), point.checkpoint.progress, options);

@@ -32,6 +32,21 @@ class RunDirectoryError : public std::runtime_error {
   bool usage_;
 };
 
+/// An exclusive advisory lock (flock) on a run directory for as long as a session writes into it:
+/// a second process running or resuming into the same directory is refused (RunDirectoryError,
+/// usage) instead of writing the same files at the same time. Where the file system cannot lock
+/// (some network file systems), the session goes on unlocked.
+class RunDirectoryLock {
+ public:
+  explicit RunDirectoryLock(const std::string& directory);
+  ~RunDirectoryLock();
+  RunDirectoryLock(const RunDirectoryLock&) = delete;
+  RunDirectoryLock& operator=(const RunDirectoryLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 struct SessionOptions {
   /// Batching and segmentation; its on_segment (if any) is called first and may stop the run.
   ExecuteOptions execute;
