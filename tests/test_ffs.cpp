@@ -38,6 +38,7 @@ namespace {
 
 using testing::counts;
 using testing::double_well_config;
+using testing::expect_same_states;
 using testing::optimizer_cases;
 using testing::OptimizerCase;
 using testing::small_config;
@@ -101,15 +102,15 @@ TEST(ExactChain, ExtrapolationConvergesAndAgreesWithTheMeanFirstPassage) {
   EXPECT_GT(fine / 0.01, 1e-18);
 }
 
-TEST(ExactChain, MatchesBruteForceFirstPassage) {
-  // The sgdwalk CPU backend's brute-force first-passage steps (every walker arrives) against the
-  // chain's MFPT from the start: barrier 5 Δ_S, mean within 4 standard errors.
-  const double eta = 0.01, delta_s = 0.2;
+/// Brute-force first passages on double_well (isotropic noise, η, Δ_S) from the sharp bottom to
+/// x ≥ 0.2: `walkers` walkers × `steps` steps, sgdwalk's own first-passage statistics.
+RunOutcome brute_force_double_well(std::int64_t walkers, std::int64_t steps, std::uint64_t seed,
+                                   double eta, double delta_s) {
   const std::string text = fmt::format(R"(
 [run]
-walkers = 4000
-steps = 400000
-seed = 3
+walkers = {}
+steps = {}
+seed = {}
 [landscape]
 kind = "double_well"
 [dynamics]
@@ -122,10 +123,17 @@ positions = [{}]
 sample_steps = [0]
 first_passage = {{coordinate = 0, above = 0.2}}
 )",
-                                       eta, delta_s, -std::sqrt(2.0 / 1.5));
+                                       walkers, steps, seed, eta, delta_s, -std::sqrt(2.0 / 1.5));
   const RunPlan plan = load_config_text(text, "<test>");
   auto backend = make_cpu_backend(0);
-  const RunOutcome outcome = execute(plan, *backend, {});
+  return execute(plan, *backend, {});
+}
+
+TEST(ExactChain, MatchesBruteForceFirstPassage) {
+  // The sgdwalk CPU backend's brute-force first-passage steps (every walker arrives) against the
+  // chain's MFPT from the start: barrier 5 Δ_S, mean within 4 standard errors.
+  const double eta = 0.01, delta_s = 0.2;
+  const RunOutcome outcome = brute_force_double_well(4000, 400000, 3, eta, delta_s);
   const auto& passage = outcome.summaries.at(0).passage;
   ASSERT_EQ(passage.censored, 0);
   const double expected = exact_chain::mean_first_passage_steps(
@@ -184,27 +192,7 @@ TEST(FfsBruteForce, DoubleWellRatesMatchBruteForceWhereBothSeeEscapes) {
     const double exact = exact_chain::quasi_stationary_escape_extrapolated(
         double_well_chain(eta, 1.0 / beta, 1.0), {-3.0, 0.2, std::sqrt(2 * eta / beta) / 8});
     const auto steps = static_cast<std::int64_t>(1.5 / exact);
-    const std::string brute_text = fmt::format(R"(
-[run]
-walkers = 400
-steps = {}
-seed = 5
-[landscape]
-kind = "double_well"
-[dynamics]
-noise = "isotropic"
-learning_rate = {}
-temperature = {}
-[init]
-positions = [{}]
-[observables]
-sample_steps = [0]
-first_passage = {{coordinate = 0, above = 0.2}}
-)",
-                                               steps, eta, 1.0 / beta, -std::sqrt(2.0 / 1.5));
-    const RunPlan brute_plan = load_config_text(brute_text, "<test>");
-    auto backend = make_cpu_backend(0);
-    const RunOutcome outcome = execute(brute_plan, *backend, {});
+    const RunOutcome outcome = brute_force_double_well(400, steps, 5, eta, 1.0 / beta);
     const auto& passage = outcome.summaries.at(0).passage;
     ASSERT_GT(passage.arrived, 200) << "β = " << beta;
     const double brute = passage.rate * eta;  // per step
@@ -1205,33 +1193,6 @@ TEST(FfsDeterminism, DamagedCheckpointsAreRefusedAndKept) {
   std::ofstream(options.checkpoint_path) << checkpoint.dump();
   const RunPlan plan = load_config_text(text, "<test>");
   EXPECT_EQ(counts(plan, run_config(text, 0, options)), counts(plan, run_config(text)));
-}
-
-/// Every kept interface state of two results, field by field (the same bits).
-void expect_same_states(const FfsResult& a, const FfsResult& b) {
-  ASSERT_EQ(a.variants.size(), b.variants.size());
-  for (std::size_t v = 0; v < a.variants.size(); ++v) {
-    ASSERT_EQ(a.variants[v].replicas.size(), b.variants[v].replicas.size());
-    for (std::size_t r = 0; r < a.variants[v].replicas.size(); ++r) {
-      const auto& x = a.variants[v].replicas[r].interface_states;
-      const auto& y = b.variants[v].replicas[r].interface_states;
-      ASSERT_EQ(x.size(), y.size()) << v << " " << r;
-      for (std::size_t i = 0; i < x.size(); ++i) {
-        SCOPED_TRACE(fmt::format("variant {}, replica {}, interface {}", v, r, i));
-        EXPECT_EQ(x[i].states.position, y[i].states.position);
-        EXPECT_EQ(x[i].states.optimizer_state, y[i].states.optimizer_state);
-        EXPECT_EQ(x[i].states.y_freeze, y[i].states.y_freeze);
-        EXPECT_EQ(x[i].states.freeze_step, y[i].states.freeze_step);
-        EXPECT_EQ(x[i].states.first_passage_step, y[i].states.first_passage_step);
-        EXPECT_EQ(x[i].states.nonfinite_step, y[i].states.nonfinite_step);
-        EXPECT_EQ(x[i].states.basin, y[i].states.basin);
-        EXPECT_EQ(x[i].states.crossings, y[i].states.crossings);
-        EXPECT_EQ(x[i].path_step, y[i].path_step);
-        EXPECT_EQ(x[i].ancestor, y[i].ancestor);
-        EXPECT_EQ(x[i].parent, y[i].parent);
-      }
-    }
-  }
 }
 
 /// The config of tests/golden/ffs_checkpoint_v3.json: double_well_config's with 100 trials, two

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdint>
@@ -84,6 +85,35 @@ inline std::string small_config(const OptimizerCase& c) {
   text.replace(text.find("walkers = 256"), 13, "walkers = 64");
   text.replace(text.find("steps = 10000"), 13, "steps = 5000");
   return with_dynamics(text, c.lines, c.tables);
+}
+
+/// Every kept interface state of two results, field by field (the same bits); `what` names the
+/// comparison in failures.
+inline void expect_same_states(const FfsResult& a, const FfsResult& b,
+                               const std::string& what = "") {
+  ASSERT_EQ(a.variants.size(), b.variants.size()) << what;
+  for (std::size_t v = 0; v < a.variants.size(); ++v) {
+    ASSERT_EQ(a.variants[v].replicas.size(), b.variants[v].replicas.size()) << what;
+    for (std::size_t r = 0; r < a.variants[v].replicas.size(); ++r) {
+      const auto& x = a.variants[v].replicas[r].interface_states;
+      const auto& y = b.variants[v].replicas[r].interface_states;
+      ASSERT_EQ(x.size(), y.size()) << what << ": variant " << v << " replica " << r;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        SCOPED_TRACE(fmt::format("{}: variant {}, replica {}, interface {}", what, v, r, i));
+        EXPECT_EQ(x[i].states.position, y[i].states.position);
+        EXPECT_EQ(x[i].states.optimizer_state, y[i].states.optimizer_state);
+        EXPECT_EQ(x[i].states.y_freeze, y[i].states.y_freeze);
+        EXPECT_EQ(x[i].states.freeze_step, y[i].states.freeze_step);
+        EXPECT_EQ(x[i].states.first_passage_step, y[i].states.first_passage_step);
+        EXPECT_EQ(x[i].states.nonfinite_step, y[i].states.nonfinite_step);
+        EXPECT_EQ(x[i].states.basin, y[i].states.basin);
+        EXPECT_EQ(x[i].states.crossings, y[i].states.crossings);
+        EXPECT_EQ(x[i].path_step, y[i].path_step);
+        EXPECT_EQ(x[i].ancestor, y[i].ancestor);
+        EXPECT_EQ(x[i].parent, y[i].parent);
+      }
+    }
+  }
 }
 
 /// The result as text without the timing (NaN entries compare equal as text, not as numbers).
