@@ -17,6 +17,7 @@
 #include "cluster/part_messages.hpp"
 #include "cluster/parts.hpp"
 #include "config/config.hpp"
+#include "io/walker_store.hpp"
 #include "run/checkpoint.hpp"
 #include "run/run_session.hpp"
 #include "test_files.hpp"
@@ -400,6 +401,32 @@ TEST(Shards, TheComparisonSeesADifferentRun) {
 }
 
 // ---- Through the CLI: refusals ------------------------------------------------------------------
+
+TEST(Shards, ADamagedPerWalkerFileIsRefused) {
+  // walkers.bin has no checksum; a record whose trackers no walker of the run can have (here
+  // 2^32 − 1 crossings in a run of 240 steps, as a flipped byte leaves it) stops the merge with
+  // the file and the walker named, instead of reaching results.h5.
+  const fs::path dir = scratch("damaged_walkers");
+  const std::string text = config_text("double_well", "isotropic", "double", 11);
+  run_shard(text, {0, 2}, dir / "s0");
+  run_shard(text, {1, 2}, dir / "s1");
+  const fs::path file = dir / "s1" / kWalkerFileName;
+  std::string bytes = testing::read_bytes(file);
+  const std::int64_t record = walker_record_bytes(1, 0);
+  ASSERT_EQ(static_cast<std::int64_t>(bytes.size()) % record, 0);
+  // Walker 3 of the file: position (8), y_freeze (8), three steps (24), basin (4), crossings (4).
+  for (int i = 0; i < 4; ++i) bytes[static_cast<std::size_t>(3 * record + 44 + i)] = '\xff';
+  testing::write_bytes(file, bytes);
+  try {
+    merge_into_directory({(dir / "s0").string(), (dir / "s1").string()}, (dir / "out").string(),
+                         false, "sgdwalk merge");
+    ADD_FAILURE() << "a damaged walkers.bin was merged";
+  } catch (const std::runtime_error& error) {
+    expect_contains(error.what(), file.string() + ": walker ");
+    expect_contains(error.what(), "crossings 4294967295");
+    expect_contains(error.what(), "the per-walker file is damaged");
+  }
+}
 
 TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
   const fs::path dir = scratch("cli");

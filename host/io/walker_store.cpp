@@ -39,6 +39,7 @@ class FileWalkerStore final : public WalkerStore {
       : path_(std::move(path)),
         dim_(plan.dim),
         width_(plan.optimizer_state_width()),
+        steps_(plan.steps),
         base_(base),
         finished_(finished) {
     const int flags = read_only ? O_RDONLY | O_CLOEXEC
@@ -110,6 +111,7 @@ class FileWalkerStore final : public WalkerStore {
       get(p, &out.crossings[k], 4);
       get(p, out.optimizer_state.data() + k * static_cast<std::size_t>(width_),
           sizeof(double) * static_cast<std::size_t>(width_));
+      check_trackers(out, k, g);
     }
   }
 
@@ -126,6 +128,22 @@ class FileWalkerStore final : public WalkerStore {
   static void get(const char*& p, void* data, std::size_t size) {
     std::memcpy(data, p, size);
     p += size;
+  }
+  /// The file has no checksum of its own (its records are written as walkers finish): a record
+  /// whose trackers no walker of this run can have (a step stamp beyond run.steps, more crossings
+  /// than steps) means a damaged or foreign file, which must not pass into results.h5 unremarked.
+  void check_trackers(const WalkerArrays& out, std::size_t k, std::int64_t g) const {
+    const std::int64_t freeze = out.freeze_step[k], passage = out.first_passage_step[k],
+                       nonfinite = out.nonfinite_step[k];
+    const auto crossings = static_cast<std::int64_t>(out.crossings[k]);
+    if (freeze < 0 || freeze > steps_ || passage > steps_ || nonfinite > steps_ ||
+        crossings > steps_) {
+      throw std::runtime_error(fmt::format(
+          "{}: walker {} holds trackers no walker of this run ({} steps) can have (freeze step "
+          "{}, first passage step {}, non-finite step {}, crossings {}): the per-walker file is "
+          "damaged or belongs to another run",
+          path_, g, steps_, freeze, passage, nonfinite, crossings));
+    }
   }
   [[noreturn]] void fail(const char* what) const {
     throw std::runtime_error(fmt::format("{}: {}: {}", path_, what, std::strerror(errno)));
@@ -159,8 +177,9 @@ class FileWalkerStore final : public WalkerStore {
   }
   std::string path_;
   int dim_;
-  int width_;          ///< optimizer state numbers per walker (after the trackers in a record)
-  std::int64_t base_;  ///< the first walker of the file (a part's first walker)
+  int width_;           ///< optimizer state numbers per walker (after the trackers in a record)
+  std::int64_t steps_;  ///< run.steps: no step stamp or crossing count exceeds it
+  std::int64_t base_;   ///< the first walker of the file (a part's first walker)
   std::int64_t finished_;
   int fd_ = -1;
 };
