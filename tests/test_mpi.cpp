@@ -182,10 +182,11 @@ TEST(Mpi, SigtermStopsEveryRankAndResumeWithAnyRankCountFinishesTheRun) {
   // Once rank 0 has finished variant 0 (its walkers are in its part's walker file), SIGTERM to
   // mpirun, as Slurm sends it before a time limit; mpirun forwards it to the ranks.
   const fs::path walkers = run / "parts" / "0-of-2" / "walkers.bin";
-  const auto record = static_cast<std::uintmax_t>(8 * 2 + 8 + 3 * 8 + 4 + 4);
+  // A 64-byte header, then records of position, y_freeze, three steps, basin, crossings, checksum.
+  const auto record = static_cast<std::uintmax_t>(8 * 2 + 8 + 3 * 8 + 4 + 4 + 8);
   const auto start = std::chrono::steady_clock::now();
   std::error_code error;
-  while (!(fs::exists(walkers, error) && fs::file_size(walkers, error) >= 40 * record) &&
+  while (!(fs::exists(walkers, error) && fs::file_size(walkers, error) >= 64 + 40 * record) &&
          std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -2,6 +2,7 @@
 // size, thread count or interruption, and merged gives the results.h5 of the single run, dataset by
 // dataset and bit for bit, and its summary.json but for the fields that must differ. Merge refuses
 // missing, duplicated, foreign and unfinished shards with a message naming them.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -402,30 +403,167 @@ TEST(Shards, TheComparisonSeesADifferentRun) {
 
 // ---- Through the CLI: refusals ------------------------------------------------------------------
 
-TEST(Shards, ADamagedPerWalkerFileIsRefused) {
-  // walkers.bin has no checksum; a record whose trackers no walker of the run can have (here
-  // 2^32 − 1 crossings in a run of 240 steps, as a flipped byte leaves it) stops the merge with
-  // the file and the walker named, instead of reaching results.h5.
+// ---- Per-walker files: what merge and resume refuse, and format 1 -------------------------------
+
+/// Walker files as io/walker_store.hpp specifies them, written out here independently: a 64-byte
+/// header (16-byte magic, format, byte-order mark, config hash, first walker, dim, state width,
+/// record bytes, header hash), then records that end in an 8-byte checksum. Format 1 is the same
+/// records without the checksum and no header.
+constexpr std::size_t kHeaderBytes = 64;
+
+std::string to_format_1(const std::string& format_2, std::size_t record) {
+  std::string records;
+  for (std::size_t at = kHeaderBytes; at + record <= format_2.size(); at += record) {
+    records.append(format_2, at, record - 8);
+  }
+  return records;
+}
+
+/// Merges shards s0 and s1 of `dir` into `dir`/out and returns the error; fails if it merged.
+std::string merge_error(const fs::path& dir) {
+  fs::remove_all(dir / "out");
+  try {
+    merge_into_directory({(dir / "s0").string(), (dir / "s1").string()}, (dir / "out").string(),
+                         false, "sgdwalk merge");
+  } catch (const std::runtime_error& error) {
+    return error.what();
+  }
+  ADD_FAILURE() << "the shards were merged";
+  return "";
+}
+
+TEST(WalkerFiles, DamagedMovedAndForeignFilesAreRefusedNamingTheFile) {
+  // Each record carries a checksum of its bytes, its walker index and the run's config hash, and
+  // the header names the run and the first walker: a flipped byte anywhere, a shard's file copied
+  // over another's or another run's file stops the merge (and a resume), with the file named,
+  // instead of reaching results.h5.
   const fs::path dir = scratch("damaged_walkers");
   const std::string text = config_text("double_well", "isotropic", "double", 11);
   run_shard(text, {0, 2}, dir / "s0");
   run_shard(text, {1, 2}, dir / "s1");
+  // The same part of another run (another seed).
+  std::string other_seed = text;
+  other_seed.replace(other_seed.find("seed = 77"), 9, "seed = 78");
+  run_shard(other_seed, {1, 2}, dir / "other");
+  const RunPlan plan = load_config_text(text, "shards.toml");
+  const WalkerRange part_1 = part_walkers(plan, {1, 2});
   const fs::path file = dir / "s1" / kWalkerFileName;
-  std::string bytes = testing::read_bytes(file);
-  const std::int64_t record = walker_record_bytes(1, 0);
-  ASSERT_EQ(static_cast<std::int64_t>(bytes.size()) % record, 0);
-  // Walker 3 of the file: position (8), y_freeze (8), three steps (24), basin (4), crossings (4).
-  for (int i = 0; i < 4; ++i) bytes[static_cast<std::size_t>(3 * record + 44 + i)] = '\xff';
-  testing::write_bytes(file, bytes);
-  try {
-    merge_into_directory({(dir / "s0").string(), (dir / "s1").string()}, (dir / "out").string(),
-                         false, "sgdwalk merge");
-    ADD_FAILURE() << "a damaged walkers.bin was merged";
-  } catch (const std::runtime_error& error) {
-    expect_contains(error.what(), file.string() + ": walker ");
-    expect_contains(error.what(), "crossings 4294967295");
-    expect_contains(error.what(), "the per-walker file is damaged");
+  const std::string good = testing::read_bytes(file);
+  const std::size_t record = 8 + 8 + 3 * 8 + 4 + 4 + 8;  // dim 1, SGD
+  ASSERT_EQ(static_cast<std::int64_t>(record), walker_record_bytes(1, 0));
+  ASSERT_EQ(good.size(), kHeaderBytes + static_cast<std::size_t>(part_1.size()) * record);
+  ASSERT_EQ(good.substr(0, 16), std::string("sgdwalk walkers\n"));
+  merge_into_directory({(dir / "s0").string(), (dir / "s1").string()}, (dir / "out").string(),
+                       false, "sgdwalk merge");
+
+  const auto with_byte = [&](std::size_t at, char value) {
+    std::string bytes = good;
+    bytes[at] = value;
+    return bytes;
+  };
+  const std::string walker_3 = fmt::format("{}: walker {}: ", file.string(), part_1.begin + 3);
+  struct Damage {
+    std::string what, bytes, message;
+  };
+  const std::size_t record_3 = kHeaderBytes + 3 * record;
+  const std::vector<Damage> damages = {
+      {"a bit of a position", with_byte(record_3 + 2, static_cast<char>(good[record_3 + 2] ^ 4)),
+       walker_3 + "the record's checksum does not match"},
+      {"y_freeze", with_byte(record_3 + 8 + 7, '\x7f'), walker_3 + "the record's checksum"},
+      {"a crossing count", with_byte(record_3 + 44, '\xff'), walker_3 + "the record's checksum"},
+      {"the checksum itself", with_byte(record_3 + record - 1, '\x01'),
+       walker_3 + "the record's checksum"},
+      {"two records swapped",
+       good.substr(0, kHeaderBytes + record) + good.substr(kHeaderBytes + 2 * record, record) +
+           good.substr(kHeaderBytes + record, record) + good.substr(kHeaderBytes + 3 * record),
+       fmt::format("{}: walker {}: the record's checksum", file.string(), part_1.begin + 1)},
+      {"the header's dim", with_byte(40, '\x02'),
+       file.string() + ": the per-walker file's header "
+                       "is damaged"},
+      {"shard 0's file", testing::read_bytes(dir / "s0" / kWalkerFileName),
+       fmt::format("{}: the per-walker file holds walkers from 0 on, but this part's walkers start "
+                   "at {}: it is another shard's file",
+                   file.string(), part_1.begin)},
+      {"another run's file", testing::read_bytes(dir / "other" / kWalkerFileName),
+       file.string() + ": the per-walker file belongs to another run (config hash "},
+      {"a truncated file", good.substr(0, good.size() - 1),
+       file.string() + ": the per-walker file is shorter than the " +
+           std::to_string(part_1.size()) + " finished walkers"},
+  };
+  for (const Damage& damage : damages) {
+    SCOPED_TRACE(damage.what);
+    ASSERT_NE(damage.bytes, good);
+    testing::write_bytes(file, damage.bytes);
+    expect_contains(merge_error(dir), damage.message);
+    EXPECT_FALSE(fs::exists(dir / "out" / "results.h5"));
   }
+  testing::write_bytes(file, good);
+}
+
+TEST(WalkerFiles, Format1FilesAreMergedAndConvertedWhenARunResumesIntoThem) {
+  // Run directories of an sgdwalk before format 2 hold header-less records without checksums:
+  // merges read them (with the tracker checks), and a resume converts them, with the same
+  // results as a single run.
+  const std::string text = config_text("two_valley", "hessian", "double", 31);
+  const RunPlan plan = load_config_text(text, "shards.toml");
+  const std::size_t record = 8 * 2 + 8 + 3 * 8 + 4 + 4 + 8;
+  const fs::path dir = scratch("format_1");
+  run_single(text, dir / "single");
+  run_shard(text, {0, 2}, dir / "s0");
+  run_shard(text, {1, 2}, dir / "s1");
+  for (const char* shard : {"s0", "s1"}) {
+    const fs::path file = dir / shard / kWalkerFileName;
+    testing::write_bytes(file, to_format_1(testing::read_bytes(file), record));
+  }
+  merge_into_directory({(dir / "s0").string(), (dir / "s1").string()}, (dir / "out").string(),
+                       false, "sgdwalk merge");
+  testing::expect_same_h5(dir / "single" / "results.h5", dir / "out" / "results.h5");
+
+  // Format 1 has no checksum; impossible trackers (2^32 − 1 crossings in 240 steps, as a flipped
+  // byte leaves them) are still refused.
+  const fs::path file_1 = dir / "s1" / kWalkerFileName;
+  const std::string format_1 = testing::read_bytes(file_1);
+  std::string damaged = format_1;
+  for (int i = 0; i < 4; ++i) damaged[3 * (record - 8) + 52 + static_cast<std::size_t>(i)] = '\xff';
+  testing::write_bytes(file_1, damaged);
+  const std::string error = merge_error(dir);
+  expect_contains(error, fmt::format("{}: walker {} holds trackers", file_1.string(),
+                                     part_walkers(plan, {1, 2}).begin + 3));
+  expect_contains(error, "crossings 4294967295");
+  testing::write_bytes(file_1, format_1);
+
+  // A stopped run whose walker file is of format 1 resumes into format 2.
+  {
+    auto backend = make_cpu_backend(2);
+    SessionOptions options = options_for(10, 17);
+    int segments = 0;
+    options.execute.on_segment = [&](const RunProgress&, const SegmentData&) {
+      return ++segments < 24;  // batches of 10 walkers, 15 segments each: one batch finished
+    };
+    ASSERT_FALSE(
+        run_in_directory(plan, *backend, record_for(text), (dir / "stopped").string(), options)
+            .outcome.complete);
+  }
+  const fs::path stopped_file = dir / "stopped" / kWalkerFileName;
+  const std::string before = testing::read_bytes(stopped_file);
+  const std::int64_t finished =
+      load_resume_point((dir / "stopped").string()).checkpoint.progress.walker_begin;
+  ASSERT_GT(finished, 0);
+  ASSERT_EQ(before.size(), kHeaderBytes + static_cast<std::size_t>(finished) * record);
+  // Opened for appending (as a resume opens it), a format-1 copy becomes the format-2 file again.
+  const fs::path copy = dir / "converted.bin";
+  testing::write_bytes(copy, to_format_1(before, record));
+  make_file_walker_store(plan, copy.string(), finished, 0);
+  EXPECT_EQ(testing::read_bytes(copy), before);
+  EXPECT_FALSE(fs::exists(copy.string() + ".format2.tmp"));
+  // And the resume itself (the walker file is removed once results.h5 is written).
+  testing::write_bytes(stopped_file, to_format_1(before, record));
+  auto backend = make_cpu_backend(1);
+  const SessionResult resumed =
+      resume_in_directory(load_resume_point((dir / "stopped").string()), *backend,
+                          (dir / "stopped").string(), options_for(0, 0));
+  ASSERT_TRUE(resumed.outcome.complete);
+  testing::expect_same_h5(dir / "single" / "results.h5", dir / "stopped" / "results.h5");
 }
 
 TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {

@@ -2,6 +2,7 @@
 // expansion. Backends and outputs read only this; they never see TOML.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -122,5 +123,14 @@ struct RunPlan {
     return (static_cast<std::uint64_t>(variant) << 32) + static_cast<std::uint64_t>(walker);
   }
 };
+
+inline constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
+
+/// FNV-1a, 64 bit, continuing from `hash`.
+std::uint64_t fnv1a64(const void* data, std::size_t size, std::uint64_t hash = kFnvOffset);
+
+/// The hash of the resolved config (seed included): a run's identity, which its checkpoints,
+/// shards and per-walker file carry and must match.
+std::uint64_t config_hash(const RunPlan& plan);
 
 }  // namespace sgdwalk

@@ -343,7 +343,7 @@ class PartRunner {
   Clock::time_point last_report_{};
 };
 
-/// Bytes of walker records moved at a time (file reads, messages).
+/// Bytes of walker records moved at a time (file reads, messages), about.
 constexpr std::int64_t kWalkerChunkBytes = std::int64_t{64} << 20;
 
 /// Where rank 0 keeps the walker records another process sent for part `part`.
@@ -352,45 +352,51 @@ fs::path received_walkers(const fs::path& run, PartId part) {
          fmt::format("{}-of-{}.walkers", part.index, part.count);
 }
 
-/// Not rank 0: sends the records of part `c`'s finished walkers (its walker file, on this
-/// process's file system) to rank 0, in chunks of kWalkerChunkBytes.
+/// Walkers whose records are moved at a time (file reads, messages): about kWalkerChunkBytes.
+std::int64_t walkers_per_chunk(const RunPlan& plan) {
+  return std::max<std::int64_t>(
+      1, kWalkerChunkBytes / walker_record_bytes(plan.dim, plan.optimizer_state_width()));
+}
+
+/// Not rank 0: sends the records of part `c`'s finished walkers (read back from its walker file,
+/// on this process's file system, so each is checked first) to rank 0, in chunks of
+/// walkers_per_chunk walkers.
 void send_walkers(JobComm& comm, const RunPlan& plan, const fs::path& run,
                   const PartContribution& c) {
-  const std::int64_t bytes = (c.progress.walker_begin - c.progress.part_begin) *
-                             walker_record_bytes(plan.dim, plan.optimizer_state_width());
-  const fs::path path = part_directory(run, c.part) / kWalkerFileName;
-  std::ifstream file(path, std::ios::binary);
-  std::string chunk;
-  for (std::int64_t at = 0; at < bytes; at += kWalkerChunkBytes) {
-    chunk.resize(static_cast<std::size_t>(std::min(kWalkerChunkBytes, bytes - at)));
-    if (!file.read(chunk.data(), static_cast<std::streamsize>(chunk.size()))) {
-      throw std::runtime_error(fmt::format("{}: cannot read the records of walkers [{}, {})",
-                                           path.string(), c.progress.part_begin,
-                                           c.progress.walker_begin));
-    }
-    comm.send_to_root(chunk.data(), chunk.size());
+  const std::int64_t begin = c.progress.part_begin, end = c.progress.walker_begin;
+  const auto store =
+      open_walker_file(plan, (part_directory(run, c.part) / kWalkerFileName).string(), begin, end);
+  WalkerArrays chunk;
+  for (std::int64_t lo = begin; lo < end; lo += walkers_per_chunk(plan)) {
+    const std::int64_t hi = std::min(end, lo + walkers_per_chunk(plan));
+    store->read(lo, hi - lo, chunk);
+    const std::string records = encode_walker_records(plan, chunk, lo, hi);
+    comm.send_to_root(records.data(), records.size());
   }
 }
 
-/// Rank 0: receives what send_walkers sends for part `c` from rank `from` into a walker file.
+/// Rank 0: receives what send_walkers sends for part `c` from rank `from` into a walker file,
+/// checking each record as it comes.
 std::shared_ptr<WalkerStore> receive_walkers(JobComm& comm, const RunPlan& plan,
                                              const fs::path& run, const PartContribution& c,
                                              int from) {
-  const std::int64_t bytes = (c.progress.walker_begin - c.progress.part_begin) *
-                             walker_record_bytes(plan.dim, plan.optimizer_state_width());
+  const std::int64_t begin = c.progress.part_begin, end = c.progress.walker_begin;
   const fs::path path = received_walkers(run, c.part);
   fs::create_directories(path.parent_path());
-  {
-    std::ofstream file(path, std::ios::binary | std::ios::trunc);
-    std::string chunk;
-    for (std::int64_t at = 0; at < bytes; at += kWalkerChunkBytes) {
-      chunk.resize(static_cast<std::size_t>(std::min(kWalkerChunkBytes, bytes - at)));
-      comm.receive_from(from, chunk.data(), chunk.size());
-      file.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
-    }
-    if (!file.flush()) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+  const auto store = make_file_walker_store(plan, path.string(), begin, begin);
+  const std::string source = fmt::format("the walker records rank {} sent", from);
+  std::string records;
+  WalkerArrays chunk;
+  for (std::int64_t lo = begin; lo < end; lo += walkers_per_chunk(plan)) {
+    const std::int64_t hi = std::min(end, lo + walkers_per_chunk(plan));
+    records.resize(static_cast<std::size_t>(
+        (hi - lo) * walker_record_bytes(plan.dim, plan.optimizer_state_width())));
+    comm.receive_from(from, records.data(), records.size());
+    decode_walker_records(plan, records.data(), records.size(), lo, chunk, source);
+    store->write(chunk, lo, hi);
   }
-  return open_walker_file(plan, path.string(), c.progress.part_begin, c.progress.walker_begin);
+  store->sync();
+  return open_walker_file(plan, path.string(), begin, end);
 }
 
 /// Runs this process's parts, gathers how every process ended and brings the parts' results to

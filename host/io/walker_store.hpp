@@ -41,10 +41,16 @@ class MemoryWalkerStore final : public WalkerStore {
   std::int64_t finished_ = 0;
 };
 
-/// A file of fixed-size little-endian records, one per walker at offset (g − base) · record size
-/// (run directories: RUN/walkers.bin; base is the first walker of a shard, 0 for a whole run).
+/// A file of walker records (run directories: RUN/walkers.bin), little-endian: a header of
+/// kWalkerFileHeaderBytes (format, the run's config hash, the file's first walker `base`, dim and
+/// optimizer state width, its own checksum), then one fixed-size record per walker at
+/// kWalkerFileHeaderBytes + (g − base) · record size, each ending in a checksum of its bytes, the
+/// run's config hash and its walker index g. So a damaged record, a record moved, a shard's file
+/// copied over another's or another run's file is refused, naming the file and the walker, when it
+/// is read back. Files of format 1 (no header and no checksums, from sgdwalk before format 2) are
+/// read with the tracker checks alone, and converted to format 2 when a run resumes into them.
 /// Opening it with `finished` > base keeps walkers [base, finished) of an existing file (resume);
-/// otherwise the file is created empty.
+/// otherwise the file is created with its header and no records.
 std::shared_ptr<WalkerStore> make_file_walker_store(const RunPlan& plan, const std::string& path,
                                                     std::int64_t finished = 0,
                                                     std::int64_t base = 0);
@@ -53,9 +59,23 @@ std::shared_ptr<WalkerStore> make_file_walker_store(const RunPlan& plan, const s
 std::shared_ptr<WalkerStore> open_walker_file(const RunPlan& plan, const std::string& path,
                                               std::int64_t begin, std::int64_t end);
 
+/// Bytes of a walker file's header (format 2 on).
+inline constexpr std::int64_t kWalkerFileHeaderBytes = 64;
+
 /// Bytes per walker of the file store: position, y_freeze, the three steps, basin, crossings,
-/// then the optimizer state (OptimizerState's flat layout; none for SGD). No default for the
-/// width: a caller that left it out sized stateful optimizers' records wrongly (MPI jobs).
+/// then the optimizer state (OptimizerState's flat layout; none for SGD), then the record's
+/// checksum. No default for the width: a caller that left it out sized stateful optimizers'
+/// records wrongly (MPI jobs).
 std::int64_t walker_record_bytes(int dim, int state_width);
+
+/// The records of walkers [first, last) of `batch`, as the file holds them (an MPI process sends
+/// them to rank 0 this way).
+std::string encode_walker_records(const RunPlan& plan, const WalkerArrays& batch,
+                                  std::int64_t first, std::int64_t last);
+
+/// The reverse of encode_walker_records: `size` bytes of whole records of walkers from `first` into
+/// `out` (resized; out.first = first), each checked as a file's are. `source` names them in errors.
+void decode_walker_records(const RunPlan& plan, const char* data, std::size_t size,
+                           std::int64_t first, WalkerArrays& out, const std::string& source);
 
 }  // namespace sgdwalk

@@ -53,13 +53,6 @@ class CheckpointError : public std::runtime_error {
 };
 
 inline constexpr std::uint32_t kCheckpointVersion = 5;
-inline constexpr std::uint64_t kFnvOffset = 0xcbf29ce484222325ULL;
-
-/// FNV-1a, 64 bit, continuing from `hash`.
-std::uint64_t fnv1a64(const void* data, std::size_t size, std::uint64_t hash = kFnvOffset);
-
-/// The hash of the resolved config (seed included) that a checkpoint must match.
-std::uint64_t config_hash(const RunPlan& plan);
 
 struct Checkpoint {
   std::uint64_t config_hash = 0;
