@@ -73,27 +73,60 @@ inline std::pair<std::int64_t, std::int64_t> variants_of_walkers(const RunPlan& 
   return {first / w, (last - 1) / w + 1};
 }
 
-/// Integer counters one thread accumulates before they are added to ObservableArrays.
+/// Integer counters one thread accumulates for the variants [first_variant, first_variant +
+/// variants) of one backend call, before they are added to ObservableArrays. The run's counters
+/// are variant-major, so a call's are one contiguous slice of them: a thread's copy is sized to
+/// the call's variants, not the run's (a sweep of 10^5 variants had every thread allocate, zero
+/// and add the whole run's counters in every call).
 struct ObservationCounts {
-  std::vector<std::uint64_t> sample_flat, sample_finite;
+  std::int64_t first_variant = 0, variants = 0, samples = 0;
+  std::vector<std::uint64_t> sample_flat, sample_finite;  ///< [(v − first_variant) · samples + s]
+  /// One vector per histogram: [(v − first_variant) · (bins + 1) + slot].
   std::vector<std::vector<std::uint64_t>> histogram_counts;
 
-  explicit ObservationCounts(const ObservableArrays& shape)
-      : sample_flat(shape.sample_flat.size(), 0), sample_finite(shape.sample_finite.size(), 0) {
-    for (const auto& counts : shape.histogram_counts)
-      histogram_counts.emplace_back(counts.size(), 0);
+  ObservationCounts(const ObservableArrays& shape, std::int64_t variant_begin,
+                    std::int64_t variant_end)
+      : first_variant(variant_begin),
+        variants(variant_end - variant_begin),
+        samples(shape.samples),
+        sample_flat(static_cast<std::size_t>(variants * samples), 0),
+        sample_finite(sample_flat.size(), 0) {
+    for (const auto& counts : shape.histogram_counts) {
+      histogram_counts.emplace_back(static_cast<std::size_t>(variants) * row_size(shape, counts),
+                                    0);
+    }
+  }
+
+  /// The counter of (variant, sample) in sample_flat and sample_finite.
+  std::size_t sample_counter(std::int64_t variant, std::int64_t sample) const {
+    return static_cast<std::size_t>((variant - first_variant) * samples + sample);
+  }
+  /// Histogram h's row of `variant` (bins + 1 slots).
+  std::uint64_t* histogram_row(std::size_t h, std::int64_t bin_count, std::int64_t variant) {
+    return histogram_counts[h].data() +
+           static_cast<std::size_t>((variant - first_variant) * (bin_count + 1));
   }
 
   void add_to(ObservableArrays& observables) const {
+    const auto sample_offset = static_cast<std::size_t>(first_variant * samples);
     for (std::size_t i = 0; i < sample_flat.size(); ++i) {
-      observables.sample_flat[i] += sample_flat[i];
-      observables.sample_finite[i] += sample_finite[i];
+      observables.sample_flat[sample_offset + i] += sample_flat[i];
+      observables.sample_finite[sample_offset + i] += sample_finite[i];
     }
     for (std::size_t h = 0; h < histogram_counts.size(); ++h) {
+      std::vector<std::uint64_t>& run_counts = observables.histogram_counts[h];
+      const std::size_t offset =
+          static_cast<std::size_t>(first_variant) * row_size(observables, run_counts);
       for (std::size_t i = 0; i < histogram_counts[h].size(); ++i) {
-        observables.histogram_counts[h][i] += histogram_counts[h][i];
+        run_counts[offset + i] += histogram_counts[h][i];
       }
     }
+  }
+
+ private:
+  static std::size_t row_size(const ObservableArrays& shape,
+                              const std::vector<std::uint64_t>& counts) {
+    return shape.variants > 0 ? counts.size() / static_cast<std::size_t>(shape.variants) : 0;
   }
 };
 
@@ -153,8 +186,7 @@ void deposit_histograms(const TypedRun<T, Landscape>& run, std::int64_t variant,
     const std::int32_t slot =
         geometry.slot(walker.position[geometry.x_coordinate], landscape.progress(walker.position));
     if (slot < 0) continue;
-    counts.histogram_counts[h][static_cast<std::size_t>(variant * (geometry.bin_count() + 1) +
-                                                        slot)]++;
+    counts.histogram_row(h, geometry.bin_count(), variant)[slot]++;
   }
 }
 
@@ -165,7 +197,7 @@ void record_sample(const TypedRun<T, Landscape>& run, std::int64_t variant,
                    ObservableArrays& observables, ObservationCounts& counts) {
   const Landscape& landscape = run.landscape(variant);
   const std::size_t slot = observables.sample_index(variant, sample, walker_index);
-  const std::size_t counter = static_cast<std::size_t>(variant * observables.samples + sample);
+  const std::size_t counter = counts.sample_counter(variant, sample);
   if (walker.nonfinite_step >= 0) {
     observables.sample_progress[slot] = std::numeric_limits<float>::quiet_NaN();
     observables.sample_loss[slot] = std::numeric_limits<float>::quiet_NaN();

@@ -179,8 +179,7 @@ class BlockSimulator {
       // A reference: with a local copy gcc no longer vectorises the slot loop below.
       const HistogramGeometry<T>& geometry = run_.geometries[h];
       if (!geometry.deposits_at(step)) continue;
-      std::uint64_t* row = counts.histogram_counts[h].data() +
-                           static_cast<std::size_t>(block.variant * (geometry.bin_count() + 1));
+      std::uint64_t* row = counts.histogram_row(h, geometry.bin_count(), block.variant);
       const T* x = position_[geometry.x_coordinate];
       // The slots of all lanes in one vector loop (slot() is branch-free), then the increments.
       alignas(64) std::int32_t slots[kLanes];
@@ -361,7 +360,7 @@ class CpuBackend final : public Backend {
         auto advance_blocks = [&]<NoiseDistribution Distribution>() {
 #pragma omp parallel num_threads(threads_)
           {
-            ObservationCounts counts(data.observables);
+            ObservationCounts counts(data.observables, variant_begin, variant_end);
             auto simulator =
                 std::make_unique<BlockSimulator<T, Landscape, Noise, Distribution, R>>(plan, run);
 #pragma omp for schedule(dynamic, 4)
@@ -426,7 +425,7 @@ void initialize_walkers(const RunPlan& plan, std::int64_t first, std::int64_t la
     // result does not depend on the thread count.
 #pragma omp parallel num_threads(threads > 0 ? threads : omp_get_max_threads())
     {
-      ObservationCounts counts(data.observables);
+      ObservationCounts counts(data.observables, variant_begin, variant_end);
 #pragma omp for schedule(static)
       for (std::int64_t g = first; g < last; ++g) {
         const std::int64_t variant = g / plan.walkers_per_variant;

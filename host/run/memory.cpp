@@ -69,13 +69,19 @@ MemoryEstimate estimate_for(const RunPlan& plan, int threads, std::int64_t walke
   // The reduction: a dense bucket array per thread, and a batch's entries before they merge.
   estimate.fixed = workers * (8.0 * (1 << kSketchBucketBits)) +
                    2 * std::min(static_cast<double>(estimate.batch_walkers), entries) * 16;
-  double counters = variants * samples * 16;
-  double histogram_bins = 0;
-  for (const auto& h : plan.histograms) histogram_bins += variants * (h.bin_count() + 1.0);
-  counters += histogram_bins * 8;
-  const double copies = 1.0 + workers;  // RunData + one per counting thread
-  estimate.fixed += counters * copies + histogram_bins * 8 * 3 * 2;  // summaries, output buffers
-  estimate.fixed += variants * 1024;                                 // per-variant summaries
+  double bins_per_variant = 0;
+  for (const auto& h : plan.histograms) bins_per_variant += h.bin_count() + 1.0;
+  const double histogram_bins = variants * bins_per_variant;
+  const double counters_per_variant = samples * 16 + bins_per_variant * 8;
+  // RunData's counters cover every variant; each counting thread's, the variants of a call (a
+  // batch spans at most batch / walkers_per_variant + 1 of them).
+  const double call_variants = std::min(
+      variants, std::ceil(static_cast<double>(estimate.batch_walkers) /
+                          static_cast<double>(std::max<std::int64_t>(1, walkers_per_variant))) +
+                    1);
+  estimate.fixed += counters_per_variant * (variants + workers * call_variants) +
+                    histogram_bins * 8 * 3 * 2;  // summaries, output buffers
+  estimate.fixed += variants * 1024;             // per-variant summaries
   estimate.fixed += variants * samples * 2 * static_cast<double>(plan.quantiles.size()) * 8;
   if (plan.per_walker_output) {
     // results.h5 is written in slabs of ~2^20 values: the slab's walkers read back from the walker
