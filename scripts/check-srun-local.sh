@@ -131,7 +131,8 @@ SGDWALK_TEST_SEGMENT_DELAY_MS=20 srun -n 2 --mpi=pmix --job-name=sgdwalk-stop "$
   > stopped.log 2>&1 &
 srun_pid=$!
 for _ in $(seq 600); do
-  [ -s stopped/parts/0-of-2/walkers.bin ] && break
+  # More than the 64-byte header: part 0 has finished walkers.
+  [ "$(stat -c %s stopped/parts/0-of-2/walkers.bin 2>/dev/null || echo 0)" -gt 64 ] && break
   sleep 0.1
 done
 scancel --signal=TERM --name=sgdwalk-stop

@@ -478,8 +478,9 @@ TEST(WalkerFiles, DamagedMovedAndForeignFilesAreRefusedNamingTheFile) {
            good.substr(kHeaderBytes + record, record) + good.substr(kHeaderBytes + 3 * record),
        fmt::format("{}: walker {}: the record's checksum", file.string(), part_1.begin + 1)},
       {"the header's dim", with_byte(40, '\x02'),
-       file.string() + ": the per-walker file's header "
-                       "is damaged"},
+       file.string() + ": the per-walker file's header is damaged"},
+      {"a byte of the magic", with_byte(3, 'W'),
+       file.string() + ": the per-walker file's header is damaged"},
       {"shard 0's file", testing::read_bytes(dir / "s0" / kWalkerFileName),
        fmt::format("{}: the per-walker file holds walkers from 0 on, but this part's walkers start "
                    "at {}: it is another shard's file",

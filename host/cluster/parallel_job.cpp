@@ -364,6 +364,7 @@ std::int64_t walkers_per_chunk(const RunPlan& plan) {
 void send_walkers(JobComm& comm, const RunPlan& plan, const fs::path& run,
                   const PartContribution& c) {
   const std::int64_t begin = c.progress.part_begin, end = c.progress.walker_begin;
+  if (end <= begin) return;  // a part that never started has no walker file (receive: nothing)
   const auto store =
       open_walker_file(plan, (part_directory(run, c.part) / kWalkerFileName).string(), begin, end);
   WalkerArrays chunk;
@@ -641,7 +642,8 @@ JobResult run_job(JobComm& comm, const RunPlan& plan, RunRecord record, const st
               true);
         }
         fs::create_directories(run);
-        for (const char* stale : {kCheckpointFileName, "results.h5", kWalkerFileName}) {
+        for (const char* stale :
+             {kCheckpointFileName, "results.h5", kWalkerFileName, kWalkerConversionFileName}) {
           fs::remove(run / stale, error);
         }
         fs::remove_all(run / kPartsDirectory, error);

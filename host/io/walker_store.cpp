@@ -107,8 +107,8 @@ struct RecordLayout {
       std::memcpy(&stored, record + 8 * payload_words(), 8);
       if (stored != checksum(record, g)) {
         throw std::runtime_error(fmt::format(
-            "{}: walker {}: the record's checksum does not match: the per-walker file is damaged "
-            "or belongs to another run (or another shard)",
+            "{}: walker {}: the record's checksum does not match: the record is damaged or "
+            "belongs to another run or shard",
             source, g));
       }
     }
@@ -138,8 +138,8 @@ struct RecordLayout {
     if (freeze < 0 || freeze > steps || passage > steps || nonfinite > steps || crossings > steps) {
       throw std::runtime_error(fmt::format(
           "{}: walker {} holds trackers no walker of this run ({} steps) can have (freeze step "
-          "{}, first passage step {}, non-finite step {}, crossings {}): the per-walker file is "
-          "damaged or belongs to another run",
+          "{}, first passage step {}, non-finite step {}, crossings {}): the record is damaged "
+          "or belongs to another run",
           source, g, steps, freeze, passage, nonfinite, crossings));
     }
   }
@@ -256,7 +256,11 @@ class FileWalkerStore final : public WalkerStore {
     const off_t size = ::lseek(fd_, 0, SEEK_END);
     char header[kWalkerFileHeaderBytes] = {};
     if (size >= kWalkerFileHeaderBytes) read_at(header, sizeof header, 0);
-    if (size < kWalkerFileHeaderBytes || std::memcmp(header, kMagic, sizeof kMagic) != 0) {
+    // Format 1 starts with a record (doubles), which shares no more than a few bytes with the
+    // magic; a format-2 header with a damaged magic byte is a damaged header, not format 1.
+    int magic_bytes = 0;
+    for (std::size_t i = 0; i < sizeof kMagic; ++i) magic_bytes += header[i] == kMagic[i];
+    if (size < kWalkerFileHeaderBytes || magic_bytes < 12) {
       layout_.checksummed = false;
       return;
     }
@@ -276,7 +280,8 @@ class FileWalkerStore final : public WalkerStore {
     const auto refuse = [&](const std::string& why) {
       return std::runtime_error(fmt::format("{}: {}", path_, why));
     };
-    if (sum != fnv1a64(header, 56) || byte_order != kByteOrderMark) {
+    if (sum != fnv1a64(header, 56) || byte_order != kByteOrderMark ||
+        magic_bytes != static_cast<int>(sizeof kMagic)) {
       throw refuse("the per-walker file's header is damaged");
     }
     if (format != kFormat) {
@@ -299,9 +304,9 @@ class FileWalkerStore final : public WalkerStore {
     if (dim != layout_.dim || width != layout_.width ||
         record != static_cast<std::int64_t>(layout_.bytes())) {
       throw refuse(fmt::format(
-          "the per-walker file has records of dimension {} and optimizer state width {}; this "
-          "run's are {} and {}",
-          dim, width, layout_.dim, layout_.width));
+          "the per-walker file has records of dimension {}, optimizer state width {} and {} "
+          "bytes; this run's are {}, {} and {}",
+          dim, width, record, layout_.dim, layout_.width, layout_.bytes()));
     }
   }
   [[noreturn]] void fail(const char* what) const {
@@ -347,6 +352,7 @@ void convert_format_1(const RunPlan& plan, const std::string& path, std::int64_t
                       std::int64_t base) {
   const FileWalkerStore old(plan, path, finished, base, false, true);
   if (!old.format_1()) return;
+  // RUN/walkers.bin's is run_session.hpp's kWalkerConversionFileName (removed as stale).
   const std::string converted = path + ".format2.tmp";
   {
     FileWalkerStore fresh(plan, converted, base, base, true, false);
@@ -363,6 +369,17 @@ void convert_format_1(const RunPlan& plan, const std::string& path, std::int64_t
     throw std::runtime_error(
         fmt::format("cannot replace {} by its format-2 copy: {}", path, std::strerror(errno)));
   }
+  // The rename is durable once the directory is synced: checkpoints from here on count walkers
+  // written to the new file.
+  const std::size_t slash = path.find_last_of('/');
+  const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error(fmt::format("cannot sync the directory of {}: {}", path, reason));
+  }
+  ::close(fd);
 }
 
 }  // namespace

@@ -206,7 +206,7 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
   for (const char* stale :
        {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp", kWalkerFileName,
-        kTalliesFileName, "tallies.bin.tmp"}) {
+        kWalkerConversionFileName, kTalliesFileName, "tallies.bin.tmp"}) {
     remove_if_present(dir / stale);
   }
   RunOutcome start;

@@ -19,6 +19,8 @@ namespace sgdwalk {
 inline constexpr const char* kCheckpointFileName = "checkpoint.bin";
 /// Finished walkers of a per-walker run (walker_store.hpp), until results.h5 holds them.
 inline constexpr const char* kWalkerFileName = "walkers.bin";
+/// What a format-1 walkers.bin is converted into before it replaces it (io/walker_store.hpp).
+inline constexpr const char* kWalkerConversionFileName = "walkers.bin.format2.tmp";
 
 /// A run directory that cannot be used (missing, damaged). usage(): the user named something that
 /// is not a run directory (exit code 2) rather than a damaged one (exit code 1).
