@@ -692,6 +692,58 @@ replicas = 1
       << nlohmann::json(f.warnings).dump();
 }
 
+TEST(FfsWarnings, AnUnreachableLambdaBIsNamedWithHowFarTheWalkersGot) {
+  // λ = −L ≤ 0 on the harmonic well, lambda_B = 0.5 above its range: automatic placement creeps
+  // towards λ = 0 until no trial reaches λ_B. There are no interfaces to add; the warning names
+  // lambda_B, its value, the furthest interface reached and max_trial_steps.
+  const FfsResult result = run_config(R"(
+[run]
+walkers = 64
+steps = 2000
+seed = 3
+[landscape]
+kind = "harmonic"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.05
+temperature = 0.05
+[init]
+positions = [2.5]
+[rare_event]
+method = "ffs"
+order_parameter = "-loss"
+lambda_A = -2.0
+lambda_0 = -1.0
+lambda_B = 0.5
+trials = 100
+replicas = 1
+max_trial_steps = 2000
+)");
+  const FfsVariantResult& f = result.variants.at(0);
+  const FfsReplica& rep = f.replicas.at(0);
+  ASSERT_GE(rep.stages.size(), 2u);
+  const FfsStageCounts& last = rep.stages.back();
+  EXPECT_EQ(last.lambda_to, 0.5);
+  EXPECT_LE(last.lambda_from, 0.0);  // −L never exceeds 0
+  EXPECT_EQ(last.reached, 0);
+  EXPECT_EQ(f.rate_per_step, 0.0);
+  const auto said = [&](const std::string& text) {
+    return std::any_of(f.warnings.begin(), f.warnings.end(),
+                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
+  };
+  const std::string all = nlohmann::json(f.warnings).dump();
+  EXPECT_TRUE(said("replica 0: no trial reached rare_event.lambda_B = 0.5: the rate is 0 here"))
+      << all;
+  EXPECT_TRUE(
+      said(fmt::format("the furthest interface the walkers reached is λ_{} = {} "
+                       "(order_parameter = \"-loss\")",
+                       rep.stages.size() - 1, last.lambda_from)))
+      << all;
+  EXPECT_TRUE(said("If lambda_B lies beyond where the walkers can go")) << all;
+  EXPECT_TRUE(said("rare_event.max_trial_steps = 2000 updates")) << all;
+  EXPECT_FALSE(said("add interfaces")) << all;
+}
+
 /// The FFS block of the energy order parameter at Δ_eff = 1/β_eff (scripts/
 /// ffs_energy_order_reference.py: A = {E < Δ_eff}, λ_0 = 2.5 Δ_eff above the sharp minimum, whose
 /// loss is −1 on double_well; automatic interfaces with p = 0.2, B = the flat basin).

@@ -650,6 +650,32 @@ void prepare_trials(const RunPlan& plan, int replica, int stage_key, std::int64_
   }
 }
 
+/// The warning for stage s + 1 (index s) of replica ri, which no trial passed, with automatic
+/// placement: there are no interfaces to add. Placement stops advancing where the walkers stop
+/// (lambda_B beyond the order parameter's range, or where they cannot go), and every trial then
+/// runs up to max_trial_steps: the warning names lambda_B and how far the walkers got.
+std::string automatic_stage_not_reached(std::size_t ri, std::size_t s, const FfsStageCounts& st,
+                                        const FfsSpec& spec) {
+  // B of the energy order parameter is the other basin (+inf), not a key of the config.
+  const bool energy_b = std::isinf(spec.lambda_b);
+  const std::string b = energy_b ? std::string("B (the other basin)")
+                                 : fmt::format("rare_event.lambda_B = {}", spec.lambda_b);
+  const std::string target =
+      st.lambda_to >= spec.lambda_b
+          ? b
+          : fmt::format("λ_{} = {} (placed on the way to {})", s + 1, st.lambda_to, b);
+  return fmt::format(
+      "replica {}: no trial reached {}: the rate is 0 here; the furthest interface the walkers "
+      "reached is λ_{} = {} (order_parameter = \"{}\"). {}more trials and placement_trials; a "
+      "trial that neither reaches the next interface nor falls back into A runs "
+      "rare_event.max_trial_steps = {} updates",
+      ri, target, s, st.lambda_from, spec.order_name,
+      energy_b ? "Use "
+               : "If lambda_B lies beyond where the walkers can go (outside the order "
+                 "parameter's range), lower it or use another order parameter; otherwise use ",
+      spec.max_trial_steps);
+}
+
 /// The warnings of one variant's result (docs/RARE_EVENTS.md, "Errors" and "Jump-overs").
 std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec& spec) {
   std::vector<std::string> warnings;
@@ -681,7 +707,9 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
     std::size_t worst_stage = 0;
     for (std::size_t s = 0; s < rep.stages.size(); ++s) {
       const auto& st = rep.stages[s];
-      if (st.reached == 0) {
+      if (st.reached == 0 && spec.automatic()) {
+        warnings.push_back(automatic_stage_not_reached(ri, s, st, spec));
+      } else if (st.reached == 0) {
         warnings.push_back(fmt::format(
             "replica {}: no trial reached λ_{} = {}: the rate is 0 here; add interfaces "
             "between {} and {}, or more trials",
