@@ -913,8 +913,8 @@ void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRe
 }
 
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
-                   std::int64_t every, std::ostream& out, std::int64_t until,
-                   bool normals_columns) {
+                   std::int64_t every, std::ostream& out, std::int64_t until, bool normals_columns,
+                   const std::function<bool()>& keep_going) {
   const std::int64_t last = until < 0 ? plan.steps : std::min(until, plan.steps);
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind Noise>() {
     dispatch_update_rule(plan, [&]<UpdateRule R>() {
@@ -985,6 +985,7 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
         }
         advance_walker<Noise, R>(landscape, p, target, z, step, state);
         if (step % every == 0 || step == last) row(step);
+        if (keep_going && step % kReplayCheckSteps == 0 && !keep_going()) return;
       }
     });
   });

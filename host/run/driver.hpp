@@ -167,9 +167,12 @@ inline constexpr const char* kFfsReplayRefusal =
 /// Rows every `every` steps (and the last step), up to step `until` (default: run.steps).
 /// `normals_columns` adds the normals the row's update consumed (normal_x...; 0 at step 0), so an
 /// independent implementation can recompute the trajectory from them.
+/// `keep_going`, when set, is called after every kReplayCheckSteps updates (the Python binding
+/// checks for Ctrl-C there); when it returns false the replay stops, its CSV unfinished.
+inline constexpr std::int64_t kReplayCheckSteps = 65536;
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
                    std::int64_t every, std::ostream& out, std::int64_t until = -1,
-                   bool normals_columns = false);
+                   bool normals_columns = false, const std::function<bool()>& keep_going = {});
 
 /// The sgdwalk version string and the git commit it was built from.
 std::string sgdwalk_version();

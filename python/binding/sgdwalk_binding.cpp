@@ -4,7 +4,8 @@
 //
 // Runs release the GIL. After every backend call (sized to about segment_seconds) the session's
 // progress callback takes the GIL back to check for signals (Ctrl-C raises KeyboardInterrupt) and
-// to call the Python progress callback; Python is never called from OpenMP threads.
+// to call the Python progress callback; Python is never called from OpenMP threads. A replay
+// (replay_csv) checks for signals the same way every kReplayCheckSteps updates.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/function.h>
 #include <nanobind/stl/string.h>
@@ -376,10 +377,17 @@ NB_MODULE(_sgdwalk, m) {
                                     .c_str());
         }
         std::ostringstream csv;
+        PythonInterrupts python;  // outside the GIL release below, so destroyed with the GIL held
         {
           nb::gil_scoped_release release;
-          replay_walker(plan, variant, walker, every, csv, until < 0 ? plan.steps : until, normals);
+          // Every kReplayCheckSteps updates, with the GIL: Ctrl-C stops the replay.
+          replay_walker(plan, variant, walker, every, csv, until < 0 ? plan.steps : until, normals,
+                        [&] {
+                          python.at_boundary([] {});
+                          return python.stop == 0;
+                        });
         }
+        python.throw_if_raised();
         return csv.str();
       },
       "config_text"_a, "source"_a, "seed"_a, "variant"_a, "walker"_a, "every"_a, "until"_a = -1,

@@ -94,6 +94,57 @@ def test_cli_resumes_a_python_run_and_python_resumes_a_cli_run(cli, tmp_path):
     assert_same_results_files(uninterrupted / "results.h5", cli_out / "results.h5")
 
 
+INTERRUPTED_REPLAY = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    import sgdwalk
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    sent = []
+    def interrupt():
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+    threading.Timer(1.0, interrupt).start()
+    try:
+        sgdwalk.replay(sys.argv[1], walker=0, every=2**40)
+    except KeyboardInterrupt:
+        print(f"KeyboardInterrupt after {time.monotonic() - sent[0]:.3f} s")
+        sys.exit(0)
+    print("finished without interruption")
+    sys.exit(1)
+""")
+
+#: One walker for 2^40 steps: hours of replay, so that only Ctrl-C ends it within the test.
+ENDLESS_REPLAY_CONFIG = """\
+[run]
+walkers = 1
+steps = 1099511627776
+seed = 11
+
+[landscape]
+kind = "two_valley"
+
+[dynamics]
+noise = "hessian"
+learning_rate = 0.05
+noise_strength = 0.01
+
+[init]
+positions = [[-0.01, 5.0]]
+"""
+
+
+def test_sigint_interrupts_a_replay_promptly(tmp_path):
+    config = tmp_path / "endless.toml"
+    config.write_text(ENDLESS_REPLAY_CONFIG)
+    try:
+        completed = subprocess.run([sys.executable, "-c", INTERRUPTED_REPLAY, str(config)],
+                                   capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("replay went on for 60 s after SIGINT")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    delay = float(completed.stdout.split()[2])
+    assert delay < 1.0, f"KeyboardInterrupt came {delay} s after SIGINT"
+
+
 def cli_replay(cli, run_dir, *args) -> np.ndarray:
     csv = subprocess.run([cli, "replay", str(run_dir), *args], check=True, capture_output=True,
                          text=True).stdout
