@@ -343,6 +343,37 @@ TEST(ConfigErrors, HistogramNamesArePlainAndUnique) {
   EXPECT_EQ(plan.histograms[1].name, "histogram1");
 }
 
+TEST(ConfigErrors, HistogramKeysOfTheOtherKindAndMisspelledRangesAreNamed) {
+  // y_range without kind = "xy" is not an unknown key to be corrected to x_range.
+  expect_error(kMinimal + "[[observables.histogram]]\nx_range = [-1, 1]\ny_range = [0, 10]\n",
+               {"observables.histogram[0].y_range", "is a key of kind = \"xy\" histograms",
+                "add kind = \"xy\""});
+  expect_error(
+      kMinimal +
+          "[[observables.histogram]]\nkind = \"xy\"\nx_range = [-1, 1]\ny_range = "
+          "[0, 1]\ny_band = [0, 1]\n",
+      {"observables.histogram[0].y_band", "is a key of kind = \"x\" histograms", "give y_range"});
+  // A required range that is missing because it is misspelled says so.
+  expect_error(
+      kMinimal + "[[observables.histogram]]\nkind = \"xy\"\nx_range = [-1, 1]\ny_rang = [0, 1]\n",
+      {"observables.histogram[0].y_range", "missing", "'y_rang' here may be a misspelling of it"});
+  expect_error(kMinimal + "[[observables.histogram]]\nxrange = [-1, 1]\n",
+               {"observables.histogram[0].x_range", "'xrange' here may be a misspelling of it"});
+}
+
+TEST(ConfigErrors, ABaseValueOutOfRangeIsRefusedEvenWhenTheSweepReplacesIt) {
+  // config.toml keeps the base value: it must be a valid one, as the docs say of every key.
+  EXPECT_EQ(parse(kMinimal + "[sweep]\nlearning_rate = [0.01, 0.02]\n").variants.size(), 2u);
+  expect_error(R"(
+[dynamics]
+learning_rate = -0.05
+noise_strength = 0.05
+[sweep]
+learning_rate = [0.01, 0.02]
+)",
+               {"dynamics.learning_rate", "-0.05", "out of range", "allowed: > 0"});
+}
+
 // toml11 prints long arrays over several lines; a message names the value on one line.
 TEST(ConfigErrors, ArraysInMessagesAreOnOneLine) {
   std::string long_array = "[";

@@ -38,7 +38,8 @@ std::string cuda_device_report() {
   if (info.count == 0) return "no CUDA device (" + info.error + ")";
   return info.description;
 #else
-  return "CUDA backend not built (configure with -DSGDWALK_CUDA=ON on a machine with nvcc)";
+  return "CUDA backend not built (configure with -DSGDWALK_CUDA=ON, or install the Python "
+         "package with SGDWALK_CUDA=ON pip install ., on a machine with nvcc)";
 #endif
 }
 
@@ -56,7 +57,8 @@ BackendChoice make_backend(const std::string& name, int threads, int device_slot
 #else
     throw std::runtime_error(
         "--backend cuda: this sgdwalk was built without the CUDA backend; rebuild with "
-        "-DSGDWALK_CUDA=ON, or use --backend cpu");
+        "-DSGDWALK_CUDA=ON (the Python package: SGDWALK_CUDA=ON pip install .) on a machine with "
+        "nvcc, or use --backend cpu");
 #endif
   }
   if (name == "auto") {

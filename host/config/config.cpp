@@ -294,6 +294,18 @@ class TableReader {
     return result;
   }
 
+  /// For a required key that is missing: " ('y_rang' here may be a misspelling of it)" when a
+  /// key of the table that the section does not have is close to it.
+  std::string misspelling_hint(const std::string& key) const {
+    if (table_ == nullptr) return "";
+    for (const auto& [name, value] : table_->as_table()) {
+      if (!documented(section_, name) && closest_match(name, {key}) == key) {
+        return fmt::format(" ('{}' here may be a misspelling of it)", name);
+      }
+    }
+    return "";
+  }
+
   /// Reports keys that were never asked for.
   void reject_unknown() const {
     if (table_ == nullptr) return;
@@ -1025,9 +1037,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   std::map<std::string, double> base_dynamics;
   for (const auto& key : dynamics_keys()) {
-    // Ranges are checked once the sweep has been applied (resolve_dynamics).
+    // Each value against its range here, a swept one too: a value the sweep replaces is still
+    // what the file says (and config.toml keeps). resolve_dynamics checks every variant's.
     if (dynamics.has(key))
-      base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
+      base_dynamics[key] = dynamics.number(key);
     else
       dynamics.get(key);
   }
@@ -1189,9 +1202,23 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         }
       }
       spec.kind = h.string("kind") == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
+      // A key of the other kind would otherwise be "unknown (did you mean 'x_range'?)".
+      if (spec.kind == HistogramKind::x_in_band && h.has("y_range")) {
+        h.fail("y_range",
+               "is a key of kind = \"xy\" histograms (x and y); this one is kind = \"x\" (the "
+               "default: x, optionally within y_band): add kind = \"xy\"");
+      }
+      if (spec.kind == HistogramKind::xy && h.has("y_band")) {
+        h.fail("y_band",
+               "is a key of kind = \"x\" histograms (x within a band of y); this one is kind = "
+               "\"xy\": give y_range");
+      }
       spec.x_coordinate = static_cast<int>(h.integer("coordinate"));
       const auto x_range = h.numbers("x_range");
-      if (x_range.empty()) h.fail("x_range", "missing; give [low, high] with low < high");
+      if (x_range.empty()) {
+        h.fail("x_range",
+               "missing; give [low, high] with low < high" + h.misspelling_hint("x_range"));
+      }
       if (!(x_range[0] < x_range[1])) {
         h.fail("x_range",
                fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
@@ -1211,7 +1238,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         }
       } else {
         const auto y_range = h.numbers("y_range");
-        if (y_range.empty()) h.fail("y_range", "missing; give [low, high] with low < high");
+        if (y_range.empty()) {
+          h.fail("y_range",
+                 "missing; give [low, high] with low < high" + h.misspelling_hint("y_range"));
+        }
         if (!(y_range[0] < y_range[1])) {
           h.fail("y_range",
                  fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
