@@ -51,10 +51,14 @@ def config_text(config: ConfigLike) -> tuple[str, str]:
         return config, "<string>"
     if isinstance(config, (str, os.PathLike)):
         path = os.fspath(config)
+        if path == "":
+            raise ConfigError(
+                "config is an empty string: give a config file's path, TOML text or a mapping")
         try:
             data = Path(path).read_bytes()
-        except OSError:
-            raise ConfigError(f"{path}: cannot open the config file") from None
+        except OSError as error:
+            raise ConfigError(
+                f"{path}: cannot open the config file ({error.strerror or error})") from None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:

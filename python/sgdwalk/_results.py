@@ -3,6 +3,7 @@ and an xarray view with named dimensions."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -184,7 +185,13 @@ class Results:
 
     # ---- the arrays ---------------------------------------------------------------------------
     def __getitem__(self, path: str) -> np.ndarray:
-        return self.datasets[path.strip("/")]
+        key = path.strip("/")
+        if key not in self.datasets:
+            close = difflib.get_close_matches(key, list(self.datasets), n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise KeyError(f"{path!r} is not a dataset of {self.directory / 'results.h5'}{hint} "
+                           "(Results.keys() lists them)")
+        return self.datasets[key]
 
     def __contains__(self, path: str) -> bool:
         return path.strip("/") in self.datasets

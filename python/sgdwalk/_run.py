@@ -101,6 +101,14 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _not_allowed(name: str, value: Any, allowed: str) -> ValueError:
+    """The error for an argument outside its range, or of a type it cannot have (named)."""
+    problem = ("is out of range" if isinstance(value, (int, float, np.integer, np.floating))
+               and not isinstance(value, (bool, np.bool_))
+               else f"is not a number ({type(value).__name__})")
+    return ValueError(f"{name} = {value!r} {problem}; allowed: {allowed}")
+
+
 #: The CLI's limits of --batch-walkers and --segment-steps.
 _SESSION_LIMITS = {"batch_walkers": 2**40, "segment_steps": 2**50}
 
@@ -110,16 +118,15 @@ def _check_session_arguments(backend: str, threads: Optional[int], checkpoint_ev
     if backend not in BACKENDS:
         raise ValueError(f"backend = {backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
     if threads is not None and not (_is_integer(threads) and 1 <= threads <= 4096):
-        raise ValueError(f"threads = {threads!r} is out of range; allowed: 1 to 4096, or None "
-                         "(all cores)")
+        raise _not_allowed("threads", threads, "an integer from 1 to 4096, or None (all cores)")
     if not (isinstance(checkpoint_every, (int, float, np.integer, np.floating))
             and not isinstance(checkpoint_every, bool) and 0 <= checkpoint_every < math.inf):
-        raise ValueError(f"checkpoint_every = {checkpoint_every!r} is out of range; allowed: "
-                         "0 (only when stopped) or more seconds")
+        raise _not_allowed("checkpoint_every", checkpoint_every,
+                           "0 (only when stopped) or more seconds")
     for name, value in (("batch_walkers", batch_walkers), ("segment_steps", segment_steps)):
         if value is not None and not (_is_integer(value) and 1 <= value <= _SESSION_LIMITS[name]):
-            raise ValueError(f"{name} = {value!r} is out of range; allowed: 1 to "
-                             f"{_SESSION_LIMITS[name]}, or None (automatic)")
+            raise _not_allowed(name, value, f"an integer from 1 to {_SESSION_LIMITS[name]}, or "
+                               "None (automatic)")
 
 
 def _test_segment_delay_ms() -> int:
@@ -193,7 +200,7 @@ def check_config(config: ConfigLike, *, seed: Optional[int] = None) -> dict[str,
 
 def _checked_seed(seed: int) -> int:
     if not _is_integer(seed) or not 0 <= int(seed) < 2**63:
-        raise ValueError(f"seed = {seed!r} is out of range; allowed: 0 to 2^63-1")
+        raise _not_allowed("seed", seed, "an integer from 0 to 2^63-1")
     return int(seed)
 
 
@@ -460,8 +467,11 @@ def replay(
         coordinate ("v_x", ... for momentum and nesterov; "m_x", ..., "s_x", ... for adam and
         rmsprop); position, loss and state have the run's precision (float32 values are exact).
     """
-    if isinstance(run_or_config, Results):
-        run_or_config = run_or_config.directory
+    # The Results stay referenced until the replay is done: a run in a temporary directory
+    # (sgdwalk.run without out=) removes it when its Results are collected.
+    results = run_or_config if isinstance(run_or_config, Results) else None
+    if results is not None:
+        run_or_config = results.directory
     is_config = isinstance(run_or_config, Mapping) or (
         isinstance(run_or_config, str) and looks_like_toml_text(run_or_config))
     if not is_config and Path(run_or_config).is_dir():
@@ -475,6 +485,11 @@ def replay(
         recorded_seed = json.loads(summary_path.read_text(encoding="utf-8"))["config"]["run"]["seed"]
         seed_value = int(recorded_seed if seed is None else _checked_seed(seed))
     else:
+        if (isinstance(run_or_config, (str, os.PathLike)) and not is_config
+                and os.fspath(run_or_config) != "" and not Path(run_or_config).exists()):
+            raise _sgdwalk.RunDirectoryError(
+                f"'{os.fspath(run_or_config)}' is neither a run directory nor a config file (it "
+                "does not exist)")
         text, source = config_text(run_or_config)
         seed_value = -1 if seed is None else _checked_seed(seed)
     checked = _sgdwalk.check_config(text, source, seed_value)

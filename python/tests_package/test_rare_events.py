@@ -102,6 +102,17 @@ def test_ffs_runs_as_the_clis_and_its_results_have_the_rates(cli, tmp_path):
     loaded = sgdwalk.load(expected)
     assert loaded.is_rare_event and loaded.variant_count == 2
     assert loaded.rare_events["variants"][0]["rate_per_step"] == rates[0]["rate_per_step"]
+    # The plotting command draws an FFS run as its Arrhenius plot (it had failed on the missing
+    # /parameters group); the brute-force loader says what to use instead.
+    pytest.importorskip("matplotlib")
+    from sgdwalk.plot.cli import main as plot_main
+    from sgdwalk.plot.run import load_run
+
+    assert plot_main([str(expected), "--out", str(tmp_path / "figs"), "--formats", "png",
+                      "-q"]) == 0
+    assert list((tmp_path / "figs").glob("*.png"))
+    with pytest.raises(ValueError, match="forward flux sampling run"):
+        load_run(str(expected))
 
 
 def test_ffs_is_not_split_into_shards_nor_replayed(tmp_path):

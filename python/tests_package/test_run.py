@@ -108,6 +108,31 @@ def test_dict_config_errors_name_the_key():
     assert issubclass(sgdwalk.ConfigError, ValueError)
 
 
+def test_messages_name_what_is_wrong(small_config_path, tmp_path):
+    # A type, not a range, is what is wrong with threads="1".
+    with pytest.raises(ValueError, match=r"threads = '1' is not a number \(str\)"):
+        sgdwalk.run(small_config_path, threads="1")
+    with pytest.raises(ValueError, match=r"seed = '3' is not a number \(str\)"):
+        sgdwalk.run(small_config_path, seed="3")
+    with pytest.raises(sgdwalk.ConfigError, match="config is an empty string"):
+        sgdwalk.run("")
+    with pytest.raises(sgdwalk.ConfigError, match="cannot open the config file .*No such file"):
+        sgdwalk.run(tmp_path / "missing.toml")
+    with pytest.raises(sgdwalk.RunDirectoryError, match="neither a run directory nor a config"):
+        sgdwalk.replay(tmp_path / "no_such_run", walker=0)
+    results = sgdwalk.run(small_config_path, progress=False, threads=1)
+    with pytest.raises(KeyError, match="did you mean 'variants/p_flat'"):
+        results["variants/pflat"]
+
+
+def test_replay_takes_the_results_of_a_run_without_out(small_config_path):
+    # The run's temporary directory lives as long as its Results; replay keeps them until done
+    # (it had dropped them, and the directory was removed before it was read).
+    trajectory = sgdwalk.replay(sgdwalk.run(small_config_path, progress=False, threads=1),
+                                walker=3, every=50)
+    assert trajectory["step"][0] == 0 and len(trajectory["step"]) > 1
+
+
 def test_bad_arguments_are_refused_before_running(small_config_path):
     with pytest.raises(ValueError, match="backend"):
         sgdwalk.run(small_config_path, backend="gpu")

@@ -163,6 +163,10 @@ def time_series(run: RunLike, quantity: str = "p_flat", *, variants: Optional[Se
 
     name, stderr, label = _choice("quantity", quantity, _SAMPLES)
     picks = list(variants) if variants is not None else _spread(run.variant_count, MAX_CURVES)
+    for v in picks:
+        if not (isinstance(v, (int, np.integer)) and 0 <= v < run.variant_count):
+            raise IndexError(f"variants: {v!r} is not a variant of run '{run.name}'; allowed: "
+                             f"0 to {run.variant_count - 1}")
     ax = _axes(ax)
     for k, v in enumerate(picks):
         ax.errorbar(run.samples["time"][v], run.samples[name][v],

@@ -113,6 +113,16 @@ def _note(path, text):
     print(f"sgdwalk_plot: {path}: {text}", file=sys.stderr)
 
 
+def _is_rare_event_run(path) -> bool:
+    from .run import is_rare_event_run
+
+    try:
+        with open(os.path.join(path, "summary.json")) as f:
+            return is_rare_event_run(json.load(f))
+    except (OSError, ValueError):
+        return False  # load_run says what is wrong with the directory
+
+
 def plot_runs(argv) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m sgdwalk_plot", description=DESCRIPTION,
@@ -131,6 +141,18 @@ def plot_runs(argv) -> int:
 
     status = 0
     for path in args.runs:
+        if _is_rare_event_run(path):
+            # An FFS run: its rates as an Arrhenius plot (sgdwalk.plot.rare_events).
+            from .rare_events import arrhenius
+
+            out_dir = args.out or os.path.join(path, "figures")
+            try:
+                os.makedirs(out_dir, exist_ok=True)
+                arrhenius(path, None, out_dir, formats, args.quiet)
+            except (OSError, KeyError, ValueError) as error:
+                _note(path, error)
+                status = 1
+            continue
         try:
             run = load_run(path)
         except (OSError, KeyError, ValueError) as error:

@@ -296,6 +296,12 @@ def _summary_says_partial(summary_path: str) -> bool:
         return False
 
 
+def is_rare_event_run(summary: dict) -> bool:
+    """Whether a run's summary.json is a rare-event (FFS) run's: rates per variant, no
+    brute-force ensemble to plot."""
+    return "rare_events" in summary
+
+
 def load_run(path: str) -> Run:
     h5_path = os.path.join(path, "results.h5")
     if not os.path.exists(h5_path):
@@ -309,6 +315,10 @@ def load_run(path: str) -> Run:
     if os.path.exists(summary_path):
         with open(summary_path) as f:
             summary = json.load(f)
+    if is_rare_event_run(summary):
+        raise ValueError(
+            "a forward flux sampling run: its figure is the Arrhenius plot of its rates "
+            f"(python3 -m sgdwalk.plot {path}, or sgdwalk.plot.rare_events.arrhenius)")
     with h5py.File(h5_path, "r") as f:
         config = json.loads(_attr(f, "config")) if "config" in f.attrs else summary.get("config", {})
         parameters = {}
