@@ -692,6 +692,46 @@ replicas = 1
       << nlohmann::json(f.warnings).dump();
 }
 
+TEST(FfsWarnings, JumpOversSayHowToSpaceGivenAndPlacedInterfaces) {
+  // Interfaces far closer than a step (η σ ≈ 0.1 here): most stored states lie beyond the next
+  // one. Given interfaces are spaced by hand; placed ones by the crossing probability.
+  const std::string preamble = R"(
+[run]
+walkers = 64
+steps = 2000
+seed = 4
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.05
+temperature = 0.1
+[init]
+positions = [-1.1547005383792515]
+[rare_event]
+method = "ffs"
+order_parameter = "x"
+lambda_A = -1.0
+trials = 100
+replicas = 1
+)";
+  const auto warnings_of = [](const FfsResult& result) {
+    return nlohmann::json(result.variants.at(0).warnings).dump();
+  };
+  const std::string given =
+      warnings_of(run_config(preamble + "interfaces = [-0.8, -0.799, -0.798, -0.797, -0.796]\n"));
+  EXPECT_NE(given.find("closer than a step and do no work"), std::string::npos) << given;
+  EXPECT_NE(given.find("space them wider than a step"), std::string::npos) << given;
+  const std::string placed = warnings_of(
+      run_config(preamble + "lambda_0 = -0.8\nlambda_B = -0.6\ncrossing_probability = 0.95\n"));
+  EXPECT_NE(placed.find("closer than a step and do no work"), std::string::npos) << placed;
+  EXPECT_NE(placed.find("they were placed automatically: a lower "
+                        "rare_event.crossing_probability (now 0.95) spaces them wider"),
+            std::string::npos)
+      << placed;
+  EXPECT_EQ(placed.find("space them wider than a step"), std::string::npos) << placed;
+}
+
 TEST(FfsWarnings, AnUnreachableLambdaBIsNamedWithHowFarTheWalkersGot) {
   // λ = −L ≤ 0 on the harmonic well, lambda_B = 0.5 above its range: automatic placement creeps
   // towards λ = 0 until no trial reaches λ_B. There are no interfaces to add; the warning names

@@ -761,9 +761,15 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
           "replica {}: at {} interface(s) more than {:.0f} % of the stored states already lie "
           "beyond the next interface (most: λ_{}, {} of {}; λ_0: {} of {}): those interfaces are "
           "closer than a step and do no work (no bias: see docs/RARE_EVENTS.md, \"Jump-overs\"); "
-          "space them wider than a step",
+          "{}",
           ri, jump_stages + (flux_fraction > kJumpOverFraction ? 1 : 0), 100 * kJumpOverFraction,
-          worst_stage + 1, worst_jumps, worst_reached, rep.flux_jumps, rep.flux_crossings));
+          worst_stage + 1, worst_jumps, worst_reached, rep.flux_jumps, rep.flux_crossings,
+          // Placed interfaces are spaced by the crossing probability, not by hand.
+          spec.automatic()
+              ? fmt::format("they were placed automatically: a lower "
+                            "rare_event.crossing_probability (now {}) spaces them wider",
+                            spec.placement_probability)
+              : std::string("space them wider than a step")));
     }
   }
   // The variant's estimate: is its error trustworthy?
