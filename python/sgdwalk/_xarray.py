@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -46,6 +47,22 @@ def rare_events_to_xarray(results: "Results") -> xr.Dataset:
         group, _, name = path.rpartition("/")
         if group == "rare_events" and name != "variant":
             variables[name] = xr.Variable(("variant",), data[path], _attrs(results, path))
+    # What summary.json adds per variant (the error of the rate per unit time, the pooled rate,
+    # the cost) and the variant's warnings, one string each ("" when none).
+    for name, entry_value in entries[0].items() if entries else []:
+        if name in variables or name in coords or name in ("variant", "swept", "replicas"):
+            continue
+        if isinstance(entry_value, (int, float)) and not isinstance(entry_value, bool):
+            column = [entry.get(name) for entry in entries]
+            integers = all(isinstance(v, int) and not isinstance(v, bool) for v in column)
+            values = (np.array(column, dtype=np.int64) if integers else
+                      np.array([math.nan if v is None else v for v in column], dtype=np.float64))
+            variables[name] = xr.Variable(("variant",), values,
+                                          {"long_name": f"{name} (summary.json)"})
+    variables["warnings"] = xr.Variable(
+        ("variant",), np.array(["\n".join(entry.get("warnings", [])) for entry in entries],
+                               dtype=object),
+        {"long_name": "the variant's warnings, one per line"})
     return xr.Dataset(variables, coords=coords, attrs={"method": "ffs"})
 
 

@@ -94,6 +94,14 @@ def test_ffs_runs_as_the_clis_and_its_results_have_the_rates(cli, tmp_path):
     np.testing.assert_allclose(dataset["rate_per_time"].values,
                                dataset["rate_per_step"].values / np.array([0.01, 0.012]),
                                rtol=1e-12)
+    # And what summary.json adds: the rate per unit time's error (the per-step one over η), the
+    # cost and the warnings.
+    np.testing.assert_allclose(dataset["rate_per_time_std_error"].values,
+                               dataset["rate_per_step_std_error"].values / np.array([0.01, 0.012]),
+                               rtol=1e-12)
+    assert dataset["walker_steps"].dtype == np.int64
+    assert list(dataset["walker_steps"].values) == [e["walker_steps"] for e in rates]
+    assert list(dataset["warnings"].values) == ["\n".join(e["warnings"]) for e in rates]
     assert "forward flux sampling" in repr(results)
     assert results.provenance["seed"] == 11
     assert results.provenance["backend"] == "cpu"
