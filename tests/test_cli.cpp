@@ -1,4 +1,5 @@
 // The sgdwalk CLI end to end: run directories, outputs, refusal to overwrite, bad input, replay.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
 #include <sys/wait.h>
@@ -110,6 +111,42 @@ TEST(Cli, RunWritesSummaryAndHdf5) {
   EXPECT_EQ(shape, (std::vector<hsize_t>{2, 60}));
   const auto position = read_h5_doubles(dir / "out" / "results.h5", "/walkers/position", &shape);
   EXPECT_EQ(shape, (std::vector<hsize_t>{100, 2}));
+}
+
+TEST(Cli, SummaryTableGivesExactIntervalsAtZeroAndOneAndTheEscapeRate) {
+  // 100 walkers in the sharp well of the double well at a tiny noise: none leaves it (P_flat =
+  // 0, whose standard error is 0) and none passes x = 0.5 (a rate of 0 with a finite upper
+  // bound). The table shows the exact interval's width, 1 − 0.15865^(1/100) = 0.0182, not "± 0".
+  const fs::path dir = scratch("summary_table");
+  write(dir / "stay.toml", R"([run]
+walkers = 100
+steps = 50
+seed = 3
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.01
+noise_strength = 0.01
+[init]
+positions = [-1.1547005383792515]
+[observables.first_passage]
+coordinate = 0
+above = 0.5
+)");
+  const CommandResult result = run_cli("run " + (dir / "stay.toml").string() + " --out " +
+                                       (dir / "out").string() + " --backend cpu --threads 1");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const auto summary = read_json(dir / "out" / "summary.json");
+  ASSERT_EQ(summary["variants"][0]["p_flat"], 0.0);
+  EXPECT_NE(result.output.find("rate/time"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("95% interval"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find(" +0.0182 "), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("exact 68.3 % Clopper-Pearson interval"), std::string::npos)
+      << result.output;
+  const double high = summary["variants"][0]["first_passage"]["rate_ci95"][1];
+  EXPECT_NE(result.output.find(fmt::format("[0, {:.4g}]", high)), std::string::npos)
+      << result.output;
 }
 
 TEST(Cli, ExistingRunDirectoryIsNotOverwrittenWithoutForce) {

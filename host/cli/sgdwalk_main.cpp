@@ -160,17 +160,23 @@ class ProgressReporter {
 
 /// The end-of-run table. A variant whose walkers all diverged has no statistics: its cells say
 /// "n/a" instead of printing NaN, and a "diverged" column (walkers that went non-finite, of all)
-/// appears whenever any variant lost walkers.
+/// appears whenever any variant lost walkers. A P_flat of 0 or 1 has a standard error of 0; its
+/// "+-" cell gives the width of the exact 68.3 % Clopper–Pearson interval instead (as the plots
+/// do). With a first-passage target, the escape rate and its 95 % interval are columns too.
 void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
   bool any_diverged = false;
   for (const auto& s : outcome.summaries) any_diverged = any_diverged || s.nonfinite_walkers > 0;
+  const bool passage = plan.passage.kind != PassageKind::none;
   std::string header = "variant";
   if (!plan.variants.empty()) {
     for (const auto& [name, value] : plan.variants.front().swept)
       header += fmt::format("  {:>14}", name);
   }
-  fmt::print("{}  {:>8}  {:>8}  {:>12}  {:>10}{}\n", header, "P_flat", "+-", "eta*<t_f>",
-             "<y_freeze>", any_diverged ? fmt::format("  {:>13}", "diverged") : "");
+  fmt::print("{}  {:>8}  {:>8}  {:>12}  {:>10}{}{}\n", header, "P_flat", "+-", "eta*<t_f>",
+             "<y_freeze>",
+             passage ? fmt::format("  {:>10}  {:>23}", "rate/time", "95% interval") : "",
+             any_diverged ? fmt::format("  {:>13}", "diverged") : "");
+  bool any_exact = false;
   const auto cell = [](double x, int width, int precision, char type) {
     if (std::isnan(x)) return fmt::format("{:>{}}", "n/a", width);
     return type == 'f' ? fmt::format("{:>{}.{}f}", x, width, precision)
@@ -188,10 +194,30 @@ void print_summary_table(const RunPlan& plan, const RunOutcome& outcome) {
     const std::string diverged =
         any_diverged ? fmt::format("  {:>13}", fmt::format("{}/{}", s.nonfinite_walkers, s.walkers))
                      : "";
-    fmt::print("{}  {}  {}  {}  {}{}\n", row, cell(s.p_flat, 8, 4, 'f'),
-               cell(s.p_flat_stderr, 8, 4, 'f'),
+    std::string p_flat_error = cell(s.p_flat_stderr, 8, 4, 'f');
+    const auto finite = static_cast<double>(s.walkers - s.nonfinite_walkers);
+    if (finite > 0 && (s.p_flat == 0 || s.p_flat == 1)) {
+      // Closed form of the two-sided interval at 0 or 1 successes of n: (α/2)^(1/n).
+      const double width = 1 - std::pow((1 - 0.6827) / 2, 1 / finite);
+      p_flat_error =
+          fmt::format("{:>8}", fmt::format("{}{:.4f}", s.p_flat == 1 ? '-' : '+', width));
+      any_exact = true;
+    }
+    const std::string rate =
+        passage ? fmt::format("  {}  {:>23}", cell(s.passage.rate, 10, 4, 'g'),
+                              std::isnan(s.passage.rate)
+                                  ? std::string("n/a")
+                                  : fmt::format("[{:.4g}, {:.4g}]", s.passage.rate_low,
+                                                s.passage.rate_high))
+                : "";
+    fmt::print("{}  {}  {}  {}  {}{}{}\n", row, cell(s.p_flat, 8, 4, 'f'), p_flat_error,
                cell(plan.variants[v].learning_rate * s.freezing_time.mean, 12, 5, 'g'),
-               cell(s.y_freeze.mean, 10, 5, 'g'), diverged);
+               cell(s.y_freeze.mean, 10, 5, 'g'), rate, diverged);
+  }
+  if (any_exact) {
+    fmt::print(
+        "(+- given as +0.xxxx or -0.xxxx: P_flat is 0 or 1, whose standard error is 0; the cell is "
+        "the width of the exact 68.3 % Clopper-Pearson interval above 0 or below 1)\n");
   }
 }
 
