@@ -954,8 +954,9 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         if (reps[v]->flux_crossings == 0) reps[v]->complete = true;
       }
       state.next_stage = 1;
-      report(0, fmt::format("replica {}/{}: flux stage: {} crossings of λ_0", r + 1, spec.replicas,
-                            crossings));
+      report(0,
+             fmt::format("replica {}/{}: flux stage: {} crossings of λ_0{}", r + 1, spec.replicas,
+                         crossings, nv > 1 ? fmt::format(" (all {} variants)", nv) : ""));
     }
 
     for (int s = state.next_stage; s <= ffs::kMaxStages; ++s) {
@@ -1023,9 +1024,10 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         batch.bounds.push_back(b);
       }
       backend.run_ffs_trials(plan, batch);
-      std::int64_t reached_all = 0, trials_all = 0;
+      std::int64_t reached_all = 0, trials_all = 0, variants_in_stage = 0;
       for (std::size_t v = 0; v < nv; ++v) {
         if (!active[v]) continue;
+        ++variants_in_stage;
         FfsStageCounts& st = stage[v];
         const auto& ifs = reps[v]->interfaces;
         st.lambda_from = ifs[static_cast<std::size_t>(s - 1)];
@@ -1108,8 +1110,12 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         state.current[v] = std::move(next);
       }
       state.next_stage = s + 1;
-      report(s, fmt::format("replica {}/{}: stage {}: {} of {} trials reached the next interface",
-                            r + 1, spec.replicas, s, reached_all, trials_all));
+      // A sweep's stage runs the trials of all its variants at once: the line sums them.
+      report(s, fmt::format("replica {}/{}: stage {}: {} of {} trials reached the next interface{}",
+                            r + 1, spec.replicas, s, reached_all, trials_all,
+                            nv > 1 ? fmt::format(" ({} variants, {} trials each)",
+                                                 variants_in_stage, spec.trials)
+                                   : ""));
     }
     // The last interface each variant reached (its states were not used by a further stage).
     if (kept.kept) {

@@ -77,6 +77,9 @@ def test_ffs_runs_as_the_clis_and_its_results_have_the_rates(cli, tmp_path):
     # The CLI's forward flux sampling, not a brute-force run of run.walkers x run.steps.
     assert results.is_rare_event and results.complete
     assert stages and all(isinstance(line, str) for line in stages)
+    # A stage's line sums the trials of the sweep's variants, and says so.
+    assert any(line.endswith("crossings of λ_0 (all 2 variants)") for line in stages), stages
+    assert any("(2 variants, 200 trials each)" in line for line in stages), stages
     cli_summary = json.loads((expected / "summary.json").read_text())
     assert _without_provenance(results.summary) == _without_provenance(cli_summary)
     assert_same_results_files(expected / "results.h5", tmp_path / "python" / "results.h5")
