@@ -408,6 +408,20 @@ std::vector<OptimizerKind> coefficient_optimizers(const std::string& key) {
   return {};
 }
 
+/// Refuses a [dynamics] value outside its key's range; `where` names it (dynamics.KEY, or
+/// sweep.KEY[i] for a swept one).
+void check_dynamics_range(const std::string& source, const std::string& where,
+                          const std::string& key, double value) {
+  const ConfigKey& spec = config_key("dynamics", key);
+  const bool below = spec.min_exclusive ? !(value > spec.min) : !(value >= spec.min);
+  if (!std::isfinite(value) || below || value > spec.max) {
+    throw ConfigError(fmt::format(
+        "{}: key '{}': value {} is out of range; allowed: {}", source, where, value,
+        spec.range_text.empty() ? number_range_text(spec.min, spec.max, spec.min_exclusive)
+                                : spec.range_text));
+  }
+}
+
 void resolve_dynamics(const std::string& source, const std::map<std::string, double>& values,
                       NoiseDistribution distribution, OptimizerKind optimizer, Variant& variant) {
   auto has = [&](const char* key) { return values.count(key) != 0; };
@@ -467,16 +481,8 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
   }
   // Checked after the sweep is applied (a swept value replaces the base one), each against its
   // own entry of the key table.
-  for (const auto& [key, value] : values) {
-    const ConfigKey& spec = config_key("dynamics", key);
-    const bool below = spec.min_exclusive ? !(value > spec.min) : !(value >= spec.min);
-    if (!std::isfinite(value) || below || value > spec.max) {
-      throw ConfigError(fmt::format(
-          "{}: key 'dynamics.{}': value {} is out of range; allowed: {}", source, key, value,
-          spec.range_text.empty() ? number_range_text(spec.min, spec.max, spec.min_exclusive)
-                                  : spec.range_text));
-    }
-  }
+  for (const auto& [key, value] : values)
+    check_dynamics_range(source, "dynamics." + key, key, value);
 }
 
 OptimizerKind parse_optimizer_kind(const std::string& name) {
@@ -1039,9 +1045,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   for (const auto& key : dynamics_keys()) {
     // Each value against its range here, a swept one too: a value the sweep replaces is still
     // what the file says (and config.toml keeps). resolve_dynamics checks every variant's.
-    if (dynamics.has(key))
-      base_dynamics[key] = dynamics.number(key);
-    else
+    if (dynamics.has(key)) {
+      base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
+      check_dynamics_range(source, "dynamics." + key, key, base_dynamics[key]);
+    } else
       dynamics.get(key);
   }
   dynamics.reject_unknown();
@@ -1487,15 +1494,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       if (is_dynamics) {
         // The key's range, here with the entry named (resolve_dynamics checks it again, with
         // the base values).
-        const ConfigKey& spec = config_key("dynamics", name);
-        const bool below = spec.min_exclusive ? !(value > spec.min) : !(value >= spec.min);
-        if (!std::isfinite(value) || below || value > spec.max) {
-          throw ConfigError(fmt::format(
-              "{}: key 'sweep.{}[{}]': value {} is out of range; allowed: {}", source, name,
-              swept_index.at(name), value,
-              spec.range_text.empty() ? number_range_text(spec.min, spec.max, spec.min_exclusive)
-                                      : spec.range_text));
-        }
+        check_dynamics_range(source, fmt::format("sweep.{}[{}]", name, swept_index.at(name)), name,
+                             value);
         // A swept synonym replaces the base one (e.g. sweep dt over a base learning_rate).
         if (name == "dt") dynamics_values.erase("learning_rate");
         if (name == "learning_rate") dynamics_values.erase("dt");
