@@ -33,9 +33,21 @@ TOML
 export CONFIG=config.toml SGDWALK=$sgdwalk OMP_NUM_THREADS=1
 "$sgdwalk" run config.toml --backend cpu -q --out single
 
-for k in 0 1 2; do
-  SLURM_ARRAY_TASK_ID=$k SLURM_ARRAY_TASK_COUNT=3 RUN=runs/array bash "$examples/shards.sbatch"
+# Tasks 0 and 2 as the array runs them; task 1 as a resubmitted task runs (sbatch --array=1: an
+# array of one, SLURM_ARRAY_TASK_COUNT=1), which must still be shard 1 of 3.
+for k in 0 2; do
+  SLURM_ARRAY_TASK_ID=$k SLURM_ARRAY_TASK_COUNT=3 SHARDS=3 RUN=runs/array BACKEND=cpu \
+    bash "$examples/shards.sbatch"
 done
+SLURM_ARRAY_TASK_ID=1 SLURM_ARRAY_TASK_COUNT=1 SHARDS=3 RUN=runs/array BACKEND=cpu \
+  bash "$examples/shards.sbatch"
+# Without SHARDS the script refuses instead of guessing N from the array.
+if SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_COUNT=1 RUN=runs/guess BACKEND=cpu \
+  bash "$examples/shards.sbatch" 2> guess.log; then
+  echo "shards.sbatch ran without SHARDS" >&2
+  exit 1
+fi
+grep -q "set SHARDS to the number of shards" guess.log
 RUN=runs/array bash "$examples/merge.sbatch" > merge.log
 cmp single/results.h5 runs/array/results.h5
 echo "shards.sbatch + merge.sbatch: results.h5 equals the single run's"
