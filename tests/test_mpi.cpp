@@ -224,6 +224,16 @@ TEST(Mpi, SigtermStopsEveryRankAndResumeWithAnyRankCountFinishesTheRun) {
     EXPECT_TRUE(fs::exists(part / "checkpoint.bin") || fs::exists(part / "tallies.bin")) << part;
   }
 
+  // The stopped job records the parts it had started; a resume whose part directory is gone (a
+  // node's parts not copied back) is refused instead of computing that part again from the start.
+  EXPECT_EQ(partial["parallel"]["parts_started"], Json::array({0, 1})) << partial.dump();
+  fs::rename(run / "parts" / "1-of-2", dir / "part-1-elsewhere");
+  const auto missing = run_cli("resume " + run.string() + " --backend cpu -q");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  expect_contains(missing.output, "parts/1-of-2: part 1/2 of the stopped run is missing");
+  expect_contains(missing.output, "Copy each node's");
+  fs::rename(dir / "part-1-elsewhere", run / "parts" / "1-of-2");
+
   fs::copy(run, dir / "run-solo", fs::copy_options::recursive);
   const auto three = run_mpi(3, "resume " + run.string() + " --backend cpu --threads 1 -q");
   ASSERT_EQ(three.exit_code, 0) << three.output;

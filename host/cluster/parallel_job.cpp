@@ -458,6 +458,23 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
                      0) == "1";
   record.wall_seconds = wall_before + seconds_since(start);
   record.provenance["parallel"] = {{"parts", parts}, {"processes", comm.size()}};
+  if (stopped_by != 0) {
+    // The parts that have a directory (started, stopped or finished): a resume refuses to start
+    // one of them afresh when its directory is gone (a node's parts not copied back), which
+    // would silently recompute it.
+    std::vector<std::uint64_t> started(static_cast<std::size_t>(parts), 0);
+    for (const std::int64_t k : runner.parts()) {
+      std::error_code missing;
+      started[static_cast<std::size_t>(k)] =
+          fs::exists(part_directory(run, {k, parts}) / "summary.json", missing) ? 1 : 0;
+    }
+    comm.reduce_sum(started);
+    Json started_parts = Json::array();
+    for (std::int64_t k = 0; k < parts; ++k) {
+      if (started[static_cast<std::size_t>(k)] != 0) started_parts.push_back(k);
+    }
+    record.provenance["parallel"]["parts_started"] = started_parts;
+  }
 
   std::string outcome_text;  // rank 0 -> every process: "exit code signal"
   if (!read_parts) {
@@ -683,6 +700,23 @@ JobResult resume_job(JobComm& comm, const std::string& directory, const JobOptio
         }
         wall_before =
             summary.contains("timing") ? summary["timing"].value("wall_seconds", 0.0) : 0.0;
+        // A part the stopped job had started must still be there (older runs do not say).
+        if (summary["parallel"].contains("parts_started")) {
+          for (const auto& entry : summary["parallel"]["parts_started"]) {
+            const auto k = entry.get<std::int64_t>();
+            const fs::path dir = part_directory(directory, {k, parts});
+            std::error_code missing;
+            if (k >= 0 && k < parts && !fs::exists(dir / "summary.json", missing)) {
+              throw RunDirectoryError(
+                  fmt::format("{}: part {} of the stopped run is missing (the run had started "
+                              "it; summary.json says so): resuming would compute it again "
+                              "from the start. Copy each node's {}/parts/ into this {}/parts/ "
+                              "first (see README, \"Running on a cluster\")",
+                              dir.string(), to_string(PartId{k, parts}), directory, directory),
+                  true);
+            }
+          }
+        }
       })) {
     return JobResult{*code, 0, std::nullopt, {}};
   }
