@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
@@ -174,20 +177,54 @@ def _resumable(directory: Path) -> bool:
     return (directory / "checkpoint.bin").is_file() or (directory / "ffs_checkpoint.json").is_file()
 
 
+#: The exit status of a process that SIGTERM stopped (128 + 15), as the CLI's.
+SIGTERM_EXIT_STATUS = 128 + signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    """While a run or resume goes on in the main thread, SIGTERM (what Slurm and other batch
+    systems send before a time limit) stops it as Ctrl-C does, at the next segment boundary with
+    a checkpoint, and the process then exits with 143 (``SystemExit``), as the CLI does. Python's
+    default for SIGTERM is to die at once, without a checkpoint. A handler the caller installed
+    is left alone."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(SIGTERM_EXIT_STATUS)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
     """Says where what was computed is: a run that finished before it could stop, or a
-    checkpoint to resume (the note is shown under the traceback; Python >= 3.11)."""
-    if directory is None or not hasattr(error, "add_note"):
+    checkpoint to resume (the note is shown under the traceback; Python >= 3.11). A SIGTERM's
+    SystemExit prints no traceback: the note goes to stderr."""
+    if directory is None:
         return
     if isinstance(error, (_sgdwalk.ConfigError, _sgdwalk.RunDirectoryError,
                           _sgdwalk.CheckpointError)):
         return  # about the directory or its config, not an interrupted computation
+    note = None
     if _finished(directory):
-        error.add_note(f"sgdwalk: the run had finished before it stopped: its results are "
-                       f"complete in {directory}/ (sgdwalk.load({str(directory)!r}))")
+        note = (f"sgdwalk: the run had finished before it stopped: its results are "
+                f"complete in {directory}/ (sgdwalk.load({str(directory)!r}))")
     elif _resumable(directory):
-        error.add_note(f"sgdwalk: checkpoint and partial results written to {directory}/; "
-                       f"continue with sgdwalk.resume({str(directory)!r})")
+        note = (f"sgdwalk: checkpoint and partial results written to {directory}/; "
+                f"continue with sgdwalk.resume({str(directory)!r})")
+    if note is None:
+        return
+    if isinstance(error, SystemExit):
+        print(f"sgdwalk: stopped by SIGTERM; {note[len('sgdwalk: '):]}", file=sys.stderr)
+    elif hasattr(error, "add_note"):
+        error.add_note(note)
 
 
 def check_config(config: ConfigLike, *, seed: Optional[int] = None) -> dict[str, Any]:
@@ -196,6 +233,30 @@ def check_config(config: ConfigLike, *, seed: Optional[int] = None) -> dict[str,
     text, source = config_text(config)
     checked = _sgdwalk.check_config(text, source, -1 if seed is None else _checked_seed(seed))
     return json.loads(checked["resolved_config"])
+
+
+def _launched_processes() -> int:
+    """How many processes mpirun or srun started with this one (1: none or just this one); the
+    CLI reads the same variables."""
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 1:
+            return int(value)
+    return 1
+
+
+def _refuse_under_a_launcher(what: str) -> None:
+    """The Python package runs one process: started N times by mpirun or srun, each would
+    compute the whole run into the same directory. run_shard is fine there (a part per
+    process)."""
+    processes = _launched_processes()
+    if processes > 1:
+        raise RuntimeError(
+            f"sgdwalk.{what}: this process is one of {processes} that mpirun or srun started; the "
+            "Python package runs one process, so each would compute the whole run into the same "
+            "directory. Start one process, give each process its part with "
+            "sgdwalk.run_shard(config, (K, N)) and merge them, or run the CLI under mpirun "
+            "(mpirun -np N sgdwalk run CONFIG --out RUN)")
 
 
 def _checked_seed(seed: int) -> int:
@@ -257,7 +318,10 @@ def run(
             flux sampling: at the next stage boundary); the run directory (``out``, or the
             temporary one) then holds a checkpoint and the partial results, or the complete
             results of a run that finished first: the exception's note says which (Python 3.11+).
+        RuntimeError: this process is one of several that mpirun or srun started (each would
+            compute the whole run into the same directory).
     """
+    _refuse_under_a_launcher("run")
     outcome, directory, temporary = _run_session(
         config, None, backend=backend, threads=threads, seed=seed, out=out, progress=progress,
         force=force, checkpoint_every=checkpoint_every, batch_walkers=batch_walkers,
@@ -316,11 +380,12 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
     shard_text = "" if shard is None else f"{shard[0]}/{shard[1]}"
     command = _command_line("run" if shard is None else "run_shard", source, out)
     try:
-        outcome = _sgdwalk.run_in_directory(
-            text, source, seed_value, str(directory), command, backend, int(threads or 0),
-            int(batch_walkers or 0), int(segment_steps or 0), SEGMENT_SECONDS,
-            float(checkpoint_every),
-            _test_segment_delay_ms(), callback, shard_text)
+        with _sigterm_stops_the_run():
+            outcome = _sgdwalk.run_in_directory(
+                text, source, seed_value, str(directory), command, backend, int(threads or 0),
+                int(batch_walkers or 0), int(segment_steps or 0), SEGMENT_SECONDS,
+                float(checkpoint_every),
+                _test_segment_delay_ms(), callback, shard_text)
     except BaseException as error:
         if temporary and not (_finished(directory) or _resumable(directory)):
             shutil.rmtree(directory, ignore_errors=True)  # nothing computed is there
@@ -419,13 +484,15 @@ def resume(
     config.toml changed since the run started) or ``CheckpointError`` (corrupt checkpoint).
     """
     _check_session_arguments(backend, threads, checkpoint_every, batch_walkers, segment_steps)
+    _refuse_under_a_launcher("resume")
     directory = Path(run_dir)
     callback, bar = _progress_callback(progress, directory.name, ffs=_is_ffs_directory(directory))
     try:
-        outcome = _sgdwalk.resume_in_directory(
-            str(directory), backend, int(threads or 0), int(batch_walkers or 0),
-            int(segment_steps or 0), SEGMENT_SECONDS, float(checkpoint_every),
-            _test_segment_delay_ms(), callback)
+        with _sigterm_stops_the_run():
+            outcome = _sgdwalk.resume_in_directory(
+                str(directory), backend, int(threads or 0), int(batch_walkers or 0),
+                int(segment_steps or 0), SEGMENT_SECONDS, float(checkpoint_every),
+                _test_segment_delay_ms(), callback)
     except BaseException as error:
         _interrupted_note(error, directory)
         raise

@@ -37,6 +37,35 @@ INTERRUPTED_RUN = textwrap.dedent("""
 """)
 
 
+TERMINATED_RUN = textwrap.dedent("""
+    import os, signal, sys, threading
+    import sgdwalk
+    threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGTERM)).start()
+    sgdwalk.run(sys.argv[1], out=sys.argv[2], progress=False, segment_steps=500)
+    print("finished without interruption")
+""")
+
+
+def test_sigterm_stops_a_run_with_a_checkpoint_and_exit_status_143(cli, tmp_path):
+    # What a batch system sends before a time limit: Python's default would kill the process at
+    # once, losing everything since the last checkpoint.
+    config = tmp_path / "long.toml"
+    config.write_text(LONG_CONFIG)
+    out = tmp_path / "terminated"
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
+    completed = subprocess.run([sys.executable, "-c", TERMINATED_RUN, str(config), str(out)],
+                               env=env, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 143, completed.stdout + completed.stderr
+    assert "finished without interruption" not in completed.stdout
+    assert (f"sgdwalk: stopped by SIGTERM; checkpoint and partial results written to {out}/"
+            in completed.stderr), completed.stderr
+    assert (out / "checkpoint.bin").exists()
+    resumed = sgdwalk.resume(out, backend="cpu", threads=1, progress=False)
+    assert resumed.complete
+    uninterrupted = cli_run(cli, config, tmp_path / "uninterrupted")
+    assert_same_results_files(uninterrupted / "results.h5", out / "results.h5")
+
+
 def test_sigint_raises_keyboardinterrupt_and_resume_gives_the_uninterrupted_results(cli, tmp_path):
     config = tmp_path / "long.toml"
     config.write_text(LONG_CONFIG)

@@ -125,6 +125,19 @@ def test_messages_name_what_is_wrong(small_config_path, tmp_path):
         results["variants/pflat"]
 
 
+def test_run_refuses_to_be_one_of_several_launched_processes(small_config_path, monkeypatch):
+    # Under mpirun (or srun) every process would compute the whole run into one directory.
+    for variable in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"):
+        with monkeypatch.context() as patched:
+            patched.setenv(variable, "2")
+            with pytest.raises(RuntimeError, match="one of 2 that mpirun or srun started"):
+                sgdwalk.run(small_config_path, progress=False)
+            with pytest.raises(RuntimeError, match="one of 2"):
+                sgdwalk.resume("no-such-run", progress=False)
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")  # one process: fine
+    assert sgdwalk.run(small_config_path, progress=False, threads=1).complete
+
+
 def test_replay_takes_the_results_of_a_run_without_out(small_config_path):
     # The run's temporary directory lives as long as its Results; replay keeps them until done
     # (it had dropped them, and the directory was removed before it was read).
