@@ -591,6 +591,7 @@ TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
   const auto missing = merge("s0 s2");
   EXPECT_EQ(missing.exit_code, 2);
   expect_contains(missing.output, "1 of 3 shard(s) missing: 1/3 (walkers [11, 22))");
+  expect_contains(missing.output, "--shard K/N --out DIR");
   const auto twice = merge("s0 s1 s1 s2");
   EXPECT_EQ(twice.exit_code, 2);
   expect_contains(twice.output, "shard 1/3 is given twice");
@@ -622,6 +623,23 @@ TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
   const auto bad_flag = testing::run_cli(run + " --shard 3/3 --out " + (dir / "x").string());
   EXPECT_EQ(bad_flag.exit_code, 2);
   expect_contains(bad_flag.output, "--shard 3/3: K = 3 is out of range; allowed: 0 to 2");
+
+  // A shard of all walkers is still a shard: it says so, and writes no results.h5.
+  const auto one = testing::run_cli("run " + (dir / "c.toml").string() +
+                                    " --backend cpu --shard 0/1 --out " + (dir / "one").string());
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+  expect_contains(one.output, "shard done: walkers [0, 33)");
+  EXPECT_EQ(one.output.find("results.h5)"), std::string::npos) << one.output;
+  EXPECT_FALSE(fs::exists(dir / "one" / "results.h5"));
+
+  // A damaged shard's tallies: the merge says it cannot read it and how to redo it.
+  std::string tallies = testing::read_bytes(dir / "s1" / kTalliesFileName);
+  testing::write_bytes(dir / "s1" / kTalliesFileName, tallies.substr(0, tallies.size() / 2));
+  const auto damaged = merge("s0 s1 s2");
+  EXPECT_EQ(damaged.exit_code, 1) << damaged.output;
+  expect_contains(damaged.output, "sgdwalk merge: cannot read a shard: ");
+  expect_contains(damaged.output, "--shard K/N --out SHARD_DIR --force");
+  EXPECT_EQ(damaged.output.find("cannot resume"), std::string::npos) << damaged.output;
 }
 
 }  // namespace

@@ -275,7 +275,10 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
     return result.stop_signal != 0 ? 128 + result.stop_signal : kExitRuntimeError;
   }
   reporter.update(outcome.progress, true);
-  if (!outcome.progress.whole()) {
+  // A shard (its tallies.bin, no results.h5), also one of all walkers (--shard 0/1).
+  std::error_code no_tallies;
+  if (!outcome.progress.whole() ||
+      std::filesystem::exists(std::filesystem::path(out_dir) / kTalliesFileName, no_tallies)) {
     if (!flags.quiet) {
       fmt::print(
           "shard done: walkers [{}, {}); merge the shards with `sgdwalk merge OUT SHARD_DIR...`"
@@ -810,7 +813,18 @@ int command_merge(const std::string& out_dir, const std::vector<std::string>& sh
     std::fprintf(stderr, "sgdwalk merge: %s\n", problem.c_str());
     return kExitUsage;
   }
-  const MergedRun merged = merge_into_directory(shard_dirs, out_dir, force, command_line);
+  MergedRun merged;
+  try {
+    merged = merge_into_directory(shard_dirs, out_dir, force, command_line);
+  } catch (const CheckpointError& error) {
+    // A shard's tallies.bin (or its checkpoint) that cannot be read: nothing is resumed here.
+    std::fprintf(stderr,
+                 "sgdwalk merge: cannot read a shard: %s\nsgdwalk merge: compute that shard "
+                 "again (sgdwalk run CONFIG --shard K/N --out SHARD_DIR --force) and merge "
+                 "again\n",
+                 error.what());
+    return kExitRuntimeError;
+  }
   for (const std::string& warning :
        run_warnings(merged.plan, merged.outcome.summaries, merged.outcome.progress.variants_done)) {
     std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.c_str());

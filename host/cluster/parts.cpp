@@ -267,8 +267,11 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
       missing.resize(6);
       missing.push_back(fmt::format("and {} more", absent - 6));
     }
-    throw usage_error(fmt::format("merge: {} of {} shard(s) missing: {}", absent, count,
-                                  fmt::join(missing, ", ")));
+    throw usage_error(fmt::format(
+        "merge: {} of {} shard(s) missing: {}; give every shard's directory (a shard is run with "
+        "sgdwalk run CONFIG --shard K/N --out DIR, and a stopped one continued with sgdwalk "
+        "resume DIR)",
+        absent, count, fmt::join(missing, ", ")));
   }
 
   RunOutcome& outcome = merged.outcome;
