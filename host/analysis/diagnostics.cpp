@@ -112,8 +112,8 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
     }
     if (!unreached.empty()) {
       warnings.push_back(fmt::format(
-          "first-passage target '{}' was reached by no walker in {}: its times and rates are "
-          "empty there (a longer run, or a nearer target)",
+          "first-passage target '{}' was reached by no walker in {}: no passage times there, "
+          "and the escape rate is 0 with only an upper bound (a longer run, or a nearer target)",
           plan.passage.description, some_variants(plan, unreached, judged)));
     }
   }

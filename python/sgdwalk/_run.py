@@ -152,6 +152,15 @@ def _finish(outcome: dict[str, Any], directory: Path, temporary: bool) -> Result
     return results
 
 
+def _is_shard_directory(directory: Path) -> bool:
+    """Whether a run directory holds a shard (run_shard, sgdwalk run --shard)."""
+    try:
+        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and "shard" in summary
+
+
 def _is_ffs_directory(directory: Path) -> bool:
     """Whether a run directory holds a forward flux sampling run (finished or not)."""
     if (directory / "ffs_checkpoint.json").is_file():
@@ -181,6 +190,10 @@ def _resumable(directory: Path) -> bool:
 SIGTERM_EXIT_STATUS = 128 + signal.SIGTERM
 
 
+class _StoppedBySigterm(SystemExit):
+    """What SIGTERM raises during a run (exit status 143)."""
+
+
 @contextlib.contextmanager
 def _sigterm_stops_the_run() -> Iterator[None]:
     """While a run or resume goes on in the main thread, SIGTERM (what Slurm and other batch
@@ -194,13 +207,19 @@ def _sigterm_stops_the_run() -> Iterator[None]:
         return
 
     def stop(signum, frame):
-        raise SystemExit(SIGTERM_EXIT_STATUS)
+        raise _StoppedBySigterm(SIGTERM_EXIT_STATUS)
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # Blocked while the default comes back: a SIGTERM arriving now is delivered after, to the
+        # default action, instead of raising here once the run has ended.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
@@ -221,7 +240,7 @@ def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
                 f"continue with sgdwalk.resume({str(directory)!r})")
     if note is None:
         return
-    if isinstance(error, SystemExit):
+    if isinstance(error, _StoppedBySigterm):
         print(f"sgdwalk: stopped by SIGTERM; {note[len('sgdwalk: '):]}", file=sys.stderr)
     elif hasattr(error, "add_note"):
         error.add_note(note)
@@ -245,18 +264,19 @@ def _launched_processes() -> int:
     return 1
 
 
-def _refuse_under_a_launcher(what: str) -> None:
-    """The Python package runs one process: started N times by mpirun or srun, each would
-    compute the whole run into the same directory. run_shard is fine there (a part per
-    process)."""
+def _warn_under_a_launcher(what: str) -> None:
+    """The Python package runs one process per call: started N times by mpirun or srun, a
+    script that calls run() in every process computes the whole run N times (into one out=
+    directory only one of them can write: the others are refused). Scripts that run on one rank
+    only, or a different config per rank, are fine, so this is a warning. run_shard is fine."""
     processes = _launched_processes()
     if processes > 1:
-        raise RuntimeError(
-            f"sgdwalk.{what}: this process is one of {processes} that mpirun or srun started; the "
-            "Python package runs one process, so each would compute the whole run into the same "
-            "directory. Start one process, give each process its part with "
-            "sgdwalk.run_shard(config, (K, N)) and merge them, or run the CLI under mpirun "
-            "(mpirun -np N sgdwalk run CONFIG --out RUN)")
+        warnings.warn(
+            f"sgdwalk.{what}: this process is one of {processes} that mpirun or srun started; "
+            "sgdwalk.run computes the whole run in each process that calls it. To split one "
+            "run over the processes, give each its part with sgdwalk.run_shard(config, (K, N)) "
+            "and merge them, or run the CLI under mpirun (mpirun -np N sgdwalk run CONFIG --out "
+            "RUN)", RunWarning, stacklevel=3)
 
 
 def _checked_seed(seed: int) -> int:
@@ -318,10 +338,11 @@ def run(
             flux sampling: at the next stage boundary); the run directory (``out``, or the
             temporary one) then holds a checkpoint and the partial results, or the complete
             results of a run that finished first: the exception's note says which (Python 3.11+).
-        RuntimeError: this process is one of several that mpirun or srun started (each would
-            compute the whole run into the same directory).
+
+    Under mpirun or srun (several processes), a ``RunWarning`` says that each process that calls
+    ``run`` computes the whole run; ``run_shard`` splits it.
     """
-    _refuse_under_a_launcher("run")
+    _warn_under_a_launcher("run")
     outcome, directory, temporary = _run_session(
         config, None, backend=backend, threads=threads, seed=seed, out=out, progress=progress,
         force=force, checkpoint_every=checkpoint_every, batch_walkers=batch_walkers,
@@ -484,8 +505,9 @@ def resume(
     config.toml changed since the run started) or ``CheckpointError`` (corrupt checkpoint).
     """
     _check_session_arguments(backend, threads, checkpoint_every, batch_walkers, segment_steps)
-    _refuse_under_a_launcher("resume")
     directory = Path(run_dir)
+    if not _is_shard_directory(directory):  # a shard is its process's own part
+        _warn_under_a_launcher("resume")
     callback, bar = _progress_callback(progress, directory.name, ffs=_is_ffs_directory(directory))
     try:
         with _sigterm_stops_the_run():

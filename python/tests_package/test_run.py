@@ -125,17 +125,22 @@ def test_messages_name_what_is_wrong(small_config_path, tmp_path):
         results["variants/pflat"]
 
 
-def test_run_refuses_to_be_one_of_several_launched_processes(small_config_path, monkeypatch):
-    # Under mpirun (or srun) every process would compute the whole run into one directory.
+def test_run_warns_when_it_is_one_of_several_launched_processes(small_config_path, tmp_path,
+                                                                 monkeypatch):
+    # Under mpirun (or srun) every process that calls run() computes the whole run; a script may
+    # mean that (one run per rank), so it is a warning, not a refusal.
     for variable in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"):
         with monkeypatch.context() as patched:
             patched.setenv(variable, "2")
-            with pytest.raises(RuntimeError, match="one of 2 that mpirun or srun started"):
-                sgdwalk.run(small_config_path, progress=False)
-            with pytest.raises(RuntimeError, match="one of 2"):
-                sgdwalk.resume("no-such-run", progress=False)
-    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "1")  # one process: fine
-    assert sgdwalk.run(small_config_path, progress=False, threads=1).complete
+            with pytest.warns(sgdwalk.RunWarning, match="one of 2 that mpirun or srun started"):
+                assert sgdwalk.run(small_config_path, progress=False, threads=1).complete
+    # A shard is its process's own part: resuming it there says nothing.
+    shard = sgdwalk.run_shard(small_config_path, (1, 2), out=tmp_path / "shard", progress=False,
+                              threads=1)
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sgdwalk.RunWarning)
+        assert sgdwalk.resume(shard, progress=False) == shard
 
 
 def test_replay_takes_the_results_of_a_run_without_out(small_config_path):
