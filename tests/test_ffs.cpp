@@ -611,6 +611,12 @@ std::string momentum_ffs_block(double beta_eff, std::int64_t trials, int replica
       ms + 0.5 * well_sd, ms + 1.5 * well_sd, trials, replicas);
 }
 
+/// Whether one of the variant's warnings contains `text`.
+bool warned(const FfsVariantResult& f, const std::string& text) {
+  return std::any_of(f.warnings.begin(), f.warnings.end(),
+                     [&](const std::string& w) { return w.find(text) != std::string::npos; });
+}
+
 TEST(FfsOptimizers, HeavyMomentumIsHeavyTailedAndTheJackknifeSeesIt) {
   // μ = 0.9, β_eff = 8 (docs/RARE_EVENTS.md, "Momentum"): the success probability of a state at an
   // interface depends on its velocity, so the states of the late stages descend from few flux
@@ -644,10 +650,7 @@ TEST(FfsOptimizers, HeavyMomentumIsHeavyTailedAndTheJackknifeSeesIt) {
   EXPECT_GT(spread, 2.5 * aftw);
   EXPECT_LT(spread, 2.0 * jackknife);
   EXPECT_GT(f.rate_relative_error_jackknife, 2 * f.rate_relative_error_aftw);
-  const auto said = [&](const std::string& text) {
-    return std::any_of(f.warnings.begin(), f.warnings.end(),
-                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
-  };
+  const auto said = [&](const std::string& text) { return warned(f, text); };
   EXPECT_TRUE(said("the jackknife error over flux-walker groups"));
   EXPECT_TRUE(said("descend from few flux crossings"));
   std::printf(
@@ -683,10 +686,7 @@ replicas = 1
 )");
   const FfsVariantResult& f = result.variants.at(0);
   ASSERT_GT(f.replicas.at(0).flux_nonfinite, 0);
-  const auto said = [&](const std::string& text) {
-    return std::any_of(f.warnings.begin(), f.warnings.end(),
-                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
-  };
+  const auto said = [&](const std::string& text) { return warned(f, text); };
   EXPECT_TRUE(said(fmt::format("replica 0: {} flux walker(s) became non-finite (diverged)",
                                f.replicas[0].flux_nonfinite)))
       << nlohmann::json(f.warnings).dump();
@@ -767,10 +767,7 @@ max_trial_steps = 2000
   EXPECT_LE(last.lambda_from, 0.0);  // −L never exceeds 0
   EXPECT_EQ(last.reached, 0);
   EXPECT_EQ(f.rate_per_step, 0.0);
-  const auto said = [&](const std::string& text) {
-    return std::any_of(f.warnings.begin(), f.warnings.end(),
-                       [&](const std::string& w) { return w.find(text) != std::string::npos; });
-  };
+  const auto said = [&](const std::string& text) { return warned(f, text); };
   const std::string all = nlohmann::json(f.warnings).dump();
   EXPECT_TRUE(said("replica 0: no trial reached rare_event.lambda_B = 0.5: the rate is 0 here"))
       << all;
