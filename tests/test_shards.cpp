@@ -620,6 +620,23 @@ TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
   EXPECT_EQ(again.exit_code, 2);
   expect_contains(again.output, "exists and is not empty");
 
+  // Shards of different sgdwalk builds merge, with a warning (a walker's bits are guaranteed per
+  // build), and merged_from names each shard's build.
+  const std::string s2_summary = testing::read_bytes(dir / "s2" / "summary.json");
+  Json other_build = read_json(dir / "s2" / "summary.json");
+  other_build["sgdwalk"]["git_commit"] = "0123456789ab";
+  testing::write_bytes(dir / "s2" / "summary.json", other_build.dump());
+  const auto mixed =
+      testing::run_cli("merge " + (dir / "mixed").string() + " " + (dir / "s0").string() + " " +
+                       (dir / "s1").string() + " " + (dir / "s2").string());
+  EXPECT_EQ(mixed.exit_code, 0) << mixed.output;
+  expect_contains(mixed.output, "the shards were computed by 2 different sgdwalk builds");
+  expect_contains(mixed.output, "(0123456789ab): shard(s) 2/3");
+  const Json merged_from = read_json(dir / "mixed" / "summary.json")["merged_from"];
+  EXPECT_NE(merged_from[2]["sgdwalk"].get<std::string>().find("(0123456789ab)"), std::string::npos)
+      << merged_from.dump();
+  testing::write_bytes(dir / "s2" / "summary.json", s2_summary);
+
   const auto bad_flag = testing::run_cli(run + " --shard 3/3 --out " + (dir / "x").string());
   EXPECT_EQ(bad_flag.exit_code, 2);
   expect_contains(bad_flag.output, "--shard 3/3: K = 3 is out of range; allowed: 0 to 2");

@@ -825,6 +825,9 @@ int command_merge(const std::string& out_dir, const std::vector<std::string>& sh
                  error.what());
     return kExitRuntimeError;
   }
+  for (const std::string& warning : merged.warnings) {
+    std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.c_str());
+  }
   for (const std::string& warning :
        run_warnings(merged.plan, merged.outcome.summaries, merged.outcome.progress.variants_done)) {
     std::fprintf(stderr, "sgdwalk: warning: %s\n", warning.c_str());

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <memory>
 
 #include "config/config.hpp"
@@ -186,6 +187,7 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
   double simulate_seconds = 0, wall_seconds = 0;
   std::int64_t sessions = 0;
   std::vector<std::string> backends;
+  std::map<std::string, std::vector<std::string>> shards_of_build;  // "version (commit)" -> shards
   Json merged_from = Json::array();
   for (const auto& [index, dir] : ordered) {
     ResumePoint point = load_resume_point(dir);
@@ -245,9 +247,16 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
     if (std::find(backends.begin(), backends.end(), backend) == backends.end()) {
       backends.push_back(backend);
     }
+    const std::string build =
+        summary.is_object() && summary.contains("sgdwalk") && summary["sgdwalk"].is_object()
+            ? fmt::format("{} ({})", summary["sgdwalk"].value("version", "?"),
+                          summary["sgdwalk"].value("git_commit", "?"))
+            : "?";
+    shards_of_build[build].push_back(to_string(part));
     merged_from.push_back({{"shard", to_string(part)},
                            {"directory", fs::absolute(dir).lexically_normal().string()},
                            {"backend", backend},
+                           {"sgdwalk", build},
                            {"walker_begin", range.begin},
                            {"walker_end", range.end},
                            {"simulate_seconds", point.checkpoint.progress.simulate_seconds}});
@@ -288,6 +297,17 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
   merged.record.shard.reset();
   merged.record.provenance = Json::object();
   merged.record.provenance["merged_from"] = merged_from;
+  if (shards_of_build.size() > 1) {
+    // The bits of a walker are guaranteed per build; another build may have changed the physics.
+    std::vector<std::string> groups;
+    for (const auto& [build, shards] : shards_of_build) {
+      groups.push_back(fmt::format("{}: shard(s) {}", build, fmt::join(shards, ", ")));
+    }
+    merged.warnings.push_back(fmt::format(
+        "the shards were computed by {} different sgdwalk builds ({}); the merged results equal "
+        "a single run's only if the physics did not change between them",
+        shards_of_build.size(), fmt::join(groups, "; ")));
+  }
   merged.record.command_line = command_line;
   merged.record.wall_seconds = wall_seconds;
   merged.record.sessions = sessions;

@@ -47,6 +47,8 @@ struct MergedRun {
   RunPlan plan;
   RunRecord record;
   RunOutcome outcome;
+  /// What the caller should say (shards computed by different sgdwalk builds).
+  std::vector<std::string> warnings;
 };
 
 /// Reads the finished shard directories `shard_dirs` and merges them: checks that they come from

@@ -293,10 +293,11 @@ NB_MODULE(_sgdwalk, m) {
       [](const std::vector<std::string>& shard_dirs, const std::string& out_dir, bool force,
          const std::string& command_line) {
         nb::gil_scoped_release release;
-        merge_into_directory(shard_dirs, out_dir, force, command_line);
+        return merge_into_directory(shard_dirs, out_dir, force, command_line).warnings;
       },
       "shard_dirs"_a, "out_dir"_a, "force"_a, "command_line"_a,
-      "Joins finished shard directories into OUT_DIR exactly as `sgdwalk merge`.");
+      "Joins finished shard directories into OUT_DIR exactly as `sgdwalk merge`; returns the "
+      "warnings the CLI prints.");
 
   m.def(
       "resume_in_directory",

@@ -479,7 +479,8 @@ def merge(out: Union[str, os.PathLike], shard_dirs: Sequence[Union[str, os.PathL
                               "another out or pass force=True to overwrite it")
     dirs = [os.fspath(d) for d in shard_dirs]
     command = f"sgdwalk.merge({os.fspath(out)!r}, {dirs!r})"
-    _sgdwalk.merge_into_directory(dirs, os.fspath(out), force, command)
+    for warning in _sgdwalk.merge_into_directory(dirs, os.fspath(out), force, command):
+        warnings.warn(warning, RunWarning, stacklevel=2)
     return Results(out)
 
 

@@ -3,6 +3,7 @@ the results.h5 of the single run, bit for bit, as `sgdwalk run --shard K/N` and 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -16,6 +17,19 @@ from conftest import (SMALL_CONFIG, assert_same_datasets, assert_same_results_fi
 #: (the test hook SGDWALK_TEST_SEGMENT_DELAY_MS), so at least 4 s for a shard on any machine; the
 #: test stops it after 1 s.
 LONG_CONFIG = SMALL_CONFIG.replace("steps = 3000", "steps = 20000")
+
+
+def test_shards_of_different_builds_merge_with_a_warning(tmp_path):
+    # A walker's bits are guaranteed per build: merge says when the shards' builds differ.
+    shards = [sgdwalk.run_shard(SMALL_CONFIG, (k, 2), out=tmp_path / f"shard-{k}", threads=1,
+                                progress=False) for k in (0, 1)]
+    summary_path = shards[1] / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["sgdwalk"]["git_commit"] = "0123456789ab"
+    summary_path.write_text(json.dumps(summary))
+    with pytest.warns(sgdwalk.RunWarning, match="computed by 2 different sgdwalk builds"):
+        merged = sgdwalk.merge(tmp_path / "merged", shards)
+    assert "(0123456789ab)" in merged.summary["merged_from"][1]["sgdwalk"]
 
 
 def test_python_shards_merge_into_the_single_run(cli, tmp_path):
