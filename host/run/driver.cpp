@@ -341,6 +341,12 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     for (const auto& s : summaries) values.push_back(getter(s));
     return values;
   };
+  // Walker counts are integers in the file too (an unfinished variant's are 0).
+  auto summary_counts = [&](auto getter) {
+    std::vector<std::int64_t> values;
+    for (const auto& s : summaries) values.push_back(getter(s));
+    return values;
+  };
   {
     std::vector<std::int32_t> complete;
     for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
@@ -351,12 +357,12 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "the variant's results are then empty)");
   }
   file.dataset("/variants/walkers",
-               summary_values([](const VariantSummary& s) { return double(s.walkers); }),
+               summary_counts([](const VariantSummary& s) { return std::int64_t{s.walkers}; }),
                {"variant"}, "walkers", "walkers in the variant");
-  file.dataset("/variants/nonfinite_walkers",
-               summary_values([](const VariantSummary& s) { return double(s.nonfinite_walkers); }),
-               {"variant"}, "walkers",
-               "walkers whose state became non-finite (excluded from averages)");
+  file.dataset(
+      "/variants/nonfinite_walkers",
+      summary_counts([](const VariantSummary& s) { return std::int64_t{s.nonfinite_walkers}; }),
+      {"variant"}, "walkers", "walkers whose state became non-finite (excluded from averages)");
   file.dataset("/variants/p_flat", summary_values([](const VariantSummary& s) { return s.p_flat; }),
                {"variant"}, "1", "fraction of finite walkers in the flat basin at the end");
   file.dataset("/variants/p_flat_stderr",
@@ -382,12 +388,19 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
 
   if (plan.passage.kind != PassageKind::none) {
     file.attribute("/variants", "first_passage_target", plan.passage.description);
+    const std::vector<std::pair<std::string, std::function<std::int64_t(const VariantSummary&)>>>
+        counts = {
+            {"arrived", [](const VariantSummary& s) { return std::int64_t{s.passage.arrived}; }},
+            {"censored", [](const VariantSummary& s) { return std::int64_t{s.passage.censored}; }},
+            {"started_in_target",
+             [](const VariantSummary& s) { return std::int64_t{s.passage.started_in_target}; }},
+        };
+    for (const auto& [name, getter] : counts) {
+      file.dataset("/first_passage/" + name, summary_counts(getter), {"variant"}, "walkers",
+                   "first passage: " + name);
+    }
     const std::vector<std::pair<std::string, std::function<double(const VariantSummary&)>>> fields =
         {
-            {"arrived", [](const VariantSummary& s) { return double(s.passage.arrived); }},
-            {"censored", [](const VariantSummary& s) { return double(s.passage.censored); }},
-            {"started_in_target",
-             [](const VariantSummary& s) { return double(s.passage.started_in_target); }},
             {"mean_steps", [](const VariantSummary& s) { return s.passage.steps.mean; }},
             {"mean_steps_stderr",
              [](const VariantSummary& s) { return s.passage.steps.standard_error; }},
