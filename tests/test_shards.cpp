@@ -604,7 +604,12 @@ TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
   expect_contains(foreign.output, "run.seed: 77 -> 9");
   const auto split = merge("s0 half s2");
   EXPECT_EQ(split.exit_code, 2);
-  expect_contains(split.output, "is shard 1/2 but");
+  // Each split is named with its shards, so the odd one out is plain.
+  expect_contains(split.output,
+                  "the shards split the run into different numbers of parts (2 "
+                  "part(s): '" +
+                      (dir / "half").string() + "'; 3 part(s): '" + (dir / "s0").string() + "', '" +
+                      (dir / "s2").string() + "')");
   const auto whole = merge("s0 whole s2");
   EXPECT_EQ(whole.exit_code, 2);
   expect_contains(whole.output, "is not a shard");

@@ -160,18 +160,36 @@ MergedRun merge_shards(const std::vector<std::string>& shard_dirs,
   if (shard_dirs.empty()) throw usage_error("merge: no shard directories given");
   // Part order (from each summary.json; what cannot be read stays in place and fails below with
   // its own message), so that the tallies are added in a fixed order whatever the command line.
-  auto part_index = [](const std::string& dir) {
+  // A shard's "index" or "count" from its summary.json; -1 where it cannot be read.
+  auto shard_field = [](const std::string& dir, const char* field) {
     std::ifstream file(fs::path(dir) / "summary.json");
     const Json summary =
         Json::parse(std::string(std::istreambuf_iterator<char>(file), {}), nullptr, false);
-    const Json* index = summary.is_object() && summary.contains("shard") &&
-                                summary["shard"].is_object() && summary["shard"].contains("index")
-                            ? &summary["shard"]["index"]
+    const Json* value = summary.is_object() && summary.contains("shard") &&
+                                summary["shard"].is_object() && summary["shard"].contains(field)
+                            ? &summary["shard"][field]
                             : nullptr;
-    return index != nullptr && index->is_number_integer() ? index->get<std::int64_t>() : -1;
+    return value != nullptr && value->is_number_integer() ? value->get<std::int64_t>() : -1;
   };
+  // Shards of different splits (a stale 0-of-1 among the 0-of-3, 1-of-3, 2-of-3): every split
+  // and its shards are named, so the odd ones out are plain whichever comes first.
+  std::map<std::int64_t, std::vector<std::string>> dirs_of_count;
+  for (const std::string& dir : shard_dirs) {
+    const std::int64_t count = shard_field(dir, "count");
+    if (count > 0) dirs_of_count[count].push_back(fmt::format("'{}'", dir));
+  }
+  if (dirs_of_count.size() > 1) {
+    std::vector<std::string> splits;
+    for (const auto& [count, dirs] : dirs_of_count) {
+      splits.push_back(fmt::format("{} part(s): {}", count, fmt::join(dirs, ", ")));
+    }
+    throw usage_error(fmt::format(
+        "merge: the shards split the run into different numbers of parts ({}); the shards of one "
+        "run split it into the same number of parts: leave out those of another split",
+        fmt::join(splits, "; ")));
+  }
   std::vector<std::pair<std::int64_t, std::string>> ordered;
-  for (const std::string& dir : shard_dirs) ordered.emplace_back(part_index(dir), dir);
+  for (const std::string& dir : shard_dirs) ordered.emplace_back(shard_field(dir, "index"), dir);
   std::stable_sort(ordered.begin(), ordered.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
 
