@@ -152,33 +152,28 @@ def _finish(outcome: dict[str, Any], directory: Path, temporary: bool) -> Result
     return results
 
 
-def _is_shard_directory(directory: Path) -> bool:
-    """Whether a run directory holds a shard (run_shard, sgdwalk run --shard)."""
+def _summary(directory: Path) -> dict:
+    """A run directory's summary.json, or {} where there is none (or it cannot be read)."""
     try:
         summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and "shard" in summary
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _is_shard_directory(directory: Path) -> bool:
+    """Whether a run directory holds a shard (run_shard, sgdwalk run --shard)."""
+    return "shard" in _summary(directory)
 
 
 def _is_ffs_directory(directory: Path) -> bool:
     """Whether a run directory holds a forward flux sampling run (finished or not)."""
-    if (directory / "ffs_checkpoint.json").is_file():
-        return True
-    try:
-        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and "rare_events" in summary
+    return (directory / "ffs_checkpoint.json").is_file() or "rare_events" in _summary(directory)
 
 
 def _finished(directory: Path) -> bool:
     """Whether the run in `directory` finished (summary.json written and not partial)."""
-    try:
-        summary = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(summary, dict) and summary.get("partial") is False and not (
+    return _summary(directory).get("partial") is False and not (
         directory / "ffs_checkpoint.json").is_file()
 
 
