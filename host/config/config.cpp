@@ -1593,7 +1593,14 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     }
   }
   Json sweep_json = {{"mode", mode}};
-  for (const auto& axis : axes) sweep_json[axis.name] = axis.values;
+  for (const auto& axis : axes) {
+    if (is_integer_sweep_parameter(axis.name)) {  // validated as integers
+      std::vector<std::int64_t> steps(axis.values.begin(), axis.values.end());
+      sweep_json[axis.name] = steps;
+    } else {
+      sweep_json[axis.name] = axis.values;
+    }
+  }
   if (!axes.empty()) {
     Json order = Json::array();
     for (const auto& axis : axes) order.push_back(axis.name);

@@ -495,6 +495,20 @@ const ConfigKey& config_key(std::string_view section, std::string_view name) {
   throw std::logic_error(fmt::format("config key {}.{} is not in the key table", section, name));
 }
 
+bool is_integer_sweep_parameter(std::string_view swept_name) {
+  // A schedule key is swept as SCHEDULE.KEY ([dynamics.SCHEDULE] KEY); the others have no dot but
+  // a landscape's array elements ("k.0"), which match no section.
+  const auto dot = swept_name.rfind('.');
+  if (dot == std::string_view::npos) return false;
+  const std::string section = "dynamics." + std::string(swept_name.substr(0, dot));
+  for (const auto& key : config_keys()) {
+    if (key.section == section && key.name == swept_name.substr(dot + 1)) {
+      return key.type == KeyType::integer;
+    }
+  }
+  return false;
+}
+
 std::string number_range_text(double min, double max, bool min_exclusive) {
   const std::string low = min_exclusive ? fmt::format("> {}", min) : fmt::format(">= {}", min);
   if (min == -kInf && max == kInf) return "any finite number";

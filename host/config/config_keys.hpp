@@ -80,6 +80,11 @@ const std::vector<ConfigKey>& config_keys();
 /// cannot read a key the reference does not document).
 const ConfigKey& config_key(std::string_view section, std::string_view name);
 
+/// Whether a swept parameter ("learning_rate", "learning_rate_schedule.warmup_steps", a landscape
+/// parameter) is an integer key: the schedules' step counts. The resolved config, summary.json and
+/// results.h5 give those values as integers; every other swept parameter is a real number.
+bool is_integer_sweep_parameter(std::string_view swept_name);
+
 /// "> 0", ">= 0 and <= 1", "any finite number", ...
 std::string number_range_text(double min, double max, bool min_exclusive);
 

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "config/config_keys.hpp"
 #include "io/hdf5_file.hpp"
 #include "rare_events/ffs_kept_states.hpp"
 #include "rare_events/ffs_typed.hpp"
@@ -1222,7 +1223,13 @@ nlohmann::json ffs_result_json(const RunPlan& plan, const FfsResult& result) {
     }
     const double eta = vr.learning_rate;
     nlohmann::json swept = nlohmann::json::object();
-    for (const auto& [name, value] : plan.variants[v].swept) swept[name] = value;
+    for (const auto& [name, value] : plan.variants[v].swept) {
+      if (is_integer_sweep_parameter(name)) {
+        swept[name] = static_cast<std::int64_t>(value);
+      } else {
+        swept[name] = value;
+      }
+    }
     variants.push_back({{"variant", v},
                         {"swept", swept},
                         {"temperature", plan.variants[v].temperature()},

@@ -13,6 +13,7 @@
 #include <ostream>
 
 #include "backend/typed_run.hpp"
+#include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
 #include "io/hdf5_file.hpp"
 #include "run/memory.hpp"
@@ -268,9 +269,15 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
         // The parameter's own units and description: the copy is the same parameter (with the
         // values the sweep gave: a swept temperature, not eta x sigma recomputed).
         const auto text = parameter_text.find(swept[a]);
-        file.dataset(
-            path, values, {"variant"}, text != parameter_text.end() ? text->second.first : "1",
-            text != parameter_text.end() ? text->second.second : "swept parameter " + swept[a]);
+        const std::string units = text != parameter_text.end() ? text->second.first : "1";
+        const std::string description =
+            text != parameter_text.end() ? text->second.second : "swept parameter " + swept[a];
+        if (is_integer_sweep_parameter(swept[a])) {  // a schedule's step count
+          file.dataset(path, std::vector<std::int64_t>(values.begin(), values.end()), {"variant"},
+                       units, description);
+        } else {
+          file.dataset(path, values, {"variant"}, units, description);
+        }
       }
       names += (names.empty() ? "" : " ") + swept[a];
     }
@@ -862,7 +869,13 @@ Json summary_json(const RunPlan& plan, const RunOutcome& outcome, const RunRecor
     const VariantSummary& s = outcome.summaries[v];
     const Variant& variant = plan.variants[v];
     Json parameters = Json::object();
-    for (const auto& [name, value] : variant.swept) parameters[name] = value;
+    for (const auto& [name, value] : variant.swept) {
+      if (is_integer_sweep_parameter(name)) {
+        parameters[name] = static_cast<std::int64_t>(value);
+      } else {
+        parameters[name] = value;
+      }
+    }
     Json entry = {
         {"index", v},
         {"swept", parameters},

@@ -179,6 +179,7 @@ class Results:
 
     @property
     def variant_count(self) -> int:
+        """The number of variants (points of the sweep; 1 without one)."""
         if self.is_rare_event:
             return len(self.datasets["rare_events/rate_per_step"])
         return len(self.datasets["variants/p_flat"])
@@ -221,23 +222,35 @@ class Results:
 
     @property
     def variants(self) -> dict[str, np.ndarray]:
+        """Per-variant results of /variants (p_flat and its error, mean freezing time, walker
+        counts...; the swept parameters by name), each an array along the variant index."""
         return self.group("variants")
 
     @property
     def samples(self) -> dict[str, np.ndarray]:
+        """Time series of /samples: ``step``, and per variant and sample step P_flat, the means
+        and quantiles of y and of the loss ([variant, step] or [variant, step, quantile])."""
         return self.group("samples")
 
     @property
     def first_passage(self) -> dict[str, np.ndarray]:
+        """First-passage statistics per variant (/first_passage: walkers arrived and censored,
+        the mean passage step with its standard error, and the escape rate with its 95 %
+        interval; empty without ``observables.first_passage``)."""
         return self.group("first_passage")
 
     @property
     def histograms(self) -> dict[str, dict[str, np.ndarray]]:
+        """Each ``[[observables.histogram]]`` by name (/histograms/NAME): its counts and density
+        per variant, the bin edges and centres, and the effective potential."""
         names = sorted({path.split("/")[1] for path in self.datasets if path.startswith("histograms/")})
         return {name: self.group(f"histograms/{name}") for name in names}
 
     @property
     def trackers(self) -> dict[str, np.ndarray]:
+        """Distributions of the per-walker trackers per variant (/trackers: log2-binned counts of
+        crossings, freezing times and first-passage steps, and the y_freeze bins), which need no
+        per-walker output."""
         return self.group("trackers")
 
     @property
@@ -246,12 +259,15 @@ class Results:
         return self.group("walkers")
 
     def swept_values(self) -> dict[str, np.ndarray]:
-        """Each swept parameter's value per variant, exactly as the sweep gave it."""
+        """Each swept parameter's value per variant, exactly as the sweep gave it: int64 for the
+        integer keys (a schedule's step counts), float64 for the others."""
         variants = self.rare_events["variants"] if self.is_rare_event else self.summary["variants"]
-        return {
-            name: np.array([entry["swept"][name] for entry in variants], dtype=np.float64)
-            for name in self.swept
-        }
+        values = {}
+        for name in self.swept:
+            column = [entry["swept"][name] for entry in variants]
+            integers = bool(column) and all(isinstance(value, int) for value in column)
+            values[name] = np.array(column, dtype=np.int64 if integers else np.float64)
+        return values
 
     # ---- views and copies -----------------------------------------------------------------------
     def to_xarray(self, grid: bool = False) -> "xarray.Dataset":
@@ -275,7 +291,11 @@ class Results:
         ``units`` and its ``description`` as ``long_name``.
 
         grid=True: for a grid sweep, ``variant`` is replaced by one dimension per swept parameter
-        (so that ``ds.p_flat.plot()`` draws a phase diagram).
+        (so that ``ds.p_flat.plot()`` draws a phase diagram): in sweep order (first key slowest),
+        each sorted by value, before the other dimensions. ``variant`` stays as a coordinate on
+        the grid (the index that ``replay(..., variant=)`` and the flat view take), and per-walker
+        data become (swept..., ``walker``, ...) with ``walker`` the index within the variant. A
+        sweep that repeats a value has no grid (ValueError).
 
         A forward flux sampling run gives its per-variant rates and errors (the datasets of
         /rare_events) along ``variant``, with the swept parameters and Δ_S (``temperature``) as

@@ -98,6 +98,33 @@ def test_config_errors_carry_the_clis_message(cli, tmp_path, bad_line, key, valu
         sgdwalk.check_config(tomllib.loads(bad))
 
 
+def test_check_config_warns_the_hints_that_run_warns():
+    config = tomllib.loads(SMALL_CONFIG)
+    config["sweep"] = {"noise_strength": {"logspace": [0.01, 0.1, 3]}}
+    with pytest.warns(sgdwalk.RunWarning, match="logspace takes exponents"):
+        sgdwalk.check_config(config)
+
+
+@pytest.mark.filterwarnings("ignore::sgdwalk.RunWarning")
+def test_a_swept_step_count_stays_an_integer(tmp_path):
+    # warmup_steps is an integer key: the resolved sweep, summary.json, results.h5 and the
+    # xarray coordinate give integers (a float 100.0 would not match the config's 100).
+    config = tomllib.loads(SMALL_CONFIG)
+    config["dynamics"]["learning_rate_schedule"] = {"kind": "exponential", "gamma": 0.999}
+    config["dynamics"]["noise_strength"] = 0.01
+    config["sweep"] = {"learning_rate_schedule.warmup_steps": [0, 100, 3000]}
+    results = sgdwalk.run(config, progress=False, out=tmp_path / "run")
+    name = "learning_rate_schedule.warmup_steps"
+    assert results.config["sweep"][name] == [0, 100, 3000]
+    assert all(isinstance(v, int) for v in results.config["sweep"][name])
+    assert [entry["swept"][name] for entry in results.summary["variants"]] == [0, 100, 3000]
+    assert results.swept_values()[name].dtype == np.int64
+    assert results.variants[name].dtype == np.int64
+    assert results.variants[name].tolist() == [0, 100, 3000]
+    assert results.to_xarray()[name].dtype == np.int64
+    assert results.to_xarray(grid=True)[name].values.tolist() == [0, 100, 3000]
+
+
 def test_dict_config_errors_name_the_key():
     config = tomllib.loads(SMALL_CONFIG)
     config["run"]["walkers"] = None
