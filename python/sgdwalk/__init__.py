@@ -93,6 +93,19 @@ def info(what: str = "build") -> object:
 
 
 if _CORE_MISSING is None:
+    ConfigError.__doc__ = (
+        "A config (file, TOML text or mapping) or an argument that sgdwalk refuses; the message "
+        "names the key, the value and what is allowed, as the CLI's does. A ValueError.")
+    ResourceError.__doc__ = (
+        "A run that does not fit the memory at hand; the message says what it needs and what "
+        "would fit (fewer walkers per batch, variants or samples). A MemoryError.")
+    RunDirectoryError.__doc__ = (
+        "A directory that holds no run sgdwalk can read, write or continue here (missing, not "
+        "empty without force=True, a shard where a merged run is expected...); the message names "
+        "it. An OSError.")
+    CheckpointError.__doc__ = (
+        "A checkpoint, a shard's tallies or a per-walker file that is damaged or belongs to "
+        "another run; the message names the file. An OSError.")
     for _error in (CheckpointError, ConfigError, ResourceError, RunDirectoryError):
         _error.__module__ = __name__
     del _error

@@ -64,9 +64,8 @@ class _ProgressBar:
         self.bar: Any = None
 
     def __call__(self, progress: Progress) -> None:
-        from tqdm.auto import tqdm
-
         if self.bar is None:
+            tqdm = _tqdm_class()
             self.bar = tqdm(total=progress.walker_steps_total, initial=progress.walker_steps_done,
                             unit="walker-step",
                             unit_scale=True, desc=self.description, dynamic_ncols=True)
@@ -77,6 +76,19 @@ class _ProgressBar:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _tqdm_class() -> Any:
+    """tqdm.auto's bar (a widget in Jupyter) when ipywidgets is installed; the text bar otherwise,
+    without the warning tqdm.auto prints in a notebook that lacks it (the `notebook` extra
+    installs it)."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        from tqdm.std import tqdm
+        return tqdm
+    from tqdm.auto import tqdm
+    return tqdm
 
 
 def _progress_callback(progress: ProgressLike, description: str,
@@ -243,9 +255,12 @@ def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
 
 def check_config(config: ConfigLike, *, seed: Optional[int] = None) -> dict[str, Any]:
     """Validates a config without running it and returns the resolved config (every default
-    filled in, sweeps expanded). Raises ``ConfigError`` with the CLI's message."""
+    filled in, sweeps expanded). Raises ``ConfigError`` with the CLI's message, and warns
+    (``RunWarning``) of valid settings that look like mistakes, as ``run`` does."""
     text, source = config_text(config)
     checked = _sgdwalk.check_config(text, source, -1 if seed is None else _checked_seed(seed))
+    for hint in checked["hints"]:
+        warnings.warn(f"hint: {hint}", RunWarning, stacklevel=2)
     return json.loads(checked["resolved_config"])
 
 

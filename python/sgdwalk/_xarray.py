@@ -198,11 +198,57 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
 
 
 def _unstack_grid(results: "Results", dataset: xr.Dataset) -> xr.Dataset:
+    """One dimension per swept parameter in place of ``variant``, each sorted by value and in
+    sweep order (first key slowest) before the others; ``variant`` stays as a coordinate on the
+    grid (the index that replay and /variants take), and per-walker data get the same grid
+    dimensions before ``walker`` (the index within the variant)."""
     swept = results.swept
     if not swept:
         raise ValueError("to_xarray(grid=True) needs a sweep; this run has a single variant")
     if results.config.get("sweep", {}).get("mode", "grid") != "grid":
         raise ValueError("to_xarray(grid=True) needs a grid sweep; this run's sweep is a zip")
+    variants = results.variant_count
+    values = results.swept_values()
+    distinct = {name: np.unique(values[name]) for name in swept}
+    if math.prod(len(axis) for axis in distinct.values()) != variants:
+        counts = " x ".join(f"{len(distinct[name])} ({name})" for name in swept)
+        raise ValueError(
+            "to_xarray(grid=True) needs distinct values along each swept parameter (one grid "
+            f"point per variant), but the {variants} variants take {counts} distinct values: a "
+            "swept parameter repeats a value. Use to_xarray() and select by variant")
+    dataset = _walkers_by_variant(dataset, variants)
+    # `variant` stays on the grid as a plain coordinate: kept aside while it is the index.
+    dataset = dataset.assign_coords(variant_on_grid=("variant", np.arange(variants)))
     if len(swept) == 1:  # one parameter: a plain index, not a multi-index to unstack
-        return dataset.swap_dims(variant=swept[0])
-    return dataset.set_index(variant=swept).unstack("variant")
+        dataset = dataset.swap_dims(variant=swept[0]).drop_vars("variant").sortby(swept[0])
+    else:
+        dataset = dataset.set_index(variant=swept).unstack("variant")
+    return dataset.rename(variant_on_grid="variant").transpose(*swept, ...)
+
+
+def _walkers_by_variant(dataset: xr.Dataset, variants: int) -> xr.Dataset:
+    """Per-walker data from (walker) to (variant, walker), walker now the index within the
+    variant, when every variant wrote all its walkers in order (a stopped run's stay as they
+    are, with walkers_variant and walkers_walker)."""
+    if "walker" not in dataset.dims:
+        return dataset
+    per_variant = dataset.sizes["walker"] // variants
+    if per_variant * variants != dataset.sizes["walker"] or not (
+            np.array_equal(dataset["walkers_variant"].values,
+                           np.repeat(np.arange(variants), per_variant)) and
+            np.array_equal(dataset["walkers_walker"].values,
+                           np.tile(np.arange(per_variant), variants))):
+        return dataset  # a stopped run's: left along the flat walker dimension
+    reshaped = {}
+    for name, variable in dataset.variables.items():
+        if "walker" not in variable.dims or name in ("walkers_variant", "walkers_walker"):
+            continue
+        dims, shape = [], []
+        for dim, size in zip(variable.dims, variable.shape):
+            dims += ["variant", "walker"] if dim == "walker" else [dim]
+            shape += [variants, per_variant] if dim == "walker" else [size]
+        reshaped[name] = xr.Variable(dims, variable.values.reshape(shape), variable.attrs)
+    walker_attrs = dataset["walkers_walker"].attrs
+    dataset = dataset.drop_vars(["walkers_variant", "walkers_walker", *reshaped])
+    return dataset.assign(reshaped).assign_coords(
+        walker=xr.Variable(("walker",), np.arange(per_variant), walker_attrs))

@@ -263,9 +263,38 @@ def test_to_xarray_has_named_dimensions_and_the_files_values(cli, tmp_path):
     assert_same_bits(datasets["variants/p_flat"].reshape(2, 3), grid.p_flat.values, "grid")
     assert float(grid.p_flat.sel(noise_strength=0.05, learning_rate=0.1)) == \
         datasets["variants/p_flat"][4]
-    assert grid.samples_p_flat.dims == ("step", "noise_strength", "learning_rate")
-    assert_same_bits(datasets["samples/p_flat"][5], grid.samples_p_flat.values[:, 1, 2],
+    # The swept dimensions come first, in sweep order, as `variant` does in the flat view; the
+    # variant index stays on the grid, and per-walker data get the grid's dimensions.
+    assert grid.samples_p_flat.dims == ("noise_strength", "learning_rate", "step")
+    assert_same_bits(datasets["samples/p_flat"][5], grid.samples_p_flat.values[1, 2, :],
                      "samples of variant 5 in the grid")
+    assert grid.variant.dims == ("noise_strength", "learning_rate")
+    assert grid.variant.values.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert grid.walkers_position.dims == ("noise_strength", "learning_rate", "walker", "coordinate")
+    walkers = datasets["walkers/position"].reshape(2, 3, 300, 2)
+    assert_same_bits(walkers, grid.walkers_position.values, "walkers on the grid")
+    assert grid.walker.values.tolist() == list(range(300))
+
+
+def test_to_xarray_grid_sorts_each_axis_and_refuses_repeated_values():
+    # Sweep order 0.2, 0.05, 0.1: the grid's axis is sorted, and `variant` says which variant
+    # each point is.
+    text = SMALL_CONFIG.replace("learning_rate = [0.05, 0.1, 0.2]", "learning_rate = [0.2, 0.05, 0.1]")
+    results = sgdwalk.run(text, progress=False)
+    grid = results.to_xarray(grid=True)
+    assert list(grid.learning_rate.values) == [0.05, 0.1, 0.2]
+    assert grid.variant.values.tolist() == [[1, 2, 0], [4, 5, 3]]
+    assert_same_bits(results.variants["p_flat"][[1, 2, 0, 4, 5, 3]].reshape(2, 3),
+                     grid.p_flat.values, "p_flat on the sorted grid")
+    one = sgdwalk.run(text.replace("noise_strength = [0.01, 0.05]\n", "").replace(
+        "learning_rate = 0.05\n", "learning_rate = 0.05\nnoise_strength = 0.01\n"), progress=False)
+    one_grid = one.to_xarray(grid=True)
+    assert list(one_grid.learning_rate.values) == [0.05, 0.1, 0.2]
+    assert one_grid.variant.values.tolist() == [1, 2, 0]
+    assert one_grid.walkers_position.dims == ("learning_rate", "walker", "coordinate")
+    repeated = sgdwalk.run(text.replace("[0.2, 0.05, 0.1]", "[0.1, 0.05, 0.1]"), progress=False)
+    with pytest.raises(ValueError, match="repeats a value"):
+        repeated.to_xarray(grid=True)
 
 
 def test_to_xarray_grid_of_one_swept_parameter(tmp_path):

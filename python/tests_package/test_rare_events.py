@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy as np
@@ -191,7 +192,8 @@ INTERRUPTED_WITHOUT_OUT = textwrap.dedent("""
 def test_an_interrupted_run_without_out_keeps_its_checkpoint_and_says_where(tmp_path):
     config = tmp_path / "long.toml"
     config.write_text(LONG_CONFIG)
-    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
+    # TMPDIR: the kept temporary run directory goes under tmp_path, which pytest cleans up.
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100", "TMPDIR": str(tmp_path)}
     completed = subprocess.run([sys.executable, "-c", INTERRUPTED_WITHOUT_OUT, str(config)],
                                env=env, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -203,7 +205,10 @@ def test_an_interrupted_run_without_out_keeps_its_checkpoint_and_says_where(tmp_
     assert resumed.complete
 
 
-def test_an_interrupt_after_the_last_segment_keeps_the_complete_results(small_config_path):
+def test_an_interrupt_after_the_last_segment_keeps_the_complete_results(small_config_path,
+                                                                        tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the kept directory, cleaned up
+
     def interrupt_at_the_end(progress):
         if progress.walker_steps_done == progress.walker_steps_total:
             raise KeyboardInterrupt
