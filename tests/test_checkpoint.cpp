@@ -342,6 +342,48 @@ TEST(RunDirectory, ASecondSessionInADirectoryInUseIsRefused) {
   EXPECT_TRUE(run_in_directory(plan, *backend, record, dir.string(), options).outcome.complete);
 }
 
+TEST(RunDirectory, AFinishedRunWhoseOutputsCannotBeWrittenKeepsItAndResumeWritesThem) {
+  // Nothing computed is lost when the outputs cannot be written at the end (here results.h5.tmp
+  // is a directory that cannot be removed; a full disk behaves alike): the finished state goes
+  // to checkpoint.bin, the error says so, and resume writes the outputs without computing: the
+  // same bytes as a run whose outputs went through.
+  const std::string config =
+      "[run]\nwalkers = 40\nsteps = 30\n[dynamics]\nlearning_rate = 0.05\n"
+      "noise_strength = 0.1\n[observables]\nper_walker = true\n";
+  const RunPlan plan = load_config_text(config, "blocked.toml");
+  auto backend = make_cpu_backend(1);
+  SessionOptions options;
+  options.checkpoint_every = 0;
+  RunRecord record;
+  record.config_text = config;
+  record.config_source = "blocked.toml";
+  const auto reference = testing::scratch_dir("checkpoint", "unblocked");
+  ASSERT_TRUE(
+      run_in_directory(plan, *backend, record, reference.string(), options).outcome.complete);
+
+  const auto dir = testing::scratch_dir("checkpoint", "blocked");
+  fs::create_directories(dir / "results.h5.tmp" / "in the way");
+  try {
+    run_in_directory(plan, *backend, record, dir.string(), options);
+    ADD_FAILURE() << "the run reported no error";
+  } catch (const std::exception& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("cannot create HDF5 file"), std::string::npos) << message;
+    EXPECT_NE(message.find("the finished run is kept in " + (dir / kCheckpointFileName).string()),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("sgdwalk resume " + dir.string()), std::string::npos) << message;
+  }
+  EXPECT_TRUE(fs::is_regular_file(dir / kCheckpointFileName));
+  EXPECT_FALSE(fs::exists(dir / "results.h5"));
+  fs::remove_all(dir / "results.h5.tmp");
+  const SessionResult resumed =
+      resume_in_directory(load_resume_point(dir.string(), 1), *backend, dir.string(), options);
+  EXPECT_TRUE(resumed.outcome.complete);
+  EXPECT_EQ(read_bytes(dir / "results.h5"), read_bytes(reference / "results.h5"));
+  EXPECT_FALSE(fs::exists(dir / kCheckpointFileName));
+}
+
 TEST(Memory, EstimateFollowsTheBatchNotTheEnsemble) {
   const RunPlan plan = load_config_text(config(1000), "memory.toml");
   const MemoryEstimate estimate = estimate_host_memory(plan, 4);

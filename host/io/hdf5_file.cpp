@@ -55,12 +55,22 @@ class Handle {
 }  // namespace
 
 Hdf5File::Hdf5File(const std::string& path) : path_(path) {
+  // No library shutdown at exit (this file makes the process's first HDF5 call): a file whose
+  // close failed (disk full) stays registered, and HDF5's exit handler crashes closing it again,
+  // after the error was reported. Every file is closed here before the process ends.
+  static const herr_t no_shutdown_at_exit = H5dont_atexit();
+  (void)no_shutdown_at_exit;
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves
   // No modification times in object headers (the root group included): the same results give the
   // same bytes, so runs and resumed runs can be compared with cmp.
   Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
   H5Pset_obj_track_times(creation.get(), 0);
-  file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), H5P_DEFAULT);
+  // The HDF5 1.8 format at least: its object headers keep attributes over 64 KiB (the config text
+  // of a large sweep, a long sample_steps list) in dense storage, where the 1.6 format cannot
+  // hold them at all. Every reader since HDF5 1.8 (2008), netCDF-4 and h5py read it.
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_V18);
+  file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), access.get());
   if (file_ < 0) throw std::runtime_error("cannot create HDF5 file " + path);
 }
 

@@ -923,7 +923,14 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
 
   const std::filesystem::path h5 = dir / "results.h5";
   const std::filesystem::path h5_temporary = dir / "results.h5.tmp";
-  write_hdf5(plan, outcome, record, h5_temporary);
+  try {
+    write_hdf5(plan, outcome, record, h5_temporary);
+  } catch (...) {
+    // A half-written file (disk full) would hold the space a checkpoint of the run needs.
+    std::error_code ignored;
+    std::filesystem::remove(h5_temporary, ignored);
+    throw;
+  }
   std::filesystem::rename(h5_temporary, h5);
   write_text_atomically(dir / "summary.json",
                         summary_json(plan, outcome, record, true).dump(2) + "\n");

@@ -94,7 +94,23 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     remove_if_present(checkpoint_path + ".tmp");
   } else if (result.outcome.complete) {
     result.stop_signal = 0;
-    write_run_outputs(plan, result.outcome, record, directory);
+    try {
+      write_run_outputs(plan, result.outcome, record, directory);
+    } catch (const std::exception& error) {
+      // Nothing computed is lost: the finished state goes to the checkpoint, from which
+      // `resume` writes the outputs again without computing anything.
+      const std::exception_ptr original = std::current_exception();
+      try {
+        if (execute.walker_store) execute.walker_store->sync();
+        write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
+                         record.wall_seconds, record.sessions);
+      } catch (const std::exception&) {
+        std::rethrow_exception(original);
+      }
+      throw std::runtime_error(fmt::format(
+          "{}; the finished run is kept in {} (`sgdwalk resume {}` writes its outputs again)",
+          error.what(), checkpoint_path, directory));
+    }
     // The outputs hold everything now; a checkpoint of a finished run has no use.
     remove_if_present(checkpoint_path);
     remove_if_present(checkpoint_path + ".tmp");

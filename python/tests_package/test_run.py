@@ -125,6 +125,20 @@ def test_a_swept_step_count_stays_an_integer(tmp_path):
     assert results.to_xarray(grid=True)[name].values.tolist() == [0, 100, 3000]
 
 
+def test_a_config_over_64_kib_is_kept_in_results_h5(tmp_path):
+    # HDF5's 1.6 object headers cannot hold an attribute over 64 KiB; results.h5 keeps the config
+    # text and the resolved config (here 2000 sample steps) whatever their size.
+    text = ("# a long comment line, as a config with a long history of notes has\n" * 1100 +
+            SMALL_CONFIG.replace("sample_every = 500", "sample_every = 1").replace(
+                "steps = 3000", "steps = 2000").replace("window = [1000, 3000]",
+                                                        "window = [1000, 2000]"))
+    assert len(text.encode()) > 65536
+    results = sgdwalk.run(text, progress=False, out=tmp_path / "run")
+    assert results.attributes["/"]["config_toml"] == text
+    assert len(results.attributes["/"]["config"]) > 65536
+    assert len(results.samples["step"]) == 2001
+
+
 def test_dict_config_errors_name_the_key():
     config = tomllib.loads(SMALL_CONFIG)
     config["run"]["walkers"] = None
