@@ -377,6 +377,22 @@ TEST(Cli, ReplayReproducesTheStoredFinalPositions) {
   const CommandResult not_a_run = run_cli("replay " + dir.string() + " --walker 0");
   EXPECT_EQ(not_a_run.exit_code, 2);
   EXPECT_NE(not_a_run.output.find("not a run directory"), std::string::npos);
+  // The table never replaces one of the run's own files (named by another path to it, too); a
+  // new file in the run directory is fine.
+  const std::string summary_before = sgdwalk::testing::read_bytes(dir / "out" / "summary.json");
+  for (const std::string& target : {(dir / "out" / "summary.json").string(),
+                                    (dir / "out" / ".." / "out" / "results.h5").string()}) {
+    const CommandResult over =
+        run_cli("replay " + (dir / "out").string() + " --walker 0 --output " + target);
+    EXPECT_EQ(over.exit_code, 2) << target;
+    EXPECT_NE(over.output.find("is the run's own file"), std::string::npos) << over.output;
+  }
+  EXPECT_EQ(sgdwalk::testing::read_bytes(dir / "out" / "summary.json"), summary_before);
+  EXPECT_EQ(read_h5_doubles(dir / "out" / "results.h5", "/walkers/position"), position);
+  EXPECT_EQ(run_cli("replay " + (dir / "out").string() + " --walker 0 --output " +
+                    (dir / "out" / "walker0.csv").string())
+                .exit_code,
+            0);
 }
 
 /// The lines of a replayed CSV: the '#' header and the rows (column names first).

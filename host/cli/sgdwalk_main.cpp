@@ -603,6 +603,21 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
         run_dir.c_str());
     return kExitUsage;
   }
+  if (!output.empty()) {
+    // The table must not replace one of the run's own files (results, checkpoint, walkers).
+    const std::filesystem::path target = std::filesystem::weakly_canonical(output);
+    const std::string name = target.filename().string();
+    const bool run_file = name == "config.toml" || name == "summary.json" || name == "results.h5" ||
+                          name == kCheckpointFileName || name == kWalkerFileName ||
+                          name == kTalliesFileName || name.ends_with(".tmp");
+    if (run_file && target.parent_path() == std::filesystem::weakly_canonical(dir)) {
+      std::fprintf(stderr,
+                   "sgdwalk replay: --output '%s' is the run's own file %s; write the table "
+                   "to another name\n",
+                   output.c_str(), name.c_str());
+      return kExitUsage;
+    }
+  }
   RunPlan plan = load_config_text(read_file(config_path), config_path);
   nlohmann::json summary;
   try {
