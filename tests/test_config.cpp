@@ -288,6 +288,37 @@ TEST(ConfigErrors, NonFiniteValuesAreRejected) {
                {"init.positions[0][1]", "not finite"});
 }
 
+TEST(ConfigErrors, LiteralsBeyondTheirTypeAreRefusedNotSaturated) {
+  // The TOML reader saturates these (2^70 to 2^63 − 1, 1e400 to 1.8e308, 1e-400 to 0); a run
+  // with the saturated value would be another run than the one written.
+  expect_error("[run]\nseed = 99999999999999999999\n" + kMinimal,
+               {"run.seed", "99999999999999999999", "beyond what a 64-bit integer holds"});
+  expect_error("[run]\nwalkers = 9_223_372_036_854_775_808\n" + kMinimal,
+               {"run.walkers", "9223372036854775808", "64-bit integer"});
+  expect_error(kMinimal + "[landscape]\ny_f = 1e400\n",
+               {"landscape.y_f", "1e400", "beyond what a double holds", "1.8e308"});
+  expect_error("[dynamics]\nlearning_rate = 0.1\nnoise_strength = 1e-400\n",
+               {"dynamics.noise_strength", "1e-400", "beyond what a double holds"});
+  expect_error(kMinimal + "[init]\npositions = [[0.0, -1e999]]\n",
+               {"init.positions[0][1]", "-1e999"});
+  expect_error(kMinimal + "[sweep]\nnoise_strength = [0.1, 1e-999]\n",
+               {"sweep.noise_strength[1]", "1e-999"});
+  // The largest values of each type, zeros and subnormals are what they say.
+  EXPECT_EQ(parse("[run]\nseed = 9_223_372_036_854_775_807\n" + kMinimal).seed,
+            9223372036854775807ULL);
+  EXPECT_EQ(parse(kMinimal + "[landscape]\ny_f = 1.7976931348623157e308\n")
+                .variants[0]
+                .landscape.at("y_f"),
+            1.7976931348623157e308);
+  EXPECT_EQ(
+      parse("[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.0\n").variants[0].noise_strength,
+      0.0);
+  EXPECT_EQ(parse("[dynamics]\nlearning_rate = 0.1\nnoise_strength = 1e-320\n")
+                .variants[0]
+                .noise_strength,
+            1e-320);
+}
+
 TEST(ConfigErrors, StructuralProblems) {
   expect_error("[dynamics]\nnoise_strength = 0.1\n", {"dynamics.learning_rate", "missing"});
   expect_error("[dynamics]\nlearning_rate = 0.1\ndt = 0.1\nnoise_strength = 0.1\n",
@@ -341,6 +372,33 @@ TEST(ConfigErrors, HistogramNamesArePlainAndUnique) {
   ASSERT_EQ(plan.histograms.size(), 2u);
   EXPECT_EQ(plan.histograms[0].name, "histogram0");
   EXPECT_EQ(plan.histograms[1].name, "histogram1");
+}
+
+TEST(ConfigErrors, NumbersThatAFloatRunOrABinningCannotHoldAreNamed) {
+  // A learning rate that is 0 in float: walkers that would never move.
+  expect_error(
+      "[run]\nprecision = \"float\"\n[dynamics]\nlearning_rate = 1e-46\n"
+      "noise_strength = 0.1\n",
+      {"dynamics.learning_rate", "1e-46", "is 0 in precision = \"float\""});
+  // Histogram ranges: a span beyond the precision (bins / span would be 0: every deposit in bin
+  // 0, edges NaN), ends beyond float, or bins too narrow for the factor.
+  const std::string histogram = "[[observables.histogram]]\nname = \"h\"\nbins = 10\n";
+  expect_error(kMinimal + histogram + "x_range = [-1.7e308, 1.7e308]\n",
+               {"observables.histogram", "x_range", "wider than precision = \"double\" can bin"});
+  expect_error(
+      kMinimal + "[run]\nprecision = \"float\"\n" + histogram + "x_range = [-1e39, 1e39]\n",
+      {"x_range", "wider than precision = \"float\" can bin"});
+  expect_error(kMinimal + histogram + "x_range = [0.0, 1e-320]\n",
+               {"x_range", "too narrow for 10 bins"});
+  expect_error(kMinimal + histogram +
+                   "kind = \"xy\"\nx_range = [-1.0, 1.0]\n"
+                   "y_range = [-1e308, 1e308]\n",
+               {"y_range", "wider than precision"});
+  // A linspace between the largest doubles stays finite (stop − start overflows).
+  const RunPlan wide = parse(kMinimal + "[sweep]\ny_f = {linspace = [-1e308, 1e308, 3]}\n");
+  EXPECT_EQ(wide.variants[0].landscape.at("y_f"), -1e308);
+  EXPECT_EQ(wide.variants[1].landscape.at("y_f"), 0.0);
+  EXPECT_EQ(wide.variants[2].landscape.at("y_f"), 1e308);
 }
 
 TEST(ConfigErrors, HistogramKeysOfTheOtherKindAndMisspelledRangesAreNamed) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -167,6 +168,48 @@ class TableReader {
     return number(key, spec.number_default, spec.min, spec.max, spec.min_exclusive);
   }
 
+  /// toml11 reads numbers by stream extraction, which saturates a literal beyond the type
+  /// without a word (1e400 becomes 1.8e308, 1e-400 becomes 0, 2^70 becomes 2^63 − 1): a
+  /// saturated value is compared with its literal, and refused when they differ.
+  void check_representable(const std::string& key, const toml::value& value) const {
+    const bool integer = value.is_integer();
+    if (integer) {
+      const std::int64_t x = value.as_integer();
+      if (x != std::numeric_limits<std::int64_t>::max() &&
+          x != std::numeric_limits<std::int64_t>::min())
+        return;
+    } else if (value.is_floating()) {
+      const double x = value.as_floating();
+      if (x != 0 && std::fabs(x) != std::numeric_limits<double>::max()) return;
+    } else {
+      return;
+    }
+    const toml::source_location where = value.location();
+    const std::string line = where.line_str();
+    if (where.column() < 1 || where.column() - 1 >= line.size()) return;
+    std::string literal;
+    for (const char c : line.substr(where.column() - 1, where.region())) {
+      if (c != '_') literal += c;
+    }
+    if (!literal.empty() && literal.front() == '+') literal.erase(0, 1);
+    bool saturated = false;
+    if (integer) {
+      const bool decimal =
+          literal.rfind("0x", 0) != 0 && literal.rfind("0o", 0) != 0 && literal.rfind("0b", 0) != 0;
+      saturated = decimal && literal != std::to_string(value.as_integer());
+    } else {
+      errno = 0;
+      const double exact = std::strtod(literal.c_str(), nullptr);
+      saturated = exact != value.as_floating() || (errno == ERANGE && exact == 0);
+    }
+    if (saturated) {
+      fail(key, fmt::format("value {} is beyond what a {} holds; allowed: {}", literal,
+                            integer ? "64-bit integer" : "double",
+                            integer ? "integers in [-2^63, 2^63 - 1]"
+                                    : "magnitudes from 4.9e-324 to 1.8e308, or 0"));
+    }
+  }
+
   double number(const std::string& key, double fallback, double min, double max,
                 bool min_exclusive = false) {
     const toml::value* value = get(key);
@@ -176,6 +219,7 @@ class TableReader {
 
   double as_number(const std::string& key, const toml::value& value, double min, double max,
                    bool min_exclusive = false) const {
+    check_representable(key, value);
     double x = 0;
     if (value.is_integer()) {
       x = static_cast<double>(value.as_integer());
@@ -212,6 +256,7 @@ class TableReader {
 
   std::int64_t as_integer(const std::string& key, const toml::value& value, std::int64_t min,
                           std::int64_t max) const {
+    check_representable(key, value);
     std::int64_t x = 0;
     if (value.is_integer()) {
       x = value.as_integer();
@@ -369,7 +414,10 @@ std::vector<double> sweep_values(TableReader& sweep, const std::string& key,
     std::vector<double> values;
     for (std::int64_t i = 0; i < count; ++i) {
       const double t = count == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(count - 1);
-      const double u = start + (stop - start) * t;
+      // numpy's form; when stop − start overflows (both ends near the largest double), the
+      // blend, which stays finite.
+      const double u =
+          std::isfinite(stop - start) ? start + (stop - start) * t : start * (1.0 - t) + stop * t;
       values.push_back(linear ? u : std::pow(10.0, u));
     }
     // Exponents strictly between 0 and 1 are almost always values written where exponents belong
@@ -677,8 +725,15 @@ void read_rare_event(const std::string& source, const toml::value* value, const 
 void check_float_value(const std::string& source, const RunPlan& plan, const std::string& key,
                        double value, const std::string& derived = "") {
   constexpr double kFloatMax = std::numeric_limits<float>::max();
-  if (plan.precision != Precision::f32 || !std::isfinite(value) || std::fabs(value) <= kFloatMax)
-    return;
+  if (plan.precision != Precision::f32 || !std::isfinite(value)) return;
+  if (value != 0 && static_cast<float>(value) == 0) {
+    // A learning rate of 1e-46 would be 0 there: walkers that never move, under a report of 1e-46.
+    throw ConfigError(fmt::format(
+        "{}: key '{}': {}value {} is 0 in precision = \"float\" (nonzero |value| >= {:.7g}); "
+        "allowed: a value within it, or precision = \"double\"",
+        source, key, derived, value, std::numeric_limits<float>::denorm_min()));
+  }
+  if (std::fabs(value) <= kFloatMax) return;
   throw ConfigError(fmt::format(
       "{}: key '{}': {}value {} is beyond the range of precision = \"float\" (|value| <= "
       "{:.7g}); allowed: a value within it, or precision = \"double\"",
@@ -1233,6 +1288,25 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       spec.x_lo = x_range[0];
       spec.x_hi = x_range[1];
       spec.x_bins = static_cast<int>(h.integer("bins"));
+      // Binning multiplies by bins / (high − low) in the run's precision: the ends and the span
+      // must be finite there, and the bins not so narrow that the factor overflows.
+      const auto check_bins = [&](const char* key, double low, double high, int bins) {
+        const bool single = plan.precision == Precision::f32;
+        const double largest =
+            single ? std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
+        const double span = high - low;
+        if (!(std::fabs(low) <= largest && std::fabs(high) <= largest && span <= largest)) {
+          h.fail(key, fmt::format("[{}, {}] is wider than precision = \"{}\" can bin; allowed: "
+                                  "high − low <= {:.7g}",
+                                  low, high, single ? "float" : "double", largest));
+        }
+        if (!(bins / span <= largest)) {
+          h.fail(key, fmt::format("[{}, {}] is too narrow for {} bins in precision = \"{}\"; "
+                                  "allowed: high − low >= {:.3g}",
+                                  low, high, bins, single ? "float" : "double", bins / largest));
+        }
+      };
+      check_bins("x_range", spec.x_lo, spec.x_hi, spec.x_bins);
       if (spec.kind == HistogramKind::x_in_band) {
         const auto band = h.numbers("y_band");
         if (!band.empty()) {
@@ -1256,6 +1330,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         spec.y_lo = y_range[0];
         spec.y_hi = y_range[1];
         spec.y_bins = static_cast<int>(h.integer("y_bins"));
+        check_bins("y_range", spec.y_lo, spec.y_hi, spec.y_bins);
         if (std::int64_t{spec.x_bins} * spec.y_bins > 10000000) {
           h.fail("y_bins", fmt::format("bins x y_bins = {} is too many; allowed: <= 1e7",
                                        std::int64_t{spec.x_bins} * spec.y_bins));

@@ -209,8 +209,9 @@ std::vector<ConfigKey> make_config_keys() {
   const std::vector<ConfigKey> later_keys = {
       // ---- [init]
       other_key("init", "positions", KeyType::points,
-                "two_valley: [[-0.01, 5.0], [0.01, 5.0]]; the others: ±0.01 on axis 0, 0 on the "
-                "other axes",
+                "the landscape's start point with x − 0.01 and x + 0.01 (two_valley: [[-0.01, "
+                "5.0], [0.01, 5.0]]; muller_brown: its minimum A (-0.558, 1.442); the others: the "
+                "origin)",
                 "points of dim finite numbers; one point may be written as a flat array",
                 "Start positions: walker w of every variant starts at positions[w mod count] "
                 "(the paper alternates x = -0.01 and +0.01 at y = 5)."),
