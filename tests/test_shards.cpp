@@ -381,6 +381,22 @@ TEST(Shards, AStoppedShardResumesAndMergesToTheSameResults) {
   merge_into_directory({(dir / "a").string(), (dir / "b").string()}, (dir / "merged").string(),
                        false, "sgdwalk merge");
   testing::expect_same_h5(dir / "single" / "results.h5", dir / "merged" / "results.h5");
+  // Not even with force into a directory where another sgdwalk process is at work: its
+  // checkpoint stays.
+  fs::create_directories(dir / "busy");
+  testing::write_bytes(dir / "busy" / kCheckpointFileName, "another run's checkpoint");
+  {
+    const RunDirectoryLock other_process((dir / "busy").string());
+    try {
+      merge_into_directory({(dir / "a").string(), (dir / "b").string()}, (dir / "busy").string(),
+                           true, "sgdwalk merge --force");
+      ADD_FAILURE() << "merged into a directory in use";
+    } catch (const RunDirectoryError& error) {
+      expect_contains(error.what(), "another sgdwalk process is running or resuming");
+    }
+  }
+  EXPECT_EQ(testing::read_bytes(dir / "busy" / kCheckpointFileName), "another run's checkpoint");
+  EXPECT_FALSE(fs::exists(dir / "busy" / "results.h5"));
 }
 
 TEST(Shards, TheComparisonSeesADifferentRun) {

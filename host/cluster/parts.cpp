@@ -465,6 +465,9 @@ MergedRun merge_into_directory(const std::vector<std::string>& shard_dirs,
     }
   }
   fs::create_directories(out);
+  // As a run's session: not while another sgdwalk process runs, resumes or merges there (with
+  // --force it would remove that run's checkpoint, and the run would overwrite the merge).
+  const RunDirectoryLock lock(out_dir);
   for (const char* stale : {kCheckpointFileName, kWalkerFileName, kTalliesFileName}) {
     fs::remove(out / stale, error);
   }
