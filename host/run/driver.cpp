@@ -20,21 +20,7 @@
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/stable.hpp"
 
-#ifndef SGDWALK_VERSION
-#define SGDWALK_VERSION "unknown"
-#endif
-#ifndef SGDWALK_GIT_COMMIT
-#define SGDWALK_GIT_COMMIT "unknown"
-#endif
-
 namespace sgdwalk {
-
-std::string sgdwalk_version() {
-  return SGDWALK_VERSION;
-}
-std::string sgdwalk_git_commit() {
-  return SGDWALK_GIT_COMMIT;
-}
 
 namespace {
 

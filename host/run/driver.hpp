@@ -174,7 +174,8 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
                    std::int64_t every, std::ostream& out, std::int64_t until = -1,
                    bool normals_columns = false, const std::function<bool()>& keep_going = {});
 
-/// The sgdwalk version string and the git commit it was built from.
+/// The sgdwalk version string and the git commit it was built from ("-dirty" with uncommitted
+/// changes to tracked files; "unknown" outside a git checkout), read at build time.
 std::string sgdwalk_version();
 std::string sgdwalk_git_commit();
 
