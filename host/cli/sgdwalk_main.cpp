@@ -1018,7 +1018,9 @@ int main(int argc, char** argv) {
          "TOML config file, or a run's summary.json to rerun its resolved config (default: the "
          "embedded quickstart)")
       ->check(CLI::ExistingFile);
-  run->add_option("--out,-o", out_dir, "Run directory to create (default: runs/<run.name>)");
+  run->add_option("--out,-o", out_dir,
+                  "Run directory to create (default: runs/<run.name>; with --shard K/N, "
+                  "runs/<run.name>-shard-K-of-N)");
   run->add_option("--seed,-s", seed, "Override run.seed (0 to 2^63-1)")
       ->check(in_range(std::int64_t{0}, std::numeric_limits<std::int64_t>::max()));
   run->add_flag("--force,-f", force, "Overwrite an existing run directory");

@@ -21,14 +21,15 @@ class ResourceError : public std::runtime_error {
 
 /// Host bytes a run holds at its peak. A run holds one batch of walkers at a time (see
 /// run_data.hpp), so the estimate does not grow with the walker count beyond the batch:
-/// - the batch arrays: batch walkers x (dim·8 + 40 + 8 per sample step) bytes;
+/// - the batch arrays: batch walkers x ((dim + optimizer state width)·8 + 40 + 8 per sample step)
+///   bytes;
 /// - the tallies: per variant the reduced trackers and a y_freeze sketch, per variant and sample
 ///   the exact sums and two quantile sketches, each sketch assumed to hold min(walkers per
 ///   variant, kSketchTypicalEntries) buckets (twice: merging);
 /// - the reduction's scratch (one dense bucket array per thread), the integer counters and
 ///   histograms (once in RunData, once per counting thread, three times in summaries and outputs),
-///   per-variant summaries, and with per-walker output the slab buffers that copy the walker file
-///   into results.h5.
+///   per-variant records (13.5 KB each, measured), and with per-walker output the slab buffers that
+///   copy the walker file into results.h5.
 struct MemoryEstimate {
   double batch = 0;    ///< the batch arrays
   double tallies = 0;  ///< exact sums and quantile sketches (grows with the walkers until capped)
