@@ -259,6 +259,13 @@ TEST_F(CorruptCheckpoint, ChecksumMismatch) {
     bytes[at] = static_cast<char>(bytes[at] ^ 0x10);
     expect_contains(error_for(bytes, &plan_), "checksum mismatch");
   }
+  // The config hash (after the magic, the version and the byte-order mark) damaged: damage, not
+  // "written for another config".
+  std::string bytes = good_;
+  bytes[16] = static_cast<char>(bytes[16] ^ 0x01);
+  const std::string message = error_for(bytes, &plan_);
+  expect_contains(message, "checksum mismatch");
+  EXPECT_EQ(message.find("another config"), std::string::npos) << message;
 }
 
 TEST_F(CorruptCheckpoint, ImpossibleHeader) {

@@ -421,6 +421,7 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
         size - expected.value));
   }
 
+  std::string other_config;
   if (plan != nullptr) {
     std::vector<std::int64_t> plan_slots;
     for (const auto& h : plan->histograms) plan_slots.push_back(h.bin_count() + 1);
@@ -439,11 +440,12 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
           fmt::format(", {} histogram(s), {} optimizer state number(s) per walker",
                       plan->histograms.size(), plan->optimizer_state_width())));
     }
+    // Said after the checksum: a damaged hash field is damage, not another config.
     if (checkpoint.config_hash != config_hash(*plan)) {
-      throw fail(fmt::format(
+      other_config = fmt::format(
           "the checkpoint was written for another config or seed (config hash {:016x}; the "
           "config gives {:016x}, seed {}; the checkpoint's seed is {})",
-          checkpoint.config_hash, config_hash(*plan), plan->seed, checkpoint.seed));
+          checkpoint.config_hash, config_hash(*plan), plan->seed, checkpoint.seed);
     }
   }
 
@@ -523,6 +525,7 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
         computed));
 #endif
   }
+  if (!other_config.empty()) throw fail(other_config);
 
   // Consistency of what the checksum covered (a checkpoint from a buggy writer, or crafted).
   {
