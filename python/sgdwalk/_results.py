@@ -113,9 +113,14 @@ class Results:
             self.summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise RunDirectoryError(f"{summary_path}: unreadable or corrupt ({error})") from None
+        if not isinstance(self.summary, dict) or "config" not in self.summary:
+            raise RunDirectoryError(f"{summary_path}: not a run's summary (it has no 'config')")
         self.config: dict[str, Any] = self.summary["config"]
         self.config_toml: str = (self.directory / "config.toml").read_text(encoding="utf-8")
-        self.datasets, self.attributes = read_results_file(results_path)
+        try:
+            self.datasets, self.attributes = read_results_file(results_path)
+        except OSError as error:  # truncated, empty, not HDF5
+            raise RunDirectoryError(f"{results_path}: unreadable or corrupt ({error})") from None
 
     # ---- what the run was ---------------------------------------------------------------------
     @property

@@ -386,11 +386,18 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
 
     if shard is not None and out is None:
         out = Path("runs") / f"{checked['name']}-shard-{shard[0]}-of-{shard[1]}"  # as the CLI
+    if out is not None and str(out) == "":
+        raise ValueError("out = '' is not a directory; give one, or None for a temporary one")
+    # Before any directory is made: a progress argument of the wrong type leaves nothing behind.
+    callback, bar = _progress_callback(progress, checked["name"], ffs=checked["ffs"])
     temporary = out is None
     if temporary:
         directory = Path(tempfile.mkdtemp(prefix=f"sgdwalk-{checked['name']}-"))
     else:
         directory = Path(out)
+        if directory.exists() and not directory.is_dir():
+            raise _sgdwalk.RunDirectoryError(
+                f"out = {str(out)!r} is an existing file, not a directory; choose another out=")
         try:
             if not directory.exists():
                 directory.mkdir(parents=True)
@@ -407,7 +414,6 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
                    if unfinished else "")
             )
 
-    callback, bar = _progress_callback(progress, checked["name"], ffs=checked["ffs"])
     shard_text = "" if shard is None else f"{shard[0]}/{shard[1]}"
     command = _command_line("run" if shard is None else "run_shard", source, out)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import tomllib
 import warnings
 from pathlib import Path
@@ -127,16 +128,42 @@ def test_a_swept_step_count_stays_an_integer(tmp_path):
 
 def test_a_config_over_64_kib_is_kept_in_results_h5(tmp_path):
     # HDF5's 1.6 object headers cannot hold an attribute over 64 KiB; results.h5 keeps the config
-    # text and the resolved config (here 2000 sample steps) whatever their size.
+    # text (here long notes) and the resolved config (here 5000 swept values) whatever their size.
     text = ("# a long comment line, as a config with a long history of notes has\n" * 1100 +
-            SMALL_CONFIG.replace("sample_every = 500", "sample_every = 1").replace(
-                "steps = 3000", "steps = 2000").replace("window = [1000, 3000]",
-                                                        "window = [1000, 2000]"))
+            "[run]\nwalkers = 1\nsteps = 2\n[dynamics]\nlearning_rate = 0.05\n"
+            "[sweep]\nnoise_strength = {linspace = [0.001, 0.01, 5000]}\n")
     assert len(text.encode()) > 65536
     results = sgdwalk.run(text, progress=False, out=tmp_path / "run")
     assert results.attributes["/"]["config_toml"] == text
     assert len(results.attributes["/"]["config"]) > 65536
-    assert len(results.samples["step"]) == 2001
+    assert len(results.config["sweep"]["noise_strength"]) == 5000
+    assert results.variant_count == 5000
+
+
+def test_bad_out_arguments_and_damaged_run_directories_get_clear_errors(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="out = '' is not a directory"):
+        sgdwalk.run(SMALL_CONFIG, progress=False, out="")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a directory")
+    with pytest.raises(sgdwalk.RunDirectoryError, match="is an existing file, not a directory"):
+        sgdwalk.run(SMALL_CONFIG, progress=False, out=a_file, force=True)
+    assert a_file.read_text() == "not a directory"
+    # A progress argument of the wrong type leaves no temporary directory behind.
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    with pytest.raises(TypeError, match="progress must be"):
+        sgdwalk.run(SMALL_CONFIG, progress=5)
+    assert list(temporary.iterdir()) == []
+    # Damaged files of a finished run: named, as RunDirectoryError.
+    run_dir = tmp_path / "run"
+    sgdwalk.run(SMALL_CONFIG, progress=False, out=run_dir)
+    (run_dir / "results.h5").write_bytes(b"not HDF5 at all")
+    with pytest.raises(sgdwalk.RunDirectoryError, match=r"results\.h5: unreadable or corrupt"):
+        sgdwalk.load(run_dir)
+    (run_dir / "summary.json").write_text("{}")
+    with pytest.raises(sgdwalk.RunDirectoryError, match="has no 'config'"):
+        sgdwalk.load(run_dir)
 
 
 def test_dict_config_errors_name_the_key():
