@@ -354,6 +354,12 @@ TEST(ConfigErrors, RunNameCannotLeaveTheRunsFolder) {
                  {"run.name", "allowed: a plain file name"});
   }
   EXPECT_EQ(parse(kMinimal + "[run]\nname = \"phase-diagram_2.v1\"\n").name, "phase-diagram_2.v1");
+  // Control characters are shown escaped (a NUL cut the message short), and the length is bytes.
+  expect_error(kMinimal + "[run]\nname = \"a\\u0000b\\u001b[31m\"\n",
+               {"run.name", "value \"a\\x00b\\x1b[31m\" has a control character"});
+  std::string accents;
+  for (int i = 0; i < 150; ++i) accents += "\u00e9";
+  expect_error(kMinimal + "[run]\nname = \"" + accents + "\"\n", {"has 300 bytes (UTF-8)"});
 }
 
 // A histogram's name is a group of results.h5 (and part of figure file names): refused before

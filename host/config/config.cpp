@@ -555,14 +555,22 @@ NoiseKind parse_noise_kind(const std::string& name) {
 void check_plain_name(const TableReader& table, const std::string& key, const std::string& name,
                       const std::string& allowed) {
   const auto bad = [&](const std::string& why) {
-    table.fail(key, fmt::format("value \"{}\" {}; allowed: {}", name, why, allowed));
+    // The name as it can be shown: control characters escaped (a NUL cut the message, an escape
+    // sequence went to the terminal), a long one shortened.
+    std::string shown;
+    for (const char c : name.substr(0, 80)) {
+      const auto byte = static_cast<unsigned char>(c);
+      shown += byte < 0x20 || byte == 0x7f ? fmt::format("\\x{:02x}", byte) : std::string(1, c);
+    }
+    if (name.size() > 80) shown += "...";
+    table.fail(key, fmt::format("value \"{}\" {}; allowed: {}", shown, why, allowed));
   };
   if (name.empty()) bad("is empty");
   if (name == "." || name == "..") bad("is not a name");
   if (name.find('/') != std::string::npos || name.find('\\') != std::string::npos) {
     bad("is a path");
   }
-  if (name.size() > 200) bad(fmt::format("has {} characters", name.size()));
+  if (name.size() > 200) bad(fmt::format("has {} bytes (UTF-8)", name.size()));
   for (const char c : name) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) bad("has a control character");
   }

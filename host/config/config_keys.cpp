@@ -131,7 +131,7 @@ std::vector<ConfigKey> make_config_keys() {
       // ---- [run]
       string_key("run", "name", "run", {},
                  "Name of the run: the run directory is runs/NAME unless --out is given.", "",
-                 "a plain file name: not empty, at most 200 characters, no `/` or `\\`, not `.` "
+                 "a plain file name: not empty, at most 200 bytes (UTF-8), no `/` or `\\`, not `.` "
                  "or `..`, no control characters"),
       integer_key("run", "walkers", 1000, 1, 4294967295LL, "Walkers per variant."),
       integer_key("run", "steps", 1000, 1, kMaxSteps,
