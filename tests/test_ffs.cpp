@@ -64,6 +64,15 @@ FfsResult run_config(const std::string& text, int threads = 0, const FfsOptions&
   return run_ffs(plan, *backend, options);
 }
 
+/// ln(rate/expected) in units of its standard error: FFS errors are relative (the replicas'
+/// spread, the AFtW and jackknife errors all scale with the estimate), so ln(rate) has standard
+/// error ≈ the relative error ε on both sides, while |rate − expected| < k·ε·rate accepts any
+/// overestimate once k·ε ≥ 1. `expected_relative` is the relative error of the expected value
+/// (0 for an exact one; 1/√arrivals for brute force).
+double log_z(double rate, double relative_error, double expected, double expected_relative = 0) {
+  return std::log(rate / expected) / std::hypot(relative_error, expected_relative);
+}
+
 TEST(ExactChain, MatchesTheContinuumQuadratureWithTheDiscreteOvershoot) {
   // Small η: the chain's MFPT to x ≥ b tends to the Itô quadrature with the absorbing level moved
   // out by the mean overshoot of a Gaussian walk, β·s with β = −ζ(1/2)/√(2π) ≈ 0.5826 (Siegmund).
@@ -98,8 +107,21 @@ TEST(ExactChain, ExtrapolationConvergesAndAgreesWithTheMeanFirstPassage) {
       exact_chain::mean_first_passage_steps(chain, {-3.0, 0.2, s / 8}, -std::sqrt(2.0 / 1.5));
   const double qsd = exact_chain::quasi_stationary_escape(chain, {-3.0, 0.2, s / 8});
   EXPECT_NEAR(qsd * mfpt, 1.0, 1e-6);
-  EXPECT_LT(fine / 0.01, 1e-17);  // per unit time: far below anything brute force sees
-  EXPECT_GT(fine / 0.01, 1e-18);
+  // Theory for the size (per unit time, 9.6e-18: far below anything brute force sees): the
+  // continuum (Itô) MFPT T from the sharp bottom to x = 0.2 (the quadrature of MODEL.md §5,
+  // independent of the chain). The chain is not that diffusion: its stationary variance in a well
+  // of curvature k is 2/(2 − ηk) times the continuum one (1.0076 in the sharp well), which alone
+  // moves the Arrhenius factor e^{−40} by e^{40·ηk/2} = e^{0.3}; the rate must lie within that
+  // factor of 1/T either way (the chain gives 0.954/T).
+  const auto dldx = [](double x) {
+    return x >= 0 ? x - std::sqrt(2.0) : 1.5 * (x + std::sqrt(2.0 / 1.5));
+  };
+  theory::MfptOptions options;
+  options.breakpoints = {0.0};
+  const double continuum = theory::mean_first_passage_time(
+      dldx, [](double) { return 0.025; }, -std::sqrt(2.0 / 1.5), 0.2, options);
+  EXPECT_LT(std::fabs(std::log(fine / 0.01 * continuum)), 40 * 0.01 * 1.5 / 2)
+      << "chain " << fine / 0.01 << " per unit time, continuum 1/T " << 1 / continuum;
 }
 
 /// Brute-force first passages on double_well (isotropic noise, η, Δ_S) from the sharp bottom to
@@ -158,12 +180,15 @@ TEST_P(FfsExact, RateMatchesTheQuasiStationaryEscapeOfTheChain) {
   const double s = std::sqrt(2 * eta / beta);
   const double exact = exact_chain::quasi_stationary_escape_extrapolated(
       double_well_chain(eta, 1.0 / beta, 1.0), {-3.0, 0.2, s / 8});
-  // The error: the replicas' spread and the AFtW estimate, whichever is larger (4 standard errors).
+  // The error: the replicas' spread and the AFtW estimate, whichever is larger; the log-rates
+  // agree within 4 of it (two-sided), and it is below 15 % (measured 3.7–10.3 %), so the test
+  // rejects rates off by more than a factor e^{0.6} ≈ 1.8 either way.
   const double error = std::max(v.rate_std_error, v.rate_per_step * v.rate_relative_error_aftw);
-  EXPECT_NEAR(v.rate_per_step, exact, 4 * error)
+  const double epsilon = error / v.rate_per_step;
+  EXPECT_LT(std::fabs(log_z(v.rate_per_step, epsilon, exact)), 4.0)
       << "β = " << beta << ": FFS " << v.rate_per_step << " ± " << error << " (AFtW rel "
       << v.rate_relative_error_aftw << "), exact " << exact << " per step";
-  EXPECT_LT(v.rate_relative_error_aftw, 0.25);
+  EXPECT_LT(epsilon, 0.15) << "β = " << beta;  // the comparison has power
   std::printf(
       "β = %g: FFS %.4e ± %.2e per step (AFtW relative %.3f), exact %.4e, ratio %.3f, "
       "%lld walker-steps\n",
@@ -341,11 +366,17 @@ equilibration_steps = 200
     const FfsVariantResult& v = result.variants.at(0);
     const double error = std::max({v.rate_std_error, v.rate_per_step * v.rate_relative_error_aftw,
                                    v.rate_per_step * v.rate_relative_error_jackknife});
-    EXPECT_NEAR(v.rate_per_step, exact, 4 * error)
-        << "β = " << beta << ": FFS " << v.rate_per_step << " ± " << error << ", exact " << exact;
-    EXPECT_LT(error / v.rate_per_step, 0.5) << "β = " << beta;  // the comparison has power
-    std::printf("slice β = %g: FFS %.4e ± %.2e per step, exact %.4e, ratio %.3f\n", beta,
-                v.rate_per_step, error, exact, v.rate_per_step / exact);
+    // Two-sided in the log-rate (the error is relative: ε = error/rate), within 4 ε. The relative
+    // error is below 20 % up to β = 25 (measured 5.9 %, 14.0 %, 9.2 %) and below 30 % at β = 40
+    // (25.2 %; 20 % would need ~16 replicas there, +12 s): rates off by more than e^{0.8} ≈ 2.2
+    // (e^{1.2} ≈ 3.3 at β = 40) either way fail.
+    const double epsilon = error / v.rate_per_step;
+    const double z = log_z(v.rate_per_step, epsilon, exact);
+    EXPECT_LT(std::fabs(z), 4.0) << "β = " << beta << ": FFS " << v.rate_per_step << " ± " << error
+                                 << ", exact " << exact;
+    EXPECT_LT(epsilon, beta > 30 ? 0.3 : 0.2) << "β = " << beta;  // the test has power
+    std::printf("slice β = %g: FFS %.4e ± %.2e per step, exact %.4e, ratio %.3f, log z %.2f\n",
+                beta, v.rate_per_step, error, exact, v.rate_per_step / exact, z);
   }
 }
 
@@ -630,13 +661,17 @@ TEST(FfsOptimizers, HeavyMomentumIsHeavyTailedAndTheJackknifeSeesIt) {
   const double brute = brute_force.rate * kEta;  // per step
   const double brute_se = brute_force.std_error * kEta;
 
+  // 24 replicas: the replica standard error is 14 % (16 gave 18 %); the log-rates agree within 4
+  // combined standard errors (two-sided: FFS errors are relative), and the error is below 20 %, so
+  // a rate off by more than a factor e^{0.8} ≈ 2.2 either way fails.
   const FfsResult result = run_config(
-      momentum_double_well(kEta, sigma, kMu, 256, 10000, momentum_ffs_block(kBeta, 1000, 16)));
+      momentum_double_well(kEta, sigma, kMu, 256, 10000, momentum_ffs_block(kBeta, 1000, 24)));
   const FfsVariantResult& f = result.variants.at(0);
-  const double z = (f.rate_per_step - brute) / std::hypot(f.rate_std_error, brute_se);
+  const double epsilon = f.rate_std_error / f.rate_per_step;
+  const double z = log_z(f.rate_per_step, epsilon, brute, brute_se / brute);
   EXPECT_LT(std::fabs(z), 4.0) << "FFS " << f.rate_per_step << " ± " << f.rate_std_error
                                << ", brute force " << brute << " ± " << brute_se;
-  EXPECT_LT(f.rate_std_error / f.rate_per_step, 0.3);  // the comparison has power
+  EXPECT_LT(epsilon, 0.2);  // the comparison has power
   // The replicas' spread (their standard deviation, relative) against the errors one replica
   // reports: the AFtW error misses most of it, the jackknife is within a factor 2.
   const auto R = static_cast<double>(f.replicas.size());
@@ -654,9 +689,10 @@ TEST(FfsOptimizers, HeavyMomentumIsHeavyTailedAndTheJackknifeSeesIt) {
   EXPECT_TRUE(said("the jackknife error over flux-walker groups"));
   EXPECT_TRUE(said("descend from few flux crossings"));
   std::printf(
-      "momentum μ = %g, β_eff = %g: FFS %.4e ± %.2e per step (16 replicas), brute force %.4e ± "
-      "%.2e, z %.2f; one replica's relative spread %.2f, AFtW %.2f, jackknife %.2f\n",
-      kMu, kBeta, f.rate_per_step, f.rate_std_error, brute, brute_se, z, spread, aftw, jackknife);
+      "momentum μ = %g, β_eff = %g: FFS %.4e ± %.2e per step (%zu replicas), brute force %.4e ± "
+      "%.2e, log z %.2f; one replica's relative spread %.2f, AFtW %.2f, jackknife %.2f\n",
+      kMu, kBeta, f.rate_per_step, f.rate_std_error, f.replicas.size(), brute, brute_se, z, spread,
+      aftw, jackknife);
 }
 
 TEST(FfsWarnings, DivergingWalkersAreWarnedAbout) {
@@ -882,7 +918,9 @@ TEST(FfsOptimizers, NesterovEnergyOrderParameterMatchesBruteForce) {
 TEST(FfsOptimizers, MomentumRatesAtAHigherBarrierAgreeAcrossSeeds) {
   // μ = 0.5 at β_eff = 16 (a rate of ~1e-8 per step: brute force would need ~1e10 walker-steps):
   // two independent computations (seeds) agree within 4 combined errors, each error the larger of
-  // the replica standard error and the jackknife.
+  // the replica standard error and the jackknife. Compared as log-rates (the errors are relative;
+  // (r0 − r1)/hypot(ε0 r0, ε1 r1) stays below 4 for any r0 ≫ r1 once ε0 ≥ 0.25), with each relative
+  // error below 15 % (measured 9.5 % and 10.7 %).
   constexpr double kBeta = 16.0, kMu = 0.5, kEta = 0.02;
   const double sigma = (1 - kMu) / kBeta / kEta;
   std::vector<double> rate, error;
@@ -893,9 +931,9 @@ TEST(FfsOptimizers, MomentumRatesAtAHigherBarrierAgreeAcrossSeeds) {
     const FfsVariantResult f = run_config(text).variants.at(0);
     rate.push_back(f.rate_per_step);
     error.push_back(std::max(f.rate_std_error, f.rate_per_step * f.rate_relative_error_jackknife));
-    EXPECT_LT(error.back() / rate.back(), 0.25);
+    EXPECT_LT(error.back() / rate.back(), 0.15);
   }
-  const double z = (rate[0] - rate[1]) / std::hypot(error[0], error[1]);
+  const double z = log_z(rate[0], error[0] / rate[0], rate[1], error[1] / rate[1]);
   EXPECT_LT(std::fabs(z), 4.0) << rate[0] << " ± " << error[0] << " and " << rate[1] << " ± "
                                << error[1];
   std::printf("momentum μ = %g, β_eff = %g: seeds 29 and 31: %.4e ± %.2e, %.4e ± %.2e (z %.2f)\n",
@@ -903,34 +941,43 @@ TEST(FfsOptimizers, MomentumRatesAtAHigherBarrierAgreeAcrossSeeds) {
 }
 
 TEST(FfsOptimizers, MomentumExampleEscapesNearSgdAtTheEffectiveLearningRate) {
-  // examples/ffs_momentum.toml's heavy ball (μ = 0.5, η = 0.02, Δ_eff = ησ/(1 − μ) = 1/16), 4
-  // replicas: its rate per step is ~1e7 times that of SGD at the same η and σ (a barrier of
-  // 32 Δ_S) and near that of SGD at η/(1 − μ) (16 Δ_S); both SGD rates from the exact chain.
+  // examples/ffs_momentum.toml's heavy ball (μ = 0.5, η = 0.02, Δ_eff = ησ/(1 − μ) = 1/16) with 16
+  // replicas (the example has 8): its rate per step is ~1e7 times that of SGD at the same η and σ
+  // (a barrier of 32 Δ_S) and near, but below, that of SGD at η/(1 − μ) (16 Δ_S); both SGD rates
+  // from the exact chain. Asserted on log-rates with 4 relative errors (the larger of the replica
+  // standard error and the jackknife; measured 6.4 %): the momentum rate exceeds 1e6 × SGD's at
+  // the same η, and lies between 1/3 and 1 times SGD's at η/(1 − μ) (measured 0.580 ± 0.037).
+  // Below 1 is the direction the stationary spreads predict (the heavy ball's is 2 % narrower
+  // than SGD's at η/(1 − μ) at ηk = 0.03, docs/VALIDATION.md §12: ≈ 0.73 from the Arrhenius
+  // factor alone); the ratio itself is not predicted, so it is not asserted.
   std::ifstream in(std::string(SGDWALK_SOURCE_DIR) + "/examples/ffs_momentum.toml");
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_NE(text.find("momentum = 0.5\n"), std::string::npos);
   text = text.substr(0, text.find("[sweep]"));  // the momentum variant only
-  text.replace(text.find("replicas = 8"), 12, "replicas = 4");
+  ASSERT_NE(text.find("replicas = 8"), std::string::npos);
+  text.replace(text.find("replicas = 8"), 12, "replicas = 16");
   const RunPlan plan = load_config_text(text, "<example>");
   constexpr double kMu = 0.5;
   const double eta = plan.variants.at(0).learning_rate, sigma = plan.variants.at(0).noise_strength;
   const FfsVariantResult f = run_ffs(plan, *make_cpu_backend(0)).variants.at(0);
   const double error =
       std::max(f.rate_std_error, f.rate_per_step * f.rate_relative_error_jackknife);
-  EXPECT_LT(error / f.rate_per_step, 0.3);
+  const double epsilon = error / f.rate_per_step;
+  EXPECT_LT(epsilon, 0.1);  // the comparison has power
   const auto exact = [&](double step) {
     const double delta = step * sigma;
     return exact_chain::quasi_stationary_escape_extrapolated(
         double_well_chain(step, delta, 1.0), {-3.0, 0.2, std::sqrt(2 * step * delta) / 8});
   };
   const double sgd = exact(eta), effective = exact(eta / (1 - kMu));
-  EXPECT_GT(f.rate_per_step - 4 * error, 1e6 * sgd);
-  EXPECT_GT(f.rate_per_step + 4 * error, 0.3 * effective);
-  EXPECT_LT(f.rate_per_step - 4 * error, 1.2 * effective);
+  EXPECT_GT(log_z(f.rate_per_step, epsilon, 1e6 * sgd), 4.0);
+  EXPECT_LT(log_z(f.rate_per_step, epsilon, effective), -4.0);
+  EXPECT_GT(log_z(f.rate_per_step, epsilon, effective / 3), 4.0);
   std::printf(
-      "examples/ffs_momentum.toml, 4 replicas: momentum %.4e ± %.2e per step; SGD (exact chain) at "
-      "η %.4e, at η/(1 − μ) %.4e (ratio %.3f)\n",
-      f.rate_per_step, error, sgd, effective, f.rate_per_step / effective);
+      "examples/ffs_momentum.toml, %zu replicas: momentum %.4e ± %.2e per step; SGD (exact chain) "
+      "at η %.4e, at η/(1 − μ) %.4e (ratio %.3f ± %.3f)\n",
+      f.replicas.size(), f.rate_per_step, error, sgd, effective, f.rate_per_step / effective,
+      epsilon * f.rate_per_step / effective);
 }
 
 // ---- sweeps ----------------------------------------------------------------------------------
