@@ -305,6 +305,11 @@ noise_distribution = "alpha_stable"
   EXPECT_EQ(jumps.output.find("learning_rate > 2/k"), std::string::npos) << jumps.output;
   EXPECT_NE(jumps.output.find("a larger alpha or precision = \"double\""), std::string::npos)
       << jumps.output;
+  // results.h5 says when, per variant (-1: never), as summary.json does.
+  EXPECT_EQ(read_h5_doubles(dir / "jumps" / "results.h5", "/variants/first_nonfinite_step"),
+            std::vector<double>{1.0});
+  EXPECT_EQ(read_h5_doubles(dir / "single" / "results.h5", "/variants/first_nonfinite_step"),
+            std::vector<double>{-1.0});
 }
 
 TEST(Cli, InfoReportsBackends) {

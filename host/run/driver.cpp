@@ -356,6 +356,10 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       "/variants/nonfinite_walkers",
       summary_counts([](const VariantSummary& s) { return std::int64_t{s.nonfinite_walkers}; }),
       {"variant"}, "walkers", "walkers whose state became non-finite (excluded from averages)");
+  file.dataset("/variants/first_nonfinite_step",
+               summary_counts([](const VariantSummary& s) { return s.first_nonfinite_step; }),
+               {"variant"}, "steps",
+               "the first step whose update made a walker of the variant non-finite (-1: none)");
   file.dataset("/variants/p_flat", summary_values([](const VariantSummary& s) { return s.p_flat; }),
                {"variant"}, "1", "fraction of finite walkers in the flat basin at the end");
   file.dataset("/variants/p_flat_stderr",
