@@ -121,6 +121,22 @@ learning_rate = { logspace = [0.01, 0.1, 5] }
   }
 }
 
+TEST(Config, EpsilonWithIsotropicNoiseGetsAHint) {
+  const std::string isotropic = "[dynamics]\nnoise = \"isotropic\"\n" + kMinimal.substr(12);
+  const RunPlan given = parse(isotropic + "epsilon = 1e-3\n");
+  ASSERT_EQ(given.hints.size(), 1u);
+  EXPECT_NE(given.hints[0].find("dynamics.epsilon has no effect with noise = \"isotropic\""),
+            std::string::npos)
+      << given.hints[0];
+  const RunPlan swept = parse(isotropic + "[sweep]\nepsilon = [1e-8, 1e-3]\n");
+  ASSERT_EQ(swept.hints.size(), 1u);
+  EXPECT_NE(swept.hints[0].find("the variants of the epsilon sweep are the same run"),
+            std::string::npos)
+      << swept.hints[0];
+  EXPECT_TRUE(parse(isotropic).hints.empty());
+  EXPECT_TRUE(parse(kMinimal + "epsilon = 1e-3\n").hints.empty());  // hessian noise: used
+}
+
 TEST(Config, HarmonicTakesArraysPerAxis) {
   const RunPlan plan = parse(kMinimal + R"(
 [landscape]

@@ -1675,6 +1675,17 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
           histogram.name));
     }
   }
+  // ε regularises the Hessian noise models only: given (or swept) with isotropic noise it changes
+  // nothing, and a sweep over it makes identical variants.
+  const bool epsilon_swept = std::any_of(axes.begin(), axes.end(),
+                                         [](const auto& axis) { return axis.name == "epsilon"; });
+  if (plan.noise == NoiseKind::isotropic &&
+      (base_dynamics.count("epsilon") != 0 || epsilon_swept)) {
+    plan.hints.push_back(fmt::format(
+        "{}: dynamics.epsilon has no effect with noise = \"isotropic\" (it regularises the "
+        "Hessian noise models){}",
+        source, epsilon_swept ? ": the variants of the epsilon sweep are the same run" : ""));
+  }
   Json sweep_json = {{"mode", mode}};
   for (const auto& axis : axes) {
     if (is_integer_sweep_parameter(axis.name)) {  // validated as integers
