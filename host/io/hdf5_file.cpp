@@ -194,7 +194,9 @@ void Hdf5File::describe(const std::string& path, const std::vector<std::string>&
   }
   attribute(path, "units", units);
   attribute(path, "description", description);
-  attribute(path, "long_name", description);
+  // netCDF's long_name labels plot axes (xarray): the description without its parenthesised
+  // detail ("learning rate eta", not "learning rate eta (the time step of a Langevin walker)").
+  attribute(path, "long_name", description.substr(0, description.find(" (")));
 }
 
 template <class T>

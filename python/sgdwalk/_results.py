@@ -293,7 +293,7 @@ class Results:
         Variables: /variants/NAME as NAME; every other dataset as GROUP_NAME
         (``samples_p_flat``, ``first_passage_rate``, ``trackers_crossings_counts``,
         ``walkers_position``; histograms as ``hist_NAME_counts``...), each with the file's
-        ``units`` and its ``description`` as ``long_name``.
+        ``units``, ``long_name`` (a short label, which plots use) and ``description``.
 
         grid=True: for a grid sweep, ``variant`` is replaced by one dimension per swept parameter
         (so that ``ds.p_flat.plot()`` draws a phase diagram): in sweep order (first key slowest),

@@ -16,13 +16,15 @@ _FILE_ATTRIBUTES = ("sgdwalk_version", "git_commit", "partial", "conventions", "
 
 
 def _attrs(results: "Results", path: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """units and long_name (the file's description) of a dataset, plus its group's attributes."""
+    """units, long_name (a short label) and description of a dataset as the file has them, plus
+    its group's attributes."""
     file_attrs = results.attributes.get(path, {})
     attrs: dict[str, Any] = {}
-    if "units" in file_attrs:
-        attrs["units"] = file_attrs["units"]
-    if "description" in file_attrs:
-        attrs["long_name"] = file_attrs["description"]
+    for key in ("units", "long_name", "description"):
+        if key in file_attrs:
+            attrs[key] = file_attrs[key]
+    if "long_name" not in attrs and "description" in attrs:  # files before long_name was short
+        attrs["long_name"] = attrs["description"]
     attrs.update(extra or {})
     return attrs
 

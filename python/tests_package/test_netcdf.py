@@ -110,7 +110,8 @@ def test_every_group_has_named_dimensions_and_agrees_with_to_xarray(cli, tmp_pat
         assert xy.counts.dims == ("variant", "y", "x")
         edges = datasets["histograms/xy/x_edges"]
         assert_same_bits(0.5 * (edges[:-1] + edges[1:]), xy.x.values, "bin centres")
-        assert xy.x.attrs["long_name"].endswith("(edges in x_edges)")
+        assert xy.x.attrs["long_name"] == "bin centres along coordinate 0"
+        assert xy.x.attrs["description"].endswith("(edges in x_edges)")
     with xr.open_dataset(path, engine="h5netcdf", group="walkers") as walkers:
         assert walkers.position.dims == ("walker", "coordinate")
         assert "variant" in walkers.coords and "walker" in walkers.coords
