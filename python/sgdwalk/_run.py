@@ -588,8 +588,15 @@ def replay(
             raise _sgdwalk.RunDirectoryError(
                 f"'{directory}' is not a run directory (needs config.toml and summary.json)")
         text, source = config_text(config_path)
-        recorded_seed = json.loads(summary_path.read_text(encoding="utf-8"))["config"]["run"]["seed"]
-        seed_value = int(recorded_seed if seed is None else _checked_seed(seed))
+        if seed is None:
+            try:
+                seed_value = int(_summary(directory)["config"]["run"]["seed"])
+            except (KeyError, TypeError, ValueError):
+                raise _sgdwalk.RunDirectoryError(
+                    f"{summary_path}: unreadable or corrupt (no config.run.seed); give the run's "
+                    "seed as seed=") from None
+        else:
+            seed_value = int(_checked_seed(seed))
     else:
         if (isinstance(run_or_config, (str, os.PathLike)) and not is_config
                 and os.fspath(run_or_config) != "" and not Path(run_or_config).exists()):

@@ -164,6 +164,12 @@ def test_bad_out_arguments_and_damaged_run_directories_get_clear_errors(tmp_path
     (run_dir / "summary.json").write_text("{}")
     with pytest.raises(sgdwalk.RunDirectoryError, match="has no 'config'"):
         sgdwalk.load(run_dir)
+    # replay reads the seed from summary.json: named when it cannot, and given by hand it works.
+    (run_dir / "summary.json").write_text("{not json")
+    with pytest.raises(sgdwalk.RunDirectoryError, match=r"summary\.json: unreadable or corrupt"):
+        sgdwalk.replay(run_dir, walker=0)
+    seed = tomllib.loads(SMALL_CONFIG)["run"]["seed"]
+    assert sgdwalk.replay(run_dir, walker=0, seed=seed)["step"][-1] == 3000
 
 
 def test_dict_config_errors_name_the_key():
