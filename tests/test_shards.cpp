@@ -604,6 +604,10 @@ TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
     for (std::string name; names >> name;) arguments.append(" ").append((dir / name).string());
     return testing::run_cli(arguments);
   };
+  const auto no_output = testing::run_cli("merge \"\" " + (dir / "s0").string() + " " +
+                                          (dir / "s1").string() + " " + (dir / "s2").string());
+  EXPECT_EQ(no_output.exit_code, 2) << no_output.output;
+  expect_contains(no_output.output, "the output directory is empty; give a directory");
   const auto missing = merge("s0 s2");
   EXPECT_EQ(missing.exit_code, 2);
   expect_contains(missing.output, "1 of 3 shard(s) missing: 1/3 (walkers [11, 22))");

@@ -310,6 +310,7 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
 std::string run_directory_problem(const std::filesystem::path& dir, const char* option = "--out") {
   namespace fs = std::filesystem;
   std::error_code error;
+  if (dir.empty()) return fmt::format("the {} is empty; give a directory", option);
   if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
     return fmt::format(
         "the run directory '{}' is an existing file, not a directory; choose another {}",
