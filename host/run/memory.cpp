@@ -82,9 +82,10 @@ MemoryEstimate estimate_for(const RunPlan& plan, int threads, std::int64_t walke
   estimate.fixed += counters_per_variant * (variants + workers * call_variants) +
                     histogram_bins * 8 * 3 * 2;  // summaries, output buffers
   // Per variant, the plan's Variant, its summary and summary.json's entry (JSON objects and the
-  // text): measured 12.6-13.4 KB per variant of 1e5-3e5-variant sweeps of one walker, no samples
-  // (peak RSS, bench/RESULTS.md "Memory of very large sweeps").
-  estimate.fixed += variants * 13.5e3;
+  // text): 8.5 KB. Sweeps of 1e5-3e5 variants of one walker and no samples peaked at 12.6-13.4 KB
+  // per variant in all, 5.1 KB of it the tallies counted above (bench/RESULTS.md "Memory of very
+  // large sweeps").
+  estimate.fixed += variants * 8.5e3;
   estimate.fixed += variants * samples * 2 * static_cast<double>(plan.quantiles.size()) * 8;
   if (plan.per_walker_output) {
     // results.h5 is written in slabs of ~2^20 values: the slab's walkers read back from the walker

@@ -28,8 +28,8 @@ class ResourceError : public std::runtime_error {
 ///   variant, kSketchTypicalEntries) buckets (twice: merging);
 /// - the reduction's scratch (one dense bucket array per thread), the integer counters and
 ///   histograms (once in RunData, once per counting thread, three times in summaries and outputs),
-///   per-variant records (13.5 KB each, measured), and with per-walker output the slab buffers that
-///   copy the walker file into results.h5.
+///   per-variant records (8.5 KB each besides the tallies, measured), and with per-walker output
+///   the slab buffers that copy the walker file into results.h5.
 struct MemoryEstimate {
   double batch = 0;    ///< the batch arrays
   double tallies = 0;  ///< exact sums and quantile sketches (grows with the walkers until capped)
