@@ -120,16 +120,6 @@ void FixedSum<kMinExp, kLimbs>::merge(const FixedSum& other) {
 }
 
 template <int kMinExp, int kLimbs>
-bool FixedSum<kMinExp, kLimbs>::is_zero() const {
-  FixedSum copy = *this;
-  copy.normalize();
-  for (const auto limb : copy.limbs_) {
-    if (limb != 0) return false;
-  }
-  return true;
-}
-
-template <int kMinExp, int kLimbs>
 double FixedSum<kMinExp, kLimbs>::to_double() const {
   FixedSum magnitude = *this;
   magnitude.normalize();

@@ -57,7 +57,6 @@ class FixedSum {
   double to_double() const;
   /// hi = to_double(), lo = the rest rounded to double: hi + lo carries ~106 bits.
   void to_double_double(double& hi, double& lo) const;
-  bool is_zero() const;
 
   std::array<std::int64_t, kLimbs>& limbs() { return limbs_; }
   const std::array<std::int64_t, kLimbs>& limbs() const { return limbs_; }

@@ -82,8 +82,6 @@ class Hdf5File {
                 const std::string& units, const std::string& description);
   /// Creates the dataset (chunked and compressed when large); returns its id (caller closes).
   hid_t create(const std::string& path, hid_t type, const std::vector<std::uint64_t>& dims);
-  void write_slab(const std::string& path, hid_t type, std::uint64_t row_begin, std::uint64_t rows,
-                  const void* data);
   std::string path_;
   hid_t file_ = -1;
 };

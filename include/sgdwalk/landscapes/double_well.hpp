@@ -8,9 +8,10 @@ namespace sgdwalk {
 /// An asymmetric 1-D piecewise-quadratic double well: a minimal, fully analytic test bed for
 /// escape and basin statistics. The barrier top is x = barrier with L = 0 there (continuous, with
 /// a cusp); x ≥ barrier is the flat side:
-///   L = ½ curvature_flat (x − m_f)² − depth_flat,   m_f = barrier + sqrt(2
-///   depth_flat/curvature_flat) L = ½ curvature_sharp (x − m_s)² − depth_sharp, m_s = barrier −
-///   sqrt(2 depth_sharp/curvature_sharp)
+///   x ≥ barrier: L = ½ curvature_flat (x − m_f)² − depth_flat,
+///                m_f = barrier + sqrt(2 depth_flat / curvature_flat);
+///   x < barrier: L = ½ curvature_sharp (x − m_s)² − depth_sharp,
+///                m_s = barrier − sqrt(2 depth_sharp / curvature_sharp).
 /// Nothing is precomputed: value and gradient evaluate the sqrt (cheap), the Hessian does not.
 template <class T>
 struct DoubleWell {

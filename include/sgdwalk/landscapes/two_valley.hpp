@@ -17,8 +17,8 @@ namespace sgdwalk {
 /// which needs no division by B; both branches share one arithmetic path and differ only in the
 /// selected constants (c_i, a). The derivatives used below (halved in the code), with
 /// m = x B − a y and w = 1/u:
-///   N_x = 2 B m,  N_y = 2 x (m − a B),  N_xx = 2 B²,  N_xy = 2 (x B + m − a B),  N_yy = 2 x (x −
-///   2a) ∂_y k = −2 k w,  ∂²_y k = 6 k w²
+///   N_x = 2 B m,  N_y = 2 x (m − a B),  N_xx = 2 B²,  N_xy = 2 (x B + m − a B),
+///   N_yy = 2 x (x − 2a),  ∂_y k = −2 k w,  ∂²_y k = 6 k w²
 /// x = 0 (including −0) belongs to the flat branch. Pathological states (y ≤ −y_f) are not
 /// special-cased: they produce inf/NaN, which the caller's finiteness check catches.
 template <class T>
