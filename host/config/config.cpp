@@ -1675,16 +1675,23 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
           histogram.name));
     }
   }
-  // ε regularises the Hessian noise models only: given (or swept) with isotropic noise it changes
-  // nothing, and a sweep over it makes identical variants.
+  // ε regularises the Hessian noise models only: given (or swept) with a model that computes no
+  // Hessian it changes nothing, and a sweep over it makes identical variants.
   const bool epsilon_swept = std::any_of(axes.begin(), axes.end(),
                                          [](const auto& axis) { return axis.name == "epsilon"; });
-  if (plan.noise == NoiseKind::isotropic &&
-      (base_dynamics.count("epsilon") != 0 || epsilon_swept)) {
+  bool epsilon_used = true;
+  std::string noise_name;
+  for_each_noise_model([&]<class M>() {
+    if (M::kind != plan.noise) return;
+    epsilon_used = M::needs_hessian;
+    noise_name = M::name;
+  });
+  if (!epsilon_used && (base_dynamics.count("epsilon") != 0 || epsilon_swept)) {
     plan.hints.push_back(fmt::format(
-        "{}: dynamics.epsilon has no effect with noise = \"isotropic\" (it regularises the "
-        "Hessian noise models){}",
-        source, epsilon_swept ? ": the variants of the epsilon sweep are the same run" : ""));
+        "{}: dynamics.epsilon has no effect with noise = \"{}\" (it regularises the Hessian "
+        "noise models){}",
+        source, noise_name,
+        epsilon_swept ? ": the variants of the epsilon sweep are the same run" : ""));
   }
   Json sweep_json = {{"mode", mode}};
   for (const auto& axis : axes) {
