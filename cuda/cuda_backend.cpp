@@ -178,8 +178,10 @@ class CudaBackend final : public Backend {
     const auto samples = static_cast<std::size_t>(samples_per_launch(plan, tuning_));
     gpu::BatchMemory memory;
     memory.per_walker = bytes_per_walker(plan, tuning_);
-    // Per-variant physics (< 256 bytes even for double Harmonic<3>), histogram and sample counters.
-    memory.per_variant = 256 +
+    // Per-variant physics (two copies of the landscape, StepParams and StableParams: 296 bytes for
+    // double two_valley, 264 for double Harmonic<3>, sizes measured on the host), histogram and
+    // sample counters.
+    memory.per_variant = 512 +
                          static_cast<std::size_t>(slots_per_variant(plan)) * sizeof(std::uint64_t) +
                          2 * samples * sizeof(std::uint64_t);
     memory.once = plan.histograms.size() * 256 + samples * sizeof(std::int64_t) +
