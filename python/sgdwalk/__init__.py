@@ -100,9 +100,10 @@ if _CORE_MISSING is None:
         "A run that does not fit the memory at hand; the message says what it needs and what "
         "would fit (fewer walkers per batch, variants or samples). A MemoryError.")
     RunDirectoryError.__doc__ = (
-        "A directory that holds no run sgdwalk can read, write or continue here (missing, not "
-        "empty without force=True, a shard where a merged run is expected...); the message names "
-        "it. An OSError.")
+        "A directory that holds no run sgdwalk can read, write or continue here (missing, a "
+        "file, damaged, a shard where a merged run is expected...); the message names it. An "
+        "OSError. (A run directory that exists and is not empty, without force=True, is a "
+        "FileExistsError.)")
     CheckpointError.__doc__ = (
         "A checkpoint, a shard's tallies or a per-walker file that is damaged or belongs to "
         "another run; the message names the file. An OSError.")

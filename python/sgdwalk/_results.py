@@ -320,6 +320,9 @@ class Results:
         target = Path(directory)
         if target.resolve() == self.directory.resolve():
             return target
+        if target.exists() and not target.is_dir():
+            raise RunDirectoryError(
+                f"'{target}' is an existing file, not a directory; choose another directory")
         if target.exists() and any(target.iterdir()) and not force:
             raise FileExistsError(
                 f"the run directory '{target}' exists and is not empty; choose another one or "

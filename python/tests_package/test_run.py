@@ -147,6 +147,8 @@ def test_bad_out_arguments_and_damaged_run_directories_get_clear_errors(tmp_path
     a_file.write_text("not a directory")
     with pytest.raises(sgdwalk.RunDirectoryError, match="is an existing file, not a directory"):
         sgdwalk.run(SMALL_CONFIG, progress=False, out=a_file, force=True)
+    with pytest.raises(sgdwalk.RunDirectoryError, match="is an existing file, not a directory"):
+        sgdwalk.run(SMALL_CONFIG, progress=False).save(a_file, force=True)
     assert a_file.read_text() == "not a directory"
     # A progress argument of the wrong type leaves no temporary directory behind.
     temporary = tmp_path / "tmp"
