@@ -2037,6 +2037,10 @@ lambda_A = 0.1
         std::string::npos)
         << e;
     EXPECT_NE(e.find("\"progress\" or \"loss\""), std::string::npos) << e;
+    // The landscapes that have one, from the registry (basin_signed_distance not NaN).
+    EXPECT_NE(e.find("on two_valley, two_valley_slice, double_well, harmonic, elsewhere"),
+              std::string::npos)
+        << e;
   }
   {
     const std::string e =

@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <toml.hpp>
 
 #include "config/config_keys.hpp"
@@ -538,7 +539,11 @@ OptimizerKind parse_optimizer_kind(const std::string& name) {
   if (name == "nesterov") return OptimizerKind::nesterov;
   if (name == "adam") return OptimizerKind::adam;
   if (name == "rmsprop") return OptimizerKind::rmsprop;
-  return OptimizerKind::sgd;
+  if (name == "sgd") return OptimizerKind::sgd;
+  // The key table's allowed values were checked: a name here is one the table and this parser
+  // disagree on (a new optimizer added to one of them only).
+  throw std::logic_error("dynamics.optimizer: the key table allows '" + name +
+                         "', which parse_optimizer_kind does not know");
 }
 
 /// The id of a noise model by config name (the key table's allowed values are the registry's).
@@ -794,10 +799,10 @@ void check_rare_event_start(const std::string& source, const RunPlan& plan) {
         throw ConfigError(fmt::format(
             "{}: key 'rare_event.order_parameter': value \"{}\" needs a landscape with a "
             "known basin boundary, but landscape.kind = \"{}\" has none; allowed: \"{}\" on "
-            "double_well, two_valley, two_valley_slice or harmonic, elsewhere a coordinate "
-            "(\"x\", ...), \"progress\" or \"loss\" (docs/EXTENDING.md: a landscape's basin "
-            "boundary)",
-            source, order, plan.landscape, order));
+            "{}, elsewhere a coordinate (\"x\", ...), \"progress\" or \"loss\" "
+            "(docs/EXTENDING.md: a landscape's basin boundary)",
+            source, order, plan.landscape, order,
+            fmt::join(landscapes_with_basin_boundary(), ", ")));
       }
     }
   }
@@ -855,7 +860,9 @@ ScheduleKind parse_schedule_kind(const std::string& name) {
   if (name == "exponential") return ScheduleKind::exponential;
   if (name == "cosine") return ScheduleKind::cosine;
   if (name == "piecewise") return ScheduleKind::piecewise;
-  return ScheduleKind::constant;
+  if (name == "constant") return ScheduleKind::constant;
+  throw std::logic_error("schedule kind: the key table allows '" + name +
+                         "', which parse_schedule_kind does not know");
 }
 
 ScheduleConfig read_schedule(const std::string& source, const std::string& name,

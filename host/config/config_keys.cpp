@@ -206,6 +206,17 @@ std::vector<ConfigKey> make_config_keys() {
     const std::vector<ConfigKey> table_keys = schedule_keys(table);
     keys.insert(keys.end(), table_keys.begin(), table_keys.end());
   }
+  // The landscapes with a basin boundary come from the registry (an out-of-tree one may have one).
+  const std::string order_parameter_meaning = fmt::format(
+      "The order parameter λ: the signed distance from the basin boundary "
+      "(> 0 in the flat basin; landscapes with a basin boundary: {}), a "
+      "coordinate, the landscape's progress or the loss; a leading '-' "
+      "negates it (λ must increase from A to B). energy (optimizer momentum or "
+      "nesterov, landscapes with a basin boundary): L(θ) + |v|²/(2η_k) in the start "
+      "basin (basin_distance < 0), +inf beyond; B is the other basin: lambda_A, "
+      "interfaces and lambda_0 are energies, +inf is appended as the last interface, "
+      "lambda_B is not given.",
+      fmt::join(landscapes_with_basin_boundary(), ", "));
   const std::vector<ConfigKey> later_keys = {
       // ---- [init]
       other_key("init", "positions", KeyType::points,
@@ -295,15 +306,7 @@ std::vector<ConfigKey> make_config_keys() {
       string_key("rare_event", "order_parameter", "basin_distance",
                  {"basin_distance", "-basin_distance", "x", "-x", "y", "-y", "z", "-z", "progress",
                   "-progress", "loss", "-loss", "energy"},
-                 "The order parameter λ: the signed distance from the basin boundary (> 0 in the "
-                 "flat basin; landscapes with a basin boundary: two_valley, two_valley_slice, "
-                 "double_well, harmonic), a coordinate, the landscape's progress or the loss; a "
-                 "leading '-' "
-                 "negates it (λ must increase from A to B). energy (optimizer momentum or "
-                 "nesterov, landscapes with a basin boundary): L(θ) + |v|²/(2η_k) in the start "
-                 "basin (basin_distance < 0), +inf beyond; B is the other basin: lambda_A, "
-                 "interfaces and lambda_0 are energies, +inf is appended as the last interface, "
-                 "lambda_B is not given."),
+                 order_parameter_meaning.c_str()),
       number_key("rare_event", "lambda_A", 0, -kInf, kInf, false,
                  "The start basin A = {λ < lambda_A}; every init position must lie in A.",
                  "required"),

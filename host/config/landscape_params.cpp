@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "config/config_keys.hpp"
+#include "sgdwalk/ffs.hpp"
 #include "sgdwalk/landscapes/registry.hpp"
 #include "sgdwalk/noise/registry.hpp"
 
@@ -18,8 +19,9 @@ const std::vector<LandscapeInfo>& landscape_registry() {
     std::vector<LandscapeInfo> entries;
     for_each_landscape([&]<template <class> class L>() {
       using D = L<double>;
-      entries.push_back(
-          {D::name, D::dim, D::summary, parameter_table<L>(), default_start<D>(), entries.size()});
+      const bool boundary = !std::isnan(ffs::basin_signed_distance(D{}, typename D::Point{}));
+      entries.push_back({D::name, D::dim, D::summary, parameter_table<L>(), default_start<D>(),
+                         entries.size(), boundary});
     });
     // Each (name, dim) names one entry; names and parameter names must be config keys.
     for (std::size_t i = 0; i < entries.size(); ++i) {
@@ -46,6 +48,16 @@ std::vector<std::string> landscape_names() {
   std::vector<std::string> names;
   for (const auto& entry : landscape_registry()) {
     if (std::find(names.begin(), names.end(), entry.name) == names.end()) {
+      names.push_back(entry.name);
+    }
+  }
+  return names;
+}
+
+std::vector<std::string> landscapes_with_basin_boundary() {
+  std::vector<std::string> names;
+  for (const auto& entry : landscape_registry()) {
+    if (entry.basin_boundary && std::find(names.begin(), names.end(), entry.name) == names.end()) {
       names.push_back(entry.name);
     }
   }

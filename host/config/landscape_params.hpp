@@ -22,6 +22,9 @@ struct LandscapeInfo {
   std::vector<ParameterInfo> parameters;
   std::vector<double> start;  ///< default initial point (coordinate 0 then offset by ±0.01)
   std::size_t index;          ///< position in this build's list (`Landscapes`)
+  /// Whether forward flux sampling knows its basin boundary (basin_signed_distance in
+  /// include/sgdwalk/ffs.hpp: not NaN), which order_parameter basin_distance and energy need.
+  bool basin_boundary;
 };
 
 /// Every landscape of this build (the registry's, or those -DSGDWALK_LANDSCAPES selected), in
@@ -33,6 +36,9 @@ const LandscapeInfo* find_landscape(const std::string& name, int dim);
 
 /// The distinct config names of this build's landscapes, in registry order.
 std::vector<std::string> landscape_names();
+
+/// The distinct config names of this build's landscapes with a basin boundary (for messages).
+std::vector<std::string> landscapes_with_basin_boundary();
 
 /// Whether `name` is the config name of a registry entry that this build left out
 /// (-DSGDWALK_LANDSCAPES).
