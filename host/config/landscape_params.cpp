@@ -19,7 +19,10 @@ const std::vector<LandscapeInfo>& landscape_registry() {
     std::vector<LandscapeInfo> entries;
     for_each_landscape([&]<template <class> class L>() {
       using D = L<double>;
-      const bool boundary = !std::isnan(ffs::basin_signed_distance(D{}, typename D::Point{}));
+      // Unqualified, as OrderParameter calls it: an out-of-tree landscape's overload in its own
+      // namespace is found by argument-dependent lookup.
+      using ffs::basin_signed_distance;
+      const bool boundary = !std::isnan(basin_signed_distance(D{}, typename D::Point{}));
       entries.push_back({D::name, D::dim, D::summary, parameter_table<L>(), default_start<D>(),
                          entries.size(), boundary});
     });
