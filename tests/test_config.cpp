@@ -315,6 +315,8 @@ TEST(ConfigErrors, LiteralsBeyondTheirTypeAreRefusedNotSaturated) {
                {"landscape.y_f", "1e400", "beyond what a double holds", "1.8e308"});
   expect_error("[dynamics]\nlearning_rate = 0.1\nnoise_strength = 1e-400\n",
                {"dynamics.noise_strength", "1e-400", "beyond what a double holds"});
+  expect_error("[run]\nseed = 1e19\n" + kMinimal,
+               {"run.seed", "out of range for a float", "write larger ones as integers"});
   expect_error(kMinimal + "[init]\npositions = [[0.0, -1e999]]\n",
                {"init.positions[0][1]", "-1e999"});
   expect_error(kMinimal + "[sweep]\nnoise_strength = [0.1, 1e-999]\n",

@@ -265,6 +265,12 @@ class TableReader {
                value.as_floating() == std::floor(value.as_floating()) &&
                std::fabs(value.as_floating()) < 9.0e15) {
       x = static_cast<std::int64_t>(value.as_floating());  // 1e6 is a fine walker count
+    } else if (value.is_floating() && std::isfinite(value.as_floating()) &&
+               value.as_floating() == std::floor(value.as_floating())) {
+      // 1e19: a whole number, but a float beyond 9e15 need not be the integer written.
+      fail(key, fmt::format("value {} is out of range for a float; allowed: integers in [{}, {}] "
+                            "(a float form such as 1e6 up to 9e15; write larger ones as integers)",
+                            describe(value), min, max));
     } else {
       fail(key, fmt::format("expected an integer, got {} {}", type_name(value), describe(value)));
     }
