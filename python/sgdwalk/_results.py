@@ -7,6 +7,7 @@ import difflib
 import json
 import os
 import shutil
+import warnings
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
@@ -89,6 +90,7 @@ class Results:
 
     def __init__(self, directory: Union[str, os.PathLike], _temporary: bool = False) -> None:
         self.directory = Path(directory)
+        self._temporary = _temporary
         if _temporary:
             # A run without out=: its directory lives as long as these results (for save()).
             weakref.finalize(self, shutil.rmtree, str(self.directory), ignore_errors=True)
@@ -338,6 +340,21 @@ class Results:
             elif (target / name).exists():
                 (target / name).unlink()  # a stale file from what force=True overwrites
         return target
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (pickle, multiprocessing) keeps the arrays; the temporary directory of a run
+        # without out= goes with the original, and replay and save need it.
+        if self._temporary:
+            from ._run import RunWarning
+
+            warnings.warn(
+                f"these results live in the temporary directory {self.directory}, removed with "
+                "the original Results: the copy keeps every array, but replay() and save() of it "
+                "need the directory; call .save(dir) first and pickle sgdwalk.load(dir)",
+                RunWarning, stacklevel=2)
+        state = dict(self.__dict__)
+        state["_temporary"] = False  # the copy does not own the directory
+        return state
 
     def __repr__(self) -> str:
         state = "complete" if self.complete else "partial"

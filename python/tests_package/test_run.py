@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,17 @@ def test_a_config_over_64_kib_is_kept_in_results_h5(tmp_path):
     assert len(results.attributes["/"]["config"]) > 65536
     assert len(results.config["sweep"]["noise_strength"]) == 5000
     assert results.variant_count == 5000
+
+
+def test_pickled_results_keep_their_arrays_and_warn_when_their_directory_is_temporary(tmp_path):
+    temporary = sgdwalk.run(SMALL_CONFIG, progress=False)
+    with pytest.warns(sgdwalk.RunWarning, match=r"call \.save\(dir\) first"):
+        copy = pickle.loads(pickle.dumps(temporary))
+    assert_same_bits(temporary.variants["p_flat"], copy.variants["p_flat"], "p_flat")
+    kept = sgdwalk.run(SMALL_CONFIG, progress=False, out=tmp_path / "kept")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sgdwalk.RunWarning)
+        assert pickle.loads(pickle.dumps(kept)).directory == kept.directory
 
 
 def test_bad_out_arguments_and_damaged_run_directories_get_clear_errors(tmp_path, monkeypatch):
