@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -311,20 +312,28 @@ TEST_F(CorruptCheckpoint, MissingOrNotAFile) {
   }
 }
 
+/// A one-thread CPU session of `config` without periodic checkpoints, as the CLI starts one.
+struct Session {
+  Session(const std::string& config, const std::string& source)
+      : plan(load_config_text(config, source)) {
+    options.checkpoint_every = 0;
+    record.config_text = config;
+    record.config_source = source;
+  }
+  RunPlan plan;
+  std::unique_ptr<Backend> backend = make_cpu_backend(1);
+  SessionOptions options;
+  RunRecord record;
+};
+
 TEST(RunDirectory, ASecondSessionInADirectoryInUseIsRefused) {
   // While one session holds a run directory (RunDirectoryLock, as run_in_directory and
   // resume_in_directory take it), another run into it is refused before it removes or writes
   // anything; once the first is done, the directory is free.
-  const std::string config =
-      "[run]\nwalkers = 8\nsteps = 20\n[dynamics]\nlearning_rate = 0.05\n"
-      "noise_strength = 0.1\n";
-  const RunPlan plan = load_config_text(config, "locked.toml");
-  auto backend = make_cpu_backend(1);
-  SessionOptions options;
-  options.checkpoint_every = 0;
-  RunRecord record;
-  record.config_text = config;
-  record.config_source = "locked.toml";
+  Session session(
+      "[run]\nwalkers = 8\nsteps = 20\n[dynamics]\nlearning_rate = 0.05\nnoise_strength = 0.1\n",
+      "locked.toml");
+  auto& [plan, backend, options, record] = session;
   const auto dir = testing::scratch_dir("checkpoint", "locked");
   std::ofstream(dir / "results.h5") << "the first session's results";
   {
@@ -354,16 +363,11 @@ TEST(RunDirectory, AFinishedRunWhoseOutputsCannotBeWrittenKeepsItAndResumeWrites
   // is a directory that cannot be removed; a full disk behaves alike): the finished state goes
   // to checkpoint.bin, the error says so, and resume writes the outputs without computing: the
   // same bytes as a run whose outputs went through.
-  const std::string config =
+  Session session(
       "[run]\nwalkers = 40\nsteps = 30\n[dynamics]\nlearning_rate = 0.05\n"
-      "noise_strength = 0.1\n[observables]\nper_walker = true\n";
-  const RunPlan plan = load_config_text(config, "blocked.toml");
-  auto backend = make_cpu_backend(1);
-  SessionOptions options;
-  options.checkpoint_every = 0;
-  RunRecord record;
-  record.config_text = config;
-  record.config_source = "blocked.toml";
+      "noise_strength = 0.1\n[observables]\nper_walker = true\n",
+      "blocked.toml");
+  auto& [plan, backend, options, record] = session;
   const auto reference = testing::scratch_dir("checkpoint", "unblocked");
   ASSERT_TRUE(
       run_in_directory(plan, *backend, record, reference.string(), options).outcome.complete);
