@@ -110,6 +110,23 @@ TEST(Checkpoint, Fnv1a64KnownAnswers) {
   EXPECT_EQ(fnv1a64("bar", 3, fnv1a64("foo", 3)), 0x85944171f73967e8ULL);
 }
 
+TEST(Checkpoint, TheConfigHashReadsSweptStepCountsAsTheDoublesEarlierVersionsWrote) {
+  // The resolved config now gives a swept warmup_steps as integers; the hash that checkpoints,
+  // shards and walker files carry is that of the doubles earlier versions wrote, so their files
+  // still resume and merge.
+  const RunPlan plan = load_config_text(
+      "[dynamics]\nlearning_rate = 0.05\nnoise_strength = 0.1\n"
+      "[dynamics.learning_rate_schedule]\nkind = \"exponential\"\ngamma = 0.99\n"
+      "[sweep]\nlearning_rate_schedule.warmup_steps = [0, 40]\n",
+      "warmup.toml");
+  const auto& swept = plan.resolved_config["sweep"]["learning_rate_schedule.warmup_steps"];
+  ASSERT_TRUE(swept[0].is_number_integer()) << swept.dump();
+  nlohmann::json earlier = plan.resolved_config;
+  earlier["sweep"]["learning_rate_schedule.warmup_steps"] = {0.0, 40.0};
+  const std::string text = earlier.dump();
+  EXPECT_EQ(config_hash(plan), fnv1a64(text.data(), text.size())) << text;
+}
+
 TEST(Checkpoint, RoundTripIsExactAndContinuesToTheSameResult) {
   const RunPlan plan = load_config_text(config(), "checkpoint.toml");
   const RunOutcome stopped = stopped_run(plan);

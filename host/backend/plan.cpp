@@ -12,7 +12,18 @@ std::uint64_t fnv1a64(const void* data, std::size_t size, std::uint64_t hash) {
 }
 
 std::uint64_t config_hash(const RunPlan& plan) {
-  const std::string text = plan.resolved_config.dump();
+  // Swept values hashed as doubles, as every version wrote them before the integer keys' sweeps
+  // were written as integers: checkpoints, shards and walker files of such sweeps stay valid.
+  nlohmann::json resolved = plan.resolved_config;
+  if (auto sweep = resolved.find("sweep"); sweep != resolved.end() && sweep->is_object()) {
+    for (auto& [name, values] : sweep->items()) {
+      if (!values.is_array()) continue;
+      for (auto& value : values) {
+        if (value.is_number_integer()) value = value.get<double>();
+      }
+    }
+  }
+  const std::string text = resolved.dump();
   return fnv1a64(text.data(), text.size());
 }
 
