@@ -321,6 +321,14 @@ TEST(ConfigErrors, LiteralsBeyondTheirTypeAreRefusedNotSaturated) {
                {"init.positions[0][1]", "-1e999"});
   expect_error(kMinimal + "[sweep]\nnoise_strength = [0.1, 1e-999]\n",
                {"sweep.noise_strength[1]", "1e-999"});
+  // Hexadecimal and octal literals saturate, binary ones wrap: read from their digits.
+  expect_error("[run]\nseed = 0xFFFFFFFFFFFFFFFFF\n" + kMinimal,
+               {"run.seed", "0xFFFFFFFFFFFFFFFFF"});
+  expect_error("[run]\nseed = 0o7777777777777777777777\n" + kMinimal, {"run.seed", "64-bit"});
+  expect_error("[run]\nseed = 0b1" + std::string(63, '0') + "1\n" + kMinimal,
+               {"run.seed", "64-bit integer"});
+  EXPECT_EQ(parse("[run]\nseed = 0x7FFF_FFFF_FFFF_FFFF\n" + kMinimal).seed, 9223372036854775807ULL);
+  EXPECT_EQ(parse("[run]\nseed = 0b101\n" + kMinimal).seed, 5ULL);
   // The largest values of each type, zeros and subnormals are what they say.
   EXPECT_EQ(parse("[run]\nseed = 9_223_372_036_854_775_807\n" + kMinimal).seed,
             9223372036854775807ULL);
@@ -378,6 +386,10 @@ TEST(ConfigErrors, RunNameCannotLeaveTheRunsFolder) {
   std::string accents;
   for (int i = 0; i < 150; ++i) accents += "\u00e9";
   expect_error(kMinimal + "[run]\nname = \"" + accents + "\"\n", {"has 300 bytes (UTF-8)"});
+  // Shortened at a character boundary (a cut inside "é" left a lone byte: invalid UTF-8, which
+  // Python could not decode into a ConfigError).
+  expect_error(kMinimal + "[run]\nname = \"a" + accents + "\"\n",
+               {"value \"a" + accents.substr(0, 78) + "...\""});
 }
 
 // A histogram's name is a group of results.h5 (and part of figure file names): refused before
@@ -659,6 +671,20 @@ kind = "step"
 [sweep]
 learning_rate_schedule.gamma = [0.99, 0.999]
 noise_schedule.every = [10, 20]
+)",
+      // A swept warmup with a defaulted decay_steps (run.steps − warmup_steps per variant): the
+      // resolved config leaves decay_steps out (it wrote the first variant's for every variant).
+      R"(
+[run]
+steps = 100
+[dynamics]
+learning_rate = 0.05
+noise_strength = 0.1
+[dynamics.learning_rate_schedule]
+kind = "cosine"
+floor = 0.1
+[sweep]
+learning_rate_schedule.warmup_steps = [0, 40, 70]
 )"};
   for (const std::string& text : configs) {
     SCOPED_TRACE(text);
@@ -677,6 +703,8 @@ noise_schedule.every = [10, 20]
       EXPECT_EQ(replan.variants[v].learning_rate_schedule.gamma,
                 plan.variants[v].learning_rate_schedule.gamma);
       EXPECT_EQ(replan.variants[v].noise_schedule.every, plan.variants[v].noise_schedule.every);
+      EXPECT_EQ(replan.variants[v].learning_rate_schedule.decay_steps,
+                plan.variants[v].learning_rate_schedule.decay_steps);
     }
     EXPECT_EQ(replan.noise_distribution, plan.noise_distribution);
     EXPECT_EQ(replan.sample_steps, plan.sample_steps);

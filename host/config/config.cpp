@@ -174,15 +174,10 @@ class TableReader {
   /// saturated value is compared with its literal, and refused when they differ.
   void check_representable(const std::string& key, const toml::value& value) const {
     const bool integer = value.is_integer();
-    if (integer) {
-      const std::int64_t x = value.as_integer();
-      if (x != std::numeric_limits<std::int64_t>::max() &&
-          x != std::numeric_limits<std::int64_t>::min())
-        return;
-    } else if (value.is_floating()) {
+    if (value.is_floating()) {
       const double x = value.as_floating();
       if (x != 0 && std::fabs(x) != std::numeric_limits<double>::max()) return;
-    } else {
+    } else if (!integer) {
       return;
     }
     const toml::source_location where = value.location();
@@ -195,9 +190,31 @@ class TableReader {
     if (!literal.empty() && literal.front() == '+') literal.erase(0, 1);
     bool saturated = false;
     if (integer) {
-      const bool decimal =
-          literal.rfind("0x", 0) != 0 && literal.rfind("0o", 0) != 0 && literal.rfind("0b", 0) != 0;
-      saturated = decimal && literal != std::to_string(value.as_integer());
+      const std::int64_t x = value.as_integer();
+      const int base = literal.rfind("0x", 0) == 0   ? 16
+                       : literal.rfind("0o", 0) == 0 ? 8
+                       : literal.rfind("0b", 0) == 0 ? 2
+                                                     : 10;
+      if (base == 10) {
+        const bool extreme = x == std::numeric_limits<std::int64_t>::max() ||
+                             x == std::numeric_limits<std::int64_t>::min();
+        saturated = extreme && literal != std::to_string(x);
+      } else {
+        // Hexadecimal and octal literals saturate, binary ones wrap: read the digits (TOML's
+        // prefixed integers are non-negative) and compare.
+        std::uint64_t exact = 0;
+        for (std::size_t i = 2; i < literal.size() && !saturated; ++i) {
+          const int digit = std::isdigit(static_cast<unsigned char>(literal[i]))
+                                ? literal[i] - '0'
+                                : std::tolower(static_cast<unsigned char>(literal[i])) - 'a' + 10;
+          saturated =
+              exact > (static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) -
+                       static_cast<std::uint64_t>(digit)) /
+                          static_cast<std::uint64_t>(base);
+          exact = exact * static_cast<std::uint64_t>(base) + static_cast<std::uint64_t>(digit);
+        }
+        saturated = saturated || exact != static_cast<std::uint64_t>(x);
+      }
     } else {
       errno = 0;
       const double exact = std::strtod(literal.c_str(), nullptr);
@@ -568,12 +585,15 @@ void check_plain_name(const TableReader& table, const std::string& key, const st
   const auto bad = [&](const std::string& why) {
     // The name as it can be shown: control characters escaped (a NUL cut the message, an escape
     // sequence went to the terminal), a long one shortened.
+    std::size_t cut = std::min<std::size_t>(name.size(), 80);
+    while (cut < name.size() && cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80)
+      --cut;  // not inside a UTF-8 character
     std::string shown;
-    for (const char c : name.substr(0, 80)) {
+    for (const char c : name.substr(0, cut)) {
       const auto byte = static_cast<unsigned char>(c);
       shown += byte < 0x20 || byte == 0x7f ? fmt::format("\\x{:02x}", byte) : std::string(1, c);
     }
-    if (name.size() > 80) shown += "...";
+    if (name.size() > cut) shown += "...";
     table.fail(key, fmt::format("value \"{}\" {}; allowed: {}", shown, why, allowed));
   };
   if (name.empty()) bad("is empty");
@@ -986,7 +1006,10 @@ Schedule make_schedule(const std::string& source, const ScheduleConfig& config,
 }
 
 /// The resolved form of a schedule (summary.json "config"), with the first variant's numbers.
-Json schedule_json(const ScheduleConfig& config, const Schedule& schedule) {
+/// `warmup_swept`: the schedule's warmup_steps is swept, so a defaulted decay_steps (run.steps −
+/// warmup_steps) differs between variants and is left out (a rerun from the resolved config
+/// derives it per variant again; the first variant's value would be wrong for the others).
+Json schedule_json(const ScheduleConfig& config, const Schedule& schedule, bool warmup_swept) {
   Json json = {{"kind", to_string(config.kind)}};
   if (schedule.warmup_steps != 0) json["warmup_steps"] = schedule.warmup_steps;
   switch (config.kind) {
@@ -1000,7 +1023,9 @@ Json schedule_json(const ScheduleConfig& config, const Schedule& schedule) {
       json["gamma"] = schedule.gamma;
       break;
     case ScheduleKind::cosine:
-      json["decay_steps"] = schedule.decay_steps;
+      if (!warmup_swept || config.numbers.count("decay_steps") != 0) {
+        json["decay_steps"] = schedule.decay_steps;
+      }
       json["floor"] = schedule.floor;
       break;
     case ScheduleKind::piecewise: {
@@ -1668,12 +1693,17 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   if (plan.optimizer != OptimizerKind::sgd) {
     resolved["dynamics"]["optimizer"] = to_string(plan.optimizer);
   }
+  const auto swept = [&](const std::string& name) {
+    return std::any_of(axes.begin(), axes.end(),
+                       [&](const auto& axis) { return axis.name == name; });
+  };
   if (schedules[0].given) {
-    resolved["dynamics"]["learning_rate_schedule"] =
-        schedule_json(schedules[0], first.learning_rate_schedule);
+    resolved["dynamics"]["learning_rate_schedule"] = schedule_json(
+        schedules[0], first.learning_rate_schedule, swept("learning_rate_schedule.warmup_steps"));
   }
   if (schedules[1].given) {
-    resolved["dynamics"]["noise_schedule"] = schedule_json(schedules[1], first.noise_schedule);
+    resolved["dynamics"]["noise_schedule"] =
+        schedule_json(schedules[1], first.noise_schedule, swept("noise_schedule.warmup_steps"));
   }
   const bool scheduled = std::any_of(plan.variants.begin(), plan.variants.end(),
                                      [](const Variant& v) { return v.scheduled(); });
