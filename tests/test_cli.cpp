@@ -392,6 +392,11 @@ TEST(Cli, ReplayReproducesTheStoredFinalPositions) {
     EXPECT_EQ(over.exit_code, 2) << target;
     EXPECT_NE(over.output.find("is the run's own file"), std::string::npos) << over.output;
   }
+  // A bare name from inside the run directory, of a file not yet there, too.
+  const CommandResult relative =
+      sgdwalk::testing::run_cli("replay . --walker 0 --output checkpoint.bin", dir / "out");
+  EXPECT_EQ(relative.exit_code, 2) << relative.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "checkpoint.bin"));
   EXPECT_EQ(sgdwalk::testing::read_bytes(dir / "out" / "summary.json"), summary_before);
   EXPECT_EQ(read_h5_doubles(dir / "out" / "results.h5", "/walkers/position"), position);
   EXPECT_EQ(run_cli("replay " + (dir / "out").string() + " --walker 0 --output " +

@@ -606,7 +606,8 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
   }
   if (!output.empty()) {
     // The table must not replace one of the run's own files (results, checkpoint, walkers).
-    const std::filesystem::path target = std::filesystem::weakly_canonical(output);
+    const std::filesystem::path target =
+        std::filesystem::weakly_canonical(std::filesystem::absolute(output));
     const std::string name = target.filename().string();
     const bool run_file = name == "config.toml" || name == "summary.json" || name == "results.h5" ||
                           name == kCheckpointFileName || name == kWalkerFileName ||
