@@ -194,9 +194,21 @@ void Hdf5File::describe(const std::string& path, const std::vector<std::string>&
   }
   attribute(path, "units", units);
   attribute(path, "description", description);
-  // netCDF's long_name labels plot axes (xarray): the description without its parenthesised
-  // detail ("learning rate eta", not "learning rate eta (the time step of a Langevin walker)").
-  attribute(path, "long_name", description.substr(0, description.find(" (")));
+  // netCDF's long_name labels plot axes (xarray): the description without a parenthesised detail
+  // at its end ("learning rate eta", not "learning rate eta (the time step of a Langevin walker)");
+  // a parenthesis inside a formula stays.
+  std::string label = description;
+  if (!label.empty() && label.back() == ')') {
+    int depth = 0;
+    for (std::size_t i = label.size(); i-- > 0;) {
+      if (label[i] == ')') ++depth;
+      if (label[i] == '(' && --depth == 0) {
+        if (i > 0 && label[i - 1] == ' ') label.erase(i - 1);
+        break;
+      }
+    }
+  }
+  attribute(path, "long_name", label);
 }
 
 template <class T>

@@ -410,8 +410,10 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       file.dataset(
           "/first_passage/" + name, summary_values(getter), {"variant"},
           is_rate ? "1/time" : (name.find("steps") != std::string::npos ? "steps" : "walkers"),
-          is_rate ? "escape rate per unit time (arrivals / exposure; 95% exact Poisson CI)"
-                  : "first passage: " + name);
+          name == "rate"           ? "escape rate per unit time (arrivals / exposure)"
+          : name == "rate_ci_low"  ? "lower end of the escape rate's 95% exact Poisson interval"
+          : name == "rate_ci_high" ? "upper end of the escape rate's 95% exact Poisson interval"
+                                   : "first passage: " + name);
     }
     finish_variant_group("/first_passage", false, "");
   }

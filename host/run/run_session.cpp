@@ -96,6 +96,8 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     result.stop_signal = 0;
     try {
       write_run_outputs(plan, result.outcome, record, directory);
+    } catch (const CheckpointError&) {
+      throw;  // a damaged walker file: no resume writes the outputs
     } catch (const std::exception& error) {
       // Nothing computed is lost: the finished state goes to the checkpoint, from which
       // `resume` writes the outputs again without computing anything.
@@ -108,7 +110,8 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
         std::rethrow_exception(original);
       }
       throw std::runtime_error(fmt::format(
-          "{}; the finished run is kept in {} (`sgdwalk resume {}` writes its outputs again)",
+          "{}; the finished run is kept in {}: once the cause is fixed (disk space, a file in "
+          "the way), `sgdwalk resume {}` writes its outputs without computing again",
           error.what(), checkpoint_path, directory));
     }
     // The outputs hold everything now; a checkpoint of a finished run has no use.
