@@ -4,13 +4,15 @@
 # checkout). The file is replaced only when its text changes, so an unchanged commit recompiles
 # nothing.
 #   cmake -DSOURCE_DIR=... -DOUTPUT=... -DVERSION=... -P build_info.cmake
-execute_process(COMMAND git rev-parse --short=12 HEAD WORKING_DIRECTORY ${SOURCE_DIR}
+# --no-optional-locks: a build running beside `git commit` must not take git's index lock.
+execute_process(COMMAND git --no-optional-locks rev-parse --short=12 HEAD
+                WORKING_DIRECTORY ${SOURCE_DIR}
                 OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE
                 ERROR_QUIET RESULT_VARIABLE status)
 if(NOT status EQUAL 0 OR commit STREQUAL "")
   set(commit unknown)
 else()
-  execute_process(COMMAND git diff --quiet HEAD -- WORKING_DIRECTORY ${SOURCE_DIR}
+  execute_process(COMMAND git --no-optional-locks diff --quiet HEAD -- WORKING_DIRECTORY ${SOURCE_DIR}
                   RESULT_VARIABLE changed ERROR_QUIET)
   if(changed EQUAL 1)
     string(APPEND commit "-dirty")

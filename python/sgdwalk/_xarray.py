@@ -230,8 +230,9 @@ def _unstack_grid(results: "Results", dataset: xr.Dataset) -> xr.Dataset:
 
 def _walkers_by_variant(dataset: xr.Dataset, variants: int) -> xr.Dataset:
     """Per-walker data from (walker) to (variant, walker), walker now the index within the
-    variant, when every variant wrote all its walkers in order (a stopped run's stay as they
-    are, with walkers_variant and walkers_walker)."""
+    variant, when the file holds every walker of every variant in order (a stopped run's file
+    does too: the walkers of unfinished variants are zeros there, and ``complete`` says which
+    variants finished). Otherwise they stay along the flat walker dimension."""
     if "walker" not in dataset.dims:
         return dataset
     per_variant = dataset.sizes["walker"] // variants
@@ -240,7 +241,7 @@ def _walkers_by_variant(dataset: xr.Dataset, variants: int) -> xr.Dataset:
                            np.repeat(np.arange(variants), per_variant)) and
             np.array_equal(dataset["walkers_walker"].values,
                            np.tile(np.arange(per_variant), variants))):
-        return dataset  # a stopped run's: left along the flat walker dimension
+        return dataset  # not every walker in order: left along the flat walker dimension
     reshaped = {}
     for name, variable in dataset.variables.items():
         if "walker" not in variable.dims or name in ("walkers_variant", "walkers_walker"):

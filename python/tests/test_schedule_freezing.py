@@ -123,8 +123,9 @@ class ScheduleFreezing(unittest.TestCase):
         # correlated (the same walkers), so the variance of their difference is at most the sum of
         # the two binomial variances, and 4 of that bound's standard errors cannot be exceeded by
         # chance (no per-walker data here for the exact, paired error).
-        last = p[result["steps"] >= (len(ETAS) - 1) * PLATEAU]
-        self.assertLess(abs(last[-1] - last[0]), 4 * np.sqrt(2) * se[-1])
+        in_last = result["steps"] >= (len(ETAS) - 1) * PLATEAU
+        last, last_se = p[in_last], se[in_last]
+        self.assertLess(abs(last[-1] - last[0]), 4 * np.hypot(last_se[0], last_se[-1]))
         # Frozen below what a constant learning rate reaches.
         self.assertGreater(result["constant"][-1] - p[-1], 20 * se[-1])
 

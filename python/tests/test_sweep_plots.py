@@ -316,6 +316,28 @@ class SweepParameters(unittest.TestCase):
             self.assertIn(r"fixed: $\Delta_S$ = 0.001", title(sweep))
             close(figures)
 
+    def test_a_swept_schedule_key_or_optimizer_coefficient_is_an_axis(self):
+        # They are not landscape parameters: /variants (schedule keys) and /parameters
+        # (coefficients) hold their values (a KeyError before).
+        base = ("[run]\nname = \"{}\"\nwalkers = 20\nsteps = 200\n[landscape]\n"
+                "kind = \"double_well\"\n[dynamics]\nlearning_rate = 0.05\nnoise_strength = 0.1\n")
+        runs = {
+            "warmup": base.format("warmup") + "[dynamics.learning_rate_schedule]\n"
+            "kind = \"exponential\"\ngamma = 0.99\n[sweep]\n"
+            "learning_rate_schedule.warmup_steps = [0, 100]\n",
+            "heavy_ball": base.format("heavy_ball").replace(
+                "noise_strength = 0.1\n", "noise_strength = 0.1\noptimizer = \"momentum\"\n")
+            + "[sweep]\nmomentum = [0.5, 0.9]\n",
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, text in runs.items():
+                run_dir, _ = make_run(tmp, name, text)
+                run = load_run(run_dir)
+                (axis, values), = run.sweep_axes()
+                self.assertEqual(axis, run.swept[0])
+                self.assertEqual(len(values), 2)
+                close(figures_for(run))
+
     def test_a_grid_is_split_into_curves_and_what_is_left_out_is_said(self):
         with tempfile.TemporaryDirectory() as tmp:
             run_dir, _ = make_run(tmp, "grid", GRID_2X10)

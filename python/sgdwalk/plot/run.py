@@ -264,8 +264,15 @@ class Run:
 
     def sweep_axes(self) -> list:
         """[(name, values)] of the swept parameters, values per variant."""
-        return [(name, np.asarray(self.parameters[_parameter_key(name)], float))
-                for name in self.swept]
+        axes = []
+        for name in self.swept:
+            # /parameters holds the dynamics, optimizer and landscape parameters; a swept schedule
+            # key ("learning_rate_schedule.warmup_steps") is only in /variants, by its name.
+            values = self.parameters.get(_parameter_key(name), self.parameters.get(name))
+            if values is None:
+                values = self.variants[name]
+            axes.append((name, np.asarray(values, float)))
+        return axes
 
     def grid_shape(self):
         """(n_first, n_second) when the run is a 2-parameter grid sweep, else None."""
