@@ -857,12 +857,19 @@ Json summary_json(const RunPlan& plan, const RunOutcome& outcome, const RunRecor
     return summary;
   }
   Json variants = Json::array();
+  // Which swept parameters are integers: once per run, not per variant (a sweep may have 1e6).
+  std::vector<bool> integer_axis;
+  if (!plan.variants.empty()) {
+    for (const auto& [name, value] : plan.variants.front().swept)
+      integer_axis.push_back(is_integer_sweep_parameter(name));
+  }
   for (std::size_t v = 0; v < outcome.summaries.size(); ++v) {
     const VariantSummary& s = outcome.summaries[v];
     const Variant& variant = plan.variants[v];
     Json parameters = Json::object();
-    for (const auto& [name, value] : variant.swept) {
-      if (is_integer_sweep_parameter(name)) {
+    for (std::size_t a = 0; a < variant.swept.size(); ++a) {
+      const auto& [name, value] = variant.swept[a];
+      if (integer_axis[a]) {
         parameters[name] = static_cast<std::int64_t>(value);
       } else {
         parameters[name] = value;
