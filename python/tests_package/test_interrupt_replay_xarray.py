@@ -46,15 +46,23 @@ TERMINATED_RUN = textwrap.dedent("""
 """)
 
 
+def run_script_on_the_long_config(script, tmp_path, name):
+    """Runs `script` in a new Python process with LONG_CONFIG's path and tmp_path/name as its
+    arguments, segments slowed so that a signal lands mid-run: (the completed process, the config
+    path, the run directory)."""
+    config = tmp_path / "long.toml"
+    config.write_text(LONG_CONFIG)
+    out = tmp_path / name
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
+    completed = subprocess.run([sys.executable, "-c", script, str(config), str(out)],
+                               env=env, capture_output=True, text=True, timeout=120)
+    return completed, config, out
+
+
 def test_sigterm_stops_a_run_with_a_checkpoint_and_exit_status_143(cli, tmp_path):
     # What a batch system sends before a time limit: Python's default would kill the process at
     # once, losing everything since the last checkpoint.
-    config = tmp_path / "long.toml"
-    config.write_text(LONG_CONFIG)
-    out = tmp_path / "terminated"
-    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
-    completed = subprocess.run([sys.executable, "-c", TERMINATED_RUN, str(config), str(out)],
-                               env=env, capture_output=True, text=True, timeout=120)
+    completed, config, out = run_script_on_the_long_config(TERMINATED_RUN, tmp_path, "terminated")
     assert completed.returncode == 143, completed.stdout + completed.stderr
     assert "finished without interruption" not in completed.stdout
     assert (f"sgdwalk: stopped by SIGTERM; checkpoint and partial results written to {out}/"
@@ -67,12 +75,7 @@ def test_sigterm_stops_a_run_with_a_checkpoint_and_exit_status_143(cli, tmp_path
 
 
 def test_sigint_raises_keyboardinterrupt_and_resume_gives_the_uninterrupted_results(cli, tmp_path):
-    config = tmp_path / "long.toml"
-    config.write_text(LONG_CONFIG)
-    out = tmp_path / "interrupted"
-    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
-    completed = subprocess.run([sys.executable, "-c", INTERRUPTED_RUN, str(config), str(out)],
-                               env=env, capture_output=True, text=True, timeout=120)
+    completed, config, out = run_script_on_the_long_config(INTERRUPTED_RUN, tmp_path, "interrupted")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     lines = completed.stdout.splitlines()
     delay = float(lines[0].split()[2])
@@ -101,17 +104,15 @@ def test_sigint_raises_keyboardinterrupt_and_resume_gives_the_uninterrupted_resu
 
 
 def test_cli_resumes_a_python_run_and_python_resumes_a_cli_run(cli, tmp_path):
-    config = tmp_path / "long.toml"
-    config.write_text(LONG_CONFIG)
-    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
-    out = tmp_path / "python-started"
-    subprocess.run([sys.executable, "-c", INTERRUPTED_RUN, str(config), str(out)], env=env,
-                   check=True, capture_output=True, timeout=120)
+    completed, config, out = run_script_on_the_long_config(INTERRUPTED_RUN, tmp_path,
+                                                           "python-started")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
     subprocess.run([cli, "resume", str(out), "--quiet"], check=True)
     uninterrupted = cli_run(cli, config, tmp_path / "uninterrupted")
     assert_same_results_files(uninterrupted / "results.h5", out / "results.h5")
 
     cli_out = tmp_path / "cli-started"
+    env = {**os.environ, "SGDWALK_TEST_SEGMENT_DELAY_MS": "100"}
     process = subprocess.Popen([cli, "run", str(config), "--out", str(cli_out), "--quiet",
                                 "--segment-steps", "500"], env=env)
     try:
