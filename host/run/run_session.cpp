@@ -96,8 +96,6 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     result.stop_signal = 0;
     try {
       write_run_outputs(plan, result.outcome, record, directory);
-    } catch (const CheckpointError&) {
-      throw;  // a damaged walker file: no resume writes the outputs
     } catch (const std::exception& error) {
       // Nothing computed is lost: the finished state goes to the checkpoint, from which
       // `resume` writes the outputs again without computing anything.
