@@ -25,6 +25,7 @@ enum class Precision { f32, f64 };
 std::string to_string(NoiseKind kind);
 std::string to_string(NoiseDistribution distribution);
 std::string to_string(Precision precision);
+/// The optimizer's and the schedule kind's config names (backend/dynamics_table.hpp).
 std::string to_string(OptimizerKind kind);
 std::string to_string(ScheduleKind kind);
 
@@ -37,7 +38,8 @@ struct Variant {
   double epsilon = 1e-8;      ///< the ε·I regulariser of the Hessian noise models
   double alpha = 2;           ///< tail index of alpha_stable noise (unused by gaussian noise)
   /// Optimizer coefficients (used by the plan's optimizer only): μ of momentum and nesterov; β1,
-  /// β2 of adam; ρ of rmsprop; ε of adam and rmsprop.
+  /// β2 of adam; ρ of rmsprop; ε of adam and rmsprop. Their keys, defaults and the optimizers
+  /// that read them: backend/dynamics_table.cpp.
   double momentum = 0.9, beta1 = 0.9, beta2 = 0.999, rmsprop_decay = 0.99, optimizer_epsilon = 1e-8;
   /// Factors on learning_rate and noise_strength along the run (optimizer.hpp, Schedule).
   Schedule learning_rate_schedule, noise_schedule;

@@ -23,6 +23,7 @@
 
 #include "analysis/diagnostics.hpp"
 #include "backend/backend_registry.hpp"
+#include "backend/dynamics_table.hpp"
 #include "cli/progress_line.hpp"
 #include "cluster/parallel_job.hpp"
 #include "cluster/parts.hpp"
@@ -568,11 +569,13 @@ std::string replay_header(const RunPlan& plan, const std::string& run_dir, std::
     text += fmt::format("# noise distribution: {}, alpha={}\n", to_string(plan.noise_distribution),
                         v.alpha);
   if (plan.optimizer != OptimizerKind::sgd) {
-    text += fmt::format(
-        "# optimizer: {}, momentum={}, beta1={}, beta2={}, rmsprop_decay={}, "
-        "optimizer_epsilon={} (each used only by its optimizers)\n",
-        to_string(plan.optimizer), v.momentum, v.beta1, v.beta2, v.rmsprop_decay,
-        v.optimizer_epsilon);
+    std::vector<std::string> coefficients;
+    for (const auto& coefficient : optimizer_coefficients()) {
+      if (coefficient.read_by(plan.optimizer))
+        coefficients.push_back(fmt::format("{}={}", coefficient.key, v.*coefficient.value));
+    }
+    text += fmt::format("# optimizer: {}, {}\n", to_string(plan.optimizer),
+                        fmt::join(coefficients, ", "));
   }
   if (v.scheduled()) {
     text += fmt::format("# schedules: learning_rate {}, noise {} (resolved config: summary.json)\n",

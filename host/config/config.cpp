@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <toml.hpp>
 
+#include "backend/dynamics_table.hpp"
 #include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
 #include "rare_events/ffs_typed.hpp"
@@ -471,15 +472,6 @@ const std::vector<std::string>& dynamics_keys() {
   return keys;
 }
 
-/// The optimizers a [dynamics] coefficient applies to (empty: every optimizer).
-std::vector<OptimizerKind> coefficient_optimizers(const std::string& key) {
-  if (key == "momentum") return {OptimizerKind::momentum, OptimizerKind::nesterov};
-  if (key == "beta1" || key == "beta2") return {OptimizerKind::adam};
-  if (key == "rmsprop_decay") return {OptimizerKind::rmsprop};
-  if (key == "optimizer_epsilon") return {OptimizerKind::adam, OptimizerKind::rmsprop};
-  return {};
-}
-
 /// Refuses a [dynamics] value outside its key's range; `where` names it (dynamics.KEY, or
 /// sweep.KEY[i] for a swept one).
 void check_dynamics_range(const std::string& source, const std::string& where,
@@ -533,22 +525,15 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
       has("epsilon") ? values.at("epsilon") : config_key("dynamics", "epsilon").number_default;
   variant.alpha =
       has("alpha") ? values.at("alpha") : config_key("dynamics", "alpha").number_default;
-  const auto coefficient = [&](const char* key) {
-    return has(key) ? values.at(key) : config_key("dynamics", key).number_default;
-  };
-  variant.momentum = coefficient("momentum");
-  variant.beta1 = coefficient("beta1");
-  variant.beta2 = coefficient("beta2");
-  variant.rmsprop_decay = coefficient("rmsprop_decay");
-  variant.optimizer_epsilon = coefficient("optimizer_epsilon");
-  for (const auto& [key, value] : values) {
-    const std::vector<OptimizerKind> applies = coefficient_optimizers(key);
-    if (!applies.empty() && std::find(applies.begin(), applies.end(), optimizer) == applies.end()) {
+  for (const auto& coefficient : optimizer_coefficients()) {
+    variant.*coefficient.value =
+        has(coefficient.key) ? values.at(coefficient.key) : coefficient.default_value;
+    if (has(coefficient.key) && !coefficient.read_by(optimizer)) {
       std::vector<std::string> names;
-      for (const OptimizerKind kind : applies) names.push_back(to_string(kind));
+      for (const OptimizerKind kind : coefficient.optimizers) names.push_back(to_string(kind));
       throw ConfigError(fmt::format(
           "{}: key 'dynamics.{}': applies to optimizer {} only; the optimizer is \"{}\"", source,
-          key, fmt::join(names, " and "), to_string(optimizer)));
+          coefficient.key, fmt::join(names, " and "), to_string(optimizer)));
     }
   }
   // Checked after the sweep is applied (a swept value replaces the base one), each against its
@@ -558,15 +543,9 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
 }
 
 OptimizerKind parse_optimizer_kind(const std::string& name) {
-  if (name == "momentum") return OptimizerKind::momentum;
-  if (name == "nesterov") return OptimizerKind::nesterov;
-  if (name == "adam") return OptimizerKind::adam;
-  if (name == "rmsprop") return OptimizerKind::rmsprop;
-  if (name == "sgd") return OptimizerKind::sgd;
-  // The key table's allowed values were checked: a name here is one the table and this parser
-  // disagree on (a new optimizer added to one of them only).
-  throw std::logic_error("dynamics.optimizer: the key table allows '" + name +
-                         "', which parse_optimizer_kind does not know");
+  if (const auto kind = find_optimizer(name)) return *kind;
+  // The key table's allowed values (from the same table) were checked: a name here is a bug.
+  throw std::logic_error("dynamics.optimizer: '" + name + "' is no optimizer of dynamics_table");
 }
 
 /// The id of a noise model by config name (the key table's allowed values are the registry's).
@@ -882,13 +861,9 @@ struct ScheduleConfig {
 };
 
 ScheduleKind parse_schedule_kind(const std::string& name) {
-  if (name == "step") return ScheduleKind::step;
-  if (name == "exponential") return ScheduleKind::exponential;
-  if (name == "cosine") return ScheduleKind::cosine;
-  if (name == "piecewise") return ScheduleKind::piecewise;
-  if (name == "constant") return ScheduleKind::constant;
-  throw std::logic_error("schedule kind: the key table allows '" + name +
-                         "', which parse_schedule_kind does not know");
+  if (const auto kind = find_schedule_kind(name)) return *kind;
+  // The key table's allowed values (from the same table) were checked: a name here is a bug.
+  throw std::logic_error("schedule kind: '" + name + "' is no schedule kind of dynamics_table");
 }
 
 ScheduleConfig read_schedule(const std::string& source, const std::string& name,
@@ -1673,22 +1648,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   // Only what differs from plain SGD with constant rates, so the resolved config (and with it the
   // checkpoint's config hash) of a run without these keys is what it always was.
-  switch (plan.optimizer) {
-    case OptimizerKind::sgd:
-      break;
-    case OptimizerKind::momentum:
-    case OptimizerKind::nesterov:
-      resolved["dynamics"]["momentum"] = first.momentum;
-      break;
-    case OptimizerKind::adam:
-      resolved["dynamics"]["beta1"] = first.beta1;
-      resolved["dynamics"]["beta2"] = first.beta2;
-      resolved["dynamics"]["optimizer_epsilon"] = first.optimizer_epsilon;
-      break;
-    case OptimizerKind::rmsprop:
-      resolved["dynamics"]["rmsprop_decay"] = first.rmsprop_decay;
-      resolved["dynamics"]["optimizer_epsilon"] = first.optimizer_epsilon;
-      break;
+  for (const auto& coefficient : optimizer_coefficients()) {
+    if (coefficient.read_by(plan.optimizer))
+      resolved["dynamics"][coefficient.key] = first.*coefficient.value;
   }
   if (plan.optimizer != OptimizerKind::sgd) {
     resolved["dynamics"]["optimizer"] = to_string(plan.optimizer);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "backend/dynamics_table.hpp"
 #include "backend/plan.hpp"
 #include "config/landscape_params.hpp"
 
@@ -57,11 +58,29 @@ ConfigKey string_key(const char* section, const char* name, const char* value,
   return key;
 }
 
-/// A number in [0, 1) (a decay or momentum coefficient) of [dynamics].
-ConfigKey fraction_key(const char* name, double value, const char* meaning) {
-  ConfigKey key = number_key("dynamics", name, value, 0, std::nextafter(1.0, 0.0), false, meaning);
+/// The key of an optimizer coefficient of [dynamics] (backend/dynamics_table.hpp).
+ConfigKey coefficient_key(const OptimizerCoefficient& coefficient) {
+  if (!coefficient.fraction) {
+    return number_key("dynamics", coefficient.key, coefficient.default_value, 0, kInf, true,
+                      coefficient.key_meaning);
+  }
+  // A decay or momentum coefficient: in [0, 1).
+  ConfigKey key = number_key("dynamics", coefficient.key, coefficient.default_value, 0,
+                             std::nextafter(1.0, 0.0), false, coefficient.key_meaning);
   key.range_text = ">= 0 and < 1";
   return key;
+}
+
+std::vector<std::string> optimizer_name_list() {
+  std::vector<std::string> names;
+  for (const auto& entry : optimizer_names()) names.push_back(entry.name);
+  return names;
+}
+
+std::vector<std::string> schedule_kind_name_list() {
+  std::vector<std::string> names;
+  for (const auto& entry : schedule_kind_names()) names.push_back(entry.name);
+  return names;
 }
 
 ConfigKey boolean_key(const char* section, const char* name, bool value, const char* meaning) {
@@ -101,7 +120,7 @@ std::vector<ConfigKey> make_config_keys() {
   const auto schedule_keys = [&](const char* table) {
     return std::vector<ConfigKey>{
         string_key(
-            table, "kind", "constant", {"constant", "step", "exponential", "cosine", "piecewise"},
+            table, "kind", "constant", schedule_kind_name_list(),
             "The shape of the factor f(u), u = updates after the warmup: constant 1; step "
             "factor^floor(u/every); exponential gamma^u; cosine floor + (1 − floor)(1 + "
             "cos(π·min(u, decay_steps)/decay_steps))/2; piecewise values[i] from steps[i] on."),
@@ -183,18 +202,12 @@ std::vector<ConfigKey> make_config_keys() {
       number_key("dynamics", "epsilon", 1e-8, 0, kInf, false,
                  "ε of the εI regulariser of the hessian and hessian_squared noise (unused by "
                  "isotropic noise)."),
-      string_key("dynamics", "optimizer", "sgd", {"sgd", "momentum", "nesterov", "adam", "rmsprop"},
+      string_key("dynamics", "optimizer", "sgd", optimizer_name_list(),
                  "The update applied to g = ∇L(θ) + ξ: sgd θ ← θ − ηg; momentum (heavy ball) v ← "
                  "μv − ηg, θ ← θ + v; nesterov v ← μv − ηg, θ ← θ + μv − ηg; adam (β1, β2, "
                  "optimizer_epsilon, bias correction); rmsprop s ← ρs + (1−ρ)g², θ ← θ − ηg/(√s + "
                  "optimizer_epsilon). Not sweepable (one compiled update per run); its "
                  "coefficients are. docs/MODEL.md section 3, Optimizers and schedules."),
-      fraction_key("momentum", 0.9, "momentum and nesterov only: μ."),
-      fraction_key("beta1", 0.9, "adam only: β1, the decay of the first moment."),
-      fraction_key("beta2", 0.999, "adam only: β2, the decay of the second moment."),
-      fraction_key("rmsprop_decay", 0.99, "rmsprop only: ρ, the decay of the second moment."),
-      number_key("dynamics", "optimizer_epsilon", 1e-8, 0, kInf, true,
-                 "adam and rmsprop only: ε added to the root of the second moment."),
       other_key("dynamics", "learning_rate_schedule", KeyType::table, "constant",
                 "a table, see [dynamics.learning_rate_schedule]",
                 "A factor on learning_rate along the run."),
@@ -202,6 +215,14 @@ std::vector<ConfigKey> make_config_keys() {
                 "a table, see [dynamics.noise_schedule]",
                 "A factor on noise_strength along the run (a growing batch shrinks σ)."),
   };
+  // The optimizer's coefficients follow it.
+  auto after_optimizer = std::find_if(keys.begin(), keys.end(),
+                                      [](const ConfigKey& key) {
+                                        return key.section == "dynamics" && key.name == "optimizer";
+                                      }) +
+                         1;
+  for (const auto& coefficient : optimizer_coefficients())
+    after_optimizer = keys.insert(after_optimizer, coefficient_key(coefficient)) + 1;
   for (const char* table : {"dynamics.learning_rate_schedule", "dynamics.noise_schedule"}) {
     const std::vector<ConfigKey> table_keys = schedule_keys(table);
     keys.insert(keys.end(), table_keys.begin(), table_keys.end());

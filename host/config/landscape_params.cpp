@@ -146,36 +146,4 @@ std::string to_string(Precision precision) {
   return precision == Precision::f32 ? "float" : "double";
 }
 
-std::string to_string(OptimizerKind kind) {
-  switch (kind) {
-    case OptimizerKind::sgd:
-      return "sgd";
-    case OptimizerKind::momentum:
-      return "momentum";
-    case OptimizerKind::nesterov:
-      return "nesterov";
-    case OptimizerKind::adam:
-      return "adam";
-    case OptimizerKind::rmsprop:
-      return "rmsprop";
-  }
-  return "?";
-}
-
-std::string to_string(ScheduleKind kind) {
-  switch (kind) {
-    case ScheduleKind::constant:
-      return "constant";
-    case ScheduleKind::step:
-      return "step";
-    case ScheduleKind::exponential:
-      return "exponential";
-    case ScheduleKind::cosine:
-      return "cosine";
-    case ScheduleKind::piecewise:
-      return "piecewise";
-  }
-  return "?";
-}
-
 }  // namespace sgdwalk

@@ -12,6 +12,7 @@
 #include <map>
 #include <ostream>
 
+#include "backend/dynamics_table.hpp"
 #include "backend/typed_run.hpp"
 #include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
@@ -227,12 +228,9 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       {"temperature", {"loss", "Delta_S = eta x sigma"}},
       {"epsilon", {"1", "regulariser epsilon of the Hessian noise models"}},
       {"alpha", {"1", "tail index alpha of the alpha-stable noise"}},
-      {"momentum", {"1", "momentum coefficient mu (heavy ball, Nesterov)"}},
-      {"beta1", {"1", "Adam's first-moment decay beta1"}},
-      {"beta2", {"1", "Adam's second-moment decay beta2"}},
-      {"rmsprop_decay", {"1", "RMSprop's decay of the squared-gradient average"}},
-      {"optimizer_epsilon", {"1", "epsilon of Adam's and RMSprop's denominator"}},
   };
+  for (const auto& coefficient : optimizer_coefficients())
+    parameter_text[coefficient.key] = {"1", coefficient.description};
   // After a group's datasets: the `coordinates` attribute, and in a group of results copies of the
   // swept parameters (a dataset of the same name that is not the parameter, e.g. a histogram's
   // temperature, keeps its place and the parameter is not copied there). /parameters and
@@ -294,28 +292,10 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
   }
   // The coefficients the run's optimizer uses (swept or not); schedules stay in the config (a
   // swept schedule key is in /variants by its swept name).
-  switch (plan.optimizer) {
-    case OptimizerKind::sgd:
-      break;
-    case OptimizerKind::momentum:
-    case OptimizerKind::nesterov:
-      parameter("/parameters/momentum", "momentum",
-                [&](std::int64_t v) { return variant_list[v].momentum; });
-      break;
-    case OptimizerKind::adam:
-      parameter("/parameters/beta1", "beta1",
-                [&](std::int64_t v) { return variant_list[v].beta1; });
-      parameter("/parameters/beta2", "beta2",
-                [&](std::int64_t v) { return variant_list[v].beta2; });
-      parameter("/parameters/optimizer_epsilon", "optimizer_epsilon",
-                [&](std::int64_t v) { return variant_list[v].optimizer_epsilon; });
-      break;
-    case OptimizerKind::rmsprop:
-      parameter("/parameters/rmsprop_decay", "rmsprop_decay",
-                [&](std::int64_t v) { return variant_list[v].rmsprop_decay; });
-      parameter("/parameters/optimizer_epsilon", "optimizer_epsilon",
-                [&](std::int64_t v) { return variant_list[v].optimizer_epsilon; });
-      break;
+  for (const auto& coefficient : optimizer_coefficients()) {
+    if (!coefficient.read_by(plan.optimizer)) continue;
+    parameter(std::string("/parameters/") + coefficient.key, coefficient.key,
+              [&](std::int64_t v) { return variant_list[v].*coefficient.value; });
   }
   for (const auto& info : landscape_parameters(plan.landscape, plan.dim)) {
     parameter_text[info.name] = {"1", info.description};
