@@ -27,6 +27,7 @@
 #include "rare_events/ffs_session.hpp"
 #include "rare_events/ffs_stage.hpp"
 #include "run/driver.hpp"
+#include "run/run_session.hpp"
 #include "sgdwalk/ffs.hpp"
 #include "test_ffs_configs.hpp"
 #include "test_files.hpp"
@@ -1612,6 +1613,51 @@ TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
   EXPECT_EQ(replay.exit_code, 2) << replay.output;
   EXPECT_NE(replay.output.find("forward flux sampling run"), std::string::npos) << replay.output;
   EXPECT_NE(replay.output.find("/rare_events"), std::string::npos) << replay.output;
+}
+
+TEST(FfsCli, ARunKilledBeforeItsFirstCheckpointResumesAsForwardFluxSampling) {
+  // A run killed (SIGKILL, out of memory, a lost node) during the flux stage leaves config.toml
+  // and the partial summary.json that run_ffs_in_directory writes first, and no checkpoint.
+  // resume must start it again as FFS: it once ran it as a brute-force run, exit 0, with no
+  // /rare_events and a P_flat table.
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "killed");
+  {
+    std::ofstream config(dir / "ffs.toml");
+    config << double_well_config(10, 0.01, 100, 2);
+  }
+  const std::string run = std::string(SGDWALK_CLI) + " run " + (dir / "ffs.toml").string() +
+                          " --out " + (dir / "full").string() + " --backend cpu -q";
+  ASSERT_EQ(std::system(run.c_str()), 0) << run;
+  std::filesystem::copy(dir / "full", dir / "killed");
+  std::filesystem::remove(dir / "killed" / "results.h5");
+  nlohmann::json summary = nlohmann::json::parse(std::ifstream(dir / "full" / "summary.json"));
+  summary["partial"] = true;
+  summary.erase("rare_events");
+  std::ofstream(dir / "killed" / "summary.json") << summary.dump(2) << "\n";
+  ASSERT_FALSE(has_ffs_checkpoint((dir / "killed").string()));
+
+  const testing::CommandResult resumed =
+      testing::run_cli("resume " + (dir / "killed").string() + " --backend cpu");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming forward flux sampling"), std::string::npos)
+      << resumed.output;
+  const nlohmann::json after =
+      nlohmann::json::parse(std::ifstream(dir / "killed" / "summary.json"));
+  EXPECT_FALSE(after.at("partial").get<bool>());
+  ASSERT_TRUE(after.contains("rare_events"));
+  const auto expected = testing::h5_items(dir / "full" / "results.h5");
+  const auto items = testing::h5_items(dir / "killed" / "results.h5");
+  std::size_t compared = 0;
+  for (const auto& [name, item] : expected) {
+    if (name.rfind("/rare_events", 0) != 0) continue;
+    ASSERT_EQ(items.count(name), 1u) << name;
+    EXPECT_TRUE(items.at(name) == item) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10u);
+  EXPECT_EQ(items.count("/trackers/p_flat"), 0u) << "a brute-force result";
+  // The brute-force resume refuses an FFS directory (it is reached only by mistake).
+  EXPECT_THROW(load_resume_point((dir / "full").string(), 1), RunDirectoryError);
 }
 
 // ---- stored states: every interface's states in results.h5 -------------------------------------

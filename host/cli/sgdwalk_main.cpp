@@ -507,11 +507,13 @@ int command_resume(const std::string& run_dir, const SessionFlags& flags) {
     }
     return 0;
   }
-  if (has_ffs_checkpoint(run_dir)) {
+  if (is_ffs_run_directory(run_dir)) {
     BackendChoice choice = make_backend(flags.backend_name, flags.threads);
     if (!flags.quiet) {
-      std::fprintf(stderr, "sgdwalk: resuming forward flux sampling in %s on %s\n", run_dir.c_str(),
-                   choice.backend->description().c_str());
+      std::fprintf(
+          stderr, "sgdwalk: resuming forward flux sampling in %s %son %s\n", run_dir.c_str(),
+          has_ffs_checkpoint(run_dir) ? "" : "from the beginning (no checkpoint was written) ",
+          choice.backend->description().c_str());
     }
     return run_ffs_with_display(nullptr, run_dir, flags, *choice.backend, nullptr);
   }

@@ -116,6 +116,17 @@ bool is_finished_ffs_run(const std::string& directory) {
   }
 }
 
+bool is_ffs_run_directory(const std::string& directory) {
+  if (has_ffs_checkpoint(directory)) return true;
+  try {
+    const nlohmann::json summary =
+        nlohmann::json::parse(read_text(std::filesystem::path(directory) / "summary.json"));
+    return summary.at("config").at("rare_event").at("method").get<std::string>() == "ffs";
+  } catch (const std::exception&) {
+    return false;  // not a run directory, or damaged: the brute-force resume names the problem
+  }
+}
+
 FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& backend,
                                          const FfsSessionOptions& options) {
   const RunDirectoryLock lock(directory);

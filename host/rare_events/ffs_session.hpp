@@ -36,6 +36,11 @@ bool has_ffs_checkpoint(const std::string& directory);
 /// Whether `directory` holds a finished FFS run (summary.json with "rare_events", not partial).
 bool is_finished_ffs_run(const std::string& directory);
 
+/// Whether `directory` holds an FFS run, finished or not, with or without a checkpoint (its
+/// summary.json records [rare_event] method = "ffs"): a run killed before its first checkpoint is
+/// one, and `resume` starts it again as FFS.
+bool is_ffs_run_directory(const std::string& directory);
+
 /// `sgdwalk resume` of such a run: the plan from its config.toml (with the recorded seed).
 FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& backend,
                                          const FfsSessionOptions& options = {});

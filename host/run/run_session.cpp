@@ -328,6 +328,15 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
         config_path.string(),
         describe_config_changes(recorded_config, point.plan.resolved_config)));
   }
+  if (point.plan.ffs.enabled) {
+    // Forward flux sampling resumes through rare_events/ffs_session.hpp (the CLI and Python
+    // dispatch on is_ffs_run_directory); a brute-force run of its plan would be another result.
+    throw RunDirectoryError(
+        fmt::format("'{}' holds a forward flux sampling run ([rare_event] method = \"ffs\"), "
+                    "which resumes in one process: `sgdwalk resume {}` without mpirun/srun",
+                    directory, directory),
+        true);
+  }
   if (point.record.shard) {
     const PartId part = *point.record.shard;
     if (part.count < 1 || part.index < 0 || part.index >= part.count) {

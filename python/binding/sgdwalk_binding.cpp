@@ -305,8 +305,8 @@ NB_MODULE(_sgdwalk, m) {
          std::int64_t batch_walkers, std::int64_t segment_steps, double segment_seconds,
          double checkpoint_every, int segment_delay_ms, const nb::object& on_progress) {
         // Forward flux sampling keeps its own checkpoint between stages (as `sgdwalk resume`).
-        if (has_ffs_checkpoint(directory) || is_finished_ffs_run(directory)) {
-          if (!has_ffs_checkpoint(directory)) {
+        if (is_ffs_run_directory(directory)) {
+          if (is_finished_ffs_run(directory) && !has_ffs_checkpoint(directory)) {
             nb::dict out;
             out["complete"] = true;
             out["already_complete"] = true;

@@ -174,6 +174,24 @@ def test_an_interrupted_ffs_run_resumes_to_the_uninterrupted_results(cli, tmp_pa
 
 
 
+def test_an_ffs_run_killed_before_its_first_checkpoint_resumes_as_ffs(cli, tmp_path):
+    # What a kill during the flux stage leaves: config.toml and the partial summary.json written
+    # first, no checkpoint. It once resumed as a brute-force run without /rare_events.
+    config = tmp_path / "ffs.toml"
+    config.write_text(FFS_CONFIG)
+    expected = cli_run(cli, config, tmp_path / "cli")
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    (killed / "config.toml").write_text((expected / "config.toml").read_text())
+    summary = json.loads((expected / "summary.json").read_text())
+    summary["partial"] = True
+    del summary["rare_events"]
+    (killed / "summary.json").write_text(json.dumps(summary, indent=2))
+    resumed = sgdwalk.resume(killed, backend="cpu", threads=1, progress=False)
+    assert resumed.is_rare_event and resumed.complete
+    assert_same_results_files(expected / "results.h5", killed / "results.h5")
+
+
 INTERRUPTED_WITHOUT_OUT = textwrap.dedent("""
     import os, signal, sys, threading
     import sgdwalk
