@@ -135,6 +135,12 @@ TEST(Config, EpsilonWithIsotropicNoiseGetsAHint) {
       << swept.hints[0];
   EXPECT_TRUE(parse(isotropic).hints.empty());
   EXPECT_TRUE(parse(kMinimal + "epsilon = 1e-3\n").hints.empty());  // hessian noise: used
+  // A rerun from summary.json: the resolved config holds the default epsilon, which the user
+  // never wrote; no hint. A given value other than the default keeps it.
+  const std::string rerun = config_text_from_json(parse(isotropic).resolved_config, "<summary>");
+  ASSERT_NE(rerun.find("epsilon = "), std::string::npos) << rerun;
+  EXPECT_TRUE(parse(rerun).hints.empty()) << parse(rerun).hints.front();
+  EXPECT_EQ(parse(config_text_from_json(given.resolved_config, "<summary>")).hints.size(), 1u);
 }
 
 TEST(Config, HarmonicTakesArraysPerAxis) {

@@ -465,6 +465,18 @@ TEST(LongRuns, ConfigChangeIsRefused) {
     expect_contains(message, (run / "config.toml").string() + " changed since the run started: ");
     expect_contains(message, "run.steps: 400 -> 500");
     expect_contains(message, "observables.histogram[0].bins: 30 -> 31");
+    EXPECT_EQ(message.find("--batch-walkers"), std::string::npos) << message;
+  }
+  // A batch size changes no result but is part of the run's config: the message says what to do.
+  std::string batched = kSmallConfig;
+  batched.replace(batched.find("seed = 21"), 9, "seed = 21\nbatch_walkers = 7");
+  write_text(run / "config.toml", batched);
+  try {
+    load_resume_point(run.string());
+    ADD_FAILURE() << "no ConfigError";
+  } catch (const ConfigError& error) {
+    expect_contains(error.what(), "run.batch_walkers: 0 -> 7");
+    expect_contains(error.what(), "keep the config's value and give --batch-walkers instead");
   }
   const CommandResult cli = run_cli("resume " + run.string() + " --quiet");
   EXPECT_EQ(cli.exit_code, 2);

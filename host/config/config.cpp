@@ -1691,7 +1691,12 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     epsilon_used = M::needs_hessian;
     noise_name = M::name;
   });
-  if (!epsilon_used && (base_dynamics.count("epsilon") != 0 || epsilon_swept)) {
+  // A value other than the default: the resolved config (a rerun from summary.json) always
+  // holds the default, which says nothing about the user's intent.
+  const bool epsilon_given =
+      base_dynamics.count("epsilon") != 0 &&
+      base_dynamics.at("epsilon") != config_key("dynamics", "epsilon").number_default;
+  if (!epsilon_used && (epsilon_given || epsilon_swept)) {
     plan.hints.push_back(fmt::format(
         "{}: dynamics.epsilon has no effect with noise = \"{}\" (it regularises the Hessian "
         "noise models){}",

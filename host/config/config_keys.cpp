@@ -162,8 +162,9 @@ std::vector<ConfigKey> make_config_keys() {
                  "Arithmetic of the walkers: float (fp32) or double (fp64)."),
       integer_key("run", "batch_walkers", 0, 0, kMaxBatch,
                   "Walkers advanced per batch; 0 = chosen from memory (256 MiB of walker arrays; "
-                  "on the CPU whole variants, at least 2^16 walkers). Never changes a result. "
-                  "`--batch-walkers` overrides it."),
+                  "on the CPU whole variants, at least 2^16 walkers). Never changes a result, but "
+                  "resume and merge compare it as part of the config: vary it per process with "
+                  "`--batch-walkers`, which overrides it."),
 
       // ---- [landscape]
       string_key("landscape", "kind", "two_valley", landscape_names(),

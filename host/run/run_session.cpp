@@ -179,8 +179,10 @@ std::string value_text(const Json& document, const std::string& pointer) {
 std::string describe_config_changes(const Json& before, const Json& after) {
   const Json patch = Json::diff(before, after);
   std::vector<std::string> changes;
+  bool batch_walkers = false;
   for (const auto& operation : patch) {
     const std::string pointer = operation.at("path").get<std::string>();
+    batch_walkers = batch_walkers || pointer == "/run/batch_walkers";
     changes.push_back(fmt::format("{}: {} -> {}", key_from_pointer(pointer),
                                   value_text(before, pointer), value_text(after, pointer)));
   }
@@ -189,7 +191,13 @@ std::string describe_config_changes(const Json& before, const Json& after) {
     changes.resize(5);
     changes.push_back(fmt::format("and {} more", more));
   }
-  return fmt::format("{}", fmt::join(changes, "; "));
+  // The one key that never changes a result is still part of the run's identity (its config
+  // hash): say how to vary it.
+  const std::string batch_note =
+      batch_walkers ? " (run.batch_walkers never changes a result, but it is part of the run's "
+                      "config: keep the config's value and give --batch-walkers instead)"
+                    : "";
+  return fmt::format("{}{}", fmt::join(changes, "; "), batch_note);
 }
 
 RunDirectoryLock::RunDirectoryLock(const std::string& directory) {
