@@ -510,6 +510,27 @@ TEST(Memory, RefusalSaysWhatFits) {
   EXPECT_THROW(check_host_resources(endless, "endless.toml", 2, std::nullopt), ResourceError);
 }
 
+TEST(Memory, ASweepWhosePlanCannotFitIsRefusedBeforeItIsBuilt) {
+  // 3 KB per variant (kPlanBytesPerVariant): 0.9 x 8 GiB / 3072 B = 2516582.4 variants fit.
+  const double eight_gib = 8.0 * 1024 * 1024 * 1024;
+  EXPECT_NO_THROW(check_plan_memory(2516582, "grid.toml", eight_gib));
+  EXPECT_THROW(check_plan_memory(2516583, "grid.toml", eight_gib), ResourceError);
+  EXPECT_NO_THROW(check_plan_memory(10000000, "grid.toml", std::nullopt));  // unknown: unchecked
+  try {
+    check_plan_memory(10000000, "grid.toml", eight_gib);
+    ADD_FAILURE() << "no ResourceError";
+  } catch (const ResourceError& error) {
+    const std::string message = error.what();
+    // 1e7 x 3072 B = 28.6 GiB.
+    EXPECT_NE(message.find("grid.toml: the sweep's 10000000 variants need about 28.6 GiB"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("only 8.0 GiB are available"), std::string::npos) << message;
+    EXPECT_NE(message.find("at most 2516582 variants can be read here"), std::string::npos)
+        << message;
+  }
+}
+
 TEST(Memory, AvailableMemoryIsReadHere) {
   const auto available = available_host_memory();
   ASSERT_TRUE(available.has_value()) << "/proc/meminfo has no MemAvailable";

@@ -20,6 +20,7 @@
 #include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
 #include "rare_events/ffs_typed.hpp"
+#include "run/memory.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -1554,6 +1555,10 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
         }
       }
     }
+  }
+  // Below 1e5 variants (300 MB) the plan fits wherever a run does: no need to read /proc.
+  if (variant_total >= 100000) {
+    check_plan_memory(static_cast<std::int64_t>(variant_total), source, available_host_memory());
   }
   for (std::size_t v = 0; v < variant_total; ++v) {
     Variant variant;

@@ -190,6 +190,20 @@ void check_host_resources(const RunPlan& plan, const std::string& source, int th
       source, format_bytes(estimate.total), format_bytes(*available), kUsableShare * 100, advice));
 }
 
+void check_plan_memory(std::int64_t variants, const std::string& source,
+                       std::optional<double> available) {
+  if (!available) return;
+  const double needed = static_cast<double>(variants) * kPlanBytesPerVariant;
+  if (needed <= *available * kUsableShare) return;
+  throw ResourceError(fmt::format(
+      "{}: the sweep's {} variants need about {} of host memory just to be read ({:.0f} KB "
+      "each) but only {} are available (sgdwalk plans to use at most {:.0f}% of it); at most {} "
+      "variants can be read here: reduce the sweep or split it into several configs",
+      source, variants, format_bytes(needed), kPlanBytesPerVariant / 1024, format_bytes(*available),
+      kUsableShare * 100,
+      static_cast<std::int64_t>(*available * kUsableShare / kPlanBytesPerVariant)));
+}
+
 std::string format_bytes(double bytes) {
   if (bytes >= 1024.0 * 1024 * 1024 * 1024)
     return fmt::format("{:.1f} TiB", bytes / std::pow(1024.0, 4));

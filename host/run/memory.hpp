@@ -64,6 +64,18 @@ std::optional<double> peak_host_memory();
 /// none does).
 std::int64_t max_walkers_per_variant(const RunPlan& plan, int threads, double usable_bytes);
 
+/// Host bytes per variant of building a plan (the sweep's expansion into RunPlan::variants, the
+/// resolved config), at the peak: measured 2.95 KB for a two_valley grid of 1e6 variants
+/// (bench/RESULTS.md, "Memory of very large sweeps").
+inline constexpr double kPlanBytesPerVariant = 3072;
+
+/// Refuses (ResourceError naming `source`) a sweep of `variants` variants whose plan alone would
+/// need more than 90 % of `available` bytes: called before the plan is built, so that such a
+/// config is refused with the size it needs instead of the process being killed while it is
+/// read. `available` empty: nothing is checked.
+void check_plan_memory(std::int64_t variants, const std::string& source,
+                       std::optional<double> available);
+
 /// Refuses (ResourceError naming `source`) a run that needs more than 90 % of `available` bytes or
 /// whose walker-step count does not fit in 64 bits. `available` empty: only the 64-bit check.
 void check_host_resources(const RunPlan& plan, const std::string& source, int threads,
