@@ -19,6 +19,7 @@ CheckpointError.
 from __future__ import annotations
 
 import importlib as _importlib
+import typing as _typing
 
 try:
     _importlib.import_module("._sgdwalk", __name__)  # the compiled core
@@ -43,7 +44,7 @@ if _CORE_MISSING is None:
     __version__: str = _version()
 else:
 
-    def __getattr__(name: str):
+    def __getattr__(name: str) -> _typing.NoReturn:
         if name.startswith("__"):
             raise AttributeError(name)
         raise ImportError(
@@ -107,8 +108,8 @@ if _CORE_MISSING is None:
     CheckpointError.__doc__ = (
         "A checkpoint, a shard's tallies or a per-walker file that is damaged or belongs to "
         "another run; the message names the file. An OSError.")
-    for _error in (CheckpointError, ConfigError, ResourceError, RunDirectoryError):
-        _error.__module__ = __name__
-    del _error
+    for _error_class in (CheckpointError, ConfigError, ResourceError, RunDirectoryError):
+        _error_class.__module__ = __name__
+    del _error_class
 else:
     del info  # it needs the core too: __getattr__ says so

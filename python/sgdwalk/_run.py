@@ -11,11 +11,12 @@ import signal
 import sys
 import tempfile
 import threading
+import types
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Callable, NoReturn, Optional, Sequence, Union
 
 import numpy as np
 
@@ -213,7 +214,7 @@ def _sigterm_stops_the_run() -> Iterator[None]:
         yield
         return
 
-    def stop(signum, frame):
+    def stop(signum: int, frame: types.FrameType | None) -> NoReturn:
         raise _StoppedBySigterm(SIGTERM_EXIT_STATUS)
 
     previous = signal.signal(signal.SIGTERM, stop)
@@ -391,7 +392,7 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
     # Before any directory is made: a progress argument of the wrong type leaves nothing behind.
     callback, bar = _progress_callback(progress, checked["name"], ffs=checked["ffs"])
     temporary = out is None
-    if temporary:
+    if out is None:
         directory = Path(tempfile.mkdtemp(prefix=f"sgdwalk-{checked['name']}-"))
     else:
         directory = Path(out)
@@ -576,12 +577,12 @@ def replay(
     # The Results stay referenced until the replay is done: a run in a temporary directory
     # (sgdwalk.run without out=) removes it when its Results are collected.
     results = run_or_config if isinstance(run_or_config, Results) else None
-    if results is not None:
-        run_or_config = results.directory
-    is_config = isinstance(run_or_config, Mapping) or (
-        isinstance(run_or_config, str) and looks_like_toml_text(run_or_config))
-    if not is_config and Path(run_or_config).is_dir():
-        directory = Path(run_or_config)
+    source_arg = (run_or_config.directory if isinstance(run_or_config, Results)
+                  else run_or_config)
+    is_config = isinstance(source_arg, Mapping) or (
+        isinstance(source_arg, str) and looks_like_toml_text(source_arg))
+    if not is_config and not isinstance(source_arg, Mapping) and Path(source_arg).is_dir():
+        directory = Path(source_arg)
         config_path = directory / "config.toml"
         summary_path = directory / "summary.json"
         if not config_path.is_file() or not summary_path.is_file():
@@ -598,12 +599,12 @@ def replay(
         else:
             seed_value = int(_checked_seed(seed))
     else:
-        if (isinstance(run_or_config, (str, os.PathLike)) and not is_config
-                and os.fspath(run_or_config) != "" and not Path(run_or_config).exists()):
+        if (isinstance(source_arg, (str, os.PathLike)) and not is_config
+                and os.fspath(source_arg) != "" and not Path(source_arg).exists()):
             raise _sgdwalk.RunDirectoryError(
-                f"'{os.fspath(run_or_config)}' is neither a run directory nor a config file (it "
+                f"'{os.fspath(source_arg)}' is neither a run directory nor a config file (it "
                 "does not exist)")
-        text, source = config_text(run_or_config)
+        text, source = config_text(source_arg)
         seed_value = -1 if seed is None else _checked_seed(seed)
     checked = _sgdwalk.check_config(text, source, seed_value)
     walkers_per_variant = int(checked["walkers_per_variant"])
@@ -641,7 +642,7 @@ def _parse_replay_csv(csv: str, precision: str) -> dict[str, np.ndarray]:
     real = np.float32 if precision == "float" else np.float64
     # The CSV has max_digits10 digits: parsing to double and rounding to the run's precision gives
     # the exact values.
-    columns = {
+    columns: dict[str, np.ndarray] = {
         "step": table[:, 0].astype(np.int64),
         "position": table[:, 1:1 + dim].astype(np.float64).astype(real),
         "loss": table[:, 1 + dim].astype(np.float64).astype(real),

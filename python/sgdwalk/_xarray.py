@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -83,7 +84,8 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
         names = results.attributes.get(group, {}).get("coordinates", "")
         return {"variant", *names.split()}
 
-    def add(name: str, dims: tuple[str, ...], path: str, extra: dict[str, Any] | None = None):
+    def add(name: str, dims: tuple[str, ...], path: str,
+            extra: dict[str, Any] | None = None) -> None:
         variables[name] = xr.Variable(dims, data[path], _attrs(results, path, extra))
 
     # Parameters: coordinates along variant; swept ones hold the swept values exactly (a swept
@@ -120,7 +122,8 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
             if group != "samples" or name in ("step", "time", "quantile", "quantile_levels",
                                               *repeated("samples")):
                 continue
-            dims = ("variant", "step", "quantile") if data[path].ndim == 3 else ("variant", "step")
+            dims: tuple[str, ...] = (("variant", "step", "quantile") if data[path].ndim == 3
+                                     else ("variant", "step"))
             add(f"samples_{name}", dims, path)
 
     # Histograms: bin centres as coordinates, edges on their own dimension.
@@ -246,7 +249,8 @@ def _walkers_by_variant(dataset: xr.Dataset, variants: int) -> xr.Dataset:
     for name, variable in dataset.variables.items():
         if "walker" not in variable.dims or name in ("walkers_variant", "walkers_walker"):
             continue
-        dims, shape = [], []
+        dims: list[Hashable] = []
+        shape: list[int] = []
         for dim, size in zip(variable.dims, variable.shape):
             dims += ["variant", "walker"] if dim == "walker" else [dim]
             shape += [variants, per_variant] if dim == "walker" else [size]

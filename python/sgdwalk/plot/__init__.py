@@ -18,11 +18,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
 from .run import Run, cell_edges, is_log_spaced, load_run
+
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    from matplotlib.axes import Axes
+
+    from .figures import Figure
+
+    _T = TypeVar("_T")
 
 __all__ = ["Run", "all_figures", "histogram", "load", "phase_diagram", "save_figures", "sweep",
            "time_series"]
@@ -31,7 +40,7 @@ RunLike = Union["Run", str, os.PathLike, Any]
 
 #: Per-variant results that sweep() and phase_diagram() draw: (dataset of /variants, its standard
 #: error, scaled by the learning rate (a time), axis label).
-_QUANTITIES = {
+_QUANTITIES: dict[str, tuple[str, Optional[str], bool, str]] = {
     "p_flat": ("p_flat", "p_flat_stderr", False,
                r"$P_\mathrm{flat}$ (fraction of walkers, $x \geq 0$)"),
     "mean_freezing_time": ("mean_freezing_time", "mean_freezing_time_stderr", True,
@@ -42,7 +51,7 @@ _QUANTITIES = {
 }
 
 #: Time series that time_series() draws: (dataset of /samples, its standard error, axis label).
-_SAMPLES = {
+_SAMPLES: dict[str, tuple[str, Optional[str], str]] = {
     "p_flat": ("p_flat", "p_flat_stderr", r"$P_\mathrm{flat}$ (fraction of walkers, $x \geq 0$)"),
     "y_mean": ("y_mean", None, r"ensemble mean $\langle y\rangle$ (training progress)"),
     "loss_mean": ("loss_mean", None, "ensemble mean of the loss"),
@@ -58,7 +67,7 @@ def load(run: RunLike) -> Run:
     return load_run(os.fspath(directory))
 
 
-def _axes(ax):
+def _axes(ax: Optional[Axes]) -> Axes:
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
@@ -67,7 +76,7 @@ def _axes(ax):
     return ax
 
 
-def _choice(name: str, value: str, allowed: dict) -> tuple:
+def _choice(name: str, value: str, allowed: dict[str, _T]) -> _T:
     if value not in allowed:
         raise ValueError(f"{name} {value!r} is not one of {', '.join(allowed)}")
     return allowed[value]
@@ -87,8 +96,8 @@ def _label(name: str) -> str:
     return figure_label(name)
 
 
-def phase_diagram(run: RunLike, quantity: str = "p_flat", *, ax=None, colorbar: bool = True,
-                  **pcolormesh_kwargs):
+def phase_diagram(run: RunLike, quantity: str = "p_flat", *, ax: Optional[Axes] = None,
+                  colorbar: bool = True, **pcolormesh_kwargs: Any) -> Axes:
     """A heat map of ``quantity`` (p_flat, mean_freezing_time as eta<t_f>, mean_y_freeze,
     mean_crossings) over a two-parameter grid sweep: the first swept parameter along x, the
     second along y, log axes for log-spaced values. Unfinished variants of a partial run are
@@ -109,7 +118,7 @@ def phase_diagram(run: RunLike, quantity: str = "p_flat", *, ax=None, colorbar: 
     mesh = ax.pcolormesh(cell_edges(xa, log_a), cell_edges(xb, log_b),
                          np.ma.masked_invalid(values.reshape(n_a, n_b).T), **kwargs)
     if colorbar:
-        ax.figure.colorbar(mesh, ax=ax, label=label)
+        ax.figure.colorbar(mesh, ax=ax, label=label)  # type: ignore[union-attr, unused-ignore]
     ax.set_xscale("log" if log_a else "linear")
     ax.set_yscale("log" if log_b else "linear")
     ax.set_xlabel(_label(name_a))
@@ -118,7 +127,8 @@ def phase_diagram(run: RunLike, quantity: str = "p_flat", *, ax=None, colorbar: 
     return ax
 
 
-def sweep(run: RunLike, quantity: str = "p_flat", *, ax=None, errorbars: bool = True):
+def sweep(run: RunLike, quantity: str = "p_flat", *, ax: Optional[Axes] = None,
+          errorbars: bool = True) -> Axes:
     """``quantity`` (as in phase_diagram) against the first swept parameter, one curve per value
     of the second in a two-parameter grid (else one curve; a zip sweep against its first
     parameter). Error bars: one standard error. Returns the axes."""
@@ -132,8 +142,9 @@ def sweep(run: RunLike, quantity: str = "p_flat", *, ax=None, errorbars: bool = 
     x_name, x = axes[0]
     shape = run.grid_shape()
     if shape is not None:
-        groups = [(rf"${SYMBOLS.get(axes[1][0], axes[1][0])}$ = {axes[1][1][j]:.3g}",
-                   np.arange(shape[0]) * shape[1] + j) for j in range(shape[1])]
+        groups: list[tuple[Optional[str], np.ndarray]] = [
+            (rf"${SYMBOLS.get(axes[1][0], axes[1][0])}$ = {axes[1][1][j]:.3g}",
+             np.arange(shape[0]) * shape[1] + j) for j in range(shape[1])]
     else:
         groups = [(None, np.argsort(x, kind="stable"))]
     ax = _axes(ax)
@@ -151,7 +162,7 @@ def sweep(run: RunLike, quantity: str = "p_flat", *, ax=None, errorbars: bool = 
 
 
 def time_series(run: RunLike, quantity: str = "p_flat", *, variants: Optional[Sequence[int]] = None,
-                ax=None):
+                ax: Optional[Axes] = None) -> Axes:
     """``quantity`` (p_flat, y_mean, loss_mean) at the sample steps against the time
     eta x step, one curve per variant (default: up to 8, spread over the sweep). Returns the
     axes."""
@@ -180,7 +191,7 @@ def time_series(run: RunLike, quantity: str = "p_flat", *, variants: Optional[Se
 
 
 def histogram(run: RunLike, name: Optional[str] = None, *, variant: int = 0,
-              potential: bool = False, ax=None):
+              potential: bool = False, ax: Optional[Axes] = None) -> Axes:
     """Histogram ``name`` (default: the run's first) of one variant: the probability density
     (``potential=True``: the effective potential -T ln density) over the bins; an xy histogram as
     a heat map. Returns the axes."""
@@ -205,9 +216,9 @@ def histogram(run: RunLike, name: Optional[str] = None, *, variant: int = 0,
     label = "effective potential $-T \\ln P$ (loss units)" if potential else "probability density"
     ax = _axes(ax)
     if h.kind == "xy":
-        mesh = ax.pcolormesh(h.x_edges, h.y_edges, np.ma.masked_invalid(values),
-                             cmap="viridis")
-        ax.figure.colorbar(mesh, ax=ax, label=label)
+        mesh = ax.pcolormesh(h.x_edges, h.y_edges,  # type: ignore[arg-type]  # xy: has y_edges
+                             np.ma.masked_invalid(values), cmap="viridis")
+        ax.figure.colorbar(mesh, ax=ax, label=label)  # type: ignore[union-attr, unused-ignore]
         ax.set_xlabel("x")
         ax.set_ylabel("progress coordinate y")
         ax.grid(False)
@@ -218,7 +229,7 @@ def histogram(run: RunLike, name: Optional[str] = None, *, variant: int = 0,
     return ax
 
 
-def all_figures(run: RunLike, *, theory: bool = True) -> list:
+def all_figures(run: RunLike, *, theory: bool = True) -> list[Figure]:
     """Every figure that suits the run, as ``sgdwalk_plot`` draws them: a list of ``Figure``
     (name, matplotlib figure, markdown table, caption). A partial run's finished variants."""
     from .figures import figures_for
@@ -237,7 +248,7 @@ def save_figures(run: RunLike, out_dir: Union[str, os.PathLike], *,
     run = load(run)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
     for fig in all_figures(run, theory=theory):
         written += [Path(p) for p in write_figure(fig, out, formats, dpi, run.path)]
     return written

@@ -11,6 +11,13 @@ import json
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
+
+    from .figures import Figure
 
 # Which run each figure prefix in an output directory belongs to (figure files are named
 # <prefix>_<figure>.<format>; the prefix is run.name unless another run already has it there).
@@ -33,21 +40,21 @@ OVERLAY_DESCRIPTION = (
     "table of every variant. Writes OUT/NAME.png/.svg and OUT/NAME.md.")
 
 
-def _common_arguments(parser):
+def _common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--formats", default="png,svg",
                         help="comma-separated file formats (default: png,svg)")
     parser.add_argument("--dpi", type=int, default=100, help="PNG resolution (default: 100)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
 
 
-def _formats(text, parser):
+def _formats(text: str, parser: argparse.ArgumentParser) -> list[str]:
     formats = [f.strip() for f in text.split(",") if f.strip()]
     if not formats:
         parser.error("--formats names no format")
     return formats
 
 
-def _read_index(out_dir):
+def _read_index(out_dir: str) -> dict[str, Any]:
     path = os.path.join(out_dir, INDEX_NAME)
     try:
         with open(path) as f:
@@ -57,7 +64,7 @@ def _read_index(out_dir):
         return {}
 
 
-def _write_index(out_dir, index):
+def _write_index(out_dir: str, index: dict[str, Any]) -> None:
     path = os.path.join(out_dir, INDEX_NAME)
     temporary = path + ".tmp"
     with open(temporary, "w") as f:
@@ -65,18 +72,19 @@ def _write_index(out_dir, index):
     os.replace(temporary, path)
 
 
-def _same_run(entry, identity) -> bool:
+def _same_run(entry: object, identity: dict[str, str]) -> bool:
     """The same run directory, or the same resolved config (the same run made again)."""
     return isinstance(entry, dict) and (entry.get("run") == identity["run"] or
                                         entry.get("config_sha256") == identity["config_sha256"])
 
 
-def _file_name_part(text):
+def _file_name_part(text: str | None) -> str:
     """Names become parts of file names: one plain path component, nothing hidden."""
     return re.sub(r"[^A-Za-z0-9._+-]", "_", text or "").lstrip(".") or "run"
 
 
-def claim_prefix(index, name, identity, directory_name):
+def claim_prefix(index: dict[str, Any], name: str, identity: dict[str, str],
+                 directory_name: str) -> tuple[str, str | None]:
     """The figure-name prefix for a run named `name` in an output directory: `name` unless the
     directory's index gives it to another run, then `name-<run directory>` (then -2, -3, ...).
     Records the claim in `index`; returns (prefix, the other run's directory or None)."""
@@ -97,7 +105,8 @@ def claim_prefix(index, name, identity, directory_name):
     raise ValueError(f"no free figure name for run '{name}'")
 
 
-def _save(fig, out_dir, formats, dpi, source, quiet):
+def _save(fig: Figure, out_dir: str, formats: Sequence[str], dpi: float, source: str,
+          quiet: bool) -> None:
     from .figures import write_figure
 
     written = write_figure(fig, out_dir, formats, dpi, source)
@@ -109,11 +118,11 @@ def _save(fig, out_dir, formats, dpi, source, quiet):
         print("wrote " + ", ".join(written))
 
 
-def _note(path, text):
+def _note(path: str, text: object) -> None:
     print(f"sgdwalk_plot: {path}: {text}", file=sys.stderr)
 
 
-def _is_rare_event_run(path) -> bool:
+def _is_rare_event_run(path: str) -> bool:
     from .run import is_rare_event_run
 
     try:
@@ -123,7 +132,7 @@ def _is_rare_event_run(path) -> bool:
         return False  # load_run says what is wrong with the directory
 
 
-def plot_runs(argv) -> int:
+def plot_runs(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m sgdwalk_plot", description=DESCRIPTION,
         epilog="Compare runs in one figure: python3 -m sgdwalk_plot overlay RUN RUN ... --out DIR "
@@ -191,7 +200,7 @@ def plot_runs(argv) -> int:
     return status
 
 
-def plot_overlay(argv) -> int:
+def plot_overlay(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m sgdwalk_plot overlay",
                                      description=OVERLAY_DESCRIPTION)
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run directories to compare")
@@ -228,7 +237,7 @@ def plot_overlay(argv) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """The sgdwalk_plot command (python -m sgdwalk.plot, python -m sgdwalk_plot): files only, so
     matplotlib draws without a display (Agg)."""
     import matplotlib

@@ -7,6 +7,7 @@ import math
 import os
 import textwrap
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -15,12 +16,22 @@ from matplotlib.colors import LogNorm
 from . import theory
 from .run import Run, _parameter_key, cell_edges, is_log_spaced
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
+
+    import matplotlib.figure
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
+
+    from .run import Histogram
+
 # Okabe-Ito colours (distinguishable with every common colour-vision deficiency), without yellow,
 # which is too light for lines; markers and line styles vary too, so no figure relies on colour.
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 LINESTYLES = ["-", "--", "-.", ":"]
-THEORY_STYLE = {
+THEORY_STYLE: dict[str, dict[str, Any]] = {
     "mfpt_shift": dict(color="#000000", ls="-", lw=1.6),
     "mfpt": dict(color="#000000", ls="--", lw=1.2),
     "kramers": dict(color="#D55E00", ls=":", lw=1.6),
@@ -50,13 +61,13 @@ TIME_LABEL = r"time $t = \eta\cdot$step"
 @dataclass
 class Figure:
     name: str  # file stem, e.g. "paper_phase_diagram_heatmaps"
-    figure: object  # matplotlib Figure
+    figure: matplotlib.figure.Figure
     table: str  # markdown (may be empty)
     caption: str = ""
-    notes: list = field(default_factory=list)  # what the figure leaves out, for the console
+    notes: list[str] = field(default_factory=list)  # what the figure leaves out, for the console
 
 
-def _style():
+def _style() -> None:
     plt.rcParams.update({
         "figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.titlesize": 10,
         "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": True, "grid.alpha": 0.3,
@@ -64,26 +75,26 @@ def _style():
     })
 
 
-def _label(name):
+def _label(name: str) -> str:
     return LABELS.get(name, f"landscape parameter ${name}$" if len(name) < 4 else name)
 
 
-def _symbol(name):
+def _symbol(name: str) -> str:
     return SYMBOLS.get(name, name)
 
 
-def _plain_symbol(name):
+def _plain_symbol(name: str) -> str:
     """The symbol of a parameter in plain text (markdown tables, file notes)."""
     return PLAIN_SYMBOLS.get(name, name)
 
 
-def _fmt(value, digits=4):
+def _fmt(value: float | None, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     return f"{value:.{digits}g}"
 
 
-def _pm(mean, se, digits=4):
+def _pm(mean: float, se: float, digits: int = 4) -> str:
     if not math.isfinite(mean):
         return "—"
     return f"{mean:.{digits}g} ± {se:.2g}" if math.isfinite(se) else f"{mean:.{digits}g}"
@@ -97,7 +108,8 @@ CP_NOTE = ("Where P_flat is 0 or 1 its standard error is 0; those cells give the
            "as the error bar.")
 
 
-def clopper_pearson_extreme(p, n, level=ONE_SIGMA_LEVEL):
+def clopper_pearson_extreme(p: float, n: float,
+                            level: float = ONE_SIGMA_LEVEL) -> tuple[float, float] | None:
     """(low, high) of the exact two-sided Clopper–Pearson interval for a fraction p of n trials
     when p is 0 or 1 (closed form: (alpha/2)^(1/n)); None otherwise."""
     if not (n > 0 and math.isfinite(p)) or p not in (0.0, 1.0):
@@ -106,7 +118,7 @@ def clopper_pearson_extreme(p, n, level=ONE_SIGMA_LEVEL):
     return (bound, 1.0) if p == 1.0 else (0.0, 1 - bound)
 
 
-def _p_flat_cell(p, se, n, digits=4):
+def _p_flat_cell(p: float, se: float, n: float, digits: int = 4) -> str:
     """P_flat ± se, or at 0 or 1 the exact interval (never "1 ± 0")."""
     p = float(p)
     interval = clopper_pearson_extreme(p, float(n))
@@ -115,7 +127,7 @@ def _p_flat_cell(p, se, n, digits=4):
     return _pm(p, float(se), digits)
 
 
-def _p_flat_yerr(p, se, n):
+def _p_flat_yerr(p: ArrayLike, se: ArrayLike, n: ArrayLike) -> np.ndarray:
     """2 x N error bars: ±se, or the Clopper–Pearson interval where P_flat is 0 or 1."""
     p, se = np.asarray(p, float), np.asarray(se, float)
     n = np.broadcast_to(np.asarray(n, float), p.shape)
@@ -127,7 +139,8 @@ def _p_flat_yerr(p, se, n):
     return np.array([lower, upper])
 
 
-def _table(header, rows, notes=()):
+def _table(header: Sequence[str], rows: Iterable[Iterable[object]],
+           notes: Sequence[str] = ()) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     text = "\n".join(lines) + "\n"
@@ -149,7 +162,7 @@ def _fixed_text(run: Run) -> str:
     return ", ".join(f"${_symbol(name)}$ = {value:.4g}" for name, value in fixed)
 
 
-def _title(run: Run, what: str, notes=()) -> str:
+def _title(run: Run, what: str, notes: Iterable[str] = ()) -> str:
     """Three lines at most: what, the setup with the fixed parameters, and what the reader must
     know (a partial run, diverged walkers, the figure's own notes)."""
     fixed = _fixed_text(run)
@@ -174,7 +187,8 @@ def _variant_label(run: Run, v: int, tex: bool = True) -> str:
     return ", ".join(parts) or f"variant {run.index_of(v)}"
 
 
-def _mark_diverged(ax, run: Run, x, y, indices=None):
+def _mark_diverged(ax: Axes, run: Run, x: ArrayLike, y: ArrayLike,
+                   indices: Iterable[int] | None = None) -> None:
     """Crosses at the variants some of whose walkers diverged (at the bottom of the axis where
     the value itself is missing), so that a gap or an odd point is explained in the figure."""
     indices = range(run.variant_count) if indices is None else indices
@@ -184,7 +198,7 @@ def _mark_diverged(ax, run: Run, x, y, indices=None):
     xs = np.asarray(x, float)[hit]
     ys = np.asarray(y, float)[hit]
     finite = np.isfinite(ys)
-    label = "variant with diverged walkers"
+    label: str | None = "variant with diverged walkers"
     if finite.any():
         ax.plot(xs[finite], ys[finite], ls="none", marker="x", ms=9, mew=2, color="#CC0000",
                 label=label, zorder=4)
@@ -195,7 +209,7 @@ def _mark_diverged(ax, run: Run, x, y, indices=None):
                 transform=ax.get_xaxis_transform())
 
 
-def _empty_axes_note(ax, text, width=48):
+def _empty_axes_note(ax: Axes, text: str, width: int = 48) -> None:
     """A boxed note in the middle of an axes that would otherwise be blank (or misleading)."""
     note = ax.text(0.5, 0.5, textwrap.fill(text, width), transform=ax.transAxes, ha="center",
                    va="center", fontsize=8, color="#CC0000", zorder=5,
@@ -214,7 +228,8 @@ def _is_two_valley_slice(run: Run) -> bool:
     return run.landscape == "two_valley_slice"
 
 
-def _params(run: Run, v: int):
+def _params(run: Run, v: int) -> tuple[theory.TwoValleyParams, Any]:
+    # (y: a float on a two_valley_slice run, where the theory applies; None elsewhere.)
     values = run.landscape_params(v)
     return theory.TwoValleyParams.from_mapping(values), values.get("y")
 
@@ -223,7 +238,7 @@ def _params(run: Run, v: int):
 def heatmaps(run: Run) -> list[Figure]:
     shape = run.grid_shape()
     (name_a, values_a), (name_b, values_b) = run.sweep_axes()
-    n_a, n_b = shape
+    n_a, n_b = shape  # type: ignore[misc]  # figures_for: a grid sweep
     xa = values_a.reshape(n_a, n_b)[:, 0]
     xb = values_b.reshape(n_a, n_b)[0, :]
     log_a, log_b = is_log_spaced(xa), is_log_spaced(xb)
@@ -246,7 +261,7 @@ def heatmaps(run: Run) -> list[Figure]:
     fig, axes = plt.subplots(1, 3, figsize=(13.5, 4.2), constrained_layout=True)
     dynamics_pair = {name_a, name_b} <= {"learning_rate", "noise_strength", "dt"}
     for ax, (_, data, label, cmap, norm) in zip(axes, panels):
-        kwargs = dict(cmap=cmap, shading="flat")
+        kwargs: dict[str, Any] = dict(cmap=cmap, shading="flat")
         if norm is not None:
             kwargs["norm"] = norm
         elif label == P_FLAT_LABEL:
@@ -303,7 +318,7 @@ def heatmaps(run: Run) -> list[Figure]:
     return figures
 
 
-def _collapse(run: Run, name_a, name_b, xa, n_a, n_b) -> Figure:
+def _collapse(run: Run, name_a: str, name_b: str, xa: np.ndarray, n_a: int, n_b: int) -> Figure:
     """P_flat against Delta_S = eta sigma, one curve per value of the first swept parameter."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     ds = run.delta_s.reshape(n_a, n_b)
@@ -339,7 +354,7 @@ def _collapse(run: Run, name_a, name_b, xa, n_a, n_b) -> Figure:
 
 
 # ---- 1-D sweeps: curves -------------------------------------------------------------------------
-def _x_axis(run: Run):
+def _x_axis(run: Run) -> tuple[str, np.ndarray, bool | np.bool_]:
     """(name, values, log) of the x axis of a 1-D sweep: Delta_S whenever the temperature varies."""
     names = run.swept
     # (Decided from the swept names, not the values, so that a partial run's finished variants
@@ -353,7 +368,7 @@ def _x_axis(run: Run):
     return name, values, is_log_spaced(_sweep_values(run, name, values))
 
 
-def _sweep_values(run: Run, name: str, values) -> np.ndarray:
+def _sweep_values(run: Run, name: str, values: ArrayLike) -> np.ndarray:
     """Every value the whole sweep gives the x axis (from the resolved config's sweep lists), so
     that a partial run gets the scale and range of the complete one."""
     sweep = run.config.get("sweep", {}) or {}
@@ -365,7 +380,7 @@ def _sweep_values(run: Run, name: str, values) -> np.ndarray:
     return np.asarray(values, float)
 
 
-def _whole_sweep_xlim(ax, run: Run, name: str, x, log: bool):
+def _whole_sweep_xlim(ax: Axes, run: Run, name: str, x: ArrayLike, log: bool | np.bool_) -> None:
     """A partial run's curves on the x range of the whole sweep: what is missing shows."""
     full = _sweep_values(run, name, x)
     low, high = float(np.min(full)), float(np.max(full))
@@ -378,7 +393,7 @@ def _whole_sweep_xlim(ax, run: Run, name: str, x, log: bool):
         ax.set_xlim(low - pad, high + pad)
 
 
-def _curve_groups(run: Run, x_name: str):
+def _curve_groups(run: Run, x_name: str) -> tuple[list[str], list[tuple[str, list[int]]]]:
     """The variants as curves: one curve for a 1-parameter or zip sweep; for a grid, one curve
     per combination of the swept parameters other than the x axis's. Returns (names of those
     parameters, [(label, variant indices sorted by x)])."""
@@ -386,7 +401,7 @@ def _curve_groups(run: Run, x_name: str):
     if run.sweep_mode == "zip" or len(run.swept) <= 1:
         return [], [("", list(range(run.variant_count)))]
     others = [(name, values) for name, values in run.sweep_axes() if name != source]
-    keys = {}
+    keys: dict[tuple[float, ...], list[int]] = {}
     for i in range(run.variant_count):
         keys.setdefault(tuple(float(values[i]) for _, values in others), []).append(i)
     groups = []
@@ -397,7 +412,7 @@ def _curve_groups(run: Run, x_name: str):
     return [name for name, _ in others], groups
 
 
-def _top_axis(ax, run: Run, x_name: str, x, log: bool):
+def _top_axis(ax: Axes, run: Run, x_name: str, x: np.ndarray, log: bool | np.bool_) -> None:
     """For a sweep drawn as one curve (zip, or a sigma sweep drawn against Delta_S), the swept
     parameters that are not on the x axis, on a top axis over the same points, so that every
     swept parameter is named on the figure."""
@@ -430,7 +445,7 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
         shown_groups = [groups[k] for k in picks]
     else:
         shown_groups = groups
-    panels = [("p_flat", P_FLAT_LABEL, 1.0)]
+    panels: list[tuple[str, str, float | np.ndarray]] = [("p_flat", P_FLAT_LABEL, 1.0)]
     if not slice_run:
         panels += [("mean_freezing_time", TF_LABEL, run.eta), ("mean_y_freeze", YF_LABEL, 1.0)]
     else:
@@ -515,8 +530,9 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
             se = v["p_flat_stderr"][i]
             row += [_fmt(theory_values[i]),
                     _fmt((v["p_flat"][i] - theory_values[i]) / se if se > 0 else math.nan, 2),
-                    _fmt(chain_values[i]),
-                    _fmt((v["p_flat"][i] - chain_values[i]) / se if se > 0 else math.nan, 2)]
+                    _fmt(chain_values[i]),  # type: ignore[index]  # set with theory_values
+                    _fmt((v["p_flat"][i] - chain_values[i]) / se  # type: ignore[index]
+                         if se > 0 else math.nan, 2)]
         if not slice_run:
             row += [_pm(run.eta[i] * v["mean_freezing_time"][i],
                         run.eta[i] * v["mean_freezing_time_stderr"][i]),
@@ -550,7 +566,7 @@ def sweep_curves(run: Run, with_theory: bool = True) -> list[Figure]:
 
 # ---- First passage: escape rates ----------------------------------------------------------------
 def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
-    fp = run.first_passage
+    fp: dict[str, Any] = run.first_passage  # type: ignore[assignment]  # figures_for checks it
     name, x, log = _x_axis(run)
     if run.variant_count == 1:
         name, x, log = "temperature", run.delta_s, True
@@ -704,7 +720,8 @@ def escape_rates(run: Run, with_theory: bool = True) -> list[Figure]:
     return [Figure(f"{run.name}_rates", fig, table, f"escape rates {direction}", notes)]
 
 
-def _lead_columns(run: Run, x_name: str, x):
+def _lead_columns(run: Run, x_name: str,
+                  x: np.ndarray) -> tuple[list[str], Callable[[int], list[str]]]:
     """The first table columns: every swept parameter, the x axis where it is derived (Delta_S of
     a sigma sweep) and eta where it is not swept (it converts steps to time)."""
     swept_axes = run.sweep_axes()
@@ -716,7 +733,7 @@ def _lead_columns(run: Run, x_name: str, x):
     if show_eta:
         header.append("η")
 
-    def cells(i):
+    def cells(i: int) -> list[str]:
         row = [_fmt(values[i]) for _, values in swept_axes]
         if extra_x:
             row.append(_fmt(x[i]))
@@ -728,7 +745,7 @@ def _lead_columns(run: Run, x_name: str, x):
 
 # ---- Time series --------------------------------------------------------------------------------
 def time_series(run: Run) -> list[Figure]:
-    s = run.samples
+    s: dict[str, Any] = run.samples  # type: ignore[assignment]  # figures_for checks it
     n_var = run.variant_count
     two_d = run.landscape == "two_valley"
     fig, axes = plt.subplots(1, 2 if two_d else 1, figsize=(11 if two_d else 5.5, 4.0),
@@ -788,7 +805,7 @@ def tracker_distributions(run: Run, max_variants: int = 4) -> list[Figure]:
     """Histograms of the freezing time, y at freezing, crossings and first-passage step over the
     walkers of each variant (/trackers: reduced on the fly, so they exist without per-walker
     output)."""
-    t = run.trackers
+    t: dict[str, Any] = run.trackers  # type: ignore[assignment]  # figures_for checks it
     edges = np.asarray(t["log2_edges"], float)
     passage = run.first_passage is not None and "first_passage_counts" in t
     panels = [("freezing_time_counts", r"freezing time $t_f$ (steps)"),
@@ -852,7 +869,8 @@ def tracker_distributions(run: Run, max_variants: int = 4) -> list[Figure]:
 
 
 # ---- Histograms ---------------------------------------------------------------------------------
-def _side_fit(x, u, err, shape):
+def _side_fit(x: np.ndarray, u: np.ndarray, err: np.ndarray,
+              shape: np.ndarray) -> tuple[float, float, float, int]:
     """Weighted least squares u = slope * shape + c on one side; returns (slope, se, chi2, dof)."""
     w = 1 / err ** 2
     a = np.vstack([shape, np.ones_like(shape)]).T
@@ -863,7 +881,7 @@ def _side_fit(x, u, err, shape):
 
 
 def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> list[Figure]:
-    out = []
+    out: list[Figure] = []
     picks = _spread(run.variant_count, max_variants)
     for h in run.histograms:
         notes = []
@@ -973,7 +991,7 @@ def histograms(run: Run, with_theory: bool = True, max_variants: int = 4) -> lis
     return out
 
 
-def _deposits_table(run: Run, h) -> str:
+def _deposits_table(run: Run, h: Histogram) -> str:
     """Every variant's deposits inside and outside the histogram's range, so that a variant the
     figure does not show, or one that caught nothing, is still accounted for."""
     rows = []
@@ -985,7 +1003,8 @@ def _deposits_table(run: Run, h) -> str:
     return _table(["variant", "deposits inside", "outside the range", ""], rows, notes)
 
 
-def _xy_histogram(run: Run, h, picks, notes, deposits_table) -> Figure:
+def _xy_histogram(run: Run, h: Histogram, picks: Sequence[int], notes: list[str],
+                  deposits_table: str) -> Figure:
     fig, axes = plt.subplots(1, len(picks), figsize=(4.6 * len(picks), 4.0),
                              constrained_layout=True, squeeze=False)
     for ax, i in zip(axes[0], picks):
@@ -995,7 +1014,7 @@ def _xy_histogram(run: Run, h, picks, notes, deposits_table) -> Figure:
         ax.grid(False)
         if h.caught(i) == 0:
             ax.set_xlim(h.x_edges[0], h.x_edges[-1])
-            ax.set_ylim(h.y_edges[0], h.y_edges[-1])
+            ax.set_ylim(h.y_edges[0], h.y_edges[-1])  # type: ignore[index]  # an xy histogram
             _empty_axes_note(ax, f"caught nothing inside the range ({int(h.outside[i])} "
                                  "deposits outside)")
             continue
@@ -1007,7 +1026,8 @@ def _xy_histogram(run: Run, h, picks, notes, deposits_table) -> Figure:
                   f"2-D histogram {h.name}", notes)
 
 
-def write_figure(fig: Figure, out_dir, formats, dpi, source) -> list[str]:
+def write_figure(fig: Figure, out_dir: str | os.PathLike[str], formats: Iterable[str], dpi: float,
+                 source: str) -> list[str]:
     """Writes OUT_DIR/NAME.FORMAT for each format and the table as NAME.md (noting the source
     run), closes the figure and returns the paths written."""
     written = []
@@ -1030,7 +1050,7 @@ def figures_for(run: Run, with_theory: bool = True) -> list[Figure]:
     """The figures a run's contents call for. A partial run is drawn from its finished variants
     (the heat maps keep the whole grid, unfinished cells blank); none finished: no figure."""
     _style()
-    out = []
+    out: list[Figure] = []
     done = run.finished_only()
     if done.variant_count == 0:
         return out
@@ -1055,7 +1075,7 @@ def figures_for(run: Run, with_theory: bool = True) -> list[Figure]:
 
 
 # ---- Several runs in one figure -----------------------------------------------------------------
-def _overlay_labels(runs, tex: bool = True) -> list[str]:
+def _overlay_labels(runs: Sequence[Run], tex: bool = True) -> list[str]:
     """A legend label per run: its name (with its directory where names repeat) and the fixed
     parameters in which it differs from the others."""
     import os
@@ -1091,13 +1111,13 @@ def overlay(runs: list[Run], name: str | None = None) -> Figure:
                              constrained_layout=True, squeeze=False)
     axes = axes[0]
     labels = _overlay_labels(runs)
-    curves = []  # (run index, label, variant indices)
+    curves: list[tuple[int, str, list[int]]] = []  # (run index, label, variant indices)
     for r, d in enumerate(done):
         _, groups = _curve_groups(d, x_name)
         for group_label, members in groups:
             curves.append((r, labels[r] + (f"; {group_label}" if group_label else ""), members))
     shown = [curves[k] for k in _spread(len(curves), MAX_CURVES)]
-    log = True
+    log: bool | np.bool_ = True
     for k, (r, label, members) in enumerate(shown):
         d = done[r]
         x = _x_values(d, x_name)
@@ -1131,10 +1151,11 @@ def overlay(runs: list[Run], name: str | None = None) -> Figure:
     notes = []
     if len(shown) < len(curves):
         notes.append(f"{len(shown)} of {len(curves)} curves shown; the table lists every variant")
-    for r in runs:
-        for w in [r.partial_note()] + [w for w in r.warnings() if w.startswith("walkers")]:
+    for r in runs:  # type: ignore[assignment]  # (r was a run index above)
+        for w in [r.partial_note()] + [w for w in r.warnings()  # type: ignore[attr-defined]
+                                        if w.startswith("walkers")]:
             if w:
-                notes.append(f"{r.name}: {w}")
+                notes.append(f"{r.name}: {w}")  # type: ignore[attr-defined]
     title = "overlay of " + ", ".join(r.name for r in runs)
     common = [f"{p}" for p in [_fixed_text(runs[0])] if p and
               all(_fixed_text(r) == p for r in runs)]
@@ -1147,7 +1168,7 @@ def overlay(runs: list[Run], name: str | None = None) -> Figure:
     fig.suptitle("\n".join(textwrap.fill(line, width) for line in lines), fontsize=10)
 
     # Table: every finished variant of every run, with the union of the swept parameters.
-    swept = []
+    swept: list[str] = []
     for d in done:
         swept += [n for n in d.swept if n not in swept]
     header = ["run"] + [f"${_symbol(n)}$" for n in swept] + ["P_flat ± se"]

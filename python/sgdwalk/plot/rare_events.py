@@ -23,23 +23,35 @@ import json
 import math
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from . import theory
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
 
-def _load(run_dir):
+    # (Delta_S, eta, rate per time, standard error, AFtW relative error, walker-steps)
+    FfsPoint = tuple[float, float, float, float, float, float]
+    # (Delta_S, rate per time, 95 % low, 95 % high, arrived, walkers)
+    BrutePoint = tuple[float, float, float, float, int, int]
+    RateOfDeltaS = Callable[[float], float]
+
+
+def _load(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     with open(os.path.join(run_dir, "summary.json")) as f:
         return json.load(f)
 
 
-def _slice_params(config):
+def _slice_params(config: dict[str, Any]) -> tuple[theory.TwoValleyParams, Any]:
     land = config["landscape"]
     names = ["f0", "x0", "x1", "x2", "y_f", "y_b", "y_d", "L_d"]
     p = theory.TwoValleyParams(**{n: land[n] for n in names if n in land})
     return p, land.get("y")
 
 
-def valley_path(p, x, y, eta, steps, samples=9):
+def valley_path(p: theory.TwoValleyParams, x: float, y: float, eta: float, steps: int,
+                samples: int = 9) -> list[tuple[float, float]]:
     """(t, y) at `samples` equally spaced times of the noise-free walk x <- x - eta dL/dx,
     y <- y - eta dL/dy over `steps` steps (dL/dy by central differences: a guide, not an oracle)."""
     h = 1e-6
@@ -54,7 +66,7 @@ def valley_path(p, x, y, eta, steps, samples=9):
     return out
 
 
-def window_rate(rate_at, path):
+def window_rate(rate_at: Callable[[float], float], path: Sequence[tuple[float, float]]) -> float:
     """The arrivals / exposure rate of a window over which the rate follows rate_at(y) on the
     path [(t, y)]: integral of k S dt / integral of S dt, S = exp(-integral of k) (trapezoids)."""
     ts = [t for t, _ in path]
@@ -70,7 +82,7 @@ def window_rate(rate_at, path):
     return num / den
 
 
-def ffs_points(summary):
+def ffs_points(summary: dict[str, Any]) -> list[FfsPoint]:
     """(Delta_S, eta, rate per time, standard error, AFtW relative error, walker-steps) per variant."""
     points = []
     for v in summary["rare_events"]["variants"]:
@@ -83,7 +95,7 @@ def ffs_points(summary):
     return points
 
 
-def brute_points(summary):
+def brute_points(summary: dict[str, Any]) -> list[BrutePoint]:
     """(Delta_S, rate per time, 95 % low, 95 % high, arrived, walkers) of a first-passage run."""
     points = []
     for v in summary["variants"]:
@@ -95,7 +107,8 @@ def brute_points(summary):
     return points
 
 
-def _guide_2d(config, eta):
+def _guide_2d(config: dict[str, Any], eta: float) -> tuple[
+        RateOfDeltaS, RateOfDeltaS, Callable[[float], tuple[float, float]], tuple[float, float]]:
     """The adiabatic guide of a two_valley run: functions of Delta_S giving the window's
     1/MFPT rate, its Kramers-limit rate and the barrier exponents at the window's ends, and the
     y at the window's start and end."""
@@ -108,20 +121,22 @@ def _guide_2d(config, eta):
     path = valley_path(p, x0, y0, eta, steps)
     path = [(t, y) for t, y in path if t >= start * eta - 1e-12] or path[-1:]
 
-    def mfpt_rate(d):
+    def mfpt_rate(d: float) -> float:
         return window_rate(lambda y: 1 / theory.escape_mfpt(p, y, d, theory.SHARP, eta), path)
 
-    def kramers(d):
+    def kramers(d: float) -> float:
         return window_rate(lambda y: theory.kramers_rate(p, y, d, theory.SHARP), path)
 
-    def beta_range(d):
+    def beta_range(d: float) -> tuple[float, float]:
         return (theory.barrier_exponent(p, path[0][1], d, theory.SHARP),
                 theory.barrier_exponent(p, path[-1][1], d, theory.SHARP))
 
     return mfpt_rate, kramers, beta_range, (path[0][1], path[-1][1])
 
 
-def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=False):
+def arrhenius(ffs_dir: str | os.PathLike[str], brute_dir: str | os.PathLike[str] | None = None,
+              out: str | os.PathLike[str] = ".", formats: Iterable[str] = ("png", "svg"),
+              quiet: bool = False) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -131,10 +146,10 @@ def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=Fa
     name = config["run"]["name"]
     points = sorted(ffs_points(ffs))
     brute_summary = _load(brute_dir) if brute_dir else None
-    brute = sorted(brute_points(brute_summary)) if brute_dir else []
+    brute = sorted(brute_points(brute_summary)) if brute_dir else []  # type: ignore[arg-type]
     if brute_dir and config["landscape"]["kind"] == "two_valley":
         # y drifts: the two runs estimate the same rate only over the same window.
-        bsteps = brute_summary["config"]["run"]["steps"]
+        bsteps = brute_summary["config"]["run"]["steps"]  # type: ignore[index]
         window = (config["rare_event"].get("equilibration_steps", 0), config["run"]["steps"])
         if window != (0, bsteps):
             print(f"warning: the FFS flux stage counts steps {window[0]} to {window[1]}, the "
@@ -226,7 +241,9 @@ def arrhenius(ffs_dir, brute_dir=None, out=".", formats=("png", "svg"), quiet=Fa
     return table
 
 
-def _table_2d(points, brute_by, mfpt_rate, kramers, beta_range):
+def _table_2d(points: Sequence[FfsPoint], brute_by: dict[float, list[float]],
+              mfpt_rate: RateOfDeltaS, kramers: RateOfDeltaS,
+              beta_range: Callable[[float], tuple[float, float]]) -> str:
     header = ["$\\Delta_S$", "β over the window", "FFS rate ± s.e.", "AFtW rel. err.",
               "walker-steps", "brute force ± s.e. (arrivals)", "FFS / brute", "z",
               "adiabatic 1/MFPT", "FFS / adiabatic", "adiabatic Kramers"]
@@ -251,7 +268,7 @@ def _table_2d(points, brute_by, mfpt_rate, kramers, beta_range):
     return table
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="FFS run directory")

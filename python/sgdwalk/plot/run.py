@@ -7,13 +7,20 @@ import json
 import math
 import os
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+
 try:
-    import tomllib  # Python >= 3.11; without it titles just omit the landscape's fixed keys
+    # Python >= 3.11; without it titles just omit the landscape's fixed keys
+    import tomllib  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # pragma: no cover
-    tomllib = None
+    tomllib = None  # type: ignore[assignment, unused-ignore]
 
 try:
     import h5py
@@ -28,7 +35,7 @@ except ImportError as error:  # pragma: no cover - reported to the user
 _DIMENSION_WITHOUT_VALUES = b"This is a netCDF dimension but not a netCDF variable."
 
 
-def _read_group(group) -> dict:
+def _read_group(group: h5py.Group) -> dict[str, Any]:
     out = {}
     for name, item in group.items():
         if isinstance(item, h5py.Dataset):
@@ -39,7 +46,7 @@ def _read_group(group) -> dict:
     return out
 
 
-def _attr(obj, name, default=None):
+def _attr(obj: h5py.Group, name: str, default: Any = None) -> Any:
     value = obj.attrs.get(name, default)
     if isinstance(value, bytes):
         value = value.decode()
@@ -74,16 +81,18 @@ class Run:
 
     path: str
     name: str
-    config: dict  # the resolved config (summary.json "config")
-    summary: dict
-    parameters: dict  # name -> per-variant array (learning_rate, ..., landscape.<name>)
-    swept: list  # swept parameter names, in sweep order (first varies slowest)
+    config: dict[str, Any]  # the resolved config (summary.json "config")
+    summary: dict[str, Any]
+    # name -> per-variant array (learning_rate, ..., landscape.<name>)
+    parameters: dict[str, np.ndarray]
+    swept: list[str]  # swept parameter names, in sweep order (first varies slowest)
     sweep_mode: str
-    variants: dict  # /variants datasets
-    first_passage: dict | None
-    samples: dict | None
-    histograms: list = field(default_factory=list)
-    trackers: dict | None = None  # /trackers datasets: distributions of the per-walker trackers
+    variants: dict[str, Any]  # /variants datasets
+    first_passage: dict[str, Any] | None
+    samples: dict[str, Any] | None
+    histograms: list[Histogram] = field(default_factory=list)
+    # /trackers datasets: distributions of the per-walker trackers
+    trackers: dict[str, Any] | None = None
     # A partial (interrupted) run holds numbers only for its finished variants. `finished_only()`
     # keeps those; `variant_index` maps a kept variant back to its index in the run, and
     # `total_variants` is the run's variant count.
@@ -168,7 +177,7 @@ class Run:
             return int(rows[index].get("first_nonfinite_step", -1))
         return -1
 
-    def user_keys(self, section: str) -> list:
+    def user_keys(self, section: str) -> list[str]:
         """The keys the user wrote in a config section (from the config as given)."""
         if tomllib is None or not self.config_toml:
             return []
@@ -178,7 +187,7 @@ class Run:
             table = {}
         return [k for k, v in table.items() if not isinstance(v, dict)]
 
-    def fixed_parameters(self) -> list:
+    def fixed_parameters(self) -> list[tuple[str, float]]:
         """[(name, value)] of the parameters that are the same in every variant and that a reader
         needs to know: the dynamics (eta, sigma, Delta_S) and the landscape parameters the user
         set. Swept parameters are left out."""
@@ -202,7 +211,7 @@ class Run:
                 out.append((name, float(values[0])))
         return out
 
-    def identity(self) -> dict:
+    def identity(self) -> dict[str, str]:
         """What tells this run apart from another one with the same run.name: its directory and
         a digest of its resolved config (seed included)."""
         digest = hashlib.sha256(json.dumps(self.config, sort_keys=True).encode()).hexdigest()
@@ -217,15 +226,15 @@ class Run:
         return np.asarray(self.parameters["temperature"], float)
 
     @property
-    def initial_positions(self) -> list:
+    def initial_positions(self) -> list[list[float]]:
         return self.config["init"]["positions"]
 
-    def landscape_params(self, variant: int) -> dict:
+    def landscape_params(self, variant: int) -> dict[str, float]:
         prefix = "landscape."
         return {k[len(prefix):]: float(v[variant]) for k, v in self.parameters.items()
                 if k.startswith(prefix)}
 
-    def warnings(self) -> list:
+    def warnings(self) -> list[str]:
         """What the numbers would hide, like the CLI's end-of-run warnings (host/analysis/diagnostics.cpp),
         read back from the files: diverged walkers, histograms that caught nothing inside their
         range, first-passage targets no walker reached. Finished variants only (a partial run's
@@ -255,14 +264,14 @@ class Run:
 
     def unreached_target(self) -> np.ndarray:
         """Per variant: no walker reached the first-passage target (and not all started in it)."""
-        fp = self.first_passage
+        fp: dict[str, Any] = self.first_passage  # type: ignore[assignment]  # callers check it
         arrived = np.asarray(fp["arrived"], float)
         started = np.zeros_like(arrived)
         if self.trackers is not None and "first_passage_started_in_target" in self.trackers:
             started = np.asarray(self.trackers["first_passage_started_in_target"], float)
         return (arrived == 0) & (started < self.finite_walkers)
 
-    def sweep_axes(self) -> list:
+    def sweep_axes(self) -> list[tuple[str, np.ndarray]]:
         """[(name, values)] of the swept parameters, values per variant."""
         axes = []
         for name in self.swept:
@@ -274,7 +283,7 @@ class Run:
             axes.append((name, np.asarray(values, float)))
         return axes
 
-    def grid_shape(self):
+    def grid_shape(self) -> tuple[int, ...] | None:
         """(n_first, n_second) when the run is a 2-parameter grid sweep, else None."""
         if self.sweep_mode != "grid" or len(self.swept) != 2:
             return None
@@ -303,7 +312,7 @@ def _summary_says_partial(summary_path: str) -> bool:
         return False
 
 
-def is_rare_event_run(summary: dict) -> bool:
+def is_rare_event_run(summary: dict[str, Any]) -> bool:
     """Whether a run's summary.json is a rare-event (FFS) run's: rates per variant, no
     brute-force ensemble to plot."""
     return "rare_events" in summary
@@ -317,7 +326,7 @@ def load_run(path: str) -> Run:
                 "no results.h5 yet: the run was stopped before it wrote any results (continue "
                 f"it with: sgdwalk resume {path})")
         raise FileNotFoundError(f"no results.h5 (is {path} an sgdwalk run directory?)")
-    summary = {}
+    summary: dict[str, Any] = {}
     summary_path = os.path.join(path, "summary.json")
     if os.path.exists(summary_path):
         with open(summary_path) as f:
@@ -328,7 +337,7 @@ def load_run(path: str) -> Run:
             f"(python3 -m sgdwalk.plot {path}, or sgdwalk.plot.rare_events.arrhenius)")
     with h5py.File(h5_path, "r") as f:
         config = json.loads(_attr(f, "config")) if "config" in f.attrs else summary.get("config", {})
-        parameters = {}
+        parameters: dict[str, np.ndarray] = {}
         # (Both groups also hold the netCDF coordinate `variant`, the index.)
         for name, item in f["parameters"].items():
             if isinstance(item, h5py.Dataset) and name != "variant":
@@ -344,7 +353,7 @@ def load_run(path: str) -> Run:
         if first_passage is not None:
             first_passage["target"] = _attr(f["variants"], "first_passage_target", "")
         samples = _read_group(f["samples"]) if "samples" in f else None
-        histograms = []
+        histograms: list[Histogram] = []
         if "histograms" in f:
             for name, group in f["histograms"].items():
                 data = _read_group(group)
@@ -373,7 +382,7 @@ _NOT_PER_VARIANT = {"step", "quantile", "quantile_levels", "target", "log2_edges
                     "y_freeze_counts", "y_freeze_low", "y_freeze_high", "y_freeze_offsets"}
 
 
-def _take(group: dict | None, keep: np.ndarray) -> dict | None:
+def _take(group: dict[str, Any] | None, keep: np.ndarray) -> dict[str, Any] | None:
     if group is None:
         return None
     return {name: (value if name in _NOT_PER_VARIANT or np.ndim(value) == 0 else value[keep])
@@ -385,22 +394,25 @@ def _subset(run: Run, keep: np.ndarray) -> Run:
     trackers = _take(run.trackers, keep)
     if trackers is not None and "y_freeze_offsets" in trackers:
         # y at freezing is stored ragged (offsets into flat arrays): gather the kept variants.
-        offsets = np.asarray(run.trackers["y_freeze_offsets"], int)
+        offsets = np.asarray(run.trackers["y_freeze_offsets"], int)  # type: ignore[index, type-var]
         spans = [np.arange(offsets[v], offsets[v + 1]) for v in keep]
         flat = np.concatenate(spans) if spans else np.zeros(0, int)
         for name in ("y_freeze_counts", "y_freeze_low", "y_freeze_high"):
-            trackers[name] = np.asarray(run.trackers[name])[flat]
+            trackers[name] = np.asarray(run.trackers[name])[flat]  # type: ignore[index]
         trackers["y_freeze_offsets"] = np.concatenate([[0], np.cumsum([len(s) for s in spans])])
     histograms = [replace(h, counts=h.counts[keep], density=h.density[keep],
                           deposits=h.deposits[keep], outside=h.outside[keep],
                           temperature=h.temperature[keep]) for h in run.histograms]
-    return replace(run, parameters=_take(run.parameters, keep), variants=_take(run.variants, keep),
+    # (_take gives a dict for a dict; complete and variant_index are set by load_run.)
+    return replace(run, parameters=_take(run.parameters, keep),  # type: ignore[arg-type]
+                   variants=_take(run.variants, keep),  # type: ignore[arg-type]
                    first_passage=_take(run.first_passage, keep), samples=_take(run.samples, keep),
-                   histograms=histograms, trackers=trackers, complete=run.complete[keep],
-                   variant_index=run.variant_index[keep])
+                   histograms=histograms, trackers=trackers,
+                   complete=run.complete[keep],  # type: ignore[index]
+                   variant_index=run.variant_index[keep])  # type: ignore[index]
 
 
-def is_log_spaced(values) -> bool:
+def is_log_spaced(values: ArrayLike) -> bool | np.bool_:
     """True when the distinct values are positive and (nearly) geometric, with a wide range."""
     v = np.unique(np.asarray(values, float))
     if len(v) < 3 or np.any(v <= 0):
@@ -411,7 +423,7 @@ def is_log_spaced(values) -> bool:
     return geometric and not arithmetic or (not arithmetic and v[-1] / v[0] >= 20)
 
 
-def cell_edges(values, log: bool) -> np.ndarray:
+def cell_edges(values: ArrayLike, log: bool | np.bool_) -> np.ndarray:
     """Edges of cells centred on sorted values (geometric midpoints on a log axis)."""
     v = np.asarray(values, float)
     if len(v) == 1:

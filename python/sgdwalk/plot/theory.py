@@ -19,8 +19,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from numpy.typing import ArrayLike
 
 FLAT, SHARP = 1, 0
 NOISE_KINDS = ("hessian", "hessian_squared", "isotropic")
@@ -44,44 +50,44 @@ class TwoValleyParams:
     L_d: float = 1.0
 
     @classmethod
-    def from_mapping(cls, values) -> "TwoValleyParams":
+    def from_mapping(cls, values: Mapping[str, float]) -> "TwoValleyParams":
         """From a name -> value mapping (e.g. a run's /parameters/landscape); others ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: float(v) for k, v in values.items() if k in names})
 
 
 # ---- The landscape -------------------------------------------------------------------------------
-def L0(p: TwoValleyParams, y):
+def L0(p: TwoValleyParams, y: ArrayLike) -> float | np.ndarray:
     return p.L_d * np.exp(-np.asarray(y, float) / p.y_d) + p.x0 * p.x0 / p.f0
 
 
-def g_flat(p, y):
+def g_flat(p: TwoValleyParams, y: float) -> float:
     return 2.0 * p.x1 * y / (y + p.y_b)
 
 
-def g_sharp(p, y):
+def g_sharp(p: TwoValleyParams, y: float) -> float:
     return 2.0 * p.x2 * y / (y + p.y_b)
 
 
-def f_flat(p, y):
+def f_flat(p: TwoValleyParams, y: float) -> float:
     r = (y + p.y_f) / (y + p.y_b)
     return p.f0 * (p.x1 * p.x1) / (p.x0 * p.x0) * r * r
 
 
-def f_sharp(p, y):
+def f_sharp(p: TwoValleyParams, y: float) -> float:
     r = (y + p.y_f) / (y + p.y_b)
     return p.f0 * (p.x2 * p.x2) / (p.x0 * p.x0) * r * r
 
 
-def f_branch(p, y, basin):
+def f_branch(p: TwoValleyParams, y: float, basin: int) -> float:
     return f_flat(p, y) if basin == FLAT else f_sharp(p, y)
 
 
-def g_branch(p, y, basin):
+def g_branch(p: TwoValleyParams, y: float, basin: int) -> float:
     return g_flat(p, y) if basin == FLAT else g_sharp(p, y)
 
 
-def loss(p, x, y):
+def loss(p: TwoValleyParams, x: ArrayLike, y: float) -> np.ndarray:
     """L(x, y), vectorised over x."""
     x = np.asarray(x, float)
     flat = L0(p, y) + x * (x - g_flat(p, y)) / f_flat(p, y)
@@ -89,24 +95,24 @@ def loss(p, x, y):
     return np.where(x >= 0, flat, sharp)
 
 
-def loss_dx(p, x, y):
+def loss_dx(p: TwoValleyParams, x: ArrayLike, y: float) -> np.ndarray:
     x = np.asarray(x, float)
     return np.where(x >= 0, (2 * x - g_flat(p, y)) / f_flat(p, y),
                     (2 * x + g_sharp(p, y)) / f_sharp(p, y))
 
 
-def two_valley_depth(p, y):
+def two_valley_depth(p: TwoValleyParams, y: float) -> float:
     """Depth of both valleys below the ridge: (x0^2/f0) y^2/(y + y_f)^2."""
     r = y / (y + p.y_f)
     return p.x0 * p.x0 / p.f0 * r * r
 
 
-def flatness_ratio(p):
+def flatness_ratio(p: TwoValleyParams) -> float:
     """gamma = f1/f2 = (x1/x2)^2."""
     return (p.x1 / p.x2) ** 2
 
 
-def valley_bottom(p, y, basin):
+def valley_bottom(p: TwoValleyParams, y: float, basin: int) -> float:
     """x of the valley bottom: +g1/2 (flat) or -g2/2 (sharp)."""
     return 0.5 * g_flat(p, y) if basin == FLAT else -0.5 * g_sharp(p, y)
 
@@ -149,7 +155,8 @@ def log_erfi(x: float) -> float:
 
 
 # ---- Quasi-steady state on the slice (Ito reading) ------------------------------------------------
-def slice_diffusion(p, y, delta_s, basin, kind="hessian"):
+def slice_diffusion(p: TwoValleyParams, y: float, delta_s: float, basin: int,
+                    kind: str = "hessian") -> float:
     curvature = 2.0 / f_branch(p, y, basin)
     if kind == "hessian":
         return delta_s * curvature
@@ -169,7 +176,7 @@ class _Branch:
     log_mass: float  # ln of the unnormalised probability of the branch
 
 
-def _branch(p, y, delta_s, basin, kind) -> _Branch:
+def _branch(p: TwoValleyParams, y: float, delta_s: float, basin: int, kind: str) -> _Branch:
     f, g = f_branch(p, y, basin), g_branch(p, y, basin)
     D = slice_diffusion(p, y, delta_s, basin, kind)
     v = 0.5 * f * D
@@ -181,16 +188,16 @@ def _branch(p, y, delta_s, basin, kind) -> _Branch:
     return _Branch(D, v, mu, beta, log_mass)
 
 
-def p_flat_slice(p, y, delta_s, kind="hessian"):
+def p_flat_slice(p: TwoValleyParams, y: float, delta_s: float, kind: str = "hessian") -> float:
     """P_flat of the quasi-steady density (branch i density ~ (1/D_i) exp(-(L - L(0,y))/D_i))."""
     fl = _branch(p, y, delta_s, FLAT, kind)
     sh = _branch(p, y, delta_s, SHARP, kind)
     return 1.0 / (1.0 + math.exp(sh.log_mass - fl.log_mass))
 
 
-def p_flat_hessian_ito(p, y, delta_s):
+def p_flat_hessian_ito(p: TwoValleyParams, y: float, delta_s: float) -> float:
     """The reference's gamma I(g1) / (gamma I(g1) + I(g2)), in log space."""
-    def log_i(g):
+    def log_i(g: float) -> float:
         return (0.5 * math.log(math.pi * delta_s / 2.0)
                 + log_erfc(-g / (2.0 * math.sqrt(2.0 * delta_s))) + g * g / (8.0 * delta_s))
     a = math.log(flatness_ratio(p)) + log_i(g_flat(p, y))
@@ -198,7 +205,7 @@ def p_flat_hessian_ito(p, y, delta_s):
     return 1.0 / (1.0 + math.exp(b - a))
 
 
-def p_flat_isotropic(p, y, delta):
+def p_flat_isotropic(p: TwoValleyParams, y: float, delta: float) -> float:
     """sqrt(f1)[1 + erf(g1/(2 sqrt(f1 D)))] / (same + sqrt(f2)[1 + erf(g2/(2 sqrt(f2 D)))])."""
     f1, f2, g1, g2 = f_flat(p, y), f_sharp(p, y), g_flat(p, y), g_sharp(p, y)
     a = math.sqrt(f1) * math.erfc(-g1 / (2.0 * math.sqrt(f1 * delta)))
@@ -206,24 +213,26 @@ def p_flat_isotropic(p, y, delta):
     return a / (a + b)
 
 
-def log_slice_density(p, y, delta_s, x, kind="hessian"):
+def log_slice_density(p: TwoValleyParams, y: float, delta_s: float, x: ArrayLike,
+                      kind: str = "hessian") -> np.ndarray:
     """ln of the normalised quasi-steady density P(x) on the slice (vectorised over x)."""
     fl = _branch(p, y, delta_s, FLAT, kind)
     sh = _branch(p, y, delta_s, SHARP, kind)
     log_z = np.logaddexp(fl.log_mass, sh.log_mass)
     x = np.asarray(x, float)
 
-    def branch_value(b):
+    def branch_value(b: _Branch) -> np.ndarray:
         return -math.log(b.D) + b.beta - (x - b.mu) ** 2 / (2.0 * b.v) - log_z
 
     return np.where(x >= 0, branch_value(fl), branch_value(sh))
 
 
-def slice_density(p, y, delta_s, x, kind="hessian"):
+def slice_density(p: TwoValleyParams, y: float, delta_s: float, x: ArrayLike,
+                  kind: str = "hessian") -> np.ndarray:
     return np.exp(log_slice_density(p, y, delta_s, x, kind))
 
 
-def _gauss_integral(mu, v, lo, hi):
+def _gauss_integral(mu: float, v: float, lo: float, hi: float) -> float:
     """integral_lo^hi exp(-(x - mu)^2/(2v)) dx, accurate in the tails."""
     if not hi > lo:
         return 0.0
@@ -238,7 +247,8 @@ def _gauss_integral(mu, v, lo, hi):
     return 0.5 * math.sqrt(math.pi) * s * diff
 
 
-def slice_bin_probability(p, y, delta_s, lo, hi, kind="hessian"):
+def slice_bin_probability(p: TwoValleyParams, y: float, delta_s: float, lo: float, hi: float,
+                          kind: str = "hessian") -> float:
     """integral_lo^hi P(x) dx of the quasi-steady density (exact)."""
     if not hi > lo:
         return 0.0
@@ -256,17 +266,18 @@ def slice_bin_probability(p, y, delta_s, lo, hi, kind="hessian"):
     return prob
 
 
-def effective_temperature(p, y, delta_s):
+def effective_temperature(p: TwoValleyParams, y: float, delta_s: float) -> float:
     """T_eff = 2 Delta_S / sqrt(f1 f2) (hessian noise)."""
     return 2.0 * delta_s / math.sqrt(f_flat(p, y) * f_sharp(p, y))
 
 
-def effective_potential_slice(p, y, delta_s, x):
+def effective_potential_slice(p: TwoValleyParams, y: float, delta_s: float,
+                              x: ArrayLike) -> np.ndarray:
     """-T_eff ln P(x) of the normalised hessian-noise density (vectorised over x)."""
     return -effective_temperature(p, y, delta_s) * log_slice_density(p, y, delta_s, x, "hessian")
 
 
-def effective_potential_shape(p, y, x):
+def effective_potential_shape(p: TwoValleyParams, y: float, x: ArrayLike) -> np.ndarray:
     """gamma^{+1/2} (L - L(0,y)) on the flat side, gamma^{-1/2} (L - L(0,y)) on the sharp side.
 
     The reference's statement of the SGD effective potential without its per-side constants.
@@ -278,7 +289,7 @@ def effective_potential_shape(p, y, x):
 
 
 # ---- Mean first-passage times (Ito, fixed-y slice) ------------------------------------------------
-def _log_gauss_integral(mu, v, lo, hi):
+def _log_gauss_integral(mu: float, v: float, lo: float, hi: float) -> float:
     """ln integral_lo^hi exp(-(x - mu)^2/(2v)) dx; lo may be -inf, hi may be +inf."""
     s = math.sqrt(2.0 * v)
     tl, th = (lo - mu) / s, (hi - mu) / s
@@ -293,7 +304,8 @@ def _log_gauss_integral(mu, v, lo, hi):
     return math.log(value) if value > 0 else -math.inf
 
 
-def log_mfpt_slice(p, y, delta_s, x_start, a, kind="hessian", panels=120):
+def log_mfpt_slice(p: TwoValleyParams, y: float, delta_s: float, x_start: float, a: float,
+                   kind: str = "hessian", panels: int = 120) -> float:
     """ln of the mean first-passage time (Ito, SDE time units) from x_start to the absorbing point
     a on the slice x -> L(x, y), reflecting on the far side at infinity:
 
@@ -314,16 +326,16 @@ def log_mfpt_slice(p, y, delta_s, x_start, a, kind="hessian", panels=120):
 class _Slice:
     """The slice as two Gaussian branches: 'right' for x >= 0, 'left' for x < 0."""
 
-    def __init__(self, p, y, delta_s, kind):
+    def __init__(self, p: TwoValleyParams, y: float, delta_s: float, kind: str) -> None:
         self.right = _branch(p, y, delta_s, FLAT, kind)
         self.left = _branch(p, y, delta_s, SHARP, kind)
 
-    def U(self, z):
+    def U(self, z: np.ndarray) -> np.ndarray:
         r, l = self.right, self.left
         return np.where(z >= 0, (z - r.mu) ** 2 / (2 * r.v) - r.beta,
                         (z - l.mu) ** 2 / (2 * l.v) - l.beta)
 
-    def log_j_up(self, z):
+    def log_j_up(self, z: np.ndarray) -> np.ndarray:
         """ln integral_z^inf e^{-U(w)}/D(w) dw, vectorised over z."""
         r, l = self.right, self.left
         out = np.empty_like(z)
@@ -337,7 +349,7 @@ class _Slice:
                 out[i] = np.logaddexp(left, log_right_all)
         return out
 
-    def log_mfpt_up(self, x_start, a, panels):
+    def log_mfpt_up(self, x_start: float, a: float, panels: int) -> float:
         pieces = [(a, x_start)] if not (a < 0 < x_start) else [(a, 0.0), (0.0, x_start)]
         log_terms = []
         for lo, hi in pieces:
@@ -353,24 +365,27 @@ class _Slice:
 class _MirroredSlice(_Slice):
     """The slice reflected through x = 0 (the sharp branch on the right)."""
 
-    def __init__(self, p, y, delta_s, kind):
+    def __init__(self, p: TwoValleyParams, y: float, delta_s: float, kind: str) -> None:
         fl = _branch(p, y, delta_s, FLAT, kind)
         sh = _branch(p, y, delta_s, SHARP, kind)
         self.right = _Branch(sh.D, sh.v, -sh.mu, sh.beta, sh.log_mass)
         self.left = _Branch(fl.D, fl.v, -fl.mu, fl.beta, fl.log_mass)
 
 
-def mfpt_slice(p, y, delta_s, x_start, a, kind="hessian"):
+def mfpt_slice(p: TwoValleyParams, y: float, delta_s: float, x_start: float, a: float,
+               kind: str = "hessian") -> float:
     return math.exp(log_mfpt_slice(p, y, delta_s, x_start, a, kind))
 
 
-def discrete_shift(p, y, delta_s, eta, approach_basin, kind="hessian"):
+def discrete_shift(p: TwoValleyParams, y: float, delta_s: float, eta: float, approach_basin: int,
+                   kind: str = "hessian") -> float:
     """Leading-order shift of the absorbing point for a walker observed every eta:
     BGK_BETA * sqrt(2 D eta), with D the diffusion on the side the walker approaches from."""
     return BGK_BETA * math.sqrt(2.0 * slice_diffusion(p, y, delta_s, approach_basin, kind) * eta)
 
 
-def escape_mfpt(p, y, delta_s, from_basin, eta=0.0, kind="hessian"):
+def escape_mfpt(p: TwoValleyParams, y: float, delta_s: float, from_basin: int, eta: float = 0.0,
+                kind: str = "hessian") -> float:
     """MFPT from the bottom of `from_basin` to the other basin. With eta > 0 the absorbing point
     is moved past x = 0 by discrete_shift (the walker is observed every eta); eta = 0 is the
     continuum value with the absorbing point at the cusp."""
@@ -380,33 +395,34 @@ def escape_mfpt(p, y, delta_s, from_basin, eta=0.0, kind="hessian"):
     return mfpt_slice(p, y, delta_s, x_start, a, kind)
 
 
-def log_kramers_rate(p, y, delta_s, basin):
+def log_kramers_rate(p: TwoValleyParams, y: float, delta_s: float, basin: int) -> float:
     """Large-barrier escape rate out of `basin` (hessian noise): sqrt(2 dL/(pi D_S f)) e^{-dL f/(2 D_S)}."""
     dl, f = two_valley_depth(p, y), f_branch(p, y, basin)
     return 0.5 * math.log(2.0 * dl / (math.pi * delta_s * f)) - dl * f / (2.0 * delta_s)
 
 
-def kramers_rate(p, y, delta_s, basin):
+def kramers_rate(p: TwoValleyParams, y: float, delta_s: float, basin: int) -> float:
     return math.exp(log_kramers_rate(p, y, delta_s, basin))
 
 
-def log_mfpt_erfi_approx(p, y, delta_s, basin):
+def log_mfpt_erfi_approx(p: TwoValleyParams, y: float, delta_s: float, basin: int) -> float:
     """The paper's closed form (pi/2) f_i erfi(sqrt(dL f_i/(2 Delta_S)))."""
     dl, f = two_valley_depth(p, y), f_branch(p, y, basin)
     return math.log(0.5 * math.pi * f) + log_erfi(math.sqrt(dl * f / (2.0 * delta_s)))
 
 
-def mfpt_erfi_approx(p, y, delta_s, basin):
+def mfpt_erfi_approx(p: TwoValleyParams, y: float, delta_s: float, basin: int) -> float:
     return math.exp(log_mfpt_erfi_approx(p, y, delta_s, basin))
 
 
-def barrier_exponent(p, y, delta_s, basin):
+def barrier_exponent(p: TwoValleyParams, y: float, delta_s: float, basin: int) -> float:
     """beta_i = dL f_i / (2 Delta_S): the Arrhenius exponent of the escape out of basin i."""
     return two_valley_depth(p, y) * f_branch(p, y, basin) / (2.0 * delta_s)
 
 
 # ---- The discrete-time chain itself ---------------------------------------------------------------
-def discrete_chain_p_flat(p, y, delta_s, eta, kind="hessian"):
+def discrete_chain_p_flat(p: TwoValleyParams, y: float, delta_s: float, eta: float,
+                         kind: str = "hessian") -> float:
     """P_flat of the exact stationary distribution of the discrete walk on the slice,
         x' = x - eta L'(x) + sqrt(2 D(x) eta) z,
     which is what a simulation at time step eta converges to. It differs from the Ito value
@@ -418,7 +434,8 @@ def discrete_chain_p_flat(p, y, delta_s, eta, kind="hessian"):
     return fine + (fine - coarse) / 3.0
 
 
-def _discrete_chain_p_flat_grid(p, y, delta_s, eta, kind, points_per_step, width_sd=9.0):
+def _discrete_chain_p_flat_grid(p: TwoValleyParams, y: float, delta_s: float, eta: float, kind: str,
+                                points_per_step: float, width_sd: float = 9.0) -> float:
     """The chain on a grid: cells of width h = step sd / points_per_step, one cell edge at x = 0,
     width_sd well widths beyond each bottom; pi (P - I) = 0 solved densely."""
     fl = _branch(p, y, delta_s, FLAT, kind)
