@@ -3,14 +3,17 @@ and an xarray view with named dimensions."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import errno
+import fcntl
 import json
 import os
 import shutil
 import warnings
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
 import h5py
 import numpy as np
@@ -70,6 +73,27 @@ def read_results_file(path: Union[str, os.PathLike]) -> tuple[dict[str, np.ndarr
 
         file.visititems(visit)
     return datasets, attributes
+
+
+
+@contextlib.contextmanager
+def _run_directory_lock(directory: Path) -> Iterator[None]:
+    """The run-directory lock of the CLI and the core (an exclusive flock on the directory,
+    host/run/run_session.hpp): a directory another sgdwalk process is running, resuming or merging
+    into is refused instead of having its files replaced under it."""
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno != errno.EWOULDBLOCK:
+                raise
+            raise RunDirectoryError(
+                f"another sgdwalk process is running or resuming in the run directory "
+                f"'{directory}'; wait for it to finish (or stop it), then try again") from None
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 class Results:
@@ -331,14 +355,15 @@ class Results:
                 "pass force=True to overwrite it"
             )
         target.mkdir(parents=True, exist_ok=True)
-        for name in RUN_FILES:
-            source = self.directory / name
-            if source.is_file():
-                temporary = target / (name + ".tmp")
-                shutil.copyfile(source, temporary)
-                os.replace(temporary, target / name)
-            elif (target / name).exists():
-                (target / name).unlink()  # a stale file from what force=True overwrites
+        with _run_directory_lock(target):
+            for name in RUN_FILES:
+                source = self.directory / name
+                if source.is_file():
+                    temporary = target / (name + ".tmp")
+                    shutil.copyfile(source, temporary)
+                    os.replace(temporary, target / name)
+                elif (target / name).exists():
+                    (target / name).unlink()  # a stale file from what force=True overwrites
         return target
 
     def __getstate__(self) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import pickle
 import subprocess
 import sys
@@ -278,6 +280,20 @@ def test_out_directory_load_and_save(cli, small_config_path, tmp_path):
     assert_same_results_files(out / "results.h5", saved / "results.h5")
     with pytest.raises(FileExistsError):
         temporary.save(saved)
+    # A directory another process writes into (it holds the run-directory lock) is refused even
+    # with force=True, and its files are left as they were.
+    before = (saved / "results.h5").read_bytes()
+    other = sgdwalk.run(small_config_path, progress=False, seed=12)
+    holder = os.open(saved, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(sgdwalk.RunDirectoryError, match="another sgdwalk process"):
+            other.save(saved, force=True)
+    finally:
+        os.close(holder)
+    assert (saved / "results.h5").read_bytes() == before
+    other.save(saved, force=True)
+    assert (saved / "results.h5").read_bytes() != before
     subprocess.run([cli, "replay", str(saved), "--walker", "3"], check=True, capture_output=True)
     # A CLI run directory loads into the same Results.
     cli_dir = cli_run(cli, small_config_path, tmp_path / "cli")
