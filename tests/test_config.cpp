@@ -9,6 +9,7 @@
 #include <toml.hpp>
 #include <vector>
 
+#include "backend/dynamics_table.hpp"
 #include "config/config.hpp"
 #include "config/config_keys.hpp"
 
@@ -118,6 +119,16 @@ learning_rate = { logspace = [0.01, 0.1, 5] }
     EXPECT_TRUE(parse(std::string("[dynamics]\nnoise_strength = 0.1\n[sweep]\n") + fine + "\n")
                     .hints.empty())
         << fine;
+  }
+}
+
+TEST(Config, AVariantsOptimizerCoefficientsDefaultToTheTables) {
+  // Variant keeps its own initialisers (a Variant built in code); they must be the key table's.
+  const Variant variant;
+  for (const auto& coefficient : optimizer_coefficients()) {
+    EXPECT_EQ(variant.*coefficient.value, coefficient.default_value) << coefficient.key;
+    EXPECT_EQ(parse(kMinimal).variants.front().*coefficient.value, coefficient.default_value)
+        << coefficient.key;
   }
 }
 

@@ -529,12 +529,16 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
   for (const auto& coefficient : optimizer_coefficients()) {
     variant.*coefficient.value =
         has(coefficient.key) ? values.at(coefficient.key) : coefficient.default_value;
-    if (has(coefficient.key) && !coefficient.read_by(optimizer)) {
+  }
+  // In key order (`values` is sorted), so that of several misplaced keys the same one is named.
+  for (const auto& [key, value] : values) {
+    const OptimizerCoefficient* coefficient = find_optimizer_coefficient(key);
+    if (coefficient != nullptr && !coefficient->read_by(optimizer)) {
       std::vector<std::string> names;
-      for (const OptimizerKind kind : coefficient.optimizers) names.push_back(to_string(kind));
+      for (const OptimizerKind kind : coefficient->optimizers) names.push_back(to_string(kind));
       throw ConfigError(fmt::format(
           "{}: key 'dynamics.{}': applies to optimizer {} only; the optimizer is \"{}\"", source,
-          coefficient.key, fmt::join(names, " and "), to_string(optimizer)));
+          key, fmt::join(names, " and "), to_string(optimizer)));
     }
   }
   // Checked after the sweep is applied (a swept value replaces the base one), each against its
@@ -1015,14 +1019,10 @@ Json schedule_json(const ScheduleConfig& config, const Schedule& schedule, bool 
   return json;
 }
 
-RunPlan build_plan(const toml::value& root, const std::string& source) {
-  RunPlan plan;
-  Json resolved;
-  if (!root.is_table()) throw ConfigError(source + ": the config must be a TOML table");
-  TableReader top(source, "", "", &root);
-
-  // ---- [run] ------------------------------------------------------------------------------------
-  TableReader run(source, "run", "run", top.get("run"));
+/// [run] into `plan` and the resolved config.
+void read_run_table(const std::string& source, const toml::value* value, RunPlan& plan,
+                    Json& resolved) {
+  TableReader run(source, "run", "run", value);
   plan.name = run.string("name");
   check_plain_name(run, "name", plan.name, config_key("run", "name").range_text);
   plan.walkers_per_variant = run.integer("walkers");
@@ -1037,9 +1037,14 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                      {"seed", plan.seed},
                      {"precision", to_string(plan.precision)},
                      {"batch_walkers", plan.batch_walkers}};
+}
 
-  // ---- [landscape] ------------------------------------------------------------------------------
-  TableReader landscape(source, "landscape", "landscape", top.get("landscape"));
+/// [landscape]: the landscape and its dimension into `plan`, its parameters (returned, by name)
+/// and the resolved config.
+std::map<std::string, double> read_landscape_table(const std::string& source,
+                                                   const toml::value* value, RunPlan& plan,
+                                                   Json& resolved) {
+  TableReader landscape(source, "landscape", "landscape", value);
   // One of this build's landscapes (the key table's allowed names). A registry entry that the
   // build left out (-DSGDWALK_LANDSCAPES) is named as such, also when it is the default.
   plan.landscape = landscape.string("kind", config_key("landscape", "kind").string_default, {});
@@ -1070,7 +1075,6 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                                  given_dim, plan.landscape, fmt::join(dims, ", ")));
     }
   }
-  const Limits limits{plan.steps, plan.dim};
   const LandscapeInfo& landscape_entry = *find_landscape(plan.landscape, plan.dim);
   const auto& parameter_table = landscape_entry.parameters;
   std::map<std::string, double> base_landscape;
@@ -1106,32 +1110,13 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     p += count - 1;
   }
   landscape.reject_unknown();
+  return base_landscape;
+}
 
-  // ---- [dynamics] -------------------------------------------------------------------------------
-  TableReader dynamics(source, "dynamics", "dynamics", top.get("dynamics"));
-  plan.noise = parse_noise_kind(dynamics.string("noise"));
-  plan.noise_distribution = dynamics.string("noise_distribution") == "alpha_stable"
-                                ? NoiseDistribution::alpha_stable
-                                : NoiseDistribution::gaussian;
-  plan.optimizer = parse_optimizer_kind(dynamics.string("optimizer"));
-  std::vector<ScheduleConfig> schedules;
-  for (const auto& name : schedule_names()) {
-    schedules.push_back(read_schedule(source, name, dynamics.get(name), limits));
-  }
-  std::map<std::string, double> base_dynamics;
-  for (const auto& key : dynamics_keys()) {
-    // Each value against its range here, a swept one too: a value the sweep replaces is still
-    // what the file says (and config.toml keeps). resolve_dynamics checks every variant's.
-    if (dynamics.has(key)) {
-      base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
-      check_dynamics_range(source, "dynamics." + key, key, base_dynamics[key]);
-    } else
-      dynamics.get(key);
-  }
-  dynamics.reject_unknown();
-
-  // ---- [init] -----------------------------------------------------------------------------------
-  TableReader init(source, "init", "init", top.get("init"));
+/// [init]: the start positions (the landscape's own start by default).
+void read_init_table(const std::string& source, const toml::value* value,
+                     const LandscapeInfo& landscape_entry, RunPlan& plan, Json& resolved) {
+  TableReader init(source, "init", "init", value);
   if (const toml::value* positions = init.get("positions")) {
     if (!positions->is_array() || positions->as_array().empty()) {
       init.fail("positions", fmt::format("expected a non-empty array of {}-D points, got {}",
@@ -1161,9 +1146,153 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   init.reject_unknown();
   resolved["init"] = {{"positions", plan.initial_positions}};
+}
 
-  // ---- [observables] ----------------------------------------------------------------------------
-  TableReader observables(source, "observables", "observables", top.get("observables"), limits);
+/// [observables.first_passage] into plan.passage; returns its resolved config.
+Json read_first_passage(const std::string& source, const toml::value& value, const Limits& limits,
+                        RunPlan& plan) {
+  Json passage_json;
+  TableReader passage(source, "observables.first_passage", "observables.first_passage", &value,
+                      limits);
+  const bool by_basin = passage.has("target");
+  const bool by_threshold = passage.has("above") || passage.has("below");
+  if (by_basin == by_threshold) {
+    passage.fail_at("observables.first_passage",
+                    "give either target = \"flat\"|\"sharp\" or coordinate + above|below");
+  }
+  if (by_basin) {
+    const std::string target = passage.string("target");
+    plan.passage.kind = PassageKind::basin;
+    plan.passage.basin = target == "flat" ? kFlatBasin : kSharpBasin;
+    plan.passage.description = "basin == " + target;
+    passage_json = {{"target", target}};
+  } else {
+    if (passage.has("above") && passage.has("below")) {
+      passage.fail("below", "give either above or below, not both");
+    }
+    plan.passage.coordinate = static_cast<int>(passage.integer("coordinate"));
+    const bool above = passage.has("above");
+    plan.passage.kind = above ? PassageKind::above : PassageKind::below;
+    plan.passage.threshold = passage.number(above ? "above" : "below");
+    plan.passage.description = fmt::format("position[{}] {} {}", plan.passage.coordinate,
+                                           above ? ">=" : "<=", plan.passage.threshold);
+    passage_json = {{"coordinate", plan.passage.coordinate},
+                    {above ? "above" : "below", plan.passage.threshold}};
+  }
+  passage.reject_unknown();
+  return passage_json;
+}
+
+/// One [[observables.histogram]] table, the index-th; `plan` holds the earlier ones.
+HistogramSpec read_histogram(const std::string& source, const toml::value& value, std::size_t index,
+                             const Limits& limits, const RunPlan& plan) {
+  TableReader h(source, "observables.histogram", fmt::format("observables.histogram[{}]", index),
+                &value, limits);
+  HistogramSpec spec;
+  spec.name = h.string("name", fmt::format("histogram{}", index), {});
+  check_plain_name(h, "name", spec.name, config_key("observables.histogram", "name").range_text);
+  for (const auto& earlier : plan.histograms) {
+    if (earlier.name == spec.name) {
+      h.fail("name",
+             fmt::format("value \"{}\" is the name of an earlier histogram; allowed: "
+                         "{}",
+                         spec.name, config_key("observables.histogram", "name").range_text));
+    }
+  }
+  spec.kind = h.string("kind") == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
+  // A key of the other kind would otherwise be "unknown (did you mean 'x_range'?)".
+  if (spec.kind == HistogramKind::x_in_band && h.has("y_range")) {
+    h.fail("y_range",
+           "is a key of kind = \"xy\" histograms (x and y); this one is kind = \"x\" (the "
+           "default: x, optionally within y_band): add kind = \"xy\"");
+  }
+  if (spec.kind == HistogramKind::xy && h.has("y_band")) {
+    h.fail("y_band",
+           "is a key of kind = \"x\" histograms (x within a band of y); this one is kind = "
+           "\"xy\": give y_range");
+  }
+  spec.x_coordinate = static_cast<int>(h.integer("coordinate"));
+  const auto x_range = h.numbers("x_range");
+  if (x_range.empty()) {
+    h.fail("x_range", "missing; give [low, high] with low < high" + h.misspelling_hint("x_range"));
+  }
+  if (!(x_range[0] < x_range[1])) {
+    h.fail("x_range",
+           fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
+  }
+  spec.x_lo = x_range[0];
+  spec.x_hi = x_range[1];
+  spec.x_bins = static_cast<int>(h.integer("bins"));
+  // Binning multiplies by bins / (high − low) in the run's precision: the ends and the span
+  // must be finite there, and the bins not so narrow that the factor overflows.
+  const auto check_bins = [&](const char* key, double low, double high, int bins) {
+    const bool single = plan.precision == Precision::f32;
+    const double largest =
+        single ? std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
+    const double span = high - low;
+    if (!(std::fabs(low) <= largest && std::fabs(high) <= largest && span <= largest)) {
+      h.fail(key, fmt::format("[{}, {}] is wider than precision = \"{}\" can bin; allowed: "
+                              "high − low <= {:.7g}",
+                              low, high, single ? "float" : "double", largest));
+    }
+    if (!(bins / span <= largest)) {
+      h.fail(key, fmt::format("[{}, {}] is too narrow for {} bins in precision = \"{}\"; "
+                              "allowed: high − low >= {:.3g}",
+                              low, high, bins, single ? "float" : "double", bins / largest));
+    }
+  };
+  check_bins("x_range", spec.x_lo, spec.x_hi, spec.x_bins);
+  if (spec.kind == HistogramKind::x_in_band) {
+    const auto band = h.numbers("y_band");
+    if (!band.empty()) {
+      if (!(band[0] <= band[1])) {
+        h.fail("y_band", fmt::format("[{}, {}] is empty; allowed: low <= high", band[0], band[1]));
+      }
+      spec.band_lo = band[0];
+      spec.band_hi = band[1];
+    }
+  } else {
+    const auto y_range = h.numbers("y_range");
+    if (y_range.empty()) {
+      h.fail("y_range",
+             "missing; give [low, high] with low < high" + h.misspelling_hint("y_range"));
+    }
+    if (!(y_range[0] < y_range[1])) {
+      h.fail("y_range",
+             fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
+    }
+    spec.y_lo = y_range[0];
+    spec.y_hi = y_range[1];
+    spec.y_bins = static_cast<int>(h.integer("y_bins"));
+    check_bins("y_range", spec.y_lo, spec.y_hi, spec.y_bins);
+    if (std::int64_t{spec.x_bins} * spec.y_bins > 10000000) {
+      h.fail("y_bins", fmt::format("bins x y_bins = {} is too many; allowed: <= 1e7",
+                                   std::int64_t{spec.x_bins} * spec.y_bins));
+    }
+  }
+  if (const toml::value* w = h.get("window")) {
+    if (!w->is_array() || w->as_array().size() != 2) {
+      h.fail("window", fmt::format("expected [first_step, last_step], got {}", describe(*w)));
+    }
+    spec.window_begin = h.as_integer("window[0]", w->as_array()[0], 0, plan.steps);
+    spec.window_end = h.as_integer("window[1]", w->as_array()[1], spec.window_begin, plan.steps);
+  } else {
+    spec.window_begin = plan.steps / 2;
+    spec.window_end = plan.steps;
+  }
+  spec.every = h.integer("every");
+  if (h.has("temperature"))
+    spec.temperature = h.number("temperature");
+  else
+    h.get("temperature");
+  h.reject_unknown();
+  return spec;
+}
+
+/// [observables]: sample steps, quantiles, per-walker output, first passage and histograms.
+void read_observables_table(const std::string& source, const toml::value* value,
+                            const Limits& limits, RunPlan& plan, Json& resolved) {
+  TableReader observables(source, "observables", "observables", value, limits);
   const std::int64_t sample_every = observables.integer("sample_every");
   std::set<std::int64_t> samples;
   if (const toml::value* list = observables.get("sample_steps"); list && list->is_table()) {
@@ -1235,34 +1364,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
 
   Json passage_json;
   if (const toml::value* passage_value = observables.get("first_passage")) {
-    TableReader passage(source, "observables.first_passage", "observables.first_passage",
-                        passage_value, limits);
-    const bool by_basin = passage.has("target");
-    const bool by_threshold = passage.has("above") || passage.has("below");
-    if (by_basin == by_threshold) {
-      passage.fail_at("observables.first_passage",
-                      "give either target = \"flat\"|\"sharp\" or coordinate + above|below");
-    }
-    if (by_basin) {
-      const std::string target = passage.string("target");
-      plan.passage.kind = PassageKind::basin;
-      plan.passage.basin = target == "flat" ? kFlatBasin : kSharpBasin;
-      plan.passage.description = "basin == " + target;
-      passage_json = {{"target", target}};
-    } else {
-      if (passage.has("above") && passage.has("below")) {
-        passage.fail("below", "give either above or below, not both");
-      }
-      plan.passage.coordinate = static_cast<int>(passage.integer("coordinate"));
-      const bool above = passage.has("above");
-      plan.passage.kind = above ? PassageKind::above : PassageKind::below;
-      plan.passage.threshold = passage.number(above ? "above" : "below");
-      plan.passage.description = fmt::format("position[{}] {} {}", plan.passage.coordinate,
-                                             above ? ">=" : "<=", plan.passage.threshold);
-      passage_json = {{"coordinate", plan.passage.coordinate},
-                      {above ? "above" : "below", plan.passage.threshold}};
-    }
-    passage.reject_unknown();
+    passage_json = read_first_passage(source, *passage_value, limits, plan);
   }
 
   if (const toml::value* histograms = observables.get("histogram")) {
@@ -1271,111 +1373,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     }
     const auto& list = histograms->as_array();
     for (std::size_t i = 0; i < list.size(); ++i) {
-      TableReader h(source, "observables.histogram", fmt::format("observables.histogram[{}]", i),
-                    &list[i], limits);
-      HistogramSpec spec;
-      spec.name = h.string("name", fmt::format("histogram{}", i), {});
-      check_plain_name(h, "name", spec.name,
-                       config_key("observables.histogram", "name").range_text);
-      for (const auto& earlier : plan.histograms) {
-        if (earlier.name == spec.name) {
-          h.fail("name",
-                 fmt::format("value \"{}\" is the name of an earlier histogram; allowed: "
-                             "{}",
-                             spec.name, config_key("observables.histogram", "name").range_text));
-        }
-      }
-      spec.kind = h.string("kind") == "x" ? HistogramKind::x_in_band : HistogramKind::xy;
-      // A key of the other kind would otherwise be "unknown (did you mean 'x_range'?)".
-      if (spec.kind == HistogramKind::x_in_band && h.has("y_range")) {
-        h.fail("y_range",
-               "is a key of kind = \"xy\" histograms (x and y); this one is kind = \"x\" (the "
-               "default: x, optionally within y_band): add kind = \"xy\"");
-      }
-      if (spec.kind == HistogramKind::xy && h.has("y_band")) {
-        h.fail("y_band",
-               "is a key of kind = \"x\" histograms (x within a band of y); this one is kind = "
-               "\"xy\": give y_range");
-      }
-      spec.x_coordinate = static_cast<int>(h.integer("coordinate"));
-      const auto x_range = h.numbers("x_range");
-      if (x_range.empty()) {
-        h.fail("x_range",
-               "missing; give [low, high] with low < high" + h.misspelling_hint("x_range"));
-      }
-      if (!(x_range[0] < x_range[1])) {
-        h.fail("x_range",
-               fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
-      }
-      spec.x_lo = x_range[0];
-      spec.x_hi = x_range[1];
-      spec.x_bins = static_cast<int>(h.integer("bins"));
-      // Binning multiplies by bins / (high − low) in the run's precision: the ends and the span
-      // must be finite there, and the bins not so narrow that the factor overflows.
-      const auto check_bins = [&](const char* key, double low, double high, int bins) {
-        const bool single = plan.precision == Precision::f32;
-        const double largest =
-            single ? std::numeric_limits<float>::max() : std::numeric_limits<double>::max();
-        const double span = high - low;
-        if (!(std::fabs(low) <= largest && std::fabs(high) <= largest && span <= largest)) {
-          h.fail(key, fmt::format("[{}, {}] is wider than precision = \"{}\" can bin; allowed: "
-                                  "high − low <= {:.7g}",
-                                  low, high, single ? "float" : "double", largest));
-        }
-        if (!(bins / span <= largest)) {
-          h.fail(key, fmt::format("[{}, {}] is too narrow for {} bins in precision = \"{}\"; "
-                                  "allowed: high − low >= {:.3g}",
-                                  low, high, bins, single ? "float" : "double", bins / largest));
-        }
-      };
-      check_bins("x_range", spec.x_lo, spec.x_hi, spec.x_bins);
-      if (spec.kind == HistogramKind::x_in_band) {
-        const auto band = h.numbers("y_band");
-        if (!band.empty()) {
-          if (!(band[0] <= band[1])) {
-            h.fail("y_band",
-                   fmt::format("[{}, {}] is empty; allowed: low <= high", band[0], band[1]));
-          }
-          spec.band_lo = band[0];
-          spec.band_hi = band[1];
-        }
-      } else {
-        const auto y_range = h.numbers("y_range");
-        if (y_range.empty()) {
-          h.fail("y_range",
-                 "missing; give [low, high] with low < high" + h.misspelling_hint("y_range"));
-        }
-        if (!(y_range[0] < y_range[1])) {
-          h.fail("y_range",
-                 fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
-        }
-        spec.y_lo = y_range[0];
-        spec.y_hi = y_range[1];
-        spec.y_bins = static_cast<int>(h.integer("y_bins"));
-        check_bins("y_range", spec.y_lo, spec.y_hi, spec.y_bins);
-        if (std::int64_t{spec.x_bins} * spec.y_bins > 10000000) {
-          h.fail("y_bins", fmt::format("bins x y_bins = {} is too many; allowed: <= 1e7",
-                                       std::int64_t{spec.x_bins} * spec.y_bins));
-        }
-      }
-      if (const toml::value* w = h.get("window")) {
-        if (!w->is_array() || w->as_array().size() != 2) {
-          h.fail("window", fmt::format("expected [first_step, last_step], got {}", describe(*w)));
-        }
-        spec.window_begin = h.as_integer("window[0]", w->as_array()[0], 0, plan.steps);
-        spec.window_end =
-            h.as_integer("window[1]", w->as_array()[1], spec.window_begin, plan.steps);
-      } else {
-        spec.window_begin = plan.steps / 2;
-        spec.window_end = plan.steps;
-      }
-      spec.every = h.integer("every");
-      if (h.has("temperature"))
-        spec.temperature = h.number("temperature");
-      else
-        h.get("temperature");
-      h.reject_unknown();
-      plan.histograms.push_back(spec);
+      plan.histograms.push_back(read_histogram(source, list[i], i, limits, plan));
     }
   }
   observables.reject_unknown();
@@ -1407,137 +1405,198 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       resolved["observables"]["first_passage"] = passage_json;
     }
   }
+}
+
+/// A swept parameter: its name and values, and the line of the config that gives them (the
+/// default order of the axes).
+struct SweepAxis {
+  std::string name;
+  std::vector<double> values;
+  std::size_t line;
+};
+
+/// [sweep]: its mode ("grid" or "zip") and axes, in sweep order (the first varies slowest).
+struct SweepTable {
+  std::string mode = "grid";
+  std::vector<SweepAxis> axes;
+};
+
+/// Reads [sweep] (`sweep_value`: its table, not null); hints for values that look like mistakes
+/// go to plan.hints.
+SweepTable read_sweep_table(const std::string& source, const toml::value* sweep_value,
+                            const std::vector<ParameterInfo>& parameter_table, RunPlan& plan) {
+  using Axis = SweepAxis;
+  std::vector<Axis> axes;
+  std::string mode = "grid";
+  TableReader sweep(source, "sweep", "sweep", sweep_value);
+  mode = sweep.string("mode");
+  std::vector<std::string> allowed = dynamics_keys();
+  for (const auto& info : parameter_table) {
+    if (info.sweepable) allowed.push_back(info.name);
+  }
+  std::vector<std::string> schedule_keys;
+  for (const auto& entry : schedule_number_keys()) schedule_keys.push_back(entry.first);
+  const auto is_schedule = [](const std::string& name) {
+    return std::find(schedule_names().begin(), schedule_names().end(), name) !=
+           schedule_names().end();
+  };
+  const auto is_allowed = [&](const std::string& name) {
+    return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+  };
+  const auto cannot_sweep = [&](TableReader& table, const std::string& key,
+                                const std::string& name) {
+    table.fail(key, fmt::format("cannot sweep this parameter{}; sweepable: {}, and {} for KEY "
+                                "in {}",
+                                TableReader::suggestion(name, allowed), fmt::join(allowed, ", "),
+                                fmt::format("{}.KEY", fmt::join(schedule_names(), ".KEY, ")),
+                                fmt::join(schedule_keys, ", ")));
+  };
+  // A parameter with a dotted name (learning_rate_schedule.gamma, stiffness.1) is swept with
+  // the TOML dotted key (a sub-table: `learning_rate_schedule.gamma = [...]`) or with the
+  // quoted name (`"learning_rate_schedule.gamma" = [...]`): both are the same sweep.
+  const auto add_axis = [&](TableReader& table, const std::string& key, const std::string& name,
+                            const toml::value& value) {
+    const std::size_t dot = name.find('.');
+    const bool schedule_key = dot != std::string::npos && is_schedule(name.substr(0, dot)) &&
+                              std::find(schedule_keys.begin(), schedule_keys.end(),
+                                        name.substr(dot + 1)) != schedule_keys.end();
+    if (!schedule_key && !is_allowed(name)) {
+      if (dot != std::string::npos && is_schedule(name.substr(0, dot))) {
+        table.fail(key, fmt::format("cannot sweep this schedule key{}; sweepable: {}",
+                                    TableReader::suggestion(name.substr(dot + 1), schedule_keys),
+                                    fmt::join(schedule_keys, ", ")));
+      }
+      cannot_sweep(table, key, name);
+    }
+    // Synonyms name one setting: sweeping both would let one silently override the other
+    // (and label the variants with values they did not use).
+    static const std::map<std::string, std::string> kSynonym = {{"learning_rate", "dt"},
+                                                                {"dt", "learning_rate"},
+                                                                {"noise_strength", "temperature"},
+                                                                {"temperature", "noise_strength"}};
+    for (const Axis& axis : axes) {
+      if (axis.name == name) {
+        table.fail(key, fmt::format("'{}' is swept twice (as a dotted key and as a quoted "
+                                    "name?); give it once",
+                                    name));
+      }
+      const auto synonym = kSynonym.find(name);
+      if (synonym != kSynonym.end() && axis.name == synonym->second) {
+        table.fail(key, fmt::format("'{}' and '{}' are both swept, but they set the same quantity "
+                                    "(dynamics.{} or dynamics.{}); sweep one of them",
+                                    axis.name, name, axis.name, name));
+      }
+    }
+    table.get(key);
+    axes.push_back({name, sweep_values(table, key, value, plan.hints), value.location().line()});
+  };
+  for (const auto& [key, value] : sweep_value->as_table()) {
+    if (key == "mode" || key == "order") continue;
+    // A sub-table that is not a linspace/logspace value: the dotted keys of one name.
+    const bool values_form = value.is_table() && (value.as_table().count("linspace") != 0 ||
+                                                  value.as_table().count("logspace") != 0);
+    if (value.is_table() && !values_form && !is_allowed(key)) {
+      sweep.get(key);
+      TableReader sub(source, "sweep", sweep.key_path(key), &value);
+      for (const auto& [sub_key, sub_value] : value.as_table()) {
+        add_axis(sub, sub_key, key + "." + sub_key, sub_value);
+      }
+      continue;
+    }
+    add_axis(sweep, key, key, value);
+  }
+  // Grid order follows the file (the first swept key varies slowest) unless `order` says it.
+  std::stable_sort(axes.begin(), axes.end(),
+                   [](const Axis& a, const Axis& b) { return a.line < b.line; });
+  if (const toml::value* order_value = sweep.get("order")) {
+    const auto fail_order = [&](const std::string& why) {
+      std::vector<std::string> names;
+      for (const auto& axis : axes) names.push_back(axis.name);
+      sweep.fail("order", fmt::format("{} {}; allowed: the swept keys ({}), each once", why,
+                                      describe(*order_value), fmt::join(names, ", ")));
+    };
+    if (!order_value->is_array()) fail_order("expected an array of names, got");
+    const auto& order = order_value->as_array();
+    if (order.size() != axes.size()) fail_order("does not name every swept key once:");
+    std::vector<Axis> ordered;
+    for (const auto& entry : order) {
+      if (!entry.is_string()) fail_order("expected an array of names, got");
+      const std::string name = entry.as_string().str;
+      const auto axis =
+          std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.name == name; });
+      if (axis == axes.end() || std::any_of(ordered.begin(), ordered.end(),
+                                            [&](const Axis& a) { return a.name == name; })) {
+        fail_order("does not name every swept key once:");
+      }
+      ordered.push_back(*axis);
+    }
+    axes = std::move(ordered);
+  }
+  sweep.reject_unknown();
+  if (mode == "zip") {
+    for (const auto& axis : axes) {
+      if (axis.values.size() != axes.front().values.size()) {
+        sweep.fail(axis.name, fmt::format("zip sweep needs equal lengths; '{}' has {}, '{}' has {}",
+                                          axes.front().name, axes.front().values.size(), axis.name,
+                                          axis.values.size()));
+      }
+    }
+  }
+  return {mode, std::move(axes)};
+}
+
+RunPlan build_plan(const toml::value& root, const std::string& source) {
+  RunPlan plan;
+  Json resolved;
+  if (!root.is_table()) throw ConfigError(source + ": the config must be a TOML table");
+  TableReader top(source, "", "", &root);
+
+  // ---- [run], [landscape] -----------------------------------------------------------------------
+  read_run_table(source, top.get("run"), plan, resolved);
+  const std::map<std::string, double> base_landscape =
+      read_landscape_table(source, top.get("landscape"), plan, resolved);
+  const Limits limits{plan.steps, plan.dim};
+  const LandscapeInfo& landscape_entry = *find_landscape(plan.landscape, plan.dim);
+  const auto& parameter_table = landscape_entry.parameters;
+
+  // ---- [dynamics] -------------------------------------------------------------------------------
+  TableReader dynamics(source, "dynamics", "dynamics", top.get("dynamics"));
+  plan.noise = parse_noise_kind(dynamics.string("noise"));
+  plan.noise_distribution = dynamics.string("noise_distribution") == "alpha_stable"
+                                ? NoiseDistribution::alpha_stable
+                                : NoiseDistribution::gaussian;
+  plan.optimizer = parse_optimizer_kind(dynamics.string("optimizer"));
+  std::vector<ScheduleConfig> schedules;
+  for (const auto& name : schedule_names()) {
+    schedules.push_back(read_schedule(source, name, dynamics.get(name), limits));
+  }
+  std::map<std::string, double> base_dynamics;
+  for (const auto& key : dynamics_keys()) {
+    // Each value against its range here, a swept one too: a value the sweep replaces is still
+    // what the file says (and config.toml keeps). resolve_dynamics checks every variant's.
+    if (dynamics.has(key)) {
+      base_dynamics[key] = dynamics.number(key, 0, -kInf, kInf);
+      check_dynamics_range(source, "dynamics." + key, key, base_dynamics[key]);
+    } else
+      dynamics.get(key);
+  }
+  dynamics.reject_unknown();
+
+  // ---- [init], [observables] -------------------------------------------------------------------
+  read_init_table(source, top.get("init"), landscape_entry, plan, resolved);
+  const toml::value* observables_table = top.get("observables");
+  read_observables_table(source, observables_table, limits, plan, resolved);
 
   // ---- [rare_event] -----------------------------------------------------------------------------
   read_rare_event(source, top.get("rare_event"), limits, plan, resolved);
 
   // ---- [sweep] ----------------------------------------------------------------------------------
-  struct Axis {
-    std::string name;
-    std::vector<double> values;
-    std::size_t line;
-  };
-  std::vector<Axis> axes;
-  std::string mode = "grid";
+  SweepTable sweep_table;
   if (const toml::value* sweep_value = top.get("sweep")) {
-    TableReader sweep(source, "sweep", "sweep", sweep_value);
-    mode = sweep.string("mode");
-    std::vector<std::string> allowed = dynamics_keys();
-    for (const auto& info : parameter_table) {
-      if (info.sweepable) allowed.push_back(info.name);
-    }
-    std::vector<std::string> schedule_keys;
-    for (const auto& entry : schedule_number_keys()) schedule_keys.push_back(entry.first);
-    const auto is_schedule = [](const std::string& name) {
-      return std::find(schedule_names().begin(), schedule_names().end(), name) !=
-             schedule_names().end();
-    };
-    const auto is_allowed = [&](const std::string& name) {
-      return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
-    };
-    const auto cannot_sweep = [&](TableReader& table, const std::string& key,
-                                  const std::string& name) {
-      table.fail(key, fmt::format("cannot sweep this parameter{}; sweepable: {}, and {} for KEY "
-                                  "in {}",
-                                  TableReader::suggestion(name, allowed), fmt::join(allowed, ", "),
-                                  fmt::format("{}.KEY", fmt::join(schedule_names(), ".KEY, ")),
-                                  fmt::join(schedule_keys, ", ")));
-    };
-    // A parameter with a dotted name (learning_rate_schedule.gamma, stiffness.1) is swept with
-    // the TOML dotted key (a sub-table: `learning_rate_schedule.gamma = [...]`) or with the
-    // quoted name (`"learning_rate_schedule.gamma" = [...]`): both are the same sweep.
-    const auto add_axis = [&](TableReader& table, const std::string& key, const std::string& name,
-                              const toml::value& value) {
-      const std::size_t dot = name.find('.');
-      const bool schedule_key = dot != std::string::npos && is_schedule(name.substr(0, dot)) &&
-                                std::find(schedule_keys.begin(), schedule_keys.end(),
-                                          name.substr(dot + 1)) != schedule_keys.end();
-      if (!schedule_key && !is_allowed(name)) {
-        if (dot != std::string::npos && is_schedule(name.substr(0, dot))) {
-          table.fail(key, fmt::format("cannot sweep this schedule key{}; sweepable: {}",
-                                      TableReader::suggestion(name.substr(dot + 1), schedule_keys),
-                                      fmt::join(schedule_keys, ", ")));
-        }
-        cannot_sweep(table, key, name);
-      }
-      // Synonyms name one setting: sweeping both would let one silently override the other
-      // (and label the variants with values they did not use).
-      static const std::map<std::string, std::string> kSynonym = {
-          {"learning_rate", "dt"},
-          {"dt", "learning_rate"},
-          {"noise_strength", "temperature"},
-          {"temperature", "noise_strength"}};
-      for (const Axis& axis : axes) {
-        if (axis.name == name) {
-          table.fail(key, fmt::format("'{}' is swept twice (as a dotted key and as a quoted "
-                                      "name?); give it once",
-                                      name));
-        }
-        const auto synonym = kSynonym.find(name);
-        if (synonym != kSynonym.end() && axis.name == synonym->second) {
-          table.fail(key,
-                     fmt::format("'{}' and '{}' are both swept, but they set the same quantity "
-                                 "(dynamics.{} or dynamics.{}); sweep one of them",
-                                 axis.name, name, axis.name, name));
-        }
-      }
-      table.get(key);
-      axes.push_back({name, sweep_values(table, key, value, plan.hints), value.location().line()});
-    };
-    for (const auto& [key, value] : sweep_value->as_table()) {
-      if (key == "mode" || key == "order") continue;
-      // A sub-table that is not a linspace/logspace value: the dotted keys of one name.
-      const bool values_form = value.is_table() && (value.as_table().count("linspace") != 0 ||
-                                                    value.as_table().count("logspace") != 0);
-      if (value.is_table() && !values_form && !is_allowed(key)) {
-        sweep.get(key);
-        TableReader sub(source, "sweep", sweep.key_path(key), &value);
-        for (const auto& [sub_key, sub_value] : value.as_table()) {
-          add_axis(sub, sub_key, key + "." + sub_key, sub_value);
-        }
-        continue;
-      }
-      add_axis(sweep, key, key, value);
-    }
-    // Grid order follows the file (the first swept key varies slowest) unless `order` says it.
-    std::stable_sort(axes.begin(), axes.end(),
-                     [](const Axis& a, const Axis& b) { return a.line < b.line; });
-    if (const toml::value* order_value = sweep.get("order")) {
-      const auto fail_order = [&](const std::string& why) {
-        std::vector<std::string> names;
-        for (const auto& axis : axes) names.push_back(axis.name);
-        sweep.fail("order", fmt::format("{} {}; allowed: the swept keys ({}), each once", why,
-                                        describe(*order_value), fmt::join(names, ", ")));
-      };
-      if (!order_value->is_array()) fail_order("expected an array of names, got");
-      const auto& order = order_value->as_array();
-      if (order.size() != axes.size()) fail_order("does not name every swept key once:");
-      std::vector<Axis> ordered;
-      for (const auto& entry : order) {
-        if (!entry.is_string()) fail_order("expected an array of names, got");
-        const std::string name = entry.as_string().str;
-        const auto axis =
-            std::find_if(axes.begin(), axes.end(), [&](const Axis& a) { return a.name == name; });
-        if (axis == axes.end() || std::any_of(ordered.begin(), ordered.end(),
-                                              [&](const Axis& a) { return a.name == name; })) {
-          fail_order("does not name every swept key once:");
-        }
-        ordered.push_back(*axis);
-      }
-      axes = std::move(ordered);
-    }
-    sweep.reject_unknown();
-    if (mode == "zip") {
-      for (const auto& axis : axes) {
-        if (axis.values.size() != axes.front().values.size()) {
-          sweep.fail(axis.name,
-                     fmt::format("zip sweep needs equal lengths; '{}' has {}, '{}' has {}",
-                                 axes.front().name, axes.front().values.size(), axis.name,
-                                 axis.values.size()));
-        }
-      }
-    }
+    sweep_table = read_sweep_table(source, sweep_value, parameter_table, plan);
   }
+  const std::string& mode = sweep_table.mode;
+  const std::vector<SweepAxis>& axes = sweep_table.axes;
   top.reject_unknown();
 
   std::size_t variant_total = 1;
@@ -1743,7 +1802,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     std::vector<std::string> unused;
     // (sample_steps and quantiles are in every resolved config, so a rerun from summary.json
     // would be told about keys its user never wrote: only sample_every, which is not.)
-    if (observables.has("sample_every")) unused.push_back("observables.sample_every");
+    if (observables_table != nullptr && observables_table->contains("sample_every"))
+      unused.push_back("observables.sample_every");
     if (plan.per_walker_output) unused.push_back("observables.per_walker");
     if (plan.passage.kind != PassageKind::none) unused.push_back("observables.first_passage");
     if (!plan.histograms.empty()) unused.push_back("observables.histogram");
