@@ -476,7 +476,7 @@ TEST(LongRuns, ConfigChangeIsRefused) {
     ADD_FAILURE() << "no ConfigError";
   } catch (const ConfigError& error) {
     expect_contains(error.what(), "run.batch_walkers: 0 -> 7");
-    expect_contains(error.what(), "keep the config's value and give --batch-walkers instead");
+    expect_contains(error.what(), "vary the batch with --batch-walkers instead");
   }
   const CommandResult cli = run_cli("resume " + run.string() + " --quiet");
   EXPECT_EQ(cli.exit_code, 2);

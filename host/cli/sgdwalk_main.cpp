@@ -455,7 +455,8 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
     return kExitUsage;
   }
   if (std::filesystem::exists(dir) && !std::filesystem::is_empty(dir) && !force) {
-    const bool unfinished = std::filesystem::exists(dir / kCheckpointFileName);
+    const bool unfinished =
+        std::filesystem::exists(dir / kCheckpointFileName) || has_ffs_checkpoint(out_dir);
     std::fprintf(stderr,
                  "sgdwalk: the run directory '%s' exists and is not empty; choose another --out or "
                  "pass --force to overwrite it%s\n",

@@ -194,8 +194,9 @@ std::string describe_config_changes(const Json& before, const Json& after) {
   // The one key that never changes a result is still part of the run's identity (its config
   // hash): say how to vary it.
   const std::string batch_note =
-      batch_walkers ? " (run.batch_walkers never changes a result, but it is part of the run's "
-                      "config: keep the config's value and give --batch-walkers instead)"
+      batch_walkers ? " (run.batch_walkers never changes a result but is part of the run's "
+                      "config: give every part of a run the same value, and vary the batch with "
+                      "--batch-walkers instead)"
                     : "";
   return fmt::format("{}{}", fmt::join(changes, "; "), batch_note);
 }
@@ -341,7 +342,8 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
     // dispatch on is_ffs_run_directory); a brute-force run of its plan would be another result.
     throw RunDirectoryError(
         fmt::format("'{}' holds a forward flux sampling run ([rare_event] method = \"ffs\"), "
-                    "which resumes in one process: `sgdwalk resume {}` without mpirun/srun",
+                    "not a brute-force run or shard: it is never split into parts, and `sgdwalk "
+                    "resume {}` (one process, without mpirun/srun) continues it if unfinished",
                     directory, directory),
         true);
   }

@@ -86,11 +86,12 @@ def _run_directory_lock(directory: Path) -> Iterator[None]:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as error:
-            if error.errno != errno.EWOULDBLOCK:
-                raise
-            raise RunDirectoryError(
-                f"another sgdwalk process is running or resuming in the run directory "
-                f"'{directory}'; wait for it to finish (or stop it), then try again") from None
+            if error.errno == errno.EWOULDBLOCK:
+                raise RunDirectoryError(
+                    f"another sgdwalk process is running or resuming in the run directory "
+                    f"'{directory}'; wait for it to finish (or stop it), then try again") from None
+            # Any other error: a file system that cannot lock (some network file systems); go on
+            # without, as the core does.
         yield
     finally:
         os.close(descriptor)  # closing releases the lock
