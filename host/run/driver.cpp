@@ -181,11 +181,92 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
   std::filesystem::rename(temporary, path);
 }
 
-void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
-                const std::filesystem::path& path) {
-  Hdf5File file(path.string());
-  const auto variants = static_cast<std::uint64_t>(plan.variant_count());
-  const auto& summaries = outcome.summaries;
+/// results.h5 while it is written: the run, the open file and what its groups share. write_hdf5
+/// calls the writers of the groups below in the order of the file.
+struct ResultsFile {
+  const RunPlan& plan;
+  const RunOutcome& outcome;
+  Hdf5File file;
+  /// Units and description of every parameter, for its dataset and for the swept copies
+  /// (landscape parameters are added where they are written).
+  std::map<std::string, std::pair<std::string, std::string>> parameter_text;
+  /// The swept parameters' names, in sweep order.
+  std::vector<std::string> swept;
+
+  ResultsFile(const RunPlan& run_plan, const RunOutcome& run_outcome,
+              const std::filesystem::path& path)
+      : plan(run_plan), outcome(run_outcome), file(path.string()) {
+    parameter_text = {
+        {"learning_rate", {"1", "learning rate eta (the time step of a Langevin walker)"}},
+        {"dt", {"1", "time step dt (the learning rate eta under another name)"}},
+        {"noise_strength", {"1", "noise strength sigma (inverse batch size)"}},
+        {"temperature", {"loss", "Delta_S = eta x sigma"}},
+        {"epsilon", {"1", "regulariser epsilon of the Hessian noise models"}},
+        {"alpha", {"1", "tail index alpha of the alpha-stable noise"}},
+    };
+    for (const auto& coefficient : optimizer_coefficients())
+      parameter_text[coefficient.key] = {"1", coefficient.description};
+    if (!plan.variants.empty()) {
+      for (const auto& [name, value] : plan.variants.front().swept) swept.push_back(name);
+    }
+  }
+
+  /// After a group's datasets: the `coordinates` attribute, and in a group of results copies of the
+  /// swept parameters (a dataset of the same name that is not the parameter, e.g. a histogram's
+  /// temperature, keeps its place and the parameter is not copied there). /parameters and
+  /// /parameters/landscape name the swept parameters they hold and copy none.
+  void finish_variant_group(const std::string& group, bool holds_parameters,
+                            const std::string& more_coordinates) {
+    std::string names = more_coordinates;
+    for (std::size_t a = 0; a < swept.size(); ++a) {
+      const std::string path = group + "/" + swept[a];
+      const bool held = file.exists(path);
+      if (holds_parameters && !held) continue;  // e.g. dt, or a landscape parameter
+      if (!holds_parameters && held) continue;  // the name is another dataset's
+      if (!holds_parameters) {
+        std::vector<double> values;
+        for (const auto& variant : plan.variants) values.push_back(variant.swept[a].second);
+        // The parameter's own units and description: the copy is the same parameter (with the
+        // values the sweep gave: a swept temperature, not eta x sigma recomputed).
+        const auto text = parameter_text.find(swept[a]);
+        const std::string units = text != parameter_text.end() ? text->second.first : "1";
+        const std::string description =
+            text != parameter_text.end() ? text->second.second : "swept parameter " + swept[a];
+        if (is_integer_sweep_parameter(swept[a])) {  // a schedule's step count
+          file.dataset(path, std::vector<std::int64_t>(values.begin(), values.end()), {"variant"},
+                       units, description);
+        } else {
+          file.dataset(path, values, {"variant"}, units, description);
+        }
+      }
+      names += (names.empty() ? "" : " ") + swept[a];
+    }
+    if (!names.empty()) file.attribute(group, "coordinates", names);
+  }
+
+  /// A number of each variant's summary.
+  template <class Getter>
+  std::vector<double> summary_values(Getter getter) const {
+    std::vector<double> values;
+    for (const auto& s : outcome.summaries) values.push_back(getter(s));
+    return values;
+  }
+  /// A count of each variant's summary: integers in the file too (an unfinished variant's are 0).
+  template <class Getter>
+  std::vector<std::int64_t> summary_counts(Getter getter) const {
+    std::vector<std::int64_t> values;
+    for (const auto& s : outcome.summaries) values.push_back(getter(s));
+    return values;
+  }
+};
+
+/// The file's attributes (version, config, conventions) and the `variant` coordinate of every
+/// per-variant group.
+void write_file_attributes(ResultsFile& out, const RunRecord& record) {
+  const RunPlan& plan = out.plan;
+  const RunOutcome& outcome = out.outcome;
+  const auto variants = static_cast<std::uint64_t>(out.plan.variant_count());
+  Hdf5File& file = out.file;
   file.attribute("/", "sgdwalk_version", sgdwalk_version());
   file.attribute("/", "git_commit", sgdwalk_git_commit());
   file.attribute("/", "config", plan.resolved_config.dump());
@@ -219,55 +300,12 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                       "variant index (sweep order)");
     }
   }
-  // Units and description of every parameter, for its dataset and for the swept copies
-  // (landscape parameters are added where they are written).
-  std::map<std::string, std::pair<std::string, std::string>> parameter_text = {
-      {"learning_rate", {"1", "learning rate eta (the time step of a Langevin walker)"}},
-      {"dt", {"1", "time step dt (the learning rate eta under another name)"}},
-      {"noise_strength", {"1", "noise strength sigma (inverse batch size)"}},
-      {"temperature", {"loss", "Delta_S = eta x sigma"}},
-      {"epsilon", {"1", "regulariser epsilon of the Hessian noise models"}},
-      {"alpha", {"1", "tail index alpha of the alpha-stable noise"}},
-  };
-  for (const auto& coefficient : optimizer_coefficients())
-    parameter_text[coefficient.key] = {"1", coefficient.description};
-  // After a group's datasets: the `coordinates` attribute, and in a group of results copies of the
-  // swept parameters (a dataset of the same name that is not the parameter, e.g. a histogram's
-  // temperature, keeps its place and the parameter is not copied there). /parameters and
-  // /parameters/landscape name the swept parameters they hold and copy none.
-  std::vector<std::string> swept;
-  if (!plan.variants.empty()) {
-    for (const auto& [name, value] : plan.variants.front().swept) swept.push_back(name);
-  }
-  auto finish_variant_group = [&](const std::string& group, bool holds_parameters,
-                                  const std::string& more_coordinates) {
-    std::string names = more_coordinates;
-    for (std::size_t a = 0; a < swept.size(); ++a) {
-      const std::string path = group + "/" + swept[a];
-      const bool held = file.exists(path);
-      if (holds_parameters && !held) continue;  // e.g. dt, or a landscape parameter
-      if (!holds_parameters && held) continue;  // the name is another dataset's
-      if (!holds_parameters) {
-        std::vector<double> values;
-        for (const auto& variant : plan.variants) values.push_back(variant.swept[a].second);
-        // The parameter's own units and description: the copy is the same parameter (with the
-        // values the sweep gave: a swept temperature, not eta x sigma recomputed).
-        const auto text = parameter_text.find(swept[a]);
-        const std::string units = text != parameter_text.end() ? text->second.first : "1";
-        const std::string description =
-            text != parameter_text.end() ? text->second.second : "swept parameter " + swept[a];
-        if (is_integer_sweep_parameter(swept[a])) {  // a schedule's step count
-          file.dataset(path, std::vector<std::int64_t>(values.begin(), values.end()), {"variant"},
-                       units, description);
-        } else {
-          file.dataset(path, values, {"variant"}, units, description);
-        }
-      }
-      names += (names.empty() ? "" : " ") + swept[a];
-    }
-    if (!names.empty()) file.attribute(group, "coordinates", names);
-  };
+}
 
+/// /parameters and /parameters/landscape: every variant's parameters.
+void write_parameters(ResultsFile& out) {
+  const RunPlan& plan = out.plan;
+  Hdf5File& file = out.file;
   // Parameters of every variant.
   auto per_variant = [&](auto getter) {
     std::vector<double> values;
@@ -276,7 +314,7 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
   };
   const auto& variant_list = plan.variants;
   auto parameter = [&](const std::string& path, const std::string& name, auto getter) {
-    const auto& [units, description] = parameter_text.at(name);
+    const auto& [units, description] = out.parameter_text.at(name);
     file.dataset(path, per_variant(getter), {"variant"}, units, description);
   };
   parameter("/parameters/learning_rate", "learning_rate",
@@ -298,28 +336,24 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
               [&](std::int64_t v) { return variant_list[v].*coefficient.value; });
   }
   for (const auto& info : landscape_parameters(plan.landscape, plan.dim)) {
-    parameter_text[info.name] = {"1", info.description};
+    out.parameter_text[info.name] = {"1", info.description};
     parameter("/parameters/landscape/" + info.name, info.name,
               [&](std::int64_t v) { return variant_list[v].landscape.at(info.name); });
   }
-  finish_variant_group("/parameters", true, "");
-  if (file.exists("/parameters/landscape")) finish_variant_group("/parameters/landscape", true, "");
+  out.finish_variant_group("/parameters", true, "");
+  if (file.exists("/parameters/landscape"))
+    out.finish_variant_group("/parameters/landscape", true, "");
   std::string swept_names;
-  for (const auto& name : swept) swept_names += (swept_names.empty() ? "" : ",") + name;
+  for (const auto& name : out.swept) swept_names += (swept_names.empty() ? "" : ",") + name;
   file.attribute("/parameters", "swept", swept_names);
+}
 
+/// /variants: the per-variant results.
+void write_variant_results(ResultsFile& out) {
+  const RunPlan& plan = out.plan;
+  const RunOutcome& outcome = out.outcome;
+  Hdf5File& file = out.file;
   // Per-variant scalars.
-  auto summary_values = [&](auto getter) {
-    std::vector<double> values;
-    for (const auto& s : summaries) values.push_back(getter(s));
-    return values;
-  };
-  // Walker counts are integers in the file too (an unfinished variant's are 0).
-  auto summary_counts = [&](auto getter) {
-    std::vector<std::int64_t> values;
-    for (const auto& s : summaries) values.push_back(getter(s));
-    return values;
-  };
   {
     std::vector<std::int32_t> complete;
     for (std::int64_t v = 0; v < plan.variant_count(); ++v) {
@@ -330,39 +364,46 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "the variant's results are then empty)");
   }
   file.dataset("/variants/walkers",
-               summary_counts([](const VariantSummary& s) { return std::int64_t{s.walkers}; }),
+               out.summary_counts([](const VariantSummary& s) { return std::int64_t{s.walkers}; }),
                {"variant"}, "walkers", "walkers in the variant");
   file.dataset(
       "/variants/nonfinite_walkers",
-      summary_counts([](const VariantSummary& s) { return std::int64_t{s.nonfinite_walkers}; }),
+      out.summary_counts([](const VariantSummary& s) { return std::int64_t{s.nonfinite_walkers}; }),
       {"variant"}, "walkers", "walkers whose state became non-finite (excluded from averages)");
   file.dataset("/variants/first_nonfinite_step",
-               summary_counts([](const VariantSummary& s) { return s.first_nonfinite_step; }),
+               out.summary_counts([](const VariantSummary& s) { return s.first_nonfinite_step; }),
                {"variant"}, "steps",
                "the first step whose update made a walker of the variant non-finite (-1: none)");
-  file.dataset("/variants/p_flat", summary_values([](const VariantSummary& s) { return s.p_flat; }),
-               {"variant"}, "1", "fraction of finite walkers in the flat basin at the end");
+  file.dataset("/variants/p_flat",
+               out.summary_values([](const VariantSummary& s) { return s.p_flat; }), {"variant"},
+               "1", "fraction of finite walkers in the flat basin at the end");
   file.dataset("/variants/p_flat_stderr",
-               summary_values([](const VariantSummary& s) { return s.p_flat_stderr; }), {"variant"},
-               "1", "binomial standard error of p_flat");
+               out.summary_values([](const VariantSummary& s) { return s.p_flat_stderr; }),
+               {"variant"}, "1", "binomial standard error of p_flat");
   file.dataset("/variants/mean_freezing_time",
-               summary_values([](const VariantSummary& s) { return s.freezing_time.mean; }),
+               out.summary_values([](const VariantSummary& s) { return s.freezing_time.mean; }),
                {"variant"}, "steps", "mean freezing time <t_f>");
-  file.dataset("/variants/mean_freezing_time_stderr", summary_values([](const VariantSummary& s) {
-                 return s.freezing_time.standard_error;
-               }),
-               {"variant"}, "steps", "standard error of <t_f>");
+  file.dataset(
+      "/variants/mean_freezing_time_stderr",
+      out.summary_values([](const VariantSummary& s) { return s.freezing_time.standard_error; }),
+      {"variant"}, "steps", "standard error of <t_f>");
   file.dataset("/variants/mean_y_freeze",
-               summary_values([](const VariantSummary& s) { return s.y_freeze.mean; }), {"variant"},
-               "1", "mean progress coordinate y at the freezing step");
-  file.dataset("/variants/mean_y_freeze_stderr",
-               summary_values([](const VariantSummary& s) { return s.y_freeze.standard_error; }),
+               out.summary_values([](const VariantSummary& s) { return s.y_freeze.mean; }),
+               {"variant"}, "1", "mean progress coordinate y at the freezing step");
+  file.dataset("/variants/mean_y_freeze_stderr", out.summary_values([](const VariantSummary& s) {
+    return s.y_freeze.standard_error;
+  }),
                {"variant"}, "1", "standard error of <y_freeze>");
   file.dataset("/variants/mean_crossings",
-               summary_values([](const VariantSummary& s) { return s.crossings.mean; }),
+               out.summary_values([](const VariantSummary& s) { return s.crossings.mean; }),
                {"variant"}, "crossings", "mean number of basin changes per walker");
-  finish_variant_group("/variants", false, "");
+  out.finish_variant_group("/variants", false, "");
+}
 
+/// /first_passage, when the config asks for it.
+void write_first_passage(ResultsFile& out) {
+  const RunPlan& plan = out.plan;
+  Hdf5File& file = out.file;
   if (plan.passage.kind != PassageKind::none) {
     file.attribute("/variants", "first_passage_target", plan.passage.description);
     const std::vector<std::pair<std::string, std::function<std::int64_t(const VariantSummary&)>>>
@@ -373,7 +414,7 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
              [](const VariantSummary& s) { return std::int64_t{s.passage.started_in_target}; }},
         };
     for (const auto& [name, getter] : counts) {
-      file.dataset("/first_passage/" + name, summary_counts(getter), {"variant"}, "walkers",
+      file.dataset("/first_passage/" + name, out.summary_counts(getter), {"variant"}, "walkers",
                    "first passage: " + name);
     }
     const std::vector<std::pair<std::string, std::function<double(const VariantSummary&)>>> fields =
@@ -388,16 +429,22 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
     for (const auto& [name, getter] : fields) {
       const bool is_rate = name.rfind("rate", 0) == 0;
       file.dataset(
-          "/first_passage/" + name, summary_values(getter), {"variant"},
+          "/first_passage/" + name, out.summary_values(getter), {"variant"},
           is_rate ? "1/time" : (name.find("steps") != std::string::npos ? "steps" : "walkers"),
           name == "rate"           ? "escape rate per unit time (arrivals / exposure)"
           : name == "rate_ci_low"  ? "lower end of the escape rate's 95% exact Poisson interval"
           : name == "rate_ci_high" ? "upper end of the escape rate's 95% exact Poisson interval"
                                    : "first passage: " + name);
     }
-    finish_variant_group("/first_passage", false, "");
+    out.finish_variant_group("/first_passage", false, "");
   }
+}
 
+/// /samples: the time series at the sample steps.
+void write_samples(ResultsFile& out) {
+  const RunPlan& plan = out.plan;
+  const auto& summaries = out.outcome.summaries;
+  Hdf5File& file = out.file;
   // Time series at the sample steps.
   const auto samples = static_cast<std::uint64_t>(plan.sample_count());
   if (samples > 0) {
@@ -446,9 +493,15 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "each within 2^-12 x max(|x|, 2^-125) of the exact one: mergeable sketch)");
     file.dataset("/samples/loss_quantiles", loss_quantiles, {"variant", "step", "quantile"}, "loss",
                  "quantiles of the loss (same method and accuracy as y_quantiles)");
-    finish_variant_group("/samples", false, "time");
+    out.finish_variant_group("/samples", false, "time");
   }
+}
 
+/// /histograms/NAME: each histogram of the config.
+void write_histograms(ResultsFile& out) {
+  const RunPlan& plan = out.plan;
+  const auto& summaries = out.outcome.summaries;
+  Hdf5File& file = out.file;
   // Histograms.
   for (std::size_t h = 0; h < plan.histograms.size(); ++h) {
     const HistogramSpec& spec = plan.histograms[h];
@@ -495,7 +548,7 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "-T ln(density), NaN for empty bins (defined up to an additive constant)");
     file.dataset(group + "/temperature", temperature, {"variant"}, "loss",
                  "T used for the effective potential");
-    finish_variant_group(group, false, "");
+    out.finish_variant_group(group, false, "");
     file.attribute(
         group, "window",
         fmt::format("[{}, {}] every {} steps", spec.window_begin, spec.window_end, spec.every));
@@ -503,7 +556,13 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
       file.attribute(group, "y_band", fmt::format("[{}, {}]", spec.band_lo, spec.band_hi));
     }
   }
+}
 
+/// /trackers: histograms of the per-walker trackers.
+void write_trackers(ResultsFile& out) {
+  const RunOutcome& outcome = out.outcome;
+  const auto variants = static_cast<std::uint64_t>(out.plan.variant_count());
+  Hdf5File& file = out.file;
   // Histograms of the per-walker trackers (reduced batch by batch; empty for unfinished variants).
   {
     const auto& tallies = outcome.data.tallies.variants;
@@ -568,9 +627,15 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                  "smallest float of the bin (bins: sign, exponent and 11 mantissa bits)");
     file.dataset("/trackers/y_freeze_high", high, {"y_freeze_bin"}, "1",
                  "largest float of the bin");
-    finish_variant_group("/trackers", false, "");
+    out.finish_variant_group("/trackers", false, "");
   }
+}
 
+/// /walkers: per-walker data, when the config asks for it.
+void write_walkers(ResultsFile& out) {
+  const RunPlan& plan = out.plan;
+  const RunOutcome& outcome = out.outcome;
+  Hdf5File& file = out.file;
   // Per-walker data (optional), from the walker store in slabs aligned to the storage chunks.
   if (plan.per_walker_output) {
     if (!outcome.walkers) {
@@ -665,7 +730,20 @@ void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord&
                    "in a partial run, walkers that had not reached the last step hold "
                    "placeholders (position 0, steps 0 or -1)");
   }
-  file.close();
+}
+
+void write_hdf5(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
+                const std::filesystem::path& path) {
+  ResultsFile out(plan, outcome, path);
+  write_file_attributes(out, record);
+  write_parameters(out);
+  write_variant_results(out);
+  write_first_passage(out);
+  write_samples(out);
+  write_histograms(out);
+  write_trackers(out);
+  write_walkers(out);
+  out.file.close();
 }
 
 }  // namespace
