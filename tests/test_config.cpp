@@ -122,6 +122,48 @@ learning_rate = { logspace = [0.01, 0.1, 5] }
   }
 }
 
+TEST(Config, ARerunOfAFixedTemperatureWithASweptLearningRateKeepsTheTemperature) {
+  // Δ_S = 0.1 fixed, η swept: σ = Δ_S/η is 10 and 5. The resolved config (summary.json, which
+  // `sgdwalk run RUN/summary.json` reruns) once kept variant 0's σ = 10, so the rerun held σ fixed
+  // and ran Δ_S = 0.1 and 0.2.
+  const std::string text = kMinimal.substr(0, kMinimal.find("[dynamics]")) +
+                           "[dynamics]\ntemperature = 0.1\nlearning_rate = 0.01\n"
+                           "[sweep]\nlearning_rate = [0.01, 0.02]\n";
+  const RunPlan plan = parse(text);
+  ASSERT_EQ(plan.variants.size(), 2u);
+  EXPECT_DOUBLE_EQ(plan.variants[0].noise_strength, 10.0);
+  EXPECT_DOUBLE_EQ(plan.variants[1].noise_strength, 5.0);
+  EXPECT_FALSE(plan.resolved_config.at("dynamics").contains("noise_strength"));
+  const RunPlan rerun = parse(config_text_from_json(plan.resolved_config, "<summary>"));
+  ASSERT_EQ(rerun.variants.size(), 2u);
+  for (std::size_t v = 0; v < 2; ++v) {
+    EXPECT_EQ(rerun.variants[v].noise_strength, plan.variants[v].noise_strength) << v;
+    EXPECT_EQ(rerun.variants[v].learning_rate, plan.variants[v].learning_rate) << v;
+  }
+  EXPECT_EQ(rerun.resolved_config, plan.resolved_config);
+  // Without a swept learning rate the resolved config is what it always was (noise_strength):
+  // the config hashes that checkpoints and shards carry do not change.
+  const RunPlan fixed = parse(kMinimal.substr(0, kMinimal.find("[dynamics]")) +
+                              "[dynamics]\ntemperature = 0.1\nlearning_rate = 0.01\n"
+                              "[sweep]\ntemperature = [0.1, 0.2]\n");
+  EXPECT_TRUE(fixed.resolved_config.at("dynamics").contains("noise_strength"));
+  EXPECT_FALSE(fixed.resolved_config.at("dynamics").contains("temperature"));
+}
+
+TEST(Config, BothNamesOfAQuantityAreRefusedEvenWhenOneIsSwept) {
+  // A sweep of learning_rate replaces a base dt in every variant: given both, dt was dropped.
+  const std::string head = kMinimal.substr(0, kMinimal.find("[dynamics]"));
+  EXPECT_THROW(parse(head + "[dynamics]\nlearning_rate = 0.01\ndt = 0.02\nnoise_strength = 1.0\n"
+                            "[sweep]\nlearning_rate = [0.01, 0.02]\n"),
+               ConfigError);
+  EXPECT_THROW(parse(head + "[dynamics]\nlearning_rate = 0.01\nnoise_strength = 1.0\n"
+                            "temperature = 0.1\n[sweep]\ntemperature = [0.1, 0.2]\n"),
+               ConfigError);
+  // One name given and the other swept is the documented way to sweep it.
+  EXPECT_NO_THROW(parse(head + "[dynamics]\nlearning_rate = 0.01\nnoise_strength = 1.0\n"
+                               "[sweep]\ndt = [0.01, 0.02]\n"));
+}
+
 TEST(Config, AVariantsOptimizerCoefficientsDefaultToTheTables) {
   // Variant keeps its own initialisers (a Variant built in code); they must be the key table's.
   const Variant variant;

@@ -487,6 +487,23 @@ void check_dynamics_range(const std::string& source, const std::string& where,
   }
 }
 
+/// Refuses [dynamics] values that give one quantity twice (learning_rate and dt, noise_strength
+/// and temperature).
+void check_no_synonyms(const std::string& source, const std::map<std::string, double>& values) {
+  if (values.count("learning_rate") != 0 && values.count("dt") != 0) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.dt': give either learning_rate (SGD) or dt (Langevin time step), "
+        "not both",
+        source));
+  }
+  if (values.count("noise_strength") != 0 && values.count("temperature") != 0) {
+    throw ConfigError(fmt::format(
+        "{}: key 'dynamics.temperature': give either noise_strength (sigma) or temperature "
+        "(Delta_S = learning_rate * sigma), not both",
+        source));
+  }
+}
+
 void resolve_dynamics(const std::string& source, const std::map<std::string, double>& values,
                       NoiseDistribution distribution, OptimizerKind optimizer, Variant& variant) {
   auto has = [&](const char* key) { return values.count(key) != 0; };
@@ -496,18 +513,7 @@ void resolve_dynamics(const std::string& source, const std::map<std::string, dou
                     "\"alpha_stable\" (this config's noise_distribution is \"{}\")",
                     source, to_string(distribution)));
   }
-  if (has("learning_rate") && has("dt")) {
-    throw ConfigError(fmt::format(
-        "{}: key 'dynamics.dt': give either learning_rate (SGD) or dt (Langevin time step), "
-        "not both",
-        source));
-  }
-  if (has("noise_strength") && has("temperature")) {
-    throw ConfigError(fmt::format(
-        "{}: key 'dynamics.temperature': give either noise_strength (sigma) or temperature "
-        "(Delta_S = learning_rate * sigma), not both",
-        source));
-  }
+  check_no_synonyms(source, values);
   if (!has("learning_rate") && !has("dt")) {
     throw ConfigError(fmt::format(
         "{}: key 'dynamics.learning_rate': missing; give learning_rate (or dt), a number > 0",
@@ -1581,6 +1587,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       dynamics.get(key);
   }
   dynamics.reject_unknown();
+  // Here too: a sweep of one of a pair replaces the other in each variant, which would hide it.
+  check_no_synonyms(source, base_dynamics);
 
   // ---- [init], [observables] -------------------------------------------------------------------
   read_init_table(source, top.get("init"), landscape_entry, plan, resolved);
@@ -1704,6 +1712,17 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
                           {"learning_rate", first.learning_rate},
                           {"noise_strength", first.noise_strength},
                           {"epsilon", first.epsilon}};
+  // A fixed temperature with a swept learning rate gives each variant its own σ = Δ_S/η: the
+  // resolved config keeps the temperature, or a rerun of it (summary.json) would fix σ instead.
+  // Every other config keeps noise_strength, as it always did (their config hashes, which
+  // checkpoints and shards carry, do not change).
+  const bool learning_rate_swept = std::any_of(axes.begin(), axes.end(), [](const SweepAxis& axis) {
+    return axis.name == "learning_rate" || axis.name == "dt";
+  });
+  if (base_dynamics.count("temperature") != 0 && learning_rate_swept) {
+    resolved["dynamics"].erase("noise_strength");
+    resolved["dynamics"]["temperature"] = base_dynamics.at("temperature");
+  }
   // Gaussian runs resolve to the config they resolved to before α-stable noise existed, so that
   // their run directories and checkpoints keep resuming (the resolved config is compared).
   if (plan.noise_distribution != NoiseDistribution::gaussian) {
