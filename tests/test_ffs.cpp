@@ -1658,6 +1658,34 @@ TEST(FfsCli, ARunKilledBeforeItsFirstCheckpointResumesAsForwardFluxSampling) {
   EXPECT_EQ(items.count("/trackers/p_flat"), 0u) << "a brute-force result";
   // The brute-force resume refuses an FFS directory (it is reached only by mistake).
   EXPECT_THROW(load_resume_point((dir / "full").string(), 1), RunDirectoryError);
+
+  // run --force starts afresh whatever ran there before: an FFS checkpoint left in the directory
+  // once made the new (brute-force) run look unfinished and its resume fail ("written for another
+  // config"); a brute-force checkpoint and walker file are removed by a new FFS run.
+  for (const char* stale : {"ffs_checkpoint.json", "ffs_checkpoint.states.bin"})
+    std::ofstream(dir / "killed" / stale) << "stale";
+  {
+    std::ofstream(dir / "brute.toml")
+        << "[run]\nwalkers = 10\nsteps = 10\n[dynamics]\nlearning_rate = 0.1\n"
+           "noise_strength = 0.1\n";
+  }
+  const testing::CommandResult brute =
+      testing::run_cli("run " + (dir / "brute.toml").string() + " --out " +
+                       (dir / "killed").string() + " --force --backend cpu -q");
+  ASSERT_EQ(brute.exit_code, 0) << brute.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "killed" / "ffs_checkpoint.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "killed" / "ffs_checkpoint.states.bin"));
+  const testing::CommandResult complete = testing::run_cli("resume " + (dir / "killed").string());
+  EXPECT_EQ(complete.exit_code, 0) << complete.output;
+  EXPECT_NE(complete.output.find("complete; nothing to resume"), std::string::npos)
+      << complete.output;
+  for (const char* stale : {"checkpoint.bin", "walkers.bin"})
+    std::ofstream(dir / "killed" / stale) << "stale";
+  const std::string rerun = std::string(SGDWALK_CLI) + " run " + (dir / "ffs.toml").string() +
+                            " --out " + (dir / "killed").string() + " --backend cpu -q --force";
+  ASSERT_EQ(std::system(rerun.c_str()), 0) << rerun;
+  EXPECT_FALSE(std::filesystem::exists(dir / "killed" / "checkpoint.bin"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "killed" / "walkers.bin"));
 }
 
 // ---- stored states: every interface's states in results.h5 -------------------------------------

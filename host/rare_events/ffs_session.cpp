@@ -95,8 +95,7 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
   const std::filesystem::path dir(directory);
   std::filesystem::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
-  std::filesystem::remove(dir / kFfsCheckpointFileName);
-  std::filesystem::remove(dir / "results.h5");
+  remove_earlier_run_files(directory);
   write_text(dir / "config.toml", record.config_text);
   write_text(dir / "summary.json", summary(plan, record, backend, nullptr).dump(2) + "\n");
   return run(plan, backend, record, dir, options);

@@ -221,6 +221,16 @@ RunDirectoryLock::~RunDirectoryLock() {
   if (fd_ >= 0) ::close(fd_);  // closing releases the lock
 }
 
+void remove_earlier_run_files(const std::string& directory) {
+  const fs::path dir(directory);
+  for (const char* stale :
+       {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp", kWalkerFileName,
+        kWalkerConversionFileName, kTalliesFileName, "tallies.bin.tmp", "ffs_checkpoint.json",
+        "ffs_checkpoint.json.tmp", "ffs_checkpoint.states.bin"}) {
+    remove_if_present(dir / stale);
+  }
+}
+
 SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord record,
                                const std::string& directory, const SessionOptions& options) {
   RunPlan sized = plan;  // the batch the driver will use (--batch-walkers overrides the config)
@@ -230,11 +240,7 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   const fs::path dir(directory);
   fs::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
-  for (const char* stale :
-       {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp", kWalkerFileName,
-        kWalkerConversionFileName, kTalliesFileName, "tallies.bin.tmp"}) {
-    remove_if_present(dir / stale);
-  }
+  remove_earlier_run_files(directory);
   RunOutcome start;
   start.backend_name = backend.name();
   start.backend_description = backend.description();

@@ -34,6 +34,11 @@ class RunDirectoryError : public std::runtime_error {
   bool usage_;
 };
 
+/// Removes what an earlier run of either kind (brute force or forward flux sampling) left in
+/// `directory`: checkpoints, walker and tally files, results.h5, the FFS checkpoint and its kept
+/// states. A new run (`run --force`) starts with it, so that nothing stale is resumed or merged.
+void remove_earlier_run_files(const std::string& directory);
+
 /// An exclusive advisory lock (flock) on a run directory for as long as a session writes into it:
 /// a second process running or resuming into the same directory is refused (RunDirectoryError,
 /// usage) instead of writing the same files at the same time. Where the file system cannot lock
