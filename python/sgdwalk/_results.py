@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 #: The files of a run directory, in the order a copy writes them (results before the summary that
 #: names them, as the CLI does).
-RUN_FILES = ("config.toml", "results.h5", "checkpoint.bin", "walkers.bin", "summary.json")
+RUN_FILES = ("config.toml", "results.h5", "checkpoint.bin", "walkers.bin", "ffs_checkpoint.json",
+             "ffs_checkpoint.states.bin", "summary.json")
 
 
 def _text(value: Any) -> Any:
@@ -330,14 +331,15 @@ class Results:
         sweep that repeats a value has no grid (ValueError).
 
         A forward flux sampling run gives its per-variant rates and errors (the datasets of
-        /rare_events) along ``variant``, with the swept parameters and Δ_S (``temperature``) as
-        coordinates; the stored interface states stay in ``datasets`` ("rare_events/variantV/
-        replicaR/interfaceI/position", ...).
+        /rare_events) along ``variant`` (or on the grid, with grid=True), with the swept
+        parameters and Δ_S (``temperature``) as coordinates; the stored interface states stay in
+        ``datasets`` ("rare_events/variantV/replicaR/interfaceI/position", ...).
         """
-        from ._xarray import rare_events_to_xarray, results_to_xarray
+        from ._xarray import _unstack_grid, rare_events_to_xarray, results_to_xarray
 
         if self.is_rare_event:
-            return rare_events_to_xarray(self)
+            rates = rare_events_to_xarray(self)
+            return _unstack_grid(self, rates) if grid else rates
         return results_to_xarray(self, grid=grid)
 
     def save(self, directory: Union[str, os.PathLike], *, force: bool = False) -> Path:

@@ -180,8 +180,12 @@ def _is_shard_directory(directory: Path) -> bool:
 
 
 def _is_ffs_directory(directory: Path) -> bool:
-    """Whether a run directory holds a forward flux sampling run (finished or not)."""
-    return (directory / "ffs_checkpoint.json").is_file() or "rare_events" in _summary(directory)
+    """Whether a run directory holds a forward flux sampling run (finished or not, with or without
+    a checkpoint: one killed before its first has none)."""
+    if (directory / "ffs_checkpoint.json").is_file():
+        return True
+    config = _summary(directory).get("config", {})
+    return isinstance(config, dict) and config.get("rare_event", {}).get("method") == "ffs"
 
 
 def _finished(directory: Path) -> bool:
@@ -244,7 +248,11 @@ def _interrupted_note(error: BaseException, directory: Optional[Path]) -> None:
         note = (f"sgdwalk: the run had finished before it stopped: its results are "
                 f"complete in {directory}/ (sgdwalk.load({str(directory)!r}))")
     elif _resumable(directory):
-        note = (f"sgdwalk: checkpoint and partial results written to {directory}/; "
+        # Partial results (results.h5 of the finished variants) only from a brute-force run that
+        # is not a shard; an FFS run and a shard stop with their checkpoint alone.
+        written = ("checkpoint and partial results" if (directory / "results.h5").is_file()
+                   else "checkpoint")
+        note = (f"sgdwalk: {written} written to {directory}/; "
                 f"continue with sgdwalk.resume({str(directory)!r})")
     if note is None:
         return
@@ -407,7 +415,7 @@ def _run_session(config: ConfigLike, shard: Optional[tuple[int, int]], *, backen
                 f"out = {str(out)!r}: cannot create the run directory ({error.strerror or error})"
             ) from None
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())) and not force:
-            unfinished = (directory / "checkpoint.bin").exists()
+            unfinished = _resumable(directory)
             raise FileExistsError(
                 f"the run directory '{directory}' exists and is not empty; choose another out= or "
                 "pass force=True to overwrite it"

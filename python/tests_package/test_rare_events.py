@@ -94,6 +94,11 @@ def test_ffs_runs_as_the_clis_and_its_results_have_the_rates(cli, tmp_path):
     np.testing.assert_array_equal(dataset["rate_per_step"].values,
                                   results["rare_events/rate_per_step"])
     np.testing.assert_array_equal(dataset["learning_rate"].values, [0.01, 0.012])
+    # On the grid: the swept parameter is the dimension (it was silently the flat dataset).
+    on_grid = results.to_xarray(grid=True)
+    assert "learning_rate" in on_grid.dims and "variant" not in on_grid.dims
+    np.testing.assert_array_equal(on_grid["rate_per_step"].sel(learning_rate=0.012).values,
+                                  results["rare_events/rate_per_step"][1])
     # Rate per unit time = rate per step / learning rate (t = learning_rate · steps).
     np.testing.assert_allclose(dataset["rate_per_time"].values,
                                dataset["rate_per_step"].values / np.array([0.01, 0.012]),
@@ -187,9 +192,19 @@ def test_an_ffs_run_killed_before_its_first_checkpoint_resumes_as_ffs(cli, tmp_p
     summary["partial"] = True
     del summary["rare_events"]
     (killed / "summary.json").write_text(json.dumps(summary, indent=2))
-    resumed = sgdwalk.resume(killed, backend="cpu", threads=1, progress=False)
+    # With progress: the stage lines of FFS (a brute-force progress reader once failed on them).
+    lines = []
+    resumed = sgdwalk.resume(killed, backend="cpu", threads=1, progress=lines.append)
     assert resumed.is_rare_event and resumed.complete
+    assert lines and all(isinstance(line, str) for line in lines), lines
     assert_same_results_files(expected / "results.h5", killed / "results.h5")
+    # A new run over it with force=True leaves nothing of it behind (no FFS checkpoint to resume).
+    (killed / "ffs_checkpoint.json").write_text("{}")
+    (killed / "ffs_checkpoint.states.bin").write_bytes(b"stale")
+    sgdwalk.run(config, out=killed, force=True, backend="cpu", threads=1, progress=False)
+    assert not (killed / "ffs_checkpoint.json").exists()
+    assert not (killed / "ffs_checkpoint.states.bin").exists()
+    assert sgdwalk.resume(killed, progress=False).complete
 
 
 INTERRUPTED_WITHOUT_OUT = textwrap.dedent("""
