@@ -14,6 +14,7 @@
 #include "analysis/statistics.hpp"
 #include "backend/backend.hpp"
 #include "config/config.hpp"
+#include "io/walker_store.hpp"
 #include "run/checkpoint.hpp"
 #include "run/driver.hpp"
 #include "run/memory.hpp"
@@ -529,6 +530,40 @@ TEST(Memory, ASweepWhosePlanCannotFitIsRefusedBeforeItIsBuilt) {
     EXPECT_NE(message.find("at most 2516582 variants can be read here"), std::string::npos)
         << message;
   }
+}
+
+TEST(Memory, APerWalkerRunWhoseWalkerFileCannotFitIsRefused) {
+  RunPlan plan = load_config_text(
+      "[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.1\n"
+      "[observables]\nper_walker = true\n",
+      "walkers.toml");
+  // Two-valley SGD: a record per walker of walker_record_bytes(2, 0) bytes after a 64-byte header.
+  const double record = static_cast<double>(walker_record_bytes(2, 0));
+  ASSERT_GT(record, 0);
+  EXPECT_EQ(walker_file_bytes(plan, 1000), 64 + 1000 * record);
+  const double room = 64 + 1000 * record;
+  EXPECT_NO_THROW(check_disk_space(plan, 1000, "walkers.toml", room));
+  EXPECT_THROW(check_disk_space(plan, 1001, "walkers.toml", room), ResourceError);
+  EXPECT_NO_THROW(check_disk_space(plan, 1001, "walkers.toml", std::nullopt));  // unknown
+  try {
+    check_disk_space(plan, 4000000000LL, "walkers.toml", 1e9);
+    ADD_FAILURE() << "no ResourceError";
+  } catch (const ResourceError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("walkers.toml: observables.per_walker = true: the per-walker file of "
+                           "the run's 4000000000 walkers needs"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("has 953.7 MiB free"), std::string::npos) << message;
+  }
+  // Without per-walker output nothing is written per walker: never refused.
+  plan.per_walker_output = false;
+  EXPECT_EQ(walker_file_bytes(plan, 4000000000LL), 0);
+  EXPECT_NO_THROW(check_disk_space(plan, 4000000000LL, "walkers.toml", 0.0));
+  // And the free space of a real directory is read.
+  const auto free_here = available_disk_space(".");
+  ASSERT_TRUE(free_here.has_value());
+  EXPECT_GT(*free_here, 0);
 }
 
 TEST(Memory, AvailableMemoryIsReadHere) {

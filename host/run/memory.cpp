@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <sys/statvfs.h>
+
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -188,6 +190,33 @@ void check_host_resources(const RunPlan& plan, const std::string& source, int th
       "{}: the run needs {} of host memory but only {} are available (sgdwalk plans to use at most "
       "{:.0f}% of it); {}",
       source, format_bytes(estimate.total), format_bytes(*available), kUsableShare * 100, advice));
+}
+
+double walker_file_bytes(const RunPlan& plan, std::int64_t walkers) {
+  if (!plan.per_walker_output) return 0;
+  return static_cast<double>(kWalkerFileHeaderBytes) +
+         static_cast<double>(walkers) *
+             static_cast<double>(walker_record_bytes(plan.dim, plan.optimizer_state_width()));
+}
+
+std::optional<double> available_disk_space(const std::string& directory) {
+  struct statvfs info {};
+  if (::statvfs(directory.c_str(), &info) != 0) return std::nullopt;
+  return static_cast<double>(info.f_bavail) * static_cast<double>(info.f_frsize);
+}
+
+void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::string& source,
+                      std::optional<double> available) {
+  const double needed = walker_file_bytes(plan, walkers);
+  if (!available || needed <= *available) return;
+  const double per_walker =
+      static_cast<double>(walker_record_bytes(plan.dim, plan.optimizer_state_width()));
+  throw ResourceError(fmt::format(
+      "{}: observables.per_walker = true: the per-walker file of the run's {} walkers needs {} "
+      "({:.0f} bytes each, and results.h5 then adds their compressed copy) but the run directory's "
+      "file system has {} free; give --out on a larger file system, fewer walkers, or "
+      "per_walker = false",
+      source, walkers, format_bytes(needed), per_walker, format_bytes(*available)));
 }
 
 void check_plan_memory(std::int64_t variants, const std::string& source,

@@ -76,6 +76,20 @@ inline constexpr double kPlanBytesPerVariant = 3072;
 void check_plan_memory(std::int64_t variants, const std::string& source,
                        std::optional<double> available);
 
+/// Bytes of the per-walker file (RUN/walkers.bin) of `walkers` walkers: its header and a record
+/// per walker (io/walker_store.hpp); 0 without per-walker output. results.h5's /walkers, written
+/// from it at the end (compressed), comes on top.
+double walker_file_bytes(const RunPlan& plan, std::int64_t walkers);
+
+/// Bytes free to this process on the file system of `directory` (statvfs); empty when unknown.
+std::optional<double> available_disk_space(const std::string& directory);
+
+/// Refuses (ResourceError naming `source`) a per-walker run of `walkers` walkers whose walker file
+/// alone does not fit in the `available` bytes of its run directory's file system: it would fail
+/// when the disk is full, after the computing. `available` empty: nothing is checked.
+void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::string& source,
+                      std::optional<double> available);
+
 /// Refuses (ResourceError naming `source`) a run that needs more than 90 % of `available` bytes or
 /// whose walker-step count does not fit in 64 bits. `available` empty: only the 64-bit check.
 void check_host_resources(const RunPlan& plan, const std::string& source, int threads,

@@ -241,6 +241,12 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   fs::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
   remove_earlier_run_files(directory);
+  {
+    const WalkerRange part =
+        record.shard ? part_walkers(plan, *record.shard) : WalkerRange{0, plan.total_walkers()};
+    check_disk_space(plan, part.end - part.begin, record.config_source,
+                     available_disk_space(directory));
+  }
   RunOutcome start;
   start.backend_name = backend.name();
   start.backend_description = backend.description();
