@@ -72,7 +72,9 @@ def rare_events_to_xarray(results: "Results") -> xr.Dataset:
 def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
     data = results.datasets
     variants = results.variant_count
-    coords: dict[str, Any] = {"variant": ("variant", np.arange(variants))}
+    coords: dict[str, Any] = {"variant": xr.Variable(
+        ("variant",), np.arange(variants),
+        _attrs(results, "variants/variant") if "variants/variant" in data else {})}
     variables: dict[str, Any] = {}
     swept = set(results.swept)
 
@@ -115,8 +117,9 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
         coords["step"] = xr.Variable(("step",), data["samples/step"], _attrs(results, "samples/step"))
         coords["time"] = xr.Variable(("variant", "step"), data["samples/time"],
                                      _attrs(results, "samples/time"))
-        coords["quantile"] = xr.Variable(("quantile",), data["samples/quantile_levels"],
-                                         _attrs(results, "samples/quantile_levels"))
+        # The dimension's own coordinate dataset (files before it had quantile_levels only).
+        levels = "samples/quantile" if "samples/quantile" in data else "samples/quantile_levels"
+        coords["quantile"] = xr.Variable(("quantile",), data[levels], _attrs(results, levels))
         for path in data:
             group, _, name = path.partition("/")
             if group != "samples" or name in ("step", "time", "quantile", "quantile_levels",
