@@ -480,12 +480,15 @@ void write_samples(ResultsFile& out) {
     file.dataset("/samples/p_flat", p_flat, shape, "1",
                  "fraction of finite walkers in the flat basin");
     file.dataset("/samples/p_flat_stderr", p_flat_stderr, shape, "1", "binomial standard error");
+    // The sample values are float32 in both precisions (run_data.hpp): the descriptions say so.
     file.dataset("/samples/y_mean", progress_mean, shape, "1",
-                 "ensemble mean of the progress coordinate y");
-    file.dataset("/samples/y_std", progress_std, shape, "1", "ensemble standard deviation of y");
-    file.dataset("/samples/loss_mean", loss_mean, shape, "loss", "ensemble mean of the loss");
+                 "ensemble mean of the progress coordinate y (of its float values)");
+    file.dataset("/samples/y_std", progress_std, shape, "1",
+                 "ensemble standard deviation of y (of its float values)");
+    file.dataset("/samples/loss_mean", loss_mean, shape, "loss",
+                 "ensemble mean of the loss (of its float values)");
     file.dataset("/samples/loss_std", loss_std, shape, "loss",
-                 "ensemble standard deviation of the loss");
+                 "ensemble standard deviation of the loss (of its float values)");
     static_assert(kSketchMantissaBits == 11, "the quantile descriptions state 2^-12");
     file.dataset("/samples/quantile_levels", plan.quantiles, {"quantile"}, "1", "quantile levels");
     file.dataset("/samples/y_quantiles", progress_quantiles, {"variant", "step", "quantile"}, "1",
