@@ -3,6 +3,28 @@
 #include <algorithm>
 
 namespace sgdwalk {
+namespace {
+
+/// The kind of a config name in a table of {kind, name} entries; empty for a name that is none.
+template <class Entry>
+auto kind_named(const std::vector<Entry>& entries, const std::string& name)
+    -> std::optional<decltype(Entry::kind)> {
+  for (const auto& entry : entries) {
+    if (name == entry.name) return entry.kind;
+  }
+  return std::nullopt;
+}
+
+/// The config name of a kind in a table of {kind, name} entries ("?" for none).
+template <class Entry>
+std::string name_of(const std::vector<Entry>& entries, decltype(Entry::kind) kind) {
+  for (const auto& entry : entries) {
+    if (entry.kind == kind) return entry.name;
+  }
+  return "?";
+}
+
+}  // namespace
 
 const std::vector<OptimizerName>& optimizer_names() {
   static const std::vector<OptimizerName> names = {{OptimizerKind::sgd, "sgd"},
@@ -14,17 +36,11 @@ const std::vector<OptimizerName>& optimizer_names() {
 }
 
 std::optional<OptimizerKind> find_optimizer(const std::string& name) {
-  for (const auto& entry : optimizer_names()) {
-    if (name == entry.name) return entry.kind;
-  }
-  return std::nullopt;
+  return kind_named(optimizer_names(), name);
 }
 
 std::string to_string(OptimizerKind kind) {
-  for (const auto& entry : optimizer_names()) {
-    if (entry.kind == kind) return entry.name;
-  }
-  return "?";
+  return name_of(optimizer_names(), kind);
 }
 
 bool OptimizerCoefficient::read_by(OptimizerKind kind) const {
@@ -90,17 +106,11 @@ const std::vector<ScheduleName>& schedule_kind_names() {
 }
 
 std::optional<ScheduleKind> find_schedule_kind(const std::string& name) {
-  for (const auto& entry : schedule_kind_names()) {
-    if (name == entry.name) return entry.kind;
-  }
-  return std::nullopt;
+  return kind_named(schedule_kind_names(), name);
 }
 
 std::string to_string(ScheduleKind kind) {
-  for (const auto& entry : schedule_kind_names()) {
-    if (entry.kind == kind) return entry.name;
-  }
-  return "?";
+  return name_of(schedule_kind_names(), kind);
 }
 
 }  // namespace sgdwalk

@@ -1218,14 +1218,19 @@ HistogramSpec read_histogram(const std::string& source, const toml::value& value
            "\"xy\": give y_range");
   }
   spec.x_coordinate = static_cast<int>(h.integer("coordinate"));
-  const auto x_range = h.numbers("x_range");
-  if (x_range.empty()) {
-    h.fail("x_range", "missing; give [low, high] with low < high" + h.misspelling_hint("x_range"));
-  }
-  if (!(x_range[0] < x_range[1])) {
-    h.fail("x_range",
-           fmt::format("[{}, {}] is empty; allowed: low < high", x_range[0], x_range[1]));
-  }
+  // A required [low, high] with low < high.
+  const auto range = [&](const char* key) {
+    const auto values = h.numbers(key);
+    if (values.empty()) {
+      h.fail(key,
+             std::string("missing; give [low, high] with low < high") + h.misspelling_hint(key));
+    }
+    if (!(values[0] < values[1])) {
+      h.fail(key, fmt::format("[{}, {}] is empty; allowed: low < high", values[0], values[1]));
+    }
+    return values;
+  };
+  const auto x_range = range("x_range");
   spec.x_lo = x_range[0];
   spec.x_hi = x_range[1];
   spec.x_bins = static_cast<int>(h.integer("bins"));
@@ -1258,15 +1263,7 @@ HistogramSpec read_histogram(const std::string& source, const toml::value& value
       spec.band_hi = band[1];
     }
   } else {
-    const auto y_range = h.numbers("y_range");
-    if (y_range.empty()) {
-      h.fail("y_range",
-             "missing; give [low, high] with low < high" + h.misspelling_hint("y_range"));
-    }
-    if (!(y_range[0] < y_range[1])) {
-      h.fail("y_range",
-             fmt::format("[{}, {}] is empty; allowed: low < high", y_range[0], y_range[1]));
-    }
+    const auto y_range = range("y_range");
     spec.y_lo = y_range[0];
     spec.y_hi = y_range[1];
     spec.y_bins = static_cast<int>(h.integer("y_bins"));
