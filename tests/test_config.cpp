@@ -148,6 +148,20 @@ TEST(Config, ARerunOfAFixedTemperatureWithASweptLearningRateKeepsTheTemperature)
                               "[sweep]\ntemperature = [0.1, 0.2]\n");
   EXPECT_TRUE(fixed.resolved_config.at("dynamics").contains("noise_strength"));
   EXPECT_FALSE(fixed.resolved_config.at("dynamics").contains("temperature"));
+  // Nor with the temperature (or σ) swept beside the learning rate: the swept axis replaces the
+  // base temperature in every variant, and such reruns were right.
+  for (const char* also : {"temperature = [0.1, 0.2]", "noise_strength = [1.0, 2.0]"}) {
+    const RunPlan grid = parse(kMinimal.substr(0, kMinimal.find("[dynamics]")) +
+                               "[dynamics]\ntemperature = 0.1\nlearning_rate = 0.01\n"
+                               "[sweep]\nlearning_rate = [0.01, 0.02]\n" +
+                               also + "\n");
+    EXPECT_TRUE(grid.resolved_config.at("dynamics").contains("noise_strength")) << also;
+    EXPECT_FALSE(grid.resolved_config.at("dynamics").contains("temperature")) << also;
+    const RunPlan rerun = parse(config_text_from_json(grid.resolved_config, "<summary>"));
+    ASSERT_EQ(rerun.variants.size(), grid.variants.size()) << also;
+    for (std::size_t v = 0; v < grid.variants.size(); ++v)
+      EXPECT_EQ(rerun.variants[v].noise_strength, grid.variants[v].noise_strength) << also << v;
+  }
 }
 
 TEST(Config, BothNamesOfAQuantityAreRefusedEvenWhenOneIsSwept) {

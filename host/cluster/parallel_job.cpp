@@ -659,10 +659,7 @@ JobResult run_job(JobComm& comm, const RunPlan& plan, RunRecord record, const st
               true);
         }
         fs::create_directories(run);
-        for (const char* stale :
-             {kCheckpointFileName, "results.h5", kWalkerFileName, kWalkerConversionFileName}) {
-          fs::remove(run / stale, error);
-        }
+        remove_earlier_run_files(run.string());
         fs::remove_all(run / kPartsDirectory, error);
         RunOutcome start;
         start.backend_name = options.backend_name;

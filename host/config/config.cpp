@@ -1713,10 +1713,16 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   // resolved config keeps the temperature, or a rerun of it (summary.json) would fix σ instead.
   // Every other config keeps noise_strength, as it always did (their config hashes, which
   // checkpoints and shards carry, do not change).
-  const bool learning_rate_swept = std::any_of(axes.begin(), axes.end(), [](const SweepAxis& axis) {
-    return axis.name == "learning_rate" || axis.name == "dt";
-  });
-  if (base_dynamics.count("temperature") != 0 && learning_rate_swept) {
+  const auto is_swept = [&](std::initializer_list<const char*> names) {
+    return std::any_of(axes.begin(), axes.end(), [&](const SweepAxis& axis) {
+      return std::any_of(names.begin(), names.end(),
+                         [&](const char* name) { return axis.name == name; });
+    });
+  };
+  // (A swept temperature or noise_strength replaces the base temperature in every variant: the
+  // rerun of such a sweep was right, and its resolved config stays as it was.)
+  if (base_dynamics.count("temperature") != 0 && is_swept({"learning_rate", "dt"}) &&
+      !is_swept({"temperature", "noise_strength"})) {
     resolved["dynamics"].erase("noise_strength");
     resolved["dynamics"]["temperature"] = base_dynamics.at("temperature");
   }

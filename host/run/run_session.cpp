@@ -221,14 +221,36 @@ RunDirectoryLock::~RunDirectoryLock() {
   if (fd_ >= 0) ::close(fd_);  // closing releases the lock
 }
 
-void remove_earlier_run_files(const std::string& directory) {
-  const fs::path dir(directory);
-  for (const char* stale :
-       {kCheckpointFileName, "checkpoint.bin.tmp", "results.h5", "results.h5.tmp", kWalkerFileName,
-        kWalkerConversionFileName, kTalliesFileName, "tallies.bin.tmp", "ffs_checkpoint.json",
-        "ffs_checkpoint.json.tmp", "ffs_checkpoint.states.bin"}) {
-    remove_if_present(dir / stale);
+namespace {
+
+/// What a run of either kind writes besides config.toml and summary.json.
+constexpr const char* kEarlierRunFiles[] = {kCheckpointFileName,
+                                            "checkpoint.bin.tmp",
+                                            "results.h5",
+                                            "results.h5.tmp",
+                                            kWalkerFileName,
+                                            kWalkerConversionFileName,
+                                            kTalliesFileName,
+                                            "tallies.bin.tmp",
+                                            "ffs_checkpoint.json",
+                                            "ffs_checkpoint.json.tmp",
+                                            "ffs_checkpoint.states.bin"};
+
+/// Bytes of those files in `directory` (freed when a new run removes them).
+double earlier_run_files_bytes(const std::string& directory) {
+  double bytes = 0;
+  for (const char* name : kEarlierRunFiles) {
+    std::error_code error;
+    const auto size = fs::file_size(fs::path(directory) / name, error);
+    if (!error) bytes += static_cast<double>(size);
   }
+  return bytes;
+}
+
+}  // namespace
+
+void remove_earlier_run_files(const std::string& directory) {
+  for (const char* stale : kEarlierRunFiles) remove_if_present(fs::path(directory) / stale);
 }
 
 SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord record,
@@ -240,13 +262,16 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   const fs::path dir(directory);
   fs::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
-  remove_earlier_run_files(directory);
   {
+    // Before anything is removed (a refused --force keeps the earlier run), counting as free what
+    // the earlier run's files will free.
     const WalkerRange part =
         record.shard ? part_walkers(plan, *record.shard) : WalkerRange{0, plan.total_walkers()};
-    check_disk_space(plan, part.end - part.begin, record.config_source,
-                     available_disk_space(directory));
+    std::optional<double> available = available_disk_space(directory);
+    if (available) *available += earlier_run_files_bytes(directory);
+    check_disk_space(plan, part.end - part.begin, record.config_source, available);
   }
+  remove_earlier_run_files(directory);
   RunOutcome start;
   start.backend_name = backend.name();
   start.backend_description = backend.description();

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 #: The files of a run directory, in the order a copy writes them (results before the summary that
 #: names them, as the CLI does).
-RUN_FILES = ("config.toml", "results.h5", "checkpoint.bin", "walkers.bin", "ffs_checkpoint.json",
-             "ffs_checkpoint.states.bin", "summary.json")
+#: In the order save() copies them: each checkpoint after the file it refers to, summary.json
+#: (which says whether the run finished) last.
+RUN_FILES = ("config.toml", "results.h5", "walkers.bin", "checkpoint.bin",
+             "ffs_checkpoint.states.bin", "ffs_checkpoint.json", "summary.json")
 
 
 def _text(value: Any) -> Any:
@@ -359,6 +361,11 @@ class Results:
             )
         target.mkdir(parents=True, exist_ok=True)
         with _run_directory_lock(target):
+            # What says the directory holds a finished or resumable run goes first, so that an
+            # interrupted save never looks like the earlier run it was replacing.
+            for name in ("summary.json", "checkpoint.bin", "ffs_checkpoint.json", "tallies.bin"):
+                if (target / name).exists():
+                    (target / name).unlink()
             for name in RUN_FILES:
                 source = self.directory / name
                 if source.is_file():

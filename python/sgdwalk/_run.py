@@ -351,7 +351,8 @@ def run(
     Raises:
         ConfigError: the config is invalid (the message names the key, the value and what is
             allowed, as the CLI's).
-        ResourceError: the run does not fit in host memory (nothing is written).
+        ResourceError: the run does not fit in host memory, or its per-walker file on the run
+            directory's file system (nothing is written).
         FileExistsError: ``out`` is not empty and ``force`` is False.
         KeyboardInterrupt: Ctrl-C (or SIGINT) during the run, within about a second (forward
             flux sampling: at the next stage boundary); the run directory (``out``, or the

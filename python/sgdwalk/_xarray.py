@@ -42,9 +42,11 @@ def rare_events_to_xarray(results: "Results") -> xr.Dataset:
     for name, values in results.swept_values().items():
         coords[name] = xr.Variable(("variant",), values, {"long_name": f"swept parameter {name}"})
     entries = results.rare_events["variants"]
-    coords["temperature"] = xr.Variable(
-        ("variant",), np.array([entry["temperature"] for entry in entries], dtype=np.float64),
-        {"long_name": "Δ_S = learning_rate · noise_strength"})
+    # Δ_S of each variant, unless the sweep gave it (exactly; summary.json's is η·σ recomputed).
+    if "temperature" not in coords:
+        coords["temperature"] = xr.Variable(
+            ("variant",), np.array([entry["temperature"] for entry in entries], dtype=np.float64),
+            {"long_name": "Δ_S = learning_rate · noise_strength"})
     variables = {}
     for path in data:
         group, _, name = path.rpartition("/")
