@@ -1713,16 +1713,14 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   // resolved config keeps the temperature, or a rerun of it (summary.json) would fix σ instead.
   // Every other config keeps noise_strength, as it always did (their config hashes, which
   // checkpoints and shards carry, do not change).
-  const auto is_swept = [&](std::initializer_list<const char*> names) {
-    return std::any_of(axes.begin(), axes.end(), [&](const SweepAxis& axis) {
-      return std::any_of(names.begin(), names.end(),
-                         [&](const char* name) { return axis.name == name; });
-    });
+  const auto swept = [&](const std::string& name) {
+    return std::any_of(axes.begin(), axes.end(),
+                       [&](const SweepAxis& axis) { return axis.name == name; });
   };
   // (A swept temperature or noise_strength replaces the base temperature in every variant: the
   // rerun of such a sweep was right, and its resolved config stays as it was.)
-  if (base_dynamics.count("temperature") != 0 && is_swept({"learning_rate", "dt"}) &&
-      !is_swept({"temperature", "noise_strength"})) {
+  if (base_dynamics.count("temperature") != 0 && (swept("learning_rate") || swept("dt")) &&
+      !swept("temperature") && !swept("noise_strength")) {
     resolved["dynamics"].erase("noise_strength");
     resolved["dynamics"]["temperature"] = base_dynamics.at("temperature");
   }
@@ -1741,10 +1739,6 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   if (plan.optimizer != OptimizerKind::sgd) {
     resolved["dynamics"]["optimizer"] = to_string(plan.optimizer);
   }
-  const auto swept = [&](const std::string& name) {
-    return std::any_of(axes.begin(), axes.end(),
-                       [&](const auto& axis) { return axis.name == name; });
-  };
   if (schedules[0].given) {
     resolved["dynamics"]["learning_rate_schedule"] = schedule_json(
         schedules[0], first.learning_rate_schedule, swept("learning_rate_schedule.warmup_steps"));
@@ -1768,8 +1762,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   }
   // ε regularises the Hessian noise models only: given (or swept) with a model that computes no
   // Hessian it changes nothing, and a sweep over it makes identical variants.
-  const bool epsilon_swept = std::any_of(axes.begin(), axes.end(),
-                                         [](const auto& axis) { return axis.name == "epsilon"; });
+  const bool epsilon_swept = swept("epsilon");
   bool epsilon_used = true;
   std::string noise_name;
   for_each_noise_model([&]<class M>() {

@@ -13,8 +13,6 @@
 
 namespace sgdwalk {
 
-inline constexpr const char* kFfsCheckpointFileName = "ffs_checkpoint.json";
-
 struct FfsSessionOptions {
   const std::atomic<int>* stop = nullptr;            ///< nonzero: stop at the next stage
   std::function<void(const std::string&)> on_stage;  ///< one line per finished stage

@@ -232,7 +232,7 @@ constexpr const char* kEarlierRunFiles[] = {kCheckpointFileName,
                                             kWalkerConversionFileName,
                                             kTalliesFileName,
                                             "tallies.bin.tmp",
-                                            "ffs_checkpoint.json",
+                                            kFfsCheckpointFileName,
                                             "ffs_checkpoint.json.tmp",
                                             "ffs_checkpoint.states.bin"};
 

@@ -17,6 +17,9 @@
 namespace sgdwalk {
 
 inline constexpr const char* kCheckpointFileName = "checkpoint.bin";
+/// Forward flux sampling's checkpoint between stages (rare_events/ffs_session.hpp); its kept
+/// states go beside it in ffs_checkpoint.states.bin (KeptStatesWriter::path_for).
+inline constexpr const char* kFfsCheckpointFileName = "ffs_checkpoint.json";
 /// Finished walkers of a per-walker run (walker_store.hpp), until results.h5 holds them.
 inline constexpr const char* kWalkerFileName = "walkers.bin";
 /// What a format-1 walkers.bin is converted into before it replaces it (io/walker_store.hpp).

@@ -23,10 +23,9 @@ from ._sgdwalk import RunDirectoryError
 if TYPE_CHECKING:
     import xarray
 
-#: The files of a run directory, in the order a copy writes them (results before the summary that
-#: names them, as the CLI does).
-#: In the order save() copies them: each checkpoint after the file it refers to, summary.json
-#: (which says whether the run finished) last.
+#: The files of a run directory, in the order save() copies them (as the CLI writes them): each
+#: checkpoint after the file it refers to, summary.json (which names the results and says whether
+#: the run finished) last.
 RUN_FILES = ("config.toml", "results.h5", "walkers.bin", "checkpoint.bin",
              "ffs_checkpoint.states.bin", "ffs_checkpoint.json", "summary.json")
 
@@ -76,7 +75,6 @@ def read_results_file(path: Union[str, os.PathLike]) -> tuple[dict[str, np.ndarr
 
         file.visititems(visit)
     return datasets, attributes
-
 
 
 @contextlib.contextmanager
