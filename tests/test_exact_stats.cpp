@@ -474,5 +474,37 @@ noise_strength = [0.1, 0.4]
   }
 }
 
+// Without [observables.first_passage] nobody arrives and nobody is censored: the passage
+// histograms are left out rather than written as zeros that read as such a result.
+TEST(StreamedStatistics, NoPassageHistogramsWithoutAPassageTarget) {
+  const std::string config = R"(
+[run]
+walkers = 40
+steps = 50
+seed = 3
+[dynamics]
+learning_rate = 0.05
+noise_strength = 0.3
+)";
+  const RunPlan plan = load_config_text(config, "no_passage.toml");
+  auto backend = make_cpu_backend(1);
+  SessionOptions options;
+  options.checkpoint_every = 0;
+  RunRecord record;
+  record.config_text = config;
+  record.config_source = "no_passage.toml";
+  const auto dir = testing::scratch_dir("exact_stats", "no_passage");
+  ASSERT_TRUE(run_in_directory(plan, *backend, record, dir.string(), options).outcome.complete);
+  const std::string h5 = (dir / "results.h5").string();
+  const hid_t file = H5Fopen(h5.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  EXPECT_GT(H5Lexists(file, "/trackers/freezing_time_counts", H5P_DEFAULT), 0);
+  for (const char* name : {"/trackers/first_passage_counts", "/trackers/first_passage_censored",
+                           "/trackers/first_passage_started_in_target", "/first_passage"}) {
+    EXPECT_EQ(H5Lexists(file, name, H5P_DEFAULT), 0) << name;
+  }
+  H5Fclose(file);
+}
+
 }  // namespace
 }  // namespace sgdwalk

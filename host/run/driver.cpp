@@ -592,19 +592,23 @@ void write_trackers(ResultsFile& out) {
                  "finite walkers per log2 bin of the freezing time t_f (steps)");
     file.dataset("/trackers/crossings_counts", log2_counts(&VariantTally::crossings_histogram),
                  shape, "walkers", "finite walkers per log2 bin of their basin crossings");
-    file.dataset("/trackers/first_passage_counts", log2_counts(&VariantTally::passage_histogram),
-                 shape, "walkers",
-                 "walkers per log2 bin of their first-passage step (arrivals at steps >= 1; "
-                 "censored and started_in_target apart)");
-    std::vector<std::int64_t> censored, started;
-    for (std::size_t v = 0; v < tallies.size(); ++v) {
-      censored.push_back(finished(v) ? tallies[v].censored : 0);
-      started.push_back(finished(v) ? tallies[v].started_in_target : 0);
+    // Without a passage target these would be zeros that read as "nobody arrived, nobody censored".
+    if (out.plan.passage.kind != PassageKind::none) {
+      file.dataset("/trackers/first_passage_counts", log2_counts(&VariantTally::passage_histogram),
+                   shape, "walkers",
+                   "walkers per log2 bin of their first-passage step (arrivals at steps >= 1; "
+                   "censored and started_in_target apart)");
+      std::vector<std::int64_t> censored, started;
+      for (std::size_t v = 0; v < tallies.size(); ++v) {
+        censored.push_back(finished(v) ? tallies[v].censored : 0);
+        started.push_back(finished(v) ? tallies[v].started_in_target : 0);
+      }
+      file.dataset("/trackers/first_passage_censored", censored, {"variant"}, "walkers",
+                   "walkers that had not reached the passage target by the end (or went "
+                   "non-finite)");
+      file.dataset("/trackers/first_passage_started_in_target", started, {"variant"}, "walkers",
+                   "walkers at the passage target at step 0");
     }
-    file.dataset("/trackers/first_passage_censored", censored, {"variant"}, "walkers",
-                 "walkers that had not reached the passage target by the end (or went non-finite)");
-    file.dataset("/trackers/first_passage_started_in_target", started, {"variant"}, "walkers",
-                 "walkers at the passage target at step 0");
     // y_freeze: the non-empty float buckets (11 mantissa bits) of each variant, concatenated.
     std::vector<std::int64_t> offsets = {0}, counts;
     std::vector<double> low, high;
