@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -356,6 +357,24 @@ TEST(LongRuns, PartialResultsHoldOnlyFinishedVariants) {
   const auto deposits = read_h5(h5, "/histograms/x/deposits");
   EXPECT_GT(deposits[0], 0);
   EXPECT_EQ(deposits[1], 0);
+  // Per-walker rows: the finished variant's walkers hold their results; the unfinished ones'
+  // rows are unmistakable placeholders (NaN, basin -1), not zeros that read as a position and
+  // the sharp basin.
+  const auto position = read_h5(h5, "/walkers/position");
+  const auto y_freeze = read_h5(h5, "/walkers/y_freeze");
+  const auto basin = read_h5(h5, "/walkers/basin");
+  ASSERT_EQ(basin.size(), 90u);
+  for (std::size_t g = 0; g < 90; ++g) {
+    const bool finished = g < 45;
+    SCOPED_TRACE("walker " + std::to_string(g));
+    EXPECT_EQ(std::isfinite(position[2 * g]) && std::isfinite(position[2 * g + 1]), finished);
+    EXPECT_EQ(std::isnan(y_freeze[g]), !finished);
+    if (finished) {
+      EXPECT_TRUE(basin[g] == 0 || basin[g] == 1);
+    } else {
+      EXPECT_EQ(basin[g], -1);
+    }
+  }
 
   // The finished variant's numbers are already final.
   ASSERT_TRUE(run_small(kSmallConfig, dir / "reference", 0).outcome.complete);

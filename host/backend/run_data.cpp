@@ -1,6 +1,7 @@
 #include "backend/run_data.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace sgdwalk {
 
@@ -18,6 +19,20 @@ void WalkerArrays::resize(std::int64_t walkers, int dimension, std::int64_t firs
   nonfinite_step.assign(n, -1);
   basin.assign(n, 0);
   crossings.assign(n, 0);
+}
+
+void WalkerArrays::mark_unfinished(std::int64_t begin, std::int64_t end) {
+  if (end <= begin) return;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto fill = [&](std::vector<double>& values, int width) {
+    std::fill(values.begin() + static_cast<std::ptrdiff_t>(at(begin)) * width,
+              values.begin() + static_cast<std::ptrdiff_t>(at(end)) * width, nan);
+  };
+  fill(position, dim);
+  fill(y_freeze, 1);
+  fill(optimizer_state, state_width);
+  std::fill(basin.begin() + static_cast<std::ptrdiff_t>(at(begin)),
+            basin.begin() + static_cast<std::ptrdiff_t>(at(end)), -1);
 }
 
 void WalkerArrays::copy_from(const WalkerArrays& source, std::int64_t begin, std::int64_t end) {

@@ -44,6 +44,9 @@ struct WalkerArrays {
               int optimizer_state_width = 0);
   std::int64_t size() const { return static_cast<std::int64_t>(basin.size()); }
   std::size_t at(std::int64_t g) const { return static_cast<std::size_t>(g - first); }
+  /// Marks walkers [begin, end) (held) as never finished, so no one mistakes them for results: NaN
+  /// position, y_freeze and optimizer state, basin -1 (the steps keep resize's 0 / -1).
+  void mark_unfinished(std::int64_t begin, std::int64_t end);
   /// Copies the state of walkers [begin, end) (global indices, held by both) from `source`.
   void copy_from(const WalkerArrays& source, std::int64_t begin, std::int64_t end);
   /// Whether walkers [begin, end) are held.

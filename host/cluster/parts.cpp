@@ -45,6 +45,9 @@ class ShardWalkerStore final : public WalkerStore {
   }
   void read(std::int64_t first, std::int64_t count, WalkerArrays& out) const override {
     out.resize(count, dim_, first, width_);
+    // A stopped MPI job's parts leave gaps (each part's unfinished walkers): unfinished until a
+    // part's walkers are copied over them.
+    out.mark_unfinished(first, first + count);
     WalkerArrays piece;
     for (const auto& [range, file] : parts_) {
       const std::int64_t lo = std::max(first, range.begin);

@@ -24,7 +24,9 @@ void MemoryWalkerStore::write(const WalkerArrays& batch, std::int64_t first, std
 
 void MemoryWalkerStore::read(std::int64_t first, std::int64_t count, WalkerArrays& out) const {
   out.resize(count, all_.dim, first, all_.state_width);
-  out.copy_from(all_, first, std::min(first + count, std::max(first, finished_)));
+  const std::int64_t written = std::min(first + count, std::max(first, finished_));
+  out.copy_from(all_, first, written);
+  out.mark_unfinished(written, first + count);
 }
 
 std::int64_t walker_record_bytes(int dim, int state_width) {
@@ -232,6 +234,7 @@ class FileWalkerStore final : public WalkerStore {
   void read(std::int64_t first, std::int64_t count, WalkerArrays& out) const override {
     out.resize(count, layout_.dim, first, layout_.width);
     const std::int64_t end = std::min(first + count, finished_);
+    out.mark_unfinished(std::max(first, end), first + count);
     if (end <= first) return;
     const std::size_t record = layout_.bytes();
     std::vector<char> buffer(static_cast<std::size_t>(end - first) * record);

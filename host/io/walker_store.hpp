@@ -19,7 +19,7 @@ class WalkerStore {
   /// Stores walkers [first, last), held by `batch`, which have reached the last step.
   virtual void write(const WalkerArrays& batch, std::int64_t first, std::int64_t last) = 0;
   /// Reads walkers [first, first + count) into `out` (resized; out.first = first). Walkers that
-  /// were never written read as the placeholders of WalkerArrays::resize (zeros, -1 steps).
+  /// were never written read as WalkerArrays::mark_unfinished leaves them (NaN, basin -1).
   virtual void read(std::int64_t first, std::int64_t count, WalkerArrays& out) const = 0;
   /// Makes what was written durable (before a checkpoint says those walkers are finished).
   virtual void sync() {}

@@ -735,7 +735,8 @@ void write_walkers(ResultsFile& out) {
     }
     file.attribute("/walkers", "unfinished",
                    "in a partial run, walkers that had not reached the last step hold "
-                   "placeholders (position 0, steps 0 or -1)");
+                   "placeholders: NaN position, y_freeze and optimizer_state, basin -1 (their "
+                   "steps and crossings 0 or -1)");
   }
 }
 

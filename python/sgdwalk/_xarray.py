@@ -239,8 +239,9 @@ def _unstack_grid(results: "Results", dataset: xr.Dataset) -> xr.Dataset:
 def _walkers_by_variant(dataset: xr.Dataset, variants: int) -> xr.Dataset:
     """Per-walker data from (walker) to (variant, walker), walker now the index within the
     variant, when the file holds every walker of every variant in order (a stopped run's file
-    does too: the walkers of unfinished variants are zeros there, and ``complete`` says which
-    variants finished). Otherwise they stay along the flat walker dimension."""
+    does too: the walkers that had not finished are placeholders there, NaN positions and basin
+    -1, and ``complete`` says which variants finished). Otherwise they stay along the flat walker
+    dimension."""
     if "walker" not in dataset.dims:
         return dataset
     per_variant = dataset.sizes["walker"] // variants
