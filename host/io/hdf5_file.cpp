@@ -1,9 +1,13 @@
 #include "io/hdf5_file.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <hdf5_hl.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 namespace sgdwalk {
@@ -36,7 +40,38 @@ hid_t native_type<std::uint32_t>() {
   return H5T_NATIVE_UINT32;
 }
 
-/// Closes an HDF5 handle with the matching function when it goes out of scope.
+/// What the innermost entry of HDF5's error stack says (the file driver's "No space left on
+/// device"), or "" when the stack has no such text.
+std::string hdf5_error_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned, const H5E_error2_t* entry, void* data) -> herr_t {
+        auto& text = *static_cast<std::string*>(data);
+        if (!text.empty() || entry->desc == nullptr) return 0;
+        // The sec2 driver: "..., errno = 28, error message = 'No space left on device', ...".
+        const std::string desc = entry->desc;
+        const std::string marker = "error message = '";
+        const auto begin = desc.find(marker);
+        if (begin != std::string::npos) {
+          const auto end = desc.find('\'', begin + marker.size());
+          text = desc.substr(begin + marker.size(), end - begin - marker.size());
+        }
+        return 0;
+      },
+      &reason);
+  return reason;
+}
+
+/// `message`, with HDF5's reason for the failure when it gives one.
+std::runtime_error hdf5_failure(const std::string& message) {
+  const std::string reason = hdf5_error_reason();
+  return std::runtime_error(reason.empty() ? message : message + ": " + reason);
+}
+
+/// Closes an HDF5 handle with the matching function when it goes out of scope; close() closes it
+/// earlier and checks: closing a dataset writes the data HDF5 held back (its chunk cache, the
+/// sieve buffer), so a full disk may show only there.
 class Handle {
  public:
   Handle(hid_t id, herr_t (*closer)(hid_t)) : id_(id), closer_(closer) {}
@@ -46,6 +81,12 @@ class Handle {
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
   hid_t get() const { return id_; }
+  /// Closes the handle; throws `message` (with HDF5's reason) when closing fails.
+  void close(const std::string& message) {
+    const herr_t status = id_ >= 0 ? closer_(id_) : 0;
+    id_ = -1;
+    if (status < 0) throw hdf5_failure(message);
+  }
 
  private:
   hid_t id_;
@@ -71,7 +112,7 @@ Hdf5File::Hdf5File(const std::string& path) : path_(path) {
   Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_libver_bounds(access.get(), H5F_LIBVER_V18, H5F_LIBVER_V18);
   file_ = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation.get(), access.get());
-  if (file_ < 0) throw std::runtime_error("cannot create HDF5 file " + path);
+  if (file_ < 0) throw hdf5_failure("cannot create HDF5 file " + path);
 }
 
 Hdf5File::~Hdf5File() {
@@ -82,7 +123,16 @@ void Hdf5File::close() {
   if (file_ < 0) return;
   const herr_t status = H5Fclose(file_);
   file_ = -1;
-  if (status < 0) throw std::runtime_error("cannot finish writing HDF5 file " + path_);
+  if (status < 0) throw hdf5_failure("cannot finish writing HDF5 file " + path_);
+  // HDF5 leaves the data in the page cache; a file system that reports a full disk or a lost
+  // server only when the data reach it (network file systems of clusters) reports it here.
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const std::string reason = std::strerror(errno);
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot finish writing HDF5 file " + path_ + ": " + reason);
+  }
+  ::close(fd);
 }
 
 void Hdf5File::group(const std::string& path) {
@@ -96,7 +146,8 @@ void Hdf5File::group(const std::string& path) {
     H5Pset_obj_track_times(creation.get(), 0);
     Handle group(H5Gcreate2(file_, prefix.c_str(), H5P_DEFAULT, creation.get(), H5P_DEFAULT),
                  H5Gclose);
-    if (group.get() < 0) throw std::runtime_error(path_ + ": cannot create group " + prefix);
+    if (group.get() < 0) throw hdf5_failure(path_ + ": cannot create group " + prefix);
+    group.close(path_ + ": cannot create group " + prefix);
   }
 }
 
@@ -131,8 +182,9 @@ bool Hdf5File::exists(const std::string& path) const {
 void Hdf5File::make_scale(const std::string& path, const std::string& name) {
   Handle dataset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
   if (dataset.get() < 0 || H5DSset_scale(dataset.get(), name.c_str()) < 0) {
-    throw std::runtime_error(path_ + ": cannot make " + path + " a dimension scale");
+    throw hdf5_failure(path_ + ": cannot make " + path + " a dimension scale");
   }
+  dataset.close(path_ + ": cannot make " + path + " a dimension scale");
 }
 
 template <class T>
@@ -146,7 +198,8 @@ void Hdf5File::coordinate(const std::string& path, const std::vector<T>& data,
 template <class T>
 void Hdf5File::create_coordinate(const std::string& path, std::uint64_t length,
                                  const std::string& units, const std::string& description) {
-  { Handle dataset(create(path, native_type<T>(), {length}), H5Dclose); }
+  Handle(create(path, native_type<T>(), {length}), H5Dclose)
+      .close(path_ + ": cannot create dataset " + path);
   make_scale(path, path.substr(path.rfind('/') + 1));
   describe(path, {}, units, description);
 }
@@ -154,7 +207,8 @@ void Hdf5File::create_coordinate(const std::string& path, std::uint64_t length,
 void Hdf5File::dimension(const std::string& group, const std::string& name, std::uint64_t length) {
   // No values are written (none are allocated either): readers see the scale's length only.
   const std::string path = child_path(group, name);
-  { Handle dataset(create(path, H5T_NATIVE_FLOAT, {length}), H5Dclose); }
+  Handle(create(path, H5T_NATIVE_FLOAT, {length}), H5Dclose)
+      .close(path_ + ": cannot create dataset " + path);
   make_scale(path, dimension_marker(length));
 }
 
@@ -188,9 +242,11 @@ void Hdf5File::describe(const std::string& path, const std::vector<std::string>&
       Handle scale(H5Dopen2(file_, scale_path.c_str(), H5P_DEFAULT), H5Dclose);
       if (dataset.get() < 0 || scale.get() < 0 ||
           H5DSattach_scale(dataset.get(), scale.get(), static_cast<unsigned>(axis)) < 0) {
-        throw std::runtime_error(path_ + ": cannot attach dimension " + scale_path + " to " + path);
+        throw hdf5_failure(path_ + ": cannot attach dimension " + scale_path + " to " + path);
       }
+      scale.close(path_ + ": cannot attach dimension " + scale_path + " to " + path);
     }
+    dataset.close(path_ + ": cannot attach dimensions to " + path);
   }
   attribute(path, "units", units);
   attribute(path, "description", description);
@@ -274,7 +330,7 @@ hid_t Hdf5File::create(const std::string& path, hid_t type,
   }
   const hid_t dataset = H5Dcreate2(file_, path.c_str(), type, space.get(), H5P_DEFAULT,
                                    properties.get(), H5P_DEFAULT);
-  if (dataset < 0) throw std::runtime_error(path_ + ": cannot create dataset " + path);
+  if (dataset < 0) throw hdf5_failure(path_ + ": cannot create dataset " + path);
   return dataset;
 }
 
@@ -283,14 +339,16 @@ void Hdf5File::write(const std::string& path, hid_t type, const void* data,
   Handle dataset(create(path, type, dims), H5Dclose);
   if (element_count(dims) > 0 &&
       H5Dwrite(dataset.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-    throw std::runtime_error(path_ + ": cannot write dataset " + path);
+    throw hdf5_failure(path_ + ": cannot write dataset " + path);
   }
+  dataset.close(path_ + ": cannot write dataset " + path);
 }
 
 template <class T>
 void Hdf5File::create_dataset(const std::string& path, const std::vector<std::string>& dimensions,
                               const std::string& units, const std::string& description) {
-  { Handle dataset(create(path, native_type<T>(), shape_of(path, dimensions)), H5Dclose); }
+  Handle(create(path, native_type<T>(), shape_of(path, dimensions)), H5Dclose)
+      .close(path_ + ": cannot create dataset " + path);
   describe(path, dimensions, units, description);
 }
 
@@ -298,7 +356,7 @@ template <class T>
 void Hdf5File::write_rows(const std::string& path, std::uint64_t row_begin,
                           const std::vector<T>& rows) {
   Handle dataset(H5Dopen2(file_, path.c_str(), H5P_DEFAULT), H5Dclose);
-  if (dataset.get() < 0) throw std::runtime_error(path_ + ": cannot open dataset " + path);
+  if (dataset.get() < 0) throw hdf5_failure(path_ + ": cannot open dataset " + path);
   Handle space(H5Dget_space(dataset.get()), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
   std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)));
@@ -319,8 +377,11 @@ void Hdf5File::write_rows(const std::string& path, std::uint64_t row_begin,
                 H5Sclose);
   if (H5Dwrite(dataset.get(), native_type<T>(), memory.get(), space.get(), H5P_DEFAULT,
                rows.data()) < 0) {
-    throw std::runtime_error(path_ + ": cannot write dataset " + path);
+    throw hdf5_failure(path_ + ": cannot write dataset " + path);
   }
+  memory.close(path_ + ": cannot write dataset " + path);
+  space.close(path_ + ": cannot write dataset " + path);
+  dataset.close(path_ + ": cannot write dataset " + path);
 }
 
 std::uint64_t Hdf5File::rows_per_slab(const std::vector<std::uint64_t>& dims) {
@@ -356,8 +417,9 @@ void Hdf5File::attribute(const std::string& object, const std::string& name,
                                      H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                    H5Aclose);
   if (attribute.get() < 0 || H5Awrite(attribute.get(), type.get(), value.c_str()) < 0) {
-    throw std::runtime_error(path_ + ": cannot write attribute " + name + " of " + object);
+    throw hdf5_failure(path_ + ": cannot write attribute " + name + " of " + object);
   }
+  attribute.close(path_ + ": cannot write attribute " + name + " of " + object);
 }
 
 void Hdf5File::attribute(const std::string& object, const std::string& name, double value) {
@@ -366,8 +428,9 @@ void Hdf5File::attribute(const std::string& object, const std::string& name, dou
                                      space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                    H5Aclose);
   if (attribute.get() < 0 || H5Awrite(attribute.get(), H5T_NATIVE_DOUBLE, &value) < 0) {
-    throw std::runtime_error(path_ + ": cannot write attribute " + name + " of " + object);
+    throw hdf5_failure(path_ + ": cannot write attribute " + name + " of " + object);
   }
+  attribute.close(path_ + ": cannot write attribute " + name + " of " + object);
 }
 
 }  // namespace sgdwalk

@@ -1,0 +1,72 @@
+// A preload library for the tests of failed writes (LD_PRELOAD): the N-th write to a file whose
+// path ends in SGDWALK_FAIL_WRITE_SUFFIX fails with ENOSPC, once; every other write goes through.
+// A disk that fills up for a moment and frees space again does the same, and a writer must notice
+// the one failure: the later writes succeed and would hide it.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+std::atomic<long> matching_writes{0};
+
+bool fail_this_write(int fd) {
+  const char* suffix = std::getenv("SGDWALK_FAIL_WRITE_SUFFIX");
+  const char* nth = std::getenv("SGDWALK_FAIL_WRITE_NTH");
+  if (suffix == nullptr || nth == nullptr) return false;
+  char link[64];
+  char target[4096];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t length = ::readlink(link, target, sizeof target - 1);
+  if (length < 0) return false;
+  target[length] = '\0';
+  const std::size_t suffix_length = std::strlen(suffix);
+  if (static_cast<std::size_t>(length) < suffix_length ||
+      std::strcmp(target + length - suffix_length, suffix) != 0) {
+    return false;
+  }
+  return ++matching_writes == std::atol(nth);
+}
+
+template <class Function>
+Function next(const char* name) {
+  return reinterpret_cast<Function>(::dlsym(RTLD_NEXT, name));
+}
+
+}  // namespace
+
+extern "C" {
+
+ssize_t write(int fd, const void* data, size_t count) {
+  static const auto real = next<ssize_t (*)(int, const void*, size_t)>("write");
+  if (fail_this_write(fd)) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return real(fd, data, count);
+}
+
+ssize_t pwrite(int fd, const void* data, size_t count, off_t offset) {
+  static const auto real = next<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
+  if (fail_this_write(fd)) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return real(fd, data, count, offset);
+}
+
+ssize_t pwrite64(int fd, const void* data, size_t count, off64_t offset) {
+  static const auto real = next<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
+  if (fail_this_write(fd)) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return real(fd, data, count, offset);
+}
+
+}  // extern "C"
