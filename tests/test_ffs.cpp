@@ -622,6 +622,15 @@ TEST(FfsErrors, AftwVarianceAndTheReplicaMeanByHand) {
               std::sqrt(ka * ka * 0.1075 + kb * kb * 0.10625) / 2 / mean, 1e-12);
   // Pooled: Φ = 1200/16000, P = 100/400 and 20/200.
   EXPECT_NEAR(two.rate_pooled, 0.075 * 0.25 * 0.1, 1e-18);
+  // A first replica that stopped after stage 0 (no trial passed it): the others' later stages
+  // still count; the pooled rate once multiplied stage 0 alone.
+  FfsReplica stopped = a;
+  stopped.stages = {stage(200, 0, 0, 1)};
+  FfsVariantResult stopped_first;
+  stopped_first.replicas = {stopped, b};
+  ffs_estimate_rates(stopped_first, false);
+  // Φ = 1200/16000, P = 50/400 (stage 0 of both), then 10/100 (stage 1 of b alone).
+  EXPECT_NEAR(stopped_first.rate_pooled, 0.075 * 0.125 * 0.1, 1e-18);
   // A replica of rate 0 counts in the mean, adds nothing to the AFtW error (no NaN from 0 · ∞).
   FfsVariantResult with_stuck;
   with_stuck.replicas = {a, stuck};

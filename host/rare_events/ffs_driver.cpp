@@ -1176,7 +1176,10 @@ void ffs_estimate_rates(FfsVariantResult& vr, bool automatic_interfaces) {
     exposure += rep.flux_exposure;
   }
   double pooled = exposure > 0 ? static_cast<double>(n0) / static_cast<double>(exposure) : 0;
-  const std::size_t stages = vr.replicas.empty() ? 0 : vr.replicas.front().stages.size();
+  // Every stage any replica ran: a replica stops at a stage no trial passed (or with no flux
+  // crossing), and the others' later stages count all the same.
+  std::size_t stages = 0;
+  for (const auto& rep : vr.replicas) stages = std::max(stages, rep.stages.size());
   for (std::size_t s = 0; s < stages; ++s) {
     std::int64_t reached = 0, trials = 0;
     for (const auto& rep : vr.replicas) {
