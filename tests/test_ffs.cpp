@@ -1117,13 +1117,26 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(in);
 }
 
+/// run_ffs keeps the checkpoint of a finished computation (a session removes it once its outputs
+/// are written, so a failed write loses nothing): resuming from it runs no stage and gives the
+/// finished result again.
+void expect_finished_checkpoint(const std::string& text, FfsOptions options,
+                                const std::string& expected_counts) {
+  const RunPlan plan = load_config_text(text, "<test>");
+  ASSERT_TRUE(std::filesystem::exists(options.checkpoint_path));
+  int stages = 0;
+  options.on_stage = [&](const FfsProgress&) { return ++stages > 0; };
+  EXPECT_EQ(counts(plan, run_config(text, 0, options)), expected_counts);
+  EXPECT_EQ(stages, 0) << "a stage ran again from the finished computation's checkpoint";
+}
+
 TEST(FfsDeterminism, ResumeBetweenStagesGivesTheSameResult) {
   const std::string text = double_well_config(10, 0.01, 200, 2);
   const RunPlan plan = load_config_text(text, "<test>");
   const std::string reference = counts(plan, run_config(text));
   const FfsOptions options = stopped_between_stages(text, "sgd", 3);
   EXPECT_EQ(counts(plan, run_config(text, 0, options)), reference);
-  EXPECT_FALSE(std::filesystem::exists(options.checkpoint_path));
+  expect_finished_checkpoint(text, options, reference);
 }
 
 TEST(FfsDeterminism, EnergyOrderParameterResumesThroughTheInfiniteInterface) {
@@ -1177,7 +1190,7 @@ TEST(FfsDeterminism, ResumeWithOptimizerStateGivesTheSameBits) {
       EXPECT_NE(counts(plan, run_config(text, 0, other)), reference) << c.name;
     }
     EXPECT_EQ(counts(plan, run_config(text, 0, options)), reference) << c.name;
-    EXPECT_FALSE(std::filesystem::exists(options.checkpoint_path));
+    expect_finished_checkpoint(text, options, reference);
   }
 }
 
@@ -1379,8 +1392,7 @@ TEST(FfsDeterminism, Version3CheckpointResumesWithItsInterfaceStates) {
   EXPECT_TRUE(resumed.states_stored);
   EXPECT_TRUE(resumed.warnings.empty());
   expect_same_states(resumed, whole);
-  EXPECT_FALSE(std::filesystem::exists(dir / "ffs_checkpoint.json"));
-  EXPECT_FALSE(std::filesystem::exists(dir / "ffs_checkpoint.states.bin"));
+  expect_finished_checkpoint(text, options, counts(plan, whole));
 }
 
 TEST(FfsDeterminism, Version3KeptStatesThatContradictTheStagesAreRefused) {
@@ -1622,6 +1634,46 @@ TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
   EXPECT_EQ(replay.exit_code, 2) << replay.output;
   EXPECT_NE(replay.output.find("forward flux sampling run"), std::string::npos) << replay.output;
   EXPECT_NE(replay.output.find("/rare_events"), std::string::npos) << replay.output;
+}
+
+TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
+  // The checkpoint of the last stage once was removed before results.h5 was written: a full disk
+  // (or a kill) then lost the whole computation. It now stays until the outputs are written.
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "failed_write");
+  {
+    std::ofstream config(dir / "ffs.toml");
+    config << double_well_config(10, 0.01, 100, 2);
+  }
+  const std::string run = "run " + (dir / "ffs.toml").string() + " --backend cpu -q --out ";
+  ASSERT_EQ(testing::run_cli(run + (dir / "full").string()).exit_code, 0);
+  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
+  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/results.h5.tmp", 1);
+  setenv("SGDWALK_FAIL_WRITE_NTH", "3", 1);
+  const testing::CommandResult failed = testing::run_cli(run + (dir / "failed").string());
+  unsetenv("LD_PRELOAD");
+  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
+  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  ASSERT_NE(failed.exit_code, 0) << failed.output;
+  EXPECT_NE(failed.output.find("No space left on device"), std::string::npos) << failed.output;
+  EXPECT_NE(failed.output.find("without computing again"), std::string::npos) << failed.output;
+  EXPECT_TRUE(has_ffs_checkpoint((dir / "failed").string()));
+  EXPECT_FALSE(std::filesystem::exists(dir / "failed" / "results.h5.tmp"));
+
+  const testing::CommandResult resumed =
+      testing::run_cli("resume " + (dir / "failed").string() + " --backend cpu");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(resumed.output.find("from the beginning"), std::string::npos) << resumed.output;
+  EXPECT_FALSE(has_ffs_checkpoint((dir / "failed").string()));
+  const auto expected = testing::h5_items(dir / "full" / "results.h5");
+  const auto items = testing::h5_items(dir / "failed" / "results.h5");
+  std::size_t compared = 0;
+  for (const auto& [name, item] : expected) {
+    if (name.rfind("/rare_events", 0) != 0) continue;
+    ASSERT_EQ(items.count(name), 1u) << name;
+    EXPECT_TRUE(items.at(name) == item) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10u);
 }
 
 TEST(FfsCli, ARunKilledBeforeItsFirstCheckpointResumesAsForwardFluxSampling) {

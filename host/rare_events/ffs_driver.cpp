@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "config/config_keys.hpp"
+#include "io/atomic_file.hpp"
 #include "io/hdf5_file.hpp"
 #include "rare_events/ffs_kept_states.hpp"
 #include "rare_events/ffs_typed.hpp"
@@ -321,13 +322,7 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const FfsRes
           : nlohmann::json();
   j["states_file_bytes"] = disk.writer.committed();
   j["checksum"] = ffs_checkpoint_checksum(j);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << j.dump();
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot write the FFS checkpoint", tmp));
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomically(path, j.dump());
 }
 
 /// The kept interfaces of a version-4 checkpoint `j` (at `path`) from its states file, into the
@@ -1124,10 +1119,8 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         reps[v]->interface_states.push_back(std::move(state.current[v]));
     }
   }
-  if (!options.checkpoint_path.empty()) {
-    std::filesystem::remove(options.checkpoint_path);
-    std::filesystem::remove(states_path);
-  }
+  // The checkpoint stays: it holds the finished computation until the caller's outputs are
+  // written (ffs_session.cpp removes it then).
   result.states_stored = kept.kept;
   result.states_not_stored_because = kept.why_not;
   if (spec.store_states && !kept.kept) result.warnings.push_back(kept.why_not);

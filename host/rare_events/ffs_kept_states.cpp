@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -116,21 +117,25 @@ void KeptStatesWriter::append(std::int64_t variant, std::int64_t replica, std::i
   const bool fresh = committed_ == 0;
   // A fresh file is truncated; an existing one is written at its committed end, over whatever an
   // interrupted append left there.
+  errno = 0;
   std::fstream out(path_, fresh ? std::ios::binary | std::ios::out | std::ios::trunc
                                 : std::ios::binary | std::ios::in | std::ios::out);
   if (fresh) {
     out.write(kMagic.data(), kMagic.size());
     out.write(reinterpret_cast<const char*>(&kLayoutVersion), sizeof kLayoutVersion);
     out.write(reinterpret_cast<const char*>(&kByteOrderMark), sizeof kByteOrderMark);
-    committed_ = kHeaderBytes;
   } else {
     out.seekp(static_cast<std::streamoff>(committed_));
   }
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.flush();
-  if (!out)
-    throw std::runtime_error(fmt::format("{}: cannot write the FFS checkpoint's states", path_));
-  committed_ += bytes.size();
+  if (!out) {
+    // The stream keeps the system's reason in errno (No space left on device).
+    throw std::runtime_error(
+        fmt::format("{}: cannot write the FFS checkpoint's states{}", path_,
+                    errno != 0 ? ": " + std::string(std::strerror(errno)) : ""));
+  }
+  committed_ = (fresh ? kHeaderBytes : committed_) + bytes.size();
 }
 
 void read_kept_states(const std::string& path, std::uint64_t committed, int dim, int state_width,

@@ -7,23 +7,15 @@
 #include <sstream>
 
 #include "config/config.hpp"
+#include "io/atomic_file.hpp"
 #include "io/hdf5_file.hpp"
 #include "rare_events/ffs_driver.hpp"
+#include "rare_events/ffs_kept_states.hpp"
 #include "run/driver.hpp"
 #include "run/run_session.hpp"
 
 namespace sgdwalk {
 namespace {
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot write", tmp.string()));
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -70,19 +62,41 @@ FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& rec
     result = run_ffs(plan, backend, ffs_options);
   } catch (const FfsStopped&) {
     return session;  // the checkpoint holds everything; summary.json stays partial
+  } catch (const std::exception& error) {
+    // A checkpoint that cannot be written (disk full) stops the run: the stages it computed
+    // since the last checkpoint are lost, the ones before are kept.
+    if (!std::filesystem::exists(ffs_options.checkpoint_path)) throw;
+    throw std::runtime_error(fmt::format(
+        "{}; the stages up to the last checkpoint are kept in {}: once the cause is fixed, "
+        "`sgdwalk resume {}` continues from there",
+        error.what(), ffs_options.checkpoint_path, dir.string()));
   }
   const std::filesystem::path h5_tmp = dir / "results.h5.tmp";
-  {
-    Hdf5File file(h5_tmp.string());
-    file.attribute("/", "sgdwalk_version", sgdwalk_version());
-    file.attribute("/", "git_commit", sgdwalk_git_commit());
-    file.attribute("/", "config", plan.resolved_config.dump());
-    file.attribute("/", "config_toml", record.config_text);
-    write_ffs_hdf5(plan, result, file);
-    file.close();
+  try {
+    {
+      Hdf5File file(h5_tmp.string());
+      file.attribute("/", "sgdwalk_version", sgdwalk_version());
+      file.attribute("/", "git_commit", sgdwalk_git_commit());
+      file.attribute("/", "config", plan.resolved_config.dump());
+      file.attribute("/", "config_toml", record.config_text);
+      write_ffs_hdf5(plan, result, file);
+      file.close();
+    }
+    std::filesystem::rename(h5_tmp, dir / "results.h5");
+    write_file_atomically(dir / "summary.json",
+                          summary(plan, record, backend, &result).dump(2) + "\n");
+  } catch (const std::exception& error) {
+    // Nothing computed is lost: the checkpoint of the last stage holds the finished computation.
+    std::error_code ignored;
+    std::filesystem::remove(h5_tmp, ignored);  // a half-written file holds disk space
+    throw std::runtime_error(fmt::format(
+        "{}; the finished computation is kept in {}: once the cause is fixed (disk space, a "
+        "file in the way), `sgdwalk resume {}` writes its outputs without computing again",
+        error.what(), ffs_options.checkpoint_path, dir.string()));
   }
-  std::filesystem::rename(h5_tmp, dir / "results.h5");
-  write_text(dir / "summary.json", summary(plan, record, backend, &result).dump(2) + "\n");
+  // The outputs hold everything now.
+  std::filesystem::remove(ffs_options.checkpoint_path);
+  std::filesystem::remove(KeptStatesWriter::path_for(ffs_options.checkpoint_path));
   session.complete = true;
   return session;
 }
@@ -96,8 +110,9 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
   std::filesystem::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
   remove_earlier_run_files(directory);
-  write_text(dir / "config.toml", record.config_text);
-  write_text(dir / "summary.json", summary(plan, record, backend, nullptr).dump(2) + "\n");
+  write_file_atomically(dir / "config.toml", record.config_text);
+  write_file_atomically(dir / "summary.json",
+                        summary(plan, record, backend, nullptr).dump(2) + "\n");
   return run(plan, backend, record, dir, options);
 }
 

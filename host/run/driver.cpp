@@ -16,6 +16,7 @@
 #include "backend/typed_run.hpp"
 #include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
+#include "io/atomic_file.hpp"
 #include "io/hdf5_file.hpp"
 #include "run/memory.hpp"
 #include "sgdwalk/normal.hpp"
@@ -168,17 +169,6 @@ Json estimate_json(const MeanEstimate& estimate) {
   return {{"mean", number(estimate.mean)},
           {"stderr", number(estimate.standard_error)},
           {"count", estimate.count}};
-}
-
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    file << text;
-    file.flush();
-    if (!file) throw std::runtime_error("cannot write " + temporary.string());
-  }
-  std::filesystem::rename(temporary, path);
 }
 
 /// results.h5 while it is written: the run, the open file and what its groups share. write_hdf5
@@ -984,7 +974,7 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
                        const std::string& directory) {
   const std::filesystem::path dir(directory);
   std::filesystem::create_directories(dir);
-  write_text_atomically(dir / "config.toml", record.config_text);
+  write_file_atomically(dir / "config.toml", record.config_text);
 
   const std::filesystem::path h5 = dir / "results.h5";
   const std::filesystem::path h5_temporary = dir / "results.h5.tmp";
@@ -997,7 +987,7 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
     throw;
   }
   std::filesystem::rename(h5_temporary, h5);
-  write_text_atomically(dir / "summary.json",
+  write_file_atomically(dir / "summary.json",
                         summary_json(plan, outcome, record, true).dump(2) + "\n");
 }
 
@@ -1005,8 +995,8 @@ void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRe
                      const std::string& directory) {
   const std::filesystem::path dir(directory);
   std::filesystem::create_directories(dir);
-  write_text_atomically(dir / "config.toml", record.config_text);
-  write_text_atomically(dir / "summary.json",
+  write_file_atomically(dir / "config.toml", record.config_text);
+  write_file_atomically(dir / "summary.json",
                         summary_json(plan, outcome, record, false).dump(2) + "\n");
 }
 

@@ -1,0 +1,15 @@
+// Small files written whole (config.toml, summary.json, the FFS checkpoint): atomically, so that a
+// reader, or a run killed while writing, sees the old file or the new one, never a part.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+namespace sgdwalk {
+
+/// Writes `bytes` to `path` atomically: to `path`.tmp, synced to disk, then renamed over `path`.
+/// A failure throws std::runtime_error naming the file and the system's reason (No space left on
+/// device) and removes the .tmp, which would hold disk space a checkpoint needs.
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
+
+}  // namespace sgdwalk
