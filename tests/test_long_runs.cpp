@@ -639,6 +639,29 @@ TEST(LongRunsCli, AWriteToResultsThatFailsOnceIsNeverHidden) {
   EXPECT_GE(failures, 6) << "the injected failures did not reach results.h5's writes";
 }
 
+TEST(LongRunsCli, AFinishedRunWithoutItsResultsIsNotCalledComplete) {
+  // resume once said "complete; nothing to resume" (exit 0) for a finished run whose results.h5
+  // had been deleted or cut short. Nothing is left to resume it from: it says so and how to
+  // compute it again.
+  const fs::path dir = scratch("finished_without_results");
+  write_text(dir / "small.toml", kSmallConfig);
+  const fs::path run = dir / "run";
+  ASSERT_EQ(
+      run_cli("run " + (dir / "small.toml").string() + " --quiet --seed 9 --out " + run.string())
+          .exit_code,
+      0);
+  fs::resize_file(run / "results.h5", 4000);
+  const CommandResult cut = run_cli("resume " + run.string());
+  EXPECT_NE(cut.exit_code, 0) << cut.output;
+  expect_contains(cut.output, "results.h5 is not an HDF5 file, or damaged");
+  expect_contains(cut.output, "sgdwalk run " + (run / "config.toml").string() + " --out " +
+                                  run.string() + " --seed 9 --force");
+  fs::remove(run / "results.h5");
+  const CommandResult missing = run_cli("resume " + run.string());
+  EXPECT_NE(missing.exit_code, 0) << missing.output;
+  expect_contains(missing.output, "results.h5 is missing");
+}
+
 TEST(LongRunsCli, ProgressCheckpointFlagsAndFinishedRuns) {
   const fs::path dir = scratch("flags");
   write_text(dir / "small.toml", kSmallConfig);

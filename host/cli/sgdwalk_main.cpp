@@ -502,6 +502,7 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
 
 int command_resume(const std::string& run_dir, const SessionFlags& flags) {
   if (is_finished_ffs_run(run_dir) && !has_ffs_checkpoint(run_dir)) {
+    check_finished_results(run_dir);
     if (!flags.quiet) {
       std::fprintf(stderr, "sgdwalk: the run in %s is complete; nothing to resume\n",
                    run_dir.c_str());

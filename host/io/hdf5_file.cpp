@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 namespace sgdwalk {
@@ -133,6 +134,19 @@ void Hdf5File::close() {
     throw std::runtime_error("cannot finish writing HDF5 file " + path_ + ": " + reason);
   }
   ::close(fd);
+}
+
+std::string hdf5_file_problem(const std::string& path) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) return "missing";
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) {
+    const std::string reason = hdf5_error_reason();
+    return "not an HDF5 file, or damaged (cut short?)" + (reason.empty() ? "" : ": " + reason);
+  }
+  H5Fclose(file);
+  return "";
 }
 
 void Hdf5File::group(const std::string& path) {

@@ -86,4 +86,8 @@ class Hdf5File {
   hid_t file_ = -1;
 };
 
+/// Why the HDF5 file `path` cannot be read ("missing", "not an HDF5 file or damaged: ..."), or ""
+/// when it opens.
+std::string hdf5_file_problem(const std::string& path);
+
 }  // namespace sgdwalk

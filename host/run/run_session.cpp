@@ -15,6 +15,7 @@
 
 #include "cluster/parts.hpp"
 #include "config/config.hpp"
+#include "io/hdf5_file.hpp"
 #include "run/memory.hpp"
 
 namespace sgdwalk {
@@ -417,6 +418,8 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
                         part.begin, part.end));
       }
       point.has_checkpoint = true;
+    } else {
+      check_finished_results(directory);
     }
     return point;
   }
@@ -435,6 +438,30 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
     point.record.sessions += 1;
   }
   return point;
+}
+
+void check_finished_results(const std::string& directory) {
+  const fs::path results = fs::path(directory) / "results.h5";
+  const std::string problem = hdf5_file_problem(results.string());
+  if (problem.empty()) return;
+  // The seed of a run whose seed came from the command line is in summary.json only.
+  std::string seed;
+  try {
+    const Json summary = Json::parse(read_text(fs::path(directory) / "summary.json"));
+    if (summary.value("seed_from_command_line", false)) {
+      seed =
+          fmt::format(" --seed {}", summary.at("config").at("run").at("seed").get<std::uint64_t>());
+    }
+  } catch (const std::exception&) {
+    // A damaged summary.json: the command without the seed is still the best advice.
+  }
+  throw RunDirectoryError(
+      fmt::format(
+          "the run in {} finished, but {} is {}; a finished run keeps no checkpoint, so "
+          "nothing is left to resume: run it again with `sgdwalk run {} --out {}{} --force`",
+          directory, results.string(), problem, (fs::path(directory) / "config.toml").string(),
+          directory, seed),
+      false);
 }
 
 SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std::string& directory,

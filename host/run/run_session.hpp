@@ -102,6 +102,11 @@ struct ResumePoint {
 /// mismatched checkpoint) or ResourceError (does not fit in memory any more).
 ResumePoint load_resume_point(const std::string& directory, int threads = 0);
 
+/// Of a finished run (not a shard): throws RunDirectoryError when RUN/results.h5 is missing or
+/// cannot be read, saying how to get it back (`sgdwalk run ... --force`; nothing is left to resume
+/// it from).
+void check_finished_results(const std::string& directory);
+
 /// Describes how a resolved config changed, key by key ("run.steps: 400 -> 500; ...").
 std::string describe_config_changes(const nlohmann::json& before, const nlohmann::json& after);
 

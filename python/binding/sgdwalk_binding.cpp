@@ -307,6 +307,7 @@ NB_MODULE(_sgdwalk, m) {
         // Forward flux sampling keeps its own checkpoint between stages (as `sgdwalk resume`).
         if (is_ffs_run_directory(directory)) {
           if (is_finished_ffs_run(directory) && !has_ffs_checkpoint(directory)) {
+            check_finished_results(directory);
             nb::dict out;
             out["complete"] = true;
             out["already_complete"] = true;
