@@ -662,6 +662,37 @@ TEST(LongRunsCli, AFinishedRunWithoutItsResultsIsNotCalledComplete) {
   expect_contains(missing.output, "results.h5 is missing");
 }
 
+TEST(LongRunsCli, ResumeRefusesARunDirectoryItCannotWriteBeforeComputing) {
+  // resume once computed the rest of the run and only then failed to write its outputs into a
+  // directory it could not write (the work lost); it now refuses before computing anything.
+  const fs::path dir = scratch("unwritable");
+  const fs::path run = dir / "run";
+  ASSERT_FALSE(run_small(kSmallConfig, run, 6, 100, 45).outcome.complete);
+  const std::string checkpoint = read_bytes(run / kCheckpointFileName);
+  const std::string resume = std::string(SGDWALK_CLI) + " resume " + run.string();
+  std::string command;
+  if (geteuid() == 0) {
+    // Root writes anywhere but to a read-only mount: one in a mount namespace of its own.
+    if (std::system("unshare --mount true > /dev/null 2>&1") != 0) {
+      GTEST_SKIP() << "running as root without `unshare --mount`: no unwritable directory to try";
+    }
+    command = "unshare --mount sh -c 'mount --bind " + run.string() + " " + run.string() +
+              " && mount -o remount,ro,bind " + run.string() + " && " + resume + "'";
+  } else {
+    fs::permissions(run, fs::perms::owner_write, fs::perm_options::remove);
+    command = resume;
+  }
+  const fs::path log = dir / "log.txt";
+  const int status = std::system((command + " > " + log.string() + " 2>&1").c_str());
+  fs::permissions(run, fs::perms::owner_write, fs::perm_options::add);
+  const std::string output = read_bytes(log);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << output;
+  expect_contains(output, "cannot write to the run directory '" + run.string() + "'");
+  EXPECT_EQ(output.find("resuming"), std::string::npos) << output;
+  EXPECT_EQ(read_bytes(run / kCheckpointFileName), checkpoint);
+}
+
 TEST(LongRunsCli, ProgressCheckpointFlagsAndFinishedRuns) {
   const fs::path dir = scratch("flags");
   write_text(dir / "small.toml", kSmallConfig);

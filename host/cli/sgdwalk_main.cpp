@@ -509,7 +509,14 @@ int command_resume(const std::string& run_dir, const SessionFlags& flags) {
     }
     return 0;
   }
+  // Checked before anything is computed: the outputs (and checkpoints) go there at the end.
+  const auto unwritable = [&] {
+    const std::string problem = run_directory_problem(run_dir, "run directory");
+    if (!problem.empty()) std::fprintf(stderr, "sgdwalk: %s\n", problem.c_str());
+    return !problem.empty();
+  };
   if (is_ffs_run_directory(run_dir)) {
+    if (unwritable()) return kExitUsage;
     BackendChoice choice = make_backend(flags.backend_name, flags.threads);
     if (!flags.quiet) {
       std::fprintf(
@@ -527,6 +534,7 @@ int command_resume(const std::string& run_dir, const SessionFlags& flags) {
     }
     return 0;
   }
+  if (unwritable()) return kExitUsage;
   BackendChoice choice = make_backend(flags.backend_name, flags.threads);
   if (!choice.notice.empty() && !flags.quiet)
     std::fprintf(stderr, "sgdwalk: %s\n", choice.notice.c_str());
@@ -783,6 +791,13 @@ int command_resume_job(JobComm& comm, const std::string& run_dir, const SessionF
   if (comm.rank() == 0 && !flags.quiet) {
     std::fprintf(stderr, "sgdwalk: resuming %s on %d process(es) (%s backend)\n", run_dir.c_str(),
                  comm.size(), flags.backend_name.c_str());
+  }
+  // As for a single resume: the run directory must take the outputs before anything is computed.
+  const std::string problem = comm.broadcast(
+      comm.rank() == 0 ? run_directory_problem(run_dir, "run directory") : std::string(), 0);
+  if (!problem.empty()) {
+    if (comm.rank() == 0) std::fprintf(stderr, "sgdwalk: %s\n", problem.c_str());
+    return kExitUsage;
   }
   g_quiet = flags.quiet || comm.rank() != 0;
   install_stop_handlers();
