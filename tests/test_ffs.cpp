@@ -1658,6 +1658,16 @@ TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
   EXPECT_NE(failed.output.find("without computing again"), std::string::npos) << failed.output;
   EXPECT_TRUE(has_ffs_checkpoint((dir / "failed").string()));
   EXPECT_FALSE(std::filesystem::exists(dir / "failed" / "results.h5.tmp"));
+  // A damaged summary.json is named (it once gave a bare JSON parse error).
+  std::filesystem::copy(dir / "failed", dir / "damaged");
+  std::filesystem::resize_file(dir / "damaged" / "summary.json", 100);
+  const testing::CommandResult damaged =
+      testing::run_cli("resume " + (dir / "damaged").string() + " --backend cpu");
+  EXPECT_NE(damaged.exit_code, 0);
+  EXPECT_NE(
+      damaged.output.find((dir / "damaged" / "summary.json").string() + ": unreadable or corrupt"),
+      std::string::npos)
+      << damaged.output;
 
   const testing::CommandResult resumed =
       testing::run_cli("resume " + (dir / "failed").string() + " --backend cpu");

@@ -23,6 +23,7 @@
 
 #include "backend/backend.hpp"
 #include "config/config.hpp"
+#include "io/walker_store.hpp"
 #include "run/checkpoint.hpp"
 #include "run/memory.hpp"
 #include "run/run_session.hpp"
@@ -691,6 +692,27 @@ TEST(LongRunsCli, ResumeRefusesARunDirectoryItCannotWriteBeforeComputing) {
   expect_contains(output, "cannot write to the run directory '" + run.string() + "'");
   EXPECT_EQ(output.find("resuming"), std::string::npos) << output;
   EXPECT_EQ(read_bytes(run / kCheckpointFileName), checkpoint);
+}
+
+TEST(LongRunsCli, ADamagedPerWalkerFileIsRefusedBeforeTheRestOfTheRunIsComputed) {
+  // A damaged record of walkers.bin was found only when results.h5 was written, after the rest of
+  // the run, and the advice (fix the cause, resume) could never work: the walkers cannot be
+  // written again. Resume checks the records first and says so.
+  const fs::path dir = scratch("damaged_walker_file");
+  const fs::path run = dir / "run";
+  ASSERT_FALSE(run_small(kSmallConfig, run, 6, 100, 45).outcome.complete);
+  const fs::path file = run / kWalkerFileName;
+  std::string bytes = read_bytes(file);
+  const auto record = static_cast<std::size_t>(walker_record_bytes(2, 0));
+  ASSERT_EQ(bytes.size(), static_cast<std::size_t>(kWalkerFileHeaderBytes) + 45 * record);
+  bytes[static_cast<std::size_t>(kWalkerFileHeaderBytes) + 3 * record + 2] ^= 4;
+  testing::write_bytes(file, bytes);
+  const std::string checkpoint = read_bytes(run / kCheckpointFileName);
+  const CommandResult resumed = run_cli("resume " + run.string() + " --quiet");
+  EXPECT_NE(resumed.exit_code, 0);
+  expect_contains(resumed.output, file.string() + ": walker 3: the record's checksum");
+  expect_contains(resumed.output, "cannot be completed: run it again");
+  EXPECT_EQ(read_bytes(run / kCheckpointFileName), checkpoint) << "the run went on";
 }
 
 TEST(LongRunsCli, ProgressCheckpointFlagsAndFinishedRuns) {

@@ -391,8 +391,26 @@ std::shared_ptr<WalkerStore> make_file_walker_store(const RunPlan& plan, const s
                                                     std::int64_t finished, std::int64_t base) {
   const bool resume = finished > base;
   if (resume) convert_format_1(plan, path, finished, base);
-  return std::make_shared<FileWalkerStore>(plan, path, std::max(finished, base), base, !resume,
-                                           false);
+  auto store =
+      std::make_shared<FileWalkerStore>(plan, path, std::max(finished, base), base, !resume, false);
+  if (resume) {
+    // Every record the checkpoint counts is checked now rather than when results.h5 is written
+    // at the end: a damaged record cannot be recovered, and the rest of the run would be computed
+    // for nothing.
+    constexpr std::int64_t kSlab = 1 << 16;
+    WalkerArrays slab;
+    try {
+      for (std::int64_t lo = base; lo < finished; lo += kSlab) {
+        store->read(lo, std::min(kSlab, finished - lo), slab);
+      }
+    } catch (const std::runtime_error& error) {
+      throw std::runtime_error(fmt::format(
+          "{}; the walkers already written cannot be recovered, so this run cannot be completed: "
+          "run it again with `sgdwalk run ... --force`",
+          error.what()));
+    }
+  }
+  return store;
 }
 
 std::shared_ptr<WalkerStore> open_walker_file(const RunPlan& plan, const std::string& path,

@@ -145,15 +145,29 @@ FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& 
                                          const FfsSessionOptions& options) {
   const RunDirectoryLock lock(directory);
   const std::filesystem::path dir(directory);
-  const nlohmann::json recorded = nlohmann::json::parse(read_text(dir / "summary.json"));
+  const std::filesystem::path summary_path = dir / "summary.json";
+  nlohmann::json recorded;
   RunRecord record;
+  std::uint64_t recorded_seed = 0;
+  try {
+    recorded = nlohmann::json::parse(read_text(summary_path));
+    record.config_source = recorded.value("config_source", std::string("config.toml"));
+    record.command_line = recorded.value("command_line", std::string());
+    record.seed_from_command_line = recorded.value("seed_from_command_line", false);
+    if (record.seed_from_command_line)
+      recorded_seed = recorded.at("config").at("run").at("seed").get<std::uint64_t>();
+  } catch (const nlohmann::json::exception& problem) {
+    // As a brute-force resume names it (run_session.cpp, load_resume_point).
+    throw RunDirectoryError(fmt::format("{}: unreadable or corrupt ({}); the run directory is "
+                                        "damaged (the seed and the command of the run are "
+                                        "recorded there)",
+                                        summary_path.string(), problem.what()),
+                            false);
+  }
   record.config_text = read_text(dir / "config.toml");
-  record.config_source = recorded.value("config_source", std::string("config.toml"));
-  record.command_line = recorded.value("command_line", std::string());
-  record.seed_from_command_line = recorded.value("seed_from_command_line", false);
   RunPlan plan = load_config_text(record.config_text, (dir / "config.toml").string());
   if (record.seed_from_command_line) {
-    plan.seed = recorded.at("config").at("run").at("seed").get<std::uint64_t>();
+    plan.seed = recorded_seed;
     plan.resolved_config["run"]["seed"] = plan.seed;
   }
   // As a brute-force resume (run_session.cpp): a changed config.toml is a config error that
