@@ -306,52 +306,6 @@ int run_session_with_display(const RunPlan& plan, const std::string& out_dir,
   return 0;
 }
 
-/// Why `dir` cannot become a run directory (an existing file, a file on the way, no permission to
-/// write), in plain words; empty if it can. Checked before anything is computed.
-std::string run_directory_problem(const std::filesystem::path& dir, const char* option = "--out") {
-  namespace fs = std::filesystem;
-  std::error_code error;
-  if (dir.empty()) return fmt::format("the {} is empty; give a directory", option);
-  if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
-    return fmt::format(
-        "the run directory '{}' is an existing file, not a directory; choose another {}",
-        dir.string(), option);
-  }
-  // The nearest existing directory on the way decides whether the run directory can be created.
-  fs::path existing = dir;
-  while (!existing.empty() && !fs::exists(existing, error)) {
-    existing = existing.has_parent_path() && existing.parent_path() != existing
-                   ? existing.parent_path()
-                   : fs::path();
-  }
-  if (existing.empty()) existing = ".";
-  if (!fs::is_directory(existing, error)) {
-    return fmt::format("cannot create the run directory '{}': '{}' is a file, not a directory",
-                       dir.string(), existing.string());
-  }
-  if (access(existing.c_str(), W_OK | X_OK) != 0) {
-    return fmt::format("cannot {} the run directory '{}': '{}' is not writable ({})",
-                       existing == dir ? "write to" : "create", dir.string(), existing.string(),
-                       std::strerror(errno));
-  }
-  // Permissions are not the whole story (root, read-only or special file systems): try to create
-  // it, and remove what was created, so that a run refused later (memory, backend) leaves nothing.
-  std::vector<fs::path> missing;
-  for (fs::path p = dir; !p.empty() && p != existing && !fs::exists(p, error);
-       p = p.parent_path()) {
-    missing.push_back(p);
-    if (!p.has_parent_path() || p.parent_path() == p) break;
-  }
-  if (!missing.empty()) {
-    fs::create_directories(dir, error);
-    if (error) {
-      return fmt::format("cannot create the run directory '{}': {}", dir.string(), error.message());
-    }
-    for (const fs::path& created : missing) fs::remove(created, error);
-  }
-  return "";
-}
-
 /// The config of `sgdwalk run` (the embedded quickstart if no path), with --seed applied.
 RunPlan load_run_config(const std::string& config_path, std::int64_t seed, RunRecord& record) {
   if (config_path.empty()) {

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -438,6 +439,50 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
     point.record.sessions += 1;
   }
   return point;
+}
+
+std::string run_directory_problem(const std::filesystem::path& dir, const char* option) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  if (dir.empty()) return fmt::format("the {} is empty; give a directory", option);
+  if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
+    return fmt::format(
+        "the run directory '{}' is an existing file, not a directory; choose another {}",
+        dir.string(), option);
+  }
+  // The nearest existing directory on the way decides whether the run directory can be created.
+  fs::path existing = dir;
+  while (!existing.empty() && !fs::exists(existing, error)) {
+    existing = existing.has_parent_path() && existing.parent_path() != existing
+                   ? existing.parent_path()
+                   : fs::path();
+  }
+  if (existing.empty()) existing = ".";
+  if (!fs::is_directory(existing, error)) {
+    return fmt::format("cannot create the run directory '{}': '{}' is a file, not a directory",
+                       dir.string(), existing.string());
+  }
+  if (access(existing.c_str(), W_OK | X_OK) != 0) {
+    return fmt::format("cannot {} the run directory '{}': '{}' is not writable ({})",
+                       existing == dir ? "write to" : "create", dir.string(), existing.string(),
+                       std::strerror(errno));
+  }
+  // Permissions are not the whole story (root, read-only or special file systems): try to create
+  // it, and remove what was created, so that a run refused later (memory, backend) leaves nothing.
+  std::vector<fs::path> missing;
+  for (fs::path p = dir; !p.empty() && p != existing && !fs::exists(p, error);
+       p = p.parent_path()) {
+    missing.push_back(p);
+    if (!p.has_parent_path() || p.parent_path() == p) break;
+  }
+  if (!missing.empty()) {
+    fs::create_directories(dir, error);
+    if (error) {
+      return fmt::format("cannot create the run directory '{}': {}", dir.string(), error.message());
+    }
+    for (const fs::path& created : missing) fs::remove(created, error);
+  }
+  return "";
 }
 
 void check_finished_results(const std::string& directory) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -101,6 +102,11 @@ struct ResumePoint {
 /// since the run started: the message lists the changes), CheckpointError (unreadable, corrupt or
 /// mismatched checkpoint) or ResourceError (does not fit in memory any more).
 ResumePoint load_resume_point(const std::string& directory, int threads = 0);
+
+/// Why `dir` cannot become (or stay) a run directory: an existing file, a file on the way, no
+/// permission to write, a read-only file system; in plain words naming `option` (the flag or
+/// argument that gave it), empty if it can. Checked before anything is computed.
+std::string run_directory_problem(const std::filesystem::path& dir, const char* option = "--out");
 
 /// Of a finished run (not a shard): throws RunDirectoryError when RUN/results.h5 is missing or
 /// cannot be read, saying how to get it back (`sgdwalk run ... --force`; nothing is left to resume

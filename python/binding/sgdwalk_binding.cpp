@@ -145,6 +145,12 @@ nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
 /// are the stages (the CLI's), and a progress callback gets each finished stage's line (the CLI
 /// prints it after "sgdwalk: ffs: ").
 template <class Session>
+/// As `sgdwalk resume`: a run directory the outputs cannot go to is refused before computing.
+void refuse_unwritable(const std::string& directory) {
+  const std::string problem = run_directory_problem(directory, "run directory");
+  if (!problem.empty()) throw RunDirectoryError(problem, true);
+}
+
 nb::dict run_ffs_with_python(const SessionSettings& settings, const nb::object& on_stage,
                              Session&& session) {
   BackendChoice choice = make_backend(settings.backend, settings.threads);
@@ -315,6 +321,7 @@ NB_MODULE(_sgdwalk, m) {
             out["ffs"] = true;
             return out;
           }
+          refuse_unwritable(directory);
           const SessionSettings settings =
               make_settings(backend, threads, batch_walkers, segment_steps, segment_seconds,
                             checkpoint_every, segment_delay_ms);
@@ -336,6 +343,7 @@ NB_MODULE(_sgdwalk, m) {
           out["shard"] = shard;
           return out;
         }
+        refuse_unwritable(directory);
         const RunPlan plan = point.plan;
         const SessionSettings settings =
             make_settings(backend, threads, batch_walkers, segment_steps, segment_seconds,
