@@ -482,9 +482,16 @@ TEST(LongRuns, ConfigChangeIsRefused) {
     ADD_FAILURE() << "no ConfigError";
   } catch (const ConfigError& error) {
     const std::string message = error.what();
-    expect_contains(message, (run / "config.toml").string() + " changed since the run started: ");
+    expect_contains(message, (run / "config.toml").string() +
+                                 " changed since the run started (it no longer gives the config "
+                                 "summary.json recorded): ");
     expect_contains(message, "run.steps: 400 -> 500");
     expect_contains(message, "observables.histogram[0].bins: 30 -> 31");
+    // The sample steps (every 50) grew by two: one change of the list, not one per element (it
+    // once read "observables.sample_steps.-: (absent) -> (absent)").
+    expect_contains(message, "observables.sample_steps: [0,50,100,");
+    EXPECT_EQ(message.find("(absent) -> (absent)"), std::string::npos) << message;
+    EXPECT_EQ(message.find("sample_steps["), std::string::npos) << message;
     EXPECT_EQ(message.find("--batch-walkers"), std::string::npos) << message;
   }
   // A batch size changes no result but is part of the run's config: the message says what to do.

@@ -173,11 +173,12 @@ FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& 
   // As a brute-force resume (run_session.cpp): a changed config.toml is a config error that
   // names what changed, before the checkpoint's own check.
   if (recorded.contains("config") && plan.resolved_config != recorded.at("config")) {
-    throw ConfigError(fmt::format(
-        "{} changed since the run started: {}; restore it to resume, or start a new run with "
-        "`sgdwalk run`",
-        (dir / "config.toml").string(),
-        describe_config_changes(recorded.at("config"), plan.resolved_config)));
+    throw ConfigError(
+        fmt::format("{} changed since the run started (it no longer gives the config summary.json "
+                    "recorded): {}; restore it to resume, or start a new run with "
+                    "`sgdwalk run`",
+                    (dir / "config.toml").string(),
+                    describe_config_changes(recorded.at("config"), plan.resolved_config)));
   }
   return run(plan, backend, record, dir, options);
 }

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -180,10 +181,28 @@ std::string value_text(const Json& document, const std::string& pointer) {
 /// Describes how the resolved config changed, e.g. "run.steps: 400 -> 500".
 std::string describe_config_changes(const Json& before, const Json& after) {
   const Json patch = Json::diff(before, after);
-  std::vector<std::string> changes;
+  std::vector<std::string> changes, pointers;
   bool batch_walkers = false;
   for (const auto& operation : patch) {
-    const std::string pointer = operation.at("path").get<std::string>();
+    std::string pointer = operation.at("path").get<std::string>();
+    // An array that grew or shrank (a sample_steps list of a longer run): the array is the change,
+    // not its elements one by one ("/-" is JSON Patch's place after the last element).
+    const std::size_t slash = pointer.rfind('/');
+    if (slash != std::string::npos && slash > 0) {
+      const std::string parent = pointer.substr(0, slash);
+      const Json::json_pointer at(parent);
+      const auto size_of = [&](const Json& document) -> std::ptrdiff_t {
+        return document.contains(at) && document.at(at).is_array()
+                   ? static_cast<std::ptrdiff_t>(document.at(at).size())
+                   : -1;
+      };
+      if (pointer.substr(slash + 1) == "-" ||
+          (size_of(before) >= 0 && size_of(after) >= 0 && size_of(before) != size_of(after))) {
+        pointer = parent;
+      }
+    }
+    if (std::find(pointers.begin(), pointers.end(), pointer) != pointers.end()) continue;
+    pointers.push_back(pointer);
     batch_walkers = batch_walkers || pointer == "/run/batch_walkers";
     changes.push_back(fmt::format("{}: {} -> {}", key_from_pointer(pointer),
                                   value_text(before, pointer), value_text(after, pointer)));
@@ -370,11 +389,12 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
     point.plan.resolved_config["run"]["seed"] = seed;
   }
   if (point.plan.resolved_config != recorded_config) {
-    throw ConfigError(fmt::format(
-        "{} changed since the run started: {}; restore it to resume, or start a new run with "
-        "`sgdwalk run`",
-        config_path.string(),
-        describe_config_changes(recorded_config, point.plan.resolved_config)));
+    throw ConfigError(
+        fmt::format("{} changed since the run started (it no longer gives the config summary.json "
+                    "recorded): {}; restore it to resume, or start a new run with "
+                    "`sgdwalk run`",
+                    config_path.string(),
+                    describe_config_changes(recorded_config, point.plan.resolved_config)));
   }
   if (point.plan.ffs.enabled) {
     // Forward flux sampling resumes through rare_events/ffs_session.hpp (the CLI and Python
