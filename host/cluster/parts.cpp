@@ -467,6 +467,8 @@ MergedRun merge_into_directory(const std::vector<std::string>& shard_dirs,
           "merge: the output '{}' is one of the shards; choose another directory", out_dir));
     }
   }
+  const bool created = !fs::exists(out, error);
+  const bool was_empty = created || fs::is_empty(out, error);
   fs::create_directories(out);
   // As a run's session: not while another sgdwalk process runs, resumes or merges there (with
   // --force it would remove that run's checkpoint, and the run would overwrite the merge).
@@ -474,7 +476,22 @@ MergedRun merge_into_directory(const std::vector<std::string>& shard_dirs,
   for (const char* stale : {kCheckpointFileName, kWalkerFileName, kTalliesFileName}) {
     fs::remove(out / stale, error);
   }
-  write_run_outputs(merged.plan, merged.outcome, merged.record, out_dir);
+  try {
+    write_run_outputs(merged.plan, merged.outcome, merged.record, out_dir);
+  } catch (...) {
+    // A failed merge (a damaged shard file found while results.h5 is written, a full disk) leaves
+    // an empty output directory as it found it: the merge, once repaired, goes there again
+    // without --force. The shards hold everything.
+    if (was_empty) {
+      std::error_code ignored;
+      for (const char* name : {"config.toml", "summary.json", "results.h5", "config.toml.tmp",
+                               "summary.json.tmp", "results.h5.tmp"}) {
+        fs::remove(out / name, ignored);
+      }
+      if (created) fs::remove(out, ignored);
+    }
+    throw;
+  }
   return merged;
 }
 
