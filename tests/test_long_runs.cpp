@@ -551,6 +551,44 @@ bins = 40
 noise_strength = [0.03, 0.06, 0.12]
 )";
 
+TEST(LongRunsCli, AStopWhoseCheckpointCannotBeWrittenSaysWhatIsKept) {
+  // SIGTERM on a full disk: the stop's checkpoint fails. It once ended in an error about another
+  // file, with nothing on what was kept; now it names the checkpoint's failure and where the run
+  // goes on from, leaves no part-written checkpoint behind, and resume then gives the bits of an
+  // undisturbed run.
+  const fs::path dir = scratch("stop_on_full_disk");
+  write_text(dir / "config.toml", kCliConfig);
+  const std::string config = (dir / "config.toml").string();
+  ASSERT_EQ(
+      run_cli("run " + config + " --out " + (dir / "reference").string() + " --quiet").exit_code,
+      0);
+  const fs::path run = dir / "run";
+  const fs::path log = dir / "log.txt";
+  const pid_t pid = spawn_cli(
+      {"run", config, "--out", run.string(), "--backend", "cpu", "--threads", "2",
+       "--segment-steps", "100", "--batch-walkers", "300", "--checkpoint-every", "0"},
+      log,
+      {"SGDWALK_TEST_SEGMENT_DELAY_MS=40", std::string("LD_PRELOAD=") + SGDWALK_WRITE_FAILURE_SHIM,
+       "SGDWALK_FAIL_WRITE_SUFFIX=/checkpoint.bin.tmp", "SGDWALK_FAIL_WRITE_FROM=1"});
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(wait_for_file(run / "summary.json", pid)) << read_bytes(log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  const int code = wait_exit(pid);
+  const std::string output = read_bytes(log);
+  EXPECT_EQ(code, 1) << output;
+  expect_contains(output,
+                  "the run stopped, but its checkpoint could not be written (cannot write " +
+                      (run / "checkpoint.bin.tmp").string() + ": ");
+  expect_contains(output, "No space left on device");
+  expect_contains(output, "no earlier checkpoint was written: the run starts again");
+  EXPECT_FALSE(fs::exists(run / "checkpoint.bin.tmp")) << "a part-written checkpoint holds space";
+  EXPECT_TRUE(fs::exists(run / "results.h5")) << "the partial results are still written";
+  const CommandResult resumed = run_cli("resume " + run.string() + " --quiet");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(read_bytes(run / "results.h5"), read_bytes(dir / "reference" / "results.h5"));
+}
+
 TEST(LongRunsCli, SigtermSigintAndKillThenResumeMatchAnUninterruptedRun) {
   const fs::path dir = scratch("signals");
   write_text(dir / "config.toml", kCliConfig);

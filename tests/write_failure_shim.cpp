@@ -1,7 +1,9 @@
-// A preload library for the tests of failed writes (LD_PRELOAD): the N-th write to a file whose
-// path ends in SGDWALK_FAIL_WRITE_SUFFIX fails with ENOSPC, once; every other write goes through.
-// A disk that fills up for a moment and frees space again does the same, and a writer must notice
-// the one failure: the later writes succeed and would hide it.
+// A preload library for the tests of failed writes (LD_PRELOAD): the N-th write
+// (SGDWALK_FAIL_WRITE_NTH) to a file whose path ends in SGDWALK_FAIL_WRITE_SUFFIX fails with
+// ENOSPC, once, and every other write goes through: a disk that fills up for a moment and frees
+// space again does the same, and a writer must notice the one failure, which the later writes
+// would hide. With SGDWALK_FAIL_WRITE_FROM=N instead, every such write from the N-th on fails (a
+// disk that stays full).
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -18,7 +20,8 @@ std::atomic<long> matching_writes{0};
 bool fail_this_write(int fd) {
   const char* suffix = std::getenv("SGDWALK_FAIL_WRITE_SUFFIX");
   const char* nth = std::getenv("SGDWALK_FAIL_WRITE_NTH");
-  if (suffix == nullptr || nth == nullptr) return false;
+  const char* from = std::getenv("SGDWALK_FAIL_WRITE_FROM");
+  if (suffix == nullptr || (nth == nullptr && from == nullptr)) return false;
   char link[64];
   char target[4096];
   std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -30,7 +33,8 @@ bool fail_this_write(int fd) {
       std::strcmp(target + length - suffix_length, suffix) != 0) {
     return false;
   }
-  return ++matching_writes == std::atol(nth);
+  const long count = ++matching_writes;
+  return nth != nullptr ? count == std::atol(nth) : count >= std::atol(from);
 }
 
 template <class Function>

@@ -620,10 +620,10 @@ Checkpoint parse(Source& in, std::uint64_t size, const std::string& source, cons
   return checkpoint;
 }
 
-}  // namespace
-
-void write_checkpoint(const std::string& path, const RunPlan& plan, const RunProgress& progress,
-                      const RunData& data, double wall_seconds, std::int64_t sessions) {
+/// write_checkpoint() without the clean-up of its .tmp on failure.
+void write_checkpoint_file(const std::string& path, const RunPlan& plan,
+                           const RunProgress& progress, const RunData& data, double wall_seconds,
+                           std::int64_t sessions) {
   const std::string temporary = path + ".tmp";
   FileDescriptor fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) {
@@ -767,6 +767,19 @@ void write_checkpoint(const std::string& path, const RunPlan& plan, const RunPro
   const std::string directory = parent.empty() ? std::string(".") : parent.string();
   FileDescriptor dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dir.get() >= 0) ::fsync(dir.get());
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const RunPlan& plan, const RunProgress& progress,
+                      const RunData& data, double wall_seconds, std::int64_t sessions) {
+  try {
+    write_checkpoint_file(path, plan, progress, data, wall_seconds, sessions);
+  } catch (...) {
+    // A part-written .tmp (disk full) would hold the space the next checkpoint needs.
+    ::unlink((path + ".tmp").c_str());
+    throw;
+  }
 }
 
 Checkpoint read_checkpoint(const std::string& path, const RunPlan* plan) {

@@ -131,12 +131,35 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     } catch (const std::exception&) {
       failure = std::current_exception();
     }
-    if (record.shard) {
-      write_run_start(plan, result.outcome, record, directory);  // a part has no results of its own
-    } else {
-      write_run_outputs(plan, result.outcome, record, directory);
+    std::string outputs_problem;
+    try {
+      if (record.shard) {
+        write_run_start(plan, result.outcome, record, directory);  // a part has no results
+      } else {
+        write_run_outputs(plan, result.outcome, record, directory);
+      }
+    } catch (const std::exception& error) {
+      if (!failure) throw;
+      outputs_problem = error.what();
     }
-    if (failure) std::rethrow_exception(failure);
+    if (failure) {
+      // Neither the stop's checkpoint nor (perhaps) the partial results could be written (a full
+      // disk): say what is kept, so that nobody takes the run for lost.
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& error) {
+        throw std::runtime_error(fmt::format(
+            "the run stopped, but its checkpoint could not be written ({}){}; {}", error.what(),
+            outputs_problem.empty()
+                ? ""
+                : fmt::format(", nor its partial results ({})", outputs_problem),
+            fs::exists(checkpoint_path)
+                ? fmt::format("the last checkpoint written before is kept in {}: once the cause "
+                              "is fixed, `sgdwalk resume {}` continues from it",
+                              checkpoint_path, directory)
+                : "no earlier checkpoint was written: the run starts again from the beginning"));
+      }
+    }
   }
   return result;
 }
