@@ -551,7 +551,7 @@ TEST(Memory, APerWalkerRunWhoseWalkerFileCannotFitIsRefused) {
   } catch (const ResourceError& error) {
     const std::string message = error.what();
     EXPECT_NE(message.find("walkers.toml: observables.per_walker = true: the per-walker file of "
-                           "the run's 4000000000 walkers needs"),
+                           "the 4000000000 walkers still to write needs"),
               std::string::npos)
         << message;
     EXPECT_NE(message.find("has 953.7 MiB free"), std::string::npos) << message;

@@ -212,7 +212,8 @@ void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::stri
   const double per_walker =
       static_cast<double>(walker_record_bytes(plan.dim, plan.optimizer_state_width()));
   throw ResourceError(fmt::format(
-      "{}: observables.per_walker = true: the per-walker file of the run's {} walkers needs {} "
+      "{}: observables.per_walker = true: the per-walker file of the {} walkers still to write "
+      "needs {} "
       "({:.0f} bytes each, and results.h5 then adds their compressed copy) but the run directory's "
       "file system has {} free; give --out on a larger file system, fewer walkers, or "
       "per_walker = false",

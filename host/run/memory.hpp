@@ -84,9 +84,10 @@ double walker_file_bytes(const RunPlan& plan, std::int64_t walkers);
 /// Bytes free to this process on the file system of `directory` (statvfs); empty when unknown.
 std::optional<double> available_disk_space(const std::string& directory);
 
-/// Refuses (ResourceError naming `source`) a per-walker run of `walkers` walkers whose walker file
-/// alone does not fit in the `available` bytes of its run directory's file system: it would fail
-/// when the disk is full, after the computing. `available` empty: nothing is checked.
+/// Refuses (ResourceError naming `source`) a per-walker run (or resume) with `walkers` walkers
+/// still to write whose walker records alone do not fit in the `available` bytes of its run
+/// directory's file system: it would fail when the disk is full, after the computing. `available`
+/// empty: nothing is checked.
 void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::string& source,
                       std::optional<double> available);
 

@@ -556,6 +556,15 @@ SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std
                                   const SessionOptions& options) {
   if (point.complete) throw std::logic_error("resume_in_directory: the run is already complete");
   const RunDirectoryLock lock(directory);
+  {
+    // As a run checks its whole walker file: the walkers still to be written must fit.
+    const WalkerRange part = point.record.shard ? part_walkers(point.plan, *point.record.shard)
+                                                : WalkerRange{0, point.plan.total_walkers()};
+    const std::int64_t written =
+        point.has_checkpoint ? point.checkpoint.progress.walker_begin : part.begin;
+    check_disk_space(point.plan, part.end - written, point.record.config_source,
+                     available_disk_space(directory));
+  }
   if (point.has_checkpoint) {
     return continue_session(point.plan, backend, std::move(point.record), directory,
                             std::move(point.checkpoint.data), point.checkpoint.progress, options);
