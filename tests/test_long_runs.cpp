@@ -696,6 +696,16 @@ TEST(LongRunsCli, AFinishedRunWithoutItsResultsIsNotCalledComplete) {
       run_cli("run " + (dir / "small.toml").string() + " --quiet --seed 9 --out " + run.string())
           .exit_code,
       0);
+  {
+    // A results.h5 another process has open for writing (a notebook) is locked, not damaged: the
+    // run is complete (the check once called it damaged and advised --force).
+    const hid_t open_elsewhere = H5Fopen((run / "results.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(open_elsewhere, 0);
+    const CommandResult locked = run_cli("resume " + run.string());
+    H5Fclose(open_elsewhere);
+    EXPECT_EQ(locked.exit_code, 0) << locked.output;
+    expect_contains(locked.output, "is complete; nothing to resume");
+  }
   fs::resize_file(run / "results.h5", 4000);
   const CommandResult cut = run_cli("resume " + run.string());
   EXPECT_NE(cut.exit_code, 0) << cut.output;

@@ -41,6 +41,16 @@ hid_t native_type<std::uint32_t>() {
   return H5T_NATIVE_UINT32;
 }
 
+/// Before this process's HDF5 calls: no library shutdown at exit (a file whose close failed, on a
+/// full disk, stays registered, and HDF5's exit handler crashes closing it again, after the error
+/// was reported; every file is closed here before the process ends), and no error printing (the
+/// errors are reported here, with HDF5's reason).
+void prepare_hdf5() {
+  static const herr_t no_shutdown_at_exit = H5dont_atexit();
+  (void)no_shutdown_at_exit;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
 /// What the innermost entry of HDF5's error stack says (the file driver's "No space left on
 /// device"), or "" when the stack has no such text.
 std::string hdf5_error_reason() {
@@ -48,17 +58,21 @@ std::string hdf5_error_reason() {
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_UPWARD,
       [](unsigned, const H5E_error2_t* entry, void* data) -> herr_t {
-        auto& text = *static_cast<std::string*>(data);
-        if (!text.empty() || entry->desc == nullptr) return 0;
-        // The sec2 driver: "..., errno = 28, error message = 'No space left on device', ...".
-        const std::string desc = entry->desc;
-        const std::string marker = "error message = '";
-        const auto begin = desc.find(marker);
-        if (begin != std::string::npos) {
-          const auto end = desc.find('\'', begin + marker.size());
-          text = desc.substr(begin + marker.size(), end - begin - marker.size());
+        try {  // nothing may be thrown through HDF5's C frames
+          auto& text = *static_cast<std::string*>(data);
+          if (!text.empty() || entry->desc == nullptr) return 0;
+          // The sec2 driver: "..., errno = 28, error message = 'No space left on device', ...".
+          const std::string desc = entry->desc;
+          const std::string marker = "error message = '";
+          const auto begin = desc.find(marker);
+          if (begin != std::string::npos) {
+            const auto end = desc.find('\'', begin + marker.size());
+            text = desc.substr(begin + marker.size(), end - begin - marker.size());
+          }
+          return 0;
+        } catch (...) {
+          return -1;
         }
-        return 0;
       },
       &reason);
   return reason;
@@ -97,12 +111,7 @@ class Handle {
 }  // namespace
 
 Hdf5File::Hdf5File(const std::string& path) : path_(path) {
-  // No library shutdown at exit (this file makes the process's first HDF5 call): a file whose
-  // close failed (disk full) stays registered, and HDF5's exit handler crashes closing it again,
-  // after the error was reported. Every file is closed here before the process ends.
-  static const herr_t no_shutdown_at_exit = H5dont_atexit();
-  (void)no_shutdown_at_exit;
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // we report errors ourselves
+  prepare_hdf5();
   // No modification times in object headers (the root group included): the same results give the
   // same bytes, so runs and resumed runs can be compared with cmp.
   Handle creation(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
@@ -136,17 +145,33 @@ void Hdf5File::close() {
   ::close(fd);
 }
 
-std::string hdf5_file_problem(const std::string& path) {
+Hdf5FileProblem hdf5_file_problem(const std::string& path) {
   std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) return "missing";
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  const auto status = std::filesystem::status(path, error);
+  if (status.type() == std::filesystem::file_type::not_found) {
+    return {Hdf5FileProblem::Kind::missing, "missing"};
+  }
+  // A file that cannot be opened at all (permissions, a lost file system) is not damaged.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || status.type() != std::filesystem::file_type::regular) {
+    const std::string reason = fd < 0 ? std::strerror(errno) : "not a regular file";
+    if (fd >= 0) ::close(fd);
+    return {Hdf5FileProblem::Kind::unreadable, "cannot be opened (" + reason + ")"};
+  }
+  ::close(fd);
+  prepare_hdf5();
+  // Without HDF5's file locks: another process that has the file open (a notebook writing to it)
+  // makes a locked open fail, and that file is not damaged.
+  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  H5Pset_file_locking(access.get(), false, true);
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
   if (file < 0) {
     const std::string reason = hdf5_error_reason();
-    return "not an HDF5 file, or damaged (cut short?)" + (reason.empty() ? "" : ": " + reason);
+    return {Hdf5FileProblem::Kind::damaged,
+            "not an HDF5 file, or damaged (cut short?)" + (reason.empty() ? "" : ": " + reason)};
   }
   H5Fclose(file);
-  return "";
+  return {};
 }
 
 void Hdf5File::group(const std::string& path) {

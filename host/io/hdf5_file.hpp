@@ -86,8 +86,17 @@ class Hdf5File {
   hid_t file_ = -1;
 };
 
-/// Why the HDF5 file `path` cannot be read ("missing", "not an HDF5 file or damaged: ..."), or ""
-/// when it opens.
-std::string hdf5_file_problem(const std::string& path);
+/// Why an HDF5 file cannot be read: missing, unreadable (permissions, a lost file system: the file
+/// may be fine) or damaged (no HDF5 file, or cut short); `text` says it in words.
+struct Hdf5FileProblem {
+  enum class Kind { none, missing, unreadable, damaged };
+  Kind kind = Kind::none;
+  std::string text;
+  explicit operator bool() const { return kind != Kind::none; }
+};
+
+/// What keeps the HDF5 file `path` from being read (nothing when it opens, other processes'
+/// locks on it ignored).
+Hdf5FileProblem hdf5_file_problem(const std::string& path);
 
 }  // namespace sgdwalk

@@ -530,25 +530,37 @@ std::string run_directory_problem(const std::filesystem::path& dir, const char* 
 
 void check_finished_results(const std::string& directory) {
   const fs::path results = fs::path(directory) / "results.h5";
-  const std::string problem = hdf5_file_problem(results.string());
-  if (problem.empty()) return;
-  // The seed of a run whose seed came from the command line is in summary.json only.
-  std::string seed;
+  const Hdf5FileProblem problem = hdf5_file_problem(results.string());
+  if (!problem) return;
+  if (problem.kind == Hdf5FileProblem::Kind::unreadable) {
+    // The file may be fine: nothing to recompute.
+    throw RunDirectoryError(fmt::format("the run in {} finished, but {} {}: fix the access to it",
+                                        directory, results.string(), problem.text),
+                            false);
+  }
+  // How it was made: a merge of shards is merged again; a run (its seed, when the command line
+  // gave it) is run again.
+  std::string again = fmt::format("`sgdwalk run {} --out {} --force`",
+                                  (fs::path(directory) / "config.toml").string(), directory);
   try {
     const Json summary = Json::parse(read_text(fs::path(directory) / "summary.json"));
-    if (summary.value("seed_from_command_line", false)) {
-      seed =
-          fmt::format(" --seed {}", summary.at("config").at("run").at("seed").get<std::uint64_t>());
+    if (summary.contains("merged_from")) {
+      again = fmt::format(
+          "`sgdwalk merge SHARD... --out {} --force` (its shards: summary.json's "
+          "\"merged_from\")",
+          directory);
+    } else if (summary.value("seed_from_command_line", false)) {
+      again = fmt::format("`sgdwalk run {} --out {} --seed {} --force`",
+                          (fs::path(directory) / "config.toml").string(), directory,
+                          summary.at("config").at("run").at("seed").get<std::uint64_t>());
     }
   } catch (const std::exception&) {
-    // A damaged summary.json: the command without the seed is still the best advice.
+    // A damaged summary.json: the plain command is still the best advice.
   }
   throw RunDirectoryError(
-      fmt::format(
-          "the run in {} finished, but {} is {}; a finished run keeps no checkpoint, so "
-          "nothing is left to resume: run it again with `sgdwalk run {} --out {}{} --force`",
-          directory, results.string(), problem, (fs::path(directory) / "config.toml").string(),
-          directory, seed),
+      fmt::format("the run in {} finished, but {} is {}; a finished run keeps no checkpoint, so "
+                  "nothing is left to resume: compute it again with {}",
+                  directory, results.string(), problem.text, again),
       false);
 }
 
