@@ -1658,6 +1658,14 @@ TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
   EXPECT_NE(failed.output.find("without computing again"), std::string::npos) << failed.output;
   EXPECT_TRUE(has_ffs_checkpoint((dir / "failed").string()));
   EXPECT_FALSE(std::filesystem::exists(dir / "failed" / "results.h5.tmp"));
+  // A damaged checkpoint is reported as such, without the advice for a checkpoint that could not
+  // be written (resume again: it would loop).
+  std::filesystem::copy(dir / "failed", dir / "bad_checkpoint");
+  std::filesystem::resize_file(dir / "bad_checkpoint" / "ffs_checkpoint.json", 50);
+  const testing::CommandResult bad =
+      testing::run_cli("resume " + (dir / "bad_checkpoint").string() + " --backend cpu");
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_EQ(bad.output.find("continues from there"), std::string::npos) << bad.output;
   // A damaged summary.json is named (it once gave a bare JSON parse error).
   std::filesystem::copy(dir / "failed", dir / "damaged");
   std::filesystem::resize_file(dir / "damaged" / "summary.json", 100);
@@ -1676,6 +1684,43 @@ TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
   EXPECT_FALSE(has_ffs_checkpoint((dir / "failed").string()));
   const auto expected = testing::h5_items(dir / "full" / "results.h5");
   const auto items = testing::h5_items(dir / "failed" / "results.h5");
+  std::size_t compared = 0;
+  for (const auto& [name, item] : expected) {
+    if (name.rfind("/rare_events", 0) != 0) continue;
+    ASSERT_EQ(items.count(name), 1u) << name;
+    EXPECT_TRUE(items.at(name) == item) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10u);
+}
+
+TEST(FfsCli, ACheckpointThatCannotBeWrittenStopsTheRunKeepingTheEarlierStages) {
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "checkpoint_not_written");
+  {
+    std::ofstream config(dir / "ffs.toml");
+    config << double_well_config(10, 0.01, 100, 2);
+  }
+  const std::string run = "run " + (dir / "ffs.toml").string() + " --backend cpu -q --out ";
+  ASSERT_EQ(testing::run_cli(run + (dir / "full").string()).exit_code, 0);
+  // The third checkpoint's write fails: the run stops with the second kept.
+  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
+  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/ffs_checkpoint.json.tmp", 1);
+  setenv("SGDWALK_FAIL_WRITE_NTH", "3", 1);
+  const testing::CommandResult failed = testing::run_cli(run + (dir / "stopped").string());
+  unsetenv("LD_PRELOAD");
+  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
+  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  ASSERT_NE(failed.exit_code, 0) << failed.output;
+  EXPECT_NE(failed.output.find("No space left on device"), std::string::npos) << failed.output;
+  EXPECT_NE(failed.output.find("the stages up to the last checkpoint are kept in"),
+            std::string::npos)
+      << failed.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "stopped" / "ffs_checkpoint.json.tmp"));
+  const testing::CommandResult resumed =
+      testing::run_cli("resume " + (dir / "stopped").string() + " --backend cpu -q");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  const auto expected = testing::h5_items(dir / "full" / "results.h5");
+  const auto items = testing::h5_items(dir / "stopped" / "results.h5");
   std::size_t compared = 0;
   for (const auto& [name, item] : expected) {
     if (name.rfind("/rare_events", 0) != 0) continue;

@@ -931,8 +931,13 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
     for (std::size_t v = 0; v < nv; ++v)
       reps[v] = &result.variants[v].replicas[static_cast<std::size_t>(r)];
     const auto report = [&](int stage, const std::string& line) {
-      if (!options.checkpoint_path.empty())
-        write_checkpoint(options.checkpoint_path, plan, result, r, state, kept, disk);
+      if (!options.checkpoint_path.empty()) {
+        try {
+          write_checkpoint(options.checkpoint_path, plan, result, r, state, kept, disk);
+        } catch (const std::exception& error) {
+          throw FfsCheckpointNotWritten(error.what());
+        }
+      }
       if (options.on_stage && !options.on_stage(FfsProgress{r, stage, line})) {
         throw FfsStopped();
       }

@@ -123,6 +123,12 @@ struct FfsStopped : std::runtime_error {
   FfsStopped() : std::runtime_error("forward flux sampling stopped between stages") {}
 };
 
+/// The checkpoint after a stage could not be written (a full disk): the run stops there, and the
+/// previous checkpoint stays valid.
+struct FfsCheckpointNotWritten : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /// Runs (or continues, from options.checkpoint_path when that file exists) FFS for every variant.
 FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& options = {});
 

@@ -1,6 +1,8 @@
 #include "rare_events/ffs_kept_states.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -128,13 +130,18 @@ void KeptStatesWriter::append(std::int64_t variant, std::int64_t replica, std::i
     out.seekp(static_cast<std::streamoff>(committed_));
   }
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  out.flush();
-  if (!out) {
-    // The stream keeps the system's reason in errno (No space left on device).
+  out.close();
+  // The checkpoint that counts these bytes is synced next: they must reach the disk first.
+  const int fd = out ? ::open(path_.c_str(), O_RDONLY | O_CLOEXEC) : -1;
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  if (!synced) {
+    // errno holds the system's reason when the failed call set it (No space left on device).
+    const std::string reason = errno != 0 ? ": " + std::string(std::strerror(errno)) : "";
+    if (fd >= 0) ::close(fd);
     throw std::runtime_error(
-        fmt::format("{}: cannot write the FFS checkpoint's states{}", path_,
-                    errno != 0 ? ": " + std::string(std::strerror(errno)) : ""));
+        fmt::format("{}: cannot write the FFS checkpoint's states{}", path_, reason));
   }
+  ::close(fd);
   committed_ = (fresh ? kHeaderBytes : committed_) + bytes.size();
 }
 

@@ -62,7 +62,7 @@ FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& rec
     result = run_ffs(plan, backend, ffs_options);
   } catch (const FfsStopped&) {
     return session;  // the checkpoint holds everything; summary.json stays partial
-  } catch (const std::exception& error) {
+  } catch (const FfsCheckpointNotWritten& error) {
     // A checkpoint that cannot be written (disk full) stops the run: the stages it computed
     // since the last checkpoint are lost, the ones before are kept.
     if (!std::filesystem::exists(ffs_options.checkpoint_path)) throw;
@@ -94,9 +94,11 @@ FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& rec
         "file in the way), `sgdwalk resume {}` writes its outputs without computing again",
         error.what(), ffs_options.checkpoint_path, dir.string()));
   }
-  // The outputs hold everything now.
-  std::filesystem::remove(ffs_options.checkpoint_path);
-  std::filesystem::remove(KeptStatesWriter::path_for(ffs_options.checkpoint_path));
+  // The outputs hold everything now (a checkpoint left behind by a failed removal is harmless:
+  // resume writes the same outputs from it).
+  std::error_code ignored;
+  std::filesystem::remove(ffs_options.checkpoint_path, ignored);
+  std::filesystem::remove(KeptStatesWriter::path_for(ffs_options.checkpoint_path), ignored);
   session.complete = true;
   return session;
 }
