@@ -686,5 +686,52 @@ TEST(ShardsCli, MergeRefusesMissingDuplicatedForeignAndMismatchedShards) {
   EXPECT_EQ(damaged.output.find("cannot resume"), std::string::npos) << damaged.output;
 }
 
+TEST(ShardsCli, AShardWhoseTalliesCannotBeWrittenKeepsItsFinishedPart) {
+  // A finished shard's tallies.bin that could not be written (a full disk) once lost the whole
+  // part: no checkpoint was left, and resume computed it again. The finished part now goes to the
+  // checkpoint, and resume writes the tallies from it.
+  const fs::path dir = scratch("tallies_not_written");
+  const std::string text = config_text("two_valley", "hessian", "double", 11);
+  testing::write_bytes(dir / "c.toml", text);
+  const std::string run = "run " + (dir / "c.toml").string() + " --backend cpu -q --out ";
+  for (const char* part : {"0/2", "1/2"}) {
+    ASSERT_EQ(testing::run_cli(run + (dir / ("s" + std::string(1, part[0]))).string() +
+                               " --shard " + part)
+                  .exit_code,
+              0);
+  }
+  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
+  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/tallies.bin.tmp", 1);
+  setenv("SGDWALK_FAIL_WRITE_NTH", "1", 1);
+  const auto failed = testing::run_cli(run + (dir / "failed").string() + " --shard 1/2");
+  unsetenv("LD_PRELOAD");
+  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
+  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  EXPECT_EQ(failed.exit_code, 1) << failed.output;
+  expect_contains(failed.output, "No space left on device");
+  expect_contains(failed.output, "the finished part is kept in " +
+                                     (dir / "failed" / kCheckpointFileName).string());
+  EXPECT_FALSE(fs::exists(dir / "failed" / kTalliesFileName));
+  const auto resumed = testing::run_cli("resume " + (dir / "failed").string() + " -q");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  ASSERT_TRUE(fs::exists(dir / "failed" / kTalliesFileName));
+  // Merged with shard 0, the resumed part gives the undisturbed part's datasets.
+  for (const char* part : {"s1", "failed"}) {
+    const auto merged = testing::run_cli("merge " + (dir / (std::string("m_") + part)).string() +
+                                         " " + (dir / "s0").string() + " " + (dir / part).string());
+    ASSERT_EQ(merged.exit_code, 0) << merged.output;
+  }
+  const auto expected = testing::h5_items(dir / "m_s1" / "results.h5");
+  const auto items = testing::h5_items(dir / "m_failed" / "results.h5");
+  std::size_t compared = 0;
+  for (const auto& [name, item] : expected) {
+    if (name.find('@') != std::string::npos) continue;  // datasets only (attributes name paths)
+    ASSERT_EQ(items.count(name), 1u) << name;
+    EXPECT_TRUE(items.at(name) == item) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 20u);
+}
+
 }  // namespace
 }  // namespace sgdwalk

@@ -85,14 +85,37 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
   };
   result.outcome = execute_from(plan, backend, execute, std::move(data), progress);
   record.wall_seconds = wall_before + seconds_since(start);
+  // A finished run whose outputs cannot be written (disk full, a file in the way): nothing computed
+  // is lost, the finished state goes to the checkpoint, from which `resume` writes the outputs
+  // without computing anything. Throws the outputs' error, saying what is kept.
+  const auto keep_finished_state = [&](const std::exception& error, const char* what) {
+    try {
+      if (execute.walker_store) execute.walker_store->sync();
+      write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
+                       record.wall_seconds, record.sessions);
+    } catch (const std::exception& also) {
+      throw std::runtime_error(fmt::format(
+          "{}; the finished state could not be kept either ({}): it is lost, and resuming starts "
+          "from the last checkpoint written before, if any",
+          error.what(), also.what()));
+    }
+    throw std::runtime_error(fmt::format(
+        "{}; the finished {} is kept in {}: once the cause is fixed (disk space, a file in the "
+        "way), resuming it (`sgdwalk resume {}`) writes its {} without computing again",
+        error.what(), record.shard ? "part" : "run", checkpoint_path, directory, what));
+  };
   if (result.outcome.complete && record.shard) {
     // A finished shard keeps its exact tallies and its walkers for `sgdwalk merge`.
     result.stop_signal = 0;
-    if (execute.walker_store) execute.walker_store->sync();
-    write_checkpoint((fs::path(directory) / kTalliesFileName).string(), plan,
-                     result.outcome.progress, result.outcome.data, record.wall_seconds,
-                     record.sessions);
-    write_run_start(plan, result.outcome, record, directory);
+    try {
+      if (execute.walker_store) execute.walker_store->sync();
+      write_checkpoint((fs::path(directory) / kTalliesFileName).string(), plan,
+                       result.outcome.progress, result.outcome.data, record.wall_seconds,
+                       record.sessions);
+      write_run_start(plan, result.outcome, record, directory);
+    } catch (const std::exception& error) {
+      keep_finished_state(error, "tallies");
+    }
     remove_if_present(checkpoint_path);
     remove_if_present(checkpoint_path + ".tmp");
   } else if (result.outcome.complete) {
@@ -100,20 +123,7 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     try {
       write_run_outputs(plan, result.outcome, record, directory);
     } catch (const std::exception& error) {
-      // Nothing computed is lost: the finished state goes to the checkpoint, from which
-      // `resume` writes the outputs again without computing anything.
-      const std::exception_ptr original = std::current_exception();
-      try {
-        if (execute.walker_store) execute.walker_store->sync();
-        write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
-                         record.wall_seconds, record.sessions);
-      } catch (const std::exception&) {
-        std::rethrow_exception(original);
-      }
-      throw std::runtime_error(fmt::format(
-          "{}; the finished run is kept in {}: once the cause is fixed (disk space, a file in "
-          "the way), `sgdwalk resume {}` writes its outputs without computing again",
-          error.what(), checkpoint_path, directory));
+      keep_finished_state(error, "outputs");
     }
     // The outputs hold everything now; a checkpoint of a finished run has no use.
     remove_if_present(checkpoint_path);
