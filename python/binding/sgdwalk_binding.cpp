@@ -141,16 +141,16 @@ nb::dict run_with_python(const RunPlan& plan, const SessionSettings& settings,
   return out;
 }
 
-/// Forward flux sampling (FfsSession) with the GIL released, as run_with_python: its boundaries
-/// are the stages (the CLI's), and a progress callback gets each finished stage's line (the CLI
-/// prints it after "sgdwalk: ffs: ").
-template <class Session>
 /// As `sgdwalk resume`: a run directory the outputs cannot go to is refused before computing.
 void refuse_unwritable(const std::string& directory) {
   const std::string problem = run_directory_problem(directory, "run directory");
   if (!problem.empty()) throw RunDirectoryError(problem, true);
 }
 
+/// Forward flux sampling (FfsSession) with the GIL released, as run_with_python: its boundaries
+/// are the stages (the CLI's), and a progress callback gets each finished stage's line (the CLI
+/// prints it after "sgdwalk: ffs: ").
+template <class Session>
 nb::dict run_ffs_with_python(const SessionSettings& settings, const nb::object& on_stage,
                              Session&& session) {
   BackendChoice choice = make_backend(settings.backend, settings.threads);
