@@ -684,7 +684,8 @@ void write_walkers(ResultsFile& out) {
                                       b.push_back(slab.position[k * dim + i]);
                                   });
     per_walker.operator()<std::int32_t>(
-        "/walkers/basin", {"walker"}, "1", "final basin: 1 flat, 0 sharp",
+        "/walkers/basin", {"walker"}, "1",
+        "final basin: 1 flat, 0 sharp (-1: not finished, in a partial run)",
         [&](auto& b, std::size_t k, I64) { b.push_back(slab.basin[k]); });
     per_walker.operator()<std::uint32_t>(
         "/walkers/crossings", {"walker"}, "crossings", "basin changes",
@@ -725,8 +726,8 @@ void write_walkers(ResultsFile& out) {
     }
     file.attribute("/walkers", "unfinished",
                    "in a partial run, walkers that had not reached the last step hold "
-                   "placeholders: NaN position, y_freeze and optimizer_state, basin -1 (their "
-                   "steps and crossings 0 or -1)");
+                   "placeholders: basin -1 (finished walkers: basin >= 0), NaN position, y_freeze "
+                   "and optimizer_state; their other fields mean nothing");
   }
 }
 
