@@ -746,9 +746,21 @@ int command_resume_job(JobComm& comm, const std::string& run_dir, const SessionF
     std::fprintf(stderr, "sgdwalk: resuming %s on %d process(es) (%s backend)\n", run_dir.c_str(),
                  comm.size(), flags.backend_name.c_str());
   }
-  // As for a single resume: the run directory must take the outputs before anything is computed.
-  const std::string problem = comm.broadcast(
-      comm.rank() == 0 ? run_directory_problem(run_dir, "run directory") : std::string(), 0);
+  // As for a single resume: the run directory must take the outputs before anything is computed
+  // (a finished job computes nothing: resume_job says it is complete).
+  const auto finished = [&] {
+    try {
+      const nlohmann::json summary = nlohmann::json::parse(
+          read_file((std::filesystem::path(run_dir) / "summary.json").string()));
+      return !summary.value("partial", true);
+    } catch (const std::exception&) {
+      return false;  // resume_job names what is wrong with it
+    }
+  };
+  const std::string problem = comm.broadcast(comm.rank() == 0 && !finished()
+                                                 ? run_directory_problem(run_dir, "run directory")
+                                                 : std::string(),
+                                             0);
   if (!problem.empty()) {
     if (comm.rank() == 0) std::fprintf(stderr, "sgdwalk: %s\n", problem.c_str());
     return kExitUsage;

@@ -33,7 +33,7 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
     }
     written += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (!sync_file(fd)) {
     const int error = errno;
     ::close(fd);
     errno = error;
@@ -46,6 +46,20 @@ void write_file_atomically(const std::filesystem::path& path, std::string_view b
     throw std::runtime_error(
         fmt::format("cannot rename {} to {}: {}", temporary, path.string(), reason));
   }
+  sync_directory_of(path);
+}
+
+bool sync_file(int fd) {
+  if (::fsync(fd) == 0) return true;
+  return errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP;
+}
+
+void sync_directory_of(const std::filesystem::path& path) {
+  const std::filesystem::path parent = path.parent_path();
+  const int fd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
 }
 
 }  // namespace sgdwalk

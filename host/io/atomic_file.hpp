@@ -12,4 +12,13 @@ namespace sgdwalk {
 /// device) and removes the .tmp, which would hold disk space a checkpoint needs.
 void write_file_atomically(const std::filesystem::path& path, std::string_view bytes);
 
+/// Makes a rename in the directory of `path` durable (fsync of the directory), before what the
+/// renamed file replaces (a checkpoint) is removed. Best effort: a file system that cannot sync a
+/// directory keeps the rename anyway once it reaches the disk.
+void sync_directory_of(const std::filesystem::path& path);
+
+/// fsync(fd), where a file system that does not support it (EINVAL, ENOTSUP) counts as synced:
+/// its data reach the disk in its own time, and failing there would fail every run.
+bool sync_file(int fd);
+
 }  // namespace sgdwalk

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "io/atomic_file.hpp"
+
 namespace sgdwalk {
 namespace {
 
@@ -137,7 +139,7 @@ void Hdf5File::close() {
   // HDF5 leaves the data in the page cache; a file system that reports a full disk or a lost
   // server only when the data reach it (network file systems of clusters) reports it here.
   const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
+  if (fd < 0 || !sync_file(fd)) {
     const std::string reason = std::strerror(errno);
     if (fd >= 0) ::close(fd);
     throw std::runtime_error("cannot finish writing HDF5 file " + path_ + ": " + reason);

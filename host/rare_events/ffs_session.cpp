@@ -83,6 +83,7 @@ FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& rec
       file.close();
     }
     std::filesystem::rename(h5_tmp, dir / "results.h5");
+    sync_directory_of(dir / "results.h5");
     write_file_atomically(dir / "summary.json",
                           summary(plan, record, backend, &result).dump(2) + "\n");
   } catch (const std::exception& error) {

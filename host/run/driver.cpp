@@ -988,6 +988,7 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
     throw;
   }
   std::filesystem::rename(h5_temporary, h5);
+  sync_directory_of(h5);
   write_file_atomically(dir / "summary.json",
                         summary_json(plan, outcome, record, true).dump(2) + "\n");
 }
