@@ -35,6 +35,11 @@ std::int64_t walker_record_bytes(int dim, int state_width) {
 
 namespace {
 
+/// A walker record that is damaged or not this run's (its checksum or its trackers).
+struct DamagedWalkerRecord : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 constexpr char kMagic[16] = {'s', 'g', 'd', 'w', 'a', 'l', 'k', ' ',
                              'w', 'a', 'l', 'k', 'e', 'r', 's', '\n'};
 constexpr std::uint32_t kFormat = 2;
@@ -108,7 +113,7 @@ struct RecordLayout {
       std::uint64_t stored;
       std::memcpy(&stored, record + 8 * payload_words(), 8);
       if (stored != checksum(record, g)) {
-        throw std::runtime_error(fmt::format(
+        throw DamagedWalkerRecord(fmt::format(
             "{}: walker {}: the record's checksum does not match: the record is damaged or "
             "belongs to another run or shard",
             source, g));
@@ -138,7 +143,7 @@ struct RecordLayout {
                        nonfinite = out.nonfinite_step[k];
     const auto crossings = static_cast<std::int64_t>(out.crossings[k]);
     if (freeze < 0 || freeze > steps || passage > steps || nonfinite > steps || crossings > steps) {
-      throw std::runtime_error(fmt::format(
+      throw DamagedWalkerRecord(fmt::format(
           "{}: walker {} holds trackers no walker of this run ({} steps) can have (freeze step "
           "{}, first passage step {}, non-finite step {}, crossings {}): the record is damaged "
           "or belongs to another run",
@@ -403,10 +408,11 @@ std::shared_ptr<WalkerStore> make_file_walker_store(const RunPlan& plan, const s
       for (std::int64_t lo = base; lo < finished; lo += kSlab) {
         store->read(lo, std::min(kSlab, finished - lo), slab);
       }
-    } catch (const std::runtime_error& error) {
+    } catch (const DamagedWalkerRecord& error) {
+      // A read that failed (EIO) is no verdict on the records: it passes unchanged.
       throw std::runtime_error(fmt::format(
           "{}; the walkers already written cannot be recovered, so this run cannot be completed: "
-          "run it again with `sgdwalk run ... --force`",
+          "run it again from the start (`sgdwalk run ... --force`, a shard with its --shard K/N)",
           error.what()));
     }
   }
