@@ -685,6 +685,27 @@ TEST(LongRunsCli, AWriteToResultsThatFailsOnceIsNeverHidden) {
   EXPECT_GE(failures, 6) << "the injected failures did not reach results.h5's writes";
 }
 
+TEST(LongRunsCli, ARunWhoseFirstSummaryCannotBeWrittenLeavesNothingBehind) {
+  // The first summary.json failing (a full disk) once left config.toml alone: resume called the
+  // directory damaged and the next run needed --force. Nothing was computed; nothing is left.
+  const fs::path dir = scratch("first_summary");
+  write_text(dir / "small.toml", kSmallConfig);
+  const std::string run =
+      "run " + (dir / "small.toml").string() + " --quiet --out " + (dir / "run").string();
+  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
+  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/summary.json.tmp", 1);
+  setenv("SGDWALK_FAIL_WRITE_NTH", "1", 1);
+  const CommandResult failed = run_cli(run);
+  unsetenv("LD_PRELOAD");
+  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
+  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  EXPECT_EQ(failed.exit_code, 1) << failed.output;
+  expect_contains(failed.output, "summary.json.tmp: write: No space left on device");
+  EXPECT_TRUE(!fs::exists(dir / "run") || fs::is_empty(dir / "run"));
+  const CommandResult again = run_cli(run);
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+}
+
 TEST(LongRunsCli, AFinishedRunWithoutItsResultsIsNotCalledComplete) {
   // resume once said "complete; nothing to resume" (exit 0) for a finished run whose results.h5
   // had been deleted or cut short. Nothing is left to resume it from: it says so and how to

@@ -113,9 +113,16 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
   std::filesystem::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
   remove_earlier_run_files(directory);
-  write_file_atomically(dir / "config.toml", record.config_text);
-  write_file_atomically(dir / "summary.json",
-                        summary(plan, record, backend, nullptr).dump(2) + "\n");
+  try {
+    write_file_atomically(dir / "config.toml", record.config_text);
+    write_file_atomically(dir / "summary.json",
+                          summary(plan, record, backend, nullptr).dump(2) + "\n");
+  } catch (...) {
+    // Nothing computed yet: a config.toml alone would make the next run need --force.
+    std::error_code ignored;
+    std::filesystem::remove(dir / "config.toml", ignored);
+    throw;
+  }
   return run(plan, backend, record, dir, options);
 }
 

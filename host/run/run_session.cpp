@@ -337,7 +337,15 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   start.progress.update_counters(plan);
   record.wall_seconds = 0;
   record.sessions = 1;
-  write_run_start(plan, start, record, directory);
+  try {
+    write_run_start(plan, start, record, directory);
+  } catch (...) {
+    // Nothing computed yet: a config.toml without summary.json would only make the next run
+    // need --force and resume call the directory damaged.
+    std::error_code ignored;
+    fs::remove(dir / "config.toml", ignored);
+    throw;
+  }
   RunData data;
   data.resize(plan, 0);  // the driver sizes the batch arrays
   const RunProgress from = start.progress;
