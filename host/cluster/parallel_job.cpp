@@ -585,7 +585,16 @@ JobResult finish_parts(JobComm& comm, const RunPlan& plan, RunRecord record, con
           merged.outcome.progress.simulate_seconds = slowest;
           merged.outcome.backend_description = fmt::format(
               "{} process(es), {} part(s): {}", comm.size(), parts, merged.outcome.backend_name);
-          write_run_outputs(merged.plan, merged.outcome, merged.record, run.string());
+          try {
+            write_run_outputs(merged.plan, merged.outcome, merged.record, run.string());
+          } catch (const std::exception& error) {
+            // Every part's tallies stay in RUN/parts/: nothing computed is lost.
+            throw std::runtime_error(fmt::format(
+                "{}; every part's finished tallies are kept in {}: once the cause is fixed (disk "
+                "space, a file in the way), `mpirun -np M sgdwalk resume {}` writes the outputs "
+                "without computing again",
+                error.what(), (run / kPartsDirectory).string(), run.string()));
+          }
           result.progress = merged.outcome.progress;
           result.merged = std::move(merged);
           outcome_text = "0 0";
