@@ -469,6 +469,18 @@ TEST(LongRuns, AFailedPeriodicCheckpointIsAWarningNotAnError) {
   EXPECT_EQ(read_bytes(dir / "run" / "results.h5"), read_bytes(dir / "reference" / "results.h5"));
 }
 
+TEST(LongRuns, AChangedLongListShowsItsEndsAndLength) {
+  // A list too long to print (sample_steps of a long run) shows its ends and its length, so that
+  // the change shows (a cut-off prefix looked the same on both sides).
+  nlohmann::json before, after;
+  for (int i = 0; i < 100; ++i) before["observables"]["sample_steps"].push_back(10 * i);
+  after = before;
+  after["observables"]["sample_steps"].push_back(1000);
+  EXPECT_EQ(describe_config_changes(before, after),
+            "observables.sample_steps: [0,10,20,...,980,990] (100 values) -> "
+            "[0,10,20,...,990,1000] (101 values)");
+}
+
 TEST(LongRuns, ConfigChangeIsRefused) {
   const fs::path dir = scratch("config_change");
   const fs::path run = dir / "run";
@@ -489,7 +501,9 @@ TEST(LongRuns, ConfigChangeIsRefused) {
     expect_contains(message, "observables.histogram[0].bins: 30 -> 31");
     // The sample steps (every 50) grew by two: one change of the list, not one per element (it
     // once read "observables.sample_steps.-: (absent) -> (absent)").
-    expect_contains(message, "observables.sample_steps: [0,50,100,");
+    expect_contains(message,
+                    "observables.sample_steps: [0,50,100,150,200,250,300,350,400] -> "
+                    "[0,50,100,150,200,250,300,350,400,450,500]");
     EXPECT_EQ(message.find("(absent) -> (absent)"), std::string::npos) << message;
     EXPECT_EQ(message.find("sample_steps["), std::string::npos) << message;
     EXPECT_EQ(message.find("--batch-walkers"), std::string::npos) << message;

@@ -204,9 +204,16 @@ std::string key_from_pointer(const std::string& pointer) {
 std::string value_text(const Json& document, const std::string& pointer) {
   const Json::json_pointer at(pointer);
   if (!document.contains(at)) return "(absent)";
-  std::string text = document.at(at).dump();
-  if (text.size() > 60) text = text.substr(0, 57) + "...";
-  return text;
+  const Json& value = document.at(at);
+  std::string text = value.dump();
+  if (text.size() <= 60) return text;
+  if (value.is_array() && value.size() > 5) {
+    // A long list: its ends and its length, where a change of a list usually shows.
+    return fmt::format("[{},{},{},...,{},{}] ({} values)", value[0].dump(), value[1].dump(),
+                       value[2].dump(), value[value.size() - 2].dump(), value.back().dump(),
+                       value.size());
+  }
+  return text.substr(0, 57) + "...";
 }
 
 }  // namespace
