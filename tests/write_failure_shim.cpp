@@ -1,10 +1,11 @@
-// A preload library for the tests of failed writes (LD_PRELOAD): the N-th write
-// (SGDWALK_FAIL_WRITE_NTH) to a file whose path ends in SGDWALK_FAIL_WRITE_SUFFIX fails with
-// ENOSPC, once, and every other write goes through: a disk that fills up for a moment and frees
-// space again does the same, and a writer must notice the one failure, which the later writes
+// A preload library for the tests of failed writes (LD_PRELOAD): the N-th write(), writev() or
+// pwrite() (SGDWALK_FAIL_WRITE_NTH) to a file whose path ends in SGDWALK_FAIL_WRITE_SUFFIX fails
+// with ENOSPC, once, and every other write goes through: a disk that fills up for a moment and
+// frees space again does the same, and a writer must notice the one failure, which the later writes
 // would hide. With SGDWALK_FAIL_WRITE_FROM=N instead, every such write from the N-th on fails (a
 // disk that stays full).
 #include <dlfcn.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -55,6 +56,15 @@ ssize_t write(int fd, const void* data, size_t count) {
   return real(fd, data, count);
 }
 
+ssize_t writev(int fd, const struct iovec* parts, int count) {
+  static const auto real = next<ssize_t (*)(int, const struct iovec*, int)>("writev");
+  if (fail_this_write(fd)) {
+    errno = ENOSPC;
+    return -1;
+  }
+  return real(fd, parts, count);
+}
+
 ssize_t pwrite(int fd, const void* data, size_t count, off_t offset) {
   static const auto real = next<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
   if (fail_this_write(fd)) {
@@ -64,6 +74,7 @@ ssize_t pwrite(int fd, const void* data, size_t count, off_t offset) {
   return real(fd, data, count, offset);
 }
 
+#if !defined(__USE_FILE_OFFSET64)  // otherwise pwrite above is pwrite64 already
 ssize_t pwrite64(int fd, const void* data, size_t count, off64_t offset) {
   static const auto real = next<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
   if (fail_this_write(fd)) {
@@ -72,5 +83,6 @@ ssize_t pwrite64(int fd, const void* data, size_t count, off64_t offset) {
   }
   return real(fd, data, count, offset);
 }
+#endif
 
 }  // extern "C"

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -632,10 +633,22 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
     std::cout << header;
     replay_walker(plan, variant, walker, every, std::cout, until, normals);
   } else {
-    std::ofstream file(output);
-    if (!file) throw std::runtime_error("cannot write " + output);
-    file << header;
-    replay_walker(plan, variant, walker, every, file, until, normals);
+    // To OUTPUT.tmp, renamed when whole: a full disk must not leave a cut-off trajectory that
+    // reads as a shorter one.
+    const std::string temporary = output + ".tmp";
+    {
+      std::ofstream file(temporary);
+      if (!file) throw std::runtime_error("cannot write " + temporary);
+      file << header;
+      replay_walker(plan, variant, walker, every, file, until, normals);
+      file.close();
+      if (!file) {
+        const std::string reason = std::strerror(errno);
+        std::filesystem::remove(temporary);
+        throw std::runtime_error("cannot write " + temporary + ": " + reason);
+      }
+    }
+    std::filesystem::rename(temporary, output);
   }
   return 0;
 }
