@@ -357,21 +357,39 @@ class Results:
                 f"the run directory '{target}' exists and is not empty; choose another one or "
                 "pass force=True to overwrite it"
             )
+        created = not target.exists()
+        was_empty = created or not any(target.iterdir())
         target.mkdir(parents=True, exist_ok=True)
-        with _run_directory_lock(target):
-            # What says the directory holds a finished or resumable run goes first, so that an
-            # interrupted save never looks like the earlier run it was replacing.
-            for name in ("summary.json", "checkpoint.bin", "ffs_checkpoint.json", "tallies.bin"):
-                if (target / name).exists():
-                    (target / name).unlink()
-            for name in RUN_FILES:
-                source = self.directory / name
-                if source.is_file():
-                    temporary = target / (name + ".tmp")
-                    shutil.copyfile(source, temporary)
-                    os.replace(temporary, target / name)
-                elif (target / name).exists():
-                    (target / name).unlink()  # a stale file from what force=True overwrites
+        try:
+            with _run_directory_lock(target):
+                # What says the directory holds a finished or resumable run goes first, so that
+                # an interrupted save never looks like the earlier run it was replacing.
+                for name in ("summary.json", "checkpoint.bin", "ffs_checkpoint.json",
+                             "tallies.bin"):
+                    if (target / name).exists():
+                        (target / name).unlink()
+                try:
+                    for name in RUN_FILES:
+                        source = self.directory / name
+                        if source.is_file():
+                            temporary = target / (name + ".tmp")
+                            shutil.copyfile(source, temporary)
+                            os.replace(temporary, target / name)
+                        elif (target / name).exists():
+                            (target / name).unlink()  # stale, from what force=True overwrites
+                except OSError:
+                    # A full disk: no part-written copy holds its space, and a directory that
+                    # was empty is left so (a second save needs no force=True). These results
+                    # keep their own directory.
+                    for name in RUN_FILES:
+                        (target / (name + ".tmp")).unlink(missing_ok=True)
+                        if was_empty:
+                            (target / name).unlink(missing_ok=True)
+                    raise
+        except OSError:
+            if created:
+                shutil.rmtree(target, ignore_errors=True)
+            raise
         return target
 
     def __getstate__(self) -> dict[str, Any]:

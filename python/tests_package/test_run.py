@@ -302,6 +302,35 @@ def test_out_directory_load_and_save(cli, small_config_path, tmp_path):
         sgdwalk.load(tmp_path)
 
 
+def test_a_save_that_fails_leaves_no_part_written_directory(small_config_path, tmp_path,
+                                                             monkeypatch):
+    # A full disk during save() once left config.toml and a part-written results.h5.tmp, and the
+    # next save needed force=True. The directory is now left as it was found.
+    import errno
+    import shutil
+
+    results = sgdwalk.run(small_config_path, progress=False)
+    real_copy = shutil.copyfile
+
+    def copy_then_fail(source, destination, *args, **kwargs):
+        if Path(destination).name == "results.h5.tmp":
+            Path(destination).write_bytes(b"part of a file")
+            raise OSError(errno.ENOSPC, "No space left on device", str(destination))
+        return real_copy(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_then_fail)
+    with pytest.raises(OSError, match="No space left on device"):
+        results.save(tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(OSError):
+        results.save(tmp_path / "empty")
+    assert list((tmp_path / "empty").iterdir()) == []
+    monkeypatch.setattr(shutil, "copyfile", real_copy)
+    saved = results.save(tmp_path / "empty")  # no force=True needed
+    assert_same_datasets(results.datasets, sgdwalk.load(saved).datasets)
+
+
 def test_provenance(small_config_path):
     results = sgdwalk.run(small_config_path, backend="cpu", progress=False)
     provenance = results.provenance
