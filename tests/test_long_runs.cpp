@@ -718,6 +718,17 @@ TEST(LongRunsCli, ARunWhoseFirstSummaryCannotBeWrittenLeavesNothingBehind) {
   EXPECT_TRUE(!fs::exists(dir / "run") || fs::is_empty(dir / "run"));
   const CommandResult again = run_cli(run);
   EXPECT_EQ(again.exit_code, 0) << again.output;
+  // With --force over that run, from the config in the run directory itself: the config stays.
+  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
+  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/summary.json.tmp", 1);
+  setenv("SGDWALK_FAIL_WRITE_NTH", "1", 1);
+  const CommandResult forced = run_cli("run " + (dir / "run" / "config.toml").string() +
+                                       " --quiet --force --out " + (dir / "run").string());
+  unsetenv("LD_PRELOAD");
+  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
+  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  EXPECT_EQ(forced.exit_code, 1) << forced.output;
+  EXPECT_EQ(read_bytes(dir / "run" / "config.toml"), kSmallConfig) << "the user's config removed";
 }
 
 TEST(LongRunsCli, AFinishedRunWithoutItsResultsIsNotCalledComplete) {

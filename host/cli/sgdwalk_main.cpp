@@ -633,22 +633,26 @@ int command_replay(const std::string& run_dir, std::int64_t walker, std::int64_t
     std::cout << header;
     replay_walker(plan, variant, walker, every, std::cout, until, normals);
   } else {
-    // To OUTPUT.tmp, renamed when whole: a full disk must not leave a cut-off trajectory that
-    // reads as a shorter one.
-    const std::string temporary = output + ".tmp";
-    {
-      std::ofstream file(temporary);
-      if (!file) throw std::runtime_error("cannot write " + temporary);
+    // A file: to OUTPUT.tmp, renamed when whole, so that a full disk does not leave a cut-off
+    // trajectory that reads as a shorter one. Anything else (a pipe, /dev/stdout) is written as
+    // it is.
+    std::error_code error;
+    const auto type = std::filesystem::status(output, error).type();
+    const bool via_temporary = type == std::filesystem::file_type::not_found ||
+                               type == std::filesystem::file_type::regular;
+    const std::string target = via_temporary ? output + ".tmp" : output;
+    try {
+      std::ofstream file(target);
+      if (!file) throw std::runtime_error("cannot write " + target + ": " + std::strerror(errno));
       file << header;
       replay_walker(plan, variant, walker, every, file, until, normals);
       file.close();
-      if (!file) {
-        const std::string reason = std::strerror(errno);
-        std::filesystem::remove(temporary);
-        throw std::runtime_error("cannot write " + temporary + ": " + reason);
-      }
+      if (!file) throw std::runtime_error("cannot write " + target + ": " + std::strerror(errno));
+      if (via_temporary) std::filesystem::rename(target, output);
+    } catch (...) {
+      if (via_temporary) std::filesystem::remove(target, error);
+      throw;
     }
-    std::filesystem::rename(temporary, output);
   }
   return 0;
 }

@@ -80,6 +80,24 @@ std::string hdf5_error_reason() {
   return reason;
 }
 
+/// Whether an entry of HDF5's error stack mentions `words` ("unable to lock": another process
+/// holds the file's lock).
+bool hdf5_error_mentions(const char* words) {
+  struct Search {
+    const char* words;
+    bool found = false;
+  } search{words};
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_UPWARD,
+      [](unsigned, const H5E_error2_t* entry, void* data) -> herr_t {
+        auto& s = *static_cast<Search*>(data);
+        if (entry->desc != nullptr && std::strstr(entry->desc, s.words) != nullptr) s.found = true;
+        return 0;
+      },
+      &search);
+  return search.found;
+}
+
 /// `message`, with HDF5's reason for the failure when it gives one.
 std::runtime_error hdf5_failure(const std::string& message) {
   const std::string reason = hdf5_error_reason();
@@ -154,20 +172,21 @@ Hdf5FileProblem hdf5_file_problem(const std::string& path) {
     return {Hdf5FileProblem::Kind::missing, "missing"};
   }
   // A file that cannot be opened at all (permissions, a lost file system) is not damaged.
+  if (status.type() != std::filesystem::file_type::regular) {
+    return {Hdf5FileProblem::Kind::unreadable, "is not a file (a directory in the way?)"};
+  }
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || status.type() != std::filesystem::file_type::regular) {
-    const std::string reason = fd < 0 ? std::strerror(errno) : "not a regular file";
-    if (fd >= 0) ::close(fd);
-    return {Hdf5FileProblem::Kind::unreadable, "cannot be opened (" + reason + ")"};
+  if (fd < 0) {
+    return {Hdf5FileProblem::Kind::unreadable,
+            std::string("cannot be opened (") + std::strerror(errno) + ")"};
   }
   ::close(fd);
   prepare_hdf5();
-  // Without HDF5's file locks: another process that has the file open (a notebook writing to it)
-  // makes a locked open fail, and that file is not damaged.
-  Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  H5Pset_file_locking(access.get(), false, true);
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   if (file < 0) {
+    // Another process writing to it (a notebook) holds its HDF5 file lock: in use, not damaged,
+    // and nothing here can tell more.
+    if (hdf5_error_mentions("unable to lock")) return {};
     const std::string reason = hdf5_error_reason();
     return {Hdf5FileProblem::Kind::damaged,
             "not an HDF5 file, or damaged (cut short?)" + (reason.empty() ? "" : ": " + reason)};

@@ -95,8 +95,8 @@ struct Hdf5FileProblem {
   explicit operator bool() const { return kind != Kind::none; }
 };
 
-/// What keeps the HDF5 file `path` from being read (nothing when it opens, other processes'
-/// locks on it ignored).
+/// What keeps the HDF5 file `path` from being read (nothing when it opens, or when another
+/// process holds its HDF5 file lock: in use is not damaged).
 Hdf5FileProblem hdf5_file_problem(const std::string& path);
 
 }  // namespace sgdwalk

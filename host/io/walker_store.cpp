@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "io/atomic_file.hpp"
+
 namespace sgdwalk {
 
 MemoryWalkerStore::MemoryWalkerStore(const RunPlan& plan) {
@@ -250,7 +252,7 @@ class FileWalkerStore final : public WalkerStore {
   }
 
   void sync() override {
-    if (::fsync(fd_) != 0) fail("cannot sync");
+    if (!sync_file(fd_)) fail("cannot sync");
   }
   std::int64_t finished() const override { return finished_; }
 
@@ -382,7 +384,7 @@ void convert_format_1(const RunPlan& plan, const std::string& path, std::int64_t
   const std::size_t slash = path.find_last_of('/');
   const std::string directory = slash == std::string::npos ? "." : path.substr(0, slash + 1);
   const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
+  if (fd < 0 || !sync_file(fd)) {
     const std::string reason = std::strerror(errno);
     if (fd >= 0) ::close(fd);
     throw std::runtime_error(fmt::format("cannot sync the directory of {}: {}", path, reason));

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "io/atomic_file.hpp"
 #include "run/checkpoint.hpp"
 
 namespace sgdwalk {
@@ -133,7 +134,7 @@ void KeptStatesWriter::append(std::int64_t variant, std::int64_t replica, std::i
   out.close();
   // The checkpoint that counts these bytes is synced next: they must reach the disk first.
   const int fd = out ? ::open(path_.c_str(), O_RDONLY | O_CLOEXEC) : -1;
-  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  const bool synced = fd >= 0 && sync_file(fd);
   if (!synced) {
     // errno holds the system's reason when the failed call set it (No space left on device).
     const std::string reason = errno != 0 ? ": " + std::string(std::strerror(errno)) : "";

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "io/atomic_file.hpp"
+
 namespace sgdwalk {
 
 static_assert(std::endian::native == std::endian::little,
@@ -752,7 +754,7 @@ void write_checkpoint_file(const std::string& path, const RunPlan& plan,
   const std::uint64_t checksum = out.hash();
   out.value(checksum);
   out.flush();
-  if (::fsync(fd.get()) != 0) {
+  if (!sync_file(fd.get())) {
     throw std::runtime_error(fmt::format("cannot write {}: fsync: {}", temporary, errno_text()));
   }
   if (::close(fd.release()) != 0) {

@@ -206,7 +206,7 @@ std::optional<double> available_disk_space(const std::string& directory) {
 }
 
 void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::string& source,
-                      std::optional<double> available) {
+                      std::optional<double> available, const std::string& advice) {
   const double needed = walker_file_bytes(plan, walkers);
   if (!available || needed <= *available) return;
   const double per_walker =
@@ -215,9 +215,8 @@ void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::stri
       "{}: observables.per_walker = true: the per-walker file of the {} walkers still to write "
       "needs {} "
       "({:.0f} bytes each, and results.h5 then adds their compressed copy) but the run directory's "
-      "file system has {} free; give --out on a larger file system, fewer walkers, or "
-      "per_walker = false",
-      source, walkers, format_bytes(needed), per_walker, format_bytes(*available)));
+      "file system has {} free; {}",
+      source, walkers, format_bytes(needed), per_walker, format_bytes(*available), advice));
 }
 
 void check_plan_memory(std::int64_t variants, const std::string& source,

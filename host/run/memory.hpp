@@ -89,7 +89,10 @@ std::optional<double> available_disk_space(const std::string& directory);
 /// directory's file system: it would fail when the disk is full, after the computing. `available`
 /// empty: nothing is checked.
 void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::string& source,
-                      std::optional<double> available);
+                      std::optional<double> available,
+                      const std::string& advice =
+                          "give --out on a larger file system, fewer "
+                          "walkers, or per_walker = false");
 
 /// Refuses (ResourceError naming `source`) a run that needs more than 90 % of `available` bytes or
 /// whose walker-step count does not fit in 64 bits. `available` empty: only the 64-bit check.

@@ -344,13 +344,15 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   start.progress.update_counters(plan);
   record.wall_seconds = 0;
   record.sessions = 1;
+  const bool had_config = fs::exists(dir / "config.toml");
   try {
     write_run_start(plan, start, record, directory);
   } catch (...) {
-    // Nothing computed yet: a config.toml without summary.json would only make the next run
-    // need --force and resume call the directory damaged.
+    // Nothing computed yet: a config.toml this run wrote into an empty directory, without
+    // summary.json, would only make the next run need --force and resume call the directory
+    // damaged. One that was there (the user's config, an earlier run's) stays.
     std::error_code ignored;
-    fs::remove(dir / "config.toml", ignored);
+    if (!had_config) fs::remove(dir / "config.toml", ignored);
     throw;
   }
   RunData data;
@@ -559,9 +561,10 @@ void check_finished_results(const std::string& directory) {
   if (!problem) return;
   if (problem.kind == Hdf5FileProblem::Kind::unreadable) {
     // The file may be fine: nothing to recompute.
-    throw RunDirectoryError(fmt::format("the run in {} finished, but {} {}: fix the access to it",
-                                        directory, results.string(), problem.text),
-                            false);
+    throw RunDirectoryError(
+        fmt::format("the run in {} finished, but {} {}: fix that, then look again", directory,
+                    results.string(), problem.text),
+        false);
   }
   // How it was made: a merge of shards is merged again; a run (its seed, when the command line
   // gave it) is run again.
@@ -570,10 +573,11 @@ void check_finished_results(const std::string& directory) {
   try {
     const Json summary = Json::parse(read_text(fs::path(directory) / "summary.json"));
     if (summary.contains("merged_from")) {
-      again = fmt::format(
-          "`sgdwalk merge SHARD... --out {} --force` (its shards: summary.json's "
-          "\"merged_from\")",
-          directory);
+      std::string shards;
+      for (const auto& shard : summary.at("merged_from")) {
+        shards.append(" ").append(shard.at("directory").get<std::string>());
+      }
+      again = fmt::format("`sgdwalk merge --force {}{}`", directory, shards);
     } else if (summary.value("seed_from_command_line", false)) {
       again = fmt::format("`sgdwalk run {} --out {} --seed {} --force`",
                           (fs::path(directory) / "config.toml").string(), directory,
@@ -599,8 +603,19 @@ SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std
                                                 : WalkerRange{0, point.plan.total_walkers()};
     const std::int64_t written =
         point.has_checkpoint ? point.checkpoint.progress.walker_begin : part.begin;
-    check_disk_space(point.plan, part.end - written, point.record.config_source,
-                     available_disk_space(directory));
+    std::optional<double> available = available_disk_space(directory);
+    if (available) {
+      // Records beyond the checkpoint's (walkers finished after it) are written over.
+      std::error_code error;
+      const auto size = fs::file_size(fs::path(directory) / kWalkerFileName, error);
+      const double kept = walker_file_bytes(point.plan, written - part.begin);
+      if (!error && static_cast<double>(size) > kept)
+        *available += static_cast<double>(size) - kept;
+    }
+    check_disk_space(point.plan, part.end - written, point.record.config_source, available,
+                     fmt::format("free space on that file system (or move {} to a larger one), "
+                                 "then resume",
+                                 directory));
   }
   if (point.has_checkpoint) {
     return continue_session(point.plan, backend, std::move(point.record), directory,
