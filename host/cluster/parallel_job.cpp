@@ -279,6 +279,7 @@ class PartRunner {
     session.checkpoint_every = options_.checkpoint_every;
     session.threads = options_.threads;
     session.stop = &job_stop_;
+    session.resume_command = "mpirun -np M sgdwalk resume " + run_.string();
     session.on_warning = [&](const std::string& warning) {
       std::fprintf(stderr, "sgdwalk: rank %d: warning: %s\n", comm_.rank(), warning.c_str());
     };

@@ -101,8 +101,10 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
     }
     throw std::runtime_error(fmt::format(
         "{}; the finished {} is kept in {}: once the cause is fixed (disk space, a file in the "
-        "way), resuming it (`sgdwalk resume {}`) writes its {} without computing again",
-        error.what(), record.shard ? "part" : "run", checkpoint_path, directory, what));
+        "way), resuming it (`{}`) writes its {} without computing again",
+        error.what(), record.shard ? "part" : "run", checkpoint_path,
+        options.resume_command.empty() ? "sgdwalk resume " + directory : options.resume_command,
+        what));
   };
   if (result.outcome.complete && record.shard) {
     // A finished shard keeps its exact tallies and its walkers for `sgdwalk merge`.

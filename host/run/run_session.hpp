@@ -71,6 +71,9 @@ struct SessionOptions {
   std::function<void(const std::string&)> on_warning;
   /// Host threads that count observables (for the memory estimate); 0 = OpenMP's maximum.
   int threads = 0;
+  /// The command that resumes this run, for messages; empty: `sgdwalk resume DIRECTORY` (an MPI
+  /// job's part gives the job's mpirun command).
+  std::string resume_command;
 };
 
 struct SessionResult {
