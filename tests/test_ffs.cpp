@@ -1636,6 +1636,21 @@ TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
   EXPECT_NE(replay.output.find("/rare_events"), std::string::npos) << replay.output;
 }
 
+/// The /rare_events datasets and attributes of two results.h5 files, bit for bit.
+void expect_same_rare_events(const std::filesystem::path& expected_h5,
+                             const std::filesystem::path& actual_h5) {
+  const auto expected = testing::h5_items(expected_h5);
+  const auto items = testing::h5_items(actual_h5);
+  std::size_t compared = 0;
+  for (const auto& [name, item] : expected) {
+    if (name.rfind("/rare_events", 0) != 0) continue;
+    ASSERT_EQ(items.count(name), 1u) << name;
+    EXPECT_TRUE(items.at(name) == item) << name;
+    ++compared;
+  }
+  EXPECT_GT(compared, 10u);
+}
+
 TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
   // The checkpoint of the last stage once was removed before results.h5 was written: a full disk
   // (or a kill) then lost the whole computation. It now stays until the outputs are written.
@@ -1646,13 +1661,8 @@ TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
   }
   const std::string run = "run " + (dir / "ffs.toml").string() + " --backend cpu -q --out ";
   ASSERT_EQ(testing::run_cli(run + (dir / "full").string()).exit_code, 0);
-  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
-  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/results.h5.tmp", 1);
-  setenv("SGDWALK_FAIL_WRITE_NTH", "3", 1);
-  const testing::CommandResult failed = testing::run_cli(run + (dir / "failed").string());
-  unsetenv("LD_PRELOAD");
-  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
-  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  const testing::CommandResult failed =
+      testing::run_cli_with_failed_write(run + (dir / "failed").string(), "/results.h5.tmp", 3);
   ASSERT_NE(failed.exit_code, 0) << failed.output;
   EXPECT_NE(failed.output.find("No space left on device"), std::string::npos) << failed.output;
   EXPECT_NE(failed.output.find("without computing again"), std::string::npos) << failed.output;
@@ -1682,16 +1692,7 @@ TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
   EXPECT_EQ(resumed.output.find("from the beginning"), std::string::npos) << resumed.output;
   EXPECT_FALSE(has_ffs_checkpoint((dir / "failed").string()));
-  const auto expected = testing::h5_items(dir / "full" / "results.h5");
-  const auto items = testing::h5_items(dir / "failed" / "results.h5");
-  std::size_t compared = 0;
-  for (const auto& [name, item] : expected) {
-    if (name.rfind("/rare_events", 0) != 0) continue;
-    ASSERT_EQ(items.count(name), 1u) << name;
-    EXPECT_TRUE(items.at(name) == item) << name;
-    ++compared;
-  }
-  EXPECT_GT(compared, 10u);
+  expect_same_rare_events(dir / "full" / "results.h5", dir / "failed" / "results.h5");
 }
 
 TEST(FfsCli, ACheckpointThatCannotBeWrittenStopsTheRunKeepingTheEarlierStages) {
@@ -1703,13 +1704,8 @@ TEST(FfsCli, ACheckpointThatCannotBeWrittenStopsTheRunKeepingTheEarlierStages) {
   const std::string run = "run " + (dir / "ffs.toml").string() + " --backend cpu -q --out ";
   ASSERT_EQ(testing::run_cli(run + (dir / "full").string()).exit_code, 0);
   // The third checkpoint's write fails: the run stops with the second kept.
-  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
-  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/ffs_checkpoint.json.tmp", 1);
-  setenv("SGDWALK_FAIL_WRITE_NTH", "3", 1);
-  const testing::CommandResult failed = testing::run_cli(run + (dir / "stopped").string());
-  unsetenv("LD_PRELOAD");
-  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
-  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  const testing::CommandResult failed = testing::run_cli_with_failed_write(
+      run + (dir / "stopped").string(), "/ffs_checkpoint.json.tmp", 3);
   ASSERT_NE(failed.exit_code, 0) << failed.output;
   EXPECT_NE(failed.output.find("No space left on device"), std::string::npos) << failed.output;
   EXPECT_NE(failed.output.find("the stages up to the last checkpoint are kept in"),
@@ -1719,16 +1715,7 @@ TEST(FfsCli, ACheckpointThatCannotBeWrittenStopsTheRunKeepingTheEarlierStages) {
   const testing::CommandResult resumed =
       testing::run_cli("resume " + (dir / "stopped").string() + " --backend cpu -q");
   ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
-  const auto expected = testing::h5_items(dir / "full" / "results.h5");
-  const auto items = testing::h5_items(dir / "stopped" / "results.h5");
-  std::size_t compared = 0;
-  for (const auto& [name, item] : expected) {
-    if (name.rfind("/rare_events", 0) != 0) continue;
-    ASSERT_EQ(items.count(name), 1u) << name;
-    EXPECT_TRUE(items.at(name) == item) << name;
-    ++compared;
-  }
-  EXPECT_GT(compared, 10u);
+  expect_same_rare_events(dir / "full" / "results.h5", dir / "stopped" / "results.h5");
 }
 
 TEST(FfsCli, ARunKilledBeforeItsFirstCheckpointResumesAsForwardFluxSampling) {
@@ -1761,17 +1748,9 @@ TEST(FfsCli, ARunKilledBeforeItsFirstCheckpointResumesAsForwardFluxSampling) {
       nlohmann::json::parse(std::ifstream(dir / "killed" / "summary.json"));
   EXPECT_FALSE(after.at("partial").get<bool>());
   ASSERT_TRUE(after.contains("rare_events"));
-  const auto expected = testing::h5_items(dir / "full" / "results.h5");
-  const auto items = testing::h5_items(dir / "killed" / "results.h5");
-  std::size_t compared = 0;
-  for (const auto& [name, item] : expected) {
-    if (name.rfind("/rare_events", 0) != 0) continue;
-    ASSERT_EQ(items.count(name), 1u) << name;
-    EXPECT_TRUE(items.at(name) == item) << name;
-    ++compared;
-  }
-  EXPECT_GT(compared, 10u);
-  EXPECT_EQ(items.count("/trackers/p_flat"), 0u) << "a brute-force result";
+  expect_same_rare_events(dir / "full" / "results.h5", dir / "killed" / "results.h5");
+  EXPECT_EQ(testing::h5_items(dir / "killed" / "results.h5").count("/trackers/p_flat"), 0u)
+      << "a brute-force result";
   // The brute-force resume refuses an FFS directory (it is reached only by mistake).
   EXPECT_THROW(load_resume_point((dir / "full").string(), 1), RunDirectoryError);
 

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -57,5 +58,21 @@ inline CommandResult run_cli(const std::string& arguments,
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
+
+#ifdef SGDWALK_WRITE_FAILURE_SHIM
+/// run_cli with the `nth` write to each file whose path ends in `suffix` failing with ENOSPC, once
+/// (a disk full for a moment; tests/write_failure_shim.cpp, preloaded).
+inline CommandResult run_cli_with_failed_write(const std::string& arguments,
+                                               const std::string& suffix, int nth) {
+  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
+  setenv("SGDWALK_FAIL_WRITE_SUFFIX", suffix.c_str(), 1);
+  setenv("SGDWALK_FAIL_WRITE_NTH", std::to_string(nth).c_str(), 1);
+  CommandResult result = run_cli(arguments);
+  unsetenv("LD_PRELOAD");
+  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
+  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  return result;
+}
+#endif
 
 }  // namespace sgdwalk::testing

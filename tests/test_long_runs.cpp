@@ -678,13 +678,8 @@ TEST(LongRunsCli, AWriteToResultsThatFailsOnceIsNeverHidden) {
   for (const int nth : {1, 2, 3, 5, 8, 13, 21, 34, 55}) {
     SCOPED_TRACE("write " + std::to_string(nth) + " fails");
     const fs::path run = dir / ("fail_" + std::to_string(nth));
-    setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
-    setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/results.h5.tmp", 1);
-    setenv("SGDWALK_FAIL_WRITE_NTH", std::to_string(nth).c_str(), 1);
-    const CommandResult failed = run_cli(base + run.string());
-    unsetenv("LD_PRELOAD");
-    unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
-    unsetenv("SGDWALK_FAIL_WRITE_NTH");
+    const CommandResult failed =
+        testing::run_cli_with_failed_write(base + run.string(), "/results.h5.tmp", nth);
     if (failed.exit_code == 0) {
       EXPECT_EQ(read_bytes(run / "results.h5"), reference) << "exit 0 with a damaged results.h5";
       continue;
@@ -706,27 +701,17 @@ TEST(LongRunsCli, ARunWhoseFirstSummaryCannotBeWrittenLeavesNothingBehind) {
   write_text(dir / "small.toml", kSmallConfig);
   const std::string run =
       "run " + (dir / "small.toml").string() + " --quiet --out " + (dir / "run").string();
-  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
-  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/summary.json.tmp", 1);
-  setenv("SGDWALK_FAIL_WRITE_NTH", "1", 1);
-  const CommandResult failed = run_cli(run);
-  unsetenv("LD_PRELOAD");
-  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
-  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  const CommandResult failed = testing::run_cli_with_failed_write(run, "/summary.json.tmp", 1);
   EXPECT_EQ(failed.exit_code, 1) << failed.output;
   expect_contains(failed.output, "summary.json.tmp: write: No space left on device");
   EXPECT_TRUE(!fs::exists(dir / "run") || fs::is_empty(dir / "run"));
   const CommandResult again = run_cli(run);
   EXPECT_EQ(again.exit_code, 0) << again.output;
   // With --force over that run, from the config in the run directory itself: the config stays.
-  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
-  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/summary.json.tmp", 1);
-  setenv("SGDWALK_FAIL_WRITE_NTH", "1", 1);
-  const CommandResult forced = run_cli("run " + (dir / "run" / "config.toml").string() +
-                                       " --quiet --force --out " + (dir / "run").string());
-  unsetenv("LD_PRELOAD");
-  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
-  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  const CommandResult forced =
+      testing::run_cli_with_failed_write("run " + (dir / "run" / "config.toml").string() +
+                                             " --quiet --force --out " + (dir / "run").string(),
+                                         "/summary.json.tmp", 1);
   EXPECT_EQ(forced.exit_code, 1) << forced.output;
   EXPECT_EQ(read_bytes(dir / "run" / "config.toml"), kSmallConfig) << "the user's config removed";
 }

@@ -700,13 +700,8 @@ TEST(ShardsCli, AShardWhoseTalliesCannotBeWrittenKeepsItsFinishedPart) {
                   .exit_code,
               0);
   }
-  setenv("LD_PRELOAD", SGDWALK_WRITE_FAILURE_SHIM, 1);
-  setenv("SGDWALK_FAIL_WRITE_SUFFIX", "/tallies.bin.tmp", 1);
-  setenv("SGDWALK_FAIL_WRITE_NTH", "1", 1);
-  const auto failed = testing::run_cli(run + (dir / "failed").string() + " --shard 1/2");
-  unsetenv("LD_PRELOAD");
-  unsetenv("SGDWALK_FAIL_WRITE_SUFFIX");
-  unsetenv("SGDWALK_FAIL_WRITE_NTH");
+  const auto failed = testing::run_cli_with_failed_write(
+      run + (dir / "failed").string() + " --shard 1/2", "/tallies.bin.tmp", 1);
   EXPECT_EQ(failed.exit_code, 1) << failed.output;
   expect_contains(failed.output, "No space left on device");
   expect_contains(failed.output, "the finished part is kept in " +
