@@ -38,9 +38,16 @@ bool fail_this_write(int fd) {
   return nth != nullptr ? count == std::atol(nth) : count >= std::atol(from);
 }
 
-template <class Function>
-Function next(const char* name) {
-  return reinterpret_cast<Function>(::dlsym(RTLD_NEXT, name));
+/// The real `name` (the next definition after this library's) called with `arguments`, unless
+/// this write is the one to fail.
+template <class... Arguments>
+ssize_t write_or_fail(const char* name, int fd, Arguments... arguments) {
+  if (fail_this_write(fd)) {
+    errno = ENOSPC;
+    return -1;
+  }
+  using Real = ssize_t (*)(int, Arguments...);
+  return reinterpret_cast<Real>(::dlsym(RTLD_NEXT, name))(fd, arguments...);
 }
 
 }  // namespace
@@ -48,40 +55,20 @@ Function next(const char* name) {
 extern "C" {
 
 ssize_t write(int fd, const void* data, size_t count) {
-  static const auto real = next<ssize_t (*)(int, const void*, size_t)>("write");
-  if (fail_this_write(fd)) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return real(fd, data, count);
+  return write_or_fail("write", fd, data, count);
 }
 
 ssize_t writev(int fd, const struct iovec* parts, int count) {
-  static const auto real = next<ssize_t (*)(int, const struct iovec*, int)>("writev");
-  if (fail_this_write(fd)) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return real(fd, parts, count);
+  return write_or_fail("writev", fd, parts, count);
 }
 
 ssize_t pwrite(int fd, const void* data, size_t count, off_t offset) {
-  static const auto real = next<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite");
-  if (fail_this_write(fd)) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return real(fd, data, count, offset);
+  return write_or_fail("pwrite", fd, data, count, offset);
 }
 
 #if !defined(__USE_FILE_OFFSET64)  // otherwise pwrite above is pwrite64 already
 ssize_t pwrite64(int fd, const void* data, size_t count, off64_t offset) {
-  static const auto real = next<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
-  if (fail_this_write(fd)) {
-    errno = ENOSPC;
-    return -1;
-  }
-  return real(fd, data, count, offset);
+  return write_or_fail("pwrite64", fd, data, count, offset);
 }
 #endif
 

@@ -54,6 +54,16 @@ bool sync_file(int fd) {
   return errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP;
 }
 
+bool sync_file_at(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool synced = sync_file(fd);
+  const int error = errno;
+  ::close(fd);
+  errno = error;
+  return synced;
+}
+
 void sync_directory_of(const std::filesystem::path& path) {
   const std::filesystem::path parent = path.parent_path();
   const int fd = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

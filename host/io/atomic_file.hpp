@@ -21,4 +21,8 @@ void sync_directory_of(const std::filesystem::path& path);
 /// its data reach the disk in its own time, and failing there would fail every run.
 bool sync_file(int fd);
 
+/// sync_file() of the file at `path` (written and closed by someone else: HDF5, a stream); false
+/// with errno set when it cannot be opened or synced.
+bool sync_file_at(const std::filesystem::path& path);
+
 }  // namespace sgdwalk

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "io/atomic_file.hpp"
 
@@ -53,49 +55,44 @@ void prepare_hdf5() {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }
 
-/// What the innermost entry of HDF5's error stack says (the file driver's "No space left on
-/// device"), or "" when the stack has no such text.
-std::string hdf5_error_reason() {
-  std::string reason;
+/// The descriptions on HDF5's error stack, the innermost (where the failure began) first.
+std::vector<std::string> hdf5_error_stack() {
+  std::vector<std::string> descriptions;
   H5Ewalk2(
       H5E_DEFAULT, H5E_WALK_UPWARD,
       [](unsigned, const H5E_error2_t* entry, void* data) -> herr_t {
         try {  // nothing may be thrown through HDF5's C frames
-          auto& text = *static_cast<std::string*>(data);
-          if (!text.empty() || entry->desc == nullptr) return 0;
-          // The sec2 driver: "..., errno = 28, error message = 'No space left on device', ...".
-          const std::string desc = entry->desc;
-          const std::string marker = "error message = '";
-          const auto begin = desc.find(marker);
-          if (begin != std::string::npos) {
-            const auto end = desc.find('\'', begin + marker.size());
-            text = desc.substr(begin + marker.size(), end - begin - marker.size());
-          }
+          if (entry->desc != nullptr)
+            static_cast<std::vector<std::string>*>(data)->emplace_back(entry->desc);
           return 0;
         } catch (...) {
           return -1;
         }
       },
-      &reason);
-  return reason;
+      &descriptions);
+  return descriptions;
+}
+
+/// What the innermost entry of HDF5's error stack with a system error says (the file driver's
+/// "..., errno = 28, error message = 'No space left on device', ..."), or "".
+std::string hdf5_error_reason() {
+  const std::string marker = "error message = '";
+  for (const std::string& description : hdf5_error_stack()) {
+    const auto begin = description.find(marker);
+    if (begin == std::string::npos) continue;
+    const auto end = description.find('\'', begin + marker.size());
+    return description.substr(begin + marker.size(), end - begin - marker.size());
+  }
+  return "";
 }
 
 /// Whether an entry of HDF5's error stack mentions `words` ("unable to lock": another process
 /// holds the file's lock).
 bool hdf5_error_mentions(const char* words) {
-  struct Search {
-    const char* words;
-    bool found = false;
-  } search{words};
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_UPWARD,
-      [](unsigned, const H5E_error2_t* entry, void* data) -> herr_t {
-        auto& s = *static_cast<Search*>(data);
-        if (entry->desc != nullptr && std::strstr(entry->desc, s.words) != nullptr) s.found = true;
-        return 0;
-      },
-      &search);
-  return search.found;
+  const auto stack = hdf5_error_stack();
+  return std::any_of(stack.begin(), stack.end(), [&](const std::string& description) {
+    return description.find(words) != std::string::npos;
+  });
 }
 
 /// `message`, with HDF5's reason for the failure when it gives one.
@@ -156,13 +153,10 @@ void Hdf5File::close() {
   if (status < 0) throw hdf5_failure("cannot finish writing HDF5 file " + path_);
   // HDF5 leaves the data in the page cache; a file system that reports a full disk or a lost
   // server only when the data reach it (network file systems of clusters) reports it here.
-  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || !sync_file(fd)) {
-    const std::string reason = std::strerror(errno);
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("cannot finish writing HDF5 file " + path_ + ": " + reason);
+  if (!sync_file_at(path_)) {
+    throw std::runtime_error("cannot finish writing HDF5 file " + path_ + ": " +
+                             std::strerror(errno));
   }
-  ::close(fd);
 }
 
 Hdf5FileProblem hdf5_file_problem(const std::string& path) {

@@ -1,8 +1,6 @@
 #include "rare_events/ffs_kept_states.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -133,16 +131,12 @@ void KeptStatesWriter::append(std::int64_t variant, std::int64_t replica, std::i
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.close();
   // The checkpoint that counts these bytes is synced next: they must reach the disk first.
-  const int fd = out ? ::open(path_.c_str(), O_RDONLY | O_CLOEXEC) : -1;
-  const bool synced = fd >= 0 && sync_file(fd);
-  if (!synced) {
+  if (!out || !sync_file_at(path_)) {
     // errno holds the system's reason when the failed call set it (No space left on device).
     const std::string reason = errno != 0 ? ": " + std::string(std::strerror(errno)) : "";
-    if (fd >= 0) ::close(fd);
     throw std::runtime_error(
         fmt::format("{}: cannot write the FFS checkpoint's states{}", path_, reason));
   }
-  ::close(fd);
   committed_ = (fresh ? kHeaderBytes : committed_) + bytes.size();
 }
 

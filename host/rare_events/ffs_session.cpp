@@ -113,18 +113,8 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
   std::filesystem::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
   remove_earlier_run_files(directory);
-  const bool had_config = std::filesystem::exists(dir / "config.toml");
-  try {
-    write_file_atomically(dir / "config.toml", record.config_text);
-    write_file_atomically(dir / "summary.json",
-                          summary(plan, record, backend, nullptr).dump(2) + "\n");
-  } catch (...) {
-    // Nothing computed yet: a config.toml this run wrote alone would make the next run need
-    // --force. One that was there (the user's config, an earlier run's) stays.
-    std::error_code ignored;
-    if (!had_config) std::filesystem::remove(dir / "config.toml", ignored);
-    throw;
-  }
+  write_config_and_summary(dir, record.config_text,
+                           summary(plan, record, backend, nullptr).dump(2) + "\n");
   return run(plan, backend, record, dir, options);
 }
 

@@ -993,13 +993,27 @@ void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const Run
                         summary_json(plan, outcome, record, true).dump(2) + "\n");
 }
 
+void write_config_and_summary(const std::filesystem::path& dir, const std::string& config_text,
+                              const std::string& summary_text) {
+  std::filesystem::create_directories(dir);
+  const bool had_config = std::filesystem::exists(dir / "config.toml");
+  try {
+    write_file_atomically(dir / "config.toml", config_text);
+    write_file_atomically(dir / "summary.json", summary_text);
+  } catch (...) {
+    // A config.toml this call wrote, without summary.json, would make the next run need --force
+    // and resume call the directory damaged. One that was there (the user's config, an earlier
+    // run's) stays.
+    std::error_code ignored;
+    if (!had_config) std::filesystem::remove(dir / "config.toml", ignored);
+    throw;
+  }
+}
+
 void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
                      const std::string& directory) {
-  const std::filesystem::path dir(directory);
-  std::filesystem::create_directories(dir);
-  write_file_atomically(dir / "config.toml", record.config_text);
-  write_file_atomically(dir / "summary.json",
-                        summary_json(plan, outcome, record, false).dump(2) + "\n");
+  write_config_and_summary(directory, record.config_text,
+                           summary_json(plan, outcome, record, false).dump(2) + "\n");
 }
 
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,

@@ -148,6 +148,12 @@ struct RunRecord {
 void write_run_outputs(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,
                        const std::string& directory);
 
+/// Writes `dir`'s config.toml and summary.json, each atomically; when they fail, a config.toml
+/// that was not there before is removed again (a config alone would need --force next time and
+/// read as a damaged run directory).
+void write_config_and_summary(const std::filesystem::path& dir, const std::string& config_text,
+                              const std::string& summary_text);
+
 /// Writes config.toml and a summary.json with "partial": true and no results yet: the state of a
 /// run directory before the first result (enough for `sgdwalk resume`).
 void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRecord& record,

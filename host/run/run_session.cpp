@@ -13,6 +13,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "cluster/parts.hpp"
@@ -134,14 +135,14 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
   } else {
     // Stopped: the checkpoint and the partial results; if the checkpoint fails, the partial
     // results are still written before the error is reported.
-    std::exception_ptr failure;
+    std::optional<std::string> checkpoint_problem;
     try {
       if (execute.walker_store) execute.walker_store->sync();
       write_checkpoint(checkpoint_path, plan, result.outcome.progress, result.outcome.data,
                        record.wall_seconds, record.sessions);
       ++result.checkpoints;
-    } catch (const std::exception&) {
-      failure = std::current_exception();
+    } catch (const std::exception& error) {
+      checkpoint_problem = error.what();
     }
     std::string outputs_problem;
     try {
@@ -151,30 +152,35 @@ SessionResult continue_session(const RunPlan& plan, Backend& backend, RunRecord 
         write_run_outputs(plan, result.outcome, record, directory);
       }
     } catch (const std::exception& error) {
-      if (!failure) throw;
+      if (!checkpoint_problem) throw;
       outputs_problem = error.what();
     }
-    if (failure) {
+    if (checkpoint_problem) {
       // Neither the stop's checkpoint nor (perhaps) the partial results could be written (a full
       // disk): say what is kept, so that nobody takes the run for lost.
-      try {
-        std::rethrow_exception(failure);
-      } catch (const std::exception& error) {
-        throw std::runtime_error(fmt::format(
-            "the run stopped, but its checkpoint could not be written ({}){}; {}", error.what(),
-            outputs_problem.empty()
-                ? ""
-                : fmt::format(", nor its partial results ({})", outputs_problem),
-            fs::exists(checkpoint_path)
-                ? fmt::format("the last checkpoint written before is kept in {}: once the cause "
-                              "is fixed, `sgdwalk resume {}` continues from it",
-                              checkpoint_path, directory)
-                : "no earlier checkpoint was written: the run starts again from the beginning"));
-      }
+      throw std::runtime_error(fmt::format(
+          "the run stopped, but its checkpoint could not be written ({}){}; {}",
+          *checkpoint_problem,
+          outputs_problem.empty() ? ""
+                                  : fmt::format(", nor its partial results ({})", outputs_problem),
+          fs::exists(checkpoint_path)
+              ? fmt::format("the last checkpoint written before is kept in {}: once the cause is "
+                            "fixed, `sgdwalk resume {}` continues from it",
+                            checkpoint_path, directory)
+              : "no earlier checkpoint was written: the run starts again from the beginning"));
     }
   }
   return result;
 }
+
+namespace {
+
+/// The walkers a run directory covers: the whole run, or its shard's part.
+WalkerRange walkers_covered(const RunPlan& plan, const RunRecord& record) {
+  return record.shard ? part_walkers(plan, *record.shard) : WalkerRange{0, plan.total_walkers()};
+}
+
+}  // namespace
 
 std::string read_text(const fs::path& path) {
   std::ifstream file(path, std::ios::binary);
@@ -328,8 +334,7 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   {
     // Before anything is removed (a refused --force keeps the earlier run), counting as free what
     // the earlier run's files will free.
-    const WalkerRange part =
-        record.shard ? part_walkers(plan, *record.shard) : WalkerRange{0, plan.total_walkers()};
+    const WalkerRange part = walkers_covered(plan, record);
     std::optional<double> available = available_disk_space(directory);
     if (available) *available += earlier_run_files_bytes(directory);
     check_disk_space(plan, part.end - part.begin, record.config_source, available);
@@ -346,17 +351,7 @@ SessionResult run_in_directory(const RunPlan& plan, Backend& backend, RunRecord 
   start.progress.update_counters(plan);
   record.wall_seconds = 0;
   record.sessions = 1;
-  const bool had_config = fs::exists(dir / "config.toml");
-  try {
-    write_run_start(plan, start, record, directory);
-  } catch (...) {
-    // Nothing computed yet: a config.toml this run wrote into an empty directory, without
-    // summary.json, would only make the next run need --force and resume call the directory
-    // damaged. One that was there (the user's config, an earlier run's) stays.
-    std::error_code ignored;
-    if (!had_config) fs::remove(dir / "config.toml", ignored);
-    throw;
-  }
+  write_run_start(plan, start, record, directory);
   RunData data;
   data.resize(plan, 0);  // the driver sizes the batch arrays
   const RunProgress from = start.progress;
@@ -467,8 +462,7 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
     }
   }
   // The part the run covers (the whole run unless it is a shard) and the file that must match it.
-  const WalkerRange part = point.record.shard ? part_walkers(point.plan, *point.record.shard)
-                                              : WalkerRange{0, point.plan.total_walkers()};
+  const WalkerRange part = walkers_covered(point.plan, point.record);
   auto check_part = [&](const fs::path& path) {
     const RunProgress& saved = point.checkpoint.progress;
     if (saved.part_begin != part.begin || saved.part_end != part.end) {
@@ -514,7 +508,6 @@ ResumePoint load_resume_point(const std::string& directory, int threads) {
 }
 
 std::string run_directory_problem(const std::filesystem::path& dir, const char* option) {
-  namespace fs = std::filesystem;
   std::error_code error;
   if (dir.empty()) return fmt::format("the {} is empty; give a directory", option);
   if (fs::exists(dir, error) && !fs::is_directory(dir, error)) {
@@ -601,8 +594,7 @@ SessionResult resume_in_directory(ResumePoint point, Backend& backend, const std
   const RunDirectoryLock lock(directory);
   {
     // As a run checks its whole walker file: the walkers still to be written must fit.
-    const WalkerRange part = point.record.shard ? part_walkers(point.plan, *point.record.shard)
-                                                : WalkerRange{0, point.plan.total_walkers()};
+    const WalkerRange part = walkers_covered(point.plan, point.record);
     const std::int64_t written =
         point.has_checkpoint ? point.checkpoint.progress.walker_begin : part.begin;
     std::optional<double> available = available_disk_space(directory);
