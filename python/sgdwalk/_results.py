@@ -12,6 +12,7 @@ import os
 import shutil
 import warnings
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
@@ -53,13 +54,101 @@ def is_dimension_without_values(item: Any) -> bool:
     return isinstance(name, bytes) and name.startswith(_DIMENSION_WITHOUT_VALUES)
 
 
-def read_results_file(path: Union[str, os.PathLike]) -> tuple[dict[str, np.ndarray],
-                                                              dict[str, dict[str, Any]]]:
-    """Every dataset of an HDF5 file as {"group/name": array}, and the attributes of every object
-    as {"group/name": {...}} ("/" for the file's own attributes). The netCDF dimension machinery
-    is left out: dimensions without values, and the attributes of dimension scales."""
-    datasets: dict[str, np.ndarray] = {}
+#: Datasets up to this size are read when results are loaded; larger ones (the per-walker arrays
+#: of a big run, the interface states of a big forward flux sampling run) when first used.
+EAGER_DATASET_BYTES = 64 * 2**20
+
+
+def _file_identity(path: Path) -> tuple[int, ...]:
+    """What tells one results.h5 from another written in its place (resume, --force, merge)."""
+    status = os.stat(path)
+    return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+
+
+class Datasets(Mapping[str, np.ndarray]):
+    """The datasets of results.h5 by path ("variants/p_flat", ...), as numpy arrays.
+
+    Every dataset of up to ``EAGER_DATASET_BYTES`` is read when the results are loaded; a larger
+    one is read from the file when first used and then kept, so that loading a run of 10⁹
+    walkers with per-walker output does not read gigabytes that are never looked at. A large
+    dataset read after results.h5 was replaced (a resume, ``--force`` or a merge into the same
+    directory) raises ``RunDirectoryError`` instead of mixing two runs' numbers.
+    """
+
+    def __init__(self, path: Path, order: list[str], read: dict[str, np.ndarray],
+                 deferred: dict[str, int], identity: tuple[int, ...]) -> None:
+        self._path = path
+        self._order = order  # the file's order, read and deferred alike
+        self._arrays = read
+        self._deferred = deferred  # path -> bytes, not read yet
+        self._identity = identity
+
+    @property
+    def deferred(self) -> list[str]:
+        """The datasets not read yet (each is read when first used)."""
+        return [key for key in self._order if key in self._deferred]
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key in self._arrays:
+            return self._arrays[key]
+        if key not in self._deferred:
+            raise KeyError(key)
+        changed = RunDirectoryError(
+            f"{self._path} was replaced after these results were loaded (a resume, --force or a "
+            f"merge into the same directory), so '{key}' cannot be read from it as part of them: "
+            "load the run directory again")
+        try:
+            if _file_identity(self._path) != self._identity:
+                raise changed
+            with h5py.File(self._path, "r") as file:
+                array = file[key][()]
+            if _file_identity(self._path) != self._identity:
+                raise changed
+        except OSError as error:
+            raise RunDirectoryError(
+                f"{self._path}: cannot read '{key}' ({error}); load the run directory again") from None
+        self._arrays[key] = array
+        del self._deferred[key]
+        return array
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._order)
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._arrays or key in self._deferred
+
+    def read_all(self) -> dict[str, np.ndarray]:
+        """Every dataset, reading those not read yet."""
+        return {key: self[key] for key in self._order}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy (pickle, multiprocessing) holds every array: it must not depend on the file.
+        return {"_path": self._path, "_arrays": self.read_all(), "_deferred": {},
+                "_order": self._order, "_identity": self._identity}
+
+    def __repr__(self) -> str:
+        waiting = len(self._deferred)
+        return (f"<sgdwalk.Datasets of {self._path}: {len(self)} datasets"
+                + (f", {waiting} large one(s) read when first used>" if waiting else ">"))
+
+
+def read_results_file(path: Union[str, os.PathLike], eager_bytes: Optional[int] = None
+                      ) -> tuple[Datasets, dict[str, dict[str, Any]]]:
+    """The datasets of an HDF5 file as a mapping {"group/name": array} (those larger than
+    ``eager_bytes``, default ``EAGER_DATASET_BYTES``, read when first used), and the attributes of
+    every object as {"group/name": {...}} ("/" for the file's own attributes). The netCDF
+    dimension machinery is left out: dimensions without values, and the attributes of dimension
+    scales."""
+    limit = EAGER_DATASET_BYTES if eager_bytes is None else eager_bytes
+    path = Path(path)
+    read: dict[str, np.ndarray] = {}
+    deferred: dict[str, int] = {}
+    order: list[str] = []
     attributes: dict[str, dict[str, Any]] = {}
+    identity = _file_identity(path)
     with h5py.File(path, "r") as file:
         attributes["/"] = {key: _text(value) for key, value in file.attrs.items()}
 
@@ -67,14 +156,19 @@ def read_results_file(path: Union[str, os.PathLike]) -> tuple[dict[str, np.ndarr
             if isinstance(item, h5py.Dataset):
                 if is_dimension_without_values(item):
                     return
-                datasets[name] = item[()]
+                order.append(name)
+                size = int(item.size) * item.dtype.itemsize
+                if size > limit:
+                    deferred[name] = size
+                else:
+                    read[name] = item[()]
             kept = {key: _text(value) for key, value in item.attrs.items()
                     if key not in _SCALE_ATTRIBUTES}
             if kept:
                 attributes[name] = kept
 
         file.visititems(visit)
-    return datasets, attributes
+    return Datasets(path, order, read, deferred, identity), attributes
 
 
 @contextlib.contextmanager
@@ -104,7 +198,8 @@ class Results:
     Attributes:
         datasets: every dataset of results.h5 as a numpy array, keyed by its path without the
             leading slash ("variants/p_flat", "samples/y_quantiles", "histograms/NAME/counts"...).
-            ``results["variants/p_flat"]`` is a shortcut.
+            ``results["variants/p_flat"]`` is a shortcut. Datasets larger than 64 MiB (the
+            per-walker arrays of a big run) are read when first used (``Datasets``).
         attributes: the HDF5 attributes (``units``, ``description``, ...) by the same paths; "/"
             holds the file's own (version, git commit, config).
         config: the resolved config (every default filled in, sweeps expanded to their values).
@@ -238,8 +333,8 @@ class Results:
         """The datasets of one group ("variants", "samples", "histograms/NAME", ...) by name."""
         prefix = name.strip("/") + "/"
         return {
-            path[len(prefix):]: array
-            for path, array in self.datasets.items()
+            path[len(prefix):]: self.datasets[path]
+            for path in self.datasets
             if path.startswith(prefix) and "/" not in path[len(prefix):]
         }
 

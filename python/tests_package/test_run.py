@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -300,6 +301,40 @@ def test_out_directory_load_and_save(cli, small_config_path, tmp_path):
     assert_same_datasets(results.datasets, sgdwalk.load(cli_dir).datasets)
     with pytest.raises(sgdwalk.RunDirectoryError):
         sgdwalk.load(tmp_path)
+
+
+def test_large_datasets_are_read_when_first_used(small_config_path, tmp_path, monkeypatch):
+    # Loading a run of 10^9 walkers with per-walker output once read every /walkers array into
+    # memory. Datasets over the limit (here every one) are now read when used, and a dataset read
+    # after results.h5 was replaced is refused rather than mixed into these results.
+    import sgdwalk._results
+
+    config = SMALL_CONFIG  # with per-walker output
+    out = tmp_path / "run"
+    sgdwalk.run(config, out=out, progress=False)
+    expected, _ = h5_contents(out / "results.h5")
+    monkeypatch.setattr(sgdwalk._results, "EAGER_DATASET_BYTES", 0)
+    lazy = sgdwalk.load(out)
+    assert sorted(lazy.datasets.deferred) == sorted(expected)  # nothing read yet
+    assert lazy.datasets.deferred == list(lazy.datasets)        # in the file's order
+    walkers = lazy.walkers
+    assert sorted(lazy.datasets.deferred) == sorted(set(expected) - {f"walkers/{name}"
+                                                                      for name in walkers})
+    copy = pickle.loads(pickle.dumps(lazy))  # a copy reads every array: it needs no file
+    assert copy.datasets.deferred == []
+    assert_same_datasets(expected, copy.datasets)
+    assert_same_datasets(expected, lazy.datasets)  # reads the rest from the file
+    later = sgdwalk.load(out)
+    later.walkers  # read before the file is replaced: kept
+    shutil.rmtree(out)
+    sgdwalk.run(config, out=out, progress=False, seed=99)
+    assert_same_bits(expected["walkers/position"], later.walkers["position"], "position")
+    with pytest.raises(sgdwalk.RunDirectoryError, match="replaced after these results were loaded"):
+        later["variants/p_flat"]
+    assert not np.array_equal(sgdwalk.load(out)["walkers/position"], expected["walkers/position"])
+    # Below the limit a dataset is read at once, as before.
+    monkeypatch.setattr(sgdwalk._results, "EAGER_DATASET_BYTES", 64 * 2**20)
+    assert sgdwalk.load(out).datasets.deferred == []
 
 
 def test_a_save_that_fails_leaves_no_part_written_directory(small_config_path, tmp_path,
