@@ -105,8 +105,8 @@ class Datasets(Mapping[str, np.ndarray]):
             if _file_identity(self._path) != self._identity:
                 raise changed
         except OSError as error:
-            raise RunDirectoryError(
-                f"{self._path}: cannot read '{key}' ({error}); load the run directory again") from None
+            raise RunDirectoryError(f"{self._path}: cannot read '{key}' ({error}); load the run "
+                                    "directory again") from None
         self._arrays[key] = array
         del self._deferred[key]
         return array
