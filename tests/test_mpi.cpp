@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend/backend_registry.hpp"
+#include "cluster/parallel_job.hpp"
 #include "test_files.hpp"
 #include "test_processes.hpp"
 #include "test_run_dirs.hpp"
@@ -339,6 +340,36 @@ TEST(Mpi, ShardsAndExistingDirectoriesAreRefusedByRankZeroAlone) {
   const auto where = file.output.find(is_file);
   ASSERT_NE(where, std::string::npos) << file.output;
   EXPECT_EQ(file.output.find(is_file, where + 1), std::string::npos) << "printed twice";
+}
+
+TEST(Mpi, AJobStartedByMpirunWithItsOneSecondKillDelayIsToldHowToStopCleanly) {
+  // Open MPI 4's mpirun passes a SIGTERM on to the processes 1 s after it gets it and sends
+  // SIGKILL 1 s later (odls_base_sigkill_timeout; measured with 4.1.4: a 2 x 10^6-walker job
+  // stopped that way was killed while writing its first checkpoint). The variables below are
+  // those mpirun (ORTE) gives every process it starts.
+  const auto environment = [](std::vector<std::pair<std::string, std::string>> variables) {
+    return [variables](const char* name) -> const char* {
+      for (const auto& [key, value] : variables) {
+        if (key == name) return value.c_str();
+      }
+      return nullptr;
+    };
+  };
+  const std::string uri = "798162944.0;tcp://192.0.2.2:46365";
+  const std::string by_default =
+      launcher_stop_notice(environment({{"OMPI_MCA_orte_hnp_uri", uri}}));
+  expect_contains(by_default, "1 s after it gets it and kills them 1 s later");
+  expect_contains(by_default, "--mca odls_base_sigkill_timeout 50");
+  expect_contains(launcher_stop_notice(environment({{"OMPI_MCA_orte_hnp_uri", uri},
+                                                    {"OMPI_MCA_odls_base_sigkill_timeout", "3"}})),
+                  "3 s after it gets it");
+  // A delay that leaves time to stop, or a launcher other than ORTE's mpirun: nothing to say.
+  EXPECT_EQ(launcher_stop_notice(environment(
+                {{"OMPI_MCA_orte_hnp_uri", uri}, {"OMPI_MCA_odls_base_sigkill_timeout", "50"}})),
+            "");
+  EXPECT_EQ(launcher_stop_notice(
+                environment({{"SLURM_STEP_NUM_TASKS", "4"}, {"OMPI_COMM_WORLD_SIZE", "4"}})),
+            "");
 }
 
 TEST(Mpi, SrunTasksWithoutMpiAreRefused) {

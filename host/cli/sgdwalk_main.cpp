@@ -712,6 +712,14 @@ int report_job(const JobComm& comm, const JobResult& result, const std::string& 
   return result.exit_code;
 }
 
+/// Rank 0's note on a launcher that kills the processes too soon after a SIGTERM.
+void print_launcher_notice(const JobComm& comm, const SessionFlags& flags) {
+  if (comm.rank() != 0 || flags.quiet) return;
+  const std::string notice =
+      launcher_stop_notice([](const char* name) -> const char* { return std::getenv(name); });
+  if (!notice.empty()) std::fprintf(stderr, "sgdwalk: %s\n", notice.c_str());
+}
+
 int command_run_job(JobComm& comm, const std::string& config_path, std::string out_dir,
                     std::int64_t seed, bool force, const SessionFlags& flags,
                     const std::string& command_line) {
@@ -750,6 +758,7 @@ int command_run_job(JobComm& comm, const std::string& config_path, std::string o
                    static_cast<long long>(plan.steps), comm.size(), flags.backend_name.c_str());
     }
   }
+  print_launcher_notice(comm, flags);
   g_quiet = flags.quiet || comm.rank() != 0;
   install_stop_handlers();
   const JobResult result =
@@ -763,6 +772,7 @@ int command_resume_job(JobComm& comm, const std::string& run_dir, const SessionF
     std::fprintf(stderr, "sgdwalk: resuming %s on %d process(es) (%s backend)\n", run_dir.c_str(),
                  comm.size(), flags.backend_name.c_str());
   }
+  print_launcher_notice(comm, flags);
   // As for a single resume: the run directory must take the outputs before anything is computed
   // (a finished job computes nothing: resume_job says it is complete).
   const auto finished = [&] {

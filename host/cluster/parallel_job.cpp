@@ -641,6 +641,26 @@ std::unique_ptr<JobComm> make_solo_comm() {
   return std::make_unique<SoloComm>();
 }
 
+std::string launcher_stop_notice(const std::function<const char*(const char*)>& environment) {
+  // ORTE sets this in every process it starts; srun's (PMIx) and Open MPI 5's processes lack it.
+  if (environment("OMPI_MCA_orte_hnp_uri") == nullptr) return {};
+  long delay = 1;  // Open MPI 4's default
+  if (const char* value = environment("OMPI_MCA_odls_base_sigkill_timeout")) {
+    char* end = nullptr;
+    delay = std::strtol(value, &end, 10);
+    if (end == value) return {};  // not a number: mpirun says so itself
+  }
+  constexpr long kEnoughSeconds = 10;
+  if (delay >= kEnoughSeconds) return {};
+  return fmt::format(
+      "note: this mpirun passes a SIGTERM (or Ctrl-C) on to the processes {} s after it gets it "
+      "and kills them {} s later, often before a stop has written its checkpoints (a big run's "
+      "take seconds); to stop such a job cleanly, start it with `mpirun --mca "
+      "odls_base_sigkill_timeout 50` (SIGTERM reaches the processes 50 s after mpirun, SIGKILL "
+      "50 s after that) or signal the processes themselves (README \"MPI\")",
+      delay, delay);
+}
+
 bool is_job_directory(const std::string& directory) {
   std::error_code error;
   const fs::path summary = fs::path(directory) / "summary.json";

@@ -129,6 +129,13 @@ std::optional<int> agree_on_every_process(JobComm& comm, const std::function<voi
 JobResult run_job(JobComm& comm, const RunPlan& plan, RunRecord record, const std::string& out_dir,
                   bool force, const JobOptions& options);
 
+/// What rank 0 says at the start of a job that Open MPI's mpirun (Open MPI 4: ORTE) started with a
+/// short kill delay: that mpirun passes a SIGTERM (or Ctrl-C) on to the processes only after
+/// `odls_base_sigkill_timeout` seconds (default 1) and sends SIGKILL as many seconds later, often
+/// too soon for a stop to write its checkpoints (measured: README "MPI"). Empty otherwise (srun,
+/// other launchers, a delay of 10 s or more). `environment` reads a variable (std::getenv).
+std::string launcher_stop_notice(const std::function<const char*(const char*)>& environment);
+
 /// Whether `directory` holds a run split into parts (made by run_job).
 bool is_job_directory(const std::string& directory);
 
