@@ -639,6 +639,25 @@ TEST(FfsErrors, AftwVarianceAndTheReplicaMeanByHand) {
   EXPECT_NEAR(with_stuck.rate_relative_error_aftw, std::sqrt(ka * ka * 0.1075) / 2 / (ka / 2),
               1e-12);
   EXPECT_TRUE(std::isnan(with_stuck.rate_pooled));  // automatic interfaces: not pooled
+
+  // Rates of ~1e-184 per step (60 more stages of probability 1/1024 each, exact in binary): the
+  // relative errors are those of the rates above with the new stages' terms, and the standard
+  // error scales with the rates. Squares of such rates underflow to 0: the errors came out 0.
+  FfsReplica rare_a = a, rare_b = b;
+  for (int i = 0; i < 60; ++i) {
+    rare_a.stages.push_back(stage(1024, 1, 2 + i, 3 + i));
+    rare_b.stages.push_back(stage(1024, 1, 2 + i, 3 + i));
+  }
+  const double scale = std::ldexp(1.0, -600);
+  const double extra = 60 * (1 - 1.0 / 1024) / (1.0 / 1024 * 1024);  // Σ (1 − P)/(P M)
+  FfsVariantResult rare;
+  rare.replicas = {rare_a, rare_b};
+  ffs_estimate_rates(rare, false);
+  EXPECT_DOUBLE_EQ(rare.rate_per_step, mean * scale);
+  EXPECT_NEAR(rare.rate_std_error / scale, std::fabs(kb - ka) / 2, 1e-18);
+  EXPECT_NEAR(rare.rate_relative_error_aftw,
+              std::sqrt(ka * ka * (0.1075 + extra) + kb * kb * (0.10625 + extra)) / 2 / mean,
+              1e-12);
 }
 
 /// The FFS block of a momentum_double_well config at Δ_eff = 1/β_eff (λ_A and λ_0 at 0.5 and 1.5

@@ -888,9 +888,11 @@ double FfsReplica::relative_variance_jackknife() const {
   }
   const double n = static_cast<double>(groups);
   const double mean = std::accumulate(without.begin(), without.end(), 0.0) / n;
+  // Relative to the rate before squaring: squares of rates below ~1e-154 per step (barriers of
+  // some hundred Δ_S) would lose digits or vanish.
   double ss = 0;
-  for (const double k : without) ss += (k - mean) * (k - mean);
-  return (n - 1) / n * ss / (rate * rate);
+  for (const double k : without) ss += ((k - mean) / rate) * ((k - mean) / rate);
+  return (n - 1) / n * ss;
 }
 
 std::int64_t FfsReplica::walker_steps() const {
@@ -1145,28 +1147,29 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
 
 void ffs_estimate_rates(FfsVariantResult& vr, bool automatic_interfaces) {
   const auto R = static_cast<double>(vr.replicas.size());
-  double sum = 0, aftw = 0, jackknife = 0;
+  double sum = 0;
+  for (const auto& rep : vr.replicas) sum += rep.rate_per_step();
+  vr.rate_per_step = sum / R;
+  // The errors from the replicas' rates relative to the mean rate: the squares of rates below
+  // ~1e-154 per step (barriers of some hundred Δ_S) would lose digits or vanish, and the errors
+  // with them (reported as 0).
+  const double mean = vr.rate_per_step;
+  double aftw = 0, jackknife = 0, ss = 0;
   for (const auto& rep : vr.replicas) {
     const double k = rep.rate_per_step();
-    sum += k;
+    if (!(mean > 0)) continue;  // every replica's rate is 0: errors below
+    const double relative = k / mean;
     // A replica with rate 0 adds nothing to either error (its relative variance is +inf: the
     // product would be NaN).
     if (k > 0) {
-      aftw += k * k * rep.relative_variance();
-      jackknife += k * k * rep.relative_variance_jackknife();
+      aftw += relative * relative * rep.relative_variance();
+      jackknife += relative * relative * rep.relative_variance_jackknife();
     }
+    ss += (relative - 1) * (relative - 1);
   }
-  vr.rate_per_step = sum / R;
-  double ss = 0;
-  for (const auto& rep : vr.replicas) {
-    const double d = rep.rate_per_step() - vr.rate_per_step;
-    ss += d * d;
-  }
-  vr.rate_std_error = R > 1 ? std::sqrt(ss / (R - 1) / R) : std::nan("");
-  vr.rate_relative_error_aftw =
-      vr.rate_per_step > 0 ? std::sqrt(aftw) / R / vr.rate_per_step : kInf;
-  vr.rate_relative_error_jackknife =
-      vr.rate_per_step > 0 ? std::sqrt(jackknife) / R / vr.rate_per_step : kInf;
+  vr.rate_std_error = R > 1 ? mean * std::sqrt(ss / (R - 1) / R) : std::nan("");
+  vr.rate_relative_error_aftw = mean > 0 ? std::sqrt(aftw) / R : kInf;
+  vr.rate_relative_error_jackknife = mean > 0 ? std::sqrt(jackknife) / R : kInf;
   // Pooled counts (meaningful when every replica used the same interfaces).
   std::int64_t n0 = 0, exposure = 0;
   for (const auto& rep : vr.replicas) {
