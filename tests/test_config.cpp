@@ -210,6 +210,23 @@ TEST(Config, EpsilonWithIsotropicNoiseGetsAHint) {
   EXPECT_EQ(parse(config_text_from_json(given.resolved_config, "<summary>")).hints.size(), 1u);
 }
 
+TEST(Config, FirstPassageUnderALearningRateScheduleGetsAHintOnItsTimes) {
+  // Its rate per unit time counts time as base η × steps, which a decaying η overstates.
+  const std::string passage = "[observables.first_passage]\ntarget = \"flat\"\n";
+  const std::string decay =
+      "[dynamics.learning_rate_schedule]\nkind = \"exponential\"\ngamma = 0.999\n";
+  const RunPlan scheduled = parse(kMinimal + decay + passage);
+  ASSERT_EQ(scheduled.hints.size(), 1u);
+  EXPECT_NE(scheduled.hints[0].find("first passage under a learning-rate schedule"),
+            std::string::npos)
+      << scheduled.hints[0];
+  EXPECT_TRUE(parse(kMinimal + passage).hints.empty());
+  EXPECT_TRUE(parse(kMinimal + decay).hints.empty());
+  const std::string noise_decay =
+      "[dynamics.noise_schedule]\nkind = \"exponential\"\ngamma = 0.999\n";
+  EXPECT_TRUE(parse(kMinimal + noise_decay + passage).hints.empty());  // η itself is constant
+}
+
 TEST(Config, HarmonicTakesArraysPerAxis) {
   const RunPlan plan = parse(kMinimal + R"(
 [landscape]

@@ -1760,6 +1760,18 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
           histogram.name));
     }
   }
+  // Times in the outputs are the base η × steps; under a learning-rate schedule the elapsed
+  // continuous time Σ η f(k) differs, and so would a rate per unit time.
+  const bool learning_rate_scheduled =
+      std::any_of(plan.variants.begin(), plan.variants.end(),
+                  [](const Variant& v) { return !v.learning_rate_schedule.is_constant(); });
+  if (learning_rate_scheduled && plan.passage.kind != PassageKind::none && !plan.ffs.enabled) {
+    plan.hints.push_back(fmt::format(
+        "{}: first passage under a learning-rate schedule: its mean_time and escape rate per unit "
+        "time count time as the base learning_rate x steps, not the schedule's sum of learning "
+        "rates; compare such runs in steps (mean_steps)",
+        source));
+  }
   // ε regularises the Hessian noise models only: given (or swept) with a model that computes no
   // Hessian it changes nothing, and a sweep over it makes identical variants.
   const bool epsilon_swept = swept("epsilon");

@@ -262,10 +262,12 @@ void write_file_attributes(ResultsFile& out, const RunRecord& record) {
   file.attribute("/", "config", plan.resolved_config.dump());
   file.attribute("/", "config_toml", record.config_text);
   file.attribute("/", "partial", outcome.complete ? "false" : "true");
-  file.attribute("/", "conventions",
-                 "Steps count updates (the start is step 0). Continuous time = learning_rate x "
-                 "steps. Basin 1 = flat (x >= 0), 0 = sharp. Freezing time t_f = s + 1 where s is "
-                 "the step a walker first sat in its final basin after its last change.");
+  file.attribute(
+      "/", "conventions",
+      "Steps count updates (the start is step 0). Continuous time = learning_rate x "
+      "steps, with the base learning_rate (a learning-rate schedule's factors are not "
+      "summed). Basin 1 = flat (x >= 0), 0 = sharp. Freezing time t_f = s + 1 where s is "
+      "the step a walker first sat in its final basin after its last change.");
 
   // netCDF-4 dimensions (HDF5 dimension scales; README "Outputs"): every group with per-variant
   // data has the dimension `variant` (its coordinate: the index) and, as coordinates along it, the
