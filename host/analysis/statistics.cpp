@@ -335,7 +335,12 @@ std::vector<VariantSummary> summarize(const RunPlan& plan, const RunData& data) 
         const MomentResult moments = (loss ? tally.loss : tally.progress).result();
         const QuantileSketch& sketch = loss ? tally.loss_sketch : tally.progress_sketch;
         std::vector<double> levels;
-        for (const double level : plan.quantiles) levels.push_back(sketch.quantile(level));
+        // Every value the same (the exact spread is 0, one bucket): each quantile is that value,
+        // the exact mean, not its bucket's midpoint (a start at y = 5 read 5.00098).
+        const bool one_value = sketch.entries().size() == 1 && std::isfinite(moments.mean) &&
+                               (moments.count == 1 || moments.std_dev == 0);
+        for (const double level : plan.quantiles)
+          levels.push_back(one_value ? moments.mean : sketch.quantile(level));
         (loss ? sample.loss_mean : sample.progress_mean) = moments.mean;
         (loss ? sample.loss_std : sample.progress_std) = moments.std_dev;
         (loss ? sample.loss_quantiles : sample.progress_quantiles) = levels;
