@@ -27,6 +27,7 @@
 #include "rare_events/ffs_session.hpp"
 #include "rare_events/ffs_stage.hpp"
 #include "run/driver.hpp"
+#include "run/memory.hpp"
 #include "run/run_session.hpp"
 #include "sgdwalk/ffs.hpp"
 #include "test_ffs_configs.hpp"
@@ -1615,6 +1616,55 @@ TEST(FfsSchedule, ConstantPiecewiseScheduleEqualsTheConstantRate) {
 }
 
 // ---- the CLI ------------------------------------------------------------------------------------
+
+using testing::expect_contains;
+
+TEST(FfsMemory, AStageThatDoesNotFitIsRefusedNamingWhatFits) {
+  // A stage holds every variant's trials (or flux walkers) at once. 10^9 trials once ended in
+  // std::bad_alloc after the flux stage had run (or in the kernel's OOM killer, with no message).
+  const double available = 100e6;
+  const RunPlan small = load_config_text(double_well_config(10, 0.01, 10000, 1), "small.toml");
+  EXPECT_NO_THROW(check_ffs_memory(small, "small.toml", available));
+  RunPlan plan = load_config_text(double_well_config(10, 0.01, 1000000, 1), "ffs.toml");
+  std::string message;
+  try {
+    check_ffs_memory(plan, "ffs.toml", available);
+    ADD_FAILURE() << "no ResourceError";
+  } catch (const ResourceError& error) {
+    message = error.what();
+  }
+  expect_contains(message, "ffs.toml: forward flux sampling needs about ");
+  expect_contains(message, "1 variant(s) x 256 flux walkers");
+  expect_contains(message, "but only 95.4 MiB are available");
+  // The trials it says fit do fit, one more does not.
+  const std::string marker = " run.walkers and ";
+  const std::size_t at = message.find(marker);
+  ASSERT_NE(at, std::string::npos) << message;
+  const std::int64_t fit = std::stoll(message.substr(at + marker.size()));
+  // Automatic placement: its pilot stages run placement_trials (here the trials) at once.
+  expect_contains(message, fmt::format("{} rare_event.trials and placement_trials fit", fit));
+  plan.ffs.trials = plan.ffs.placement_trials = fit;
+  EXPECT_NO_THROW(check_ffs_memory(plan, "ffs.toml", available));
+  plan.ffs.trials = plan.ffs.placement_trials = fit + 1;
+  EXPECT_THROW(check_ffs_memory(plan, "ffs.toml", available), ResourceError);
+  EXPECT_NO_THROW(check_ffs_memory(plan, "ffs.toml", std::nullopt));  // unknown: not checked
+}
+
+TEST(FfsCli, AStageThatCannotFitInMemoryIsRefusedBeforeAnythingIsWritten) {
+  // 64 variants x 10^9 trials: tens of TiB, more than any machine the tests run on.
+  const std::filesystem::path dir = testing::scratch_dir("ffs", "too_big");
+  testing::write_bytes(dir / "ffs.toml",
+                       double_well_config(10, 0.01, 1000000000, 1,
+                                          "[sweep]\nlearning_rate = {linspace = [0.01, 0.02, "
+                                          "64]}\n"));
+  const testing::CommandResult result = testing::run_cli(
+      "run " + (dir / "ffs.toml").string() + " --backend cpu --out " + (dir / "run").string());
+  EXPECT_EQ(result.exit_code, 2) << result.output;
+  expect_contains(result.output, "forward flux sampling needs about ");
+  expect_contains(result.output, "64 variant(s) x 256 flux walkers");
+  expect_contains(result.output, " rare_event.trials and placement_trials fit");
+  EXPECT_FALSE(std::filesystem::exists(dir / "run"));
+}
 
 TEST(FfsCli, RunWritesSummaryAndRareEventsGroup) {
   const std::filesystem::path dir = testing::scratch_dir("ffs", "cli");

@@ -2,6 +2,7 @@
 // writes, and the sgdwalk binary run with its output captured.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
 #include <array>
@@ -14,6 +15,11 @@
 #include <string>
 
 namespace sgdwalk::testing {
+
+/// Expects `part` in `text` (a message, a command's output), showing the text when it is not.
+inline void expect_contains(const std::string& text, const std::string& part) {
+  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
+}
 
 /// An empty directory build/test-scratch/<suite>/<name> (emptied if it exists).
 inline std::filesystem::path scratch_dir(const std::string& suite, const std::string& name) {

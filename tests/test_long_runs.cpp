@@ -100,9 +100,7 @@ std::vector<double> read_h5(const fs::path& file, const std::string& dataset) {
   return values;
 }
 
-void expect_contains(const std::string& text, const std::string& part) {
-  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
-}
+using testing::expect_contains;
 
 /// 2 variants x 45 walkers x 400 steps with every observable.
 const char* kSmallConfig = R"(

@@ -63,9 +63,7 @@ fs::path scratch(const std::string& name) {
   return testing::scratch_dir("mpi", name);
 }
 
-void expect_contains(const std::string& text, const std::string& part) {
-  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
-}
+using testing::expect_contains;
 
 /// `mpirun -np ranks sgdwalk arguments` (each rank started through `launcher` when given: a
 /// program that runs its arguments), waited for.

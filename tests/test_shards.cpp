@@ -35,9 +35,7 @@ fs::path scratch(const std::string& name) {
   return testing::scratch_dir("shards", name);
 }
 
-void expect_contains(const std::string& text, const std::string& part) {
-  EXPECT_NE(text.find(part), std::string::npos) << "'" << part << "' not in:\n" << text;
-}
+using testing::expect_contains;
 
 // ---- Parts --------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@
 #include "rare_events/ffs_driver.hpp"
 #include "rare_events/ffs_kept_states.hpp"
 #include "run/driver.hpp"
+#include "run/memory.hpp"
 #include "run/run_session.hpp"
 
 namespace sgdwalk {
@@ -109,6 +110,9 @@ FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& rec
 FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
                                       const RunRecord& record, const std::string& directory,
                                       const FfsSessionOptions& options) {
+  // Refused before the directory is touched: a stage that does not fit would end the process
+  // (std::bad_alloc, or the kernel's OOM killer) after the stages before it were computed.
+  check_ffs_memory(plan, record.config_source, available_host_memory());
   const std::filesystem::path dir(directory);
   std::filesystem::create_directories(dir);
   const RunDirectoryLock lock(directory);  // before anything in it is removed or written
@@ -182,6 +186,7 @@ FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& 
                     (dir / "config.toml").string(),
                     describe_config_changes(recorded.at("config"), plan.resolved_config)));
   }
+  check_ffs_memory(plan, record.config_source, available_host_memory());
   return run(plan, backend, record, dir, options);
 }
 

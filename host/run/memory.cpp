@@ -192,6 +192,53 @@ void check_host_resources(const RunPlan& plan, const std::string& source, int th
       source, format_bytes(estimate.total), format_bytes(*available), kUsableShare * 100, advice));
 }
 
+/// What an FFS process holds besides its stages: libraries, HDF5, the plan (measured ~20 MB).
+constexpr double kFfsProcessBytes = 32.0 * 1024 * 1024;
+
+FfsMemoryEstimate estimate_ffs_memory(const RunPlan& plan) {
+  // A walker of WalkerArrays: position and optimizer state as double, y_freeze, three steps,
+  // basin and crossings.
+  const double state = 8.0 * (plan.dim + plan.optimizer_state_width()) + 40;
+  // FfsFluxBatch: the walker, five counters, two flags, the stored count, and 16 crossing slots
+  // of a state and its step each.
+  constexpr double kCrossingSlots = 16;
+  FfsMemoryEstimate e;
+  e.per_flux_walker = state + 5 * 8 + 2 + 4 + kCrossingSlots * (state + 8);
+  // FfsTrialBatch (the state and 34 bytes of step counts, extremes, outcome and the chosen start)
+  // about seven times over: measured 546 bytes per 1-D SGD trial (7 x 82) and 700 per Adam trial
+  // (7 x 98).
+  constexpr double kTrialCopies = 7;
+  e.per_trial = kTrialCopies * (state + 34);
+  const auto variants = static_cast<double>(plan.variant_count());
+  const double trials = static_cast<double>(std::max(plan.ffs.trials, plan.ffs.placement_trials));
+  const double stage = std::max(static_cast<double>(plan.walkers_per_variant) * e.per_flux_walker,
+                                trials * e.per_trial);
+  e.total = variants * stage + kFfsProcessBytes;
+  return e;
+}
+
+void check_ffs_memory(const RunPlan& plan, const std::string& source,
+                      std::optional<double> available) {
+  if (!available) return;
+  const FfsMemoryEstimate estimate = estimate_ffs_memory(plan);
+  const double usable = *available * kUsableShare;
+  if (estimate.total <= usable) return;
+  const auto variants = static_cast<double>(plan.variant_count());
+  const double room = std::max(0.0, usable - kFfsProcessBytes) / variants;
+  const auto fit_walkers = static_cast<std::int64_t>(room / estimate.per_flux_walker);
+  const auto fit_trials = static_cast<std::int64_t>(room / estimate.per_trial);
+  throw ResourceError(fmt::format(
+      "{}: forward flux sampling needs about {} of host memory at its largest stage ({} "
+      "variant(s) x {} flux walkers of {:.0f} bytes, or x {} trials of {:.0f} bytes, at once) "
+      "but only {} are available (sgdwalk plans to use at most {:.0f}% of it); at most {} "
+      "run.walkers and {} {} fit with this sweep (or split the sweep over several runs)",
+      source, format_bytes(estimate.total), plan.variant_count(), plan.walkers_per_variant,
+      estimate.per_flux_walker, std::max(plan.ffs.trials, plan.ffs.placement_trials),
+      estimate.per_trial, format_bytes(*available), kUsableShare * 100, fit_walkers, fit_trials,
+      // Automatic placement's pilot stages run placement_trials (by default the trials) at once.
+      plan.ffs.automatic() ? "rare_event.trials and placement_trials" : "rare_event.trials"));
+}
+
 double walker_file_bytes(const RunPlan& plan, std::int64_t walkers) {
   if (!plan.per_walker_output) return 0;
   return static_cast<double>(kWalkerFileHeaderBytes) +

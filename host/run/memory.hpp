@@ -99,6 +99,25 @@ void check_disk_space(const RunPlan& plan, std::int64_t walkers, const std::stri
 void check_host_resources(const RunPlan& plan, const std::string& source, int threads,
                           std::optional<double> available);
 
+/// Host bytes of a forward flux sampling run at its largest stage: every variant's flux walkers
+/// at once (each with room for 16 crossing states) or every variant's trials at once (the batch,
+/// the backend's typed copy, the start states and the states stored; measured 546 bytes per trial
+/// of a 1-D SGD walker and 700 of an Adam walker, bench/RESULTS.md), whichever is larger, plus
+/// the process's base. The interface-0 states a flux stage keeps (at most
+/// rare_event.max_stored_states) come on top.
+struct FfsMemoryEstimate {
+  double per_flux_walker = 0;  ///< bytes per flux walker and variant
+  double per_trial = 0;        ///< bytes per trial and variant
+  double total = 0;
+};
+FfsMemoryEstimate estimate_ffs_memory(const RunPlan& plan);
+
+/// Refuses (ResourceError naming `source`) a forward flux sampling run whose largest stage needs
+/// more than 90 % of `available` bytes, naming the largest run.walkers and rare_event.trials that
+/// fit. `available` empty: nothing is checked.
+void check_ffs_memory(const RunPlan& plan, const std::string& source,
+                      std::optional<double> available);
+
 /// "1.5 GiB", "300 MiB", ...
 std::string format_bytes(double bytes);
 
