@@ -1,4 +1,5 @@
 // Config parsing: defaults, sweeps, and the promised error messages (key, value, allowed range).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -225,6 +226,44 @@ TEST(Config, FirstPassageUnderALearningRateScheduleGetsAHintOnItsTimes) {
   const std::string noise_decay =
       "[dynamics.noise_schedule]\nkind = \"exponential\"\ngamma = 0.999\n";
   EXPECT_TRUE(parse(kMinimal + noise_decay + passage).hints.empty());  // η itself is constant
+}
+
+TEST(Config, HistogramsBeyondWhatAVariantsCountersHoldAreRefused) {
+  // The GPU indexes a variant's histogram counters in 32 bits: 215 histograms of 10^7 bins
+  // (2 150 000 215 counters with the outside slots) once overflowed that index.
+  const auto histograms = [](int count) {
+    std::string text;
+    for (int i = 0; i < count; ++i) {
+      text += fmt::format(
+          "[[observables.histogram]]\nname = \"h{}\"\nkind = \"xy\"\nx_range = [-1.0, 1.0]\n"
+          "bins = 1000\ny_range = [0.0, 10.0]\ny_bins = 10000\n",
+          i);
+    }
+    return text;
+  };
+  try {
+    parse(kMinimal + histograms(215));
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("observables.histogram"), std::string::npos) << message;
+    EXPECT_NE(message.find("2150000215 bins in all"), std::string::npos) << message;
+    EXPECT_NE(message.find("at most 2147483647 per variant"), std::string::npos) << message;
+  }
+  EXPECT_EQ(parse(kMinimal + histograms(214)).histograms.size(), 214u);
+  // More histograms than the checkpoint format holds (and than names are compared quickly).
+  std::string too_many;
+  for (int i = 0; i < 10001; ++i) {
+    too_many += "[[observables.histogram]]\nx_range = [-1.0, 1.0]\nbins = 1\n";
+  }
+  try {
+    parse(kMinimal + too_many);
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("10001 histograms; allowed: at most 10000"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 TEST(Config, HarmonicTakesArraysPerAxis) {

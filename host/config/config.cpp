@@ -1375,8 +1375,25 @@ void read_observables_table(const std::string& source, const toml::value* value,
       observables.fail("histogram", "expected an array of tables: write [[observables.histogram]]");
     }
     const auto& list = histograms->as_array();
+    // The checkpoint and tallies.bin formats hold at most 100000 histograms; each name is checked
+    // against the earlier ones.
+    constexpr std::size_t kMaxHistograms = 10000;
+    if (list.size() > kMaxHistograms) {
+      observables.fail("histogram", fmt::format("{} histograms; allowed: at most {}", list.size(),
+                                                kMaxHistograms));
+    }
+    std::int64_t slots = 0;
     for (std::size_t i = 0; i < list.size(); ++i) {
       plan.histograms.push_back(read_histogram(source, list[i], i, limits, plan));
+      slots += plan.histograms.back().bin_count() + 1;  // + the slot of deposits outside
+    }
+    // A variant's histogram counters are indexed in 32 bits on the GPU.
+    constexpr std::int64_t kMaxHistogramSlots = std::numeric_limits<std::int32_t>::max();
+    if (slots > kMaxHistogramSlots) {
+      observables.fail("histogram",
+                       fmt::format("the histograms have {} bins in all (one more each for the "
+                                   "deposits outside); allowed: at most {} per variant",
+                                   slots, kMaxHistogramSlots));
     }
   }
   observables.reject_unknown();

@@ -152,7 +152,9 @@ std::vector<ConfigKey> make_config_keys() {
                  "Name of the run: the run directory is runs/NAME unless --out is given.", "",
                  "a plain file name: not empty, at most 200 bytes (UTF-8), no `/` or `\\`, not `.` "
                  "or `..`, no control characters"),
-      integer_key("run", "walkers", 1000, 1, 4294967295LL, "Walkers per variant."),
+      integer_key("run", "walkers", 1000, 1, 4294967295LL,
+                  "Walkers per variant (walkers x steps x variants: at most 9.2e18 walker-steps "
+                  "in all)."),
       integer_key("run", "steps", 1000, 1, kMaxSteps,
                   "Updates per walker. The initial state is step 0; update k makes step k."),
       integer_key("run", "seed", 1, 0, kMaxInt,
@@ -250,10 +252,11 @@ std::vector<ConfigKey> make_config_keys() {
                 "(the paper alternates x = -0.01 and +0.01 at y = 5)."),
 
       // ---- [observables]
-      integer_key("observables", "sample_every", 0, 0, kMaxSteps,
-                  "Take a sample (P_flat, means and quantiles of y and of the loss) every N steps, "
-                  "and at the last step; 0 = none besides sample_steps.",
-                  Limit::steps),
+      integer_key(
+          "observables", "sample_every", 0, 0, kMaxSteps,
+          "Take a sample (P_flat, means and quantiles of y and of the loss) every N steps, "
+          "and at the last step (at most 1000000 sample steps); 0 = none besides sample_steps.",
+          Limit::steps),
       other_key("observables", "sample_steps", KeyType::integers,
                 "21 evenly spaced steps from 0 to run.steps when neither sample_steps nor "
                 "sample_every is given",
@@ -592,7 +595,9 @@ model, the noise and the observables are described in [MODEL.md](MODEL.md).
        "`target`, or `coordinate` with one of `above` and `below`.\n\n"},
       {"observables.histogram",
        "## [[observables.histogram]]\n\nEach `[[observables.histogram]]` table adds one "
-       "histogram (integer counts per variant, exact).\n\n"},
+       "histogram (integer counts per variant, exact). At most 10000 histograms, with at most "
+       "2147483647 bins in all (counting one more per histogram for the deposits outside its "
+       "range: a variant's counters are indexed in 32 bits on the GPU).\n\n"},
       {"rare_event",
        "## [rare_event]\n\nForward flux sampling of the escape rate from A = {λ < lambda_A} to "
        "B = {λ >= λ_n} (docs/RARE_EVENTS.md). Give `interfaces`, or `lambda_0` and `lambda_B` for "
