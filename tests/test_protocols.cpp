@@ -486,8 +486,8 @@ TEST(PhaseDiagram, HessianNoisePFlatRisesSharplyWithDeltaSFromOneHalfToAboveNine
     EXPECT_GT(s[v].p_flat - s[1].p_flat, 4 * combined(s[1].p_flat_stderr, s[v].p_flat_stderr));
   }
   // ... but not exactly: at finite η the discrete map fluctuates more than the continuum (the
-  // variance in a valley of curvature k is Δ_S/(k(1 − ηk/2)), 1.9x at η = 0.1 in the sharp
-  // valley), so at equal Δ_S the larger η ends flat more often.
+  // variance in a valley of curvature k is Δ_S/(1 − ηk/2) with hessian noise, 1.9x at η = 0.1 in
+  // the sharp valley), so at equal Δ_S the larger η ends flat more often.
   EXPECT_GT(s[5].p_flat - s[4].p_flat, 4 * combined(s[4].p_flat_stderr, s[5].p_flat_stderr));
   // Δ_S = 1e-2: above 90 %.
   EXPECT_GT(s[3].p_flat - 4 * s[3].p_flat_stderr, 0.9);
@@ -807,10 +807,10 @@ TEST(EffectivePotential, SliceAtY40DeepensTheFlatValleyByRootGamma) {
   const int walkers = 10000, steps = 30000, bins = 56;
   const double lo = -1.2, hi = 1.6;
   const double t_eff = theory::effective_temperature(kPaper, y, delta_s);
-  // P_flat relaxes from the ridge start with a time constant of ~4.5 (measured): after t = 15 every
-  // walker every 1500 steps (t = 1.5, while the in-valley correlation time is 1/L'' = f/2 <= 0.24):
-  // the deposits within a side are effectively independent. (The per-side constants absorb the
-  // slower between-valley part.) P_flat is compared at t = 30.
+  // P_flat relaxes from the ridge start with a time constant of ~3.2 (the chain): after t = 15
+  // every walker every 1500 steps (t = 1.5, while the in-valley correlation time is 1/L'' = f/2 <=
+  // 0.24): the deposits within a side are effectively independent. (The per-side constants absorb
+  // the slower between-valley part.) P_flat is compared at t = 30.
   const RunOutcome outcome = simulate(fmt::format(R"(
 [run]
 walkers = {}

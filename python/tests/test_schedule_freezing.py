@@ -8,7 +8,7 @@ give the relaxation rate λ = k_sf + k_fs (Q − P = e^{−λn} for a two-state 
 P_flat of the flat and sharp starts) and P_eq (least squares of P = P_eq(1 − e^{−λn})). The master
 equation dP/dn = k_sf(1 − P) − k_fs P with these rates, plateau after plateau, predicts the
 scheduled run's P_flat at every sample. Tolerance: 5·sqrt(2) binomial standard errors of N
-walkers (the prediction comes from runs of the same size). docs/VALIDATION.md, section 9, states
+walkers (the prediction comes from runs of the same size). docs/VALIDATION.md, section 11, states
 the agreement found and shows the figure (`python3 python/tests/test_schedule_freezing.py
 --figure docs/figures` draws it).
 
