@@ -20,8 +20,28 @@
 
 namespace sgdwalk::testing {
 
-inline double discrete_chain_p_flat_grid(double y, double delta_s, double eta,
-                                         double points_per_step, NoiseKind kind) {
+/// The stationary distribution on the grid: the mass of cell i, [h·(i − n_left), h·(i − n_left +
+/// 1)).
+struct DiscreteChainGrid {
+  double h = 0;
+  std::int64_t n_left = 0;
+  std::vector<double> mass;  ///< sums to 1
+
+  double edge(std::int64_t j) const { return h * static_cast<double>(j - n_left); }
+  /// The mass in [a, b), each cell's spread evenly over it (an O(h) error at a and b only).
+  double probability(double a, double b) const {
+    double total = 0;
+    for (std::size_t i = 0; i < mass.size(); ++i) {
+      const auto j = static_cast<std::int64_t>(i);
+      const double overlap = std::min(b, edge(j + 1)) - std::max(a, edge(j));
+      if (overlap > 0) total += mass[i] * overlap / h;
+    }
+    return total;
+  }
+};
+
+inline DiscreteChainGrid discrete_chain_stationary(double y, double delta_s, double eta,
+                                                   double points_per_step, NoiseKind kind) {
   const double d_flat =
       theory::slice_diffusion(theory::TwoValleyParams{}, y, delta_s, kFlatBasin, kind);
   const double d_sharp =
@@ -100,14 +120,28 @@ inline double discrete_chain_p_flat_grid(double y, double delta_s, double eta,
     }
     pi[static_cast<std::size_t>(r)] = sum / at(r, r);
   }
-  double flat = centre(k) >= 0 ? 1.0 : 0.0, all = 1.0;
+  DiscreteChainGrid grid;
+  grid.h = h;
+  grid.n_left = n_left;
+  grid.mass.resize(static_cast<std::size_t>(n));
+  double all = 0;
   for (std::int64_t i = 0; i < n; ++i) {
-    if (i == k) continue;
-    const double value = pi[static_cast<std::size_t>(index(i))];
+    const double value = i == k ? 1.0 : pi[static_cast<std::size_t>(index(i))];
+    grid.mass[static_cast<std::size_t>(i)] = value;
     all += value;
-    if (centre(i) >= 0) flat += value;
   }
-  return flat / all;
+  for (double& value : grid.mass) value /= all;
+  return grid;
+}
+
+inline double discrete_chain_p_flat_grid(double y, double delta_s, double eta,
+                                         double points_per_step, NoiseKind kind) {
+  const DiscreteChainGrid grid = discrete_chain_stationary(y, delta_s, eta, points_per_step, kind);
+  double flat = 0;
+  for (std::size_t i = 0; i < grid.mass.size(); ++i) {
+    if (grid.edge(static_cast<std::int64_t>(i)) >= 0) flat += grid.mass[i];  // x = 0 is an edge
+  }
+  return flat;
 }
 
 /// The grid result extrapolated to h → 0 (the grid error is O(h²): Richardson from 4 and 8 cells
