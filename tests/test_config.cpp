@@ -266,6 +266,17 @@ TEST(Config, HistogramsBeyondWhatAVariantsCountersHoldAreRefused) {
   }
 }
 
+TEST(Config, AFloatRunsPassageThresholdIsDescribedAsTheFloatItCompares) {
+  const std::string passage = "[observables.first_passage]\ncoordinate = 1\nabove = 5.0001\n";
+  const RunPlan single = parse("[run]\nprecision = \"float\"\n" + kMinimal + passage);
+  EXPECT_EQ(single.passage.description, "position[1] >= 5.0001 (as the float 5.000100135803223)");
+  EXPECT_EQ(parse(kMinimal + passage).passage.description, "position[1] >= 5.0001");
+  // A threshold that is a float already needs no note.
+  const RunPlan exact = parse("[run]\nprecision = \"float\"\n" + kMinimal +
+                              "[observables.first_passage]\ncoordinate = 1\nabove = 5.5\n");
+  EXPECT_EQ(exact.passage.description, "position[1] >= 5.5");
+}
+
 TEST(Config, HarmonicTakesArraysPerAxis) {
   const RunPlan plan = parse(kMinimal + R"(
 [landscape]

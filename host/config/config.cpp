@@ -1182,6 +1182,12 @@ Json read_first_passage(const std::string& source, const toml::value& value, con
     plan.passage.threshold = passage.number(above ? "above" : "below");
     plan.passage.description = fmt::format("position[{}] {} {}", plan.passage.coordinate,
                                            above ? ">=" : "<=", plan.passage.threshold);
+    // A float run compares with the nearest float: say which, where it differs.
+    const auto applied = static_cast<float>(plan.passage.threshold);
+    if (plan.precision == Precision::f32 &&
+        static_cast<double>(applied) != plan.passage.threshold) {
+      plan.passage.description += fmt::format(" (as the float {})", static_cast<double>(applied));
+    }
     passage_json = {{"coordinate", plan.passage.coordinate},
                     {above ? "above" : "below", plan.passage.threshold}};
   }
