@@ -37,7 +37,7 @@ if _CORE_MISSING is None:
     from ._sgdwalk import cuda_device_report as _cuda_device_report
     from ._sgdwalk import git_commit as _git_commit
     from ._sgdwalk import version as _version
-    from ._results import Results, load
+    from ._results import Datasets, Results, load
     from ._run import (Progress, RunWarning, check_config, merge, replay, resume, run,
                        run_shard)
 
@@ -55,6 +55,7 @@ else:
 __all__ = [
     "CheckpointError",
     "ConfigError",
+    "Datasets",
     "Progress",
     "ResourceError",
     "Results",

@@ -65,6 +65,14 @@ def _file_identity(path: Path) -> tuple[int, ...]:
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
+class _DirectoryKeeper:
+    """Removes a temporary run directory (a run without ``out=``) once nothing holds it: its
+    Results, or the Datasets of those results, whose large arrays are still read from it."""
+
+    def __init__(self, directory: Path) -> None:
+        weakref.finalize(self, shutil.rmtree, str(directory), ignore_errors=True)
+
+
 class Datasets(Mapping[str, np.ndarray]):
     """The datasets of results.h5 by path ("variants/p_flat", ...), as numpy arrays.
 
@@ -76,8 +84,10 @@ class Datasets(Mapping[str, np.ndarray]):
     """
 
     def __init__(self, path: Path, order: list[str], read: dict[str, np.ndarray],
-                 deferred: dict[str, int], identity: tuple[int, ...]) -> None:
+                 deferred: dict[str, int], identity: tuple[int, ...],
+                 keeper: Optional[_DirectoryKeeper] = None) -> None:
         self._path = path
+        self._keeper = keeper  # a temporary directory lives while these can still be read
         self._order = order  # the file's order, read and deferred alike
         self._arrays = read
         self._deferred = deferred  # path -> bytes, not read yet
@@ -127,7 +137,7 @@ class Datasets(Mapping[str, np.ndarray]):
     def __getstate__(self) -> dict[str, Any]:
         # A copy (pickle, multiprocessing) holds every array: it must not depend on the file.
         return {"_path": self._path, "_arrays": self.read_all(), "_deferred": {},
-                "_order": self._order, "_identity": self._identity}
+                "_order": self._order, "_identity": self._identity, "_keeper": None}
 
     def __repr__(self) -> str:
         waiting = len(self._deferred)
@@ -135,7 +145,8 @@ class Datasets(Mapping[str, np.ndarray]):
                 + (f", {waiting} large one(s) read when first used>" if waiting else ">"))
 
 
-def read_results_file(path: Union[str, os.PathLike], eager_bytes: Optional[int] = None
+def read_results_file(path: Union[str, os.PathLike], eager_bytes: Optional[int] = None,
+                      keeper: Optional[_DirectoryKeeper] = None
                       ) -> tuple[Datasets, dict[str, dict[str, Any]]]:
     """The datasets of an HDF5 file as a mapping {"group/name": array} (those larger than
     ``eager_bytes``, default ``EAGER_DATASET_BYTES``, read when first used), and the attributes of
@@ -168,7 +179,7 @@ def read_results_file(path: Union[str, os.PathLike], eager_bytes: Optional[int] 
                 attributes[name] = kept
 
         file.visititems(visit)
-    return Datasets(path, order, read, deferred, identity), attributes
+    return Datasets(path, order, read, deferred, identity, keeper), attributes
 
 
 @contextlib.contextmanager
@@ -212,9 +223,9 @@ class Results:
     def __init__(self, directory: Union[str, os.PathLike], _temporary: bool = False) -> None:
         self.directory = Path(directory)
         self._temporary = _temporary
-        if _temporary:
-            # A run without out=: its directory lives as long as these results (for save()).
-            weakref.finalize(self, shutil.rmtree, str(self.directory), ignore_errors=True)
+        # A run without out=: its directory lives as long as these results (for save()) or their
+        # datasets (whose large arrays are read from it when first used).
+        self._keeper = _DirectoryKeeper(self.directory) if _temporary else None
         summary_path = self.directory / "summary.json"
         results_path = self.directory / "results.h5"
         if not summary_path.is_file() or not results_path.is_file():
@@ -241,7 +252,7 @@ class Results:
         self.config: dict[str, Any] = self.summary["config"]
         self.config_toml: str = (self.directory / "config.toml").read_text(encoding="utf-8")
         try:
-            self.datasets, self.attributes = read_results_file(results_path)
+            self.datasets, self.attributes = read_results_file(results_path, keeper=self._keeper)
         except OSError as error:  # truncated, empty, not HDF5
             raise RunDirectoryError(f"{results_path}: unreadable or corrupt ({error})") from None
 
@@ -500,6 +511,7 @@ class Results:
                 RunWarning, stacklevel=2)
         state = dict(self.__dict__)
         state["_temporary"] = False  # the copy does not own the directory
+        state["_keeper"] = None
         return state
 
     def __repr__(self) -> str:

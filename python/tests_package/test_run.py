@@ -332,6 +332,18 @@ def test_large_datasets_are_read_when_first_used(small_config_path, tmp_path, mo
     with pytest.raises(sgdwalk.RunDirectoryError, match="replaced after these results were loaded"):
         later["variants/p_flat"]
     assert not np.array_equal(sgdwalk.load(out)["walkers/position"], expected["walkers/position"])
+    # The datasets of a run without out= keep its temporary directory while they can be read:
+    # they once outlived it (the Results gone, the large arrays unreadable).
+    datasets = sgdwalk.run(config, progress=False).datasets
+    import gc
+    gc.collect()
+    assert datasets.deferred and isinstance(datasets, sgdwalk.Datasets)
+    assert_same_bits(expected["walkers/position"], datasets["walkers/position"], "position")
+    directory = Path(datasets._path).parent
+    assert directory.is_dir()
+    del datasets
+    gc.collect()
+    assert not directory.exists()  # removed once nothing holds it
     # Below the limit a dataset is read at once, as before.
     monkeypatch.setattr(sgdwalk._results, "EAGER_DATASET_BYTES", 64 * 2**20)
     assert sgdwalk.load(out).datasets.deferred == []
