@@ -251,7 +251,7 @@ TEST(Config, HistogramsBeyondWhatAVariantsCountersHoldAreRefused) {
     EXPECT_NE(message.find("at most 2147483647 per variant"), std::string::npos) << message;
   }
   EXPECT_EQ(parse(kMinimal + histograms(214)).histograms.size(), 214u);
-  // More histograms than the checkpoint format holds (and than names are compared quickly).
+  // More histograms than allowed (the checkpoint format holds 100000; 10000 is the config's cap).
   std::string too_many;
   for (int i = 0; i < 10001; ++i) {
     too_many += "[[observables.histogram]]\nx_range = [-1.0, 1.0]\nbins = 1\n";

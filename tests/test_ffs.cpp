@@ -1144,10 +1144,14 @@ void expect_finished_checkpoint(const std::string& text, FfsOptions options,
                                 const std::string& expected_counts) {
   const RunPlan plan = load_config_text(text, "<test>");
   ASSERT_TRUE(std::filesystem::exists(options.checkpoint_path));
-  int stages = 0;
+  int stages = 0, checks = 0;
   options.on_stage = [&](const FfsProgress&) { return ++stages > 0; };
+  options.before_computing = [&] { ++checks; };
   EXPECT_EQ(counts(plan, run_config(text, 0, options)), expected_counts);
   EXPECT_EQ(stages, 0) << "a stage ran again from the finished computation's checkpoint";
+  // Nothing to compute, so no resource check (a resume's memory check): writing the finished
+  // computation's outputs must not be refused on a node with less memory.
+  EXPECT_EQ(checks, 0);
 }
 
 TEST(FfsDeterminism, ResumeBetweenStagesGivesTheSameResult) {
@@ -1155,7 +1159,11 @@ TEST(FfsDeterminism, ResumeBetweenStagesGivesTheSameResult) {
   const RunPlan plan = load_config_text(text, "<test>");
   const std::string reference = counts(plan, run_config(text));
   const FfsOptions options = stopped_between_stages(text, "sgd", 3);
-  EXPECT_EQ(counts(plan, run_config(text, 0, options)), reference);
+  FfsOptions resumed = options;
+  int checks = 0;
+  resumed.before_computing = [&] { ++checks; };
+  EXPECT_EQ(counts(plan, run_config(text, 0, resumed)), reference);
+  EXPECT_EQ(checks, 1) << "once, before the first stage the resume computes";
   expect_finished_checkpoint(text, options, reference);
 }
 

@@ -391,6 +391,15 @@ int run_ffs_with_display(const RunPlan* plan, const std::string& out_dir, const 
   return 0;
 }
 
+/// The note on a launcher that kills the processes too soon after a SIGTERM (an MPI job's rank 0
+/// says it for all; a single process under `mpirun -np 1` gets it too).
+void print_launcher_notice(bool rank_zero, const SessionFlags& flags) {
+  if (!rank_zero || flags.quiet) return;
+  const std::string notice =
+      launcher_stop_notice([](const char* name) -> const char* { return std::getenv(name); });
+  if (!notice.empty()) std::fprintf(stderr, "sgdwalk: %s\n", notice.c_str());
+}
+
 int command_run(const std::string& config_path, std::string out_dir, std::int64_t seed, bool force,
                 const std::string& shard, const SessionFlags& flags,
                 const std::string& command_line) {
@@ -442,6 +451,7 @@ int command_run(const std::string& config_path, std::string out_dir, std::int64_
                    static_cast<long long>(part.end), static_cast<long long>(plan.total_walkers()));
     }
   }
+  print_launcher_notice(true, flags);
   if (plan.ffs.enabled) {
     if (record.shard) {
       std::fprintf(stderr, "sgdwalk: --shard does not apply to forward flux sampling runs\n");
@@ -508,6 +518,7 @@ int command_resume(const std::string& run_dir, const SessionFlags& flags) {
         static_cast<long long>(point.plan.walkers_per_variant),
         static_cast<long long>(point.plan.steps), choice.backend->description().c_str());
   }
+  print_launcher_notice(true, flags);
   const RunPlan plan = point.plan;
   return run_session_with_display(
       plan, run_dir, flags, *choice.backend, [&](Backend& backend, const SessionOptions& options) {
@@ -712,14 +723,6 @@ int report_job(const JobComm& comm, const JobResult& result, const std::string& 
   return result.exit_code;
 }
 
-/// Rank 0's note on a launcher that kills the processes too soon after a SIGTERM.
-void print_launcher_notice(const JobComm& comm, const SessionFlags& flags) {
-  if (comm.rank() != 0 || flags.quiet) return;
-  const std::string notice =
-      launcher_stop_notice([](const char* name) -> const char* { return std::getenv(name); });
-  if (!notice.empty()) std::fprintf(stderr, "sgdwalk: %s\n", notice.c_str());
-}
-
 int command_run_job(JobComm& comm, const std::string& config_path, std::string out_dir,
                     std::int64_t seed, bool force, const SessionFlags& flags,
                     const std::string& command_line) {
@@ -758,7 +761,7 @@ int command_run_job(JobComm& comm, const std::string& config_path, std::string o
                    static_cast<long long>(plan.steps), comm.size(), flags.backend_name.c_str());
     }
   }
-  print_launcher_notice(comm, flags);
+  print_launcher_notice(comm.rank() == 0, flags);
   g_quiet = flags.quiet || comm.rank() != 0;
   install_stop_handlers();
   const JobResult result =
@@ -772,7 +775,7 @@ int command_resume_job(JobComm& comm, const std::string& run_dir, const SessionF
     std::fprintf(stderr, "sgdwalk: resuming %s on %d process(es) (%s backend)\n", run_dir.c_str(),
                  comm.size(), flags.backend_name.c_str());
   }
-  print_launcher_notice(comm, flags);
+  print_launcher_notice(comm.rank() == 0, flags);
   // As for a single resume: the run directory must take the outputs before anything is computed
   // (a finished job computes nothing: resume_job says it is complete).
   const auto finished = [&] {

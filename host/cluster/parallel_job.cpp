@@ -657,7 +657,8 @@ std::string launcher_stop_notice(const std::function<const char*(const char*)>& 
       "and kills them {} s later, often before a stop has written its checkpoints (a big run's "
       "take seconds); to stop such a job cleanly, start it with `mpirun --mca "
       "odls_base_sigkill_timeout 50` (SIGTERM reaches the processes 50 s after mpirun, SIGKILL "
-      "50 s after that) or signal the processes themselves (README \"MPI\")",
+      "50 s after that) or signal the processes themselves (README \"MPI\"; a delay set in an "
+      "MCA parameter file is not seen here)",
       delay, delay);
 }
 

@@ -1381,8 +1381,9 @@ void read_observables_table(const std::string& source, const toml::value* value,
       observables.fail("histogram", "expected an array of tables: write [[observables.histogram]]");
     }
     const auto& list = histograms->as_array();
-    // The checkpoint and tallies.bin formats hold at most 100000 histograms; each name is checked
-    // against the earlier ones.
+    // Far more than any study bins (each histogram is a group of results.h5 and a tally per
+    // variant), well within the 100000 the checkpoint and tallies.bin formats hold, and few
+    // enough that comparing each name with the earlier ones stays quick.
     constexpr std::size_t kMaxHistograms = 10000;
     if (list.size() > kMaxHistograms) {
       observables.fail("histogram", fmt::format("{} histograms; allowed: at most {}", list.size(),

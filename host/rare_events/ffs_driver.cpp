@@ -921,6 +921,13 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
   if (resuming)
     read_checkpoint(options.checkpoint_path, plan, result, first_replica, resumed, kept, disk);
 
+  bool computing = false;
+  const auto start_computing = [&] {
+    if (computing) return;
+    computing = true;
+    if (options.before_computing) options.before_computing();
+  };
+
   for (int r = first_replica; r < spec.replicas; ++r) {
     ReplicaState state;
     std::vector<FfsReplica*> reps(nv);
@@ -950,6 +957,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         reps[v]->interfaces =
             spec.automatic() ? std::vector<double>{spec.lambda_0} : spec.interfaces;
       }
+      start_computing();
       run_flux_stage(plan, backend, r, reps, state.current, options);
       std::int64_t crossings = 0;
       for (std::size_t v = 0; v < nv; ++v) {
@@ -976,6 +984,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
         const std::int64_t pilots = spec.placement_trials;
         FfsTrialBatch pilot;
         std::vector<std::int64_t> chosen;
+        start_computing();
         prepare_trials(plan, r, ffs::kPilotStage + s, pilots, state.current, active, pilot, chosen);
         for (std::size_t v = 0; v < nv; ++v) {
           const double from = reps[v]->interfaces.back();
@@ -1011,6 +1020,7 @@ FfsResult run_ffs(const RunPlan& plan, Backend& backend, const FfsOptions& optio
       }
       FfsTrialBatch batch;
       std::vector<std::int64_t> chosen;
+      start_computing();
       prepare_trials(plan, r, s, spec.trials, state.current, active, batch, chosen);
       for (std::size_t v = 0; v < nv; ++v) {
         const auto& ifs = reps[v]->interfaces;
@@ -1155,17 +1165,18 @@ void ffs_estimate_rates(FfsVariantResult& vr, bool automatic_interfaces) {
   // with them (reported as 0).
   const double mean = vr.rate_per_step;
   double aftw = 0, jackknife = 0, ss = 0;
-  for (const auto& rep : vr.replicas) {
-    const double k = rep.rate_per_step();
-    if (!(mean > 0)) continue;  // every replica's rate is 0: errors below
-    const double relative = k / mean;
-    // A replica with rate 0 adds nothing to either error (its relative variance is +inf: the
-    // product would be NaN).
-    if (k > 0) {
-      aftw += relative * relative * rep.relative_variance();
-      jackknife += relative * relative * rep.relative_variance_jackknife();
+  if (mean > 0) {  // else every replica's rate is 0: no spread, infinite relative errors
+    for (const auto& rep : vr.replicas) {
+      const double k = rep.rate_per_step();
+      const double relative = k / mean;
+      // A replica with rate 0 adds nothing to either error (its relative variance is +inf: the
+      // product would be NaN).
+      if (k > 0) {
+        aftw += relative * relative * rep.relative_variance();
+        jackknife += relative * relative * rep.relative_variance_jackknife();
+      }
+      ss += (relative - 1) * (relative - 1);
     }
-    ss += (relative - 1) * (relative - 1);
   }
   vr.rate_std_error = R > 1 ? mean * std::sqrt(ss / (R - 1) / R) : std::nan("");
   vr.rate_relative_error_aftw = mean > 0 ? std::sqrt(aftw) / R : kInf;

@@ -116,6 +116,9 @@ struct FfsOptions {
   std::string checkpoint_path;
   /// Flux-stage steps per backend call (0: the whole flux stage in one call per slot refill).
   std::int64_t flux_segment_steps = 0;
+  /// Called once, before the first stage this call computes (not at all when a checkpoint holds
+  /// the finished computation): a resume's resource check (it throws to refuse).
+  std::function<void()> before_computing;
 };
 
 /// Thrown by run_ffs when on_stage asked to stop (after the checkpoint was written).

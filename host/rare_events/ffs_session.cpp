@@ -46,9 +46,17 @@ nlohmann::json summary(const RunPlan& plan, const RunRecord& record, const Backe
 }
 
 FfsSessionResult run(const RunPlan& plan, Backend& backend, const RunRecord& record,
-                     const std::filesystem::path& dir, const FfsSessionOptions& options) {
+                     const std::filesystem::path& dir, const FfsSessionOptions& options,
+                     bool resuming) {
   FfsOptions ffs_options;
   ffs_options.checkpoint_path = (dir / kFfsCheckpointFileName).string();
+  if (resuming) {
+    // A resume checks memory only when it computes (the checkpoint may hold the finished
+    // computation, whose outputs need no stage): the node may not be the one that started it.
+    ffs_options.before_computing = [&] {
+      check_ffs_memory(plan, record.config_source, available_host_memory());
+    };
+  }
   FfsSessionResult session;
   ffs_options.on_stage = [&](const FfsProgress& progress) {
     if (options.on_stage) options.on_stage(progress.line);
@@ -119,7 +127,7 @@ FfsSessionResult run_ffs_in_directory(const RunPlan& plan, Backend& backend,
   remove_earlier_run_files(directory);
   write_config_and_summary(dir, record.config_text,
                            summary(plan, record, backend, nullptr).dump(2) + "\n");
-  return run(plan, backend, record, dir, options);
+  return run(plan, backend, record, dir, options, false);
 }
 
 bool has_ffs_checkpoint(const std::string& directory) {
@@ -186,8 +194,7 @@ FfsSessionResult resume_ffs_in_directory(const std::string& directory, Backend& 
                     (dir / "config.toml").string(),
                     describe_config_changes(recorded.at("config"), plan.resolved_config)));
   }
-  check_ffs_memory(plan, record.config_source, available_host_memory());
-  return run(plan, backend, record, dir, options);
+  return run(plan, backend, record, dir, options, true);
 }
 
 }  // namespace sgdwalk

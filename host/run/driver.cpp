@@ -369,11 +369,11 @@ void write_variant_results(ResultsFile& out) {
   file.dataset("/variants/p_flat",
                out.summary_values([](const VariantSummary& s) { return s.p_flat; }), {"variant"},
                "1", "fraction of finite walkers in the flat basin at the end");
-  file.dataset("/variants/p_flat_stderr",
-               out.summary_values([](const VariantSummary& s) { return s.p_flat_stderr; }),
-               {"variant"}, "1",
-               "binomial standard error of p_flat, sqrt(p (1 - p) / walkers): 0 when p_flat is 0 "
-               "or 1, where an exact (Clopper-Pearson) interval says more");
+  file.dataset(
+      "/variants/p_flat_stderr",
+      out.summary_values([](const VariantSummary& s) { return s.p_flat_stderr; }), {"variant"}, "1",
+      "binomial standard error of p_flat, sqrt(p (1 - p) / finite walkers): 0 when p_flat is "
+      "0 or 1, where an exact (Clopper-Pearson) interval says more");
   file.dataset("/variants/mean_freezing_time",
                out.summary_values([](const VariantSummary& s) { return s.freezing_time.mean; }),
                {"variant"}, "steps", "mean freezing time <t_f>");
@@ -473,8 +473,9 @@ void write_samples(ResultsFile& out) {
                  "finite walkers at the sample");
     file.dataset("/samples/p_flat", p_flat, shape, "1",
                  "fraction of finite walkers in the flat basin");
-    file.dataset("/samples/p_flat_stderr", p_flat_stderr, shape, "1",
-                 "binomial standard error, sqrt(p (1 - p) / walkers): 0 when p_flat is 0 or 1");
+    file.dataset(
+        "/samples/p_flat_stderr", p_flat_stderr, shape, "1",
+        "binomial standard error, sqrt(p (1 - p) / finite walkers): 0 when p_flat is 0 or 1");
     // The sample values are float32 in both precisions (run_data.hpp): the descriptions say so.
     file.dataset("/samples/y_mean", progress_mean, shape, "1",
                  "ensemble mean of the progress coordinate y (of its float values)");

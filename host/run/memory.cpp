@@ -2,6 +2,7 @@
 
 #include "backend/run_data.hpp"
 #include "io/walker_store.hpp"
+#include "rare_events/ffs_stage.hpp"
 
 #include <fmt/format.h>
 
@@ -199,15 +200,16 @@ FfsMemoryEstimate estimate_ffs_memory(const RunPlan& plan) {
   // A walker of WalkerArrays: position and optimizer state as double, y_freeze, three steps,
   // basin and crossings.
   const double state = 8.0 * (plan.dim + plan.optimizer_state_width()) + 40;
-  // FfsFluxBatch: the walker, five counters, two flags, the stored count, and 16 crossing slots
-  // of a state and its step each.
-  constexpr double kCrossingSlots = 16;
+  // FfsFluxBatch: the walker, five counters, two flags, the stored count, and a state and its
+  // step per crossing slot; plus 64 bytes of the crossing records and the allocator's share
+  // (measured 1041 bytes per 1-D SGD flux walker, the formula without them 990).
+  const double slots = FfsFluxBatch{}.capacity;
   FfsMemoryEstimate e;
-  e.per_flux_walker = state + 5 * 8 + 2 + 4 + kCrossingSlots * (state + 8);
+  e.per_flux_walker = state + 5 * 8 + 2 + 4 + slots * (state + 8) + 64;
   // FfsTrialBatch (the state and 34 bytes of step counts, extremes, outcome and the chosen start)
-  // about seven times over: measured 546 bytes per 1-D SGD trial (7 x 82) and 700 per Adam trial
-  // (7 x 98).
-  constexpr double kTrialCopies = 7;
+  // 7.5 times over: the batch, the backend's typed copy, the start states and the states stored
+  // (measured 559 bytes per 1-D SGD trial, 7.5 x 82 = 615; 717 per Adam trial, 7.5 x 98 = 735).
+  constexpr double kTrialCopies = 7.5;
   e.per_trial = kTrialCopies * (state + 34);
   const auto variants = static_cast<double>(plan.variant_count());
   const double trials = static_cast<double>(std::max(plan.ffs.trials, plan.ffs.placement_trials));

@@ -101,10 +101,10 @@ void check_host_resources(const RunPlan& plan, const std::string& source, int th
 
 /// Host bytes of a forward flux sampling run at its largest stage: every variant's flux walkers
 /// at once (each with room for 16 crossing states) or every variant's trials at once (the batch,
-/// the backend's typed copy, the start states and the states stored; measured 546 bytes per trial
-/// of a 1-D SGD walker and 700 of an Adam walker, bench/RESULTS.md), whichever is larger, plus
-/// the process's base. The interface-0 states a flux stage keeps (at most
-/// rare_event.max_stored_states) come on top.
+/// the backend's typed copy, the start states and the states stored; measured 559 bytes per trial
+/// of a 1-D SGD walker and 717 of an Adam walker, bench/RESULTS.md; the estimate is 3–10 % above
+/// these), whichever is larger, plus the process's base. The interface-0 states a flux stage keeps
+/// (at most rare_event.max_stored_states) come on top.
 struct FfsMemoryEstimate {
   double per_flux_walker = 0;  ///< bytes per flux walker and variant
   double per_trial = 0;        ///< bytes per trial and variant
