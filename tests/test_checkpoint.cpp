@@ -25,6 +25,8 @@
 namespace sgdwalk {
 namespace {
 
+using testing::expect_contains;
+
 namespace fs = std::filesystem;
 
 using testing::read_bytes;
@@ -224,10 +226,6 @@ class CorruptCheckpoint : public ::testing::Test {
     }
     ADD_FAILURE() << "no CheckpointError";
     return "";
-  }
-
-  static void expect_contains(const std::string& message, const std::string& part) {
-    EXPECT_NE(message.find(part), std::string::npos) << "'" << part << "' not in: " << message;
   }
 
   RunPlan plan_;

@@ -1728,16 +1728,21 @@ void expect_same_rare_events(const std::filesystem::path& expected_h5,
   EXPECT_GT(compared, 10u);
 }
 
+/// The CLI's run command of a small FFS config written to `dir`/ffs.toml (the run directory to
+/// append), after the undisturbed run of it into `dir`/full, the reference of the failure tests.
+std::string ffs_cli_run_after_reference(const std::filesystem::path& dir) {
+  testing::write_bytes(dir / "ffs.toml", double_well_config(10, 0.01, 100, 2));
+  const std::string run = "run " + (dir / "ffs.toml").string() + " --backend cpu -q --out ";
+  EXPECT_EQ(testing::run_cli(run + (dir / "full").string()).exit_code, 0);
+  return run;
+}
+
 TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
   // The checkpoint of the last stage once was removed before results.h5 was written: a full disk
   // (or a kill) then lost the whole computation. It now stays until the outputs are written.
   const std::filesystem::path dir = testing::scratch_dir("ffs", "failed_write");
-  {
-    std::ofstream config(dir / "ffs.toml");
-    config << double_well_config(10, 0.01, 100, 2);
-  }
-  const std::string run = "run " + (dir / "ffs.toml").string() + " --backend cpu -q --out ";
-  ASSERT_EQ(testing::run_cli(run + (dir / "full").string()).exit_code, 0);
+  const std::string run = ffs_cli_run_after_reference(dir);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   const testing::CommandResult failed =
       testing::run_cli_with_failed_write(run + (dir / "failed").string(), "/results.h5.tmp", 3);
   ASSERT_NE(failed.exit_code, 0) << failed.output;
@@ -1774,12 +1779,8 @@ TEST(FfsCli, AFailedWriteOfResultsKeepsTheFinishedComputation) {
 
 TEST(FfsCli, ACheckpointThatCannotBeWrittenStopsTheRunKeepingTheEarlierStages) {
   const std::filesystem::path dir = testing::scratch_dir("ffs", "checkpoint_not_written");
-  {
-    std::ofstream config(dir / "ffs.toml");
-    config << double_well_config(10, 0.01, 100, 2);
-  }
-  const std::string run = "run " + (dir / "ffs.toml").string() + " --backend cpu -q --out ";
-  ASSERT_EQ(testing::run_cli(run + (dir / "full").string()).exit_code, 0);
+  const std::string run = ffs_cli_run_after_reference(dir);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   // The third checkpoint's write fails: the run stops with the second kept.
   const testing::CommandResult failed = testing::run_cli_with_failed_write(
       run + (dir / "stopped").string(), "/ffs_checkpoint.json.tmp", 3);
