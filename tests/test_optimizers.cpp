@@ -96,6 +96,122 @@ TEST(Schedule, FactorsMatchTheirClosedForms) {
   EXPECT_EQ(piecewise.factor_at(100000), 0.01);
 }
 
+// An independent f(t) for the sums below: the documented formula in long double (std::pow,
+// std::cos), not the schedule's own binary powering.
+long double reference_factor(const Schedule& s, std::int64_t t) {
+  long double warm = 1;
+  std::int64_t u = t - s.warmup_steps;
+  if (u < 0) {
+    warm = static_cast<long double>(t + 1) / static_cast<long double>(s.warmup_steps);
+    u = 0;
+  }
+  switch (s.kind) {
+    case ScheduleKind::constant:
+      return warm;
+    case ScheduleKind::step:
+      return warm * std::pow(static_cast<long double>(s.factor), u / s.every);
+    case ScheduleKind::exponential:
+      return warm * std::pow(static_cast<long double>(s.gamma), static_cast<long double>(u));
+    case ScheduleKind::cosine: {
+      const long double p = static_cast<long double>(std::min(u, s.decay_steps)) / s.decay_steps;
+      return warm * (s.floor + (1 - s.floor) * 0.5L * (1 + std::cos(3.14159265358979323846L * p)));
+    }
+    case ScheduleKind::piecewise: {
+      long double value = 1;
+      for (int i = 0; i < s.pieces; ++i) {
+        if (s.piece_steps[i] <= u) value = s.piece_values[i];
+      }
+      return warm * value;
+    }
+  }
+  return 0;
+}
+
+// The elapsed time η Σ f (/samples/elapsed_time) comes from Schedule::sum_of_factors, a closed
+// form per kind: against the term-by-term sum in long double at every n up to 30000 of schedules
+// with and without warmup, at the pieces' and warmup's boundaries.
+TEST(Schedule, SumOfFactorsMatchesTheTermByTermSum) {
+  std::vector<Schedule> schedules;
+  Schedule constant;
+  schedules.push_back(constant);
+  Schedule step;
+  step.kind = ScheduleKind::step;
+  step.every = 700;
+  step.factor = 0.7;
+  schedules.push_back(step);
+  step.factor = 1.3;  // growing, allowed (factor > 0)
+  schedules.push_back(step);
+  Schedule exponential;
+  exponential.kind = ScheduleKind::exponential;
+  exponential.gamma = 0.9995;
+  schedules.push_back(exponential);
+  exponential.gamma = 1 - 1e-9;  // 1 − γ^n cancels in a naive form
+  schedules.push_back(exponential);
+  Schedule cosine;
+  cosine.kind = ScheduleKind::cosine;
+  cosine.decay_steps = 9000;
+  cosine.floor = 0.05;
+  schedules.push_back(cosine);
+  cosine.decay_steps = 1;
+  schedules.push_back(cosine);
+  Schedule piecewise;
+  piecewise.kind = ScheduleKind::piecewise;
+  piecewise.pieces = 3;
+  piecewise.piece_steps[1] = 1000;
+  piecewise.piece_steps[2] = 20000;
+  piecewise.piece_values[0] = 2.0;
+  piecewise.piece_values[1] = 0.3;
+  piecewise.piece_values[2] = 0.0;
+  schedules.push_back(piecewise);
+  const std::size_t without_warmup = schedules.size();
+  for (std::size_t i = 0; i < without_warmup; ++i) {
+    Schedule warm = schedules[i];
+    warm.warmup_steps = 1234;
+    schedules.push_back(warm);
+  }
+  for (std::size_t i = 0; i < schedules.size(); ++i) {
+    const Schedule& s = schedules[i];
+    long double sum = 0;
+    for (std::int64_t n = 0; n <= 30000; ++n) {
+      // Every n near the boundaries (warmup, pieces, periods, decay) and every 97th otherwise.
+      if (n < 3 || n % 97 == 0 || (n >= 1230 && n <= 1240) || (n >= 2230 && n <= 2240) ||
+          (n >= 10230 && n <= 10240) || n == 30000) {
+        const double closed = s.sum_of_factors(n);
+        EXPECT_NEAR(closed, static_cast<double>(sum), 1e-13 * static_cast<double>(sum) + 1e-300)
+            << "schedule " << i << ", n = " << n;
+      }
+      sum += reference_factor(s, n);
+    }
+  }
+}
+
+// At 2^50 updates (the run's limit) the closed forms stay exact where a sum cannot be formed:
+// the geometric series' limits and the cosine's exact total.
+TEST(Schedule, SumOfFactorsAtTheStepLimit) {
+  const std::int64_t n = std::int64_t{1} << 50;
+  Schedule exponential;
+  exponential.kind = ScheduleKind::exponential;
+  exponential.gamma = 0.999;
+  // γ^n underflows: Σ = 1/(1 − γ), 1 − γ exact in double.
+  EXPECT_NEAR(exponential.sum_of_factors(n), 1.0 / (1.0 - 0.999), 1e-15 * 1000);
+  Schedule step;
+  step.kind = ScheduleKind::step;
+  step.every = 1000;
+  step.factor = 0.5;
+  EXPECT_NEAR(step.sum_of_factors(n), 2000.0, 2000.0 * 1e-15);
+  Schedule cosine;
+  cosine.kind = ScheduleKind::cosine;
+  cosine.decay_steps = std::int64_t{1} << 40;
+  cosine.floor = 0.25;
+  // Σ_{u<D} [fl + (1 − fl)(1 + cos(πu/D))/2] = fl·D + (1 − fl)(D + 1)/2 (Σ_{u<D} cos(πu/D) = 1),
+  // then fl for the remaining n − D updates.
+  const double d = 0x1p40;
+  const double expected = 0.25 * d + 0.75 * (d + 1) / 2 + 0.25 * (0x1p50 - d);
+  EXPECT_NEAR(cosine.sum_of_factors(n), expected, expected * 1e-14);
+  Schedule constant;
+  EXPECT_EQ(constant.sum_of_factors(n), 0x1p50);
+}
+
 // Plain SGD with constant rates keeps the constants the host always computed (the golden and
 // equivalence tests depend on these bits).
 template <class T>

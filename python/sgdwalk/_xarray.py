@@ -119,12 +119,15 @@ def results_to_xarray(results: "Results", grid: bool = False) -> xr.Dataset:
         coords["step"] = xr.Variable(("step",), data["samples/step"], _attrs(results, "samples/step"))
         coords["time"] = xr.Variable(("variant", "step"), data["samples/time"],
                                      _attrs(results, "samples/time"))
+        if "samples/elapsed_time" in data:  # files before 2026-12-06 have time only
+            coords["elapsed_time"] = xr.Variable(("variant", "step"), data["samples/elapsed_time"],
+                                                 _attrs(results, "samples/elapsed_time"))
         # The dimension's own coordinate dataset (files before it had quantile_levels only).
         levels = "samples/quantile" if "samples/quantile" in data else "samples/quantile_levels"
         coords["quantile"] = xr.Variable(("quantile",), data[levels], _attrs(results, levels))
         for path in data:
             group, _, name = path.partition("/")
-            if group != "samples" or name in ("step", "time", "quantile", "quantile_levels",
+            if group != "samples" or name in ("step", "time", "elapsed_time", "quantile", "quantile_levels",
                                               *repeated("samples")):
                 continue
             dims: tuple[str, ...] = (("variant", "step", "quantile") if data[path].ndim == 3

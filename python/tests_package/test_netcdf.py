@@ -33,8 +33,8 @@ def name_in_view(group: str, name: str) -> str:
     if group.startswith("parameters") or group == "variants" or name in ("variant", *SWEPT):
         return name
     if group == "samples":
-        return {"step": "step", "time": "time", "quantile": "quantile",
-                "quantile_levels": "quantile"}.get(name, f"samples_{name}")
+        return {"step": "step", "time": "time", "elapsed_time": "elapsed_time",
+                "quantile": "quantile", "quantile_levels": "quantile"}.get(name, f"samples_{name}")
     if group.startswith("histograms/"):
         return f"hist_{group.split('/')[1]}_{name}"
     if group == "trackers" and name == "log2_bin":
@@ -100,6 +100,8 @@ def test_every_group_has_named_dimensions_and_agrees_with_to_xarray(cli, tmp_pat
         assert samples.p_flat.dims == ("variant", "step")
         assert samples.y_quantiles.dims == ("variant", "step", "quantile")
         assert samples.time.dims == ("variant", "step") and "time" in samples.coords
+        assert "elapsed_time" in samples.coords  # no schedule: equal to time
+        assert (samples.elapsed_time.values == samples.time.values).all()
         assert float(samples.y_quantiles.sel(quantile=0.5, step=3000)[4]) == \
             datasets["samples/y_quantiles"][4, -1, 2]
         # A grid of the swept parameters, as to_xarray(grid=True) makes it.
