@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -111,6 +112,55 @@ TEST(Cli, RunWritesSummaryAndHdf5) {
   EXPECT_EQ(shape, (std::vector<hsize_t>{2, 60}));
   const auto position = read_h5_doubles(dir / "out" / "results.h5", "/walkers/position", &shape);
   EXPECT_EQ(shape, (std::vector<hsize_t>{100, 2}));
+}
+
+// /samples/elapsed_time is the sum of the learning rates applied so far, η Σ_{t<step} f(t), per
+// variant of a sweep over the schedule; /samples/time stays η × step. Expected: the documented
+// factors summed term by term in long double (warmup (t + 1)/W, then γ^u).
+TEST(Cli, ElapsedTimeSumsTheScheduledLearningRates) {
+  const fs::path dir = scratch("elapsed_time");
+  write(dir / "scheduled.toml", R"(
+[run]
+walkers = 4
+steps = 3000
+seed = 1
+[dynamics]
+learning_rate = 0.02
+noise_strength = 0.01
+[dynamics.learning_rate_schedule]
+kind = "exponential"
+warmup_steps = 100
+[observables]
+sample_every = 700
+[sweep]
+"learning_rate_schedule.gamma" = [0.999, 1.0002]
+)");
+  const CommandResult result = run_cli("run " + (dir / "scheduled.toml").string() + " --out " +
+                                       (dir / "out").string() + " --backend cpu --quiet");
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::vector<hsize_t> shape;
+  const fs::path file = dir / "out" / "results.h5";
+  const auto steps = read_h5_doubles(file, "/samples/step", &shape);
+  const auto time = read_h5_doubles(file, "/samples/time");
+  const auto elapsed = read_h5_doubles(file, "/samples/elapsed_time", &shape);
+  ASSERT_EQ(shape, (std::vector<hsize_t>{2, steps.size()}));
+  ASSERT_EQ(steps.back(), 3000.0);
+  const double gammas[] = {0.999, 1.0002};
+  for (std::size_t v = 0; v < 2; ++v) {
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      long double sum = 0;
+      for (std::int64_t t = 0; t < static_cast<std::int64_t>(steps[i]); ++t) {
+        sum += t < 100 ? (t + 1) / 100.0L : std::pow(static_cast<long double>(gammas[v]), t - 100);
+      }
+      const double expected = static_cast<double>(0.02L * sum);
+      EXPECT_NEAR(elapsed[v * steps.size() + i], expected, 1e-13 * expected + 1e-300)
+          << "variant " << v << ", step " << steps[i];
+      EXPECT_EQ(time[v * steps.size() + i], 0.02 * steps[i]);
+    }
+  }
+  // γ < 1 elapses less time than the base rate would, γ > 1 more.
+  EXPECT_LT(elapsed[steps.size() - 1], time[steps.size() - 1]);
+  EXPECT_GT(elapsed[2 * steps.size() - 1], time[2 * steps.size() - 1]);
 }
 
 TEST(Cli, SummaryTableGivesExactIntervalsAtZeroAndOneAndTheEscapeRate) {
@@ -250,6 +300,10 @@ learning_rate = [0.1, 5.0]
   EXPECT_NE(bad.output.find("warning: variant 1 (learning_rate=5): 40 of 40 walkers diverged"),
             std::string::npos)
       << bad.output;
+  EXPECT_NE(bad.output.find("Gradient descent on a valley of curvature k is unstable for "
+                            "learning_rate > 2/k"),
+            std::string::npos)
+      << bad.output;
   EXPECT_EQ(bad.output.find("warning: variant 0"), std::string::npos) << bad.output;
   EXPECT_NE(bad.output.find("histogram 'far_away' caught nothing inside its range in 2 of 2"),
             std::string::npos)
@@ -284,6 +338,22 @@ noise_distribution = "alpha_stable"
             std::string::npos)
       << overflow.output;
   EXPECT_EQ(overflow.output.find("diverged"), std::string::npos) << overflow.output;
+  // Walkers of an unstable learning rate on the 1-D harmonic (y = x) grow as 1.5^n: beyond the
+  // samples' float range from step ~220, beyond double's from ~1750. In between y_mean is NaN,
+  // and said so (the loss, x²/2 in double, stays finite to step 800).
+  write(dir / "y_overflow.toml",
+        "[run]\nwalkers = 20\nsteps = 800\n[landscape]\nkind = \"harmonic\"\n[dynamics]\n"
+        "noise = \"isotropic\"\nlearning_rate = 2.5\nnoise_strength = 0.01\n[observables]\n"
+        "sample_every = 100\n");
+  const CommandResult y_overflow = run_cli("run " + (dir / "y_overflow.toml").string() + " --out " +
+                                           (dir / "y_overflow").string() + " --quiet");
+  EXPECT_EQ(y_overflow.exit_code, 0) << y_overflow.output;
+  EXPECT_NE(y_overflow.output.find("warning: variant 0: y of walkers at finite positions is "
+                                   "beyond the samples' float range (|y| > 3.4e38) at 6 of 9 "
+                                   "samples (first at step 300)"),
+            std::string::npos)
+      << y_overflow.output;
+  EXPECT_EQ(y_overflow.output.find("diverged"), std::string::npos) << y_overflow.output;
   // One walker: no spread to compute (NaN by definition), which is no overflow.
   write(dir / "single.toml",
         "[run]\nwalkers = 1\nsteps = 50\n[landscape]\nkind = \"double_well\"\n[dynamics]\n"
@@ -310,6 +380,71 @@ noise_distribution = "alpha_stable"
             std::vector<double>{1.0});
   EXPECT_EQ(read_h5_doubles(dir / "single" / "results.h5", "/variants/first_nonfinite_step"),
             std::vector<double>{-1.0});
+}
+
+// Diverged walkers are told the stability bound of their optimizer: Nesterov's with μ = 0.9 on
+// k = 1 is 2(1 + μ)/(1 + 2μ) = 1.357 (the spectral radius of the noise-free update reaches 1),
+// below which η = 1.5 lies for plain SGD (2/k = 2); heavy ball's is 2(1 + μ) = 3.8.
+TEST(Cli, DivergenceNamesTheOptimizersStabilityBound) {
+  const fs::path dir = scratch("divergence_bound");
+  const std::string head = R"(
+[run]
+walkers = 20
+steps = 4000
+[landscape]
+kind = "harmonic"
+[dynamics]
+noise = "isotropic"
+noise_strength = 0.05
+momentum = 0.9
+)";
+  write(dir / "nesterov.toml", head + "optimizer = \"nesterov\"\nlearning_rate = 1.5\n");
+  const CommandResult nesterov = run_cli("run " + (dir / "nesterov.toml").string() + " --out " +
+                                         (dir / "nesterov").string() + " --quiet");
+  EXPECT_EQ(nesterov.exit_code, 0) << nesterov.output;
+  EXPECT_NE(nesterov.output.find("20 of 20 walkers diverged"), std::string::npos)
+      << nesterov.output;
+  EXPECT_NE(
+      nesterov.output.find("Nesterov momentum on a valley of curvature k is unstable for "
+                           "learning_rate > 2(1 + momentum)/((1 + 2 momentum) k) = 1.35714/k"),
+      std::string::npos)
+      << nesterov.output;
+  EXPECT_EQ(nesterov.output.find("> 2/k"), std::string::npos) << nesterov.output;
+  write(dir / "momentum.toml", head + "optimizer = \"momentum\"\nlearning_rate = 3.9\n");
+  const CommandResult momentum = run_cli("run " + (dir / "momentum.toml").string() + " --out " +
+                                         (dir / "momentum").string() + " --quiet");
+  EXPECT_NE(momentum.output.find("learning_rate > 2(1 + momentum)/k = 3.8/k"), std::string::npos)
+      << momentum.output;
+  // Just below both bounds nothing diverges.
+  write(dir / "stable.toml", head + "optimizer = \"nesterov\"\nlearning_rate = 1.3\n");
+  const CommandResult stable = run_cli("run " + (dir / "stable.toml").string() + " --out " +
+                                       (dir / "stable").string() + " --quiet");
+  EXPECT_EQ(stable.output.find("diverged"), std::string::npos) << stable.output;
+}
+
+// A first-passage target that every walker starts in: no passage times, no rate; said so.
+TEST(Cli, WarnsWhenEveryWalkerStartsInTheTarget) {
+  const fs::path dir = scratch("all_in_target");
+  write(dir / "inside.toml", R"(
+[run]
+walkers = 30
+steps = 50
+[landscape]
+kind = "double_well"
+[dynamics]
+learning_rate = 0.05
+noise_strength = 0.1
+[observables.first_passage]
+coordinate = 0
+above = -100.0
+)");
+  const CommandResult inside = run_cli("run " + (dir / "inside.toml").string() + " --out " +
+                                       (dir / "inside").string() + " --quiet");
+  EXPECT_EQ(inside.exit_code, 0) << inside.output;
+  EXPECT_NE(inside.output.find("warning: every walker started inside the first-passage target"),
+            std::string::npos)
+      << inside.output;
+  EXPECT_EQ(inside.output.find("reached by no walker"), std::string::npos) << inside.output;
 }
 
 TEST(Cli, InfoReportsBackends) {

@@ -110,7 +110,11 @@ noise_strength = 0.1
 learning_rate = { logspace = [0.01, 0.1, 5] }
 )");
   EXPECT_NEAR(mistaken.variants.front().learning_rate, std::pow(10.0, 0.01), 1e-12);
-  ASSERT_EQ(mistaken.hints.size(), 1u);
+  // Rates of 1.02 to 1.26 are also beyond the sharp valley's stability bound (0.2155): said next.
+  ASSERT_EQ(mistaken.hints.size(), 2u);
+  EXPECT_NE(mistaken.hints[1].find("5 of 5 variant(s) start where their learning rate is beyond"),
+            std::string::npos)
+      << mistaken.hints[1];
   EXPECT_NE(mistaken.hints[0].find("sweep.learning_rate"), std::string::npos) << mistaken.hints[0];
   EXPECT_NE(mistaken.hints[0].find("{logspace = [-2, -1, 5]}"), std::string::npos)
       << mistaken.hints[0];
@@ -226,6 +230,51 @@ TEST(Config, FirstPassageUnderALearningRateScheduleGetsAHintOnItsTimes) {
   const std::string noise_decay =
       "[dynamics.noise_schedule]\nkind = \"exponential\"\ngamma = 0.999\n";
   EXPECT_TRUE(parse(kMinimal + noise_decay + passage).hints.empty());  // η itself is constant
+}
+
+// A learning rate beyond the optimizer's stability bound where walkers start: a hint before the
+// run (the walkers' growth is otherwise seen only as huge spreads or late divergence). Bounds
+// from the spectral radius of the noise-free update on k x²/2: sgd 2/k, heavy ball 2(1 + μ)/k,
+// Nesterov 2(1 + μ)/((1 + 2μ)k); the two-valley's sharp side at y = 5 has k ≈ 2/0.2156.
+TEST(Config, LearningRatesBeyondTheStabilityBoundGetAHint) {
+  const auto stability_hint = [](const RunPlan& plan) {
+    for (const std::string& hint : plan.hints)
+      if (hint.find("stability bound") != std::string::npos) return hint;
+    return std::string();
+  };
+  const std::string harmonic =
+      "[landscape]\nkind = \"harmonic\"\n[dynamics]\nnoise = \"isotropic\"\n"
+      "noise_strength = 0.1\n";
+  const std::string above = stability_hint(parse(harmonic + "learning_rate = 2.01\n"));
+  EXPECT_NE(above.find("1 of 1 variant(s)"), std::string::npos) << above;
+  EXPECT_NE(above.find("learning_rate 2.01 > 2, the bound 2/k of sgd"), std::string::npos) << above;
+  EXPECT_NE(above.find("k = 1)"), std::string::npos) << above;
+  EXPECT_EQ(stability_hint(parse(harmonic + "learning_rate = 1.99\n")), "");
+  // Momentum: 3.7 is stable for heavy ball (bound 3.8), not for Nesterov (1.357).
+  const std::string momentum = harmonic + "learning_rate = 3.7\nmomentum = 0.9\n";
+  EXPECT_EQ(stability_hint(parse(momentum + "optimizer = \"momentum\"\n")), "");
+  const std::string nesterov = stability_hint(parse(momentum + "optimizer = \"nesterov\"\n"));
+  EXPECT_NE(nesterov.find("> 1.35714, the bound 2(1 + momentum)/((1 + 2 momentum) k) of nesterov"),
+            std::string::npos)
+      << nesterov;
+  // Adam's steps are bounded by its normalisation: no such bound.
+  EXPECT_EQ(stability_hint(parse(harmonic + "learning_rate = 5\noptimizer = \"adam\"\n")), "");
+  // A schedule's largest factor counts (here 2.5 × 1 after a warmup), and a sweep is counted.
+  const std::string piecewise = stability_hint(
+      parse(harmonic +
+            "learning_rate = 1.0\n[dynamics.learning_rate_schedule]\nkind = \"piecewise\"\n"
+            "warmup_steps = 10\nsteps = [0, 50]\nvalues = [0.5, 2.5]\n"));
+  EXPECT_NE(piecewise.find("learning_rate 2.5 (the schedule's largest) > 2"), std::string::npos)
+      << piecewise;
+  const std::string swept = stability_hint(
+      parse(harmonic + "learning_rate = 1.0\n[sweep]\nlearning_rate = [1, 2.5, 3]\n"));
+  EXPECT_NE(swept.find("2 of 3 variant(s)"), std::string::npos) << swept;
+  EXPECT_NE(swept.find("(variant 1: learning_rate 2.5"), std::string::npos) << swept;
+  // The paper's landscape: walkers start at x = -0.01 (sharp side) and +0.01 (flat side).
+  const std::string sharp =
+      stability_hint(parse("[dynamics]\nlearning_rate = 0.25\nnoise_strength = 0.01\n"));
+  EXPECT_NE(sharp.find("start position (-0.01, 5)"), std::string::npos) << sharp;
+  EXPECT_EQ(stability_hint(parse(kMinimal)), "");
 }
 
 TEST(Config, HistogramsBeyondWhatAVariantsCountersHoldAreRefused) {
@@ -442,6 +491,39 @@ TEST(ConfigErrors, NonFiniteValuesAreRejected) {
   expect_error(kMinimal + "[landscape]\ny_f = inf\n", {"landscape.y_f", "not finite"});
   expect_error(kMinimal + "[init]\npositions = [[0.0, inf]]\n",
                {"init.positions[0][1]", "not finite"});
+}
+
+// σ, 2σ and η·σ must be finite (in float: 2σ within float's range): a derived σ = temperature
+// / dt or a huge noise_strength otherwise ran every walker to infinity at step 1 and stored inf.
+TEST(ConfigErrors, NoiseThatOverflowsIsRejected) {
+  expect_error("[dynamics]\ndt = 1e-300\ntemperature = 1e10\n",
+               {"dynamics.temperature", "1e+10", "sigma = inf", "allowed"});
+  expect_error("[dynamics]\nlearning_rate = 0.1\nnoise_strength = 1e308\n",
+               {"dynamics.noise_strength", "1e+308", "2 sigma = inf"});
+  expect_error("[dynamics]\nlearning_rate = 1e10\nnoise_strength = 1e300\n",
+               {"dynamics.noise_strength", "temperature learning_rate x sigma = inf"});
+  expect_error(
+      "[run]\nprecision = \"float\"\n[dynamics]\nlearning_rate = 0.1\n"
+      "noise_strength = 3e38\n",
+      {"dynamics.noise_strength", "3e+38", "2 sigma = 6e+38", "precision = \"float\""});
+  expect_error(kMinimal + "[sweep]\nnoise_strength = [0.1, 1e308]\n",
+               {"sweep.noise_strength[1]", "1e+308"});
+  EXPECT_NO_THROW(parse("[dynamics]\nlearning_rate = 0.1\nnoise_strength = 8e307\n"));
+}
+
+// A momentum or decay coefficient below 1 that float rounds to 1 is another optimizer there.
+TEST(ConfigErrors, FloatCoefficientsThatRoundToOneAreRejected) {
+  const std::string head =
+      "[run]\nprecision = \"float\"\n[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.1\n";
+  expect_error(head + "optimizer = \"momentum\"\nmomentum = 0.99999999\n",
+               {"dynamics.momentum", "0.99999999", "is 1 in precision = \"float\"", "0.99999994"});
+  expect_error(head + "optimizer = \"adam\"\nbeta2 = 0.999999999\n", {"dynamics.beta2"});
+  expect_error(head + "optimizer = \"rmsprop\"\n[sweep]\nrmsprop_decay = [0.9, 0.99999999]\n",
+               {"sweep.rmsprop_decay[1]", "is 1 in precision"});
+  EXPECT_NO_THROW(parse(head + "optimizer = \"momentum\"\nmomentum = 0.99999994\n"));
+  EXPECT_NO_THROW(
+      parse("[dynamics]\nlearning_rate = 0.1\nnoise_strength = 0.1\n"
+            "optimizer = \"momentum\"\nmomentum = 0.99999999\n"));  // double
 }
 
 TEST(ConfigErrors, LiteralsBeyondTheirTypeAreRefusedNotSaturated) {

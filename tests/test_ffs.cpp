@@ -796,6 +796,48 @@ replicas = 1
             std::string::npos)
       << placed;
   EXPECT_EQ(placed.find("space them wider than a step"), std::string::npos) << placed;
+  // Jump-overs at λ_0 only (λ_1 is B, where nothing is stored): no "most: λ_1, 0 of 0".
+  const std::string flux_only =
+      warnings_of(run_config(preamble + "interfaces = [-0.9999999, -0.9999998]\n"));
+  EXPECT_NE(flux_only.find("at 1 interface(s) more than"), std::string::npos) << flux_only;
+  EXPECT_NE(flux_only.find("beyond the next interface (λ_0: "), std::string::npos) << flux_only;
+  EXPECT_EQ(flux_only.find("most:"), std::string::npos) << flux_only;
+}
+
+// Automatic placement that creeps (a crossing probability near 1 places each interface at the
+// lowest pilot maximum) stops at the stage limit with λ_B as the last interface: said so.
+TEST(FfsWarnings, PlacementThatUsesEveryStageSaysSo) {
+  const FfsResult result = run_config(R"(
+[run]
+walkers = 64
+steps = 2000
+seed = 4
+[landscape]
+kind = "double_well"
+[dynamics]
+noise = "isotropic"
+learning_rate = 0.05
+temperature = 0.1
+[init]
+positions = [-1.1547005383792515]
+[rare_event]
+method = "ffs"
+order_parameter = "x"
+lambda_A = -1.0
+lambda_0 = -0.8
+lambda_B = 0.0
+crossing_probability = 0.9999
+trials = 200
+replicas = 1
+)");
+  const auto& variant = result.variants.at(0);
+  ASSERT_EQ(variant.replicas.at(0).stages.size(), static_cast<std::size_t>(ffs::kMaxStages));
+  EXPECT_EQ(variant.replicas.at(0).stages.back().lambda_to, 0.0);
+  const std::string warnings = nlohmann::json(variant.warnings).dump();
+  EXPECT_NE(warnings.find("replica 0: automatic placement used all 127 stages; the last interface "
+                          "was set to lambda_B = 0"),
+            std::string::npos)
+      << warnings;
 }
 
 TEST(FfsWarnings, AnUnreachableLambdaBIsNamedWithHowFarTheWalkersGot) {
@@ -2343,6 +2385,13 @@ lambda_A = -0.6
   {
     const std::string e = config_error(base + "lambda_0 = -0.5\n");
     EXPECT_NE(e.find("lambda_B"), std::string::npos) << e;
+  }
+  {
+    // A probability of 1 made placement creep (one pilot maximum per interface).
+    const std::string e =
+        config_error(base + "lambda_0 = -0.5\nlambda_B = 0.2\ncrossing_probability = 1.0\n");
+    EXPECT_NE(e.find("rare_event.crossing_probability"), std::string::npos) << e;
+    EXPECT_NE(e.find("> 0 and < 1"), std::string::npos) << e;
   }
   for (const char* key : {"crossing_probability = 0.3", "placement_trials = 500"}) {
     // Keys of automatic placement next to given interfaces were ignored without a word.

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+
+#include "backend/physics_dispatch.hpp"
 
 namespace sgdwalk {
 namespace {
@@ -28,7 +31,137 @@ std::string some_variants(const RunPlan& plan, const std::vector<std::size_t>& w
                      variant_label(plan, which.front()));
 }
 
+/// Why Gaussian-noise walkers usually diverge: the optimizer's stability bound on a valley of
+/// curvature k (the spectral radius of the noise-free update on L = k x²/2 reaches 1; MODEL.md),
+/// with the bound at this variant's momentum, or a schedule that raises η or σ.
+std::string divergence_cause(const RunPlan& plan, const Variant& variant) {
+  const double mu = variant.momentum;
+  std::string bound;
+  switch (plan.optimizer) {
+    case OptimizerKind::sgd:
+      bound = "Gradient descent on a valley of curvature k is unstable for learning_rate > 2/k";
+      break;
+    case OptimizerKind::momentum:
+      bound = fmt::format(
+          "Heavy-ball momentum on a valley of curvature k is unstable for learning_rate > "
+          "2(1 + momentum)/k = {:.6g}/k",
+          2 * (1 + mu));
+      break;
+    case OptimizerKind::nesterov:
+      bound = fmt::format(
+          "Nesterov momentum on a valley of curvature k is unstable for learning_rate > "
+          "2(1 + momentum)/((1 + 2 momentum) k) = {:.6g}/k",
+          2 * (1 + mu) / (1 + 2 * mu));
+      break;
+    case OptimizerKind::adam:
+    case OptimizerKind::rmsprop:
+      // Their steps are about learning_rate per coordinate whatever the gradient: walkers leave
+      // the range through the noise, the landscape or a learning rate far beyond its scale.
+      bound = fmt::format(
+          "{} moves each coordinate by about learning_rate per update: a learning_rate far "
+          "beyond the landscape's scale, very large noise, or a landscape that overflows far out "
+          "lets walkers leave the precision's range",
+          to_string(plan.optimizer));
+      break;
+  }
+  const bool scheduled =
+      !variant.learning_rate_schedule.is_constant() || !variant.noise_schedule.is_constant();
+  return bound + (scheduled ? " (a schedule that raises learning_rate or noise_strength along "
+                              "the run counts with its factors)"
+                            : "");
+}
+
+/// The largest eigenvalue of a landscape's Hessian (1-D: the number; axis-aligned: the largest
+/// diagonal entry; 2-D: the symmetric 2×2 formula); NaN for a Hessian type it does not know (a
+/// user landscape's own).
+template <class H>
+double largest_curvature(const H& h) {
+  if constexpr (std::is_arithmetic_v<H>) {
+    return static_cast<double>(h);
+  } else if constexpr (requires {
+                         h.xx;
+                         h.xy;
+                         h.yy;
+                       }) {
+    const double xx = h.xx, xy = h.xy, yy = h.yy;
+    return 0.5 * (xx + yy) + std::hypot(0.5 * (xx - yy), xy);
+  } else if constexpr (requires { h.d[0]; }) {
+    double largest = h.d[0];
+    for (const auto& d : h.d) largest = std::max(largest, static_cast<double>(d));
+    return largest;
+  } else {
+    return 0.0 / 0.0;
+  }
+}
+
+/// The largest factor a schedule reaches within `steps` updates: every shape is monotone between
+/// the points tried (warmup rises to shape(0); step and exponential are monotone; cosine falls;
+/// piecewise is constant between its steps).
+double largest_factor(const Schedule& schedule, std::int64_t steps) {
+  const std::int64_t last = std::max<std::int64_t>(0, steps - 1);
+  std::vector<std::int64_t> points = {0, last, std::min(schedule.warmup_steps, last)};
+  if (schedule.kind == ScheduleKind::piecewise) {
+    for (int i = 0; i < schedule.pieces; ++i)
+      points.push_back(std::min(schedule.warmup_steps + schedule.piece_steps[i], last));
+  }
+  double largest = 0;
+  for (const std::int64_t t : points) largest = std::max(largest, schedule.factor_at(t));
+  return largest;
+}
+
 }  // namespace
+
+std::vector<std::string> stability_hints(const RunPlan& plan, const std::string& source) {
+  if (plan.optimizer == OptimizerKind::adam || plan.optimizer == OptimizerKind::rmsprop) return {};
+  std::int64_t unstable = 0;
+  std::string example;
+  dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
+    constexpr int D = Landscape::dim;
+    // The distinct start positions (walker w starts at initial_positions[w % size]).
+    const std::size_t starts = std::min<std::size_t>(plan.initial_positions.size(), 16);
+    for (std::size_t v = 0; v < plan.variants.size(); ++v) {
+      const Variant& variant = plan.variants[v];
+      const Landscape landscape = make_landscape<Landscape>(variant);
+      const double mu = variant.momentum;
+      const double gain = plan.optimizer == OptimizerKind::momentum   ? 1 + mu
+                          : plan.optimizer == OptimizerKind::nesterov ? (1 + mu) / (1 + 2 * mu)
+                                                                      : 1.0;
+      const double rate =
+          variant.learning_rate * largest_factor(variant.learning_rate_schedule, plan.steps);
+      for (std::size_t i = 0; i < starts; ++i) {
+        Vec<T, D> position;
+        for (int d = 0; d < D; ++d)
+          position[d] = static_cast<T>(plan.initial_positions[i][static_cast<std::size_t>(d)]);
+        const double k = largest_curvature(landscape.hessian(position));
+        const double bound = 2 * gain / k;
+        if (!(k > 0) || !std::isfinite(k) || !(rate > bound)) continue;
+        if (unstable++ == 0) {
+          std::string at;
+          for (int d = 0; d < D; ++d)
+            at += fmt::format("{}{:.6g}", d == 0 ? "" : ", ", static_cast<double>(position[d]));
+          example = fmt::format(
+              "variant {}: learning_rate {:.6g}{} > {:.6g}, the bound {} of {} at the start "
+              "position ({}) where the curvature is k = {:.6g}",
+              v, rate,
+              variant.learning_rate_schedule.is_constant() ? "" : " (the schedule's largest)",
+              bound,
+              plan.optimizer == OptimizerKind::sgd        ? "2/k"
+              : plan.optimizer == OptimizerKind::momentum ? "2(1 + momentum)/k"
+                                                          : "2(1 + momentum)/((1 + 2 momentum) k)",
+              to_string(plan.optimizer), at, k);
+        }
+        break;  // one start position per variant is enough to count it
+      }
+    }
+  });
+  if (unstable == 0) return {};
+  return {fmt::format(
+      "{}: {} of {} variant(s) start where their learning rate is beyond the optimizer's "
+      "stability bound ({}): gradient steps there grow instead of settling, so walkers are "
+      "driven out of that valley and run off to infinity unless they reach a valley flat enough "
+      "for the step (docs/MODEL.md, Optimizers and schedules)",
+      source, unstable, plan.variants.size(), example)};
+}
 
 std::vector<std::string> run_warnings(const RunPlan& plan,
                                       const std::vector<VariantSummary>& summaries,
@@ -44,7 +177,7 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
     if (s.nonfinite_walkers <= 0) continue;
     if (++diverged_variants <= 10) {
       // With heavy tails a single jump can leave the precision's range whatever the learning
-      // rate; with Gaussian noise the usual cause is the stability bound.
+      // rate; with Gaussian noise the usual cause is the optimizer's stability bound.
       const std::string why =
           plan.noise_distribution == NoiseDistribution::alpha_stable
               ? fmt::format(
@@ -52,7 +185,7 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
                     "precision (the smaller alpha, the heavier the tail): a larger "
                     "alpha{} keeps more walkers",
                     plan.precision == Precision::f32 ? " or precision = \"double\"" : "")
-              : "Gradient descent on a valley of curvature k is unstable for learning_rate > 2/k";
+              : divergence_cause(plan, plan.variants[v]);
       warnings.push_back(fmt::format(
           "{}: {} of {} walkers diverged (non-finite) from step {}; their results are left out. "
           "{}",
@@ -66,25 +199,41 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
                     diverged_variants));
   }
 
-  // A loss that overflows at positions that are still finite (far out, in float): the samples'
-  // loss mean and spread are then ±inf or NaN, which would otherwise pass unremarked.
+  // A loss, or a y, that overflows the samples' float values at positions that are still finite
+  // (far out; sample values are float32 in both precisions): the samples' mean and spread are
+  // then ±inf or NaN, which would otherwise pass unremarked.
   for (std::size_t v = 0; v < judged; ++v) {
-    std::size_t overflowed = 0;
-    std::int64_t first_step = -1;
+    struct Overflow {
+      std::size_t samples = 0;
+      std::int64_t first_step = -1;
+    } loss, progress;
     for (const SampleSummary& sample : summaries[v].samples) {
-      // loss_std is NaN by definition with fewer than two finite walkers: only an infinite or
-      // NaN mean, or a non-finite spread of two or more, is an overflow.
-      const bool overflow = !std::isfinite(sample.loss_mean) ||
-                            (sample.finite >= 2 && !std::isfinite(sample.loss_std));
-      if (sample.finite == 0 || !overflow) continue;
-      if (overflowed++ == 0) first_step = sample.step;
+      if (sample.finite == 0) continue;
+      // A std is NaN by definition with fewer than two finite walkers: only an infinite or NaN
+      // mean, or a non-finite spread of two or more, is an overflow.
+      const auto overflows = [&](double mean, double std_dev) {
+        return !std::isfinite(mean) || (sample.finite >= 2 && !std::isfinite(std_dev));
+      };
+      for (auto [overflow, which] :
+           {std::pair{overflows(sample.loss_mean, sample.loss_std), &loss},
+            std::pair{overflows(sample.progress_mean, sample.progress_std), &progress}}) {
+        if (overflow && which->samples++ == 0) which->first_step = sample.step;
+      }
     }
-    if (overflowed > 0) {
+    if (loss.samples > 0) {
       warnings.push_back(fmt::format(
           "{}: the loss of walkers at finite positions overflowed at {} of {} samples (first at "
           "step {}): loss_mean and loss_std are not finite there{}",
-          variant_label(plan, v), overflowed, summaries[v].samples.size(), first_step,
+          variant_label(plan, v), loss.samples, summaries[v].samples.size(), loss.first_step,
           plan.precision == Precision::f32 ? "; precision = \"double\" holds larger losses" : ""));
+    }
+    if (progress.samples > 0) {
+      warnings.push_back(fmt::format(
+          "{}: y of walkers at finite positions is beyond the samples' float range (|y| > "
+          "3.4e38) at {} of {} samples (first at step {}): y_mean, y_std and the y quantiles are "
+          "not finite there",
+          variant_label(plan, v), progress.samples, summaries[v].samples.size(),
+          progress.first_step));
     }
   }
 
@@ -109,6 +258,19 @@ std::vector<std::string> run_warnings(const RunPlan& plan,
     for (std::size_t v = 0; v < judged; ++v) {
       const PassageSummary& p = summaries[v].passage;
       if (p.arrived == 0 && p.started_in_target < summaries[v].walkers) unreached.push_back(v);
+    }
+    std::vector<std::size_t> all_inside;
+    for (std::size_t v = 0; v < judged; ++v) {
+      const PassageSummary& p = summaries[v].passage;
+      if (summaries[v].walkers > 0 && p.started_in_target == summaries[v].walkers)
+        all_inside.push_back(v);
+    }
+    if (!all_inside.empty()) {
+      warnings.push_back(fmt::format(
+          "every walker started inside the first-passage target '{}' in {}: there are no "
+          "passage times and no escape rate; start the walkers outside it (init.positions) or "
+          "choose another target",
+          plan.passage.description, some_variants(plan, all_inside, judged)));
     }
     if (!unreached.empty()) {
       warnings.push_back(fmt::format(

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <toml.hpp>
 
+#include "analysis/diagnostics.hpp"
 #include "backend/dynamics_table.hpp"
 #include "config/config_keys.hpp"
 #include "config/landscape_params.hpp"
@@ -767,6 +768,41 @@ void check_float_value(const std::string& source, const RunPlan& plan, const std
       "{}: key '{}': {}value {} is beyond the range of precision = \"float\" (|value| <= "
       "{:.7g}); allowed: a value within it, or precision = \"double\"",
       source, key, derived, value, kFloatMax));
+}
+
+/// A coefficient in [0, 1) (momentum, β1, β2, rmsprop_decay) that float rounds to 1: the walker
+/// would run another optimizer (undamped heavy ball, moments that never forget).
+void check_float_fraction(const std::string& source, const RunPlan& plan, const std::string& key,
+                          const std::string& name, double value) {
+  const OptimizerCoefficient* coefficient = find_optimizer_coefficient(name);
+  if (plan.precision != Precision::f32 || coefficient == nullptr || !coefficient->fraction ||
+      static_cast<float>(value) != 1.0f)
+    return;
+  throw ConfigError(fmt::format(
+      "{}: key '{}': value {} is 1 in precision = \"float\"; allowed: a value <= {:.9g} "
+      "(the largest float below 1), or precision = \"double\"",
+      source, key, value, static_cast<double>(std::nextafter(1.0f, 0.0f))));
+}
+
+/// The noise a variant's walkers use: σ (given, or temperature / learning_rate), 2σ (the noise
+/// models' variance factor) and the temperature η·σ (outputs) must be finite, 2σ also in float.
+/// A σ of 1e308 or a temperature of 1e10 at dt = 1e-300 would otherwise run every walker to
+/// infinity at step 1 and store σ = inf.
+void check_noise_scale(const std::string& source, const RunPlan& plan, const std::string& key,
+                       double value, const Variant& variant) {
+  const double limit = plan.precision == Precision::f32
+                           ? static_cast<double>(std::numeric_limits<float>::max())
+                           : std::numeric_limits<double>::max();
+  const double sigma = variant.noise_strength;
+  const double two_sigma = 2.0 * sigma;
+  const double temperature = variant.learning_rate * sigma;
+  if (std::isfinite(sigma) && two_sigma <= limit && std::isfinite(temperature)) return;
+  throw ConfigError(fmt::format(
+      "{}: key '{}': value {:g} gives noise_strength sigma = {:g}, 2 sigma = {:g} and temperature "
+      "learning_rate x sigma = {:g}; allowed: values that give 2 sigma <= {:.7g}{} and a finite "
+      "temperature",
+      source, key, value, sigma, two_sigma, temperature, limit,
+      plan.precision == Precision::f32 ? " (precision = \"float\")" : ""));
 }
 
 /// The start positions of a float run (check_float_value; the variants' numbers are checked as
@@ -1712,14 +1748,22 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
       return at == swept_index.end() ? table + "." + name
                                      : fmt::format("sweep.{}[{}]", name, at->second);
     };
-    for (const auto& [name, value] : dynamics_values)
+    for (const auto& [name, value] : dynamics_values) {
       check_float_value(source, plan, key_of("dynamics", name), value);
+      check_float_fraction(source, plan, key_of("dynamics", name), name, value);
+    }
     for (const auto& [name, value] : variant.landscape)
       check_float_value(source, plan, key_of("landscape", name), value);
     resolve_dynamics(source, dynamics_values, plan.noise_distribution, plan.optimizer, variant);
     if (dynamics_values.count("temperature") != 0)
       check_float_value(source, plan, key_of("dynamics", "temperature"), variant.noise_strength,
                         "it gives noise_strength = temperature / learning_rate, whose ");
+    {
+      const std::string given =
+          dynamics_values.count("temperature") != 0 ? "temperature" : "noise_strength";
+      check_noise_scale(source, plan, key_of("dynamics", given), dynamics_values.at(given),
+                        variant);
+    }
     variant.learning_rate_schedule =
         make_schedule(source, schedules[0], schedule_values[0], plan.steps, schedule_index[0]);
     variant.noise_schedule =
@@ -1784,8 +1828,9 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
           histogram.name));
     }
   }
-  // Times in the outputs are the base η × steps; under a learning-rate schedule the elapsed
-  // continuous time Σ η f(k) differs, and so would a rate per unit time.
+  // Times in the outputs are the base η × steps (/samples/elapsed_time aside); under a
+  // learning-rate schedule the elapsed continuous time Σ η f(k) differs, and so would a rate per
+  // unit time.
   const bool learning_rate_scheduled =
       std::any_of(plan.variants.begin(), plan.variants.end(),
                   [](const Variant& v) { return !v.learning_rate_schedule.is_constant(); });
@@ -1793,7 +1838,8 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
     plan.hints.push_back(fmt::format(
         "{}: first passage under a learning-rate schedule: its mean_time and escape rate per unit "
         "time count time as the base learning_rate x steps, not the schedule's sum of learning "
-        "rates; compare such runs in steps (mean_steps)",
+        "rates; compare such runs in steps (mean_steps); /samples/elapsed_time has the sum at "
+        "the sample steps",
         source));
   }
   // ε regularises the Hessian noise models only: given (or swept) with a model that computes no
@@ -1835,6 +1881,7 @@ RunPlan build_plan(const toml::value& root, const std::string& source) {
   resolved["sweep"] = sweep_json;
   plan.resolved_config = resolved;
   check_float_positions(source, plan);
+  for (std::string& hint : stability_hints(plan, source)) plan.hints.push_back(std::move(hint));
   // The per-walker crossing counter is 32-bit in every backend (walker state, checkpoints, the
   // per-walker file); a walker cannot cross more often than it steps, so only runs this long can
   // wrap it. Said, not refused: such runs are legitimate, and their other results are exact.

@@ -347,8 +347,8 @@ std::vector<ConfigKey> make_config_keys() {
       number_key("rare_event", "lambda_B", 0, -kInf, kInf, false,
                  "Automatic placement: the last interface, B = {λ >= lambda_B} (> lambda_0).",
                  "required without interfaces"),
-      number_key("rare_event", "crossing_probability", 0.2, 0, 1, true,
-                 "Automatic placement: the target probability of each stage (< 1)."),
+      number_key("rare_event", "crossing_probability", 0.2, 0, std::nextafter(1.0, 0.0), true,
+                 "Automatic placement: the target probability of each stage."),
       integer_key("rare_event", "placement_trials", 0, 0, 1000000000,
                   "Automatic placement: pilot trials per placed interface (0 = trials; else at "
                   "least 10).",
@@ -543,6 +543,7 @@ std::string number_range_text(double min, double max, bool min_exclusive) {
   if (min == -kInf && max == kInf) return "any finite number";
   if (max == kInf) return low;
   if (min == -kInf) return fmt::format("<= {}", max);
+  if (max == std::nextafter(1.0, 0.0)) return low + " and < 1";  // a probability or fraction
   return fmt::format("{} and <= {}", low, max);
 }
 

@@ -737,6 +737,16 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
         worst_reached = st.reached;
       }
     }
+    // Automatic placement that used every stage: the last interface was set to lambda_B
+    // whatever the pilots reached (the loop's cap, ffs::kMaxStages).
+    if (spec.automatic() && rep.stages.size() == static_cast<std::size_t>(ffs::kMaxStages)) {
+      warnings.push_back(fmt::format(
+          "replica {}: automatic placement used all {} stages; the last interface was set to "
+          "lambda_B = {} (its stage probability {:.3g}, not crossing_probability = {}): a lower "
+          "crossing_probability or a nearer lambda_B needs fewer interfaces",
+          ri, ffs::kMaxStages, spec.lambda_b, rep.stages.back().probability(),
+          spec.placement_probability));
+    }
     if (first_few < rep.stages.size()) {
       const auto& a = rep.stages[first_few];
       const auto& b = rep.stages.back();
@@ -753,13 +763,17 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
             ? static_cast<double>(rep.flux_jumps) / static_cast<double>(rep.flux_crossings)
             : 0.0;
     if (jump_stages > 0 || flux_fraction > kJumpOverFraction) {
+      // The worst trial stage is named only when one is over the threshold (else "0 of 0").
+      const std::string worst =
+          jump_stages > 0
+              ? fmt::format("most: λ_{}, {} of {}; ", worst_stage + 1, worst_jumps, worst_reached)
+              : std::string();
       warnings.push_back(fmt::format(
           "replica {}: at {} interface(s) more than {:.0f} % of the stored states already lie "
-          "beyond the next interface (most: λ_{}, {} of {}; λ_0: {} of {}): those interfaces are "
-          "closer than a step and do no work (no bias: see docs/RARE_EVENTS.md, \"Jump-overs\"); "
-          "{}",
+          "beyond the next interface ({}λ_0: {} of {}): those interfaces are closer than a step "
+          "and do no work (no bias: see docs/RARE_EVENTS.md, \"Jump-overs\"); {}",
           ri, jump_stages + (flux_fraction > kJumpOverFraction ? 1 : 0), 100 * kJumpOverFraction,
-          worst_stage + 1, worst_jumps, worst_reached, rep.flux_jumps, rep.flux_crossings,
+          worst, rep.flux_jumps, rep.flux_crossings,
           // Placed interfaces are spaced by the crossing probability, not by hand.
           spec.automatic()
               ? fmt::format("they were placed automatically: a lower "
