@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -651,6 +652,20 @@ sample_every = 10
 learning_rate = [0.05, 0.02]
 )",
                      optimizer);
+}
+
+// Replay's coordinate names: x, y, z, and q0, q1, ... for an out-of-tree landscape of more than 3
+// dimensions (the state columns v_q5, m_q5, ... are then distinct: they once read past x, y, z).
+TEST(Replay, CoordinateNamesAreDistinctInEveryDimension) {
+  EXPECT_EQ(replay_coordinate_name(0, 1), "x");
+  EXPECT_EQ(replay_coordinate_name(2, 3), "z");
+  EXPECT_EQ(replay_coordinate_name(0, 4), "q0");
+  EXPECT_EQ(replay_coordinate_name(15, 16), "q15");
+  for (int dim = 1; dim <= 16; ++dim) {
+    std::set<std::string> names;
+    for (int i = 0; i < dim; ++i) names.insert(replay_coordinate_name(i, dim));
+    EXPECT_EQ(names.size(), static_cast<std::size_t>(dim)) << dim;
+  }
 }
 
 TEST(OptimizerCheckpoint, RoundTripKeepsTheStateAndContinuesToTheSameBits) {

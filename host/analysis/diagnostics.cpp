@@ -31,44 +31,57 @@ std::string some_variants(const RunPlan& plan, const std::vector<std::size_t>& w
                      variant_label(plan, which.front()));
 }
 
-/// Why Gaussian-noise walkers usually diverge: the optimizer's stability bound on a valley of
-/// curvature k (the spectral radius of the noise-free update on L = k x²/2 reaches 1; MODEL.md),
-/// with the bound at this variant's momentum, or a schedule that raises η or σ.
-std::string divergence_cause(const RunPlan& plan, const Variant& variant) {
-  const double mu = variant.momentum;
-  std::string bound;
-  switch (plan.optimizer) {
+/// An optimizer's stability bound on a quadratic valley of curvature k: learning_rate <
+/// gain / k, where the spectral radius of the noise-free update on L = k x²/2 reaches 1 (MODEL.md,
+/// "Heavy ball on a quadratic"). Adam and RMSprop normalise their steps: no such bound.
+struct StabilityBound {
+  bool exists = false;
+  double gain = 0;      ///< the bound is gain / k
+  std::string formula;  ///< "2/k", ...
+  std::string who;      ///< "Gradient descent", ...
+};
+
+StabilityBound stability_bound(OptimizerKind optimizer, double momentum) {
+  const double mu = momentum;
+  switch (optimizer) {
     case OptimizerKind::sgd:
-      bound = "Gradient descent on a valley of curvature k is unstable for learning_rate > 2/k";
-      break;
+      return {true, 2.0, "2/k", "Gradient descent"};
     case OptimizerKind::momentum:
-      bound = fmt::format(
-          "Heavy-ball momentum on a valley of curvature k is unstable for learning_rate > "
-          "2(1 + momentum)/k = {:.6g}/k",
-          2 * (1 + mu));
-      break;
+      return {true, 2 * (1 + mu), "2(1 + momentum)/k", "Heavy-ball momentum"};
     case OptimizerKind::nesterov:
-      bound = fmt::format(
-          "Nesterov momentum on a valley of curvature k is unstable for learning_rate > "
-          "2(1 + momentum)/((1 + 2 momentum) k) = {:.6g}/k",
-          2 * (1 + mu) / (1 + 2 * mu));
-      break;
+      return {true, 2 * (1 + mu) / (1 + 2 * mu), "2(1 + momentum)/((1 + 2 momentum) k)",
+              "Nesterov momentum"};
     case OptimizerKind::adam:
     case OptimizerKind::rmsprop:
-      // Their steps are about learning_rate per coordinate whatever the gradient: walkers leave
-      // the range through the noise, the landscape or a learning rate far beyond its scale.
-      bound = fmt::format(
-          "{} moves each coordinate by about learning_rate per update: a learning_rate far "
-          "beyond the landscape's scale, very large noise, or a landscape that overflows far out "
-          "lets walkers leave the precision's range",
-          to_string(plan.optimizer));
-      break;
+      return {};
+  }
+  return {};
+}
+
+/// Why Gaussian-noise walkers usually diverge: the optimizer's stability bound at this variant's
+/// momentum, or a schedule that raises η or σ.
+std::string divergence_cause(const RunPlan& plan, const Variant& variant) {
+  const StabilityBound bound = stability_bound(plan.optimizer, variant.momentum);
+  std::string why;
+  if (!bound.exists) {
+    // Their steps are about learning_rate per coordinate whatever the gradient: walkers leave
+    // the range through the noise, the landscape or a learning rate far beyond its scale.
+    why = fmt::format(
+        "{} moves each coordinate by about learning_rate per update: a learning_rate far beyond "
+        "the landscape's scale, very large noise, or a landscape that overflows far out lets "
+        "walkers leave the precision's range",
+        to_string(plan.optimizer));
+  } else if (plan.optimizer == OptimizerKind::sgd) {
+    why = "Gradient descent on a valley of curvature k is unstable for learning_rate > 2/k";
+  } else {
+    why = fmt::format("{} on a valley of curvature k is unstable for learning_rate > {} = {:.6g}/k",
+                      bound.who, bound.formula, bound.gain);
   }
   const bool scheduled =
       !variant.learning_rate_schedule.is_constant() || !variant.noise_schedule.is_constant();
-  return bound + (scheduled ? " (a schedule that raises learning_rate or noise_strength along "
-                              "the run counts with its factors)"
-                            : "");
+  return why + (scheduled ? " (a schedule that raises learning_rate or noise_strength along "
+                            "the run counts with its factors)"
+                          : "");
 }
 
 /// The largest eigenvalue of a landscape's Hessian (1-D: the number; axis-aligned: the largest
@@ -112,7 +125,7 @@ double largest_factor(const Schedule& schedule, std::int64_t steps) {
 }  // namespace
 
 std::vector<std::string> stability_hints(const RunPlan& plan, const std::string& source) {
-  if (plan.optimizer == OptimizerKind::adam || plan.optimizer == OptimizerKind::rmsprop) return {};
+  if (!stability_bound(plan.optimizer, 0).exists) return {};
   std::int64_t unstable = 0;
   std::string example;
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
@@ -122,10 +135,7 @@ std::vector<std::string> stability_hints(const RunPlan& plan, const std::string&
     for (std::size_t v = 0; v < plan.variants.size(); ++v) {
       const Variant& variant = plan.variants[v];
       const Landscape landscape = make_landscape<Landscape>(variant);
-      const double mu = variant.momentum;
-      const double gain = plan.optimizer == OptimizerKind::momentum   ? 1 + mu
-                          : plan.optimizer == OptimizerKind::nesterov ? (1 + mu) / (1 + 2 * mu)
-                                                                      : 1.0;
+      const StabilityBound stability = stability_bound(plan.optimizer, variant.momentum);
       const double rate =
           variant.learning_rate * largest_factor(variant.learning_rate_schedule, plan.steps);
       for (std::size_t i = 0; i < starts; ++i) {
@@ -133,7 +143,7 @@ std::vector<std::string> stability_hints(const RunPlan& plan, const std::string&
         for (int d = 0; d < D; ++d)
           position[d] = static_cast<T>(plan.initial_positions[i][static_cast<std::size_t>(d)]);
         const double k = largest_curvature(landscape.hessian(position));
-        const double bound = 2 * gain / k;
+        const double bound = stability.gain / k;
         if (!(k > 0) || !std::isfinite(k) || !(rate > bound)) continue;
         if (unstable++ == 0) {
           std::string at;
@@ -144,11 +154,7 @@ std::vector<std::string> stability_hints(const RunPlan& plan, const std::string&
               "position ({}) where the curvature is k = {:.6g}",
               v, rate,
               variant.learning_rate_schedule.is_constant() ? "" : " (the schedule's largest)",
-              bound,
-              plan.optimizer == OptimizerKind::sgd        ? "2/k"
-              : plan.optimizer == OptimizerKind::momentum ? "2(1 + momentum)/k"
-                                                          : "2(1 + momentum)/((1 + 2 momentum) k)",
-              to_string(plan.optimizer), at, k);
+              bound, stability.formula, to_string(plan.optimizer), at, k);
         }
         break;  // one start position per variant is enough to count it
       }

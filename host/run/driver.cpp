@@ -1029,6 +1029,11 @@ void write_run_start(const RunPlan& plan, const RunOutcome& outcome, const RunRe
                            summary_json(plan, outcome, record, false).dump(2) + "\n");
 }
 
+std::string replay_coordinate_name(int i, int dim) {
+  static const char* const xyz[] = {"x", "y", "z"};
+  return dim <= 3 ? std::string(xyz[i]) : fmt::format("q{}", i);
+}
+
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
                    std::int64_t every, std::ostream& out, std::int64_t until, bool normals_columns,
                    const std::function<bool()>& keep_going) {
@@ -1052,13 +1057,14 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
       const StableParams<T> stable = make_stable_params<T>(v.alpha);
 
       out << "step";
-      const char* names[] = {"x", "y", "z"};
-      for (int i = 0; i < D; ++i) out << ',' << (D <= 3 ? names[i] : "q");
+      std::vector<std::string> names;
+      for (int i = 0; i < D; ++i) names.push_back(replay_coordinate_name(i, D));
+      for (int i = 0; i < D; ++i) out << ',' << names[static_cast<std::size_t>(i)];
       out << ",loss,basin,crossings,freeze_step,first_passage_step,nonfinite_step";
       // The optimizer state in OptimizerState's flat layout, named by what it is.
       for (int j = 0; j < W; ++j) {
         const char* kind = R == UpdateRule::momentum ? "v" : j < D ? "m" : "s";
-        out << ',' << kind << '_' << names[j % D];
+        out << ',' << kind << '_' << names[static_cast<std::size_t>(j % D)];
       }
       // The noise inputs update `step` consumed, for independent checks: the normals (normal.hpp
       // contract), or with α-stable noise the draws scaled by the step's c_k (stable.hpp).
@@ -1066,7 +1072,7 @@ void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walke
         const char* input = plan.noise_distribution == NoiseDistribution::alpha_stable
                                 ? ",stable_input_"
                                 : ",normal_";
-        for (int i = 0; i < D; ++i) out << input << names[i];
+        for (int i = 0; i < D; ++i) out << input << names[static_cast<std::size_t>(i)];
       }
       out << '\n';
       out << std::setprecision(std::numeric_limits<T>::max_digits10);

@@ -176,6 +176,8 @@ inline constexpr const char* kFfsReplayRefusal =
 /// `keep_going`, when set, is called after every kReplayCheckSteps updates (the Python binding
 /// checks for Ctrl-C there); when it returns false the replay stops, its CSV unfinished.
 inline constexpr std::int64_t kReplayCheckSteps = 65536;
+/// The name of coordinate i in replay's columns: x, y, z up to 3 dimensions, q0, q1, ... beyond.
+std::string replay_coordinate_name(int i, int dim);
 void replay_walker(const RunPlan& plan, std::int64_t variant, std::int64_t walker,
                    std::int64_t every, std::ostream& out, std::int64_t until = -1,
                    bool normals_columns = false, const std::function<bool()>& keep_going = {});

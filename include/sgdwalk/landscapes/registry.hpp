@@ -1,8 +1,9 @@
 // The landscape registry: every landscape the simulator knows, as one type list.
 //
-// Adding a landscape = one header in this folder (physics + description, see describe.hpp) and one
-// entry in BuiltinLandscapes below. Config validation, sweeps, dispatch to template instances, the
-// CUDA kernels (generated per entry by cuda/CMakeLists.txt, which reads this list), the benchmark,
+// Adding a landscape = one header in this folder (physics + description, see describe.hpp), its
+// #include below and one entry in BuiltinLandscapes. Config validation, sweeps, dispatch to
+// template instances, the CUDA kernels (the top-level CMakeLists.txt reads this list,
+// cuda/CMakeLists.txt generates one source per entry), the benchmark,
 // `sgdwalk info --landscapes` and the generic tests all iterate over `Landscapes`.
 //
 // Out-of-tree landscapes: configure with -DSGDWALK_USER_PHYSICS=/path/my_landscapes.hpp; that
@@ -34,7 +35,7 @@ struct LandscapeList {
 };
 
 // One line per landscape; the order is the order of `sgdwalk info --landscapes` and of the
-// generated CUDA sources (cuda/CMakeLists.txt parses this list: keep one entry per line).
+// generated CUDA sources (the top-level CMakeLists.txt parses this list: keep one entry per line).
 // clang-format off
 using BuiltinLandscapes = LandscapeList<
     TwoValley,

@@ -1,5 +1,6 @@
 // The noise-model registry: every gradient-noise covariance Σ(θ) the simulator knows, as one type
-// list. A model is a header in this folder (interface in hessian.hpp) and one entry below; the
+// list. A model is a header in this folder (interface in hessian.hpp), its #include and one entry
+// in NoiseModels below (the top-level CMakeLists.txt parses that list); the
 // config's dynamics.noise, dispatch, the CUDA instantiations, `sgdwalk info --landscapes` and the
 // tests iterate over NoiseModels.
 #pragma once
