@@ -89,8 +89,11 @@ TEST(ExactChain, MatchesTheContinuumQuadratureWithTheDiscreteOvershoot) {
   const double plain = theory::mean_first_passage_time(dldx, diffusion, x0, b);
   const double shifted = theory::mean_first_passage_time(dldx, diffusion, x0, b + 0.5826 * s);
   const double discrete = steps * eta;
-  EXPECT_GT(std::fabs(discrete / plain - 1), 0.02);  // the overshoot matters at this η
-  EXPECT_NEAR(discrete / shifted, 1.0, 0.005)
+  EXPECT_GT(std::fabs(discrete / plain - 1), 0.02);  // the overshoot matters at this η (9.4 %)
+  // The first-order shift leaves the next order, O(s/ℓ) with s = 0.014 against the well's scale
+  // ℓ ~ 1: an independent Nyström solution of the chain gives 0.9956 (2026-12-06). 1 %, not a
+  // bound fitted to that: the shift's own size here is 9 times larger.
+  EXPECT_NEAR(discrete / shifted, 1.0, 0.01)
       << "chain " << discrete << ", quadrature " << plain << ", with the overshoot " << shifted;
 }
 
@@ -227,7 +230,7 @@ TEST(FfsBruteForce, DoubleWellRatesMatchBruteForceWhereBothSeeEscapes) {
     const FfsVariantResult f = run_config(double_well_config(beta, eta, 2000, 4)).variants.at(0);
     const double error = std::max({f.rate_std_error, f.rate_per_step * f.rate_relative_error_aftw,
                                    f.rate_per_step * f.rate_relative_error_jackknife});
-    const double z = (f.rate_per_step - brute) / std::hypot(error, brute_se);
+    const double z = log_z(f.rate_per_step, error / f.rate_per_step, brute, brute_se / brute);
     EXPECT_LT(std::fabs(z), 4.0) << "β = " << beta << ": FFS " << f.rate_per_step << " ± " << error
                                  << ", brute force " << brute << " ± " << brute_se;
     EXPECT_LT(error / f.rate_per_step, 0.15) << "β = " << beta;  // the comparison has power
@@ -302,12 +305,43 @@ equilibration_steps = 2000
     const FfsVariantResult& f = c.result;
     const double error = std::max({f.rate_std_error, f.rate_per_step * f.rate_relative_error_aftw,
                                    f.rate_per_step * f.rate_relative_error_jackknife});
-    EXPECT_NEAR(f.rate_per_step, c.expected, 4 * error)
+    EXPECT_LT(std::fabs(log_z(f.rate_per_step, error / f.rate_per_step, c.expected)), 4.0)
         << c.name << ": FFS " << f.rate_per_step << " ± " << error << ", expected " << c.expected;
     EXPECT_LT(error / f.rate_per_step, 0.15) << c.name;  // the comparison has power
     std::printf(
         "harmonic, order parameter %s: FFS %.4e ± %.2e per step, expected %.4e, ratio %.3f\n",
         c.name.c_str(), f.rate_per_step, error, c.expected, f.rate_per_step / c.expected);
+  }
+}
+
+// The exact chain in python/sgdwalk/plot/theory.py (escape_rate_chain: Nyström panels, not cells)
+// gives the theory column of the FFS Arrhenius table (docs/VALIDATION.md §10). Its values at three
+// of the example's Δ_S (examples/ffs_sharp_to_flat.toml: y = 5, dt = 5e-4, hessian noise, B = the
+// flat basin x ≥ 0), pinned in python/tests/test_theory.py, against this chain: the cells of width
+// s/8 extrapolated leave 1e-4 to 6e-4 of O(h^4) (s/16: 3e-5).
+TEST(ExactChain, SliceRatesOfThePythonChainAgree) {
+  const theory::TwoValleyParams p;
+  const double y = 5, eta = 5e-4;
+  const struct {
+    double delta_s, python_rate_per_time;
+  } points[] = {{0.001066967646023352, 1.409006894e-01},
+                {0.00018973665961010246, 2.406714429e-09},
+                {8.0011285929799318e-05, 9.648856178e-23}};
+  for (const auto& point : points) {
+    const double sigma = point.delta_s / eta;
+    const double bottom = -theory::g_sharp(p, y) / 2;
+    exact_chain::Chain chain;
+    chain.mean = [&](double x) { return x - eta * theory::loss_dx(p, x, y); };
+    chain.sd = [&](double x) {
+      const double k = 2 / theory::f_branch(p, y, x >= 0 ? kFlatBasin : kSharpBasin);
+      return eta * std::sqrt(2 * sigma * k + 1e-8);
+    };
+    chain.breakpoints = {0.0};
+    const double rate =
+        exact_chain::quasi_stationary_escape_extrapolated(
+            chain, {bottom - 9 * std::sqrt(point.delta_s), 0.0, chain.sd(bottom) / 8}) /
+        eta;
+    EXPECT_NEAR(rate / point.python_rate_per_time, 1.0, 1e-3) << "Δ_S = " << point.delta_s;
   }
 }
 
@@ -442,7 +476,7 @@ replicas = 4
     const double rate = f.rate_per_step / eta;
     const double se =
         std::max(f.rate_std_error, f.rate_per_step * f.rate_relative_error_aftw) / eta;
-    const double z = (rate - brute) / std::hypot(se, brute_se);
+    const double z = log_z(rate, se / rate, brute, brute_se / brute);
     EXPECT_LT(std::fabs(z), 4.0) << "variant " << v << ": FFS " << rate << " ± " << se
                                  << ", brute force " << brute << " ± " << brute_se;
     EXPECT_LT(se / rate, 0.15) << "variant " << v;  // the test has power: < 15 % per method
@@ -530,7 +564,7 @@ TEST(FfsOptimizers, MomentumRateMatchesBruteForceAndDiffersFromSgd) {
   const FfsVariantResult& f = result.variants.at(0);
   const double rate = f.rate_per_step / kEta;
   const double se = std::max(f.rate_std_error, f.rate_per_step * f.rate_relative_error_aftw) / kEta;
-  const double z = (rate - brute) / std::hypot(se, brute_se);
+  const double z = log_z(rate, se / rate, brute, brute_se / brute);
   EXPECT_LT(std::fabs(z), 4.0) << "FFS " << rate << " ± " << se << ", brute force " << brute
                                << " ± " << brute_se;
   EXPECT_LT(se / rate, 0.2);  // the comparison has power
@@ -929,7 +963,8 @@ TEST(FfsOptimizers, EnergyOrderParameterMatchesBruteForceWithoutTheHeavyTail) {
       momentum_double_well(kEta, sigma, kMu, 256, 10000, energy_ffs_block(kBeta, 1000, kReplicas)));
   const FfsVariantResult& f = energy.variants.at(0);
   ASSERT_TRUE(energy.complete);
-  const double z = (f.rate_per_step - brute) / std::hypot(f.rate_std_error, brute_se);
+  const double z =
+      log_z(f.rate_per_step, f.rate_std_error / f.rate_per_step, brute, brute_se / brute);
   EXPECT_LT(std::fabs(z), 4.0) << "energy FFS " << f.rate_per_step << " ± " << f.rate_std_error
                                << ", brute force " << brute << " ± " << brute_se;
   EXPECT_LT(f.rate_std_error / f.rate_per_step, 0.1);  // the comparison has power
@@ -976,7 +1011,8 @@ TEST(FfsOptimizers, NesterovEnergyOrderParameterMatchesBruteForce) {
   const FfsVariantResult& f = energy.variants.at(0);
   ASSERT_TRUE(energy.complete);
   for (const auto& rep : f.replicas) ASSERT_GT(rep.rate_per_step(), 0);
-  const double z = (f.rate_per_step - brute) / std::hypot(f.rate_std_error, brute_se);
+  const double z =
+      log_z(f.rate_per_step, f.rate_std_error / f.rate_per_step, brute, brute_se / brute);
   EXPECT_LT(std::fabs(z), 4.0) << "energy FFS " << f.rate_per_step << " ± " << f.rate_std_error
                                << ", brute force " << brute << " ± " << brute_se;
   EXPECT_LT(f.rate_std_error / f.rate_per_step, 0.15);  // the comparison has power

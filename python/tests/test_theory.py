@@ -117,5 +117,88 @@ class TheoryFacts(unittest.TestCase):
         self.assertAlmostEqual(float(left / right), 1.0, places=9)
 
 
+def nystrom_chain_p_flat(y, delta_s, eta, panels_per_sd=0.5, order=8):
+    """P_flat of the stationary density of the discrete walk on the slice, by another method than
+    theory.discrete_chain_p_flat (a cell grid extrapolated in its width): a Nyström solution of
+    pi(x') = integral pi(x) K(x, x') dx with Gauss-Legendre panels (8 nodes, half a step sd wide,
+    split at the cusp x = 0), K the Gaussian density of x' = x - eta L'(x) + sqrt(2 D(x) eta) z."""
+    import numpy as np
+    f_flat, f_sharp = t.f_branch(P, y, t.FLAT), t.f_branch(P, y, t.SHARP)
+    d_flat = t.slice_diffusion(P, y, delta_s, t.FLAT)
+    d_sharp = t.slice_diffusion(P, y, delta_s, t.SHARP)
+    sd_flat, sd_sharp = math.sqrt(2 * d_flat * eta), math.sqrt(2 * d_sharp * eta)
+    lo = t.valley_bottom(P, y, t.SHARP) - 10 * math.sqrt(f_sharp * d_sharp / 2)
+    hi = t.valley_bottom(P, y, t.FLAT) + 10 * math.sqrt(f_flat * d_flat / 2)
+    nodes, weights = np.polynomial.legendre.leggauss(order)
+    width = min(sd_flat, sd_sharp) / panels_per_sd
+    xs, ws = [], []
+    for a, b in ((lo, 0.0), (0.0, hi)):
+        edges = np.linspace(a, b, int(math.ceil((b - a) / width)) + 1)
+        mid, half = (edges[:-1] + edges[1:]) / 2, (edges[1:] - edges[:-1]) / 2
+        xs.append((mid[:, None] + half[:, None] * nodes).ravel())
+        ws.append((half[:, None] * weights).ravel())
+    x, w = np.concatenate(xs), np.concatenate(ws)
+    mean = x - eta * np.asarray(t.loss_dx(P, x, y))
+    sd = np.where(x >= 0, sd_flat, sd_sharp)
+    kernel = np.exp(-0.5 * ((x[None, :] - mean[:, None]) / sd[:, None]) ** 2) / (
+        math.sqrt(2 * math.pi) * sd[:, None])
+    system = (w[:, None] * kernel).T - np.eye(len(x))
+    system[0, :] = w  # normalisation in place of one (redundant) balance equation
+    rhs = np.zeros(len(x))
+    rhs[0] = 1
+    density = np.linalg.solve(system, rhs)
+    return float((w * density)[x >= 0].sum() / (w * density).sum())
+
+
+class DiscreteChainIndependently(unittest.TestCase):
+    """The exact discrete chain's P_flat, which the C++ tests pin as a regression value of one
+    method (tests/test_protocols.cpp, DiscreteChain), against a Nyström solution."""
+
+    def test_grid_and_nystrom_solutions_agree(self):
+        for y, d, eta in ((40.0, 0.04, 1e-3), (5.0, 0.01, 5e-4)):
+            with self.subTest(y=y, delta_s=d, eta=eta):
+                nystrom = nystrom_chain_p_flat(y, d, eta)
+                # Converged: panels 25 % wider change it by < 1e-9.
+                self.assertAlmostEqual(nystrom, nystrom_chain_p_flat(y, d, eta, 0.4), delta=1e-9)
+                # The grid's extrapolation leaves ~1e-6.
+                self.assertAlmostEqual(t.discrete_chain_p_flat(P, y, d, eta), nystrom, delta=1e-5)
+        # The gap to the Ito value that tests/test_protocols.cpp pins at 0.00756 (± 0.0004).
+        gap = t.p_flat_slice(P, 40.0, 0.04) - nystrom_chain_p_flat(40.0, 0.04, 1e-3)
+        self.assertAlmostEqual(gap, 0.00756, delta=2e-5)
+
+
+class EscapeRateChain(unittest.TestCase):
+    """escape_rate_chain, the theory column of the FFS Arrhenius table (docs/VALIDATION.md §10)."""
+
+    # examples/ffs_sharp_to_flat.toml at three of its Delta_S: y = 5, dt = 5e-4, hessian noise,
+    # from the sharp valley to x >= 0. tests/test_ffs.cpp (ExactChain.SliceRatesOfThePythonChain...)
+    # checks these numbers against host/rare_events/exact_chain.cpp (cells, not Nystrom panels) to
+    # 1e-3; its finer s/16 grid gives 1.40900707e-01, 2.40670086e-09, 9.64853399e-23 (3e-5).
+    POINTS = ((0.001066967646023352, 1.409006894e-01),
+              (0.00018973665961010246, 2.406714429e-09),
+              (8.0011285929799318e-05, 9.648856178e-23))
+
+    def test_the_example_slice_against_the_cpp_chain(self):
+        for delta_s, rate in self.POINTS:
+            with self.subTest(delta_s=delta_s):
+                value = t.escape_rate_chain(P, 5.0, delta_s, t.SHARP, 5e-4)
+                self.assertAlmostEqual(value / rate, 1.0, delta=1e-8)
+                # Converged in the panels: 50 % more nodes per step sd change it by < 1e-9.
+                finer = t.escape_rate_chain(P, 5.0, delta_s, t.SHARP, 5e-4, nodes_per_sd=6.0)
+                self.assertAlmostEqual(finer / value, 1.0, delta=1e-9)
+
+    def test_mirror_and_arrhenius_limit(self):
+        # From the flat valley at a high barrier the rate approaches Kramers' from below by its
+        # 1/(2 beta) corrections, and the two basins' rates differ by their barriers.
+        d = 2e-4
+        flat = t.escape_rate_chain(P, 5.0, d, t.FLAT, 5e-4)
+        sharp = t.escape_rate_chain(P, 5.0, d, t.SHARP, 5e-4)
+        self.assertLess(flat, sharp)
+        for basin, rate in ((t.FLAT, flat), (t.SHARP, sharp)):
+            ratio = rate / t.kramers_rate(P, 5.0, d, basin)
+            self.assertGreater(ratio, 0.5)
+            self.assertLess(ratio, 1.0)
+
+
 if __name__ == "__main__":
     unittest.main()
