@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -154,6 +155,10 @@ TEST(NormalStream, CurandStateWrapperMatchesHost) {
 }
 #else
 TEST(NormalStream, CurandStateWrapperMatchesHost) {
+  // A GPU job (SGDWALK_REQUIRE_GPU=1) builds with the CUDA toolkit: a missing oracle is a failure.
+  if (const char* required = std::getenv("SGDWALK_REQUIRE_GPU");
+      required != nullptr && std::string(required) == "1")
+    FAIL() << "SGDWALK_REQUIRE_GPU=1 but this build has no cuRAND oracle";
   GTEST_SKIP() << "built without cuRAND's curand_kernel.h (CUDA toolkit): no cuRAND oracle";
 }
 #endif

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <vector>
 
@@ -256,6 +257,10 @@ TEST(PhiloxVsCurandKernel, IncrQuirk) {
 }
 #else
 TEST(PhiloxVsCurandKernel, RandomOperationSequences) {
+  // A GPU job (SGDWALK_REQUIRE_GPU=1) builds with the CUDA toolkit: a missing oracle is a failure.
+  if (const char* required = std::getenv("SGDWALK_REQUIRE_GPU");
+      required != nullptr && std::string(required) == "1")
+    FAIL() << "SGDWALK_REQUIRE_GPU=1 but this build has no cuRAND oracle";
   GTEST_SKIP() << "built without cuRAND's curand_kernel.h (CUDA toolkit): no cuRAND oracle";
 }
 #endif
@@ -320,6 +325,10 @@ TEST(PhiloxVsCurandHostGenerator, UniformFloats) {
 #else
 // Visible in the test list and its output: the oracle exists only where libcurand was found.
 TEST(PhiloxVsCurandHostGenerator, RawWords) {
+  // A GPU job (SGDWALK_REQUIRE_GPU=1) builds with the CUDA toolkit: a missing oracle is a failure.
+  if (const char* required = std::getenv("SGDWALK_REQUIRE_GPU");
+      required != nullptr && std::string(required) == "1")
+    FAIL() << "SGDWALK_REQUIRE_GPU=1 but this build has no cuRAND oracle";
   GTEST_SKIP() << "built without libcurand (CMake found no CUDA::curand): no cuRAND oracle";
 }
 #endif

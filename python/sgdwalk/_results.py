@@ -65,6 +65,14 @@ def _file_identity(path: Path) -> tuple[int, ...]:
     return (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
 
 
+def _run_fingerprint(file: h5py.File) -> tuple[str, str]:
+    """The run a results.h5 holds: its resolved config (seed included) and whether it is partial.
+    With the file's identity it tells a replacement apart also where the file system's timestamps
+    are too coarse to (a file of the same size on a reused inode within a second); a replacement
+    with the same fingerprint holds the same numbers (a rerun of the same config)."""
+    return (_text(file.attrs.get("config", "")), _text(file.attrs.get("partial", "")))
+
+
 class _DirectoryKeeper:
     """Removes a temporary run directory (a run without ``out=``) once nothing holds it: its
     Results, or the Datasets of those results, whose large arrays are still read from it."""
@@ -85,13 +93,15 @@ class Datasets(Mapping[str, np.ndarray]):
 
     def __init__(self, path: Path, order: list[str], read: dict[str, np.ndarray],
                  deferred: dict[str, int], identity: tuple[int, ...],
-                 keeper: Optional[_DirectoryKeeper] = None) -> None:
+                 keeper: Optional[_DirectoryKeeper] = None,
+                 fingerprint: tuple[str, str] = ("", "")) -> None:
         self._path = path
         self._keeper = keeper  # a temporary directory lives while these can still be read
         self._order = order  # the file's order, read and deferred alike
         self._arrays = read
         self._deferred = deferred  # path -> bytes, not read yet
         self._identity = identity
+        self._fingerprint = fingerprint
 
     @property
     def deferred(self) -> list[str]:
@@ -111,6 +121,8 @@ class Datasets(Mapping[str, np.ndarray]):
             if _file_identity(self._path) != self._identity:
                 raise changed
             with h5py.File(self._path, "r") as file:
+                if _run_fingerprint(file) != self._fingerprint:
+                    raise changed
                 array = file[key][()]
             if _file_identity(self._path) != self._identity:
                 raise changed
@@ -137,7 +149,8 @@ class Datasets(Mapping[str, np.ndarray]):
     def __getstate__(self) -> dict[str, Any]:
         # A copy (pickle, multiprocessing) holds every array: it must not depend on the file.
         return {"_path": self._path, "_arrays": self.read_all(), "_deferred": {},
-                "_order": self._order, "_identity": self._identity, "_keeper": None}
+                "_order": self._order, "_identity": self._identity, "_keeper": None,
+                "_fingerprint": self._fingerprint}
 
     def __repr__(self) -> str:
         waiting = len(self._deferred)
@@ -162,6 +175,7 @@ def read_results_file(path: Union[str, os.PathLike], eager_bytes: Optional[int] 
     identity = _file_identity(path)
     with h5py.File(path, "r") as file:
         attributes["/"] = {key: _text(value) for key, value in file.attrs.items()}
+        fingerprint = _run_fingerprint(file)
 
         def visit(name: str, item: Any) -> None:
             if isinstance(item, h5py.Dataset):
@@ -179,7 +193,7 @@ def read_results_file(path: Union[str, os.PathLike], eager_bytes: Optional[int] 
                 attributes[name] = kept
 
         file.visititems(visit)
-    return Datasets(path, order, read, deferred, identity, keeper), attributes
+    return Datasets(path, order, read, deferred, identity, keeper, fingerprint), attributes
 
 
 @contextlib.contextmanager

@@ -331,6 +331,11 @@ def test_large_datasets_are_read_when_first_used(small_config_path, tmp_path, mo
     assert_same_bits(expected["walkers/position"], later.walkers["position"], "position")
     with pytest.raises(sgdwalk.RunDirectoryError, match="replaced after these results were loaded"):
         later["variants/p_flat"]
+    # Also where the file system cannot tell the two files apart (same size on a reused inode
+    # within its timestamp resolution): the run's config (its seed) differs.
+    later.datasets._identity = sgdwalk._results._file_identity(out / "results.h5")
+    with pytest.raises(sgdwalk.RunDirectoryError, match="replaced after these results were loaded"):
+        later["variants/p_flat"]
     assert not np.array_equal(sgdwalk.load(out)["walkers/position"], expected["walkers/position"])
     # The datasets of a run without out= keep its temporary directory while they can be read:
     # they once outlived it (the Results gone, the large arrays unreadable).

@@ -559,8 +559,8 @@ def _killed_chain(p: TwoValleyParams, y: float, delta_s: float, from_basin: int,
     sd = np.where(on_own, s, far[2])
     # Escape e_i = P(u' >= b) and the mass that stays, P(u' < b), both from erfc (no 1 - e).
     z = (b - mean) / (math.sqrt(2.0) * sd)
-    escape = 0.5 * _ERFC(z).astype(float)
-    stay = 0.5 * _ERFC(-z).astype(float)
+    escape = 0.5 * np.asarray(_ERFC(z), dtype=float)
+    stay = 0.5 * np.asarray(_ERFC(-z), dtype=float)
     # Band: the nodes within 12 sd of each mean (the Gaussian is below e^-72 of its peak outside).
     first = np.searchsorted(u, mean - 12.0 * sd)
     last = np.searchsorted(u, mean + 12.0 * sd) - 1
