@@ -315,10 +315,10 @@ equilibration_steps = 2000
 }
 
 // The exact chain in python/sgdwalk/plot/theory.py (escape_rate_chain: Nyström panels, not cells)
-// gives the theory column of the FFS Arrhenius table (docs/VALIDATION.md §10). Its values at three
-// of the example's Δ_S (examples/ffs_sharp_to_flat.toml: y = 5, dt = 5e-4, hessian noise, B = the
-// flat basin x ≥ 0), pinned in python/tests/test_theory.py, against this chain: the cells of width
-// s/8 extrapolated leave 1e-4 to 6e-4 of O(h^4) (s/16: 3e-5).
+// gives the theory column of the FFS Arrhenius table (docs/VALIDATION.md §10). The values it gives
+// at three of the example's Δ_S (examples/ffs_sharp_to_flat.toml: y = 5, dt = 5e-4, hessian noise,
+// B = the flat basin x ≥ 0) against this chain: the cells of width s/8 extrapolated leave 1e-4 to
+// 6e-4 of O(h^4) (python/tests/test_theory.py compares it with this chain at s/16, 3e-5).
 TEST(ExactChain, SliceRatesOfThePythonChainAgree) {
   const theory::TwoValleyParams p;
   const double y = 5, eta = 5e-4;
@@ -868,8 +868,8 @@ replicas = 1
   ASSERT_EQ(variant.replicas.at(0).stages.size(), static_cast<std::size_t>(ffs::kMaxStages));
   EXPECT_EQ(variant.replicas.at(0).stages.back().lambda_to, 0.0);
   const std::string warnings = nlohmann::json(variant.warnings).dump();
-  EXPECT_NE(warnings.find("replica 0: automatic placement used all 127 stages; the last interface "
-                          "was set to lambda_B = 0"),
+  EXPECT_NE(warnings.find("replica 0: automatic placement used all 127 stages, so the last "
+                          "interface is lambda_B = 0 (at the last stage it is set there"),
             std::string::npos)
       << warnings;
 }

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "sgdwalk/normal.hpp"
+#include "test_support.hpp"
 
 #if defined(SGDWALK_HAVE_CURAND_HOST) && __has_include(<curand_kernel.h>)
 #include <curand_kernel.h>
@@ -156,8 +156,7 @@ TEST(NormalStream, CurandStateWrapperMatchesHost) {
 #else
 TEST(NormalStream, CurandStateWrapperMatchesHost) {
   // A GPU job (SGDWALK_REQUIRE_GPU=1) builds with the CUDA toolkit: a missing oracle is a failure.
-  if (const char* required = std::getenv("SGDWALK_REQUIRE_GPU");
-      required != nullptr && std::string(required) == "1")
+  if (sgdwalk::testing::gpu_required())
     FAIL() << "SGDWALK_REQUIRE_GPU=1 but this build has no cuRAND oracle";
   GTEST_SKIP() << "built without cuRAND's curand_kernel.h (CUDA toolkit): no cuRAND oracle";
 }

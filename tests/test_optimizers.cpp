@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
@@ -211,6 +212,18 @@ TEST(Schedule, SumOfFactorsAtTheStepLimit) {
   EXPECT_NEAR(cosine.sum_of_factors(n), expected, expected * 1e-14);
   Schedule constant;
   EXPECT_EQ(constant.sum_of_factors(n), 0x1p50);
+  // A growing factor short of overflow: Σ_{j<31} 1e10^j = 1e300 / (1 − 1e-10) is finite although
+  // 1e10^31 is not (the sum once came out NaN: 0 × inf for the empty part-period, and an
+  // intermediate a^q).
+  Schedule growing;
+  growing.kind = ScheduleKind::step;
+  growing.every = 1;
+  growing.factor = 1e10;
+  EXPECT_NEAR(growing.sum_of_factors(31) / (1e300 / (1 - 1e-10)), 1.0, 1e-13);
+  growing.kind = ScheduleKind::exponential;
+  growing.gamma = 1e10;
+  EXPECT_NEAR(growing.sum_of_factors(31) / (1e300 / (1 - 1e-10)), 1.0, 1e-13);
+  EXPECT_EQ(growing.sum_of_factors(32), std::numeric_limits<double>::infinity());
 }
 
 // Plain SGD with constant rates keeps the constants the host always computed (the golden and

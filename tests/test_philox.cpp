@@ -4,12 +4,12 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <vector>
 
 #include "sgdwalk/normal.hpp"
 #include "sgdwalk/philox.hpp"
+#include "test_support.hpp"
 
 #if defined(SGDWALK_HAVE_CURAND_HOST)
 #include <curand.h>
@@ -258,8 +258,7 @@ TEST(PhiloxVsCurandKernel, IncrQuirk) {
 #else
 TEST(PhiloxVsCurandKernel, RandomOperationSequences) {
   // A GPU job (SGDWALK_REQUIRE_GPU=1) builds with the CUDA toolkit: a missing oracle is a failure.
-  if (const char* required = std::getenv("SGDWALK_REQUIRE_GPU");
-      required != nullptr && std::string(required) == "1")
+  if (sgdwalk::testing::gpu_required())
     FAIL() << "SGDWALK_REQUIRE_GPU=1 but this build has no cuRAND oracle";
   GTEST_SKIP() << "built without cuRAND's curand_kernel.h (CUDA toolkit): no cuRAND oracle";
 }
@@ -326,8 +325,7 @@ TEST(PhiloxVsCurandHostGenerator, UniformFloats) {
 // Visible in the test list and its output: the oracle exists only where libcurand was found.
 TEST(PhiloxVsCurandHostGenerator, RawWords) {
   // A GPU job (SGDWALK_REQUIRE_GPU=1) builds with the CUDA toolkit: a missing oracle is a failure.
-  if (const char* required = std::getenv("SGDWALK_REQUIRE_GPU");
-      required != nullptr && std::string(required) == "1")
+  if (sgdwalk::testing::gpu_required())
     FAIL() << "SGDWALK_REQUIRE_GPU=1 but this build has no cuRAND oracle";
   GTEST_SKIP() << "built without libcurand (CMake found no CUDA::curand): no cuRAND oracle";
 }

@@ -131,7 +131,9 @@ std::vector<std::string> stability_hints(const RunPlan& plan, const std::string&
   dispatch_physics(plan, [&]<class T, class Landscape, NoiseKind>() {
     constexpr int D = Landscape::dim;
     // The distinct start positions (walker w starts at initial_positions[w % size]).
-    const std::size_t starts = std::min<std::size_t>(plan.initial_positions.size(), 16);
+    // (the first 16, and only those some walker uses)
+    const std::size_t starts = std::min<std::size_t>(
+        {plan.initial_positions.size(), static_cast<std::size_t>(plan.walkers_per_variant), 16});
     for (std::size_t v = 0; v < plan.variants.size(); ++v) {
       const Variant& variant = plan.variants[v];
       const Landscape landscape = make_landscape<Landscape>(variant);
@@ -150,9 +152,9 @@ std::vector<std::string> stability_hints(const RunPlan& plan, const std::string&
           for (int d = 0; d < D; ++d)
             at += fmt::format("{}{:.6g}", d == 0 ? "" : ", ", static_cast<double>(position[d]));
           example = fmt::format(
-              "variant {}: learning_rate {:.6g}{} > {:.6g}, the bound {} of {} at the start "
+              "{}: learning_rate {:.6g}{} > {:.6g}, the bound {} of {} at the start "
               "position ({}) where the curvature is k = {:.6g}",
-              v, rate,
+              variant_label(plan, v), rate,
               variant.learning_rate_schedule.is_constant() ? "" : " (the schedule's largest)",
               bound, stability.formula, to_string(plan.optimizer), at, k);
         }

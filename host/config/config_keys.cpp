@@ -65,10 +65,9 @@ ConfigKey coefficient_key(const OptimizerCoefficient& coefficient) {
                       coefficient.key_meaning);
   }
   // A decay or momentum coefficient: in [0, 1).
-  ConfigKey key = number_key("dynamics", coefficient.key, coefficient.default_value, 0,
-                             std::nextafter(1.0, 0.0), false, coefficient.key_meaning);
-  key.range_text = ">= 0 and < 1";
-  return key;
+  // (number_range_text writes a maximum of nextafter(1, 0) as "< 1")
+  return number_key("dynamics", coefficient.key, coefficient.default_value, 0,
+                    std::nextafter(1.0, 0.0), false, coefficient.key_meaning);
 }
 
 std::vector<std::string> optimizer_name_list() {

@@ -741,9 +741,10 @@ std::vector<std::string> ffs_warnings(const FfsVariantResult& vr, const FfsSpec&
     // whatever the pilots reached (the loop's cap, ffs::kMaxStages).
     if (spec.automatic() && rep.stages.size() == static_cast<std::size_t>(ffs::kMaxStages)) {
       warnings.push_back(fmt::format(
-          "replica {}: automatic placement used all {} stages; the last interface was set to "
-          "lambda_B = {} (its stage probability {:.3g}, not crossing_probability = {}): a lower "
-          "crossing_probability or a nearer lambda_B needs fewer interfaces",
+          "replica {}: automatic placement used all {} stages, so the last interface is lambda_B "
+          "= {} (at the last stage it is set there whatever the pilots reached; its stage "
+          "probability is {:.3g}, crossing_probability {}): a lower crossing_probability or a "
+          "nearer lambda_B needs fewer interfaces",
           ri, ffs::kMaxStages, spec.lambda_b, rep.stages.back().probability(),
           spec.placement_probability));
     }

@@ -474,7 +474,8 @@ void write_samples(ResultsFile& out) {
     file.dataset("/samples/time", time, shape, "time", "learning_rate x step");
     file.dataset("/samples/elapsed_time", elapsed_time, shape, "time",
                  "sum of the learning rates of the updates so far, learning_rate x sum of the "
-                 "schedule's factors f(0) ... f(step - 1) (closed form, relative error ~1e-15): "
+                 "schedule's factors f(0) ... f(step - 1) (closed form, relative error ~1e-15; a "
+                 "growing schedule's up to ~1e-13): "
                  "equals time without a learning-rate schedule");
     file.dataset("/samples/finite_walkers", finite, shape, "walkers",
                  "finite walkers at the sample");

@@ -57,7 +57,9 @@ inline constexpr UpdateRule cpu_update_rule(OptimizerKind kind) {
 inline constexpr std::uint64_t kChoiceBlock = (std::uint64_t{1} << 48) - 1;
 /// Stage field of the pilot trials that place interface i + 1: kPilotStage + i.
 inline constexpr int kPilotStage = 128;
-inline constexpr int kMaxStages = 127;    ///< interfaces λ_0..λ_n: n ≤ 126 trial stages + flux
+/// Trial stages 1..kMaxStages after the flux stage: interfaces λ_0..λ_n with n ≤ 127 (automatic
+/// placement; given interfaces are at most 126 numbers, n ≤ 125).
+inline constexpr int kMaxStages = 127;
 inline constexpr int kMaxReplicas = 256;  ///< the replica field's 8 bits
 
 /// Philox subsequence of flux walker or trial `index` of `variant` (bit 63 set: never a

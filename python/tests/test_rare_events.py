@@ -139,6 +139,25 @@ class ArrheniusTest(unittest.TestCase):
         self.assertLess(grow, 3.0)
         self.assertGreater(grow, 2.0)
 
+    def test_the_chain_column_only_where_the_chain_is_the_runs_oracle(self):
+        # Plain SGD, Gaussian noise, constant rates, from the sharp valley to x >= lambda_B >= 0:
+        # the chain escape_rate_chain solves. Anything else leaves its cells blank.
+        plain = {"dynamics": {"noise": "hessian"},
+                 "rare_event": {"order_parameter": "basin_distance", "lambda_B": 0.05}}
+        self.assertEqual(rare_events._chain_absorbing_level(plain), 0.05)
+        given = {"dynamics": {}, "rare_event": {"order_parameter": "x", "interfaces": [-0.1, 0.0]}}
+        self.assertEqual(rare_events._chain_absorbing_level(given), 0.0)
+        for dynamics, rare in (({"optimizer": "momentum"}, {}),
+                               ({"noise_distribution": "alpha_stable"}, {}),
+                               ({"learning_rate_schedule": {"kind": "exponential"}}, {}),
+                               ({"noise_schedule": {"kind": "constant", "warmup_steps": 10}}, {}),
+                               ({}, {"order_parameter": "loss"}),
+                               ({}, {"lambda_B": -0.01})):
+            with self.subTest(dynamics=dynamics, rare=rare):
+                config = {"dynamics": dict(plain["dynamics"], **dynamics),
+                          "rare_event": dict(plain["rare_event"], **rare)}
+                self.assertIsNone(rare_events._chain_absorbing_level(config))
+
 
 if __name__ == "__main__":
     unittest.main()

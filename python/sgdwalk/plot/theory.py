@@ -541,7 +541,10 @@ def _killed_chain(p: TwoValleyParams, y: float, delta_s: float, from_basin: int,
     if b < 0.0:
         raise ValueError("escape_rate_chain: absorb_at must be >= 0 (at or past the ridge)")
     well_sd = s / math.sqrt(eta * k * (2.0 - eta * k))  # the discrete stationary sd
-    lo = bottom - width_sd * well_sd
+    # Down to where every live node's step can land (with eta k > 1 a step overshoots the bottom
+    # by |1 - eta k| times its distance), so that each row of the kernel has nodes to land on.
+    far_drop = max(abs(1.0 - eta * k) * (b - bottom), abs(1.0 - eta * far[0]) * abs(b - far[1]))
+    lo = min(bottom - width_sd * well_sd, bottom - far_drop - 12.0 * max(s, far[2]))
     # Gauss-Legendre panels of about 8/nodes_per_sd step sds, with an edge at the ridge u = 0.
     pieces = [(lo, 0.0)] + ([(0.0, b)] if b > 0.0 else [])
     nodes, weights = [], []
@@ -575,7 +578,14 @@ def _killed_chain(p: TwoValleyParams, y: float, delta_s: float, from_basin: int,
     # Rows rescaled to the exact mass that stays (the quadrature's small error goes to where the
     # walker lands, the mass below lo stays in the chain), then the diagonal left out: the GTH
     # elimination never uses it (a pivot is e_k + the moves out of k to the right).
-    band *= (stay / band.sum(axis=1))[:, None]
+    # A row with no node near its mean: a step that (nearly) surely escapes (a large eta k
+    # throws it past b) keeps a row of zeros (its < 1e-20 of staying mass is dropped); any other
+    # lands off the grid, which this grid cannot solve.
+    sums = band.sum(axis=1)
+    empty = ~(sums > 0.0)
+    if np.any(empty & (stay > 1e-20)):
+        raise ValueError("escape_rate_chain: a step lands outside the grid (raise width_sd)")
+    band *= np.divide(stay, sums, out=np.zeros(n), where=~empty)[:, None]
     band[:, r] = 0.0
     flat = np.zeros((n + r + 1) * width)
     flat[:n * width] = band.ravel()
