@@ -792,10 +792,9 @@ replicas = 1
       << nlohmann::json(f.warnings).dump();
 }
 
-TEST(FfsWarnings, JumpOversSayHowToSpaceGivenAndPlacedInterfaces) {
-  // Interfaces far closer than a step (η σ ≈ 0.1 here): most stored states lie beyond the next
-  // one. Given interfaces are spaced by hand; placed ones by the crossing probability.
-  const std::string preamble = R"(
+// The double well of the FFS warning tests: its sharp bottom, η σ ≈ 0.1, one replica, A = x < −1
+// (each test adds its interfaces and trials).
+const char* const kWarningWell = R"(
 [run]
 walkers = 64
 steps = 2000
@@ -812,9 +811,13 @@ positions = [-1.1547005383792515]
 method = "ffs"
 order_parameter = "x"
 lambda_A = -1.0
-trials = 100
 replicas = 1
 )";
+
+TEST(FfsWarnings, JumpOversSayHowToSpaceGivenAndPlacedInterfaces) {
+  // Interfaces far closer than a step (η σ ≈ 0.1 here): most stored states lie beyond the next
+  // one. Given interfaces are spaced by hand; placed ones by the crossing probability.
+  const std::string preamble = std::string(kWarningWell) + "trials = 100\n";
   const auto warnings_of = [](const FfsResult& result) {
     return nlohmann::json(result.variants.at(0).warnings).dump();
   };
@@ -841,29 +844,9 @@ replicas = 1
 // Automatic placement that creeps (a crossing probability near 1 places each interface at the
 // lowest pilot maximum) stops at the stage limit with λ_B as the last interface: said so.
 TEST(FfsWarnings, PlacementThatUsesEveryStageSaysSo) {
-  const FfsResult result = run_config(R"(
-[run]
-walkers = 64
-steps = 2000
-seed = 4
-[landscape]
-kind = "double_well"
-[dynamics]
-noise = "isotropic"
-learning_rate = 0.05
-temperature = 0.1
-[init]
-positions = [-1.1547005383792515]
-[rare_event]
-method = "ffs"
-order_parameter = "x"
-lambda_A = -1.0
-lambda_0 = -0.8
-lambda_B = 0.0
-crossing_probability = 0.9999
-trials = 200
-replicas = 1
-)");
+  const FfsResult result =
+      run_config(std::string(kWarningWell) +
+                 "lambda_0 = -0.8\nlambda_B = 0.0\ncrossing_probability = 0.9999\ntrials = 200\n");
   const auto& variant = result.variants.at(0);
   ASSERT_EQ(variant.replicas.at(0).stages.size(), static_cast<std::size_t>(ffs::kMaxStages));
   EXPECT_EQ(variant.replicas.at(0).stages.back().lambda_to, 0.0);
